@@ -1,0 +1,125 @@
+// Package cli implements tunneld's subcommands. main only wires it to the
+// real kernel; tests run it against the in-memory one.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/kernel"
+)
+
+// Env is what the subcommands need from the outside world.
+type Env struct {
+	Stdout, Stderr io.Writer
+	// Kernel opens the live kernel seam (nil: none on this platform).
+	Kernel func() (kernel.Kernel, error)
+	// Version is printed by `tunneld version`.
+	Version string
+	// Context is cancelled on SIGINT/SIGTERM.
+	Context context.Context
+}
+
+type command struct {
+	name, usage string
+	run         func(env *Env, args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"check", "check [-c FILE]              validate the configuration", runCheck},
+		{"plan", "plan [-c FILE] [--from-empty] print what apply would do", runPlan},
+		{"version", "version                     print the version", runVersion},
+	}
+}
+
+// Main runs one subcommand and returns the process exit code.
+func Main(env *Env, args []string) int {
+	if env.Context == nil {
+		env.Context = context.Background()
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(env.Stderr)
+		return 2
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(env, args[1:])
+		}
+	}
+	fmt.Fprintf(env.Stderr, "tunneld: unknown command %q\n", args[0])
+	usage(env.Stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: tunneld COMMAND [flags]")
+	for _, c := range commands() {
+		fmt.Fprintln(w, "  tunneld "+c.usage)
+	}
+	fmt.Fprintf(w, "the configuration defaults to %s\n", config.DefaultPath)
+}
+
+// flags returns a flag set with the common -c option.
+func flags(env *Env, name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("tunneld "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	path := fs.String("c", config.DefaultPath, "configuration `file`")
+	return fs, path
+}
+
+// load reads the configuration, printing every error.
+func load(env *Env, path string) (*config.Config, bool) {
+	c, err := config.Load(path)
+	if err != nil {
+		var es config.Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				fmt.Fprintln(env.Stderr, e)
+			}
+		} else {
+			fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
+		}
+		return nil, false
+	}
+	return c, true
+}
+
+func runCheck(env *Env, args []string) int {
+	fs, path := flags(env, "check")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	c, ok := load(env, *path)
+	if !ok {
+		return 1
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok (%d tunnels, %d routes, %d rules)\n", *path, len(c.Tunnels), len(c.Routes), len(c.Rules))
+	return 0
+}
+
+func runVersion(env *Env, args []string) int {
+	fmt.Fprintln(env.Stdout, "tunneld", env.Version)
+	return 0
+}
+
+func openKernel(env *Env) (kernel.Kernel, bool) {
+	if env.Kernel == nil {
+		fmt.Fprintln(env.Stderr, "tunneld: no kernel backend on this platform")
+		return nil, false
+	}
+	k, err := env.Kernel()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
+		if os.Geteuid() != 0 {
+			fmt.Fprintln(env.Stderr, "tunneld: (reading the kernel needs root or CAP_NET_ADMIN; try --from-empty)")
+		}
+		return nil, false
+	}
+	return k, true
+}

@@ -1,0 +1,49 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Load reads and validates the configuration at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse validates a configuration held in memory; name is used in error
+// positions. On error the result is nil and err is an Errors holding every
+// problem found.
+func Parse(name string, data []byte) (*Config, error) {
+	var raw map[string]any
+	src := string(data)
+	if _, err := toml.Decode(src, &raw); err != nil {
+		return nil, Errors{syntaxError(name, err)}
+	}
+	d := &decoder{file: name, pos: scanPositions(src)}
+	c := d.config(d.table("", raw))
+	if len(d.errs) > 0 {
+		d.sort()
+		return nil, d.errs
+	}
+	return c, nil
+}
+
+func syntaxError(name string, err error) *Error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		msg := pe.Message
+		if msg == "" {
+			msg = err.Error()
+		}
+		return &Error{File: name, Line: pe.Position.Line, Col: max(pe.Position.Col, 1), Msg: "syntax error: " + strings.TrimSpace(msg)}
+	}
+	return &Error{File: name, Line: 1, Col: 1, Msg: fmt.Sprintf("syntax error: %v", err)}
+}

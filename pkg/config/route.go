@@ -1,0 +1,222 @@
+package config
+
+import (
+	"net/netip"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// tableRef resolves a table given by name or number.
+func (d *decoder) tableRef(c *Config, p keyPath, v any) (uint32, bool) {
+	switch v := v.(type) {
+	case string:
+		if id, ok := c.Tables[v]; ok {
+			return id, true
+		}
+		d.errorf(p, "unknown table %q (name it in [tables])", v)
+	case int64:
+		switch {
+		case v == model.TableMain || v == model.TableLocal || v == model.TableDefault:
+			d.errorf(p, "table %d is reserved: write %q", v, reservedName(uint32(v)))
+		case v < 1 || v > 1<<32-1:
+			d.errorf(p, "table %d is out of range 1–4294967295", v)
+		default:
+			return uint32(v), true
+		}
+	default:
+		d.errorf(p, "must be a table name or number, not %s", typeName(v))
+	}
+	return 0, false
+}
+
+func (d *decoder) route(c *Config, i int, t *table) Route {
+	r := Route{Index: i, Table: model.TableMain}
+	isDefault := false
+	if s, ok := t.str("to"); ok {
+		if s == "default" {
+			isDefault = true
+		} else if p, err := parsePrefix(s); err != nil {
+			t.errorf("to", "%v", err)
+		} else {
+			r.To = p
+		}
+	} else if !t.has("to") {
+		d.add(t.path, true, `missing option to (a prefix or "default")`)
+	}
+	if s, ok := t.str("via"); ok {
+		if s == "peer" {
+			r.ViaPeer = true
+		} else if a, err := parseAddr(s); err != nil {
+			t.errorf("via", `%v (want an address or "peer")`, err)
+		} else {
+			r.Via = a
+		}
+	}
+	if s, ok := t.str("dev"); ok {
+		if err := checkIfname(s); err != nil {
+			t.errorf("dev", "%v", err)
+		}
+		r.Dev = s
+	}
+	if !t.has("dev") && !t.has("via") {
+		d.add(t.path, true, "a route needs dev, via or both")
+	}
+	r.OnLink = t.boolean("onlink", false)
+	if n, ok := t.integer("metric", 0, 1<<32-1); ok {
+		r.Metric = uint32(n)
+	}
+	if v, ok := t.get("table"); ok {
+		if id, ok := d.tableRef(c, t.at("table"), v); ok {
+			r.Table = id
+		}
+	}
+	if s, ok := t.str("src"); ok {
+		if a, err := parseAddr(s); err != nil {
+			t.errorf("src", "%v", err)
+		} else {
+			r.Src = a
+		}
+	}
+	t.done("to", "via", "dev", "onlink", "metric", "table", "src")
+	d.routeFamily(c, t, &r, isDefault)
+	return r
+}
+
+// routeFamily settles "default" to the family the route is for and checks
+// that destination, gateway, source and tunnel agree.
+func (d *decoder) routeFamily(c *Config, t *table, r *Route, isDefault bool) {
+	tun := c.TunnelByName(r.Dev)
+	if r.ViaPeer && tun == nil {
+		t.errorf("via", `"peer" needs dev to name one of the configured tunnels`)
+		r.ViaPeer = false
+	}
+	var want6, known bool
+	switch {
+	case r.Via.IsValid():
+		want6, known = r.Via.Is6(), true
+	case r.ViaPeer:
+		want6, known = !tun.Mode.CarriesIPv4(), true
+	case tun != nil:
+		want6, known = !tun.Mode.CarriesIPv4(), true
+	}
+	if isDefault {
+		r.To = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if known && want6 {
+			r.To = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+	}
+	if !r.To.IsValid() {
+		return
+	}
+	is6 := r.To.Addr().Is6()
+	if r.Via.IsValid() && r.Via.Is6() != is6 {
+		t.errorf("via", "gateway %s and destination %s are of different families", r.Via, r.To)
+	}
+	if r.Src.IsValid() && r.Src.Is6() != is6 {
+		t.errorf("src", "source %s and destination %s are of different families", r.Src, r.To)
+	}
+	if tun != nil && (is6 && !tun.Mode.CarriesIPv6() || !is6 && !tun.Mode.CarriesIPv4()) {
+		t.errorf("dev", "tunnel %q (mode %s) does not carry %s", tun.Name, tun.Mode, familyName(r.To.Addr()))
+	}
+}
+
+func (d *decoder) rule(c *Config, i int, t *table) Rule {
+	r := Rule{Index: i}
+	for _, k := range []string{"from", "to"} {
+		s, ok := t.str(k)
+		if !ok {
+			continue
+		}
+		p, err := parsePrefix(s)
+		if err != nil {
+			t.errorf(k, "%v", err)
+			continue
+		}
+		if k == "from" {
+			r.From = p
+		} else {
+			r.To = p
+		}
+	}
+	for _, k := range []string{"iif", "oif"} {
+		s, ok := t.str(k)
+		if !ok {
+			continue
+		}
+		if err := checkIfname(s); err != nil {
+			t.errorf(k, "%v", err)
+		}
+		if k == "iif" {
+			r.IIF = s
+		} else {
+			r.OIF = s
+		}
+	}
+	if v, ok := t.get("fwmark"); ok {
+		switch v := v.(type) {
+		case int64:
+			if n, ok := d.integer(t.at("fwmark"), v, 0, 1<<32-1); ok {
+				r.Mark, r.Mask, r.HasMark = uint32(n), 0xffffffff, true
+			}
+		case string:
+			m, k, err := parseMark(v)
+			if err != nil {
+				t.errorf("fwmark", "%v", err)
+			}
+			r.Mark, r.Mask, r.HasMark = m, k, err == nil
+		default:
+			t.errorf("fwmark", "must be a number or \"MARK/MASK\", not %s", typeName(v))
+		}
+	}
+	if n, ok := t.integer("priority", 1, 32765); ok {
+		r.Priority = uint32(n)
+		if r.Priority < c.Global.RulePriorityMin || r.Priority > c.Global.RulePriorityMax {
+			t.errorf("priority", "%d is outside tunneld's rule band %d–%d (global.rule_priority_min/max)", n, c.Global.RulePriorityMin, c.Global.RulePriorityMax)
+		}
+	}
+	if v, ok := t.get("table"); ok {
+		if id, ok := d.tableRef(c, t.at("table"), v); ok {
+			r.Table = id
+		}
+	} else {
+		d.add(t.path, true, "missing option table")
+	}
+	r.Family = 4
+	if s, ok := t.str("family"); ok {
+		switch s {
+		case "ipv4":
+		case "ipv6":
+			r.Family = 6
+		default:
+			t.errorf("family", `must be "ipv4" or "ipv6", not %q`, s)
+		}
+	}
+	d.ruleFamily(t, &r)
+	t.done("from", "to", "iif", "oif", "fwmark", "priority", "table", "family")
+	return r
+}
+
+func (d *decoder) ruleFamily(t *table, r *Rule) {
+	var fam int
+	for _, p := range []netip.Prefix{r.From, r.To} {
+		if !p.IsValid() {
+			continue
+		}
+		f := 4
+		if p.Addr().Is6() {
+			f = 6
+		}
+		if fam != 0 && f != fam {
+			t.errorf("to", "from and to are of different families")
+			return
+		}
+		fam = f
+	}
+	if fam == 0 {
+		return
+	}
+	if t.has("family") && fam != r.Family {
+		t.errorf("family", "does not match the family of from/to")
+	}
+	r.Family = fam
+}

@@ -1,0 +1,254 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+var tunnelKeys = []string{"mode", "local", "remote", "dev", "address", "mtu", "ttl", "tos", "pmtudisc",
+	"key", "ikey", "okey", "encaplimit", "host_route", "allowed_sources", "forward", "mss_clamp"}
+
+func (d *decoder) tunnel(t *table) *Tunnel {
+	tun := &Tunnel{Name: t.name(), PMTUDisc: true, MSSClamp: true, EncapLimit: 4}
+	if err := checkIfname(tun.Name); err != nil {
+		d.add(t.path, true, "%v", err)
+	}
+	if s, ok := t.str("mode"); ok {
+		m, err := model.ParseMode(s)
+		if err != nil {
+			t.errorf("mode", "%v", err)
+			return nil
+		}
+		tun.Mode = m
+	} else if !t.has("mode") {
+		d.add(t.path, true, "missing option mode (ipip, gre, sit, ipip6 or ip6ip6)")
+		return nil
+	} else {
+		return nil
+	}
+	d.endpoints(t, tun)
+	if s, ok := t.str("dev"); ok {
+		if err := checkIfname(s); err != nil {
+			t.errorf("dev", "%v", err)
+		}
+		tun.Dev = s
+	}
+	for _, it := range t.list("address") {
+		local, peer, err := parseIfAddr(it.s)
+		if err != nil {
+			d.errorf(it.path, "%v", err)
+			continue
+		}
+		if local.Addr().Is4() && !tun.Mode.CarriesIPv4() || local.Addr().Is6() && !tun.Mode.CarriesIPv6() {
+			d.errorf(it.path, "mode %s does not carry %s", tun.Mode, familyName(local.Addr()))
+			continue
+		}
+		tun.Addresses = append(tun.Addresses, model.Addr{Link: tun.Name, Prefix: local, Peer: peer})
+	}
+	d.tunnelParams(t, tun)
+	t.done(tunnelKeys...)
+	return tun
+}
+
+// endpoints reads local and remote.
+func (d *decoder) endpoints(t *table, tun *Tunnel) {
+	outer := "IPv4"
+	if tun.Mode.OuterIPv6() {
+		outer = "IPv6"
+	}
+	local, hasLocal := t.str("local")
+	remote, hasRemote := t.str("remote")
+	if !t.has("local") {
+		d.add(t.path, true, `missing option local (an address, a device whose address to follow, or "any")`)
+	}
+	if !t.has("remote") {
+		d.add(t.path, true, `missing option remote (an address, a host name, or "any")`)
+	}
+	if hasLocal && local != "any" {
+		if a, err := parseAddr(local); err == nil {
+			if a.Is6() != tun.Mode.OuterIPv6() {
+				t.errorf("local", "mode %s needs an %s local address, not %s", tun.Mode, outer, a)
+			}
+			tun.Local = a
+		} else if looksLikeAddr(local) {
+			t.errorf("local", "%v", err)
+		} else if err := checkIfname(local); err != nil {
+			t.errorf("local", "neither an address nor a device: %v", err)
+		} else {
+			tun.LocalDev = local
+		}
+	}
+	if hasRemote && remote != "any" {
+		if a, err := parseAddr(remote); err == nil {
+			if a.Is6() != tun.Mode.OuterIPv6() {
+				t.errorf("remote", "mode %s needs an %s remote address, not %s", tun.Mode, outer, a)
+			}
+			tun.Remote = a
+		} else if looksLikeAddr(remote) {
+			t.errorf("remote", "%v", err)
+		} else if err := checkHostname(remote); err != nil {
+			t.errorf("remote", "%v", err)
+		} else {
+			tun.RemoteHost = remote
+		}
+	}
+	if hasLocal && hasRemote && local == "any" && remote == "any" {
+		d.errorf(t.at("remote"), "local and remote are both any: the kernel's fallback device %s already is that tunnel", fallbackName(tun.Mode))
+	}
+}
+
+func fallbackName(m model.Mode) string {
+	switch m {
+	case model.ModeGRE:
+		return "gre0"
+	case model.ModeSIT:
+		return "sit0"
+	case model.ModeIPIP:
+		return "tunl0"
+	}
+	return "ip6tnl0"
+}
+
+// looksLikeAddr tells a mistyped address from a device name.
+func looksLikeAddr(s string) bool {
+	if strings.Contains(s, ":") || strings.Contains(s, "/") {
+		return true
+	}
+	return strings.Trim(s, "0123456789.") == "" && strings.Count(s, ".") >= 1
+}
+
+func familyName(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// tunnelParams reads mtu, ttl, tos, pmtudisc, keys and the rest.
+func (d *decoder) tunnelParams(t *table, tun *Tunnel) {
+	if n, ok := t.integer("mtu", 68, 65535); ok {
+		tun.MTU = int(n)
+	}
+	tun.PMTUDisc = t.boolean("pmtudisc", true)
+	ttlSet := false
+	if v, ok := t.get("ttl"); ok {
+		if s, isStr := v.(string); isStr {
+			if s != "inherit" {
+				t.errorf("ttl", "must be 1–255 or \"inherit\", not %q", s)
+			}
+		} else if n, ok := d.integer(t.at("ttl"), v, 1, 255); ok {
+			tun.TTL = uint8(n)
+			ttlSet = true
+		}
+	} else if tun.PMTUDisc {
+		tun.TTL = 64
+	}
+	if ttlSet && !tun.PMTUDisc {
+		t.errorf("ttl", "a fixed ttl needs pmtudisc (the kernel refuses ttl %d with nopmtudisc): set ttl = \"inherit\" or pmtudisc = true", tun.TTL)
+	}
+	if v, ok := t.get("tos"); ok {
+		if s, isStr := v.(string); isStr {
+			if s == "inherit" {
+				tun.TOS = 1
+			} else {
+				t.errorf("tos", "must be 0–255 or \"inherit\", not %q", s)
+			}
+		} else if n, ok := d.integer(t.at("tos"), v, 0, 255); ok {
+			if n&1 == 1 {
+				t.errorf("tos", "%d has bit 0 set, which the kernel reads as inherit: write \"inherit\" or an even value", n)
+			}
+			tun.TOS = uint8(n)
+		}
+	}
+	d.keys(t, tun)
+	if v, ok := t.get("encaplimit"); ok {
+		if !tun.Mode.OuterIPv6() {
+			t.errorf("encaplimit", "only ipip6 and ip6ip6 tunnels have an encapsulation limit")
+		} else if s, isStr := v.(string); isStr {
+			if s == "none" {
+				tun.EncapLimit = -1
+			} else {
+				t.errorf("encaplimit", "must be 0–255 or \"none\", not %q", s)
+			}
+		} else if n, ok := d.integer(t.at("encaplimit"), v, 0, 255); ok {
+			tun.EncapLimit = int(n)
+		}
+	}
+	if v, ok := t.get("host_route"); ok {
+		switch v {
+		case "auto":
+		case true:
+			tun.HostRoute = HostRouteOn
+		case false:
+			tun.HostRoute = HostRouteOff
+		default:
+			t.errorf("host_route", "must be true, false or \"auto\", not %s", typeName(v))
+		}
+	}
+	if t.has("allowed_sources") {
+		tun.AllowedSources = []netip.Prefix{}
+	}
+	for _, it := range t.list("allowed_sources") {
+		p, err := parsePrefix(it.s)
+		if err != nil {
+			d.errorf(it.path, "%v", err)
+			continue
+		}
+		tun.AllowedSources = append(tun.AllowedSources, p)
+	}
+	if s, ok := t.str("forward"); ok {
+		switch s {
+		case "accept":
+		case "drop":
+			tun.ForwardDrop = true
+		default:
+			t.errorf("forward", "must be \"accept\" or \"drop\", not %q", s)
+		}
+	}
+	tun.MSSClamp = t.boolean("mss_clamp", true)
+	if tun.MTU != 0 && tun.MTU < 1280 && tun.carriesIPv6() {
+		t.errorf("mtu", "%d is below 1280, the minimum for a tunnel carrying IPv6", tun.MTU)
+	}
+}
+
+func (tun *Tunnel) carriesIPv6() bool {
+	if tun.Mode == model.ModeSIT || tun.Mode == model.ModeIP6IP6 {
+		return true
+	}
+	for _, a := range tun.Addresses {
+		if a.Prefix.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decoder) keys(t *table, tun *Tunnel) {
+	for _, k := range []string{"key", "ikey", "okey"} {
+		if !t.has(k) {
+			continue
+		}
+		n, ok := t.integer(k, 0, 1<<32-1)
+		if tun.Mode != model.ModeGRE {
+			t.errorf(k, "only gre tunnels have keys (mode is %s)", tun.Mode)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			if t.has("ikey") || t.has("okey") {
+				t.errorf(k, "set either key or ikey/okey, not both")
+				continue
+			}
+			tun.IKey, tun.OKey, tun.HasIKey, tun.HasOKey = uint32(n), uint32(n), true, true
+		case "ikey":
+			tun.IKey, tun.HasIKey = uint32(n), true
+		case "okey":
+			tun.OKey, tun.HasOKey = uint32(n), true
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// validate runs the checks that span sections.
+func (d *decoder) validate(c *Config) {
+	d.duplicateTunnels(c)
+	d.duplicateAddresses(c)
+	for _, r := range c.Routes {
+		if !r.ViaPeer || !r.To.IsValid() {
+			continue
+		}
+		tun := c.TunnelByName(r.Dev)
+		if _, ok := PeerOf(tun, r.To.Addr().Is6()); !ok {
+			d.errorf(keyPath("route").index(r.Index).key("via"),
+				`tunnel %q has no %s address with a peer ("A peer B", or a /30 or /31) to route via`, tun.Name, familyName(r.To.Addr()))
+		}
+	}
+	for _, f := range c.Forwards {
+		if f.Tunnel != "" && c.TunnelByName(f.Tunnel) == nil {
+			d.errorf(keyPath("forward").index(f.Index).key("tunnel"), "unknown tunnel %q", f.Tunnel)
+		}
+	}
+}
+
+func tunnelPath(name string) keyPath { return keyPath("tunnel").key(name) }
+
+// duplicateTunnels finds tunnels the kernel would refuse as the same: one
+// kind, local, remote and (for GRE) input key.
+func (d *decoder) duplicateTunnels(c *Config) {
+	seen := map[string]string{}
+	for _, t := range c.Tunnels {
+		if t.RemoteHost != "" {
+			continue // compared once resolved, by the kernel
+		}
+		local := "any"
+		switch {
+		case t.LocalDev != "":
+			local = "dev " + t.LocalDev
+		case t.Local.IsValid():
+			local = t.Local.String()
+		}
+		remote := "any"
+		if t.Remote.IsValid() {
+			remote = t.Remote.String()
+		}
+		key := fmt.Sprintf("%s %s %s", t.Mode.Kind(), local, remote)
+		if t.Mode == model.ModeGRE && t.HasIKey {
+			key += fmt.Sprintf(" key %d", t.IKey)
+		}
+		if other, ok := seen[key]; ok {
+			d.add(tunnelPath(t.Name), true, "same %s, local and remote as tunnel %q: the kernel keeps one tunnel per endpoint pair (give GRE tunnels different keys)", t.Mode.Kind(), other)
+			continue
+		}
+		seen[key] = t.Name
+	}
+}
+
+// duplicateAddresses finds an address given twice to one tunnel. The same
+// address on two tunnels is allowed: seed 001's proxy uses its address on
+// both of its tunnels, as the kernel permits.
+func (d *decoder) duplicateAddresses(c *Config) {
+	for _, t := range c.Tunnels {
+		seen := map[netip.Addr]bool{}
+		for i, a := range t.Addresses {
+			if seen[a.Prefix.Addr()] {
+				d.errorf(tunnelPath(t.Name).key("address").index(i), "address %s is listed twice", a.Prefix.Addr())
+				continue
+			}
+			seen[a.Prefix.Addr()] = true
+		}
+	}
+}
+
+// PeerOf returns the address on the far side of tun's point-to-point link
+// of the given family: an explicit peer, or the other host of a /30 or /31.
+func PeerOf(tun *Tunnel, v6 bool) (netip.Addr, bool) {
+	if tun == nil {
+		return netip.Addr{}, false
+	}
+	for _, a := range tun.Addresses {
+		if a.Prefix.Addr().Is6() != v6 {
+			continue
+		}
+		if a.Peer.IsValid() {
+			return a.Peer, true
+		}
+		if p, ok := otherHost(a.Prefix); ok {
+			return p, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// otherHost is the far end of a /31 (/127) or /30 (/126) subnet.
+func otherHost(p netip.Prefix) (netip.Addr, bool) {
+	bits := p.Addr().BitLen()
+	base := p.Masked().Addr()
+	switch p.Bits() {
+	case bits - 1:
+		if p.Addr() == base {
+			return base.Next(), true
+		}
+		return base, true
+	case bits - 2:
+		first, second := base.Next(), base.Next().Next()
+		switch p.Addr() {
+		case first:
+			return second, true
+		case second:
+			return first, true
+		}
+	}
+	return netip.Addr{}, false
+}

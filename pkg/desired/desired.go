@@ -1,0 +1,198 @@
+// Package desired computes, as a pure function, the kernel state a
+// validated configuration asks for given what tunneld observed: the
+// devices and their addresses, the underlay routes, DNS answers, and the
+// tunnels that already exist.
+package desired
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// Result is the desired state plus what explains it.
+type Result struct {
+	State model.State
+	// Tunnels holds one status per configured tunnel, in name order.
+	Tunnels []TunnelStatus
+	// Notes are parts of the configuration that cannot be applied now
+	// (a missing device, an unresolved name), one line each, object first.
+	Notes []string
+	// Fallbacks are the kernel's fallback tunnel devices (tunl0, gre0, …)
+	// that are up and must be set down.
+	Fallbacks []string
+}
+
+// TunnelStatus says whether a tunnel can be up, and if not, why.
+type TunnelStatus struct {
+	Name string
+	Up   bool
+	// Reason is empty when Up.
+	Reason        string
+	Local, Remote netip.Addr
+}
+
+// Build computes the desired state. cur is the owned state observed now
+// (used to keep an existing tunnel while its local device has no address).
+func Build(c *config.Config, in model.Inputs, cur model.State) Result {
+	b := &builder{c: c, in: in, cur: cur, up: map[string]bool{}}
+	for _, t := range c.Tunnels {
+		b.tunnel(t)
+	}
+	b.routes()
+	b.rules()
+	b.hostRoutes()
+	b.sysctls()
+	b.fallbacks()
+	if c.Global.Firewall {
+		b.res.State.Filter = b.filter()
+	}
+	b.res.State.Sort()
+	return b.res
+}
+
+type builder struct {
+	c   *config.Config
+	in  model.Inputs
+	cur model.State
+	res Result
+	// up holds the tunnels whose link is in the desired state and up.
+	up map[string]bool
+}
+
+func (b *builder) note(format string, args ...any) {
+	b.res.Notes = append(b.res.Notes, fmt.Sprintf(format, args...))
+}
+
+func (b *builder) current(name string) (model.Link, bool) {
+	i := slices.IndexFunc(b.cur.Links, func(l model.Link) bool { return l.Name == name })
+	if i < 0 {
+		return model.Link{}, false
+	}
+	return b.cur.Links[i], true
+}
+
+func (b *builder) tunnel(t *config.Tunnel) {
+	st := TunnelStatus{Name: t.Name}
+	local, why := b.localAddr(t)
+	remote, why2 := b.remoteAddr(t)
+	if why == "" {
+		why = why2
+	}
+	st.Local, st.Remote = local, remote
+	if why != "" {
+		st.Reason = why
+		b.res.Tunnels = append(b.res.Tunnels, st)
+		// Keep an existing tunnel, down, so that its counters, addresses
+		// and the ifindex others refer to survive until the input returns.
+		if l, ok := b.current(t.Name); ok && l.Mode == t.Mode {
+			l.Up = false
+			b.res.State.Links = append(b.res.State.Links, l)
+			b.addrs(t)
+		}
+		return
+	}
+	l := model.Link{
+		Name: t.Name, Mode: t.Mode, Local: local, Remote: remote, Dev: t.Dev,
+		TTL: t.TTL, TOS: t.TOS, PMTUDisc: t.PMTUDisc,
+		IKey: t.IKey, OKey: t.OKey, HasIKey: t.HasIKey, HasOKey: t.HasOKey,
+		MTU: t.MTU, Up: true,
+	}
+	if t.Mode.OuterIPv6() {
+		l.EncapLimit = t.EncapLimit
+		l.PMTUDisc = false // ip6tnl has no such parameter
+	}
+	if l.MTU == 0 {
+		l.MTU = b.underlayMTU(t, remote) - Overhead(t)
+	}
+	st.Up = true
+	b.up[t.Name] = true
+	b.res.Tunnels = append(b.res.Tunnels, st)
+	b.res.State.Links = append(b.res.State.Links, l)
+	b.addrs(t)
+}
+
+func (b *builder) addrs(t *config.Tunnel) {
+	b.res.State.Addrs = append(b.res.State.Addrs, t.Addresses...)
+}
+
+// Overhead is the bytes the tunnel's encapsulation adds: the mode's
+// header, plus 8 for the encapsulation-limit option of an ip6tnl that
+// sends one (the kernel subtracts it too).
+func Overhead(t *config.Tunnel) int {
+	o := t.Mode.Overhead(t.HasOKey)
+	if t.Mode.OuterIPv6() && t.EncapLimit >= 0 {
+		o += 8
+	}
+	return o
+}
+
+func outerFamily(t *config.Tunnel, a netip.Addr) bool { return a.Is6() == t.Mode.OuterIPv6() }
+
+func familyWord(t *config.Tunnel) string {
+	if t.Mode.OuterIPv6() {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// localAddr resolves the tunnel's local endpoint; a non-empty reason
+// means it cannot be known now.
+func (b *builder) localAddr(t *config.Tunnel) (netip.Addr, string) {
+	if t.LocalDev == "" {
+		return t.Local, ""
+	}
+	d, ok := b.in.Devices[t.LocalDev]
+	if !ok {
+		return netip.Addr{}, fmt.Sprintf("local device %s does not exist", t.LocalDev)
+	}
+	for _, p := range d.Addrs {
+		if outerFamily(t, p.Addr()) {
+			return p.Addr(), ""
+		}
+	}
+	return netip.Addr{}, fmt.Sprintf("local device %s has no %s address", t.LocalDev, familyWord(t))
+}
+
+func (b *builder) remoteAddr(t *config.Tunnel) (netip.Addr, string) {
+	if t.RemoteHost == "" {
+		return t.Remote, ""
+	}
+	for _, a := range b.in.Resolved[t.RemoteHost] {
+		if outerFamily(t, a) {
+			return a, ""
+		}
+	}
+	return netip.Addr{}, fmt.Sprintf("remote %s has no %s address (not resolved yet)", t.RemoteHost, familyWord(t))
+}
+
+// underlayMTU is the MTU of the device the tunnel's packets leave by.
+func (b *builder) underlayMTU(t *config.Tunnel, remote netip.Addr) int {
+	dev := t.Dev
+	if dev == "" && remote.IsValid() {
+		if r, ok := model.Lookup(b.underlay(), remote); ok {
+			dev = r.Dev
+		}
+	}
+	if dev == "" {
+		dev = t.LocalDev
+	}
+	if d, ok := b.in.Devices[dev]; ok && d.MTU > 0 {
+		return d.MTU
+	}
+	return 1500
+}
+
+// underlay is the main table without routes through tunneld's tunnels.
+func (b *builder) underlay() []model.UnderlayRoute {
+	out := make([]model.UnderlayRoute, 0, len(b.in.Routes))
+	for _, r := range b.in.Routes {
+		if b.c.TunnelByName(r.Dev) == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,228 @@
+package desired
+
+import (
+	"net/netip"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// Chain priorities of tunneld's table (the kernel's standard values).
+const (
+	prioFilter = 0
+	prioMangle = -150
+	prioDstNAT = -100
+	prioSrcNAT = 100
+)
+
+// filter builds the nftables table: outer-packet protection for every
+// tunnel, inner anti-spoofing, the forward policy, MSS clamping and NAT.
+// Nothing in it drops traffic that does not involve one of the tunnels.
+func (b *builder) filter() *model.Filter {
+	input := model.Chain{Name: "input", Type: "filter", Hook: "input", Priority: prioFilter}
+	forward := model.Chain{Name: "forward", Type: "filter", Hook: "forward", Priority: prioFilter}
+	mss := model.Chain{Name: "mss", Type: "filter", Hook: "forward", Priority: prioMangle}
+	pre := model.Chain{Name: "prerouting", Type: "nat", Hook: "prerouting", Priority: prioDstNAT}
+	post := model.Chain{Name: "postrouting", Type: "nat", Hook: "postrouting", Priority: prioSrcNAT}
+	var spoof []model.Chain
+
+	input.Rules = b.outerRules()
+	anyDrop := false
+	for _, t := range b.c.Tunnels {
+		if _, ok := b.present(t.Name); !ok {
+			continue
+		}
+		if c, ok := b.spoofChain(t); ok {
+			spoof = append(spoof, c)
+			jump := model.FRule{IIF: t.Name, Verdict: model.Verdict{Kind: model.Jump, Chain: c.Name}}
+			input.Rules = append(input.Rules, jump)
+			forward.Rules = append(forward.Rules, jump)
+		}
+		if t.MSSClamp {
+			mss.Rules = append(mss.Rules, model.FRule{OIF: t.Name, L4Proto: 6, Verdict: model.Verdict{Kind: model.ClampMSS}})
+		}
+		anyDrop = anyDrop || t.ForwardDrop
+	}
+	if anyDrop {
+		forward.Rules = append(forward.Rules, model.FRule{CtEstablished: true, Verdict: model.Verdict{Kind: model.Accept}})
+	}
+	for _, f := range b.c.Forwards {
+		if _, ok := b.present(f.Tunnel); ok {
+			forward.Rules = append(forward.Rules, forwardRules(f)...)
+		}
+	}
+	for _, t := range b.c.Tunnels {
+		if _, ok := b.present(t.Name); ok && t.ForwardDrop {
+			forward.Rules = append(forward.Rules,
+				model.FRule{IIF: t.Name, Counter: true, Verdict: model.Verdict{Kind: model.Drop}},
+				model.FRule{OIF: t.Name, Counter: true, Verdict: model.Verdict{Kind: model.Drop}})
+		}
+	}
+	for _, m := range b.c.Masquerades {
+		for _, src := range orAny(m.Src) {
+			post.Rules = append(post.Rules, model.FRule{OIF: m.OIF, Src: src, Verdict: model.Verdict{Kind: model.Masquerade}})
+		}
+	}
+	for _, r := range b.c.Redirects {
+		for _, dst := range orAny(r.Dst) {
+			pre.Rules = append(pre.Rules, model.FRule{IIF: r.IIF, Dst: dst, L4Proto: r.Proto, DPort: r.Port,
+				Verdict: model.Verdict{Kind: model.Redirect, Port: r.ToPort}})
+		}
+	}
+	f := &model.Filter{}
+	for _, c := range append([]model.Chain{input, forward, mss, pre, post}, spoof...) {
+		if len(c.Rules) > 0 {
+			f.Chains = append(f.Chains, c)
+		}
+	}
+	if len(f.Chains) == 0 {
+		return nil
+	}
+	return f
+}
+
+// present returns the tunnel's link when it is part of the desired state.
+func (b *builder) present(name string) (model.Link, bool) {
+	for _, l := range b.res.State.Links {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return model.Link{}, false
+}
+
+// outerRules accept each tunnel's encapsulated packets from its remote to
+// its local address and drop (and count) the same protocol from anyone
+// else to that local address (CERT VU#636397, CVE-2020-10136).
+func (b *builder) outerRules() []model.FRule {
+	var accept, drop []model.FRule
+	type dk struct {
+		local netip.Addr
+		proto uint8
+	}
+	dropped := map[dk]bool{}
+	for _, t := range b.c.Tunnels {
+		l, ok := b.present(t.Name)
+		if !ok || !l.Remote.IsValid() {
+			continue
+		}
+		r := model.FRule{Src: host(l.Remote), L4Proto: t.Mode.Protocol(), Verdict: model.Verdict{Kind: model.Accept}}
+		if l.Local.IsValid() {
+			r.Dst = host(l.Local)
+		}
+		accept = append(accept, r)
+		if k := (dk{l.Local, t.Mode.Protocol()}); l.Local.IsValid() && !dropped[k] {
+			dropped[k] = true
+			drop = append(drop, model.FRule{Dst: host(l.Local), L4Proto: k.proto, Counter: true, Verdict: model.Verdict{Kind: model.Drop}})
+		}
+	}
+	return append(accept, drop...)
+}
+
+func host(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
+
+// spoofChain returns the chain that drops packets arriving from the tunnel
+// with an inner source outside its allowed prefixes; ok is false when
+// every source is allowed.
+func (b *builder) spoofChain(t *config.Tunnel) (model.Chain, bool) {
+	allowed := t.AllowedSources
+	if allowed == nil {
+		allowed = b.derivedSources(t)
+	}
+	var v4all, v6all bool
+	for _, p := range allowed {
+		if p.Bits() == 0 {
+			v4all = v4all || p.Addr().Is4()
+			v6all = v6all || p.Addr().Is6()
+		}
+	}
+	if (v4all || !t.Mode.CarriesIPv4()) && (v6all || !t.Mode.CarriesIPv6()) {
+		return model.Chain{}, false
+	}
+	c := model.Chain{Name: "spoof_" + t.Name}
+	for _, p := range allowed {
+		c.Rules = append(c.Rules, model.FRule{Src: p, Verdict: model.Verdict{Kind: model.Return}})
+	}
+	c.Rules = append(c.Rules, model.FRule{Counter: true, Verdict: model.Verdict{Kind: model.Drop}})
+	return c, true
+}
+
+// derivedSources are the sources a tunnel can legitimately deliver: its
+// peers, its own subnets and every destination the configuration routes
+// into it (like WireGuard's allowed IPs).
+func (b *builder) derivedSources(t *config.Tunnel) []netip.Prefix {
+	var out []netip.Prefix
+	seen := map[netip.Prefix]bool{}
+	add := func(p netip.Prefix) {
+		p = p.Masked()
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, a := range t.Addresses {
+		if a.Peer.IsValid() {
+			add(host(a.Peer))
+		} else if a.Prefix.Bits() < a.Prefix.Addr().BitLen() {
+			add(a.Prefix)
+		}
+	}
+	for _, r := range b.c.Routes {
+		if r.Dev == t.Name && r.To.IsValid() {
+			add(r.To)
+		}
+	}
+	return out
+}
+
+// forwardRules expands one [[forward]] section into rules: every
+// combination of source, destination, protocol and port that can match.
+func forwardRules(f config.Forward) []model.FRule {
+	base := model.FRule{Verdict: model.Verdict{Kind: model.Accept}}
+	if f.Drop {
+		base.Verdict.Kind = model.Drop
+		base.Counter = true
+	}
+	if f.In {
+		base.IIF, base.OIF = f.Tunnel, f.Interface
+	} else {
+		base.IIF, base.OIF = f.Interface, f.Tunnel
+	}
+	var out []model.FRule
+	for _, src := range orAny(f.Src) {
+		for _, dst := range orAny(f.Dst) {
+			if src.IsValid() && dst.IsValid() && src.Addr().Is4() != dst.Addr().Is4() {
+				continue
+			}
+			for _, proto := range orAnyProto(f.Protos) {
+				for _, port := range orAnyPort(f.DPorts) {
+					r := base
+					r.Src, r.Dst, r.L4Proto, r.DPort = src, dst, proto, port
+					out = append(out, r)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func orAny(p []netip.Prefix) []netip.Prefix {
+	if len(p) == 0 {
+		return []netip.Prefix{{}}
+	}
+	return p
+}
+
+func orAnyProto(p []uint8) []uint8 {
+	if len(p) == 0 {
+		return []uint8{0}
+	}
+	return p
+}
+
+func orAnyPort(p []uint16) []uint16 {
+	if len(p) == 0 {
+		return []uint16{0}
+	}
+	return p
+}

@@ -1,0 +1,164 @@
+package desired
+
+import (
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+func (b *builder) routes() {
+	for _, r := range b.c.Routes {
+		if tun := b.c.TunnelByName(r.Dev); tun != nil && !b.up[tun.Name] {
+			continue // withdrawn while the tunnel is down; its status says why
+		}
+		if r.Dev != "" && b.c.TunnelByName(r.Dev) == nil {
+			if _, ok := b.in.Devices[r.Dev]; !ok {
+				b.note("route %s table %d: device %s does not exist", r.To, r.Table, r.Dev)
+				continue
+			}
+		}
+		via := r.Via
+		if r.ViaPeer {
+			via, _ = config.PeerOf(b.c.TunnelByName(r.Dev), r.To.Addr().Is6())
+		}
+		b.res.State.Routes = append(b.res.State.Routes, model.Route{
+			Table: r.Table, Dst: r.To, Via: via, Dev: r.Dev, OnLink: r.OnLink, Metric: r.Metric, Src: r.Src,
+		})
+	}
+}
+
+// hostRoutes adds, for each up tunnel whose own encapsulated packets would
+// be routed into a tunnel, a host route to its remote through the underlay
+// (netifd does the same). Auto mode looks at the tables those packets can
+// reach: main, and the tables of tunneld's rules that match them. A
+// tunnel bound to an underlay device needs none: its outer lookups are
+// made with that device as output interface.
+func (b *builder) hostRoutes() {
+	have := map[model.RouteKey]bool{}
+	for _, r := range b.res.State.Routes {
+		have[r.Key()] = true
+	}
+	for _, t := range b.c.Tunnels {
+		if !b.up[t.Name] || t.HostRoute == config.HostRouteOff || t.HostRoute == config.HostRouteAuto && t.Dev != "" {
+			continue
+		}
+		l, _ := b.present(t.Name)
+		if !l.Remote.IsValid() {
+			continue
+		}
+		reach := b.reachableTables(l)
+		tables := map[uint32]bool{}
+		if t.HostRoute == config.HostRouteOn {
+			tables[model.TableMain] = true
+		}
+		for _, r := range b.res.State.Routes {
+			if reach[r.Table] && b.c.TunnelByName(r.Dev) != nil && r.Dst.Contains(l.Remote) {
+				tables[r.Table] = true
+			}
+		}
+		if len(tables) == 0 {
+			continue
+		}
+		u, ok := model.Lookup(b.underlay(), l.Remote)
+		if !ok {
+			b.note("tunnel %q: host route to %s: no underlay route to it in table main", t.Name, l.Remote)
+			continue
+		}
+		for _, table := range sortedKeys(tables) {
+			hr := model.Route{Table: table, Dst: host(l.Remote), Via: u.Via, Dev: u.Dev}
+			if have[hr.Key()] {
+				continue
+			}
+			have[hr.Key()] = true
+			b.res.State.Routes = append(b.res.State.Routes, hr)
+		}
+	}
+}
+
+// reachableTables are the tables a tunnel's own outer packets (locally
+// generated, from Local to Remote) are looked up in.
+func (b *builder) reachableTables(l model.Link) map[uint32]bool {
+	out := map[uint32]bool{model.TableMain: true}
+	for _, r := range b.res.State.Rules {
+		if (r.Family == 6) != l.Remote.Is6() || r.HasMark && r.Mark&r.Mask != 0 {
+			continue
+		}
+		if r.Src.IsValid() && (!l.Local.IsValid() || !r.Src.Contains(l.Local)) {
+			continue
+		}
+		if r.Dst.IsValid() && !r.Dst.Contains(l.Remote) {
+			continue
+		}
+		if r.IIF != "" && r.IIF != "lo" || r.OIF != "" && r.OIF != l.Dev {
+			continue
+		}
+		out[r.Table] = true
+	}
+	return out
+}
+
+func (b *builder) rules() {
+	used := map[uint32]bool{}
+	for _, r := range b.c.Rules {
+		if r.Priority != 0 {
+			used[r.Priority] = true
+		}
+	}
+	next := b.c.Global.RulePriorityMin
+	for _, r := range b.c.Rules {
+		prio := r.Priority
+		if prio == 0 {
+			for used[next] && next <= b.c.Global.RulePriorityMax {
+				next++
+			}
+			if next > b.c.Global.RulePriorityMax {
+				b.note("rule[%d]: no free priority left in the band %d–%d", r.Index, b.c.Global.RulePriorityMin, b.c.Global.RulePriorityMax)
+				continue
+			}
+			prio = next
+			used[prio] = true
+		}
+		b.res.State.Rules = append(b.res.State.Rules, model.Rule{
+			Family: r.Family, Priority: prio, Src: r.From, Dst: r.To, IIF: r.IIF, OIF: r.OIF,
+			Mark: r.Mark, Mask: r.Mask, HasMark: r.HasMark, Table: r.Table,
+		})
+	}
+}
+
+func (b *builder) sysctls() {
+	g := b.c.Global
+	add := func(path string, on bool) {
+		v := "0"
+		if on {
+			v = "1"
+		}
+		b.res.State.Sysctls = append(b.res.State.Sysctls, model.Sysctl{Path: path, Value: v})
+	}
+	if g.IPForward != nil {
+		add("net/ipv4/ip_forward", *g.IPForward)
+	}
+	if g.IPv6Forward != nil {
+		add("net/ipv6/conf/all/forwarding", *g.IPv6Forward)
+	}
+	for _, dev := range g.ProxyARP {
+		_, exists := b.in.Devices[dev]
+		if !exists {
+			b.note("sysctl net/ipv4/conf/%s/proxy_arp: device %s does not exist", dev, dev)
+			continue
+		}
+		add("net/ipv4/conf/"+dev+"/proxy_arp", true)
+	}
+}
+
+// fallbackDevices are created by the kernel with each tunnel module; an up
+// fallback device accepts encapsulated packets from anyone.
+var fallbackDevices = map[string]string{
+	"tunl0": "ipip", "gre0": "gre", "sit0": "sit", "ip6tnl0": "ip6tnl",
+}
+
+func (b *builder) fallbacks() {
+	for _, name := range sortedKeys(fallbackDevices) {
+		if d, ok := b.in.Devices[name]; ok && d.Up && d.Kind == fallbackDevices[name] {
+			b.res.Fallbacks = append(b.res.Fallbacks, name)
+		}
+	}
+}

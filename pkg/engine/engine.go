@@ -1,0 +1,181 @@
+// Package engine joins the pure core to the kernel seam: it observes,
+// builds the desired state, plans and applies, repeating until the kernel
+// matches the plan; and it tears down everything tunneld owns.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/desired"
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
+)
+
+// MaxRounds bounds how often Converge re-plans: a second round picks up
+// what the first made possible (a sysctl on a device it created); a third
+// one only happens when something keeps changing underneath.
+const MaxRounds = 3
+
+// Scope is the ownership scope of a configuration.
+func Scope(c *config.Config) model.Scope {
+	s := model.Scope{
+		Links:   map[string]model.Mode{},
+		RuleMin: c.Global.RulePriorityMin,
+		RuleMax: c.Global.RulePriorityMax,
+	}
+	for _, t := range c.Tunnels {
+		s.Links[t.Name] = t.Mode
+	}
+	if c.Global.IPForward != nil {
+		s.Sysctls = append(s.Sysctls, "net/ipv4/ip_forward")
+	}
+	if c.Global.IPv6Forward != nil {
+		s.Sysctls = append(s.Sysctls, "net/ipv6/conf/all/forwarding")
+	}
+	for _, dev := range c.Global.ProxyARP {
+		s.Sysctls = append(s.Sysctls, "net/ipv4/conf/"+dev+"/proxy_arp")
+	}
+	return s
+}
+
+// Tables maps table numbers to configured names, for printing plans.
+func Tables(c *config.Config) map[uint32]string {
+	out := map[uint32]string{}
+	for name, id := range c.Tables {
+		out[id] = name
+	}
+	return out
+}
+
+// Snapshot is one observation and what it leads to.
+type Snapshot struct {
+	Have   model.State
+	Inputs model.Inputs
+	Want   desired.Result
+	Plan   plan.Plan
+}
+
+// Look observes the kernel and plans, without changing anything.
+func Look(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr) (Snapshot, error) {
+	have, in, err := k.Observe(ctx, Scope(c))
+	if err != nil {
+		return Snapshot{}, err
+	}
+	in.Resolved = resolved
+	want := desired.Build(c, in, have)
+	p := plan.Diff(have, want.State, want.Fallbacks...)
+	p.Tables = Tables(c)
+	return Snapshot{Have: have, Inputs: in, Want: want, Plan: p}, nil
+}
+
+// Report is what a Converge did.
+type Report struct {
+	// Applied are the operations performed, in order, over all rounds.
+	Applied []plan.Op
+	// Last is the final observation (its Plan is empty when converged).
+	Last Snapshot
+}
+
+// ErrNotConverged means the kernel still differs from the plan after
+// MaxRounds rounds.
+var ErrNotConverged = errors.New("kernel does not match the configuration")
+
+// Converge applies plans until the kernel matches the configuration. It
+// returns the operations' failures joined, or ErrNotConverged with what
+// is left when they stop making progress.
+func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr) (Report, error) {
+	var rep Report
+	var failures error
+	for range MaxRounds {
+		s, err := Look(ctx, k, c, resolved)
+		if err != nil {
+			return rep, err
+		}
+		rep.Last = s
+		if s.Plan.Empty() {
+			return rep, nil
+		}
+		err = k.Apply(ctx, s.Plan)
+		rep.Applied = append(rep.Applied, succeeded(s.Plan.Ops, err)...)
+		if err != nil {
+			failures = err
+		}
+	}
+	if failures != nil {
+		return rep, failures
+	}
+	return rep, fmt.Errorf("%w: still to do:\n%s", ErrNotConverged, rep.Last.Plan)
+}
+
+// succeeded drops the failed operations from ops.
+func succeeded(ops []plan.Op, err error) []plan.Op {
+	var ae *kernel.ApplyError
+	if !errors.As(err, &ae) {
+		if err != nil {
+			return nil
+		}
+		return ops
+	}
+	failed := map[int]bool{}
+	for _, f := range ae.Failed {
+		for i := range ops {
+			if !failed[i] && opEqual(ops[i], f.Op) {
+				failed[i] = true
+				break
+			}
+		}
+	}
+	var out []plan.Op
+	for i, op := range ops {
+		if !failed[i] {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+func opEqual(a, b plan.Op) bool {
+	return a.Kind == b.Kind && a.Object() == b.Object() && a.Name == b.Name
+}
+
+// Down removes everything tunneld owns within c's scope (plus links it
+// marked as its own) and restores the sysctls it changed.
+func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error) {
+	var rep Report
+	for range MaxRounds {
+		have, in, err := k.Observe(ctx, Scope(c))
+		if err != nil {
+			return rep, err
+		}
+		p := plan.Diff(have, model.State{})
+		p.Tables = Tables(c)
+		rep.Last = Snapshot{Have: have, Inputs: in, Plan: p}
+		if p.Empty() {
+			return rep, nil
+		}
+		err = k.Apply(ctx, p)
+		rep.Applied = append(rep.Applied, succeeded(p.Ops, err)...)
+		if err != nil {
+			return rep, err
+		}
+	}
+	return rep, fmt.Errorf("%w: still to remove:\n%s", ErrNotConverged, rep.Last.Plan)
+}
+
+// Names lists the DNS names c's tunnels need resolved.
+func Names(c *config.Config) []string {
+	set := map[string]bool{}
+	for _, t := range c.Tunnels {
+		if t.RemoteHost != "" {
+			set[t.RemoteHost] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}

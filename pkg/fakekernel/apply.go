@@ -1,0 +1,158 @@
+package fakekernel
+
+import (
+	"fmt"
+	"slices"
+	"syscall"
+
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
+)
+
+func (k *Kernel) apply(op plan.Op) error {
+	switch op.Kind {
+	case plan.LinkAdd:
+		return k.linkAdd(*op.Link)
+	case plan.LinkChange:
+		return k.linkChange(*op.Link)
+	case plan.LinkUp, plan.LinkDown:
+		d, ok := k.Devices[op.Name]
+		if !ok {
+			return errno(syscall.ENODEV, "no device %s", op.Name)
+		}
+		up := op.Kind == plan.LinkUp
+		d.Up, d.Running = up, up
+		if !up {
+			k.flushRoutes(op.Name)
+		}
+	case plan.LinkDel:
+		if _, ok := k.Devices[op.Link.Name]; !ok {
+			return nil // ENOENT: already gone
+		}
+		k.delDevice(op.Link.Name)
+	case plan.AddrAdd:
+		if _, ok := k.Devices[op.Addr.Link]; !ok {
+			return errno(syscall.ENODEV, "no device %s", op.Addr.Link)
+		}
+		if !slices.Contains(k.Addrs, *op.Addr) {
+			k.Addrs = append(k.Addrs, *op.Addr)
+		}
+	case plan.AddrDel:
+		k.Addrs = slices.DeleteFunc(k.Addrs, func(a model.Addr) bool { return a == *op.Addr })
+	case plan.RouteAdd, plan.RouteReplace:
+		return k.routeSet(*op.Route, op.Kind == plan.RouteReplace)
+	case plan.RouteDel:
+		k.Routes = slices.DeleteFunc(k.Routes, func(r Route) bool {
+			return r.Proto == model.RouteProtocol && r.Key() == op.Route.Key()
+		})
+	case plan.RuleAdd:
+		k.Rules = append(k.Rules, Rule{*op.Rule, model.RuleProtocol})
+	case plan.RuleDel:
+		if i := slices.IndexFunc(k.Rules, func(r Rule) bool { return r.Proto == model.RuleProtocol && r.Rule == *op.Rule }); i >= 0 {
+			k.Rules = slices.Delete(k.Rules, i, i+1)
+		}
+	case plan.SysctlSet:
+		cur, ok := k.Sysctls[op.Sysctl.Path]
+		if !ok {
+			return errno(syscall.ENOENT, "no sysctl %s", op.Sysctl.Path)
+		}
+		if _, recorded := k.Originals[op.Sysctl.Path]; !recorded {
+			k.Originals[op.Sysctl.Path] = cur
+		}
+		k.Sysctls[op.Sysctl.Path] = op.Sysctl.Value
+	case plan.SysctlRestore:
+		if _, ok := k.Sysctls[op.Sysctl.Path]; ok {
+			k.Sysctls[op.Sysctl.Path] = op.Sysctl.Original
+		}
+		delete(k.Originals, op.Sysctl.Path)
+	case plan.FilterReplace:
+		k.setFilter(op.Filter)
+	case plan.FilterDel:
+		k.setFilter(nil)
+	default:
+		return fmt.Errorf("unknown operation %d", op.Kind)
+	}
+	return nil
+}
+
+func (k *Kernel) linkAdd(l model.Link) error {
+	if k.Drivers != nil && !k.Drivers[l.Mode.Kind()] {
+		return &kernel.NoDriverError{Mode: l.Mode}
+	}
+	if _, ok := k.Devices[l.Name]; ok {
+		return fmt.Errorf("device %s exists: %w", l.Name, kernel.ErrForeign)
+	}
+	if err := k.checkUnique(l); err != nil {
+		return err
+	}
+	if l.Dev != "" {
+		if _, ok := k.Devices[l.Dev]; !ok {
+			return errno(syscall.ENODEV, "no underlay device %s", l.Dev)
+		}
+	}
+	d := k.addDevice(model.Device{Name: l.Name, Kind: l.Mode.Kind(), MTU: l.MTU})
+	d.Up, d.Running = false, false
+	l.Up = false
+	k.Tunnels[l.Name] = l
+	k.Aliases[l.Name] = model.LinkAlias
+	return nil
+}
+
+// checkUnique refuses a second tunnel of one kind with the same
+// endpoints (and GRE input key), as the kernel does.
+func (k *Kernel) checkUnique(l model.Link) error {
+	for name, o := range k.Tunnels {
+		if name == l.Name || o.Mode.Kind() != l.Mode.Kind() {
+			continue
+		}
+		if o.Local == l.Local && o.Remote == l.Remote && o.IKey == l.IKey && o.HasIKey == l.HasIKey {
+			return errno(syscall.EEXIST, "tunnel %s has the same endpoints", name)
+		}
+	}
+	return nil
+}
+
+func (k *Kernel) linkChange(l model.Link) error {
+	o, ok := k.Tunnels[l.Name]
+	if !ok {
+		return errno(syscall.ENODEV, "no tunnel %s", l.Name)
+	}
+	if o.Mode.Kind() != l.Mode.Kind() {
+		return errno(syscall.EOPNOTSUPP, "cannot change the kind of %s", l.Name)
+	}
+	if err := k.checkUnique(l); err != nil {
+		return err
+	}
+	d := k.Devices[l.Name]
+	d.MTU = l.MTU
+	l.Up = false
+	k.Tunnels[l.Name] = l
+	return nil
+}
+
+func (k *Kernel) routeSet(r model.Route, replace bool) error {
+	if r.Dev != "" {
+		d, ok := k.Devices[r.Dev]
+		if !ok {
+			return errno(syscall.ENODEV, "no device %s", r.Dev)
+		}
+		if !d.Up {
+			return errno(syscall.ENETDOWN, "device %s is down", r.Dev)
+		}
+	}
+	i := slices.IndexFunc(k.Routes, func(x Route) bool { return x.Key() == r.Key() })
+	switch {
+	case i >= 0 && k.Routes[i].Proto != model.RouteProtocol:
+		return fmt.Errorf("a route with protocol %d holds the same table, destination and metric: %w", k.Routes[i].Proto, kernel.ErrForeign)
+	case i >= 0 && !replace && k.Routes[i].Route == r:
+		return nil // EEXIST for the very route: done
+	case i >= 0 && !replace:
+		return errno(syscall.EEXIST, "route exists")
+	case i >= 0:
+		k.Routes[i].Route = r
+	default:
+		k.Routes = append(k.Routes, Route{r, model.RouteProtocol})
+	}
+	return nil
+}

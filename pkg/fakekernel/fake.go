@@ -1,0 +1,266 @@
+// Package fakekernel is an in-memory kernel.Kernel. It keeps devices,
+// tunnels, addresses, routes, rules, sysctls and nftables tables the way
+// the Linux kernel does, including the behaviours tunneld must live with:
+// routes through a device vanish when it goes down or is deleted, a route
+// through a down device is refused, one tunnel per endpoint pair, and
+// foreign objects that share a key with tunneld's.
+package fakekernel
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"syscall"
+
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
+)
+
+// Route is a route in the fake kernel with its protocol.
+type Route struct {
+	model.Route
+	Proto uint8
+}
+
+// Rule is a rule in the fake kernel with its protocol.
+type Rule struct {
+	model.Rule
+	Proto uint8
+}
+
+// Kernel is the in-memory kernel. Its exported fields may be set up and
+// inspected by tests while no call is running.
+type Kernel struct {
+	mu sync.Mutex
+	// Devices are all links by name, tunnels included.
+	Devices map[string]*model.Device
+	// Tunnels are the tunnel parameters of tunnel devices, by name.
+	Tunnels map[string]model.Link
+	// Aliases holds IFLA_IFALIAS by device name.
+	Aliases map[string]string
+	Addrs   []model.Addr
+	Routes  []Route
+	Rules   []Rule
+	Sysctls map[string]string
+	// Originals are the sysctl values recorded before tunneld's first
+	// change (what /run/tunneld keeps on Linux).
+	Originals map[string]string
+	// Tables are nftables tables by "family name"; tunneld's is
+	// "inet tunneld", anything else is foreign.
+	Tables map[string]string
+	filter *model.Filter
+	// Drivers lists the tunnel kinds the kernel supports (nil: all).
+	Drivers map[string]bool
+	// Writes counts state-changing operations applied.
+	Writes int
+	// Fail, when set, may fail an operation before it is applied.
+	Fail func(plan.Op) error
+	next int
+}
+
+// New returns a kernel with a loopback device and the usual sysctls.
+func New() *Kernel {
+	k := &Kernel{
+		Devices:   map[string]*model.Device{},
+		Tunnels:   map[string]model.Link{},
+		Aliases:   map[string]string{},
+		Sysctls:   map[string]string{"net/ipv4/ip_forward": "0", "net/ipv6/conf/all/forwarding": "0"},
+		Originals: map[string]string{},
+		Tables:    map[string]string{},
+	}
+	k.AddDevice(model.Device{Name: "lo", MTU: 65536, Up: true, Running: true,
+		Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}})
+	return k
+}
+
+// AddDevice adds a foreign device (and its proxy_arp sysctl).
+func (k *Kernel) AddDevice(d model.Device) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.addDevice(d)
+}
+
+func (k *Kernel) addDevice(d model.Device) *model.Device {
+	k.next++
+	d.Index = k.next
+	if d.MTU == 0 {
+		d.MTU = 1500
+	}
+	k.Devices[d.Name] = &d
+	k.Sysctls["net/ipv4/conf/"+d.Name+"/proxy_arp"] = "0"
+	return &d
+}
+
+// DelDevice removes a device and everything that referred to it.
+func (k *Kernel) DelDevice(name string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.delDevice(name)
+}
+
+func (k *Kernel) delDevice(name string) {
+	delete(k.Devices, name)
+	delete(k.Tunnels, name)
+	delete(k.Aliases, name)
+	delete(k.Sysctls, "net/ipv4/conf/"+name+"/proxy_arp")
+	k.Addrs = slices.DeleteFunc(k.Addrs, func(a model.Addr) bool { return a.Link == name })
+	k.flushRoutes(name)
+}
+
+// SetUp sets a device's administrative state; down flushes its routes.
+func (k *Kernel) SetUp(name string, up bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if d, ok := k.Devices[name]; ok {
+		d.Up, d.Running = up, up
+		if !up {
+			k.flushRoutes(name)
+		}
+	}
+}
+
+// SetAddrs replaces a device's addresses (a WAN address change).
+func (k *Kernel) SetAddrs(name string, addrs ...netip.Prefix) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if d, ok := k.Devices[name]; ok {
+		d.Addrs = addrs
+	}
+}
+
+func (k *Kernel) flushRoutes(dev string) {
+	k.Routes = slices.DeleteFunc(k.Routes, func(r Route) bool { return r.Dev == dev })
+}
+
+// AddForeignRoute installs a route tunneld does not own.
+func (k *Kernel) AddForeignRoute(r model.Route, proto uint8) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.Routes = append(k.Routes, Route{r, proto})
+}
+
+// AddForeignRule installs a rule tunneld does not own.
+func (k *Kernel) AddForeignRule(r model.Rule, proto uint8) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.Rules = append(k.Rules, Rule{r, proto})
+}
+
+// Filter returns tunneld's table as the fake holds it.
+func (k *Kernel) Filter() *model.Filter {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.filter
+}
+
+// SetFilter replaces tunneld's table behind its back (nil deletes it).
+func (k *Kernel) SetFilter(f *model.Filter) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.setFilter(f)
+}
+
+func (k *Kernel) setFilter(f *model.Filter) {
+	k.filter = f
+	key := "inet " + model.TableName
+	if f == nil {
+		delete(k.Tables, key)
+	} else {
+		k.Tables[key] = f.String()
+	}
+}
+
+var _ kernel.Kernel = (*Kernel)(nil)
+
+// Observe implements kernel.Kernel.
+func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, model.Inputs, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var s model.State
+	for name, l := range k.Tunnels {
+		mode, inScope := scope.Links[name]
+		ours := k.Aliases[name] == model.LinkAlias || inScope && mode.Kind() == l.Mode.Kind()
+		if !ours {
+			continue
+		}
+		d := k.Devices[name]
+		l.MTU, l.Up = d.MTU, d.Up
+		s.Links = append(s.Links, l)
+		for _, a := range k.Addrs {
+			if a.Link == name {
+				s.Addrs = append(s.Addrs, a)
+			}
+		}
+	}
+	in := model.Inputs{Devices: map[string]model.Device{}}
+	for _, r := range k.Routes {
+		if r.Proto == model.RouteProtocol {
+			s.Routes = append(s.Routes, r.Route)
+		} else if r.Table == model.TableMain {
+			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Metric: r.Metric})
+		}
+	}
+	for _, r := range k.Rules {
+		if r.Proto == model.RuleProtocol && scope.Owns(r.Priority) {
+			s.Rules = append(s.Rules, r.Rule)
+		}
+	}
+	paths := map[string]bool{}
+	for _, p := range scope.Sysctls {
+		paths[p] = true
+	}
+	for p := range k.Originals {
+		paths[p] = true
+	}
+	for p := range paths {
+		v, ok := k.Sysctls[p]
+		if !ok {
+			continue
+		}
+		s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Value: v, Original: k.Originals[p]})
+	}
+	s.Filter = k.filter
+	for name, d := range k.Devices {
+		c := *d
+		c.Addrs = slices.Clone(d.Addrs)
+		in.Devices[name] = c
+	}
+	s.Sort()
+	slices.SortFunc(in.Routes, func(a, b model.UnderlayRoute) int { return a.Dst.Addr().Compare(b.Dst.Addr()) })
+	return s, in, ctx.Err()
+}
+
+// Apply implements kernel.Kernel.
+func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var ae *kernel.ApplyError
+	for _, op := range p.Ops {
+		if err := ctx.Err(); err != nil {
+			kernel.Collect(&ae, op, err)
+			continue
+		}
+		if k.Fail != nil {
+			if err := k.Fail(op); err != nil {
+				kernel.Collect(&ae, op, err)
+				continue
+			}
+		}
+		err := k.apply(op)
+		if err == nil {
+			k.Writes++
+		}
+		kernel.Collect(&ae, op, err)
+	}
+	if ae != nil {
+		return ae
+	}
+	return nil
+}
+
+func errno(e syscall.Errno, format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), e)
+}

@@ -1,0 +1,91 @@
+// Package kernel defines the seam between tunneld's pure core and the
+// machine: one interface that reads back the state tunneld owns plus the
+// inputs it needs, and applies plans. The Linux implementation speaks
+// netlink and nftables; package fakekernel holds an in-memory one.
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
+)
+
+// Kernel is what tunneld needs from the machine.
+type Kernel interface {
+	// Observe returns the state tunneld owns within scope, and the inputs
+	// (devices, main-table underlay routes; Resolved is left empty).
+	Observe(ctx context.Context, scope model.Scope) (model.State, model.Inputs, error)
+	// Apply performs the plan's operations in order. It keeps going past
+	// a failed operation and returns every failure, as an *ApplyError.
+	Apply(ctx context.Context, p plan.Plan) error
+}
+
+// OpError is the failure of one operation.
+type OpError struct {
+	Op  plan.Op
+	Err error
+}
+
+// Error names the object first: `route 10.0.2.0/24 table 42: …`.
+func (e *OpError) Error() string { return e.Op.Object() + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *OpError) Unwrap() error { return e.Err }
+
+// ApplyError holds every operation of a plan that failed.
+type ApplyError struct {
+	Failed []*OpError
+}
+
+// Error lists the failures one per line.
+func (e *ApplyError) Error() string {
+	s := make([]string, len(e.Failed))
+	for i, f := range e.Failed {
+		s[i] = f.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Unwrap exposes the failures to errors.Is and errors.As.
+func (e *ApplyError) Unwrap() []error {
+	out := make([]error, len(e.Failed))
+	for i, f := range e.Failed {
+		out[i] = f
+	}
+	return out
+}
+
+// Collect adds the failure of op to *ae, allocating it on first use.
+func Collect(ae **ApplyError, op plan.Op, err error) {
+	if err == nil {
+		return
+	}
+	if *ae == nil {
+		*ae = &ApplyError{}
+	}
+	(*ae).Failed = append((*ae).Failed, &OpError{Op: op, Err: err})
+}
+
+// ErrNoDriver is returned when the kernel lacks a tunnel kind.
+var ErrNoDriver = errors.New("kernel has no driver")
+
+// NoDriverError explains a missing tunnel driver in words an admin can
+// act on.
+type NoDriverError struct{ Mode model.Mode }
+
+// Error says which module or package to install.
+func (e *NoDriverError) Error() string {
+	mod, pkg := e.Mode.Module()
+	return fmt.Sprintf("kernel has no %s support (load module %s; on OpenWrt install %s)", e.Mode.Kind(), mod, pkg)
+}
+
+// Is makes errors.Is(err, ErrNoDriver) true.
+func (e *NoDriverError) Is(target error) bool { return target == ErrNoDriver }
+
+// ErrForeign is returned when an object that is not tunneld's stands
+// where tunneld must put its own.
+var ErrForeign = errors.New("an object not managed by tunneld is in the way")

@@ -1,0 +1,202 @@
+package model
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Filter is the content of tunneld's nftables table (inet tunneld).
+type Filter struct {
+	Chains []Chain
+}
+
+// Chain is one chain of the table. A chain with a Hook is a base chain;
+// one without is a regular chain reached by jump.
+type Chain struct {
+	Name string
+	// Type is "filter" or "nat" (base chains only).
+	Type string
+	// Hook is "input", "forward", "prerouting" or "postrouting"; "" for a
+	// regular chain.
+	Hook     string
+	Priority int32
+	Rules    []FRule
+}
+
+// Family limits a rule to one IP version; FamilyAny matches both.
+type Family uint8
+
+// Families a filter rule can match.
+const (
+	FamilyAny Family = 0
+	FamilyV4  Family = 4
+	FamilyV6  Family = 6
+)
+
+// VerdictKind is what a filter rule does with a matching packet.
+type VerdictKind uint8
+
+// Rule verdicts and statements.
+const (
+	Accept VerdictKind = iota + 1
+	Drop
+	Return
+	Jump       // to Verdict.Chain
+	Masquerade // source NAT to the outgoing interface's address
+	Redirect   // destination NAT to this host, port Verdict.Port
+	ClampMSS   // set TCP MSS on SYNs to the route's MTU, then continue
+)
+
+// Verdict is a rule's final statement.
+type Verdict struct {
+	Kind  VerdictKind
+	Chain string
+	Port  uint16
+}
+
+// FRule is one rule of a chain: every set field must match.
+type FRule struct {
+	Family   Family
+	IIF, OIF string
+	Src, Dst netip.Prefix
+	// L4Proto is the transport (meta l4proto) protocol; 0 matches any.
+	L4Proto uint8
+	// DPort is the transport destination port; 0 matches any.
+	DPort uint16
+	// CtEstablished matches conntrack states established and related.
+	CtEstablished bool
+	// Counter counts matching packets and bytes.
+	Counter bool
+	Verdict Verdict
+}
+
+// String renders the rule the way `nft list ruleset` would show it. The
+// text is also the rule's identity: the kernel seam tags each rule with it.
+func (r FRule) String() string {
+	var b []string
+	if r.Family != FamilyAny && !r.Src.IsValid() && !r.Dst.IsValid() {
+		b = append(b, "meta nfproto "+r.Family.nfproto())
+	}
+	if r.IIF != "" {
+		b = append(b, fmt.Sprintf("iifname %q", r.IIF))
+	}
+	if r.OIF != "" {
+		b = append(b, fmt.Sprintf("oifname %q", r.OIF))
+	}
+	if r.Src.IsValid() {
+		b = append(b, fmt.Sprintf("%s saddr %s", ipKeyword(r.Src.Addr()), prefixString(r.Src)))
+	}
+	if r.Dst.IsValid() {
+		b = append(b, fmt.Sprintf("%s daddr %s", ipKeyword(r.Dst.Addr()), prefixString(r.Dst)))
+	}
+	if r.L4Proto != 0 {
+		b = append(b, "meta l4proto "+ProtoName(r.L4Proto))
+	}
+	if r.DPort != 0 {
+		b = append(b, fmt.Sprintf("th dport %d", r.DPort))
+	}
+	if r.CtEstablished {
+		b = append(b, "ct state established,related")
+	}
+	if r.Verdict.Kind == ClampMSS {
+		b = append(b, "tcp flags syn / syn,rst")
+	}
+	if r.Counter {
+		b = append(b, "counter")
+	}
+	b = append(b, r.Verdict.String())
+	return strings.Join(b, " ")
+}
+
+// String renders the verdict statement.
+func (v Verdict) String() string {
+	switch v.Kind {
+	case Accept:
+		return "accept"
+	case Drop:
+		return "drop"
+	case Return:
+		return "return"
+	case Jump:
+		return "jump " + v.Chain
+	case Masquerade:
+		return "masquerade"
+	case Redirect:
+		return fmt.Sprintf("redirect to :%d", v.Port)
+	case ClampMSS:
+		return "tcp option maxseg size set rt mtu"
+	}
+	return fmt.Sprintf("verdict(%d)", v.Kind)
+}
+
+func (f Family) nfproto() string {
+	if f == FamilyV6 {
+		return "ipv6"
+	}
+	return "ipv4"
+}
+
+func ipKeyword(a netip.Addr) string {
+	if a.Is4() {
+		return "ip"
+	}
+	return "ip6"
+}
+
+func prefixString(p netip.Prefix) string {
+	if p.Bits() == p.Addr().BitLen() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+// ProtoName is the name nft prints for an IP protocol number.
+func ProtoName(p uint8) string {
+	switch p {
+	case 1:
+		return "icmp"
+	case 4:
+		return "ipip"
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 41:
+		return "ipv6"
+	case 47:
+		return "gre"
+	case 58:
+		return "ipv6-icmp"
+	}
+	return fmt.Sprint(p)
+}
+
+// String renders the whole table as an nft script body.
+func (f *Filter) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table inet %s {\n", TableName)
+	for i, c := range f.Chains {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "\tchain %s {\n", c.Name)
+		if c.Hook != "" {
+			fmt.Fprintf(&b, "\t\ttype %s hook %s priority %d; policy accept;\n", c.Type, c.Hook, c.Priority)
+		}
+		for _, r := range c.Rules {
+			fmt.Fprintf(&b, "\t\t%s\n", r)
+		}
+		b.WriteString("\t}\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// Equal reports whether two tables have the same chains and rules.
+func (f *Filter) Equal(g *Filter) bool {
+	if f == nil || g == nil {
+		return f == g
+	}
+	return f.String() == g.String()
+}

@@ -1,0 +1,54 @@
+package model
+
+import "net/netip"
+
+// Inputs is the part of the environment that tunneld reads but does not
+// own: the devices on the box, the main table's underlay routes and the
+// current DNS answers for peers given by name.
+type Inputs struct {
+	// Devices are the links by name (tunneld's own tunnels included).
+	Devices map[string]Device
+	// Routes are the main table's routes that tunneld does not own, used to
+	// find the way to a tunnel's remote (its gateway, device and MTU).
+	Routes []UnderlayRoute
+	// Resolved maps a peer's DNS name to its current addresses.
+	Resolved map[string][]netip.Addr
+}
+
+// Device is a network device as observed.
+type Device struct {
+	Name  string
+	Index int
+	// Kind is the link kind ("" for physical devices, "veth", "ipip", …).
+	Kind string
+	MTU  int
+	// Up is the administrative state, Running the operational one.
+	Up, Running bool
+	// Addrs are the device's global-scope addresses, primary first.
+	Addrs []netip.Prefix
+}
+
+// UnderlayRoute is a main-table route used to reach a remote endpoint.
+type UnderlayRoute struct {
+	Dst    netip.Prefix
+	Via    netip.Addr
+	Dev    string
+	Metric uint32
+}
+
+// Lookup returns the most specific route containing a, with the lowest
+// metric among equally specific ones.
+func Lookup(routes []UnderlayRoute, a netip.Addr) (UnderlayRoute, bool) {
+	var best UnderlayRoute
+	found := false
+	for _, r := range routes {
+		if !r.Dst.Contains(a) {
+			continue
+		}
+		if !found || r.Dst.Bits() > best.Dst.Bits() ||
+			(r.Dst.Bits() == best.Dst.Bits() && r.Metric < best.Metric) {
+			best, found = r, true
+		}
+	}
+	return best, found
+}

@@ -1,0 +1,54 @@
+package model
+
+// Ownership markers. Everything tunneld creates carries one of them; every
+// object without one is foreign and is never changed or removed.
+const (
+	// RouteProtocol is the rtm_protocol of every route tunneld installs
+	// (`ip route show proto 116`). Unassigned in iproute2's rt_protos.
+	RouteProtocol = 116
+	// RuleProtocol is the FRA_PROTOCOL of every policy rule tunneld installs
+	// (`ip rule show protocol 116`); kernels since 4.17 keep it.
+	RuleProtocol = 116
+	// DefaultRulePriorityMin and DefaultRulePriorityMax bound the default
+	// priority band for tunneld's rules; a rule is owned only when it has
+	// RuleProtocol and a priority inside the configured band.
+	DefaultRulePriorityMin = 20000
+	DefaultRulePriorityMax = 20999
+	// TableName is the nftables table tunneld owns (family inet). It is
+	// replaced as a whole, atomically, and never touched otherwise.
+	TableName = "tunneld"
+	// LinkAlias is written as IFLA_IFALIAS on every link tunneld creates, so
+	// that a link left behind by an older configuration is still recognised.
+	LinkAlias = "tunneld"
+	// StateDir holds what tunneld must remember across restarts: the
+	// original values of the sysctls it changed.
+	StateDir = "/run/tunneld"
+)
+
+// Table numbers with fixed meaning in the kernel.
+const (
+	TableUnspec  = 0
+	TableDefault = 253
+	TableMain    = 254
+	TableLocal   = 255
+)
+
+// Scope tells the kernel seam what to read back as tunneld's own.
+type Scope struct {
+	// Links are the link names of the configuration with their modes; links
+	// carrying LinkAlias are included whatever their name.
+	Links map[string]Mode
+	// RuleMin and RuleMax bound the owned rule priority band.
+	RuleMin, RuleMax uint32
+	// Sysctls are the sysctl paths the configuration sets; paths with a
+	// recorded original are included as well.
+	Sysctls []string
+	// Devices, when non-nil, limits which foreign devices are reported in
+	// Inputs (nil means all).
+	Devices []string
+}
+
+// Owns reports whether a rule priority lies inside the scope's band.
+func (s Scope) Owns(priority uint32) bool {
+	return priority >= s.RuleMin && priority <= s.RuleMax
+}

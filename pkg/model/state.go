@@ -1,0 +1,133 @@
+package model
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// State is a set of kernel objects owned by tunneld: what the configuration
+// wants (desired) or what the kernel has (observed). Slices are kept sorted
+// by each object's key (see Sort) so that states compare with cmp.Diff.
+type State struct {
+	Links   []Link
+	Addrs   []Addr
+	Routes  []Route
+	Rules   []Rule
+	Sysctls []Sysctl
+	// Filter is the content of the nftables table; nil means no table.
+	Filter *Filter
+}
+
+// Link is a tunnel network device.
+type Link struct {
+	Name string
+	Mode Mode
+	// Local and Remote are the outer addresses; the zero Addr means any.
+	Local, Remote netip.Addr
+	// Dev is the underlay device the tunnel is bound to ("" for none).
+	Dev string
+	// TTL is the outer TTL or hop limit; 0 means inherit.
+	TTL uint8
+	// TOS is the outer TOS as the kernel holds it: 1 means inherit.
+	TOS uint8
+	// PMTUDisc is path-MTU discovery (the DF bit on outer packets).
+	PMTUDisc bool
+	// IKey and OKey are GRE keys, present when HasIKey / HasOKey.
+	IKey, OKey       uint32
+	HasIKey, HasOKey bool
+	// EncapLimit is the ip6tnl encapsulation limit; -1 means none.
+	EncapLimit int
+	// MTU of the tunnel device.
+	MTU int
+	// Up is the administrative state.
+	Up bool
+}
+
+// Params returns l without the fields a kernel change cannot reach in place
+// (none besides the name and mode) and without Up, for comparing parameters.
+func (l Link) Params() Link {
+	l.Up = false
+	return l
+}
+
+// ID names the link for messages.
+func (l Link) ID() string { return fmt.Sprintf("tunnel %q", l.Name) }
+
+// Addr is an interface address on a tunnel device: Prefix is the local
+// address with its prefix length; Peer, when valid, is the other end of a
+// point-to-point link (`ip address add A/32 peer B`).
+type Addr struct {
+	Link   string
+	Prefix netip.Prefix
+	Peer   netip.Addr
+}
+
+// ID names the address for messages.
+func (a Addr) ID() string {
+	if a.Peer.IsValid() {
+		return fmt.Sprintf("address %s peer %s dev %s", a.Prefix, a.Peer, a.Link)
+	}
+	return fmt.Sprintf("address %s dev %s", a.Prefix, a.Link)
+}
+
+// Route is a route tunneld owns (it carries RouteProtocol).
+type Route struct {
+	Table uint32
+	Dst   netip.Prefix
+	// Via is the gateway; the zero Addr means a direct (scope link) route.
+	Via    netip.Addr
+	Dev    string
+	OnLink bool
+	Metric uint32
+	// Src is the preferred source address (RTA_PREFSRC).
+	Src netip.Addr
+}
+
+// Key is what makes a route unique in the kernel: table, destination and
+// metric (family is part of the destination).
+type RouteKey struct {
+	Table  uint32
+	Dst    netip.Prefix
+	Metric uint32
+}
+
+// Key returns the route's identity.
+func (r Route) Key() RouteKey { return RouteKey{r.Table, r.Dst, r.Metric} }
+
+// ID names the route for messages.
+func (r Route) ID() string {
+	s := fmt.Sprintf("route %s table %d", r.Dst, r.Table)
+	if r.Metric != 0 {
+		s += fmt.Sprintf(" metric %d", r.Metric)
+	}
+	return s
+}
+
+// Rule is a policy routing rule tunneld owns (it carries RuleProtocol and a
+// priority in the owned band). Family is 4 or 6.
+type Rule struct {
+	Family   int
+	Priority uint32
+	Src, Dst netip.Prefix
+	IIF, OIF string
+	// Mark and Mask match the firewall mark when HasMark.
+	Mark, Mask uint32
+	HasMark    bool
+	Table      uint32
+}
+
+// ID names the rule for messages.
+func (r Rule) ID() string { return fmt.Sprintf("rule priority %d", r.Priority) }
+
+// Sysctl is one value under /proc/sys that tunneld sets. Path uses slashes
+// relative to /proc/sys (net/ipv4/ip_forward).
+type Sysctl struct {
+	Path  string
+	Value string
+	// Original is the value found before tunneld first changed it, as
+	// recorded by the kernel seam; empty in desired states.
+	Original string
+}
+
+// ID names the sysctl for messages.
+func (s Sysctl) ID() string { return "sysctl " + s.Path }

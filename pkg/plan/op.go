@@ -1,0 +1,76 @@
+// Package plan computes, as a pure function, the ordered list of kernel
+// operations that turns the owned observed state into the desired one, and
+// prints it as the iproute2 and nft commands an admin would type.
+package plan
+
+import "github.com/tunneld/tunneld/pkg/model"
+
+// Kind is the operation an Op performs.
+type Kind uint8
+
+// Operations. A plan orders them creations first, then changes, then
+// deletions in reverse dependency order (see Diff).
+const (
+	LinkAdd       Kind = iota + 1 // create a tunnel link (down)
+	LinkChange                    // change a live tunnel's parameters in place
+	LinkUp                        // set a link up
+	LinkDown                      // set a link down (tunneld's own, or a fallback device)
+	LinkDel                       // delete a link
+	AddrAdd                       // add an interface address
+	AddrDel                       // delete an interface address
+	RouteAdd                      // add a route that must not exist yet
+	RouteReplace                  // change one of tunneld's routes in place
+	RouteDel                      // delete a route
+	RuleAdd                       // add a policy rule
+	RuleDel                       // delete a policy rule
+	SysctlSet                     // write a sysctl, recording its original value
+	SysctlRestore                 // write back a sysctl's original value
+	FilterReplace                 // replace the nftables table atomically
+	FilterDel                     // delete the nftables table
+)
+
+// Op is one kernel operation. Exactly one object field is set, matching
+// Kind; Old holds the link's previous parameters for LinkChange.
+type Op struct {
+	Kind   Kind
+	Link   *model.Link   `json:",omitempty"`
+	Old    *model.Link   `json:",omitempty"`
+	Addr   *model.Addr   `json:",omitempty"`
+	Route  *model.Route  `json:",omitempty"`
+	Rule   *model.Rule   `json:",omitempty"`
+	Sysctl *model.Sysctl `json:",omitempty"`
+	Filter *model.Filter `json:",omitempty"`
+	// Name is the device for LinkUp and LinkDown (a fallback device has
+	// no Link of tunneld's).
+	Name string `json:",omitempty"`
+}
+
+// Plan is an ordered list of operations; an empty plan means converged.
+type Plan struct {
+	Ops []Op
+	// Tables names routing tables for printing (number → name).
+	Tables map[uint32]string `json:"-"`
+}
+
+// Empty reports whether there is nothing to do.
+func (p Plan) Empty() bool { return len(p.Ops) == 0 }
+
+// Object names what an operation touches, for messages
+// (`tunnel "moe"`, `route 10.0.2.0/24 table 42`).
+func (o Op) Object() string {
+	switch {
+	case o.Link != nil:
+		return o.Link.ID()
+	case o.Addr != nil:
+		return o.Addr.ID()
+	case o.Route != nil:
+		return o.Route.ID()
+	case o.Rule != nil:
+		return o.Rule.ID()
+	case o.Sysctl != nil:
+		return o.Sysctl.ID()
+	case o.Filter != nil || o.Kind == FilterDel:
+		return "nftables table inet " + model.TableName
+	}
+	return "link " + o.Name
+}

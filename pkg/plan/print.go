@@ -1,0 +1,205 @@
+package plan
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// String prints the plan one command per line, as iproute2, sysctl and nft
+// commands an admin could type to do the same by hand.
+func (p Plan) String() string {
+	var b strings.Builder
+	for _, op := range p.Ops {
+		b.WriteString(op.Command(p.Tables))
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// Command renders one operation; tables names routing tables.
+func (o Op) Command(tables map[uint32]string) string {
+	switch o.Kind {
+	case LinkAdd:
+		return "ip link add " + linkArgs(*o.Link)
+	case LinkChange:
+		return "ip link change " + linkArgs(*o.Link)
+	case LinkUp:
+		return "ip link set " + o.Name + " up"
+	case LinkDown:
+		return "ip link set " + o.Name + " down"
+	case LinkDel:
+		return "ip link del " + o.Link.Name
+	case AddrAdd:
+		return "ip address add " + addrArgs(*o.Addr)
+	case AddrDel:
+		return "ip address del " + addrArgs(*o.Addr)
+	case RouteAdd:
+		return "ip route add " + routeArgs(*o.Route, tables)
+	case RouteReplace:
+		return "ip route replace " + routeArgs(*o.Route, tables)
+	case RouteDel:
+		return "ip route del " + routeArgs(*o.Route, tables)
+	case RuleAdd:
+		return "ip " + ruleArgs("add", *o.Rule, tables)
+	case RuleDel:
+		return "ip " + ruleArgs("del", *o.Rule, tables)
+	case SysctlSet:
+		return fmt.Sprintf("sysctl -w %s=%s", dotted(o.Sysctl.Path), o.Sysctl.Value)
+	case SysctlRestore:
+		return fmt.Sprintf("sysctl -w %s=%s  # original value", dotted(o.Sysctl.Path), o.Sysctl.Original)
+	case FilterReplace:
+		return fmt.Sprintf("nft -f - <<'EOF'\ntable inet %s\ndelete table inet %s\n%sEOF", model.TableName, model.TableName, o.Filter)
+	case FilterDel:
+		return "nft delete table inet " + model.TableName
+	}
+	return fmt.Sprintf("# unknown operation %d", o.Kind)
+}
+
+// dotted writes a sysctl path the way sysctl(8) takes it; dots inside an
+// interface name become slashes there, so the path keeps slashes then.
+func dotted(path string) string {
+	parts := strings.Split(path, "/")
+	for _, p := range parts {
+		if strings.Contains(p, ".") {
+			return path
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+func linkArgs(l model.Link) string {
+	a := []string{l.Name, "mtu", fmt.Sprint(l.MTU), "type", l.Mode.Kind()}
+	switch l.Mode {
+	case model.ModeIPIP6:
+		a = append(a, "mode", "ipip6")
+	case model.ModeIP6IP6:
+		a = append(a, "mode", "ip6ip6")
+	}
+	a = append(a, "local", addrOrAny(l.Local), "remote", addrOrAny(l.Remote))
+	if l.Dev != "" {
+		a = append(a, "dev", l.Dev)
+	}
+	if l.HasIKey {
+		a = append(a, "ikey", fmt.Sprint(l.IKey))
+	}
+	if l.HasOKey {
+		a = append(a, "okey", fmt.Sprint(l.OKey))
+	}
+	if l.Mode.OuterIPv6() {
+		a = append(a, "hoplimit", fmt.Sprint(l.TTL))
+		if l.EncapLimit < 0 {
+			a = append(a, "encaplimit", "none")
+		} else {
+			a = append(a, "encaplimit", fmt.Sprint(l.EncapLimit))
+		}
+		return strings.Join(a, " ")
+	}
+	if l.TTL == 0 {
+		a = append(a, "ttl", "inherit")
+	} else {
+		a = append(a, "ttl", fmt.Sprint(l.TTL))
+	}
+	if l.TOS == 1 {
+		a = append(a, "tos", "inherit")
+	} else if l.TOS != 0 {
+		a = append(a, "tos", fmt.Sprintf("0x%02x", l.TOS))
+	}
+	if l.PMTUDisc {
+		a = append(a, "pmtudisc")
+	} else {
+		a = append(a, "nopmtudisc")
+	}
+	return strings.Join(a, " ")
+}
+
+func addrOrAny(a interface {
+	IsValid() bool
+	String() string
+}) string {
+	if !a.IsValid() {
+		return "any"
+	}
+	return a.String()
+}
+
+func addrArgs(a model.Addr) string {
+	if a.Peer.IsValid() {
+		return fmt.Sprintf("%s peer %s dev %s", a.Prefix.Addr(), a.Peer, a.Link)
+	}
+	return fmt.Sprintf("%s dev %s", a.Prefix, a.Link)
+}
+
+func tableArg(n uint32, tables map[uint32]string) string {
+	if name, ok := tables[n]; ok {
+		return name
+	}
+	return fmt.Sprint(n)
+}
+
+func routeArgs(r model.Route, tables map[uint32]string) string {
+	a := []string{}
+	if r.Dst.Bits() == 0 {
+		a = append(a, "default")
+		if r.Dst.Addr().Is6() {
+			a = []string{"-6", "default"}
+		}
+	} else {
+		a = append(a, prefix(r.Dst))
+	}
+	if r.Via.IsValid() {
+		a = append(a, "via", r.Via.String())
+	}
+	if r.Dev != "" {
+		a = append(a, "dev", r.Dev)
+	}
+	if r.OnLink {
+		a = append(a, "onlink")
+	}
+	if r.Src.IsValid() {
+		a = append(a, "src", r.Src.String())
+	}
+	if r.Metric != 0 {
+		a = append(a, "metric", fmt.Sprint(r.Metric))
+	}
+	a = append(a, "table", tableArg(r.Table, tables), "proto", fmt.Sprint(model.RouteProtocol))
+	return strings.Join(a, " ")
+}
+
+func ruleArgs(verb string, r model.Rule, tables map[uint32]string) string {
+	a := []string{"rule", verb}
+	if r.Family == 6 {
+		a = []string{"-6", "rule", verb}
+	}
+	if r.Src.IsValid() {
+		a = append(a, "from", prefix(r.Src))
+	}
+	if r.Dst.IsValid() {
+		a = append(a, "to", prefix(r.Dst))
+	}
+	if r.IIF != "" {
+		a = append(a, "iif", r.IIF)
+	}
+	if r.OIF != "" {
+		a = append(a, "oif", r.OIF)
+	}
+	if r.HasMark {
+		m := fmt.Sprintf("0x%x", r.Mark)
+		if r.Mask != 0xffffffff {
+			m += fmt.Sprintf("/0x%x", r.Mask)
+		}
+		a = append(a, "fwmark", m)
+	}
+	a = append(a, "lookup", tableArg(r.Table, tables), "priority", fmt.Sprint(r.Priority), "protocol", fmt.Sprint(model.RuleProtocol))
+	return strings.Join(a, " ")
+}
+
+// prefix prints a host prefix as a bare address, as ip(8) does.
+func prefix(p netip.Prefix) string {
+	if p.Bits() == p.Addr().BitLen() {
+		return p.Addr().String()
+	}
+	return p.String()
+}

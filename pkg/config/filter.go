@@ -2,6 +2,12 @@ package config
 
 import "net/netip"
 
+var (
+	forwardKeys    = []string{"tunnel", "direction", "interface", "src", "dst", "proto", "dport", "action"}
+	masqueradeKeys = []string{"src", "oif"}
+	redirectKeys   = []string{"iif", "dst", "proto", "port", "to_port"}
+)
+
 func (d *decoder) prefixes(t *table, key string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, it := range t.list(key) {
@@ -99,7 +105,7 @@ func (d *decoder) forward(i int, t *table) Forward {
 		}
 	}
 	d.sameFamily(t, f.Src, f.Dst)
-	t.done("tunnel", "direction", "interface", "src", "dst", "proto", "dport", "action")
+	t.done(forwardKeys...)
 	return f
 }
 
@@ -125,7 +131,7 @@ func (d *decoder) masquerade(i int, t *table) Masquerade {
 	if !t.has("oif") {
 		d.add(t.path, true, "missing option oif (the interface to masquerade behind)")
 	}
-	t.done("src", "oif")
+	t.done(masqueradeKeys...)
 	return m
 }
 
@@ -155,6 +161,6 @@ func (d *decoder) redirect(i int, t *table) Redirect {
 	} else if len(p) > 1 {
 		t.errorf("to_port", "one port only")
 	}
-	t.done("iif", "dst", "proto", "port", "to_port")
+	t.done(redirectKeys...)
 	return r
 }

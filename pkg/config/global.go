@@ -47,6 +47,9 @@ func (t *table) sub(key string) *table {
 	return t.d.table(t.at(key), v)
 }
 
+var globalKeys = []string{"ip_forward", "ipv6_forward", "proxy_arp", "rule_priority_min", "rule_priority_max",
+	"keep_on_exit", "firewall", "resync_interval", "resolve_interval"}
+
 func (d *decoder) global(t *table) Global {
 	g := Global{
 		RulePriorityMin: model.DefaultRulePriorityMin,
@@ -82,8 +85,7 @@ func (d *decoder) global(t *table) Global {
 	g.Firewall = t.boolean("firewall", true)
 	g.ResyncInterval = t.duration("resync_interval", g.ResyncInterval)
 	g.ResolveInterval = t.duration("resolve_interval", g.ResolveInterval)
-	t.done("ip_forward", "ipv6_forward", "proxy_arp", "rule_priority_min", "rule_priority_max",
-		"keep_on_exit", "firewall", "resync_interval", "resolve_interval")
+	t.done(globalKeys...)
 	return g
 }
 

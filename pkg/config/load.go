@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 )
@@ -25,7 +26,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	var raw map[string]any
 	src := string(data)
 	if _, err := toml.Decode(src, &raw); err != nil {
-		return nil, Errors{syntaxError(name, err)}
+		return nil, Errors{syntaxError(name, src, err)}
 	}
 	d := &decoder{file: name, pos: scanPositions(src)}
 	c := d.config(d.table("", raw))
@@ -36,14 +37,21 @@ func Parse(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-func syntaxError(name string, err error) *Error {
+func syntaxError(name, src string, err error) *Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		msg := pe.Message
 		if msg == "" {
 			msg = err.Error()
 		}
-		return &Error{File: name, Line: pe.Position.Line, Col: max(pe.Position.Col, 1), Msg: "syntax error: " + strings.TrimSpace(msg)}
+		line, col := pe.Position.Line, max(pe.Position.Col, 1)
+		if off := pe.Position.Start; off >= 0 && off <= len(src) {
+			// The byte offset is exact; the library's line is one too far
+			// when the offending character is the newline itself.
+			line = 1 + strings.Count(src[:off], "\n")
+			col = 1 + utf8.RuneCountInString(src[strings.LastIndex(src[:off], "\n")+1:off])
+		}
+		return &Error{File: name, Line: line, Col: col, Msg: "syntax error: " + strings.TrimSpace(msg)}
 	}
 	return &Error{File: name, Line: 1, Col: 1, Msg: fmt.Sprintf("syntax error: %v", err)}
 }

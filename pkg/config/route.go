@@ -29,6 +29,11 @@ func (d *decoder) tableRef(c *Config, p keyPath, v any) (uint32, bool) {
 	return 0, false
 }
 
+var (
+	routeKeys = []string{"to", "via", "dev", "onlink", "metric", "table", "src"}
+	ruleKeys  = []string{"from", "to", "iif", "oif", "fwmark", "priority", "table", "family"}
+)
+
 func (d *decoder) route(c *Config, i int, t *table) Route {
 	r := Route{Index: i, Table: model.TableMain}
 	isDefault := false
@@ -77,7 +82,7 @@ func (d *decoder) route(c *Config, i int, t *table) Route {
 			r.Src = a
 		}
 	}
-	t.done("to", "via", "dev", "onlink", "metric", "table", "src")
+	t.done(routeKeys...)
 	d.routeFamily(c, t, &r, isDefault)
 	return r
 }
@@ -192,7 +197,7 @@ func (d *decoder) rule(c *Config, i int, t *table) Rule {
 		}
 	}
 	d.ruleFamily(t, &r)
-	t.done("from", "to", "iif", "oif", "fwmark", "priority", "table", "family")
+	t.done(ruleKeys...)
 	return r
 }
 

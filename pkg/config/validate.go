@@ -1,8 +1,10 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/tunneld/tunneld/pkg/model"
 )
@@ -34,7 +36,12 @@ func tunnelPath(name string) keyPath { return keyPath("tunnel").key(name) }
 // kind, local, remote and (for GRE) input key.
 func (d *decoder) duplicateTunnels(c *Config) {
 	seen := map[string]string{}
-	for _, t := range c.Tunnels {
+	inFileOrder := slices.Clone(c.Tunnels)
+	slices.SortStableFunc(inFileOrder, func(a, b *Tunnel) int {
+		pa, pb := d.pos.keys[tunnelPath(a.Name)], d.pos.keys[tunnelPath(b.Name)]
+		return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Col, pb.Col))
+	})
+	for _, t := range inFileOrder {
 		if t.RemoteHost != "" {
 			continue // compared once resolved, by the kernel
 		}

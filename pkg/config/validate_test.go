@@ -1,0 +1,135 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// A minimal valid tunnel, prepended where a case needs one to refer to.
+const moe = `[tunnel.moe]
+mode = "ipip"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+address = "10.0.0.1/30"
+`
+
+func TestValidationErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"syntax", "[tunnel.moe\nmode = 1\n", []string{
+			"t.toml:1:12: syntax error: expected '.' or ']' to end table name, but got '\\n' instead"}},
+		{"unknown top-level key", "colour = 1\n", []string{
+			"t.toml:1:1: colour: unknown option (known: global, tables, tunnel, route, rule, forward, masquerade, redirect)"}},
+		{"unknown tunnel key", moe + "tll = 64\n", []string{
+			"t.toml:6:1: tunnel.moe.tll: unknown option (known: mode, local, remote, dev, address, mtu, ttl, tos, pmtudisc, key, ikey, okey, encaplimit, host_route, allowed_sources, forward, mss_clamp)"}},
+		{"interface name too long", strings.Replace(moe, "tunnel.moe", "tunnel.abcdefghijklmnop", 1), []string{
+			`t.toml:1:1: tunnel.abcdefghijklmnop: interface name "abcdefghijklmnop" is longer than 15 bytes`}},
+		{"interface name with colon", strings.Replace(moe, "tunnel.moe", `tunnel."eth0:1"`, 1), []string{
+			`t.toml:1:1: tunnel."eth0:1": interface name "eth0:1" contains '/' or ':'`}},
+		{"interface name with space", moe + "dev = \"eth 0\"\n", []string{
+			`t.toml:6:7: tunnel.moe.dev: interface name "eth 0" contains whitespace`}},
+		{"missing mode", "[tunnel.moe]\nlocal = \"any\"\nremote = \"192.0.2.2\"\n", []string{
+			"t.toml:1:1: tunnel.moe: missing option mode (ipip, gre, sit, ipip6 or ip6ip6)"}},
+		{"unknown mode", "[tunnel.moe]\nmode = \"vxlan\"\n", []string{
+			`t.toml:2:8: tunnel.moe.mode: unknown mode "vxlan" (want ipip, gre, sit, ipip6 or ip6ip6)`}},
+		{"missing local", "[tunnel.moe]\nmode = \"ipip\"\nremote = \"192.0.2.2\"\n", []string{
+			`t.toml:1:1: tunnel.moe: missing option local (an address, a device whose address to follow, or "any")`}},
+		{"local family", strings.Replace(moe, `local = "192.0.2.1"`, `local = "2001:db8::1"`, 1), []string{
+			"t.toml:3:9: tunnel.moe.local: mode ipip needs an IPv4 local address, not 2001:db8::1"}},
+		{"remote family", strings.Replace(strings.Replace(moe, `"ipip"`, `"ip6ip6"`, 1), `address = "10.0.0.1/30"`, `address = "fd00::1/64"`, 1), []string{
+			"t.toml:3:9: tunnel.moe.local: mode ip6ip6 needs an IPv6 local address, not 192.0.2.1",
+			"t.toml:4:10: tunnel.moe.remote: mode ip6ip6 needs an IPv6 remote address, not 192.0.2.2"}},
+		{"inner family", strings.Replace(moe, `address = "10.0.0.1/30"`, `address = ["10.0.0.1/30", "fd00::1/64"]`, 1), []string{
+			"t.toml:5:27: tunnel.moe.address[1]: mode ipip does not carry IPv6"}},
+		{"bad remote name", strings.Replace(moe, `remote = "192.0.2.2"`, `remote = "peer_1.example"`, 1), []string{
+			`t.toml:4:10: tunnel.moe.remote: "peer_1.example" is neither an IP address nor a valid host name`}},
+		{"both any", strings.Replace(strings.Replace(moe, `"192.0.2.1"`, `"any"`, 1), `"192.0.2.2"`, `"any"`, 1), []string{
+			"t.toml:4:10: tunnel.moe.remote: local and remote are both any: the kernel's fallback device tunl0 already is that tunnel"}},
+		{"ttl range", moe + "ttl = 0\n", []string{"t.toml:6:7: tunnel.moe.ttl: 0 is out of range 1–255"}},
+		{"ttl word", moe + "ttl = \"max\"\n", []string{`t.toml:6:7: tunnel.moe.ttl: must be 1–255 or "inherit", not "max"`}},
+		{"ttl type", moe + "ttl = 6.4\n", []string{"t.toml:6:7: tunnel.moe.ttl: must be an integer, not the float 6.4"}},
+		{"fixed ttl without pmtudisc", moe + "ttl = 64\npmtudisc = false\n", []string{
+			`t.toml:6:7: tunnel.moe.ttl: a fixed ttl needs pmtudisc (the kernel refuses ttl 64 with nopmtudisc): set ttl = "inherit" or pmtudisc = true`}},
+		{"tos odd", moe + "tos = 5\n", []string{
+			`t.toml:6:7: tunnel.moe.tos: 5 has bit 0 set, which the kernel reads as inherit: write "inherit" or an even value`}},
+		{"mtu range", moe + "mtu = 40\n", []string{"t.toml:6:7: tunnel.moe.mtu: 40 is out of range 68–65535"}},
+		{"mtu ipv6", strings.Replace(strings.Replace(moe, `"ipip"`, `"sit"`, 1), `"10.0.0.1/30"`, `"2001:db8::1/64"`, 1) + "mtu = 1200\n", []string{
+			"t.toml:6:7: tunnel.moe.mtu: 1200 is below 1280, the minimum for a tunnel carrying IPv6"}},
+		{"key on ipip", moe + "key = 5\n", []string{"t.toml:6:7: tunnel.moe.key: only gre tunnels have keys (mode is ipip)"}},
+		{"key and ikey", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "key = 5\nikey = 6\n", []string{
+			"t.toml:6:7: tunnel.moe.key: set either key or ikey/okey, not both"}},
+		{"encaplimit on gre", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "encaplimit = 4\n", []string{
+			"t.toml:6:14: tunnel.moe.encaplimit: only ipip6 and ip6ip6 tunnels have an encapsulation limit"}},
+		{"duplicate tunnel", moe + strings.Replace(strings.Replace(moe, "tunnel.moe", "tunnel.larry", 1), "10.0.0.1/30", "10.0.1.1/30", 1), []string{
+			`t.toml:6:1: tunnel.larry: same ipip, local and remote as tunnel "moe": the kernel keeps one tunnel per endpoint pair (give GRE tunnels different keys)`}},
+		{"gre keys tell tunnels apart", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "key = 1\n" +
+			strings.Replace(strings.Replace(strings.Replace(moe, "tunnel.moe", "tunnel.larry", 1), `"ipip"`, `"gre"`, 1), "10.0.0.1/30", "10.0.1.1/30", 1) + "key = 2\n", nil},
+		{"duplicate address", strings.Replace(moe, `address = "10.0.0.1/30"`, `address = ["10.0.0.1/30", "10.0.0.1/24"]`, 1), []string{
+			"t.toml:5:27: tunnel.moe.address[1]: address 10.0.0.1 is listed twice"}},
+		{"address host bits in peer form", strings.Replace(moe, `"10.0.0.1/30"`, `"10.0.0.1/30 peer 10.0.0.2"`, 1), []string{
+			`t.toml:5:11: tunnel.moe.address: "10.0.0.1/30 peer 10.0.0.2": with a peer the local address takes no prefix length (or /32)`}},
+		{"reserved table number", "[tables]\nmine = 254\n", []string{`t.toml:2:8: tables.mine: table number 254 is reserved for table "main"`}},
+		{"table zero", "[tables]\nmine = 0\n", []string{"t.toml:2:8: tables.mine: 0 is out of range 1–4294967295"}},
+		{"reserved table name", "[tables]\nmain = 100\n", []string{`t.toml:2:1: tables.main: table name "main" is reserved (it is table 254)`}},
+		{"duplicate table number", "[tables]\na = 42\nb = 42\n", []string{`t.toml:3:5: tables.b: table number 42 is already used by table "a"`}},
+		{"unknown table in route", moe + "[[route]]\nto = \"default\"\ndev = \"moe\"\ntable = \"Moe\"\n", []string{
+			`t.toml:9:9: route[0].table: unknown table "Moe" (name it in [tables])`}},
+		{"reserved table by number", moe + "[[route]]\nto = \"default\"\ndev = \"moe\"\ntable = 254\n", []string{
+			`t.toml:9:9: route[0].table: table 254 is reserved: write "main"`}},
+		{"unknown table in rule", "[[rule]]\nfrom = \"10.0.0.1\"\ntable = 42000000000\n", []string{
+			"t.toml:3:9: rule[0].table: table 42000000000 is out of range 1–4294967295"}},
+		{"rule without table", "[[rule]]\nfrom = \"10.0.0.1\"\n", []string{"t.toml:1:1: rule[0]: missing option table"}},
+		{"rule priority outside band", "[tables]\nt = 5\n[[rule]]\nfrom = \"10.0.0.1\"\ntable = \"t\"\npriority = 100\n", []string{
+			"t.toml:6:12: rule[0].priority: 100 is outside tunneld's rule band 20000–20999 (global.rule_priority_min/max)"}},
+		{"rule families", "[tables]\nt = 5\n[[rule]]\nfrom = \"10.0.0.1\"\nto = \"fd00::/8\"\ntable = \"t\"\n", []string{
+			"t.toml:5:6: rule[0].to: from and to are of different families"}},
+		{"route via peer needs tunnel", "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"eth0\"\n", []string{
+			`t.toml:3:7: route[0].via: "peer" needs dev to name one of the configured tunnels`}},
+		{"route via peer needs a peer", strings.Replace(moe, "10.0.0.1/30", "10.0.0.1/24", 1) + "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n", []string{
+			`t.toml:8:7: route[0].via: tunnel "moe" has no IPv4 address with a peer ("A peer B", or a /30 or /31) to route via`}},
+		{"route family vs tunnel", moe + "[[route]]\nto = \"fd00::/8\"\ndev = \"moe\"\n", []string{
+			`t.toml:8:7: route[0].dev: tunnel "moe" (mode ipip) does not carry IPv6`}},
+		{"route host bits", "[[route]]\nto = \"10.0.0.1/24\"\ndev = \"eth0\"\n", []string{
+			`t.toml:2:6: route[0].to: "10.0.0.1/24" has host bits set (did you mean 10.0.0.0/24?)`}},
+		{"route without dev or via", "[[route]]\nto = \"10.0.0.0/24\"\n", []string{"t.toml:1:1: route[0]: a route needs dev, via or both"}},
+		{"forward unknown tunnel", "[[forward]]\ntunnel = \"larry\"\ndirection = \"in\"\n", []string{
+			`t.toml:2:10: forward[0].tunnel: unknown tunnel "larry"`}},
+		{"forward port without proto", moe + "[[forward]]\ntunnel = \"moe\"\ndirection = \"in\"\ndport = 80\n", []string{
+			"t.toml:9:9: forward[0].dport: ports need proto tcp, udp or sctp"}},
+		{"redirect without port", "[[redirect]]\niif = \"eth0\"\n", []string{"t.toml:1:1: redirect[0]: missing option port"}},
+		{"proxy_arp name", "[global]\nproxy_arp = [\"eth0\", \"a/b\"]\n", []string{
+			`t.toml:2:22: global.proxy_arp[1]: interface name "a/b" contains '/' or ':'`}},
+		{"empty band", "[global]\nrule_priority_min = 300\nrule_priority_max = 200\n", []string{
+			"t.toml:3:21: global.rule_priority_max: band is empty: rule_priority_min 300 is above rule_priority_max 200"}},
+		{"duration", "[global]\nresync_interval = \"soon\"\n", []string{
+			`t.toml:2:19: global.resync_interval: "soon" is not a duration (e.g. "30s", "5m")`}},
+		{"all errors in one pass", moe + "ttl = 0\nmtu = 1\n[[route]]\nto = \"x\"\ndev = \"moe\"\n", []string{
+			"t.toml:6:7: tunnel.moe.ttl: 0 is out of range 1–255",
+			"t.toml:7:7: tunnel.moe.mtu: 1 is out of range 68–65535",
+			`t.toml:9:6: route[0].to: "x" is not an address or prefix`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("t.toml", []byte(tt.src))
+			var got []string
+			if err != nil {
+				var es Errors
+				if !errors.As(err, &es) {
+					t.Fatalf("error %v is not Errors", err)
+				}
+				for _, e := range es {
+					got = append(got, e.Error())
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestPlanFromEmptyGolden runs `tunneld plan --from-empty` on every seed
+// configuration and compares the output with testdata/plans.
+func TestPlanFromEmptyGolden(t *testing.T) {
+	files, err := filepath.Glob("../../testdata/seeds/*/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no seed configs: %v", err)
+	}
+	files = append(files, "../../testdata/reference.toml")
+	for _, f := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(f, "../../testdata/"), ".toml")
+		t.Run(name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Main(&Env{Stdout: &out, Stderr: &errb}, []string{"plan", "--from-empty", "-c", f})
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			golden := filepath.Join("testdata", "plans", name+".plan")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./pkg/cli -update)", err)
+			}
+			if diff := cmp.Diff(string(want), out.String()); diff != "" {
+				t.Errorf("plan differs from %s (-want +got):\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(bad, []byte("[tunnel.moe]\nmode = \"ipip\"\nlocal = \"any\"\nremote = \"192.0.2.1\"\nttl = 300\nmtu = 9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args           []string
+		code           int
+		stdout, stderr string
+	}{
+		{[]string{"check", "-c", "../../testdata/seeds/000_c4416a8950d425f4/host1.toml"}, 0,
+			"../../testdata/seeds/000_c4416a8950d425f4/host1.toml: ok (1 tunnels, 0 routes, 0 rules)\n", ""},
+		{[]string{"check", "-c", bad}, 1, "",
+			bad + ":5:7: tunnel.moe.ttl: 300 is out of range 1–255\n" + bad + ":6:7: tunnel.moe.mtu: 9 is out of range 68–65535\n"},
+		{[]string{"check", "-c", filepath.Join(dir, "missing.toml")}, 1, "",
+			"tunneld: open " + filepath.Join(dir, "missing.toml") + ": no such file or directory\n"},
+		{[]string{"frobnicate"}, 2, "", "tunneld: unknown command \"frobnicate\"\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Main(&Env{Stdout: &out, Stderr: &errb}, tt.args)
+			if code != tt.code {
+				t.Errorf("exit code = %d, want %d", code, tt.code)
+			}
+			if diff := cmp.Diff(tt.stdout, out.String()); diff != "" {
+				t.Errorf("stdout (-want +got):\n%s", diff)
+			}
+			if got := errb.String(); !strings.HasPrefix(got, tt.stderr) {
+				t.Errorf("stderr = %q, want prefix %q", got, tt.stderr)
+			}
+		})
+	}
+}

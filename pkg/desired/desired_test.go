@@ -1,0 +1,198 @@
+package desired
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+var opts = cmp.Options{cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}), cmpopts.EquateEmpty()}
+
+func parse(t *testing.T, src string) *config.Config {
+	t.Helper()
+	c, err := config.Parse("t.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
+
+const wan = `
+[global]
+firewall = false
+[tunnel.moe]
+mode = "ipip"
+local = "wan"
+remote = "peer.example"
+address = "10.0.0.1/30"
+[[route]]
+to = "10.1.0.0/16"
+dev = "moe"
+[[route]]
+to = "default"
+via = "peer"
+dev = "moe"
+`
+
+func TestFollowsDeviceAndName(t *testing.T) {
+	c := parse(t, wan)
+	wanDev := model.Device{Name: "wan", MTU: 1492, Up: true, Addrs: []netip.Prefix{pfx("192.0.2.7/24")}}
+	resolved := map[string][]netip.Addr{"peer.example": {ip("2001:db8::1"), ip("198.51.100.2")}}
+	link := model.Link{Name: "moe", Mode: model.ModeIPIP, Local: ip("192.0.2.7"), Remote: ip("198.51.100.2"),
+		TTL: 64, PMTUDisc: true, MTU: 1472, Up: true}
+	routes := []model.Route{
+		{Table: 254, Dst: pfx("0.0.0.0/0"), Via: ip("10.0.0.2"), Dev: "moe"},
+		{Table: 254, Dst: pfx("10.1.0.0/16"), Dev: "moe"},
+	}
+	hostRoute := model.Route{Table: 254, Dst: pfx("198.51.100.2/32"), Via: ip("192.0.2.1"), Dev: "wan"}
+	underlay := []model.UnderlayRoute{{Dst: pfx("0.0.0.0/0"), Via: ip("192.0.2.1"), Dev: "wan"}}
+	tests := []struct {
+		name     string
+		in       model.Inputs
+		cur      model.State
+		links    []model.Link
+		routes   []model.Route
+		status   TunnelStatus
+		notes    []string
+		addrsSet bool
+	}{
+		{name: "up, MTU from the WAN device, host route since default goes into the tunnel",
+			in:    model.Inputs{Devices: map[string]model.Device{"wan": wanDev}, Resolved: resolved, Routes: underlay},
+			links: []model.Link{link}, routes: append([]model.Route{routes[0]}, routes[1], hostRoute), addrsSet: true,
+			status: TunnelStatus{Name: "moe", Up: true, Local: ip("192.0.2.7"), Remote: ip("198.51.100.2")}},
+		{name: "no underlay route: no host route, a note",
+			in:    model.Inputs{Devices: map[string]model.Device{"wan": wanDev}, Resolved: resolved},
+			links: []model.Link{link}, routes: routes, addrsSet: true,
+			status: TunnelStatus{Name: "moe", Up: true, Local: ip("192.0.2.7"), Remote: ip("198.51.100.2")},
+			notes:  []string{`tunnel "moe": host route to 198.51.100.2: no underlay route to it in table main`}},
+		{name: "WAN without address, tunnel not created yet: nothing",
+			in:     model.Inputs{Devices: map[string]model.Device{"wan": {Name: "wan", Up: true}}, Resolved: resolved},
+			status: TunnelStatus{Name: "moe", Remote: ip("198.51.100.2"), Reason: "local device wan has no IPv4 address"}},
+		{name: "WAN without address, tunnel exists: kept, down, routes withdrawn",
+			in:     model.Inputs{Devices: map[string]model.Device{"wan": {Name: "wan", Up: true}}, Resolved: resolved},
+			cur:    model.State{Links: []model.Link{link}},
+			links:  []model.Link{func() model.Link { l := link; l.Up = false; return l }()}, addrsSet: true,
+			status: TunnelStatus{Name: "moe", Remote: ip("198.51.100.2"), Reason: "local device wan has no IPv4 address"}},
+		{name: "name not resolved",
+			in:     model.Inputs{Devices: map[string]model.Device{"wan": wanDev}},
+			status: TunnelStatus{Name: "moe", Local: ip("192.0.2.7"), Reason: "remote peer.example has no IPv4 address (not resolved yet)"}},
+		{name: "WAN device missing",
+			in:     model.Inputs{Resolved: resolved},
+			status: TunnelStatus{Name: "moe", Remote: ip("198.51.100.2"), Reason: "local device wan does not exist"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(c, tt.in, tt.cur)
+			if diff := cmp.Diff(tt.links, r.State.Links, opts); diff != "" {
+				t.Errorf("links (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.routes, r.State.Routes, opts); diff != "" {
+				t.Errorf("routes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]TunnelStatus{tt.status}, r.Tunnels, opts); diff != "" {
+				t.Errorf("status (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.notes, r.Notes, opts); diff != "" {
+				t.Errorf("notes (-want +got):\n%s", diff)
+			}
+			if got := len(r.State.Addrs) > 0; got != tt.addrsSet {
+				t.Errorf("addresses present = %v, want %v", got, tt.addrsSet)
+			}
+		})
+	}
+}
+
+func TestMTUAndOverhead(t *testing.T) {
+	tests := []struct {
+		mode, extra string
+		mtu         int
+	}{
+		{"ipip", "", 1480},
+		{"sit", "", 1480},
+		{"gre", "", 1476},
+		{"gre", "key = 7\n", 1472},
+		{"ip6ip6", "", 1452},
+		{"ipip6", "encaplimit = \"none\"\n", 1460},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode+" "+tt.extra, func(t *testing.T) {
+			local, remote := "192.0.2.1", "192.0.2.2"
+			if tt.mode == "ip6ip6" || tt.mode == "ipip6" {
+				local, remote = "2001:db8::1", "2001:db8::2"
+			}
+			c := parse(t, "[tunnel.t]\nmode = \""+tt.mode+"\"\nlocal = \""+local+"\"\nremote = \""+remote+"\"\n"+tt.extra)
+			r := Build(c, model.Inputs{}, model.State{})
+			if len(r.State.Links) != 1 || r.State.Links[0].MTU != tt.mtu {
+				t.Fatalf("links = %+v, want MTU %d", r.State.Links, tt.mtu)
+			}
+		})
+	}
+}
+
+func TestRulePriorities(t *testing.T) {
+	c := parse(t, `
+[tables]
+a = 10
+[[rule]]
+from = "10.0.0.1"
+table = "a"
+[[rule]]
+from = "10.0.0.2"
+table = "a"
+priority = 20000
+[[rule]]
+to = "fd00::/8"
+table = "a"
+`)
+	r := Build(c, model.Inputs{}, model.State{})
+	var got []uint32
+	for _, ru := range r.State.Rules {
+		got = append(got, ru.Priority)
+	}
+	if diff := cmp.Diff([]uint32{20000, 20001, 20002}, got); diff != "" {
+		t.Errorf("priorities (-want +got):\n%s", diff)
+	}
+	if r.State.Rules[0].Src != pfx("10.0.0.2/32") || r.State.Rules[2].Family != 6 {
+		t.Errorf("explicit priority not kept or family wrong: %+v", r.State.Rules)
+	}
+}
+
+func TestFallbacksAndAntiSpoof(t *testing.T) {
+	c := parse(t, `
+[tunnel.t]
+mode = "gre"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+address = ["10.0.0.1 peer 10.0.0.2", "fd00::1/64"]
+[[route]]
+to = "10.5.0.0/16"
+dev = "t"
+`)
+	in := model.Inputs{Devices: map[string]model.Device{
+		"gre0": {Name: "gre0", Kind: "gre", Up: true}, "tunl0": {Name: "tunl0", Kind: "ipip"},
+	}}
+	r := Build(c, in, model.State{})
+	if diff := cmp.Diff([]string{"gre0"}, r.Fallbacks); diff != "" {
+		t.Errorf("fallbacks (-want +got):\n%s", diff)
+	}
+	var spoof []string
+	for _, ch := range r.State.Filter.Chains {
+		if ch.Name == "spoof_t" {
+			for _, ru := range ch.Rules {
+				spoof = append(spoof, ru.String())
+			}
+		}
+	}
+	want := []string{"ip saddr 10.0.0.2 return", "ip6 saddr fd00::/64 return", "ip saddr 10.5.0.0/16 return", "counter drop"}
+	if diff := cmp.Diff(want, spoof); diff != "" {
+		t.Errorf("spoof chain (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,204 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
+)
+
+var ctx = context.Background()
+
+func seeds(t *testing.T) map[string]*config.Config {
+	t.Helper()
+	files, _ := filepath.Glob("../../testdata/seeds/*/*.toml")
+	files = append(files, "../../testdata/reference.toml")
+	out := map[string]*config.Config{}
+	for _, f := range files {
+		c, err := config.Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[strings.TrimPrefix(f, "../../testdata/")] = c
+	}
+	return out
+}
+
+// world is a box with the devices the seed configurations name, an
+// underlay default route, and foreign state tunneld must not touch.
+func world() *fakekernel.Kernel {
+	k := fakekernel.New()
+	for i, name := range []string{"eth0", "eth1", "eth3"} {
+		k.AddDevice(model.Device{Name: name, MTU: 1500, Up: true, Running: true,
+			Addrs: []netip.Prefix{netip.MustParsePrefix(fmt.Sprintf("203.0.113.%d/24", 10+i))}})
+	}
+	k.AddForeignRoute(model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"),
+		Via: netip.MustParseAddr("203.0.113.1"), Dev: "eth0"}, 3)
+	k.AddForeignRoute(model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("203.0.113.0/24"), Dev: "eth0"}, 2)
+	k.AddForeignRoute(model.Route{Table: 42, Dst: netip.MustParsePrefix("10.9.0.0/16"), Dev: "eth1"}, 4)
+	k.AddForeignRule(model.Rule{Family: 4, Priority: 20001, Table: 42, Src: netip.MustParsePrefix("10.9.0.0/16")}, 4)
+	k.AddForeignRule(model.Rule{Family: 4, Priority: 100, Table: 42, HasMark: true, Mark: 1, Mask: 1}, model.RuleProtocol)
+	k.Tables["inet fw4"] = "table inet fw4 { chain forward { type filter hook forward priority 0; policy drop; } }"
+	k.Sysctls["net/ipv4/conf/eth1/proxy_arp"] = "1"
+	return k
+}
+
+// dump is everything in the fake kernel, ownership aside, with device
+// indexes (which only say in what order things were created) left out.
+type dump struct {
+	Devices   map[string]model.Device
+	Tunnels   map[string]model.Link
+	Aliases   map[string]string
+	Addrs     []model.Addr
+	Routes    []fakekernel.Route
+	Rules     []fakekernel.Rule
+	Sysctls   map[string]string
+	Originals map[string]string
+	Tables    map[string]string
+}
+
+func dumpOf(k *fakekernel.Kernel) dump {
+	d := dump{Devices: map[string]model.Device{}, Tunnels: k.Tunnels, Aliases: k.Aliases, Sysctls: k.Sysctls, Originals: k.Originals, Tables: k.Tables}
+	for n, dev := range k.Devices {
+		c := *dev
+		c.Index = 0
+		d.Devices[n] = c
+	}
+	d.Addrs = slices.Clone(k.Addrs)
+	slices.SortFunc(d.Addrs, model.CompareAddr)
+	d.Routes = slices.Clone(k.Routes)
+	slices.SortFunc(d.Routes, func(a, b fakekernel.Route) int { return model.CompareRoute(a.Route, b.Route) })
+	d.Rules = slices.Clone(k.Rules)
+	slices.SortFunc(d.Rules, func(a, b fakekernel.Rule) int { return int(a.Priority) - int(b.Priority) })
+	return d
+}
+
+var dumpOpts = cmp.Options{cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})}
+
+// TestConvergeIdempotent: applying a seed configuration and planning again
+// gives an empty plan, and a second converge writes nothing.
+func TestConvergeIdempotent(t *testing.T) {
+	for name, c := range seeds(t) {
+		t.Run(name, func(t *testing.T) {
+			k := world()
+			rep, err := Converge(ctx, k, c, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Applied) == 0 {
+				t.Fatal("first converge applied nothing")
+			}
+			s, err := Look(ctx, k, c, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !s.Plan.Empty() {
+				t.Fatalf("plan after converge is not empty:\n%s", s.Plan)
+			}
+			writes := k.Writes
+			rep, err = Converge(ctx, k, c, nil)
+			if err != nil || len(rep.Applied) != 0 || k.Writes != writes {
+				t.Fatalf("second converge: err %v, applied %d ops, %d writes", err, len(rep.Applied), k.Writes-writes)
+			}
+		})
+	}
+}
+
+// TestAnyOrderEndsInLastState applies random sequences of the seed
+// configurations and checks that the kernel ends exactly where applying
+// only the last one to a fresh box leads.
+func TestAnyOrderEndsInLastState(t *testing.T) {
+	all := seeds(t)
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range all {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 60 {
+		seq := make([]string, 1+r.IntN(5))
+		for j := range seq {
+			seq[j] = names[r.IntN(len(names))]
+		}
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			k := world()
+			for _, n := range seq {
+				if _, err := Converge(ctx, k, all[n], nil); err != nil {
+					t.Fatalf("%s: %v", n, err)
+				}
+			}
+			last := all[seq[len(seq)-1]]
+			fresh := world()
+			if _, err := Converge(ctx, fresh, last, nil); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(dumpOf(fresh), dumpOf(k), dumpOpts); diff != "" {
+				t.Errorf("after %v (-fresh +sequence):\n%s", seq, diff)
+			}
+		})
+	}
+}
+
+// TestForeignStateSurvives: apply, reload with a changed configuration and
+// down leave every foreign object as it was, and down restores sysctls.
+func TestForeignStateSurvives(t *testing.T) {
+	all := seeds(t)
+	k := world()
+	before := dumpOf(world())
+	for _, n := range []string{"seeds/002_ff25396f952da8ec/colo.toml", "seeds/004_f346a18590489699/rfe.toml", "reference.toml"} {
+		if _, err := Converge(ctx, k, all[n], nil); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		if k.Tables["inet fw4"] != before.Tables["inet fw4"] {
+			t.Fatalf("%s: foreign nft table changed", n)
+		}
+		foreign := func(d dump) []fakekernel.Route {
+			return slices.DeleteFunc(slices.Clone(d.Routes), func(r fakekernel.Route) bool { return r.Proto == model.RouteProtocol })
+		}
+		if diff := cmp.Diff(foreign(before), foreign(dumpOf(k)), dumpOpts); diff != "" {
+			t.Fatalf("%s: foreign routes changed (-before +after):\n%s", n, diff)
+		}
+	}
+	if _, err := Down(ctx, k, all["reference.toml"]); err != nil {
+		t.Fatal(err)
+	}
+	// Links of earlier configurations carry tunneld's alias and go too.
+	if diff := cmp.Diff(before, dumpOf(k), dumpOpts); diff != "" {
+		t.Errorf("after down (-before +after):\n%s", diff)
+	}
+}
+
+// TestConvergeReportsEveryFailure: a failing operation does not stop the
+// others, and the error names each failed object.
+func TestConvergeReportsEveryFailure(t *testing.T) {
+	c := seeds(t)["seeds/001_cbb9f95fb8720836/proxy.toml"]
+	k := world()
+	k.Fail = func(op plan.Op) error {
+		if op.Kind == plan.RouteAdd && op.Route.Dst.Addr() != netip.MustParseAddr("128.198.60.201") {
+			return fmt.Errorf("injected")
+		}
+		return nil
+	}
+	_, err := Converge(ctx, k, c, nil)
+	want := "route 128.198.60.200/32 table 254: injected\nroute 128.198.61.51/32 table 254: injected"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error = %v, want %q", err, want)
+	}
+	if len(k.Tunnels) != 2 || len(k.Routes) != 4 {
+		t.Errorf("the rest was not applied: %d tunnels, %d routes", len(k.Tunnels), len(k.Routes))
+	}
+}

@@ -1,0 +1,99 @@
+package plan
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+func link(name string, mode model.Mode, local, remote string) model.Link {
+	return model.Link{Name: name, Mode: mode, Local: netip.MustParseAddr(local), Remote: netip.MustParseAddr(remote),
+		TTL: 64, PMTUDisc: true, MTU: 1480, Up: true}
+}
+
+func addr(dev, p string) model.Addr { return model.Addr{Link: dev, Prefix: netip.MustParsePrefix(p)} }
+
+func route(table uint32, dst, dev string) model.Route {
+	return model.Route{Table: table, Dst: netip.MustParsePrefix(dst), Dev: dev}
+}
+
+func TestDiff(t *testing.T) {
+	moe := link("moe", model.ModeIPIP, "192.0.2.1", "192.0.2.2")
+	moeNewLocal := moe
+	moeNewLocal.Local = netip.MustParseAddr("192.0.2.9")
+	moeGRE := moe
+	moeGRE.Mode, moeGRE.MTU = model.ModeGRE, 1476
+	moeDown := moe
+	moeDown.Up = false
+	full := model.State{
+		Links:   []model.Link{moe},
+		Addrs:   []model.Addr{addr("moe", "10.0.0.1/30")},
+		Routes:  []model.Route{route(42, "0.0.0.0/0", "moe")},
+		Rules:   []model.Rule{{Family: 4, Priority: 20000, Src: netip.MustParsePrefix("10.0.0.1/32"), Table: 42}},
+		Sysctls: []model.Sysctl{{Path: "net/ipv4/ip_forward", Value: "1"}},
+	}
+	withOriginal := full
+	withOriginal.Sysctls = []model.Sysctl{{Path: "net/ipv4/ip_forward", Value: "1", Original: "0"}}
+	tests := []struct {
+		name       string
+		have, want model.State
+		fallbacks  []string
+		out        string
+	}{
+		{"from empty", model.State{}, full, nil, `
+ip link add moe mtu 1480 type ipip local 192.0.2.1 remote 192.0.2.2 ttl 64 pmtudisc
+ip address add 10.0.0.1/30 dev moe
+ip link set moe up
+ip route add default dev moe table 42 proto 116
+ip rule add from 10.0.0.1 lookup 42 priority 20000 protocol 116
+sysctl -w net.ipv4.ip_forward=1`},
+		{"converged", withOriginal, full, nil, ``},
+		{"to empty", withOriginal, model.State{}, nil, `
+sysctl -w net.ipv4.ip_forward=0  # original value
+ip rule del from 10.0.0.1 lookup 42 priority 20000 protocol 116
+ip link del moe`},
+		{"local changes in place", full, model.State{Links: []model.Link{moeNewLocal}, Addrs: full.Addrs, Routes: full.Routes, Rules: full.Rules, Sysctls: full.Sysctls}, nil, `
+ip link change moe mtu 1480 type ipip local 192.0.2.9 remote 192.0.2.2 ttl 64 pmtudisc`},
+		{"mode change recreates and re-adds what the deletion takes", full, model.State{Links: []model.Link{moeGRE}, Addrs: full.Addrs, Routes: full.Routes, Rules: full.Rules, Sysctls: full.Sysctls}, nil, `
+ip link del moe
+ip link add moe mtu 1476 type gre local 192.0.2.1 remote 192.0.2.2 ttl 64 pmtudisc
+ip address add 10.0.0.1/30 dev moe
+ip link set moe up
+ip route add default dev moe table 42 proto 116`},
+		{"down withdraws routes first", full, model.State{Links: []model.Link{moeDown}, Addrs: full.Addrs, Rules: full.Rules, Sysctls: full.Sysctls}, nil, `
+ip route del default dev moe table 42 proto 116
+ip link set moe down`},
+		{"route change replaces", full, model.State{Links: full.Links, Addrs: full.Addrs, Rules: full.Rules, Sysctls: full.Sysctls,
+			Routes: []model.Route{{Table: 42, Dst: netip.MustParsePrefix("0.0.0.0/0"), Dev: "moe", Via: netip.MustParseAddr("10.0.0.2")}}}, nil, `
+ip route replace default via 10.0.0.2 dev moe table 42 proto 116`},
+		{"rule change adds before it deletes", full, model.State{Links: full.Links, Addrs: full.Addrs, Routes: full.Routes, Sysctls: full.Sysctls,
+			Rules: []model.Rule{{Family: 4, Priority: 20000, Src: netip.MustParsePrefix("10.0.0.0/30"), Table: 42}}}, nil, `
+ip rule add from 10.0.0.0/30 lookup 42 priority 20000 protocol 116
+ip rule del from 10.0.0.1 lookup 42 priority 20000 protocol 116`},
+		{"same address, new prefix: delete first", full, model.State{Links: full.Links, Routes: full.Routes, Rules: full.Rules, Sysctls: full.Sysctls,
+			Addrs: []model.Addr{addr("moe", "10.0.0.1/24")}}, nil, `
+ip address del 10.0.0.1/30 dev moe
+ip address add 10.0.0.1/24 dev moe`},
+		{"fallback devices are set down", full, full, []string{"tunl0"}, `
+ip link set tunl0 down`},
+		{"filter", model.State{Filter: &model.Filter{Chains: []model.Chain{{Name: "input", Type: "filter", Hook: "input",
+			Rules: []model.FRule{{Counter: true, Verdict: model.Verdict{Kind: model.Drop}}}}}}}, model.State{}, nil, `
+nft delete table inet tunneld`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Diff(tt.have, tt.want, tt.fallbacks...).String()
+			want := strings.TrimPrefix(tt.out, "\n")
+			if want != "" {
+				want += "\n"
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

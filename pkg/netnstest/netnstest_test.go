@@ -1,0 +1,41 @@
+package netnstest
+
+import (
+	"net"
+	"os"
+	"testing"
+)
+
+// TestEnterIsolates checks that Enter gives an empty namespace (only lo)
+// and that a veth peer can be moved into a second one.
+func TestEnterIsolates(t *testing.T) {
+	Enter(t)
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ifs) != 1 || ifs[0].Name != "lo" {
+		t.Fatalf("interfaces in a new namespace = %v, want only lo", ifs)
+	}
+	other := NewNS(t)
+	if err := Veth("v0", "v1", other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.InterfaceByName("v1"); err == nil {
+		t.Fatal("peer v1 is in our namespace")
+	}
+	var found bool
+	if err := other.Do(func() error {
+		_, err := net.InterfaceByName("v1")
+		found = err == nil
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		t.Fatal("peer v1 not in the other namespace")
+	}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err != nil || string(b) != "0\n" {
+		t.Fatalf("ip_forward in a new namespace = %q, %v", b, err)
+	}
+}

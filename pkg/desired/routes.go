@@ -11,8 +11,15 @@ func (b *builder) routes() {
 			continue // withdrawn while the tunnel is down; its status says why
 		}
 		if r.Dev != "" && b.c.TunnelByName(r.Dev) == nil {
-			if _, ok := b.in.Devices[r.Dev]; !ok {
+			d, ok := b.in.Devices[r.Dev]
+			if !ok {
 				b.note("route %s table %d: device %s does not exist", r.To, r.Table, r.Dev)
+				continue
+			}
+			if !d.Up {
+				// The kernel refuses (and flushes) routes through a down
+				// device; the route comes back with the device.
+				b.note("route %s table %d: device %s is down", r.To, r.Table, r.Dev)
 				continue
 			}
 		}
@@ -59,6 +66,9 @@ func (b *builder) hostRoutes() {
 			continue
 		}
 		u, ok := model.Lookup(b.underlay(), l.Remote)
+		if d, exists := b.in.Devices[u.Dev]; ok && exists && !d.Up {
+			ok = false
+		}
 		if !ok {
 			b.note("tunnel %q: host route to %s: no underlay route to it in table main", t.Name, l.Remote)
 			continue

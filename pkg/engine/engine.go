@@ -87,16 +87,24 @@ type Report struct {
 // MaxRounds rounds.
 var ErrNotConverged = errors.New("kernel does not match the configuration")
 
+// Hold tells Converge to leave an operation out for now (the daemon holds
+// back repairs of an object that something else keeps changing).
+type Hold func(plan.Op) bool
+
 // Converge applies plans until the kernel matches the configuration. It
 // returns the operations' failures joined, or ErrNotConverged with what
-// is left when they stop making progress.
-func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr) (Report, error) {
+// is left when they stop making progress. Operations that hold returns
+// true for are not applied and do not count as left to do.
+func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr, hold ...Hold) (Report, error) {
 	var rep Report
 	var failures error
 	for range MaxRounds {
 		s, err := Look(ctx, k, c, resolved)
 		if err != nil {
 			return rep, err
+		}
+		for _, h := range hold {
+			s.Plan.Ops = slices.DeleteFunc(s.Plan.Ops, h)
 		}
 		rep.Last = s
 		if s.Plan.Empty() {

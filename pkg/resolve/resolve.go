@@ -1,0 +1,134 @@
+// Package resolve looks up the DNS names of tunnel peers and says how long
+// an answer may be kept.
+package resolve
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+// Resolver looks up a name's addresses. ttl is how long the answer may be
+// kept; 0 means unknown (the caller uses its own interval).
+type Resolver interface {
+	Resolve(ctx context.Context, name string) (addrs []netip.Addr, ttl time.Duration, err error)
+}
+
+// System resolves with the system's resolver (so /etc/hosts and the
+// configured servers both count) and asks the first nameserver of
+// /etc/resolv.conf directly for the answer's TTL.
+type System struct {
+	// ResolvConf is the resolver configuration (default /etc/resolv.conf).
+	ResolvConf string
+}
+
+// Resolve implements Resolver.
+func (s System) Resolve(ctx context.Context, name string) ([]netip.Addr, time.Duration, error) {
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", name)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]netip.Addr, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.Unmap()
+	}
+	return out, s.ttl(ctx, name), nil
+}
+
+// ttl asks the first nameserver for the smallest TTL among the A and AAAA
+// answers; 0 when it cannot tell (no server, no answer, the name is only in
+// /etc/hosts).
+func (s System) ttl(ctx context.Context, name string) time.Duration {
+	path := s.ResolvConf
+	if path == "" {
+		path = "/etc/resolv.conf"
+	}
+	server := firstNameserver(path)
+	if !server.IsValid() {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "udp", netip.AddrPortFrom(server, 53).String())
+	if err != nil {
+		return 0
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	var best uint32
+	for i, typ := range []dnsmessage.Type{dnsmessage.TypeA, dnsmessage.TypeAAAA} {
+		if t, ok := query(conn, name, typ, uint16(0x7a00+i)); ok && (best == 0 || t < best) {
+			best = t
+		}
+	}
+	return time.Duration(best) * time.Second
+}
+
+func query(conn net.Conn, name string, typ dnsmessage.Type, id uint16) (uint32, bool) {
+	fqdn, err := dnsmessage.NewName(strings.TrimSuffix(name, ".") + ".")
+	if err != nil {
+		return 0, false
+	}
+	msg := dnsmessage.Message{
+		Header:    dnsmessage.Header{ID: id, RecursionDesired: true},
+		Questions: []dnsmessage.Question{{Name: fqdn, Type: typ, Class: dnsmessage.ClassINET}},
+	}
+	b, err := msg.Pack()
+	if err != nil {
+		return 0, false
+	}
+	if _, err := conn.Write(b); err != nil {
+		return 0, false
+	}
+	buf := make([]byte, 1500)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return 0, false
+		}
+		var resp dnsmessage.Message
+		if resp.Unpack(buf[:n]) != nil || resp.Header.ID != id {
+			continue
+		}
+		return MinTTL(resp, typ)
+	}
+}
+
+// MinTTL is the smallest TTL among the answers of type typ.
+func MinTTL(m dnsmessage.Message, typ dnsmessage.Type) (uint32, bool) {
+	var best uint32
+	found := false
+	for _, a := range m.Answers {
+		if a.Header.Type != typ {
+			continue
+		}
+		if !found || a.Header.TTL < best {
+			best, found = a.Header.TTL, true
+		}
+	}
+	return best, found
+}
+
+func firstNameserver(path string) netip.Addr {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return netip.Addr{}
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" {
+			if a, err := netip.ParseAddr(f[1]); err == nil {
+				return a
+			}
+		}
+	}
+	return netip.Addr{}
+}

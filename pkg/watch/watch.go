@@ -1,0 +1,184 @@
+// Package watch turns kernel notifications into hints for the daemon: a
+// dedicated rtnetlink socket joined to the link, address, route and rule
+// groups (and an nfnetlink socket for nftables changes). Events carry no
+// state: the daemon re-reads the kernel when one arrives. A lost event
+// (socket overflow) is reported as Overflow, which asks for a full re-read.
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Kind classifies a hint.
+type Kind uint8
+
+// Hint kinds.
+const (
+	Link Kind = iota + 1
+	Addr
+	Route
+	Rule
+	Filter
+	// Overflow means events were lost: re-read everything.
+	Overflow
+)
+
+// String names the kind for logs.
+func (k Kind) String() string {
+	return [...]string{"", "link", "address", "route", "rule", "nftables", "overflow"}[k]
+}
+
+// Event is one hint.
+type Event struct {
+	Kind Kind
+	// Type is the netlink message type (RTM_NEWLINK, …), 0 for Overflow.
+	Type uint16
+}
+
+// rtGroups are the rtnetlink multicast groups watched.
+var rtGroups = []uint32{
+	unix.RTNLGRP_LINK,
+	unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
+	unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE,
+	unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE,
+}
+
+// ReadBuffer is the receive buffer asked for (root gets it forced).
+const ReadBuffer = 4 << 20
+
+// Watcher owns the notification sockets.
+type Watcher struct {
+	rt, nf *netlink.Conn
+	// Ignore, when set, drops notifications caused by requests from this
+	// netlink port (tunneld's own request socket): the kernel stamps route,
+	// address and rule notifications with the requester's port id.
+	ignore uint32
+	once   sync.Once
+}
+
+// Open dials and joins the groups. ignorePID is the port id of tunneld's
+// request socket (0 for none). The nftables socket is optional: a kernel
+// without nf_tables still gets a watcher.
+func Open(ignorePID uint32) (*Watcher, error) {
+	rt, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
+	if err != nil {
+		return nil, fmt.Errorf("watch rtnetlink: %w", err)
+	}
+	w := &Watcher{rt: rt, ignore: ignorePID}
+	for _, g := range rtGroups {
+		if err := rt.JoinGroup(g); err != nil {
+			rt.Close()
+			return nil, fmt.Errorf("watch rtnetlink: join group %d: %w", g, err)
+		}
+	}
+	_ = rt.SetReadBuffer(ReadBuffer) // best effort: overflow is handled anyway
+	if nf, err := netlink.Dial(unix.NETLINK_NETFILTER, nil); err == nil {
+		if nf.JoinGroup(unix.NFNLGRP_NFTABLES) == nil {
+			_ = nf.SetReadBuffer(ReadBuffer)
+			w.nf = nf
+		} else {
+			nf.Close()
+		}
+	}
+	return w, nil
+}
+
+// Close stops the watcher; Run returns.
+func (w *Watcher) Close() error {
+	var err error
+	w.once.Do(func() {
+		err = w.rt.Close()
+		if w.nf != nil {
+			err = errors.Join(err, w.nf.Close())
+		}
+	})
+	return err
+}
+
+// Run delivers hints to out until ctx ends or the watcher is closed. It
+// never blocks on out for long: a full channel already holds a hint that
+// will make the daemon re-read, so further ones are dropped.
+func (w *Watcher) Run(ctx context.Context, out chan<- Event) error {
+	stop := context.AfterFunc(ctx, func() { w.Close() })
+	defer stop()
+	errc := make(chan error, 2)
+	go func() { errc <- w.read(w.rt, classifyRoute, out) }()
+	n := 1
+	if w.nf != nil {
+		n = 2
+		go func() { errc <- w.read(w.nf, classifyFilter, out) }()
+	}
+	var first error
+	for range n {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			w.Close()
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return first
+}
+
+func (w *Watcher) read(c *netlink.Conn, classify func(uint16) Kind, out chan<- Event) error {
+	for {
+		msgs, err := c.Receive()
+		if errors.Is(err, unix.ENOBUFS) {
+			send(out, Event{Kind: Overflow})
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("watch: %w", err)
+		}
+		for _, m := range msgs {
+			if w.ignore != 0 && m.Header.PID == w.ignore {
+				continue
+			}
+			if k := classify(uint16(m.Header.Type)); k != 0 {
+				send(out, Event{Kind: k, Type: uint16(m.Header.Type)})
+			}
+		}
+	}
+}
+
+func send(out chan<- Event, e Event) {
+	select {
+	case out <- e:
+	default:
+	}
+}
+
+func classifyRoute(t uint16) Kind {
+	switch t {
+	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
+		return Link
+	case unix.RTM_NEWADDR, unix.RTM_DELADDR:
+		return Addr
+	case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
+		return Route
+	case unix.RTM_NEWRULE, unix.RTM_DELRULE:
+		return Rule
+	}
+	return 0
+}
+
+// classifyFilter takes every nf_tables notification as a hint (the
+// daemon compares its own table only).
+func classifyFilter(t uint16) Kind {
+	if t>>8 == unix.NFNL_SUBSYS_NFTABLES {
+		return Filter
+	}
+	return 0
+}

@@ -1,0 +1,88 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/plan"
+)
+
+// converge brings the kernel to the configuration and records the facts.
+// Operations done for a reason other than a new configuration are repairs
+// or follow-ups of the environment; each gets one log line naming its
+// object.
+func (dm *Daemon) converge(ctx context.Context, why string) {
+	rep, err := engine.Converge(ctx, dm.d.Kernel, dm.cfg, dm.resolved(), dm.hold)
+	now := dm.d.Now()
+	for _, op := range rep.Applied {
+		dm.d.Log.Info("changed", "object", op.Object(), "cmd", op.Command(rep.Last.Plan.Tables), "reason", why)
+		if why != "start" && why != "reload" {
+			dm.countRepair(op)
+		}
+	}
+	for _, n := range rep.Last.Want.Notes {
+		dm.d.Log.Debug("waiting", "note", n)
+	}
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	f := &dm.facts
+	f.Started, f.Converges, f.LastConverge = dm.started, f.Converges+1, now
+	f.Tunnels = rep.Last.Want.Tunnels
+	f.Notes = rep.Last.Want.Notes
+	if f.LastChange == nil {
+		f.LastChange = map[string]string{}
+	}
+	for _, op := range rep.Applied {
+		if op.Link != nil {
+			f.LastChange[op.Link.Name] = now.Format("2006-01-02T15:04:05Z07:00")
+		}
+	}
+	if err != nil {
+		f.LastError = err.Error()
+		f.LastErrorAt = now
+		dm.d.Log.Error("converge failed", "reason", why, "err", err)
+	}
+	f.Held = f.Held[:0]
+	for obj := range dm.held {
+		f.Held = append(f.Held, obj)
+	}
+	slices.Sort(f.Held)
+	up := 0
+	for _, t := range f.Tunnels {
+		if t.Up {
+			up++
+		}
+	}
+	dm.d.Notify(fmt.Sprintf("STATUS=%d/%d tunnels up", up, len(f.Tunnels)))
+	if dm.d.OnConverge != nil {
+		dm.d.OnConverge(*f)
+	}
+}
+
+// countRepair notes a repair of op's object; too many in FightWindow and
+// the object is held back for HoldOff, with one log line saying so.
+func (dm *Daemon) countRepair(op plan.Op) {
+	obj, now := op.Object(), dm.d.Now()
+	times := slices.DeleteFunc(dm.repairs[obj], func(t time.Time) bool { return now.Sub(t) > FightWindow })
+	times = append(times, now)
+	dm.repairs[obj] = times
+	if len(times) > FightLimit {
+		dm.held[obj] = now.Add(HoldOff)
+		delete(dm.repairs, obj)
+		dm.d.Log.Warn(fmt.Sprintf("giving up on %s for %s: something else keeps changing it (%d repairs in %s)", obj, HoldOff, len(times), FightWindow), "object", obj)
+	}
+}
+
+// monotonicUsec is CLOCK_MONOTONIC in microseconds (for RELOADING=1).
+func monotonicUsec() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return 0
+	}
+	return ts.Nano() / 1000
+}

@@ -1,0 +1,251 @@
+// Package daemon is tunneld's control loop: converge, then keep the kernel
+// converged. Netlink events are hints (re-read, re-plan), coalesced by a
+// short debounce; a periodic resync catches what events miss; DNS peers are
+// re-resolved when their answer expires; SIGHUP reloads the configuration,
+// keeping the old one when the new one is invalid; repairs of an object
+// that something else keeps changing are held back for a while.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/plan"
+	"github.com/tunneld/tunneld/pkg/resolve"
+	"github.com/tunneld/tunneld/pkg/watch"
+)
+
+// Defaults of the loop's timing.
+const (
+	// DefaultDebounce is how long the loop waits after a hint for more to
+	// arrive; a burst is cut off after MaxDebounce.
+	DefaultDebounce = 2 * time.Millisecond
+	MaxDebounce     = 50 * time.Millisecond
+	// MinResolve bounds how often a name is looked up again, whatever its
+	// TTL; RetryResolve is the wait after a failed lookup.
+	MinResolve   = 10 * time.Second
+	RetryResolve = 30 * time.Second
+	// Repairs of one object beyond FightLimit within FightWindow mean
+	// another manager is changing it too: tunneld then leaves it alone
+	// for HoldOff.
+	FightLimit  = 5
+	FightWindow = time.Minute
+	HoldOff     = 5 * time.Minute
+)
+
+// Deps is what the loop needs from the outside.
+type Deps struct {
+	Kernel kernel.Kernel
+	// Load reads and validates the configuration file.
+	Load     func() (*config.Config, error)
+	Resolver resolve.Resolver
+	// Events are the watcher's hints (nil: none).
+	Events <-chan watch.Event
+	// Reload receives a value per SIGHUP.
+	Reload <-chan struct{}
+	Log    *slog.Logger
+	// Notify sends a systemd notification ("READY=1", …); nil: none.
+	Notify func(state string)
+	// Watchdog is the systemd watchdog interval (0: none); the loop pings
+	// at half of it.
+	Watchdog time.Duration
+	// Debounce overrides DefaultDebounce.
+	Debounce time.Duration
+	// ResolveFloor overrides MinResolve (tests).
+	ResolveFloor time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// OnConverge, when set, is called after every convergence (tests).
+	OnConverge func(Facts)
+}
+
+// Daemon is one running control loop.
+type Daemon struct {
+	d        Deps
+	cfg      *config.Config
+	names    map[string]*nameState
+	repairs  map[string][]time.Time
+	held     map[string]time.Time
+	mu       sync.Mutex
+	facts    Facts
+	started  time.Time
+	resyncAt time.Time
+}
+
+type nameState struct {
+	addrs []netip.Addr
+	due   time.Time
+}
+
+// New prepares a daemon; Run starts it.
+func New(d Deps) *Daemon {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Debounce == 0 {
+		d.Debounce = DefaultDebounce
+	}
+	if d.ResolveFloor == 0 {
+		d.ResolveFloor = MinResolve
+	}
+	if d.Notify == nil {
+		d.Notify = func(string) {}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, held: map[string]time.Time{}}
+}
+
+// ErrConfig means the configuration could not be loaded at start-up.
+var ErrConfig = errors.New("configuration")
+
+// Run converges, notifies readiness, and keeps the kernel converged until
+// ctx ends; then it removes what tunneld owns (unless keep_on_exit).
+func (dm *Daemon) Run(ctx context.Context) error {
+	cfg, err := dm.d.Load()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	dm.cfg = cfg
+	dm.started = dm.d.Now()
+	dm.resolveDue(ctx, true)
+	dm.converge(ctx, "start")
+	dm.d.Notify("READY=1")
+
+	debounce := newTimer()
+	defer debounce.Stop()
+	var burstStart time.Time
+	resync := time.NewTicker(dm.cfg.Global.ResyncInterval)
+	defer resync.Stop()
+	resolveT := newTimer()
+	defer resolveT.Stop()
+	dm.armResolve(resolveT)
+	var watchdog <-chan time.Time
+	if dm.d.Watchdog > 0 {
+		t := time.NewTicker(dm.d.Watchdog / 2)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	pending := map[watch.Kind]int{}
+	for {
+		select {
+		case <-ctx.Done():
+			return dm.stop()
+		case ev := <-dm.d.Events:
+			pending[ev.Kind]++
+			if ev.Kind == watch.Overflow {
+				dm.d.Log.Warn("netlink events were lost (socket overflow): re-reading everything")
+			}
+			now := dm.d.Now()
+			if burstStart.IsZero() {
+				burstStart = now
+			}
+			// Wait for the burst to settle, but never past MaxDebounce.
+			wait := min(dm.d.Debounce, MaxDebounce-now.Sub(burstStart))
+			debounce.Reset(max(wait, 0))
+		case <-debounce.C:
+			burstStart = time.Time{}
+			dm.converge(ctx, reason(pending))
+			clear(pending)
+		case <-resync.C:
+			dm.converge(ctx, "resync")
+		case <-resolveT.C:
+			if dm.resolveDue(ctx, false) {
+				dm.converge(ctx, "dns")
+			}
+			dm.armResolve(resolveT)
+		case <-dm.d.Reload:
+			if dm.reload(ctx) {
+				resync.Reset(dm.cfg.Global.ResyncInterval)
+				dm.armResolve(resolveT)
+			}
+		case <-watchdog:
+			dm.d.Notify("WATCHDOG=1")
+		}
+	}
+}
+
+// newTimer returns a stopped timer.
+func newTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+func reason(pending map[watch.Kind]int) string {
+	s := "event:"
+	for k := watch.Link; k <= watch.Overflow; k++ {
+		if pending[k] > 0 {
+			s += " " + k.String()
+		}
+	}
+	return s
+}
+
+// reload re-reads the configuration; an invalid one is logged line by line
+// and the old one stays. It reports whether the new one was taken.
+func (dm *Daemon) reload(ctx context.Context) bool {
+	dm.d.Notify("RELOADING=1\nMONOTONIC_USEC=" + fmt.Sprint(monotonicUsec()))
+	defer dm.d.Notify("READY=1")
+	cfg, err := dm.d.Load()
+	if err != nil {
+		var es config.Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				dm.d.Log.Error("reload refused: "+e.Error(), "file", e.File, "line", e.Line, "col", e.Col)
+			}
+		} else {
+			dm.d.Log.Error("reload refused", "err", err)
+		}
+		dm.setError(fmt.Errorf("reload refused: %w", err))
+		dm.d.Log.Warn("keeping the running configuration")
+		return false
+	}
+	dm.cfg = cfg
+	dm.mu.Lock()
+	dm.facts.LastReload = dm.d.Now()
+	dm.mu.Unlock()
+	dm.d.Log.Info("configuration reloaded", "file", cfg.File)
+	dm.resolveDue(ctx, true)
+	dm.converge(ctx, "reload")
+	return true
+}
+
+func (dm *Daemon) stop() error {
+	dm.d.Notify("STOPPING=1")
+	if dm.cfg.Global.KeepOnExit {
+		dm.d.Log.Info("stopping; keep_on_exit: leaving the kernel state in place")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := engine.Down(ctx, dm.d.Kernel, dm.cfg)
+	for _, op := range rep.Applied {
+		dm.d.Log.Info("removed", "object", op.Object(), "cmd", op.Command(rep.Last.Plan.Tables))
+	}
+	if err != nil {
+		dm.d.Log.Error("teardown incomplete", "err", err)
+		return err
+	}
+	dm.d.Log.Info("stopped; everything tunneld owned is removed")
+	return nil
+}
+
+// hold reports whether repairs of op's object are held back.
+func (dm *Daemon) hold(op plan.Op) bool {
+	until, ok := dm.held[op.Object()]
+	if ok && dm.d.Now().After(until) {
+		delete(dm.held, op.Object())
+		return false
+	}
+	return ok
+}

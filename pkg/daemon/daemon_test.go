@@ -1,0 +1,448 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/watch"
+)
+
+const baseConfig = `
+[global]
+ip_forward = true
+resolve_interval = "1s"
+
+[tables]
+moe = 42
+
+[tunnel.moe]
+mode = "ipip"
+local = "wan"
+remote = "peer.example"
+address = "10.0.0.1/30"
+
+[[route]]
+to = "10.9.0.0/16"
+dev = "moe"
+
+[[route]]
+to = "default"
+via = "peer"
+dev = "moe"
+table = "moe"
+
+[[route]]
+to = "172.16.0.0/12"
+via = "192.168.1.254"
+dev = "lan"
+
+[[rule]]
+from = "10.0.0.1"
+table = "moe"
+`
+
+// resolver is a scripted DNS.
+type resolver struct {
+	mu    sync.Mutex
+	addrs []netip.Addr
+	err   error
+	calls int
+}
+
+func (r *resolver) Resolve(ctx context.Context, name string) ([]netip.Addr, time.Duration, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	return slices.Clone(r.addrs), 0, r.err
+}
+
+func (r *resolver) set(err error, addrs ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.err, r.addrs = err, nil
+	for _, a := range addrs {
+		r.addrs = append(r.addrs, netip.MustParseAddr(a))
+	}
+}
+
+type harness struct {
+	t        *testing.T
+	k        *fakekernel.Kernel
+	res      *resolver
+	events   chan watch.Event
+	reload   chan struct{}
+	facts    chan Facts
+	cfg      string
+	mu       sync.Mutex
+	notified []string
+	cancel   context.CancelFunc
+	done     chan error
+	d        *Daemon
+}
+
+func start(t *testing.T, cfg string) *harness {
+	t.Helper()
+	k := fakekernel.New()
+	k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/24")}})
+	k.AddDevice(model.Device{Name: "lan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.168.1.1/24")}})
+	k.AddForeignRoute(model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1"), Dev: "wan"}, 3)
+	h := &harness{t: t, k: k, res: &resolver{}, events: make(chan watch.Event, 1), reload: make(chan struct{}),
+		facts: make(chan Facts, 100), cfg: cfg, done: make(chan error, 1)}
+	h.res.set(nil, "198.51.100.2")
+	h.d = New(Deps{
+		Kernel: k, Resolver: h.res, Events: h.events, Reload: h.reload,
+		Load: func() (*config.Config, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return config.Parse("t.toml", []byte(h.cfg))
+		},
+		Notify: func(s string) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.notified = append(h.notified, s)
+		},
+		Debounce:     time.Millisecond,
+		ResolveFloor: time.Millisecond,
+		OnConverge:   func(f Facts) { h.facts <- f },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- h.d.Run(ctx) }()
+	h.next()
+	return h
+}
+
+// next waits for the next convergence.
+func (h *harness) next() Facts {
+	h.t.Helper()
+	select {
+	case f := <-h.facts:
+		return f
+	case err := <-h.done:
+		h.t.Fatalf("daemon stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("no convergence within 10s")
+	}
+	return Facts{}
+}
+
+// event sends a hint and waits for the convergence it causes; it returns
+// the number of kernel writes that convergence made.
+func (h *harness) event(k watch.Kind) int {
+	h.t.Helper()
+	before := h.writes()
+	h.events <- watch.Event{Kind: k}
+	h.next()
+	return h.writes() - before
+}
+
+func (h *harness) writes() int {
+	h.k.Observe(context.Background(), model.Scope{}) // take the lock: the loop may be applying
+	return h.k.Writes
+}
+
+func (h *harness) link() model.Link { return h.k.Tunnels["moe"] }
+
+func (h *harness) stop() error {
+	h.cancel()
+	return <-h.done
+}
+
+func (h *harness) routes() []string {
+	var out []string
+	for _, r := range h.k.Routes {
+		if r.Proto == model.RouteProtocol {
+			out = append(out, r.ID())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+var allRoutes = []string{"route 0.0.0.0/0 table 42", "route 10.9.0.0/16 table 254", "route 172.16.0.0/12 table 254"}
+
+func TestStartsConvergedAndReady(t *testing.T) {
+	h := start(t, baseConfig)
+	if l := h.link(); l.Local != netip.MustParseAddr("192.0.2.7") || l.Remote != netip.MustParseAddr("198.51.100.2") {
+		t.Fatalf("tunnel = %+v", l)
+	}
+	if got := h.routes(); !slices.Equal(got, allRoutes) {
+		t.Fatalf("routes = %v", got)
+	}
+	h.mu.Lock()
+	notified := slices.Clone(h.notified)
+	h.mu.Unlock()
+	if !slices.Contains(notified, "READY=1") || !slices.Contains(notified, "STATUS=1/1 tunnels up") {
+		t.Errorf("notifications = %q", notified)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.k.Tunnels) != 0 || len(h.routes()) != 0 || h.k.Sysctls["net/ipv4/ip_forward"] != "0" || h.k.Filter() != nil {
+		t.Fatalf("stop left state behind: tunnels %v routes %v forward %s", h.k.Tunnels, h.routes(), h.k.Sysctls["net/ipv4/ip_forward"])
+	}
+}
+
+func TestWANAddressChangeInPlace(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	index := h.k.Devices["moe"].Index
+	h.k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.99/24"))
+	// The link changes in place and the filter follows the new local
+	// address; routes and rules are not touched.
+	if w := h.event(watch.Addr); w != 2 {
+		t.Errorf("writes = %d, want 2 (link change, filter)", w)
+	}
+	if h.link().Local != netip.MustParseAddr("192.0.2.99") || h.k.Devices["moe"].Index != index {
+		t.Fatalf("tunnel not changed in place: %+v index %d (was %d)", h.link(), h.k.Devices["moe"].Index, index)
+	}
+	if got := h.routes(); !slices.Equal(got, allRoutes) {
+		t.Fatalf("routes = %v", got)
+	}
+}
+
+func TestWANDeviceGoneAndBack(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	h.k.DelDevice("wan")
+	h.event(watch.Link)
+	f := h.d.Facts()
+	if h.k.Devices["moe"].Up || len(h.routes()) != 1 || f.Tunnels[0].Reason != "local device wan does not exist" {
+		t.Fatalf("while wan is gone: up %v routes %v status %+v", h.k.Devices["moe"].Up, h.routes(), f.Tunnels)
+	}
+	// pppoe-wan style: back with a new index and a new address.
+	h.k.AddDevice(model.Device{Name: "wan", MTU: 1492, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("203.0.113.5/32")}})
+	h.k.AddForeignRoute(model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Dev: "wan"}, 3)
+	h.event(watch.Link)
+	if l := h.link(); !h.k.Devices["moe"].Up || l.Local != netip.MustParseAddr("203.0.113.5") || l.MTU != 1472 {
+		t.Fatalf("after wan returned: %+v up %v", l, h.k.Devices["moe"].Up)
+	}
+	if got := h.routes(); !slices.Equal(got, allRoutes) {
+		t.Fatalf("routes = %v", got)
+	}
+}
+
+func TestLinkFlapRestoresFlushedRoutes(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	h.k.SetUp("lan", false) // the kernel flushes the route through lan
+	if w := h.event(watch.Link); w != 0 {
+		t.Errorf("writes while lan is down = %d, want 0", w)
+	}
+	h.k.SetUp("lan", true)
+	if w := h.event(watch.Link); w != 1 || !slices.Equal(h.routes(), allRoutes) {
+		t.Errorf("after lan came back: writes %d, routes %v", w, h.routes())
+	}
+	h.k.SetUp("moe", false) // someone set the tunnel down
+	if w := h.event(watch.Link); w != 3 || !h.k.Devices["moe"].Up || !slices.Equal(h.routes(), allRoutes) {
+		t.Errorf("after the tunnel was set down: writes %d (want link up + 2 routes), up %v, routes %v", w, h.k.Devices["moe"].Up, h.routes())
+	}
+}
+
+func TestDNSChangeAndFailure(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	h.res.set(nil, "198.51.100.77")
+	h.next() // the answer expires after resolve_interval (1s)
+	if h.link().Remote != netip.MustParseAddr("198.51.100.77") {
+		t.Fatalf("remote = %v after the answer changed", h.link().Remote)
+	}
+	h.res.set(errors.New("no such host"))
+	before := h.writes()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.d.Facts().LastError == "" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if f := h.d.Facts(); !strings.Contains(f.LastError, "no such host") || h.link().Remote != netip.MustParseAddr("198.51.100.77") || h.writes() != before {
+		t.Fatalf("after a failed lookup: error %q remote %v writes %d", f.LastError, h.link().Remote, h.writes()-before)
+	}
+}
+
+func TestExternalDeletionsRepaired(t *testing.T) {
+	tests := []struct {
+		name   string
+		break_ func(k *fakekernel.Kernel)
+		kind   watch.Kind
+		writes int
+	}{
+		{"link", func(k *fakekernel.Kernel) { k.DelDevice("moe") }, watch.Link, 5}, // link, address, up and its 2 routes; the rule stays
+		{"address", func(k *fakekernel.Kernel) { k.Addrs = nil }, watch.Addr, 1},
+		{"route", func(k *fakekernel.Kernel) { k.Routes = k.Routes[:len(k.Routes)-1] }, watch.Route, 1},
+		{"rule", func(k *fakekernel.Kernel) {
+			k.Rules = slices.DeleteFunc(k.Rules, func(r fakekernel.Rule) bool { return r.Proto == model.RuleProtocol })
+		}, watch.Rule, 1},
+		{"sysctl", func(k *fakekernel.Kernel) { k.Sysctls["net/ipv4/ip_forward"] = "0" }, watch.Overflow, 1},
+		{"nft table", func(k *fakekernel.Kernel) { k.SetFilter(nil) }, watch.Filter, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := start(t, baseConfig)
+			defer h.stop()
+			want := dumpState(h.k)
+			h.k.Observe(context.Background(), model.Scope{})
+			tt.break_(h.k)
+			w := h.event(tt.kind)
+			if got := dumpState(h.k); got != want {
+				t.Errorf("not restored:\nwant %s\ngot  %s", want, got)
+			}
+			if w != tt.writes {
+				t.Errorf("writes = %d, want %d", w, tt.writes)
+			}
+		})
+	}
+}
+
+// dumpState summarises what tunneld owns in the fake kernel.
+func dumpState(k *fakekernel.Kernel) string {
+	s, _, _ := k.Observe(context.Background(), model.Scope{Links: map[string]model.Mode{"moe": model.ModeIPIP}, RuleMin: 20000, RuleMax: 20999, Sysctls: []string{"net/ipv4/ip_forward"}})
+	var b strings.Builder
+	for _, l := range s.Links {
+		b.WriteString(l.ID() + " ")
+	}
+	for _, a := range s.Addrs {
+		b.WriteString(a.ID() + " ")
+	}
+	for _, r := range s.Routes {
+		b.WriteString(r.ID() + " ")
+	}
+	for _, r := range s.Rules {
+		b.WriteString(r.ID() + " ")
+	}
+	for _, x := range s.Sysctls {
+		b.WriteString(x.ID() + "=" + x.Value + " ")
+	}
+	if s.Filter != nil {
+		b.WriteString("filter")
+	}
+	return b.String()
+}
+
+func TestEventStormCoalesces(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	before := h.writes()
+	h.d.mu.Lock()
+	converges := h.d.facts.Converges
+	h.d.mu.Unlock()
+	for range 2000 {
+		select {
+		case h.events <- watch.Event{Kind: watch.Route}:
+		case f := <-h.facts:
+			_ = f
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	for len(h.facts) > 0 {
+		<-h.facts
+	}
+	h.d.mu.Lock()
+	n := h.d.facts.Converges - converges
+	h.d.mu.Unlock()
+	if h.writes() != before {
+		t.Errorf("an event storm without changes wrote %d times", h.writes()-before)
+	}
+	if n > 200 {
+		t.Errorf("2000 events caused %d convergences; the debounce does not coalesce", n)
+	}
+	t.Logf("2000 events → %d convergences", n)
+}
+
+func TestReload(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	index := h.k.Devices["moe"].Index
+	// Unchanged configuration: nothing written.
+	before := h.writes()
+	h.reload <- struct{}{}
+	h.next()
+	if h.writes() != before {
+		t.Errorf("reloading an unchanged configuration wrote %d times", h.writes()-before)
+	}
+	// Invalid configuration: refused, the old one keeps running.
+	h.mu.Lock()
+	h.cfg = strings.Replace(baseConfig, `mode = "ipip"`, `mode = "ipip"`+"\nttl = 999", 1)
+	h.mu.Unlock()
+	h.reload <- struct{}{}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(h.d.Facts().LastError, "t.toml:11:7: tunnel.moe.ttl: 999 is out of range 1–255") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if e := h.d.Facts().LastError; !strings.Contains(e, "t.toml:11:7: tunnel.moe.ttl") {
+		t.Fatalf("invalid reload: last error %q", e)
+	}
+	if h.writes() != before {
+		t.Errorf("an invalid reload wrote %d times", h.writes()-before)
+	}
+	// A route change: only the route changes; the tunnel is not recreated.
+	h.mu.Lock()
+	h.cfg = strings.Replace(baseConfig, `to = "10.9.0.0/16"`, `to = "10.8.0.0/16"`, 1)
+	h.mu.Unlock()
+	h.reload <- struct{}{}
+	h.next()
+	if w := h.writes() - before; w != 2 { // add the new route, delete the old
+		t.Errorf("route change: %d writes, want 2", w)
+	}
+	if h.k.Devices["moe"].Index != index {
+		t.Error("a route change recreated the tunnel")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !slices.ContainsFunc(h.notified, func(s string) bool { return strings.HasPrefix(s, "RELOADING=1\nMONOTONIC_USEC=") }) {
+		t.Errorf("no RELOADING notification: %q", h.notified)
+	}
+}
+
+func TestFightIsHeldBack(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	del := func() {
+		h.k.Observe(context.Background(), model.Scope{})
+		h.k.Routes = slices.DeleteFunc(h.k.Routes, func(r fakekernel.Route) bool { return r.Dst == netip.MustParsePrefix("10.9.0.0/16") })
+	}
+	for i := range FightLimit + 1 {
+		del()
+		if w := h.event(watch.Route); w != 1 {
+			t.Fatalf("repair %d: %d writes", i, w)
+		}
+	}
+	del()
+	if w := h.event(watch.Route); w != 0 {
+		t.Fatalf("repairs continue after %d fights: %d writes", FightLimit+1, w)
+	}
+	if f := h.d.Facts(); !slices.Equal(f.Held, []string{"route 10.9.0.0/16 table 254"}) {
+		t.Fatalf("held = %v", f.Held)
+	}
+}
+
+func TestKeepOnExit(t *testing.T) {
+	h := start(t, strings.Replace(baseConfig, "ip_forward = true", "ip_forward = true\nkeep_on_exit = true", 1))
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.k.Tunnels) != 1 || !slices.Equal(h.routes(), allRoutes) {
+		t.Fatal("keep_on_exit: state was removed")
+	}
+}
+
+func TestNoGoroutineGrowth(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	g0 := runtime.NumGoroutine()
+	for range 1000 {
+		h.k.SetUp("moe", false)
+		h.event(watch.Link)
+	}
+	if g := runtime.NumGoroutine(); g > g0+2 {
+		t.Errorf("goroutines grew from %d to %d over 1000 link flaps", g0, g)
+	}
+}

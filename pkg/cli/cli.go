@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/watch"
 )
 
 // Env is what the subcommands need from the outside world.
@@ -23,6 +25,13 @@ type Env struct {
 	Version string
 	// Context is cancelled on SIGINT/SIGTERM.
 	Context context.Context
+	// Events opens the netlink watcher for a kernel (nil: none; the
+	// daemon then relies on its periodic resync).
+	Events func(ctx context.Context, k kernel.Kernel) (<-chan watch.Event, error)
+	// Notify sends a systemd notification (nil: none).
+	Notify func(state string)
+	// Watchdog is the systemd watchdog interval (0: none).
+	Watchdog time.Duration
 }
 
 type command struct {
@@ -32,9 +41,13 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"check", "check [-c FILE]              validate the configuration", runCheck},
+		{"check", "check [-c FILE]               validate the configuration", runCheck},
 		{"plan", "plan [-c FILE] [--from-empty] print what apply would do", runPlan},
-		{"version", "version                     print the version", runVersion},
+		{"apply", "apply [-c FILE]              converge once; exit 0 when the kernel matches", runApply},
+		{"down", "down [-c FILE]               remove everything tunneld owns, restore sysctls", runDown},
+		{"run", "run [-c FILE] [-log-level L] converge and keep converged (the daemon)", runRun},
+		{"status", "status [-c FILE] [--json]    tunnels, counters, drift, daemon facts", runStatus},
+		{"version", "version                      print the version", runVersion},
 	}
 }
 

@@ -1,6 +1,8 @@
 package model
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -9,6 +11,10 @@ import (
 // Filter is the content of tunneld's nftables table (inet tunneld).
 type Filter struct {
 	Chains []Chain
+	// Observed, for a table read back from the kernel, is its canonical
+	// text (see Canonical) rebuilt from the chains and the rule tags; it
+	// is empty in a desired table.
+	Observed string `json:",omitempty"`
 }
 
 // Chain is one chain of the table. A chain with a Hook is a base chain;
@@ -172,8 +178,12 @@ func ProtoName(p uint8) string {
 	return fmt.Sprint(p)
 }
 
-// String renders the whole table as an nft script body.
+// String renders the whole table as an nft script body (for a table read
+// back from the kernel, its canonical text).
 func (f *Filter) String() string {
+	if f.Observed != "" {
+		return f.Observed
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s {\n", TableName)
 	for i, c := range f.Chains {
@@ -198,5 +208,47 @@ func (f *Filter) Equal(g *Filter) bool {
 	if f == nil || g == nil {
 		return f == g
 	}
-	return f.String() == g.String()
+	return f.Canonical() == g.Canonical()
+}
+
+// MaxTag is the longest rule tag: it must fit one TLV (length byte) of the
+// kernel's NFTA_RULE_USERDATA together with its terminating NUL.
+const MaxTag = 250
+
+// Tag is the identity the kernel seam stores with a rule (as an nft
+// comment): its text, or for an over-long rule a prefix plus a hash.
+func (r FRule) Tag() string {
+	s := r.String()
+	if len(s) <= MaxTag {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return s[:MaxTag-18] + " #" + hex.EncodeToString(sum[:8])
+}
+
+// ChainHeader is the canonical one-line description of a chain.
+func (c Chain) ChainHeader() string {
+	if c.Hook == "" {
+		return "chain " + c.Name
+	}
+	return fmt.Sprintf("chain %s type %s hook %s priority %d", c.Name, c.Type, c.Hook, c.Priority)
+}
+
+// Canonical is the table as compared with the kernel's: one line per
+// chain header and per rule tag, chains in order.
+func (f *Filter) Canonical() string {
+	if f.Observed != "" {
+		return f.Observed
+	}
+	var b strings.Builder
+	for _, c := range f.Chains {
+		b.WriteString(c.ChainHeader())
+		b.WriteString("\n")
+		for _, r := range c.Rules {
+			b.WriteString("\t")
+			b.WriteString(r.Tag())
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
 }

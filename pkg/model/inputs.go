@@ -26,6 +26,18 @@ type Device struct {
 	Up, Running bool
 	// Addrs are the device's global-scope addresses, primary first.
 	Addrs []netip.Prefix
+	// Stats are the device's counters (zero where unknown).
+	Stats Stats
+}
+
+// Stats are a device's packet counters.
+type Stats struct {
+	RxPackets, TxPackets, RxBytes, TxBytes, RxErrors, TxErrors, RxDropped, TxDropped uint64
+}
+
+// Counter is an nftables rule counter.
+type Counter struct {
+	Packets, Bytes uint64
 }
 
 // UnderlayRoute is a main-table route used to reach a remote endpoint.

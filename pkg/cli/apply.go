@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/kernel"
+)
+
+func runApply(env *Env, args []string) int {
+	fs, path := flags(env, "apply")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	c, ok := load(env, *path)
+	if !ok {
+		return 1
+	}
+	k, ok := openKernel(env)
+	if !ok {
+		return 1
+	}
+	defer closeKernel(k)
+	rep, err := engine.Converge(env.Context, k, c, resolveAll(env, c))
+	for _, op := range rep.Applied {
+		fmt.Fprintln(env.Stdout, op.Command(rep.Last.Plan.Tables))
+	}
+	for _, t := range rep.Last.Want.Tunnels {
+		if !t.Up {
+			fmt.Fprintf(env.Stderr, "tunneld: tunnel %q is down: %s\n", t.Name, t.Reason)
+		}
+	}
+	for _, n := range rep.Last.Want.Notes {
+		fmt.Fprintf(env.Stderr, "tunneld: %s\n", n)
+	}
+	if err != nil {
+		printErr(env, err)
+		return 1
+	}
+	if len(rep.Applied) == 0 {
+		fmt.Fprintln(env.Stdout, "# nothing to do: the kernel matches the configuration")
+	}
+	return 0
+}
+
+func runDown(env *Env, args []string) int {
+	fs, path := flags(env, "down")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	c, ok := load(env, *path)
+	if !ok {
+		return 1
+	}
+	k, ok := openKernel(env)
+	if !ok {
+		return 1
+	}
+	defer closeKernel(k)
+	rep, err := engine.Down(env.Context, k, c)
+	for _, op := range rep.Applied {
+		fmt.Fprintln(env.Stdout, op.Command(rep.Last.Plan.Tables))
+	}
+	if err != nil {
+		printErr(env, err)
+		return 1
+	}
+	return 0
+}
+
+// printErr prints an apply error one failed operation per line.
+func printErr(env *Env, err error) {
+	var ae *kernel.ApplyError
+	if errors.As(err, &ae) {
+		for _, f := range ae.Failed {
+			fmt.Fprintf(env.Stderr, "tunneld: %v\n", f)
+		}
+		return
+	}
+	fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
+}
+
+func closeKernel(k kernel.Kernel) {
+	if c, ok := k.(interface{ Close() error }); ok {
+		c.Close()
+	}
+}

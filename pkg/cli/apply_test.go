@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/kernel"
+)
+
+// TestApplyStatusDown runs the live-kernel commands against the in-memory
+// kernel: apply converges and prints what it did, a second apply does
+// nothing, status reports the tunnel, down removes it all.
+func TestApplyStatusDown(t *testing.T) {
+	const file = "../../testdata/seeds/002_ff25396f952da8ec/colo.toml"
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := EmptyKernel(c)
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, Kernel: func() (kernel.Kernel, error) { return k, nil }}
+		code := Main(env, append(args, "-c", file))
+		return code, out.String(), errb.String()
+	}
+	code, out, errs := run("apply")
+	if code != 0 || !strings.Contains(out, "ip link add Moe mtu 1480 type ipip local 192.0.2.2 remote 192.0.2.42") || errs != "" {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errs)
+	}
+	if code, out, _ := run("apply"); code != 0 || out != "# nothing to do: the kernel matches the configuration\n" {
+		t.Fatalf("second apply: exit %d: %q", code, out)
+	}
+	code, out, _ = run("status", "--json", "-socket", t.TempDir()+"/none")
+	var st Status
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil {
+		t.Fatalf("status: exit %d, %v\n%s", code, err, out)
+	}
+	if len(st.Tunnels) != 1 || !st.Tunnels[0].Up || st.Tunnels[0].LocalActual != "192.0.2.2" || len(st.Drift) != 0 || st.Daemon != nil {
+		t.Fatalf("status = %+v", st)
+	}
+	if code, out, _ := run("down"); code != 0 || !strings.Contains(out, "ip link del Moe") || !strings.Contains(out, "sysctl -w net.ipv4.ip_forward=0  # original value") {
+		t.Fatalf("down: exit %d\n%s", code, out)
+	}
+	code, out, _ = run("status", "-socket", t.TempDir()+"/none")
+	if code != 0 || !strings.Contains(out, "tunnel Moe (ipip): down: not created yet") || !strings.Contains(out, "ip link add Moe") {
+		t.Fatalf("status after down: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/daemon"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/resolve"
+)
+
+func runRun(env *Env, args []string) int {
+	fs, path := flags(env, "run")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(env.Stderr, "tunneld: -log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
+	k, ok := openKernel(env)
+	if !ok {
+		return 1
+	}
+	defer closeKernel(k)
+	ctx := env.Context
+	deps := daemon.Deps{
+		Kernel:   k,
+		Load:     func() (*config.Config, error) { return config.Load(*path) },
+		Resolver: resolve.System{},
+		Log:      log,
+		Notify:   env.Notify,
+		Watchdog: env.Watchdog,
+	}
+	if env.Events != nil {
+		events, err := env.Events(ctx, k)
+		if err != nil {
+			log.Warn("no netlink events; relying on the periodic resync", "err", err)
+		} else {
+			deps.Events = events
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	deps.Reload = reload
+	d := daemon.New(deps)
+	sock := filepath.Join(model.StateDir, daemon.SocketName)
+	go func() {
+		if err := d.Serve(ctx, sock); err != nil {
+			log.Warn("no status socket", "path", sock, "err", err)
+		}
+	}()
+	start := time.Now()
+	err := d.Run(ctx)
+	if errors.Is(err, daemon.ErrConfig) {
+		var es config.Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				fmt.Fprintln(env.Stderr, e)
+			}
+		} else {
+			fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
+		}
+		return 1
+	}
+	if err != nil {
+		log.Error("stopped with an error", "err", err, "uptime", time.Since(start).Round(time.Second))
+		return 1
+	}
+	return 0
+}

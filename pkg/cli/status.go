@@ -1,0 +1,220 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/tunneld/tunneld/pkg/daemon"
+	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// Status is what `tunneld status` reports (also as JSON).
+type Status struct {
+	Tunnels []TunnelReport
+	// Drift is what differs between configuration and kernel, as the
+	// commands that would mend it.
+	Drift []string `json:",omitempty"`
+	Notes []string `json:",omitempty"`
+	// Drops are the counters of tunneld's drop rules, by "chain: rule".
+	Drops map[string]model.Counter `json:",omitempty"`
+	// Daemon holds a running daemon's facts; DaemonError why there are none.
+	Daemon      *daemon.Facts `json:",omitempty"`
+	DaemonError string        `json:",omitempty"`
+}
+
+// TunnelReport is one tunnel's state.
+type TunnelReport struct {
+	Name   string
+	Mode   model.Mode
+	Up     bool
+	Reason string `json:",omitempty"`
+	// Wanted and Actual endpoints ("" for any or unknown).
+	LocalWanted, LocalActual   string
+	RemoteWanted, RemoteActual string
+	// LocalDevice is the device the local address follows, with its
+	// current addresses; RemoteName the DNS name of the remote.
+	LocalDevice      string   `json:",omitempty"`
+	LocalDeviceAddrs []string `json:",omitempty"`
+	RemoteName       string   `json:",omitempty"`
+	MTU              int
+	Stats            model.Stats
+	LastChange       string `json:",omitempty"`
+}
+
+// FilterCounters is implemented by kernels that can read rule counters.
+type FilterCounters interface {
+	FilterCounters() (map[string]model.Counter, error)
+}
+
+func runStatus(env *Env, args []string) int {
+	fs, path := flags(env, "status")
+	asJSON := fs.Bool("json", false, "print JSON")
+	sock := fs.String("socket", filepath.Join(model.StateDir, daemon.SocketName), "the daemon's status `socket`")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	c, ok := load(env, *path)
+	if !ok {
+		return 1
+	}
+	k, ok := openKernel(env)
+	if !ok {
+		return 1
+	}
+	defer closeKernel(k)
+	st := Status{}
+	facts, err := daemon.Query(*sock)
+	if err == nil {
+		st.Daemon = &facts
+	} else {
+		st.DaemonError = "no daemon running (" + err.Error() + ")"
+	}
+	resolved := resolveAll(env, c)
+	s, err := engine.Look(env.Context, k, c, resolved)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
+		return 1
+	}
+	for _, op := range s.Plan.Ops {
+		st.Drift = append(st.Drift, op.Command(s.Plan.Tables))
+	}
+	st.Notes = s.Want.Notes
+	for _, ts := range s.Want.Tunnels {
+		t := c.TunnelByName(ts.Name)
+		r := TunnelReport{Name: ts.Name, Mode: t.Mode, Reason: ts.Reason, LocalDevice: t.LocalDev, RemoteName: t.RemoteHost,
+			LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote)}
+		if i := slices.IndexFunc(s.Have.Links, func(l model.Link) bool { return l.Name == ts.Name }); i >= 0 {
+			l := s.Have.Links[i]
+			r.Up, r.LocalActual, r.RemoteActual, r.MTU = l.Up, addrString(l.Local), addrString(l.Remote), l.MTU
+			r.Stats = s.Inputs.Devices[l.Name].Stats
+		} else if r.Reason == "" {
+			r.Reason = "not created yet"
+		}
+		if r.Up && !ts.Up {
+			r.Up = false
+		}
+		for _, p := range s.Inputs.Devices[t.LocalDev].Addrs {
+			r.LocalDeviceAddrs = append(r.LocalDeviceAddrs, p.String())
+		}
+		if st.Daemon != nil {
+			r.LastChange = st.Daemon.LastChange[ts.Name]
+		}
+		st.Tunnels = append(st.Tunnels, r)
+	}
+	if fc, ok := k.(FilterCounters); ok {
+		if counters, err := fc.FilterCounters(); err == nil {
+			st.Drops = counters
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
+		return 0
+	}
+	printStatus(env.Stdout, st)
+	return 0
+}
+
+func addrString(a interface {
+	IsValid() bool
+	String() string
+}) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func printStatus(w io.Writer, st Status) {
+	for _, t := range st.Tunnels {
+		state := "up"
+		if !t.Up {
+			state = "down"
+			if t.Reason != "" {
+				state += ": " + t.Reason
+			}
+		}
+		fmt.Fprintf(w, "tunnel %s (%s): %s\n", t.Name, t.Mode, state)
+		local := endpoint(t.LocalWanted, t.LocalActual)
+		if t.LocalDevice != "" {
+			local += fmt.Sprintf(" (follows %s: %s)", t.LocalDevice, strings.Join(or(t.LocalDeviceAddrs, "no address"), ", "))
+		}
+		remote := endpoint(t.RemoteWanted, t.RemoteActual)
+		if t.RemoteName != "" {
+			remote += " (" + t.RemoteName + ")"
+		}
+		fmt.Fprintf(w, "  local  %s\n  remote %s\n", local, remote)
+		s := t.Stats
+		fmt.Fprintf(w, "  mtu %d  rx %d packets %d bytes %d errors %d dropped  tx %d packets %d bytes %d errors %d dropped\n",
+			t.MTU, s.RxPackets, s.RxBytes, s.RxErrors, s.RxDropped, s.TxPackets, s.TxBytes, s.TxErrors, s.TxDropped)
+		if t.LastChange != "" {
+			fmt.Fprintf(w, "  last change %s\n", t.LastChange)
+		}
+	}
+	keys := make([]string, 0, len(st.Drops))
+	for k := range st.Drops {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "dropped %d packets (%d bytes): %s\n", st.Drops[k].Packets, st.Drops[k].Bytes, k)
+	}
+	for _, n := range st.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	if len(st.Drift) == 0 {
+		fmt.Fprintln(w, "drift: none")
+	} else {
+		fmt.Fprintln(w, "drift (what `tunneld apply` would do):")
+		for _, d := range st.Drift {
+			fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(d, "\n", "\n  "))
+		}
+	}
+	if st.Daemon == nil {
+		fmt.Fprintf(w, "daemon: %s\n", st.DaemonError)
+		return
+	}
+	f := st.Daemon
+	fmt.Fprintf(w, "daemon: running since %s, %d convergences, last %s\n", f.Started.Format("2006-01-02 15:04:05"), f.Converges, f.LastConverge.Format("15:04:05"))
+	if !f.LastReload.IsZero() {
+		fmt.Fprintf(w, "  last reload %s\n", f.LastReload.Format("2006-01-02 15:04:05"))
+	}
+	if f.LastError != "" {
+		fmt.Fprintf(w, "  last error at %s: %s\n", f.LastErrorAt.Format("2006-01-02 15:04:05"), f.LastError)
+	}
+	for _, h := range f.Held {
+		fmt.Fprintf(w, "  not repairing %s for now: something else keeps changing it\n", h)
+	}
+}
+
+func endpoint(wanted, actual string) string {
+	switch {
+	case wanted == actual && wanted == "":
+		return "any"
+	case wanted == actual:
+		return wanted
+	case actual == "":
+		return fmt.Sprintf("%s (not set in the kernel)", or1(wanted))
+	}
+	return fmt.Sprintf("%s (kernel has %s)", or1(wanted), actual)
+}
+
+func or(s []string, def string) []string {
+	if len(s) == 0 {
+		return []string{def}
+	}
+	return s
+}
+
+func or1(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/watch"
 )
 
@@ -32,6 +33,8 @@ type Env struct {
 	Notify func(state string)
 	// Watchdog is the systemd watchdog interval (0: none).
 	Watchdog time.Duration
+	// StateDir holds the status socket (default model.StateDir).
+	StateDir string
 }
 
 type command struct {
@@ -55,6 +58,9 @@ func commands() []command {
 func Main(env *Env, args []string) int {
 	if env.Context == nil {
 		env.Context = context.Background()
+	}
+	if env.StateDir == "" {
+		env.StateDir = model.StateDir
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(env.Stderr)

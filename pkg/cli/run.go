@@ -12,7 +12,6 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/daemon"
-	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/resolve"
 )
 
@@ -64,7 +63,7 @@ func runRun(env *Env, args []string) int {
 	}()
 	deps.Reload = reload
 	d := daemon.New(deps)
-	sock := filepath.Join(model.StateDir, daemon.SocketName)
+	sock := filepath.Join(env.StateDir, daemon.SocketName)
 	go func() {
 		if err := d.Serve(ctx, sock); err != nil {
 			log.Warn("no status socket", "path", sock, "err", err)

@@ -54,7 +54,7 @@ type FilterCounters interface {
 func runStatus(env *Env, args []string) int {
 	fs, path := flags(env, "status")
 	asJSON := fs.Bool("json", false, "print JSON")
-	sock := fs.String("socket", filepath.Join(model.StateDir, daemon.SocketName), "the daemon's status `socket`")
+	sock := fs.String("socket", filepath.Join(env.StateDir, daemon.SocketName), "the daemon's status `socket`")
 	if fs.Parse(args) != nil {
 		return 2
 	}

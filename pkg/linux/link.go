@@ -1,0 +1,153 @@
+package linux
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// observedLink is one link as listed.
+type observedLink struct {
+	index       uint32
+	name, kind  string
+	alias       string
+	mtu         int
+	up, running bool
+	data        rtnetlink.LinkDriver
+	stats       *rtnetlink.LinkStats64
+}
+
+func (k *Kernel) listLinks() ([]observedLink, error) {
+	msgs, err := k.dump(unix.RTM_GETLINK, &rtnetlink.LinkMessage{})
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	out := make([]observedLink, 0, len(msgs))
+	for _, nm := range msgs {
+		var m rtnetlink.LinkMessage
+		if err := m.UnmarshalBinary(nm.Data); err != nil {
+			return nil, fmt.Errorf("decode link: %w", err)
+		}
+		if m.Attributes == nil {
+			continue
+		}
+		l := observedLink{
+			index:   m.Index,
+			name:    m.Attributes.Name,
+			mtu:     int(m.Attributes.MTU),
+			up:      m.Flags&unix.IFF_UP != 0,
+			running: m.Flags&unix.IFF_RUNNING != 0 || m.Flags&unix.IFF_LOWER_UP != 0,
+			stats:   m.Attributes.Stats64,
+		}
+		if m.Attributes.Alias != nil {
+			l.alias = *m.Attributes.Alias
+		}
+		if m.Attributes.Info != nil {
+			l.kind, l.data = m.Attributes.Info.Kind, m.Attributes.Info.Data
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// addLink creates a tunnel, down, with tunneld's alias.
+func (k *Kernel) addLink(l model.Link, underlay uint32) error {
+	data, err := tunnelData(l, underlay)
+	if err != nil {
+		return err
+	}
+	m := &rtnetlink.LinkMessage{
+		Family: unix.AF_UNSPEC,
+		Attributes: &rtnetlink.LinkAttributes{
+			Name: l.Name,
+			MTU:  uint32(l.MTU),
+			Info: &rtnetlink.LinkInfo{Kind: l.Mode.Kind(), Data: data},
+		},
+	}
+	err = k.write(unix.RTM_NEWLINK, netlink.Create|netlink.Excl, m)
+	switch {
+	case errors.Is(err, unix.EOPNOTSUPP):
+		return &kernel.NoDriverError{Mode: l.Mode}
+	case isExist(err):
+		return fmt.Errorf("the name is taken by a device tunneld does not own, or another tunnel has the same endpoints: %w", err)
+	case err != nil:
+		return err
+	}
+	index, err := k.indexOf(l.Name)
+	if err != nil {
+		return err
+	}
+	alias := model.LinkAlias
+	return k.write(unix.RTM_NEWLINK, 0, &rtnetlink.LinkMessage{
+		Family: unix.AF_UNSPEC, Index: index,
+		Attributes: &rtnetlink.LinkAttributes{Alias: &alias},
+	})
+}
+
+// changeLink changes a live tunnel in place: one RTM_NEWLINK on its
+// index, without NLM_F_CREATE, carrying the full parameter set (the
+// kernel's changelink resets what is left out).
+func (k *Kernel) changeLink(l model.Link, index, underlay uint32) error {
+	data, err := tunnelData(l, underlay)
+	if err != nil {
+		return err
+	}
+	return k.write(unix.RTM_NEWLINK, 0, &rtnetlink.LinkMessage{
+		Family: unix.AF_UNSPEC, Index: index,
+		Attributes: &rtnetlink.LinkAttributes{
+			MTU:  uint32(l.MTU),
+			Info: &rtnetlink.LinkInfo{Kind: l.Mode.Kind(), Data: data},
+		},
+	})
+}
+
+func (k *Kernel) setUp(index uint32, up bool) error {
+	var flags uint32
+	if up {
+		flags = unix.IFF_UP
+	}
+	return k.write(unix.RTM_NEWLINK, 0, &rtnetlink.LinkMessage{
+		Family: unix.AF_UNSPEC, Index: index, Flags: flags, Change: unix.IFF_UP,
+	})
+}
+
+func (k *Kernel) delLink(index uint32) error {
+	err := k.write(unix.RTM_DELLINK, 0, &rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: index})
+	if isNotExist(err) {
+		return nil
+	}
+	return err
+}
+
+// indexOf looks a link up by name.
+func (k *Kernel) indexOf(name string) (uint32, error) {
+	msgs, err := k.request(unix.RTM_GETLINK, 0, &rtnetlink.LinkMessage{
+		Family: unix.AF_UNSPEC, Attributes: &rtnetlink.LinkAttributes{Name: name},
+	})
+	if err = unwrap(err); err != nil {
+		return 0, fmt.Errorf("device %s: %w", name, err)
+	}
+	for _, nm := range msgs {
+		var m rtnetlink.LinkMessage
+		if err := m.UnmarshalBinary(nm.Data); err == nil && m.Index != 0 {
+			return m.Index, nil
+		}
+	}
+	return 0, fmt.Errorf("device %s: %w", name, unix.ENODEV)
+}
+
+// addrOf converts an optional address to the netip form.
+func addrOf(b []byte) netip.Addr {
+	a, ok := netip.AddrFromSlice(b)
+	if !ok {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}

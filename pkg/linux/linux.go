@@ -1,0 +1,108 @@
+// Package linux is the kernel seam's Linux implementation: links,
+// addresses, routes and rules over one rtnetlink socket, sysctls as files
+// under /proc/sys, and tunneld's nftables table over nfnetlink. It never
+// starts a process.
+package linux
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/iptun"
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/nft"
+)
+
+// Options configure a Kernel.
+type Options struct {
+	// StateDir holds the recorded original sysctl values
+	// (default model.StateDir, /run/tunneld).
+	StateDir string
+	// ProcSys is the sysctl tree (default /proc/sys). Sysctls under
+	// /proc/sys/net belong to the network namespace of the thread that
+	// opens them.
+	ProcSys string
+	// NoFilter disables the nftables part (the table is neither read nor
+	// written).
+	NoFilter bool
+}
+
+// Kernel talks to the running Linux kernel in the calling thread's
+// network namespace.
+type Kernel struct {
+	nl   *netlink.Conn
+	nft  *nft.Conn
+	opts Options
+}
+
+var _ kernel.Kernel = (*Kernel)(nil)
+
+// Open dials rtnetlink (and nfnetlink unless opts.NoFilter).
+func Open(opts Options) (*Kernel, error) {
+	if opts.StateDir == "" {
+		opts.StateDir = model.StateDir
+	}
+	if opts.ProcSys == "" {
+		opts.ProcSys = "/proc/sys"
+	}
+	if err := iptun.Register(); err != nil {
+		return nil, fmt.Errorf("register tunnel drivers: %w", err)
+	}
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Strict: true})
+	if err != nil {
+		// Kernels before 4.20 have no strict checking.
+		c, err = netlink.Dial(unix.NETLINK_ROUTE, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rtnetlink: %w", err)
+	}
+	k := &Kernel{nl: c, opts: opts}
+	if !opts.NoFilter {
+		if k.nft, err = nft.Open(0); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("nftables: %w", err)
+		}
+	}
+	return k, nil
+}
+
+// Close releases the sockets.
+func (k *Kernel) Close() error {
+	var errs []error
+	errs = append(errs, k.nl.Close())
+	if k.nft != nil {
+		errs = append(errs, k.nft.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// exists reports whether a path exists (for sysctls of vanished devices).
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// PortID is the netlink port of the request socket: notifications caused
+// by tunneld's own requests carry it.
+func (k *Kernel) PortID() uint32 { return k.nl.PID() }
+
+// FilterCounters reads the counters of tunneld's nftables rules.
+func (k *Kernel) FilterCounters() (map[string]model.Counter, error) {
+	if k.nft == nil {
+		return nil, nil
+	}
+	cs, err := k.nft.Counters()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]model.Counter, len(cs))
+	for key, c := range cs {
+		out[key] = model.Counter{Packets: c.Packets, Bytes: c.Bytes}
+	}
+	return out, nil
+}

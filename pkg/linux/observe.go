@@ -1,0 +1,151 @@
+package linux
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// tunnelKinds are the link kinds tunneld manages.
+var tunnelKinds = map[string]bool{"ipip": true, "gre": true, "sit": true, "ip6tnl": true}
+
+// Observe implements kernel.Kernel: one dump each of links, addresses,
+// routes and rules, the sysctls in scope, and tunneld's nftables table.
+func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, model.Inputs, error) {
+	var s model.State
+	in := model.Inputs{Devices: map[string]model.Device{}}
+	links, err := k.listLinks()
+	if err != nil {
+		return s, in, err
+	}
+	addrs, err := k.listAddrs()
+	if err != nil {
+		return s, in, err
+	}
+	names := make(map[uint32]string, len(links))
+	for _, l := range links {
+		names[l.index] = l.name
+	}
+	owned := map[uint32]bool{}
+	for _, l := range links {
+		d := model.Device{Name: l.name, Index: int(l.index), Kind: l.kind, MTU: l.mtu, Up: l.up, Running: l.running}
+		if st := l.stats; st != nil {
+			d.Stats = model.Stats{RxPackets: st.RXPackets, TxPackets: st.TXPackets, RxBytes: st.RXBytes, TxBytes: st.TXBytes,
+				RxErrors: st.RXErrors, TxErrors: st.TXErrors, RxDropped: st.RXDropped, TxDropped: st.TXDropped}
+		}
+		var primary, secondary []netip.Prefix
+		for _, a := range addrs {
+			if a.index != l.index || a.scope != unix.RT_SCOPE_UNIVERSE {
+				continue
+			}
+			if a.secondary {
+				secondary = append(secondary, a.addr.Prefix)
+			} else {
+				primary = append(primary, a.addr.Prefix)
+			}
+		}
+		d.Addrs = append(primary, secondary...)
+		in.Devices[l.name] = d
+		if !tunnelKinds[l.kind] {
+			continue
+		}
+		mode, inScope := scope.Links[l.name]
+		if l.alias != model.LinkAlias && !(inScope && mode.Kind() == l.kind) {
+			continue
+		}
+		ml, ok := linkFromData(l.kind, l.data, names, mode)
+		if !ok {
+			continue
+		}
+		ml.Name, ml.MTU, ml.Up = l.name, l.mtu, l.up
+		s.Links = append(s.Links, ml)
+		owned[l.index] = true
+	}
+	for _, a := range addrs {
+		if owned[a.index] && !a.addr.Prefix.Addr().IsLinkLocalUnicast() {
+			a.addr.Link = names[a.index]
+			s.Addrs = append(s.Addrs, a.addr)
+		}
+	}
+	if err := k.observeRoutes(&s, &in, names); err != nil {
+		return s, in, err
+	}
+	if err := k.observeRules(&s, scope); err != nil {
+		return s, in, err
+	}
+	if err := k.observeSysctls(&s, scope); err != nil {
+		return s, in, err
+	}
+	if k.nft != nil {
+		if s.Filter, err = k.nft.Read(); err != nil {
+			return s, in, err
+		}
+	}
+	s.Sort()
+	return s, in, ctx.Err()
+}
+
+func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint32]string) error {
+	routes, err := k.listRoutes(unix.AF_UNSPEC)
+	if err != nil {
+		return err
+	}
+	for _, r := range routes {
+		r.route.Dev = names[r.oif]
+		switch {
+		case r.protocol == model.RouteProtocol:
+			s.Routes = append(s.Routes, r.route)
+		case r.route.Table == model.TableMain:
+			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.route.Dst, Via: r.route.Via, Dev: r.route.Dev, Metric: r.route.Metric})
+		}
+	}
+	return nil
+}
+
+func (k *Kernel) observeRules(s *model.State, scope model.Scope) error {
+	rules, err := k.listRules(unix.AF_UNSPEC)
+	if err != nil {
+		return err
+	}
+	for i := range rules {
+		m := &rules[i]
+		if m.attrs.protocol != model.RuleProtocol || !scope.Owns(m.attrs.priority) {
+			continue
+		}
+		if r, ok := fromRuleMsg(m); ok {
+			s.Rules = append(s.Rules, r)
+		}
+	}
+	return nil
+}
+
+// observeSysctls reads the sysctls in scope and those with a recorded
+// original; a recorded one whose file is gone (its device was removed) is
+// reported with an empty value, so that a plan can forget it.
+func (k *Kernel) observeSysctls(s *model.State, scope model.Scope) error {
+	orig, err := k.originals()
+	if err != nil {
+		return err
+	}
+	paths := slices.Clone(scope.Sysctls)
+	for p := range orig {
+		if !slices.Contains(paths, p) {
+			paths = append(paths, p)
+		}
+	}
+	for _, p := range paths {
+		v, err := k.readSysctl(p)
+		o, recorded := orig[p]
+		switch {
+		case err == nil:
+			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Value: v, Original: o})
+		case recorded:
+			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Original: o})
+		}
+	}
+	return nil
+}

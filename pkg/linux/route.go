@@ -1,0 +1,121 @@
+package linux
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// routeMsg encodes one of tunneld's routes. Tables above 255 only fit the
+// RTA_TABLE attribute (the header then says 0; it reads back as 252).
+func routeMsg(r model.Route, oif uint32) *rtnetlink.RouteMessage {
+	m := &rtnetlink.RouteMessage{
+		Family:    unix.AF_INET,
+		DstLength: uint8(r.Dst.Bits()),
+		Protocol:  model.RouteProtocol,
+		Scope:     unix.RT_SCOPE_UNIVERSE,
+		Type:      unix.RTN_UNICAST,
+		Attributes: rtnetlink.RouteAttributes{
+			OutIface: oif,
+			Priority: r.Metric,
+			Table:    r.Table,
+		},
+	}
+	if r.Dst.Addr().Is6() {
+		m.Family = unix.AF_INET6
+	}
+	if r.Table < 256 {
+		m.Table = uint8(r.Table)
+	}
+	if r.Dst.Bits() > 0 {
+		m.Attributes.Dst = net.IP(r.Dst.Addr().AsSlice())
+	}
+	if r.Via.IsValid() {
+		m.Attributes.Gateway = net.IP(r.Via.AsSlice())
+	} else if r.Dst.Addr().Is4() {
+		m.Scope = unix.RT_SCOPE_LINK
+	}
+	if r.OnLink {
+		m.Flags |= unix.RTNH_F_ONLINK
+	}
+	if r.Src.IsValid() {
+		m.Attributes.Src = net.IP(r.Src.AsSlice())
+	}
+	return m
+}
+
+// observedRoute is a unicast route as listed, with what tells owners apart.
+type observedRoute struct {
+	route    model.Route
+	oif      uint32
+	protocol uint8
+}
+
+func (k *Kernel) listRoutes(family uint8) ([]observedRoute, error) {
+	msgs, err := k.dump(unix.RTM_GETROUTE, &rtnetlink.RouteMessage{Family: family})
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
+	}
+	var out []observedRoute
+	for _, nm := range msgs {
+		var m rtnetlink.RouteMessage
+		if err := m.UnmarshalBinary(nm.Data); err != nil {
+			return nil, fmt.Errorf("decode route: %w", err)
+		}
+		if m.Type != unix.RTN_UNICAST || m.Attributes.Multipath != nil || m.SrcLength != 0 {
+			continue
+		}
+		dst := netip.IPv4Unspecified()
+		if m.Family == unix.AF_INET6 {
+			dst = netip.IPv6Unspecified()
+		}
+		if a := ipAddr(m.Attributes.Dst); a.IsValid() {
+			dst = a
+		}
+		table := m.Attributes.Table
+		if table == 0 {
+			table = uint32(m.Table)
+		}
+		r := model.Route{
+			Table:  table,
+			Dst:    netip.PrefixFrom(dst, int(m.DstLength)),
+			Via:    ipAddr(m.Attributes.Gateway),
+			OnLink: m.Flags&unix.RTNH_F_ONLINK != 0,
+			Metric: m.Attributes.Priority,
+			Src:    ipAddr(m.Attributes.Src),
+		}
+		out = append(out, observedRoute{route: r, oif: m.Attributes.OutIface, protocol: m.Protocol})
+	}
+	return out, nil
+}
+
+// addRoute creates a route that must not exist: EEXIST means a route that
+// is not tunneld's holds the same table, destination and metric (tunneld
+// would have seen its own), and tunneld does not take it over.
+func (k *Kernel) addRoute(r model.Route, oif uint32) error {
+	err := k.write(unix.RTM_NEWROUTE, netlink.Create|netlink.Excl, routeMsg(r, oif))
+	if isExist(err) {
+		return fmt.Errorf("a route not owned by tunneld has the same table, destination and metric: %w", err)
+	}
+	return err
+}
+
+func (k *Kernel) replaceRoute(r model.Route, oif uint32) error {
+	return k.write(unix.RTM_NEWROUTE, netlink.Create|netlink.Replace, routeMsg(r, oif))
+}
+
+func (k *Kernel) delRoute(r model.Route, oif uint32) error {
+	m := routeMsg(r, oif)
+	m.Scope = unix.RT_SCOPE_NOWHERE
+	err := k.write(unix.RTM_DELROUTE, 0, m)
+	if isNotExist(err) {
+		return nil
+	}
+	return err
+}

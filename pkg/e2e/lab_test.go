@@ -1,0 +1,282 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/netnstest"
+)
+
+// lab is a set of named network namespaces wired with veth pairs.
+type lab struct {
+	t   *testing.T
+	bin string
+	ns  map[string]*netnstest.NS
+	dir string
+}
+
+func newLab(t *testing.T) *lab {
+	t.Helper()
+	netnstest.Gate(t)
+	bin := os.Getenv("TUNNELD_BIN")
+	if bin == "" {
+		t.Skip("end-to-end test: set TUNNELD_BIN to a tunneld binary")
+	}
+	return &lab{t: t, bin: bin, ns: map[string]*netnstest.NS{}, dir: t.TempDir()}
+}
+
+// node returns the namespace called name, creating it.
+func (l *lab) node(name string) *netnstest.NS {
+	if n, ok := l.ns[name]; ok {
+		return n
+	}
+	n := netnstest.NewNS(l.t)
+	l.ns[name] = n
+	return n
+}
+
+// in runs f inside a namespace and fails the test on error.
+func (l *lab) in(name string, f func() error) {
+	l.t.Helper()
+	if err := l.node(name).Do(f); err != nil {
+		l.t.Fatalf("in %s: %v", name, err)
+	}
+}
+
+// wire connects a:aif with b:bif, both up.
+func (l *lab) wire(a, aif, b, bif string) {
+	l.t.Helper()
+	peer := l.node(b)
+	l.in(a, func() error { return netnstest.Veth(aif, bif, peer) })
+	l.in(a, func() error { return netnstest.LinkUp(aif) })
+	l.in(b, func() error { return netnstest.LinkUp(bif) })
+}
+
+// addr adds an address ("A/LEN") to a device.
+func (l *lab) addr(ns, dev, prefix string) {
+	l.t.Helper()
+	p := netip.MustParsePrefix(prefix)
+	l.in(ns, func() error {
+		ifc, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		c, err := rtnetlink.Dial(nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		ip := net.IP(p.Addr().AsSlice())
+		fam := uint8(unix.AF_INET)
+		if p.Addr().Is6() {
+			fam = unix.AF_INET6
+		}
+		return c.Address.New(&rtnetlink.AddressMessage{Family: fam, PrefixLength: uint8(p.Bits()), Index: uint32(ifc.Index),
+			Flags: unix.IFA_F_NODAD, Attributes: &rtnetlink.AddressAttributes{Address: ip, Local: ip}})
+	})
+}
+
+// route adds a main-table route via a gateway (the foreign, boot-protocol
+// kind an admin's scripts make).
+func (l *lab) route(ns, dst, via string) {
+	l.t.Helper()
+	p, gw := netip.MustParsePrefix(dst), netip.MustParseAddr(via)
+	l.in(ns, func() error {
+		c, err := rtnetlink.Dial(nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		m := &rtnetlink.RouteMessage{Family: unix.AF_INET, DstLength: uint8(p.Bits()), Table: unix.RT_TABLE_MAIN,
+			Protocol: unix.RTPROT_BOOT, Scope: unix.RT_SCOPE_UNIVERSE, Type: unix.RTN_UNICAST,
+			Attributes: rtnetlink.RouteAttributes{Gateway: net.IP(gw.AsSlice())}}
+		if p.Bits() > 0 {
+			m.Attributes.Dst = net.IP(p.Addr().AsSlice())
+		}
+		return c.Route.Add(m)
+	})
+}
+
+// sysctl writes a value under /proc/sys in a namespace.
+func (l *lab) sysctl(ns, path, v string) {
+	l.t.Helper()
+	l.in(ns, func() error { return os.WriteFile(filepath.Join("/proc/sys", path), []byte(v), 0) })
+}
+
+// tunneld runs the binary in a namespace with its own state directory.
+func (l *lab) tunneld(ns string, args ...string) (string, error) {
+	l.t.Helper()
+	var out, errb bytes.Buffer
+	err := l.node(ns).Do(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, l.bin, args...)
+		cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+filepath.Join(l.dir, ns))
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		return cmd.Run()
+	})
+	if err != nil {
+		return out.String(), fmt.Errorf("tunneld %s in %s: %w\n%s%s", strings.Join(args, " "), ns, err, out.String(), errb.String())
+	}
+	return out.String(), nil
+}
+
+// mustTunneld is tunneld that must succeed; it logs the output.
+func (l *lab) mustTunneld(ns string, args ...string) string {
+	l.t.Helper()
+	out, err := l.tunneld(ns, args...)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Logf("%s$ tunneld %s\n%s", ns, strings.Join(args, " "), out)
+	return out
+}
+
+// status reads `tunneld status --json` in a namespace.
+func (l *lab) status(ns, cfg string) status {
+	l.t.Helper()
+	out := l.mustTunneld(ns, "status", "--json", "-c", cfg)
+	var s status
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		l.t.Fatalf("status in %s: %v\n%s", ns, err, out)
+	}
+	return s
+}
+
+// status is the part of `tunneld status --json` the tests read.
+type status struct {
+	Tunnels []struct {
+		Name  string
+		Up    bool
+		MTU   int
+		Stats struct{ RxPackets, TxPackets uint64 }
+	}
+	Drift []string
+	Drops map[string]struct{ Packets uint64 }
+}
+
+// ping sends count echo requests from a namespace (ping from iputils or
+// busybox) and fails unless one is answered.
+func (l *lab) ping(ns, dst string, extra ...string) error {
+	var out []byte
+	err := l.node(ns).Do(func() error {
+		args := append([]string{"-c", "2", "-W", "2"}, extra...)
+		var err error
+		out, err = exec.Command("ping", append(args, dst)...).CombinedOutput()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ping %s from %s: %w\n%s", dst, ns, err, out)
+	}
+	return nil
+}
+
+// tcp opens a TCP connection from one namespace to a listener in another
+// and moves a message both ways.
+func (l *lab) tcp(from, to, addr string) error {
+	var ln net.Listener
+	if err := l.node(to).Do(func() (err error) {
+		ln, err = net.Listen("tcp", net.JoinHostPort(addr, "0"))
+		return err
+	}); err != nil {
+		return err
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 5)
+		if _, err := c.Read(buf); err == nil {
+			c.Write(append([]byte("echo:"), buf...))
+		}
+	}()
+	return l.node(from).Do(func() error {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("hello")); err != nil {
+			return err
+		}
+		buf := make([]byte, 10)
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != "echo:hello" {
+			return fmt.Errorf("tcp %s → %s: got %q, %v", from, to, buf[:n], err)
+		}
+		return nil
+	})
+}
+
+// snapshot is everything in a namespace that `tunneld down` must leave as
+// it found it: links, addresses, routes of all tables, rules, nftables,
+// the sysctls the seeds touch.
+func (l *lab) snapshot(ns string) string {
+	l.t.Helper()
+	var b strings.Builder
+	l.in(ns, func() error {
+		c, err := rtnetlink.Dial(nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		links, err := c.Link.List()
+		if err != nil {
+			return err
+		}
+		for _, m := range links {
+			fmt.Fprintf(&b, "link %d %s flags %#x mtu %d\n", m.Index, m.Attributes.Name, m.Flags&(unix.IFF_UP), m.Attributes.MTU)
+		}
+		addrs, err := c.Address.List()
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			fmt.Fprintf(&b, "addr %d %s/%d\n", a.Index, a.Attributes.Address, a.PrefixLength)
+		}
+		routes, err := c.Route.List()
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			fmt.Fprintf(&b, "route table %d %s/%d via %s oif %d proto %d type %d\n", r.Attributes.Table, r.Attributes.Dst, r.DstLength, r.Attributes.Gateway, r.Attributes.OutIface, r.Protocol, r.Type)
+		}
+		for _, p := range []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"} {
+			v, _ := os.ReadFile(filepath.Join("/proc/sys", p))
+			fmt.Fprintf(&b, "sysctl %s %s", p, v)
+		}
+		matches, _ := filepath.Glob("/proc/sys/net/ipv4/conf/*/proxy_arp")
+		for _, p := range matches {
+			v, _ := os.ReadFile(p)
+			fmt.Fprintf(&b, "sysctl %s %s", p, v)
+		}
+		if out, err := exec.Command("nft", "list", "ruleset").CombinedOutput(); err == nil {
+			b.Write(out)
+		} else if !errors.Is(err, exec.ErrNotFound) {
+			fmt.Fprintf(&b, "nft: %v %s\n", err, out)
+		}
+		if out, err := exec.Command("ip", "rule").CombinedOutput(); err == nil {
+			b.Write(out)
+		}
+		return nil
+	})
+	return b.String()
+}

@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+const seed002 = "002_ff25396f952da8ec"
+
+// TestSeed002 is the "Moe" how-to: home and colo joined by an IPIP tunnel
+// with a point-to-point address, a named routing table with a source rule
+// on each end, proxy ARP on the colo's LAN so that a LAN host reaches the
+// home machine's address as if it were local, and the home side's forward
+// policy.
+func TestSeed002(t *testing.T) {
+	l := newLab(t)
+	l.wire("home", "eth0", "colo", "wan")
+	l.wire("colo", "eth0", "lanhost", "eth0")
+	l.addr("home", "eth0", "192.0.2.42/24")
+	l.addr("colo", "wan", "192.0.2.2/24")
+	l.addr("colo", "eth0", "198.51.100.1/24")
+	l.addr("lanhost", "eth0", "198.51.100.50/24")
+	l.route("home", "0.0.0.0/0", "192.0.2.2")
+	before := map[string]string{"home": l.snapshot("home"), "colo": l.snapshot("colo")}
+
+	_, err := l.tunneld("colo", "apply", "-c", seedFile(seed002, "colo"))
+	skipWithoutDriver(t, err)
+	l.mustTunneld("home", "apply", "-c", seedFile(seed002, "home"))
+	st := l.status("home", seedFile(seed002, "home"))
+	if !st.Tunnels[0].Up || st.Tunnels[0].MTU != 1480 || len(st.Drift) != 0 {
+		t.Fatalf("home status: %+v", st)
+	}
+
+	if err := l.ping("home", "198.51.100.1"); err != nil {
+		t.Fatal(err)
+	}
+	// Proxy ARP: the LAN host asks for 198.51.100.42 on its segment; the
+	// colo answers with its own MAC and forwards into the tunnel.
+	if err := l.ping("lanhost", "198.51.100.42"); err != nil {
+		t.Fatal(err)
+	}
+	var colo net.HardwareAddr
+	l.in("colo", func() error {
+		ifc, err := net.InterfaceByName("eth0")
+		colo = ifc.HardwareAddr
+		return err
+	})
+	var arp []byte
+	l.in("lanhost", func() (err error) { arp, err = os.ReadFile("/proc/net/arp"); return err })
+	if !strings.Contains(string(arp), "198.51.100.42") || !strings.Contains(string(arp), colo.String()) {
+		t.Errorf("the LAN host's ARP entry for 198.51.100.42 is not the colo's MAC %s:\n%s", colo, arp)
+	}
+	if err := l.tcp("lanhost", "home", "198.51.100.42"); err != nil {
+		t.Error(err)
+	}
+
+	// The source rule steers: from the tunnel address traffic takes table
+	// Moe (into the tunnel); from the WAN address it takes main.
+	sent := func(src string) uint64 {
+		b := l.status("home", seedFile(seed002, "home")).Tunnels[0].Stats.TxPackets
+		l.in("home", func() error {
+			c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(src)}, &net.UDPAddr{IP: net.ParseIP("203.0.113.99"), Port: 9})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Write([]byte("x"))
+			return err
+		})
+		time.Sleep(50 * time.Millisecond)
+		return l.status("home", seedFile(seed002, "home")).Tunnels[0].Stats.TxPackets - b
+	}
+	if n := sent("198.51.100.42"); n != 1 {
+		t.Errorf("from 198.51.100.42: %d packets into the tunnel, want 1", n)
+	}
+	if n := sent("192.0.2.42"); n != 0 {
+		t.Errorf("from 192.0.2.42: %d packets into the tunnel, want 0", n)
+	}
+
+	for _, n := range []string{"home", "colo"} {
+		l.mustTunneld(n, "down", "-c", seedFile(seed002, n))
+		if got := l.snapshot(n); got != before[n] {
+			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", n, before[n], got)
+		}
+	}
+}

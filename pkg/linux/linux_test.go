@@ -1,0 +1,305 @@
+package linux
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/netnstest"
+)
+
+var ctx = context.Background()
+
+var opts = cmp.Options{cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}), cmpopts.EquateEmpty()}
+
+// open enters a fresh namespace and opens the kernel there, with its
+// state directory in the test's temporary directory.
+func open(t *testing.T) *Kernel {
+	t.Helper()
+	netnstest.Enter(t)
+	k, err := Open(Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	return k
+}
+
+func parse(t *testing.T, src string) *config.Config {
+	t.Helper()
+	c, err := config.Parse("t.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// foreign puts state in the namespace that is not tunneld's: devices,
+// addresses, routes in main and in a numbered table, rules, an nftables
+// table and sysctl values. It returns a function that snapshots it all.
+func foreign(t *testing.T) func() string {
+	t.Helper()
+	if err := netnstest.Veth("eth0", "peer0", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := netnstest.Veth("eth1", "peer1", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"eth0", "peer0", "eth1", "peer1"} {
+		if err := netnstest.LinkUp(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2's ip to set up foreign state")
+	}
+	run("ip", "address", "add", "192.0.2.10/24", "dev", "eth0")
+	run("ip", "address", "add", "198.51.100.10/24", "dev", "eth1")
+	run("ip", "route", "add", "default", "via", "192.0.2.1", "proto", "static")
+	run("ip", "route", "add", "10.99.0.0/16", "via", "198.51.100.1", "table", "1000", "proto", "boot")
+	run("ip", "route", "add", "10.98.0.0/16", "dev", "eth1", "table", "42")
+	run("ip", "rule", "add", "from", "10.99.0.0/16", "lookup", "1000", "priority", "20001")
+	run("ip", "rule", "add", "fwmark", "0x1", "lookup", "42", "priority", "100", "protocol", "116")
+	run("ip", "rule", "add", "to", "10.98.0.0/16", "lookup", "42", "priority", "20500", "protocol", "boot")
+	writeSysctl(t, "net/ipv4/conf/eth1/proxy_arp", "1")
+	nft := false
+	if _, err := exec.LookPath("nft"); err == nil {
+		nft = true
+		run("nft", "add table inet fw4")
+		run("nft", "add chain inet fw4 forward { type filter hook forward priority 0; policy drop; }")
+		run("nft", "add rule inet fw4 forward iifname eth0 counter accept")
+	}
+	return func() string {
+		var b strings.Builder
+		for _, args := range [][]string{
+			{"ip", "-d", "link", "show"}, {"ip", "address", "show"}, {"ip", "route", "show", "table", "all"},
+			{"ip", "-6", "route", "show", "table", "all"}, {"ip", "rule", "show"}, {"ip", "-6", "rule", "show"},
+		} {
+			out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %v", args, err)
+			}
+			b.Write(out)
+		}
+		if nft {
+			out, _ := exec.Command("nft", "list", "ruleset").CombinedOutput()
+			b.Write(out)
+		}
+		for _, p := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/eth0/proxy_arp", "net/ipv4/conf/eth1/proxy_arp"} {
+			v, _ := os.ReadFile(filepath.Join("/proc/sys", p))
+			b.WriteString(p + "=" + string(v))
+		}
+		return b.String()
+	}
+}
+
+func writeSysctl(t *testing.T, p, v string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join("/proc/sys", p), []byte(v), 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withoutTunnels is everything but tunnel drivers, which this host lacks:
+// routes through foreign devices in numbered tables above 255, rules,
+// sysctls and the filter.
+const withoutTunnels = `
+[global]
+ip_forward = true
+proxy_arp = ["eth0"]
+
+[tables]
+far = 1000
+near = 42
+
+[[route]]
+to = "10.50.0.0/16"
+via = "192.0.2.1"
+dev = "eth0"
+table = "far"
+
+[[route]]
+to = "10.51.0.0/16"
+dev = "eth1"
+metric = 7
+
+[[route]]
+to = "2001:db8:5::/48"
+dev = "eth1"
+table = "far"
+
+[[rule]]
+from = "10.60.0.0/16"
+table = "far"
+
+[[rule]]
+to = "2001:db8:6::/48"
+iif = "eth1"
+fwmark = "0x10/0xf0"
+table = "near"
+
+[[masquerade]]
+src = "10.60.0.0/16"
+oif = "eth0"
+
+[[redirect]]
+iif = "eth1"
+dst = "198.51.100.10"
+port = 80
+to_port = 8080
+`
+
+func TestPrivilegedApplyTwiceAndTeardown(t *testing.T) {
+	k := open(t)
+	snap := foreign(t)
+	before := snap()
+	c := parse(t, withoutTunnels)
+
+	rep, err := engine.Converge(ctx, k, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Applied) != 8 {
+		t.Errorf("applied %d operations, want 8 (3 routes, 2 rules, 2 sysctls, the filter):\n%v", len(rep.Applied), rep.Applied)
+	}
+	// Read back exactly what was asked for.
+	have, _, err := k.Observe(ctx, engine.Scope(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rep.Last.Want.State
+	if diff := cmp.Diff(want.Routes, have.Routes, opts); diff != "" {
+		t.Errorf("routes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want.Rules, have.Rules, opts); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	if !want.Filter.Equal(have.Filter) {
+		t.Errorf("filter:\nwant %s\ngot  %s", want.Filter.Canonical(), have.Filter.Canonical())
+	}
+	for _, s := range have.Sysctls {
+		if s.Value != "1" || s.Original != "0" {
+			t.Errorf("sysctl %s = %q (original %q), want 1 (0)", s.Path, s.Value, s.Original)
+		}
+	}
+	if out, err := exec.Command("ip", "route", "show", "table", "1000", "proto", "116").CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "10.50.0.0/16 via 192.0.2.1 dev eth0") {
+		t.Errorf("ip route show table 1000 proto 116: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("nft", "list", "table", "inet", "tunneld").CombinedOutput(); err == nil {
+		if !strings.Contains(string(out), `oifname "eth0" ip saddr 10.60.0.0/16 masquerade`) {
+			t.Errorf("nft list table inet tunneld:\n%s", out)
+		}
+	} else if !errors.Is(err, exec.ErrNotFound) {
+		t.Errorf("nft: %v\n%s", err, out)
+	}
+
+	// Twice: nothing to do.
+	rep, err = engine.Converge(ctx, k, c, nil)
+	if err != nil || len(rep.Applied) != 0 {
+		t.Fatalf("second converge applied %v, %v", rep.Applied, err)
+	}
+
+	// A changed configuration: foreign state still untouched.
+	c2 := parse(t, strings.Replace(withoutTunnels, `to = "10.51.0.0/16"`, `to = "10.52.0.0/16"`, 1))
+	if _, err := engine.Converge(ctx, k, c2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.Down(ctx, k, c2); err != nil {
+		t.Fatal(err)
+	}
+	if after := snap(); after != before {
+		t.Errorf("after down, the namespace differs:\n%s", cmp.Diff(before, after))
+	}
+}
+
+// TestPrivilegedForeignRouteInTheWay: tunneld does not take over a route
+// that is not its own, and says so.
+func TestPrivilegedForeignRouteInTheWay(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	if out, err := exec.Command("ip", "route", "add", "10.51.0.0/16", "dev", "eth0", "metric", "7").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	_, err := engine.Converge(ctx, k, parse(t, withoutTunnels), nil)
+	var ae *kernel.ApplyError
+	if !errors.As(err, &ae) || len(ae.Failed) != 1 || !strings.HasPrefix(ae.Failed[0].Error(), "route 10.51.0.0/16 table 254 metric 7: a route not owned by tunneld") {
+		t.Fatalf("error = %v", err)
+	}
+	out, _ := exec.Command("ip", "route", "show", "10.51.0.0/16").CombinedOutput()
+	if !strings.Contains(string(out), "dev eth0") {
+		t.Errorf("the foreign route was changed: %s", out)
+	}
+}
+
+// TestPrivilegedSysctlRestoredAfterCrash: the original is on disk before
+// the first write, so a new process restores it.
+func TestPrivilegedSysctlRestoredAfterCrash(t *testing.T) {
+	netnstest.Enter(t)
+	dir := t.TempDir()
+	k1, err := Open(Options{StateDir: dir, NoFilter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSysctl(t, "net/ipv4/ip_forward", "0")
+	c := parse(t, "[global]\nip_forward = true\n")
+	if _, err := engine.Converge(ctx, k1, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	k1.Close() // "crash": nothing restored
+	k2, err := Open(Options{StateDir: dir, NoFilter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k2.Close()
+	// The new configuration no longer sets it: it is restored.
+	if _, err := engine.Converge(ctx, k2, parse(t, ""), nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); string(b) != "0\n" {
+		t.Fatalf("ip_forward = %q after restore", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, sysctlFile)); !os.IsNotExist(err) {
+		t.Fatalf("the record of originals is still there: %v", err)
+	}
+}
+
+// TestPrivilegedObserveInputs: what is not tunneld's is read as inputs
+// (devices, their addresses, underlay routes), never as owned state.
+func TestPrivilegedObserveInputs(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	have, in, err := k.Observe(ctx, model.Scope{RuleMin: 20000, RuleMax: 20999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(have.Addrs) != 0 || len(have.Routes) != 0 || len(have.Rules) != 0 {
+		t.Errorf("foreign state observed as owned: %+v", have)
+	}
+	eth0 := in.Devices["eth0"]
+	if !eth0.Up || len(eth0.Addrs) != 1 || eth0.Addrs[0] != netip.MustParsePrefix("192.0.2.10/24") || eth0.Kind != "veth" {
+		t.Errorf("eth0 = %+v", eth0)
+	}
+	u, ok := model.Lookup(in.Routes, netip.MustParseAddr("203.0.113.1"))
+	if !ok || u.Via != netip.MustParseAddr("192.0.2.1") || u.Dev != "eth0" {
+		t.Errorf("underlay lookup = %+v, %v (routes %+v)", u, ok, in.Routes)
+	}
+}

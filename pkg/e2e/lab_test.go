@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -226,57 +225,11 @@ func (l *lab) tcp(from, to, addr string) error {
 	})
 }
 
-// snapshot is everything in a namespace that `tunneld down` must leave as
-// it found it: links, addresses, routes of all tables, rules, nftables,
-// the sysctls the seeds touch.
+// snapshot is everything in a namespace that `tunneld down` must leave
+// as it found it.
 func (l *lab) snapshot(ns string) string {
 	l.t.Helper()
-	var b strings.Builder
-	l.in(ns, func() error {
-		c, err := rtnetlink.Dial(nil)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		links, err := c.Link.List()
-		if err != nil {
-			return err
-		}
-		for _, m := range links {
-			fmt.Fprintf(&b, "link %d %s flags %#x mtu %d\n", m.Index, m.Attributes.Name, m.Flags&(unix.IFF_UP), m.Attributes.MTU)
-		}
-		addrs, err := c.Address.List()
-		if err != nil {
-			return err
-		}
-		for _, a := range addrs {
-			fmt.Fprintf(&b, "addr %d %s/%d\n", a.Index, a.Attributes.Address, a.PrefixLength)
-		}
-		routes, err := c.Route.List()
-		if err != nil {
-			return err
-		}
-		for _, r := range routes {
-			fmt.Fprintf(&b, "route table %d %s/%d via %s oif %d proto %d type %d\n", r.Attributes.Table, r.Attributes.Dst, r.DstLength, r.Attributes.Gateway, r.Attributes.OutIface, r.Protocol, r.Type)
-		}
-		for _, p := range []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"} {
-			v, _ := os.ReadFile(filepath.Join("/proc/sys", p))
-			fmt.Fprintf(&b, "sysctl %s %s", p, v)
-		}
-		matches, _ := filepath.Glob("/proc/sys/net/ipv4/conf/*/proxy_arp")
-		for _, p := range matches {
-			v, _ := os.ReadFile(p)
-			fmt.Fprintf(&b, "sysctl %s %s", p, v)
-		}
-		if out, err := exec.Command("nft", "list", "ruleset").CombinedOutput(); err == nil {
-			b.Write(out)
-		} else if !errors.Is(err, exec.ErrNotFound) {
-			fmt.Fprintf(&b, "nft: %v %s\n", err, out)
-		}
-		if out, err := exec.Command("ip", "rule").CombinedOutput(); err == nil {
-			b.Write(out)
-		}
-		return nil
-	})
-	return b.String()
+	var s string
+	l.in(ns, func() (err error) { s, err = netnstest.Snapshot(); return err })
+	return s
 }

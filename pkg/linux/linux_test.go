@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -47,68 +51,52 @@ func parse(t *testing.T, src string) *config.Config {
 }
 
 // foreign puts state in the namespace that is not tunneld's: devices,
-// addresses, routes in main and in a numbered table, rules, an nftables
-// table and sysctl values. It returns a function that snapshots it all.
+// addresses, routes in main and in numbered tables, rules (one with
+// tunneld's protocol outside its band), an nftables table and sysctl
+// values. It returns a function that snapshots the namespace.
 func foreign(t *testing.T) func() string {
 	t.Helper()
-	if err := netnstest.Veth("eth0", "peer0", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := netnstest.Veth("eth1", "peer1", nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{"eth0", "peer0", "eth1", "peer1"} {
-		if err := netnstest.LinkUp(d); err != nil {
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+	must(netnstest.Veth("eth0", "peer0", nil))
+	must(netnstest.Veth("eth1", "peer1", nil))
+	for _, d := range []string{"eth0", "peer0", "eth1", "peer1"} {
+		must(netnstest.LinkUp(d))
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip to set up foreign state")
-	}
-	run("ip", "address", "add", "192.0.2.10/24", "dev", "eth0")
-	run("ip", "address", "add", "198.51.100.10/24", "dev", "eth1")
-	run("ip", "route", "add", "default", "via", "192.0.2.1", "proto", "static")
-	run("ip", "route", "add", "10.99.0.0/16", "via", "198.51.100.1", "table", "1000", "proto", "boot")
-	run("ip", "route", "add", "10.98.0.0/16", "dev", "eth1", "table", "42")
-	run("ip", "rule", "add", "from", "10.99.0.0/16", "lookup", "1000", "priority", "20001")
-	run("ip", "rule", "add", "fwmark", "0x1", "lookup", "42", "priority", "100", "protocol", "116")
-	run("ip", "rule", "add", "to", "10.98.0.0/16", "lookup", "42", "priority", "20500", "protocol", "boot")
+	must(netnstest.AddAddr("eth0", netip.MustParsePrefix("192.0.2.10/24")))
+	must(netnstest.AddAddr("eth1", netip.MustParsePrefix("198.51.100.10/24")))
+	must(netnstest.AddRoute(netnstest.Route{Table: 254, Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1"), Proto: unix.RTPROT_STATIC}))
+	must(netnstest.AddRoute(netnstest.Route{Table: 1000, Dst: netip.MustParsePrefix("10.99.0.0/16"), Via: netip.MustParseAddr("198.51.100.1"), Proto: unix.RTPROT_BOOT}))
+	must(netnstest.AddRoute(netnstest.Route{Table: 42, Dst: netip.MustParsePrefix("10.98.0.0/16"), Dev: "eth1", Proto: unix.RTPROT_BOOT}))
+	must(netnstest.AddRule(netnstest.Rule{Family: unix.AF_INET, Priority: 20001, Table: 1000, Proto: unix.RTPROT_BOOT, Src: netip.MustParsePrefix("10.99.0.0/16")}))
+	must(netnstest.AddRule(netnstest.Rule{Family: unix.AF_INET, Priority: 100, Table: 42, Proto: model.RuleProtocol, Mark: 1}))
+	must(netnstest.AddRule(netnstest.Rule{Family: unix.AF_INET6, Priority: 20500, Table: 42, Proto: unix.RTPROT_BOOT}))
 	writeSysctl(t, "net/ipv4/conf/eth1/proxy_arp", "1")
-	nft := false
-	if _, err := exec.LookPath("nft"); err == nil {
-		nft = true
-		run("nft", "add table inet fw4")
-		run("nft", "add chain inet fw4 forward { type filter hook forward priority 0; policy drop; }")
-		run("nft", "add rule inet fw4 forward iifname eth0 counter accept")
-	}
+	must(foreignTable())
 	return func() string {
-		var b strings.Builder
-		for _, args := range [][]string{
-			{"ip", "-d", "link", "show"}, {"ip", "address", "show"}, {"ip", "route", "show", "table", "all"},
-			{"ip", "-6", "route", "show", "table", "all"}, {"ip", "rule", "show"}, {"ip", "-6", "rule", "show"},
-		} {
-			out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("%v: %v", args, err)
-			}
-			b.Write(out)
-		}
-		if nft {
-			out, _ := exec.Command("nft", "list", "ruleset").CombinedOutput()
-			b.Write(out)
-		}
-		for _, p := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/eth0/proxy_arp", "net/ipv4/conf/eth1/proxy_arp"} {
-			v, _ := os.ReadFile(filepath.Join("/proc/sys", p))
-			b.WriteString(p + "=" + string(v))
-		}
-		return b.String()
+		s, err := netnstest.Snapshot()
+		must(err)
+		return s
 	}
+}
+
+// foreignTable is fw4's table as OpenWrt has it: a forward chain whose
+// policy is drop.
+func foreignTable() error {
+	c, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	tab := c.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: "fw4"})
+	drop := nftables.ChainPolicyDrop
+	ch := c.AddChain(&nftables.Chain{Name: "forward", Table: tab, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop})
+	c.AddRule(&nftables.Rule{Table: tab, Chain: ch, Exprs: []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictAccept}}})
+	return c.Flush()
 }
 
 func writeSysctl(t *testing.T, p, v string) {
@@ -200,10 +188,6 @@ func TestPrivilegedApplyTwiceAndTeardown(t *testing.T) {
 			t.Errorf("sysctl %s = %q (original %q), want 1 (0)", s.Path, s.Value, s.Original)
 		}
 	}
-	if out, err := exec.Command("ip", "route", "show", "table", "1000", "proto", "116").CombinedOutput(); err != nil ||
-		!strings.Contains(string(out), "10.50.0.0/16 via 192.0.2.1 dev eth0") {
-		t.Errorf("ip route show table 1000 proto 116: %v\n%s", err, out)
-	}
 	if out, err := exec.Command("nft", "list", "table", "inet", "tunneld").CombinedOutput(); err == nil {
 		if !strings.Contains(string(out), `oifname "eth0" ip saddr 10.60.0.0/16 masquerade`) {
 			t.Errorf("nft list table inet tunneld:\n%s", out)
@@ -236,17 +220,20 @@ func TestPrivilegedApplyTwiceAndTeardown(t *testing.T) {
 func TestPrivilegedForeignRouteInTheWay(t *testing.T) {
 	k := open(t)
 	foreign(t)
-	if out, err := exec.Command("ip", "route", "add", "10.51.0.0/16", "dev", "eth0", "metric", "7").CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
+	if err := netnstest.AddRoute(netnstest.Route{Table: 254, Dst: netip.MustParsePrefix("10.51.0.0/16"), Dev: "eth0", Metric: 7, Proto: unix.RTPROT_BOOT}); err != nil {
+		t.Fatal(err)
 	}
 	_, err := engine.Converge(ctx, k, parse(t, withoutTunnels), nil)
 	var ae *kernel.ApplyError
 	if !errors.As(err, &ae) || len(ae.Failed) != 1 || !strings.HasPrefix(ae.Failed[0].Error(), "route 10.51.0.0/16 table 254 metric 7: a route not owned by tunneld") {
 		t.Fatalf("error = %v", err)
 	}
-	out, _ := exec.Command("ip", "route", "show", "10.51.0.0/16").CombinedOutput()
-	if !strings.Contains(string(out), "dev eth0") {
-		t.Errorf("the foreign route was changed: %s", out)
+	_, in, err := k.Observe(ctx, model.Scope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := model.Lookup(in.Routes, netip.MustParseAddr("10.51.0.1")); !ok || u.Dev != "eth0" || u.Metric != 7 {
+		t.Errorf("the foreign route was changed: %+v", u)
 	}
 }
 

@@ -3,6 +3,7 @@ package netnstest
 import (
 	"net"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -37,5 +38,30 @@ func TestEnterIsolates(t *testing.T) {
 	}
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err != nil || string(b) != "0\n" {
 		t.Fatalf("ip_forward in a new namespace = %q, %v", b, err)
+	}
+}
+
+func TestSnapshotSeesChanges(t *testing.T) {
+	Enter(t)
+	a, err := Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Veth("v0", "v1", nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b || !strings.Contains(b, " v1 kind \"veth\"") {
+		t.Fatalf("snapshot did not change with a new veth pair:\n%s", b)
+	}
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := Snapshot()
+	if c == b {
+		t.Fatal("snapshot did not change with ip_forward")
 	}
 }

@@ -1,0 +1,121 @@
+package netnstest
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// AddAddr adds an address to a device (IPv6 without DAD).
+func AddAddr(dev string, p netip.Prefix) error {
+	ifc, err := net.InterfaceByName(dev)
+	if err != nil {
+		return err
+	}
+	c, err := rtnetlink.Dial(nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ip := net.IP(p.Addr().AsSlice())
+	fam := uint8(unix.AF_INET)
+	if p.Addr().Is6() {
+		fam = unix.AF_INET6
+	}
+	return c.Address.New(&rtnetlink.AddressMessage{Family: fam, PrefixLength: uint8(p.Bits()), Index: uint32(ifc.Index),
+		Flags: unix.IFA_F_NODAD, Attributes: &rtnetlink.AddressAttributes{Address: ip, Local: ip, Flags: unix.IFA_F_NODAD}})
+}
+
+// Route describes a route to add in a test.
+type Route struct {
+	Table  uint32
+	Dst    netip.Prefix
+	Via    netip.Addr
+	Dev    string
+	Proto  uint8
+	Metric uint32
+}
+
+// AddRoute adds a route (scope link when it has no gateway).
+func AddRoute(r Route) error {
+	c, err := rtnetlink.Dial(nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fam := uint8(unix.AF_INET)
+	if r.Dst.Addr().Is6() {
+		fam = unix.AF_INET6
+	}
+	m := &rtnetlink.RouteMessage{Family: fam, DstLength: uint8(r.Dst.Bits()), Protocol: r.Proto,
+		Scope: unix.RT_SCOPE_UNIVERSE, Type: unix.RTN_UNICAST,
+		Attributes: rtnetlink.RouteAttributes{Table: r.Table, Priority: r.Metric}}
+	if r.Table < 256 {
+		m.Table = uint8(r.Table)
+	}
+	if r.Dst.Bits() > 0 {
+		m.Attributes.Dst = net.IP(r.Dst.Addr().AsSlice())
+	}
+	if r.Via.IsValid() {
+		m.Attributes.Gateway = net.IP(r.Via.AsSlice())
+	} else if fam == unix.AF_INET {
+		m.Scope = unix.RT_SCOPE_LINK
+	}
+	if r.Dev != "" {
+		ifc, err := net.InterfaceByName(r.Dev)
+		if err != nil {
+			return err
+		}
+		m.Attributes.OutIface = uint32(ifc.Index)
+	}
+	return c.Route.Add(m)
+}
+
+// Rule describes a policy rule to add in a test.
+type Rule struct {
+	Family   uint8 // unix.AF_INET or unix.AF_INET6
+	Priority uint32
+	Table    uint32
+	Proto    uint8
+	Src      netip.Prefix
+	Mark     uint32 // 0: none
+}
+
+// AddRule adds a "lookup TABLE" rule.
+func AddRule(r Rule) error {
+	ae := netlink.NewAttributeEncoder()
+	if r.Src.IsValid() {
+		ae.Bytes(unix.FRA_SRC, r.Src.Addr().AsSlice())
+	}
+	ae.Uint32(unix.FRA_PRIORITY, r.Priority)
+	ae.Uint32(unix.FRA_TABLE, r.Table)
+	if r.Mark != 0 {
+		ae.Uint32(unix.FRA_FWMARK, r.Mark)
+		ae.Uint32(unix.FRA_FWMASK, 0xffffffff)
+	}
+	ae.Uint8(unix.FRA_PROTOCOL, r.Proto)
+	attrs, err := ae.Encode()
+	if err != nil {
+		return err
+	}
+	hdr := make([]byte, 12)
+	hdr[0], hdr[7] = r.Family, unix.FR_ACT_TO_TBL
+	if r.Src.IsValid() {
+		hdr[2] = uint8(r.Src.Bits())
+	}
+	binary.NativeEndian.PutUint32(hdr[8:], 0)
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Execute(netlink.Message{
+		Header: netlink.Header{Type: unix.RTM_NEWRULE, Flags: netlink.Request | netlink.Acknowledge | netlink.Create | netlink.Excl},
+		Data:   append(hdr, attrs...),
+	})
+	return err
+}

@@ -125,7 +125,7 @@ func spoofed(t *testing.T, l *lab, seed string) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	after := l.status("host1", cfg)
-	key := "input: ip daddr 172.16.10.2 meta l4proto ipip counter drop"
+	key := "input: ip daddr 172.16.10.2 meta l4proto 4 counter drop"
 	if got := after.Drops[key].Packets - before.Drops[key].Packets; got != 3 {
 		t.Errorf("spoofed IPIP: drop counter %q went up by %d, want 3 (counters: %+v)", key, got, after.Drops)
 	}

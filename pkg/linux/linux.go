@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -102,7 +103,8 @@ func (k *Kernel) FilterCounters() (map[string]model.Counter, error) {
 	}
 	out := make(map[string]model.Counter, len(cs))
 	for key, c := range cs {
-		out[key] = model.Counter{Packets: c.Packets, Bytes: c.Bytes}
+		chain, tag, _ := strings.Cut(key, "\t")
+		out[chain+": "+tag] = model.Counter{Packets: c.Packets, Bytes: c.Bytes}
 	}
 	return out, nil
 }

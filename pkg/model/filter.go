@@ -163,7 +163,7 @@ func ProtoName(p uint8) string {
 	case 1:
 		return "icmp"
 	case 4:
-		return "ipip"
+		return "4" // /etc/protocols calls 4 "ipencap" and 94 "ipip"
 	case 6:
 		return "tcp"
 	case 17:
@@ -216,9 +216,10 @@ func (f *Filter) Equal(g *Filter) bool {
 const MaxTag = 250
 
 // Tag is the identity the kernel seam stores with a rule (as an nft
-// comment): its text, or for an over-long rule a prefix plus a hash.
+// comment): its text without double quotes (nft cannot read a comment
+// holding them back), or for an over-long rule a prefix plus a hash.
 func (r FRule) Tag() string {
-	s := r.String()
+	s := strings.ReplaceAll(r.String(), `"`, "")
 	if len(s) <= MaxTag {
 		return s
 	}

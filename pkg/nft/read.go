@@ -1,0 +1,150 @@
+package nft
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/tunneld/tunneld/pkg/model"
+	"golang.org/x/sys/unix"
+)
+
+// hookNames names the inet family's hooks (NF_INET_*).
+var hookNames = map[uint32]string{
+	unix.NF_INET_PRE_ROUTING:  "prerouting",
+	unix.NF_INET_LOCAL_IN:     "input",
+	unix.NF_INET_FORWARD:      "forward",
+	unix.NF_INET_LOCAL_OUT:    "output",
+	unix.NF_INET_POST_ROUTING: "postrouting",
+	nfInetIngress:             "ingress",
+}
+
+// nfInetIngress is NF_INET_INGRESS (inet ingress chains, Linux 5.10).
+const nfInetIngress = 5
+
+// readTries is how often Read starts over when the ruleset changes while
+// it is being read.
+const readTries = 5
+
+// Read returns table inet tunneld as the kernel has it, or nil when the
+// table does not exist. The result carries only Observed: the table's
+// canonical text, built like model.Filter.Canonical from the kernel's
+// chain attributes and the rules' comments. Chains appear in the order
+// they were created (by kernel handle), which for a table written by
+// Replace is the model's order. Anything Replace would not have written
+// makes the text differ from every desired table: a table flag (e.g.
+// dormant), a base chain policy other than accept, chain flags or a
+// device, a rule without a comment ("?untagged handle N").
+func (c *Conn) Read() (*model.Filter, error) {
+	var f *model.Filter
+	err := c.do(func() error {
+		for try := 0; try < readTries; try++ {
+			g1, err := c.generation()
+			if err != nil {
+				return err
+			}
+			f, err = c.readOnce()
+			if errors.Is(err, errDumpInterrupted) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			g2, err := c.generation()
+			if err != nil {
+				return err
+			}
+			if g1 == g2 {
+				return nil
+			}
+		}
+		return fmt.Errorf("ruleset changed during each of %d attempts to read it", readTries)
+	})
+	if err != nil {
+		return nil, tableErr("read", err)
+	}
+	return f, nil
+}
+
+// readOnce reads the table once.
+func (c *Conn) readOnce() (*model.Filter, error) {
+	t, ok, err := c.table(model.TableName)
+	if err != nil || !ok {
+		return nil, err
+	}
+	chains, err := c.chains(model.TableName)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := c.rules(model.TableName)
+	if err != nil {
+		return nil, err
+	}
+	return &model.Filter{Observed: canonical(t, chains, rules)}, nil
+}
+
+// canonical builds the table's canonical text (see model.Filter.Canonical).
+func canonical(t tableInfo, chains []chainInfo, rules []ruleInfo) string {
+	chains = slices.Clone(chains)
+	sort.SliceStable(chains, func(i, j int) bool { return chains[i].handle < chains[j].handle })
+	byChain := map[string][]ruleInfo{}
+	for _, r := range rules {
+		byChain[r.chain] = append(byChain[r.chain], r)
+	}
+	var b strings.Builder
+	if t.flags != 0 {
+		fmt.Fprintf(&b, "?table flags %#x\n", t.flags)
+	}
+	for _, ch := range chains {
+		b.WriteString(chainHeader(ch))
+		b.WriteString("\n")
+		for _, r := range byChain[ch.name] {
+			b.WriteString("\t")
+			b.WriteString(ruleLine(r))
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// chainHeader renders a kernel chain like model.Chain.ChainHeader, with
+// anything tunneld does not write appended.
+func chainHeader(ch chainInfo) string {
+	if !ch.base {
+		h := "chain " + ch.name
+		if ch.flags != 0 {
+			h += fmt.Sprintf(" ?flags %#x", ch.flags)
+		}
+		return h
+	}
+	hook, ok := hookNames[ch.hook]
+	if !ok {
+		hook = fmt.Sprintf("?%d", ch.hook)
+	}
+	h := fmt.Sprintf("chain %s type %s hook %s priority %d", ch.name, ch.typ, hook, ch.priority)
+	if ch.device != "" {
+		h += fmt.Sprintf(" ?device %q", ch.device)
+	}
+	if !ch.hasPolicy || ch.policy != uint32(nftables.ChainPolicyAccept) {
+		h += fmt.Sprintf(" ?policy %d", ch.policy)
+	}
+	if f := ch.flags &^ nftChainBase; f != 0 {
+		h += fmt.Sprintf(" ?flags %#x", f)
+	}
+	return h
+}
+
+// ruleLine is a rule's tag, or a line no tag can equal.
+func ruleLine(r ruleInfo) string {
+	tag, ok := commentFromUserData(r.userData)
+	switch {
+	case !ok:
+		return fmt.Sprintf("?untagged handle %d", r.handle)
+	case strings.ContainsAny(tag, "\n") || strings.HasPrefix(tag, "?"):
+		return fmt.Sprintf("?comment %q handle %d", tag, r.handle)
+	}
+	return tag
+}

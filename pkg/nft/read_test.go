@@ -1,0 +1,57 @@
+package nft
+
+import (
+	"testing"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// TestCanonicalOrderAndAnomalies builds the text from dumps listed out of
+// creation order and with everything Replace would not write.
+func TestCanonicalOrderAndAnomalies(t *testing.T) {
+	accept := uint32(1)
+	tag := func(s string) []byte {
+		b, err := commentUserData(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	chains := []chainInfo{
+		{name: "spoof", handle: 4},
+		{name: "input", handle: 1, base: true, typ: "filter", hook: 1, priority: 0, policy: accept, hasPolicy: true, flags: nftChainBase},
+		{name: "mss", handle: 2, base: true, typ: "filter", hook: 2, priority: -150, policy: 0, hasPolicy: true, flags: nftChainBase},
+		{name: "odd", handle: 3, base: true, typ: "filter", hook: 9, priority: 7, policy: accept, hasPolicy: true, device: "eth0", flags: 3},
+	}
+	rules := []ruleInfo{
+		{chain: "spoof", handle: 9, userData: tag("counter drop")},
+		{chain: "input", handle: 5, userData: tag("iifname tun0 jump spoof")},
+		{chain: "input", handle: 6},
+		{chain: "input", handle: 7, userData: tag("x\nchain evil")},
+		{chain: "input", handle: 8, userData: tag("?untagged handle 1")},
+	}
+	got := canonical(tableInfo{name: model.TableName, flags: 1}, chains, rules)
+	want := "?table flags 0x1\n" +
+		"chain input type filter hook input priority 0\n" +
+		"\tiifname tun0 jump spoof\n" +
+		"\t?untagged handle 6\n" +
+		"\t?comment \"x\\nchain evil\" handle 7\n" +
+		"\t?comment \"?untagged handle 1\" handle 8\n" +
+		"chain mss type filter hook forward priority -150 ?policy 0\n" +
+		"chain odd type filter hook ?9 priority 7 ?device \"eth0\" ?flags 0x2\n" +
+		"chain spoof\n" +
+		"\tcounter drop\n"
+	if got != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+	// The desired side of the same chains, without the anomalies.
+	f := &model.Filter{Chains: []model.Chain{
+		input(model.FRule{IIF: "tun0", Verdict: model.Verdict{Kind: model.Jump, Chain: "spoof"}}),
+		regular("spoof", countDrop),
+	}}
+	chains = []chainInfo{chains[0], chains[1]}
+	chains[1].flags = nftChainBase
+	if got := canonical(tableInfo{name: model.TableName}, chains, rules[:2]); got != f.Canonical() {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, f.Canonical())
+	}
+}

@@ -1,0 +1,213 @@
+package vmharness
+
+import (
+	"compress/gzip"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Guest paths the harness uses inside the initramfs.
+const (
+	guestBusybox  = "/bin/busybox"
+	guestWorkload = "/etc/tunneld-vm/workload.sh"
+	guestHostname = "tunneld-vm"
+)
+
+// baseEtc holds the small /etc files every guest gets.
+var baseEtc = map[string]string{
+	"/etc/hosts":         "127.0.0.1\tlocalhost " + guestHostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+	"/etc/passwd":        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+	"/etc/group":         "root:x:0:\nnogroup:x:65534:\n",
+	"/etc/nsswitch.conf": "hosts: files\nnetworks: files\n",
+	"/etc/resolv.conf":   "# no DNS in the test guest\n",
+}
+
+// writeBaseArchive writes the cached part of the initramfs as gzip'd cpio:
+// the directory skeleton, console device nodes, the guest's busybox (with
+// /bin/sh and /sbin/modprobe links; /init installs the other applets) and
+// the staged module tree under modRoot (lib/modules/VERSION/...).
+func writeBaseArchive(w io.Writer, busybox, modRoot string) error {
+	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	c := newCPIOWriter(zw)
+	for _, d := range []string{"bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "etc", "root",
+		"proc", "sys", "dev", "tmp", "run", "mnt", "var", "lib/modules"} {
+		perm := fs.FileMode(0o755)
+		switch d {
+		case "tmp":
+			perm = 0o1777
+		case "root":
+			perm = 0o700
+		}
+		if err := c.mkdirAll(d, perm); err != nil {
+			return err
+		}
+	}
+	// The kernel opens /dev/console for init before /init can mount devtmpfs.
+	if err := c.addCharDev("/dev/console", 0o600, 5, 1); err != nil {
+		return err
+	}
+	if err := c.addCharDev("/dev/null", 0o666, 1, 3); err != nil {
+		return err
+	}
+	if err := c.addFile(guestBusybox, busybox, 0o755); err != nil {
+		return err
+	}
+	for _, l := range []string{"/bin/sh", "/sbin/modprobe"} {
+		if err := c.addSymlink(l, guestBusybox); err != nil {
+			return err
+		}
+	}
+	for _, name := range sortedKeys(baseEtc) {
+		if err := c.addBytes(name, []byte(baseEtc[name]), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := addTree(c, modRoot, "lib/modules"); err != nil {
+		return err
+	}
+	if err := c.close(); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// addTree archives the host directory root/sub (regular files and
+// directories) under the same guest path sub.
+func addTree(c *cpioWriter, root, sub string) error {
+	return filepath.WalkDir(filepath.Join(root, sub), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		guestPath := "/" + filepath.ToSlash(rel)
+		switch {
+		case d.IsDir():
+			return c.mkdirAll(guestPath, 0o755)
+		case d.Type().IsRegular():
+			return c.addFile(guestPath, p, 0o644)
+		default:
+			return fmt.Errorf("vmharness: %s: unexpected file type in module tree", p)
+		}
+	})
+}
+
+// writeRunArchive writes the per-run initramfs part as gzip'd cpio: /init,
+// the workload script and the caller's files.
+func writeRunArchive(w io.Writer, initScript, workload string, files []File) error {
+	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	c := newCPIOWriter(zw)
+	if err := c.addBytes("/init", []byte(initScript), 0o755); err != nil {
+		return err
+	}
+	if err := c.addBytes(guestWorkload, []byte(workload), 0o755); err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := c.addFile(f.Guest, f.Host, f.Mode); err != nil {
+			return fmt.Errorf("vmharness: adding %s as %s: %w", f.Host, f.Guest, err)
+		}
+	}
+	if err := c.close(); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// checkFiles validates the caller's file list before anything boots.
+func checkFiles(files []File) error {
+	for _, f := range files {
+		if f.Host == "" || f.Guest == "" {
+			return fmt.Errorf("vmharness: file entry needs both a host and a guest path (%q → %q)", f.Host, f.Guest)
+		}
+		if !path.IsAbs(f.Guest) {
+			return fmt.Errorf("vmharness: guest path %q is not absolute", f.Guest)
+		}
+		switch path.Clean(f.Guest) {
+		case "/init", guestWorkload, guestBusybox:
+			return fmt.Errorf("vmharness: guest path %q is reserved by the harness", f.Guest)
+		}
+		st, err := os.Stat(f.Host)
+		if err != nil {
+			return fmt.Errorf("vmharness: %w", err)
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("vmharness: %s is not a regular file", f.Host)
+		}
+	}
+	return nil
+}
+
+// initScript returns the guest's /init: it mounts the pseudo file systems,
+// installs the busybox applets, brings lo up, loads the modules, runs the
+// workload with its output on the console, prints the end marker with the
+// workload's exit status and powers off.
+func initScript(nonce string, modules []string) string {
+	return fmt.Sprintf(`#!/bin/sh
+# /init generated by github.com/tunneld/tunneld/pkg/vmharness
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TMPDIR=/tmp TERM=dumb
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox --install -s
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run
+hostname %s
+ip link set lo up
+%scd /root
+echo
+echo "%s %s $(uname -r)"
+sh %s </dev/null
+rc=$?
+echo
+echo "%s %s status=$rc"
+sync
+poweroff -f
+sleep 10
+`, guestHostname, modprobeLines(modules), beginMarker, nonce, guestWorkload, endMarker, nonce)
+}
+
+// moduleParams are options given when /init loads a module: no dummy0,
+// so the guest starts with the same links a tunneld host would have.
+var moduleParams = map[string]string{"dummy": "numdummies=0"}
+
+// modprobeLines loads each module, ignoring failures (built-in or absent
+// ones); modprobe pulls in dependencies from modules.dep.
+func modprobeLines(modules []string) string {
+	var b strings.Builder
+	for _, m := range modules {
+		b.WriteString("modprobe " + m)
+		if p := moduleParams[m]; p != "" {
+			b.WriteString(" " + p)
+		}
+		b.WriteString(" 2>/dev/null\n")
+	}
+	return b.String()
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tunneld/tunneld/pkg/netnstest"
 )
 
 func seedFile(seed, host string) string {
@@ -20,7 +22,7 @@ func skipWithoutDriver(t *testing.T, err error) {
 		return
 	}
 	if strings.Contains(err.Error(), "kernel has no") {
-		t.Skipf("%v\n(the host kernel has no tunnel drivers: this test runs in the VM, make test-vm)", firstLine(err.Error()))
+		netnstest.NoDriver(t, firstLine(err.Error()))
 	}
 	t.Fatal(err)
 }

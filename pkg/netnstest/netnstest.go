@@ -107,3 +107,17 @@ func onThread(f func() error) error {
 	}()
 	return <-errc
 }
+
+// EnvRequireDrivers, set to 1 where the kernel has every tunnel driver
+// (the test VMs), turns a test's skip for a missing driver into a failure.
+const EnvRequireDrivers = "TUNNELD_REQUIRE_DRIVERS"
+
+// NoDriver skips t because the kernel lacks a tunnel driver, or fails it
+// where drivers are required.
+func NoDriver(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv(EnvRequireDrivers) == "1" {
+		t.Fatalf("%s (%s=1: this kernel must have it)", reason, EnvRequireDrivers)
+	}
+	t.Skipf("%s\n(the host kernel has no tunnel drivers: this test runs in the test VM, make test-vm)", reason)
+}

@@ -84,7 +84,7 @@ func run() int {
 		prepare  = flag.Bool("prepare", false, "only download the packages and build the caches")
 		files    fileFlags
 	)
-	flag.Var(&files, "file", "host:guest file to add to the initramfs (repeatable)")
+	flag.Var(&files, "file", "host:guest file to add to the initramfs (repeatable; {arch} in the host path becomes the guest's arch)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "vm: unexpected arguments %q\n", flag.Args())
@@ -132,9 +132,15 @@ func run() int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// "{arch}" in a host path names that guest's own build.
+			own := make([]vmharness.File, len(files))
+			for j, f := range files {
+				f.Host = strings.ReplaceAll(f.Host, "{arch}", string(a))
+				own[j] = f
+			}
 			cfg := vmharness.Config{
 				Arch:    a,
-				Files:   files,
+				Files:   own,
 				Script:  workload,
 				Timeout: *timeout,
 				Log:     out,

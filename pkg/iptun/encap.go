@@ -1,0 +1,53 @@
+package iptun
+
+import "github.com/mdlayher/netlink"
+
+// Encap is the optional UDP encapsulation (FOU/GUE) of a tunnel, the
+// *_ENCAP_* attributes. The zero value means no encapsulation, which is
+// what iproute2 sends unless "encap ..." is given (for ip6tnl iproute2
+// additionally sets Flags to EncapFlagCsum6 by default; the flags have no
+// effect while Type is EncapTypeNone).
+type Encap struct {
+	Type  uint16 // EncapType* constant
+	Flags uint16 // EncapFlag* bits
+	SPort uint16 // UDP source port, host order; 0 = chosen by the kernel
+	DPort uint16 // UDP destination port, host order
+}
+
+// encapAttrs holds the attribute numbers of the four encapsulation
+// attributes, which differ between the IFLA_IPTUN_* and IFLA_GRE_* spaces.
+type encapAttrs struct {
+	typ, flags, sport, dport uint16
+}
+
+var (
+	iptunEncapAttrs = encapAttrs{iflaIPTunEncapType, iflaIPTunEncapFlags, iflaIPTunEncapSport, iflaIPTunEncapDport}
+	greEncapAttrs   = encapAttrs{iflaGREEncapType, iflaGREEncapFlags, iflaGREEncapSport, iflaGREEncapDport}
+)
+
+// encode writes the encapsulation attributes in iproute2's order: type and
+// flags as host-endian u16, the ports as big-endian u16.
+func (e Encap) encode(ae *netlink.AttributeEncoder, n encapAttrs) {
+	ae.Uint16(n.typ, e.Type)
+	ae.Uint16(n.flags, e.Flags)
+	putBE16(ae, n.sport, e.SPort)
+	putBE16(ae, n.dport, e.DPort)
+}
+
+// decode stores the current attribute into e if it is one of the
+// encapsulation attributes n and reports whether it was.
+func (e *Encap) decode(ad *netlink.AttributeDecoder, n encapAttrs) bool {
+	switch ad.Type() {
+	case n.typ:
+		e.Type = ad.Uint16()
+	case n.flags:
+		e.Flags = ad.Uint16()
+	case n.sport:
+		getBE16(ad, &e.SPort)
+	case n.dport:
+		getBE16(ad, &e.DPort)
+	default:
+		return false
+	}
+	return true
+}

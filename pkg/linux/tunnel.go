@@ -1,0 +1,88 @@
+package linux
+
+import (
+	"fmt"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+
+	"github.com/tunneld/tunneld/pkg/iptun"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// Inner protocols of the link kinds (IFLA_IPTUN_PROTO).
+const (
+	protoIPIP = 4
+	protoIPv6 = 41
+)
+
+// tunnelData builds the full IFLA_INFO_DATA parameter set of a tunnel
+// (changelink resets what is left out).
+func tunnelData(l model.Link, underlay uint32) (rtnetlink.LinkDriver, error) {
+	switch l.Mode {
+	case model.ModeIPIP:
+		return &iptun.IPIP{Link: underlay, Local: l.Local, Remote: l.Remote, TTL: l.TTL, TOS: l.TOS, PMTUDisc: l.PMTUDisc, Proto: protoIPIP}, nil
+	case model.ModeSIT:
+		return &iptun.SIT{Link: underlay, Local: l.Local, Remote: l.Remote, TTL: l.TTL, TOS: l.TOS, PMTUDisc: l.PMTUDisc, Proto: protoIPv6}, nil
+	case model.ModeGRE:
+		g := &iptun.GRE{Link: underlay, Local: l.Local, Remote: l.Remote, TTL: l.TTL, TOS: l.TOS, PMTUDisc: l.PMTUDisc}
+		if l.HasIKey {
+			g.IFlags, g.IKey = iptun.GREFlagKey, l.IKey
+		}
+		if l.HasOKey {
+			g.OFlags, g.OKey = iptun.GREFlagKey, l.OKey
+		}
+		return g, nil
+	case model.ModeIPIP6, model.ModeIP6IP6:
+		t := &iptun.IP6Tnl{Link: underlay, Local: l.Local, Remote: l.Remote, TTL: l.TTL, Proto: protoIPv6}
+		if l.Mode == model.ModeIPIP6 {
+			t.Proto = protoIPIP
+		}
+		if l.EncapLimit < 0 {
+			t.EncapLimit, t.Flags = iptun.IP6TnlDefaultEncapLimit, iptun.IP6TnlFlagIgnEncapLimit
+		} else {
+			t.EncapLimit = uint8(l.EncapLimit)
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("unknown mode %q", l.Mode)
+}
+
+// linkFromData decodes a tunnel's parameters; mode is the configured mode
+// of a link of that name, used where the kernel cannot tell (an ip6tnl
+// carrying any protocol).
+func linkFromData(kind string, data rtnetlink.LinkDriver, names map[uint32]string, mode model.Mode) (model.Link, bool) {
+	var l model.Link
+	switch d := data.(type) {
+	case *iptun.IPIP:
+		l = model.Link{Mode: model.ModeIPIP, Local: d.Local, Remote: d.Remote, Dev: names[d.Link], TTL: d.TTL, TOS: d.TOS, PMTUDisc: d.PMTUDisc}
+	case *iptun.SIT:
+		l = model.Link{Mode: model.ModeSIT, Local: d.Local, Remote: d.Remote, Dev: names[d.Link], TTL: d.TTL, TOS: d.TOS, PMTUDisc: d.PMTUDisc}
+	case *iptun.GRE:
+		l = model.Link{Mode: model.ModeGRE, Local: d.Local, Remote: d.Remote, Dev: names[d.Link], TTL: d.TTL, TOS: d.TOS, PMTUDisc: d.PMTUDisc,
+			HasIKey: d.IFlags&iptun.GREFlagKey != 0, HasOKey: d.OFlags&iptun.GREFlagKey != 0}
+		if l.HasIKey {
+			l.IKey = d.IKey
+		}
+		if l.HasOKey {
+			l.OKey = d.OKey
+		}
+	case *iptun.IP6Tnl:
+		l = model.Link{Local: d.Local, Remote: d.Remote, Dev: names[d.Link], TTL: d.TTL, EncapLimit: int(d.EncapLimit)}
+		switch {
+		case d.Proto == protoIPIP:
+			l.Mode = model.ModeIPIP6
+		case d.Proto == protoIPv6:
+			l.Mode = model.ModeIP6IP6
+		case mode.Kind() == kind:
+			l.Mode = mode
+		default:
+			l.Mode = model.ModeIP6IP6
+		}
+		if d.Flags&iptun.IP6TnlFlagIgnEncapLimit != 0 {
+			l.EncapLimit = -1
+		}
+	default:
+		return model.Link{}, false
+	}
+	return l, true
+}

@@ -1,6 +1,8 @@
 package desired
 
 import (
+	"net/netip"
+
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/model"
 )
@@ -28,7 +30,7 @@ func (b *builder) routes() {
 			via, _ = config.PeerOf(b.c.TunnelByName(r.Dev), r.To.Addr().Is6())
 		}
 		b.res.State.Routes = append(b.res.State.Routes, model.Route{
-			Table: r.Table, Dst: r.To, Via: via, Dev: r.Dev, OnLink: r.OnLink, Metric: r.Metric, Src: r.Src,
+			Table: r.Table, Dst: r.To, Via: via, Dev: r.Dev, OnLink: r.OnLink, Metric: metric(r.To.Addr(), r.Metric), Src: r.Src,
 		})
 	}
 }
@@ -74,7 +76,7 @@ func (b *builder) hostRoutes() {
 			continue
 		}
 		for _, table := range sortedKeys(tables) {
-			hr := model.Route{Table: table, Dst: host(l.Remote), Via: u.Via, Dev: u.Dev}
+			hr := model.Route{Table: table, Dst: host(l.Remote), Via: u.Via, Dev: u.Dev, Metric: metric(l.Remote, 0)}
 			if have[hr.Key()] {
 				continue
 			}
@@ -171,4 +173,16 @@ func (b *builder) fallbacks() {
 			b.res.Fallbacks = append(b.res.Fallbacks, name)
 		}
 	}
+}
+
+// IPv6DefaultMetric is the metric the kernel gives an IPv6 route added
+// with none (IP6_RT_PRIO_USER); tunneld asks for it explicitly so that
+// what it reads back matches.
+const IPv6DefaultMetric = 1024
+
+func metric(dst netip.Addr, m uint32) uint32 {
+	if m == 0 && dst.Is6() {
+		return IPv6DefaultMetric
+	}
+	return m
 }

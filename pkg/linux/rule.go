@@ -159,7 +159,7 @@ func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
 }
 
 func (k *Kernel) listRules(family uint8) ([]ruleMsg, error) {
-	msgs, err := k.dump(unix.RTM_GETRULE, &ruleMsg{family: family})
+	msgs, err := k.dump(unix.RTM_GETRULE, ruleDumpReq(family))
 	if err != nil {
 		return nil, fmt.Errorf("list rules: %w", err)
 	}
@@ -172,4 +172,14 @@ func (k *Kernel) listRules(family uint8) ([]ruleMsg, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// ruleDumpReq is a bare fib_rule_hdr: strict checking refuses attributes
+// in a dump request.
+type ruleDumpReq uint8
+
+func (r ruleDumpReq) MarshalBinary() ([]byte, error) {
+	b := make([]byte, fibRuleHdrLen)
+	b[0] = uint8(r)
+	return b, nil
 }

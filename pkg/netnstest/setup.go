@@ -87,6 +87,19 @@ type Rule struct {
 
 // AddRule adds a "lookup TABLE" rule.
 func AddRule(r Rule) error {
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return ruleRequest(c, unix.RTM_NEWRULE, netlink.Create|netlink.Excl, r)
+}
+
+// DelRule deletes the rule that matches r, as `ip rule del` does, over c
+// (a socket opened in the namespace: it may be used from any thread).
+func DelRule(c *netlink.Conn, r Rule) error { return ruleRequest(c, unix.RTM_DELRULE, 0, r) }
+
+func ruleRequest(c *netlink.Conn, typ uint16, flags netlink.HeaderFlags, r Rule) error {
 	ae := netlink.NewAttributeEncoder()
 	if r.Src.IsValid() {
 		ae.Bytes(unix.FRA_SRC, r.Src.Addr().AsSlice())
@@ -108,13 +121,8 @@ func AddRule(r Rule) error {
 		hdr[2] = uint8(r.Src.Bits())
 	}
 	binary.NativeEndian.PutUint32(hdr[8:], 0)
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	_, err = c.Execute(netlink.Message{
-		Header: netlink.Header{Type: unix.RTM_NEWRULE, Flags: netlink.Request | netlink.Acknowledge | netlink.Create | netlink.Excl},
+		Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.Request | netlink.Acknowledge | flags},
 		Data:   append(hdr, attrs...),
 	})
 	return err

@@ -49,7 +49,7 @@ func TestSeed002(t *testing.T) {
 		return err
 	})
 	var arp []byte
-	l.in("lanhost", func() (err error) { arp, err = os.ReadFile("/proc/net/arp"); return err })
+	l.in("lanhost", func() (err error) { arp, err = os.ReadFile("/proc/thread-self/net/arp"); return err })
 	if !strings.Contains(string(arp), "198.51.100.42") || !strings.Contains(string(arp), colo.String()) {
 		t.Errorf("the LAN host's ARP entry for 198.51.100.42 is not the colo's MAC %s:\n%s", colo, arp)
 	}

@@ -2,6 +2,7 @@ package netnstest
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,8 +45,15 @@ func Snapshot() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The kernel adds IPv6 link-local addresses (and their local routes)
+	// by itself, seconds after a device comes up: they are not state
+	// tunneld could touch, and would make snapshots depend on timing.
+	kernelMade := func(ip net.IP) bool { return ip != nil && (ip.IsLinkLocalUnicast() && ip.To4() == nil || ip.IsMulticast()) }
 	var lines []string
 	for _, a := range addrs {
+		if kernelMade(a.Attributes.Address) {
+			continue
+		}
 		lines = append(lines, fmt.Sprintf("addr %d %s local %s/%d scope %d", a.Index, a.Attributes.Address, a.Attributes.Local, a.PrefixLength, a.Scope))
 	}
 	routes, err := c.Route.List()
@@ -54,6 +62,9 @@ func Snapshot() (string, error) {
 	}
 	for _, r := range routes {
 		a := r.Attributes
+		if kernelMade(a.Dst) {
+			continue
+		}
 		lines = append(lines, fmt.Sprintf("route table %d %s/%d via %s oif %d proto %d type %d scope %d metric %d src %s", a.Table, a.Dst, r.DstLength, a.Gateway, a.OutIface, r.Protocol, r.Type, r.Scope, a.Priority, a.Src))
 	}
 	slices.Sort(lines)

@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags='$(LDFLAGS)'
 
-.PHONY: all build test test-unit test-priv lint clean
+.PHONY: all build test test-unit test-priv test-vm test-vm-amd64 test-vm-mipsle deps-vm demo lint clean
 
 all: build
 
@@ -13,8 +13,9 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o tunneld ./cmd/tunneld
 
-## test: unit tests, then the privileged host tests (root only)
-test: test-unit test-priv
+## test: unit tests, the privileged host tests (root only), then the same
+## privileged tests and the seed scenarios in both VMs (real tunnel drivers)
+test: test-unit test-priv test-vm
 
 test-unit:
 	$(GO) test ./...
@@ -26,6 +27,38 @@ test-priv:
 		TUNNELD_PRIVILEGED=1 $(GO) test -count=1 ./pkg/...; \
 	else echo "test-priv: not root, privileged tests skipped"; fi
 
+## test-vm: the privileged tests and seed scenarios in the amd64 and
+## mipsel Malta guests (test-vm-amd64 / test-vm-mipsle: one of them)
+test-vm: deps-vm
+	testdata/vm/suite.sh all
+
+test-vm-amd64 test-vm-mipsle: test-vm-%: deps-vm
+	testdata/vm/suite.sh $*
+
+# The host packages the VMs need (testdata/vm/REQUIREMENTS), installed when
+# missing and root.
+deps-vm:
+	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-system-mipsel >/dev/null \
+		|| ! dpkg --print-foreign-architectures | grep -qx mipsel; then \
+		if [ "$$(id -u)" = 0 ]; then sh -e testdata/vm/REQUIREMENTS; \
+		else echo "deps-vm: run as root, or install what testdata/vm/REQUIREMENTS lists"; exit 1; fi; \
+	fi
+
+## demo: seed 000 end to end — in the amd64 VM when this kernel has no ipip
+demo:
+	@CGO_ENABLED=0 $(GO) build -trimpath -o .cache/demo/tunneld ./cmd/tunneld
+	@CGO_ENABLED=0 $(GO) test -c -trimpath -o .cache/demo/e2e.test ./pkg/e2e
+	@if [ "$$(id -u)" = 0 ] && unshare -n sh -c 'ip link add tunneld-probe type ipip' 2>/dev/null; then \
+		cd pkg/e2e && TUNNELD_DEMO=1 TUNNELD_PRIVILEGED=1 TUNNELD_BIN=$(CURDIR)/.cache/demo/tunneld \
+			../../.cache/demo/e2e.test -test.run '^TestDemo$$' -test.count=1; \
+	else \
+		echo "This kernel has no ipip driver: booting Debian's amd64 kernel under qemu for the demo."; \
+		$(MAKE) -s deps-vm && go run ./testdata/vm -arch amd64 -v -timeout 5m \
+			-file $(CURDIR)/.cache/demo/tunneld:/t/tunneld -file $(CURDIR)/.cache/demo/e2e.test:/t/e2e.test \
+			$$(for f in $$(git ls-files testdata/seeds); do printf -- '-file %s:/src/%s ' $(CURDIR)/$$f $$f; done) \
+			-run 'mkdir -p /src/pkg/e2e && cd /src/pkg/e2e && TUNNELD_DEMO=1 TUNNELD_PRIVILEGED=1 TUNNELD_BIN=/t/tunneld /t/e2e.test -test.run "^TestDemo$$" -test.count=1'; \
+	fi
+
 ## lint: gofmt, go vet, staticcheck
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -33,4 +66,5 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 clean:
-	rm -rf tunneld dist
+	rm -rf tunneld dist .cache
+include packaging/packaging.mk

@@ -290,3 +290,5 @@ func TestPrivilegedObserveInputs(t *testing.T) {
 		t.Errorf("underlay lookup = %+v, %v (routes %+v)", u, ok, in.Routes)
 	}
 }
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

@@ -1,0 +1,150 @@
+package pkgtest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// shellScripts are every shell script the packages run or build with.
+var shellScripts = []string{
+	"init/tunneld.init",
+	"packaging/ipk/postinst",
+	"packaging/ipk/prerm",
+	"packaging/debian/postinst",
+	"packaging/debian/prerm",
+	"packaging/debian/postrm",
+	"packaging/scripts/common.sh",
+	"packaging/scripts/goarch.sh",
+	"packaging/scripts/mkdeb.sh",
+	"packaging/scripts/mkipk.sh",
+	"packaging/scripts/pkgversion.sh",
+}
+
+func TestShellScripts(t *testing.T) {
+	gate(t)
+	need(t, "shellcheck")
+	root := repoRoot(t)
+	for _, s := range shellScripts {
+		run(t, root, nil, "sh", "-n", s)
+	}
+	// The init script says `shell=dash` itself: busybox ash, like dash,
+	// has `local`, which plain POSIX sh lacks. -x follows `. common.sh`.
+	run(t, root, nil, "shellcheck", append([]string{"-x", "-P", "SCRIPTDIR"}, shellScripts...)...)
+}
+
+// TestInitScript checks the procd script's essentials.
+func TestInitScript(t *testing.T) {
+	gate(t)
+	s := string(readFile(t, "init/tunneld.init"))
+	for _, want := range []string{
+		"#!/bin/sh /etc/rc.common\n",
+		"\nUSE_PROCD=1\n",
+		"\nSTART=30\n",
+		`"$PROG" check -c "$CONF"`,
+		`procd_set_param command "$PROG" run -c "$CONF"`,
+		"procd_set_param respawn 3600 5 5",
+		"procd_set_param stdout 1",
+		"procd_set_param stderr 1",
+		`procd_set_param file "$CONF"`,
+		"procd_send_signal tunneld tunneld HUP",
+		"procd_add_reload_trigger",
+		"logger -t tunneld",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("init/tunneld.init lacks %q", want)
+		}
+	}
+	// The check comes before the instance is opened: an invalid file
+	// gives procd nothing to respawn.
+	if strings.Index(s, "tunneld_validate || return 1") > strings.Index(s, "procd_open_instance") {
+		t.Error("start_service opens the instance before checking the configuration")
+	}
+	if n := strings.Count(s, "logger "); n != 1 {
+		t.Errorf("%d logger calls, want exactly one line logged", n)
+	}
+}
+
+// TestUnitFile checks the unit's key settings (systemd-analyze verify
+// checks the syntax).
+func TestUnitFile(t *testing.T) {
+	gate(t)
+	s := string(readFile(t, "init/tunneld.service"))
+	for _, want := range []string{
+		"Type=notify",
+		"ExecStartPre=/usr/sbin/tunneld check -c /etc/tunneld/tunneld.toml",
+		"ExecStart=/usr/sbin/tunneld run -c /etc/tunneld/tunneld.toml",
+		"ExecReload=/bin/kill -HUP $MAINPID",
+		"Restart=on-failure",
+		"WatchdogSec=30s",
+		"AmbientCapabilities=CAP_NET_ADMIN\n",
+		"CapabilityBoundingSet=CAP_NET_ADMIN\n",
+		"NoNewPrivileges=yes",
+		"ProtectSystem=strict",
+		"ProtectHome=yes",
+		"PrivateTmp=yes",
+		"RuntimeDirectory=tunneld",
+		"RuntimeDirectoryPreserve=yes",
+		"RestrictAddressFamilies=AF_NETLINK AF_UNIX AF_INET AF_INET6",
+		"After=network.target",
+		"WantedBy=multi-user.target",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("init/tunneld.service lacks %q", want)
+		}
+	}
+	// /proc/sys/net must stay writable.
+	for _, bad := range []string{"ProtectKernelTunables=yes", "ProcSubset=pid", "CAP_NET_RAW"} {
+		if regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(bad)).MatchString(s) {
+			t.Errorf("init/tunneld.service sets %s", bad)
+		}
+	}
+}
+
+// TestDefaultConfig checks the packaged configuration with tunneld itself.
+func TestDefaultConfig(t *testing.T) {
+	gate(t)
+	root := repoRoot(t)
+	out := run(t, root, nil, "go", "run", "./cmd/tunneld", "check", "-c", "packaging/tunneld.toml")
+	if !strings.Contains(out, "ok (0 tunnels, 0 routes, 0 rules)") {
+		t.Errorf("tunneld check: %q, want ok with nothing configured", out)
+	}
+	// Nothing that would change the box is set (only keep_on_exit, the
+	// default, is uncommented).
+	for _, line := range strings.Split(string(readFile(t, "packaging/tunneld.toml")), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "[") {
+			continue
+		}
+		if line != "keep_on_exit = false" {
+			t.Errorf("packaging/tunneld.toml sets %q", line)
+		}
+	}
+}
+
+// TestFW4Includes loads each include into a throw-away fw4-like table in
+// a new network namespace with nft -c (nothing is committed).
+func TestFW4Includes(t *testing.T) {
+	gate(t)
+	if os.Geteuid() != 0 {
+		t.Skip("nft -c in a new network namespace needs root")
+	}
+	need(t, "nft", "unshare")
+	root := repoRoot(t)
+	for _, chain := range []string{"forward", "input"} {
+		inc := filepath.Join(root, "packaging/openwrt/files/usr/share/tunneld/nftables.d/chain-pre", chain, "30-tunneld.nft")
+		ruleset := "table inet fw4 {\n\tchain " + chain + " {\n\t\ttype filter hook " + chain +
+			" priority filter; policy drop;\n\t\tinclude \"" + inc + "\"\n\t}\n}\n"
+		f := filepath.Join(t.TempDir(), "fw4.nft")
+		if err := os.WriteFile(f, []byte(ruleset), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("unshare", "-n", "nft", "-c", "-f", f)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", inc, err, out)
+		}
+	}
+}

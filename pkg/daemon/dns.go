@@ -57,13 +57,15 @@ func (dm *Daemon) resolveDue(ctx context.Context, all bool) bool {
 		if err != nil {
 			dm.d.Log.Warn("resolve failed; keeping the last answer", "name", name, "err", err, "kept", st.addrs)
 			dm.setError(err)
-			st.due = now.Add(max(min(RetryResolve, interval), dm.d.ResolveFloor))
+			st.due = now.Add(min(RetryResolve, interval))
 			continue
 		}
 		if ttl <= 0 || ttl > interval {
 			ttl = interval
 		}
-		st.due = now.Add(max(ttl, dm.d.ResolveFloor))
+		// A short TTL is honoured down to the floor, unless the
+		// configuration asks for an even shorter interval.
+		st.due = now.Add(max(ttl, min(dm.d.ResolveFloor, interval)))
 		slices.SortFunc(addrs, netip.Addr.Compare)
 		dm.mu.Lock()
 		if !slices.Equal(st.addrs, addrs) {

@@ -106,3 +106,5 @@ func peerAddr(t *testing.T, l *lab, from, to, addr string) string {
 	}
 	return ""
 }
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

@@ -127,3 +127,37 @@ func ruleRequest(c *netlink.Conn, typ uint16, flags netlink.HeaderFlags, r Rule)
 	})
 	return err
 }
+
+// DelAddr removes an address from a device.
+func DelAddr(dev string, p netip.Prefix) error {
+	ifc, err := net.InterfaceByName(dev)
+	if err != nil {
+		return err
+	}
+	c, err := rtnetlink.Dial(nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ip := net.IP(p.Addr().AsSlice())
+	fam := uint8(unix.AF_INET)
+	if p.Addr().Is6() {
+		fam = unix.AF_INET6
+	}
+	return c.Address.Delete(&rtnetlink.AddressMessage{Family: fam, PrefixLength: uint8(p.Bits()), Index: uint32(ifc.Index),
+		Attributes: &rtnetlink.AddressAttributes{Address: ip, Local: ip}})
+}
+
+// DelLink deletes a device.
+func DelLink(dev string) error {
+	ifc, err := net.InterfaceByName(dev)
+	if err != nil {
+		return err
+	}
+	c, err := rtnetlink.Dial(nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Link.Delete(uint32(ifc.Index))
+}

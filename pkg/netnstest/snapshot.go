@@ -48,7 +48,9 @@ func Snapshot() (string, error) {
 	// The kernel adds IPv6 link-local addresses (and their local routes)
 	// by itself, seconds after a device comes up: they are not state
 	// tunneld could touch, and would make snapshots depend on timing.
-	kernelMade := func(ip net.IP) bool { return ip != nil && (ip.IsLinkLocalUnicast() && ip.To4() == nil || ip.IsMulticast()) }
+	kernelMade := func(ip net.IP) bool {
+		return ip != nil && (ip.IsLinkLocalUnicast() && ip.To4() == nil || ip.IsMulticast())
+	}
 	var lines []string
 	for _, a := range addrs {
 		if kernelMade(a.Attributes.Address) {

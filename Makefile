@@ -13,9 +13,10 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o tunneld ./cmd/tunneld
 
-## test: unit tests, the privileged host tests (root only), then the same
-## privileged tests and the seed scenarios in both VMs (real tunnel drivers)
-test: test-unit test-priv test-vm
+## test: unit tests, the privileged host tests (root only), the same
+## privileged tests and the seed scenarios in both VMs (real tunnel
+## drivers), and the package builds (test-pkg, packaging/packaging.mk)
+test: test-unit test-priv test-vm test-pkg
 
 test-unit:
 	$(GO) test ./...

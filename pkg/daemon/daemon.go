@@ -69,15 +69,14 @@ type Deps struct {
 
 // Daemon is one running control loop.
 type Daemon struct {
-	d        Deps
-	cfg      *config.Config
-	names    map[string]*nameState
-	repairs  map[string][]time.Time
-	held     map[string]time.Time
-	mu       sync.Mutex
-	facts    Facts
-	started  time.Time
-	resyncAt time.Time
+	d       Deps
+	cfg     *config.Config
+	names   map[string]*nameState
+	repairs map[string][]time.Time
+	held    map[string]time.Time
+	mu      sync.Mutex
+	facts   Facts
+	started time.Time
 }
 
 type nameState struct {

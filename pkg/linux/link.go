@@ -3,7 +3,6 @@ package linux
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
@@ -141,13 +140,4 @@ func (k *Kernel) indexOf(name string) (uint32, error) {
 		}
 	}
 	return 0, fmt.Errorf("device %s: %w", name, unix.ENODEV)
-}
-
-// addrOf converts an optional address to the netip form.
-func addrOf(b []byte) netip.Addr {
-	a, ok := netip.AddrFromSlice(b)
-	if !ok {
-		return netip.Addr{}
-	}
-	return a.Unmap()
 }

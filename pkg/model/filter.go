@@ -1,9 +1,8 @@
 package model
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"strings"
 )
@@ -223,8 +222,9 @@ func (r FRule) Tag() string {
 	if len(s) <= MaxTag {
 		return s
 	}
-	sum := sha256.Sum256([]byte(s))
-	return s[:MaxTag-18] + " #" + hex.EncodeToString(sum[:8])
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return fmt.Sprintf("%s #%016x", s[:MaxTag-18], h.Sum64())
 }
 
 // ChainHeader is the canonical one-line description of a chain.

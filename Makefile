@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags='$(LDFLAGS)'
 
-.PHONY: all build test test-unit test-priv test-vm test-vm-amd64 test-vm-mipsle deps-vm demo lint clean
+.PHONY: all build test test-unit test-priv test-vm test-vm-amd64 test-vm-mipsle deps-vm demo bench lint clean
 
 all: build
 
@@ -59,6 +59,12 @@ demo:
 			$$(for f in $$(git ls-files testdata/seeds); do printf -- '-file %s:/src/%s ' $(CURDIR)/$$f $$f; done) \
 			-run 'mkdir -p /src/pkg/e2e && cd /src/pkg/e2e && TUNNELD_DEMO=1 TUNNELD_PRIVILEGED=1 TUNNELD_BIN=/t/tunneld /t/e2e.test -test.run "^TestDemo$$" -test.count=1'; \
 	fi
+
+## bench: the benchmarks in the amd64 VM (then mipsel, N=100); results in
+## dist/bench-ARCH.{log,jsonl}; see BENCHMARKS.md
+bench: deps-vm
+	testdata/vm/bench.sh amd64
+	testdata/vm/bench.sh mipsle
 
 ## lint: gofmt, go vet, staticcheck
 lint:

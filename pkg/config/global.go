@@ -16,9 +16,11 @@ func (d *decoder) config(root *table) *Config {
 	c := &Config{File: d.file}
 	c.Global = d.global(root.sub("global"))
 	c.Tables = d.tables(root.sub("tables"))
+	c.byName = map[string]*Tunnel{}
 	for _, t := range root.sections("tunnel") {
 		if tun := d.tunnel(t); tun != nil {
 			c.Tunnels = append(c.Tunnels, tun)
+			c.byName[tun.Name] = tun
 		}
 	}
 	for i, t := range root.repeated("route") {

@@ -25,6 +25,8 @@ type Config struct {
 	Forwards    []Forward
 	Masquerades []Masquerade
 	Redirects   []Redirect
+
+	byName map[string]*Tunnel
 }
 
 // Global holds the [global] section.
@@ -161,6 +163,9 @@ type Redirect struct {
 
 // TunnelByName returns the tunnel called name, or nil.
 func (c *Config) TunnelByName(name string) *Tunnel {
+	if c.byName != nil {
+		return c.byName[name]
+	}
 	for _, t := range c.Tunnels {
 		if t.Name == name {
 			return t

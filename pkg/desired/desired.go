@@ -7,7 +7,6 @@ package desired
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -38,7 +37,10 @@ type TunnelStatus struct {
 // Build computes the desired state. cur is the owned state observed now
 // (used to keep an existing tunnel while its local device has no address).
 func Build(c *config.Config, in model.Inputs, cur model.State) Result {
-	b := &builder{c: c, in: in, cur: cur, up: map[string]bool{}}
+	b := &builder{c: c, in: in, cur: cur, up: map[string]bool{}, links: map[string]int{}, curLinks: map[string]int{}}
+	for i, l := range cur.Links {
+		b.curLinks[l.Name] = i
+	}
 	for _, t := range c.Tunnels {
 		b.tunnel(t)
 	}
@@ -61,6 +63,11 @@ type builder struct {
 	res Result
 	// up holds the tunnels whose link is in the desired state and up.
 	up map[string]bool
+	// links indexes res.State.Links and curLinks cur.Links by name.
+	links, curLinks map[string]int
+	// underlayRoutes caches underlay().
+	underlayRoutes []model.UnderlayRoute
+	underlayDone   bool
 }
 
 func (b *builder) note(format string, args ...any) {
@@ -68,11 +75,17 @@ func (b *builder) note(format string, args ...any) {
 }
 
 func (b *builder) current(name string) (model.Link, bool) {
-	i := slices.IndexFunc(b.cur.Links, func(l model.Link) bool { return l.Name == name })
-	if i < 0 {
+	i, ok := b.curLinks[name]
+	if !ok {
 		return model.Link{}, false
 	}
 	return b.cur.Links[i], true
+}
+
+// addLink puts a link into the desired state.
+func (b *builder) addLink(l model.Link) {
+	b.links[l.Name] = len(b.res.State.Links)
+	b.res.State.Links = append(b.res.State.Links, l)
 }
 
 func (b *builder) tunnel(t *config.Tunnel) {
@@ -90,7 +103,7 @@ func (b *builder) tunnel(t *config.Tunnel) {
 		// and the ifindex others refer to survive until the input returns.
 		if l, ok := b.current(t.Name); ok && l.Mode == t.Mode {
 			l.Up = false
-			b.res.State.Links = append(b.res.State.Links, l)
+			b.addLink(l)
 			b.addrs(t)
 		}
 		return
@@ -111,7 +124,7 @@ func (b *builder) tunnel(t *config.Tunnel) {
 	st.Up = true
 	b.up[t.Name] = true
 	b.res.Tunnels = append(b.res.Tunnels, st)
-	b.res.State.Links = append(b.res.State.Links, l)
+	b.addLink(l)
 	b.addrs(t)
 }
 
@@ -188,11 +201,16 @@ func (b *builder) underlayMTU(t *config.Tunnel, remote netip.Addr) int {
 
 // underlay is the main table without routes through tunneld's tunnels.
 func (b *builder) underlay() []model.UnderlayRoute {
+	if b.underlayDone {
+		return b.underlayRoutes
+	}
+	b.underlayDone = true
 	out := make([]model.UnderlayRoute, 0, len(b.in.Routes))
 	for _, r := range b.in.Routes {
 		if b.c.TunnelByName(r.Dev) == nil {
 			out = append(out, r)
 		}
 	}
+	b.underlayRoutes = out
 	return out
 }

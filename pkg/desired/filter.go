@@ -83,12 +83,11 @@ func (b *builder) filter() *model.Filter {
 
 // present returns the tunnel's link when it is part of the desired state.
 func (b *builder) present(name string) (model.Link, bool) {
-	for _, l := range b.res.State.Links {
-		if l.Name == name {
-			return l, true
-		}
+	i, ok := b.links[name]
+	if !ok {
+		return model.Link{}, false
 	}
-	return model.Link{}, false
+	return b.res.State.Links[i], true
 }
 
 // outerRules accept each tunnel's encapsulated packets from its remote to

@@ -16,14 +16,7 @@ import (
 // what exists and deleting what is gone count as done; any other failure
 // is collected and the next operation is tried.
 func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
-	links, err := k.listLinks()
-	if err != nil {
-		return err
-	}
-	idx := make(map[string]uint32, len(links))
-	for _, l := range links {
-		idx[l.name] = l.index
-	}
+	idx := &indexes{k: k}
 	var ae *kernel.ApplyError
 	for _, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
@@ -38,58 +31,72 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	return nil
 }
 
-// index resolves a device name ("" is none).
-func index(idx map[string]uint32, name string) (uint32, error) {
+// indexes resolves device names to indexes with one link dump, taken
+// again only when a name is missing (after links were created): creating
+// a thousand tunnels costs one dump, not a lookup each.
+type indexes struct {
+	k     *Kernel
+	m     map[string]uint32
+	stale bool
+}
+
+func (x *indexes) get(name string) (uint32, error) {
 	if name == "" {
 		return 0, nil
 	}
-	if i, ok := idx[name]; ok {
+	if i, ok := x.m[name]; ok {
 		return i, nil
+	}
+	if x.m == nil || x.stale {
+		links, err := x.k.listLinks()
+		if err != nil {
+			return 0, err
+		}
+		x.m, x.stale = make(map[string]uint32, len(links)), false
+		for _, l := range links {
+			x.m[l.name] = l.index
+		}
+		if i, ok := x.m[name]; ok {
+			return i, nil
+		}
 	}
 	return 0, fmt.Errorf("device %s does not exist: %w", name, unix.ENODEV)
 }
 
-func (k *Kernel) apply(op plan.Op, idx map[string]uint32) error {
+func (k *Kernel) apply(op plan.Op, idx *indexes) error {
 	switch op.Kind {
 	case plan.LinkAdd:
-		under, err := index(idx, op.Link.Dev)
+		under, err := idx.get(op.Link.Dev)
 		if err != nil {
 			return err
 		}
-		if err := k.addLink(*op.Link, under); err != nil {
-			return err
-		}
-		i, err := k.indexOf(op.Link.Name)
-		if err != nil {
-			return err
-		}
-		idx[op.Link.Name] = i
-		return nil
+		idx.stale = true
+		return k.addLink(*op.Link, under)
 	case plan.LinkChange:
-		i, err := index(idx, op.Link.Name)
+		i, err := idx.get(op.Link.Name)
 		if err != nil {
 			return err
 		}
-		under, err := index(idx, op.Link.Dev)
+		under, err := idx.get(op.Link.Dev)
 		if err != nil {
 			return err
 		}
 		return k.changeLink(*op.Link, i, under)
 	case plan.LinkUp, plan.LinkDown:
-		i, err := index(idx, op.Name)
+		i, err := idx.get(op.Name)
 		if err != nil {
 			return err
 		}
 		return k.setUp(i, op.Kind == plan.LinkUp)
 	case plan.LinkDel:
-		i, ok := idx[op.Link.Name]
-		if !ok {
-			return nil
+		i, err := idx.get(op.Link.Name)
+		if err != nil {
+			return nil // already gone
 		}
-		delete(idx, op.Link.Name)
+		delete(idx.m, op.Link.Name)
 		return k.delLink(i)
 	case plan.AddrAdd, plan.AddrDel:
-		i, err := index(idx, op.Addr.Link)
+		i, err := idx.get(op.Addr.Link)
 		if err != nil {
 			if op.Kind == plan.AddrDel {
 				return nil
@@ -101,7 +108,7 @@ func (k *Kernel) apply(op plan.Op, idx map[string]uint32) error {
 		}
 		return k.delAddr(*op.Addr, i)
 	case plan.RouteAdd, plan.RouteReplace, plan.RouteDel:
-		oif, err := index(idx, op.Route.Dev)
+		oif, err := idx.get(op.Route.Dev)
 		if err != nil {
 			if op.Kind == plan.RouteDel {
 				return nil

@@ -79,14 +79,12 @@ func (k *Kernel) addLink(l model.Link, underlay uint32) error {
 	case err != nil:
 		return err
 	}
-	index, err := k.indexOf(l.Name)
-	if err != nil {
-		return err
-	}
+	// The alias cannot ride on the creation (the kernel applies it in
+	// setlink only); a setlink by name needs no index lookup.
 	alias := model.LinkAlias
 	return k.write(unix.RTM_NEWLINK, 0, &rtnetlink.LinkMessage{
-		Family: unix.AF_UNSPEC, Index: index,
-		Attributes: &rtnetlink.LinkAttributes{Alias: &alias},
+		Family:     unix.AF_UNSPEC,
+		Attributes: &rtnetlink.LinkAttributes{Name: l.Name, Alias: &alias},
 	})
 }
 
@@ -123,21 +121,4 @@ func (k *Kernel) delLink(index uint32) error {
 		return nil
 	}
 	return err
-}
-
-// indexOf looks a link up by name.
-func (k *Kernel) indexOf(name string) (uint32, error) {
-	msgs, err := k.request(unix.RTM_GETLINK, 0, &rtnetlink.LinkMessage{
-		Family: unix.AF_UNSPEC, Attributes: &rtnetlink.LinkAttributes{Name: name},
-	})
-	if err = unwrap(err); err != nil {
-		return 0, fmt.Errorf("device %s: %w", name, err)
-	}
-	for _, nm := range msgs {
-		var m rtnetlink.LinkMessage
-		if err := m.UnmarshalBinary(nm.Data); err == nil && m.Index != 0 {
-			return m.Index, nil
-		}
-	}
-	return 0, fmt.Errorf("device %s: %w", name, unix.ENODEV)
 }

@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tunneld/tunneld/pkg/netnstest"
+)
+
+// env reads the benchmark settings.
+type settings struct {
+	bin  string // tunneld
+	ip   string // Debian's iproute2 ip, "" if absent
+	ns   []int
+	runs int
+	arch string
+}
+
+func setup(t *testing.T) settings {
+	t.Helper()
+	if os.Getenv("TUNNELD_BENCH") != "1" {
+		t.Skip("benchmarks run with TUNNELD_BENCH=1 (make bench)")
+	}
+	netnstest.Gate(t)
+	s := settings{bin: os.Getenv("TUNNELD_BIN"), ip: os.Getenv("TUNNELD_BENCH_IP"), runs: 5, arch: os.Getenv("TUNNELD_BENCH_ARCH")}
+	if s.bin == "" {
+		t.Skip("set TUNNELD_BIN")
+	}
+	for _, f := range strings.Fields(os.Getenv("TUNNELD_BENCH_N")) {
+		n, _ := strconv.Atoi(f)
+		s.ns = append(s.ns, n)
+	}
+	if len(s.ns) == 0 {
+		s.ns = []int{10, 100, 1000}
+	}
+	if r, err := strconv.Atoi(os.Getenv("TUNNELD_BENCH_RUNS")); err == nil {
+		s.runs = r
+	}
+	return s
+}
+
+// result is one measured figure, printed as a BENCH line.
+type result struct {
+	Arch   string    `json:"arch"`
+	Bench  string    `json:"bench"`
+	Impl   string    `json:"impl"`
+	N      int       `json:"n,omitempty"`
+	Runs   []float64 `json:"runs_ms,omitempty"`
+	Median float64   `json:"median_ms,omitempty"`
+	Value  float64   `json:"value,omitempty"`
+	Unit   string    `json:"unit,omitempty"`
+	Note   string    `json:"note,omitempty"`
+}
+
+func report(r result) {
+	if len(r.Runs) > 0 {
+		s := slices.Clone(r.Runs)
+		slices.Sort(s)
+		r.Median = s[len(s)/2]
+	}
+	b, _ := json.Marshal(r)
+	fmt.Printf("BENCH %s\n", b)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// run executes a command inside ns and returns how long it took.
+func run(t *testing.T, ns *netnstest.NS, name string, args ...string) (time.Duration, string) {
+	t.Helper()
+	var took time.Duration
+	var out []byte
+	err := ns.Do(func() error {
+		cmd := exec.Command(name, args...)
+		cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+t.TempDir())
+		start := time.Now()
+		var err error
+		out, err = cmd.CombinedOutput()
+		took = time.Since(start)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, tail(string(out)))
+	}
+	return took, string(out)
+}
+
+func tail(s string) string {
+	l := strings.Split(s, "\n")
+	if len(l) > 20 {
+		l = l[len(l)-20:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// underlay makes a fresh namespace with eth0 (192.0.2.1/16) up.
+func underlay(t *testing.T) *netnstest.NS {
+	t.Helper()
+	ns := netnstest.NewNS(t)
+	if err := ns.Do(func() error {
+		if err := netnstest.Veth("eth0", "peer0", nil); err != nil {
+			return err
+		}
+		for _, d := range []string{"eth0", "peer0"} {
+			if err := netnstest.LinkUp(d); err != nil {
+				return err
+			}
+		}
+		return netnstest.AddAddr("eth0", mustPrefix("192.0.0.1/16"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// tunnel i's parameters, the same for every implementation.
+type tun struct {
+	name, remote, addr, dst string
+	table, prio             int
+}
+
+func tunnels(n int) []tun {
+	out := make([]tun, n)
+	for i := range out {
+		hi, lo := (i+1)/256, (i+1)%256
+		out[i] = tun{
+			name:   fmt.Sprintf("t%d", i),
+			remote: fmt.Sprintf("198.18.%d.%d", hi, lo),
+			addr:   fmt.Sprintf("10.100.%d.%d", hi, lo),
+			dst:    fmt.Sprintf("10.%d.%d.0/24", 200+hi, lo),
+			table:  1000 + i,
+			prio:   20000 + i,
+		}
+	}
+	return out
+}
+
+// writeConfig writes tunneld's configuration for n tunnels.
+func writeConfig(t *testing.T, n int, firewall bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[global]\nfirewall = %t\nrule_priority_max = 29999\n\n[tables]\n", firewall)
+	for _, x := range tunnels(n) {
+		fmt.Fprintf(&b, "tab%d = %d\n", x.table, x.table)
+	}
+	for _, x := range tunnels(n) {
+		fmt.Fprintf(&b, "\n[tunnel.%s]\nmode = \"ipip\"\nlocal = \"192.0.0.1\"\nremote = %q\naddress = \"%s/32\"\n", x.name, x.remote, x.addr)
+		fmt.Fprintf(&b, "[[route]]\nto = %q\ndev = %q\ntable = \"tab%d\"\n", x.dst, x.name, x.table)
+		fmt.Fprintf(&b, "[[rule]]\nfrom = %q\ntable = \"tab%d\"\npriority = %d\n", x.addr, x.table, x.prio)
+	}
+	p := filepath.Join(t.TempDir(), "bench.toml")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ipOps are the same operations as iproute2 commands (without "ip").
+// busybox's ip knows fewer words: `ip tunnel add` instead of `ip link add
+// … type ipip`, and no protocol on routes and rules.
+func ipOps(n int, busybox bool) []string {
+	var ops []string
+	for _, x := range tunnels(n) {
+		if busybox {
+			ops = append(ops,
+				fmt.Sprintf("tunnel add %s mode ipip local 192.0.0.1 remote %s ttl 64", x.name, x.remote),
+				fmt.Sprintf("address add %s/32 dev %s", x.addr, x.name),
+				fmt.Sprintf("link set %s up", x.name),
+				fmt.Sprintf("route add %s dev %s table %d", x.dst, x.name, x.table),
+				fmt.Sprintf("rule add from %s table %d prio %d", x.addr, x.table, x.prio))
+			continue
+		}
+		ops = append(ops,
+			fmt.Sprintf("link add %s mtu 1480 type ipip local 192.0.0.1 remote %s ttl 64 pmtudisc", x.name, x.remote),
+			fmt.Sprintf("address add %s/32 dev %s", x.addr, x.name),
+			fmt.Sprintf("link set %s up", x.name),
+			fmt.Sprintf("route add %s dev %s table %d proto 116", x.dst, x.name, x.table),
+			fmt.Sprintf("rule add from %s lookup %d priority %d protocol 116", x.addr, x.table, x.prio))
+	}
+	return ops
+}
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

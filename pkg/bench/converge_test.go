@@ -1,0 +1,65 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestConverge measures converging from empty to n tunnels (each with an
+// address, a route in its own table and a source rule) with tunneld apply,
+// with one ip process per operation, and with ip -batch; then the no-op
+// re-apply of the same state.
+func TestConverge(t *testing.T) {
+	s := setup(t)
+	for _, n := range s.ns {
+		cfg := writeConfig(t, n, false)
+		cfgFW := writeConfig(t, n, true)
+		ip, busybox := s.ip, s.ip == ""
+		if busybox {
+			ip = "ip"
+		}
+		ops := ipOps(n, busybox)
+		script := filepath.Join(t.TempDir(), "ops.sh")
+		batch := filepath.Join(t.TempDir(), "ops.batch")
+		var sh strings.Builder
+		sh.WriteString("set -e\n")
+		for _, op := range ops {
+			sh.WriteString(ip + " " + op + "\n")
+		}
+		os.WriteFile(script, []byte(sh.String()), 0o755)
+		os.WriteFile(batch, []byte(strings.Join(ops, "\n")+"\n"), 0o644)
+		var apply, applyFW, noop, perOp, ipBatch []float64
+		for range s.runs {
+			ns := underlay(t)
+			d, _ := run(t, ns, s.bin, "apply", "-c", cfg)
+			apply = append(apply, ms(d))
+			d, out := run(t, ns, s.bin, "apply", "-c", cfg)
+			if !strings.Contains(out, "nothing to do") {
+				t.Fatalf("re-apply changed something:\n%s", tail(out))
+			}
+			noop = append(noop, ms(d))
+			ns = underlay(t)
+			d, _ = run(t, ns, s.bin, "apply", "-c", cfgFW)
+			applyFW = append(applyFW, ms(d))
+			ns = underlay(t)
+			d, _ = run(t, ns, "sh", script)
+			perOp = append(perOp, ms(d))
+			if !busybox {
+				ns = underlay(t)
+				d, _ = run(t, ns, s.ip, "-batch", batch)
+				ipBatch = append(ipBatch, ms(d))
+			}
+		}
+		report(result{Arch: s.arch, Bench: "converge", Impl: "tunneld apply", N: n, Runs: apply})
+		report(result{Arch: s.arch, Bench: "converge", Impl: "tunneld apply, with its filter", N: n, Runs: applyFW})
+		report(result{Arch: s.arch, Bench: "resync (no-op apply)", Impl: "tunneld apply", N: n, Runs: noop, Note: "0 operations"})
+		if busybox {
+			report(result{Arch: s.arch, Bench: "converge", Impl: "busybox ip, one process per operation", N: n, Runs: perOp})
+		} else {
+			report(result{Arch: s.arch, Bench: "converge", Impl: "ip, one process per operation", N: n, Runs: perOp})
+			report(result{Arch: s.arch, Bench: "converge", Impl: "ip -batch", N: n, Runs: ipBatch})
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// TestDaemonCost runs `tunneld run` with 100 tunnels (filter on) and reads
+// its memory idle, after a reload and after 1000 flaps of the underlay
+// device; and, over an idle minute, its netlink writes, CPU time and
+// wake-ups. Go's defaults are used (GOGC=100, no GOMEMLIMIT).
+func TestDaemonCost(t *testing.T) {
+	s := setup(t)
+	idle := 60 * time.Second
+	if v, err := strconv.Atoi(os.Getenv("TUNNELD_BENCH_IDLE")); err == nil {
+		idle = time.Duration(v) * time.Second
+	}
+	ns := underlay(t)
+	cfg := writeConfig(t, 100, true)
+	var cmd *exec.Cmd
+	var mon, rt *netlink.Conn
+	state := t.TempDir()
+	if err := ns.Do(func() (err error) {
+		groups := uint32(0)
+		for _, g := range []uint32{unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV4_RULE} {
+			groups |= 1 << (g - 1)
+		}
+		if mon, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Groups: groups}); err != nil {
+			return err
+		}
+		if rt, err = netlink.Dial(unix.NETLINK_ROUTE, nil); err != nil {
+			return err
+		}
+		cmd = exec.Command(s.bin, "run", "-c", cfg, "-log-level", "warn")
+		cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+state)
+		cmd.Stderr = os.Stderr
+		return cmd.Start()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer mon.Close()
+	defer rt.Close()
+	pid := cmd.Process.Pid
+	converged := func() {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			_, out := run(t, ns, s.bin, "status", "--json", "-c", cfg, "-socket", filepath.Join(state, "tunneld.sock"))
+			if strings.Contains(out, `"Converges"`) && !strings.Contains(out, `"Drift"`) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("daemon did not converge:\n%s", tail(out))
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	converged()
+	time.Sleep(2 * time.Second)
+	report(result{Arch: s.arch, Bench: "memory idle, 100 tunnels", Impl: "tunneld run", Value: rssKiB(pid), Unit: "KiB RSS"})
+
+	drain(mon)
+	cpu0, wake0 := cpuTicks(pid), wakeups(pid)
+	writes := 0
+	mon.SetReadDeadline(time.Now().Add(idle))
+	for {
+		msgs, err := mon.Receive()
+		if err != nil {
+			break
+		}
+		writes += len(msgs)
+	}
+	cpu1, wake1 := cpuTicks(pid), wakeups(pid)
+	report(result{Arch: s.arch, Bench: "idle netlink writes", Impl: "tunneld run", Value: float64(writes), Unit: "messages", Note: idle.String()})
+	report(result{Arch: s.arch, Bench: "idle CPU time", Impl: "tunneld run", Value: float64(cpu1-cpu0) * 10, Unit: "ms", Note: idle.String()})
+	report(result{Arch: s.arch, Bench: "idle wake-ups (context switches)", Impl: "tunneld run", Value: float64(wake1 - wake0), Unit: "switches", Note: idle.String()})
+
+	cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(2 * time.Second)
+	converged()
+	report(result{Arch: s.arch, Bench: "memory after a reload", Impl: "tunneld run", Value: rssKiB(pid), Unit: "KiB RSS"})
+
+	eth0 := ifindex(t, rt, "eth0")
+	for range 1000 {
+		for _, up := range []uint32{0, unix.IFF_UP} {
+			b := make([]byte, 16)
+			putLink(b, eth0, up)
+			if _, err := rt.Execute(netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWLINK, Flags: netlink.Request | netlink.Acknowledge}, Data: b}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(2 * time.Second)
+	converged()
+	report(result{Arch: s.arch, Bench: "memory after 1000 underlay flaps", Impl: "tunneld run", Value: rssKiB(pid), Unit: "KiB RSS"})
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+}
+
+// putLink writes an ifinfomsg setting IFF_UP on index to flags.
+func putLink(b []byte, index int, flags uint32) {
+	binary.NativeEndian.PutUint32(b[4:], uint32(index))
+	binary.NativeEndian.PutUint32(b[8:], flags)
+	binary.NativeEndian.PutUint32(b[12:], unix.IFF_UP)
+}
+
+func rssKiB(pid int) float64 {
+	return float64(statusField(pid, "VmRSS:"))
+}
+
+func wakeups(pid int) int {
+	return statusField(pid, "voluntary_ctxt_switches:") + statusField(pid, "nonvoluntary_ctxt_switches:")
+}
+
+func statusField(pid int, key string) int {
+	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fs := strings.Fields(sc.Text()); len(fs) >= 2 && fs[0] == key {
+			n, _ := strconv.Atoi(fs[1])
+			return n
+		}
+	}
+	return -1
+}
+
+// cpuTicks is user+system time in clock ticks (USER_HZ, 100 a second).
+func cpuTicks(pid int) int {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	fs := strings.Fields(s[strings.LastIndex(s, ")")+2:])
+	u, _ := strconv.Atoi(fs[11])
+	k, _ := strconv.Atoi(fs[12])
+	return u + k
+}

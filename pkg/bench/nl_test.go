@@ -1,0 +1,67 @@
+package bench
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+func ifindex(t *testing.T, c *netlink.Conn, name string) int {
+	msgs, err := c.Execute(netlink.Message{Header: netlink.Header{Type: unix.RTM_GETLINK, Flags: netlink.Request | netlink.Dump}, Data: make([]byte, 16)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		var l rtnetlink.LinkMessage
+		if l.UnmarshalBinary(m.Data) == nil && l.Attributes != nil && l.Attributes.Name == name {
+			return int(l.Index)
+		}
+	}
+	t.Fatalf("no device %s", name)
+	return 0
+}
+
+func addrReq(c *netlink.Conn, typ uint16, index int, prefix string) error {
+	p := netip.MustParsePrefix(prefix)
+	m := rtnetlink.AddressMessage{Family: unix.AF_INET, PrefixLength: uint8(p.Bits()), Index: uint32(index),
+		Attributes: &rtnetlink.AddressAttributes{Address: p.Addr().AsSlice(), Local: p.Addr().AsSlice()}}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	flags := netlink.Request | netlink.Acknowledge
+	if typ == unix.RTM_NEWADDR {
+		flags |= netlink.Create | netlink.Excl
+	}
+	_, err = c.Execute(netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: flags}, Data: b})
+	return err
+}
+
+// waitNewLink reads link notifications until one names dev.
+func waitNewLink(c *netlink.Conn, dev string) bool {
+	for {
+		msgs, err := c.Receive()
+		if err != nil {
+			return false
+		}
+		for _, m := range msgs {
+			if m.Header.Type == unix.RTM_NEWLINK && bytes.Contains(m.Data, append([]byte(dev), 0)) {
+				return true
+			}
+		}
+	}
+}
+
+func drain(c *netlink.Conn) {
+	c.SetReadDeadline(time.Now().Add(time.Millisecond))
+	for {
+		if _, err := c.Receive(); err != nil {
+			return
+		}
+	}
+}

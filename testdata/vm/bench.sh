@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# make bench: tunneld's benchmarks in the test VMs (see pkg/bench).
+# usage: testdata/vm/bench.sh [amd64|mipsle] [OUTDIR]
+# amd64 compares with Debian's iproute2 (this machine's /usr/bin/ip and its
+# libraries, copied into the guest); mipsel has only busybox's ip, so it
+# measures N=100 against one busybox ip process per operation.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+arch=${1:-amd64}
+outdir=${2:-dist}
+build=$(mktemp -d)
+trap 'rm -rf "$build"' EXIT
+case $arch in
+amd64) goenv="GOARCH=amd64" ns="10 100 1000" ;;
+mipsle) goenv="GOARCH=mipsle GOMIPS=softfloat" ns="100" ;;
+*) echo "bench.sh: unknown arch $arch" >&2; exit 2 ;;
+esac
+env CGO_ENABLED=0 GOOS=linux $goenv go build -trimpath -ldflags='-s -w' -o "$build/tunneld" ./cmd/tunneld
+env CGO_ENABLED=0 GOOS=linux $goenv go test -c -trimpath -o "$build/bench.test" ./pkg/bench
+files=(-file "$build/tunneld:/t/tunneld" -file "$build/bench.test:/t/bench.test")
+ipenv=""
+if [ "$arch" = amd64 ]; then
+	files+=(-file /usr/bin/ip:/opt/iproute2/ip)
+	for lib in $(ldd /usr/bin/ip | grep -o '/[^ ]*'); do
+		files+=(-file "$(readlink -f "$lib"):$lib")
+	done
+	ipenv="TUNNELD_BENCH_IP=/opt/iproute2/ip"
+fi
+script="cd /t && TUNNELD_BENCH=1 TUNNELD_BENCH_PROFILE=1 TUNNELD_PRIVILEGED=1 TUNNELD_BIN=/t/tunneld TUNNELD_BENCH_ARCH=$arch \
+TUNNELD_BENCH_N='$ns' ${TUNNELD_BENCH_RUNS:+TUNNELD_BENCH_RUNS=$TUNNELD_BENCH_RUNS} ${TUNNELD_BENCH_IDLE:+TUNNELD_BENCH_IDLE=$TUNNELD_BENCH_IDLE} $ipenv \
+/t/bench.test -test.v -test.count=1 -test.timeout=90m ${TUNNELD_BENCH_RUN:+-test.run=$TUNNELD_BENCH_RUN}"
+mkdir -p "$outdir"
+log="$outdir/bench-$arch.log"
+go run ./testdata/vm -arch "$arch" -timeout 100m -v -run "$script" "${files[@]}" | tee "$log"
+sed -n 's/.*BENCH //p' "$log" | tr -d '\r' >"$outdir/bench-$arch.jsonl"
+go run ./testdata/vm/benchtable <"$outdir/bench-$arch.jsonl"

@@ -56,7 +56,7 @@ type result struct {
 	N      int       `json:"n,omitempty"`
 	Runs   []float64 `json:"runs_ms,omitempty"`
 	Median float64   `json:"median_ms,omitempty"`
-	Value  float64   `json:"value,omitempty"`
+	Value  float64   `json:"value"`
 	Unit   string    `json:"unit,omitempty"`
 	Note   string    `json:"note,omitempty"`
 }

@@ -42,7 +42,11 @@ func TestDaemonCost(t *testing.T) {
 		if rt, err = netlink.Dial(unix.NETLINK_ROUTE, nil); err != nil {
 			return err
 		}
-		cmd = exec.Command(s.bin, "run", "-c", cfg, "-log-level", "warn")
+		level := "warn"
+		if l := os.Getenv("TUNNELD_BENCH_LOG"); l != "" {
+			level = l
+		}
+		cmd = exec.Command(s.bin, "run", "-c", cfg, "-log-level", level)
 		cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+state)
 		cmd.Stderr = os.Stderr
 		return cmd.Start()
@@ -72,6 +76,8 @@ func TestDaemonCost(t *testing.T) {
 	drain(mon)
 	cpu0, wake0 := cpuTicks(pid), wakeups(pid)
 	writes := 0
+	types := map[uint16]int{}
+	idleStart := time.Now()
 	mon.SetReadDeadline(time.Now().Add(idle))
 	for {
 		msgs, err := mon.Receive()
@@ -79,6 +85,16 @@ func TestDaemonCost(t *testing.T) {
 			break
 		}
 		writes += len(msgs)
+		for _, m := range msgs {
+			types[uint16(m.Header.Type)]++
+			if writes < 5 && len(m.Data) >= 16 {
+				t.Logf("idle notification at +%s: type %d index %d pid %d flags %#x", time.Since(idleStart).Round(time.Millisecond),
+					m.Header.Type, binary.NativeEndian.Uint32(m.Data[4:]), m.Header.PID, binary.NativeEndian.Uint32(m.Data[8:]))
+			}
+		}
+	}
+	if writes > 0 {
+		t.Logf("notifications while idle, by message type: %v", types)
 	}
 	cpu1, wake1 := cpuTicks(pid), wakeups(pid)
 	report(result{Arch: s.arch, Bench: "idle netlink writes", Impl: "tunneld run", Value: float64(writes), Unit: "messages", Note: idle.String()})
@@ -118,12 +134,22 @@ func rssKiB(pid int) float64 {
 	return float64(statusField(pid, "VmRSS:"))
 }
 
+// wakeups sums the context switches of all the process's threads.
 func wakeups(pid int) int {
-	return statusField(pid, "voluntary_ctxt_switches:") + statusField(pid, "nonvoluntary_ctxt_switches:")
+	tasks, _ := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "status"))
+	n := 0
+	for _, p := range tasks {
+		n += field(p, "voluntary_ctxt_switches:") + field(p, "nonvoluntary_ctxt_switches:")
+	}
+	return n
 }
 
 func statusField(pid int, key string) int {
-	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	return field(filepath.Join("/proc", strconv.Itoa(pid), "status"), key)
+}
+
+func field(path, key string) int {
+	f, err := os.Open(path)
 	if err != nil {
 		return -1
 	}

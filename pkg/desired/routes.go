@@ -43,8 +43,12 @@ func (b *builder) routes() {
 // made with that device as output interface.
 func (b *builder) hostRoutes() {
 	have := map[model.RouteKey]bool{}
+	var intoTunnels []model.Route
 	for _, r := range b.res.State.Routes {
 		have[r.Key()] = true
+		if b.c.TunnelByName(r.Dev) != nil {
+			intoTunnels = append(intoTunnels, r)
+		}
 	}
 	for _, t := range b.c.Tunnels {
 		if !b.up[t.Name] || t.HostRoute == config.HostRouteOff || t.HostRoute == config.HostRouteAuto && t.Dev != "" {
@@ -54,13 +58,19 @@ func (b *builder) hostRoutes() {
 		if !l.Remote.IsValid() {
 			continue
 		}
-		reach := b.reachableTables(l)
 		tables := map[uint32]bool{}
 		if t.HostRoute == config.HostRouteOn {
 			tables[model.TableMain] = true
 		}
-		for _, r := range b.res.State.Routes {
-			if reach[r.Table] && b.c.TunnelByName(r.Dev) != nil && r.Dst.Contains(l.Remote) {
+		var reach map[uint32]bool // computed only when a route covers the remote
+		for _, r := range intoTunnels {
+			if !r.Dst.Contains(l.Remote) {
+				continue
+			}
+			if reach == nil {
+				reach = b.reachableTables(l)
+			}
+			if reach[r.Table] {
 				tables[r.Table] = true
 			}
 		}

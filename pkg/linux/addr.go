@@ -83,20 +83,12 @@ func (k *Kernel) listAddrs() ([]observedAddr, error) {
 	return out, nil
 }
 
-func (k *Kernel) addAddr(a model.Addr, index uint32) error {
-	err := k.write(unix.RTM_NEWADDR, netlink.Create|netlink.Excl, addrMsg(a, index))
-	if isExist(err) {
-		return nil
-	}
-	return err
+func addAddr(a model.Addr, index uint32) nlreq {
+	return nlreq{unix.RTM_NEWADDR, netlink.Create | netlink.Excl, addrMsg(a, index), unless(isExist)}
 }
 
-func (k *Kernel) delAddr(a model.Addr, index uint32) error {
-	err := k.write(unix.RTM_DELADDR, 0, addrMsg(a, index))
-	if isNotExist(err) {
-		return nil
-	}
-	return err
+func delAddr(a model.Addr, index uint32) nlreq {
+	return nlreq{unix.RTM_DELADDR, 0, addrMsg(a, index), unless(isNotExist)}
 }
 
 // ipAddr converts a net.IP from a netlink message (4 or 16 bytes).

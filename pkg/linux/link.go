@@ -56,69 +56,66 @@ func (k *Kernel) listLinks() ([]observedLink, error) {
 	return out, nil
 }
 
-// addLink creates a tunnel, down, with tunneld's alias.
-func (k *Kernel) addLink(l model.Link, underlay uint32) error {
+// addLink creates a tunnel, down, then gives it tunneld's alias. The alias
+// cannot ride on the creation (the kernel applies it in setlink only); a
+// setlink by name needs no index.
+func addLink(l model.Link, underlay uint32) ([]nlreq, error) {
 	data, err := tunnelData(l, underlay)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m := &rtnetlink.LinkMessage{
-		Family: unix.AF_UNSPEC,
-		Attributes: &rtnetlink.LinkAttributes{
-			Name: l.Name,
-			MTU:  uint32(l.MTU),
-			Info: &rtnetlink.LinkInfo{Kind: l.Mode.Kind(), Data: data},
-		},
-	}
-	err = k.write(unix.RTM_NEWLINK, netlink.Create|netlink.Excl, m)
-	switch {
-	case errors.Is(err, unix.EOPNOTSUPP):
-		return &kernel.NoDriverError{Mode: l.Mode}
-	case isExist(err):
-		return fmt.Errorf("the name is taken by a device tunneld does not own, or another tunnel has the same endpoints: %w", err)
-	case err != nil:
-		return err
-	}
-	// The alias cannot ride on the creation (the kernel applies it in
-	// setlink only); a setlink by name needs no index lookup.
 	alias := model.LinkAlias
-	return k.write(unix.RTM_NEWLINK, 0, &rtnetlink.LinkMessage{
-		Family:     unix.AF_UNSPEC,
-		Attributes: &rtnetlink.LinkAttributes{Name: l.Name, Alias: &alias},
-	})
+	return []nlreq{
+		{unix.RTM_NEWLINK, netlink.Create | netlink.Excl, &rtnetlink.LinkMessage{
+			Family: unix.AF_UNSPEC,
+			Attributes: &rtnetlink.LinkAttributes{
+				Name: l.Name,
+				MTU:  uint32(l.MTU),
+				Info: &rtnetlink.LinkInfo{Kind: l.Mode.Kind(), Data: data},
+			},
+		}, func(err error) error {
+			switch {
+			case errors.Is(err, unix.EOPNOTSUPP):
+				return &kernel.NoDriverError{Mode: l.Mode}
+			case isExist(err):
+				return fmt.Errorf("the name is taken by a device tunneld does not own, or another tunnel has the same endpoints: %w", err)
+			}
+			return err
+		}},
+		{unix.RTM_NEWLINK, 0, &rtnetlink.LinkMessage{
+			Family:     unix.AF_UNSPEC,
+			Attributes: &rtnetlink.LinkAttributes{Name: l.Name, Alias: &alias},
+		}, nil},
+	}, nil
 }
 
 // changeLink changes a live tunnel in place: one RTM_NEWLINK on its
 // index, without NLM_F_CREATE, carrying the full parameter set (the
 // kernel's changelink resets what is left out).
-func (k *Kernel) changeLink(l model.Link, index, underlay uint32) error {
+func changeLink(l model.Link, index, underlay uint32) (nlreq, error) {
 	data, err := tunnelData(l, underlay)
 	if err != nil {
-		return err
+		return nlreq{}, err
 	}
-	return k.write(unix.RTM_NEWLINK, 0, &rtnetlink.LinkMessage{
+	return nlreq{unix.RTM_NEWLINK, 0, &rtnetlink.LinkMessage{
 		Family: unix.AF_UNSPEC, Index: index,
 		Attributes: &rtnetlink.LinkAttributes{
 			MTU:  uint32(l.MTU),
 			Info: &rtnetlink.LinkInfo{Kind: l.Mode.Kind(), Data: data},
 		},
-	})
+	}, nil}, nil
 }
 
-func (k *Kernel) setUp(index uint32, up bool) error {
+func setUp(index uint32, up bool) nlreq {
 	var flags uint32
 	if up {
 		flags = unix.IFF_UP
 	}
-	return k.write(unix.RTM_NEWLINK, 0, &rtnetlink.LinkMessage{
+	return nlreq{unix.RTM_NEWLINK, 0, &rtnetlink.LinkMessage{
 		Family: unix.AF_UNSPEC, Index: index, Flags: flags, Change: unix.IFF_UP,
-	})
+	}, nil}
 }
 
-func (k *Kernel) delLink(index uint32) error {
-	err := k.write(unix.RTM_DELLINK, 0, &rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: index})
-	if isNotExist(err) {
-		return nil
-	}
-	return err
+func delLink(index uint32) nlreq {
+	return nlreq{unix.RTM_DELLINK, 0, &rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: index}, unless(isNotExist)}
 }

@@ -21,12 +21,6 @@ func (k *Kernel) request(typ uint16, flags netlink.HeaderFlags, m encoding.Binar
 	})
 }
 
-// write sends a change request and waits for the kernel's ack.
-func (k *Kernel) write(typ uint16, flags netlink.HeaderFlags, m encoding.BinaryMarshaler) error {
-	_, err := k.request(typ, netlink.Acknowledge|flags, m)
-	return unwrap(err)
-}
-
 // dump reads a whole table of objects.
 func (k *Kernel) dump(typ uint16, m encoding.BinaryMarshaler) ([]netlink.Message, error) {
 	msgs, err := k.request(typ, netlink.Dump, m)

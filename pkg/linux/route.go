@@ -98,24 +98,21 @@ func (k *Kernel) listRoutes(family uint8) ([]observedRoute, error) {
 // addRoute creates a route that must not exist: EEXIST means a route that
 // is not tunneld's holds the same table, destination and metric (tunneld
 // would have seen its own), and tunneld does not take it over.
-func (k *Kernel) addRoute(r model.Route, oif uint32) error {
-	err := k.write(unix.RTM_NEWROUTE, netlink.Create|netlink.Excl, routeMsg(r, oif))
-	if isExist(err) {
-		return fmt.Errorf("a route not owned by tunneld has the same table, destination and metric: %w", err)
-	}
-	return err
+func addRoute(r model.Route, oif uint32) nlreq {
+	return nlreq{unix.RTM_NEWROUTE, netlink.Create | netlink.Excl, routeMsg(r, oif), func(err error) error {
+		if isExist(err) {
+			return fmt.Errorf("a route not owned by tunneld has the same table, destination and metric: %w", err)
+		}
+		return err
+	}}
 }
 
-func (k *Kernel) replaceRoute(r model.Route, oif uint32) error {
-	return k.write(unix.RTM_NEWROUTE, netlink.Create|netlink.Replace, routeMsg(r, oif))
+func replaceRoute(r model.Route, oif uint32) nlreq {
+	return nlreq{unix.RTM_NEWROUTE, netlink.Create | netlink.Replace, routeMsg(r, oif), nil}
 }
 
-func (k *Kernel) delRoute(r model.Route, oif uint32) error {
+func delRoute(r model.Route, oif uint32) nlreq {
 	m := routeMsg(r, oif)
 	m.Scope = unix.RT_SCOPE_NOWHERE
-	err := k.write(unix.RTM_DELROUTE, 0, m)
-	if isNotExist(err) {
-		return nil
-	}
-	return err
+	return nlreq{unix.RTM_DELROUTE, 0, m, unless(isNotExist)}
 }

@@ -10,16 +10,9 @@ import (
 
 func runApply(env *Env, args []string) int {
 	fs, path := flags(env, "apply")
-	if fs.Parse(args) != nil {
-		return 2
-	}
-	c, ok := load(env, *path)
-	if !ok {
-		return 1
-	}
-	k, ok := openKernel(env)
-	if !ok {
-		return 1
+	c, k, code := live(env, fs, path, args)
+	if code != 0 {
+		return code
 	}
 	defer closeKernel(k)
 	rep, err := engine.Converge(env.Context, k, c, resolveAll(env, c))
@@ -46,16 +39,9 @@ func runApply(env *Env, args []string) int {
 
 func runDown(env *Env, args []string) int {
 	fs, path := flags(env, "down")
-	if fs.Parse(args) != nil {
-		return 2
-	}
-	c, ok := load(env, *path)
-	if !ok {
-		return 1
-	}
-	k, ok := openKernel(env)
-	if !ok {
-		return 1
+	c, k, code := live(env, fs, path, args)
+	if code != 0 {
+		return code
 	}
 	defer closeKernel(k)
 	rep, err := engine.Down(env.Context, k, c)

@@ -96,17 +96,39 @@ func flags(env *Env, name string) (*flag.FlagSet, *string) {
 func load(env *Env, path string) (*config.Config, bool) {
 	c, err := config.Load(path)
 	if err != nil {
-		var es config.Errors
-		if errors.As(err, &es) {
-			for _, e := range es {
-				fmt.Fprintln(env.Stderr, e)
-			}
-		} else {
-			fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
-		}
+		printConfigErr(env, err)
 		return nil, false
 	}
 	return c, true
+}
+
+// printConfigErr prints a configuration's errors one per line.
+func printConfigErr(env *Env, err error) {
+	var es config.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			fmt.Fprintln(env.Stderr, e)
+		}
+		return
+	}
+	fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
+}
+
+// live parses the flags, loads the configuration and opens the kernel,
+// for the commands that work on the live kernel. code is non-zero when
+// the command must stop; the caller closes the kernel.
+func live(env *Env, fs *flag.FlagSet, path *string, args []string) (c *config.Config, k kernel.Kernel, code int) {
+	if fs.Parse(args) != nil {
+		return nil, nil, 2
+	}
+	c, ok := load(env, *path)
+	if !ok {
+		return nil, nil, 1
+	}
+	if k, ok = openKernel(env); !ok {
+		return nil, nil, 1
+	}
+	return c, k, 0
 }
 
 func runCheck(env *Env, args []string) int {

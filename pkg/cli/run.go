@@ -72,14 +72,7 @@ func runRun(env *Env, args []string) int {
 	start := time.Now()
 	err := d.Run(ctx)
 	if errors.Is(err, daemon.ErrConfig) {
-		var es config.Errors
-		if errors.As(err, &es) {
-			for _, e := range es {
-				fmt.Fprintln(env.Stderr, e)
-			}
-		} else {
-			fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
-		}
+		printConfigErr(env, err)
 		return 1
 	}
 	if err != nil {

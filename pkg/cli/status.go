@@ -55,16 +55,9 @@ func runStatus(env *Env, args []string) int {
 	fs, path := flags(env, "status")
 	asJSON := fs.Bool("json", false, "print JSON")
 	sock := fs.String("socket", filepath.Join(env.StateDir, daemon.SocketName), "the daemon's status `socket`")
-	if fs.Parse(args) != nil {
-		return 2
-	}
-	c, ok := load(env, *path)
-	if !ok {
-		return 1
-	}
-	k, ok := openKernel(env)
-	if !ok {
-		return 1
+	c, k, code := live(env, fs, path, args)
+	if code != 0 {
+		return code
 	}
 	defer closeKernel(k)
 	st := Status{}

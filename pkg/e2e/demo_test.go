@@ -20,14 +20,7 @@ func TestDemo(t *testing.T) {
 	const seed = "000_c4416a8950d425f4"
 	l := newLab(t)
 	step("seed 000: host1 (veth0 172.16.10.2) — router — host2 (veth3 152.16.10.2), each a network namespace")
-	l.wire("host1", "veth0", "router", "veth1")
-	l.wire("router", "veth2", "host2", "veth3")
-	l.addr("host1", "veth0", "172.16.10.2/24")
-	l.addr("router", "veth1", "172.16.10.1/24")
-	l.addr("router", "veth2", "152.16.10.1/24")
-	l.addr("host2", "veth3", "152.16.10.2/24")
-	l.route("host1", "0.0.0.0/0", "172.16.10.1")
-	l.route("host2", "0.0.0.0/0", "152.16.10.1")
+	l.hostRouterHost(false) // the router's tunneld configuration turns forwarding on
 	before := l.snapshot("host1")
 
 	cfg, _ := os.ReadFile(seedFile(seed, "host1"))

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jsimonetti/rtnetlink/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/netnstest"
@@ -68,46 +67,35 @@ func (l *lab) wire(a, aif, b, bif string) {
 // addr adds an address ("A/LEN") to a device.
 func (l *lab) addr(ns, dev, prefix string) {
 	l.t.Helper()
-	p := netip.MustParsePrefix(prefix)
-	l.in(ns, func() error {
-		ifc, err := net.InterfaceByName(dev)
-		if err != nil {
-			return err
-		}
-		c, err := rtnetlink.Dial(nil)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		ip := net.IP(p.Addr().AsSlice())
-		fam := uint8(unix.AF_INET)
-		if p.Addr().Is6() {
-			fam = unix.AF_INET6
-		}
-		return c.Address.New(&rtnetlink.AddressMessage{Family: fam, PrefixLength: uint8(p.Bits()), Index: uint32(ifc.Index),
-			Flags: unix.IFA_F_NODAD, Attributes: &rtnetlink.AddressAttributes{Address: ip, Local: ip}})
-	})
+	l.in(ns, func() error { return netnstest.AddAddr(dev, netip.MustParsePrefix(prefix)) })
 }
 
 // route adds a main-table route via a gateway (the foreign, boot-protocol
 // kind an admin's scripts make).
 func (l *lab) route(ns, dst, via string) {
 	l.t.Helper()
-	p, gw := netip.MustParsePrefix(dst), netip.MustParseAddr(via)
 	l.in(ns, func() error {
-		c, err := rtnetlink.Dial(nil)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		m := &rtnetlink.RouteMessage{Family: unix.AF_INET, DstLength: uint8(p.Bits()), Table: unix.RT_TABLE_MAIN,
-			Protocol: unix.RTPROT_BOOT, Scope: unix.RT_SCOPE_UNIVERSE, Type: unix.RTN_UNICAST,
-			Attributes: rtnetlink.RouteAttributes{Gateway: net.IP(gw.AsSlice())}}
-		if p.Bits() > 0 {
-			m.Attributes.Dst = net.IP(p.Addr().AsSlice())
-		}
-		return c.Route.Add(m)
+		return netnstest.AddRoute(netnstest.Route{Table: unix.RT_TABLE_MAIN, Dst: netip.MustParsePrefix(dst),
+			Via: netip.MustParseAddr(via), Proto: unix.RTPROT_BOOT})
 	})
+}
+
+// hostRouterHost is the topology of seeds 000 and 003: host1 (veth0
+// 172.16.10.2) — router — host2 (veth3 152.16.10.2), default routes via
+// the router, which forwards only if told to (routerForwards).
+func (l *lab) hostRouterHost(routerForwards bool) {
+	l.t.Helper()
+	l.wire("host1", "veth0", "router", "veth1")
+	l.wire("router", "veth2", "host2", "veth3")
+	l.addr("host1", "veth0", "172.16.10.2/24")
+	l.addr("router", "veth1", "172.16.10.1/24")
+	l.addr("router", "veth2", "152.16.10.1/24")
+	l.addr("host2", "veth3", "152.16.10.2/24")
+	l.route("host1", "0.0.0.0/0", "172.16.10.1")
+	l.route("host2", "0.0.0.0/0", "152.16.10.1")
+	if routerForwards {
+		l.sysctl("router", "net/ipv4/ip_forward", "1")
+	}
 }
 
 // sysctl writes a value under /proc/sys in a namespace.

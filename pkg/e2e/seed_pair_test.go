@@ -49,14 +49,7 @@ func TestSeed003GRE(t *testing.T) { seedPair(t, "003_0e70e634d2a3a200", 47, 1476
 
 func seedPair(t *testing.T, seed string, proto uint8, mtu int) {
 	l := newLab(t)
-	l.wire("host1", "veth0", "router", "veth1")
-	l.wire("router", "veth2", "host2", "veth3")
-	l.addr("host1", "veth0", "172.16.10.2/24")
-	l.addr("router", "veth1", "172.16.10.1/24")
-	l.addr("router", "veth2", "152.16.10.1/24")
-	l.addr("host2", "veth3", "152.16.10.2/24")
-	l.route("host1", "0.0.0.0/0", "172.16.10.1")
-	l.route("host2", "0.0.0.0/0", "152.16.10.1")
+	l.hostRouterHost(false) // the router's tunneld configuration turns forwarding on
 	before := map[string]string{}
 	for _, n := range []string{"host1", "router", "host2"} {
 		before[n] = l.snapshot(n)

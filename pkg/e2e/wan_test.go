@@ -50,15 +50,7 @@ func TestWANChange(t *testing.T) {
 		}
 	}
 	hosts("172.16.10.2")
-	l.wire("host1", "veth0", "router", "veth1")
-	l.wire("router", "veth2", "host2", "veth3")
-	l.addr("host1", "veth0", "172.16.10.2/24")
-	l.addr("router", "veth1", "172.16.10.1/24")
-	l.addr("router", "veth2", "152.16.10.1/24")
-	l.addr("host2", "veth3", "152.16.10.2/24")
-	l.route("host1", "0.0.0.0/0", "172.16.10.1")
-	l.route("host2", "0.0.0.0/0", "152.16.10.1")
-	l.sysctl("router", "net/ipv4/ip_forward", "1")
+	l.hostRouterHost(true)
 	cfg1, cfg2 := filepath.Join(l.dir, "host1.toml"), filepath.Join(l.dir, "host2.toml")
 	os.WriteFile(cfg1, []byte(wanHost1), 0o644)
 	os.WriteFile(cfg2, []byte(wanHost2), 0o644)

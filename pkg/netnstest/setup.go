@@ -12,6 +12,15 @@ import (
 
 // AddAddr adds an address to a device (IPv6 without DAD).
 func AddAddr(dev string, p netip.Prefix) error {
+	return addrRequest(dev, p, true)
+}
+
+// DelAddr removes an address from a device.
+func DelAddr(dev string, p netip.Prefix) error {
+	return addrRequest(dev, p, false)
+}
+
+func addrRequest(dev string, p netip.Prefix, add bool) error {
 	ifc, err := net.InterfaceByName(dev)
 	if err != nil {
 		return err
@@ -26,8 +35,13 @@ func AddAddr(dev string, p netip.Prefix) error {
 	if p.Addr().Is6() {
 		fam = unix.AF_INET6
 	}
-	return c.Address.New(&rtnetlink.AddressMessage{Family: fam, PrefixLength: uint8(p.Bits()), Index: uint32(ifc.Index),
-		Flags: unix.IFA_F_NODAD, Attributes: &rtnetlink.AddressAttributes{Address: ip, Local: ip, Flags: unix.IFA_F_NODAD}})
+	m := &rtnetlink.AddressMessage{Family: fam, PrefixLength: uint8(p.Bits()), Index: uint32(ifc.Index),
+		Attributes: &rtnetlink.AddressAttributes{Address: ip, Local: ip}}
+	if !add {
+		return c.Address.Delete(m)
+	}
+	m.Flags, m.Attributes.Flags = unix.IFA_F_NODAD, unix.IFA_F_NODAD
+	return c.Address.New(m)
 }
 
 // Route describes a route to add in a test.
@@ -126,26 +140,6 @@ func ruleRequest(c *netlink.Conn, typ uint16, flags netlink.HeaderFlags, r Rule)
 		Data:   append(hdr, attrs...),
 	})
 	return err
-}
-
-// DelAddr removes an address from a device.
-func DelAddr(dev string, p netip.Prefix) error {
-	ifc, err := net.InterfaceByName(dev)
-	if err != nil {
-		return err
-	}
-	c, err := rtnetlink.Dial(nil)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ip := net.IP(p.Addr().AsSlice())
-	fam := uint8(unix.AF_INET)
-	if p.Addr().Is6() {
-		fam = unix.AF_INET6
-	}
-	return c.Address.Delete(&rtnetlink.AddressMessage{Family: fam, PrefixLength: uint8(p.Bits()), Index: uint32(ifc.Index),
-		Attributes: &rtnetlink.AddressAttributes{Address: ip, Local: ip}})
 }
 
 // DelLink deletes a device.

@@ -128,6 +128,11 @@ type tun struct {
 }
 
 func tunnels(n int) []tun {
+	// busybox's ip takes table numbers up to 255 only: small runs stay there.
+	base := 1000
+	if n <= 150 {
+		base = 100
+	}
 	out := make([]tun, n)
 	for i := range out {
 		hi, lo := (i+1)/256, (i+1)%256
@@ -136,7 +141,7 @@ func tunnels(n int) []tun {
 			remote: fmt.Sprintf("198.18.%d.%d", hi, lo),
 			addr:   fmt.Sprintf("10.100.%d.%d", hi, lo),
 			dst:    fmt.Sprintf("10.%d.%d.0/24", 200+hi, lo),
-			table:  1000 + i,
+			table:  base + i,
 			prio:   20000 + i,
 		}
 	}

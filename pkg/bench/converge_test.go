@@ -32,6 +32,8 @@ func TestConverge(t *testing.T) {
 		os.WriteFile(batch, []byte(strings.Join(ops, "\n")+"\n"), 0o644)
 		var apply, applyFW, noop, perOp, ipBatch []float64
 		for range s.runs {
+			// Each measurement gets a fresh namespace, let go right after
+			// (a thousand tunnels each: the guest's memory is small).
 			ns := underlay(t)
 			d, _ := run(t, ns, s.bin, "apply", "-c", cfg)
 			apply = append(apply, ms(d))
@@ -40,16 +42,20 @@ func TestConverge(t *testing.T) {
 				t.Fatalf("re-apply changed something:\n%s", tail(out))
 			}
 			noop = append(noop, ms(d))
+			ns.Close()
 			ns = underlay(t)
 			d, _ = run(t, ns, s.bin, "apply", "-c", cfgFW)
 			applyFW = append(applyFW, ms(d))
+			ns.Close()
 			ns = underlay(t)
 			d, _ = run(t, ns, "sh", script)
 			perOp = append(perOp, ms(d))
+			ns.Close()
 			if !busybox {
 				ns = underlay(t)
 				d, _ = run(t, ns, s.ip, "-batch", batch)
 				ipBatch = append(ipBatch, ms(d))
+				ns.Close()
 			}
 		}
 		report(result{Arch: s.arch, Bench: "converge", Impl: "tunneld apply", N: n, Runs: apply})

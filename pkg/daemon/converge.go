@@ -21,7 +21,9 @@ func (dm *Daemon) converge(ctx context.Context, why string) {
 	now := dm.d.Now()
 	for _, op := range rep.Applied {
 		dm.d.Log.Info("changed", "object", op.Object(), "cmd", op.Command(rep.Last.Plan.Tables), "reason", why)
-		if why != "start" && why != "reload" {
+		if why == "start" || why == "reload" {
+			dm.lastCmd[op.Object()] = op.Command(nil)
+		} else {
 			dm.countRepair(op)
 		}
 	}
@@ -64,10 +66,20 @@ func (dm *Daemon) converge(ctx context.Context, why string) {
 	}
 }
 
-// countRepair notes a repair of op's object; too many in FightWindow and
-// the object is held back for HoldOff, with one log line saying so.
+// countRepair notes a change of op's object made for a reason other than
+// a new configuration. Only a repair counts towards a fight: the very same
+// command applied again, because something else undid it. A changed
+// environment (a new WAN address every minute) gives a different command
+// and never counts. Too many repairs in FightWindow and the object is held
+// back for HoldOff, with one log line saying so.
 func (dm *Daemon) countRepair(op plan.Op) {
 	obj, now := op.Object(), dm.d.Now()
+	cmd := op.Command(nil)
+	last, seen := dm.lastCmd[obj]
+	dm.lastCmd[obj] = cmd
+	if !seen || last != cmd {
+		return
+	}
 	times := slices.DeleteFunc(dm.repairs[obj], func(t time.Time) bool { return now.Sub(t) > FightWindow })
 	times = append(times, now)
 	dm.repairs[obj] = times

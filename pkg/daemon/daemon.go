@@ -73,6 +73,8 @@ type Daemon struct {
 	cfg     *config.Config
 	names   map[string]*nameState
 	repairs map[string][]time.Time
+	// lastCmd is the last command applied per object (see countRepair).
+	lastCmd map[string]string
 	held    map[string]time.Time
 	mu      sync.Mutex
 	facts   Facts
@@ -101,7 +103,7 @@ func New(d Deps) *Daemon {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, held: map[string]time.Time{}}
+	return &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, lastCmd: map[string]string{}, held: map[string]time.Time{}}
 }
 
 // ErrConfig means the configuration could not be loaded at start-up.

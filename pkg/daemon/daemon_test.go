@@ -424,6 +424,21 @@ func TestFightIsHeldBack(t *testing.T) {
 	}
 }
 
+// TestWANFlipsAreNotAFight: the WAN address changing again and again is
+// followed every time; only the same repair repeated counts as a fight.
+func TestWANFlipsAreNotAFight(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	for i := range 3 * FightLimit {
+		a := netip.MustParsePrefix([]string{"192.0.2.8/24", "192.0.2.9/24"}[i%2])
+		h.k.SetAddrs("wan", a)
+		h.event(watch.Addr)
+		if h.link().Local != a.Addr() {
+			t.Fatalf("flip %d: local %v, want %v (held: %v)", i, h.link().Local, a.Addr(), h.d.Facts().Held)
+		}
+	}
+}
+
 func TestKeepOnExit(t *testing.T) {
 	h := start(t, strings.Replace(baseConfig, "ip_forward = true", "ip_forward = true\nkeep_on_exit = true", 1))
 	if err := h.stop(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -76,12 +77,21 @@ func NewNS(t *testing.T) *NS {
 	if err != nil {
 		t.Fatalf("new network namespace: %v", err)
 	}
-	t.Cleanup(func() { ns.f.Close() })
+	t.Cleanup(func() { ns.Close() })
 	return ns
 }
 
+// Close lets the namespace go (the kernel frees it once nothing else
+// holds it). Closing twice is harmless.
+func (n *NS) Close() {
+	n.once.Do(func() { n.f.Close() })
+}
+
 // NS is a network namespace held open by a file descriptor.
-type NS struct{ f *os.File }
+type NS struct {
+	f    *os.File
+	once sync.Once
+}
 
 // FD is the namespace's file descriptor (for netlink.Config.NetNS and
 // IFLA_NET_NS_FD).

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/tunneld/tunneld/pkg/netnstest"
@@ -19,11 +20,12 @@ func TestSeed001(t *testing.T) {
 	l.wire("client", "eth0", "inet", "c")
 	l.wire("proxy", "eth0", "inet", "p")
 	l.wire("gateway", "eth0", "inet", "g")
-	l.wire("target", "eth0", "inet", "t")
-	l.in("inet", func() error { return netnstest.Bridge("br0", "g", "t") })
+	// The target shares the gateway's segment in the how-to; here a veth
+	// from the gateway stands for it, with a host route to the target.
+	l.wire("target", "eth0", "gateway", "eth1")
 	l.addr("inet", "c", "128.198.61.1/26")
 	l.addr("inet", "p", "128.198.60.1/25")
-	l.addr("inet", "br0", "128.198.60.129/25")
+	l.addr("inet", "g", "128.198.60.129/25")
 	l.sysctl("inet", "net/ipv4/ip_forward", "1")
 	l.addr("client", "eth0", "128.198.61.51/26")
 	l.addr("proxy", "eth0", "128.198.60.42/25")
@@ -32,7 +34,9 @@ func TestSeed001(t *testing.T) {
 	l.route("client", "0.0.0.0/0", "128.198.61.1")
 	l.route("proxy", "0.0.0.0/0", "128.198.60.1")
 	l.route("gateway", "0.0.0.0/0", "128.198.60.129")
-	l.route("target", "0.0.0.0/0", "128.198.60.129")
+	l.in("gateway", func() error {
+		return netnstest.AddRoute(netnstest.Route{Table: 254, Dst: netip.MustParsePrefix("128.198.60.201/32"), Dev: "eth1", Proto: 4})
+	})
 	hosts := []string{"client", "proxy", "gateway", "target"}
 	before := map[string]string{}
 	for _, n := range hosts {

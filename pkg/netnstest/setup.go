@@ -155,32 +155,3 @@ func DelLink(dev string) error {
 	defer c.Close()
 	return c.Link.Delete(uint32(ifc.Index))
 }
-
-// Bridge creates a bridge (up) and enslaves the given devices to it.
-func Bridge(name string, ports ...string) error {
-	c, err := rtnetlink.Dial(nil)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.Link.New(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC,
-		Attributes: &rtnetlink.LinkAttributes{Name: name, Info: &rtnetlink.LinkInfo{Kind: "bridge"}}}); err != nil {
-		return err
-	}
-	br, err := net.InterfaceByName(name)
-	if err != nil {
-		return err
-	}
-	master := uint32(br.Index)
-	for _, p := range ports {
-		ifc, err := net.InterfaceByName(p)
-		if err != nil {
-			return err
-		}
-		if err := c.Link.Set(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: uint32(ifc.Index),
-			Attributes: &rtnetlink.LinkAttributes{Master: &master}}); err != nil {
-			return err
-		}
-	}
-	return LinkUp(name)
-}

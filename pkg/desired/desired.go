@@ -65,6 +65,8 @@ type builder struct {
 	up map[string]bool
 	// links indexes res.State.Links and curLinks cur.Links by name.
 	links, curLinks map[string]int
+	// byDev caches routesVia().
+	byDev map[string][]config.Route
 	// underlayRoutes caches underlay().
 	underlayRoutes []model.UnderlayRoute
 	underlayDone   bool

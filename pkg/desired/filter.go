@@ -166,12 +166,23 @@ func (b *builder) derivedSources(t *config.Tunnel) []netip.Prefix {
 			add(a.Prefix)
 		}
 	}
-	for _, r := range b.c.Routes {
-		if r.Dev == t.Name && r.To.IsValid() {
+	for _, r := range b.routesVia()[t.Name] {
+		if r.To.IsValid() {
 			add(r.To)
 		}
 	}
 	return out
+}
+
+// routesVia indexes the configured routes by device, once.
+func (b *builder) routesVia() map[string][]config.Route {
+	if b.byDev == nil {
+		b.byDev = map[string][]config.Route{}
+		for _, r := range b.c.Routes {
+			b.byDev[r.Dev] = append(b.byDev[r.Dev], r)
+		}
+	}
+	return b.byDev
 }
 
 // forwardRules expands one [[forward]] section into rules: every

@@ -30,6 +30,10 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	for _, l := range links {
 		names[l.index] = l.name
 	}
+	byIndex := map[uint32][]observedAddr{}
+	for _, a := range addrs {
+		byIndex[a.index] = append(byIndex[a.index], a)
+	}
 	owned := map[uint32]bool{}
 	for _, l := range links {
 		d := model.Device{Name: l.name, Index: int(l.index), Kind: l.kind, MTU: l.mtu, Up: l.up, Running: l.running}
@@ -38,8 +42,8 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 				RxErrors: st.RXErrors, TxErrors: st.TXErrors, RxDropped: st.RXDropped, TxDropped: st.TXDropped}
 		}
 		var primary, secondary []netip.Prefix
-		for _, a := range addrs {
-			if a.index != l.index || a.scope != unix.RT_SCOPE_UNIVERSE {
+		for _, a := range byIndex[l.index] {
+			if a.scope != unix.RT_SCOPE_UNIVERSE {
 				continue
 			}
 			if a.secondary {
@@ -89,18 +93,27 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	return s, in, ctx.Err()
 }
 
+// observeRoutes reads tunneld's routes (every table) and the main table's
+// others (the underlay), in two filtered dumps: a full dump would also
+// carry the local table's entries for every address.
 func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint32]string) error {
-	routes, err := k.listRoutes(unix.AF_UNSPEC)
+	ours, err := k.listRoutes(0, model.RouteProtocol)
 	if err != nil {
 		return err
 	}
-	for _, r := range routes {
-		r.route.Dev = names[r.oif]
-		switch {
-		case r.protocol == model.RouteProtocol:
+	for _, r := range ours {
+		if r.protocol == model.RouteProtocol {
+			r.route.Dev = names[r.oif]
 			s.Routes = append(s.Routes, r.route)
-		case r.route.Table == model.TableMain:
-			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.route.Dst, Via: r.route.Via, Dev: r.route.Dev, Metric: r.route.Metric})
+		}
+	}
+	main, err := k.listRoutes(model.TableMain, 0)
+	if err != nil {
+		return err
+	}
+	for _, r := range main {
+		if r.protocol != model.RouteProtocol && r.route.Table == model.TableMain {
+			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.route.Dst, Via: r.route.Via, Dev: names[r.oif], Metric: r.route.Metric})
 		}
 	}
 	return nil

@@ -57,8 +57,16 @@ type observedRoute struct {
 	protocol uint8
 }
 
-func (k *Kernel) listRoutes(family uint8) ([]observedRoute, error) {
-	msgs, err := k.dump(unix.RTM_GETROUTE, &rtnetlink.RouteMessage{Family: family})
+// listRoutes dumps the routes of one table (0: all) with one protocol
+// (0: any). Kernels with strict checking (4.20+; the filter on protocol
+// since 5.3) filter the dump themselves; older ones send everything, and
+// the caller filters again.
+func (k *Kernel) listRoutes(table uint32, protocol uint8) ([]observedRoute, error) {
+	req := &rtnetlink.RouteMessage{Family: unix.AF_UNSPEC, Protocol: protocol, Attributes: rtnetlink.RouteAttributes{Table: table}}
+	if table < 256 {
+		req.Table = uint8(table)
+	}
+	msgs, err := k.dump(unix.RTM_GETROUTE, req)
 	if err != nil {
 		return nil, fmt.Errorf("list routes: %w", err)
 	}

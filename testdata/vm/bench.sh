@@ -11,8 +11,8 @@ outdir=${2:-dist}
 build=$(mktemp -d)
 trap 'rm -rf "$build"' EXIT
 case $arch in
-amd64) goenv="GOARCH=amd64" ns="10 100 1000" ;;
-mipsle) goenv="GOARCH=mipsle GOMIPS=softfloat" ns="100" ;;
+amd64) goenv="GOARCH=amd64" ns="${TUNNELD_BENCH_N:-10 100 1000}" ;;
+mipsle) goenv="GOARCH=mipsle GOMIPS=softfloat" ns="${TUNNELD_BENCH_N:-100}" ;;
 *) echo "bench.sh: unknown arch $arch" >&2; exit 2 ;;
 esac
 env CGO_ENABLED=0 GOOS=linux $goenv go build -trimpath -ldflags='-s -w' -o "$build/tunneld" ./cmd/tunneld

@@ -28,7 +28,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if _, err := toml.Decode(src, &raw); err != nil {
 		return nil, Errors{syntaxError(name, src, err)}
 	}
-	d := &decoder{file: name, pos: scanPositions(src)}
+	d := &decoder{file: name, src: src}
 	c := d.config(d.table("", raw))
 	if len(d.errs) > 0 {
 		d.sort()

@@ -10,22 +10,34 @@ import (
 
 // decoder collects errors while the raw document is turned into a Config.
 type decoder struct {
-	file string
-	pos  positions
-	errs Errors
+	file    string
+	src     string
+	pos     positions // scanned on first use: only errors need positions
+	scanned bool
+	errs    Errors
+}
+
+// positions scans the document for the positions of keys and values,
+// once, when the first error needs one.
+func (d *decoder) positions() positions {
+	if !d.scanned {
+		d.pos, d.scanned = scanPositions(d.src), true
+	}
+	return d.pos
 }
 
 // where finds the position for path: the value if at is false and it has
 // one, else the key; for a missing option, its enclosing table.
 func (d *decoder) where(p keyPath, key bool) pos {
+	at := d.positions()
 	for q := p; ; q = parent(q) {
 		if !key {
-			if at, ok := d.pos.vals[q]; ok {
-				return at
+			if v, ok := at.vals[q]; ok {
+				return v
 			}
 		}
-		if at, ok := d.pos.keys[q]; ok {
-			return at
+		if k, ok := at.keys[q]; ok {
+			return k
 		}
 		if q == "" {
 			return pos{1, 1}

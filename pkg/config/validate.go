@@ -33,32 +33,23 @@ func (d *decoder) validate(c *Config) {
 func tunnelPath(name string) keyPath { return keyPath("tunnel").key(name) }
 
 // duplicateTunnels finds tunnels the kernel would refuse as the same: one
-// kind, local, remote and (for GRE) input key.
+// kind, local, remote and (for GRE) input key. The later one in the file
+// is reported; positions are only looked at when there is a duplicate.
 func (d *decoder) duplicateTunnels(c *Config) {
-	seen := map[string]string{}
+	if !hasDuplicateTunnel(c.Tunnels) {
+		return
+	}
+	at := d.positions()
 	inFileOrder := slices.Clone(c.Tunnels)
 	slices.SortStableFunc(inFileOrder, func(a, b *Tunnel) int {
-		pa, pb := d.pos.keys[tunnelPath(a.Name)], d.pos.keys[tunnelPath(b.Name)]
+		pa, pb := at.keys[tunnelPath(a.Name)], at.keys[tunnelPath(b.Name)]
 		return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Col, pb.Col))
 	})
+	seen := map[string]string{}
 	for _, t := range inFileOrder {
-		if t.RemoteHost != "" {
-			continue // compared once resolved, by the kernel
-		}
-		local := "any"
-		switch {
-		case t.LocalDev != "":
-			local = "dev " + t.LocalDev
-		case t.Local.IsValid():
-			local = t.Local.String()
-		}
-		remote := "any"
-		if t.Remote.IsValid() {
-			remote = t.Remote.String()
-		}
-		key := fmt.Sprintf("%s %s %s", t.Mode.Kind(), local, remote)
-		if t.Mode == model.ModeGRE && t.HasIKey {
-			key += fmt.Sprintf(" key %d", t.IKey)
+		key, ok := endpointKey(t)
+		if !ok {
+			continue
 		}
 		if other, ok := seen[key]; ok {
 			d.add(tunnelPath(t.Name), true, "same %s, local and remote as tunnel %q: the kernel keeps one tunnel per endpoint pair (give GRE tunnels different keys)", t.Mode.Kind(), other)
@@ -66,6 +57,46 @@ func (d *decoder) duplicateTunnels(c *Config) {
 		}
 		seen[key] = t.Name
 	}
+}
+
+func hasDuplicateTunnel(ts []*Tunnel) bool {
+	seen := map[string]bool{}
+	for _, t := range ts {
+		key, ok := endpointKey(t)
+		if !ok {
+			continue
+		}
+		if seen[key] {
+			return true
+		}
+		seen[key] = true
+	}
+	return false
+}
+
+// endpointKey is what the kernel tells tunnels apart by; false for a
+// tunnel whose remote is a DNS name (compared once resolved, by the
+// kernel).
+func endpointKey(t *Tunnel) (string, bool) {
+	if t.RemoteHost != "" {
+		return "", false
+	}
+	local := "any"
+	switch {
+	case t.LocalDev != "":
+		local = "dev " + t.LocalDev
+	case t.Local.IsValid():
+		local = t.Local.String()
+	}
+	remote := "any"
+	if t.Remote.IsValid() {
+		remote = t.Remote.String()
+	}
+	key := fmt.Sprintf("%s %s %s", t.Mode.Kind(), local, remote)
+	if t.Mode == model.ModeGRE && t.HasIKey {
+		key += fmt.Sprintf(" key %d", t.IKey)
+	}
+	return key, true
 }
 
 // duplicateAddresses finds an address given twice to one tunnel. The same

@@ -2,6 +2,7 @@ package desired
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -43,11 +44,11 @@ func (b *builder) routes() {
 // made with that device as output interface.
 func (b *builder) hostRoutes() {
 	have := map[model.RouteKey]bool{}
-	var intoTunnels []model.Route
+	var into covering
 	for _, r := range b.res.State.Routes {
 		have[r.Key()] = true
 		if b.c.TunnelByName(r.Dev) != nil {
-			intoTunnels = append(intoTunnels, r)
+			into.add(r)
 		}
 	}
 	for _, t := range b.c.Tunnels {
@@ -63,10 +64,7 @@ func (b *builder) hostRoutes() {
 			tables[model.TableMain] = true
 		}
 		var reach map[uint32]bool // computed only when a route covers the remote
-		for _, r := range intoTunnels {
-			if !r.Dst.Contains(l.Remote) {
-				continue
-			}
+		for _, r := range into.containing(l.Remote) {
 			if reach == nil {
 				reach = b.reachableTables(l)
 			}
@@ -94,6 +92,38 @@ func (b *builder) hostRoutes() {
 			b.res.State.Routes = append(b.res.State.Routes, hr)
 		}
 	}
+}
+
+// covering indexes routes by destination so that the routes containing
+// an address are found with one map lookup per prefix length in use, not
+// by testing every route (a thousand tunnels each with a route).
+type covering struct {
+	bits   []int // prefix lengths in use, in first-seen order
+	byDest map[netip.Prefix][]model.Route
+}
+
+func (c *covering) add(r model.Route) {
+	if c.byDest == nil {
+		c.byDest = map[netip.Prefix][]model.Route{}
+	}
+	d := r.Dst.Masked()
+	if !slices.Contains(c.bits, d.Bits()) {
+		c.bits = append(c.bits, d.Bits())
+	}
+	c.byDest[d] = append(c.byDest[d], r)
+}
+
+// containing returns the routes whose destination contains a.
+func (c *covering) containing(a netip.Addr) []model.Route {
+	var out []model.Route
+	for _, bits := range c.bits {
+		p, err := a.Prefix(bits)
+		if err != nil {
+			continue // a prefix length of the other family
+		}
+		out = append(out, c.byDest[p]...)
+	}
+	return out
 }
 
 // reachableTables are the tables a tunnel's own outer packets (locally

@@ -2,9 +2,7 @@ package linux
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"syscall"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -177,12 +175,4 @@ func requests(op plan.Op, idx *indexes) ([]nlreq, error) {
 		return one(nlreq{unix.RTM_DELRULE, 0, toRuleMsg(*op.Rule), unless(isNotExist)})
 	}
 	return nil, fmt.Errorf("unknown operation %d", op.Kind)
-}
-
-// isOpError tells a kernel's answer (an errno in an acknowledgement) from
-// a failure of the socket itself.
-func isOpError(err error) bool {
-	var oe *netlink.OpError
-	var errno syscall.Errno
-	return errors.As(err, &oe) && errors.As(oe.Err, &errno)
 }

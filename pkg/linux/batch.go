@@ -2,6 +2,9 @@ package linux
 
 import (
 	"encoding"
+	"errors"
+	"syscall"
+	"time"
 
 	"github.com/mdlayher/netlink"
 
@@ -36,9 +39,8 @@ func unless(pred func(error) bool) func(error) error {
 const maxBatch = 256
 
 // batcher sends the requests of consecutive operations several to a
-// sendmsg. The kernel handles the messages of one datagram in order and
-// acknowledges each in turn, so the n-th acknowledgement answers the n-th
-// request; a failed request does not stop the ones after it.
+// sendmsg. The kernel handles the messages of one datagram in order; a
+// failed request does not stop the ones after it.
 type batcher struct {
 	k     *Kernel
 	ops   []plan.Op
@@ -71,7 +73,7 @@ func (b *batcher) flush() {
 				encErr = err
 			}
 			msgs = append(msgs, netlink.Message{
-				Header: netlink.Header{Type: netlink.HeaderType(r.typ), Flags: netlink.Request | netlink.Acknowledge | r.flags},
+				Header: netlink.Header{Type: netlink.HeaderType(r.typ), Flags: netlink.Request | r.flags},
 				Data:   data,
 			})
 		}
@@ -103,29 +105,65 @@ func (b *batcher) flush() {
 	b.ops, b.reqs, b.n = b.ops[:0], b.reqs[:0], 0
 }
 
-// exchange sends msgs in one datagram and reads one acknowledgement per
-// message into answers (nil for success).
+// exchangeTimeout bounds the wait for a batch's last answer.
+const exchangeTimeout = 30 * time.Second
+
+// exchange sends msgs in one datagram and records each one's answer in
+// answers (nil for success). Only the last message asks for an
+// acknowledgement: the kernel answers a failed request whether asked or
+// not, and handles the datagram in order, so every failure is queued
+// before the last answer and is matched to its request by sequence
+// number. A thousand operations cost a few reads, not one per request.
 func (k *Kernel) exchange(msgs []netlink.Message, answers []error) {
-	if _, err := k.nl.SendMessages(msgs); err != nil {
+	msgs[len(msgs)-1].Header.Flags |= netlink.Acknowledge
+	sent, err := k.nl.SendMessages(msgs)
+	if err != nil {
 		for i := range answers {
 			answers[i] = unwrap(err)
 		}
 		return
 	}
-	for got := 0; got < len(msgs); {
+	bySeq := make(map[uint32]int, len(sent))
+	for i, m := range sent {
+		bySeq[m.Header.Sequence] = i
+	}
+	last := sent[len(sent)-1].Header.Sequence
+	// The answers are queued by the time sendmsg returns; the deadline
+	// only guards against waiting forever for one the kernel skipped.
+	if err := k.nl.SetReadDeadline(time.Now().Add(exchangeTimeout)); err == nil {
+		defer k.nl.SetReadDeadline(time.Time{})
+	}
+	for {
 		replies, err := k.nl.Receive()
 		if err != nil {
-			if !isOpError(err) {
-				// The socket itself failed: nothing more will come.
-				for ; got < len(msgs); got++ {
-					answers[got] = err
+			var oe *netlink.OpError
+			i, ok := 0, false
+			if errors.As(err, &oe) {
+				// A kernel's answer carries a bare errno and our sequence.
+				_, errno := oe.Err.(syscall.Errno)
+				i, ok = bySeq[oe.Sequence]
+				ok = ok && errno
+			}
+			if !ok {
+				// The socket itself failed: nothing more will come, and
+				// what the kernel did with the rest is unknown.
+				for i := range answers {
+					if answers[i] == nil {
+						answers[i] = err
+					}
 				}
 				return
 			}
-			answers[got] = unwrap(err)
-			got++
+			answers[i] = unwrap(err)
+			if i == len(sent)-1 {
+				return
+			}
 			continue
 		}
-		got += len(replies)
+		for _, r := range replies {
+			if r.Header.Sequence == last {
+				return
+			}
+		}
 	}
 }

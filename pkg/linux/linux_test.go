@@ -3,6 +3,7 @@ package linux
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -292,3 +293,27 @@ func TestPrivilegedObserveInputs(t *testing.T) {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// TestPrivilegedObserveCounters: the link dump (which leaves protocol
+// statistics out) still carries the device counters status shows.
+func TestPrivilegedObserveCounters(t *testing.T) {
+	k := open(t)
+	if err := netnstest.LinkUp("lo"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("udp", "127.0.0.1:9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c.Write([]byte("tunneld"))
+	}
+	c.Close()
+	_, in, err := k.Observe(ctx, model.Scope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := in.Devices["lo"].Stats.TxPackets; got < 3 {
+		t.Errorf("lo sent %d packets, want at least 3", got)
+	}
+}

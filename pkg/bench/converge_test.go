@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mdlayher/netlink"
 )
 
 // TestConverge measures converging from empty to n tunnels (each with an
@@ -31,17 +34,27 @@ func TestConverge(t *testing.T) {
 		os.WriteFile(script, []byte(sh.String()), 0o755)
 		os.WriteFile(batch, []byte(strings.Join(ops, "\n")+"\n"), 0o644)
 		var apply, applyFW, noop, perOp, ipBatch []float64
+		noopWrites := 0
 		for range s.runs {
 			// Each measurement gets a fresh namespace, let go right after
 			// (a thousand tunnels each: the guest's memory is small).
 			ns := underlay(t)
+			var mon *netlink.Conn
+			if err := ns.Do(func() (err error) { mon, err = changeMonitor(); return err }); err != nil {
+				t.Fatal(err)
+			}
 			d, _ := run(t, ns, s.bin, "apply", "-c", cfg)
 			apply = append(apply, ms(d))
+			if heard := drain(mon); heard == 0 {
+				t.Fatalf("the change monitor heard %d notifications during the converge of %d tunnels", heard, n)
+			}
 			d, out := run(t, ns, s.bin, "apply", "-c", cfg)
 			if !strings.Contains(out, "nothing to do") {
 				t.Fatalf("re-apply changed something:\n%s", tail(out))
 			}
 			noop = append(noop, ms(d))
+			noopWrites += drain(mon)
+			mon.Close()
 			ns.Close()
 			ns = underlay(t)
 			d, _ = run(t, ns, s.bin, "apply", "-c", cfgFW)
@@ -60,7 +73,8 @@ func TestConverge(t *testing.T) {
 		}
 		report(result{Arch: s.arch, Bench: "converge", Impl: "tunneld apply", N: n, Runs: apply})
 		report(result{Arch: s.arch, Bench: "converge", Impl: "tunneld apply, with its filter", N: n, Runs: applyFW})
-		report(result{Arch: s.arch, Bench: "resync (no-op apply)", Impl: "tunneld apply", N: n, Runs: noop, Note: "0 operations"})
+		report(result{Arch: s.arch, Bench: "resync (no-op apply)", Impl: "tunneld apply", N: n, Runs: noop,
+			Note: fmt.Sprintf("%d change notifications over %d runs", noopWrites, s.runs)})
 		if busybox {
 			report(result{Arch: s.arch, Bench: "converge", Impl: "busybox ip, one process per operation", N: n, Runs: perOp})
 		} else {

@@ -32,11 +32,7 @@ func TestDaemonCost(t *testing.T) {
 	var mon, rt *netlink.Conn
 	state := t.TempDir()
 	if err := ns.Do(func() (err error) {
-		groups := uint32(0)
-		for _, g := range []uint32{unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV4_RULE} {
-			groups |= 1 << (g - 1)
-		}
-		if mon, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Groups: groups}); err != nil {
+		if mon, err = changeMonitor(); err != nil {
 			return err
 		}
 		if rt, err = netlink.Dial(unix.NETLINK_ROUTE, nil); err != nil {

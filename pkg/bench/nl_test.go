@@ -13,6 +13,20 @@ import (
 )
 
 func ifindex(t *testing.T, c *netlink.Conn, name string) int {
+	l, ok := findLink(t, c, name)
+	if !ok {
+		t.Fatalf("no device %s", name)
+	}
+	return int(l.Index)
+}
+
+// linkUp reports whether device name exists and is up.
+func linkUp(t *testing.T, c *netlink.Conn, name string) bool {
+	l, ok := findLink(t, c, name)
+	return ok && l.Flags&unix.IFF_UP != 0
+}
+
+func findLink(t *testing.T, c *netlink.Conn, name string) (rtnetlink.LinkMessage, bool) {
 	msgs, err := c.Execute(netlink.Message{Header: netlink.Header{Type: unix.RTM_GETLINK, Flags: netlink.Request | netlink.Dump}, Data: make([]byte, 16)})
 	if err != nil {
 		t.Fatal(err)
@@ -20,11 +34,10 @@ func ifindex(t *testing.T, c *netlink.Conn, name string) int {
 	for _, m := range msgs {
 		var l rtnetlink.LinkMessage
 		if l.UnmarshalBinary(m.Data) == nil && l.Attributes != nil && l.Attributes.Name == name {
-			return int(l.Index)
+			return l, true
 		}
 	}
-	t.Fatalf("no device %s", name)
-	return 0
+	return rtnetlink.LinkMessage{}, false
 }
 
 func addrReq(c *netlink.Conn, typ uint16, index int, prefix string) error {
@@ -58,12 +71,27 @@ func waitNewLink(c *netlink.Conn, dev string) bool {
 	}
 }
 
-// drain reads what is queued until nothing arrives for 100 ms.
-func drain(c *netlink.Conn) {
+// drain reads what is queued until nothing arrives for 100 ms and
+// returns how many messages it read.
+func drain(c *netlink.Conn) int {
+	n := 0
 	for {
 		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		if _, err := c.Receive(); err != nil && !errors.Is(err, unix.ENOBUFS) {
-			return
+		msgs, err := c.Receive()
+		if err != nil && !errors.Is(err, unix.ENOBUFS) {
+			return n
 		}
+		n += len(msgs)
 	}
+}
+
+// changeMonitor opens, in the calling thread's namespace, a socket that
+// hears of every change to links, IPv4 addresses, routes and rules: each
+// notification is a write someone made.
+func changeMonitor() (*netlink.Conn, error) {
+	groups := uint32(0)
+	for _, g := range []uint32{unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV4_RULE} {
+		groups |= 1 << (g - 1)
+	}
+	return netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Groups: groups})
 }

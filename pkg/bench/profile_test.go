@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tunneld/tunneld/pkg/cli"
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/linux"
 )
 
@@ -32,10 +34,10 @@ func TestProfile(t *testing.T) {
 	if os.Getenv("TUNNELD_BENCH_PROFILE") != "1" {
 		t.Skip("set TUNNELD_BENCH_PROFILE=1")
 	}
-	for _, fw := range []bool{false, true} {
+	for _, mode := range []string{"engine", "engine-filter", "cli"} {
 		ns := underlay(t)
 		t.Setenv("TUNNELD_BENCH_CHILD", "1")
-		t.Setenv("TUNNELD_BENCH_FW", fmt.Sprint(fw))
+		t.Setenv("TUNNELD_BENCH_MODE", mode)
 		_, out := run(t, ns, os.Args[0], "-test.run=^TestProfile$", "-test.count=1")
 		for _, l := range strings.Split(out, "\n") {
 			if strings.HasPrefix(l, "PROFILE ") || strings.HasPrefix(l, "PPROF ") {
@@ -47,7 +49,8 @@ func TestProfile(t *testing.T) {
 }
 
 func profileChild(t *testing.T) {
-	fw := os.Getenv("TUNNELD_BENCH_FW") == "true"
+	mode := os.Getenv("TUNNELD_BENCH_MODE")
+	fw := mode == "engine-filter"
 	name := map[bool]string{false: "", true: "-filter"}[fw]
 	prof := func(phase string, f func()) {
 		var buf bytes.Buffer
@@ -60,6 +63,17 @@ func profileChild(t *testing.T) {
 		fmt.Printf("PPROF %s%s %s\n", phase, name, base64.StdEncoding.EncodeToString(buf.Bytes()))
 	}
 	path := writeConfig(t, 1000, fw)
+	if mode == "cli" {
+		// What `tunneld apply` does, bar the process start.
+		prof("cli-apply", func() {
+			code := cli.Main(&cli.Env{StateDir: t.TempDir(), Stdout: os.Stdout, Stderr: os.Stderr, Context: context.Background(),
+				Kernel: func() (kernel.Kernel, error) { return linux.Open(linux.Options{StateDir: t.TempDir()}) }}, []string{"apply", "-c", path})
+			if code != 0 {
+				t.Fatalf("apply: exit %d", code)
+			}
+		})
+		return
+	}
 	var c *config.Config
 	prof("load", func() {
 		var err error

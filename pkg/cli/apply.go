@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 
@@ -16,9 +17,7 @@ func runApply(env *Env, args []string) int {
 	}
 	defer closeKernel(k)
 	rep, err := engine.Converge(env.Context, k, c, resolveAll(env, c))
-	for _, op := range rep.Applied {
-		fmt.Fprintln(env.Stdout, op.Command(rep.Last.Plan.Tables))
-	}
+	printOps(env, rep)
 	for _, t := range rep.Last.Want.Tunnels {
 		if !t.Up {
 			fmt.Fprintf(env.Stderr, "tunneld: tunnel %q is down: %s\n", t.Name, t.Reason)
@@ -45,14 +44,22 @@ func runDown(env *Env, args []string) int {
 	}
 	defer closeKernel(k)
 	rep, err := engine.Down(env.Context, k, c)
-	for _, op := range rep.Applied {
-		fmt.Fprintln(env.Stdout, op.Command(rep.Last.Plan.Tables))
-	}
+	printOps(env, rep)
 	if err != nil {
 		printErr(env, err)
 		return 1
 	}
 	return 0
+}
+
+// printOps prints the operations performed, as commands, in one write (a
+// thousand tunnels make five thousand lines).
+func printOps(env *Env, rep engine.Report) {
+	w := bufio.NewWriter(env.Stdout)
+	for _, op := range rep.Applied {
+		fmt.Fprintln(w, op.Command(rep.Last.Plan.Tables))
+	}
+	w.Flush()
 }
 
 // printErr prints an apply error one failed operation per line.

@@ -1,15 +1,18 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,10 +151,15 @@ func tunnels(n int) []tun {
 	return out
 }
 
-// writeConfig writes tunneld's configuration for n tunnels.
-func writeConfig(t *testing.T, n int, firewall bool) string {
+// writeConfig writes tunneld's configuration for n tunnels, with extra
+// lines in its global section.
+func writeConfig(t *testing.T, n int, firewall bool, global ...string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[global]\nfirewall = %t\nrule_priority_max = 29999\n\n[tables]\n", firewall)
+	fmt.Fprintf(&b, "[global]\nfirewall = %t\nrule_priority_max = 29999\n", firewall)
+	for _, l := range global {
+		b.WriteString(l + "\n")
+	}
+	b.WriteString("\n[tables]\n")
 	for _, x := range tunnels(n) {
 		fmt.Fprintf(&b, "tab%d = %d\n", x.table, x.table)
 	}
@@ -190,6 +198,54 @@ func ipOps(n int, busybox bool) []string {
 			fmt.Sprintf("rule add from %s lookup %d priority %d protocol 116", x.addr, x.table, x.prio))
 	}
 	return ops
+}
+
+// converge is one of the daemon's converges as its debug log reports it.
+type convergeLog struct {
+	reason string
+	ops    int
+	took   float64 // ms
+}
+
+var convergedLine = regexp.MustCompile(`msg=converged reason=("[^"]*"|\S+) ops=(\d+) took=(\S+)`)
+
+// converges reads the converges from a `tunneld run -log-level debug` log.
+func converges(log string) []convergeLog {
+	var out []convergeLog
+	for _, m := range convergedLine.FindAllStringSubmatch(log, -1) {
+		d, err := time.ParseDuration(m[3])
+		if err != nil {
+			continue
+		}
+		ops, _ := strconv.Atoi(m[2])
+		out = append(out, convergeLog{reason: strings.Trim(m[1], `"`), ops: ops, took: ms(d)})
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// syncBuffer is a bytes.Buffer a running command writes to while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

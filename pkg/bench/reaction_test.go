@@ -1,12 +1,12 @@
 package bench
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,8 +33,8 @@ func TestReaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mon, rt *netlink.Conn
-	var logs bytes.Buffer
-	cmd := exec.Command(s.bin, "run", "-c", cfg)
+	var logs syncBuffer
+	cmd := exec.Command(s.bin, "run", "-c", cfg, "-log-level", "debug")
 	cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+t.TempDir())
 	cmd.Stderr = &logs
 	err := ns.Do(func() error {
@@ -110,4 +110,22 @@ func TestReaction(t *testing.T) {
 	p := func(q float64) float64 { return sorted[int(q*float64(len(sorted)-1))] }
 	report(result{Arch: s.arch, Bench: "reaction p50", Impl: "tunneld run", Value: p(0.50), Unit: "ms", Note: fmt.Sprintf("%d address changes, debounce %s", len(lat), daemon.DefaultDebounce)})
 	report(result{Arch: s.arch, Bench: "reaction p99", Impl: "tunneld run", Value: p(0.99), Unit: "ms"})
+	// What the reaction is made of: the daemon's own timing of its
+	// converges after events (debug log), with nothing to do (one re-read)
+	// and with the tunnel's change (re-read, apply, re-read to confirm).
+	var idle, changed []float64
+	for _, c := range converges(logs.String()) {
+		switch {
+		case !strings.HasPrefix(c.reason, "event:"):
+		case c.ops == 0:
+			idle = append(idle, c.took)
+		default:
+			changed = append(changed, c.took)
+		}
+	}
+	if len(idle) == 0 || len(changed) == 0 {
+		t.Fatalf("no converge timings in the daemon's log:\n%s", tail(logs.String()))
+	}
+	report(result{Arch: s.arch, Bench: "daemon re-read, nothing to do (p50)", Impl: "tunneld run", Value: median(idle), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(idle))})
+	report(result{Arch: s.arch, Bench: "daemon re-read + change + confirm (p50)", Impl: "tunneld run", Value: median(changed), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(changed))})
 }

@@ -17,7 +17,9 @@ import (
 // or follow-ups of the environment; each gets one log line naming its
 // object.
 func (dm *Daemon) converge(ctx context.Context, why string) {
+	start := time.Now()
 	rep, err := engine.Converge(ctx, dm.d.Kernel, dm.cfg, dm.resolved(), dm.hold)
+	dm.d.Log.Debug("converged", "reason", why, "ops", len(rep.Applied), "took", time.Since(start))
 	now := dm.d.Now()
 	for _, op := range rep.Applied {
 		dm.d.Log.Info("changed", "object", op.Object(), "cmd", op.Command(rep.Last.Plan.Tables), "reason", why)

@@ -27,8 +27,8 @@ if [ "$arch" = amd64 ]; then
 	ipenv="TUNNELD_BENCH_IP=/opt/iproute2/ip"
 fi
 script="cd /t && TUNNELD_BENCH=1 TUNNELD_BENCH_PROFILE=1 TUNNELD_PRIVILEGED=1 TUNNELD_BIN=/t/tunneld TUNNELD_BENCH_ARCH=$arch \
-TUNNELD_BENCH_N='$ns' ${TUNNELD_BENCH_RUNS:+TUNNELD_BENCH_RUNS=$TUNNELD_BENCH_RUNS} ${TUNNELD_BENCH_IDLE:+TUNNELD_BENCH_IDLE=$TUNNELD_BENCH_IDLE} $ipenv \
-/t/bench.test -test.v -test.count=1 -test.timeout=90m ${TUNNELD_BENCH_RUN:+-test.run=$TUNNELD_BENCH_RUN}"
+TUNNELD_BENCH_N='$ns' ${TUNNELD_BENCH_RUNS:+TUNNELD_BENCH_RUNS=$TUNNELD_BENCH_RUNS} ${TUNNELD_BENCH_IDLE:+TUNNELD_BENCH_IDLE=$TUNNELD_BENCH_IDLE} ${TUNNELD_BENCH_LOG:+TUNNELD_BENCH_LOG=$TUNNELD_BENCH_LOG} $ipenv \
+/t/bench.test -test.v -test.count=1 -test.timeout=90m ${TUNNELD_BENCH_RUN:+-test.run='$TUNNELD_BENCH_RUN'}"
 mkdir -p "$outdir"
 log="$outdir/bench-$arch.log"
 go run ./testdata/vm -arch "$arch" -timeout 100m -v -run "$script" "${files[@]}" | tee "$log"

@@ -1,5 +1,6 @@
 // Command benchtable prints the BENCH lines of `make bench` (JSON, one per
-// line on stdin) as a table, with each converge's ratio to tunneld's.
+// line on stdin) as a table, with each timed figure's ratio to tunneld
+// apply's converge of the same N.
 package main
 
 import (
@@ -41,7 +42,7 @@ func main() {
 		val, ratio := fmt.Sprintf("%.1f %s", r.Value, r.Unit), ""
 		if r.Median > 0 {
 			val = fmt.Sprintf("%.1f ms", r.Median)
-			if b := base[fmt.Sprint(r.Arch, r.N)]; b > 0 && r.Bench == "converge" {
+			if b := base[fmt.Sprint(r.Arch, r.N)]; b > 0 && r.N > 0 {
 				ratio = fmt.Sprintf("%.2f×", r.Median/b)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mdlayher/netlink"
 )
@@ -45,7 +46,7 @@ func TestConverge(t *testing.T) {
 			}
 			d, _ := run(t, ns, s.bin, "apply", "-c", cfg)
 			apply = append(apply, ms(d))
-			if heard := drain(mon); heard == 0 {
+			if heard := drain(mon, time.Second); heard == 0 {
 				t.Fatalf("the change monitor heard %d notifications during the converge of %d tunnels", heard, n)
 			}
 			d, out := run(t, ns, s.bin, "apply", "-c", cfg)
@@ -53,7 +54,7 @@ func TestConverge(t *testing.T) {
 				t.Fatalf("re-apply changed something:\n%s", tail(out))
 			}
 			noop = append(noop, ms(d))
-			noopWrites += drain(mon)
+			noopWrites += drain(mon, time.Second)
 			mon.Close()
 			ns.Close()
 			ns = underlay(t)

@@ -86,7 +86,7 @@ func TestDaemonCost(t *testing.T) {
 	converged(time.Time{})
 	report(result{Arch: s.arch, Bench: "memory idle, 100 tunnels", Impl: "tunneld run", Value: rssKiB(pid), Unit: "KiB RSS"})
 
-	drain(mon)
+	drain(mon, time.Second)
 	cpu0, wake0 := cpuTicks(pid), wakeups(pid)
 	writes := 0
 	types := map[uint16]int{}

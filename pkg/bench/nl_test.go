@@ -71,12 +71,13 @@ func waitNewLink(c *netlink.Conn, dev string) bool {
 	}
 }
 
-// drain reads what is queued until nothing arrives for 100 ms and
-// returns how many messages it read.
-func drain(c *netlink.Conn) int {
+// drain reads what is queued until nothing arrives for quiet and returns
+// how many messages it read. A count needs a generous quiet time: on a
+// slow guest the deadline can pass before the first read is even tried.
+func drain(c *netlink.Conn, quiet time.Duration) int {
 	n := 0
 	for {
-		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		c.SetReadDeadline(time.Now().Add(quiet))
 		msgs, err := c.Receive()
 		if err != nil && !errors.Is(err, unix.ENOBUFS) {
 			return n

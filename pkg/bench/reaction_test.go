@@ -79,7 +79,7 @@ func TestReaction(t *testing.T) {
 			t.Fatalf("tunneld run did not bring t0 up within a minute:\n%s", tail(logs.String()))
 		}
 	}
-	drain(mon)
+	drain(mon, 100*time.Millisecond)
 	index := ifindex(t, rt, "wan")
 	var lat []float64
 	for i := range 200 {
@@ -99,7 +99,7 @@ func TestReaction(t *testing.T) {
 		}
 		lat = append(lat, ms(time.Since(start)))
 		time.Sleep(20 * time.Millisecond) // let the daemon settle between changes
-		drain(mon)
+		drain(mon, 100*time.Millisecond)
 	}
 	stop()
 	if len(lat) == 0 {

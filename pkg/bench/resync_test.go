@@ -52,7 +52,7 @@ func TestResync(t *testing.T) {
 			t.Fatalf("tunneld run did not converge within 5 minutes:\n%s", tail(logs.String()))
 		}
 	}
-	if drain(mon) == 0 {
+	if drain(mon, time.Second) == 0 {
 		t.Fatalf("the change monitor heard nothing of the converge of %d tunnels", n)
 	}
 	writes := 0

@@ -317,3 +317,35 @@ func TestPrivilegedObserveCounters(t *testing.T) {
 		t.Errorf("lo sent %d packets, want at least 3", got)
 	}
 }
+
+// BenchmarkLook times one re-read and plan of a small namespace (a
+// device, an owned route): what the daemon does for every event. Run on
+// the host, it is the native counterpart of the re-read times the VM
+// benchmarks report (BENCHMARKS.md):
+//
+//	TUNNELD_PRIVILEGED=1 go test -run '^$' -bench Look ./pkg/linux
+func BenchmarkLook(b *testing.B) {
+	netnstest.Enter(b)
+	k, err := Open(Options{StateDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Close()
+	if err := netnstest.Veth("wan", "peer0", nil); err != nil {
+		b.Fatal(err)
+	}
+	netnstest.LinkUp("wan")
+	netnstest.AddAddr("wan", netip.MustParsePrefix("192.0.2.1/24"))
+	c, err := config.Parse("b.toml", []byte("[global]\nfirewall = false\n[[route]]\nto = \"10.9.0.0/16\"\nvia = \"192.0.2.2\"\ndev = \"wan\"\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := engine.Converge(ctx, k, c, nil); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := engine.Look(ctx, k, c, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -33,7 +33,7 @@ func Gate(t testing.TB) {
 // with the goroutine). Sockets and /proc/sys/net files opened by the test
 // goroutine belong to the new namespace; other goroutines do not run in
 // it, so create sockets before starting any.
-func Enter(t *testing.T) {
+func Enter(t testing.TB) {
 	Gate(t)
 	runtime.LockOSThread()
 	orig, err := os.Open("/proc/thread-self/ns/net")

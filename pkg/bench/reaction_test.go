@@ -64,14 +64,7 @@ func TestReaction(t *testing.T) {
 	}
 	defer mon.Close()
 	defer rt.Close()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cmd.Process.Signal(unix.SIGTERM)
-			cmd.Wait()
-		}
-	}
+	stop := stopper(cmd)
 	defer stop()
 	for deadline := time.Now().Add(time.Minute); !linkUp(t, rt, "t0"); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // TestResync measures the daemon's periodic full re-read of the largest
@@ -37,14 +36,7 @@ func TestResync(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mon.Close()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cmd.Process.Signal(unix.SIGTERM)
-			cmd.Wait()
-		}
-	}
+	stop := stopper(cmd)
 	defer stop()
 	for deadline := time.Now().Add(5 * time.Minute); !strings.Contains(logs.String(), "msg=converged reason=start"); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -3,10 +3,12 @@ package linux
 import (
 	"encoding"
 	"errors"
+	"os"
 	"syscall"
 	"time"
 
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/plan"
@@ -34,9 +36,11 @@ func unless(pred func(error) bool) func(error) error {
 	}
 }
 
-// maxBatch bounds the requests sent in one sendmsg (and the acks then
-// queued on the socket).
-const maxBatch = 256
+// maxBatch bounds the requests sent in one sendmsg: every one of them may
+// fail, and its error, which carries a copy of the request, must fit in
+// the socket's receive buffer with the others (256 failed link creations
+// overflow the default 208 KiB; 64 leave room).
+const maxBatch = 64
 
 // batcher sends the requests of consecutive operations several to a
 // sendmsg. The kernel handles the messages of one datagram in order; a
@@ -105,8 +109,17 @@ func (b *batcher) flush() {
 	b.ops, b.reqs, b.n = b.ops[:0], b.reqs[:0], 0
 }
 
-// exchangeTimeout bounds the wait for a batch's last answer.
-const exchangeTimeout = 30 * time.Second
+// exchangeTimeout bounds the wait for a batch's last answer; after the
+// socket overflowed, overflowWait bounds the wait for what is still queued.
+const (
+	exchangeTimeout = 30 * time.Second
+	overflowWait    = 200 * time.Millisecond
+)
+
+// errAnswerLost is the result of a request whose answer the kernel could
+// not queue (the socket's buffer was full): it may or may not have been
+// done; the next observation tells.
+var errAnswerLost = errors.New("the kernel's answer was lost (netlink socket buffer full)")
 
 // exchange sends msgs in one datagram and records each one's answer in
 // answers (nil for success). Only the last message asks for an
@@ -114,6 +127,8 @@ const exchangeTimeout = 30 * time.Second
 // not, and handles the datagram in order, so every failure is queued
 // before the last answer and is matched to its request by sequence
 // number. A thousand operations cost a few reads, not one per request.
+// Whatever happens, the batch's answers are read off the socket before
+// it returns, so that no stale answer meets the next request.
 func (k *Kernel) exchange(msgs []netlink.Message, answers []error) {
 	msgs[len(msgs)-1].Header.Flags |= netlink.Acknowledge
 	sent, err := k.nl.SendMessages(msgs)
@@ -127,42 +142,56 @@ func (k *Kernel) exchange(msgs []netlink.Message, answers []error) {
 	for i, m := range sent {
 		bySeq[m.Header.Sequence] = i
 	}
-	last := sent[len(sent)-1].Header.Sequence
+	answered := make([]bool, len(sent))
 	// The answers are queued by the time sendmsg returns; the deadline
 	// only guards against waiting forever for one the kernel skipped.
 	if err := k.nl.SetReadDeadline(time.Now().Add(exchangeTimeout)); err == nil {
 		defer k.nl.SetReadDeadline(time.Time{})
 	}
-	for {
+	overflow := false
+	for !answered[len(sent)-1] {
 		replies, err := k.nl.Receive()
-		if err != nil {
-			var oe *netlink.OpError
-			i, ok := 0, false
-			if errors.As(err, &oe) {
-				// A kernel's answer carries a bare errno and our sequence.
-				_, errno := oe.Err.(syscall.Errno)
-				i, ok = bySeq[oe.Sequence]
-				ok = ok && errno
-			}
-			if !ok {
-				// The socket itself failed: nothing more will come, and
-				// what the kernel did with the rest is unknown.
-				for i := range answers {
-					if answers[i] == nil {
-						answers[i] = err
-					}
+		if err == nil {
+			for _, r := range replies {
+				if i, ok := bySeq[r.Header.Sequence]; ok {
+					answered[i] = true
 				}
-				return
-			}
-			answers[i] = unwrap(err)
-			if i == len(sent)-1 {
-				return
 			}
 			continue
 		}
-		for _, r := range replies {
-			if r.Header.Sequence == last {
-				return
+		var oe *netlink.OpError
+		if errors.As(err, &oe) {
+			// A kernel's answer carries a bare errno and our sequence.
+			if _, errno := oe.Err.(syscall.Errno); errno {
+				if i, ok := bySeq[oe.Sequence]; ok {
+					answers[i], answered[i] = unwrap(err), true
+					continue
+				}
+			}
+		}
+		if errors.Is(err, unix.ENOBUFS) {
+			// Answers were dropped; the rest are queued already.
+			overflow = true
+			k.nl.SetReadDeadline(time.Now().Add(overflowWait))
+			continue
+		}
+		if !overflow || !errors.Is(err, os.ErrDeadlineExceeded) {
+			// The socket itself failed: what the kernel did with the
+			// unanswered requests is unknown.
+			for i := range answers {
+				if !answered[i] {
+					answers[i] = err
+				}
+			}
+			return
+		}
+		break // everything queued after the overflow has been read
+	}
+	if overflow {
+		// A request without an answer may have failed silently.
+		for i := range answers {
+			if !answered[i] {
+				answers[i] = errAnswerLost
 			}
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/netnstest"
@@ -32,7 +34,7 @@ func TestPrivilegedBatchFailuresMatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 600
-	bad := []int{0, 50, 255, 256, 400, n - 1}
+	bad := []int{0, 50, maxBatch - 1, maxBatch, 400, n - 1}
 	var p plan.Plan
 	for i := range n {
 		r := model.Route{Table: 100, Dst: netip.MustParsePrefix(fmt.Sprintf("10.70.%d.%d/32", i/256, i%256)), Dev: "eth0"}
@@ -72,5 +74,88 @@ func TestPrivilegedBatchFailuresMatched(t *testing.T) {
 	// The socket is left clean: a plain request still works.
 	if _, err := k.listLinks(); err != nil {
 		t.Errorf("after the batches: %v", err)
+	}
+}
+
+// TestPrivilegedBatchAllFail: when every request of full batches fails,
+// each failure still comes back (the errors, each carrying a copy of its
+// request, fit in the socket's buffer) and the socket is left clean for
+// the next request.
+func TestPrivilegedBatchAllFail(t *testing.T) {
+	k := open(t)
+	if err := netnstest.Veth("eth0", "peer0", nil); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	var p plan.Plan
+	for i := range n {
+		// eth0 is down and has no address: every gateway is unreachable.
+		r := model.Route{Table: 100, Dst: netip.MustParsePrefix(fmt.Sprintf("10.71.%d.%d/32", i/256, i%256)), Dev: "eth0",
+			Via: netip.MustParseAddr("203.0.113.1"), Metric: 100000 + uint32(i)}
+		p.Ops = append(p.Ops, plan.Op{Kind: plan.RouteAdd, Route: &r})
+	}
+	err := k.Apply(ctx, p)
+	var ae *kernel.ApplyError
+	if !errors.As(err, &ae) {
+		t.Fatalf("Apply = %v, want an ApplyError", err)
+	}
+	if len(ae.Failed) != n {
+		t.Fatalf("Apply = %d failures, want %d (%v)", len(ae.Failed), n, firstLine(err))
+	}
+	for _, f := range ae.Failed {
+		if !errors.Is(f.Err, unix.ENETUNREACH) {
+			t.Fatalf("%v, want every failure to be the kernel's answer", f)
+		}
+	}
+	if _, _, err := k.Observe(ctx, model.Scope{}); err != nil {
+		t.Errorf("after the batches: %v", err)
+	}
+}
+
+func firstLine(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+// TestPrivilegedBatchOverflow: when the socket's buffer cannot hold a
+// batch's answers (made tiny here), the lost ones are reported as lost,
+// never as done, and the socket is left clean for the next request.
+func TestPrivilegedBatchOverflow(t *testing.T) {
+	k := open(t)
+	if err := netnstest.Veth("eth0", "peer0", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.nl.SetReadBuffer(1); err != nil { // the kernel's minimum
+		t.Fatal(err)
+	}
+	const n = 3 * maxBatch
+	var p plan.Plan
+	for i := range n {
+		r := model.Route{Table: 100, Dst: netip.MustParsePrefix(fmt.Sprintf("10.72.%d.%d/32", i/256, i%256)), Dev: "eth0",
+			Via: netip.MustParseAddr("203.0.113.1")}
+		p.Ops = append(p.Ops, plan.Op{Kind: plan.RouteAdd, Route: &r})
+	}
+	err := k.Apply(ctx, p)
+	var ae *kernel.ApplyError
+	if !errors.As(err, &ae) {
+		t.Fatalf("Apply = %v, want an ApplyError", err)
+	}
+	lost := 0
+	for _, f := range ae.Failed {
+		switch {
+		case errors.Is(f.Err, errAnswerLost):
+			lost++
+		case !errors.Is(f.Err, unix.ENETUNREACH):
+			t.Errorf("%v, want the kernel's answer or a lost one", f)
+		}
+	}
+	if len(ae.Failed) != n || lost == 0 {
+		t.Errorf("%d failures of which %d lost, want %d failures, some lost (did the buffer overflow?)", len(ae.Failed), lost, n)
+	}
+	if _, _, err := k.Observe(ctx, model.Scope{}); err != nil {
+		t.Errorf("after the overflow: %v", err)
 	}
 }

@@ -67,9 +67,7 @@ type result struct {
 
 func report(r result) {
 	if len(r.Runs) > 0 {
-		s := slices.Clone(r.Runs)
-		slices.Sort(s)
-		r.Median = s[len(s)/2]
+		r.Median = median(r.Runs)
 	}
 	b, _ := json.Marshal(r)
 	fmt.Printf("BENCH %s\n", b)

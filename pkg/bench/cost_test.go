@@ -132,8 +132,7 @@ func TestDaemonCost(t *testing.T) {
 	}
 	converged(flaps)
 	report(result{Arch: s.arch, Bench: "memory after 1000 underlay flaps", Impl: "tunneld run", Value: rssKiB(pid), Unit: "KiB RSS"})
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
+	stopper(cmd)()
 }
 
 // putLink writes an ifinfomsg setting IFF_UP on index to flags.

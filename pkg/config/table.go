@@ -10,18 +10,17 @@ import (
 
 // decoder collects errors while the raw document is turned into a Config.
 type decoder struct {
-	file    string
-	src     string
-	pos     positions // scanned on first use: only errors need positions
-	scanned bool
-	errs    Errors
+	file string
+	src  string
+	pos  positions // scanned on first use: only errors need positions
+	errs Errors
 }
 
 // positions scans the document for the positions of keys and values,
 // once, when the first error needs one.
 func (d *decoder) positions() positions {
-	if !d.scanned {
-		d.pos, d.scanned = scanPositions(d.src), true
+	if d.pos.keys == nil {
+		d.pos = scanPositions(d.src)
 	}
 	return d.pos
 }

@@ -24,9 +24,9 @@ type observedLink struct {
 	stats       *rtnetlink.LinkStats64
 }
 
-// rtextFilterSkipStats (RTEXT_FILTER_SKIP_STATS, Linux 4.13) leaves the
-// per-protocol statistics (IPv6's, a quarter of a tunnel's message) out of
-// a link dump; the device counters status shows stay.
+// rtextFilterSkipStats (RTEXT_FILTER_SKIP_STATS) leaves the per-protocol
+// statistics (IPv6's) out of a link dump: lo's message shrinks from 1452
+// to 1084 bytes; the device counters status shows stay.
 const rtextFilterSkipStats = 1 << 3
 
 // linkDump is the request for every link, without what tunneld never reads.

@@ -35,6 +35,8 @@ func TestIPK(t *testing.T) {
 	}{
 		{"mipsel_24kc", elfWant{elf.EM_MIPS, elf.ELFCLASS32, elf.ELFDATA2LSB, true}},
 		{"aarch64_generic", elfWant{elf.EM_AARCH64, elf.ELFCLASS64, elf.ELFDATA2LSB, false}},
+		{"arm_cortex-a7", elfWant{elf.EM_ARM, elf.ELFCLASS32, elf.ELFDATA2LSB, false}},
+		{"x86_64", elfWant{elf.EM_X86_64, elf.ELFCLASS64, elf.ELFDATA2LSB, false}},
 	} {
 		t.Run(c.arch, func(t *testing.T) {
 			dist := t.TempDir()

@@ -15,18 +15,18 @@ import (
 // converge brings the kernel to the configuration and records the facts.
 // Operations done for a reason other than a new configuration are repairs
 // or follow-ups of the environment; each gets one log line naming its
-// object.
-func (dm *Daemon) converge(ctx context.Context, why string) {
+// object, and, if fights is set, counts towards a fight over it.
+func (dm *Daemon) converge(ctx context.Context, why string, fights bool) {
 	start := time.Now()
 	rep, err := engine.Converge(ctx, dm.d.Kernel, dm.cfg, dm.resolved(), dm.hold)
 	dm.d.Log.Debug("converged", "reason", why, "ops", len(rep.Applied), "took", time.Since(start))
 	now := dm.d.Now()
 	for _, op := range rep.Applied {
 		dm.d.Log.Info("changed", "object", op.Object(), "cmd", op.Command(rep.Last.Plan.Tables), "reason", why)
-		if why == "start" || why == "reload" {
-			dm.lastCmd[op.Object()] = op.Command(nil)
-		} else {
+		if fights {
 			dm.countRepair(op)
+		} else {
+			dm.lastCmd[op.Object()] = op.Command(nil)
 		}
 	}
 	for _, n := range rep.Last.Want.Notes {

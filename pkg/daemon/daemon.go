@@ -119,7 +119,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	dm.cfg = cfg
 	dm.started = dm.d.Now()
 	dm.resolveDue(ctx, true)
-	dm.converge(ctx, "start")
+	dm.converge(ctx, "start", false)
 	dm.d.Notify("READY=1")
 
 	debounce := newTimer()
@@ -155,13 +155,16 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			debounce.Reset(max(wait, 0))
 		case <-debounce.C:
 			burstStart = time.Time{}
-			dm.converge(ctx, reason(pending))
+			// A device that went down took its routes with it (the
+			// kernel flushes them): putting them back after a link
+			// event is no fight, however often the link flaps.
+			dm.converge(ctx, reason(pending), pending[watch.Link] == 0)
 			clear(pending)
 		case <-resync.C:
-			dm.converge(ctx, "resync")
+			dm.converge(ctx, "resync", true)
 		case <-resolveT.C:
 			if dm.resolveDue(ctx, false) {
-				dm.converge(ctx, "dns")
+				dm.converge(ctx, "dns", true)
 			}
 			dm.armResolve(resolveT)
 		case <-dm.d.Reload:
@@ -217,7 +220,7 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	dm.mu.Unlock()
 	dm.d.Log.Info("configuration reloaded", "file", cfg.File)
 	dm.resolveDue(ctx, true)
-	dm.converge(ctx, "reload")
+	dm.converge(ctx, "reload", false)
 	return true
 }
 

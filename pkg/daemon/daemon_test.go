@@ -439,6 +439,22 @@ func TestWANFlipsAreNotAFight(t *testing.T) {
 	}
 }
 
+// TestLinkFlapsAreNotAFight: a device going down and up again and again
+// loses its routes every time (the kernel flushes them); they are put
+// back every time, never held back as a fight.
+func TestLinkFlapsAreNotAFight(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	for i := range 3 * FightLimit {
+		h.k.SetUp("lan", false)
+		h.event(watch.Link)
+		h.k.SetUp("lan", true)
+		if w := h.event(watch.Link); w != 1 || !slices.Equal(h.routes(), allRoutes) {
+			t.Fatalf("flap %d: writes %d, routes %v (held: %v)", i, w, h.routes(), h.d.Facts().Held)
+		}
+	}
+}
+
 func TestKeepOnExit(t *testing.T) {
 	h := start(t, strings.Replace(baseConfig, "ip_forward = true", "ip_forward = true\nkeep_on_exit = true", 1))
 	if err := h.stop(); err != nil {

@@ -52,25 +52,21 @@ type observedAddr struct {
 }
 
 func (k *Kernel) listAddrs() ([]observedAddr, error) {
-	msgs, err := k.dump(unix.RTM_GETADDR, &rtnetlink.AddressMessage{})
-	if err != nil {
-		return nil, fmt.Errorf("list addresses: %w", err)
-	}
 	var out []observedAddr
-	for _, nm := range msgs {
+	err := k.dump(unix.RTM_GETADDR, &rtnetlink.AddressMessage{}, func() { out = out[:0] }, func(b []byte) error {
 		var m rtnetlink.AddressMessage
-		if err := m.UnmarshalBinary(nm.Data); err != nil {
-			return nil, fmt.Errorf("decode address: %w", err)
+		if err := m.UnmarshalBinary(b); err != nil {
+			return decodeError("address", err)
 		}
 		if m.Attributes == nil {
-			continue
+			return nil
 		}
 		local, address := ipAddr(m.Attributes.Local), ipAddr(m.Attributes.Address)
 		if !local.IsValid() {
 			local = address
 		}
 		if !local.IsValid() {
-			continue
+			return nil
 		}
 		a := model.Addr{Prefix: netip.PrefixFrom(local, int(m.PrefixLength))}
 		if address.IsValid() && address != local {
@@ -79,6 +75,10 @@ func (k *Kernel) listAddrs() ([]observedAddr, error) {
 		}
 		flags := uint32(m.Flags) | m.Attributes.Flags
 		out = append(out, observedAddr{index: m.Index, addr: a, scope: m.Scope, secondary: flags&unix.IFA_F_SECONDARY != 0})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list addresses: %w", err)
 	}
 	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding"
 	"errors"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -131,43 +130,38 @@ var errAnswerLost = errors.New("the kernel's answer was lost (netlink socket buf
 // it returns, so that no stale answer meets the next request.
 func (k *Kernel) exchange(msgs []netlink.Message, answers []error) {
 	msgs[len(msgs)-1].Header.Flags |= netlink.Acknowledge
-	sent, err := k.nl.SendMessages(msgs)
-	if err != nil {
+	bySeq := make(map[uint32]int, len(msgs))
+	var b []byte
+	for i := range msgs {
+		msgs[i].Header.Sequence = k.nextSeq()
+		bySeq[msgs[i].Header.Sequence] = i
+		b = appendMessage(b, msgs[i])
+	}
+	if err := k.w.send(b); err != nil {
 		for i := range answers {
-			answers[i] = unwrap(err)
+			answers[i] = err
 		}
 		return
 	}
-	bySeq := make(map[uint32]int, len(sent))
-	for i, m := range sent {
-		bySeq[m.Header.Sequence] = i
-	}
-	answered := make([]bool, len(sent))
+	answered := make([]bool, len(msgs))
 	// The answers are queued by the time sendmsg returns; the deadline
 	// only guards against waiting forever for one the kernel skipped.
 	if err := k.nl.SetReadDeadline(time.Now().Add(exchangeTimeout)); err == nil {
 		defer k.nl.SetReadDeadline(time.Time{})
 	}
 	overflow := false
-	for !answered[len(sent)-1] {
-		replies, err := k.nl.Receive()
+	for !answered[len(msgs)-1] {
+		d, err := k.w.recv()
 		if err == nil {
-			for _, r := range replies {
-				if i, ok := bySeq[r.Header.Sequence]; ok {
-					answered[i] = true
+			err = eachMessage(d, func(h netlink.Header, data []byte) {
+				// Anything but an answer to this batch is stale.
+				if i, ok := bySeq[h.Sequence]; ok && h.Type == netlink.Error {
+					answers[i], answered[i] = unwrap(answerError(h, data)), true
 				}
-			}
-			continue
+			})
 		}
-		var oe *netlink.OpError
-		if errors.As(err, &oe) {
-			// A kernel's answer carries a bare errno and our sequence.
-			if _, errno := oe.Err.(syscall.Errno); errno {
-				if i, ok := bySeq[oe.Sequence]; ok {
-					answers[i], answered[i] = unwrap(err), true
-					continue
-				}
-			}
+		if err == nil {
+			continue
 		}
 		if errors.Is(err, unix.ENOBUFS) {
 			// Answers were dropped; the rest are queued already.

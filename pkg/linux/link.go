@@ -42,18 +42,14 @@ func (linkDump) MarshalBinary() ([]byte, error) {
 
 // listLinks dumps every link.
 func (k *Kernel) listLinks() ([]observedLink, error) {
-	msgs, err := k.dump(unix.RTM_GETLINK, linkDump{})
-	if err != nil {
-		return nil, fmt.Errorf("list links: %w", err)
-	}
-	out := make([]observedLink, 0, len(msgs))
-	for _, nm := range msgs {
+	var out []observedLink
+	err := k.dump(unix.RTM_GETLINK, linkDump{}, func() { out = out[:0] }, func(b []byte) error {
 		var m rtnetlink.LinkMessage
-		if err := m.UnmarshalBinary(nm.Data); err != nil {
-			return nil, fmt.Errorf("decode link: %w", err)
+		if err := m.UnmarshalBinary(b); err != nil {
+			return decodeError("link", err)
 		}
 		if m.Attributes == nil {
-			continue
+			return nil
 		}
 		l := observedLink{
 			index:   m.Index,
@@ -70,6 +66,10 @@ func (k *Kernel) listLinks() ([]observedLink, error) {
 			l.kind, l.data = m.Attributes.Info.Kind, m.Attributes.Info.Data
 		}
 		out = append(out, l)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
 	}
 	return out, nil
 }

@@ -36,7 +36,9 @@ type Options struct {
 // Kernel talks to the running Linux kernel in the calling thread's
 // network namespace.
 type Kernel struct {
-	nl   *netlink.Conn
+	nl   *netlink.Conn // owns the request socket (options, port, deadlines)
+	w    transport     // its messages
+	seq  uint32        // the last request's sequence number
 	nft  *nft.Conn
 	opts Options
 }
@@ -62,7 +64,12 @@ func Open(opts Options) (*Kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rtnetlink: %w", err)
 	}
-	k := &Kernel{nl: c, opts: opts}
+	w, err := newWire(c)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("rtnetlink: %w", err)
+	}
+	k := &Kernel{nl: c, w: w, opts: opts}
 	if !opts.NoFilter {
 		if k.nft, err = nft.Open(0); err != nil {
 			c.Close()

@@ -8,23 +8,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// request sends one rtnetlink message and waits for its answer (the ack,
-// or the dump's messages).
-func (k *Kernel) request(typ uint16, flags netlink.HeaderFlags, m encoding.BinaryMarshaler) ([]netlink.Message, error) {
-	data, err := m.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	return k.nl.Execute(netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.Request | flags},
-		Data:   data,
-	})
+// nextSeq numbers the socket's next request.
+func (k *Kernel) nextSeq() uint32 {
+	k.seq++
+	return k.seq
 }
 
-// dump reads a whole table of objects.
-func (k *Kernel) dump(typ uint16, m encoding.BinaryMarshaler) ([]netlink.Message, error) {
-	msgs, err := k.request(typ, netlink.Dump, m)
-	return msgs, unwrap(err)
+// dump reads a whole table of objects: reset, then each with every
+// object's message (valid only during the call), again from reset if the
+// kernel reports the dump interrupted by a concurrent change.
+func (k *Kernel) dump(typ uint16, m encoding.BinaryMarshaler, reset func(), each func([]byte) error) error {
+	req, err := m.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return unwrap(dumpWith(k.w, k.nextSeq, typ, req, reset, each))
 }
 
 // unwrap turns netlink's *OpError into the plain errno plus the kernel's

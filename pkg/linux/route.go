@@ -66,18 +66,14 @@ func (k *Kernel) listRoutes(table uint32, protocol uint8) ([]observedRoute, erro
 	if table < 256 {
 		req.Table = uint8(table)
 	}
-	msgs, err := k.dump(unix.RTM_GETROUTE, req)
-	if err != nil {
-		return nil, fmt.Errorf("list routes: %w", err)
-	}
 	var out []observedRoute
-	for _, nm := range msgs {
+	err := k.dump(unix.RTM_GETROUTE, req, func() { out = out[:0] }, func(b []byte) error {
 		var m rtnetlink.RouteMessage
-		if err := m.UnmarshalBinary(nm.Data); err != nil {
-			return nil, fmt.Errorf("decode route: %w", err)
+		if err := m.UnmarshalBinary(b); err != nil {
+			return decodeError("route", err)
 		}
 		if m.Type != unix.RTN_UNICAST || m.Attributes.Multipath != nil || m.SrcLength != 0 {
-			continue
+			return nil
 		}
 		dst := netip.IPv4Unspecified()
 		if m.Family == unix.AF_INET6 {
@@ -99,6 +95,10 @@ func (k *Kernel) listRoutes(table uint32, protocol uint8) ([]observedRoute, erro
 			Src:    ipAddr(m.Attributes.Src),
 		}
 		out = append(out, observedRoute{route: r, oif: m.Attributes.OutIface, protocol: m.Protocol})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
 	}
 	return out, nil
 }

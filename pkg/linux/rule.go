@@ -159,17 +159,17 @@ func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
 }
 
 func (k *Kernel) listRules(family uint8) ([]ruleMsg, error) {
-	msgs, err := k.dump(unix.RTM_GETRULE, ruleDumpReq(family))
-	if err != nil {
-		return nil, fmt.Errorf("list rules: %w", err)
-	}
-	out := make([]ruleMsg, 0, len(msgs))
-	for _, nm := range msgs {
+	var out []ruleMsg
+	err := k.dump(unix.RTM_GETRULE, ruleDumpReq(family), func() { out = out[:0] }, func(b []byte) error {
 		var m ruleMsg
-		if err := m.UnmarshalBinary(nm.Data); err != nil {
-			return nil, fmt.Errorf("decode rule: %w", err)
+		if err := m.UnmarshalBinary(b); err != nil {
+			return decodeError("rule", err)
 		}
 		out = append(out, m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list rules: %w", err)
 	}
 	return out, nil
 }

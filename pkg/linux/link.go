@@ -9,6 +9,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/tunneld/tunneld/pkg/iptun"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
 )
@@ -20,8 +21,8 @@ type observedLink struct {
 	alias       string
 	mtu         int
 	up, running bool
-	data        rtnetlink.LinkDriver
-	stats       *rtnetlink.LinkStats64
+	data        rtnetlink.LinkDriver // a tunnel's parameters, else nil
+	stats       *model.Stats
 }
 
 // rtextFilterSkipStats (RTEXT_FILTER_SKIP_STATS) leaves the per-protocol
@@ -44,34 +45,94 @@ func (linkDump) MarshalBinary() ([]byte, error) {
 func (k *Kernel) listLinks() ([]observedLink, error) {
 	var out []observedLink
 	err := k.dump(unix.RTM_GETLINK, linkDump{}, func() { out = out[:0] }, func(b []byte) error {
-		var m rtnetlink.LinkMessage
-		if err := m.UnmarshalBinary(b); err != nil {
+		l, err := decodeLink(b)
+		if err != nil {
 			return decodeError("link", err)
 		}
-		if m.Attributes == nil {
-			return nil
+		if l.name != "" {
+			out = append(out, l)
 		}
-		l := observedLink{
-			index:   m.Index,
-			name:    m.Attributes.Name,
-			mtu:     int(m.Attributes.MTU),
-			up:      m.Flags&unix.IFF_UP != 0,
-			running: m.Flags&unix.IFF_RUNNING != 0 || m.Flags&unix.IFF_LOWER_UP != 0,
-			stats:   m.Attributes.Stats64,
-		}
-		if m.Attributes.Alias != nil {
-			l.alias = *m.Attributes.Alias
-		}
-		if m.Attributes.Info != nil {
-			l.kind, l.data = m.Attributes.Info.Kind, m.Attributes.Info.Data
-		}
-		out = append(out, l)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
 	return out, nil
+}
+
+// decodeLink reads what tunneld uses from an RTM_NEWLINK message, and a
+// tunnel's parameters only for the kinds it manages: a dump of a
+// thousand links is mostly their other attributes.
+func decodeLink(b []byte) (observedLink, error) {
+	var l observedLink
+	if len(b) < unix.SizeofIfInfomsg {
+		return l, errMalformed
+	}
+	flags := binary.NativeEndian.Uint32(b[8:])
+	l.index = binary.NativeEndian.Uint32(b[4:])
+	l.up = flags&unix.IFF_UP != 0
+	l.running = flags&(unix.IFF_RUNNING|unix.IFF_LOWER_UP) != 0
+	var data []byte
+	err := eachAttr(b[unix.SizeofIfInfomsg:], func(typ uint16, v []byte) error {
+		switch typ {
+		case unix.IFLA_IFNAME:
+			l.name = cString(v)
+		case unix.IFLA_MTU:
+			if len(v) >= 4 {
+				l.mtu = int(binary.NativeEndian.Uint32(v))
+			}
+		case unix.IFLA_IFALIAS:
+			l.alias = cString(v)
+		case unix.IFLA_STATS64:
+			l.stats = stats64(v)
+		case unix.IFLA_LINKINFO:
+			return eachAttr(v, func(typ uint16, v []byte) error {
+				switch typ {
+				case unix.IFLA_INFO_KIND:
+					l.kind = cString(v)
+				case unix.IFLA_INFO_DATA:
+					data = v
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil || data == nil {
+		return l, err
+	}
+	var d rtnetlink.LinkDriver
+	switch l.kind {
+	case "ipip":
+		d = &iptun.IPIP{}
+	case "sit":
+		d = &iptun.SIT{}
+	case "gre":
+		d = &iptun.GRE{}
+	case "ip6tnl":
+		d = &iptun.IP6Tnl{}
+	default:
+		return l, nil
+	}
+	ad, err := netlink.NewAttributeDecoder(data)
+	if err == nil {
+		err = d.Decode(ad)
+	}
+	if err == nil {
+		err = ad.Err()
+	}
+	l.data = d
+	return l, err
+}
+
+// stats64 reads the counters status shows from a rtnl_link_stats64.
+func stats64(v []byte) *model.Stats {
+	if len(v) < 8*8 {
+		return nil
+	}
+	u := func(i int) uint64 { return binary.NativeEndian.Uint64(v[8*i:]) }
+	return &model.Stats{RxPackets: u(0), TxPackets: u(1), RxBytes: u(2), TxBytes: u(3),
+		RxErrors: u(4), TxErrors: u(5), RxDropped: u(6), TxDropped: u(7)}
 }
 
 // addLink creates a tunnel, down, then gives it tunneld's alias. The alias
@@ -82,7 +143,6 @@ func addLink(l model.Link, underlay uint32) ([]nlreq, error) {
 	if err != nil {
 		return nil, err
 	}
-	alias := model.LinkAlias
 	return []nlreq{
 		{unix.RTM_NEWLINK, netlink.Create | netlink.Excl, &rtnetlink.LinkMessage{
 			Family: unix.AF_UNSPEC,
@@ -100,11 +160,21 @@ func addLink(l model.Link, underlay uint32) ([]nlreq, error) {
 			}
 			return err
 		}},
-		{unix.RTM_NEWLINK, 0, &rtnetlink.LinkMessage{
-			Family:     unix.AF_UNSPEC,
-			Attributes: &rtnetlink.LinkAttributes{Name: l.Name, Alias: &alias},
-		}, nil},
+		{unix.RTM_NEWLINK, 0, aliasMsg{l.Name, model.LinkAlias}, nil},
 	}, nil
+}
+
+// aliasMsg is a setlink by name that writes IFLA_IFALIAS, as
+// `ip link set NAME alias ALIAS` does (rtnetlink's LinkAttributes do not
+// encode their Alias).
+type aliasMsg struct{ name, alias string }
+
+func (m aliasMsg) MarshalBinary() ([]byte, error) {
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
+		{Type: unix.IFLA_IFNAME, Data: append([]byte(m.name), 0)},
+		{Type: unix.IFLA_IFALIAS, Data: []byte(m.alias)},
+	})
+	return append(make([]byte, unix.SizeofIfInfomsg), attrs...), err
 }
 
 // changeLink changes a live tunnel in place: one RTM_NEWLINK on its

@@ -37,9 +37,8 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	owned := map[uint32]bool{}
 	for _, l := range links {
 		d := model.Device{Name: l.name, Index: int(l.index), Kind: l.kind, MTU: l.mtu, Up: l.up, Running: l.running}
-		if st := l.stats; st != nil {
-			d.Stats = model.Stats{RxPackets: st.RXPackets, TxPackets: st.TXPackets, RxBytes: st.RXBytes, TxBytes: st.TXBytes,
-				RxErrors: st.RXErrors, TxErrors: st.TXErrors, RxDropped: st.RXDropped, TxDropped: st.TXDropped}
+		if l.stats != nil {
+			d.Stats = *l.stats
 		}
 		var primary, secondary []netip.Prefix
 		for _, a := range byIndex[l.index] {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/netnstest"
 )
 
@@ -167,5 +168,52 @@ func TestPrivilegedFallbackDevicesSetDown(t *testing.T) {
 	}
 	if ifc, _ := net.InterfaceByName("tunl0"); ifc.Flags&net.FlagUp != 0 {
 		t.Fatal("tunl0 is still up")
+	}
+}
+
+// TestPrivilegedEarlierTunnelsRemoved: every tunnel tunneld creates
+// carries its alias, so that one a later configuration no longer names
+// is still recognised as tunneld's and removed; foreign links stay.
+func TestPrivilegedEarlierTunnelsRemoved(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	if err := netnstest.AddAddr("eth0", mustPrefix("2001:db8::10/64")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := engine.Converge(ctx, k, parse(t, allKinds), nil)
+	var nd *kernel.NoDriverError
+	if errors.As(err, &nd) {
+		netnstest.NoDriver(t, strings.Split(err.Error(), "\n")[0])
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(tunnels bool) map[string]string {
+		links, err := k.listLinks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, l := range links {
+			if tunnelKinds[l.kind] == tunnels && !strings.HasSuffix(l.name, "0") { // not the fallback devices (tunl0, gre0, …)
+				out[l.name] = l.alias
+			}
+		}
+		return out
+	}
+	want := map[string]string{"t-ipip": model.LinkAlias, "t-gre": model.LinkAlias, "t-sit": model.LinkAlias, "t-ipip6": model.LinkAlias, "t-ip6ip6": model.LinkAlias}
+	if diff := cmp.Diff(want, names(true)); diff != "" {
+		t.Fatalf("tunnels and their aliases (-want +got):\n%s", diff)
+	}
+	others := names(false)
+	rep, err := engine.Converge(ctx, k, parse(t, "[global]\nfirewall = false\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(true); len(got) != 0 {
+		t.Errorf("tunnels left after a configuration without them: %v (applied %d operations)", got, len(rep.Applied))
+	}
+	if diff := cmp.Diff(others, names(false)); diff != "" {
+		t.Errorf("other links changed (-before +after):\n%s", diff)
 	}
 }

@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -165,6 +166,33 @@ func answerError(h netlink.Header, data []byte) error {
 		}
 	}
 	return oe
+}
+
+// eachAttr calls f with the type (flags masked) and value of every
+// attribute in b, until f fails.
+func eachAttr(b []byte, f func(typ uint16, v []byte) error) error {
+	for len(b) >= unix.SizeofNlAttr {
+		n := int(binary.NativeEndian.Uint16(b))
+		if n < unix.SizeofNlAttr || n > len(b) {
+			return errMalformed
+		}
+		typ := binary.NativeEndian.Uint16(b[2:]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
+		if err := f(typ, b[unix.SizeofNlAttr:n]); err != nil {
+			return err
+		}
+		b = b[min(nlaAlign(n), len(b)):]
+	}
+	return nil
+}
+
+func nlaAlign(n int) int { return (n + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1) }
+
+// cString is a NUL-terminated attribute value as a string.
+func cString(v []byte) string {
+	if i := bytes.IndexByte(v, 0); i >= 0 {
+		v = v[:i]
+	}
+	return string(v)
 }
 
 // errDumpInterrupted: the kernel's table changed during a dump, which may

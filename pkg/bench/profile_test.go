@@ -19,7 +19,8 @@ import (
 )
 
 // TestProfile converges 1000 tunnels and profiles the config load, the
-// apply and the no-op re-read, printing the time per phase and each CPU
+// apply and the no-op re-read, and the re-read of one tunnel's namespace
+// (what the daemon does after an event), printing the time per phase and each CPU
 // profile (base64, for `go tool pprof` on the host: the guest has no go
 // tool). The work runs in a child process started inside a fresh
 // namespace, so that, as in `tunneld apply`, no goroutine is locked to
@@ -34,7 +35,7 @@ func TestProfile(t *testing.T) {
 	if os.Getenv("TUNNELD_BENCH_PROFILE") != "1" {
 		t.Skip("set TUNNELD_BENCH_PROFILE=1")
 	}
-	for _, mode := range []string{"engine", "engine-filter", "cli"} {
+	for _, mode := range []string{"engine", "engine-filter", "cli", "reread"} {
 		ns := underlay(t)
 		t.Setenv("TUNNELD_BENCH_CHILD", "1")
 		t.Setenv("TUNNELD_BENCH_MODE", mode)
@@ -74,6 +75,10 @@ func profileChild(t *testing.T) {
 		})
 		return
 	}
+	if mode == "reread" {
+		rereadChild(t, prof)
+		return
+	}
 	var c *config.Config
 	prof("load", func() {
 		var err error
@@ -102,4 +107,31 @@ func profileChild(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// rereadChild profiles 200 re-reads of a namespace with one tunnel.
+func rereadChild(t *testing.T, prof func(string, func())) {
+	c, err := config.Load(writeConfig(t, 1, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := linux.Open(linux.Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	ctx := context.Background()
+	if _, err := engine.Converge(ctx, k, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	start := time.Now()
+	prof("reread-1-tunnel", func() {
+		for range n {
+			if _, err := engine.Look(ctx, k, c, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	fmt.Printf("PROFILE reread-1-tunnel, each: %s\n", time.Since(start)/n)
 }

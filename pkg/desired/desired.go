@@ -37,7 +37,8 @@ type TunnelStatus struct {
 // Build computes the desired state. cur is the owned state observed now
 // (used to keep an existing tunnel while its local device has no address).
 func Build(c *config.Config, in model.Inputs, cur model.State) Result {
-	b := &builder{c: c, in: in, cur: cur, up: map[string]bool{}, links: map[string]int{}, curLinks: map[string]int{}}
+	n := len(c.Tunnels)
+	b := &builder{c: c, in: in, cur: cur, up: make(map[string]bool, n), links: make(map[string]int, n), curLinks: make(map[string]int, len(cur.Links))}
 	for i, l := range cur.Links {
 		b.curLinks[l.Name] = i
 	}

@@ -43,7 +43,7 @@ func (b *builder) routes() {
 // tunnel bound to an underlay device needs none: its outer lookups are
 // made with that device as output interface.
 func (b *builder) hostRoutes() {
-	have := map[model.RouteKey]bool{}
+	have := make(map[model.RouteKey]bool, len(b.res.State.Routes))
 	var into covering
 	for _, r := range b.res.State.Routes {
 		have[r.Key()] = true

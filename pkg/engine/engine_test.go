@@ -77,9 +77,9 @@ func dumpOf(k *fakekernel.Kernel) dump {
 		d.Devices[n] = c
 	}
 	d.Addrs = slices.Clone(k.Addrs)
-	slices.SortFunc(d.Addrs, model.CompareAddr)
+	slices.SortFunc(d.Addrs, func(a, b model.Addr) int { return model.CompareAddr(&a, &b) })
 	d.Routes = slices.Clone(k.Routes)
-	slices.SortFunc(d.Routes, func(a, b fakekernel.Route) int { return model.CompareRoute(a.Route, b.Route) })
+	slices.SortFunc(d.Routes, func(a, b fakekernel.Route) int { return model.CompareRoute(&a.Route, &b.Route) })
 	d.Rules = slices.Clone(k.Rules)
 	slices.SortFunc(d.Rules, func(a, b fakekernel.Rule) int { return int(a.Priority) - int(b.Priority) })
 	return d

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -79,39 +80,45 @@ type FRule struct {
 // String renders the rule the way `nft list ruleset` would show it. The
 // text is also the rule's identity: the kernel seam tags each rule with it.
 func (r FRule) String() string {
-	var b []string
+	b := make([]byte, 0, 96)
+	word := func(s string) []byte {
+		if len(b) > 0 {
+			b = append(b, ' ')
+		}
+		return append(b, s...)
+	}
 	if r.Family != FamilyAny && !r.Src.IsValid() && !r.Dst.IsValid() {
-		b = append(b, "meta nfproto "+r.Family.nfproto())
+		b = word("meta nfproto " + r.Family.nfproto())
 	}
 	if r.IIF != "" {
-		b = append(b, fmt.Sprintf("iifname %q", r.IIF))
+		b = strconv.AppendQuote(word("iifname "), r.IIF)
 	}
 	if r.OIF != "" {
-		b = append(b, fmt.Sprintf("oifname %q", r.OIF))
+		b = strconv.AppendQuote(word("oifname "), r.OIF)
 	}
 	if r.Src.IsValid() {
-		b = append(b, fmt.Sprintf("%s saddr %s", ipKeyword(r.Src.Addr()), prefixString(r.Src)))
+		b = appendPrefix(append(word(ipKeyword(r.Src.Addr())), " saddr "...), r.Src)
 	}
 	if r.Dst.IsValid() {
-		b = append(b, fmt.Sprintf("%s daddr %s", ipKeyword(r.Dst.Addr()), prefixString(r.Dst)))
+		b = appendPrefix(append(word(ipKeyword(r.Dst.Addr())), " daddr "...), r.Dst)
 	}
 	if r.L4Proto != 0 {
-		b = append(b, "meta l4proto "+ProtoName(r.L4Proto))
+		b = append(word("meta l4proto "), ProtoName(r.L4Proto)...)
 	}
 	if r.DPort != 0 {
-		b = append(b, fmt.Sprintf("th dport %d", r.DPort))
+		b = strconv.AppendUint(word("th dport "), uint64(r.DPort), 10)
 	}
 	if r.CtEstablished {
-		b = append(b, "ct state established,related")
+		b = word("ct state established,related")
 	}
 	if r.Verdict.Kind == ClampMSS {
-		b = append(b, "tcp flags syn / syn,rst")
+		b = word("tcp flags syn / syn,rst")
 	}
 	if r.Counter {
-		b = append(b, "counter")
+		b = word("counter")
 	}
-	b = append(b, r.Verdict.String())
-	return strings.Join(b, " ")
+	b = word(r.Verdict.String())
+	return string(b)
 }
 
 // String renders the verdict statement.
@@ -149,11 +156,13 @@ func ipKeyword(a netip.Addr) string {
 	return "ip6"
 }
 
-func prefixString(p netip.Prefix) string {
+// appendPrefix appends p as nft prints it: a full-length prefix as the
+// bare address.
+func appendPrefix(b []byte, p netip.Prefix) []byte {
 	if p.Bits() == p.Addr().BitLen() {
-		return p.Addr().String()
+		return p.Addr().AppendTo(b)
 	}
-	return p.String()
+	return p.AppendTo(b)
 }
 
 // ProtoName is the name nft prints for an IP protocol number.

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"net/netip"
+
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
@@ -60,7 +62,7 @@ type differ struct {
 func (d *differ) add(ph int, op Op) { d.phase[ph] = append(d.phase[ph], op) }
 
 func (d *differ) links(have, want []model.Link) {
-	h := map[string]model.Link{}
+	h := make(map[string]model.Link, len(have))
 	for _, l := range have {
 		h[l.Name] = l
 	}
@@ -102,24 +104,24 @@ func (d *differ) links(have, want []model.Link) {
 }
 
 func (d *differ) addrs(have, want []model.Addr) {
-	h := map[model.Addr]bool{}
+	h := make(map[model.Addr]bool, len(have))
 	type onLink struct {
 		link string
-		addr string
+		addr netip.Addr
 	}
-	hAddr := map[onLink]bool{}
+	hAddr := make(map[onLink]bool, len(have))
 	for _, a := range have {
 		if !d.gone[a.Link] {
 			h[a] = true
-			hAddr[onLink{a.Link, a.Prefix.Addr().String()}] = true
+			hAddr[onLink{a.Link, a.Prefix.Addr()}] = true
 		}
 	}
-	w := map[model.Addr]bool{}
-	wAddr := map[onLink]bool{}
+	w := make(map[model.Addr]bool, len(want))
+	wAddr := make(map[onLink]bool, len(want))
 	for _, a := range want {
 		a := a
 		w[a] = true
-		wAddr[onLink{a.Link, a.Prefix.Addr().String()}] = true
+		wAddr[onLink{a.Link, a.Prefix.Addr()}] = true
 		if !h[a] {
 			d.add(phaseAddrs, Op{Kind: AddrAdd, Addr: &a})
 		}
@@ -131,7 +133,7 @@ func (d *differ) addrs(have, want []model.Addr) {
 		}
 		// The same address with another prefix or peer is removed before
 		// the new one is added: the kernel would refuse the duplicate.
-		if wAddr[onLink{a.Link, a.Prefix.Addr().String()}] {
+		if wAddr[onLink{a.Link, a.Prefix.Addr()}] {
 			d.add(phaseAddrFix, Op{Kind: AddrDel, Addr: &a})
 		} else {
 			d.add(phaseAddrDel, Op{Kind: AddrDel, Addr: &a})
@@ -140,13 +142,13 @@ func (d *differ) addrs(have, want []model.Addr) {
 }
 
 func (d *differ) routes(have, want []model.Route) {
-	h := map[model.RouteKey]model.Route{}
+	h := make(map[model.RouteKey]model.Route, len(have))
 	for _, r := range have {
 		if !d.gone[r.Dev] {
 			h[r.Key()] = r
 		}
 	}
-	w := map[model.RouteKey]bool{}
+	w := make(map[model.RouteKey]bool, len(want))
 	for _, r := range want {
 		r := r
 		w[r.Key()] = true
@@ -167,11 +169,11 @@ func (d *differ) routes(have, want []model.Route) {
 }
 
 func (d *differ) rules(have, want []model.Rule) {
-	h := map[model.Rule]bool{}
+	h := make(map[model.Rule]bool, len(have))
 	for _, r := range have {
 		h[r] = true
 	}
-	w := map[model.Rule]bool{}
+	w := make(map[model.Rule]bool, len(want))
 	for _, r := range want {
 		r := r
 		w[r] = true

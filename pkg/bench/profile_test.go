@@ -107,6 +107,17 @@ func profileChild(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	// Ten more, for a profile with enough samples.
+	const n = 10
+	start := time.Now()
+	prof("look-x10", func() {
+		for range n {
+			if _, err := engine.Look(ctx, k, c, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	fmt.Printf("PROFILE look%s, each of %d: %s\n", name, n, time.Since(start)/n)
 }
 
 // rereadChild profiles 200 re-reads of a namespace with one tunnel.

@@ -17,7 +17,7 @@ type Counter struct {
 func (c *Conn) Counters() (map[string]Counter, error) {
 	out := map[string]Counter{}
 	err := c.do(func() error {
-		rules, err := c.rules(model.TableName)
+		rules, err := c.rules(model.TableName, true)
 		if err != nil {
 			return err
 		}

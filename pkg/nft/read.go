@@ -79,7 +79,7 @@ func (c *Conn) readOnce() (*model.Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	rules, err := c.rules(model.TableName)
+	rules, err := c.rules(model.TableName, false)
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,7 @@ demo:
 bench: deps-vm
 	testdata/vm/bench.sh amd64
 	testdata/vm/bench.sh mipsle
+	testdata/vm/bench.sh native
 
 ## lint: gofmt, go vet, staticcheck
 lint:

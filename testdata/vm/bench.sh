@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: tunneld's benchmarks in the test VMs (see pkg/bench).
-# usage: testdata/vm/bench.sh [amd64|mipsle] [OUTDIR]
+# usage: testdata/vm/bench.sh [amd64|mipsle|native] [OUTDIR]
 # amd64 compares with Debian's iproute2 (this machine's /usr/bin/ip and its
 # libraries, copied into the guest); mipsel has only busybox's ip, so it
 # measures N=100 against one busybox ip process per operation.
@@ -13,6 +13,18 @@ trap 'rm -rf "$build"' EXIT
 case $arch in
 amd64) goenv="GOARCH=amd64" ns="${TUNNELD_BENCH_N:-10 100 1000}" ;;
 mipsle) goenv="GOARCH=mipsle GOMIPS=softfloat" ns="${TUNNELD_BENCH_N:-100}" ;;
+native)
+	# This machine's own kernel has no tunnel drivers: only the reaction,
+	# approximated (see TestReactionNative), runs here, as root.
+	mkdir -p "$outdir"
+	CGO_ENABLED=0 go build -trimpath -o "$build/tunneld" ./cmd/tunneld
+	CGO_ENABLED=0 go test -c -trimpath -o "$build/bench.test" ./pkg/bench
+	(cd "$build" && TUNNELD_BENCH=1 TUNNELD_BENCH_NATIVE=1 TUNNELD_PRIVILEGED=1 TUNNELD_BIN="$build/tunneld" \
+		./bench.test -test.v -test.count=1 -test.run '^TestReactionNative$') | tee "$outdir/bench-native.log"
+	sed -n 's/.*BENCH //p' "$outdir/bench-native.log" >"$outdir/bench-native.jsonl"
+	go run ./testdata/vm/benchtable <"$outdir/bench-native.jsonl"
+	exit 0
+	;;
 *) echo "bench.sh: unknown arch $arch" >&2; exit 2 ;;
 esac
 env CGO_ENABLED=0 GOOS=linux $goenv go build -trimpath -ldflags='-s -w' -o "$build/tunneld" ./cmd/tunneld

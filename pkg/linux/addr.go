@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -54,27 +55,13 @@ type observedAddr struct {
 func (k *Kernel) listAddrs() ([]observedAddr, error) {
 	var out []observedAddr
 	err := k.dump(unix.RTM_GETADDR, &rtnetlink.AddressMessage{}, func() { out = out[:0] }, func(b []byte) error {
-		var m rtnetlink.AddressMessage
-		if err := m.UnmarshalBinary(b); err != nil {
+		a, ok, err := decodeAddr(b)
+		if err != nil {
 			return decodeError("address", err)
 		}
-		if m.Attributes == nil {
-			return nil
+		if ok {
+			out = append(out, a)
 		}
-		local, address := ipAddr(m.Attributes.Local), ipAddr(m.Attributes.Address)
-		if !local.IsValid() {
-			local = address
-		}
-		if !local.IsValid() {
-			return nil
-		}
-		a := model.Addr{Prefix: netip.PrefixFrom(local, int(m.PrefixLength))}
-		if address.IsValid() && address != local {
-			a.Peer = address
-			a.Prefix = netip.PrefixFrom(local, local.BitLen())
-		}
-		flags := uint32(m.Flags) | m.Attributes.Flags
-		out = append(out, observedAddr{index: m.Index, addr: a, scope: m.Scope, secondary: flags&unix.IFA_F_SECONDARY != 0})
 		return nil
 	})
 	if err != nil {
@@ -83,19 +70,48 @@ func (k *Kernel) listAddrs() ([]observedAddr, error) {
 	return out, nil
 }
 
+// decodeAddr reads an RTM_NEWADDR message; ok is false for one without
+// an address.
+func decodeAddr(b []byte) (a observedAddr, ok bool, err error) {
+	if len(b) < unix.SizeofIfAddrmsg {
+		return a, false, errMalformed
+	}
+	prefixLen, flags := int(b[1]), uint32(b[2])
+	a.scope, a.index = b[3], binary.NativeEndian.Uint32(b[4:])
+	var local, address netip.Addr
+	err = eachAttr(b[unix.SizeofIfAddrmsg:], func(typ uint16, v []byte) error {
+		switch typ {
+		case unix.IFA_LOCAL:
+			local, _ = netip.AddrFromSlice(v)
+		case unix.IFA_ADDRESS:
+			address, _ = netip.AddrFromSlice(v)
+		case unix.IFA_FLAGS:
+			if len(v) >= 4 {
+				flags |= binary.NativeEndian.Uint32(v)
+			}
+		}
+		return nil
+	})
+	local, address = local.Unmap(), address.Unmap()
+	if !local.IsValid() {
+		local = address
+	}
+	if err != nil || !local.IsValid() {
+		return a, false, err
+	}
+	a.addr = model.Addr{Prefix: netip.PrefixFrom(local, prefixLen)}
+	if address.IsValid() && address != local {
+		a.addr.Peer = address
+		a.addr.Prefix = netip.PrefixFrom(local, local.BitLen())
+	}
+	a.secondary = flags&unix.IFA_F_SECONDARY != 0
+	return a, true, nil
+}
+
 func addAddr(a model.Addr, index uint32) nlreq {
 	return nlreq{unix.RTM_NEWADDR, netlink.Create | netlink.Excl, addrMsg(a, index), unless(isExist)}
 }
 
 func delAddr(a model.Addr, index uint32) nlreq {
 	return nlreq{unix.RTM_DELADDR, 0, addrMsg(a, index), unless(isNotExist)}
-}
-
-// ipAddr converts a net.IP from a netlink message (4 or 16 bytes).
-func ipAddr(ip net.IP) netip.Addr {
-	a, ok := netip.AddrFromSlice(ip)
-	if !ok {
-		return netip.Addr{}
-	}
-	return a.Unmap()
 }

@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -68,39 +69,70 @@ func (k *Kernel) listRoutes(table uint32, protocol uint8) ([]observedRoute, erro
 	}
 	var out []observedRoute
 	err := k.dump(unix.RTM_GETROUTE, req, func() { out = out[:0] }, func(b []byte) error {
-		var m rtnetlink.RouteMessage
-		if err := m.UnmarshalBinary(b); err != nil {
+		r, ok, err := decodeRoute(b)
+		if err != nil {
 			return decodeError("route", err)
 		}
-		if m.Type != unix.RTN_UNICAST || m.Attributes.Multipath != nil || m.SrcLength != 0 {
-			return nil
+		if ok {
+			out = append(out, r)
 		}
-		dst := netip.IPv4Unspecified()
-		if m.Family == unix.AF_INET6 {
-			dst = netip.IPv6Unspecified()
-		}
-		if a := ipAddr(m.Attributes.Dst); a.IsValid() {
-			dst = a
-		}
-		table := m.Attributes.Table
-		if table == 0 {
-			table = uint32(m.Table)
-		}
-		r := model.Route{
-			Table:  table,
-			Dst:    netip.PrefixFrom(dst, int(m.DstLength)),
-			Via:    ipAddr(m.Attributes.Gateway),
-			OnLink: m.Flags&unix.RTNH_F_ONLINK != 0,
-			Metric: m.Attributes.Priority,
-			Src:    ipAddr(m.Attributes.Src),
-		}
-		out = append(out, observedRoute{route: r, oif: m.Attributes.OutIface, protocol: m.Protocol})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list routes: %w", err)
 	}
 	return out, nil
+}
+
+// decodeRoute reads an RTM_NEWROUTE message; ok is false for a route
+// tunneld never owns or depends on (not unicast, multipath, or with a
+// source prefix).
+func decodeRoute(b []byte) (r observedRoute, ok bool, err error) {
+	if len(b) < unix.SizeofRtMsg {
+		return r, false, errMalformed
+	}
+	family, dstLen, srcLen, typ := b[0], int(b[1]), b[2], b[7]
+	r.protocol = b[5]
+	r.route.Table = uint32(b[4])
+	r.route.OnLink = binary.NativeEndian.Uint32(b[8:])&unix.RTNH_F_ONLINK != 0
+	multipath := false
+	dst := netip.IPv4Unspecified()
+	if family == unix.AF_INET6 {
+		dst = netip.IPv6Unspecified()
+	}
+	u32 := func(v []byte) uint32 {
+		if len(v) < 4 {
+			return 0
+		}
+		return binary.NativeEndian.Uint32(v)
+	}
+	err = eachAttr(b[unix.SizeofRtMsg:], func(t uint16, v []byte) error {
+		switch t {
+		case unix.RTA_DST:
+			if a, ok := netip.AddrFromSlice(v); ok {
+				dst = a
+			}
+		case unix.RTA_GATEWAY:
+			r.route.Via, _ = netip.AddrFromSlice(v)
+		case unix.RTA_PREFSRC:
+			r.route.Src, _ = netip.AddrFromSlice(v)
+		case unix.RTA_OIF:
+			r.oif = u32(v)
+		case unix.RTA_PRIORITY:
+			r.route.Metric = u32(v)
+		case unix.RTA_TABLE:
+			r.route.Table = u32(v)
+		case unix.RTA_MULTIPATH:
+			multipath = true
+		}
+		return nil
+	})
+	if err != nil || typ != unix.RTN_UNICAST || multipath || srcLen != 0 {
+		return r, false, err
+	}
+	r.route.Via, r.route.Src = r.route.Via.Unmap(), r.route.Src.Unmap()
+	r.route.Dst = netip.PrefixFrom(dst.Unmap(), dstLen)
+	return r, true, nil
 }
 
 // addRoute creates a route that must not exist: EEXIST means a route that

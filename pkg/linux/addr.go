@@ -2,7 +2,6 @@ package linux
 
 import (
 	"encoding/binary"
-	"fmt"
 	"net"
 	"net/netip"
 
@@ -53,21 +52,7 @@ type observedAddr struct {
 }
 
 func (k *Kernel) listAddrs() ([]observedAddr, error) {
-	var out []observedAddr
-	err := k.dump(unix.RTM_GETADDR, &rtnetlink.AddressMessage{}, func() { out = out[:0] }, func(b []byte) error {
-		a, ok, err := decodeAddr(b)
-		if err != nil {
-			return decodeError("address", err)
-		}
-		if ok {
-			out = append(out, a)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list addresses: %w", err)
-	}
-	return out, nil
+	return list(k, "addresses", unix.RTM_GETADDR, &rtnetlink.AddressMessage{}, decodeAddr)
 }
 
 // decodeAddr reads an RTM_NEWADDR message; ok is false for one without

@@ -43,21 +43,10 @@ func (linkDump) MarshalBinary() ([]byte, error) {
 
 // listLinks dumps every link.
 func (k *Kernel) listLinks() ([]observedLink, error) {
-	var out []observedLink
-	err := k.dump(unix.RTM_GETLINK, linkDump{}, func() { out = out[:0] }, func(b []byte) error {
+	return list(k, "links", unix.RTM_GETLINK, linkDump{}, func(b []byte) (observedLink, bool, error) {
 		l, err := decodeLink(b)
-		if err != nil {
-			return decodeError("link", err)
-		}
-		if l.name != "" {
-			out = append(out, l)
-		}
-		return nil
+		return l, l.name != "", err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list links: %w", err)
-	}
-	return out, nil
 }
 
 // decodeLink reads what tunneld uses from an RTM_NEWLINK message, and a

@@ -3,6 +3,7 @@ package linux
 import (
 	"encoding"
 	"errors"
+	"fmt"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -23,6 +24,27 @@ func (k *Kernel) dump(typ uint16, m encoding.BinaryMarshaler, reset func(), each
 		return err
 	}
 	return unwrap(dumpWith(k.w, k.nextSeq, typ, req, reset, each))
+}
+
+// list dumps one table of objects (what names them in errors), decoding
+// each message with decode, which copies what it keeps; ok false skips
+// a message.
+func list[T any](k *Kernel, what string, typ uint16, req encoding.BinaryMarshaler, decode func([]byte) (v T, ok bool, err error)) ([]T, error) {
+	var out []T
+	err := k.dump(typ, req, func() { out = out[:0] }, func(b []byte) error {
+		v, ok, err := decode(b)
+		if err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		if ok {
+			out = append(out, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	return out, nil
 }
 
 // unwrap turns netlink's *OpError into the plain errno plus the kernel's

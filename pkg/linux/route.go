@@ -67,21 +67,7 @@ func (k *Kernel) listRoutes(table uint32, protocol uint8) ([]observedRoute, erro
 	if table < 256 {
 		req.Table = uint8(table)
 	}
-	var out []observedRoute
-	err := k.dump(unix.RTM_GETROUTE, req, func() { out = out[:0] }, func(b []byte) error {
-		r, ok, err := decodeRoute(b)
-		if err != nil {
-			return decodeError("route", err)
-		}
-		if ok {
-			out = append(out, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list routes: %w", err)
-	}
-	return out, nil
+	return list(k, "routes", unix.RTM_GETROUTE, req, decodeRoute)
 }
 
 // decodeRoute reads an RTM_NEWROUTE message; ok is false for a route

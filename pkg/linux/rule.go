@@ -3,7 +3,6 @@ package linux
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net/netip"
 
 	"github.com/mdlayher/netlink"
@@ -159,19 +158,11 @@ func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
 }
 
 func (k *Kernel) listRules(family uint8) ([]ruleMsg, error) {
-	var out []ruleMsg
-	err := k.dump(unix.RTM_GETRULE, ruleDumpReq(family), func() { out = out[:0] }, func(b []byte) error {
+	return list(k, "rules", unix.RTM_GETRULE, ruleDumpReq(family), func(b []byte) (ruleMsg, bool, error) {
 		var m ruleMsg
-		if err := m.UnmarshalBinary(b); err != nil {
-			return decodeError("rule", err)
-		}
-		out = append(out, m)
-		return nil
+		err := m.UnmarshalBinary(b)
+		return m, true, err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list rules: %w", err)
-	}
-	return out, nil
 }
 
 // ruleDumpReq is a bare fib_rule_hdr: strict checking refuses attributes

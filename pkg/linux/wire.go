@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"syscall"
 
 	"github.com/mdlayher/netlink"
@@ -258,6 +257,3 @@ func dumpWith(t transport, seq func() uint32, typ uint16, req []byte, reset func
 		}
 	}
 }
-
-// decodeError wraps the failure to decode one message.
-func decodeError(what string, err error) error { return fmt.Errorf("decode %s: %w", what, err) }

@@ -79,24 +79,9 @@ func profileChild(t *testing.T) {
 		rereadChild(t, prof)
 		return
 	}
-	var c *config.Config
-	prof("load", func() {
-		var err error
-		if c, err = config.Load(path); err != nil {
-			t.Fatal(err)
-		}
-	})
-	k, err := linux.Open(linux.Options{StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, c := converged(t, path, prof)
 	defer k.Close()
 	ctx := context.Background()
-	prof("converge", func() {
-		if _, err := engine.Converge(ctx, k, c, nil); err != nil {
-			t.Fatal(err)
-		}
-	})
 	prof("observe", func() {
 		if _, _, err := k.Observe(ctx, engine.Scope(c)); err != nil {
 			t.Fatal(err)
@@ -108,41 +93,49 @@ func profileChild(t *testing.T) {
 		}
 	})
 	// Ten more, for a profile with enough samples.
-	const n = 10
-	start := time.Now()
-	prof("look-x10", func() {
-		for range n {
-			if _, err := engine.Look(ctx, k, c, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-	})
-	fmt.Printf("PROFILE look%s, each of %d: %s\n", name, n, time.Since(start)/n)
+	repeatLook(t, prof, "look-x10", "look"+name, k, c, 10)
 }
 
-// rereadChild profiles 200 re-reads of a namespace with one tunnel.
-func rereadChild(t *testing.T, prof func(string, func())) {
-	c, err := config.Load(writeConfig(t, 1, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+// converged loads the configuration at path and converges the calling
+// thread's namespace to it, each step run by step (which may profile it).
+func converged(t *testing.T, path string, step func(string, func())) (*linux.Kernel, *config.Config) {
+	var c *config.Config
+	step("load", func() {
+		var err error
+		if c, err = config.Load(path); err != nil {
+			t.Fatal(err)
+		}
+	})
 	k, err := linux.Open(linux.Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.Close()
-	ctx := context.Background()
-	if _, err := engine.Converge(ctx, k, c, nil); err != nil {
-		t.Fatal(err)
-	}
-	const n = 200
+	step("converge", func() {
+		if _, err := engine.Converge(context.Background(), k, c, nil); err != nil {
+			k.Close()
+			t.Fatal(err)
+		}
+	})
+	return k, c
+}
+
+// repeatLook re-reads n times as one profiled phase and prints the time
+// of each re-read.
+func repeatLook(t *testing.T, prof func(string, func()), phase, label string, k *linux.Kernel, c *config.Config, n int) {
 	start := time.Now()
-	prof("reread-1-tunnel", func() {
+	prof(phase, func() {
 		for range n {
-			if _, err := engine.Look(ctx, k, c, nil); err != nil {
+			if _, err := engine.Look(context.Background(), k, c, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
 	})
-	fmt.Printf("PROFILE reread-1-tunnel, each: %s\n", time.Since(start)/n)
+	fmt.Printf("PROFILE %s, each of %d: %s\n", label, n, time.Since(start)/time.Duration(n))
+}
+
+// rereadChild profiles 200 re-reads of a namespace with one tunnel.
+func rereadChild(t *testing.T, prof func(string, func())) {
+	k, c := converged(t, writeConfig(t, 1, false), func(_ string, f func()) { f() })
+	defer k.Close()
+	repeatLook(t, prof, "reread-1-tunnel", "reread-1-tunnel", k, c, 200)
 }

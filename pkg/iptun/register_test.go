@@ -81,3 +81,25 @@ func TestOverhead(t *testing.T) {
 		}
 	}
 }
+
+// TestDriver: a new zero driver for each of the four kinds, never the
+// same one twice, and none for other kinds.
+func TestDriver(t *testing.T) {
+	for _, kind := range []string{"ipip", "sit", "gre", "ip6tnl"} {
+		d := Driver(kind)
+		if d == nil || d.Kind() != kind {
+			t.Fatalf("Driver(%q) = %#v", kind, d)
+		}
+		if d == Driver(kind) {
+			t.Errorf("Driver(%q) returned the same driver twice", kind)
+		}
+		if diff := cmp.Diff(d.New(), d, cmpAddr); diff != "" {
+			t.Errorf("Driver(%q) is not zero (-zero +got):\n%s", kind, diff)
+		}
+	}
+	for _, kind := range []string{"", "veth", "gretap", "ip6gre"} {
+		if d := Driver(kind); d != nil {
+			t.Errorf("Driver(%q) = %#v, want nil", kind, d)
+		}
+	}
+}

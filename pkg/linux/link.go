@@ -90,17 +90,8 @@ func decodeLink(b []byte) (observedLink, error) {
 	if err != nil || data == nil {
 		return l, err
 	}
-	var d rtnetlink.LinkDriver
-	switch l.kind {
-	case "ipip":
-		d = &iptun.IPIP{}
-	case "sit":
-		d = &iptun.SIT{}
-	case "gre":
-		d = &iptun.GRE{}
-	case "ip6tnl":
-		d = &iptun.IP6Tnl{}
-	default:
+	d := iptun.Driver(l.kind)
+	if d == nil {
 		return l, nil
 	}
 	ad, err := netlink.NewAttributeDecoder(data)

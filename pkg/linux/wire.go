@@ -13,9 +13,10 @@ import (
 // The request socket is dialled by mdlayher/netlink (options, port ID,
 // deadlines), but its messages travel through wire: netlink.Conn starts a
 // goroutine for every system call and peeks every datagram to allocate a
-// buffer for it, which made up a third of a re-read's CPU time in the
-// VM. wire reads each datagram into one reused buffer and hands the
-// messages to the caller, who must copy what it keeps.
+// buffer for it (in the VM's profile of a 1000-tunnel observation,
+// receiving took 36 % of the samples, the peek and allocation alone 16 %).
+// wire reads each datagram into one reused buffer and hands the messages
+// to the caller, who must copy what it keeps.
 
 // recvBufSize holds any datagram the kernel sends this socket: it fills
 // dump datagrams up to the reader's buffer size, capped at 32 KiB, and

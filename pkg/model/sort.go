@@ -6,21 +6,44 @@ import (
 )
 
 // Sort puts every slice of s in key order, so that two states holding the
-// same objects compare equal. It compares elements in place (the objects
-// are large, and an observation holds thousands) and keeps the order of
-// equal keys.
+// same objects compare equal, keeping the order of equal keys. A slice
+// already in order (rules come from the kernel by priority) costs one pass
+// of comparisons; any other is ordered by sorting indices, so that each
+// large element is copied once rather than at every step of the sort.
 func (s *State) Sort() {
-	sort.SliceStable(s.Links, func(i, j int) bool { return s.Links[i].Name < s.Links[j].Name })
-	sort.SliceStable(s.Addrs, func(i, j int) bool { return CompareAddr(&s.Addrs[i], &s.Addrs[j]) < 0 })
-	sort.SliceStable(s.Routes, func(i, j int) bool { return CompareRoute(&s.Routes[i], &s.Routes[j]) < 0 })
-	sort.SliceStable(s.Rules, func(i, j int) bool {
-		a, b := &s.Rules[i], &s.Rules[j]
+	s.Links = ordered(s.Links, func(a, b *Link) bool { return a.Name < b.Name })
+	s.Addrs = ordered(s.Addrs, func(a, b *Addr) bool { return CompareAddr(a, b) < 0 })
+	s.Routes = ordered(s.Routes, func(a, b *Route) bool { return CompareRoute(a, b) < 0 })
+	s.Rules = ordered(s.Rules, func(a, b *Rule) bool {
 		if a.Priority != b.Priority {
 			return a.Priority < b.Priority
 		}
 		return a.Family < b.Family
 	})
-	sort.SliceStable(s.Sysctls, func(i, j int) bool { return s.Sysctls[i].Path < s.Sysctls[j].Path })
+	s.Sysctls = ordered(s.Sysctls, func(a, b *Sysctl) bool { return a.Path < b.Path })
+}
+
+// ordered returns s in the order less gives, equal elements in their
+// original order: s itself when it already is in that order, else a new
+// slice.
+func ordered[T any](s []T, less func(a, b *T) bool) []T {
+	i := 1
+	for i < len(s) && !less(&s[i], &s[i-1]) {
+		i++
+	}
+	if i >= len(s) {
+		return s
+	}
+	idx := make([]int, len(s))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return less(&s[idx[i]], &s[idx[j]]) })
+	out := make([]T, len(s))
+	for i, j := range idx {
+		out[i] = s[j]
+	}
+	return out
 }
 
 // CompareAddr orders addresses by link, then address, then prefix length.

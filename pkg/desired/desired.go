@@ -42,6 +42,7 @@ func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 	for i, l := range cur.Links {
 		b.curLinks[l.Name] = i
 	}
+	b.presize()
 	for _, t := range c.Tunnels {
 		b.tunnel(t)
 	}
@@ -55,6 +56,29 @@ func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 	}
 	b.res.State.Sort()
 	return b.res
+}
+
+// presize gives the result's slices room for what the configuration
+// names, so that a thousand tunnels are not appended in growing copies.
+// Empty ones stay nil.
+func (b *builder) presize() {
+	addrs := 0
+	for _, t := range b.c.Tunnels {
+		addrs += len(t.Addresses)
+	}
+	if n := len(b.c.Tunnels); n > 0 {
+		b.res.Tunnels = make([]TunnelStatus, 0, n)
+		b.res.State.Links = make([]model.Link, 0, n)
+	}
+	if addrs > 0 {
+		b.res.State.Addrs = make([]model.Addr, 0, addrs)
+	}
+	if n := len(b.c.Routes); n > 0 {
+		b.res.State.Routes = make([]model.Route, 0, n)
+	}
+	if n := len(b.c.Rules); n > 0 {
+		b.res.State.Rules = make([]model.Rule, 0, n)
+	}
 }
 
 type builder struct {

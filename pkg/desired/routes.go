@@ -44,7 +44,7 @@ func (b *builder) routes() {
 // made with that device as output interface.
 func (b *builder) hostRoutes() {
 	have := make(map[model.RouteKey]bool, len(b.res.State.Routes))
-	var into covering
+	into := newCovering(len(b.res.State.Routes))
 	for _, r := range b.res.State.Routes {
 		have[r.Key()] = true
 		if b.c.TunnelByName(r.Dev) != nil {
@@ -59,19 +59,24 @@ func (b *builder) hostRoutes() {
 		if !l.Remote.IsValid() {
 			continue
 		}
-		tables := map[uint32]bool{}
+		// Both maps are made only when needed: most tunnels need no host
+		// route, and a thousand of them would each allocate.
+		var tables map[uint32]bool
 		if t.HostRoute == config.HostRouteOn {
-			tables[model.TableMain] = true
+			tables = map[uint32]bool{model.TableMain: true}
 		}
-		var reach map[uint32]bool // computed only when a route covers the remote
-		for _, r := range into.containing(l.Remote) {
+		var reach map[uint32]bool
+		into.containing(l.Remote, func(r *model.Route) {
 			if reach == nil {
 				reach = b.reachableTables(l)
 			}
 			if reach[r.Table] {
+				if tables == nil {
+					tables = map[uint32]bool{}
+				}
 				tables[r.Table] = true
 			}
-		}
+		})
 		if len(tables) == 0 {
 			continue
 		}
@@ -98,32 +103,51 @@ func (b *builder) hostRoutes() {
 // an address are found with one map lookup per prefix length in use, not
 // by testing every route (a thousand tunnels each with a route).
 type covering struct {
-	bits   []int // prefix lengths in use, in first-seen order
-	byDest map[netip.Prefix][]model.Route
+	bits []int // prefix lengths in use, in first-seen order
+	// routes are the routes added; first maps a destination to the
+	// index of its first route, next chains the rest (-1 ends a chain).
+	routes []model.Route
+	first  map[netip.Prefix]int
+	next   []int
+}
+
+// newCovering is an empty index with room for n routes.
+func newCovering(n int) *covering {
+	return &covering{routes: make([]model.Route, 0, n), first: make(map[netip.Prefix]int, n), next: make([]int, 0, n)}
 }
 
 func (c *covering) add(r model.Route) {
-	if c.byDest == nil {
-		c.byDest = map[netip.Prefix][]model.Route{}
-	}
 	d := r.Dst.Masked()
 	if !slices.Contains(c.bits, d.Bits()) {
 		c.bits = append(c.bits, d.Bits())
 	}
-	c.byDest[d] = append(c.byDest[d], r)
+	i := len(c.routes)
+	c.routes, c.next = append(c.routes, r), append(c.next, -1)
+	j, ok := c.first[d]
+	if !ok {
+		c.first[d] = i
+		return
+	}
+	for c.next[j] >= 0 {
+		j = c.next[j]
+	}
+	c.next[j] = i
 }
 
-// containing returns the routes whose destination contains a.
-func (c *covering) containing(a netip.Addr) []model.Route {
-	var out []model.Route
+// containing calls f with each route whose destination contains a, the
+// routes of one destination in the order they were added.
+func (c *covering) containing(a netip.Addr, f func(*model.Route)) {
 	for _, bits := range c.bits {
 		p, err := a.Prefix(bits)
 		if err != nil {
 			continue // a prefix length of the other family
 		}
-		out = append(out, c.byDest[p]...)
+		i, ok := c.first[p]
+		for ok && i >= 0 {
+			f(&c.routes[i])
+			i = c.next[i]
+		}
 	}
-	return out
 }
 
 // reachableTables are the tables a tunnel's own outer packets (locally

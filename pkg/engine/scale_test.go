@@ -13,10 +13,11 @@ import (
 )
 
 // scaleConfig is n IPIP tunnels, each with an address, a route in its own
-// table and a source rule (the benchmark's shape).
-func scaleConfig(tb testing.TB, n int) *config.Config {
+// table and a source rule (the benchmark's shape), with or without
+// tunneld's nftables filter.
+func scaleConfig(tb testing.TB, n int, firewall bool) *config.Config {
 	var b strings.Builder
-	b.WriteString("[global]\nrule_priority_max = 29999\n[tables]\n")
+	fmt.Fprintf(&b, "[global]\nfirewall = %t\nrule_priority_max = 29999\n[tables]\n", firewall)
 	for i := range n {
 		fmt.Fprintf(&b, "tab%d = %d\n", i, 1000+i)
 	}
@@ -37,7 +38,7 @@ func scaleConfig(tb testing.TB, n int) *config.Config {
 // quadratic work sneaking in; the bound is generous, the shared machines
 // are noisy).
 func TestScale(t *testing.T) {
-	c := scaleConfig(t, 1000)
+	c := scaleConfig(t, 1000, true)
 	k := fakekernel.New()
 	k.AddDevice(model.Device{Name: "eth0", Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.0.1/16")}})
 	start := time.Now()
@@ -57,15 +58,24 @@ func TestScale(t *testing.T) {
 	}
 }
 
+// BenchmarkLook1000 is a no-op look at 1000 tunnels on the fake kernel:
+// the pure core's share of a resync (desired state, plan, sorting), plus
+// the fake's own observation.
 func BenchmarkLook1000(b *testing.B) {
-	c := scaleConfig(b, 1000)
-	k := fakekernel.New()
-	k.AddDevice(model.Device{Name: "eth0", Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.0.1/16")}})
-	if _, err := Converge(ctx, k, c, nil); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for range b.N {
-		Look(ctx, k, c, nil)
+	for _, fw := range []bool{false, true} {
+		b.Run(fmt.Sprintf("firewall=%t", fw), func(b *testing.B) {
+			c := scaleConfig(b, 1000, fw)
+			k := fakekernel.New()
+			k.AddDevice(model.Device{Name: "eth0", Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.0.1/16")}})
+			if _, err := Converge(ctx, k, c, nil); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Look(ctx, k, c, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -60,41 +60,82 @@ func putAddr16(ae *netlink.AttributeEncoder, typ uint16, kind, what string, a ne
 	return nil
 }
 
-// getBE16 decodes the current attribute as a big-endian u16 into dst.
-func getBE16(ad *netlink.AttributeDecoder, dst *uint16) {
-	ad.Do(func(b []byte) error {
-		if len(b) != 2 {
-			return fmt.Errorf("iptun: attribute %d: want 2 bytes, got %d", ad.Type(), len(b))
-		}
-		*dst = binary.BigEndian.Uint16(b)
-		return nil
-	})
+// The get* helpers decode one attribute's payload b (of type typ) into
+// dst, refusing a payload of the wrong size.
+
+func sizeError(typ uint16, want, got int) error {
+	return fmt.Errorf("iptun: attribute %d: want %d bytes, got %d", typ, want, got)
 }
 
-// getBE32 decodes the current attribute as a big-endian u32 into dst.
-func getBE32(ad *netlink.AttributeDecoder, dst *uint32) {
-	ad.Do(func(b []byte) error {
-		if len(b) != 4 {
-			return fmt.Errorf("iptun: attribute %d: want 4 bytes, got %d", ad.Type(), len(b))
-		}
-		*dst = binary.BigEndian.Uint32(b)
-		return nil
-	})
+func getU8(typ uint16, b []byte, dst *uint8) error {
+	if len(b) != 1 {
+		return sizeError(typ, 1, len(b))
+	}
+	*dst = b[0]
+	return nil
 }
 
-// getAddr decodes the current attribute as an address of size bytes (4 or
-// 16) into dst. The unspecified address decodes to the zero netip.Addr, the
-// package's spelling of "any".
-func getAddr(ad *netlink.AttributeDecoder, size int, dst *netip.Addr) {
-	ad.Do(func(b []byte) error {
-		if len(b) != size {
-			return fmt.Errorf("iptun: attribute %d: want a %d-byte address, got %d bytes", ad.Type(), size, len(b))
-		}
-		a, _ := netip.AddrFromSlice(b)
-		if a.IsUnspecified() {
-			a = netip.Addr{}
-		}
-		*dst = a
-		return nil
-	})
+func getBool8(typ uint16, b []byte, dst *bool) error {
+	var v uint8
+	err := getU8(typ, b, &v)
+	*dst = v != 0
+	return err
+}
+
+// getU16 and getU32 read host-order values.
+func getU16(typ uint16, b []byte, dst *uint16) error {
+	if len(b) != 2 {
+		return sizeError(typ, 2, len(b))
+	}
+	*dst = binary.NativeEndian.Uint16(b)
+	return nil
+}
+
+func getU32(typ uint16, b []byte, dst *uint32) error {
+	if len(b) != 4 {
+		return sizeError(typ, 4, len(b))
+	}
+	*dst = binary.NativeEndian.Uint32(b)
+	return nil
+}
+
+// getBE16 and getBE32 read big-endian (network order) values.
+func getBE16(typ uint16, b []byte, dst *uint16) error {
+	if len(b) != 2 {
+		return sizeError(typ, 2, len(b))
+	}
+	*dst = binary.BigEndian.Uint16(b)
+	return nil
+}
+
+func getBE32(typ uint16, b []byte, dst *uint32) error {
+	if len(b) != 4 {
+		return sizeError(typ, 4, len(b))
+	}
+	*dst = binary.BigEndian.Uint32(b)
+	return nil
+}
+
+// getAddr reads an address of size bytes (4 or 16). The unspecified
+// address decodes to the zero netip.Addr, the package's spelling of "any".
+func getAddr(typ uint16, b []byte, size int, dst *netip.Addr) error {
+	if len(b) != size {
+		return fmt.Errorf("iptun: attribute %d: want a %d-byte address, got %d bytes", typ, size, len(b))
+	}
+	a, _ := netip.AddrFromSlice(b)
+	if a.IsUnspecified() {
+		a = netip.Addr{}
+	}
+	*dst = a
+	return nil
+}
+
+// decodeAll feeds each attribute of ad to set, which ignores types it
+// does not know; the first error stops it.
+func decodeAll(ad *netlink.AttributeDecoder, set func(typ uint16, b []byte) error) error {
+	for ad.Next() {
+		typ := ad.Type()
+		ad.Do(func(b []byte) error { return set(typ, b) })
+	}
+	return ad.Err()
 }

@@ -34,20 +34,18 @@ func (e Encap) encode(ae *netlink.AttributeEncoder, n encapAttrs) {
 	putBE16(ae, n.dport, e.DPort)
 }
 
-// decode stores the current attribute into e if it is one of the
-// encapsulation attributes n and reports whether it was.
-func (e *Encap) decode(ad *netlink.AttributeDecoder, n encapAttrs) bool {
-	switch ad.Type() {
+// set stores one attribute into e if it is one of the encapsulation
+// attributes n.
+func (e *Encap) set(typ uint16, b []byte, n encapAttrs) error {
+	switch typ {
 	case n.typ:
-		e.Type = ad.Uint16()
+		return getU16(typ, b, &e.Type)
 	case n.flags:
-		e.Flags = ad.Uint16()
+		return getU16(typ, b, &e.Flags)
 	case n.sport:
-		getBE16(ad, &e.SPort)
+		return getBE16(typ, b, &e.SPort)
 	case n.dport:
-		getBE16(ad, &e.DPort)
-	default:
-		return false
+		return getBE16(typ, b, &e.DPort)
 	}
-	return true
+	return nil
 }

@@ -245,3 +245,17 @@ func TestDecodeReplaces(t *testing.T) {
 		})
 	}
 }
+
+// fakeDriver is a LinkDriver from elsewhere.
+type fakeDriver struct{}
+
+func (*fakeDriver) New() rtnetlink.LinkDriver                 { return &fakeDriver{} }
+func (*fakeDriver) Kind() string                              { return "fake" }
+func (*fakeDriver) Encode(*netlink.AttributeEncoder) error    { return nil }
+func (*fakeDriver) Decode(ad *netlink.AttributeDecoder) error { return nil }
+
+func TestSetAttrForeignDriver(t *testing.T) {
+	if err := SetAttr(&fakeDriver{}, iflaIPTunTTL, []byte{64}); err == nil {
+		t.Error("SetAttr on a driver of another package succeeded")
+	}
+}

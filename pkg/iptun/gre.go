@@ -78,37 +78,36 @@ func (t *GRE) Encode(ae *netlink.AttributeEncoder) error {
 // Decode replaces t with the parameters in the IFLA_INFO_DATA attributes
 // read from ad, ignoring attributes it does not know.
 func (t *GRE) Decode(ad *netlink.AttributeDecoder) error {
-	var g GRE
-	for ad.Next() {
-		switch ad.Type() {
-		case iflaGREIKey:
-			getBE32(ad, &g.IKey)
-		case iflaGREOKey:
-			getBE32(ad, &g.OKey)
-		case iflaGREIFlags:
-			getBE16(ad, &g.IFlags)
-		case iflaGREOFlags:
-			getBE16(ad, &g.OFlags)
-		case iflaGRELocal:
-			getAddr(ad, 4, &g.Local)
-		case iflaGRERemote:
-			getAddr(ad, 4, &g.Remote)
-		case iflaGREPMTUDisc:
-			g.PMTUDisc = ad.Uint8() != 0
-		case iflaGREIgnoreDF:
-			g.IgnoreDF = ad.Uint8() != 0
-		case iflaGRETOS:
-			g.TOS = ad.Uint8()
-		case iflaGRELink:
-			g.Link = ad.Uint32()
-		case iflaGRETTL:
-			g.TTL = ad.Uint8()
-		case iflaGREFwMark:
-			g.FwMark = ad.Uint32()
-		default:
-			g.Encap.decode(ad, greEncapAttrs)
-		}
+	*t = GRE{}
+	return decodeAll(ad, t.set)
+}
+
+func (t *GRE) set(typ uint16, b []byte) error {
+	switch typ {
+	case iflaGREIKey:
+		return getBE32(typ, b, &t.IKey)
+	case iflaGREOKey:
+		return getBE32(typ, b, &t.OKey)
+	case iflaGREIFlags:
+		return getBE16(typ, b, &t.IFlags)
+	case iflaGREOFlags:
+		return getBE16(typ, b, &t.OFlags)
+	case iflaGRELocal:
+		return getAddr(typ, b, 4, &t.Local)
+	case iflaGRERemote:
+		return getAddr(typ, b, 4, &t.Remote)
+	case iflaGREPMTUDisc:
+		return getBool8(typ, b, &t.PMTUDisc)
+	case iflaGREIgnoreDF:
+		return getBool8(typ, b, &t.IgnoreDF)
+	case iflaGRETOS:
+		return getU8(typ, b, &t.TOS)
+	case iflaGRELink:
+		return getU32(typ, b, &t.Link)
+	case iflaGRETTL:
+		return getU8(typ, b, &t.TTL)
+	case iflaGREFwMark:
+		return getU32(typ, b, &t.FwMark)
 	}
-	*t = g
-	return ad.Err()
+	return t.Encap.set(typ, b, greEncapAttrs)
 }

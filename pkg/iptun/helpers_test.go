@@ -2,6 +2,7 @@ package iptun
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -23,17 +24,40 @@ func encode(d rtnetlink.LinkDriver) ([]byte, error) {
 	return ae.Encode()
 }
 
-// decode runs Decode of a new driver of d's kind on b.
+// decode runs Decode of a new driver of d's kind on b, and SetAttr on
+// each attribute of the same bytes: the two must agree, in the driver or in failing.
 func decode(d rtnetlink.LinkDriver, b []byte) (rtnetlink.LinkDriver, error) {
 	ad, err := netlink.NewAttributeDecoder(b)
 	if err != nil {
 		return nil, err
 	}
 	got := d.New()
-	if err := got.Decode(ad); err != nil {
+	err = got.Decode(ad)
+	raw, rawErr := setAttrs(d.New(), b)
+	if (err == nil) != (rawErr == nil) {
+		return nil, fmt.Errorf("Decode: %v, but SetAttr: %v", err, rawErr)
+	}
+	if err != nil {
 		return nil, err
 	}
+	if diff := cmp.Diff(got, raw, cmpAddr); diff != "" {
+		return nil, fmt.Errorf("SetAttr differs from Decode (-Decode +SetAttr):\n%s", diff)
+	}
 	return got, nil
+}
+
+// setAttrs decodes b into d attribute by attribute with SetAttr.
+func setAttrs(d rtnetlink.LinkDriver, b []byte) (rtnetlink.LinkDriver, error) {
+	as, err := netlink.UnmarshalAttributes(b)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range as {
+		if err := SetAttr(d, a.Type&^(netlink.Nested|netlink.NetByteOrder), a.Data); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // attr is an attribute in a form cmp prints readably.

@@ -66,31 +66,30 @@ func (t *IP6Tnl) Encode(ae *netlink.AttributeEncoder) error {
 // Decode replaces t with the parameters in the IFLA_INFO_DATA attributes
 // read from ad, ignoring attributes it does not know.
 func (t *IP6Tnl) Decode(ad *netlink.AttributeDecoder) error {
-	var p IP6Tnl
-	for ad.Next() {
-		switch ad.Type() {
-		case iflaIPTunProto:
-			p.Proto = ad.Uint8()
-		case iflaIPTunLocal:
-			getAddr(ad, 16, &p.Local)
-		case iflaIPTunRemote:
-			getAddr(ad, 16, &p.Remote)
-		case iflaIPTunTTL:
-			p.TTL = ad.Uint8()
-		case iflaIPTunEncapLimit:
-			p.EncapLimit = ad.Uint8()
-		case iflaIPTunFlowInfo:
-			getBE32(ad, &p.FlowInfo)
-		case iflaIPTunFlags:
-			p.Flags = ad.Uint32()
-		case iflaIPTunLink:
-			p.Link = ad.Uint32()
-		case iflaIPTunFwMark:
-			p.FwMark = ad.Uint32()
-		default:
-			p.Encap.decode(ad, iptunEncapAttrs)
-		}
+	*t = IP6Tnl{}
+	return decodeAll(ad, t.set)
+}
+
+func (t *IP6Tnl) set(typ uint16, b []byte) error {
+	switch typ {
+	case iflaIPTunProto:
+		return getU8(typ, b, &t.Proto)
+	case iflaIPTunLocal:
+		return getAddr(typ, b, 16, &t.Local)
+	case iflaIPTunRemote:
+		return getAddr(typ, b, 16, &t.Remote)
+	case iflaIPTunTTL:
+		return getU8(typ, b, &t.TTL)
+	case iflaIPTunEncapLimit:
+		return getU8(typ, b, &t.EncapLimit)
+	case iflaIPTunFlowInfo:
+		return getBE32(typ, b, &t.FlowInfo)
+	case iflaIPTunFlags:
+		return getU32(typ, b, &t.Flags)
+	case iflaIPTunLink:
+		return getU32(typ, b, &t.Link)
+	case iflaIPTunFwMark:
+		return getU32(typ, b, &t.FwMark)
 	}
-	*t = p
-	return ad.Err()
+	return t.Encap.set(typ, b, iptunEncapAttrs)
 }

@@ -40,10 +40,8 @@ func (t *IPIP) Encode(ae *netlink.AttributeEncoder) error {
 // Decode replaces t with the parameters in the IFLA_INFO_DATA attributes
 // read from ad, ignoring attributes it does not know.
 func (t *IPIP) Decode(ad *netlink.AttributeDecoder) error {
-	var p ip4Params
-	for ad.Next() {
-		p.decode(ad)
-	}
-	*t = IPIP(p)
-	return ad.Err()
+	*t = IPIP{}
+	return decodeAll(ad, t.set)
 }
+
+func (t *IPIP) set(typ uint16, b []byte) error { return (*ip4Params)(t).set(typ, b) }

@@ -45,28 +45,25 @@ func (p *ip4Params) encode(ae *netlink.AttributeEncoder, kind string) error {
 	return nil
 }
 
-// decode stores the current attribute into p if it is one of the shared
-// parameters and reports whether it was.
-func (p *ip4Params) decode(ad *netlink.AttributeDecoder) bool {
-	switch ad.Type() {
+// set stores one attribute into p if it is one of the shared parameters.
+func (p *ip4Params) set(typ uint16, b []byte) error {
+	switch typ {
 	case iflaIPTunProto:
-		p.Proto = ad.Uint8()
+		return getU8(typ, b, &p.Proto)
 	case iflaIPTunLocal:
-		getAddr(ad, 4, &p.Local)
+		return getAddr(typ, b, 4, &p.Local)
 	case iflaIPTunRemote:
-		getAddr(ad, 4, &p.Remote)
+		return getAddr(typ, b, 4, &p.Remote)
 	case iflaIPTunPMTUDisc:
-		p.PMTUDisc = ad.Uint8() != 0
+		return getBool8(typ, b, &p.PMTUDisc)
 	case iflaIPTunTOS:
-		p.TOS = ad.Uint8()
+		return getU8(typ, b, &p.TOS)
 	case iflaIPTunTTL:
-		p.TTL = ad.Uint8()
+		return getU8(typ, b, &p.TTL)
 	case iflaIPTunLink:
-		p.Link = ad.Uint32()
+		return getU32(typ, b, &p.Link)
 	case iflaIPTunFwMark:
-		p.FwMark = ad.Uint32()
-	default:
-		return p.Encap.decode(ad, iptunEncapAttrs)
+		return getU32(typ, b, &p.FwMark)
 	}
-	return true
+	return p.Encap.set(typ, b, iptunEncapAttrs)
 }

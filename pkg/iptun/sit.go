@@ -68,28 +68,17 @@ func (t *SIT) Encode(ae *netlink.AttributeEncoder) error {
 // Decode replaces t with the parameters in the IFLA_INFO_DATA attributes
 // read from ad, ignoring attributes it does not know.
 func (t *SIT) Decode(ad *netlink.AttributeDecoder) error {
-	var (
-		p     ip4Params
-		flags uint16
-	)
-	for ad.Next() {
-		if ad.Type() == iflaIPTunFlags {
-			flags = ad.Uint16()
-			continue
-		}
-		p.decode(ad)
+	*t = SIT{}
+	return decodeAll(ad, t.set)
+}
+
+func (t *SIT) set(typ uint16, b []byte) error {
+	if typ == iflaIPTunFlags {
+		return getU16(typ, b, &t.Flags)
 	}
-	*t = SIT{
-		Link:     p.Link,
-		Local:    p.Local,
-		Remote:   p.Remote,
-		TTL:      p.TTL,
-		TOS:      p.TOS,
-		PMTUDisc: p.PMTUDisc,
-		Proto:    p.Proto,
-		FwMark:   p.FwMark,
-		Encap:    p.Encap,
-		Flags:    flags,
-	}
-	return ad.Err()
+	p := t.params()
+	err := p.set(typ, b)
+	*t = SIT{Link: p.Link, Local: p.Local, Remote: p.Remote, TTL: p.TTL, TOS: p.TOS, PMTUDisc: p.PMTUDisc,
+		Proto: p.Proto, FwMark: p.FwMark, Encap: p.Encap, Flags: t.Flags}
+	return err
 }

@@ -51,8 +51,8 @@ type observedAddr struct {
 	secondary bool
 }
 
-func (k *Kernel) listAddrs() ([]observedAddr, error) {
-	return list(k, "addresses", unix.RTM_GETADDR, &rtnetlink.AddressMessage{}, decodeAddr)
+func (k *Kernel) listAddrs(into []observedAddr) ([]observedAddr, error) {
+	return list(k, into, "addresses", unix.RTM_GETADDR, &rtnetlink.AddressMessage{}, decodeAddr)
 }
 
 // decodeAddr reads an RTM_NEWADDR message; ok is false for one without

@@ -90,7 +90,7 @@ func (x *indexes) get(name string) (uint32, error) {
 	}
 	if x.m == nil || x.stale {
 		x.before()
-		links, err := x.k.listLinks()
+		links, err := x.k.listLinks(nil)
 		if err != nil {
 			return 0, err
 		}

@@ -72,7 +72,7 @@ func TestPrivilegedBatchFailuresMatched(t *testing.T) {
 		}
 	}
 	// The socket is left clean: a plain request still works.
-	if _, err := k.listLinks(); err != nil {
+	if _, err := k.listLinks(nil); err != nil {
 		t.Errorf("after the batches: %v", err)
 	}
 }

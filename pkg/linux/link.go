@@ -22,7 +22,7 @@ type observedLink struct {
 	mtu         int
 	up, running bool
 	data        rtnetlink.LinkDriver // a tunnel's parameters, else nil
-	stats       *model.Stats
+	stats       model.Stats
 }
 
 // rtextFilterSkipStats (RTEXT_FILTER_SKIP_STATS) leaves the per-protocol
@@ -42,8 +42,8 @@ func (linkDump) MarshalBinary() ([]byte, error) {
 }
 
 // listLinks dumps every link.
-func (k *Kernel) listLinks() ([]observedLink, error) {
-	return list(k, "links", unix.RTM_GETLINK, linkDump{}, func(b []byte) (observedLink, bool, error) {
+func (k *Kernel) listLinks(into []observedLink) ([]observedLink, error) {
+	return list(k, into, "links", unix.RTM_GETLINK, linkDump{}, func(b []byte) (observedLink, bool, error) {
 		l, err := decodeLink(b)
 		return l, l.name != "", err
 	})
@@ -71,14 +71,14 @@ func decodeLink(b []byte) (observedLink, error) {
 				l.mtu = int(binary.NativeEndian.Uint32(v))
 			}
 		case unix.IFLA_IFALIAS:
-			l.alias = cString(v)
+			l.alias = internString(v, model.LinkAlias)
 		case unix.IFLA_STATS64:
 			l.stats = stats64(v)
 		case unix.IFLA_LINKINFO:
 			return eachAttr(v, func(typ uint16, v []byte) error {
 				switch typ {
 				case unix.IFLA_INFO_KIND:
-					l.kind = cString(v)
+					l.kind = internString(v, iptun.KindIPIP, iptun.KindGRE, iptun.KindSIT, iptun.KindIP6Tnl)
 				case unix.IFLA_INFO_DATA:
 					data = v
 				}
@@ -94,24 +94,17 @@ func decodeLink(b []byte) (observedLink, error) {
 	if d == nil {
 		return l, nil
 	}
-	ad, err := netlink.NewAttributeDecoder(data)
-	if err == nil {
-		err = d.Decode(ad)
-	}
-	if err == nil {
-		err = ad.Err()
-	}
 	l.data = d
-	return l, err
+	return l, eachAttr(data, func(typ uint16, v []byte) error { return iptun.SetAttr(d, typ, v) })
 }
 
 // stats64 reads the counters status shows from a rtnl_link_stats64.
-func stats64(v []byte) *model.Stats {
+func stats64(v []byte) model.Stats {
 	if len(v) < 8*8 {
-		return nil
+		return model.Stats{}
 	}
 	u := func(i int) uint64 { return binary.NativeEndian.Uint64(v[8*i:]) }
-	return &model.Stats{RxPackets: u(0), TxPackets: u(1), RxBytes: u(2), TxBytes: u(3),
+	return model.Stats{RxPackets: u(0), TxPackets: u(1), RxBytes: u(2), TxBytes: u(3),
 		RxErrors: u(4), TxErrors: u(5), RxDropped: u(6), TxDropped: u(7)}
 }
 

@@ -65,7 +65,7 @@ func TestPrivilegedDecodeLink(t *testing.T) {
 			want.alias = *a.Alias
 		}
 		if s := a.Stats64; s != nil {
-			want.stats = &model.Stats{RxPackets: s.RXPackets, TxPackets: s.TXPackets, RxBytes: s.RXBytes, TxBytes: s.TXBytes,
+			want.stats = model.Stats{RxPackets: s.RXPackets, TxPackets: s.TXPackets, RxBytes: s.RXBytes, TxBytes: s.TXBytes,
 				RxErrors: s.RXErrors, TxErrors: s.TXErrors, RxDropped: s.RXDropped, TxDropped: s.TXDropped}
 		}
 		if a.Info != nil {

@@ -41,6 +41,14 @@ type Kernel struct {
 	seq  uint32        // the last request's sequence number
 	nft  *nft.Conn
 	opts Options
+	// scratch holds the arrays of the last observation's dumps, reused
+	// by the next (a Kernel serves one caller at a time).
+	scratch struct {
+		links  []observedLink
+		addrs  []observedAddr
+		routes [2][]observedRoute // tunneld's, the main table's
+		rules  []ruleMsg
+	}
 }
 
 var _ kernel.Kernel = (*Kernel)(nil)

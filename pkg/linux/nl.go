@@ -28,9 +28,11 @@ func (k *Kernel) dump(typ uint16, m encoding.BinaryMarshaler, reset func(), each
 
 // list dumps one table of objects (what names them in errors), decoding
 // each message with decode, which copies what it keeps; ok false skips
-// a message.
-func list[T any](k *Kernel, what string, typ uint16, req encoding.BinaryMarshaler, decode func([]byte) (v T, ok bool, err error)) ([]T, error) {
-	var out []T
+// a message. The objects are appended to into[:0]: Observe passes the
+// array of its last observation, so that each re-read does not grow a
+// thousand objects' array anew.
+func list[T any](k *Kernel, into []T, what string, typ uint16, req encoding.BinaryMarshaler, decode func([]byte) (v T, ok bool, err error)) ([]T, error) {
+	out := into[:0]
 	err := k.dump(typ, req, func() { out = out[:0] }, func(b []byte) error {
 		v, ok, err := decode(b)
 		if err != nil {

@@ -18,40 +18,29 @@ var tunnelKinds = map[string]bool{"ipip": true, "gre": true, "sit": true, "ip6tn
 func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, model.Inputs, error) {
 	var s model.State
 	in := model.Inputs{Devices: map[string]model.Device{}}
-	links, err := k.listLinks()
+	links, err := k.listLinks(k.scratch.links)
 	if err != nil {
 		return s, in, err
 	}
-	addrs, err := k.listAddrs()
+	k.scratch.links = links
+	addrs, err := k.listAddrs(k.scratch.addrs)
 	if err != nil {
 		return s, in, err
 	}
+	k.scratch.addrs = addrs
 	names := make(map[uint32]string, len(links))
 	for _, l := range links {
 		names[l.index] = l.name
 	}
-	byIndex := map[uint32][]observedAddr{}
-	for _, a := range addrs {
-		byIndex[a.index] = append(byIndex[a.index], a)
+	devAddrs := deviceAddrs(addrs)
+	in.Devices = make(map[string]model.Device, len(links))
+	owned := make(map[uint32]bool, len(scope.Links))
+	if len(scope.Links) > 0 {
+		s.Links = make([]model.Link, 0, len(scope.Links))
 	}
-	owned := map[uint32]bool{}
 	for _, l := range links {
-		d := model.Device{Name: l.name, Index: int(l.index), Kind: l.kind, MTU: l.mtu, Up: l.up, Running: l.running}
-		if l.stats != nil {
-			d.Stats = *l.stats
-		}
-		var primary, secondary []netip.Prefix
-		for _, a := range byIndex[l.index] {
-			if a.scope != unix.RT_SCOPE_UNIVERSE {
-				continue
-			}
-			if a.secondary {
-				secondary = append(secondary, a.addr.Prefix)
-			} else {
-				primary = append(primary, a.addr.Prefix)
-			}
-		}
-		d.Addrs = append(primary, secondary...)
+		d := model.Device{Name: l.name, Index: int(l.index), Kind: l.kind, MTU: l.mtu, Up: l.up, Running: l.running, Stats: l.stats}
+		d.Addrs = devAddrs.of(l.index)
 		in.Devices[l.name] = d
 		if !tunnelKinds[l.kind] {
 			continue
@@ -92,13 +81,82 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	return s, in, ctx.Err()
 }
 
+// addrsByDevice holds the addresses the devices' own configuration uses
+// (universe scope) grouped by device index, primary ones first, each
+// group in the kernel's order, all in one array.
+type addrsByDevice struct {
+	span  map[uint32]int // device index → spans
+	spans []addrSpan
+	all   []netip.Prefix
+}
+
+type addrSpan struct{ start, primaries, secondaries int }
+
+func deviceAddrs(addrs []observedAddr) addrsByDevice {
+	g := addrsByDevice{span: map[uint32]int{}}
+	for _, a := range addrs {
+		if a.scope != unix.RT_SCOPE_UNIVERSE {
+			continue
+		}
+		i, ok := g.span[a.index]
+		if !ok {
+			i = len(g.spans)
+			g.span[a.index] = i
+			g.spans = append(g.spans, addrSpan{})
+		}
+		if a.secondary {
+			g.spans[i].secondaries++
+		} else {
+			g.spans[i].primaries++
+		}
+	}
+	n := 0
+	for i := range g.spans {
+		g.spans[i].start = n
+		n += g.spans[i].primaries + g.spans[i].secondaries
+	}
+	g.all = make([]netip.Prefix, n)
+	filled := make([]addrSpan, len(g.spans)) // how many of each are placed
+	for _, a := range addrs {
+		if a.scope != unix.RT_SCOPE_UNIVERSE {
+			continue
+		}
+		i := g.span[a.index]
+		sp, f := g.spans[i], &filled[i]
+		if a.secondary {
+			g.all[sp.start+sp.primaries+f.secondaries] = a.addr.Prefix
+			f.secondaries++
+		} else {
+			g.all[sp.start+f.primaries] = a.addr.Prefix
+			f.primaries++
+		}
+	}
+	return g
+}
+
+// of returns the addresses of the device with the given index (nil for
+// none), capped so that appending to it copies.
+func (g addrsByDevice) of(index uint32) []netip.Prefix {
+	i, ok := g.span[index]
+	if !ok {
+		return nil
+	}
+	sp := g.spans[i]
+	end := sp.start + sp.primaries + sp.secondaries
+	return g.all[sp.start:end:end]
+}
+
 // observeRoutes reads tunneld's routes (every table) and the main table's
 // others (the underlay), in two filtered dumps: a full dump would also
 // carry the local table's entries for every address.
 func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint32]string) error {
-	ours, err := k.listRoutes(0, model.RouteProtocol)
+	ours, err := k.listRoutes(k.scratch.routes[0], 0, model.RouteProtocol)
 	if err != nil {
 		return err
+	}
+	k.scratch.routes[0] = ours
+	if len(ours) > 0 {
+		s.Routes = make([]model.Route, 0, len(ours))
 	}
 	for _, r := range ours {
 		if r.protocol == model.RouteProtocol {
@@ -106,9 +164,13 @@ func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint3
 			s.Routes = append(s.Routes, r.route)
 		}
 	}
-	main, err := k.listRoutes(model.TableMain, 0)
+	main, err := k.listRoutes(k.scratch.routes[1], model.TableMain, 0)
 	if err != nil {
 		return err
+	}
+	k.scratch.routes[1] = main
+	if len(main) > 0 {
+		in.Routes = make([]model.UnderlayRoute, 0, len(main))
 	}
 	for _, r := range main {
 		if r.protocol != model.RouteProtocol && r.route.Table == model.TableMain {
@@ -119,10 +181,11 @@ func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint3
 }
 
 func (k *Kernel) observeRules(s *model.State, scope model.Scope) error {
-	rules, err := k.listRules(unix.AF_UNSPEC)
+	rules, err := k.listRules(k.scratch.rules, unix.AF_UNSPEC)
 	if err != nil {
 		return err
 	}
+	k.scratch.rules = rules
 	for i := range rules {
 		m := &rules[i]
 		if m.attrs.protocol != model.RuleProtocol || !scope.Owns(m.attrs.priority) {

@@ -62,12 +62,12 @@ type observedRoute struct {
 // (0: any). Kernels with strict checking (4.20+; the filter on protocol
 // since 5.3) filter the dump themselves; older ones send everything, and
 // the caller filters again.
-func (k *Kernel) listRoutes(table uint32, protocol uint8) ([]observedRoute, error) {
+func (k *Kernel) listRoutes(into []observedRoute, table uint32, protocol uint8) ([]observedRoute, error) {
 	req := &rtnetlink.RouteMessage{Family: unix.AF_UNSPEC, Protocol: protocol, Attributes: rtnetlink.RouteAttributes{Table: table}}
 	if table < 256 {
 		req.Table = uint8(table)
 	}
-	return list(k, "routes", unix.RTM_GETROUTE, req, decodeRoute)
+	return list(k, into, "routes", unix.RTM_GETROUTE, req, decodeRoute)
 }
 
 // decodeRoute reads an RTM_NEWROUTE message; ok is false for a route

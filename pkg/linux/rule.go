@@ -73,34 +73,38 @@ func (m *ruleMsg) UnmarshalBinary(b []byte) error {
 	}
 	m.family, m.dstLen, m.srcLen, m.tos, m.table, m.action = b[0], b[1], b[2], b[3], b[4], b[7]
 	m.flags = binary.NativeEndian.Uint32(b[8:])
-	ad, err := netlink.NewAttributeDecoder(b[fibRuleHdrLen:])
-	if err != nil {
-		return err
-	}
 	a := &m.attrs
-	for ad.Next() {
-		switch ad.Type() {
-		case unix.FRA_DST:
-			a.dst, _ = netip.AddrFromSlice(ad.Bytes())
-		case unix.FRA_SRC:
-			a.src, _ = netip.AddrFromSlice(ad.Bytes())
-		case unix.FRA_IIFNAME:
-			a.iif = ad.String()
-		case unix.FRA_OIFNAME:
-			a.oif = ad.String()
-		case unix.FRA_PRIORITY:
-			a.priority = ad.Uint32()
-		case unix.FRA_FWMARK:
-			a.mark, a.hasMark = ad.Uint32(), true
-		case unix.FRA_FWMASK:
-			a.mask, a.hasMask = ad.Uint32(), true
-		case unix.FRA_TABLE:
-			a.table = ad.Uint32()
-		case unix.FRA_PROTOCOL:
-			a.protocol = ad.Uint8()
+	u32 := func(v []byte) uint32 {
+		if len(v) < 4 {
+			return 0
 		}
+		return binary.NativeEndian.Uint32(v)
 	}
-	return ad.Err()
+	return eachAttr(b[fibRuleHdrLen:], func(typ uint16, v []byte) error {
+		switch typ {
+		case unix.FRA_DST:
+			a.dst, _ = netip.AddrFromSlice(v)
+		case unix.FRA_SRC:
+			a.src, _ = netip.AddrFromSlice(v)
+		case unix.FRA_IIFNAME:
+			a.iif = cString(v)
+		case unix.FRA_OIFNAME:
+			a.oif = cString(v)
+		case unix.FRA_PRIORITY:
+			a.priority = u32(v)
+		case unix.FRA_FWMARK:
+			a.mark, a.hasMark = u32(v), true
+		case unix.FRA_FWMASK:
+			a.mask, a.hasMask = u32(v), true
+		case unix.FRA_TABLE:
+			a.table = u32(v)
+		case unix.FRA_PROTOCOL:
+			if len(v) > 0 {
+				a.protocol = v[0]
+			}
+		}
+		return nil
+	})
 }
 
 // toRuleMsg encodes a model rule the way `ip rule add` does (action
@@ -157,8 +161,8 @@ func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
 	return r, true
 }
 
-func (k *Kernel) listRules(family uint8) ([]ruleMsg, error) {
-	return list(k, "rules", unix.RTM_GETRULE, ruleDumpReq(family), func(b []byte) (ruleMsg, bool, error) {
+func (k *Kernel) listRules(into []ruleMsg, family uint8) ([]ruleMsg, error) {
+	return list(k, into, "rules", unix.RTM_GETRULE, ruleDumpReq(family), func(b []byte) (ruleMsg, bool, error) {
 		var m ruleMsg
 		err := m.UnmarshalBinary(b)
 		return m, true, err

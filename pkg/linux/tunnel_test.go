@@ -189,7 +189,7 @@ func TestPrivilegedEarlierTunnelsRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := func(tunnels bool) map[string]string {
-		links, err := k.listLinks()
+		links, err := k.listLinks(nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -195,6 +195,21 @@ func cString(v []byte) string {
 	return string(v)
 }
 
+// internString is cString(v), but one of known when it is one of them:
+// the kinds and the alias repeat on every link of a dump, and need not be
+// allocated for each.
+func internString(v []byte, known ...string) string {
+	if i := bytes.IndexByte(v, 0); i >= 0 {
+		v = v[:i]
+	}
+	for _, k := range known {
+		if string(v) == k {
+			return k
+		}
+	}
+	return string(v)
+}
+
 // errDumpInterrupted: the kernel's table changed during a dump, which may
 // then miss or repeat objects.
 var errDumpInterrupted = errors.New("dump interrupted by a concurrent change")

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -50,6 +51,9 @@ func TestProfile(t *testing.T) {
 }
 
 func profileChild(t *testing.T) {
+	// Finer allocation samples than the default, for the allocation
+	// profile repeatLook prints (pprof -sample_index=alloc_space).
+	runtime.MemProfileRate = 16 << 10
 	mode := os.Getenv("TUNNELD_BENCH_MODE")
 	fw := mode == "engine-filter"
 	name := map[bool]string{false: "", true: "-filter"}[fw]
@@ -122,6 +126,8 @@ func converged(t *testing.T, path string, step func(string, func())) (*linux.Ker
 // repeatLook re-reads n times as one profiled phase and prints the time
 // of each re-read.
 func repeatLook(t *testing.T, prof func(string, func()), phase, label string, k *linux.Kernel, c *config.Config, n int) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	start := time.Now()
 	prof(phase, func() {
 		for range n {
@@ -130,7 +136,13 @@ func repeatLook(t *testing.T, prof func(string, func()), phase, label string, k 
 			}
 		}
 	})
-	fmt.Printf("PROFILE %s, each of %d: %s\n", label, n, time.Since(start)/time.Duration(n))
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	fmt.Printf("PROFILE %s, each of %d: %s, %d allocations, %d KiB allocated, %d GC cycles in all\n", label, n, took/time.Duration(n),
+		(after.Mallocs-before.Mallocs)/uint64(n), (after.TotalAlloc-before.TotalAlloc)/uint64(n)/1024, after.NumGC-before.NumGC)
+	var buf bytes.Buffer
+	pprof.Lookup("allocs").WriteTo(&buf, 0)
+	fmt.Printf("PPROF %s-allocs %s\n", label, base64.StdEncoding.EncodeToString(buf.Bytes()))
 }
 
 // rereadChild profiles 200 re-reads of a namespace with one tunnel.

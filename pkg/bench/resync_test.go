@@ -10,21 +10,52 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
+
+	"github.com/tunneld/tunneld/pkg/netnstest"
 )
 
+// resyncRounds is how often TestResync converges and resyncs.
+const resyncRounds = 3
+
 // TestResync measures the daemon's periodic full re-read of the largest
-// state (the no-op resync): `tunneld run` with resync_interval = "2s",
-// the daemon's own timing of each resync (debug log) and every change
-// notification in the namespace while it resyncs (writes by anyone).
+// state (the no-op resync) side by side with the converge it is a share
+// of. Each round converges a fresh namespace from empty with `tunneld
+// apply` (timed as TestConverge does), then runs `tunneld run` there with
+// resync_interval = "2s" for 10 s: the daemon's own timing of each resync
+// (debug log), and every change notification in the namespace while it
+// resyncs (writes by anyone). A resync's share is taken against the
+// converge of its own round, seconds apart.
 func TestResync(t *testing.T) {
 	s := setup(t)
 	n := slices.Max(s.ns)
-	ns := underlay(t)
-	defer ns.Close()
 	cfg := writeConfig(t, n, false, `resync_interval = "2s"`)
+	var took, applied, shares []float64
+	writes := 0
+	for range resyncRounds {
+		ns := underlay(t)
+		d, _ := run(t, ns, s.bin, "apply", "-c", cfg)
+		applied = append(applied, ms(d))
+		round, w := daemonResyncs(t, ns, s.bin, cfg, n)
+		ns.Close()
+		took = append(took, round...)
+		writes += w
+		shares = append(shares, 100*median(round)/ms(d))
+	}
+	report(result{Arch: s.arch, Bench: "resync (daemon, periodic)", Impl: "tunneld run", N: n, Runs: took,
+		Note: fmt.Sprintf("%d change notifications during %d resyncs", writes, len(took))})
+	report(result{Arch: s.arch, Bench: "converge, beside the resyncs", Impl: "tunneld apply", N: n, Runs: applied,
+		Note: fmt.Sprintf("one before each of %d rounds of resyncs", resyncRounds)})
+	report(result{Arch: s.arch, Bench: "resync share of the converge, side by side", Impl: "tunneld run", N: n,
+		Value: median(shares), Unit: "%", Note: fmt.Sprintf("median of the rounds' %s", percents(shares))})
+}
+
+// daemonResyncs runs `tunneld run` in ns (converged to cfg already) for
+// 10 s and returns its resyncs' times and the change notifications heard
+// meanwhile.
+func daemonResyncs(t *testing.T, ns *netnstest.NS, bin, cfg string, n int) ([]float64, int) {
 	var mon *netlink.Conn
 	var logs syncBuffer
-	cmd := exec.Command(s.bin, "run", "-c", cfg, "-log-level", "debug")
+	cmd := exec.Command(bin, "run", "-c", cfg, "-log-level", "debug")
 	cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+t.TempDir())
 	cmd.Stderr = &logs
 	if err := ns.Do(func() (err error) {
@@ -44,11 +75,9 @@ func TestResync(t *testing.T) {
 			t.Fatalf("tunneld run did not converge within 5 minutes:\n%s", tail(logs.String()))
 		}
 	}
-	if drain(mon, time.Second) == 0 {
-		t.Fatalf("the change monitor heard nothing of the converge of %d tunnels", n)
-	}
+	drain(mon, time.Second)
 	writes := 0
-	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); {
 		mon.SetReadDeadline(end)
 		msgs, err := mon.Receive()
 		if err != nil {
@@ -59,16 +88,26 @@ func TestResync(t *testing.T) {
 	stop()
 	var took []float64
 	for _, c := range converges(logs.String()) {
-		if c.reason == "resync" {
-			if c.ops != 0 {
-				t.Errorf("a resync changed %d objects", c.ops)
-			}
+		switch {
+		case c.reason == "start" && c.ops != 0:
+			t.Errorf("the daemon's start changed %d objects of the %d tunnels tunneld apply converged", c.ops, n)
+		case c.reason == "resync" && c.ops != 0:
+			t.Errorf("a resync changed %d objects", c.ops)
+		case c.reason == "resync":
 			took = append(took, c.took)
 		}
 	}
 	if len(took) == 0 {
 		t.Fatalf("no resync in the daemon's log:\n%s", tail(logs.String()))
 	}
-	report(result{Arch: s.arch, Bench: "resync (daemon, periodic)", Impl: "tunneld run", N: n, Runs: took,
-		Note: fmt.Sprintf("%d change notifications during %d resyncs", writes, len(took))})
+	return took, writes
+}
+
+// percents prints shares as "6.1 %, 5.2 %, …".
+func percents(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.1f %%", x)
+	}
+	return strings.Join(s, ", ")
 }

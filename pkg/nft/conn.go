@@ -28,6 +28,9 @@ type Conn struct {
 	// nl is nft's lasting socket: deadlines, buffer sizes and the
 	// dumps this package decodes itself go through it.
 	nl *netlink.Conn
+	// last is the table as Read last dumped it; reads counts the dumps.
+	last  lastRead
+	reads int
 }
 
 // Open connects to nf_tables in the network namespace netNSFD refers to,

@@ -312,6 +312,9 @@ func TestKernelReadSeesDrift(t *testing.T) {
 			if err := c.Replace(want); err != nil {
 				t.Fatal(err)
 			}
+			// Read once before the drift: Read must not answer from
+			// what it saw then.
+			wantTable(t, c, want)
 			if d.nft != nil {
 				if !haveNft() {
 					t.Skip("nft is not installed")
@@ -336,6 +339,47 @@ func TestKernelReadSeesDrift(t *testing.T) {
 			}
 			wantTable(t, c, want)
 		})
+	}
+}
+
+// TestKernelReadRemembersGeneration: reading an unchanged ruleset again
+// costs no dump; any committed change, even to another table, makes the
+// next Read dump the table again.
+func TestKernelReadRemembersGeneration(t *testing.T) {
+	ns := newNS(t)
+	c := ns.open(t)
+	if f := mustRead(t, c); f != nil {
+		t.Fatalf("fresh namespace has a table: %s", f.Canonical())
+	}
+	if f := mustRead(t, c); f != nil || c.reads != 1 {
+		t.Fatalf("second read of no table: %v after %d dumps, want nil after 1", f, c.reads)
+	}
+	want := seeds[0].filter
+	if err := c.Replace(want); err != nil {
+		t.Fatal(err)
+	}
+	wantTable(t, c, want)
+	wantTable(t, c, want)
+	if c.reads != 2 {
+		t.Fatalf("%d dumps for two reads of an unchanged table, want 1 more than before", c.reads)
+	}
+	l, err := nftables.New(nftables.WithNetNSFd(ns.fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.AddTable(&nftables.Table{Name: "other", Family: nftables.TableFamilyINet})
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	wantTable(t, c, want)
+	if c.reads != 3 {
+		t.Fatalf("%d dumps after another table was added, want 3", c.reads)
+	}
+	if err := c.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if f := mustRead(t, c); f != nil {
+		t.Fatalf("deleted table read back: %s", f.Canonical())
 	}
 }
 

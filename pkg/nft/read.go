@@ -38,6 +38,12 @@ const readTries = 5
 // makes the text differ from every desired table: a table flag (e.g.
 // dormant), a base chain policy other than accept, chain flags or a
 // device, a rule without a comment ("?untagged handle N").
+//
+// The ruleset's generation changes with every committed change, by
+// anyone: while it is the one of the last read, the table is the one
+// read then, and Read answers from it with one request instead of
+// dumping the table again (a thousand tunnels' table is most of a
+// resync's work).
 func (c *Conn) Read() (*model.Filter, error) {
 	var f *model.Filter
 	err := c.do(func() error {
@@ -46,6 +52,12 @@ func (c *Conn) Read() (*model.Filter, error) {
 			if err != nil {
 				return err
 			}
+			if c.last.valid && c.last.gen == g1 {
+				f = c.last.filter()
+				return nil
+			}
+			c.last.valid = false
+			c.reads++
 			f, err = c.readOnce()
 			if errors.Is(err, errDumpInterrupted) {
 				continue
@@ -58,6 +70,7 @@ func (c *Conn) Read() (*model.Filter, error) {
 				return err
 			}
 			if g1 == g2 {
+				c.last.remember(g1, f)
 				return nil
 			}
 		}
@@ -67,6 +80,29 @@ func (c *Conn) Read() (*model.Filter, error) {
 		return nil, tableErr("read", err)
 	}
 	return f, nil
+}
+
+// lastRead is the table as read at one generation of the ruleset.
+type lastRead struct {
+	valid    bool
+	gen      uint32
+	exists   bool
+	observed string
+}
+
+func (l *lastRead) remember(gen uint32, f *model.Filter) {
+	*l = lastRead{valid: true, gen: gen, exists: f != nil}
+	if f != nil {
+		l.observed = f.Observed
+	}
+}
+
+// filter is a new copy of the table read (nil: there was none).
+func (l *lastRead) filter() *model.Filter {
+	if !l.exists {
+		return nil
+	}
+	return &model.Filter{Observed: l.observed}
 }
 
 // readOnce reads the table once.

@@ -79,16 +79,19 @@ type FRule struct {
 
 // String renders the rule the way `nft list ruleset` would show it. The
 // text is also the rule's identity: the kernel seam tags each rule with it.
-func (r FRule) String() string {
-	b := make([]byte, 0, 96)
+func (r FRule) String() string { return string(r.appendText(make([]byte, 0, 96))) }
+
+// appendText appends String's text to b.
+func (r FRule) appendText(b []byte) []byte {
+	start := len(b)
 	word := func(s string) []byte {
-		if len(b) > 0 {
+		if len(b) > start {
 			b = append(b, ' ')
 		}
 		return append(b, s...)
 	}
 	if r.Family != FamilyAny && !r.Src.IsValid() && !r.Dst.IsValid() {
-		b = word("meta nfproto " + r.Family.nfproto())
+		b = append(word("meta nfproto "), r.Family.nfproto()...)
 	}
 	if r.IIF != "" {
 		b = strconv.AppendQuote(word("iifname "), r.IIF)
@@ -117,8 +120,10 @@ func (r FRule) String() string {
 	if r.Counter {
 		b = word("counter")
 	}
-	b = word(r.Verdict.String())
-	return string(b)
+	if r.Verdict.Kind == Jump {
+		return append(word("jump "), r.Verdict.Chain...)
+	}
+	return word(r.Verdict.String())
 }
 
 // String renders the verdict statement.
@@ -226,22 +231,39 @@ const MaxTag = 250
 // Tag is the identity the kernel seam stores with a rule (as an nft
 // comment): its text without double quotes (nft cannot read a comment
 // holding them back), or for an over-long rule a prefix plus a hash.
-func (r FRule) Tag() string {
-	s := strings.ReplaceAll(r.String(), `"`, "")
-	if len(s) <= MaxTag {
-		return s
+func (r FRule) Tag() string { return string(r.appendTag(make([]byte, 0, 96))) }
+
+// appendTag appends Tag's text to b.
+func (r FRule) appendTag(b []byte) []byte {
+	start := len(b)
+	b = r.appendText(b)
+	n := start
+	for _, c := range b[start:] {
+		if c != '"' {
+			b[n] = c
+			n++
+		}
+	}
+	b = b[:n]
+	if n-start <= MaxTag {
+		return b
 	}
 	h := fnv.New64a()
-	h.Write([]byte(s))
-	return fmt.Sprintf("%s #%016x", s[:MaxTag-18], h.Sum64())
+	h.Write(b[start:])
+	return fmt.Appendf(b[:start+MaxTag-18], " #%016x", h.Sum64())
 }
 
 // ChainHeader is the canonical one-line description of a chain.
-func (c Chain) ChainHeader() string {
+func (c Chain) ChainHeader() string { return string(c.appendHeader(nil)) }
+
+func (c Chain) appendHeader(b []byte) []byte {
+	b = append(append(b, "chain "...), c.Name...)
 	if c.Hook == "" {
-		return "chain " + c.Name
+		return b
 	}
-	return fmt.Sprintf("chain %s type %s hook %s priority %d", c.Name, c.Type, c.Hook, c.Priority)
+	b = append(append(b, " type "...), c.Type...)
+	b = append(append(b, " hook "...), c.Hook...)
+	return strconv.AppendInt(append(b, " priority "...), int64(c.Priority), 10)
 }
 
 // Canonical is the table as compared with the kernel's: one line per
@@ -250,15 +272,16 @@ func (f *Filter) Canonical() string {
 	if f.Observed != "" {
 		return f.Observed
 	}
-	var b strings.Builder
+	n := 0
 	for _, c := range f.Chains {
-		b.WriteString(c.ChainHeader())
-		b.WriteString("\n")
+		n += 1 + len(c.Rules)
+	}
+	b := make([]byte, 0, 64*n)
+	for _, c := range f.Chains {
+		b = append(c.appendHeader(b), '\n')
 		for _, r := range c.Rules {
-			b.WriteString("\t")
-			b.WriteString(r.Tag())
-			b.WriteString("\n")
+			b = append(r.appendTag(append(b, '\t')), '\n')
 		}
 	}
-	return b.String()
+	return string(b)
 }

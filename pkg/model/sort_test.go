@@ -12,7 +12,7 @@ import (
 func TestSort(t *testing.T) {
 	p := netip.MustParsePrefix
 	tests := []struct {
-		name      string
+		name       string
 		give, want State
 	}{
 		{name: "empty"},

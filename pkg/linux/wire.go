@@ -188,12 +188,7 @@ func eachAttr(b []byte, f func(typ uint16, v []byte) error) error {
 func nlaAlign(n int) int { return (n + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1) }
 
 // cString is a NUL-terminated attribute value as a string.
-func cString(v []byte) string {
-	if i := bytes.IndexByte(v, 0); i >= 0 {
-		v = v[:i]
-	}
-	return string(v)
-}
+func cString(v []byte) string { return internString(v) }
 
 // internString is cString(v), but one of known when it is one of them:
 // the kinds and the alias repeat on every link of a dump, and need not be

@@ -92,6 +92,12 @@ func run(t *testing.T, ns *netnstest.NS, name string, args ...string) (time.Dura
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, tail(string(out)))
 	}
+	if took < 0 {
+		// Seen once in the mipsel guest under a loaded host: its
+		// monotonic clock went backwards, and every figure of the run
+		// is then suspect.
+		t.Fatalf("%s %s took %s: the guest's clock went backwards", name, strings.Join(args, " "), took)
+	}
 	return took, string(out)
 }
 

@@ -33,9 +33,19 @@ func TestResync(t *testing.T) {
 	writes := 0
 	for range resyncRounds {
 		ns := underlay(t)
+		var mon *netlink.Conn
+		if err := ns.Do(func() (err error) { mon, err = changeMonitor(); return err }); err != nil {
+			t.Fatal(err)
+		}
 		d, _ := run(t, ns, s.bin, "apply", "-c", cfg)
 		applied = append(applied, ms(d))
-		round, w := daemonResyncs(t, ns, s.bin, cfg, n)
+		// The monitor that counts the resyncs' writes must be seen to
+		// hear writes: the converge's.
+		if drain(mon, time.Second) == 0 {
+			t.Fatalf("the change monitor heard nothing of the converge of %d tunnels", n)
+		}
+		round, w := daemonResyncs(t, ns, mon, s.bin, cfg, n)
+		mon.Close()
 		ns.Close()
 		took = append(took, round...)
 		writes += w
@@ -50,23 +60,16 @@ func TestResync(t *testing.T) {
 }
 
 // daemonResyncs runs `tunneld run` in ns (converged to cfg already) for
-// 10 s and returns its resyncs' times and the change notifications heard
-// meanwhile.
-func daemonResyncs(t *testing.T, ns *netnstest.NS, bin, cfg string, n int) ([]float64, int) {
-	var mon *netlink.Conn
+// 10 s and returns its resyncs' times and the change notifications mon
+// heard meanwhile.
+func daemonResyncs(t *testing.T, ns *netnstest.NS, mon *netlink.Conn, bin, cfg string, n int) ([]float64, int) {
 	var logs syncBuffer
 	cmd := exec.Command(bin, "run", "-c", cfg, "-log-level", "debug")
 	cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+t.TempDir())
 	cmd.Stderr = &logs
-	if err := ns.Do(func() (err error) {
-		if mon, err = changeMonitor(); err != nil {
-			return err
-		}
-		return cmd.Start()
-	}); err != nil {
+	if err := ns.Do(cmd.Start); err != nil {
 		t.Fatal(err)
 	}
-	defer mon.Close()
 	stop := stopper(cmd)
 	defer stop()
 	for deadline := time.Now().Add(5 * time.Minute); !strings.Contains(logs.String(), "msg=converged reason=start"); time.Sleep(50 * time.Millisecond) {

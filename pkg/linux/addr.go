@@ -71,9 +71,7 @@ func decodeAddr(b []byte) (a observedAddr, ok bool, err error) {
 		case unix.IFA_ADDRESS:
 			address, _ = netip.AddrFromSlice(v)
 		case unix.IFA_FLAGS:
-			if len(v) >= 4 {
-				flags |= binary.NativeEndian.Uint32(v)
-			}
+			flags |= u32(v)
 		}
 		return nil
 	})

@@ -67,9 +67,7 @@ func decodeLink(b []byte) (observedLink, error) {
 		case unix.IFLA_IFNAME:
 			l.name = cString(v)
 		case unix.IFLA_MTU:
-			if len(v) >= 4 {
-				l.mtu = int(binary.NativeEndian.Uint32(v))
-			}
+			l.mtu = int(u32(v))
 		case unix.IFLA_IFALIAS:
 			l.alias = internString(v, model.LinkAlias)
 		case unix.IFLA_STATS64:

@@ -17,7 +17,7 @@ var tunnelKinds = map[string]bool{"ipip": true, "gre": true, "sit": true, "ip6tn
 // routes and rules, the sysctls in scope, and tunneld's nftables table.
 func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, model.Inputs, error) {
 	var s model.State
-	in := model.Inputs{Devices: map[string]model.Device{}}
+	var in model.Inputs
 	links, err := k.listLinks(k.scratch.links)
 	if err != nil {
 		return s, in, err

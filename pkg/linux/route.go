@@ -86,12 +86,6 @@ func decodeRoute(b []byte) (r observedRoute, ok bool, err error) {
 	if family == unix.AF_INET6 {
 		dst = netip.IPv6Unspecified()
 	}
-	u32 := func(v []byte) uint32 {
-		if len(v) < 4 {
-			return 0
-		}
-		return binary.NativeEndian.Uint32(v)
-	}
 	err = eachAttr(b[unix.SizeofRtMsg:], func(t uint16, v []byte) error {
 		switch t {
 		case unix.RTA_DST:

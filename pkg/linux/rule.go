@@ -74,12 +74,6 @@ func (m *ruleMsg) UnmarshalBinary(b []byte) error {
 	m.family, m.dstLen, m.srcLen, m.tos, m.table, m.action = b[0], b[1], b[2], b[3], b[4], b[7]
 	m.flags = binary.NativeEndian.Uint32(b[8:])
 	a := &m.attrs
-	u32 := func(v []byte) uint32 {
-		if len(v) < 4 {
-			return 0
-		}
-		return binary.NativeEndian.Uint32(v)
-	}
 	return eachAttr(b[fibRuleHdrLen:], func(typ uint16, v []byte) error {
 		switch typ {
 		case unix.FRA_DST:

@@ -187,6 +187,14 @@ func eachAttr(b []byte, f func(typ uint16, v []byte) error) error {
 
 func nlaAlign(n int) int { return (n + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1) }
 
+// u32 is a host-order u32 attribute value; 0 for a short one.
+func u32(v []byte) uint32 {
+	if len(v) < 4 {
+		return 0
+	}
+	return binary.NativeEndian.Uint32(v)
+}
+
 // cString is a NUL-terminated attribute value as a string.
 func cString(v []byte) string { return internString(v) }
 

@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags='$(LDFLAGS)'
 
-.PHONY: all build test test-unit test-priv test-vm test-vm-amd64 test-vm-mipsle deps-vm demo bench lint clean
+.PHONY: all build test test-unit test-priv test-vm test-vm-amd64 test-vm-mipsle test-systemd deps-vm deps-systemd demo bench lint clean
 
 all: build
 
@@ -15,8 +15,9 @@ build:
 
 ## test: unit tests, the privileged host tests (root only), the same
 ## privileged tests and the seed scenarios in both VMs (real tunnel
-## drivers), and the package builds (test-pkg, packaging/packaging.mk)
-test: test-unit test-priv test-vm test-pkg
+## drivers), the package builds (test-pkg, packaging/packaging.mk) and the
+## .deb under a live systemd (test-systemd, root only)
+test: test-unit test-priv test-vm test-pkg test-systemd
 
 test-unit:
 	$(GO) test ./...
@@ -35,6 +36,19 @@ test-vm: deps-vm
 
 test-vm-amd64 test-vm-mipsle: test-vm-%: deps-vm
 	testdata/vm/suite.sh $*
+
+## test-systemd: the .deb under a live systemd (Debian 12 booted in the
+## amd64 VM): testdata/vm/systemd
+test-systemd:
+	@if [ "$$(id -u)" = 0 ]; then \
+		$(MAKE) --no-print-directory deps-vm deps-systemd && testdata/vm/systemd/run.sh; \
+	else echo "test-systemd: not root (debootstrap needs it), skipped"; fi
+
+deps-systemd:
+	@if ! command -v debootstrap >/dev/null || ! command -v cpio >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap cpio >/dev/null; \
+		else echo "deps-systemd: run as root, or apt-get install debootstrap cpio"; exit 1; fi; \
+	fi
 
 # The host packages the VMs need (testdata/vm/REQUIREMENTS), installed when
 # missing and root.

@@ -20,7 +20,7 @@ import (
 func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	var ae *kernel.ApplyError
 	b := &batcher{k: k, errs: &ae}
-	idx := &indexes{k: k, before: b.flush}
+	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush}
 	for _, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
 			b.flush()
@@ -39,7 +39,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 			continue
 		}
 		if op.Kind == plan.LinkAdd {
-			idx.stale = true // its index is known once it exists
+			idx.dumped = false // its index is known once it exists
 		}
 		b.add(op, reqs)
 	}
@@ -71,13 +71,31 @@ func (k *Kernel) direct(op plan.Op) error {
 	return fmt.Errorf("unknown operation %d", op.Kind)
 }
 
-// indexes resolves device names to indexes with one link dump, taken
-// again only when a name is missing after links were created (pending
-// requests are sent first): creating a thousand tunnels costs one dump.
+// observedIndexes maps the device names of the last observation (the one
+// a plan is made from) to their indexes. A device an operation names is
+// then the very one observed: the kernel gives out indexes in increasing
+// order, so one replaced since has a new index and the request fails (and
+// the next round, observing again, retries) instead of reaching the new
+// device. Only a device created with a chosen index, or moved in from
+// another namespace, can take a freed one.
+func (k *Kernel) observedIndexes() map[string]uint32 {
+	m := make(map[string]uint32, len(k.scratch.links))
+	for _, l := range k.scratch.links {
+		m[l.name] = l.index
+	}
+	return m
+}
+
+// indexes resolves device names to indexes: from the last observation,
+// else with one link dump, taken again only when a name is missing after
+// links were created (pending requests are sent first). Creating a
+// thousand tunnels costs one dump; changing one observed tunnel costs none.
 type indexes struct {
-	k      *Kernel
-	m      map[string]uint32
-	stale  bool
+	k *Kernel
+	m map[string]uint32
+	// dumped: m holds a dump taken by this Apply, with no link created
+	// since.
+	dumped bool
 	before func()
 }
 
@@ -88,13 +106,13 @@ func (x *indexes) get(name string) (uint32, error) {
 	if i, ok := x.m[name]; ok {
 		return i, nil
 	}
-	if x.m == nil || x.stale {
+	if !x.dumped {
 		x.before()
 		links, err := x.k.listLinks(nil)
 		if err != nil {
 			return 0, err
 		}
-		x.m, x.stale = make(map[string]uint32, len(links)), false
+		x.m, x.dumped = make(map[string]uint32, len(links)), true
 		for _, l := range links {
 			x.m[l.name] = l.index
 		}

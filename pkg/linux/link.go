@@ -43,6 +43,7 @@ func (linkDump) MarshalBinary() ([]byte, error) {
 
 // listLinks dumps every link.
 func (k *Kernel) listLinks(into []observedLink) ([]observedLink, error) {
+	k.linkDumps++
 	return list(k, into, "links", unix.RTM_GETLINK, linkDump{}, func(b []byte) (observedLink, bool, error) {
 		l, err := decodeLink(b)
 		return l, l.name != "", err

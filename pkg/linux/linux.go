@@ -42,13 +42,16 @@ type Kernel struct {
 	nft  *nft.Conn
 	opts Options
 	// scratch holds the arrays of the last observation's dumps, reused
-	// by the next (a Kernel serves one caller at a time).
+	// by the next (a Kernel serves one caller at a time). Apply takes the
+	// device indexes from its links.
 	scratch struct {
 		links  []observedLink
 		addrs  []observedAddr
 		routes [2][]observedRoute // tunneld's, the main table's
 		rules  []ruleMsg
 	}
+	// linkDumps counts the link dumps taken (tests).
+	linkDumps int
 }
 
 var _ kernel.Kernel = (*Kernel)(nil)

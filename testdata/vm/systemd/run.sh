@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # usage: testdata/vm/systemd/run.sh
 #
-# The live systemd test (make test-systemd): boots Debian 12 with systemd as
-# PID 1 in the amd64 qemu guest (the harness's kernel and tunnel modules), installs
-# tunneld's .deb there and runs guest.sh against the real unit: start,
-# Type=notify, reload, the watchdog, the capabilities and the sandbox, a
-# bad configuration, stop and purge. Needs root on the host (debootstrap)
-# and the packages of testdata/vm/REQUIREMENTS plus debootstrap and cpio.
-# The Debian tree is cached beside the harness's kernels.
+# The live systemd test (make test-systemd): boots Debian 12 with systemd
+# as PID 1 in the amd64 qemu guest (the harness's kernel and tunnel
+# modules), installs tunneld's .deb there and runs guest.sh against the
+# real unit: start, Type=notify, reload, the watchdog, the capabilities and
+# the sandbox, a bad configuration, stop and purge. Needs root on the host
+# (debootstrap) and the packages of testdata/vm/REQUIREMENTS plus
+# debootstrap and cpio. The Debian tree is cached beside the harness's
+# kernels; the guest's console is kept in dist/systemd-console.log.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 here=testdata/vm/systemd

@@ -39,31 +39,11 @@ install -m 0755 "$bin" /usr/sbin/tunneld
 mkdir -p /etc/tunneld
 cfg=/etc/tunneld/tunneld.toml
 
-failed=0
-ok() { echo "ok - $*"; }
-bad() {
-	echo "not ok - $*"
-	failed=$((failed + 1))
-	ubus call service list '{"name":"tunneld"}' | sed 's/^/#   /'
-	tail -n 8 "$PROCD_ENV_LOG" | sed 's/^/#   /'
-}
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else bad "$what"; fi
-}
-eventually() {
-	local what=$1 secs=$2
-	shift 2
-	local end=$((SECONDS + secs))
-	while ! "$@"; do
-		if [ $SECONDS -ge $end ]; then
-			bad "$what (not within ${secs}s)"
-			return 1
-		fi
-		sleep 0.2
-	done
-	ok "$what"
+# shellcheck source=testdata/shtest/checks.sh
+. "$here/testdata/shtest/checks.sh"
+diagnose() {
+	ubus call service list '{"name":"tunneld"}'
+	tail -n 8 "$PROCD_ENV_LOG"
 }
 pid() { ubus call service list '{"name":"tunneld"}' | jsonfilter -e '@.tunneld.instances.tunneld.pid'; }
 instances() { ubus call service list '{"name":"tunneld"}' | jsonfilter -e '@.tunneld.instances.*.command[0]' | grep -c .; }

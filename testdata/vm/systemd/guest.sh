@@ -7,36 +7,12 @@
 set -u
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 cfg=/etc/tunneld/tunneld.toml
-failed=0
-ok() { echo "ok - $*"; }
-bad() {
-	echo "not ok - $*"
-	failed=$((failed + 1))
-	# What an admin would look at first.
-	ip -br addr show dev wan | sed 's/^/#   /'
-	ip -d link show moe 2>&1 | sed 's/^/#   /'
-	journalctl -u tunneld.service -o short-monotonic --no-pager -n 15 | sed 's/^/#   /'
-}
-check() { # check DESCRIPTION COMMAND...
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else bad "$what"; fi
-}
-# eventually DESCRIPTION SECONDS COMMAND...: the command succeeds within
-# SECONDS (the daemon reacts to netlink events, a poll is only the test's
-# way to wait).
-eventually() {
-	local what=$1 secs=$2
-	shift 2
-	local end=$((SECONDS + secs))
-	while ! "$@"; do
-		if [ $SECONDS -ge $end ]; then
-			bad "$what (not within ${secs}s)"
-			return 1
-		fi
-		sleep 0.2
-	done
-	ok "$what"
+# shellcheck source=testdata/shtest/checks.sh
+. /root/checks.sh
+diagnose() {
+	ip -br addr show dev wan
+	ip -d link show moe
+	journalctl -u tunneld.service -o short-monotonic --no-pager -n 15
 }
 prop() { systemctl show -p "$1" --value tunneld.service; }
 mainpid() { prop MainPID; }

@@ -59,6 +59,7 @@ mkdir -p "$root/lib/modules"
 cp -a "$modules" "$root/lib/modules/"
 install -m 0644 "$deb" "$root/root/tunneld.deb"
 install -m 0755 "$here/guest.sh" "$root/root/guest.sh"
+install -m 0644 testdata/shtest/checks.sh "$root/root/checks.sh"
 cat >"$root/etc/systemd/system/tunneld-systemd-test.service" <<'EOF'
 [Unit]
 Description=tunneld's live systemd test

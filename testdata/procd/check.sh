@@ -19,6 +19,13 @@
 # sources nor its images can be downloaded on the CI machines. The host
 # kernel needs no tunnel driver: the configuration has a route and a rule
 # but no tunnel.
+#
+# Checked on 2026-12-02 with procd 2c1834ab, ubus 3cc98db1, libubox
+# 1aa36ee7, uci 66127cd7, udebug 875e1a7a, ubox 6f78fa49 and jsonpath
+# afe72ad, built with cmake on Debian 12 (Lua, jail, seccomp and utrace
+# off; procd refusing reboot/sysupgrade when it is not PID 1), busybox ash
+# as /bin/sh in the namespace (procd.sh and jshn.sh need it, dash cannot
+# run them).
 set -u
 env=${1:?usage: check.sh PROCD_ENV TUNNELD_BIN}
 bin=${2:?usage: check.sh PROCD_ENV TUNNELD_BIN}

@@ -122,6 +122,23 @@ func start(t *testing.T, cfg string) *harness {
 	return h
 }
 
+// waitNotified waits until the daemon has sent the notification want, and
+// returns all sent so far.
+func (h *harness) waitNotified(want string) []string {
+	h.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		h.mu.Lock()
+		notified := slices.Clone(h.notified)
+		h.mu.Unlock()
+		if slices.Contains(notified, want) {
+			return notified
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("no %q notification within 10s: %q", want, notified)
+		}
+	}
+}
+
 // next waits for the next convergence.
 func (h *harness) next() Facts {
 	h.t.Helper()
@@ -179,10 +196,8 @@ func TestStartsConvergedAndReady(t *testing.T) {
 	if got := h.routes(); !slices.Equal(got, allRoutes) {
 		t.Fatalf("routes = %v", got)
 	}
-	h.mu.Lock()
-	notified := slices.Clone(h.notified)
-	h.mu.Unlock()
-	if !slices.Contains(notified, "READY=1") || !slices.Contains(notified, "STATUS=1/1 tunnels up") {
+	// READY=1 follows the first convergence, which start waited for.
+	if notified := h.waitNotified("READY=1"); !slices.Contains(notified, "STATUS=1/1 tunnels up") {
 		t.Errorf("notifications = %q", notified)
 	}
 	if err := h.stop(); err != nil {

@@ -22,7 +22,7 @@ no_link() { ! ip link show "$1" >/dev/null 2>&1; }
 # unit's messages after it (timestamps have only seconds).
 mark() { journalctl -n 1 -o cat --show-cursor --no-pager | sed -n 's/^-- cursor: //p'; }
 journal_since() { journalctl -u tunneld.service -o cat --no-pager --after-cursor "$1"; }
-export -f journal_since
+export -f prop journal_since
 
 echo "guest: $(uname -r), systemd $(systemctl --version | sed -n 1p), up $(cut -d" " -f1 /proc/uptime)s"
 depmod -a 2>/dev/null # the harness ships modules without modules.order
@@ -91,7 +91,7 @@ for c in CapEff CapPrm CapBnd CapAmb; do
 done
 check "no new privileges" grep -q '^NoNewPrivs:[[:space:]]*1$' "$status"
 check "a seccomp filter is on" grep -q '^Seccomp:[[:space:]]*2$' "$status"
-check "Type=notify: STATUS= reaches systemd" bash -c '[[ "$(systemctl show -p StatusText --value tunneld.service)" == *"1/1 tunnels up"* ]]'
+check "Type=notify: STATUS= reaches systemd" bash -c '[[ "$(prop StatusText)" == *"1/1 tunnels up"* ]]'
 check "the recorded sysctl originals are in /run/tunneld" bash -c 'ls /run/tunneld | grep -q .'
 check "tunneld status (root, over the status socket) answers" bash -c 'tunneld status | grep -q moe'
 

@@ -12,7 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 here=testdata/vm/systemd
-cache=${TUNNELD_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tunneld-vm}
 suite=bookworm
 mirror=${TUNNELD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 include=systemd,systemd-sysv,udev,dbus,iproute2,nftables,kmod,procps,man-db
@@ -27,11 +26,20 @@ trap 'rm -rf "$work"' EXIT
 out=${DIST:-dist}
 mkdir -p "$out"
 
-# The guest kernel and its modules, from the harness's cache.
-go run ./testdata/vm -arch amd64 -prepare
-read -r kver key <"$cache/amd64/current"
-vmlinuz=$cache/amd64/$kver/vmlinuz
-modules=$cache/amd64/$kver/base-$key/root/lib/modules/$kver
+# The guest kernel and its modules, from the harness's cache: -prepare
+# names the kernel and the base archive, whose directory holds the module
+# tree (pkg/vmharness/cache.go); the cache's root is two levels above the
+# kernel.
+go run ./testdata/vm -arch amd64 -prepare | tee "$work/prepare"
+kver=$(sed -n 's/^PREPARED amd64: kernel \([^,]*\),.*/\1/p' "$work/prepare")
+vmlinuz=$(awk '$1 == "vmlinuz" { print $2 }' "$work/prepare")
+base=$(awk '$1 == "base" { print $2 }' "$work/prepare")
+modules=$(dirname "$base")/root/lib/modules/$kver
+cache=$(cd "$(dirname "$vmlinuz")/../.." && pwd)
+if [ ! -f "$vmlinuz" ] || [ ! -d "$modules" ]; then
+	echo "systemd test: no kernel or modules in the harness's answer" >&2
+	exit 1
+fi
 
 # The package under test.
 make -s deb DEB_ARCH=amd64 DIST="$work/dist" >/dev/null

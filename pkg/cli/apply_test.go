@@ -19,7 +19,7 @@ func TestApplyStatusDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := EmptyKernel(c)
+	k := emptyKernel(c)
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		env := &Env{Stdout: &out, Stderr: &errb, Kernel: func() (kernel.Kernel, error) { return k, nil }}

@@ -4,11 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
-	"github.com/tunneld/tunneld/pkg/fakekernel"
-	"github.com/tunneld/tunneld/pkg/kernel"
-	"github.com/tunneld/tunneld/pkg/model"
 )
 
 func runPlan(env *Env, args []string) int {
@@ -21,16 +17,21 @@ func runPlan(env *Env, args []string) int {
 	if !ok {
 		return 1
 	}
-	var k kernel.Kernel
+	var s engine.Snapshot
 	if *fromEmpty {
-		k = EmptyKernel(c)
-	} else if k, ok = openKernel(env); !ok {
-		return 1
-	}
-	s, err := engine.Look(env.Context, k, c, resolveAll(env, c))
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
-		return 1
+		have, in := emptyObservation(c)
+		s = engine.Plan(have, in, c, resolveAll(env, c))
+	} else {
+		k, ok := openKernel(env)
+		if !ok {
+			return 1
+		}
+		defer closeKernel(k)
+		var err error
+		if s, err = engine.Look(env.Context, k, c, resolveAll(env, c)); err != nil {
+			fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
+			return 1
+		}
 	}
 	PrintPlan(env.Stdout, s)
 	return 0
@@ -52,38 +53,4 @@ func PrintPlan(w io.Writer, s engine.Snapshot) {
 		return
 	}
 	fmt.Fprint(w, s.Plan)
-}
-
-// EmptyKernel is a kernel with nothing of tunneld's in it, holding only
-// the devices the configuration names (up, MTU 1500, no addresses).
-func EmptyKernel(c *config.Config) *fakekernel.Kernel {
-	k := fakekernel.New()
-	add := func(name string) {
-		if name == "" || c.TunnelByName(name) != nil {
-			return
-		}
-		if _, ok := k.Devices[name]; !ok {
-			k.AddDevice(model.Device{Name: name, MTU: 1500, Up: true, Running: true})
-		}
-	}
-	for _, t := range c.Tunnels {
-		add(t.Dev)
-		add(t.LocalDev)
-	}
-	for _, r := range c.Routes {
-		add(r.Dev)
-	}
-	for _, d := range c.Global.ProxyARP {
-		add(d)
-	}
-	for _, m := range c.Masquerades {
-		add(m.OIF)
-	}
-	for _, f := range c.Forwards {
-		add(f.Interface)
-	}
-	for _, r := range c.Redirects {
-		add(r.IIF)
-	}
-	return k
 }

@@ -68,11 +68,17 @@ func Look(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[s
 	if err != nil {
 		return Snapshot{}, err
 	}
+	return Plan(have, in, c, resolved), nil
+}
+
+// Plan is the pure part of Look: what the configuration wants, given an
+// observation (have, in) and the current DNS answers.
+func Plan(have model.State, in model.Inputs, c *config.Config, resolved map[string][]netip.Addr) Snapshot {
 	in.Resolved = resolved
 	want := desired.Build(c, in, have)
 	p := plan.Diff(have, want.State, want.Fallbacks...)
 	p.Tables = Tables(c)
-	return Snapshot{Have: have, Inputs: in, Want: want, Plan: p}, nil
+	return Snapshot{Have: have, Inputs: in, Want: want, Plan: p}
 }
 
 // Report is what a Converge did.

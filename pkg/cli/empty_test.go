@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// emptyKernel is an in-memory kernel holding what emptyObservation
+// describes: lo and the devices the configuration names.
+func emptyKernel(c *config.Config) *fakekernel.Kernel {
+	k := fakekernel.New()
+	for _, name := range namedDevices(c) {
+		if name == "" || c.TunnelByName(name) != nil {
+			continue
+		}
+		if _, ok := k.Devices[name]; !ok {
+			k.AddDevice(model.Device{Name: name, MTU: 1500, Up: true, Running: true})
+		}
+	}
+	return k
+}
+
+// TestEmptyObservation checks, for every seed configuration, that the
+// pure observation `plan --from-empty` uses is what the in-memory kernel
+// reports when it holds the same devices.
+func TestEmptyObservation(t *testing.T) {
+	files, err := filepath.Glob("../../testdata/seeds/*/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no seed configs: %v", err)
+	}
+	files = append(files, "../../testdata/reference.toml")
+	for _, f := range files {
+		t.Run(strings.TrimPrefix(f, "../../testdata/"), func(t *testing.T) {
+			c, err := config.Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantHave, wantIn, err := emptyKernel(c).Observe(context.Background(), engine.Scope(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			have, in := emptyObservation(c)
+			if diff := cmp.Diff(wantHave, have, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("state (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantIn, in, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("inputs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

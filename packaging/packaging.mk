@@ -3,7 +3,7 @@
 # See packaging/README.md.
 #
 #   make cross                     static binaries for every router/host arch
-#   make size                      their sizes (bytes, MiB)
+#   make size                      their sizes, against a yardstick
 #   make install [DESTDIR= PREFIX=/usr/local]
 #   make ipk [ARCH=mipsel_24kc]    OpenWrt package, without the SDK
 #   make deb [DEB_ARCH=amd64]      Debian package
@@ -43,13 +43,18 @@ $(DIST)/tunneld-linux-%: _pkg_force
 
 _pkg_force:
 
-## size: the size of every cross binary (the size report)
+## size: the size of every cross binary, gzip -9 compressed too (about
+## what an overlay or a download costs), and mipsle against the yardstick
+## of a program that only touches the same libraries (testdata/sizefloor)
 size: cross
-	@printf '%-40s %12s %9s\n' binary bytes MiB
+	@printf '%-40s %12s %9s %12s\n' binary bytes MiB gzip-9
 	@for t in $(CROSS_TARGETS); do \
-		f=$(DIST)/tunneld-linux-$$t; s=$$(wc -c <$$f); \
-		printf '%-40s %12d %9s\n' $$f $$s $$(awk "BEGIN{printf \"%.2f\", $$s/1048576}"); \
+		f=$(DIST)/tunneld-linux-$$t; s=$$(wc -c <$$f); z=$$(gzip -9c <$$f | wc -c); \
+		printf '%-40s %12d %9s %12d\n' $$f $$s $$(awk "BEGIN{printf \"%.2f\", $$s/1048576}") $$z; \
 	done
+	@CGO_ENABLED=0 GOOS=linux $(PKG_GOENV_mipsle-softfloat) $(GO) build $(GOFLAGS_BUILD) -buildvcs=false -o $(DIST)/sizefloor-linux-mipsle-softfloat ./testdata/sizefloor
+	@f=$(DIST)/sizefloor-linux-mipsle-softfloat; s=$$(wc -c <$$f); t=$$(wc -c <$(DIST)/tunneld-linux-mipsle-softfloat); \
+		printf '%-40s %12d %9s %12d  (tunneld is %s times this)\n' $$f $$s $$(awk "BEGIN{printf \"%.2f\", $$s/1048576}") $$(gzip -9c <$$f | wc -c) $$(awk "BEGIN{printf \"%.2f\", $$t/$$s}")
 
 ## install: binary, systemd unit, example config (only if absent), docs
 PREFIX      ?= /usr/local

@@ -9,8 +9,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"golang.org/x/net/dns/dnsmessage"
 )
 
 // Resolver looks up a name's addresses. ttl is how long the answer may be
@@ -64,7 +62,7 @@ func (s System) ttl(ctx context.Context, name string) time.Duration {
 		_ = conn.SetDeadline(dl)
 	}
 	var best uint32
-	for i, typ := range []dnsmessage.Type{dnsmessage.TypeA, dnsmessage.TypeAAAA} {
+	for i, typ := range []uint16{typeA, typeAAAA} {
 		if t, ok := query(conn, name, typ, uint16(0x7a00+i)); ok && (best == 0 || t < best) {
 			best = t
 		}
@@ -72,16 +70,12 @@ func (s System) ttl(ctx context.Context, name string) time.Duration {
 	return time.Duration(best) * time.Second
 }
 
-func query(conn net.Conn, name string, typ dnsmessage.Type, id uint16) (uint32, bool) {
-	fqdn, err := dnsmessage.NewName(strings.TrimSuffix(name, ".") + ".")
-	if err != nil {
-		return 0, false
-	}
-	msg := dnsmessage.Message{
-		Header:    dnsmessage.Header{ID: id, RecursionDesired: true},
-		Questions: []dnsmessage.Question{{Name: fqdn, Type: typ, Class: dnsmessage.ClassINET}},
-	}
-	b, err := msg.Pack()
+// query sends the question for name and type typ with ID id on conn and
+// reads replies until one to it comes: its smallest TTL among the answers
+// of type typ, and whether there was one. Other messages (another ID, not a
+// response, malformed) are skipped.
+func query(conn net.Conn, name string, typ uint16, id uint16) (uint32, bool) {
+	b, err := newQuery(id, name, typ)
 	if err != nil {
 		return 0, false
 	}
@@ -94,27 +88,10 @@ func query(conn net.Conn, name string, typ dnsmessage.Type, id uint16) (uint32, 
 		if err != nil {
 			return 0, false
 		}
-		var resp dnsmessage.Message
-		if resp.Unpack(buf[:n]) != nil || resp.Header.ID != id {
-			continue
-		}
-		return MinTTL(resp, typ)
-	}
-}
-
-// MinTTL is the smallest TTL among the answers of type typ.
-func MinTTL(m dnsmessage.Message, typ dnsmessage.Type) (uint32, bool) {
-	var best uint32
-	found := false
-	for _, a := range m.Answers {
-		if a.Header.Type != typ {
-			continue
-		}
-		if !found || a.Header.TTL < best {
-			best, found = a.Header.TTL, true
+		if ttl, ok, err := minTTL(buf[:n], id, typ); err == nil {
+			return ttl, ok
 		}
 	}
-	return best, found
 }
 
 func firstNameserver(path string) netip.Addr {

@@ -12,8 +12,10 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 )
 
-// TestTTLFromServer runs a one-shot DNS server on loopback and checks that
-// the smallest TTL of the answers is reported.
+// TestTTLFromServer runs a DNS server on loopback and checks that query
+// reports the smallest TTL of the answers of the asked type, after skipping
+// what is not the reply: garbage, a reply to another query, a message that
+// is not a response.
 func TestTTLFromServer(t *testing.T) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -28,19 +30,28 @@ func TestTTLFromServer(t *testing.T) {
 				return
 			}
 			var q dnsmessage.Message
-			if q.Unpack(buf[:n]) != nil {
+			if q.Unpack(buf[:n]) != nil || len(q.Questions) != 1 {
 				continue
 			}
-			r := dnsmessage.Message{Header: dnsmessage.Header{ID: q.Header.ID, Response: true}, Questions: q.Questions}
+			name := q.Questions[0].Name.String()
+			r := reply(q.Questions[0].Type)
+			r.ID = q.ID
+			r.Questions[0].Name = q.Questions[0].Name
 			if q.Questions[0].Type == dnsmessage.TypeA {
-				h := dnsmessage.ResourceHeader{Name: q.Questions[0].Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}
-				h.TTL = 300
-				r.Answers = append(r.Answers, dnsmessage.Resource{Header: h, Body: &dnsmessage.AResource{A: [4]byte{192, 0, 2, 1}}})
-				h.TTL = 42
-				r.Answers = append(r.Answers, dnsmessage.Resource{Header: h, Body: &dnsmessage.AResource{A: [4]byte{192, 0, 2, 2}}})
+				r.Answers = []dnsmessage.Resource{rrCNAME(name, "edge.cdn.example.", 5), rrA("edge.cdn.example.", 300), rrAAAA("edge.cdn.example.", 1), rrA("edge.cdn.example.", 42)}
 			}
+			// Not on the test's goroutine: no t.Fatal. The query waits
+			// for the reply in vain if one of these fails to pack.
 			b, _ := r.Pack()
-			pc.WriteTo(b, from)
+			other := *r
+			other.ID++
+			otherB, _ := other.Pack()
+			notResponse := *r
+			notResponse.Response = false
+			notResponseB, _ := notResponse.Pack()
+			for _, m := range [][]byte{{0x7a, 0x00, 0x80}, otherB, notResponseB, b[:len(b)-1], b} {
+				pc.WriteTo(m, from)
+			}
 		}
 	}()
 	// ttl() asks port 53 of the configured server; query() is tested on
@@ -51,12 +62,15 @@ func TestTTLFromServer(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(2 * time.Second))
-	got, ok := query(conn, "peer.example", dnsmessage.TypeA, 7)
+	got, ok := query(conn, "peer.example", typeA, 7)
 	if !ok || got != 42 {
 		t.Fatalf("query = %d, %v; want 42, true", got, ok)
 	}
-	if _, ok := query(conn, "peer.example", dnsmessage.TypeAAAA, 8); ok {
+	if _, ok := query(conn, "peer.example", typeAAAA, 8); ok {
 		t.Fatal("AAAA query without answers reported a TTL")
+	}
+	if _, ok := query(conn, "peer..example", typeA, 9); ok {
+		t.Fatal("query for a name with an empty label reported a TTL")
 	}
 }
 

@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/daemon"
+	"github.com/tunneld/tunneld/pkg/logfmt"
 	"github.com/tunneld/tunneld/pkg/resolve"
 )
 
@@ -21,12 +21,12 @@ func runRun(env *Env, args []string) int {
 	if fs.Parse(args) != nil {
 		return 2
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+	lv, err := logfmt.ParseLevel(*level)
+	if err != nil {
 		fmt.Fprintf(env.Stderr, "tunneld: -log-level: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
+	log := logfmt.New(env.Stderr, lv)
 	k, ok := openKernel(env)
 	if !ok {
 		return 1
@@ -70,7 +70,7 @@ func runRun(env *Env, args []string) int {
 		}
 	}()
 	start := time.Now()
-	err := d.Run(ctx)
+	err = d.Run(ctx)
 	if errors.Is(err, daemon.ErrConfig) {
 		printConfigErr(env, err)
 		return 1

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/logfmt"
 	"github.com/tunneld/tunneld/pkg/plan"
 	"github.com/tunneld/tunneld/pkg/resolve"
 	"github.com/tunneld/tunneld/pkg/watch"
@@ -51,7 +51,8 @@ type Deps struct {
 	Events <-chan watch.Event
 	// Reload receives a value per SIGHUP.
 	Reload <-chan struct{}
-	Log    *slog.Logger
+	// Log receives the loop's log lines (nil: none).
+	Log *logfmt.Logger
 	// Notify sends a systemd notification ("READY=1", …); nil: none.
 	Notify func(state string)
 	// Watchdog is the systemd watchdog interval (0: none); the loop pings
@@ -99,9 +100,6 @@ func New(d Deps) *Daemon {
 	}
 	if d.Notify == nil {
 		d.Notify = func(string) {}
-	}
-	if d.Log == nil {
-		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, lastCmd: map[string]string{}, held: map[string]time.Time{}}
 }

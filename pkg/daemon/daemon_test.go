@@ -13,6 +13,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/logfmt"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/watch"
 )
@@ -92,6 +93,12 @@ type harness struct {
 
 func start(t *testing.T, cfg string) *harness {
 	t.Helper()
+	return startLogging(t, cfg, nil)
+}
+
+// startLogging is start with the daemon's log going to log.
+func startLogging(t *testing.T, cfg string, log *logfmt.Logger) *harness {
+	t.Helper()
 	k := fakekernel.New()
 	k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/24")}})
 	k.AddDevice(model.Device{Name: "lan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.168.1.1/24")}})
@@ -111,6 +118,7 @@ func start(t *testing.T, cfg string) *harness {
 			defer h.mu.Unlock()
 			h.notified = append(h.notified, s)
 		},
+		Log:          log,
 		Debounce:     time.Millisecond,
 		ResolveFloor: time.Millisecond,
 		OnConverge:   func(f Facts) { h.facts <- f },

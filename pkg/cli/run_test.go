@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/kernel"
+)
+
+// syncBuffer is stderr that the daemon writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runDaemon runs `tunneld run` with args against the in-memory kernel
+// until stop returns, then stops it; it returns the exit code and stderr.
+func runDaemon(t *testing.T, stop func(stderr string) bool, args ...string) (int, string) {
+	t.Helper()
+	const file = "../../testdata/seeds/002_ff25396f952da8ec/colo.toml"
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := EmptyKernel(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: t.TempDir(),
+		Kernel: func() (kernel.Kernel, error) { return k, nil },
+		Notify: func(state string) {
+			if state == "READY=1" {
+				out.Write([]byte("ready\n"))
+			}
+		}}
+	code := make(chan int, 1)
+	go func() { code <- Main(env, append([]string{"run", "-c", file}, args...)) }()
+	for deadline := time.Now().Add(10 * time.Second); !stop(errb.String()) || !strings.Contains(out.String(), "ready"); time.Sleep(5 * time.Millisecond) {
+		select {
+		case c := <-code:
+			return c, errb.String()
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tunneld run %q: not ready within 10s:\n%s", args, errb.String())
+		}
+	}
+	cancel()
+	select {
+	case c := <-code:
+		return c, errb.String()
+	case <-time.After(10 * time.Second):
+		t.Fatalf("tunneld run %q did not stop within 10s:\n%s", args, errb.String())
+	}
+	return 0, ""
+}
+
+// convergedLine is what pkg/bench reads from the debug log.
+var convergedLine = regexp.MustCompile(`msg=converged reason=("[^"]*"|\S+) ops=(\d+) took=(\S+)`)
+
+// TestRunLog: `tunneld run -log-level L` logs slog's text format at L and
+// above; the level's name is read in any case.
+func TestRunLog(t *testing.T) {
+	code, log := runDaemon(t, func(log string) bool { return convergedLine.MatchString(log) }, "-log-level", "DEBUG")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, log)
+	}
+	m := convergedLine.FindStringSubmatch(log)
+	if _, err := time.ParseDuration(m[3]); err != nil || m[1] != "start" || m[2] != "8" {
+		t.Errorf("converged: reason %s, ops %s, took %s (%v)", m[1], m[2], m[3], err)
+	}
+	stamp := `time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d) `
+	for _, want := range []string{
+		stamp + `level=DEBUG msg=converged reason=start ops=8 took=\S+\n`,
+		stamp + `level=INFO msg=changed object="tunnel \\"Moe\\"" cmd="ip link add Moe mtu 1480 type ipip local 192.0.2.2 remote 192.0.2.42 ttl 64 pmtudisc" reason=start\n`,
+		stamp + `level=INFO msg=removed object="tunnel \\"Moe\\"" cmd="ip link del Moe"\n`,
+		stamp + `level=INFO msg="stopped; everything tunneld owned is removed"\n$`,
+	} {
+		if !regexp.MustCompile(`(?m)^` + want).MatchString(log) {
+			t.Errorf("no line matching %s in the log:\n%s", want, log)
+		}
+	}
+	for _, line := range strings.SplitAfter(log, "\n") {
+		if line != "" && !regexp.MustCompile(`^`+stamp+`level=(DEBUG|INFO|WARN|ERROR) msg=.*\n$`).MatchString(line) {
+			t.Errorf("line not in slog's text format: %q", line)
+		}
+	}
+	// At warn level a run without trouble logs nothing.
+	code, log = runDaemon(t, func(string) bool { return true }, "-log-level", "Warn")
+	if code != 0 || log != "" {
+		t.Errorf("-log-level Warn: exit %d, log:\n%s", code, log)
+	}
+}
+
+// TestRunBadLogLevel: an unknown level is a usage error (exit 2) that
+// says so.
+func TestRunBadLogLevel(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := Main(&Env{Stdout: &out, Stderr: &errb}, []string{"run", "-log-level", "verbose"})
+	if want := "tunneld: -log-level: unknown level \"verbose\" (want debug, info, warn or error)\n"; code != 2 || errb.String() != want {
+		t.Errorf("exit %d, stderr %q; want 2 and %q", code, errb.String(), want)
+	}
+}

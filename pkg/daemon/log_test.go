@@ -1,0 +1,119 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/logfmt"
+)
+
+// lockedBuffer is a log the daemon writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// nftInput is the nftables command that lets peer's IPIP in, as the log
+// shows it (quoted).
+func nftInput(peer string) string {
+	return `"nft -f - <<'EOF'\ntable inet tunneld\ndelete table inet tunneld\ntable inet tunneld {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tip saddr ` + peer +
+		` ip daddr 192.0.2.7 meta l4proto 4 accept\n\t\tip daddr 192.0.2.7 meta l4proto 4 counter drop\n\t}\n\n\tchain mss {\n\t\ttype filter hook forward priority -150; policy accept;\n\t\toifname \"moe\" meta l4proto tcp tcp flags syn / syn,rst tcp option maxseg size set rt mtu\n\t}\n}\nEOF"`
+}
+
+// TestLog runs the daemon through a start, a DNS change, a failed lookup,
+// a refused reload and a stop, and checks the lines it logs with the
+// times left out: the lines log/slog's TextHandler wrote before tunneld
+// had its own logger.
+func TestLog(t *testing.T) {
+	var buf lockedBuffer
+	h := startLogging(t, baseConfig, logfmt.New(&buf, logfmt.Debug))
+	h.res.set(nil, "198.51.100.77", "198.51.100.3")
+	h.next()
+	h.res.set(errors.New("no such host"))
+	waitLog := func(s string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(buf.String(), s); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log within 10s:\n%s", s, buf.String())
+			}
+		}
+	}
+	waitLog("resolve failed")
+	h.mu.Lock()
+	h.cfg = strings.Replace(baseConfig, `mode = "ipip"`, `mode = "ipip"`+"\nttl = 999", 1)
+	h.mu.Unlock()
+	h.reload <- struct{}{}
+	waitLog("keeping the running configuration")
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	log := buf.String()
+	stamp := regexp.MustCompile(`^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d) level=(DEBUG|INFO|WARN|ERROR) msg=`)
+	took := regexp.MustCompile(` took=\d+(\.\d+)?(ns|µs|ms|s)$`)
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSuffix(log, "\n"), "\n") {
+		if !stamp.MatchString(line) {
+			t.Errorf("line not in slog's format: %q", line)
+			continue
+		}
+		line = line[strings.Index(line, " level=")+1:]
+		lines = append(lines, took.ReplaceAllString(line, " took=T"))
+	}
+	want := []string{
+		`level=DEBUG msg=converged reason=start ops=9 took=T`,
+		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link add moe mtu 1480 type ipip local 192.0.2.7 remote 198.51.100.2 ttl 64 pmtudisc" reason=start`,
+		`level=INFO msg=changed object="address 10.0.0.1/30 dev moe" cmd="ip address add 10.0.0.1/30 dev moe" reason=start`,
+		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link set moe up" reason=start`,
+		`level=INFO msg=changed object="route 0.0.0.0/0 table 42" cmd="ip route add default via 10.0.0.2 dev moe table moe proto 116" reason=start`,
+		`level=INFO msg=changed object="route 10.9.0.0/16 table 254" cmd="ip route add 10.9.0.0/16 dev moe table main proto 116" reason=start`,
+		`level=INFO msg=changed object="route 172.16.0.0/12 table 254" cmd="ip route add 172.16.0.0/12 via 192.168.1.254 dev lan table main proto 116" reason=start`,
+		`level=INFO msg=changed object="rule priority 20000" cmd="ip rule add from 10.0.0.1 lookup moe priority 20000 protocol 116" reason=start`,
+		`level=INFO msg=changed object="sysctl net/ipv4/ip_forward" cmd="sysctl -w net.ipv4.ip_forward=1" reason=start`,
+		`level=INFO msg=changed object="nftables table inet tunneld" cmd=` + nftInput("198.51.100.2") + ` reason=start`,
+		`level=INFO msg="peer address changed" name=peer.example was=[198.51.100.2] now="[198.51.100.3 198.51.100.77]"`,
+		`level=DEBUG msg=converged reason=dns ops=2 took=T`,
+		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link change moe mtu 1480 type ipip local 192.0.2.7 remote 198.51.100.3 ttl 64 pmtudisc" reason=dns`,
+		`level=INFO msg=changed object="nftables table inet tunneld" cmd=` + nftInput("198.51.100.3") + ` reason=dns`,
+		`level=WARN msg="resolve failed; keeping the last answer" name=peer.example err="no such host" kept="[198.51.100.3 198.51.100.77]"`,
+		`level=ERROR msg="reload refused: t.toml:11:7: tunnel.moe.ttl: 999 is out of range 1–255" file=t.toml line=11 col=7`,
+		`level=WARN msg="keeping the running configuration"`,
+		`level=INFO msg=removed object="nftables table inet tunneld" cmd="nft delete table inet tunneld"`,
+		`level=INFO msg=removed object="sysctl net/ipv4/ip_forward" cmd="sysctl -w net.ipv4.ip_forward=0  # original value"`,
+		`level=INFO msg=removed object="rule priority 20000" cmd="ip rule del from 10.0.0.1 lookup moe priority 20000 protocol 116"`,
+		`level=INFO msg=removed object="route 172.16.0.0/12 table 254" cmd="ip route del 172.16.0.0/12 via 192.168.1.254 dev lan table main proto 116"`,
+		`level=INFO msg=removed object="tunnel \"moe\"" cmd="ip link del moe"`,
+		`level=INFO msg="stopped; everything tunneld owned is removed"`,
+	}
+	// Lookups repeat while the test runs (resolve_interval is 1s): the
+	// same answer converges without a change, a failure is logged again.
+	// Only the first of each line is compared.
+	seen := map[string]bool{`level=DEBUG msg=converged reason=dns ops=0 took=T`: true}
+	lines = slices.DeleteFunc(lines, func(l string) bool {
+		dup := seen[l]
+		seen[l] = true
+		return dup
+	})
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("log (-want +got):\n%s\nthe log:\n%s", diff, log)
+	}
+}

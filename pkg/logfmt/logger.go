@@ -1,0 +1,85 @@
+// Package logfmt is tunneld's logger: one line of key=value pairs per
+// record, byte for byte as log/slog's TextHandler writes them (scripts
+// and tests parse these lines), without log/slog's size in the binary.
+//
+//	time=2025-01-02T15:04:05.000+01:00 level=INFO msg=changed object="route 10.9.0.0/16 table 254" cmd="ip route add 10.9.0.0/16 dev moe table main proto 116" reason=start
+package logfmt
+
+import (
+	"io"
+	"sync"
+	"time"
+)
+
+// badKey is the key of a value that has none.
+const badKey = "!BADKEY"
+
+// Logger writes records at or above its minimum level to a writer. It is
+// safe for concurrent use: each record is one Write call. A nil *Logger
+// discards everything.
+type Logger struct {
+	w   io.Writer
+	min Level
+	mu  sync.Mutex
+	now func() time.Time
+}
+
+// New returns a logger that writes the records at level and above to w.
+func New(w io.Writer, level Level) *Logger {
+	return &Logger{w: w, min: level, now: time.Now}
+}
+
+// Debug logs msg at Debug level; args are alternating keys (strings) and
+// values.
+func (l *Logger) Debug(msg string, args ...any) { l.log(Debug, msg, args) }
+
+// Info logs msg at Info level; args are alternating keys (strings) and
+// values.
+func (l *Logger) Info(msg string, args ...any) { l.log(Info, msg, args) }
+
+// Warn logs msg at Warn level; args are alternating keys (strings) and
+// values.
+func (l *Logger) Warn(msg string, args ...any) { l.log(Warn, msg, args) }
+
+// Error logs msg at Error level; args are alternating keys (strings) and
+// values.
+func (l *Logger) Error(msg string, args ...any) { l.log(Error, msg, args) }
+
+// log formats one record and writes it, as log/slog's TextHandler does:
+// time, level and msg, then the pairs. A value without a string key is
+// shown as !BADKEY=value; a nil value under an empty key is left out.
+func (l *Logger) log(level Level, msg string, args []any) {
+	if l == nil || level < l.min {
+		return
+	}
+	b := make([]byte, 0, 256)
+	b = append(b, "time="...)
+	b = l.now().AppendFormat(b, timeLayout)
+	b = append(b, " level="...)
+	b = append(b, level.String()...)
+	b = append(b, " msg="...)
+	b = appendString(b, msg)
+	for len(args) > 0 {
+		key, ok := args[0].(string)
+		var v any
+		switch {
+		case !ok:
+			key, v, args = badKey, args[0], args[1:]
+		case len(args) == 1:
+			key, v, args = badKey, key, nil
+		default:
+			v, args = args[1], args[2:]
+		}
+		if key == "" && v == nil {
+			continue
+		}
+		b = append(b, ' ')
+		b = appendString(b, key)
+		b = append(b, '=')
+		b = appendValue(b, v)
+	}
+	b = append(b, '\n')
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.w.Write(b)
+}

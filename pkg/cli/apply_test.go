@@ -41,6 +41,12 @@ func TestApplyStatusDown(t *testing.T) {
 	if len(st.Tunnels) != 1 || !st.Tunnels[0].Up || st.Tunnels[0].LocalActual != "192.0.2.2" || len(st.Drift) != 0 || st.Daemon != nil {
 		t.Fatalf("status = %+v", st)
 	}
+	var again bytes.Buffer
+	enc := json.NewEncoder(&again)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(st); err != nil || again.String() != out {
+		t.Errorf("status --json is not as encoding/json writes it (%v):\n%s\nwant\n%s", err, out, again.String())
+	}
 	if code, out, _ := run("down"); code != 0 || !strings.Contains(out, "ip link del Moe") || !strings.Contains(out, "sysctl -w net.ipv4.ip_forward=0  # original value") {
 		t.Fatalf("down: exit %d\n%s", code, out)
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/minijson"
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
@@ -105,9 +105,12 @@ func runStatus(env *Env, args []string) int {
 		}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(st)
+		b, err := minijson.MarshalIndent(st, "  ")
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
+			return 1
+		}
+		env.Stdout.Write(append(b, '\n'))
 		return 0
 	}
 	printStatus(env.Stdout, st)

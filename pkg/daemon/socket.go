@@ -2,20 +2,23 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tunneld/tunneld/pkg/minijson"
 )
 
 // SocketName is the status socket's file name inside the state directory.
 const SocketName = "tunneld.sock"
 
 // Serve answers every connection on a root-only unix socket at path with
-// the daemon's facts as JSON, until ctx ends.
+// the daemon's facts as JSON (one line, as json.Encoder writes it), until
+// ctx ends.
 func (dm *Daemon) Serve(ctx context.Context, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
@@ -41,12 +44,15 @@ func (dm *Daemon) Serve(ctx context.Context, path string) error {
 			return err
 		}
 		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-		_ = json.NewEncoder(c).Encode(dm.Facts())
+		if b, err := minijson.Marshal(dm.Facts()); err == nil {
+			_, _ = c.Write(append(b, '\n'))
+		}
 		c.Close()
 	}
 }
 
-// Query reads a running daemon's facts from its status socket.
+// Query reads a running daemon's facts from its status socket: all the
+// daemon writes before it closes the connection.
 func Query(path string) (Facts, error) {
 	var f Facts
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
@@ -55,6 +61,10 @@ func Query(path string) (Facts, error) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	err = json.NewDecoder(c).Decode(&f)
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return f, err
+	}
+	err = minijson.Unmarshal(b, &f)
 	return f, err
 }

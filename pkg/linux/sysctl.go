@@ -1,18 +1,21 @@
 package linux
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/tunneld/tunneld/pkg/minijson"
 )
 
 // sysctlFile is where the original values of the sysctls tunneld changed
 // are recorded, so that `tunneld down` (or the next start after a crash)
-// can restore them.
+// can restore them. It holds a JSON object of strings, written as
+// json.MarshalIndent(m, "", "  ") writes it (older versions used
+// encoding/json; a record either one wrote is read by the other).
 const sysctlFile = "sysctl.json"
 
 func (k *Kernel) sysctlPath(p string) (string, error) {
@@ -61,7 +64,7 @@ func (k *Kernel) originals() (map[string]string, error) {
 		return nil, err
 	}
 	m := map[string]string{}
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := minijson.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(k.opts.StateDir, sysctlFile), err)
 	}
 	return m, nil
@@ -80,7 +83,7 @@ func (k *Kernel) saveOriginals(m map[string]string) error {
 	if err := os.MkdirAll(k.opts.StateDir, 0o700); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(m, "", "  ")
+	b, err := minijson.MarshalIndent(m, "  ")
 	if err != nil {
 		return err
 	}

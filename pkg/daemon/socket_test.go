@@ -1,0 +1,87 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/tunneld/tunneld/pkg/desired"
+)
+
+// TestStatusSocketOldDaemon: Query reads the facts an older daemon, which
+// wrote them with encoding/json, sends.
+func TestStatusSocketOldDaemon(t *testing.T) {
+	path := t.TempDir() + "/s.sock"
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	now := time.Now()
+	sent := Facts{
+		Started: now.Add(-time.Hour), LastConverge: now, Converges: 3, LastError: "a <b> & c", LastErrorAt: now,
+		Tunnels: []desired.TunnelStatus{{Name: "moe", Up: true, Local: netip.MustParseAddr("192.0.2.1"), Remote: netip.MustParseAddr("2001:db8::1")}, {Name: "x", Reason: "no address"}},
+		Notes:   []string{"n"}, LastChange: map[string]string{"moe": "12:00:00"}, Held: []string{"route"},
+		Resolved: map[string][]string{"peer.example": {"198.51.100.2"}},
+	}
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			_ = json.NewEncoder(c).Encode(sent)
+			c.Close()
+		}
+	}()
+	got, err := Query(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sent, got, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("Query (-want +got):\n%s", diff)
+	}
+}
+
+// TestStatusSocketOldClient: what Serve writes is one value as
+// json.Encoder writes it, which an older `tunneld status` decodes.
+func TestStatusSocketOldClient(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	path := t.TempDir() + "/s.sock"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Serve(ctx, path) }()
+	var c net.Conn
+	var err error
+	for range 100 {
+		if c, err = net.Dial("unix", path); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(c)
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f Facts
+	if err := json.Unmarshal(raw, &f); err != nil || len(f.Tunnels) != 1 || f.Resolved["peer.example"][0] != "198.51.100.2" {
+		t.Fatalf("json.Unmarshal(%s) = %+v, %v", raw, f, err)
+	}
+	again, _ := json.Marshal(f)
+	if diff := cmp.Diff(string(again)+"\n", string(raw)); diff != "" {
+		t.Errorf("not as encoding/json writes it (-want +got):\n%s", diff)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

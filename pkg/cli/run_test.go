@@ -40,7 +40,7 @@ func runDaemon(t *testing.T, stop func(stderr string) bool, args ...string) (int
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := EmptyKernel(c)
+	k := emptyKernel(c)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb syncBuffer

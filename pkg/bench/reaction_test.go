@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/daemon"
+	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/iptun"
 	"github.com/tunneld/tunneld/pkg/netnstest"
 )
@@ -145,7 +146,7 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 		t.Fatal(err)
 	}
 	var mon, rt *netlink.Conn
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cmd := exec.Command(s.bin, "run", "-c", cfg, "-log-level", "debug")
 	cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+t.TempDir())
 	cmd.Stderr = &logs

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mdlayher/netlink"
 
+	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/netnstest"
 )
 
@@ -63,7 +64,7 @@ func TestResync(t *testing.T) {
 // 10 s and returns its resyncs' times and the change notifications mon
 // heard meanwhile.
 func daemonResyncs(t *testing.T, ns *netnstest.NS, mon *netlink.Conn, bin, cfg string, n int) ([]float64, int) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cmd := exec.Command(bin, "run", "-c", cfg, "-log-level", "debug")
 	cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+t.TempDir())
 	cmd.Stderr = &logs

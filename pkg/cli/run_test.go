@@ -5,31 +5,13 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/kernel"
 )
-
-// syncBuffer is stderr that the daemon writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // runDaemon runs `tunneld run` with args against the in-memory kernel
 // until stop returns, then stops it; it returns the exit code and stderr.
@@ -43,7 +25,7 @@ func runDaemon(t *testing.T, stop func(stderr string) bool, args ...string) (int
 	k := emptyKernel(c)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: t.TempDir(),
 		Kernel: func() (kernel.Kernel, error) { return k, nil },
 		Notify: func(state string) {

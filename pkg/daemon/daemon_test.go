@@ -500,27 +500,3 @@ func TestNoGoroutineGrowth(t *testing.T) {
 		t.Errorf("goroutines grew from %d to %d over 1000 link flaps", g0, g)
 	}
 }
-
-func TestStatusSocket(t *testing.T) {
-	h := start(t, baseConfig)
-	defer h.stop()
-	path := t.TempDir() + "/s.sock"
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.d.Serve(ctx, path) }()
-	var f Facts
-	var err error
-	for range 100 {
-		if f, err = Query(path); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err != nil || len(f.Tunnels) != 1 || !f.Tunnels[0].Up || f.Resolved["peer.example"][0] != "198.51.100.2" {
-		t.Fatalf("Query = %+v, %v", f, err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-}

@@ -1,37 +1,18 @@
 package daemon
 
 import (
-	"bytes"
 	"errors"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/logfmt"
 )
-
-// lockedBuffer is a log the daemon writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // nftInput is the nftables command that lets peer's IPIP in, as the log
 // shows it (quoted).
@@ -45,7 +26,7 @@ func nftInput(peer string) string {
 // times left out: the lines log/slog's TextHandler wrote before tunneld
 // had its own logger.
 func TestLog(t *testing.T) {
-	var buf lockedBuffer
+	var buf syncbuf.Buffer
 	h := startLogging(t, baseConfig, logfmt.New(&buf, logfmt.Debug))
 	h.res.set(nil, "198.51.100.77", "198.51.100.3")
 	h.next()

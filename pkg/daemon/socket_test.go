@@ -47,15 +47,49 @@ func TestStatusSocketOldDaemon(t *testing.T) {
 	}
 }
 
+// serveStatus runs h's status socket until the returned stop, which checks
+// that Serve ended cleanly.
+func serveStatus(t *testing.T, h *harness) (path string, stop func()) {
+	t.Helper()
+	path = t.TempDir() + "/s.sock"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Serve(ctx, path) }()
+	return path, func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestStatusSocket: Query reads what Serve writes.
+func TestStatusSocket(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	path, stop := serveStatus(t, h)
+	defer stop()
+	var f Facts
+	var err error
+	for range 100 {
+		if f, err = Query(path); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil || len(f.Tunnels) != 1 || !f.Tunnels[0].Up || f.Resolved["peer.example"][0] != "198.51.100.2" {
+		t.Fatalf("Query = %+v, %v", f, err)
+	}
+}
+
 // TestStatusSocketOldClient: what Serve writes is one value as
 // json.Encoder writes it, which an older `tunneld status` decodes.
 func TestStatusSocketOldClient(t *testing.T) {
 	h := start(t, baseConfig)
 	defer h.stop()
-	path := t.TempDir() + "/s.sock"
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.d.Serve(ctx, path) }()
+	path, stop := serveStatus(t, h)
+	defer stop()
 	var c net.Conn
 	var err error
 	for range 100 {
@@ -79,9 +113,5 @@ func TestStatusSocketOldClient(t *testing.T) {
 	again, _ := json.Marshal(f)
 	if diff := cmp.Diff(string(again)+"\n", string(raw)); diff != "" {
 		t.Errorf("not as encoding/json writes it (-want +got):\n%s", diff)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 }

@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags='$(LDFLAGS)'
 
-.PHONY: all build test test-unit test-priv test-vm test-vm-amd64 test-vm-mipsle test-systemd deps-vm deps-systemd demo bench lint clean
+.PHONY: all build test test-unit deps-test test-priv test-vm test-vm-amd64 test-vm-mipsle test-systemd deps-vm deps-systemd demo bench lint clean
 
 all: build
 
@@ -19,12 +19,20 @@ build:
 ## .deb under a live systemd (test-systemd, root only)
 test: test-unit test-priv test-vm test-pkg test-systemd
 
-test-unit:
+test-unit: deps-test
 	$(GO) test ./...
+
+# dnsmasq: a real DNS server for pkg/resolve's tests (they skip without
+# it), installed when missing and root.
+deps-test:
+	@if ! command -v dnsmasq >/dev/null && ! [ -x /usr/sbin/dnsmasq ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends dnsmasq-base >/dev/null; \
+		else echo "deps-test: not root, dnsmasq not installed: pkg/resolve's dnsmasq tests will skip"; fi; \
+	fi
 
 # Privileged tests create their own network namespaces; they never touch the
 # host's. Without root they skip with a reason.
-test-priv:
+test-priv: deps-test
 	@if [ "$$(id -u)" = 0 ]; then \
 		TUNNELD_PRIVILEGED=1 $(GO) test -count=1 ./pkg/...; \
 	else echo "test-priv: not root, privileged tests skipped"; fi

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"net/netip"
-	"strings"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
@@ -24,18 +23,15 @@ func emptyObservation(c *config.Config) (model.State, model.Inputs) {
 			in.Devices[name] = model.Device{Name: name, Index: len(in.Devices) + 1, MTU: 1500, Up: true, Running: true}
 		}
 	}
+	// Like a kernel, every device has its proxy_arp sysctl.
+	present := map[string]bool{"net/ipv4/ip_forward": true, "net/ipv6/conf/all/forwarding": true}
+	for name := range in.Devices {
+		present["net/ipv4/conf/"+name+"/proxy_arp"] = true
+	}
 	var have model.State
-	seen := map[string]bool{}
 	for _, p := range engine.Scope(c).Sysctls {
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		dev, isProxyARP := strings.CutPrefix(p, "net/ipv4/conf/")
-		if isProxyARP {
-			dev, isProxyARP = strings.CutSuffix(dev, "/proxy_arp")
-		}
-		if _, ok := in.Devices[dev]; ok || !isProxyARP {
+		if present[p] {
+			delete(present, p) // once, however often the configuration names it
 			have.Sysctls = append(have.Sysctls, model.Sysctl{Path: p, Value: "0"})
 		}
 	}

@@ -233,13 +233,18 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-// stopper returns a function that stops the daemon cmd runs (SIGTERM) and
-// waits for it, once however often it is called.
+// stopper returns a function that stops the daemon cmd runs (SIGTERM, to
+// its whole process group if it leads one) and waits for it, once however
+// often it is called.
 func stopper(cmd *exec.Cmd) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			cmd.Process.Signal(syscall.SIGTERM)
+			if cmd.SysProcAttr != nil && cmd.SysProcAttr.Setpgid {
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			} else {
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
 			cmd.Wait()
 		})
 	}

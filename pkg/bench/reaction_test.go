@@ -8,16 +8,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
-	"github.com/tunneld/tunneld/pkg/iptun"
 	"github.com/tunneld/tunneld/pkg/netnstest"
 )
 
@@ -31,9 +30,11 @@ type reactionCase struct {
 	ready func(t *testing.T, rt *netlink.Conn) bool
 	// reacted reads notifications until the daemon's change shows.
 	reacted func(c *netlink.Conn) bool
-	// kernel, if set, times the kernel's own part of the change (the
-	// daemon stopped) in the namespace.
+	// kernel, if set, times the kernel's own part of the change in a
+	// namespace of its own, with no reactor running.
 	kernel func(t *testing.T, rt *netlink.Conn, wan int) []float64
+	// yardsticks are timed side by side with tunneld.
+	yardsticks []reactor
 }
 
 // TestReaction measures, 200 times, the time from a WAN address change to
@@ -42,12 +43,23 @@ type reactionCase struct {
 // namespace, measured from sockets opened there. (A daemon inside this
 // process would run on the namespace's locked thread, where every
 // goroutine switch is a thread hand-off: that measures the test, not
-// tunneld.)
+// tunneld.) Side by side, the same for two yardsticks: the floor, a
+// process that does the least a reaction needs, and, where Debian's
+// iproute2 is in the guest, a script around `ip monitor`.
 func TestReaction(t *testing.T) {
+	if os.Getenv(floorEnv) == "1" {
+		runFloorReactor(t)
+		return
+	}
 	s := setup(t)
+	yardsticks := []reactor{floorReactor()}
+	if s.ip != "" {
+		yardsticks = append(yardsticks, scriptReactor(s.ip))
+	}
 	reaction(t, reactionCase{
-		arch:   s.arch,
-		config: "[global]\nfirewall = false\n[tunnel.t0]\nmode = \"ipip\"\nlocal = \"wan\"\nremote = \"198.51.100.1\"\n",
+		yardsticks: yardsticks,
+		arch:       s.arch,
+		config:     "[global]\nfirewall = false\n[tunnel.t0]\nmode = \"ipip\"\nlocal = \"wan\"\nremote = \"198.51.100.1\"\n",
 		monitor: func() (*netlink.Conn, error) {
 			return netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Groups: 1 << (unix.RTNLGRP_LINK - 1)})
 		},
@@ -61,29 +73,16 @@ func TestReaction(t *testing.T) {
 // change of an up ipip tunnel's local address, requested directly
 // (request to acknowledgement), 50 times, with no daemon running.
 func kernelChangeLink(t *testing.T, rt *netlink.Conn, wan int) []float64 {
-	msg := func(flags netlink.HeaderFlags, index uint32, local string) netlink.Message {
-		m := rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: index, Attributes: &rtnetlink.LinkAttributes{
-			Info: &rtnetlink.LinkInfo{Kind: "ipip", Data: &iptun.IPIP{Link: uint32(wan), Local: netip.MustParseAddr(local),
-				Remote: netip.MustParseAddr("198.51.100.1"), TTL: 64, PMTUDisc: true}}}}
-		if index == 0 {
-			m.Attributes.Name = "k0"
-		}
-		b, err := m.MarshalBinary()
+	if err := createTunnel(rt, "k0", wan); err != nil {
+		t.Fatal(err)
+	}
+	index := ifindex(t, rt, "k0")
+	var out []float64
+	for i := range 50 {
+		m, err := ipipChange(index, wan, netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", 2-i%2)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return netlink.Message{Header: netlink.Header{Type: unix.RTM_NEWLINK, Flags: netlink.Request | netlink.Acknowledge | flags}, Data: b}
-	}
-	if _, err := rt.Execute(msg(netlink.Create|netlink.Excl, 0, "192.0.2.1")); err != nil {
-		t.Fatalf("create k0: %v", err)
-	}
-	index := uint32(ifindex(t, rt, "k0"))
-	if err := netnstest.LinkUp("k0"); err != nil { // up, as the daemon's tunnel is
-		t.Fatal(err)
-	}
-	var out []float64
-	for i := range 50 {
-		m := msg(0, index, fmt.Sprintf("192.0.2.%d", 2-i%2))
 		start := time.Now()
 		if _, err := rt.Execute(m); err != nil {
 			t.Fatalf("change k0: %v", err)
@@ -132,43 +131,119 @@ func TestReactionNative(t *testing.T) {
 	}, s)
 }
 
-// reaction runs the daemon on rc's configuration and replaces the WAN
-// address 200 times, as a DHCP renew with a new lease does (the new one
-// added, the old one deleted). Each time counts from the old address's
-// deletion (the event that moves the tunnel: until then the old address
-// is still the device's primary one) and, for comparison, from the new
-// one's addition.
+// Each implementation is timed in reactionRounds rounds of
+// reactionChanges address replacements, the implementations taking turns,
+// so that the host's changing load falls on all of them alike.
+const reactionRounds, reactionChanges = 2, 100
+
+// reaction times the daemon on rc's configuration, and rc's yardsticks,
+// as they follow the WAN address replaced as a DHCP renew with a new lease
+// does (the new one added, the old one deleted). Each time counts from the
+// old address's deletion (the event that moves the tunnel: until then the
+// old address is still the device's primary one) and, for comparison,
+// from the new one's addition.
 func reaction(t *testing.T, rc reactionCase, s settings) {
-	ns := netnstest.NewNS(t)
-	defer ns.Close()
 	cfg := filepath.Join(t.TempDir(), "r.toml")
 	if err := os.WriteFile(cfg, []byte(rc.config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var mon, rt *netlink.Conn
-	var logs syncbuf.Buffer
-	cmd := exec.Command(s.bin, "run", "-c", cfg, "-log-level", "debug")
-	cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+t.TempDir())
-	cmd.Stderr = &logs
-	err := ns.Do(func() error {
-		if err := netnstest.Veth("wan", "peer0", nil); err != nil {
-			return err
-		}
-		for _, d := range []string{"wan", "peer0"} {
-			if err := netnstest.LinkUp(d); err != nil {
-				return err
+	reactors := append([]reactor{{impl: "tunneld run", command: func() *exec.Cmd {
+		cmd := exec.Command(s.bin, "run", "-c", cfg, "-log-level", "debug")
+		cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+t.TempDir())
+		return cmd
+	}}}, rc.yardsticks...)
+	got := make([]reactionTimes, len(reactors))
+	var daemonLog strings.Builder
+	for range reactionRounds {
+		for i, r := range reactors {
+			times, log := react(t, rc, r)
+			got[i].fromDel = append(got[i].fromDel, times.fromDel...)
+			got[i].fromAdd = append(got[i].fromAdd, times.fromAdd...)
+			if i == 0 {
+				daemonLog.WriteString(log)
 			}
 		}
-		os.WriteFile("/proc/sys/net/ipv4/conf/wan/promote_secondaries", []byte("1"), 0)
-		if err := netnstest.AddAddr("wan", mustPrefix("192.0.2.1/24")); err != nil {
-			return err
+	}
+	d := got[0]
+	note := fmt.Sprintf("%d address changes, debounce %s%s", len(d.fromDel), daemon.DefaultDebounce, rc.note)
+	report(result{Arch: rc.arch, Bench: "reaction p50", Impl: "tunneld run", Value: percentile(d.fromDel, 0.50), Unit: "ms", Note: note})
+	report(result{Arch: rc.arch, Bench: "reaction p99", Impl: "tunneld run", Value: percentile(d.fromDel, 0.99), Unit: "ms"})
+	report(result{Arch: rc.arch, Bench: "reaction p50, from the new address's addition", Impl: "tunneld run", Value: percentile(d.fromAdd, 0.50), Unit: "ms"})
+	report(result{Arch: rc.arch, Bench: "reaction p99, from the new address's addition", Impl: "tunneld run", Value: percentile(d.fromAdd, 0.99), Unit: "ms"})
+	for i, r := range reactors[1:] {
+		y := got[i+1]
+		for _, q := range []struct {
+			name string
+			q    float64
+		}{{"p50", 0.50}, {"p99", 0.99}} {
+			v := percentile(y.fromDel, q.q)
+			report(result{Arch: rc.arch, Bench: "reaction " + q.name, Impl: r.impl, Value: v, Unit: "ms",
+				Note: fmt.Sprintf("tunneld's %s is %.2f× this; %s", q.name, percentile(d.fromDel, q.q)/v, r.note)})
 		}
+	}
+	// What the reaction is made of: the daemon's own timing of its
+	// converges after events (debug log), with nothing to do (one re-read)
+	// and with the tunnel's change (re-read, apply, re-read to confirm).
+	var idle, changed []float64
+	for _, c := range converges(daemonLog.String()) {
+		switch {
+		case !strings.HasPrefix(c.reason, "event:"):
+		case c.ops == 0:
+			idle = append(idle, c.took)
+		default:
+			changed = append(changed, c.took)
+		}
+	}
+	if len(idle) == 0 || len(changed) == 0 {
+		t.Fatalf("no converge timings in the daemon's log:\n%s", tail(daemonLog.String()))
+	}
+	report(result{Arch: rc.arch, Bench: "daemon re-read, nothing to do (p50)", Impl: "tunneld run", Value: median(idle), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(idle))})
+	report(result{Arch: rc.arch, Bench: "daemon re-read + change + confirm (p50)", Impl: "tunneld run", Value: median(changed), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(changed))})
+	if rc.kernel != nil {
+		ns := wanNS(t)
+		defer ns.Close()
+		var k []float64
+		if err := ns.Do(func() error {
+			rt, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			k = rc.kernel(t, rt, ifindex(t, rt, "wan"))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		report(result{Arch: rc.arch, Bench: "kernel alone: the same link change (p50)", Impl: "one netlink request", Value: median(k), Unit: "ms", Note: fmt.Sprintf("%d requests, no daemon", len(k))})
+	}
+}
+
+// reactionTimes are one implementation's reaction times, in ms.
+type reactionTimes struct{ fromDel, fromAdd []float64 }
+
+// react starts r in a fresh namespace, waits until it is ready, replaces
+// the WAN address reactionChanges times, and returns the reaction times
+// and what r wrote.
+func react(t *testing.T, rc reactionCase, r reactor) (reactionTimes, string) {
+	ns := wanNS(t)
+	defer ns.Close()
+	var mon, rt *netlink.Conn
+	var out syncbuf.Buffer
+	cmd := r.command()
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // stopper ends r's whole group
+	err := ns.Do(func() error {
 		var err error
 		if mon, err = rc.monitor(); err != nil {
 			return err
 		}
 		if rt, err = netlink.Dial(unix.NETLINK_ROUTE, nil); err != nil {
 			return err
+		}
+		if r.tunnel {
+			if err := createTunnel(rt, "t0", ifindex(t, rt, "wan")); err != nil {
+				return err
+			}
 		}
 		return cmd.Start() // forked from this thread: in the namespace
 	})
@@ -179,18 +254,22 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 	defer rt.Close()
 	stop := stopper(cmd)
 	defer stop()
-	for deadline := time.Now().Add(time.Minute); !rc.ready(t, rt); {
+	ready := func() bool { return rc.ready(t, rt) }
+	if r.ready != nil {
+		ready = func() bool { return r.ready(t, ns) }
+	}
+	for deadline := time.Now().Add(time.Minute); !ready(); {
 		if time.Now().After(deadline) {
 			stop()
-			t.Fatalf("tunneld run did not converge within a minute:\n%s", tail(logs.String()))
+			t.Fatalf("%s was not ready within a minute:\n%s", r.impl, tail(out.String()))
 		}
 		mon.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
 		rc.reacted(mon)
 	}
 	drain(mon, 100*time.Millisecond)
 	index := ifindex(t, rt, "wan")
-	var fromDel, fromAdd []float64
-	for i := range 200 {
+	var got reactionTimes
+	for i := range reactionChanges {
 		// The address alternates between .1 and .2.
 		next, prev := fmt.Sprintf("192.0.2.%d/24", 2-i%2), fmt.Sprintf("192.0.2.%d/24", 1+i%2)
 		mon.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -204,47 +283,43 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 		}
 		if !rc.reacted(mon) {
 			stop()
-			t.Fatalf("change %d: no reaction within 5s:\n%s", i, tail(logs.String()))
+			t.Fatalf("%s, change %d: no reaction within 5s:\n%s", r.impl, i, tail(out.String()))
 		}
-		fromDel = append(fromDel, ms(time.Since(deleted)))
-		fromAdd = append(fromAdd, ms(time.Since(added)))
-		time.Sleep(20 * time.Millisecond) // let the daemon settle between changes
+		got.fromDel = append(got.fromDel, ms(time.Since(deleted)))
+		got.fromAdd = append(got.fromAdd, ms(time.Since(added)))
+		time.Sleep(20 * time.Millisecond) // let it settle between changes
 		drain(mon, 100*time.Millisecond)
 	}
 	stop()
-	p := func(v []float64, q float64) float64 {
-		v = slices.Clone(v)
-		slices.Sort(v)
-		return v[int(q*float64(len(v)-1))]
-	}
-	note := fmt.Sprintf("%d address changes, debounce %s%s", len(fromDel), daemon.DefaultDebounce, rc.note)
-	report(result{Arch: rc.arch, Bench: "reaction p50", Impl: "tunneld run", Value: p(fromDel, 0.50), Unit: "ms", Note: note})
-	report(result{Arch: rc.arch, Bench: "reaction p99", Impl: "tunneld run", Value: p(fromDel, 0.99), Unit: "ms"})
-	report(result{Arch: rc.arch, Bench: "reaction p50, from the new address's addition", Impl: "tunneld run", Value: p(fromAdd, 0.50), Unit: "ms"})
-	report(result{Arch: rc.arch, Bench: "reaction p99, from the new address's addition", Impl: "tunneld run", Value: p(fromAdd, 0.99), Unit: "ms"})
-	// What the reaction is made of: the daemon's own timing of its
-	// converges after events (debug log), with nothing to do (one re-read)
-	// and with the tunnel's change (re-read, apply, re-read to confirm).
-	var idle, changed []float64
-	for _, c := range converges(logs.String()) {
-		switch {
-		case !strings.HasPrefix(c.reason, "event:"):
-		case c.ops == 0:
-			idle = append(idle, c.took)
-		default:
-			changed = append(changed, c.took)
+	return got, out.String()
+}
+
+// wanNS makes a fresh namespace with the device wan (192.0.2.1/24, its
+// secondary addresses promoted when the primary goes) and its peer up.
+func wanNS(t *testing.T) *netnstest.NS {
+	ns := netnstest.NewNS(t)
+	err := ns.Do(func() error {
+		if err := netnstest.Veth("wan", "peer0", nil); err != nil {
+			return err
 		}
-	}
-	if len(idle) == 0 || len(changed) == 0 {
-		t.Fatalf("no converge timings in the daemon's log:\n%s", tail(logs.String()))
-	}
-	report(result{Arch: rc.arch, Bench: "daemon re-read, nothing to do (p50)", Impl: "tunneld run", Value: median(idle), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(idle))})
-	report(result{Arch: rc.arch, Bench: "daemon re-read + change + confirm (p50)", Impl: "tunneld run", Value: median(changed), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(changed))})
-	if rc.kernel != nil {
-		var k []float64
-		if err := ns.Do(func() error { k = rc.kernel(t, rt, index); return nil }); err != nil {
-			t.Fatal(err)
+		for _, d := range []string{"wan", "peer0"} {
+			if err := netnstest.LinkUp(d); err != nil {
+				return err
+			}
 		}
-		report(result{Arch: rc.arch, Bench: "kernel alone: the same link change (p50)", Impl: "one netlink request", Value: median(k), Unit: "ms", Note: fmt.Sprintf("%d requests, no daemon", len(k))})
+		if err := os.WriteFile("/proc/sys/net/ipv4/conf/wan/promote_secondaries", []byte("1"), 0); err != nil {
+			return err
+		}
+		return netnstest.AddAddr("wan", mustPrefix("192.0.2.1/24"))
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return ns
+}
+
+func percentile(v []float64, q float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[int(q*float64(len(v)-1))]
 }

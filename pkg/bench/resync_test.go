@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -30,7 +31,7 @@ func TestResync(t *testing.T) {
 	s := setup(t)
 	n := slices.Max(s.ns)
 	cfg := writeConfig(t, n, false, `resync_interval = "2s"`)
-	var took, applied, shares []float64
+	var took, applied, shares, ipRead []float64
 	writes := 0
 	for range resyncRounds {
 		ns := underlay(t)
@@ -46,6 +47,14 @@ func TestResync(t *testing.T) {
 			t.Fatalf("the change monitor heard nothing of the converge of %d tunnels", n)
 		}
 		round, w := daemonResyncs(t, ns, mon, s.bin, cfg, n)
+		if s.ip != "" {
+			// The yardstick: iproute2 reading the same state, as a
+			// script would look at it (no output is parsed).
+			for range 3 {
+				d, _ := run(t, ns, s.ip, "-d", "-batch", readBatch(t))
+				ipRead = append(ipRead, ms(d))
+			}
+		}
 		mon.Close()
 		ns.Close()
 		took = append(took, round...)
@@ -58,6 +67,24 @@ func TestResync(t *testing.T) {
 		Note: fmt.Sprintf("one before each of %d rounds of resyncs", resyncRounds)})
 	report(result{Arch: s.arch, Bench: "resync share of the converge, side by side", Impl: "tunneld run", N: n,
 		Value: median(shares), Unit: "%", Note: fmt.Sprintf("median of the rounds' %s", percents(shares))})
+	if len(ipRead) > 0 {
+		report(result{Arch: s.arch, Bench: "read the same state, beside the resyncs", Impl: "ip -d -batch", N: n, Runs: ipRead,
+			Note: fmt.Sprintf("%s; tunneld's resync is %.2f× this", strings.Join(readCommands, ", "), median(took)/median(ipRead))})
+	}
+}
+
+// readCommands are what a script runs (with -d: the links' tunnel
+// parameters too) to see the state a resync reads: links, addresses, the
+// routes of every table and the rules.
+var readCommands = []string{"link show", "address show", "route show table all", "rule show"}
+
+// readBatch writes readCommands as an `ip -batch` file.
+func readBatch(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "read.batch")
+	if err := os.WriteFile(p, []byte(strings.Join(readCommands, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // daemonResyncs runs `tunneld run` in ns (converged to cfg already) for

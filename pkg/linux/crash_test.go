@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -68,14 +67,7 @@ func TestPrivilegedCrashAtEveryOperation(t *testing.T) {
 				k := open(t)
 				snap := foreign(t)
 				before = snap()
-				_, err := engine.Converge(ctx, k, c, nil)
-				var nd *kernel.NoDriverError
-				if errors.As(err, &nd) {
-					netnstest.NoDriver(t, strings.Split(err.Error(), "\n")[0])
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+				converge(t, k, c)
 				want = snap()
 			})
 			if want == "" {

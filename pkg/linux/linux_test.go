@@ -42,6 +42,21 @@ func open(t *testing.T) *Kernel {
 	return k
 }
 
+// converge applies c with k; where the kernel lacks a driver c needs
+// (this host: no tunnel drivers), the test skips with the kernel's words.
+func converge(t *testing.T, k *Kernel, c *config.Config) engine.Report {
+	t.Helper()
+	rep, err := engine.Converge(ctx, k, c, nil)
+	var nd *kernel.NoDriverError
+	if errors.As(err, &nd) {
+		netnstest.NoDriver(t, strings.Split(err.Error(), "\n")[0])
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 func parse(t *testing.T, src string) *config.Config {
 	t.Helper()
 	c, err := config.Parse("t.toml", []byte(src))

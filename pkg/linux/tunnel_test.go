@@ -1,7 +1,6 @@
 package linux
 
 import (
-	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -9,7 +8,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tunneld/tunneld/pkg/engine"
-	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/netnstest"
 )
@@ -70,14 +68,7 @@ func TestPrivilegedTunnels(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := parse(t, allKinds)
-	rep, err := engine.Converge(ctx, k, c, nil)
-	var nd *kernel.NoDriverError
-	if errors.As(err, &nd) {
-		netnstest.NoDriver(t, strings.Split(err.Error(), "\n")[0])
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := converge(t, k, c)
 	have, _, err := k.Observe(ctx, engine.Scope(c))
 	if err != nil {
 		t.Fatal(err)
@@ -152,13 +143,7 @@ func TestPrivilegedFallbackDevicesSetDown(t *testing.T) {
 	k := open(t)
 	foreign(t)
 	c := parse(t, allKinds)
-	if _, err := engine.Converge(ctx, k, c, nil); err != nil {
-		var nd *kernel.NoDriverError
-		if errors.As(err, &nd) {
-			netnstest.NoDriver(t, strings.Split(err.Error(), "\n")[0])
-		}
-		t.Fatal(err)
-	}
+	converge(t, k, c)
 	if err := netnstest.LinkUp("tunl0"); err != nil {
 		t.Fatal(err)
 	}
@@ -180,14 +165,7 @@ func TestPrivilegedEarlierTunnelsRemoved(t *testing.T) {
 	if err := netnstest.AddAddr("eth0", mustPrefix("2001:db8::10/64")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := engine.Converge(ctx, k, parse(t, allKinds), nil)
-	var nd *kernel.NoDriverError
-	if errors.As(err, &nd) {
-		netnstest.NoDriver(t, strings.Split(err.Error(), "\n")[0])
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	converge(t, k, parse(t, allKinds))
 	names := func(tunnels bool) map[string]string {
 		links, err := k.listLinks(nil)
 		if err != nil {

@@ -37,8 +37,9 @@ func TestConverge(t *testing.T) {
 		var apply, applyFW, noop, perOp, ipBatch []float64
 		noopWrites := 0
 		for range s.runs {
-			// Each measurement gets a fresh namespace, let go right after
-			// (a thousand tunnels each: the guest's memory is small).
+			// Each measurement gets a fresh namespace, emptied and let go
+			// right after (a thousand tunnels each: the guest's memory is
+			// small).
 			ns := underlay(t)
 			var mon *netlink.Conn
 			if err := ns.Do(func() (err error) { mon, err = changeMonitor(); return err }); err != nil {
@@ -56,31 +57,31 @@ func TestConverge(t *testing.T) {
 			noop = append(noop, ms(d))
 			noopWrites += drain(mon, time.Second)
 			mon.Close()
-			ns.Close()
+			release(t, ns, s.bin, cfg)
 			ns = underlay(t)
 			d, _ = run(t, ns, s.bin, "apply", "-c", cfgFW)
 			applyFW = append(applyFW, ms(d))
-			ns.Close()
+			release(t, ns, s.bin, cfgFW)
 			ns = underlay(t)
 			d, _ = run(t, ns, "sh", script)
 			perOp = append(perOp, ms(d))
-			ns.Close()
+			release(t, ns, s.bin, cfg)
 			if !busybox {
 				ns = underlay(t)
 				d, _ = run(t, ns, s.ip, "-batch", batch)
 				ipBatch = append(ipBatch, ms(d))
-				ns.Close()
+				release(t, ns, s.bin, cfg)
 			}
 		}
-		report(result{Arch: s.arch, Bench: "converge", Impl: "tunneld apply", N: n, Runs: apply})
-		report(result{Arch: s.arch, Bench: "converge", Impl: "tunneld apply, with its filter", N: n, Runs: applyFW})
-		report(result{Arch: s.arch, Bench: "resync (no-op apply)", Impl: "tunneld apply", N: n, Runs: noop,
+		report(t, result{Arch: s.arch, Bench: "converge", Impl: "tunneld apply", N: n, Runs: apply})
+		report(t, result{Arch: s.arch, Bench: "converge", Impl: "tunneld apply, with its filter", N: n, Runs: applyFW})
+		report(t, result{Arch: s.arch, Bench: "resync (no-op apply)", Impl: "tunneld apply", N: n, Runs: noop,
 			Note: fmt.Sprintf("%d change notifications over %d runs", noopWrites, s.runs)})
 		if busybox {
-			report(result{Arch: s.arch, Bench: "converge", Impl: "busybox ip, one process per operation", N: n, Runs: perOp})
+			report(t, result{Arch: s.arch, Bench: "converge", Impl: "busybox ip, one process per operation", N: n, Runs: perOp})
 		} else {
-			report(result{Arch: s.arch, Bench: "converge", Impl: "ip, one process per operation", N: n, Runs: perOp})
-			report(result{Arch: s.arch, Bench: "converge", Impl: "ip -batch", N: n, Runs: ipBatch})
+			report(t, result{Arch: s.arch, Bench: "converge", Impl: "ip, one process per operation", N: n, Runs: perOp})
+			report(t, result{Arch: s.arch, Bench: "converge", Impl: "ip -batch", N: n, Runs: ipBatch})
 		}
 	}
 }

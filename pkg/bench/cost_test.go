@@ -84,7 +84,7 @@ func TestDaemonCost(t *testing.T) {
 		}
 	}
 	converged(time.Time{})
-	report(result{Arch: s.arch, Bench: "memory idle, 100 tunnels", Impl: "tunneld run", Value: rssKiB(pid), Unit: "KiB RSS"})
+	report(t, result{Arch: s.arch, Bench: "memory idle, 100 tunnels", Impl: "tunneld run", Value: rssKiB(pid), Unit: "KiB RSS"})
 
 	drain(mon, time.Second)
 	cpu0, wake0 := cpuTicks(pid), wakeups(pid)
@@ -110,14 +110,14 @@ func TestDaemonCost(t *testing.T) {
 		t.Logf("notifications while idle, by message type: %v", types)
 	}
 	cpu1, wake1 := cpuTicks(pid), wakeups(pid)
-	report(result{Arch: s.arch, Bench: "idle netlink writes", Impl: "tunneld run", Value: float64(writes), Unit: "messages", Note: idle.String()})
-	report(result{Arch: s.arch, Bench: "idle CPU time", Impl: "tunneld run", Value: float64(cpu1-cpu0) * 10, Unit: "ms", Note: idle.String()})
-	report(result{Arch: s.arch, Bench: "idle wake-ups (context switches)", Impl: "tunneld run", Value: float64(wake1 - wake0), Unit: "switches", Note: idle.String()})
+	report(t, result{Arch: s.arch, Bench: "idle netlink writes", Impl: "tunneld run", Value: float64(writes), Unit: "messages", Note: idle.String()})
+	report(t, result{Arch: s.arch, Bench: "idle CPU time", Impl: "tunneld run", Value: float64(cpu1-cpu0) * 10, Unit: "ms", Note: idle.String()})
+	report(t, result{Arch: s.arch, Bench: "idle wake-ups (context switches)", Impl: "tunneld run", Value: float64(wake1 - wake0), Unit: "switches", Note: idle.String()})
 
 	reload := time.Now()
 	cmd.Process.Signal(syscall.SIGHUP)
 	converged(reload)
-	report(result{Arch: s.arch, Bench: "memory after a reload", Impl: "tunneld run", Value: rssKiB(pid), Unit: "KiB RSS"})
+	report(t, result{Arch: s.arch, Bench: "memory after a reload", Impl: "tunneld run", Value: rssKiB(pid), Unit: "KiB RSS"})
 
 	eth0 := ifindex(t, rt, "eth0")
 	flaps := time.Now()
@@ -131,7 +131,7 @@ func TestDaemonCost(t *testing.T) {
 		}
 	}
 	converged(flaps)
-	report(result{Arch: s.arch, Bench: "memory after 1000 underlay flaps", Impl: "tunneld run", Value: rssKiB(pid), Unit: "KiB RSS"})
+	report(t, result{Arch: s.arch, Bench: "memory after 1000 underlay flaps", Impl: "tunneld run", Value: rssKiB(pid), Unit: "KiB RSS"})
 	stopper(cmd)()
 }
 

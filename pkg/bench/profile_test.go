@@ -32,10 +32,11 @@ func TestProfile(t *testing.T) {
 		profileChild(t)
 		return
 	}
-	setup(t)
+	s := setup(t)
 	if os.Getenv("TUNNELD_BENCH_PROFILE") != "1" {
 		t.Skip("set TUNNELD_BENCH_PROFILE=1")
 	}
+	cfg := writeConfig(t, 1000, false) // names every mode's tunnels, for release
 	for _, mode := range []string{"engine", "engine-filter", "cli", "reread"} {
 		ns := underlay(t)
 		t.Setenv("TUNNELD_BENCH_CHILD", "1")
@@ -46,7 +47,7 @@ func TestProfile(t *testing.T) {
 				fmt.Println(l)
 			}
 		}
-		ns.Close()
+		release(t, ns, s.bin, cfg)
 	}
 }
 

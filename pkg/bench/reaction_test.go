@@ -166,10 +166,10 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 	}
 	d := got[0]
 	note := fmt.Sprintf("%d address changes, debounce %s%s", len(d.fromDel), daemon.DefaultDebounce, rc.note)
-	report(result{Arch: rc.arch, Bench: "reaction p50", Impl: "tunneld run", Value: percentile(d.fromDel, 0.50), Unit: "ms", Note: note})
-	report(result{Arch: rc.arch, Bench: "reaction p99", Impl: "tunneld run", Value: percentile(d.fromDel, 0.99), Unit: "ms"})
-	report(result{Arch: rc.arch, Bench: "reaction p50, from the new address's addition", Impl: "tunneld run", Value: percentile(d.fromAdd, 0.50), Unit: "ms"})
-	report(result{Arch: rc.arch, Bench: "reaction p99, from the new address's addition", Impl: "tunneld run", Value: percentile(d.fromAdd, 0.99), Unit: "ms"})
+	report(t, result{Arch: rc.arch, Bench: "reaction p50", Impl: "tunneld run", Value: percentile(d.fromDel, 0.50), Unit: "ms", Note: note})
+	report(t, result{Arch: rc.arch, Bench: "reaction p99", Impl: "tunneld run", Value: percentile(d.fromDel, 0.99), Unit: "ms"})
+	report(t, result{Arch: rc.arch, Bench: "reaction p50, from the new address's addition", Impl: "tunneld run", Value: percentile(d.fromAdd, 0.50), Unit: "ms"})
+	report(t, result{Arch: rc.arch, Bench: "reaction p99, from the new address's addition", Impl: "tunneld run", Value: percentile(d.fromAdd, 0.99), Unit: "ms"})
 	for i, r := range reactors[1:] {
 		y := got[i+1]
 		for _, q := range []struct {
@@ -177,7 +177,7 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 			q    float64
 		}{{"p50", 0.50}, {"p99", 0.99}} {
 			v := percentile(y.fromDel, q.q)
-			report(result{Arch: rc.arch, Bench: "reaction " + q.name, Impl: r.impl, Value: v, Unit: "ms",
+			report(t, result{Arch: rc.arch, Bench: "reaction " + q.name, Impl: r.impl, Value: v, Unit: "ms",
 				Note: fmt.Sprintf("tunneld's %s is %.2f× this; %s", q.name, percentile(d.fromDel, q.q)/v, r.note)})
 		}
 	}
@@ -197,8 +197,8 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 	if len(idle) == 0 || len(changed) == 0 {
 		t.Fatalf("no converge timings in the daemon's log:\n%s", tail(daemonLog.String()))
 	}
-	report(result{Arch: rc.arch, Bench: "daemon re-read, nothing to do (p50)", Impl: "tunneld run", Value: median(idle), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(idle))})
-	report(result{Arch: rc.arch, Bench: "daemon re-read + change + confirm (p50)", Impl: "tunneld run", Value: median(changed), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(changed))})
+	report(t, result{Arch: rc.arch, Bench: "daemon re-read, nothing to do (p50)", Impl: "tunneld run", Value: median(idle), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(idle))})
+	report(t, result{Arch: rc.arch, Bench: "daemon re-read + change + confirm (p50)", Impl: "tunneld run", Value: median(changed), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(changed))})
 	if rc.kernel != nil {
 		ns := wanNS(t)
 		defer ns.Close()
@@ -214,7 +214,7 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		report(result{Arch: rc.arch, Bench: "kernel alone: the same link change (p50)", Impl: "one netlink request", Value: median(k), Unit: "ms", Note: fmt.Sprintf("%d requests, no daemon", len(k))})
+		report(t, result{Arch: rc.arch, Bench: "kernel alone: the same link change (p50)", Impl: "one netlink request", Value: median(k), Unit: "ms", Note: fmt.Sprintf("%d requests, no daemon", len(k))})
 	}
 }
 

@@ -104,19 +104,14 @@ func runFloorReactor(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range msgs {
-			var am rtnetlink.AddressMessage
-			if am.UnmarshalBinary(m.Data) != nil || int(am.Index) != wan || am.Attributes == nil {
-				continue
-			}
-			a, ok := netip.AddrFromSlice(am.Attributes.Local)
+			a, secondary, ok := addrOf(m, wan)
 			if !ok {
 				continue
 			}
-			a = a.Unmap()
 			addrs = slices.DeleteFunc(addrs, func(x netip.Addr) bool { return x == a })
 			switch {
 			case m.Header.Type != unix.RTM_NEWADDR:
-			case am.Flags&unix.IFA_F_SECONDARY != 0:
+			case secondary:
 				addrs = append(addrs, a)
 			default:
 				addrs = slices.Insert(addrs, 0, a)
@@ -148,21 +143,24 @@ func wanAddrs(rt *netlink.Conn, index int) ([]netip.Addr, error) {
 	}
 	var primary, secondary []netip.Addr
 	for _, m := range msgs {
-		var am rtnetlink.AddressMessage
-		if am.UnmarshalBinary(m.Data) != nil || int(am.Index) != index || am.Attributes == nil {
-			continue
-		}
-		a, ok := netip.AddrFromSlice(am.Attributes.Local)
-		if !ok {
-			continue
-		}
-		if am.Flags&unix.IFA_F_SECONDARY != 0 {
-			secondary = append(secondary, a.Unmap())
-		} else {
-			primary = append(primary, a.Unmap())
+		if a, sec, ok := addrOf(m, index); ok && sec {
+			secondary = append(secondary, a)
+		} else if ok {
+			primary = append(primary, a)
 		}
 	}
 	return append(primary, secondary...), nil
+}
+
+// addrOf reads an address message of the device with the given index:
+// its local address and whether it is a secondary one.
+func addrOf(m netlink.Message, index int) (a netip.Addr, secondary, ok bool) {
+	var am rtnetlink.AddressMessage
+	if am.UnmarshalBinary(m.Data) != nil || int(am.Index) != index || am.Attributes == nil {
+		return a, false, false
+	}
+	a, ok = netip.AddrFromSlice(am.Attributes.Local)
+	return a.Unmap(), am.Flags&unix.IFA_F_SECONDARY != 0, ok
 }
 
 // hearsAddrs reports whether a rtnetlink socket in ns listens to IPv4

@@ -106,10 +106,10 @@ func rtcSeconds() int64 {
 }
 
 // clockLost is how far the monotonic clock fell behind the RTC since the
-// benchmark started. Under a loaded host the mipsel guest's clock can
-// lose a whole period of its 32-bit counter, 25.77 s, with no timer
-// interrupt meanwhile (see BENCHMARKS.md); a measurement across the loss
-// may come out below zero, or as a plausible figure that is wrong.
+// benchmark started. The mipsel guest's clock can lose a whole period
+// of its 32-bit counter, 25.77 s, with no timer interrupt meanwhile, more
+// often on a loaded host (see BENCHMARKS.md); a measurement across the
+// loss may come out below zero, or as a plausible figure that is wrong.
 func clockLost() time.Duration {
 	if clockStart.rtc < 0 {
 		return 0

@@ -160,9 +160,12 @@ func tail(s string) string {
 	return strings.Join(l, "\n")
 }
 
-// underlay makes a fresh namespace with eth0 (192.0.2.1/16) up.
+// underlay makes a fresh namespace with eth0 (192.0.0.1/16) up, once the
+// guest is quiet (settle): what the previous measurement left to the
+// kernel, such as dismantling its namespace, is done by then.
 func underlay(t *testing.T) *netnstest.NS {
 	t.Helper()
+	settle(t)
 	ns := netnstest.NewNS(t)
 	if err := ns.Do(func() error {
 		if err := netnstest.Veth("eth0", "peer0", nil); err != nil {
@@ -183,13 +186,61 @@ func underlay(t *testing.T) *netnstest.NS {
 // release removes what the benchmark's configuration cfg names from ns
 // with `tunneld down` (tunnels made by `ip` too: they carry the configured
 // names), then lets ns go. The kernel dismantles a namespace it has been
-// let go of in the background; a thousand tunnels left in it would still
-// be going, under the kernel's rtnetlink lock, while the next measurement
-// runs.
+// let go of in the background, a thousand tunnels in it the longest; the
+// next underlay waits for the work to end.
 func release(t *testing.T, ns *netnstest.NS, bin, cfg string) {
 	t.Helper()
 	run(t, ns, bin, "down", "-c", cfg)
 	ns.Close()
+}
+
+// settle waits until the CPUs have been idle for at least 90 % of each of
+// five 200 ms windows in a row (from /proc/stat), for two minutes at the
+// most: a namespace's dismantling pauses between bursts of work.
+func settle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	busy0, all0 := systemTicks(t)
+	for quiet := 0; quiet < 5; {
+		time.Sleep(200 * time.Millisecond)
+		busy1, all1 := systemTicks(t)
+		if all1 > all0 && 10*(busy1-busy0) <= all1-all0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		busy0, all0 = busy1, all1
+		if time.Now().After(deadline) {
+			t.Fatal("the guest's CPUs did not become idle within two minutes")
+		}
+	}
+}
+
+// systemTicks reads the clock ticks all CPUs spent busy and in all, from
+// the first line of /proc/stat: user to steal (guest time is counted in
+// user already), idle and iowait as not busy.
+func systemTicks(t *testing.T) (busy, all int64) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		t.Fatalf("/proc/stat begins %q", line)
+	}
+	for i, v := range f[1:min(len(f), 9)] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatalf("/proc/stat: %q: %v", line, err)
+		}
+		all += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, all
 }
 
 // tunnel i's parameters, the same for every implementation.

@@ -24,8 +24,9 @@ const afterMarkerGrace = 15 * time.Second
 // maxConsole caps the console text kept in Result.Console.
 const maxConsole = 32 << 20
 
-// qemuArgs returns the qemu command line for one run.
-func qemuArgs(g guest, vmlinuz, initrd string, memMiB, cpus int) []string {
+// qemuArgs returns the qemu command line for one run; kernelArgs are
+// added to the kernel's command line.
+func qemuArgs(g guest, vmlinuz, initrd string, memMiB, cpus int, kernelArgs []string) []string {
 	if memMiB <= 0 {
 		memMiB = g.memMiB
 	}
@@ -41,7 +42,7 @@ func qemuArgs(g guest, vmlinuz, initrd string, memMiB, cpus int) []string {
 	return append(args,
 		"-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", vmlinuz, "-initrd", initrd,
-		"-append", "console="+g.console+" "+kernelCmdline)
+		"-append", strings.Join(append([]string{"console=" + g.console, kernelCmdline}, kernelArgs...), " "))
 }
 
 // qemuRun is one qemu process and what it watches for.

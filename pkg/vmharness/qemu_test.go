@@ -53,8 +53,8 @@ func TestOutcomeReason(t *testing.T) {
 }
 
 func TestQemuArgs(t *testing.T) {
-	amd := qemuArgs(guests[AMD64], "/k", "/i", 0, 2)
-	mips := qemuArgs(guests[MIPSLE], "/k", "/i", 128, 0)
+	amd := qemuArgs(guests[AMD64], "/k", "/i", 0, 2, nil)
+	mips := qemuArgs(guests[MIPSLE], "/k", "/i", 128, 0, []string{"highres=off"})
 	for _, args := range [][]string{amd, mips} {
 		joined := strings.Join(args, " ")
 		for _, want := range []string{"-accel tcg", "-nographic", "-no-reboot", "-nic none", "-kernel /k", "-initrd /i", "console=ttyS0", "panic=-1"} {
@@ -71,6 +71,13 @@ func TestQemuArgs(t *testing.T) {
 	}
 	if j := strings.Join(mips, " "); !strings.Contains(j, "-M malta") || !strings.Contains(j, "-m 128") || strings.Contains(j, "-smp") {
 		t.Errorf("mipsle args %q", j)
+	}
+	// The kernel's command line is one argument, the extra ones last.
+	if i := slices.Index(mips, "-append"); i < 0 || mips[i+1] != "console=ttyS0 "+kernelCmdline+" highres=off" {
+		t.Errorf("mipsle kernel command line in %q", mips)
+	}
+	if i := slices.Index(amd, "-append"); i < 0 || amd[i+1] != "console=ttyS0 "+kernelCmdline {
+		t.Errorf("amd64 kernel command line in %q", amd)
 	}
 }
 

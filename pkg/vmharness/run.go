@@ -53,6 +53,9 @@ type Config struct {
 	// CPUs overrides the guest's vCPU count (1 by default: a second TCG
 	// vCPU gave no measurable gain on a 2-core host).
 	CPUs int
+	// KernelArgs are added to the guest kernel's command line, such as
+	// highres=off (the benchmarks' mipsel guest: see BENCHMARKS.md).
+	KernelArgs []string
 }
 
 // Result reports a finished guest run.
@@ -116,7 +119,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	q := qemuRun{
 		bin:     qemu,
-		args:    qemuArgs(g, k.Vmlinuz, initrd, cfg.MemoryMiB, cfg.CPUs),
+		args:    qemuArgs(g, k.Vmlinuz, initrd, cfg.MemoryMiB, cfg.CPUs, cfg.KernelArgs),
 		nonce:   nonce,
 		timeout: timeout,
 		console: cfg.Console,

@@ -81,6 +81,7 @@ func run() int {
 		script   = flag.String("script", "", "host file holding the guest shell script to run")
 		command  = flag.String("run", "", "guest shell command to run (instead of -script)")
 		verbose  = flag.Bool("v", false, "stream each guest's cleaned console")
+		kargs    = flag.String("kernel-args", "", "space-separated arguments added to the guest kernel's command line")
 		prepare  = flag.Bool("prepare", false, "only download the packages and build the caches")
 		files    fileFlags
 	)
@@ -139,11 +140,12 @@ func run() int {
 				own[j] = f
 			}
 			cfg := vmharness.Config{
-				Arch:    a,
-				Files:   own,
-				Script:  workload,
-				Timeout: *timeout,
-				Log:     out,
+				Arch:       a,
+				Files:      own,
+				Script:     workload,
+				Timeout:    *timeout,
+				Log:        out,
+				KernelArgs: strings.Fields(*kargs),
 			}
 			if *verbose {
 				cfg.Console = prefixed{prefix: "[" + string(a) + "] ", w: out}

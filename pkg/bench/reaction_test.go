@@ -45,7 +45,8 @@ type reactionCase struct {
 // goroutine switch is a thread hand-off: that measures the test, not
 // tunneld.) Side by side, the same for two yardsticks: the floor, a
 // process that does the least a reaction needs, and, where Debian's
-// iproute2 is in the guest, a script around `ip monitor`.
+// iproute2 is in the guest, a script around `ip monitor`; and, with
+// TUNNELD_BENCH_BASELINE_BIN, another build of tunneld.
 func TestReaction(t *testing.T) {
 	if os.Getenv(floorEnv) == "1" {
 		runFloorReactor(t)
@@ -147,11 +148,13 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 	if err := os.WriteFile(cfg, []byte(rc.config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	reactors := append([]reactor{{impl: "tunneld run", command: func() *exec.Cmd {
-		cmd := exec.Command(s.bin, "run", "-c", cfg, "-log-level", "debug")
-		cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+t.TempDir())
-		return cmd
-	}}}, rc.yardsticks...)
+	reactors := []reactor{daemonReactor(t, "tunneld run", s.bin, cfg)}
+	if bin := os.Getenv("TUNNELD_BENCH_BASELINE_BIN"); bin != "" {
+		base := daemonReactor(t, "tunneld run, baseline "+os.Getenv("TUNNELD_BENCH_BASELINE"), bin, cfg)
+		base.note = "tunneld built from that revision (TUNNELD_BENCH_BASELINE)"
+		reactors = append(reactors, base)
+	}
+	reactors = append(reactors, rc.yardsticks...)
 	got := make([]reactionTimes, len(reactors))
 	var daemonLog strings.Builder
 	for range reactionRounds {
@@ -216,6 +219,16 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 		}
 		report(t, result{Arch: rc.arch, Bench: "kernel alone: the same link change (p50)", Impl: "one netlink request", Value: median(k), Unit: "ms", Note: fmt.Sprintf("%d requests, no daemon", len(k))})
 	}
+}
+
+// daemonReactor is `tunneld run` of the binary bin on the configuration
+// file cfg, logging at debug level (its converges' timings).
+func daemonReactor(t *testing.T, impl, bin, cfg string) reactor {
+	return reactor{impl: impl, command: func() *exec.Cmd {
+		cmd := exec.Command(bin, "run", "-c", cfg, "-log-level", "debug")
+		cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+t.TempDir())
+		return cmd
+	}}
 }
 
 // reactionTimes are one implementation's reaction times, in ms.

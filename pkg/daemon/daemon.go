@@ -25,10 +25,16 @@ import (
 
 // Defaults of the loop's timing.
 const (
-	// DefaultDebounce is how long the loop waits after a hint for more to
-	// arrive; a burst is cut off after MaxDebounce.
+	// DefaultDebounce is how long the loop waits after a hint for more
+	// to join it (see pacer); in a storm of hints it also rests after a
+	// converge for as long as that took, but never more than MaxRest.
 	DefaultDebounce = 2 * time.Millisecond
-	MaxDebounce     = 50 * time.Millisecond
+	MaxRest         = time.Second
+	// FlushTrail is how long after a link hint the repairs of a converge
+	// are taken as following the link's change (a device that went down
+	// took its routes with it, and the kernel's notifications of that may
+	// trail the link's into a later batch) rather than as a fight.
+	FlushTrail = time.Second
 	// MinResolve bounds how often a name is looked up again, whatever its
 	// TTL; RetryResolve is the wait after a failed lookup.
 	MinResolve   = 10 * time.Second
@@ -117,12 +123,23 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	dm.cfg = cfg
 	dm.started = dm.d.Now()
 	dm.resolveDue(ctx, true)
+	start := dm.d.Now()
 	dm.converge(ctx, "start", false)
 	dm.d.Notify("READY=1")
 
 	debounce := newTimer()
 	defer debounce.Stop()
-	var burstStart time.Time
+	pace := &pacer{debounce: dm.d.Debounce, maxRest: MaxRest}
+	pending := map[watch.Kind]int{}
+	// converge converges and tells the pacer; a batch of hints pending
+	// is forgotten: the converge's re-read covered it.
+	converge := func(why string, fights bool) {
+		start := dm.d.Now()
+		dm.converge(ctx, why, fights)
+		pace.converged(start, dm.d.Now(), len(dm.d.Events) > 0)
+		debounce.Stop()
+		clear(pending)
+	}
 	resync := time.NewTicker(dm.cfg.Global.ResyncInterval)
 	defer resync.Stop()
 	resolveT := newTimer()
@@ -134,7 +151,8 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		defer t.Stop()
 		watchdog = t.C
 	}
-	pending := map[watch.Kind]int{}
+	pace.converged(start, dm.d.Now(), false)
+	var linkHint time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -145,24 +163,22 @@ func (dm *Daemon) Run(ctx context.Context) error {
 				dm.d.Log.Warn("netlink events were lost (socket overflow): re-reading everything")
 			}
 			now := dm.d.Now()
-			if burstStart.IsZero() {
-				burstStart = now
+			if ev.Kind == watch.Link {
+				linkHint = now
 			}
-			// Wait for the burst to settle, but never past MaxDebounce.
-			wait := min(dm.d.Debounce, MaxDebounce-now.Sub(burstStart))
-			debounce.Reset(max(wait, 0))
+			if due, armed := pace.hint(now); armed {
+				debounce.Reset(max(due.Sub(now), 0))
+			}
 		case <-debounce.C:
-			burstStart = time.Time{}
 			// A device that went down took its routes with it (the
 			// kernel flushes them): putting them back after a link
 			// event is no fight, however often the link flaps.
-			dm.converge(ctx, reason(pending), pending[watch.Link] == 0)
-			clear(pending)
+			converge(reason(pending), linkHint.IsZero() || dm.d.Now().Sub(linkHint) > FlushTrail)
 		case <-resync.C:
-			dm.converge(ctx, "resync", true)
+			converge("resync", true)
 		case <-resolveT.C:
 			if dm.resolveDue(ctx, false) {
-				dm.converge(ctx, "dns", true)
+				converge("dns", true)
 			}
 			dm.armResolve(resolveT)
 		case <-dm.d.Reload:

@@ -478,6 +478,22 @@ func TestLinkFlapsAreNotAFight(t *testing.T) {
 	}
 }
 
+// TestLateFlushIsNotAFight: the notifications of the routes a device
+// took with it may reach the loop after the link's, in a batch of their
+// own; putting the routes back then is no fight either.
+func TestLateFlushIsNotAFight(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	for i := range 3 * FightLimit {
+		h.k.SetUp("lan", false)
+		h.event(watch.Link)
+		h.k.SetUp("lan", true)
+		if w := h.event(watch.Route); w != 1 || !slices.Equal(h.routes(), allRoutes) {
+			t.Fatalf("flap %d: writes %d, routes %v (held: %v)", i, w, h.routes(), h.d.Facts().Held)
+		}
+	}
+}
+
 func TestKeepOnExit(t *testing.T) {
 	h := start(t, strings.Replace(baseConfig, "ip_forward = true", "ip_forward = true\nkeep_on_exit = true", 1))
 	if err := h.stop(); err != nil {

@@ -15,11 +15,17 @@ import (
 // converge brings the kernel to the configuration and records the facts.
 // Operations done for a reason other than a new configuration are repairs
 // or follow-ups of the environment; each gets one log line naming its
-// object, and, if fights is set, counts towards a fight over it.
-func (dm *Daemon) converge(ctx context.Context, why string, fights bool) {
+// object, and, if fights is set, counts towards a fight over it. hinted is
+// when the first hint that asked for it arrived (zero: none); the debug
+// log gives the wait since then, the first read and the applies apart.
+func (dm *Daemon) converge(ctx context.Context, why string, fights bool, hinted time.Time) {
 	start := time.Now()
 	rep, err := engine.Converge(ctx, dm.d.Kernel, dm.cfg, dm.resolved(), dm.hold)
-	dm.d.Log.Debug("converged", "reason", why, "ops", len(rep.Applied), "took", time.Since(start))
+	kv := []any{"reason", why, "ops", len(rep.Applied), "took", time.Since(start), "read", rep.FirstRead, "apply", rep.Apply}
+	if !hinted.IsZero() {
+		kv = append(kv, "waited", start.Sub(hinted))
+	}
+	dm.d.Log.Debug("converged", kv...)
 	now := dm.d.Now()
 	for _, op := range rep.Applied {
 		dm.d.Log.Info("changed", "object", op.Object(), "cmd", op.Command(rep.Last.Plan.Tables), "reason", why)

@@ -124,7 +124,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	dm.started = dm.d.Now()
 	dm.resolveDue(ctx, true)
 	start := dm.d.Now()
-	dm.converge(ctx, "start", false)
+	dm.converge(ctx, "start", false, time.Time{})
 	dm.d.Notify("READY=1")
 
 	debounce := newTimer()
@@ -133,9 +133,11 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	pending := map[watch.Kind]int{}
 	// converge converges and tells the pacer; a batch of hints pending
 	// is forgotten: the converge's re-read covered it.
+	var hinted time.Time // the first hint of the batch pending
 	converge := func(why string, fights bool) {
 		start := dm.d.Now()
-		dm.converge(ctx, why, fights)
+		dm.converge(ctx, why, fights, hinted)
+		hinted = time.Time{}
 		pace.converged(start, dm.d.Now(), len(dm.d.Events) > 0)
 		debounce.Stop()
 		clear(pending)
@@ -168,6 +170,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			}
 			if due, armed := pace.hint(now); armed {
 				debounce.Reset(max(due.Sub(now), 0))
+				hinted = time.Now()
 			}
 		case <-debounce.C:
 			// A device that went down took its routes with it (the
@@ -234,7 +237,7 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	dm.mu.Unlock()
 	dm.d.Log.Info("configuration reloaded", "file", cfg.File)
 	dm.resolveDue(ctx, true)
-	dm.converge(ctx, "reload", false)
+	dm.converge(ctx, "reload", false, time.Time{})
 	return true
 }
 

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/logfmt"
+	"github.com/tunneld/tunneld/pkg/watch"
 )
 
 // nftInput is the nftables command that lets peer's IPIP in, as the log
@@ -50,7 +52,7 @@ func TestLog(t *testing.T) {
 	}
 	log := buf.String()
 	stamp := regexp.MustCompile(`^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d) level=(DEBUG|INFO|WARN|ERROR) msg=`)
-	took := regexp.MustCompile(` took=\d+(\.\d+)?(ns|µs|ms|s)$`)
+	took := regexp.MustCompile(` (took|read|apply|waited)=\d+(\.\d+)?(ns|µs|ms|s)\b`)
 	var lines []string
 	for _, line := range strings.Split(strings.TrimSuffix(log, "\n"), "\n") {
 		if !stamp.MatchString(line) {
@@ -58,10 +60,10 @@ func TestLog(t *testing.T) {
 			continue
 		}
 		line = line[strings.Index(line, " level=")+1:]
-		lines = append(lines, took.ReplaceAllString(line, " took=T"))
+		lines = append(lines, took.ReplaceAllString(line, " $1=T"))
 	}
 	want := []string{
-		`level=DEBUG msg=converged reason=start ops=9 took=T`,
+		`level=DEBUG msg=converged reason=start ops=9 took=T read=T apply=T`,
 		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link add moe mtu 1480 type ipip local 192.0.2.7 remote 198.51.100.2 ttl 64 pmtudisc" reason=start`,
 		`level=INFO msg=changed object="address 10.0.0.1/30 dev moe" cmd="ip address add 10.0.0.1/30 dev moe" reason=start`,
 		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link set moe up" reason=start`,
@@ -72,7 +74,7 @@ func TestLog(t *testing.T) {
 		`level=INFO msg=changed object="sysctl net/ipv4/ip_forward" cmd="sysctl -w net.ipv4.ip_forward=1" reason=start`,
 		`level=INFO msg=changed object="nftables table inet tunneld" cmd=` + nftInput("198.51.100.2") + ` reason=start`,
 		`level=INFO msg="peer address changed" name=peer.example was=[198.51.100.2] now="[198.51.100.3 198.51.100.77]"`,
-		`level=DEBUG msg=converged reason=dns ops=2 took=T`,
+		`level=DEBUG msg=converged reason=dns ops=2 took=T read=T apply=T`,
 		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link change moe mtu 1480 type ipip local 192.0.2.7 remote 198.51.100.3 ttl 64 pmtudisc" reason=dns`,
 		`level=INFO msg=changed object="nftables table inet tunneld" cmd=` + nftInput("198.51.100.3") + ` reason=dns`,
 		`level=WARN msg="resolve failed; keeping the last answer" name=peer.example err="no such host" kept="[198.51.100.3 198.51.100.77]"`,
@@ -88,7 +90,7 @@ func TestLog(t *testing.T) {
 	// Lookups repeat while the test runs (resolve_interval is 1s): the
 	// same answer converges without a change, a failure is logged again.
 	// Only the first of each line is compared.
-	seen := map[string]bool{`level=DEBUG msg=converged reason=dns ops=0 took=T`: true}
+	seen := map[string]bool{`level=DEBUG msg=converged reason=dns ops=0 took=T read=T apply=T`: true}
 	lines = slices.DeleteFunc(lines, func(l string) bool {
 		dup := seen[l]
 		seen[l] = true
@@ -96,5 +98,27 @@ func TestLog(t *testing.T) {
 	})
 	if diff := cmp.Diff(want, lines); diff != "" {
 		t.Errorf("log (-want +got):\n%s\nthe log:\n%s", diff, log)
+	}
+}
+
+// TestLogTimesAHintedConverge: the debug line of a converge a hint asked
+// for says how long it waited after the hint, beside its read and apply.
+func TestLogTimesAHintedConverge(t *testing.T) {
+	var buf syncbuf.Buffer
+	h := startLogging(t, baseConfig, logfmt.New(&buf, logfmt.Debug))
+	defer h.stop()
+	h.k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.8/24"))
+	if w := h.event(watch.Addr); w == 0 {
+		t.Fatal("the address change was not followed")
+	}
+	line := regexp.MustCompile(`msg=converged reason="event: address" ops=(\d+) took=\S+ read=(\S+) apply=(\S+) waited=(\S+)\n`)
+	m := line.FindStringSubmatch(buf.String())
+	if m == nil {
+		t.Fatalf("no timed converge line for the hint:\n%s", buf.String())
+	}
+	for _, d := range m[2:] {
+		if v, err := time.ParseDuration(d); err != nil || v <= 0 {
+			t.Errorf("duration %q in %q", d, m[0])
+		}
 	}
 }

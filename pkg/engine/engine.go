@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/desired"
@@ -87,6 +88,10 @@ type Report struct {
 	Applied []plan.Op
 	// Last is the final observation (its Plan is empty when converged).
 	Last Snapshot
+	// FirstRead is how long the first round's read (observation, desired
+	// state and plan) took; Apply is the time spent applying, over all
+	// rounds.
+	FirstRead, Apply time.Duration
 }
 
 // ErrNotConverged means the kernel still differs from the plan after
@@ -104,8 +109,12 @@ type Hold func(plan.Op) bool
 func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr, hold ...Hold) (Report, error) {
 	var rep Report
 	var failures error
-	for range MaxRounds {
+	for round := range MaxRounds {
+		start := time.Now()
 		s, err := Look(ctx, k, c, resolved)
+		if round == 0 {
+			rep.FirstRead = time.Since(start)
+		}
 		if err != nil {
 			return rep, err
 		}
@@ -116,7 +125,9 @@ func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved m
 		if s.Plan.Empty() {
 			return rep, nil
 		}
+		start = time.Now()
 		err = k.Apply(ctx, s.Plan)
+		rep.Apply += time.Since(start)
 		rep.Applied = append(rep.Applied, succeeded(s.Plan.Ops, err)...)
 		if err != nil {
 			failures = err

@@ -323,21 +323,29 @@ func ipOps(n int, busybox bool) []string {
 type convergeLog struct {
 	reason string
 	ops    int
-	took   float64 // ms
+	// took is the whole converge; read its first read, apply its applies,
+	// waited the wait after the hint that asked for it (-1: not logged).
+	took, read, apply, waited float64 // ms
 }
 
-var convergedLine = regexp.MustCompile(`msg=converged reason=("[^"]*"|\S+) ops=(\d+) took=(\S+)`)
+var convergedLine = regexp.MustCompile(`msg=converged reason=("[^"]*"|\S+) ops=(\d+) took=(\S+)(?: read=(\S+) apply=(\S+))?(?: waited=(\S+))?`)
 
 // converges reads the converges from a `tunneld run -log-level debug` log.
 func converges(log string) []convergeLog {
 	var out []convergeLog
-	for _, m := range convergedLine.FindAllStringSubmatch(log, -1) {
-		d, err := time.ParseDuration(m[3])
+	dur := func(s string) float64 {
+		d, err := time.ParseDuration(s)
 		if err != nil {
-			continue
+			return -1
 		}
+		return ms(d)
+	}
+	for _, m := range convergedLine.FindAllStringSubmatch(log, -1) {
 		ops, _ := strconv.Atoi(m[2])
-		out = append(out, convergeLog{reason: strings.Trim(m[1], `"`), ops: ops, took: ms(d)})
+		c := convergeLog{reason: strings.Trim(m[1], `"`), ops: ops, took: dur(m[3]), read: dur(m[4]), apply: dur(m[5]), waited: dur(m[6])}
+		if c.took >= 0 {
+			out = append(out, c)
+		}
 	}
 	return out
 }

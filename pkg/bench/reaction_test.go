@@ -187,7 +187,7 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 	// What the reaction is made of: the daemon's own timing of its
 	// converges after events (debug log), with nothing to do (one re-read)
 	// and with the tunnel's change (re-read, apply, re-read to confirm).
-	var idle, changed []float64
+	var idle, changed, waited, read, apply []float64
 	for _, c := range converges(daemonLog.String()) {
 		switch {
 		case !strings.HasPrefix(c.reason, "event:"):
@@ -195,6 +195,9 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 			idle = append(idle, c.took)
 		default:
 			changed = append(changed, c.took)
+			if c.waited >= 0 {
+				waited, read, apply = append(waited, c.waited), append(read, c.read), append(apply, c.apply)
+			}
 		}
 	}
 	if len(idle) == 0 || len(changed) == 0 {
@@ -202,6 +205,16 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 	}
 	report(t, result{Arch: rc.arch, Bench: "daemon re-read, nothing to do (p50)", Impl: "tunneld run", Value: median(idle), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(idle))})
 	report(t, result{Arch: rc.arch, Bench: "daemon re-read + change + confirm (p50)", Impl: "tunneld run", Value: median(changed), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(changed))})
+	if len(waited) > 0 {
+		// The parts of the converges that moved the tunnel, up to the
+		// change: the wait after the first hint, the read, the apply.
+		for _, p := range []struct {
+			name string
+			v    []float64
+		}{{"wait after the first hint", waited}, {"its first read", read}, {"its apply", apply}} {
+			report(t, result{Arch: rc.arch, Bench: "daemon converge that moved the tunnel: " + p.name + " (p50)", Impl: "tunneld run", Value: median(p.v), Unit: "ms", Note: fmt.Sprintf("p99 %.1f ms", percentile(p.v, 0.99))})
+		}
+	}
 	if rc.kernel != nil {
 		ns := wanNS(t)
 		defer ns.Close()

@@ -464,33 +464,23 @@ func TestWANFlipsAreNotAFight(t *testing.T) {
 
 // TestLinkFlapsAreNotAFight: a device going down and up again and again
 // loses its routes every time (the kernel flushes them); they are put
-// back every time, never held back as a fight.
+// back every time, never held back as a fight, whether the hint that
+// puts them back is the link's or, when the notifications of the flushed
+// routes trail the link's into a batch of their own, a route's.
 func TestLinkFlapsAreNotAFight(t *testing.T) {
-	h := start(t, baseConfig)
-	defer h.stop()
-	for i := range 3 * FightLimit {
-		h.k.SetUp("lan", false)
-		h.event(watch.Link)
-		h.k.SetUp("lan", true)
-		if w := h.event(watch.Link); w != 1 || !slices.Equal(h.routes(), allRoutes) {
-			t.Fatalf("flap %d: writes %d, routes %v (held: %v)", i, w, h.routes(), h.d.Facts().Held)
-		}
-	}
-}
-
-// TestLateFlushIsNotAFight: the notifications of the routes a device
-// took with it may reach the loop after the link's, in a batch of their
-// own; putting the routes back then is no fight either.
-func TestLateFlushIsNotAFight(t *testing.T) {
-	h := start(t, baseConfig)
-	defer h.stop()
-	for i := range 3 * FightLimit {
-		h.k.SetUp("lan", false)
-		h.event(watch.Link)
-		h.k.SetUp("lan", true)
-		if w := h.event(watch.Route); w != 1 || !slices.Equal(h.routes(), allRoutes) {
-			t.Fatalf("flap %d: writes %d, routes %v (held: %v)", i, w, h.routes(), h.d.Facts().Held)
-		}
+	for _, back := range []watch.Kind{watch.Link, watch.Route} {
+		t.Run(back.String(), func(t *testing.T) {
+			h := start(t, baseConfig)
+			defer h.stop()
+			for i := range 3 * FightLimit {
+				h.k.SetUp("lan", false)
+				h.event(watch.Link)
+				h.k.SetUp("lan", true)
+				if w := h.event(back); w != 1 || !slices.Equal(h.routes(), allRoutes) {
+					t.Fatalf("flap %d: writes %d, routes %v (held: %v)", i, w, h.routes(), h.d.Facts().Held)
+				}
+			}
+		})
 	}
 }
 

@@ -1,10 +1,19 @@
 package daemon
 
 import (
+	"context"
+	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/watch"
 )
 
 // TestPacer replays hints and converges at given milliseconds and checks
@@ -77,4 +86,86 @@ func TestPacer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slowKernel makes every observation take delay, and notes when each
+// began.
+type slowKernel struct {
+	kernel.Kernel
+	delay    time.Duration
+	mu       sync.Mutex
+	observed []time.Time
+}
+
+func (k *slowKernel) Observe(ctx context.Context, scope model.Scope) (model.State, model.Inputs, error) {
+	k.mu.Lock()
+	k.observed = append(k.observed, time.Now())
+	k.mu.Unlock()
+	time.Sleep(k.delay)
+	return k.Kernel.Observe(ctx, scope)
+}
+
+// TestStormIsPaced floods the loop with hints while each converge (one
+// read with nothing to do) takes 20 ms: from the third converge of the
+// storm on, each starts no sooner after the end of the one before than
+// that one took. Only lower bounds are checked, which a slow machine
+// cannot break: the loop's timers never fire early.
+func TestStormIsPaced(t *testing.T) {
+	fk := fakekernel.New()
+	fk.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/24")}})
+	k := &slowKernel{Kernel: fk, delay: 20 * time.Millisecond}
+	events := make(chan watch.Event, 1)
+	var mu sync.Mutex
+	var ends, starts []time.Time
+	d := New(Deps{
+		Kernel: k, Events: events, Debounce: time.Millisecond,
+		Load: func() (*config.Config, error) {
+			return config.Parse("t.toml", []byte("[tunnel.moe]\nmode = \"ipip\"\nlocal = \"wan\"\nremote = \"198.51.100.2\"\n"))
+		},
+		OnConverge: func(Facts) {
+			mu.Lock()
+			defer mu.Unlock()
+			ends = append(ends, time.Now())
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			// The last observation began the converge if it had only
+			// one, as every converge of the storm has (nothing to do).
+			starts = append(starts, k.observed[len(k.observed)-1])
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	converges := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ends)
+	}
+	for converges() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	first := converges()
+	for stop := time.Now().Add(time.Second); time.Now().Before(stop); time.Sleep(200 * time.Microsecond) {
+		select {
+		case events <- watch.Event{Kind: watch.Route}:
+		default:
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	storm := len(ends) - first
+	if storm < 4 {
+		t.Fatalf("a storm of 1 s gave %d converges; too few to check", storm)
+	}
+	for i := first + 2; i < len(ends); i++ {
+		took, gap := ends[i-1].Sub(starts[i-1]), starts[i].Sub(ends[i-1])
+		if gap < took {
+			t.Errorf("storm converge %d started %s after the one before ended, which took %s", i-first+1, gap, took)
+		}
+	}
+	t.Logf("a storm of 1 s, converges of 20 ms: %d converges", storm)
 }

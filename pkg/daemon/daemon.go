@@ -26,9 +26,11 @@ import (
 // Defaults of the loop's timing.
 const (
 	// DefaultDebounce is how long the loop waits after a hint for more
-	// to join it (see pacer); in a storm of hints it also rests after a
-	// converge for as long as that took, but never more than MaxRest.
+	// to arrive; a burst is cut off after MaxDebounce (see pacer). In a
+	// storm of hints it also rests after a converge for as long as that
+	// took, but never more than MaxRest.
 	DefaultDebounce = 2 * time.Millisecond
+	MaxDebounce     = 50 * time.Millisecond
 	MaxRest         = time.Second
 	// FlushTrail is how long after a link hint the repairs of a converge
 	// are taken as following the link's change (a device that went down
@@ -129,7 +131,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 
 	debounce := newTimer()
 	defer debounce.Stop()
-	pace := &pacer{debounce: dm.d.Debounce, maxRest: MaxRest}
+	pace := &pacer{debounce: dm.d.Debounce, maxDebounce: MaxDebounce, maxRest: MaxRest}
 	pending := map[watch.Kind]int{}
 	// converge converges and tells the pacer; a batch of hints pending
 	// is forgotten: the converge's re-read covered it.
@@ -168,10 +170,10 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			if ev.Kind == watch.Link {
 				linkHint = now
 			}
-			if due, armed := pace.hint(now); armed {
-				debounce.Reset(max(due.Sub(now), 0))
+			if hinted.IsZero() {
 				hinted = time.Now()
 			}
+			debounce.Reset(max(pace.hint(now).Sub(now), 0))
 		case <-debounce.C:
 			// A device that went down took its routes with it (the
 			// kernel flushes them): putting them back after a link

@@ -17,7 +17,7 @@ import (
 )
 
 // TestPacer replays hints and converges at given milliseconds and checks
-// when each new batch is due.
+// when the pending batch is due after each hint.
 func TestPacer(t *testing.T) {
 	type step struct {
 		// hint at ms; or, with took > 0, a converge ending at ms.
@@ -29,29 +29,32 @@ func TestPacer(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		steps []step
-		// due lists, per hint, when its batch is due (ms), or -1 when
-		// the hint joined a batch already pending.
+		// due lists, per hint, when the pending batch is due (ms).
 		due []int
 	}{{
 		name:  "a lone hint waits the debounce",
 		steps: []step{conv(0, 5, false), hint(100)},
 		due:   []int{102},
 	}, {
-		name:  "later hints join the batch and do not postpone it",
-		steps: []step{hint(100), hint(101), hint(101), hint(102)},
-		due:   []int{102, -1, -1, -1},
+		name:  "each hint postpones the batch by the debounce",
+		steps: []step{hint(100), hint(101), hint(101), hint(103)},
+		due:   []int{102, 103, 103, 105},
+	}, {
+		name:  "but never past MaxDebounce after its first hint",
+		steps: []step{hint(100), hint(130), hint(149), hint(150), hint(160)},
+		due:   []int{102, 132, 150, 150, 150},
 	}, {
 		name:  "a converge ends the batch; the next hint starts another",
-		steps: []step{hint(100), conv(110, 8, false), hint(111)},
-		due:   []int{102, 113},
+		steps: []step{hint(100), hint(140), conv(160, 8, false), hint(161), hint(200)},
+		due:   []int{102, 142, 163, 202},
 	}, {
 		name:  "hints during one converge: the next batch is not held back",
 		steps: []step{hint(100), conv(110, 8, true), hint(110)},
 		due:   []int{102, 112},
 	}, {
 		name:  "hints during two converges in a row: the loop rests as long as the last took",
-		steps: []step{hint(100), conv(110, 8, true), hint(110), conv(122, 10, true), hint(122)},
-		due:   []int{102, 112, 132},
+		steps: []step{hint(100), conv(110, 8, true), hint(110), conv(122, 10, true), hint(122), hint(131)},
+		due:   []int{102, 112, 132, 133},
 	}, {
 		name:  "the rest never exceeds MaxRest",
 		steps: []step{conv(3000, 3000, true), conv(6000, 3000, true), hint(6000)},
@@ -66,7 +69,7 @@ func TestPacer(t *testing.T) {
 		due:   []int{402},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &pacer{debounce: 2 * time.Millisecond, maxRest: time.Second}
+			p := &pacer{debounce: 2 * time.Millisecond, maxDebounce: 50 * time.Millisecond, maxRest: time.Second}
 			at := func(ms int) time.Time { return time.Unix(1000, 0).Add(time.Duration(ms) * time.Millisecond) }
 			var got []int
 			for _, s := range tc.steps {
@@ -74,12 +77,7 @@ func TestPacer(t *testing.T) {
 					p.converged(at(s.at-s.took), at(s.at), s.waiting)
 					continue
 				}
-				due, armed := p.hint(at(s.at))
-				if !armed {
-					got = append(got, -1)
-					continue
-				}
-				got = append(got, int(due.Sub(at(0))/time.Millisecond))
+				got = append(got, int(p.hint(at(s.at)).Sub(at(0))/time.Millisecond))
 			}
 			if diff := cmp.Diff(tc.due, got); diff != "" {
 				t.Errorf("due (-want +got):\n%s", diff)
@@ -106,14 +104,15 @@ func (k *slowKernel) Observe(ctx context.Context, scope model.Scope) (model.Stat
 }
 
 // TestStormIsPaced floods the loop with hints while each converge (one
-// read with nothing to do) takes 20 ms: from the third converge of the
-// storm on, each starts no sooner after the end of the one before than
-// that one took. Only lower bounds are checked, which a slow machine
+// read with nothing to do) takes twice MaxDebounce: from the third
+// converge of the storm on, each starts no sooner after the end of the one
+// before than that one took (without the rest, the debounce would start
+// it at most MaxDebounce after). Only lower bounds are checked, which a slow machine
 // cannot break: the loop's timers never fire early.
 func TestStormIsPaced(t *testing.T) {
 	fk := fakekernel.New()
 	fk.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/24")}})
-	k := &slowKernel{Kernel: fk, delay: 20 * time.Millisecond}
+	k := &slowKernel{Kernel: fk, delay: 2 * MaxDebounce}
 	events := make(chan watch.Event, 1)
 	var mu sync.Mutex
 	var ends, starts []time.Time
@@ -145,7 +144,7 @@ func TestStormIsPaced(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	first := converges()
-	for stop := time.Now().Add(time.Second); time.Now().Before(stop); time.Sleep(200 * time.Microsecond) {
+	for stop := time.Now().Add(2 * time.Second); time.Now().Before(stop); time.Sleep(200 * time.Microsecond) {
 		select {
 		case events <- watch.Event{Kind: watch.Route}:
 		default:
@@ -159,7 +158,7 @@ func TestStormIsPaced(t *testing.T) {
 	defer mu.Unlock()
 	storm := len(ends) - first
 	if storm < 4 {
-		t.Fatalf("a storm of 1 s gave %d converges; too few to check", storm)
+		t.Fatalf("a storm of 2 s gave %d converges; too few to check", storm)
 	}
 	for i := first + 2; i < len(ends); i++ {
 		took, gap := ends[i-1].Sub(starts[i-1]), starts[i].Sub(ends[i-1])
@@ -167,5 +166,5 @@ func TestStormIsPaced(t *testing.T) {
 			t.Errorf("storm converge %d started %s after the one before ended, which took %s", i-first+1, gap, took)
 		}
 	}
-	t.Logf("a storm of 1 s, converges of 20 ms: %d converges", storm)
+	t.Logf("a storm of 2 s, converges of %s: %d converges", k.delay, storm)
 }

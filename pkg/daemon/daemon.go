@@ -1,6 +1,7 @@
 // Package daemon is tunneld's control loop: converge, then keep the kernel
 // converged. Netlink events are hints (re-read, re-plan), coalesced by a
-// short debounce; a periodic resync catches what events miss; DNS peers are
+// short debounce, and paced in a storm (see pacer); a periodic resync
+// catches what events miss; DNS peers are
 // re-resolved when their answer expires; SIGHUP reloads the configuration,
 // keeping the old one when the new one is invalid; repairs of an object
 // that something else keeps changing are held back for a while.

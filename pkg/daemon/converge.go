@@ -15,15 +15,15 @@ import (
 // converge brings the kernel to the configuration and records the facts.
 // Operations done for a reason other than a new configuration are repairs
 // or follow-ups of the environment; each gets one log line naming its
-// object, and, if fights is set, counts towards a fight over it. hinted is
-// when the first hint that asked for it arrived (zero: none); the debug
-// log gives the wait since then, the first read and the applies apart.
-func (dm *Daemon) converge(ctx context.Context, why string, fights bool, hinted time.Time) {
+// object, and, if fights is set, counts towards a fight over it. waited
+// is how long it came after the first hint that asked for it (0: none
+// did); the debug log gives it beside the first read and the applies.
+func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited time.Duration) {
 	start := time.Now()
 	rep, err := engine.Converge(ctx, dm.d.Kernel, dm.cfg, dm.resolved(), dm.hold)
 	kv := []any{"reason", why, "ops", len(rep.Applied), "took", time.Since(start), "read", rep.FirstRead, "apply", rep.Apply}
-	if !hinted.IsZero() {
-		kv = append(kv, "waited", start.Sub(hinted))
+	if waited > 0 {
+		kv = append(kv, "waited", waited)
 	}
 	dm.d.Log.Debug("converged", kv...)
 	now := dm.d.Now()

@@ -1,10 +1,10 @@
 // Package daemon is tunneld's control loop: converge, then keep the kernel
 // converged. Netlink events are hints (re-read, re-plan), coalesced by a
-// short debounce, and paced in a storm (see pacer); a periodic resync
-// catches what events miss; DNS peers are
-// re-resolved when their answer expires; SIGHUP reloads the configuration,
-// keeping the old one when the new one is invalid; repairs of an object
-// that something else keeps changing are held back for a while.
+// short debounce and paced in a storm (see pacer); a periodic resync
+// catches what events miss; DNS peers are re-resolved when their answer
+// expires; SIGHUP reloads the configuration, keeping the old one when the
+// new one is invalid; repairs of an object that something else keeps
+// changing are held back for a while.
 package daemon
 
 import (
@@ -126,8 +126,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	dm.cfg = cfg
 	dm.started = dm.d.Now()
 	dm.resolveDue(ctx, true)
-	start := dm.d.Now()
-	dm.converge(ctx, "start", false, time.Time{})
+	dm.converge(ctx, "start", false, 0)
 	dm.d.Notify("READY=1")
 
 	debounce := newTimer()
@@ -136,11 +135,13 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	pending := map[watch.Kind]int{}
 	// converge converges and tells the pacer; a batch of hints pending
 	// is forgotten: the converge's re-read covered it.
-	var hinted time.Time // the first hint of the batch pending
 	converge := func(why string, fights bool) {
 		start := dm.d.Now()
-		dm.converge(ctx, why, fights, hinted)
-		hinted = time.Time{}
+		var waited time.Duration
+		if !pace.first.IsZero() {
+			waited = start.Sub(pace.first)
+		}
+		dm.converge(ctx, why, fights, waited)
 		pace.converged(start, dm.d.Now(), len(dm.d.Events) > 0)
 		debounce.Stop()
 		clear(pending)
@@ -156,7 +157,6 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		defer t.Stop()
 		watchdog = t.C
 	}
-	pace.converged(start, dm.d.Now(), false)
 	var linkHint time.Time
 	for {
 		select {
@@ -170,9 +170,6 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			now := dm.d.Now()
 			if ev.Kind == watch.Link {
 				linkHint = now
-			}
-			if hinted.IsZero() {
-				hinted = time.Now()
 			}
 			debounce.Reset(max(pace.hint(now).Sub(now), 0))
 		case <-debounce.C:
@@ -240,7 +237,7 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	dm.mu.Unlock()
 	dm.d.Log.Info("configuration reloaded", "file", cfg.File)
 	dm.resolveDue(ctx, true)
-	dm.converge(ctx, "reload", false, time.Time{})
+	dm.converge(ctx, "reload", false, 0)
 	return true
 }
 

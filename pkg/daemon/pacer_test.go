@@ -107,8 +107,8 @@ func (k *slowKernel) Observe(ctx context.Context, scope model.Scope) (model.Stat
 // read with nothing to do) takes twice MaxDebounce: from the third
 // converge of the storm on, each starts no sooner after the end of the one
 // before than that one took (without the rest, the debounce would start
-// it at most MaxDebounce after). Only lower bounds are checked, which a slow machine
-// cannot break: the loop's timers never fire early.
+// it at most MaxDebounce after). Only lower bounds are checked, which a
+// slow machine cannot break: the loop's timers never fire early.
 func TestStormIsPaced(t *testing.T) {
 	fk := fakekernel.New()
 	fk.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/24")}})

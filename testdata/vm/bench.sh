@@ -45,21 +45,21 @@ esac
 env CGO_ENABLED=0 GOOS=linux $goenv go build -trimpath -ldflags='-s -w' -o "$build/tunneld" ./cmd/tunneld
 env CGO_ENABLED=0 GOOS=linux $goenv go test -c -trimpath -o "$build/bench.test" ./pkg/bench
 files=(-file "$build/tunneld:/t/tunneld" -file "$build/bench.test:/t/bench.test")
-ipenv=""
+guestenv=""
 baseline $goenv
 if [ -n "${TUNNELD_BENCH_BASELINE:-}" ]; then
 	files+=(-file "$build/tunneld.base:/t/tunneld.base")
-	ipenv="TUNNELD_BENCH_BASELINE_BIN=/t/tunneld.base TUNNELD_BENCH_BASELINE=$TUNNELD_BENCH_BASELINE"
+	guestenv="TUNNELD_BENCH_BASELINE_BIN=/t/tunneld.base TUNNELD_BENCH_BASELINE=$TUNNELD_BENCH_BASELINE"
 fi
 if [ "$arch" = amd64 ]; then
 	files+=(-file /usr/bin/ip:/opt/iproute2/ip)
 	for lib in $(ldd /usr/bin/ip | grep -o '/[^ ]*'); do
 		files+=(-file "$(readlink -f "$lib"):$lib")
 	done
-	ipenv="$ipenv TUNNELD_BENCH_IP=/opt/iproute2/ip"
+	guestenv="$guestenv TUNNELD_BENCH_IP=/opt/iproute2/ip"
 fi
 script="cd /t && TUNNELD_BENCH=1 TUNNELD_BENCH_PROFILE=1 TUNNELD_PRIVILEGED=1 TUNNELD_BIN=/t/tunneld TUNNELD_BENCH_ARCH=$arch \
-TUNNELD_BENCH_N='$ns' ${TUNNELD_BENCH_RUNS:+TUNNELD_BENCH_RUNS=$TUNNELD_BENCH_RUNS} ${TUNNELD_BENCH_IDLE:+TUNNELD_BENCH_IDLE=$TUNNELD_BENCH_IDLE} ${TUNNELD_BENCH_LOG:+TUNNELD_BENCH_LOG=$TUNNELD_BENCH_LOG} $ipenv \
+TUNNELD_BENCH_N='$ns' ${TUNNELD_BENCH_RUNS:+TUNNELD_BENCH_RUNS=$TUNNELD_BENCH_RUNS} ${TUNNELD_BENCH_IDLE:+TUNNELD_BENCH_IDLE=$TUNNELD_BENCH_IDLE} ${TUNNELD_BENCH_LOG:+TUNNELD_BENCH_LOG=$TUNNELD_BENCH_LOG} $guestenv \
 /t/bench.test -test.v -test.count=1 -test.timeout=90m ${TUNNELD_BENCH_RUN:+-test.run='$TUNNELD_BENCH_RUN'}"
 mkdir -p "$outdir"
 log="$outdir/bench-$arch.log"

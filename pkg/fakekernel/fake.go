@@ -56,6 +56,8 @@ type Kernel struct {
 	Drivers map[string]bool
 	// Writes counts state-changing operations applied.
 	Writes int
+	// AddrReads counts the calls of DeviceAddrs.
+	AddrReads int
 	// Fail, when set, may fail an operation before it is applied.
 	Fail func(plan.Op) error
 	next int
@@ -263,4 +265,20 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 
 func errno(e syscall.Errno, format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), e)
+}
+
+var _ kernel.AddrReader = (*Kernel)(nil)
+
+// DeviceAddrs implements kernel.AddrReader. AddrReads counts the calls.
+func (k *Kernel) DeviceAddrs(ctx context.Context) (map[int][]netip.Prefix, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.AddrReads++
+	out := map[int][]netip.Prefix{}
+	for _, d := range k.Devices {
+		if len(d.Addrs) > 0 {
+			out[d.Index] = slices.Clone(d.Addrs)
+		}
+	}
+	return out, ctx.Err()
 }

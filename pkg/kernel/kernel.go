@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/tunneld/tunneld/pkg/model"
@@ -22,6 +23,15 @@ type Kernel interface {
 	// Apply performs the plan's operations in order. It keeps going past
 	// a failed operation and returns every failure, as an *ApplyError.
 	Apply(ctx context.Context, p plan.Plan) error
+}
+
+// AddrReader is a Kernel that can read the devices' addresses alone,
+// without the rest of an observation: what the daemon re-reads after an
+// address hint on a device a tunnel takes its local endpoint from.
+type AddrReader interface {
+	// DeviceAddrs returns the global-scope addresses by device index,
+	// primary first, as Observe gives them in Inputs.Devices.
+	DeviceAddrs(ctx context.Context) (map[int][]netip.Prefix, error)
 }
 
 // OpError is the failure of one operation.

@@ -309,6 +309,45 @@ func TestPrivilegedObserveInputs(t *testing.T) {
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
+// TestPrivilegedDeviceAddrs: the addresses read alone are those an
+// observation gives the devices (secondary and IPv6 ones included,
+// primary first), and reading them leaves the observed device indexes
+// Apply uses as they were.
+func TestPrivilegedDeviceAddrs(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	for _, p := range []string{"192.0.2.11/24", "198.18.0.1/15", "2001:db8::1/64"} {
+		if err := netnstest.AddAddr("eth0", mustPrefix(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, in, err := k.Observe(ctx, model.Scope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexes := k.observedIndexes()
+	got, err := k.DeviceAddrs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int][]netip.Prefix{}
+	for _, d := range in.Devices {
+		if len(d.Addrs) > 0 {
+			want[d.Index] = d.Addrs
+		}
+	}
+	if diff := cmp.Diff(want, got, opts); diff != "" {
+		t.Errorf("DeviceAddrs (-observed +got):\n%s", diff)
+	}
+	eth0 := got[in.Devices["eth0"].Index]
+	if len(eth0) != 4 || eth0[0] != mustPrefix("192.0.2.10/24") || eth0[3] != mustPrefix("192.0.2.11/24") {
+		t.Errorf("eth0's addresses = %v, want 192.0.2.10/24 first, the secondary 192.0.2.11/24 last", eth0)
+	}
+	if diff := cmp.Diff(indexes, k.observedIndexes()); diff != "" {
+		t.Errorf("observed indexes (-before +after):\n%s", diff)
+	}
+}
+
 // TestPrivilegedObserveCounters: the link dump (which leaves protocol
 // statistics out) still carries the device counters status shows.
 func TestPrivilegedObserveCounters(t *testing.T) {

@@ -224,3 +224,20 @@ func (k *Kernel) observeSysctls(s *model.State, scope model.Scope) error {
 	}
 	return nil
 }
+
+// DeviceAddrs implements kernel.AddrReader with one address dump. It
+// leaves the last observation's links, which Apply takes device indexes
+// from, as they are.
+func (k *Kernel) DeviceAddrs(ctx context.Context) (map[int][]netip.Prefix, error) {
+	addrs, err := k.listAddrs(k.scratch.addrs)
+	if err != nil {
+		return nil, err
+	}
+	k.scratch.addrs = addrs
+	g := deviceAddrs(addrs)
+	out := make(map[int][]netip.Prefix, len(g.span))
+	for index := range g.span {
+		out[int(index)] = g.of(index)
+	}
+	return out, ctx.Err()
+}

@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"context"
+	"maps"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
+)
+
+// Endpoints is the short way from an address hint to the tunnels that
+// take their local endpoint from a device: it re-reads the devices'
+// addresses alone, plans with them and the rest of last (the last full
+// observation), and applies only the changes of tunnels whose local
+// address moved. The full converge the hint also asks for comes after it
+// and does the rest (routes, the filter) or undoes what a stale part of
+// last got wrong. A kernel that is no kernel.AddrReader, or a
+// configuration without such tunnels, makes it do nothing. The Report's
+// Last is last with the new addresses and the tunnels as changed: what
+// the next short way, before the converge, plans from.
+func Endpoints(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr, last Snapshot, hold ...Hold) (Report, error) {
+	var rep Report
+	ar, ok := k.(kernel.AddrReader)
+	if !ok || len(LocalDevices(c)) == 0 || last.Inputs.Devices == nil {
+		return rep, nil
+	}
+	start := time.Now()
+	addrs, err := ar.DeviceAddrs(ctx)
+	if err != nil {
+		return rep, err
+	}
+	in := last.Inputs
+	in.Devices = maps.Clone(in.Devices)
+	for name, d := range in.Devices {
+		d.Addrs = addrs[d.Index]
+		in.Devices[name] = d
+	}
+	s := Plan(last.Have, in, c, resolved)
+	s.Plan.Ops = slices.DeleteFunc(s.Plan.Ops, func(op plan.Op) bool {
+		if op.Kind != plan.LinkChange || op.Old == nil || op.Old.Local == op.Link.Local {
+			return true
+		}
+		return slices.ContainsFunc(hold, func(h Hold) bool { return h(op) })
+	})
+	rep.FirstRead = time.Since(start)
+	rep.Last = s
+	if s.Plan.Empty() {
+		return rep, nil
+	}
+	start = time.Now()
+	err = k.Apply(ctx, s.Plan)
+	rep.Apply = time.Since(start)
+	rep.Applied = succeeded(s.Plan.Ops, err)
+	rep.Last.Have.Links = changed(last.Have.Links, rep.Applied)
+	return rep, err
+}
+
+// changed returns a copy of links with the tunnels the operations
+// changed as they made them (the administrative state is not theirs), so
+// that the next short way, planning from it, does not change them again.
+func changed(links []model.Link, ops []plan.Op) []model.Link {
+	links = slices.Clone(links)
+	for _, op := range ops {
+		for i := range links {
+			if links[i].Name == op.Link.Name {
+				l := *op.Link
+				l.Up = links[i].Up
+				links[i] = l
+			}
+		}
+	}
+	return links
+}
+
+// LocalDevices lists the devices c's tunnels take their local address
+// from (`local = "wan"`), sorted, each once.
+func LocalDevices(c *config.Config) []string {
+	var out []string
+	for _, t := range c.Tunnels {
+		if t.LocalDev != "" && !slices.Contains(out, t.LocalDev) {
+			out = append(out, t.LocalDev)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,12 +1,14 @@
 // Package watch turns kernel notifications into hints for the daemon: a
 // dedicated rtnetlink socket joined to the link, address, route and rule
 // groups (and an nfnetlink socket for nftables changes). Events carry no
-// state: the daemon re-reads the kernel when one arrives. A lost event
+// state (an address hint names its device, no more): the daemon re-reads
+// the kernel when one arrives. A lost event
 // (socket overflow) is reported as Overflow, which asks for a full re-read.
 package watch
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -41,6 +43,9 @@ type Event struct {
 	Kind Kind
 	// Type is the netlink message type (RTM_NEWLINK, …), 0 for Overflow.
 	Type uint16
+	// Index is the device of an address hint (0 for other kinds): which
+	// device to look at, not what changed.
+	Index int
 }
 
 // rtGroups are the rtnetlink multicast groups watched.
@@ -147,10 +152,19 @@ func (w *Watcher) read(c *netlink.Conn, classify func(uint16) Kind, out chan<- E
 				continue
 			}
 			if k := classify(uint16(m.Header.Type)); k != 0 {
-				send(out, Event{Kind: k, Type: uint16(m.Header.Type)})
+				send(out, Event{Kind: k, Type: uint16(m.Header.Type), Index: addrIndex(k, m.Data)})
 			}
 		}
 	}
+}
+
+// addrIndex is the device index of an address notification (struct
+// ifaddrmsg's ifa_index), 0 for other kinds or a short message.
+func addrIndex(k Kind, data []byte) int {
+	if k != Addr || len(data) < unix.SizeofIfAddrmsg {
+		return 0
+	}
+	return int(binary.NativeEndian.Uint32(data[4:8]))
 }
 
 func send(out chan<- Event, e Event) {

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"testing"
 	"time"
@@ -28,6 +29,32 @@ func TestClassify(t *testing.T) {
 	if classifyFilter(unix.NFNL_SUBSYS_NFTABLES<<8|6) != Filter || classifyFilter(unix.NFNL_SUBSYS_CTNETLINK<<8) != 0 {
 		t.Error("classifyFilter")
 	}
+}
+
+// TestAddrIndex reads the device of address hints only.
+func TestAddrIndex(t *testing.T) {
+	msg := []byte{unix.AF_INET, 24, 0, 0, 7, 0, 0, 0}
+	if unix.SizeofIfAddrmsg != len(msg) {
+		t.Fatalf("struct ifaddrmsg is %d bytes", unix.SizeofIfAddrmsg)
+	}
+	if !nativeLittle() {
+		msg[4], msg[7] = 0, 7
+	}
+	for _, tt := range []struct {
+		kind Kind
+		data []byte
+		want int
+	}{{Addr, msg, 7}, {Link, msg, 0}, {Route, msg, 0}, {Addr, msg[:7], 0}} {
+		if got := addrIndex(tt.kind, tt.data); got != tt.want {
+			t.Errorf("addrIndex(%v, % x) = %d, want %d", tt.kind, tt.data, got, tt.want)
+		}
+	}
+}
+
+func nativeLittle() bool {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], 1)
+	return b[0] == 1
 }
 
 // TestPrivilegedHints: changes made in the namespace arrive as hints,
@@ -69,8 +96,8 @@ func TestPrivilegedHints(t *testing.T) {
 	}
 	select {
 	case e := <-out:
-		if e.Kind != Addr {
-			t.Errorf("first hint = %v, want address", e.Kind)
+		if e.Kind != Addr || e.Index != ifc.Index {
+			t.Errorf("first hint = %v of device %d, want address of v0 (%d)", e.Kind, e.Index, ifc.Index)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no hint for an address added in the namespace")

@@ -26,15 +26,8 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 		kv = append(kv, "waited", waited)
 	}
 	dm.d.Log.Debug("converged", kv...)
-	now := dm.d.Now()
-	for _, op := range rep.Applied {
-		dm.d.Log.Info("changed", "object", op.Object(), "cmd", op.Command(rep.Last.Plan.Tables), "reason", why)
-		if fights {
-			dm.countRepair(op)
-		} else {
-			dm.lastCmd[op.Object()] = op.Command(nil)
-		}
-	}
+	dm.last = rep.Last
+	now := dm.record(rep.Applied, rep.Last.Plan.Tables, why, fights)
 	for _, n := range rep.Last.Want.Notes {
 		dm.d.Log.Debug("waiting", "note", n)
 	}
@@ -44,14 +37,6 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 	f.Started, f.Converges, f.LastConverge = dm.started, f.Converges+1, now
 	f.Tunnels = rep.Last.Want.Tunnels
 	f.Notes = rep.Last.Want.Notes
-	if f.LastChange == nil {
-		f.LastChange = map[string]string{}
-	}
-	for _, op := range rep.Applied {
-		if op.Link != nil {
-			f.LastChange[op.Link.Name] = now.Format("2006-01-02T15:04:05Z07:00")
-		}
-	}
 	if err != nil {
 		f.LastError = err.Error()
 		f.LastErrorAt = now
@@ -72,6 +57,66 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 	if dm.d.OnConverge != nil {
 		dm.d.OnConverge(*f)
 	}
+}
+
+// record logs the operations a converge (or the short way after an
+// address hint) applied, counts the repairs among them if fights is set,
+// and notes when each tunnel last changed. It returns the time it took
+// as now.
+func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string, fights bool) time.Time {
+	now := dm.d.Now()
+	for _, op := range applied {
+		dm.d.Log.Info("changed", "object", op.Object(), "cmd", op.Command(tables), "reason", why)
+		if fights {
+			dm.countRepair(op)
+		} else {
+			dm.lastCmd[op.Object()] = op.Command(nil)
+		}
+	}
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	for _, op := range applied {
+		if op.Link == nil {
+			continue
+		}
+		if dm.facts.LastChange == nil {
+			dm.facts.LastChange = map[string]string{}
+		}
+		dm.facts.LastChange[op.Link.Name] = now.Format("2006-01-02T15:04:05Z07:00")
+	}
+	return now
+}
+
+// endpoints takes the short way after an address hint on a device that
+// tunnels take their local address from (engine.Endpoints): the tunnels
+// follow the address at once, and the debounced converge the hint also
+// asked for does the rest. Its failures are left to that converge.
+func (dm *Daemon) endpoints(ctx context.Context, why string, fights bool) {
+	start := time.Now()
+	rep, err := engine.Endpoints(ctx, dm.d.Kernel, dm.cfg, dm.resolved(), dm.last, dm.hold)
+	kv := []any{"reason", why, "ops", len(rep.Applied), "took", time.Since(start), "read", rep.FirstRead, "apply", rep.Apply}
+	if err != nil {
+		kv = append(kv, "err", err)
+	}
+	dm.d.Log.Debug("followed the address", kv...)
+	if rep.Last.Inputs.Devices != nil {
+		dm.last = rep.Last
+	}
+	dm.record(rep.Applied, rep.Last.Plan.Tables, why, fights)
+}
+
+// follows reports whether the device with index is one that a tunnel
+// takes its local address from (as last observed).
+func (dm *Daemon) follows(index int) bool {
+	if index == 0 {
+		return false
+	}
+	for _, name := range engine.LocalDevices(dm.cfg) {
+		if d, ok := dm.last.Inputs.Devices[name]; ok && d.Index == index {
+			return true
+		}
+	}
+	return false
 }
 
 // countRepair notes a change of op's object made for a reason other than

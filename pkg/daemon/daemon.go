@@ -89,6 +89,9 @@ type Daemon struct {
 	mu      sync.Mutex
 	facts   Facts
 	started time.Time
+	// last is the last converge's final observation (engine.Endpoints
+	// plans from it).
+	last engine.Snapshot
 }
 
 type nameState struct {
@@ -133,6 +136,8 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	defer debounce.Stop()
 	pace := &pacer{debounce: dm.d.Debounce, maxDebounce: MaxDebounce, maxRest: MaxRest}
 	pending := map[watch.Kind]int{}
+	// follow: an address hint asks tunnels to follow a device's address.
+	var follow bool
 	// converge converges and tells the pacer; a batch of hints pending
 	// is forgotten: the converge's re-read covered it.
 	converge := func(why string, fights bool) {
@@ -145,6 +150,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		pace.converged(start, dm.d.Now(), len(dm.d.Events) > 0)
 		debounce.Stop()
 		clear(pending)
+		follow = false
 	}
 	resync := time.NewTicker(dm.cfg.Global.ResyncInterval)
 	defer resync.Stop()
@@ -158,6 +164,12 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		watchdog = t.C
 	}
 	var linkHint time.Time
+	// A device that went down took its routes with it (the kernel
+	// flushes them): putting them back after a link event is no fight,
+	// however often the link flaps.
+	fights := func() bool {
+		return linkHint.IsZero() || dm.d.Now().Sub(linkHint) > FlushTrail
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -172,11 +184,18 @@ func (dm *Daemon) Run(ctx context.Context) error {
 				linkHint = now
 			}
 			debounce.Reset(max(pace.hint(now).Sub(now), 0))
+			// An address of a device that tunnels take their local
+			// address from: they follow it as soon as the hints queued
+			// are read (not in a storm), before the debounce ends.
+			follow = follow || ev.Kind == watch.Addr && dm.follows(ev.Index)
+			if follow && len(dm.d.Events) == 0 {
+				if pace.busy < 2 {
+					dm.endpoints(ctx, "event: address (tunnel endpoints)", fights())
+				}
+				follow = false
+			}
 		case <-debounce.C:
-			// A device that went down took its routes with it (the
-			// kernel flushes them): putting them back after a link
-			// event is no fight, however often the link flaps.
-			converge(reason(pending), linkHint.IsZero() || dm.d.Now().Sub(linkHint) > FlushTrail)
+			converge(reason(pending), fights())
 		case <-resync.C:
 			converge("resync", true)
 		case <-resolveT.C:

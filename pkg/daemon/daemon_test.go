@@ -13,6 +13,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/logfmt"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/watch"
@@ -99,6 +100,12 @@ func start(t *testing.T, cfg string) *harness {
 // startLogging is start with the daemon's log going to log.
 func startLogging(t *testing.T, cfg string, log *logfmt.Logger) *harness {
 	t.Helper()
+	return startWith(t, cfg, log, time.Millisecond)
+}
+
+// startWith is startLogging with the given debounce.
+func startWith(t *testing.T, cfg string, log *logfmt.Logger, debounce time.Duration) *harness {
+	t.Helper()
 	k := fakekernel.New()
 	k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/24")}})
 	k.AddDevice(model.Device{Name: "lan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.168.1.1/24")}})
@@ -119,7 +126,7 @@ func startLogging(t *testing.T, cfg string, log *logfmt.Logger) *harness {
 			h.notified = append(h.notified, s)
 		},
 		Log:          log,
-		Debounce:     time.Millisecond,
+		Debounce:     debounce,
 		ResolveFloor: time.Millisecond,
 		OnConverge:   func(f Facts) { h.facts <- f },
 	})
@@ -231,6 +238,47 @@ func TestWANAddressChangeInPlace(t *testing.T) {
 	}
 	if got := h.routes(); !slices.Equal(got, allRoutes) {
 		t.Fatalf("routes = %v", got)
+	}
+}
+
+// TestAddressHintTakesTheShortWay: an address hint on the device a tunnel
+// takes its local address from moves the tunnel before the debounce ends
+// (an hour here: only the short way can do it), and does nothing else;
+// a hint on another device does not even read the addresses.
+func TestAddressHintTakesTheShortWay(t *testing.T) {
+	var log syncbuf.Buffer
+	h := startWith(t, baseConfig, logfmt.New(&log, logfmt.Debug), time.Hour)
+	defer h.stop()
+	filter, writes := h.k.Filter().String(), h.writes()
+	h.k.SetAddrs("lan", netip.MustParsePrefix("192.168.7.1/24"))
+	h.events <- watch.Event{Kind: watch.Addr, Index: h.k.Devices["lan"].Index}
+	// The loop takes one hint at a time (the channel holds one): once
+	// the second route hint is in, it is done with lan's.
+	h.events <- watch.Event{Kind: watch.Route}
+	h.events <- watch.Event{Kind: watch.Route}
+	if h.writes(); h.k.AddrReads != 0 {
+		t.Errorf("lan's address hint read the addresses")
+	}
+	h.k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.99/24"))
+	h.events <- watch.Event{Kind: watch.Addr, Index: h.k.Devices["wan"].Index}
+	// The change is logged once it is made.
+	const changed = `msg=changed object="tunnel \"moe\"" cmd="ip link change moe mtu 1480 type ipip local 192.0.2.99 remote 198.51.100.2 ttl 64 pmtudisc" reason="event: address (tunnel endpoints)"`
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log.String(), changed); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tunnel did not follow the address within 10s:\n%s", log.String())
+		}
+	}
+	if w := h.writes() - writes; w != 1 || h.k.AddrReads != 1 {
+		t.Errorf("%d writes and %d address reads, want 1 and 1 (the link change after wan's hint)", w, h.k.AddrReads)
+	}
+	if l := h.link(); l.Local != netip.MustParseAddr("192.0.2.99") {
+		t.Errorf("tunnel = %+v", l)
+	}
+	if f := h.k.Filter().String(); f != filter {
+		t.Errorf("the filter changed before the converge:\n%s", f)
+	}
+	if got := h.routes(); !slices.Equal(got, allRoutes) {
+		t.Errorf("routes = %v", got)
 	}
 }
 

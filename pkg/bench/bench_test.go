@@ -321,6 +321,9 @@ func ipOps(n int, busybox bool) []string {
 
 // converge is one of the daemon's converges as its debug log reports it.
 type convergeLog struct {
+	// short: the short way after an address hint (engine.Endpoints),
+	// not a converge.
+	short  bool
 	reason string
 	ops    int
 	// took is the whole converge; read its first read, apply its applies,
@@ -328,9 +331,10 @@ type convergeLog struct {
 	took, read, apply, waited float64 // ms
 }
 
-var convergedLine = regexp.MustCompile(`msg=converged reason=("[^"]*"|\S+) ops=(\d+) took=(\S+)(?: read=(\S+) apply=(\S+))?(?: waited=(\S+))?`)
+var convergedLine = regexp.MustCompile(`msg=(converged|"followed the address") reason=("[^"]*"|\S+) ops=(\d+) took=(\S+)(?: read=(\S+) apply=(\S+))?(?: waited=(\S+))?`)
 
-// converges reads the converges from a `tunneld run -log-level debug` log.
+// converges reads the converges, and the short ways after address hints,
+// from a `tunneld run -log-level debug` log.
 func converges(log string) []convergeLog {
 	var out []convergeLog
 	dur := func(s string) float64 {
@@ -341,8 +345,8 @@ func converges(log string) []convergeLog {
 		return ms(d)
 	}
 	for _, m := range convergedLine.FindAllStringSubmatch(log, -1) {
-		ops, _ := strconv.Atoi(m[2])
-		c := convergeLog{reason: strings.Trim(m[1], `"`), ops: ops, took: dur(m[3]), read: dur(m[4]), apply: dur(m[5]), waited: dur(m[6])}
+		ops, _ := strconv.Atoi(m[3])
+		c := convergeLog{short: m[1] != "converged", reason: strings.Trim(m[2], `"`), ops: ops, took: dur(m[4]), read: dur(m[5]), apply: dur(m[6]), waited: dur(m[7])}
 		if c.took >= 0 {
 			out = append(out, c)
 		}

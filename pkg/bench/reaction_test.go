@@ -202,10 +202,14 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 	// What the reaction is made of: the daemon's own timing of its
 	// converges after events (debug log), with nothing to do (one re-read)
 	// and with the tunnel's change (re-read, apply, re-read to confirm).
-	var idle, changed, waited, read, apply []float64
+	var idle, changed, waited, read, apply, shortRead, shortApply []float64
 	for _, c := range converges(daemonLog.String()) {
 		switch {
 		case !strings.HasPrefix(c.reason, "event:"):
+		case c.short:
+			if c.ops > 0 {
+				shortRead, shortApply = append(shortRead, c.read), append(shortApply, c.apply)
+			}
 		case c.ops == 0:
 			idle = append(idle, c.took)
 		default:
@@ -215,19 +219,29 @@ func reaction(t *testing.T, rc reactionCase, s settings) {
 			}
 		}
 	}
-	if len(idle) == 0 || len(changed) == 0 {
+	if len(idle) == 0 || len(changed)+len(shortRead) == 0 {
 		t.Fatalf("no converge timings in the daemon's log:\n%s", tail(daemonLog.String()))
 	}
 	report(t, result{Arch: rc.arch, Bench: "daemon re-read, nothing to do (p50)", Impl: "tunneld run", Value: median(idle), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(idle))})
-	report(t, result{Arch: rc.arch, Bench: "daemon re-read + change + confirm (p50)", Impl: "tunneld run", Value: median(changed), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(changed))})
-	if len(waited) > 0 {
-		// The parts of the converges that moved the tunnel, up to the
-		// change: the wait after the first hint, the read, the apply.
-		for _, p := range []struct {
-			name string
-			v    []float64
-		}{{"wait after the first hint", waited}, {"its first read", read}, {"its apply", apply}} {
-			report(t, result{Arch: rc.arch, Bench: "daemon converge that moved the tunnel: " + p.name + " (p50)", Impl: "tunneld run", Value: median(p.v), Unit: "ms", Note: fmt.Sprintf("p99 %.1f ms", percentile(p.v, 0.99))})
+	if len(changed) > 0 {
+		report(t, result{Arch: rc.arch, Bench: "daemon re-read + change + confirm (p50)", Impl: "tunneld run", Value: median(changed), Unit: "ms", Note: fmt.Sprintf("%d converges after events", len(changed))})
+	}
+	// The parts of what moved the tunnel, up to the change: for a
+	// converge, the wait after the first hint, the read, the apply; for
+	// the short way after an address hint, its read (addresses and plan)
+	// and its apply.
+	for _, p := range []struct {
+		name string
+		v    []float64
+	}{
+		{"daemon converge that moved the tunnel: wait after the first hint", waited},
+		{"daemon converge that moved the tunnel: its first read", read},
+		{"daemon converge that moved the tunnel: its apply", apply},
+		{"short way after an address hint: address read and plan", shortRead},
+		{"short way after an address hint: its apply", shortApply},
+	} {
+		if len(p.v) > 0 {
+			report(t, result{Arch: rc.arch, Bench: p.name + " (p50)", Impl: "tunneld run", Value: median(p.v), Unit: "ms", Note: fmt.Sprintf("%d times, p99 %.1f ms", len(p.v), percentile(p.v, 0.99))})
 		}
 	}
 	if rc.kernel != nil {

@@ -1,6 +1,9 @@
 // Package daemon is tunneld's control loop: converge, then keep the kernel
 // converged. Netlink events are hints (re-read, re-plan), coalesced by a
-// short debounce and paced in a storm (see pacer); a periodic resync
+// short debounce and paced in a storm (see pacer); an address hint on a
+// device that tunnels take their local address from first takes a short
+// way, re-reading the addresses alone and moving the tunnels at once
+// (engine.Endpoints), before the debounced converge; a periodic resync
 // catches what events miss; DNS peers are re-resolved when their answer
 // expires; SIGHUP reloads the configuration, keeping the old one when the
 // new one is invalid; repairs of an object that something else keeps

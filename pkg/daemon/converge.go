@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
 )
 
@@ -61,8 +62,7 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 
 // record logs the operations a converge (or the short way after an
 // address hint) applied, counts the repairs among them if fights is set,
-// and notes when each tunnel last changed. It returns the time it took
-// as now.
+// and notes when each tunnel last changed. It returns the time it noted.
 func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string, fights bool) time.Time {
 	now := dm.d.Now()
 	for _, op := range applied {
@@ -106,13 +106,18 @@ func (dm *Daemon) endpoints(ctx context.Context, why string, fights bool) {
 }
 
 // follows reports whether the device with index is one that a tunnel
-// takes its local address from (as last observed).
+// which exists takes its local address from (as last seen): only such a
+// tunnel can be moved; creating one is the converge's work.
 func (dm *Daemon) follows(index int) bool {
 	if index == 0 {
 		return false
 	}
-	for _, name := range engine.LocalDevices(dm.cfg) {
-		if d, ok := dm.last.Inputs.Devices[name]; ok && d.Index == index {
+	for _, t := range dm.cfg.Tunnels {
+		if t.LocalDev == "" {
+			continue
+		}
+		d, ok := dm.last.Inputs.Devices[t.LocalDev]
+		if ok && d.Index == index && slices.ContainsFunc(dm.last.Have.Links, func(l model.Link) bool { return l.Name == t.Name }) {
 			return true
 		}
 	}

@@ -92,8 +92,9 @@ type Daemon struct {
 	mu      sync.Mutex
 	facts   Facts
 	started time.Time
-	// last is the last converge's final observation (engine.Endpoints
-	// plans from it).
+	// last is the kernel as the loop last saw it: the last converge's
+	// final observation, with what a short way read and changed since
+	// (engine.Endpoints plans from it).
 	last engine.Snapshot
 }
 

@@ -554,3 +554,33 @@ func TestNoGoroutineGrowth(t *testing.T) {
 		t.Errorf("goroutines grew from %d to %d over 1000 link flaps", g0, g)
 	}
 }
+
+// TestFollows: only an address hint on the local device of a tunnel that
+// exists takes the short way.
+func TestFollows(t *testing.T) {
+	c, err := config.Parse("f.toml", []byte(baseConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	devices := map[string]model.Device{"wan": {Name: "wan", Index: 2}, "lan": {Name: "lan", Index: 3}}
+	for _, tt := range []struct {
+		name  string
+		links []model.Link
+		index int
+		want  bool
+	}{
+		{"wan, tunnel there", []model.Link{{Name: "moe"}}, 2, true},
+		{"lan", []model.Link{{Name: "moe"}}, 3, false},
+		{"no device named", []model.Link{{Name: "moe"}}, 0, false},
+		{"wan, tunnel not created", nil, 2, false},
+		{"wan, another tunnel", []model.Link{{Name: "larry"}}, 2, false},
+	} {
+		dm := New(Deps{})
+		dm.cfg = c
+		dm.last.Inputs.Devices = devices
+		dm.last.Have.Links = tt.links
+		if got := dm.follows(tt.index); got != tt.want {
+			t.Errorf("%s: follows(%d) = %v, want %v", tt.name, tt.index, got, tt.want)
+		}
+	}
+}

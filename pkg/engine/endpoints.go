@@ -16,10 +16,10 @@ import (
 // Endpoints is the short way from an address hint to the tunnels that
 // take their local endpoint from a device: it re-reads the devices'
 // addresses alone, plans with them and the rest of last (the last full
-// observation), and applies only the changes of tunnels whose local
-// address moved. The full converge the hint also asks for comes after it
-// and does the rest (routes, the filter) or undoes what a stale part of
-// last got wrong. A kernel that is no kernel.AddrReader, or a
+// observation, or what an earlier short way returned), and applies only
+// the changes of tunnels whose local address moved. The full converge the
+// hint also asks for comes after it and does the rest (routes, the
+// filter) or undoes what a stale part of last got wrong. A kernel that is no kernel.AddrReader, or a
 // configuration without such tunnels, makes it do nothing. The Report's
 // Last is last with the new addresses and the tunnels as changed: what
 // the next short way, before the converge, plans from.

@@ -190,8 +190,9 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			debounce.Reset(max(pace.hint(now).Sub(now), 0))
 			// An address of a device that tunnels take their local
 			// address from: they follow it as soon as the hints queued
-			// are read (not in a storm), before the debounce ends.
-			follow = follow || ev.Kind == watch.Addr && dm.follows(ev.Index)
+			// are read (not in a storm), before the debounce ends. A
+			// secondary address cannot be the one they take.
+			follow = follow || ev.Kind == watch.Addr && !ev.Secondary && dm.follows(ev.Index)
 			if follow && len(dm.d.Events) == 0 {
 				if pace.busy < 2 {
 					dm.endpoints(ctx, "event: address (tunnel endpoints)", fights())

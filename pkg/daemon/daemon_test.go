@@ -244,7 +244,8 @@ func TestWANAddressChangeInPlace(t *testing.T) {
 // TestAddressHintTakesTheShortWay: an address hint on the device a tunnel
 // takes its local address from moves the tunnel before the debounce ends
 // (an hour here: only the short way can do it), and does nothing else;
-// a hint on another device does not even read the addresses.
+// a hint on another device, or about a secondary address, does not even
+// read the addresses.
 func TestAddressHintTakesTheShortWay(t *testing.T) {
 	var log syncbuf.Buffer
 	h := startWith(t, baseConfig, logfmt.New(&log, logfmt.Debug), time.Hour)
@@ -252,12 +253,13 @@ func TestAddressHintTakesTheShortWay(t *testing.T) {
 	filter, writes := h.k.Filter().String(), h.writes()
 	h.k.SetAddrs("lan", netip.MustParsePrefix("192.168.7.1/24"))
 	h.events <- watch.Event{Kind: watch.Addr, Index: h.k.Devices["lan"].Index}
+	h.events <- watch.Event{Kind: watch.Addr, Index: h.k.Devices["wan"].Index, Secondary: true}
 	// The loop takes one hint at a time (the channel holds one): once
-	// the second route hint is in, it is done with lan's.
+	// the second route hint is in, it is done with the address hints.
 	h.events <- watch.Event{Kind: watch.Route}
 	h.events <- watch.Event{Kind: watch.Route}
 	if h.writes(); h.k.AddrReads != 0 {
-		t.Errorf("lan's address hint read the addresses")
+		t.Errorf("lan's address hint, or wan's secondary one, read the addresses")
 	}
 	h.k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.99/24"))
 	h.events <- watch.Event{Kind: watch.Addr, Index: h.k.Devices["wan"].Index}

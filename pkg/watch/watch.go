@@ -1,7 +1,8 @@
 // Package watch turns kernel notifications into hints for the daemon: a
 // dedicated rtnetlink socket joined to the link, address, route and rule
 // groups (and an nfnetlink socket for nftables changes). Events carry no
-// state (an address hint names its device, no more): the daemon re-reads
+// state (an address hint names its device and whether the address is a
+// secondary one, no more): the daemon re-reads
 // the kernel when one arrives. A lost event
 // (socket overflow) is reported as Overflow, which asks for a full re-read.
 package watch
@@ -46,6 +47,10 @@ type Event struct {
 	// Index is the device of an address hint (0 for other kinds): which
 	// device to look at, not what changed.
 	Index int
+	// Secondary marks a hint about a secondary IPv4 address: its coming
+	// or going leaves the device's primary addresses as they are (the
+	// kernel promotes a secondary with a hint of its own).
+	Secondary bool
 }
 
 // rtGroups are the rtnetlink multicast groups watched.
@@ -152,19 +157,23 @@ func (w *Watcher) read(c *netlink.Conn, classify func(uint16) Kind, out chan<- E
 				continue
 			}
 			if k := classify(uint16(m.Header.Type)); k != 0 {
-				send(out, Event{Kind: k, Type: uint16(m.Header.Type), Index: addrIndex(k, m.Data)})
+				index, secondary := addrHint(k, m.Data)
+				send(out, Event{Kind: k, Type: uint16(m.Header.Type), Index: index, Secondary: secondary})
 			}
 		}
 	}
 }
 
-// addrIndex is the device index of an address notification (struct
-// ifaddrmsg's ifa_index), 0 for other kinds or a short message.
-func addrIndex(k Kind, data []byte) int {
+// addrHint reads an address notification's struct ifaddrmsg: the
+// device's index, and whether the address is a secondary IPv4 one (the
+// same flag bit means a temporary address in IPv6). Other kinds, or a
+// short message, give 0 and false.
+func addrHint(k Kind, data []byte) (index int, secondary bool) {
 	if k != Addr || len(data) < unix.SizeofIfAddrmsg {
-		return 0
+		return 0, false
 	}
-	return int(binary.NativeEndian.Uint32(data[4:8]))
+	family, flags := data[0], data[2]
+	return int(binary.NativeEndian.Uint32(data[4:8])), family == unix.AF_INET && flags&unix.IFA_F_SECONDARY != 0
 }
 
 func send(out chan<- Event, e Event) {

@@ -31,30 +31,36 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-// TestAddrIndex reads the device of address hints only.
-func TestAddrIndex(t *testing.T) {
-	msg := []byte{unix.AF_INET, 24, 0, 0, 7, 0, 0, 0}
-	if unix.SizeofIfAddrmsg != len(msg) {
+// TestAddrHint reads the device of address hints, and whether the
+// address is a secondary IPv4 one.
+func TestAddrHint(t *testing.T) {
+	msg := func(family, flags byte) []byte {
+		b := []byte{family, 24, flags, 0, 0, 0, 0, 0}
+		binary.NativeEndian.PutUint32(b[4:], 7)
+		return b
+	}
+	if unix.SizeofIfAddrmsg != len(msg(0, 0)) {
 		t.Fatalf("struct ifaddrmsg is %d bytes", unix.SizeofIfAddrmsg)
 	}
-	if !nativeLittle() {
-		msg[4], msg[7] = 0, 7
-	}
 	for _, tt := range []struct {
-		kind Kind
-		data []byte
-		want int
-	}{{Addr, msg, 7}, {Link, msg, 0}, {Route, msg, 0}, {Addr, msg[:7], 0}} {
-		if got := addrIndex(tt.kind, tt.data); got != tt.want {
-			t.Errorf("addrIndex(%v, % x) = %d, want %d", tt.kind, tt.data, got, tt.want)
+		name      string
+		kind      Kind
+		data      []byte
+		index     int
+		secondary bool
+	}{
+		{"primary", Addr, msg(unix.AF_INET, unix.IFA_F_PERMANENT), 7, false},
+		{"secondary", Addr, msg(unix.AF_INET, unix.IFA_F_SECONDARY|unix.IFA_F_PERMANENT), 7, true},
+		{"IPv6 temporary (the same bit)", Addr, msg(unix.AF_INET6, unix.IFA_F_TEMPORARY), 7, false},
+		{"link", Link, msg(unix.AF_INET, unix.IFA_F_SECONDARY), 0, false},
+		{"route", Route, msg(unix.AF_INET, 0), 0, false},
+		{"short", Addr, msg(unix.AF_INET, unix.IFA_F_SECONDARY)[:7], 0, false},
+	} {
+		index, secondary := addrHint(tt.kind, tt.data)
+		if index != tt.index || secondary != tt.secondary {
+			t.Errorf("%s: addrHint = %d, %v, want %d, %v", tt.name, index, secondary, tt.index, tt.secondary)
 		}
 	}
-}
-
-func nativeLittle() bool {
-	var b [2]byte
-	binary.NativeEndian.PutUint16(b[:], 1)
-	return b[0] == 1
 }
 
 // TestPrivilegedHints: changes made in the namespace arrive as hints,
@@ -101,6 +107,24 @@ func TestPrivilegedHints(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no hint for an address added in the namespace")
+	}
+	// A second address in the same subnet is a secondary one.
+	if err := addr(other, "10.1.0.2"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.After(5 * time.Second); ; {
+		select {
+		case e := <-out:
+			if e.Kind != Addr || e.Type != unix.RTM_NEWADDR {
+				continue // the first address's routes
+			}
+			if !e.Secondary || e.Index != ifc.Index {
+				t.Errorf("second address's hint = %+v, want a secondary address of v0 (%d)", e, ifc.Index)
+			}
+		case <-deadline:
+			t.Fatal("no hint for the second address")
+		}
+		break
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -36,6 +36,10 @@ const (
 	DefaultDebounce = 2 * time.Millisecond
 	MaxDebounce     = 50 * time.Millisecond
 	MaxRest         = time.Second
+	// FollowDebounce is the quiet a batch waits for when it holds an
+	// address hint of a device that tunnels take their local address
+	// from: the short way has moved them (see pacer).
+	FollowDebounce = 20 * time.Millisecond
 	// FlushTrail is how long after a link hint the repairs of a converge
 	// are taken as following the link's change (a device that went down
 	// took its routes with it, and the kernel's notifications of that may
@@ -138,7 +142,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 
 	debounce := newTimer()
 	defer debounce.Stop()
-	pace := &pacer{debounce: dm.d.Debounce, maxDebounce: MaxDebounce, maxRest: MaxRest}
+	pace := &pacer{debounce: dm.d.Debounce, followDebounce: FollowDebounce, maxDebounce: MaxDebounce, maxRest: MaxRest}
 	pending := map[watch.Kind]int{}
 	// follow: an address hint asks tunnels to follow a device's address.
 	var follow bool
@@ -187,12 +191,13 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			if ev.Kind == watch.Link {
 				linkHint = now
 			}
-			debounce.Reset(max(pace.hint(now).Sub(now), 0))
 			// An address of a device that tunnels take their local
 			// address from: they follow it as soon as the hints queued
 			// are read (not in a storm), before the debounce ends. A
 			// secondary address cannot be the one they take.
-			follow = follow || ev.Kind == watch.Addr && !ev.Secondary && dm.follows(ev.Index)
+			followed := ev.Kind == watch.Addr && dm.follows(ev.Index)
+			debounce.Reset(max(pace.hint(now, followed).Sub(now), 0))
+			follow = follow || followed && !ev.Secondary
 			if follow && len(dm.d.Events) == 0 {
 				if pace.busy < 2 {
 					dm.endpoints(ctx, "event: address (tunnel endpoints)", fights())

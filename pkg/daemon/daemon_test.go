@@ -243,7 +243,8 @@ func TestWANAddressChangeInPlace(t *testing.T) {
 
 // TestAddressHintTakesTheShortWay: an address hint on the device a tunnel
 // takes its local address from moves the tunnel before the debounce ends
-// (an hour here: only the short way can do it), and does nothing else;
+// (an hour here, so the batch is cut off only MaxDebounce after its first
+// hint: until then only the short way can move it), and does nothing else;
 // a hint on another device, or about a secondary address, does not even
 // read the addresses.
 func TestAddressHintTakesTheShortWay(t *testing.T) {

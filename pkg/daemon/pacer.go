@@ -11,15 +11,23 @@ import "time"
 // milliseconds, and one converge after all of them sees the change whole.
 // Hints that arrive while the loop converges start the next batch.
 //
+// A batch with an address hint of a device that tunnels take their local
+// address from waits followDebounce of quiet instead (if longer): the
+// short way moves the tunnels at once, so the converge, left with the
+// rest, can wait for the whole change (a renew adds the new address, then
+// deletes the old one) and keep the loop free for the short way meanwhile.
+//
 // A storm, where hints arrive during converge after converge, is paced as
 // well: from the second converge in a row that found hints waiting, the
 // next batch also waits, after the last converge ended, as long as that
 // converge took (at most maxRest), so that the loop spends no more than
 // about half its time converging.
 type pacer struct {
-	debounce, maxDebounce, maxRest time.Duration
-	// first is the pending batch's first hint; zero: none.
-	first time.Time
+	debounce, followDebounce, maxDebounce, maxRest time.Duration
+	// first is the pending batch's first hint; zero: none. followed: it
+	// holds an address hint of a device tunnels follow.
+	first    time.Time
+	followed bool
 	// lastEnd and lastTook describe the last converge; busy counts the
 	// converges in a row that ended with hints waiting.
 	lastEnd  time.Time
@@ -27,13 +35,19 @@ type pacer struct {
 	busy     int
 }
 
-// hint notes a hint at now and returns when the pending batch is due
-// (the caller re-arms its timer for it).
-func (p *pacer) hint(now time.Time) time.Time {
+// hint notes a hint at now (followed: an address hint of a device tunnels
+// follow) and returns when the pending batch is due (the caller re-arms
+// its timer for it).
+func (p *pacer) hint(now time.Time, followed bool) time.Time {
 	if p.first.IsZero() {
 		p.first = now
 	}
-	due := now.Add(p.debounce)
+	p.followed = p.followed || followed
+	quiet := p.debounce
+	if p.followed {
+		quiet = max(quiet, p.followDebounce)
+	}
+	due := now.Add(quiet)
 	if last := p.first.Add(p.maxDebounce); due.After(last) {
 		due = last
 	}
@@ -49,7 +63,7 @@ func (p *pacer) hint(now time.Time) time.Time {
 // waiting says whether hints had arrived meanwhile. A batch pending
 // before it was covered by it.
 func (p *pacer) converged(start, end time.Time, waiting bool) {
-	p.first = time.Time{}
+	p.first, p.followed = time.Time{}, false
 	p.lastEnd, p.lastTook = end, end.Sub(start)
 	if waiting {
 		p.busy++

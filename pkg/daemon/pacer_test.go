@@ -20,15 +20,20 @@ import (
 // when the pending batch is due after each hint.
 func TestPacer(t *testing.T) {
 	type step struct {
-		// hint at ms; or, with took > 0, a converge ending at ms.
+		// hint at ms (followed: of a device tunnels follow); or, with
+		// took > 0, a converge ending at ms.
 		at, took int
 		waiting  bool
+		followed bool
 	}
 	hint := func(at int) step { return step{at: at} }
+	followed := func(at int) step { return step{at: at, followed: true} }
 	conv := func(end, took int, waiting bool) step { return step{at: end, took: took, waiting: waiting} }
 	for _, tc := range []struct {
-		name  string
-		steps []step
+		name string
+		// debounce in ms (default 2)
+		debounce int
+		steps    []step
 		// due lists, per hint, when the pending batch is due (ms).
 		due []int
 	}{{
@@ -64,12 +69,25 @@ func TestPacer(t *testing.T) {
 		steps: []step{conv(100, 50, true), conv(200, 50, true), conv(300, 50, false), hint(300)},
 		due:   []int{302},
 	}, {
+		name:  "a batch with a followed address waits the longer quiet, to the same cut-off",
+		steps: []step{hint(100), followed(101), hint(110), hint(140), conv(160, 8, false), hint(200)},
+		due:   []int{102, 121, 130, 150, 202},
+	}, {
+		name:     "the longer quiet never shortens a debounce longer still",
+		debounce: 30,
+		steps:    []step{followed(100), hint(101)},
+		due:      []int{130, 131},
+	}, {
 		name:  "a storm's rest already over: the debounce alone",
 		steps: []step{conv(100, 50, true), conv(200, 50, true), hint(400)},
 		due:   []int{402},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &pacer{debounce: 2 * time.Millisecond, maxDebounce: 50 * time.Millisecond, maxRest: time.Second}
+			debounce := 2 * time.Millisecond
+			if tc.debounce > 0 {
+				debounce = time.Duration(tc.debounce) * time.Millisecond
+			}
+			p := &pacer{debounce: debounce, followDebounce: 20 * time.Millisecond, maxDebounce: 50 * time.Millisecond, maxRest: time.Second}
 			at := func(ms int) time.Time { return time.Unix(1000, 0).Add(time.Duration(ms) * time.Millisecond) }
 			var got []int
 			for _, s := range tc.steps {
@@ -77,7 +95,7 @@ func TestPacer(t *testing.T) {
 					p.converged(at(s.at-s.took), at(s.at), s.waiting)
 					continue
 				}
-				got = append(got, int(p.hint(at(s.at)).Sub(at(0))/time.Millisecond))
+				got = append(got, int(p.hint(at(s.at), s.followed).Sub(at(0))/time.Millisecond))
 			}
 			if diff := cmp.Diff(tc.due, got); diff != "" {
 				t.Errorf("due (-want +got):\n%s", diff)

@@ -199,7 +199,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			debounce.Reset(max(pace.hint(now, followed).Sub(now), 0))
 			follow = follow || followed && !ev.Secondary
 			if follow && len(dm.d.Events) == 0 {
-				if pace.busy < 2 {
+				if !pace.storming(now) {
 					dm.endpoints(ctx, "event: address (tunnel endpoints)", fights())
 				}
 				follow = false

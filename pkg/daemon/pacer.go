@@ -52,11 +52,22 @@ func (p *pacer) hint(now time.Time, followed bool) time.Time {
 		due = last
 	}
 	if p.busy >= 2 {
-		if rest := p.lastEnd.Add(min(p.lastTook, p.maxRest)); rest.After(due) {
+		if rest := p.restEnd(); rest.After(due) {
 			due = rest
 		}
 	}
 	return due
+}
+
+// restEnd is when the rest after the last converge ends, in a storm.
+func (p *pacer) restEnd() time.Time { return p.lastEnd.Add(min(p.lastTook, p.maxRest)) }
+
+// storming reports whether the loop is resting in a storm at now: two
+// converges in a row found hints waiting, and the rest after the last
+// is not over. (A storm that died down is over once the rest is, though
+// busy counts on until the next quiet converge.)
+func (p *pacer) storming(now time.Time) bool {
+	return p.busy >= 2 && now.Before(p.restEnd())
 }
 
 // converged notes a converge (for whatever reason) from start to end;

@@ -104,6 +104,31 @@ func TestPacer(t *testing.T) {
 	}
 }
 
+// TestStorming: the loop is in a storm from the second converge in a row
+// that found hints waiting until the rest after it is over, however long
+// the count of such converges lasts.
+func TestStorming(t *testing.T) {
+	p := &pacer{debounce: 2 * time.Millisecond, maxDebounce: 50 * time.Millisecond, maxRest: time.Second}
+	at := func(ms int) time.Time { return time.Unix(1000, 0).Add(time.Duration(ms) * time.Millisecond) }
+	p.converged(at(90), at(100), true)
+	if p.storming(at(101)) {
+		t.Error("storming after one busy converge")
+	}
+	p.converged(at(100), at(110), true)
+	for _, tt := range []struct {
+		at   int
+		want bool
+	}{{110, true}, {119, true}, {120, false}, {500, false}} {
+		if got := p.storming(at(tt.at)); got != tt.want {
+			t.Errorf("storming at %d ms = %v, want %v (rest until 120)", tt.at, got, tt.want)
+		}
+	}
+	p.converged(at(500), at(510), false)
+	if p.storming(at(511)) {
+		t.Error("storming after a quiet converge")
+	}
+}
+
 // slowKernel makes every observation take delay, and notes when each
 // began.
 type slowKernel struct {

@@ -52,7 +52,7 @@ func events(ctx context.Context, k kernel.Kernel) (<-chan watch.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan watch.Event, 1)
+	ch := make(chan watch.Event, watch.Backlog)
 	go w.Run(ctx, ch)
 	return ch, nil
 }

@@ -113,9 +113,15 @@ func (w *Watcher) Close() error {
 	return err
 }
 
+// Backlog is the room the channel given to Run should have: a change's
+// hints (a renewed address and its routes are a dozen) fit whole, so the
+// daemon sees which device each address hint is about.
+const Backlog = 256
+
 // Run delivers hints to out until ctx ends or the watcher is closed. It
-// never blocks on out for long: a full channel already holds a hint that
-// will make the daemon re-read, so further ones are dropped.
+// never blocks on out: a full channel already holds hints that will make
+// the daemon re-read, so further ones are dropped (with what they said
+// about their device).
 func (w *Watcher) Run(ctx context.Context, out chan<- Event) error {
 	stop := context.AfterFunc(ctx, func() { w.Close() })
 	defer stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -107,7 +108,9 @@ func (dm *Daemon) endpoints(ctx context.Context, why string, fights bool) {
 
 // follows reports whether the device with index is one that a tunnel
 // which exists takes its local address from (as last seen): only such a
-// tunnel can be moved; creating one is the converge's work.
+// tunnel can be moved; creating one is the converge's work. It runs for
+// every address hint: the observed links are looked up in their name
+// order, not scanned once per tunnel.
 func (dm *Daemon) follows(index int) bool {
 	if index == 0 {
 		return false
@@ -117,7 +120,10 @@ func (dm *Daemon) follows(index int) bool {
 			continue
 		}
 		d, ok := dm.last.Inputs.Devices[t.LocalDev]
-		if ok && d.Index == index && slices.ContainsFunc(dm.last.Have.Links, func(l model.Link) bool { return l.Name == t.Name }) {
+		if !ok || d.Index != index {
+			continue
+		}
+		if _, found := slices.BinarySearchFunc(dm.last.Have.Links, t.Name, func(l model.Link, name string) int { return strings.Compare(l.Name, name) }); found {
 			return true
 		}
 	}

@@ -65,13 +65,15 @@ func Endpoints(ctx context.Context, k kernel.Kernel, c *config.Config, resolved 
 // that the next short way, planning from it, does not change them again.
 func changed(links []model.Link, ops []plan.Op) []model.Link {
 	links = slices.Clone(links)
+	at := make(map[string]int, len(links))
+	for i, l := range links {
+		at[l.Name] = i
+	}
 	for _, op := range ops {
-		for i := range links {
-			if links[i].Name == op.Link.Name {
-				l := *op.Link
-				l.Up = links[i].Up
-				links[i] = l
-			}
+		if i, ok := at[op.Link.Name]; ok {
+			l := *op.Link
+			l.Up = links[i].Up
+			links[i] = l
 		}
 	}
 	return links

@@ -2,9 +2,9 @@
 // dedicated rtnetlink socket joined to the link, address, route and rule
 // groups (and an nfnetlink socket for nftables changes). Events carry no
 // state (an address hint names its device and whether the address is a
-// secondary one, no more): the daemon re-reads
-// the kernel when one arrives. A lost event
-// (socket overflow) is reported as Overflow, which asks for a full re-read.
+// secondary one, no more): the daemon re-reads the kernel when one
+// arrives. A lost event (socket overflow) is reported as Overflow, which
+// asks for a full re-read.
 package watch
 
 import (

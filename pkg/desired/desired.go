@@ -117,6 +117,14 @@ func (b *builder) addLink(l model.Link) {
 
 func (b *builder) tunnel(t *config.Tunnel) {
 	st := TunnelStatus{Name: t.Name}
+	if why := b.nameTaken(t); why != "" {
+		// Creating the link fails, and its addresses, its up state and
+		// the routes through it would land on the device holding the
+		// name, which is not tunneld's.
+		st.Reason = why
+		b.res.Tunnels = append(b.res.Tunnels, st)
+		return
+	}
 	local, why := b.localAddr(t)
 	remote, why2 := b.remoteAddr(t)
 	if why == "" {
@@ -153,6 +161,22 @@ func (b *builder) tunnel(t *config.Tunnel) {
 	b.res.Tunnels = append(b.res.Tunnels, st)
 	b.addLink(l)
 	b.addrs(t)
+}
+
+// nameTaken says why the tunnel's name is held by a device tunneld does
+// not own (one that is not among the owned links observed), or "".
+func (b *builder) nameTaken(t *config.Tunnel) string {
+	if _, owned := b.current(t.Name); owned {
+		return ""
+	}
+	d, exists := b.in.Devices[t.Name]
+	if !exists {
+		return ""
+	}
+	if d.Kind == "" {
+		return "the name is taken by a device tunneld does not own"
+	}
+	return fmt.Sprintf("the name is taken by a device tunneld does not own (kind %s)", d.Kind)
 }
 
 func (b *builder) addrs(t *config.Tunnel) {

@@ -196,3 +196,60 @@ dev = "t"
 		t.Errorf("spoof chain (-want +got):\n%s", diff)
 	}
 }
+
+// TestNameTakenByForeignDevice: a device tunneld does not own that holds a
+// tunnel's name gets none of the tunnel's addresses, up state or routes.
+func TestNameTakenByForeignDevice(t *testing.T) {
+	c := parse(t, `
+[global]
+firewall = false
+[tunnel.moe]
+mode = "ipip"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+address = "10.0.0.1/30"
+[[route]]
+to = "10.1.0.0/16"
+dev = "moe"
+`)
+	link := model.Link{Name: "moe", Mode: model.ModeIPIP, Local: ip("192.0.2.1"), Remote: ip("192.0.2.2"),
+		TTL: 64, PMTUDisc: true, MTU: 1480, Up: true}
+	owned := model.State{
+		Links:  []model.Link{link},
+		Addrs:  []model.Addr{{Link: "moe", Prefix: pfx("10.0.0.1/30")}},
+		Routes: []model.Route{{Table: 254, Dst: pfx("10.1.0.0/16"), Dev: "moe"}},
+	}
+	tests := []struct {
+		name   string
+		dev    *model.Device
+		cur    model.State
+		want   model.State
+		reason string
+	}{
+		{"no device", nil, model.State{}, owned, ""},
+		{"tunneld's own link", &model.Device{Name: "moe", Kind: "ipip", Up: true}, model.State{Links: []model.Link{link}}, owned, ""},
+		{"a foreign device without a kind", &model.Device{Name: "moe"}, model.State{}, model.State{},
+			"the name is taken by a device tunneld does not own"},
+		{"a foreign veth", &model.Device{Name: "moe", Kind: "veth"}, model.State{}, model.State{},
+			"the name is taken by a device tunneld does not own (kind veth)"},
+		{"a foreign tunnel of another kind", &model.Device{Name: "moe", Kind: "gre", Up: true}, model.State{}, model.State{},
+			"the name is taken by a device tunneld does not own (kind gre)"},
+		{"a foreign tunnel of the same kind", &model.Device{Name: "moe", Kind: "ipip"}, model.State{}, model.State{},
+			"the name is taken by a device tunneld does not own (kind ipip)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := model.Inputs{Devices: map[string]model.Device{}}
+			if tt.dev != nil {
+				in.Devices["moe"] = *tt.dev
+			}
+			r := Build(c, in, tt.cur)
+			if diff := cmp.Diff(tt.want, r.State, opts); diff != "" {
+				t.Errorf("state (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.reason, r.Tunnels[0].Reason); diff != "" {
+				t.Errorf("reason (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -253,3 +253,29 @@ dev = "moe"
 		})
 	}
 }
+
+// TestRuleSelectorsAsTheKernelKeepsThem: a from or to of length 0 and a
+// mark 0/0 match everything; the kernel keeps (and reads back) them as no
+// selector at all, and so does the desired state.
+func TestRuleSelectorsAsTheKernelKeepsThem(t *testing.T) {
+	tests := []struct {
+		name, rule string
+		want       model.Rule
+	}{
+		{"from 0.0.0.0/0", `from = "0.0.0.0/0"`, model.Rule{Family: 4, Priority: 20000, Table: 42}},
+		{"to ::/0", `to = "::/0"`, model.Rule{Family: 6, Priority: 20000, Table: 42}},
+		{"from a prefix", `from = "10.0.0.0/8"`, model.Rule{Family: 4, Priority: 20000, Src: pfx("10.0.0.0/8"), Table: 42}},
+		{"fwmark 0x0/0x0", `fwmark = "0x0/0x0"`, model.Rule{Family: 4, Priority: 20000, Table: 42}},
+		{"fwmark 0", `fwmark = 0`, model.Rule{Family: 4, Priority: 20000, HasMark: true, Mask: 0xffffffff, Table: 42}},
+		{"fwmark 0x0/0xff", `fwmark = "0x0/0xff"`, model.Rule{Family: 4, Priority: 20000, HasMark: true, Mask: 0xff, Table: 42}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := parse(t, "[[rule]]\n"+tt.rule+"\ntable = 42\n")
+			r := Build(c, model.Inputs{}, model.State{})
+			if diff := cmp.Diff([]model.Rule{tt.want}, r.State.Rules, opts); diff != "" {
+				t.Errorf("rules (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

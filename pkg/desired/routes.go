@@ -194,10 +194,21 @@ func (b *builder) rules() {
 			used[prio] = true
 		}
 		b.res.State.Rules = append(b.res.State.Rules, model.Rule{
-			Family: r.Family, Priority: prio, Src: r.From, Dst: r.To, IIF: r.IIF, OIF: r.OIF,
-			Mark: r.Mark, Mask: r.Mask, HasMark: r.HasMark, Table: r.Table,
+			Family: r.Family, Priority: prio, Src: selector(r.From), Dst: selector(r.To), IIF: r.IIF, OIF: r.OIF,
+			Mark: r.Mark, Mask: r.Mask, HasMark: r.HasMark && (r.Mark != 0 || r.Mask != 0), Table: r.Table,
 		})
 	}
+}
+
+// selector is a rule's from or to as the kernel keeps it: a prefix of
+// length 0 matches every address, and the kernel holds (and reads back)
+// no address at all for it, as for a rule without the selector. A mark
+// of 0 with mask 0 likewise matches every packet and is not kept.
+func selector(p netip.Prefix) netip.Prefix {
+	if p.IsValid() && p.Bits() == 0 {
+		return netip.Prefix{}
+	}
+	return p
 }
 
 func (b *builder) sysctls() {

@@ -146,7 +146,9 @@ func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
 	if m.attrs.dst.IsValid() {
 		r.Dst = netip.PrefixFrom(m.attrs.dst, int(m.dstLen))
 	}
-	if m.attrs.hasMark {
+	// The kernel leaves FRA_FWMARK out of a dump when the mark is 0 and
+	// sends FRA_FWMASK alone (`fwmark 0x0/0xff`, `fwmark 0`).
+	if m.attrs.hasMark || m.attrs.hasMask {
 		r.Mark, r.HasMark, r.Mask = m.attrs.mark, true, 0xffffffff
 		if m.attrs.hasMask {
 			r.Mask = m.attrs.mask

@@ -164,7 +164,7 @@ func (d *differ) routes(have, want []model.Route) {
 		switch {
 		case w.have == nil:
 			d.add(phaseRoutes, Op{Kind: RouteAdd, Route: ptr(*r)})
-		case *w.have != *r:
+		case !sameRoute(*w.have, *r):
 			d.add(phaseRoutes, Op{Kind: RouteReplace, Route: ptr(*r)})
 		}
 		w.wanted = true
@@ -176,6 +176,16 @@ func (d *differ) routes(have, want []model.Route) {
 			d.add(phaseRouteDel, Op{Kind: RouteDel, Route: ptr(*r)})
 		}
 	}
+}
+
+// sameRoute reports whether the kernel's route have is the route want. A
+// route configured with a gateway and no device gets the device the
+// kernel finds for the gateway: any device matches.
+func sameRoute(have, want model.Route) bool {
+	if want.Dev == "" {
+		have.Dev = ""
+	}
+	return have == want
 }
 
 func (d *differ) rules(have, want []model.Rule) {

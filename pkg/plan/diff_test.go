@@ -21,6 +21,10 @@ func route(table uint32, dst, dev string) model.Route {
 	return model.Route{Table: table, Dst: netip.MustParsePrefix(dst), Dev: dev}
 }
 
+func gw(dev, via string) model.Route {
+	return model.Route{Table: 42, Dst: netip.MustParsePrefix("10.80.0.0/16"), Via: netip.MustParseAddr(via), Dev: dev}
+}
+
 func TestDiff(t *testing.T) {
 	moe := link("moe", model.ModeIPIP, "192.0.2.1", "192.0.2.2")
 	moeNewLocal := moe
@@ -78,6 +82,17 @@ ip rule del from 10.0.0.1 lookup 42 priority 20000 protocol 116`},
 			Addrs: []model.Addr{addr("moe", "10.0.0.1/24")}}, nil, `
 ip address del 10.0.0.1/30 dev moe
 ip address add 10.0.0.1/24 dev moe`},
+		{"a route without a device takes the one the kernel chose", model.State{Routes: []model.Route{gw("eth0", "192.0.2.1")}},
+			model.State{Routes: []model.Route{gw("", "192.0.2.1")}}, nil, ``},
+		{"a route without a device, new gateway", model.State{Routes: []model.Route{gw("eth0", "192.0.2.1")}},
+			model.State{Routes: []model.Route{gw("", "192.0.2.9")}}, nil, `
+ip route replace 10.80.0.0/16 via 192.0.2.9 table 42 proto 116`},
+		{"a route with a device, another one in the kernel", model.State{Routes: []model.Route{gw("eth0", "192.0.2.1")}},
+			model.State{Routes: []model.Route{gw("eth1", "192.0.2.1")}}, nil, `
+ip route replace 10.80.0.0/16 via 192.0.2.1 dev eth1 table 42 proto 116`},
+		{"fwmark 0 is printed with its mask", model.State{}, model.State{Rules: []model.Rule{
+			{Family: 4, Priority: 20000, HasMark: true, Mask: 0xffffffff, Table: 42}}}, nil, `
+ip rule add fwmark 0x0/0xffffffff lookup 42 priority 20000 protocol 116`},
 		{"fallback devices are set down", full, full, []string{"tunl0"}, `
 ip link set tunl0 down`},
 		{"filter", model.State{Filter: &model.Filter{Chains: []model.Chain{{Name: "input", Type: "filter", Hook: "input",

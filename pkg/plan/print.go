@@ -187,7 +187,9 @@ func ruleArgs(verb string, r model.Rule, tables map[uint32]string) string {
 	}
 	if r.HasMark {
 		m := fmt.Sprintf("0x%x", r.Mark)
-		if r.Mask != 0xffffffff {
+		// ip(8) gives a mark of 0 without a mask the kernel's mask 0
+		// (every packet), so that one prints its mask.
+		if r.Mask != 0xffffffff || r.Mark == 0 {
 			m += fmt.Sprintf("/0x%x", r.Mask)
 		}
 		a = append(a, "fwmark", m)

@@ -279,3 +279,31 @@ func TestRuleSelectorsAsTheKernelKeepsThem(t *testing.T) {
 		})
 	}
 }
+
+// TestFallbacksOfTheKindsInUse: only the fallback devices of the kinds the
+// configuration's tunnels use are set down; the others are foreign.
+func TestFallbacksOfTheKindsInUse(t *testing.T) {
+	tunnel := func(mode string) string {
+		return "[tunnel.t]\nmode = \"" + mode + "\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n"
+	}
+	up := model.Inputs{Devices: map[string]model.Device{
+		"tunl0": {Name: "tunl0", Kind: "ipip", Up: true}, "gre0": {Name: "gre0", Kind: "gre", Up: true},
+		"sit0": {Name: "sit0", Kind: "sit", Up: true},
+	}}
+	tests := []struct {
+		name, conf string
+		want       []string
+	}{
+		{"routes only", "[[route]]\nto = \"10.5.0.0/16\"\ndev = \"eth0\"\n", nil},
+		{"ipip", tunnel("ipip"), []string{"tunl0"}},
+		{"gre", tunnel("gre"), []string{"gre0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(parse(t, "[global]\nfirewall = false\n"+tt.conf), up, model.State{})
+			if diff := cmp.Diff(tt.want, r.Fallbacks, opts); diff != "" {
+				t.Errorf("fallbacks (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -242,9 +242,17 @@ var fallbackDevices = map[string]string{
 	"tunl0": "ipip", "gre0": "gre", "sit0": "sit", "ip6tnl0": "ip6tnl",
 }
 
+// fallbacks sets down the fallback devices of the kinds tunneld's tunnels
+// use: another kind's fallback device (an LVS real server's tunl0 up with
+// its service address, on a box where tunneld only manages GRE or only
+// routes) is not tunneld's to change.
 func (b *builder) fallbacks() {
+	kinds := map[string]bool{}
+	for _, t := range b.c.Tunnels {
+		kinds[t.Mode.Kind()] = true
+	}
 	for _, name := range sortedKeys(fallbackDevices) {
-		if d, ok := b.in.Devices[name]; ok && d.Up && d.Kind == fallbackDevices[name] {
+		if d, ok := b.in.Devices[name]; ok && d.Up && d.Kind == fallbackDevices[name] && kinds[d.Kind] {
 			b.res.Fallbacks = append(b.res.Fallbacks, name)
 		}
 	}

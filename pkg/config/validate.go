@@ -13,6 +13,7 @@ import (
 func (d *decoder) validate(c *Config) {
 	d.duplicateTunnels(c)
 	d.duplicateAddresses(c)
+	d.duplicateRoutes(c)
 	for _, r := range c.Routes {
 		if !r.ViaPeer || !r.To.IsValid() {
 			continue
@@ -112,6 +113,32 @@ func (d *decoder) duplicateAddresses(c *Config) {
 			}
 			seen[a.Prefix.Addr()] = true
 		}
+	}
+}
+
+// duplicateRoutes finds two routes with the same table, destination and
+// metric: the kernel holds one of them, and tunneld would replace it with
+// the other in every round. An IPv6 route's metric 0 is the kernel's 1024.
+func (d *decoder) duplicateRoutes(c *Config) {
+	type key struct {
+		table  uint32
+		to     netip.Prefix
+		metric uint32
+	}
+	seen := map[key]int{}
+	for _, r := range c.Routes {
+		if !r.To.IsValid() {
+			continue
+		}
+		k := key{r.Table, r.To, r.Metric}
+		if k.metric == 0 && r.To.Addr().Is6() {
+			k.metric = 1024
+		}
+		if first, dup := seen[k]; dup {
+			d.errorf(keyPath("route").index(r.Index).key("to"), "route[%d] already goes to %s in table %d with metric %d: the kernel keeps one route per table, destination and metric", first, r.To, r.Table, k.metric)
+			continue
+		}
+		seen[k] = r.Index
 	}
 }
 

@@ -89,6 +89,10 @@ func TestValidationErrors(t *testing.T) {
 			"t.toml:6:12: rule[0].priority: 100 is outside tunneld's rule band 20000–20999 (global.rule_priority_min/max)"}},
 		{"rule families", "[tables]\nt = 5\n[[rule]]\nfrom = \"10.0.0.1\"\nto = \"fd00::/8\"\ntable = \"t\"\n", []string{
 			"t.toml:5:6: rule[0].to: from and to are of different families"}},
+		{"route given twice", "[[route]]\nto = \"10.7.0.0/16\"\nvia = \"192.0.2.1\"\n[[route]]\nto = \"10.7.0.0/16\"\nvia = \"192.0.2.9\"\n", []string{
+			"t.toml:5:6: route[1].to: route[0] already goes to 10.7.0.0/16 in table 254 with metric 0: the kernel keeps one route per table, destination and metric"}},
+		{"IPv6 route given twice, metric 0 is 1024", "[[route]]\nto = \"fd00::/8\"\ndev = \"eth0\"\n[[route]]\nto = \"fd00::/8\"\ndev = \"eth1\"\nmetric = 1024\n", []string{
+			"t.toml:5:6: route[1].to: route[0] already goes to fd00::/8 in table 254 with metric 1024: the kernel keeps one route per table, destination and metric"}},
 		{"route via peer needs tunnel", "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"eth0\"\n", []string{
 			`t.toml:3:7: route[0].via: "peer" needs dev to name one of the configured tunnels`}},
 		{"route via peer needs a peer", strings.Replace(moe, "10.0.0.1/30", "10.0.0.1/24", 1) + "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n", []string{

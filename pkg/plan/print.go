@@ -37,11 +37,11 @@ func (o Op) Command(tables map[uint32]string) string {
 	case AddrDel:
 		return "ip address del " + addrArgs(*o.Addr)
 	case RouteAdd:
-		return "ip route add " + routeArgs(*o.Route, tables)
+		return routeCmd("add", *o.Route, tables)
 	case RouteReplace:
-		return "ip route replace " + routeArgs(*o.Route, tables)
+		return routeCmd("replace", *o.Route, tables)
 	case RouteDel:
-		return "ip route del " + routeArgs(*o.Route, tables)
+		return routeCmd("del", *o.Route, tables)
 	case RuleAdd:
 		return "ip " + ruleArgs("add", *o.Rule, tables)
 	case RuleDel:
@@ -139,13 +139,21 @@ func tableArg(n uint32, tables map[uint32]string) string {
 	return fmt.Sprint(n)
 }
 
+// routeCmd prints a route operation. An IPv6 default route needs -6
+// before the object (`ip -6 route add default …`): ip(8) reads "default"
+// as IPv4 otherwise, and refuses "-6" after "route add".
+func routeCmd(verb string, r model.Route, tables map[uint32]string) string {
+	ip := "ip "
+	if r.Dst.Bits() == 0 && r.Dst.Addr().Is6() {
+		ip = "ip -6 "
+	}
+	return ip + "route " + verb + " " + routeArgs(r, tables)
+}
+
 func routeArgs(r model.Route, tables map[uint32]string) string {
 	a := []string{}
 	if r.Dst.Bits() == 0 {
 		a = append(a, "default")
-		if r.Dst.Addr().Is6() {
-			a = []string{"-6", "default"}
-		}
 	} else {
 		a = append(a, prefix(r.Dst))
 	}

@@ -1,0 +1,38 @@
+package plan
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// TestRouteCommand: route operations print as commands ip(8) accepts; an
+// IPv6 default route takes -6 before "route" ("ip route add -6 default"
+// is refused: "any valid prefix is expected rather than "-6"").
+func TestRouteCommand(t *testing.T) {
+	v6def := model.Route{Table: 253, Dst: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("2001:db8:1::"), Dev: "t6", Metric: 100}
+	v4def := route(42, "0.0.0.0/0", "moe")
+	v6net := model.Route{Table: 254, Dst: netip.MustParsePrefix("2001:db8:9::/48"), Dev: "t6"}
+	tables := map[uint32]string{253: "default", 254: "main"}
+	tests := []struct {
+		name string
+		op   Op
+		want string
+	}{
+		{"v6 default add", Op{Kind: RouteAdd, Route: &v6def}, "ip -6 route add default via 2001:db8:1:: dev t6 metric 100 table default proto 116"},
+		{"v6 default replace", Op{Kind: RouteReplace, Route: &v6def}, "ip -6 route replace default via 2001:db8:1:: dev t6 metric 100 table default proto 116"},
+		{"v6 default del", Op{Kind: RouteDel, Route: &v6def}, "ip -6 route del default via 2001:db8:1:: dev t6 metric 100 table default proto 116"},
+		{"v4 default", Op{Kind: RouteAdd, Route: &v4def}, "ip route add default dev moe table 42 proto 116"},
+		{"v6 prefix", Op{Kind: RouteAdd, Route: &v6net}, "ip route add 2001:db8:9::/48 dev t6 table main proto 116"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.op.Command(tables)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}

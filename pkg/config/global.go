@@ -1,6 +1,8 @@
 package config
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/tunneld/tunneld/pkg/model"
@@ -122,6 +124,15 @@ func (d *decoder) tables(t *table) map[string]uint32 {
 		names = append(names, k)
 	}
 	sortStrings(names)
+	if duplicateNumbers(t.m) {
+		// Report the later of two tables with one number, as the file
+		// reads (positions are only scanned when there is one).
+		at := d.positions()
+		slices.SortStableFunc(names, func(a, b string) int {
+			pa, pb := at.keys[t.at(a)], at.keys[t.at(b)]
+			return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Col, pb.Col))
+		})
+	}
 	for _, name := range names {
 		p := t.at(name)
 		v, _ := t.get(name)
@@ -145,6 +156,20 @@ func (d *decoder) tables(t *table) map[string]uint32 {
 		}
 	}
 	return out
+}
+
+// duplicateNumbers reports whether two tables share a number.
+func duplicateNumbers(m map[string]any) bool {
+	seen := map[int64]bool{}
+	for _, v := range m {
+		if n, ok := v.(int64); ok {
+			if seen[n] {
+				return true
+			}
+			seen[n] = true
+		}
+	}
+	return false
 }
 
 func reservedName(id uint32) string {

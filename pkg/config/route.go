@@ -92,7 +92,9 @@ func (d *decoder) route(c *Config, i int, t *table) Route {
 func (d *decoder) routeFamily(c *Config, t *table, r *Route, isDefault bool) {
 	tun := c.TunnelByName(r.Dev)
 	if r.ViaPeer && tun == nil {
-		t.errorf("via", `"peer" needs dev to name one of the configured tunnels`)
+		if !d.undecodedTunnels[r.Dev] {
+			t.errorf("via", `"peer" needs dev to name one of the configured tunnels`)
+		}
 		r.ViaPeer = false
 	}
 	var want6, known bool

@@ -14,6 +14,9 @@ type decoder struct {
 	src  string
 	pos  positions // scanned on first use: only errors need positions
 	errs Errors
+	// undecodedTunnels are the tunnels whose mode is missing or wrong:
+	// they exist, but are not in the Config.
+	undecodedTunnels map[string]bool
 }
 
 // positions scans the document for the positions of keys and values,
@@ -224,6 +227,11 @@ func (t *table) sections(key string) []*table {
 	slices.Sort(names)
 	out := make([]*table, 0, len(names))
 	for _, n := range names {
+		if _, ok := m[n].(map[string]any); !ok {
+			// [tunnel] followed by options: the section's name is missing.
+			t.d.errorf(t.at(key).key(n), "%s is not a section: [%s] holds named sections ([%s.NAME]), not options", typeName(m[n]), key, key)
+			continue
+		}
 		out = append(out, t.d.table(t.at(key).key(n), m[n]))
 	}
 	return out

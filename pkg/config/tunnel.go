@@ -19,13 +19,15 @@ func (d *decoder) tunnel(t *table) *Tunnel {
 		m, err := model.ParseMode(s)
 		if err != nil {
 			t.errorf("mode", "%v", err)
+			d.undecoded(t, tun.Name)
 			return nil
 		}
 		tun.Mode = m
-	} else if !t.has("mode") {
-		d.add(t.path, true, "missing option mode (ipip, gre, sit, ipip6 or ip6ip6)")
-		return nil
 	} else {
+		if !t.has("mode") {
+			d.add(t.path, true, "missing option mode (ipip, gre, sit, ipip6 or ip6ip6)")
+		}
+		d.undecoded(t, tun.Name)
 		return nil
 	}
 	d.endpoints(t, tun)
@@ -35,12 +37,20 @@ func (d *decoder) tunnel(t *table) *Tunnel {
 		}
 		tun.Dev = s
 	}
+	seen := map[netip.Addr]bool{}
 	for _, it := range t.list("address") {
 		local, peer, err := parseIfAddr(it.s)
 		if err != nil {
 			d.errorf(it.path, "%v", err)
 			continue
 		}
+		// The same address on two tunnels is allowed: seed 001's proxy
+		// uses its address on both of its tunnels, as the kernel permits.
+		if seen[local.Addr()] {
+			d.errorf(it.path, "address %s is listed twice", local.Addr())
+			continue
+		}
+		seen[local.Addr()] = true
 		if local.Addr().Is4() && !tun.Mode.CarriesIPv4() || local.Addr().Is6() && !tun.Mode.CarriesIPv6() {
 			d.errorf(it.path, "mode %s does not carry %s", tun.Mode, familyName(local.Addr()))
 			continue
@@ -50,6 +60,21 @@ func (d *decoder) tunnel(t *table) *Tunnel {
 	d.tunnelParams(t, tun)
 	t.done(tunnelKeys...)
 	return tun
+}
+
+// undecoded finishes a tunnel whose mode is missing or wrong: the other
+// options cannot be checked against a mode, but a misspelt one is still
+// reported, and the name is remembered so that routes and forward rules
+// naming the tunnel do not add "unknown tunnel" to the one real error.
+func (d *decoder) undecoded(t *table, name string) {
+	for _, k := range tunnelKeys {
+		t.get(k)
+	}
+	t.done(tunnelKeys...)
+	if d.undecodedTunnels == nil {
+		d.undecodedTunnels = map[string]bool{}
+	}
+	d.undecodedTunnels[name] = true
 }
 
 // endpoints reads local and remote.

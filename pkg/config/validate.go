@@ -12,7 +12,6 @@ import (
 // validate runs the checks that span sections.
 func (d *decoder) validate(c *Config) {
 	d.duplicateTunnels(c)
-	d.duplicateAddresses(c)
 	d.duplicateRoutes(c)
 	for _, r := range c.Routes {
 		if !r.ViaPeer || !r.To.IsValid() {
@@ -25,7 +24,7 @@ func (d *decoder) validate(c *Config) {
 		}
 	}
 	for _, f := range c.Forwards {
-		if f.Tunnel != "" && c.TunnelByName(f.Tunnel) == nil {
+		if f.Tunnel != "" && c.TunnelByName(f.Tunnel) == nil && !d.undecodedTunnels[f.Tunnel] {
 			d.errorf(keyPath("forward").index(f.Index).key("tunnel"), "unknown tunnel %q", f.Tunnel)
 		}
 	}
@@ -98,22 +97,6 @@ func endpointKey(t *Tunnel) (string, bool) {
 		key += fmt.Sprintf(" key %d", t.IKey)
 	}
 	return key, true
-}
-
-// duplicateAddresses finds an address given twice to one tunnel. The same
-// address on two tunnels is allowed: seed 001's proxy uses its address on
-// both of its tunnels, as the kernel permits.
-func (d *decoder) duplicateAddresses(c *Config) {
-	for _, t := range c.Tunnels {
-		seen := map[netip.Addr]bool{}
-		for i, a := range t.Addresses {
-			if seen[a.Prefix.Addr()] {
-				d.errorf(tunnelPath(t.Name).key("address").index(i), "address %s is listed twice", a.Prefix.Addr())
-				continue
-			}
-			seen[a.Prefix.Addr()] = true
-		}
-	}
 }
 
 // duplicateRoutes finds two routes with the same table, destination and

@@ -113,6 +113,21 @@ func TestValidationErrors(t *testing.T) {
 			"t.toml:3:21: global.rule_priority_max: band is empty: rule_priority_min 300 is above rule_priority_max 200"}},
 		{"duration", "[global]\nresync_interval = \"soon\"\n", []string{
 			`t.toml:2:19: global.resync_interval: "soon" is not a duration (e.g. "30s", "5m")`}},
+		{"unknown mode: misspelt options still reported, no unknown tunnel", "[tunnel.moe]\nmode = \"ipipx\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\ntll = 3\n" +
+			"[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n[[forward]]\ntunnel = \"moe\"\ndirection = \"in\"\n", []string{
+			`t.toml:2:8: tunnel.moe.mode: unknown mode "ipipx" (want ipip, gre, sit, ipip6 or ip6ip6)`,
+			"t.toml:5:1: tunnel.moe.tll: unknown option (known: mode, local, remote, dev, address, mtu, ttl, tos, pmtudisc, key, ikey, okey, encaplimit, host_route, allowed_sources, forward, mss_clamp)"}},
+		{"missing mode: no unknown tunnel", "[tunnel.moe]\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n" +
+			"[[forward]]\ntunnel = \"moe\"\ndirection = \"in\"\n", []string{
+			"t.toml:1:1: tunnel.moe: missing option mode (ipip, gre, sit, ipip6 or ip6ip6)"}},
+		{"tunnel section without a name", "[tunnel]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\n", []string{
+			`t.toml:2:8: tunnel.mode: the string "ipip" is not a section: [tunnel] holds named sections ([tunnel.NAME]), not options`,
+			`t.toml:3:9: tunnel.local: the string "192.0.2.1" is not a section: [tunnel] holds named sections ([tunnel.NAME]), not options`}},
+		{"duplicate address after an invalid one", strings.Replace(moe, `address = "10.0.0.1/30"`, `address = ["x", "10.0.0.1/30", "10.0.0.1/30"]`, 1), []string{
+			`t.toml:5:12: tunnel.moe.address[0]: "x" is not an address (want A/LEN or A peer B)`,
+			"t.toml:5:32: tunnel.moe.address[2]: address 10.0.0.1 is listed twice"}},
+		{"duplicate table number, names out of file order", "[tables]\nzed = 42\nabc = 42\n", []string{
+			`t.toml:3:7: tables.abc: table number 42 is already used by table "zed"`}},
 		{"all errors in one pass", moe + "ttl = 0\nmtu = 1\n[[route]]\nto = \"x\"\ndev = \"moe\"\n", []string{
 			"t.toml:6:7: tunnel.moe.ttl: 0 is out of range 1–255",
 			"t.toml:7:7: tunnel.moe.mtu: 1 is out of range 68–65535",

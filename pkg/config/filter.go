@@ -58,6 +58,9 @@ func (d *decoder) forward(i int, t *table) Forward {
 	f := Forward{Index: i}
 	if s, ok := t.str("tunnel"); ok {
 		f.Tunnel = s
+		if s == "" {
+			t.errorf("tunnel", "is empty: name one of the configured tunnels")
+		}
 	} else if !t.has("tunnel") {
 		d.add(t.path, true, "missing option tunnel")
 	}

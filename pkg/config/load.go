@@ -24,7 +24,10 @@ func Load(path string) (*Config, error) {
 // problem found.
 func Parse(name string, data []byte) (*Config, error) {
 	var raw map[string]any
-	src := string(data)
+	// A byte-order mark (Windows editors write one) is not part of the
+	// document: left in, it would shift every position on line 1 and
+	// hide the first section's header from the position scanner.
+	src := strings.TrimPrefix(string(data), "\uFEFF")
 	if _, err := toml.Decode(src, &raw); err != nil {
 		return nil, Errors{syntaxError(name, src, err)}
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // decoder collects errors while the raw document is turned into a Config.
@@ -287,6 +288,8 @@ func typeName(v any) string {
 		return "a table"
 	case []map[string]any:
 		return "repeated sections"
+	case time.Time:
+		return "a date or time"
 	}
 	return fmt.Sprintf("a %T", v)
 }

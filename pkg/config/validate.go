@@ -30,6 +30,36 @@ func (d *decoder) validate(c *Config) {
 	}
 }
 
+// duplicateRoutes finds two routes with one table, destination and
+// metric: the kernel keeps one route per such key, so tunneld would
+// replace one with the other on every pass and never converge. An IPv6
+// route's metric 0 is the kernel's 1024.
+func (d *decoder) duplicateRoutes(c *Config) {
+	type key struct {
+		table  uint32
+		to     netip.Prefix
+		metric uint32
+	}
+	seen := map[key]int{}
+	for _, r := range c.Routes {
+		if !r.To.IsValid() {
+			continue
+		}
+		k := key{r.Table, r.To, r.Metric}
+		if k.metric == 0 && r.To.Addr().Is6() {
+			k.metric = 1024 // the kernel's default for IPv6
+		}
+		first, ok := seen[k]
+		if !ok {
+			seen[k] = r.Index
+			continue
+		}
+		at := d.where(keyPath("route").index(first), true)
+		d.errorf(keyPath("route").index(r.Index).key("to"),
+			"same destination, table and metric as route[%d] (line %d): the kernel keeps one route for them (give one a different metric)", first, at.Line)
+	}
+}
+
 func tunnelPath(name string) keyPath { return keyPath("tunnel").key(name) }
 
 // duplicateTunnels finds tunnels the kernel would refuse as the same: one
@@ -97,32 +127,6 @@ func endpointKey(t *Tunnel) (string, bool) {
 		key += fmt.Sprintf(" key %d", t.IKey)
 	}
 	return key, true
-}
-
-// duplicateRoutes finds two routes with the same table, destination and
-// metric: the kernel holds one of them, and tunneld would replace it with
-// the other in every round. An IPv6 route's metric 0 is the kernel's 1024.
-func (d *decoder) duplicateRoutes(c *Config) {
-	type key struct {
-		table  uint32
-		to     netip.Prefix
-		metric uint32
-	}
-	seen := map[key]int{}
-	for _, r := range c.Routes {
-		if !r.To.IsValid() {
-			continue
-		}
-		k := key{r.Table, r.To, r.Metric}
-		if k.metric == 0 && r.To.Addr().Is6() {
-			k.metric = 1024
-		}
-		if first, dup := seen[k]; dup {
-			d.errorf(keyPath("route").index(r.Index).key("to"), "route[%d] already goes to %s in table %d with metric %d: the kernel keeps one route per table, destination and metric", first, r.To, r.Table, k.metric)
-			continue
-		}
-		seen[k] = r.Index
-	}
 }
 
 // PeerOf returns the address on the far side of tun's point-to-point link

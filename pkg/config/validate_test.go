@@ -90,9 +90,9 @@ func TestValidationErrors(t *testing.T) {
 		{"rule families", "[tables]\nt = 5\n[[rule]]\nfrom = \"10.0.0.1\"\nto = \"fd00::/8\"\ntable = \"t\"\n", []string{
 			"t.toml:5:6: rule[0].to: from and to are of different families"}},
 		{"route given twice", "[[route]]\nto = \"10.7.0.0/16\"\nvia = \"192.0.2.1\"\n[[route]]\nto = \"10.7.0.0/16\"\nvia = \"192.0.2.9\"\n", []string{
-			"t.toml:5:6: route[1].to: route[0] already goes to 10.7.0.0/16 in table 254 with metric 0: the kernel keeps one route per table, destination and metric"}},
+			"t.toml:5:6: route[1].to: same destination, table and metric as route[0] (line 1): the kernel keeps one route for them (give one a different metric)"}},
 		{"IPv6 route given twice, metric 0 is 1024", "[[route]]\nto = \"fd00::/8\"\ndev = \"eth0\"\n[[route]]\nto = \"fd00::/8\"\ndev = \"eth1\"\nmetric = 1024\n", []string{
-			"t.toml:5:6: route[1].to: route[0] already goes to fd00::/8 in table 254 with metric 1024: the kernel keeps one route per table, destination and metric"}},
+			"t.toml:5:6: route[1].to: same destination, table and metric as route[0] (line 1): the kernel keeps one route for them (give one a different metric)"}},
 		{"route via peer needs tunnel", "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"eth0\"\n", []string{
 			`t.toml:3:7: route[0].via: "peer" needs dev to name one of the configured tunnels`}},
 		{"route via peer needs a peer", strings.Replace(moe, "10.0.0.1/30", "10.0.0.1/24", 1) + "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n", []string{
@@ -128,6 +128,14 @@ func TestValidationErrors(t *testing.T) {
 			"t.toml:5:32: tunnel.moe.address[2]: address 10.0.0.1 is listed twice"}},
 		{"duplicate table number, names out of file order", "[tables]\nzed = 42\nabc = 42\n", []string{
 			`t.toml:3:7: tables.abc: table number 42 is already used by table "zed"`}},
+		{"same route twice", moe + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\n[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.0.2\"\n[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\nmetric = 10\n", []string{
+			"t.toml:10:6: route[1].to: same destination, table and metric as route[0] (line 6): the kernel keeps one route for them (give one a different metric)"}},
+		{"forward with an empty tunnel", moe + "[[forward]]\ntunnel = \"\"\ndirection = \"in\"\naction = \"drop\"\n", []string{
+			"t.toml:7:10: forward[0].tunnel: is empty: name one of the configured tunnels"}},
+		{"byte-order mark", "\uFEFF[global]\nip_forward = 1\n", []string{
+			"t.toml:2:14: global.ip_forward: must be true or false, not the integer 1"}},
+		{"date for a number", moe + "mtu = 1979-05-27\n", []string{
+			"t.toml:6:7: tunnel.moe.mtu: must be an integer, not a date or time"}},
 		{"all errors in one pass", moe + "ttl = 0\nmtu = 1\n[[route]]\nto = \"x\"\ndev = \"moe\"\n", []string{
 			"t.toml:6:7: tunnel.moe.ttl: 0 is out of range 1–255",
 			"t.toml:7:7: tunnel.moe.mtu: 1 is out of range 68–65535",

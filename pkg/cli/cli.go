@@ -92,6 +92,24 @@ func flags(env *Env, name string) (*flag.FlagSet, *string) {
 	return fs, path
 }
 
+// parse parses a subcommand's flags. No subcommand takes arguments: one
+// given (`tunneld check my.toml`) is refused rather than ignored, since
+// the flags after it would be ignored too and the default file read.
+func parse(env *Env, fs *flag.FlagSet, args []string) bool {
+	if fs.Parse(args) != nil {
+		return false
+	}
+	if fs.NArg() > 0 {
+		hint := ""
+		if fs.Lookup("c") != nil {
+			hint = " (the configuration file is given with -c FILE)"
+		}
+		fmt.Fprintf(env.Stderr, "%s: unexpected argument %q%s\n", fs.Name(), fs.Arg(0), hint)
+		return false
+	}
+	return true
+}
+
 // load reads the configuration, printing every error.
 func load(env *Env, path string) (*config.Config, bool) {
 	c, err := config.Load(path)
@@ -118,7 +136,7 @@ func printConfigErr(env *Env, err error) {
 // for the commands that work on the live kernel. code is non-zero when
 // the command must stop; the caller closes the kernel.
 func live(env *Env, fs *flag.FlagSet, path *string, args []string) (c *config.Config, k kernel.Kernel, code int) {
-	if fs.Parse(args) != nil {
+	if !parse(env, fs, args) {
 		return nil, nil, 2
 	}
 	c, ok := load(env, *path)
@@ -133,7 +151,7 @@ func live(env *Env, fs *flag.FlagSet, path *string, args []string) (c *config.Co
 
 func runCheck(env *Env, args []string) int {
 	fs, path := flags(env, "check")
-	if fs.Parse(args) != nil {
+	if !parse(env, fs, args) {
 		return 2
 	}
 	c, ok := load(env, *path)
@@ -145,6 +163,11 @@ func runCheck(env *Env, args []string) int {
 }
 
 func runVersion(env *Env, args []string) int {
+	fs := flag.NewFlagSet("tunneld version", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	if !parse(env, fs, args) {
+		return 2
+	}
 	fmt.Fprintln(env.Stdout, "tunneld", env.Version)
 	return 0
 }

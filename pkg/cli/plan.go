@@ -10,7 +10,7 @@ import (
 func runPlan(env *Env, args []string) int {
 	fs, path := flags(env, "plan")
 	fromEmpty := fs.Bool("from-empty", false, "plan against an empty kernel that has only the devices the configuration names (needs no privileges)")
-	if fs.Parse(args) != nil {
+	if !parse(env, fs, args) {
 		return 2
 	}
 	c, ok := load(env, *path)

@@ -67,6 +67,14 @@ func TestCheck(t *testing.T) {
 		{[]string{"check", "-c", filepath.Join(dir, "missing.toml")}, 1, "",
 			"tunneld: open " + filepath.Join(dir, "missing.toml") + ": no such file or directory\n"},
 		{[]string{"frobnicate"}, 2, "", "tunneld: unknown command \"frobnicate\"\n"},
+		{[]string{"check", "../../testdata/seeds/000_c4416a8950d425f4/host1.toml"}, 2, "",
+			"tunneld check: unexpected argument \"../../testdata/seeds/000_c4416a8950d425f4/host1.toml\" (the configuration file is given with -c FILE)\n"},
+		{[]string{"check", "x", "-c", "../../testdata/seeds/000_c4416a8950d425f4/host1.toml"}, 2, "",
+			"tunneld check: unexpected argument \"x\" (the configuration file is given with -c FILE)\n"},
+		{[]string{"plan", "--from-empty", "-c", "../../testdata/seeds/000_c4416a8950d425f4/router.toml", "now"}, 2, "",
+			"tunneld plan: unexpected argument \"now\" (the configuration file is given with -c FILE)\n"},
+		{[]string{"version", "--short"}, 2, "", "flag provided but not defined: -short\n"},
+		{[]string{"version", "x"}, 2, "", "tunneld version: unexpected argument \"x\"\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 func runRun(env *Env, args []string) int {
 	fs, path := flags(env, "run")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if fs.Parse(args) != nil {
+	if !parse(env, fs, args) {
 		return 2
 	}
 	lv, err := logfmt.ParseLevel(*level)

@@ -143,7 +143,7 @@ func live(env *Env, fs *flag.FlagSet, path *string, args []string) (c *config.Co
 	if !ok {
 		return nil, nil, 1
 	}
-	if k, ok = openKernel(env); !ok {
+	if k, ok = openKernel(env, ""); !ok {
 		return nil, nil, 1
 	}
 	return c, k, 0
@@ -172,7 +172,9 @@ func runVersion(env *Env, args []string) int {
 	return 0
 }
 
-func openKernel(env *Env) (kernel.Kernel, bool) {
+// openKernel opens the live kernel; alternative, when not empty, is
+// what the admin may do instead without privileges.
+func openKernel(env *Env, alternative string) (kernel.Kernel, bool) {
 	if env.Kernel == nil {
 		fmt.Fprintln(env.Stderr, "tunneld: no kernel backend on this platform")
 		return nil, false
@@ -180,8 +182,12 @@ func openKernel(env *Env) (kernel.Kernel, bool) {
 	k, err := env.Kernel()
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
-		if os.Geteuid() != 0 {
-			fmt.Fprintln(env.Stderr, "tunneld: (reading the kernel needs root or CAP_NET_ADMIN; try --from-empty)")
+		if errors.Is(err, os.ErrPermission) || os.Geteuid() != 0 {
+			hint := "tunneld: (reading the kernel needs root or CAP_NET_ADMIN"
+			if alternative != "" {
+				hint += "; " + alternative
+			}
+			fmt.Fprintln(env.Stderr, hint+")")
 		}
 		return nil, false
 	}

@@ -3,12 +3,16 @@ package cli
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/kernel"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -88,6 +92,41 @@ func TestCheck(t *testing.T) {
 			}
 			if got := errb.String(); !strings.HasPrefix(got, tt.stderr) {
 				t.Errorf("stderr = %q, want prefix %q", got, tt.stderr)
+			}
+		})
+	}
+}
+
+// TestKernelPermission: without CAP_NET_ADMIN (not root, or root in a
+// container without it) the error says what is missing, and only plan
+// offers --from-empty, the one command that has it.
+func TestKernelPermission(t *testing.T) {
+	const file = "../../testdata/seeds/000_c4416a8950d425f4/host1.toml"
+	denied := func() (kernel.Kernel, error) {
+		return nil, fmt.Errorf("nftables: netlink receive: %w", syscall.EPERM)
+	}
+	tests := []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"plan", "-c", file}, "tunneld: nftables: netlink receive: operation not permitted\n" +
+			"tunneld: (reading the kernel needs root or CAP_NET_ADMIN; try --from-empty)\n"},
+		{[]string{"apply", "-c", file}, "tunneld: nftables: netlink receive: operation not permitted\n" +
+			"tunneld: (reading the kernel needs root or CAP_NET_ADMIN)\n"},
+		{[]string{"down", "-c", file}, "tunneld: nftables: netlink receive: operation not permitted\n" +
+			"tunneld: (reading the kernel needs root or CAP_NET_ADMIN)\n"},
+		{[]string{"status", "-c", file}, "tunneld: nftables: netlink receive: operation not permitted\n" +
+			"tunneld: (reading the kernel needs root or CAP_NET_ADMIN)\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args[0], func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Main(&Env{Stdout: &out, Stderr: &errb, Kernel: denied}, tt.args)
+			if code != 1 {
+				t.Errorf("exit code = %d, want 1", code)
+			}
+			if diff := cmp.Diff(tt.stderr, errb.String()); diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
 			}
 		})
 	}

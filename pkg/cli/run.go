@@ -27,7 +27,7 @@ func runRun(env *Env, args []string) int {
 		return 2
 	}
 	log := logfmt.New(env.Stderr, lv)
-	k, ok := openKernel(env)
+	k, ok := openKernel(env, "")
 	if !ok {
 		return 1
 	}

@@ -84,7 +84,7 @@ func Open(opts Options) (*Kernel, error) {
 	if !opts.NoFilter {
 		if k.nft, err = nft.Open(0); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("nftables: %w", err)
+			return nil, err // nft's errors begin with "nftables: "
 		}
 	}
 	return k, nil

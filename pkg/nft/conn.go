@@ -58,6 +58,11 @@ func Open(netNSFD int) (*Conn, error) {
 	})
 	if err != nil {
 		c.Close()
+		if errors.Is(err, unix.EPERM) {
+			// Present, but not to this user: "not available" would
+			// send the admin looking for a kernel module.
+			return nil, fmt.Errorf("nftables: %w", err)
+		}
 		return nil, fmt.Errorf("nftables: not available: %w", err)
 	}
 	return c, nil

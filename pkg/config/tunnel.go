@@ -14,6 +14,8 @@ func (d *decoder) tunnel(t *table) *Tunnel {
 	tun := &Tunnel{Name: t.name(), PMTUDisc: true, MSSClamp: true, EncapLimit: 4}
 	if err := checkIfname(tun.Name); err != nil {
 		d.add(t.path, true, "%v", err)
+	} else if module, ok := fallbackModules[tun.Name]; ok {
+		d.add(t.path, true, "%s is the fallback device the kernel's %s module creates (tunneld keeps it down): give the tunnel another name", tun.Name, module)
 	}
 	if s, ok := t.str("mode"); ok {
 		m, err := model.ParseMode(s)
@@ -122,6 +124,14 @@ func (d *decoder) endpoints(t *table, tun *Tunnel) {
 	if hasLocal && hasRemote && local == "any" && remote == "any" {
 		d.errorf(t.at("remote"), "local and remote are both any: the kernel's fallback device %s already is that tunnel", fallbackName(tun.Mode))
 	}
+}
+
+// fallbackModules are the names of the kernel's fallback tunnel devices,
+// with the module that creates each: they cannot be configured as
+// tunnels (the kernel refuses to change them) and tunneld sets them down.
+var fallbackModules = map[string]string{
+	"tunl0": "ipip", "gre0": "ip_gre", "gretap0": "ip_gre", "erspan0": "ip_gre",
+	"sit0": "sit", "ip6tnl0": "ip6_tunnel", "ip6gre0": "ip6_gre",
 }
 
 func fallbackName(m model.Mode) string {

@@ -136,6 +136,8 @@ func TestValidationErrors(t *testing.T) {
 			"t.toml:2:14: global.ip_forward: must be true or false, not the integer 1"}},
 		{"date for a number", moe + "mtu = 1979-05-27\n", []string{
 			"t.toml:6:7: tunnel.moe.mtu: must be an integer, not a date or time"}},
+		{"fallback device name", strings.Replace(moe, "tunnel.moe", "tunnel.tunl0", 1), []string{
+			"t.toml:1:1: tunnel.tunl0: tunl0 is the fallback device the kernel's ipip module creates (tunneld keeps it down): give the tunnel another name"}},
 		{"all errors in one pass", moe + "ttl = 0\nmtu = 1\n[[route]]\nto = \"x\"\ndev = \"moe\"\n", []string{
 			"t.toml:6:7: tunnel.moe.ttl: 0 is out of range 1–255",
 			"t.toml:7:7: tunnel.moe.mtu: 1 is out of range 68–65535",

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
@@ -54,7 +56,25 @@ func syntaxError(name, src string, err error) *Error {
 			line = 1 + strings.Count(src[:off], "\n")
 			col = 1 + utf8.RuneCountInString(src[strings.LastIndex(src[:off], "\n")+1:off])
 		}
-		return &Error{File: name, Line: line, Col: col, Msg: "syntax error: " + strings.TrimSpace(msg)}
+		return &Error{File: name, Line: line, Col: col, Msg: "syntax error: " + plainSyntax(strings.TrimSpace(msg))}
 	}
 	return &Error{File: name, Line: 1, Col: 1, Msg: fmt.Sprintf("syntax error: %v", err)}
+}
+
+// duplicateKey is the TOML library's message for a key or section given
+// twice.
+var duplicateKey = regexp.MustCompile(`^Key '(.*)' has already been defined\.$`)
+
+// plainSyntax words the TOML library's messages as tunneld's own: lower
+// case, no closing period, "end of file" for EOF.
+func plainSyntax(msg string) string {
+	if m := duplicateKey.FindStringSubmatch(msg); m != nil {
+		return m[1] + " is defined twice"
+	}
+	msg = strings.ReplaceAll(msg, "EOF", "end of file")
+	msg = strings.TrimSuffix(msg, ".")
+	if r, size := utf8.DecodeRuneInString(msg); unicode.IsUpper(r) {
+		msg = string(unicode.ToLower(r)) + msg[size:]
+	}
+	return msg
 }

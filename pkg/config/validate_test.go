@@ -24,6 +24,14 @@ func TestValidationErrors(t *testing.T) {
 	}{
 		{"syntax", "[tunnel.moe\nmode = 1\n", []string{
 			"t.toml:1:12: syntax error: expected '.' or ']' to end table name, but got '\\n' instead"}},
+		{"key twice", "[global]\nip_forward = true\nip_forward = false\n", []string{
+			"t.toml:3:1: syntax error: global.ip_forward is defined twice"}},
+		{"section twice", moe + "[tunnel.moe]\n", []string{
+			"t.toml:6:2: syntax error: tunnel.moe is defined twice"}},
+		{"end of file", "[global]\nproxy_arp = [\"eth0\", ", []string{
+			"t.toml:2:21: syntax error: unexpected end of file; expected value"}},
+		{"invalid integer", "[global]\nrule_priority_min = 020000\n", []string{
+			`t.toml:2:21: syntax error: invalid integer "020000": cannot have leading zeroes`}},
 		{"unknown top-level key", "colour = 1\n", []string{
 			"t.toml:1:1: colour: unknown option (known: global, tables, tunnel, route, rule, forward, masquerade, redirect)"}},
 		{"unknown tunnel key", moe + "tll = 64\n", []string{

@@ -164,7 +164,10 @@ func (b *builder) tunnel(t *config.Tunnel) {
 }
 
 // nameTaken says why the tunnel's name is held by a device tunneld does
-// not own (one that is not among the owned links observed), or "".
+// not own (one that is not among the owned links observed: the LAN port,
+// lo, a tunnel of another kind), or "". Nothing keyed on the name may be
+// built then: the link's creation fails, and its addresses, up state,
+// routes and filter rules would land on that device.
 func (b *builder) nameTaken(t *config.Tunnel) string {
 	if _, owned := b.current(t.Name); owned {
 		return ""
@@ -173,10 +176,11 @@ func (b *builder) nameTaken(t *config.Tunnel) string {
 	if !exists {
 		return ""
 	}
-	if d.Kind == "" {
-		return "the name is taken by a device tunneld does not own"
+	what := "a device"
+	if d.Kind != "" {
+		what = "a " + d.Kind + " device"
 	}
-	return fmt.Sprintf("the name is taken by a device tunneld does not own (kind %s)", d.Kind)
+	return fmt.Sprintf("the name %s is taken by %s tunneld does not own: give the tunnel another name", t.Name, what)
 }
 
 func (b *builder) addrs(t *config.Tunnel) {

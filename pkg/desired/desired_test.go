@@ -229,13 +229,13 @@ dev = "moe"
 		{"no device", nil, model.State{}, owned, ""},
 		{"tunneld's own link", &model.Device{Name: "moe", Kind: "ipip", Up: true}, model.State{Links: []model.Link{link}}, owned, ""},
 		{"a foreign device without a kind", &model.Device{Name: "moe"}, model.State{}, model.State{},
-			"the name is taken by a device tunneld does not own"},
+			"the name moe is taken by a device tunneld does not own: give the tunnel another name"},
 		{"a foreign veth", &model.Device{Name: "moe", Kind: "veth"}, model.State{}, model.State{},
-			"the name is taken by a device tunneld does not own (kind veth)"},
+			"the name moe is taken by a veth device tunneld does not own: give the tunnel another name"},
 		{"a foreign tunnel of another kind", &model.Device{Name: "moe", Kind: "gre", Up: true}, model.State{}, model.State{},
-			"the name is taken by a device tunneld does not own (kind gre)"},
+			"the name moe is taken by a gre device tunneld does not own: give the tunnel another name"},
 		{"a foreign tunnel of the same kind", &model.Device{Name: "moe", Kind: "ipip"}, model.State{}, model.State{},
-			"the name is taken by a device tunneld does not own (kind ipip)"},
+			"the name moe is taken by a ipip device tunneld does not own: give the tunnel another name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -303,6 +303,70 @@ func TestFallbacksOfTheKindsInUse(t *testing.T) {
 			r := Build(parse(t, "[global]\nfirewall = false\n"+tt.conf), up, model.State{})
 			if diff := cmp.Diff(tt.want, r.Fallbacks, opts); diff != "" {
 				t.Errorf("fallbacks (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestNameTakenNoFilterRules: with the filter on, a tunnel named like a
+// device tunneld does not own (a typo for the LAN port) gets no filter
+// rules either, whose "iifname NAME jump spoof_NAME … drop" would cut
+// that device's traffic. A tunnel tunneld owns under that name, whose
+// mode changed, is replaced as usual.
+func TestNameTakenNoFilterRules(t *testing.T) {
+	c := parse(t, `
+[tunnel.eth0]
+mode = "ipip"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+address = "10.0.0.1/30"
+forward = "drop"
+[[route]]
+to = "10.5.0.0/16"
+dev = "eth0"
+`)
+	owned := model.Link{Name: "eth0", Mode: model.ModeGRE, Local: ip("192.0.2.1"), Remote: ip("192.0.2.2"), MTU: 1476, Up: true}
+	tests := []struct {
+		name   string
+		dev    model.Device
+		cur    model.State
+		reason string
+	}{
+		{"physical device", model.Device{Name: "eth0", Up: true}, model.State{},
+			"the name eth0 is taken by a device tunneld does not own: give the tunnel another name"},
+		{"veth", model.Device{Name: "eth0", Kind: "veth", Up: true}, model.State{},
+			"the name eth0 is taken by a veth device tunneld does not own: give the tunnel another name"},
+		{"foreign gre tunnel", model.Device{Name: "eth0", Kind: "gre", Up: true}, model.State{},
+			"the name eth0 is taken by a gre device tunneld does not own: give the tunnel another name"},
+		{"own gre tunnel, mode changed to ipip", model.Device{Name: "eth0", Kind: "gre", Up: true}, model.State{Links: []model.Link{owned}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(c, model.Inputs{Devices: map[string]model.Device{"eth0": tt.dev}}, tt.cur)
+			want := TunnelStatus{Name: "eth0", Up: tt.reason == "", Reason: tt.reason}
+			if tt.reason == "" {
+				want.Local, want.Remote = ip("192.0.2.1"), ip("192.0.2.2")
+			}
+			if diff := cmp.Diff([]TunnelStatus{want}, r.Tunnels, opts); diff != "" {
+				t.Errorf("status (-want +got):\n%s", diff)
+			}
+			if tt.reason == "" {
+				if len(r.State.Links) != 1 || r.State.Filter == nil {
+					t.Errorf("an owned name must be used: links %+v, filter %v", r.State.Links, r.State.Filter)
+				}
+				return
+			}
+			if len(r.State.Links) != 0 || len(r.State.Addrs) != 0 || len(r.State.Routes) != 0 {
+				t.Errorf("built on a taken name: links %+v, addrs %+v, routes %+v", r.State.Links, r.State.Addrs, r.State.Routes)
+			}
+			if r.State.Filter != nil {
+				for _, ch := range r.State.Filter.Chains {
+					for _, ru := range ch.Rules {
+						if ru.IIF == "eth0" || ru.OIF == "eth0" {
+							t.Errorf("filter rule on a device tunneld does not own: %s: %s", ch.Name, ru)
+						}
+					}
+				}
 			}
 		})
 	}

@@ -130,6 +130,9 @@ func (b *builder) tunnel(t *config.Tunnel) {
 	if why == "" {
 		why = why2
 	}
+	if why == "" {
+		why = b.underlayGone(t)
+	}
 	st.Local, st.Remote = local, remote
 	if why != "" {
 		st.Reason = why
@@ -181,6 +184,20 @@ func (b *builder) nameTaken(t *config.Tunnel) string {
 		what = "a " + d.Kind + " device"
 	}
 	return fmt.Sprintf("the name %s is taken by %s tunneld does not own: give the tunnel another name", t.Name, what)
+}
+
+// underlayGone says why the device the tunnel is bound to (its dev) is
+// missing, or "": the kernel would refuse the link, and its addresses and
+// routes would each fail after it. A dev naming another configured
+// tunnel is created in this same round.
+func (b *builder) underlayGone(t *config.Tunnel) string {
+	if t.Dev == "" || b.c.TunnelByName(t.Dev) != nil {
+		return ""
+	}
+	if _, ok := b.in.Devices[t.Dev]; ok {
+		return ""
+	}
+	return fmt.Sprintf("device %s (dev) does not exist", t.Dev)
 }
 
 func (b *builder) addrs(t *config.Tunnel) {

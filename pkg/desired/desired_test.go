@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -367,6 +368,74 @@ dev = "eth0"
 						}
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestUnderlayDeviceMissing: a tunnel bound to a device (dev) that does
+// not exist is down with that reason, as one whose local device is
+// missing: the kernel would refuse the link, and its addresses and routes
+// would fail one by one after it. An existing tunnel is kept, down. A dev
+// naming another configured tunnel is created in the same round.
+func TestUnderlayDeviceMissing(t *testing.T) {
+	conf := `
+[tunnel.moe]
+mode = "ipip"
+local = "192.0.2.7"
+remote = "198.51.100.2"
+dev = "%s"
+address = "10.0.0.1/30"
+[tunnel.lower]
+mode = "ipip"
+local = "192.0.2.7"
+remote = "198.51.100.9"
+[[route]]
+to = "10.1.0.0/16"
+dev = "moe"
+`
+	link := model.Link{Name: "moe", Mode: model.ModeIPIP, Local: ip("192.0.2.7"), Remote: ip("198.51.100.2"), Dev: "eth0",
+		TTL: 64, PMTUDisc: true, MTU: 1480, Up: true}
+	down := link
+	down.Up = false
+	eth0 := map[string]model.Device{"eth0": {Name: "eth0", MTU: 1500, Up: true}}
+	tests := []struct {
+		name   string
+		dev    string
+		in     model.Inputs
+		cur    model.State
+		moe    []model.Link // moe's link, if any
+		routes int
+		reason string
+	}{
+		{"present", "eth0", model.Inputs{Devices: eth0}, model.State{}, []model.Link{link}, 1, ""},
+		{"missing, not created", "eth0", model.Inputs{}, model.State{}, nil, 0, "device eth0 (dev) does not exist"},
+		{"missing, tunnel exists: kept down", "eth0", model.Inputs{}, model.State{Links: []model.Link{link}}, []model.Link{down}, 0, "device eth0 (dev) does not exist"},
+		{"another configured tunnel", "lower", model.Inputs{}, model.State{}, []model.Link{func() model.Link { l := link; l.Dev = "lower"; return l }()}, 1, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(parse(t, fmt.Sprintf(conf, tt.dev)), tt.in, tt.cur)
+			var moe []model.Link
+			for _, l := range r.State.Links {
+				if l.Name == "moe" {
+					moe = append(moe, l)
+				}
+			}
+			if diff := cmp.Diff(tt.moe, moe, opts); diff != "" {
+				t.Errorf("link (-want +got):\n%s", diff)
+			}
+			if got := len(r.State.Routes); got != tt.routes {
+				t.Errorf("%d routes, want %d: %+v", got, tt.routes, r.State.Routes)
+			}
+			var reason string
+			for _, st := range r.Tunnels {
+				if st.Name == "moe" {
+					reason = st.Reason
+				}
+			}
+			if diff := cmp.Diff(tt.reason, reason); diff != "" {
+				t.Errorf("reason (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -31,7 +31,7 @@ func runApply(env *Env, args []string) int {
 		return 1
 	}
 	if len(rep.Applied) == 0 {
-		fmt.Fprintln(env.Stdout, "# nothing to do: the kernel matches the configuration")
+		fmt.Fprintln(env.Stdout, nothingToDo(rep.Last))
 	}
 	return 0
 }

@@ -6,7 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/desired"
+	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
 )
 
@@ -53,5 +57,36 @@ func TestApplyStatusDown(t *testing.T) {
 	code, out, _ = run("status", "-socket", t.TempDir()+"/none")
 	if code != 0 || !strings.Contains(out, "tunnel Moe (ipip): down: not created yet") || !strings.Contains(out, "ip link add Moe") {
 		t.Fatalf("status after down: exit %d\n%s", code, out)
+	}
+}
+
+// TestNothingToDo: an empty plan says the kernel matches the
+// configuration only when nothing waits; with tunnels down or notes it
+// says what waits.
+func TestNothingToDo(t *testing.T) {
+	up, down := desired.TunnelStatus{Name: "a", Up: true}, desired.TunnelStatus{Name: "b", Reason: "device eth0 (dev) does not exist"}
+	tests := []struct {
+		name    string
+		tunnels []desired.TunnelStatus
+		notes   []string
+		want    string
+	}{
+		{"all up", []desired.TunnelStatus{up}, nil, "# nothing to do: the kernel matches the configuration"},
+		{"no tunnels", nil, nil, "# nothing to do: the kernel matches the configuration"},
+		{"one down", []desired.TunnelStatus{up, down}, nil,
+			"# nothing to do now: the kernel matches the configuration but for what waits (1 tunnel down)"},
+		{"two down, notes", []desired.TunnelStatus{down, down}, []string{"x", "y"},
+			"# nothing to do now: the kernel matches the configuration but for what waits (2 tunnels down, 2 notes)"},
+		{"a note", []desired.TunnelStatus{up}, []string{"x"},
+			"# nothing to do now: the kernel matches the configuration but for what waits (1 note)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s engine.Snapshot
+			s.Want.Tunnels, s.Want.Notes = tt.tunnels, tt.notes
+			if diff := cmp.Diff(tt.want, nothingToDo(s)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }

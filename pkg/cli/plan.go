@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/tunneld/tunneld/pkg/engine"
 )
@@ -49,8 +50,38 @@ func PrintPlan(w io.Writer, s engine.Snapshot) {
 		fmt.Fprintf(w, "# %s\n", n)
 	}
 	if s.Plan.Empty() {
-		fmt.Fprintln(w, "# nothing to do: the kernel matches the configuration")
+		fmt.Fprintln(w, nothingToDo(s))
 		return
 	}
 	fmt.Fprint(w, s.Plan)
+}
+
+// nothingToDo is the line an empty plan prints: the kernel matches the
+// configuration, or, when tunnels are down or routes wait (listed before
+// it), matches what can be done until they can be brought up.
+func nothingToDo(s engine.Snapshot) string {
+	down := 0
+	for _, t := range s.Want.Tunnels {
+		if !t.Up {
+			down++
+		}
+	}
+	if down == 0 && len(s.Want.Notes) == 0 {
+		return "# nothing to do: the kernel matches the configuration"
+	}
+	var waits []string
+	if down > 0 {
+		waits = append(waits, count(down, "tunnel down", "tunnels down"))
+	}
+	if n := len(s.Want.Notes); n > 0 {
+		waits = append(waits, count(n, "note", "notes"))
+	}
+	return "# nothing to do now: the kernel matches the configuration but for what waits (" + strings.Join(waits, ", ") + ")"
+}
+
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

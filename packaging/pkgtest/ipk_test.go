@@ -2,6 +2,7 @@ package pkgtest
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"debug/elf"
 	"os"
 	"path/filepath"
@@ -25,6 +26,10 @@ type elfWant struct {
 	class     elf.Class
 	data      elf.Data
 	softFloat bool // MIPS: the .MIPS.abiflags FP ABI is "soft float"
+	// build settings the Go build info must record (GOARM: the ELF header
+	// does not tell a GOARM=7 binary, which dies with SIGILL on a board
+	// without VFP, from a GOARM=5 one)
+	build map[string]string
 }
 
 func TestIPK(t *testing.T) {
@@ -33,10 +38,14 @@ func TestIPK(t *testing.T) {
 		arch string
 		elf  elfWant
 	}{
-		{"mipsel_24kc", elfWant{elf.EM_MIPS, elf.ELFCLASS32, elf.ELFDATA2LSB, true}},
-		{"aarch64_generic", elfWant{elf.EM_AARCH64, elf.ELFCLASS64, elf.ELFDATA2LSB, false}},
-		{"arm_cortex-a7", elfWant{elf.EM_ARM, elf.ELFCLASS32, elf.ELFDATA2LSB, false}},
-		{"x86_64", elfWant{elf.EM_X86_64, elf.ELFCLASS64, elf.ELFDATA2LSB, false}},
+		{"mipsel_24kc", elfWant{elf.EM_MIPS, elf.ELFCLASS32, elf.ELFDATA2LSB, true,
+			map[string]string{"GOARCH": "mipsle", "GOMIPS": "softfloat", "CGO_ENABLED": "0"}}},
+		{"aarch64_generic", elfWant{elf.EM_AARCH64, elf.ELFCLASS64, elf.ELFDATA2LSB, false,
+			map[string]string{"GOARCH": "arm64", "CGO_ENABLED": "0"}}},
+		{"arm_cortex-a7", elfWant{elf.EM_ARM, elf.ELFCLASS32, elf.ELFDATA2LSB, false,
+			map[string]string{"GOARCH": "arm", "GOARM": "5", "CGO_ENABLED": "0"}}},
+		{"x86_64", elfWant{elf.EM_X86_64, elf.ELFCLASS64, elf.ELFDATA2LSB, false,
+			map[string]string{"GOARCH": "amd64", "CGO_ENABLED": "0"}}},
 	} {
 		t.Run(c.arch, func(t *testing.T) {
 			dist := t.TempDir()
@@ -221,6 +230,19 @@ func checkELF(t *testing.T, b []byte, want elfWant) {
 	defer f.Close()
 	if f.Machine != want.machine || f.Class != want.class || f.Data != want.data {
 		t.Errorf("usr/sbin/tunneld is %v %v %v, want %v %v %v", f.Machine, f.Class, f.Data, want.machine, want.class, want.data)
+	}
+	if bi, err := buildinfo.Read(bytes.NewReader(b)); err != nil {
+		t.Errorf("usr/sbin/tunneld: no Go build info: %v", err)
+	} else {
+		got := map[string]string{}
+		for _, s := range bi.Settings {
+			got[s.Key] = s.Value
+		}
+		for k, v := range want.build {
+			if got[k] != v {
+				t.Errorf("usr/sbin/tunneld built with %s=%q, want %q", k, got[k], v)
+			}
+		}
 	}
 	if f.Type != elf.ET_EXEC {
 		t.Errorf("usr/sbin/tunneld: type %v, want ET_EXEC", f.Type)

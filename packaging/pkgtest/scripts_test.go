@@ -58,11 +58,6 @@ func TestInitScript(t *testing.T) {
 			t.Errorf("init/tunneld.init lacks %q", want)
 		}
 	}
-	// The check comes before the instance is opened: an invalid file
-	// gives procd nothing to respawn.
-	if strings.Index(s, "tunneld_validate || return 1") > strings.Index(s, "procd_open_instance") {
-		t.Error("start_service opens the instance before checking the configuration")
-	}
 	if n := strings.Count(s, "logger "); n != 1 {
 		t.Errorf("%d logger calls, want exactly one line logged", n)
 	}
@@ -146,5 +141,57 @@ func TestFW4Includes(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s: %v\n%s", inc, err, out)
 		}
+	}
+}
+
+// TestInitStartInvalid runs start_service as rc.common does (its caller
+// then sends procd the service), with procd, ubus and tunneld stubbed: an
+// invalid file opens no instance; with a daemon running, the script exits
+// before the service is sent, since an empty instance list would stop the
+// daemon; at boot (none running) the empty service is still sent, so the
+// reload trigger is registered.
+func TestInitStartInvalid(t *testing.T) {
+	gate(t)
+	root := repoRoot(t)
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "tunneld")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\n[ \"$1\" = check ] || exit 0\n[ \"$VALID\" = 1 ] && exit 0\necho 't.toml:2:14: global.ip_forward: must be true or false'\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	harness := `
+procd_open_instance() { echo open_instance; }
+procd_set_param() { :; }
+procd_close_instance() { echo close_instance; }
+logger() { :; }
+ubus() {
+	[ "$*" = 'call service list {"name":"tunneld"}' ] || { echo "ubus called with $*" >&2; return 1; }
+	echo "$RUNNING"
+}
+jsonfilter() { cat; }
+. ./init/tunneld.init
+PROG=$FAKE
+( start_service; echo "service sent, start_service returned $?" )
+echo "exit $?"
+`
+	tests := []struct {
+		name, valid, running, want string
+	}{
+		{"valid", "1", "", "open_instance\nclose_instance\nservice sent, start_service returned 0\nexit 0\n"},
+		{"invalid, none running (boot)", "0", "", "service sent, start_service returned 1\nexit 0\n"},
+		{"invalid, one running", "0", "true", "exit 1\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command("sh", "-c", harness)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "FAKE="+fake, "VALID="+tt.valid, "RUNNING="+tt.running)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if got := string(out); got != tt.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+			}
+		})
 	}
 }

@@ -124,6 +124,13 @@ check "the daemon stays" test "$(pid)" = "$p"
 check "its rules stay" has_rule 10.7.0.0/30
 check "one log line names the file, line and column" test "$(log_after "$n" | grep -c "not started/reloaded: .*$cfg:2:")" = 1
 
+# start while it runs (LuCI's Start, a script): refused, the daemon stays.
+# rc.common would otherwise send procd an empty instance list, which stops
+# the running daemon and tears everything down.
+check "start refuses an invalid file while running" bash -c '! /etc/init.d/tunneld start 2>/dev/null'
+check "start: the daemon stays" test "$(pid)" = "$p"
+check "start: its rules stay" has_rule 10.7.0.0/30
+
 # restart with it: stop tears down, start makes no instance, no respawn loop.
 n=$(log_lines)
 /etc/init.d/tunneld restart 2>/dev/null

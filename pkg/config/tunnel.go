@@ -36,6 +36,8 @@ func (d *decoder) tunnel(t *table) *Tunnel {
 	if s, ok := t.str("dev"); ok {
 		if err := checkIfname(s); err != nil {
 			t.errorf("dev", "%v", err)
+		} else if s == tun.Name {
+			t.errorf("dev", "the tunnel cannot be bound to itself (dev names the device its packets leave by)")
 		}
 		tun.Dev = s
 	}
@@ -103,6 +105,8 @@ func (d *decoder) endpoints(t *table, tun *Tunnel) {
 			t.errorf("local", "%v", err)
 		} else if err := checkIfname(local); err != nil {
 			t.errorf("local", "neither an address nor a device: %v", err)
+		} else if local == tun.Name {
+			t.errorf("local", "the tunnel cannot take its local address from itself")
 		} else {
 			tun.LocalDev = local
 		}

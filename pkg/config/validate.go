@@ -20,7 +20,7 @@ func (d *decoder) validate(c *Config) {
 		tun := c.TunnelByName(r.Dev)
 		if _, ok := PeerOf(tun, r.To.Addr().Is6()); !ok {
 			d.errorf(keyPath("route").index(r.Index).key("via"),
-				`tunnel %q has no %s address with a peer ("A peer B", or a /30 or /31) to route via`, tun.Name, familyName(r.To.Addr()))
+				`tunnel %q has no %s address with a peer ("A peer B", or a %s) to route via`, tun.Name, familyName(r.To.Addr()), pointToPoint(r.To.Addr()))
 		}
 	}
 	for _, f := range c.Forwards {
@@ -127,6 +127,14 @@ func endpointKey(t *Tunnel) (string, bool) {
 		key += fmt.Sprintf(" key %d", t.IKey)
 	}
 	return key, true
+}
+
+// pointToPoint names the subnets whose other host is the peer.
+func pointToPoint(a netip.Addr) string {
+	if a.Is6() {
+		return "/126 or /127"
+	}
+	return "/30 or /31"
 }
 
 // PeerOf returns the address on the far side of tun's point-to-point link

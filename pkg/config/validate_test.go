@@ -105,6 +105,12 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:3:7: route[0].via: "peer" needs dev to name one of the configured tunnels`}},
 		{"route via peer needs a peer", strings.Replace(moe, "10.0.0.1/30", "10.0.0.1/24", 1) + "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n", []string{
 			`t.toml:8:7: route[0].via: tunnel "moe" has no IPv4 address with a peer ("A peer B", or a /30 or /31) to route via`}},
+		{"IPv6 route via peer needs a peer", "[tunnel.six]\nmode = \"ip6ip6\"\nlocal = \"2001:db8::1\"\nremote = \"2001:db8::2\"\naddress = \"fd00::1/64\"\n[[route]]\nto = \"fd01::/16\"\nvia = \"peer\"\ndev = \"six\"\n", []string{
+			`t.toml:8:7: route[0].via: tunnel "six" has no IPv6 address with a peer ("A peer B", or a /126 or /127) to route via`}},
+		{"tunnel follows itself", "[tunnel.self]\nmode = \"ipip\"\nlocal = \"self\"\nremote = \"192.0.2.2\"\n", []string{
+			`t.toml:3:9: tunnel.self.local: the tunnel cannot take its local address from itself`}},
+		{"tunnel bound to itself", "[tunnel.b]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\ndev = \"b\"\n", []string{
+			`t.toml:5:7: tunnel.b.dev: the tunnel cannot be bound to itself (dev names the device its packets leave by)`}},
 		{"route family vs tunnel", moe + "[[route]]\nto = \"fd00::/8\"\ndev = \"moe\"\n", []string{
 			`t.toml:8:7: route[0].dev: tunnel "moe" (mode ipip) does not carry IPv6`}},
 		{"route host bits", "[[route]]\nto = \"10.0.0.1/24\"\ndev = \"eth0\"\n", []string{

@@ -171,6 +171,10 @@ func (d *decoder) tunnelParams(t *table, tun *Tunnel) {
 		tun.MTU = int(n)
 	}
 	tun.PMTUDisc = t.boolean("pmtudisc", true)
+	if t.has("pmtudisc") && tun.Mode.OuterIPv6() {
+		t.errorf("pmtudisc", "only ipip, gre and sit tunnels have path-MTU discovery to set (the kernel's ip6tnl has no such parameter)")
+		tun.PMTUDisc = true
+	}
 	ttlSet := false
 	if v, ok := t.get("ttl"); ok {
 		if s, isStr := v.(string); isStr {

@@ -107,6 +107,8 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:8:7: route[0].via: tunnel "moe" has no IPv4 address with a peer ("A peer B", or a /30 or /31) to route via`}},
 		{"IPv6 route via peer needs a peer", "[tunnel.six]\nmode = \"ip6ip6\"\nlocal = \"2001:db8::1\"\nremote = \"2001:db8::2\"\naddress = \"fd00::1/64\"\n[[route]]\nto = \"fd01::/16\"\nvia = \"peer\"\ndev = \"six\"\n", []string{
 			`t.toml:8:7: route[0].via: tunnel "six" has no IPv6 address with a peer ("A peer B", or a /126 or /127) to route via`}},
+		{"pmtudisc on ip6ip6", "[tunnel.six]\nmode = \"ip6ip6\"\nlocal = \"2001:db8::1\"\nremote = \"2001:db8::2\"\npmtudisc = false\nttl = 64\n", []string{
+			`t.toml:5:12: tunnel.six.pmtudisc: only ipip, gre and sit tunnels have path-MTU discovery to set (the kernel's ip6tnl has no such parameter)`}},
 		{"tunnel follows itself", "[tunnel.self]\nmode = \"ipip\"\nlocal = \"self\"\nremote = \"192.0.2.2\"\n", []string{
 			`t.toml:3:9: tunnel.self.local: the tunnel cannot take its local address from itself`}},
 		{"tunnel bound to itself", "[tunnel.b]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\ndev = \"b\"\n", []string{

@@ -62,18 +62,47 @@ func Main(env *Env, args []string) int {
 	if env.StateDir == "" {
 		env.StateDir = model.StateDir
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(env.Stderr)
 		return 2
 	}
+	if isHelp(args[0]) || args[0] == "help" {
+		usage(env.Stdout)
+		return 0
+	}
 	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(env, args[1:])
+		if c.name != args[0] {
+			continue
 		}
+		if helpAsked(args[1:]) {
+			// Asked for: the command's flags on stdout, exit 0 (the
+			// command stops at its flags, as for any bad flag).
+			e := *env
+			e.Stderr = env.Stdout
+			c.run(&e, []string{"-h"})
+			return 0
+		}
+		return c.run(env, args[1:])
 	}
 	fmt.Fprintf(env.Stderr, "tunneld: unknown command %q\n", args[0])
 	usage(env.Stderr)
 	return 2
+}
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// helpAsked reports whether a command's arguments ask for its help (among
+// its flags, before any "--").
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if isHelp(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func usage(w io.Writer) {
@@ -158,7 +187,8 @@ func runCheck(env *Env, args []string) int {
 	if !ok {
 		return 1
 	}
-	fmt.Fprintf(env.Stdout, "%s: ok (%d tunnels, %d routes, %d rules)\n", *path, len(c.Tunnels), len(c.Routes), len(c.Rules))
+	fmt.Fprintf(env.Stdout, "%s: ok (%s, %s, %s)\n", *path, count(len(c.Tunnels), "tunnel", "tunnels"),
+		count(len(c.Routes), "route", "routes"), count(len(c.Rules), "rule", "rules"))
 	return 0
 }
 

@@ -65,7 +65,7 @@ func TestCheck(t *testing.T) {
 		stdout, stderr string
 	}{
 		{[]string{"check", "-c", "../../testdata/seeds/000_c4416a8950d425f4/host1.toml"}, 0,
-			"../../testdata/seeds/000_c4416a8950d425f4/host1.toml: ok (1 tunnels, 0 routes, 0 rules)\n", ""},
+			"../../testdata/seeds/000_c4416a8950d425f4/host1.toml: ok (1 tunnel, 0 routes, 0 rules)\n", ""},
 		{[]string{"check", "-c", bad}, 1, "",
 			bad + ":5:7: tunnel.moe.ttl: 300 is out of range 1–255\n" + bad + ":6:7: tunnel.moe.mtu: 9 is out of range 68–65535\n"},
 		{[]string{"check", "-c", filepath.Join(dir, "missing.toml")}, 1, "",
@@ -127,6 +127,39 @@ func TestKernelPermission(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.stderr, errb.String()); diff != "" {
 				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestHelp: help that is asked for goes to stdout with exit 0; a bare
+// `tunneld` prints the usage to stderr with exit 2.
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args         []string
+		code         int
+		stdoutPrefix string
+		stderr       string
+	}{
+		{[]string{"--help"}, 0, "usage: tunneld COMMAND [flags]\n", ""},
+		{[]string{"help"}, 0, "usage: tunneld COMMAND [flags]\n", ""},
+		{[]string{"check", "-h"}, 0, "Usage of tunneld check:\n  -c file\n", ""},
+		{[]string{"plan", "-c", "x.toml", "--help"}, 0, "Usage of tunneld plan:\n", ""},
+		{[]string{"status", "-help"}, 0, "Usage of tunneld status:\n", ""},
+		{nil, 2, "", "usage: tunneld COMMAND [flags]\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Main(&Env{Stdout: &out, Stderr: &errb}, tt.args)
+			if code != tt.code {
+				t.Errorf("exit code = %d, want %d", code, tt.code)
+			}
+			if !strings.HasPrefix(out.String(), tt.stdoutPrefix) {
+				t.Errorf("stdout = %q, want prefix %q", out.String(), tt.stdoutPrefix)
+			}
+			if got := errb.String(); !strings.HasPrefix(got, tt.stderr) || (tt.stderr == "" && got != "") {
+				t.Errorf("stderr = %q, want %q", got, tt.stderr)
 			}
 		})
 	}

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/engine"
@@ -65,7 +68,7 @@ func runStatus(env *Env, args []string) int {
 	if err == nil {
 		st.Daemon = &facts
 	} else {
-		st.DaemonError = "no daemon running (" + err.Error() + ")"
+		st.DaemonError = queryErr(*sock, err)
 	}
 	resolved := resolveAll(env, c)
 	s, err := engine.Look(env.Context, k, c, resolved)
@@ -213,4 +216,18 @@ func or1(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// queryErr says in an admin's words why the daemon's socket gave no
+// answer.
+func queryErr(sock string, err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no daemon running (no socket " + sock + ")"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "no daemon running (nothing listens on " + sock + ")"
+	case errors.Is(err, fs.ErrPermission):
+		return "cannot ask the daemon: permission denied on " + sock
+	}
+	return "cannot ask the daemon at " + sock + ": " + err.Error()
 }

@@ -201,7 +201,7 @@ func (h *harness) routes() []string {
 	return out
 }
 
-var allRoutes = []string{"route 0.0.0.0/0 table 42", "route 10.9.0.0/16 table 254", "route 172.16.0.0/12 table 254"}
+var allRoutes = []string{"route 0.0.0.0/0 table 42", "route 10.9.0.0/16 table main", "route 172.16.0.0/12 table main"}
 
 func TestStartsConvergedAndReady(t *testing.T) {
 	h := start(t, baseConfig)
@@ -493,7 +493,7 @@ func TestFightIsHeldBack(t *testing.T) {
 	if w := h.event(watch.Route); w != 0 {
 		t.Fatalf("repairs continue after %d fights: %d writes", FightLimit+1, w)
 	}
-	if f := h.d.Facts(); !slices.Equal(f.Held, []string{"route 10.9.0.0/16 table 254"}) {
+	if f := h.d.Facts(); !slices.Equal(f.Held, []string{"route 10.9.0.0/16 table main"}) {
 		t.Fatalf("held = %v", f.Held)
 	}
 }

@@ -194,7 +194,7 @@ func TestConvergeReportsEveryFailure(t *testing.T) {
 		return nil
 	}
 	_, err := Converge(ctx, k, c, nil)
-	want := "route 128.198.60.200/32 table 254: injected\nroute 128.198.61.51/32 table 254: injected"
+	want := "route 128.198.60.200/32 table main: injected\nroute 128.198.61.51/32 table main: injected"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error = %v, want %q", err, want)
 	}

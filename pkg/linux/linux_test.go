@@ -241,7 +241,7 @@ func TestPrivilegedForeignRouteInTheWay(t *testing.T) {
 	}
 	_, err := engine.Converge(ctx, k, parse(t, withoutTunnels), nil)
 	var ae *kernel.ApplyError
-	if !errors.As(err, &ae) || len(ae.Failed) != 1 || !strings.HasPrefix(ae.Failed[0].Error(), "route 10.51.0.0/16 table 254 metric 7: a route not owned by tunneld") {
+	if !errors.As(err, &ae) || len(ae.Failed) != 1 || !strings.HasPrefix(ae.Failed[0].Error(), "route 10.51.0.0/16 table main metric 7: a route not owned by tunneld") {
 		t.Fatalf("error = %v", err)
 	}
 	_, in, err := k.Observe(ctx, model.Scope{})

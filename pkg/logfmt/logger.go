@@ -2,7 +2,7 @@
 // record, byte for byte as log/slog's TextHandler writes them (scripts
 // and tests parse these lines), without log/slog's size in the binary.
 //
-//	time=2025-01-02T15:04:05.000+01:00 level=INFO msg=changed object="route 10.9.0.0/16 table 254" cmd="ip route add 10.9.0.0/16 dev moe table main proto 116" reason=start
+//	time=2025-01-02T15:04:05.000+01:00 level=INFO msg=changed object="route 10.9.0.0/16 table main" cmd="ip route add 10.9.0.0/16 dev moe table main proto 116" reason=start
 package logfmt
 
 import (

@@ -133,7 +133,7 @@ func TestLikeSlog(t *testing.T) {
 			info("changed", "object", "sysctl net.ipv4.ip_forward", "cmd", "sysctl -w net.ipv4.ip_forward=1", "reason", "resync"),
 			{Debug, "waiting", []any{"note", `tunnel moe: local device "wan" has no IPv4 address`}},
 			{Error, "converge failed", []any{"reason", "dns", "err", fmt.Errorf("route add 10.9.0.0/16: %w", syscall.ENETUNREACH)}},
-			{Warn, fmt.Sprintf("giving up on %s for %s: something else keeps changing it (%d repairs in %s)", "route 10.9.0.0/16 table 254", 5*time.Minute, 6, time.Minute), []any{"object", "route 10.9.0.0/16 table 254"}},
+			{Warn, fmt.Sprintf("giving up on %s for %s: something else keeps changing it (%d repairs in %s)", "route 10.9.0.0/16 table main", 5*time.Minute, 6, time.Minute), []any{"object", "route 10.9.0.0/16 table main"}},
 			{Warn, "netlink events were lost (socket overflow): re-reading everything", nil},
 			{Error, "reload refused: t.toml:11:7: tunnel.moe.ttl: 999 is out of range 1–255", []any{"file", "t.toml", "line", 11, "col", 7}},
 			{Error, "reload refused", []any{"err", &fs.PathError{Op: "open", Path: "/etc/tunneld/tunneld.toml", Err: syscall.ENOENT}}},

@@ -1,5 +1,7 @@
 package model
 
+import "strconv"
+
 // Ownership markers. Everything tunneld creates carries one of them; every
 // object without one is foreign and is never changed or removed.
 const (
@@ -32,6 +34,20 @@ const (
 	TableMain    = 254
 	TableLocal   = 255
 )
+
+// TableWord is a table as ip(8) and the configuration write it: main,
+// local and default by name, the others by number.
+func TableWord(t uint32) string {
+	switch t {
+	case TableMain:
+		return "main"
+	case TableLocal:
+		return "local"
+	case TableDefault:
+		return "default"
+	}
+	return strconv.FormatUint(uint64(t), 10)
+}
 
 // Scope tells the kernel seam what to read back as tunneld's own.
 type Scope struct {

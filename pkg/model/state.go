@@ -96,7 +96,7 @@ func (r Route) Key() RouteKey { return RouteKey{r.Table, r.Dst, r.Metric} }
 
 // ID names the route for messages.
 func (r Route) ID() string {
-	s := fmt.Sprintf("route %s table %d", r.Dst, r.Table)
+	s := fmt.Sprintf("route %s table %s", r.Dst, TableWord(r.Table))
 	if r.Metric != 0 {
 		s += fmt.Sprintf(" metric %d", r.Metric)
 	}

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mdlayher/netlink"
@@ -20,7 +21,7 @@ import (
 func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	var ae *kernel.ApplyError
 	b := &batcher{k: k, errs: &ae}
-	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush}
+	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush, notCreated: &b.notCreated}
 	for _, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
 			b.flush()
@@ -34,12 +35,16 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 			continue
 		}
 		reqs, err := requests(op, idx)
+		if errors.Is(err, errNotCreated) {
+			continue // the tunnel's failed creation is the error
+		}
 		if err != nil {
 			kernel.Collect(&ae, op, err)
 			continue
 		}
 		if op.Kind == plan.LinkAdd {
 			idx.dumped = false // its index is known once it exists
+			idx.created(op.Link.Name)
 		}
 		b.add(op, reqs)
 	}
@@ -97,11 +102,36 @@ type indexes struct {
 	// since.
 	dumped bool
 	before func()
+	// pending: tunnels whose creation is batched but not yet sent;
+	// notCreated: the batcher's tunnels whose creation failed.
+	pending    map[string]bool
+	notCreated *map[string]bool
 }
+
+// created notes a tunnel whose creation is batched.
+func (x *indexes) created(name string) {
+	if x.pending == nil {
+		x.pending = map[string]bool{}
+	}
+	x.pending[name] = true
+}
+
+// errNotCreated: the device is a tunnel whose creation failed earlier in
+// the same Apply.
+var errNotCreated = errors.New("the tunnel was not created")
 
 func (x *indexes) get(name string) (uint32, error) {
 	if name == "" {
 		return 0, nil
+	}
+	if x.pending[name] {
+		// Its creation must be known to have worked before anything
+		// is sent to a device of that name.
+		x.before()
+		x.pending = nil // the flush sent every pending creation
+	}
+	if (*x.notCreated)[name] {
+		return 0, fmt.Errorf("device %s: %w", name, errNotCreated)
 	}
 	if i, ok := x.m[name]; ok {
 		return i, nil

@@ -24,6 +24,18 @@ type nlreq struct {
 	result func(error) error
 }
 
+// followUp marks a request body that is sent only once the operation's
+// other requests are known to have worked, in a datagram after theirs: a
+// request by name that must not reach a device another request failed to
+// create.
+type followUp interface{ followUp() }
+
+// afterOK reports whether r is a follow-up.
+func (r nlreq) afterOK() bool {
+	_, ok := r.body.(followUp)
+	return ok
+}
+
 // unless makes the errors pred recognises count as success ("exists" on
 // an add, "not found" on a delete).
 func unless(pred func(error) bool) func(error) error {
@@ -51,26 +63,69 @@ type batcher struct {
 	n     int
 	errs  **kernel.ApplyError
 	sends int
+	// later: a pending request is afterOK.
+	later bool
+	// notCreated are the tunnels whose creation failed in this Apply:
+	// the operations on them after it are not tried (their failure
+	// would only repeat that one).
+	notCreated map[string]bool
 }
 
 func (b *batcher) add(op plan.Op, reqs []nlreq) {
 	b.ops = append(b.ops, op)
 	b.reqs = append(b.reqs, reqs)
 	b.n += len(reqs)
+	for _, r := range reqs {
+		b.later = b.later || r.afterOK()
+	}
 	if b.n >= maxBatch {
 		b.flush()
 	}
 }
 
-// flush sends what is pending and records each operation's result.
+// flush sends what is pending and records each operation's result. The
+// requests marked afterOK follow in a second datagram, for the operations
+// whose other requests worked.
 func (b *batcher) flush() {
 	if b.n == 0 {
 		return
 	}
-	msgs := make([]netlink.Message, 0, b.n)
+	errs := b.send(false, nil)
+	if b.later {
+		later := b.send(true, errs)
+		for j := range errs {
+			if errs[j] == nil {
+				errs[j] = later[j]
+			}
+		}
+	}
+	for j, op := range b.ops {
+		kernel.Collect(b.errs, op, errs[j])
+		if op.Kind == plan.LinkAdd && errs[j] != nil {
+			if b.notCreated == nil {
+				b.notCreated = map[string]bool{}
+			}
+			b.notCreated[op.Link.Name] = true
+		}
+	}
+	b.ops, b.reqs, b.n, b.later = b.ops[:0], b.reqs[:0], 0, false
+}
+
+// send exchanges the pending requests with afterOK equal to later, of the
+// operations not failed already (failed[j] == nil; failed may be nil),
+// and returns each operation's first error.
+func (b *batcher) send(later bool, failed []error) []error {
+	opErrs := make([]error, len(b.ops))
+	var msgs []netlink.Message
 	var encErr error
-	for _, rs := range b.reqs {
+	for j, rs := range b.reqs {
+		if failed != nil && failed[j] != nil {
+			continue
+		}
 		for _, r := range rs {
+			if r.afterOK() != later {
+				continue
+			}
 			data, err := r.body.MarshalBinary()
 			if err != nil {
 				encErr = err
@@ -80,6 +135,9 @@ func (b *batcher) flush() {
 				Data:   data,
 			})
 		}
+	}
+	if len(msgs) == 0 {
+		return opErrs
 	}
 	answers := make([]error, len(msgs))
 	if encErr != nil {
@@ -92,20 +150,24 @@ func (b *batcher) flush() {
 	}
 	i := 0
 	for j, rs := range b.reqs {
-		var opErr error
+		if failed != nil && failed[j] != nil {
+			continue
+		}
 		for _, r := range rs {
+			if r.afterOK() != later {
+				continue
+			}
 			err := answers[i]
 			i++
 			if r.result != nil {
 				err = r.result(err)
 			}
-			if opErr == nil {
-				opErr = err
+			if opErrs[j] == nil {
+				opErrs[j] = err
 			}
 		}
-		kernel.Collect(b.errs, b.ops[j], opErr)
 	}
-	b.ops, b.reqs, b.n = b.ops[:0], b.reqs[:0], 0
+	return opErrs
 }
 
 // exchangeTimeout bounds the wait for a batch's last answer; after the

@@ -109,7 +109,11 @@ func stats64(v []byte) model.Stats {
 
 // addLink creates a tunnel, down, then gives it tunneld's alias. The alias
 // cannot ride on the creation (the kernel applies it in setlink only); a
-// setlink by name needs no index.
+// setlink by name needs no index, and is sent only once the creation
+// worked: by name, it would otherwise mark a device of that name that is
+// not tunneld's (which would then count as its own). A crash between the
+// two leaves a tunnel without the alias, still tunneld's by its name and
+// kind while the configuration names it.
 func addLink(l model.Link, underlay uint32) ([]nlreq, error) {
 	data, err := tunnelData(l, underlay)
 	if err != nil {
@@ -140,6 +144,10 @@ func addLink(l model.Link, underlay uint32) ([]nlreq, error) {
 // `ip link set NAME alias ALIAS` does (rtnetlink's LinkAttributes do not
 // encode their Alias).
 type aliasMsg struct{ name, alias string }
+
+// followUp: the alias is written only on the device the same operation
+// created.
+func (aliasMsg) followUp() {}
 
 func (m aliasMsg) MarshalBinary() ([]byte, error) {
 	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{

@@ -23,6 +23,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/netnstest"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 var ctx = context.Background()
@@ -401,5 +402,48 @@ func BenchmarkLook(b *testing.B) {
 		if _, err := engine.Look(ctx, k, c, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestPrivilegedNothingAfterAFailedCreate: when a tunnel's creation
+// fails (here: a device of another kind holds the name, which a plan made
+// from an older observation does not know; or the kernel has no ipip),
+// the plan's later operations on that name are not tried: the address,
+// the link up and the route would land on the device holding the name,
+// and each would repeat the one error. The creation's error is the only
+// one; the device is left as it was.
+func TestPrivilegedNothingAfterAFailedCreate(t *testing.T) {
+	k := open(t)
+	snap := foreign(t)
+	if _, _, err := k.Observe(ctx, model.Scope{}); err != nil {
+		t.Fatal(err)
+	}
+	// Created after the observation, as if between it and the apply.
+	if err := netnstest.Veth("tun0", "tun0peer", nil); err != nil {
+		t.Fatal(err)
+	}
+	before := snap()
+	link := model.Link{Name: "tun0", Mode: model.ModeIPIP, Local: netip.MustParseAddr("192.0.2.10"),
+		Remote: netip.MustParseAddr("192.0.2.20"), TTL: 64, PMTUDisc: true, MTU: 1480, Up: true}
+	p := plan.Plan{Ops: []plan.Op{
+		{Kind: plan.LinkAdd, Link: &link},
+		{Kind: plan.AddrAdd, Addr: &model.Addr{Link: "tun0", Prefix: netip.MustParsePrefix("192.168.50.1/30")}},
+		{Kind: plan.LinkUp, Name: "tun0", Link: &link},
+		{Kind: plan.RouteAdd, Route: &model.Route{Table: 254, Dst: netip.MustParsePrefix("10.5.0.0/16"), Dev: "tun0"}},
+	}}
+	err := k.Apply(ctx, p)
+	var ae *kernel.ApplyError
+	if !errors.As(err, &ae) {
+		t.Fatalf("apply: %v, want the creation's failure", err)
+	}
+	var got []string
+	for _, f := range ae.Failed {
+		got = append(got, f.Op.Command(nil))
+	}
+	if diff := cmp.Diff([]string{p.Ops[0].Command(nil)}, got); diff != "" {
+		t.Errorf("failed operations (-want +got):\n%s\n%v", diff, err)
+	}
+	if after := snap(); after != before {
+		t.Errorf("the device holding the name was changed:\n%s", cmp.Diff(before, after))
 	}
 }

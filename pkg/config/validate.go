@@ -13,6 +13,7 @@ import (
 func (d *decoder) validate(c *Config) {
 	d.duplicateTunnels(c)
 	d.duplicateRoutes(c)
+	d.sameRules(c)
 	for _, r := range c.Routes {
 		if !r.ViaPeer || !r.To.IsValid() {
 			continue
@@ -57,6 +58,36 @@ func (d *decoder) duplicateRoutes(c *Config) {
 		at := d.where(keyPath("route").index(first), true)
 		d.errorf(keyPath("route").index(r.Index).key("to"),
 			"same destination, table and metric as route[%d] (line %d): the kernel keeps one route for them (give one a different metric)", first, at.Line)
+	}
+}
+
+// sameRules finds two rules at one explicit priority that the kernel
+// takes for the same rule: it compares the priority, table, iif, oif and
+// mark exactly, but a from or to the rule being added leaves out matches
+// any. It would refuse the second as existing, and tunneld would never
+// see it in place.
+func (d *decoder) sameRules(c *Config) {
+	sel := func(p netip.Prefix) netip.Prefix {
+		if p.IsValid() && p.Bits() == 0 {
+			return netip.Prefix{} // as the kernel keeps it: no selector
+		}
+		return p
+	}
+	covers := func(a, b netip.Prefix) bool { return !a.IsValid() || !b.IsValid() || a == b }
+	for j, b := range c.Rules {
+		if b.Priority == 0 {
+			continue
+		}
+		for _, a := range c.Rules[:j] {
+			if a.Priority != b.Priority || a.Family != b.Family || a.Table != b.Table || a.IIF != b.IIF || a.OIF != b.OIF ||
+				a.HasMark != b.HasMark || a.Mark != b.Mark || a.Mask != b.Mask ||
+				!covers(sel(a.From), sel(b.From)) || !covers(sel(a.To), sel(b.To)) {
+				continue
+			}
+			d.errorf(keyPath("rule").index(b.Index).key("priority"),
+				"at the same priority the kernel can take this rule for rule[%d] (a from or to left out matches any): give it another priority", a.Index)
+			break
+		}
 	}
 }
 

@@ -109,6 +109,9 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:8:7: route[0].via: tunnel "six" has no IPv6 address with a peer ("A peer B", or a /126 or /127) to route via`}},
 		{"pmtudisc on ip6ip6", "[tunnel.six]\nmode = \"ip6ip6\"\nlocal = \"2001:db8::1\"\nremote = \"2001:db8::2\"\npmtudisc = false\nttl = 64\n", []string{
 			`t.toml:5:12: tunnel.six.pmtudisc: only ipip, gre and sit tunnels have path-MTU discovery to set (the kernel's ip6tnl has no such parameter)`}},
+		{"rules the kernel takes for the same", "[tables]\nt = 42\n[[rule]]\nfrom = \"10.0.0.0/8\"\ntable = \"t\"\npriority = 20000\n[[rule]]\ntable = \"t\"\npriority = 20000\n[[rule]]\nfrom = \"10.1.0.0/16\"\ntable = \"t\"\npriority = 20000\n[[rule]]\nfrom = \"10.0.0.0/8\"\ntable = \"t\"\niif = \"eth0\"\npriority = 20000\n", []string{
+			`t.toml:9:12: rule[1].priority: at the same priority the kernel can take this rule for rule[0] (a from or to left out matches any): give it another priority`,
+			`t.toml:13:12: rule[2].priority: at the same priority the kernel can take this rule for rule[1] (a from or to left out matches any): give it another priority`}},
 		{"tunnel follows itself", "[tunnel.self]\nmode = \"ipip\"\nlocal = \"self\"\nremote = \"192.0.2.2\"\n", []string{
 			`t.toml:3:9: tunnel.self.local: the tunnel cannot take its local address from itself`}},
 		{"tunnel bound to itself", "[tunnel.b]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\ndev = \"b\"\n", []string{

@@ -150,8 +150,12 @@ func printStatus(w io.Writer, st Status) {
 		}
 		fmt.Fprintf(w, "  local  %s\n  remote %s\n", local, remote)
 		s := t.Stats
-		fmt.Fprintf(w, "  mtu %d  rx %d packets %d bytes %d errors %d dropped  tx %d packets %d bytes %d errors %d dropped\n",
-			t.MTU, s.RxPackets, s.RxBytes, s.RxErrors, s.RxDropped, s.TxPackets, s.TxBytes, s.TxErrors, s.TxDropped)
+		if t.MTU == 0 { // no such device: nothing to count
+			fmt.Fprintf(w, "  no device %s in the kernel\n", t.Name)
+		} else {
+			fmt.Fprintf(w, "  mtu %d  rx %d packets %d bytes %d errors %d dropped  tx %d packets %d bytes %d errors %d dropped\n",
+				t.MTU, s.RxPackets, s.RxBytes, s.RxErrors, s.RxDropped, s.TxPackets, s.TxBytes, s.TxErrors, s.TxDropped)
+		}
 		if t.LastChange != "" {
 			fmt.Fprintf(w, "  last change %s\n", t.LastChange)
 		}

@@ -229,7 +229,7 @@ func (b *builder) sysctls() {
 	for _, dev := range g.ProxyARP {
 		_, exists := b.in.Devices[dev]
 		if !exists {
-			b.note("sysctl net/ipv4/conf/%s/proxy_arp: device %s does not exist", dev, dev)
+			b.note("sysctl %s: device %s does not exist", model.SysctlName("net/ipv4/conf/"+dev+"/proxy_arp"), dev)
 			continue
 		}
 		add("net/ipv4/conf/"+dev+"/proxy_arp", true)

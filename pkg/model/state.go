@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // State is a set of kernel objects owned by tunneld: what the configuration
@@ -130,4 +131,17 @@ type Sysctl struct {
 }
 
 // ID names the sysctl for messages.
-func (s Sysctl) ID() string { return "sysctl " + s.Path }
+func (s Sysctl) ID() string { return "sysctl " + SysctlName(s.Path) }
+
+// SysctlName is a sysctl's path as sysctl(8) writes it: dotted
+// (net.ipv4.ip_forward), or with slashes when a part has a dot of its own
+// (a device like lan.5).
+func SysctlName(path string) string {
+	parts := strings.Split(path, "/")
+	for _, p := range parts {
+		if strings.Contains(p, ".") {
+			return path
+		}
+	}
+	return strings.Join(parts, ".")
+}

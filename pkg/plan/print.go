@@ -47,27 +47,15 @@ func (o Op) Command(tables map[uint32]string) string {
 	case RuleDel:
 		return "ip " + ruleArgs("del", *o.Rule, tables)
 	case SysctlSet:
-		return fmt.Sprintf("sysctl -w %s=%s", dotted(o.Sysctl.Path), o.Sysctl.Value)
+		return fmt.Sprintf("sysctl -w %s=%s", model.SysctlName(o.Sysctl.Path), o.Sysctl.Value)
 	case SysctlRestore:
-		return fmt.Sprintf("sysctl -w %s=%s  # original value", dotted(o.Sysctl.Path), o.Sysctl.Original)
+		return fmt.Sprintf("sysctl -w %s=%s  # original value", model.SysctlName(o.Sysctl.Path), o.Sysctl.Original)
 	case FilterReplace:
 		return fmt.Sprintf("nft -f - <<'EOF'\ntable inet %s\ndelete table inet %s\n%sEOF", model.TableName, model.TableName, o.Filter)
 	case FilterDel:
 		return "nft delete table inet " + model.TableName
 	}
 	return fmt.Sprintf("# unknown operation %d", o.Kind)
-}
-
-// dotted writes a sysctl path the way sysctl(8) takes it; dots inside an
-// interface name become slashes there, so the path keeps slashes then.
-func dotted(path string) string {
-	parts := strings.Split(path, "/")
-	for _, p := range parts {
-		if strings.Contains(p, ".") {
-			return path
-		}
-	}
-	return strings.Join(parts, ".")
 }
 
 func linkArgs(l model.Link) string {

@@ -246,6 +246,9 @@ func (t *table) repeated(key string) []*table {
 	}
 	arr, ok := v.([]map[string]any)
 	if !ok {
+		arr, ok = inlineTables(v)
+	}
+	if !ok {
 		t.errorf(key, "must be repeated sections ([[%s]]), not %s", key, typeName(v))
 		return nil
 	}
@@ -254,6 +257,22 @@ func (t *table) repeated(key string) []*table {
 		out[i] = t.d.table(t.at(key).index(i), m)
 	}
 	return out
+}
+
+// inlineTables is an array of inline tables (route = [{…}, {…}]), which
+// TOML defines as the same as repeated sections.
+func inlineTables(v any) ([]map[string]any, bool) {
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return nil, false
+	}
+	out := make([]map[string]any, len(list))
+	for i, e := range list {
+		if out[i], ok = e.(map[string]any); !ok {
+			return nil, false
+		}
+	}
+	return out, true
 }
 
 // name is the last component of a section's path (its name).

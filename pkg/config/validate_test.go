@@ -2,10 +2,12 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // A minimal valid tunnel, prepended where a case needs one to refer to.
@@ -112,6 +114,11 @@ func TestValidationErrors(t *testing.T) {
 		{"rules the kernel takes for the same", "[tables]\nt = 42\n[[rule]]\nfrom = \"10.0.0.0/8\"\ntable = \"t\"\npriority = 20000\n[[rule]]\ntable = \"t\"\npriority = 20000\n[[rule]]\nfrom = \"10.1.0.0/16\"\ntable = \"t\"\npriority = 20000\n[[rule]]\nfrom = \"10.0.0.0/8\"\ntable = \"t\"\niif = \"eth0\"\npriority = 20000\n", []string{
 			`t.toml:9:12: rule[1].priority: at the same priority the kernel can take this rule for rule[0] (a from or to left out matches any): give it another priority`,
 			`t.toml:13:12: rule[2].priority: at the same priority the kernel can take this rule for rule[1] (a from or to left out matches any): give it another priority`}},
+		{"inline route with errors", "route = [\n  { to = \"10.1.0.0/16\", dev = \"eth0\" },\n  { to = \"10.2.0.0/33\", dev = \"eth0\", bogus = 1 },\n]\n", []string{
+			`t.toml:3:10: route[1].to: "10.2.0.0/33" is not a prefix`,
+			`t.toml:3:39: route[1].bogus: unknown option (known: to, via, dev, onlink, metric, table, src)`}},
+		{"a list that is not of tables", "route = [1, 2]\n", []string{
+			`t.toml:1:9: route: must be repeated sections ([[route]]), not a list`}},
 		{"tunnel follows itself", "[tunnel.self]\nmode = \"ipip\"\nlocal = \"self\"\nremote = \"192.0.2.2\"\n", []string{
 			`t.toml:3:9: tunnel.self.local: the tunnel cannot take its local address from itself`}},
 		{"tunnel bound to itself", "[tunnel.b]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\ndev = \"b\"\n", []string{
@@ -179,5 +186,24 @@ func TestValidationErrors(t *testing.T) {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestInlineTables: an array of inline tables is the same configuration
+// as repeated sections, as TOML defines it.
+func TestInlineTables(t *testing.T) {
+	sections, err := Parse("a.toml", []byte("[[route]]\nto = \"10.1.0.0/16\"\ndev = \"eth0\"\n[[route]]\nto = \"10.2.0.0/16\"\nvia = \"192.0.2.1\"\n[[rule]]\nfrom = \"10.0.0.0/8\"\ntable = 42\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inline, err := Parse("b.toml", []byte("route = [{ to = \"10.1.0.0/16\", dev = \"eth0\" }, { to = \"10.2.0.0/16\", via = \"192.0.2.1\" }]\nrule = [{ from = \"10.0.0.0/8\", table = 42 }]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sections.Routes, inline.Routes, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
+		t.Errorf("routes (-sections +inline):\n%s", diff)
+	}
+	if diff := cmp.Diff(sections.Rules, inline.Rules, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
+		t.Errorf("rules (-sections +inline):\n%s", diff)
 	}
 }

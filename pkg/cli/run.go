@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -27,14 +27,25 @@ func runRun(env *Env, args []string) int {
 		return 2
 	}
 	log := logfmt.New(env.Stderr, lv)
+	// The configuration first: an invalid one stops the daemon before it
+	// touches the kernel or the state directory.
+	c, ok := load(env, *path)
+	if !ok {
+		return 1
+	}
 	k, ok := openKernel(env, "")
 	if !ok {
 		return 1
 	}
 	defer closeKernel(k)
-	ctx := env.Context
+	// ctx ends with the loop, whichever way it stops, and with it the
+	// status socket: Serve is waited for, so its file is gone when run
+	// returns.
+	ctx, cancel := context.WithCancel(env.Context)
+	defer cancel()
 	deps := daemon.Deps{
 		Kernel:   k,
+		Config:   c,
 		Load:     func() (*config.Config, error) { return config.Load(*path) },
 		Resolver: resolve.System{},
 		Log:      log,
@@ -64,17 +75,17 @@ func runRun(env *Env, args []string) int {
 	deps.Reload = reload
 	d := daemon.New(deps)
 	sock := filepath.Join(env.StateDir, daemon.SocketName)
+	served := make(chan struct{})
 	go func() {
+		defer close(served)
 		if err := d.Serve(ctx, sock); err != nil {
 			log.Warn("no status socket", "path", sock, "err", err)
 		}
 	}()
 	start := time.Now()
 	err = d.Run(ctx)
-	if errors.Is(err, daemon.ErrConfig) {
-		printConfigErr(env, err)
-		return 1
-	}
+	cancel()
+	<-served
 	if err != nil {
 		log.Error("stopped with an error", "err", err, "uptime", time.Since(start).Round(time.Second))
 		return 1

@@ -3,12 +3,17 @@ package cli
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/kernel"
 )
@@ -26,7 +31,8 @@ func runDaemon(t *testing.T, stop func(stderr string) bool, args ...string) (int
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb syncbuf.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: t.TempDir(),
+	state := t.TempDir()
+	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: state,
 		Kernel: func() (kernel.Kernel, error) { return k, nil },
 		Notify: func(state string) {
 			if state == "READY=1" {
@@ -48,6 +54,10 @@ func runDaemon(t *testing.T, stop func(stderr string) bool, args ...string) (int
 	cancel()
 	select {
 	case c := <-code:
+		// The status socket is gone when run returns.
+		if diff := cmp.Diff([]string(nil), dirNames(t, state)); diff != "" {
+			t.Errorf("state directory after tunneld run %q stopped (-want +got):\n%s", args, diff)
+		}
 		return c, errb.String()
 	case <-time.After(10 * time.Second):
 		t.Fatalf("tunneld run %q did not stop within 10s:\n%s", args, errb.String())
@@ -100,4 +110,53 @@ func TestRunBadLogLevel(t *testing.T) {
 	if want := "tunneld: -log-level: unknown level \"verbose\" (want debug, info, warn or error)\n"; code != 2 || errb.String() != want {
 		t.Errorf("exit %d, stderr %q; want 2 and %q", code, errb.String(), want)
 	}
+}
+
+// TestRunBadConfigLeavesNothing: `tunneld run` with an invalid
+// configuration prints its errors and exits 1 without opening the kernel
+// and without leaving a status socket (or anything else) in the state
+// directory.
+func TestRunBadConfigLeavesNothing(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bad.toml")
+	if err := os.WriteFile(file, []byte("[global]\nip_forward = 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	opened := 0
+	var out, errb syncbuf.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, StateDir: state,
+		Kernel: func() (kernel.Kernel, error) { opened++; return fakekernel.New(), nil }}
+	code := Main(env, []string{"run", "-c", file})
+	if code != 1 {
+		t.Errorf("exit code = %d, want 1", code)
+	}
+	want := file + ":2:14: global.ip_forward: must be true or false, not the integer 3\n"
+	if diff := cmp.Diff(want, errb.String()); diff != "" {
+		t.Errorf("stderr (-want +got):\n%s", diff)
+	}
+	if opened != 0 {
+		t.Errorf("the kernel was opened %d times", opened)
+	}
+	// Look twice: right away, and after a goroutine left behind had the
+	// time to create the socket.
+	for _, wait := range []time.Duration{0, 100 * time.Millisecond} {
+		time.Sleep(wait)
+		if diff := cmp.Diff([]string(nil), dirNames(t, state)); diff != "" {
+			t.Errorf("state directory after %v (-want +got):\n%s", wait, diff)
+		}
+	}
+}
+
+// dirNames lists a directory's entries (nil for none, or no directory).
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
 }

@@ -60,7 +60,10 @@ const (
 // Deps is what the loop needs from the outside.
 type Deps struct {
 	Kernel kernel.Kernel
-	// Load reads and validates the configuration file.
+	// Config is the configuration to start with (nil: Run loads it).
+	Config *config.Config
+	// Load reads and validates the configuration file (at start-up when
+	// Config is nil, and on every reload).
 	Load     func() (*config.Config, error)
 	Resolver resolve.Resolver
 	// Events are the watcher's hints (nil: none).
@@ -130,9 +133,12 @@ var ErrConfig = errors.New("configuration")
 // Run converges, notifies readiness, and keeps the kernel converged until
 // ctx ends; then it removes what tunneld owns (unless keep_on_exit).
 func (dm *Daemon) Run(ctx context.Context) error {
-	cfg, err := dm.d.Load()
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
+	cfg := dm.d.Config
+	if cfg == nil {
+		var err error
+		if cfg, err = dm.d.Load(); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 	}
 	dm.cfg = cfg
 	dm.started = dm.d.Now()

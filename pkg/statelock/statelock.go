@@ -1,0 +1,151 @@
+// Package statelock keeps one tunneld at a time changing the kernel for a
+// state directory: the daemon holds the lock while it runs, apply and
+// down while they work. It is an flock(2) on a file in the directory, so
+// the kernel releases it when its holder dies, however it dies: a crash
+// or kill -9 never leaves a stale lock. The file holds the holder's pid
+// and command, to name it in the error the next one gets.
+package statelock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// FileName is the lock file's name inside the state directory.
+const FileName = "tunneld.lock"
+
+// Lock is a held lock.
+type Lock struct {
+	f    *os.File
+	path string
+}
+
+// HeldError is returned by Acquire when another process holds the lock.
+type HeldError struct {
+	// Dir is the state directory.
+	Dir string
+	// Pid and Command name the holder (0 and "" when it has not written
+	// them yet).
+	Pid     int
+	Command string
+}
+
+// Error names the state directory and the holder: "state directory
+// /run/tunneld: in use by tunneld run (pid 1234)".
+func (e *HeldError) Error() string {
+	return "state directory " + e.Dir + ": in use by " + e.Holder()
+}
+
+// Holder names the holder: "tunneld run (pid 1234)", or "another
+// tunneld" when it is not known yet.
+func (e *HeldError) Holder() string {
+	if e.Pid == 0 {
+		return "another tunneld"
+	}
+	if e.Command == "" {
+		return fmt.Sprintf("tunneld (pid %d)", e.Pid)
+	}
+	return fmt.Sprintf("tunneld %s (pid %d)", e.Command, e.Pid)
+}
+
+// Acquire takes the lock of the state directory dir (created, mode 0700,
+// when missing) for command ("run", "apply", …), without waiting: when
+// another process holds it, the error is a *HeldError.
+func Acquire(dir, command string) (*Lock, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	// A holder removes the file before it lets go: a file opened just
+	// before that and locked just after is no longer the lock. Retry
+	// with the file now at path.
+	for range 10 {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("lock: %w", err)
+		}
+		err = flock(f)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			b, _ := os.ReadFile(path)
+			f.Close()
+			return nil, held(dir, string(b))
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if !current(f, path) {
+			f.Close()
+			continue
+		}
+		l := &Lock{f: f, path: path}
+		if err := l.record(command); err != nil {
+			l.Release()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		return l, nil
+	}
+	return nil, fmt.Errorf("lock %s: replaced again and again while taking it", path)
+}
+
+// flock takes an exclusive lock on f without waiting, retrying when a
+// signal interrupts it.
+func flock(f *os.File) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// current reports whether f is still the file at path.
+func current(f *os.File, path string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	pi, err := os.Stat(path)
+	return err == nil && os.SameFile(fi, pi)
+}
+
+// record writes "PID COMMAND\n" into the lock file.
+func (l *Lock) record(command string) error {
+	if err := l.f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := l.f.WriteAt([]byte(strconv.Itoa(os.Getpid())+" "+command+"\n"), 0)
+	return err
+}
+
+// held reads a lock file's "PID COMMAND" line into a HeldError.
+func held(dir, content string) *HeldError {
+	e := &HeldError{Dir: dir}
+	pid, command, _ := strings.Cut(strings.TrimSpace(content), " ")
+	if n, err := strconv.Atoi(pid); err == nil && n > 0 {
+		e.Pid, e.Command = n, command
+	}
+	return e
+}
+
+// Release removes the lock file and lets go of the lock. It is safe to
+// call more than once.
+func (l *Lock) Release() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	// Removed while still held: nobody can take a lock on it that
+	// current would not see through.
+	err := os.Remove(l.path)
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}

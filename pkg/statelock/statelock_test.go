@@ -1,0 +1,150 @@
+package statelock
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestAcquire: a second Acquire, of any command, is refused naming the
+// holder; after Release the lock can be taken again and the directory
+// holds nothing.
+func TestAcquire(t *testing.T) {
+	for _, tt := range []struct{ first, second string }{
+		{"run", "run"},
+		{"run", "down"},
+		{"apply", "run"},
+	} {
+		t.Run(tt.first+" then "+tt.second, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			l, err := Acquire(dir, tt.first)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Acquire(dir, tt.second)
+			var he *HeldError
+			if !errors.As(err, &he) {
+				t.Fatalf("second Acquire: %v, want a *HeldError", err)
+			}
+			want := &HeldError{Dir: dir, Pid: os.Getpid(), Command: tt.first}
+			if diff := cmp.Diff(want, he); diff != "" {
+				t.Errorf("HeldError (-want +got):\n%s", diff)
+			}
+			if err := l.Release(); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Release(); err != nil {
+				t.Errorf("second Release: %v", err)
+			}
+			if names := dirNames(t, dir); len(names) != 0 {
+				t.Errorf("after Release the directory holds %q", names)
+			}
+			l, err = Acquire(dir, tt.second)
+			if err != nil {
+				t.Fatalf("Acquire after Release: %v", err)
+			}
+			l.Release()
+		})
+	}
+}
+
+func TestHeldError(t *testing.T) {
+	for _, tt := range []struct {
+		content, want string
+	}{
+		{"1234 run\n", "state directory /s: in use by tunneld run (pid 1234)"},
+		{"1234 \n", "state directory /s: in use by tunneld (pid 1234)"},
+		{"", "state directory /s: in use by another tunneld"}, // not written yet
+		{"run 1234\n", "state directory /s: in use by another tunneld"},
+	} {
+		if got := held("/s", tt.content).Error(); got != tt.want {
+			t.Errorf("content %q: %q, want %q", tt.content, got, tt.want)
+		}
+	}
+}
+
+// TestCurrent: a lock file removed (by a holder letting go) or replaced
+// after it was opened is not the lock any more.
+func TestCurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	for _, tt := range []struct {
+		name   string
+		change func()
+		want   bool
+	}{
+		{"unchanged", func() {}, true},
+		{"removed", func() { os.Remove(path) }, false},
+		{"replaced", func() { os.Remove(path); os.WriteFile(path, nil, 0o600) }, false},
+	} {
+		os.Remove(path)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt.change()
+		if got := current(f, path); got != tt.want {
+			t.Errorf("%s: current = %v, want %v", tt.name, got, tt.want)
+		}
+		f.Close()
+	}
+}
+
+// TestKilledHolder: a holder killed with SIGKILL leaves its file behind
+// but not its lock.
+func TestKilledHolder(t *testing.T) {
+	if dir := os.Getenv("STATELOCK_HOLD"); dir != "" {
+		if _, err := Acquire(dir, "run"); err != nil {
+			os.Stdout.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Stdout.WriteString("locked\n")
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledHolder$")
+	cmd.Env = append(os.Environ(), "STATELOCK_HOLD="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "locked\n" {
+		t.Fatalf("holder: %q, %v", line, err)
+	}
+	_, err = Acquire(dir, "run")
+	var he *HeldError
+	if !errors.As(err, &he) || he.Pid != cmd.Process.Pid {
+		t.Fatalf("Acquire while the holder (pid %d) lives: %v", cmd.Process.Pid, err)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	l, err := Acquire(dir, "run")
+	if err != nil {
+		t.Fatalf("Acquire after the holder was killed: %v", err)
+	}
+	l.Release()
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}

@@ -16,6 +16,11 @@ func runApply(env *Env, args []string) int {
 		return code
 	}
 	defer closeKernel(k)
+	lock, ok := lockState(env, "apply")
+	if !ok {
+		return 1
+	}
+	defer lock.Release()
 	rep, err := engine.Converge(env.Context, k, c, resolveAll(env, c))
 	printOps(env, rep)
 	for _, t := range rep.Last.Want.Tunnels {
@@ -43,6 +48,11 @@ func runDown(env *Env, args []string) int {
 		return code
 	}
 	defer closeKernel(k)
+	lock, ok := lockState(env, "down")
+	if !ok {
+		return 1
+	}
+	defer lock.Release()
 	rep, err := engine.Down(env.Context, k, c)
 	printOps(env, rep)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/statelock"
 	"github.com/tunneld/tunneld/pkg/watch"
 )
 
@@ -222,4 +223,35 @@ func openKernel(env *Env, alternative string) (kernel.Kernel, bool) {
 		return nil, false
 	}
 	return k, true
+}
+
+// lockState takes the state directory's lock for command ("run",
+// "apply", "down"): one tunneld at a time changes the kernel. When it is
+// held, one line says by whom and what to do instead. The caller
+// releases the lock.
+func lockState(env *Env, command string) (*statelock.Lock, bool) {
+	l, err := statelock.Acquire(env.StateDir, command)
+	if err == nil {
+		return l, true
+	}
+	var he *statelock.HeldError
+	if !errors.As(err, &he) {
+		fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
+		return nil, false
+	}
+	where := "tunneld: state directory " + he.Dir + ": "
+	switch {
+	case he.Command != "run":
+		fmt.Fprintf(env.Stderr, "%s%s is changing the kernel: try again when it is done\n", where, he.Holder())
+	case command == "run":
+		fmt.Fprintf(env.Stderr, "%sa daemon is already running (pid %d): not starting another\n", where, he.Pid)
+	case command == "down":
+		// The daemon would put everything back at its next converge.
+		fmt.Fprintf(env.Stderr, "%sa daemon is running (pid %d) and would put back what down removes: "+
+			"stop it instead (systemctl stop tunneld or service tunneld stop)\n", where, he.Pid)
+	default:
+		fmt.Fprintf(env.Stderr, "%sa daemon is running (pid %d) and keeps the kernel as its configuration says: "+
+			"edit the file and reload it (systemctl reload tunneld, service tunneld reload or kill -HUP %d)\n", where, he.Pid, he.Pid)
+	}
+	return nil, false
 }

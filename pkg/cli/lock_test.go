@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/daemon"
+	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+const lockFile = "../../testdata/seeds/002_ff25396f952da8ec/colo.toml"
+
+// startDaemon runs `tunneld run` on k with the state directory state
+// until the test ends; it returns once the daemon is ready.
+func startDaemon(t *testing.T, k kernel.Kernel, state string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncbuf.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: state,
+		Kernel: func() (kernel.Kernel, error) { return k, nil },
+		Notify: func(state string) {
+			if state == "READY=1" {
+				out.Write([]byte("ready\n"))
+			}
+		}}
+	code := make(chan int, 1)
+	go func() { code <- Main(env, []string{"run", "-c", lockFile}) }()
+	t.Cleanup(func() {
+		cancel()
+		if c := <-code; c != 0 {
+			t.Errorf("the first daemon: exit %d:\n%s", c, errb.String())
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "ready"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first daemon is not ready within 10s:\n%s", errb.String())
+		}
+	}
+}
+
+// TestOneDaemonPerStateDir: while a daemon runs, a second `run`, and
+// apply and down, with the same state directory refuse at once, in one
+// line naming the daemon, without changing the kernel; the daemon's
+// status socket keeps answering.
+func TestOneDaemonPerStateDir(t *testing.T) {
+	c, err := config.Load(lockFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := emptyKernel(c)
+	state := t.TempDir()
+	startDaemon(t, k, state)
+	pid := os.Getpid()
+	for _, tt := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"run"}, fmt.Sprintf("tunneld: state directory %s: a daemon is already running (pid %d): not starting another\n", state, pid)},
+		{[]string{"apply"}, fmt.Sprintf("tunneld: state directory %s: a daemon is running (pid %d) and keeps the kernel as its configuration says: "+
+			"edit the file and reload it (systemctl reload tunneld, service tunneld reload or kill -HUP %d)\n", state, pid, pid)},
+		{[]string{"down"}, fmt.Sprintf("tunneld: state directory %s: a daemon is running (pid %d) and would put back what down removes: "+
+			"stop it instead (systemctl stop tunneld or service tunneld stop)\n", state, pid)},
+	} {
+		t.Run(tt.args[0], func(t *testing.T) {
+			writes := k.Writes
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			var out, errb syncbuf.Buffer
+			env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: state,
+				Kernel: func() (kernel.Kernel, error) { return k, nil }}
+			code := Main(env, append(tt.args, "-c", lockFile))
+			if code != 1 {
+				t.Errorf("exit code = %d, want 1", code)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("it ran until stopped")
+			}
+			if diff := cmp.Diff(tt.stderr, errb.String()); diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+			k.Observe(context.Background(), model.Scope{}) // take the lock: the daemon may be applying
+			if k.Writes != writes {
+				t.Errorf("the kernel was written %d times", k.Writes-writes)
+			}
+			if _, err := daemon.Query(filepath.Join(state, daemon.SocketName)); err != nil {
+				t.Errorf("the first daemon's status socket: %v", err)
+			}
+		})
+	}
+}
+
+// TestLockHeldByApply: apply and down hold the lock while they work:
+// another command finding it held says who holds it.
+func TestLockHeldByApply(t *testing.T) {
+	state := t.TempDir()
+	if err := os.WriteFile(filepath.Join(state, "tunneld.lock"), []byte("4242 apply\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(state, "tunneld.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(lockFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := emptyKernel(c)
+	want := fmt.Sprintf("tunneld: state directory %s: tunneld apply (pid 4242) is changing the kernel: try again when it is done\n", state)
+	for _, cmd := range []string{"run", "apply", "down"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		var out, errb bytes.Buffer
+		code := Main(&Env{Stdout: &out, Stderr: &errb, StateDir: state, Context: ctx, Kernel: func() (kernel.Kernel, error) { return k, nil }},
+			[]string{cmd, "-c", lockFile})
+		cancel()
+		if code != 1 || k.Writes != 0 {
+			t.Errorf("%s: exit %d, %d writes; want 1, 0", cmd, code, k.Writes)
+		}
+		if diff := cmp.Diff(want, errb.String()); diff != "" {
+			t.Errorf("%s: stderr (-want +got):\n%s", cmd, diff)
+		}
+	}
+}

@@ -99,3 +99,30 @@ func (e *NoDriverError) Is(target error) bool { return target == ErrNoDriver }
 // ErrForeign is returned when an object that is not tunneld's stands
 // where tunneld must put its own.
 var ErrForeign = errors.New("an object not managed by tunneld is in the way")
+
+// ErrNoNFTables is returned when the configuration needs tunneld's
+// nftables table (firewall = true) and the kernel has no nf_tables.
+var ErrNoNFTables = errors.New("kernel has no nf_tables")
+
+// NoNFTablesError explains a missing nf_tables in words an admin can act
+// on.
+type NoNFTablesError struct {
+	// Err is why nf_tables could not be opened (nil: not tried).
+	Err error
+}
+
+// Error says what needs nf_tables, and what to install or change.
+func (e *NoNFTablesError) Error() string {
+	s := ErrNoNFTables.Error() + ", which firewall = true (the default) needs: " +
+		"load module nf_tables (on OpenWrt install kmod-nft-core) or set firewall = false in [global]"
+	if e.Err != nil {
+		return e.Err.Error() + ": " + s
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrNoNFTables) true.
+func (e *NoNFTablesError) Is(target error) bool { return target == ErrNoNFTables }
+
+// Unwrap returns why nf_tables could not be opened.
+func (e *NoNFTablesError) Unwrap() error { return e.Err }

@@ -64,12 +64,13 @@ func (k *Kernel) direct(op plan.Op) error {
 		return k.restoreSysctl(op.Sysctl.Path, op.Sysctl.Original)
 	case plan.FilterReplace:
 		if k.nft == nil {
-			return nil
+			// Never silently: the tunnels would run unprotected.
+			return &kernel.NoNFTablesError{}
 		}
 		return k.nft.Replace(op.Filter)
 	case plan.FilterDel:
 		if k.nft == nil {
-			return nil
+			return nil // no nf_tables, no table
 		}
 		return k.nft.Delete()
 	}

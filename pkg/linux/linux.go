@@ -31,7 +31,17 @@ type Options struct {
 	// NoFilter disables the nftables part (the table is neither read nor
 	// written).
 	NoFilter bool
+	// FilterOptional lets Open go on without the nftables part when the
+	// kernel has no nf_tables, for a configuration with firewall = false.
+	// Where nf_tables exists it is opened all the same, so that a table
+	// left by an earlier configuration is still seen and removed.
+	// Without it, a kernel without nf_tables is a *kernel.NoNFTablesError.
+	FilterOptional bool
 }
+
+// openNFT opens nf_tables in the calling thread's namespace (a variable
+// for tests: no kernel without nf_tables is at hand).
+var openNFT = func() (*nft.Conn, error) { return nft.Open(0) }
 
 // Kernel talks to the running Linux kernel in the calling thread's
 // network namespace.
@@ -82,12 +92,38 @@ func Open(opts Options) (*Kernel, error) {
 	}
 	k := &Kernel{nl: c, w: w, opts: opts}
 	if !opts.NoFilter {
-		if k.nft, err = nft.Open(0); err != nil {
+		if k.nft, err = openNFT(); err != nil {
+			if opts.FilterOptional && errors.Is(err, nft.ErrUnavailable) {
+				return k, nil // see RequireFilter
+			}
 			c.Close()
+			if errors.Is(err, nft.ErrUnavailable) {
+				return nil, &kernel.NoNFTablesError{Err: err}
+			}
 			return nil, err // nft's errors begin with "nftables: "
 		}
 	}
 	return k, nil
+}
+
+// RequireFilter makes sure the nftables part is there for a
+// configuration that turns the filter on (a reload may): when Open went
+// on without it, nf_tables is opened now (a module may have been
+// installed since); when the kernel still has none, the error is a
+// *kernel.NoNFTablesError.
+func (k *Kernel) RequireFilter() error {
+	if k.nft != nil || k.opts.NoFilter {
+		return nil
+	}
+	c, err := openNFT()
+	if errors.Is(err, nft.ErrUnavailable) {
+		return &kernel.NoNFTablesError{Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	k.nft = c
+	return nil
 }
 
 // Close releases the sockets.

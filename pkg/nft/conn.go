@@ -33,10 +33,14 @@ type Conn struct {
 	reads int
 }
 
+// ErrUnavailable is in Open's error when the kernel has no nf_tables
+// (nor nfnetlink), as opposed to one that refuses this user.
+var ErrUnavailable = errors.New("not available")
+
 // Open connects to nf_tables in the network namespace netNSFD refers to,
 // or, when netNSFD is 0, in the calling thread's namespace. The fd is
 // duplicated: the caller may close its own. Open fails when nf_tables is
-// not available.
+// not available (the error is then ErrUnavailable).
 func Open(netNSFD int) (*Conn, error) {
 	c := &Conn{nsfd: -1}
 	if netNSFD != 0 {
@@ -48,6 +52,10 @@ func Open(netNSFD int) (*Conn, error) {
 	}
 	if err := c.dial(); err != nil {
 		c.closeNS()
+		if errors.Is(err, unix.EPROTONOSUPPORT) {
+			// No nfnetlink in this kernel at all.
+			return nil, fmt.Errorf("nftables: %w: %w", ErrUnavailable, err)
+		}
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
 	// A plain request fails cleanly where a batch would hang when the
@@ -63,7 +71,7 @@ func Open(netNSFD int) (*Conn, error) {
 			// send the admin looking for a kernel module.
 			return nil, fmt.Errorf("nftables: %w", err)
 		}
-		return nil, fmt.Errorf("nftables: not available: %w", err)
+		return nil, fmt.Errorf("nftables: %w: %w", ErrUnavailable, err)
 	}
 	return c, nil
 }

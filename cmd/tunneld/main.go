@@ -32,7 +32,9 @@ func main() {
 		Stderr:   os.Stderr,
 		Version:  version,
 		Context:  ctx,
-		Kernel:   func() (kernel.Kernel, error) { return linux.Open(linux.Options{StateDir: stateDir}) },
+		Kernel: func(needFilter bool) (kernel.Kernel, error) {
+			return linux.Open(linux.Options{StateDir: stateDir, FilterOptional: !needFilter})
+		},
 		Events:   events,
 		Notify:   func(state string) { sd.SdNotify(false, state) },
 		Watchdog: watchdog,

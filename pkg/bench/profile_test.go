@@ -73,7 +73,7 @@ func profileChild(t *testing.T) {
 		// What `tunneld apply` does, bar the process start.
 		prof("cli-apply", func() {
 			code := cli.Main(&cli.Env{StateDir: t.TempDir(), Stdout: os.Stdout, Stderr: os.Stderr, Context: context.Background(),
-				Kernel: func() (kernel.Kernel, error) { return linux.Open(linux.Options{StateDir: t.TempDir()}) }}, []string{"apply", "-c", path})
+				Kernel: func(bool) (kernel.Kernel, error) { return linux.Open(linux.Options{StateDir: t.TempDir()}) }}, []string{"apply", "-c", path})
 			if code != 0 {
 				t.Fatalf("apply: exit %d", code)
 			}

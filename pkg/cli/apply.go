@@ -11,7 +11,7 @@ import (
 
 func runApply(env *Env, args []string) int {
 	fs, path := flags(env, "apply")
-	c, k, code := live(env, fs, path, args)
+	c, k, code := live(env, fs, path, args, true)
 	if code != 0 {
 		return code
 	}
@@ -43,7 +43,9 @@ func runApply(env *Env, args []string) int {
 
 func runDown(env *Env, args []string) int {
 	fs, path := flags(env, "down")
-	c, k, code := live(env, fs, path, args)
+	// Without nf_tables there is no table to remove, whatever the
+	// configuration says: down must not fail for want of one.
+	c, k, code := live(env, fs, path, args, false)
 	if code != 0 {
 		return code
 	}

@@ -27,7 +27,7 @@ func TestApplyStatusDown(t *testing.T) {
 	state := t.TempDir()
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
-		env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func() (kernel.Kernel, error) { return k, nil }}
+		env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
 		code := Main(env, append(args, "-c", file))
 		return code, out.String(), errb.String()
 	}

@@ -22,7 +22,10 @@ import (
 type Env struct {
 	Stdout, Stderr io.Writer
 	// Kernel opens the live kernel seam (nil: none on this platform).
-	Kernel func() (kernel.Kernel, error)
+	// needFilter is false when the command can do without nftables (the
+	// configuration has firewall = false, or the command is down): a
+	// kernel without nf_tables is then no error.
+	Kernel func(needFilter bool) (kernel.Kernel, error)
 	// Version is printed by `tunneld version`.
 	Version string
 	// Context is cancelled on SIGINT/SIGTERM.
@@ -163,9 +166,10 @@ func printConfigErr(env *Env, err error) {
 }
 
 // live parses the flags, loads the configuration and opens the kernel,
-// for the commands that work on the live kernel. code is non-zero when
-// the command must stop; the caller closes the kernel.
-func live(env *Env, fs *flag.FlagSet, path *string, args []string) (c *config.Config, k kernel.Kernel, code int) {
+// for the commands that work on the live kernel; filter is whether the
+// command needs nftables when the configuration has the filter on. code
+// is non-zero when the command must stop; the caller closes the kernel.
+func live(env *Env, fs *flag.FlagSet, path *string, args []string, filter bool) (c *config.Config, k kernel.Kernel, code int) {
 	if !parse(env, fs, args) {
 		return nil, nil, 2
 	}
@@ -173,7 +177,7 @@ func live(env *Env, fs *flag.FlagSet, path *string, args []string) (c *config.Co
 	if !ok {
 		return nil, nil, 1
 	}
-	if k, ok = openKernel(env, ""); !ok {
+	if k, ok = openKernel(env, filter && c.Global.Firewall, ""); !ok {
 		return nil, nil, 1
 	}
 	return c, k, 0
@@ -203,14 +207,15 @@ func runVersion(env *Env, args []string) int {
 	return 0
 }
 
-// openKernel opens the live kernel; alternative, when not empty, is
-// what the admin may do instead without privileges.
-func openKernel(env *Env, alternative string) (kernel.Kernel, bool) {
+// openKernel opens the live kernel (see Env.Kernel for needFilter);
+// alternative, when not empty, is what the admin may do instead without
+// privileges.
+func openKernel(env *Env, needFilter bool, alternative string) (kernel.Kernel, bool) {
 	if env.Kernel == nil {
 		fmt.Fprintln(env.Stderr, "tunneld: no kernel backend on this platform")
 		return nil, false
 	}
-	k, err := env.Kernel()
+	k, err := env.Kernel(needFilter)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
 		if errors.Is(err, os.ErrPermission) || os.Geteuid() != 0 {

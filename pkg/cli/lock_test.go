@@ -29,7 +29,7 @@ func startDaemon(t *testing.T, k kernel.Kernel, state string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncbuf.Buffer
 	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: state,
-		Kernel: func() (kernel.Kernel, error) { return k, nil },
+		Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
 		Notify: func(state string) {
 			if state == "READY=1" {
 				out.Write([]byte("ready\n"))
@@ -79,7 +79,7 @@ func TestOneDaemonPerStateDir(t *testing.T) {
 			defer cancel()
 			var out, errb syncbuf.Buffer
 			env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: state,
-				Kernel: func() (kernel.Kernel, error) { return k, nil }}
+				Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
 			code := Main(env, append(tt.args, "-c", lockFile))
 			if code != 1 {
 				t.Errorf("exit code = %d, want 1", code)
@@ -125,7 +125,7 @@ func TestLockHeldByApply(t *testing.T) {
 	for _, cmd := range []string{"run", "apply", "down"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		var out, errb bytes.Buffer
-		code := Main(&Env{Stdout: &out, Stderr: &errb, StateDir: state, Context: ctx, Kernel: func() (kernel.Kernel, error) { return k, nil }},
+		code := Main(&Env{Stdout: &out, Stderr: &errb, StateDir: state, Context: ctx, Kernel: func(bool) (kernel.Kernel, error) { return k, nil }},
 			[]string{cmd, "-c", lockFile})
 		cancel()
 		if code != 1 || k.Writes != 0 {

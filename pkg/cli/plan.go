@@ -23,7 +23,7 @@ func runPlan(env *Env, args []string) int {
 		have, in := emptyObservation(c)
 		s = engine.Plan(have, in, c, resolveAll(env, c))
 	} else {
-		k, ok := openKernel(env, "try --from-empty")
+		k, ok := openKernel(env, c.Global.Firewall, "try --from-empty")
 		if !ok {
 			return 1
 		}

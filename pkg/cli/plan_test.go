@@ -102,7 +102,7 @@ func TestCheck(t *testing.T) {
 // offers --from-empty, the one command that has it.
 func TestKernelPermission(t *testing.T) {
 	const file = "../../testdata/seeds/000_c4416a8950d425f4/host1.toml"
-	denied := func() (kernel.Kernel, error) {
+	denied := func(bool) (kernel.Kernel, error) {
 		return nil, fmt.Errorf("nftables: netlink receive: %w", syscall.EPERM)
 	}
 	tests := []struct {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/daemon"
+	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/logfmt"
 	"github.com/tunneld/tunneld/pkg/resolve"
 )
@@ -33,7 +34,7 @@ func runRun(env *Env, args []string) int {
 	if !ok {
 		return 1
 	}
-	k, ok := openKernel(env, "")
+	k, ok := openKernel(env, c.Global.Firewall, "")
 	if !ok {
 		return 1
 	}
@@ -54,7 +55,7 @@ func runRun(env *Env, args []string) int {
 	deps := daemon.Deps{
 		Kernel:   k,
 		Config:   c,
-		Load:     func() (*config.Config, error) { return config.Load(*path) },
+		Load:     reloader(*path, k),
 		Resolver: resolve.System{},
 		Log:      log,
 		Notify:   env.Notify,
@@ -99,4 +100,31 @@ func runRun(env *Env, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// filterRequirer is implemented by kernels that may have been opened
+// without nftables (the configuration had the filter off and the kernel
+// has no nf_tables): RequireFilter opens it for a configuration that
+// turns the filter on, or says why it cannot.
+type filterRequirer interface {
+	RequireFilter() error
+}
+
+// reloader loads the configuration at path for the daemon's reloads: one
+// that turns the filter on where the kernel has no nf_tables is refused
+// (the daemon logs why and keeps the running one) rather than half
+// applied, its tunnels up without their filter.
+func reloader(path string, k kernel.Kernel) func() (*config.Config, error) {
+	return func() (*config.Config, error) {
+		c, err := config.Load(path)
+		if err != nil || !c.Global.Firewall {
+			return c, err
+		}
+		if fr, ok := k.(filterRequirer); ok {
+			if err := fr.RequireFilter(); err != nil {
+				return nil, err
+			}
+		}
+		return c, nil
+	}
 }

@@ -33,7 +33,7 @@ func runDaemon(t *testing.T, stop func(stderr string) bool, args ...string) (int
 	var out, errb syncbuf.Buffer
 	state := t.TempDir()
 	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: state,
-		Kernel: func() (kernel.Kernel, error) { return k, nil },
+		Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
 		Notify: func(state string) {
 			if state == "READY=1" {
 				out.Write([]byte("ready\n"))
@@ -125,7 +125,7 @@ func TestRunBadConfigLeavesNothing(t *testing.T) {
 	opened := 0
 	var out, errb syncbuf.Buffer
 	env := &Env{Stdout: &out, Stderr: &errb, StateDir: state,
-		Kernel: func() (kernel.Kernel, error) { opened++; return fakekernel.New(), nil }}
+		Kernel: func(bool) (kernel.Kernel, error) { opened++; return fakekernel.New(), nil }}
 	code := Main(env, []string{"run", "-c", file})
 	if code != 1 {
 		t.Errorf("exit code = %d, want 1", code)

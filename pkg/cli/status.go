@@ -58,7 +58,7 @@ func runStatus(env *Env, args []string) int {
 	fs, path := flags(env, "status")
 	asJSON := fs.Bool("json", false, "print JSON")
 	sock := fs.String("socket", filepath.Join(env.StateDir, daemon.SocketName), "the daemon's status `socket`")
-	c, k, code := live(env, fs, path, args)
+	c, k, code := live(env, fs, path, args, true)
 	if code != 0 {
 		return code
 	}

@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// withFirewall writes the seed's colo.toml with firewall set to on into
+// a temporary file.
+func withFirewall(t *testing.T, dir string, on bool) string {
+	t.Helper()
+	b, err := os.ReadFile(lockFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(b), "[global]\n", fmt.Sprintf("[global]\nfirewall = %v\n", on), 1)
+	file := filepath.Join(dir, "colo.toml")
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// TestKernelNeedsFilter: the kernel is opened needing nftables only when
+// the configuration has the filter on, and never for down, which has
+// nothing to remove where there is no nf_tables.
+func TestKernelNeedsFilter(t *testing.T) {
+	for _, tt := range []struct {
+		cmd      string
+		firewall bool
+		want     bool
+	}{
+		{"plan", true, true},
+		{"plan", false, false},
+		{"apply", true, true},
+		{"apply", false, false},
+		{"status", true, true},
+		{"status", false, false},
+		{"run", true, true},
+		{"run", false, false},
+		{"down", true, false},
+		{"down", false, false},
+	} {
+		t.Run(fmt.Sprintf("%s firewall=%v", tt.cmd, tt.firewall), func(t *testing.T) {
+			file := withFirewall(t, t.TempDir(), tt.firewall)
+			c, err := config.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []bool
+			ctx, cancel := context.WithCancel(context.Background())
+			if tt.cmd == "run" {
+				cancel() // converge, then stop at once
+			}
+			defer cancel()
+			var out, errb syncbuf.Buffer
+			env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: t.TempDir(),
+				Kernel: func(needFilter bool) (kernel.Kernel, error) {
+					got = append(got, needFilter)
+					return emptyKernel(c), nil
+				}}
+			args := []string{tt.cmd, "-c", file}
+			if tt.cmd == "status" {
+				args = append(args, "-socket", filepath.Join(t.TempDir(), "none"))
+			}
+			if code := Main(env, args); code != 0 {
+				t.Errorf("exit %d:\n%s", code, errb.String())
+			}
+			if diff := cmp.Diff([]bool{tt.want}, got); diff != "" {
+				t.Errorf("needFilter (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// noNFTables is the in-memory kernel opened without nftables where the
+// kernel has no nf_tables: it cannot turn the filter on.
+type noNFTables struct {
+	*fakekernel.Kernel
+	required int
+}
+
+func (k *noNFTables) RequireFilter() error {
+	k.required++
+	return &kernel.NoNFTablesError{Err: fmt.Errorf("nftables: not available: netlink receive: %w", syscall.EINVAL)}
+}
+
+const noNFTablesErr = "nftables: not available: netlink receive: invalid argument: kernel has no nf_tables, " +
+	"which firewall = true (the default) needs: load module nf_tables (on OpenWrt install kmod-nft-core) or set firewall = false in [global]"
+
+// TestReloader: a reload that turns the filter on where the kernel has
+// no nf_tables is refused with the kernel's words; one that leaves it
+// off does not ask for nf_tables.
+func TestReloader(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		firewall bool
+		k        func() kernel.Kernel
+		want     string // the error, "" for none
+	}{
+		{"filter off", false, func() kernel.Kernel { return &noNFTables{Kernel: fakekernel.New()} }, ""},
+		{"filter on, no nf_tables", true, func() kernel.Kernel { return &noNFTables{Kernel: fakekernel.New()} }, noNFTablesErr},
+		{"filter on, a kernel that always has it", true, func() kernel.Kernel { return fakekernel.New() }, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file := withFirewall(t, t.TempDir(), tt.firewall)
+			k := tt.k()
+			c, err := reloader(file, k)()
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+			if (err == nil) != (c != nil) {
+				t.Errorf("configuration %v with error %v", c, err)
+			}
+			if nk, ok := k.(*noNFTables); ok && !tt.firewall && nk.required != 0 {
+				t.Errorf("nf_tables asked for with the filter off")
+			}
+		})
+	}
+}
+
+// TestRunReloadFilterOnWithoutNFTables: the daemon started with the
+// filter off on a kernel without nf_tables, reloaded (SIGHUP) with it
+// on, refuses the reload, saying why, and keeps running without it.
+func TestRunReloadFilterOnWithoutNFTables(t *testing.T) {
+	dir := t.TempDir()
+	file := withFirewall(t, dir, false)
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &noNFTables{Kernel: emptyKernel(c)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncbuf.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: t.TempDir(),
+		Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
+		Notify: func(state string) { out.Write([]byte(state + "\n")) }}
+	code := make(chan int, 1)
+	go func() { code <- Main(env, []string{"run", "-c", file}) }()
+	wait := func(what string, done func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !done(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10s:\n%s", what, errb.String())
+			}
+		}
+	}
+	wait("ready", func() bool { return strings.Contains(out.String(), "READY=1") })
+	withFirewall(t, dir, true)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	wait("reload refused", func() bool { return strings.Count(out.String(), "READY=1") == 2 })
+	if !strings.Contains(errb.String(), `level=ERROR msg="reload refused" err="`+noNFTablesErr+`"`) {
+		t.Errorf("no reload refused line in the log:\n%s", errb.String())
+	}
+	k.Observe(context.Background(), model.Scope{}) // take the lock: the loop may be applying
+	if k.Filter() != nil {
+		t.Errorf("a filter was made")
+	}
+	cancel()
+	if c := <-code; c != 0 {
+		t.Errorf("exit %d:\n%s", c, errb.String())
+	}
+	if k.required != 1 {
+		t.Errorf("RequireFilter called %d times, want 1", k.required)
+	}
+}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
@@ -473,6 +476,38 @@ func TestReload(t *testing.T) {
 	defer h.mu.Unlock()
 	if !slices.ContainsFunc(h.notified, func(s string) bool { return strings.HasPrefix(s, "RELOADING=1\nMONOTONIC_USEC=") }) {
 		t.Errorf("no RELOADING notification: %q", h.notified)
+	}
+}
+
+// TestReloadMovesRuleBand: a reload that moves the rule priority band
+// moves tunneld's rules into it; the ones in the old band are not left
+// behind, and stopping removes them all.
+func TestReloadMovesRuleBand(t *testing.T) {
+	h := start(t, baseConfig)
+	rules := func() []string {
+		h.writes() // take the lock
+		var out []string
+		for _, r := range h.k.Rules {
+			out = append(out, fmt.Sprintf("%d/%d", r.Priority, r.Proto))
+		}
+		return out
+	}
+	if diff := cmp.Diff([]string{"20000/116"}, rules()); diff != "" {
+		t.Fatalf("rules at start (-want +got):\n%s", diff)
+	}
+	h.mu.Lock()
+	h.cfg = strings.Replace(baseConfig, "[global]\n", "[global]\nrule_priority_min = 21000\nrule_priority_max = 21999\n", 1)
+	h.mu.Unlock()
+	h.reload <- struct{}{}
+	h.next()
+	if diff := cmp.Diff([]string{"21000/116"}, rules()); diff != "" {
+		t.Errorf("rules after the reload (-want +got):\n%s", diff)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string(nil), rules()); diff != "" {
+		t.Errorf("rules after stopping (-want +got):\n%s", diff)
 	}
 }
 

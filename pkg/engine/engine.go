@@ -79,6 +79,7 @@ func Plan(have model.State, in model.Inputs, c *config.Config, resolved map[stri
 	want := desired.Build(c, in, have)
 	p := plan.Diff(have, want.State, want.Fallbacks...)
 	p.Tables = Tables(c)
+	p.RuleBand = Scope(c).Band()
 	return Snapshot{Have: have, Inputs: in, Want: want, Plan: p}
 }
 
@@ -171,7 +172,9 @@ func opEqual(a, b plan.Op) bool {
 }
 
 // Down removes everything tunneld owns within c's scope (plus links it
-// marked as its own) and restores the sysctls it changed.
+// marked as its own, and rules in the priority bands the kernel seam
+// recorded as used: c may not be the configuration that was applied) and
+// restores the sysctls it changed.
 func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error) {
 	var rep Report
 	for range MaxRounds {
@@ -180,7 +183,7 @@ func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error
 			return rep, err
 		}
 		p := plan.Diff(have, model.State{})
-		p.Tables = Tables(c)
+		p.Tables, p.RuleBand = Tables(c), Scope(c).Band()
 		rep.Last = Snapshot{Have: have, Inputs: in, Plan: p}
 		if p.Empty() {
 			return rep, nil

@@ -66,11 +66,12 @@ type dump struct {
 	Rules     []fakekernel.Rule
 	Sysctls   map[string]string
 	Originals map[string]string
+	Bands     []model.RuleBand
 	Tables    map[string]string
 }
 
 func dumpOf(k *fakekernel.Kernel) dump {
-	d := dump{Devices: map[string]model.Device{}, Tunnels: k.Tunnels, Aliases: k.Aliases, Sysctls: k.Sysctls, Originals: k.Originals, Tables: k.Tables}
+	d := dump{Devices: map[string]model.Device{}, Tunnels: k.Tunnels, Aliases: k.Aliases, Sysctls: k.Sysctls, Originals: k.Originals, Bands: k.Bands, Tables: k.Tables}
 	for n, dev := range k.Devices {
 		c := *dev
 		c.Index = 0

@@ -48,6 +48,10 @@ type Kernel struct {
 	// Originals are the sysctl values recorded before tunneld's first
 	// change (what /run/tunneld keeps on Linux).
 	Originals map[string]string
+	// Bands are the rule priority bands recorded as used (what
+	// /run/tunneld keeps on Linux): tunneld's rules in them are owned
+	// whatever the scope's band.
+	Bands []model.RuleBand
 	// Tables are nftables tables by "family name"; tunneld's is
 	// "inet tunneld", anything else is foreign.
 	Tables map[string]string
@@ -206,7 +210,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		}
 	}
 	for _, r := range k.Rules {
-		if r.Proto == model.RuleProtocol && scope.Owns(r.Priority) {
+		if r.Proto == model.RuleProtocol && (scope.Owns(r.Priority) || slices.ContainsFunc(k.Bands, func(b model.RuleBand) bool { return b.Contains(r.Priority) })) {
 			s.Rules = append(s.Rules, r.Rule)
 		}
 	}
@@ -240,6 +244,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var ae *kernel.ApplyError
+	rulesChanged := false
 	for _, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
 			kernel.Collect(&ae, op, err)
@@ -251,16 +256,49 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 				continue
 			}
 		}
+		switch op.Kind {
+		case plan.RuleAdd:
+			if !slices.Contains(k.Bands, p.RuleBand) {
+				k.Bands = append(k.Bands, p.RuleBand)
+			}
+			rulesChanged = true
+		case plan.RuleDel:
+			rulesChanged = true
+		}
 		err := k.apply(op)
 		if err == nil {
 			k.Writes++
 		}
 		kernel.Collect(&ae, op, err)
 	}
+	if rulesChanged {
+		k.syncBands(p.RuleBand)
+	}
 	if ae != nil {
 		return ae
 	}
 	return nil
+}
+
+// syncBands keeps the recorded bands that still hold a rule of
+// tunneld's protocol (outside current, for a band other than current), as
+// the Linux seam does after a plan that changed rules.
+func (k *Kernel) syncBands(current model.RuleBand) {
+	used := func(b model.RuleBand, except bool) bool {
+		return slices.ContainsFunc(k.Rules, func(r Rule) bool {
+			return r.Proto == model.RuleProtocol && b.Contains(r.Priority) && !(except && current.Contains(r.Priority))
+		})
+	}
+	var keep []model.RuleBand
+	if used(current, false) {
+		keep = append(keep, current)
+	}
+	for _, b := range k.Bands {
+		if b != current && !slices.Contains(keep, b) && used(b, true) {
+			keep = append(keep, b)
+		}
+	}
+	k.Bands = keep
 }
 
 func errno(e syscall.Errno, format string, args ...any) error {

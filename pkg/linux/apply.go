@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -17,11 +18,14 @@ import (
 // request socket; sysctls (a file write each) and the nftables table (one
 // batch of its own) are done in their turn. Adding what exists and
 // deleting what is gone count as done; any other failure is collected and
-// the next operation is tried.
+// the next operation is tried. The plan's rule band is recorded before
+// its first rule is added, and the record of bands brought up to date
+// after a plan that added or deleted rules.
 func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	var ae *kernel.ApplyError
 	b := &batcher{k: k, errs: &ae}
 	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush, notCreated: &b.notCreated}
+	bandRecorded := false
 	for _, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
 			b.flush()
@@ -46,9 +50,22 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 			idx.dumped = false // its index is known once it exists
 			idx.created(op.Link.Name)
 		}
+		if op.Kind == plan.RuleAdd && !bandRecorded {
+			if err := k.recordBand(p.RuleBand); err != nil {
+				kernel.Collect(&ae, op, fmt.Errorf("record rule priority band %s: %w", p.RuleBand, err))
+				continue
+			}
+			bandRecorded = true
+		}
 		b.add(op, reqs)
 	}
 	b.flush()
+	if changesRules(p) && ctx.Err() == nil {
+		if err := k.syncBands(p.RuleBand); err != nil {
+			first := p.Ops[slices.IndexFunc(p.Ops, func(op plan.Op) bool { return op.Kind == plan.RuleAdd || op.Kind == plan.RuleDel })]
+			kernel.Collect(&ae, first, fmt.Errorf("record rule priority bands: %w", err))
+		}
+	}
 	if ae != nil {
 		return ae
 	}

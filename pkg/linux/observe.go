@@ -180,7 +180,13 @@ func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint3
 	return nil
 }
 
+// observeRules reads tunneld's rules: protocol 116 and a priority in the
+// scope's band or in one recorded as used (bandsFile).
 func (k *Kernel) observeRules(s *model.State, scope model.Scope) error {
+	recorded, err := k.ruleBands()
+	if err != nil {
+		return err
+	}
 	rules, err := k.listRules(k.scratch.rules, unix.AF_UNSPEC)
 	if err != nil {
 		return err
@@ -188,7 +194,7 @@ func (k *Kernel) observeRules(s *model.State, scope model.Scope) error {
 	k.scratch.rules = rules
 	for i := range rules {
 		m := &rules[i]
-		if m.attrs.protocol != model.RuleProtocol || !scope.Owns(m.attrs.priority) {
+		if m.attrs.protocol != model.RuleProtocol || !ownsRule(scope, recorded, m.attrs.priority) {
 			continue
 		}
 		if r, ok := fromRuleMsg(m); ok {

@@ -70,28 +70,10 @@ func (k *Kernel) originals() (map[string]string, error) {
 	return m, nil
 }
 
-// saveOriginals writes the record atomically (a crash leaves the old or
-// the new file, never half of one); an empty record removes the file.
+// saveOriginals writes the record atomically; an empty record removes
+// the file.
 func (k *Kernel) saveOriginals(m map[string]string) error {
-	path := filepath.Join(k.opts.StateDir, sysctlFile)
-	if len(m) == 0 {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
-	if err := os.MkdirAll(k.opts.StateDir, 0o700); err != nil {
-		return err
-	}
-	b, err := minijson.MarshalIndent(m, "  ")
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return k.saveRecord(sysctlFile, len(m) == 0, m)
 }
 
 // setSysctl records the current value as the original (once), then

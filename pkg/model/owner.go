@@ -1,6 +1,9 @@
 package model
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Ownership markers. Everything tunneld creates carries one of them; every
 // object without one is foreign and is never changed or removed.
@@ -23,7 +26,8 @@ const (
 	// that a link left behind by an older configuration is still recognised.
 	LinkAlias = "tunneld"
 	// StateDir holds what tunneld must remember across restarts: the
-	// original values of the sysctls it changed.
+	// original values of the sysctls it changed and the rule priority
+	// bands it has put rules in.
 	StateDir = "/run/tunneld"
 )
 
@@ -54,7 +58,9 @@ type Scope struct {
 	// Links are the link names of the configuration with their modes; links
 	// carrying LinkAlias are included whatever their name.
 	Links map[string]Mode
-	// RuleMin and RuleMax bound the owned rule priority band.
+	// RuleMin and RuleMax bound the configuration's rule priority band.
+	// The kernel seam owns the rules in the bands it recorded as used
+	// as well (a configuration may have moved the band since).
 	RuleMin, RuleMax uint32
 	// Sysctls are the sysctl paths the configuration sets; paths with a
 	// recorded original are included as well.
@@ -68,3 +74,21 @@ type Scope struct {
 func (s Scope) Owns(priority uint32) bool {
 	return priority >= s.RuleMin && priority <= s.RuleMax
 }
+
+// Band is the scope's rule priority band.
+func (s Scope) Band() RuleBand { return RuleBand{Min: s.RuleMin, Max: s.RuleMax} }
+
+// RuleBand is a range of rule priorities, both ends included. The kernel
+// seam records every band it adds rules in, so that a rule of tunneld's
+// stays its own after the configuration moves the band.
+type RuleBand struct {
+	Min, Max uint32
+}
+
+// Contains reports whether a priority lies inside the band.
+func (b RuleBand) Contains(priority uint32) bool {
+	return priority >= b.Min && priority <= b.Max
+}
+
+// String prints the band as the configuration gives it: 20000-20999.
+func (b RuleBand) String() string { return fmt.Sprintf("%d-%d", b.Min, b.Max) }

@@ -50,6 +50,9 @@ type Plan struct {
 	Ops []Op
 	// Tables names routing tables for printing (number → name).
 	Tables map[uint32]string `json:"-"`
+	// RuleBand is the configuration's rule priority band: the kernel
+	// seam records it as used before it adds a rule.
+	RuleBand model.RuleBand `json:"-"`
 }
 
 // Empty reports whether there is nothing to do.

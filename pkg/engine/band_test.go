@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// bandConfig has two rules in the band min–max.
+func bandConfig(t *testing.T, min, max int) *config.Config {
+	t.Helper()
+	src := fmt.Sprintf(`[global]
+rule_priority_min = %d
+rule_priority_max = %d
+
+[[rule]]
+from = "10.60.0.0/16"
+table = 42
+
+[[rule]]
+from = "10.61.0.0/16"
+table = 43
+`, min, max)
+	c, err := config.Parse("band.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// rulesOf lists the fake kernel's rules as "priority/protocol".
+func rulesOf(k *fakekernel.Kernel) []string {
+	var out []string
+	for _, r := range k.Rules {
+		out = append(out, fmt.Sprintf("%d/%d", r.Priority, r.Proto))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestRuleBandMoved: after the configuration moves the rule priority
+// band, the rules tunneld put in the old band are still its own: apply
+// replaces them, down removes them, whichever configuration it is given.
+// Foreign rules stay: another protocol in either band, and protocol 116
+// outside every band tunneld used.
+func TestRuleBandMoved(t *testing.T) {
+	old, moved := bandConfig(t, 20000, 20999), bandConfig(t, 21000, 21999)
+	noRules, err := config.Parse("empty.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := []string{"100/116", "20500/4", "21500/4", "22000/116"}
+	apply := func(c *config.Config) func(*fakekernel.Kernel) error {
+		return func(k *fakekernel.Kernel) error { _, err := Converge(ctx, k, c, nil); return err }
+	}
+	down := func(c *config.Config) func(*fakekernel.Kernel) error {
+		return func(k *fakekernel.Kernel) error { _, err := Down(ctx, k, c); return err }
+	}
+	tests := []struct {
+		name      string
+		steps     []func(*fakekernel.Kernel) error
+		wantRules []string // besides the foreign ones
+		wantBands []model.RuleBand
+	}{
+		{"apply in the old band", []func(*fakekernel.Kernel) error{apply(old)},
+			[]string{"20000/116", "20001/116"}, []model.RuleBand{{Min: 20000, Max: 20999}}},
+		{"apply in the new band", []func(*fakekernel.Kernel) error{apply(old), apply(moved)},
+			[]string{"21000/116", "21001/116"}, []model.RuleBand{{Min: 21000, Max: 21999}}},
+		{"and back", []func(*fakekernel.Kernel) error{apply(old), apply(moved), apply(old)},
+			[]string{"20000/116", "20001/116"}, []model.RuleBand{{Min: 20000, Max: 20999}}},
+		{"down with the new configuration", []func(*fakekernel.Kernel) error{apply(old), down(moved)}, nil, nil},
+		{"down with the old configuration after the new", []func(*fakekernel.Kernel) error{apply(old), apply(moved), down(old)}, nil, nil},
+		{"a configuration without rules", []func(*fakekernel.Kernel) error{apply(old), apply(moved), apply(noRules)}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := fakekernel.New()
+			for _, p := range []uint32{100, 22000} {
+				k.AddForeignRule(model.Rule{Family: 4, Priority: p, Table: 42}, model.RuleProtocol)
+			}
+			for _, p := range []uint32{20500, 21500} {
+				k.AddForeignRule(model.Rule{Family: 4, Priority: p, Table: 42, Src: netip.MustParsePrefix("10.9.0.0/16")}, 4)
+			}
+			for _, step := range tt.steps {
+				if err := step(k); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := slices.Sorted(slices.Values(append(slices.Clone(foreign), tt.wantRules...)))
+			if diff := cmp.Diff(want, rulesOf(k)); diff != "" {
+				t.Errorf("rules (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantBands, k.Bands); diff != "" {
+				t.Errorf("recorded bands (-want +got):\n%s", diff)
+			}
+			last := tt.steps[len(tt.steps)-1]
+			writes := k.Writes
+			if err := last(k); err != nil || k.Writes != writes {
+				t.Errorf("the last step again: %v, %d writes", err, k.Writes-writes)
+			}
+		})
+	}
+}

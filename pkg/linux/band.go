@@ -1,0 +1,121 @@
+package linux
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/minijson"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
+)
+
+// bandsFile records the rule priority bands tunneld has added rules in,
+// as a JSON array of {"Min": …, "Max": …}. A rule of protocol 116 inside
+// a recorded band is tunneld's even when the configuration's band has
+// moved since: apply, the daemon after a reload and down remove it. A
+// band is recorded before the first rule is added in it (a crash cannot
+// leave a rule outside every recorded band) and forgotten once no rule of
+// protocol 116 is left in it (see syncBands).
+//
+// Without the file (a fresh boot: /run is a tmpfs, and the kernel has no
+// rules of tunneld's either) only the configuration's band is owned. A
+// state directory that outlives a reboot keeps its bands until the next
+// apply that adds or deletes a rule finds them empty and forgets them.
+const bandsFile = "rule-bands.json"
+
+// ruleBands reads the recorded bands (none when there is no record).
+func (k *Kernel) ruleBands() ([]model.RuleBand, error) {
+	path := filepath.Join(k.opts.StateDir, bandsFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var bands []model.RuleBand
+	if err := minijson.Unmarshal(b, &bands); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return bands, nil
+}
+
+// saveRuleBands writes the record atomically; no band removes the file.
+func (k *Kernel) saveRuleBands(bands []model.RuleBand) error {
+	return k.saveRecord(bandsFile, len(bands) == 0, bands)
+}
+
+// ownsRule reports whether a rule priority is tunneld's: inside the
+// scope's band or a recorded one.
+func ownsRule(scope model.Scope, recorded []model.RuleBand, priority uint32) bool {
+	if scope.Owns(priority) {
+		return true
+	}
+	for _, b := range recorded {
+		if b.Contains(priority) {
+			return true
+		}
+	}
+	return false
+}
+
+// recordBand adds band to the record unless it is there.
+func (k *Kernel) recordBand(band model.RuleBand) error {
+	bands, err := k.ruleBands()
+	if err != nil {
+		return err
+	}
+	if slices.Contains(bands, band) {
+		return nil
+	}
+	return k.saveRuleBands(append(bands, band))
+}
+
+// syncBands runs after a plan that added or deleted rules: the record
+// then holds current (the plan's band) if a rule of protocol 116 lies in
+// it, and each other recorded band in which such a rule lies outside
+// current. A band it no longer holds has nothing of tunneld's left in it
+// (or only what current covers).
+func (k *Kernel) syncBands(current model.RuleBand) error {
+	bands, err := k.ruleBands()
+	if err != nil {
+		return err
+	}
+	rules, err := k.listRules(nil, unix.AF_UNSPEC)
+	if err != nil {
+		return err
+	}
+	used := func(b model.RuleBand, except *model.RuleBand) bool {
+		for i := range rules {
+			p := rules[i].attrs.priority
+			if rules[i].attrs.protocol == model.RuleProtocol && b.Contains(p) && (except == nil || !except.Contains(p)) {
+				return true
+			}
+		}
+		return false
+	}
+	var keep []model.RuleBand
+	if used(current, nil) {
+		keep = append(keep, current)
+	}
+	for _, b := range bands {
+		if b != current && !slices.Contains(keep, b) && used(b, &current) {
+			keep = append(keep, b)
+		}
+	}
+	if slices.Equal(keep, bands) {
+		return nil
+	}
+	return k.saveRuleBands(keep)
+}
+
+// changesRules reports whether a plan adds or deletes a rule.
+func changesRules(p plan.Plan) bool {
+	return slices.ContainsFunc(p.Ops, func(op plan.Op) bool { return op.Kind == plan.RuleAdd || op.Kind == plan.RuleDel })
+}

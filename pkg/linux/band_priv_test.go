@@ -1,0 +1,155 @@
+package linux
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/netnstest"
+)
+
+// bandRules is a configuration with two rules, in the band 20000–20999
+// unless moved is set (21000–21999).
+func bandRules(t *testing.T, moved bool) string {
+	src := "[global]\nfirewall = false\n"
+	if moved {
+		src += "rule_priority_min = 21000\nrule_priority_max = 21999\n"
+	}
+	return src + "[[rule]]\nfrom = \"10.60.0.0/16\"\ntable = 42\n\n[[rule]]\nto = \"2001:db8:6::/48\"\ntable = 43\n"
+}
+
+// kernelRules lists the namespace's rules of protocol 116 and of the
+// foreign rules' protocol (boot), as "priority/protocol".
+func kernelRules(t *testing.T, k *Kernel) []string {
+	t.Helper()
+	msgs, err := k.listRules(nil, unix.AF_UNSPEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range msgs {
+		if p := m.attrs.protocol; p == model.RuleProtocol || p == unix.RTPROT_BOOT {
+			out = append(out, fmt.Sprintf("%d/%d", m.attrs.priority, p))
+		}
+	}
+	return out
+}
+
+// TestPrivilegedRuleBandMoved: with the rule priority band moved, apply
+// puts tunneld's rules in the new band and removes those in the old one,
+// and down, given either configuration, removes them all; foreign rules
+// (another protocol in either band, protocol 116 outside both) stay.
+func TestPrivilegedRuleBandMoved(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []string // "apply" or "down", then "old" or "new"
+		want  []string // tunneld's rules left; nil: the namespace as before
+	}{
+		{"apply in the new band", []string{"apply old", "apply new"}, []string{"21000/116", "21001/116"}},
+		{"down with the new configuration", []string{"apply old", "down new"}, nil},
+		{"down with the old configuration after the new", []string{"apply old", "apply new", "down old"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := open(t)
+			snap := foreign(t)
+			// Protocol 116 outside both bands, another protocol inside the
+			// new one (foreign puts rules at 100/116, 20001 and 20500).
+			for _, r := range []netnstest.Rule{
+				{Family: unix.AF_INET, Priority: 22000, Table: 42, Proto: model.RuleProtocol},
+				{Family: unix.AF_INET, Priority: 21001, Table: 43, Proto: unix.RTPROT_BOOT, Src: netip.MustParsePrefix("10.61.0.0/16")},
+			} {
+				if err := netnstest.AddRule(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := snap()
+			foreignRules := kernelRules(t, k)
+			for _, step := range tt.steps {
+				job, which, _ := strings.Cut(step, " ")
+				c := parse(t, bandRules(t, which == "new"))
+				var err error
+				if job == "apply" {
+					_, err = engine.Converge(ctx, k, c, nil)
+				} else {
+					_, err = engine.Down(ctx, k, c)
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", step, err)
+				}
+			}
+			if tt.want == nil {
+				if after := snap(); after != before {
+					t.Errorf("after down (-before +after):\n%s", cmp.Diff(before, after))
+				}
+				return
+			}
+			var got []string
+			for _, r := range kernelRules(t, k) {
+				if !slices.Contains(foreignRules, r) {
+					got = append(got, r)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("tunneld's rules (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(len(foreignRules)+len(tt.want), len(kernelRules(t, k))); diff != "" {
+				t.Errorf("rules in all (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestPrivilegedCrashWhileMovingRuleBand stops tunneld after each
+// operation of the apply that moves the band, and has a new process with
+// the same state directory take down with the new configuration: no rule
+// of tunneld's is left in either band.
+func TestPrivilegedCrashWhileMovingRuleBand(t *testing.T) {
+	netnstest.Gate(t) // the loop below ends on a finished or failed run, not a skipped one
+	old, moved := parse(t, bandRules(t, false)), parse(t, bandRules(t, true))
+	for n := 0; ; n++ {
+		finished := false
+		t.Run(fmt.Sprint("crash after ", n), func(t *testing.T) {
+			netnstest.Enter(t)
+			snap := foreign(t)
+			before := snap()
+			dir := t.TempDir()
+			k1, err := Open(Options{StateDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := engine.Converge(ctx, k1, old, nil); err != nil {
+				t.Fatal(err)
+			}
+			_, err = engine.Converge(ctx, &crashing{Kernel: k1, left: n}, moved, nil)
+			k1.Close()
+			if err == nil {
+				finished = true
+			} else if !errors.Is(err, errCrashed) {
+				t.Fatalf("before the crash: %v", err)
+			}
+			k2, err := Open(Options{StateDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k2.Close()
+			if _, err := engine.Down(ctx, k2, moved); err != nil {
+				t.Fatalf("down: %v", err)
+			}
+			if after := snap(); after != before {
+				t.Fatalf("after down (-before +after):\n%s", cmp.Diff(before, after))
+			}
+		})
+		if finished || t.Failed() {
+			break
+		}
+	}
+}

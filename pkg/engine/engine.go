@@ -35,10 +35,10 @@ func Scope(c *config.Config) model.Scope {
 		s.Links[t.Name] = t.Mode
 	}
 	if c.Global.IPForward != nil {
-		s.Sysctls = append(s.Sysctls, "net/ipv4/ip_forward")
+		s.Sysctls = append(s.Sysctls, model.IPForward)
 	}
 	if c.Global.IPv6Forward != nil {
-		s.Sysctls = append(s.Sysctls, "net/ipv6/conf/all/forwarding")
+		s.Sysctls = append(s.Sysctls, model.IPv6Forward)
 	}
 	for _, dev := range c.Global.ProxyARP {
 		s.Sysctls = append(s.Sysctls, "net/ipv4/conf/"+dev+"/proxy_arp")
@@ -177,8 +177,13 @@ func opEqual(a, b plan.Op) bool {
 // restores the sysctls it changed.
 func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error) {
 	var rep Report
+	// Only the sysctls with a recorded original are tunneld's to restore;
+	// the seam reads those whatever the scope says. With the forwarding
+	// sysctls out of scope, it also reads what restoring them overwrites.
+	scope := Scope(c)
+	scope.Sysctls = nil
 	for range MaxRounds {
-		have, in, err := k.Observe(ctx, Scope(c))
+		have, in, err := k.Observe(ctx, scope)
 		if err != nil {
 			return rep, err
 		}

@@ -26,7 +26,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	b := &batcher{k: k, errs: &ae}
 	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush, notCreated: &b.notCreated}
 	bandRecorded := false
-	for _, op := range p.Ops {
+	for i, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
 			b.flush()
 			kernel.Collect(&ae, op, err)
@@ -35,7 +35,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		switch op.Kind {
 		case plan.SysctlSet, plan.SysctlRestore, plan.FilterReplace, plan.FilterDel:
 			b.flush()
-			kernel.Collect(&ae, op, k.direct(op))
+			kernel.Collect(&ae, op, k.direct(op, p.Ops[i+1:]))
 			continue
 		}
 		reqs, err := requests(op, idx)
@@ -72,13 +72,14 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	return nil
 }
 
-// direct performs the operations that are not rtnetlink requests.
-func (k *Kernel) direct(op plan.Op) error {
+// direct performs the operations that are not rtnetlink requests; then
+// are the plan's operations after op.
+func (k *Kernel) direct(op plan.Op, then []plan.Op) error {
 	switch op.Kind {
 	case plan.SysctlSet:
 		return k.setSysctl(op.Sysctl.Path, op.Sysctl.Value)
 	case plan.SysctlRestore:
-		return k.restoreSysctl(op.Sysctl.Path, op.Sysctl.Original)
+		return k.restoreSysctl(op.Sysctl.Path, op.Sysctl.Original, then)
 	case plan.FilterReplace:
 		if k.nft == nil {
 			// Never silently: the tunnels would run unprotected.

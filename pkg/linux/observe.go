@@ -206,7 +206,11 @@ func (k *Kernel) observeRules(s *model.State, scope model.Scope) error {
 
 // observeSysctls reads the sysctls in scope and those with a recorded
 // original; a recorded one whose file is gone (its device was removed) is
-// reported with an empty value, so that a plan can forget it.
+// reported with an empty value, so that a plan can forget it. A recorded
+// copy of a forwarding sysctl (an interface's forwarding) is left out
+// while the configuration sets that sysctl; once it no longer does, every
+// such copy that exists is reported, recorded or not, since restoring the
+// forwarding sysctl overwrites them all.
 func (k *Kernel) observeSysctls(s *model.State, scope model.Scope) error {
 	orig, err := k.originals()
 	if err != nil {
@@ -214,8 +218,21 @@ func (k *Kernel) observeSysctls(s *model.State, scope model.Scope) error {
 	}
 	paths := slices.Clone(scope.Sysctls)
 	for p := range orig {
+		if l := model.SysctlLeader(p); l != "" && slices.Contains(scope.Sysctls, l) {
+			continue
+		}
 		if !slices.Contains(paths, p) {
 			paths = append(paths, p)
+		}
+	}
+	for _, leader := range []string{model.IPForward, model.IPv6Forward} {
+		if _, recorded := orig[leader]; !recorded || slices.Contains(scope.Sysctls, leader) {
+			continue
+		}
+		for _, f := range k.copiesOf(leader) {
+			if !slices.Contains(paths, f) {
+				paths = append(paths, f)
+			}
 		}
 	}
 	for _, p := range paths {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/tunneld/tunneld/pkg/minijson"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 // sysctlFile is where the original values of the sysctls tunneld changed
@@ -77,18 +79,31 @@ func (k *Kernel) saveOriginals(m map[string]string) error {
 }
 
 // setSysctl records the current value as the original (once), then
-// writes the new one.
+// writes the new one. Before it writes a forwarding sysctl, it records as
+// well the value of each one the kernel copies the write onto (every
+// interface's forwarding) that has no record yet.
 func (k *Kernel) setSysctl(p, v string) error {
 	orig, err := k.originals()
 	if err != nil {
 		return err
 	}
+	changed := false
 	if _, recorded := orig[p]; !recorded {
 		cur, err := k.readSysctl(p)
 		if err != nil {
 			return err
 		}
-		orig[p] = cur
+		orig[p], changed = cur, true
+	}
+	for _, f := range k.copiesOf(p) {
+		if _, recorded := orig[f]; recorded {
+			continue
+		}
+		if cur, err := k.readSysctl(f); err == nil { // its device may just have gone
+			orig[f], changed = cur, true
+		}
+	}
+	if changed {
 		if err := k.saveOriginals(orig); err != nil {
 			return fmt.Errorf("record original value: %w", err)
 		}
@@ -97,11 +112,28 @@ func (k *Kernel) setSysctl(p, v string) error {
 }
 
 // restoreSysctl writes back the original value and forgets it. A sysctl
-// whose device is gone has nothing left to restore.
-func (k *Kernel) restoreSysctl(p, v string) error {
+// whose device is gone has nothing left to restore. then are the plan's
+// operations after this one: for a forwarding sysctl, the values it puts
+// back on the interfaces the write overwrites are recorded first (those
+// with no record), so that a crash in between still puts them back.
+func (k *Kernel) restoreSysctl(p, v string, then []plan.Op) error {
 	orig, err := k.originals()
 	if err != nil {
 		return err
+	}
+	changed := false
+	for _, op := range then {
+		if op.Kind != plan.SysctlRestore || model.SysctlLeader(op.Sysctl.Path) != p {
+			continue
+		}
+		if _, recorded := orig[op.Sysctl.Path]; !recorded {
+			orig[op.Sysctl.Path], changed = op.Sysctl.Original, true
+		}
+	}
+	if changed {
+		if err := k.saveOriginals(orig); err != nil {
+			return fmt.Errorf("record the values to put back: %w", err)
+		}
 	}
 	if full, err := k.sysctlPath(p); err == nil && exists(full) {
 		if err := k.writeSysctl(p, v); err != nil {
@@ -110,4 +142,29 @@ func (k *Kernel) restoreSysctl(p, v string) error {
 	}
 	delete(orig, p)
 	return k.saveOriginals(orig)
+}
+
+// copiesOf lists the sysctls that exist now and that the kernel overwrites
+// when p is written (none unless p is a forwarding sysctl).
+func (k *Kernel) copiesOf(p string) []string {
+	var family string
+	switch p {
+	case model.IPForward:
+		family = "ipv4"
+	case model.IPv6Forward:
+		family = "ipv6"
+	default:
+		return nil
+	}
+	dirs, _ := os.ReadDir(filepath.Join(k.opts.ProcSys, "net", family, "conf"))
+	var out []string
+	for _, d := range dirs {
+		for _, name := range []string{"forwarding", "accept_redirects"} {
+			f := "net/" + family + "/conf/" + d.Name() + "/" + name
+			if model.SysctlLeader(f) == p {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }

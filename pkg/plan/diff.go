@@ -34,21 +34,22 @@ func Diff(have, want model.State, fallbacks ...string) Plan {
 
 // Phases of a plan, in execution order.
 const (
-	phaseRecreate = iota // LinkDel of links whose mode changed
-	phaseLinks           // LinkAdd, LinkChange
-	phaseAddrFix         // AddrDel of addresses re-added with another prefix
-	phaseAddrs           // AddrAdd
-	phaseUp              // LinkUp
-	phaseRoutes          // RouteAdd, RouteReplace
-	phaseRules           // RuleAdd
-	phaseSysctls         // SysctlSet
-	phaseFilter          // FilterReplace, FilterDel
-	phaseRestore         // SysctlRestore
-	phaseRuleDel         // RuleDel
-	phaseRouteDel        // RouteDel
-	phaseAddrDel         // AddrDel
-	phaseDown            // LinkDown
-	phaseLinkDel         // LinkDel
+	phaseRecreate      = iota // LinkDel of links whose mode changed
+	phaseLinks                // LinkAdd, LinkChange
+	phaseAddrFix              // AddrDel of addresses re-added with another prefix
+	phaseAddrs                // AddrAdd
+	phaseUp                   // LinkUp
+	phaseRoutes               // RouteAdd, RouteReplace
+	phaseRules                // RuleAdd
+	phaseSysctls              // SysctlSet
+	phaseFilter               // FilterReplace, FilterDel
+	phaseRestore              // SysctlRestore
+	phaseRestoreCopies        // SysctlRestore of what restoring a forwarding sysctl overwrote
+	phaseRuleDel              // RuleDel
+	phaseRouteDel             // RouteDel
+	phaseAddrDel              // AddrDel
+	phaseDown                 // LinkDown
+	phaseLinkDel              // LinkDel
 	phases
 )
 
@@ -220,9 +221,32 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 			d.add(phaseSysctls, Op{Kind: SysctlSet, Sysctl: ptr(s)})
 		}
 	}
+	restoring := map[string]bool{} // forwarding sysctls restored now
 	for _, s := range have {
-		if !w[s.Path] && s.Original != "" {
+		if !w[s.Path] && s.Original != "" && model.SysctlLeader(s.Path) == "" {
+			restoring[s.Path] = true
 			d.add(phaseRestore, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
+		}
+	}
+	// What the kernel copies a forwarding sysctl onto (every interface's
+	// forwarding) is put back after it, once the forwarding sysctl itself
+	// is no longer wanted: a recorded value (the one before tunneld first
+	// wrote the forwarding sysctl), else, on an interface that appeared
+	// since, the value it has now. Such an interface got its value from
+	// "default", which tunneld's write had overwritten, or from whoever
+	// made it; tunneld has no record of it, so it leaves it as it finds
+	// it rather than guess. Interfaces this plan deletes are left out.
+	for _, s := range have {
+		leader := model.SysctlLeader(s.Path)
+		if leader == "" || w[leader] {
+			continue
+		}
+		switch {
+		case s.Original != "":
+			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
+		case restoring[leader] && s.Value != "" && !d.gone[model.SysctlDevice(s.Path)]:
+			s.Original = s.Value
+			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
 		}
 	}
 }

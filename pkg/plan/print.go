@@ -49,6 +49,9 @@ func (o Op) Command(tables map[uint32]string) string {
 	case SysctlSet:
 		return fmt.Sprintf("sysctl -w %s=%s", model.SysctlName(o.Sysctl.Path), o.Sysctl.Value)
 	case SysctlRestore:
+		if leader := model.SysctlLeader(o.Sysctl.Path); leader != "" {
+			return fmt.Sprintf("sysctl -w %s=%s  # as before %s was written", model.SysctlName(o.Sysctl.Path), o.Sysctl.Original, model.SysctlName(leader))
+		}
 		return fmt.Sprintf("sysctl -w %s=%s  # original value", model.SysctlName(o.Sysctl.Path), o.Sysctl.Original)
 	case FilterReplace:
 		return fmt.Sprintf("nft -f - <<'EOF'\ntable inet %s\ndelete table inet %s\n%sEOF", model.TableName, model.TableName, o.Filter)

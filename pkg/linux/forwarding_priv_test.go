@@ -1,0 +1,234 @@
+package linux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/netnstest"
+	"github.com/tunneld/tunneld/pkg/plan"
+)
+
+// readSysctls reads sysctls (paths under /proc/sys) in the test's
+// namespace.
+func readSysctls(t *testing.T, paths []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, p := range paths {
+		b, err := os.ReadFile(filepath.Join("/proc/sys", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[p] = strings.TrimSpace(string(b))
+	}
+	return out
+}
+
+// copies is the plan that restores global to 0 and puts back each
+// interface's value ("lan=1": prefix+"lan"+suffix=1; a value naming its
+// own sysctl, "all.accept_redirects=0", is taken as it is).
+func copies(global, prefix, suffix string, values ...string) []string {
+	out := []string{"sysctl -w " + global + "=0  # original value"}
+	for _, v := range values {
+		dev, val, _ := strings.Cut(v, "=")
+		path := prefix + dev + suffix
+		if strings.Contains(dev, ".") {
+			path = prefix + dev
+		}
+		out = append(out, "sysctl -w "+path+"="+val+"  # as before "+global+" was written")
+	}
+	return out
+}
+
+// TestPrivilegedForwardingPerInterface: the kernel copies ip_forward (and
+// net.ipv6.conf.all.forwarding) onto every interface's forwarding when it
+// is written; down, and a converge with a configuration that no longer
+// sets it, put each interface's value back as it was before tunneld wrote
+// it, and leave an interface that appeared since with the value it has.
+// The plan says so, command by command.
+func TestPrivilegedForwardingPerInterface(t *testing.T) {
+	tests := []struct {
+		name, conf, global string
+		// set before the apply: the global value 0 and these
+		before map[string]string
+		// what an interface made after the apply is given, and what
+		// the plan that restores prints
+		late map[string]string
+		plan []string
+	}{
+		{
+			name: "ipv4", conf: "ip_forward = true", global: "net/ipv4/ip_forward",
+			before: map[string]string{
+				"net/ipv4/conf/lan/forwarding": "1", "net/ipv4/conf/wan/forwarding": "0",
+				"net/ipv4/conf/default/forwarding": "1", "net/ipv4/conf/all/accept_redirects": "0",
+			},
+			late: map[string]string{"net/ipv4/conf/late/forwarding": "1"},
+			plan: copies("net.ipv4.ip_forward", "net.ipv4.conf.", ".forwarding",
+				"all.accept_redirects=0", "default=1", "lan=1", "lanpeer=0", "late=1", "latepeer=1", "lo=0", "wan=0", "wanpeer=0"),
+		},
+		{
+			name: "ipv6", conf: "ipv6_forward = true", global: "net/ipv6/conf/all/forwarding",
+			before: map[string]string{
+				"net/ipv6/conf/lan/forwarding": "1", "net/ipv6/conf/wan/forwarding": "0", "net/ipv6/conf/default/forwarding": "1",
+			},
+			late: map[string]string{"net/ipv6/conf/late/forwarding": "1"},
+			plan: copies("net.ipv6.conf.all.forwarding", "net.ipv6.conf.", ".forwarding",
+				"default=1", "lan=1", "lanpeer=0", "late=1", "latepeer=1", "lo=0", "wan=0", "wanpeer=0"),
+		},
+	}
+	for _, tt := range tests {
+		for _, how := range []string{"down", "reload"} {
+			t.Run(tt.name+" "+how, func(t *testing.T) {
+				k := open(t)
+				for _, pair := range [][2]string{{"lan", "lanpeer"}, {"wan", "wanpeer"}} {
+					if err := netnstest.Veth(pair[0], pair[1], nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+				writeSysctl(t, tt.global, "0")
+				var paths []string
+				for p, v := range tt.before {
+					writeSysctl(t, p, v)
+					paths = append(paths, p)
+				}
+				want := readSysctls(t, append(paths, tt.global))
+				c := parse(t, "[global]\nfirewall = false\n"+tt.conf+"\n")
+				if _, err := engine.Converge(ctx, k, c, nil); err != nil {
+					t.Fatal(err)
+				}
+				// What appeared since keeps what it has.
+				if err := netnstest.Veth("late", "latepeer", nil); err != nil {
+					t.Fatal(err)
+				}
+				for p, v := range tt.late {
+					writeSysctl(t, p, v)
+					want[p] = v
+					paths = append(paths, p)
+				}
+				empty := parse(t, "[global]\nfirewall = false\n")
+				s, err := engine.Look(ctx, k, empty, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, op := range s.Plan.Ops {
+					got = append(got, op.Command(nil))
+				}
+				if diff := cmp.Diff(tt.plan, got); diff != "" {
+					t.Errorf("plan (-want +got):\n%s", diff)
+				}
+				if how == "down" {
+					_, err = engine.Down(ctx, k, c)
+				} else {
+					_, err = engine.Converge(ctx, k, empty, nil)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, readSysctls(t, append(paths, tt.global))); diff != "" {
+					t.Errorf("after %s (-before +after):\n%s", how, diff)
+				}
+				if m, err := k.originals(); err != nil || len(m) != 0 {
+					t.Errorf("record left after %s: %v, %v", how, m, err)
+				}
+				rep, err := engine.Converge(ctx, k, empty, nil)
+				if err != nil || len(rep.Applied) != 0 {
+					t.Errorf("converging again: %v, %v", rep.Applied, err)
+				}
+			})
+		}
+	}
+}
+
+// stopping is crashing with the whole plan in the seam's hands, as a
+// process killed in the middle of a plan has it: Apply gets every
+// operation and stops after the next left ones (it asks its context
+// before each one).
+type stopping struct {
+	*Kernel
+	left int
+}
+
+func (s *stopping) Apply(ctx context.Context, p plan.Plan) error {
+	done := min(s.left, len(p.Ops))
+	s.left -= done
+	return s.Kernel.Apply(&stopsAfter{Context: ctx, n: done}, p)
+}
+
+// stopsAfter is a context that is cancelled (with errCrashed) from its
+// n+1th Err on.
+type stopsAfter struct {
+	context.Context
+	n int
+}
+
+func (c *stopsAfter) Err() error {
+	if c.n == 0 {
+		return errCrashed
+	}
+	c.n--
+	return nil
+}
+
+// TestPrivilegedCrashWhileRestoringForwarding stops tunneld after each
+// operation of a down that restores ip_forward and the interfaces'
+// forwarding, and has a new process with the same state directory do
+// down again: every interface ends as it was, one that appeared while
+// ip_forward was on included.
+func TestPrivilegedCrashWhileRestoringForwarding(t *testing.T) {
+	netnstest.Gate(t) // the loop below ends on a finished or failed run, not a skipped one
+	c := parse(t, "[global]\nfirewall = false\nip_forward = true\n")
+	paths := []string{"net/ipv4/ip_forward", "net/ipv4/conf/lan/forwarding", "net/ipv4/conf/default/forwarding", "net/ipv4/conf/late/forwarding"}
+	for n := 0; ; n++ {
+		finished := false
+		t.Run(fmt.Sprint("crash after ", n), func(t *testing.T) {
+			netnstest.Enter(t)
+			if err := netnstest.Veth("lan", "lanpeer", nil); err != nil {
+				t.Fatal(err)
+			}
+			writeSysctl(t, "net/ipv4/ip_forward", "0")
+			writeSysctl(t, "net/ipv4/conf/lan/forwarding", "1")
+			dir := t.TempDir()
+			k1, err := Open(Options{StateDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := engine.Converge(ctx, k1, c, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := netnstest.Veth("late", "latepeer", nil); err != nil {
+				t.Fatal(err)
+			}
+			want := readSysctls(t, paths)
+			want["net/ipv4/ip_forward"], want["net/ipv4/conf/default/forwarding"] = "0", "0"
+			_, err = engine.Down(ctx, &stopping{Kernel: k1, left: n}, c)
+			k1.Close()
+			if err == nil {
+				finished = true
+			} else if !errors.Is(err, errCrashed) {
+				t.Fatalf("before the crash: %v", err)
+			}
+			k2, err := Open(Options{StateDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k2.Close()
+			if _, err := engine.Down(ctx, k2, c); err != nil {
+				t.Fatalf("down: %v", err)
+			}
+			if diff := cmp.Diff(want, readSysctls(t, paths)); diff != "" {
+				t.Fatalf("after down (-want +got):\n%s", diff)
+			}
+		})
+		if finished || t.Failed() {
+			break
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package linux
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -131,19 +130,7 @@ func TestPrivilegedCrashWhileMovingRuleBand(t *testing.T) {
 			}
 			_, err = engine.Converge(ctx, &crashing{Kernel: k1, left: n}, moved, nil)
 			k1.Close()
-			if err == nil {
-				finished = true
-			} else if !errors.Is(err, errCrashed) {
-				t.Fatalf("before the crash: %v", err)
-			}
-			k2, err := Open(Options{StateDir: dir})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k2.Close()
-			if _, err := engine.Down(ctx, k2, moved); err != nil {
-				t.Fatalf("down: %v", err)
-			}
+			finished = downAfterCrash(t, dir, err, moved)
 			if after := snap(); after != before {
 				t.Fatalf("after down (-before +after):\n%s", cmp.Diff(before, after))
 			}

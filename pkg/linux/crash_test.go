@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/netnstest"
@@ -134,4 +135,24 @@ func TestPrivilegedCrashAtEveryOperation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// downAfterCrash takes the result of a run stopped by a crash (err, nil
+// when it finished first) and runs down with c in a new process's kernel
+// on the same state directory, as a restart would. It reports whether the
+// run had finished.
+func downAfterCrash(t *testing.T, dir string, err error, c *config.Config) bool {
+	t.Helper()
+	if err != nil && !errors.Is(err, errCrashed) {
+		t.Fatalf("before the crash: %v", err)
+	}
+	k, kerr := Open(Options{StateDir: dir})
+	if kerr != nil {
+		t.Fatal(kerr)
+	}
+	defer k.Close()
+	if _, derr := engine.Down(ctx, k, c); derr != nil {
+		t.Fatalf("down: %v", derr)
+	}
+	return err == nil
 }

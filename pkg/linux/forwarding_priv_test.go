@@ -2,7 +2,6 @@ package linux
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -210,19 +209,7 @@ func TestPrivilegedCrashWhileRestoringForwarding(t *testing.T) {
 			want["net/ipv4/ip_forward"], want["net/ipv4/conf/default/forwarding"] = "0", "0"
 			_, err = engine.Down(ctx, &stopping{Kernel: k1, left: n}, c)
 			k1.Close()
-			if err == nil {
-				finished = true
-			} else if !errors.Is(err, errCrashed) {
-				t.Fatalf("before the crash: %v", err)
-			}
-			k2, err := Open(Options{StateDir: dir})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k2.Close()
-			if _, err := engine.Down(ctx, k2, c); err != nil {
-				t.Fatalf("down: %v", err)
-			}
+			finished = downAfterCrash(t, dir, err, c)
 			if diff := cmp.Diff(want, readSysctls(t, paths)); diff != "" {
 				t.Fatalf("after down (-want +got):\n%s", diff)
 			}

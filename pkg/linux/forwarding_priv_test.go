@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/netnstest"
 	"github.com/tunneld/tunneld/pkg/plan"
 )
@@ -34,14 +36,35 @@ func readSysctls(t *testing.T, paths []string) map[string]string {
 // interface's value ("lan=1": prefix+"lan"+suffix=1; a value naming its
 // own sysctl, "all.accept_redirects=0", is taken as it is).
 func copies(global, prefix, suffix string, values ...string) []string {
-	out := []string{"sysctl -w " + global + "=0  # original value"}
+	var restores []string
 	for _, v := range values {
 		dev, val, _ := strings.Cut(v, "=")
 		path := prefix + dev + suffix
 		if strings.Contains(dev, ".") {
 			path = prefix + dev
 		}
-		out = append(out, "sysctl -w "+path+"="+val+"  # as before "+global+" was written")
+		restores = append(restores, "sysctl -w "+path+"="+val+"  # as before "+global+" was written")
+	}
+	slices.Sort(restores) // the plan's order: by path
+	return append([]string{"sysctl -w " + global + "=0  # original value"}, restores...)
+}
+
+// otherDevices are the "dev=value" forwarding values of the interfaces in
+// the namespace besides lo and the ones a test makes (known), such as the
+// fallback devices a kernel with tunnel drivers puts in every namespace
+// (tunl0, sit0, …): their values are put back too.
+func otherDevices(t *testing.T, conf string, known ...string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join("/proc/sys", conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if n := e.Name(); !slices.Contains(known, n) {
+			v := readSysctls(t, []string{filepath.Join(conf, n, "forwarding")})
+			out = append(out, n+"="+v[filepath.Join(conf, n, "forwarding")])
+		}
 	}
 	return out
 }
@@ -54,32 +77,33 @@ func copies(global, prefix, suffix string, values ...string) []string {
 // The plan says so, command by command.
 func TestPrivilegedForwardingPerInterface(t *testing.T) {
 	tests := []struct {
-		name, conf, global string
+		name, setting, global string
+		// conf is the directory of the per-interface settings
+		conf string
 		// set before the apply: the global value 0 and these
 		before map[string]string
-		// what an interface made after the apply is given, and what
-		// the plan that restores prints
+		// what an interface made after the apply is given
 		late map[string]string
-		plan []string
+		// what the plan that restores puts back, "dev=value" (other
+		// devices of the namespace are added)
+		values []string
 	}{
 		{
-			name: "ipv4", conf: "ip_forward = true", global: "net/ipv4/ip_forward",
+			name: "ipv4", setting: "ip_forward = true", global: "net/ipv4/ip_forward", conf: "net/ipv4/conf",
 			before: map[string]string{
 				"net/ipv4/conf/lan/forwarding": "1", "net/ipv4/conf/wan/forwarding": "0",
 				"net/ipv4/conf/default/forwarding": "1", "net/ipv4/conf/all/accept_redirects": "0",
 			},
-			late: map[string]string{"net/ipv4/conf/late/forwarding": "1"},
-			plan: copies("net.ipv4.ip_forward", "net.ipv4.conf.", ".forwarding",
-				"all.accept_redirects=0", "default=1", "lan=1", "lanpeer=0", "late=1", "latepeer=1", "lo=0", "wan=0", "wanpeer=0"),
+			late:   map[string]string{"net/ipv4/conf/late/forwarding": "1"},
+			values: []string{"all.accept_redirects=0", "default=1", "lan=1", "lanpeer=0", "late=1", "latepeer=1", "lo=0", "wan=0", "wanpeer=0"},
 		},
 		{
-			name: "ipv6", conf: "ipv6_forward = true", global: "net/ipv6/conf/all/forwarding",
+			name: "ipv6", setting: "ipv6_forward = true", global: "net/ipv6/conf/all/forwarding", conf: "net/ipv6/conf",
 			before: map[string]string{
 				"net/ipv6/conf/lan/forwarding": "1", "net/ipv6/conf/wan/forwarding": "0", "net/ipv6/conf/default/forwarding": "1",
 			},
-			late: map[string]string{"net/ipv6/conf/late/forwarding": "1"},
-			plan: copies("net.ipv6.conf.all.forwarding", "net.ipv6.conf.", ".forwarding",
-				"default=1", "lan=1", "lanpeer=0", "late=1", "latepeer=1", "lo=0", "wan=0", "wanpeer=0"),
+			late:   map[string]string{"net/ipv6/conf/late/forwarding": "1"},
+			values: []string{"default=1", "lan=1", "lanpeer=0", "late=1", "latepeer=1", "lo=0", "wan=0", "wanpeer=0"},
 		},
 	}
 	for _, tt := range tests {
@@ -98,7 +122,9 @@ func TestPrivilegedForwardingPerInterface(t *testing.T) {
 					paths = append(paths, p)
 				}
 				want := readSysctls(t, append(paths, tt.global))
-				c := parse(t, "[global]\nfirewall = false\n"+tt.conf+"\n")
+				others := otherDevices(t, tt.conf, "all", "default", "lo", "lan", "lanpeer", "wan", "wanpeer")
+				wantPlan := copies(model.SysctlName(tt.global), model.SysctlName(tt.conf)+".", ".forwarding", append(slices.Clip(tt.values), others...)...)
+				c := parse(t, "[global]\nfirewall = false\n"+tt.setting+"\n")
 				if _, err := engine.Converge(ctx, k, c, nil); err != nil {
 					t.Fatal(err)
 				}
@@ -120,7 +146,7 @@ func TestPrivilegedForwardingPerInterface(t *testing.T) {
 				for _, op := range s.Plan.Ops {
 					got = append(got, op.Command(nil))
 				}
-				if diff := cmp.Diff(tt.plan, got); diff != "" {
+				if diff := cmp.Diff(wantPlan, got); diff != "" {
 					t.Errorf("plan (-want +got):\n%s", diff)
 				}
 				if how == "down" {

@@ -140,7 +140,8 @@ func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved m
 	return rep, fmt.Errorf("%w: still to do:\n%s", ErrNotConverged, rep.Last.Plan)
 }
 
-// succeeded drops the failed operations from ops.
+// succeeded drops the failed operations from ops, and those skipped
+// because of a failure.
 func succeeded(ops []plan.Op, err error) []plan.Op {
 	var ae *kernel.ApplyError
 	if !errors.As(err, &ae) {
@@ -150,13 +151,19 @@ func succeeded(ops []plan.Op, err error) []plan.Op {
 		return ops
 	}
 	failed := map[int]bool{}
-	for _, f := range ae.Failed {
+	notDone := func(op plan.Op) {
 		for i := range ops {
-			if !failed[i] && opEqual(ops[i], f.Op) {
+			if !failed[i] && opEqual(ops[i], op) {
 				failed[i] = true
 				break
 			}
 		}
+	}
+	for _, f := range ae.Failed {
+		notDone(f.Op)
+	}
+	for _, op := range ae.Skipped {
+		notDone(op)
 	}
 	var out []plan.Op
 	for i, op := range ops {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
 )
@@ -201,5 +203,42 @@ func TestConvergeReportsEveryFailure(t *testing.T) {
 	}
 	if len(k.Tunnels) != 2 || len(k.Routes) != 4 {
 		t.Errorf("the rest was not applied: %d tunnels, %d routes", len(k.Tunnels), len(k.Routes))
+	}
+}
+
+// TestSucceededLeavesOutSkipped: the operations an apply skipped because
+// one they depend on failed (those on a tunnel whose creation failed)
+// were not done: reported as done, the daemon would log them as changes
+// and count them as repairs, taking the failure for a fight.
+func TestSucceededLeavesOutSkipped(t *testing.T) {
+	link := &model.Link{Name: "Moe", Mode: model.ModeIPIP}
+	add := plan.Op{Kind: plan.LinkAdd, Link: link}
+	addr := plan.Op{Kind: plan.AddrAdd, Addr: &model.Addr{Link: "Moe", Prefix: netip.MustParsePrefix("198.51.100.42/32")}}
+	up := plan.Op{Kind: plan.LinkUp, Name: "Moe", Link: link}
+	route := plan.Op{Kind: plan.RouteAdd, Route: &model.Route{Table: 254, Dst: netip.MustParsePrefix("10.97.0.0/24"), Via: netip.MustParseAddr("10.0.0.2")}}
+	ops := []plan.Op{add, addr, up, route}
+	cmds := func(ops []plan.Op) []string {
+		var out []string
+		for _, op := range ops {
+			out = append(out, op.Command(nil))
+		}
+		return out
+	}
+	failed := []*kernel.OpError{{Op: add, Err: errors.New("kernel has no ipip support")}}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want []plan.Op
+	}{
+		{"no error", nil, ops},
+		{"not an apply error", errors.New("netlink: broken"), nil},
+		{"creation failed, nothing skipped", &kernel.ApplyError{Failed: failed}, []plan.Op{addr, up, route}},
+		{"creation failed, its operations skipped", &kernel.ApplyError{Failed: failed, Skipped: []plan.Op{addr, up}}, []plan.Op{route}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(cmds(tc.want), cmds(succeeded(ops, tc.err))); diff != "" {
+				t.Errorf("succeeded (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

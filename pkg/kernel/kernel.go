@@ -49,6 +49,11 @@ func (e *OpError) Unwrap() error { return e.Err }
 // ApplyError holds every operation of a plan that failed.
 type ApplyError struct {
 	Failed []*OpError
+	// Skipped are the operations not tried because one they depend on
+	// failed (those on a tunnel whose creation failed): not done, but
+	// not listed by Error either, the failure they follow being the
+	// error.
+	Skipped []plan.Op
 }
 
 // Error lists the failures one per line.

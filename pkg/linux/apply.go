@@ -40,7 +40,13 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		}
 		reqs, err := requests(op, idx)
 		if errors.Is(err, errNotCreated) {
-			continue // the tunnel's failed creation is the error
+			// The tunnel's failed creation is the error; op is not
+			// done all the same.
+			if ae == nil {
+				ae = &kernel.ApplyError{}
+			}
+			ae.Skipped = append(ae.Skipped, op)
+			continue
 		}
 		if err != nil {
 			kernel.Collect(&ae, op, err)

@@ -248,7 +248,8 @@ func reason(pending map[watch.Kind]int) string {
 }
 
 // reload re-reads the configuration; an invalid one is logged line by line
-// and the old one stays. It reports whether the new one was taken.
+// and the old one stays. A new one releases every object held back. It
+// reports whether the new one was taken.
 func (dm *Daemon) reload(ctx context.Context) bool {
 	dm.d.Notify("RELOADING=1\nMONOTONIC_USEC=" + fmt.Sprint(monotonicUsec()))
 	defer dm.d.Notify("READY=1")
@@ -267,6 +268,11 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 		return false
 	}
 	dm.cfg = cfg
+	// A reload is the admin's word: what was held back as a fight is
+	// tried again (the other manager may be gone, or the configuration
+	// may now want something else of the object, or nothing at all).
+	clear(dm.held)
+	clear(dm.repairs)
 	dm.mu.Lock()
 	dm.facts.LastReload = dm.d.Now()
 	dm.mu.Unlock()

@@ -533,6 +533,60 @@ func TestFightIsHeldBack(t *testing.T) {
 	}
 }
 
+// TestReloadReleasesHeld: a reload (the admin's word, after the other
+// manager is gone or with a configuration that wants something else)
+// tries again what was held back as a fight, whether the configuration
+// changed or not.
+func TestReloadReleasesHeld(t *testing.T) {
+	for _, tc := range []struct {
+		name, cfg string
+		// undone: the other manager has deleted the route again.
+		undone bool
+		want   []string
+	}{
+		{"same configuration", baseConfig, true, []string{"10.9.0.0/16 dev moe"}},
+		{"route changed", strings.Replace(baseConfig, "to = \"10.9.0.0/16\"\ndev = \"moe\"", "to = \"10.9.0.0/16\"\ndev = \"lan\"", 1), true, []string{"10.9.0.0/16 dev lan"}},
+		{"route removed", strings.Replace(baseConfig, "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\n", "", 1), false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := start(t, baseConfig)
+			defer h.stop()
+			del := func() {
+				h.k.Observe(context.Background(), model.Scope{})
+				h.k.Routes = slices.DeleteFunc(h.k.Routes, func(r fakekernel.Route) bool { return r.Dst == netip.MustParsePrefix("10.9.0.0/16") })
+			}
+			for range FightLimit + 1 {
+				del()
+				h.event(watch.Route)
+			}
+			if f := h.d.Facts(); len(f.Held) != 1 {
+				t.Fatalf("held before the reload = %v, want the route", f.Held)
+			}
+			if tc.undone {
+				del()
+			}
+			h.mu.Lock()
+			h.cfg = tc.cfg
+			h.mu.Unlock()
+			h.reload <- struct{}{}
+			f := h.next()
+			h.writes() // take the lock
+			var got []string
+			for _, r := range h.k.Routes {
+				if r.Proto == model.RouteProtocol && r.Dst == netip.MustParsePrefix("10.9.0.0/16") {
+					got = append(got, r.Dst.String()+" dev "+r.Dev)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("route 10.9.0.0/16 after the reload (-want +got):\n%s", diff)
+			}
+			if len(f.Held) != 0 {
+				t.Errorf("held after the reload = %v, want none", f.Held)
+			}
+		})
+	}
+}
+
 // TestWANFlipsAreNotAFight: the WAN address changing again and again is
 // followed every time; only the same repair repeated counts as a fight.
 func TestWANFlipsAreNotAFight(t *testing.T) {

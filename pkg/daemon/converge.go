@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
@@ -37,12 +38,22 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 	defer dm.mu.Unlock()
 	f := &dm.facts
 	f.Started, f.Converges, f.LastConverge = dm.started, f.Converges+1, now
-	f.Tunnels = rep.Last.Want.Tunnels
+	f.Tunnels = inKernel(rep.Last)
 	f.Notes = rep.Last.Want.Notes
 	if err != nil {
 		f.LastError = err.Error()
 		f.LastErrorAt = now
-		dm.d.Log.Error("converge failed", "reason", why, "err", err)
+		// The same failure again (a driver missing, a device taken)
+		// after every hint would fill the log: it is logged at error
+		// level when it begins or changes, else at debug level.
+		if f.LastError != dm.failing {
+			dm.d.Log.Error("converge failed", "reason", why, "err", err)
+		} else {
+			dm.d.Log.Debug("converge failed as before", "reason", why)
+		}
+		dm.failing = f.LastError
+	} else {
+		dm.failing = ""
 	}
 	f.Held = f.Held[:0]
 	for obj := range dm.held {
@@ -59,6 +70,26 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 	if dm.d.OnConverge != nil {
 		dm.d.OnConverge(*f)
 	}
+}
+
+// inKernel is the tunnels' status as the kernel has them after a
+// converge: one wanted up that is not there, or down, because an
+// operation failed, is down with that reason, not counted as up.
+func inKernel(s engine.Snapshot) []desired.TunnelStatus {
+	out := slices.Clone(s.Want.Tunnels)
+	for i, t := range out {
+		if !t.Up {
+			continue
+		}
+		j, ok := slices.BinarySearchFunc(s.Have.Links, t.Name, func(l model.Link, name string) int { return strings.Compare(l.Name, name) })
+		switch {
+		case !ok:
+			out[i].Up, out[i].Reason = false, "not in the kernel (see the last error)"
+		case !s.Have.Links[j].Up:
+			out[i].Up, out[i].Reason = false, "down in the kernel (see the last error)"
+		}
+	}
+	return out
 }
 
 // record logs the operations a converge (or the short way after an

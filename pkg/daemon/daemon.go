@@ -103,6 +103,9 @@ type Daemon struct {
 	// final observation, with what a short way read and changed since
 	// (engine.Endpoints plans from it).
 	last engine.Snapshot
+	// failing is the error of the last converge ("" when it worked), so
+	// that the same failure is logged once at error level.
+	failing string
 }
 
 type nameState struct {

@@ -17,8 +17,10 @@ import (
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
+	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/logfmt"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
 	"github.com/tunneld/tunneld/pkg/watch"
 )
 
@@ -675,4 +677,39 @@ func TestFollows(t *testing.T) {
 			t.Errorf("%s: follows(%d) = %v, want %v", tt.name, tt.index, got, tt.want)
 		}
 	}
+}
+
+// TestFailingTunnelIsNotUp: when the tunnel cannot be created (here: the
+// kernel lost its ipip driver after someone deleted the tunnel), the
+// daemon's facts and systemd's STATUS count it down, with the reason, not
+// up as wanted; and the same failure after every hint is logged at error
+// level once, until it changes or ends.
+func TestFailingTunnelIsNotUp(t *testing.T) {
+	var log syncbuf.Buffer
+	h := startLogging(t, baseConfig, logfmt.New(&log, logfmt.Info))
+	h.k.SetFail(func(op plan.Op) error {
+		if op.Kind == plan.LinkAdd {
+			return &kernel.NoDriverError{Mode: op.Link.Mode}
+		}
+		return nil
+	})
+	h.k.DelDevice("moe")
+	h.event(watch.Link)
+	for range 3 {
+		h.event(watch.Route)
+	}
+	f := h.d.Facts()
+	if len(f.Tunnels) != 1 || f.Tunnels[0].Up || f.Tunnels[0].Reason != "not in the kernel (see the last error)" {
+		t.Errorf("tunnels = %+v, want moe down, not in the kernel", f.Tunnels)
+	}
+	h.waitNotified("STATUS=0/1 tunnels up")
+	if n := strings.Count(log.String(), `msg="converge failed"`); n != 1 {
+		t.Errorf("%d error lines for the same failure, want 1:\n%s", n, log.String())
+	}
+	h.k.SetFail(nil)
+	h.event(watch.Link)
+	if f := h.d.Facts(); !f.Tunnels[0].Up {
+		t.Errorf("after the driver came back: %+v", f.Tunnels)
+	}
+	h.waitNotified("STATUS=1/1 tunnels up")
 }

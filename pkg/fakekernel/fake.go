@@ -100,6 +100,13 @@ func (k *Kernel) addDevice(d model.Device) *model.Device {
 	return &d
 }
 
+// SetFail sets Fail while no operation is being applied.
+func (k *Kernel) SetFail(f func(plan.Op) error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.Fail = f
+}
+
 // DelDevice removes a device and everything that referred to it.
 func (k *Kernel) DelDevice(name string) {
 	k.mu.Lock()

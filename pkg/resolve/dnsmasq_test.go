@@ -14,12 +14,13 @@ import (
 	"github.com/tunneld/tunneld/pkg/netnstest"
 )
 
-// dnsmasqRecords are the names the test server holds: a TTL for each, a
-// CNAME in front of one, a name with an IPv4 address only.
+// dnsmasqRecords are the names the test server holds: a TTL for each (0
+// for one), a CNAME in front of one, a name with an IPv4 address only.
 var dnsmasqRecords = []string{
 	"--host-record=peer.test,198.51.100.2,2001:db8::2,300",
 	"--host-record=short.test,198.51.100.3,2001:db8::3,7",
 	"--host-record=v4only.test,198.51.100.4,600",
+	"--host-record=zero.test,198.51.100.5,0",
 	"--cname=alias.test,peer.test,60",
 }
 
@@ -141,5 +142,10 @@ func TestSystemTTLDnsmasq(t *testing.T) {
 	}
 	if got := s.ttl(context.Background(), "v4only.test"); got != 600*time.Second {
 		t.Errorf("ttl(v4only.test) = %v, want 10m0s (the A record's; there is no AAAA)", got)
+	}
+	// TTL 0, "do not keep it", is the shortest TTL, not "unknown" (0),
+	// which would have the answer kept for the configured interval.
+	if got := s.ttl(context.Background(), "zero.test"); got != time.Second {
+		t.Errorf("ttl(zero.test) = %v, want %v", got, time.Second)
 	}
 }

@@ -62,13 +62,22 @@ func (s System) ttl(ctx context.Context, name string) time.Duration {
 		_ = conn.SetDeadline(dl)
 	}
 	var best uint32
+	found := false
 	for i, typ := range []uint16{typeA, typeAAAA} {
-		if t, ok := query(conn, name, typ, uint16(0x7a00+i)); ok && (best == 0 || t < best) {
-			best = t
+		if t, ok := query(conn, name, typ, uint16(0x7a00+i)); ok && (!found || t < best) {
+			best, found = t, true
 		}
+	}
+	if found && best == 0 {
+		// "Do not keep it": ask again as soon as allowed. 0 itself
+		// would read as unknown, and the caller's own interval apply.
+		return zeroTTL
 	}
 	return time.Duration(best) * time.Second
 }
+
+// zeroTTL is what a TTL of 0 is reported as: the shortest one there is.
+const zeroTTL = time.Second
 
 // query sends the question for name and type typ with ID id on conn and
 // reads replies until one to it comes: its smallest TTL among the answers

@@ -136,3 +136,27 @@ func TestLockHeldByApply(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusWithABadFile: while the file on disk does not parse (a bad
+// edit the daemon refused to reload), status prints its errors and exits
+// 1, and still shows what the running daemon says.
+func TestStatusWithABadFile(t *testing.T) {
+	c, err := config.Load(lockFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	startDaemon(t, emptyKernel(c), state)
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	if err := os.WriteFile(bad, []byte("[global]\nip_forward = \"yes\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := Main(&Env{Stdout: &out, Stderr: &errb, StateDir: state}, []string{"status", "-c", bad})
+	if code != 1 || !strings.HasPrefix(errb.String(), bad+":2:14: global.ip_forward: must be true or false") {
+		t.Errorf("exit %d, stderr %q: want 1 and the file's error", code, errb.String())
+	}
+	if !strings.HasPrefix(out.String(), "daemon: running since ") || strings.Contains(out.String(), "drift") {
+		t.Errorf("stdout %q: want the daemon's facts alone", out.String())
+	}
+}

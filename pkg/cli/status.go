@@ -58,11 +58,9 @@ func runStatus(env *Env, args []string) int {
 	fs, path := flags(env, "status")
 	asJSON := fs.Bool("json", false, "print JSON")
 	sock := fs.String("socket", filepath.Join(env.StateDir, daemon.SocketName), "the daemon's status `socket`")
-	c, k, code := live(env, fs, path, args, true)
-	if code != 0 {
-		return code
+	if !parse(env, fs, args) {
+		return 2
 	}
-	defer closeKernel(k)
 	st := Status{}
 	facts, err := daemon.Query(*sock)
 	if err == nil {
@@ -70,6 +68,24 @@ func runStatus(env *Env, args []string) int {
 	} else {
 		st.DaemonError = queryErr(*sock, err)
 	}
+	c, ok := load(env, *path)
+	if !ok {
+		// A bad edit the daemon refused to reload: what it runs is
+		// still worth seeing.
+		if st.Daemon != nil {
+			if *asJSON {
+				emitStatus(env, st, true)
+			} else {
+				printDaemon(env.Stdout, st)
+			}
+		}
+		return 1
+	}
+	k, ok := openKernel(env, c.Global.Firewall, "")
+	if !ok {
+		return 1
+	}
+	defer closeKernel(k)
 	resolved := resolveAll(env, c)
 	s, err := engine.Look(env.Context, k, c, resolved)
 	if err != nil {
@@ -107,7 +123,12 @@ func runStatus(env *Env, args []string) int {
 			st.Drops = counters
 		}
 	}
-	if *asJSON {
+	return emitStatus(env, st, *asJSON)
+}
+
+// emitStatus prints st as text or JSON and returns the exit code.
+func emitStatus(env *Env, st Status, asJSON bool) int {
+	if asJSON {
 		b, err := minijson.MarshalIndent(st, "  ")
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
@@ -179,6 +200,11 @@ func printStatus(w io.Writer, st Status) {
 			fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(d, "\n", "\n  "))
 		}
 	}
+	printDaemon(w, st)
+}
+
+// printDaemon prints the daemon's facts, or why there are none.
+func printDaemon(w io.Writer, st Status) {
 	if st.Daemon == nil {
 		fmt.Fprintf(w, "daemon: %s\n", st.DaemonError)
 		return

@@ -274,6 +274,9 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	// A reload is the admin's word: what was held back as a fight is
 	// tried again (the other manager may be gone, or the configuration
 	// may now want something else of the object, or nothing at all).
+	for obj := range dm.held {
+		dm.d.Log.Info("repairing again: the configuration was reloaded", "object", obj)
+	}
 	clear(dm.held)
 	clear(dm.repairs)
 	dm.mu.Lock()
@@ -310,6 +313,7 @@ func (dm *Daemon) hold(op plan.Op) bool {
 	until, ok := dm.held[op.Object()]
 	if ok && dm.d.Now().After(until) {
 		delete(dm.held, op.Object())
+		dm.d.Log.Info("repairing again: the hold is over", "object", op.Object())
 		return false
 	}
 	return ok

@@ -713,3 +713,25 @@ func TestFailingTunnelIsNotUp(t *testing.T) {
 	}
 	h.waitNotified("STATUS=1/1 tunnels up")
 }
+
+// TestHoldEnds: a hold lasts HoldOff; when it is over the object is
+// repaired again, and the log says so (the hold's start was logged).
+func TestHoldEnds(t *testing.T) {
+	var log syncbuf.Buffer
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	dm := New(Deps{Log: logfmt.New(&log, logfmt.Info), Now: func() time.Time { return now }})
+	op := plan.Op{Kind: plan.RouteAdd, Route: &model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("10.9.0.0/16"), Dev: "moe"}}
+	dm.held[op.Object()] = now.Add(HoldOff)
+	now = now.Add(HoldOff - time.Second)
+	if !dm.hold(op) {
+		t.Fatal("released before HoldOff")
+	}
+	now = now.Add(2 * time.Second)
+	if dm.hold(op) {
+		t.Fatal("still held after HoldOff")
+	}
+	want := `level=INFO msg="repairing again: the hold is over" object="route 10.9.0.0/16 table main"`
+	if !strings.Contains(log.String(), want) {
+		t.Errorf("log %q lacks %q", log.String(), want)
+	}
+}

@@ -80,6 +80,9 @@ func (dm *Daemon) resolveDue(ctx context.Context, all bool) bool {
 	interval := dm.cfg.Global.ResolveInterval
 	for _, l := range due {
 		st := l.st
+		if l.err != nil && ctx.Err() != nil {
+			continue // stopping: the lookup was cancelled, not failed
+		}
 		if l.err != nil {
 			dm.d.Log.Warn("resolve failed; keeping the last answer", "name", l.name, "err", l.err, "kept", st.addrs)
 			dm.setError(l.err)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/logfmt"
 )
 
 // stallingResolver answers a lookup only once n lookups are under way at
@@ -95,5 +96,25 @@ func TestResolveDueLooksUpAtOnce(t *testing.T) {
 				t.Errorf("next lookups due after the start (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestResolveCancelledIsNoFailure: lookups cut short because the daemon is
+// stopping are neither logged as failures nor kept as its last error.
+func TestResolveCancelledIsNoFailure(t *testing.T) {
+	c, err := config.Parse("t.toml", []byte("[global]\nfirewall = false\n[tunnel.t]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"peer.example\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	r := &resolver{}
+	r.set(context.Canceled)
+	dm := New(Deps{Resolver: r, Log: logfmt.New(&log, logfmt.Debug)})
+	dm.cfg = c
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dm.resolveDue(ctx, true)
+	if log.String() != "" || dm.Facts().LastError != "" {
+		t.Errorf("a cancelled lookup was taken for a failure: log %q, last error %q", log.String(), dm.Facts().LastError)
 	}
 }

@@ -1,25 +1,45 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
 )
 
-// resolveAll looks up the DNS names the configuration's tunnels use once.
-// A failed lookup is reported and leaves the name unresolved.
+// lookupTimeout bounds each lookup of resolveAll.
+const lookupTimeout = 5 * time.Second
+
+// resolveAll looks up the DNS names the configuration's tunnels use once,
+// all at once, each for at most lookupTimeout. A failed lookup is
+// reported and leaves the name unresolved.
 func resolveAll(env *Env, c *config.Config) map[string][]netip.Addr {
+	names := engine.Names(c)
+	answers := make([][]netip.Addr, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(env.Context, lookupTimeout)
+			defer cancel()
+			answers[i], errs[i] = net.DefaultResolver.LookupNetIP(ctx, "ip", name)
+		}()
+	}
+	wg.Wait()
 	out := map[string][]netip.Addr{}
-	for _, name := range engine.Names(c) {
-		ips, err := net.DefaultResolver.LookupNetIP(env.Context, "ip", name)
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "tunneld: resolve %s: %v\n", name, err)
+	for i, name := range names {
+		if errs[i] != nil {
+			fmt.Fprintf(env.Stderr, "tunneld: resolve %s: %v\n", name, errs[i])
 			continue
 		}
-		for _, ip := range ips {
+		for _, ip := range answers[i] {
 			out[name] = append(out[name], ip.Unmap())
 		}
 	}

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/minijson"
@@ -86,7 +88,10 @@ func runStatus(env *Env, args []string) int {
 		return 1
 	}
 	defer closeKernel(k)
-	resolved := resolveAll(env, c)
+	resolved := daemonAnswers(st.Daemon, c)
+	if resolved == nil {
+		resolved = resolveAll(env, c)
+	}
 	s, err := engine.Look(env.Context, k, c, resolved)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
@@ -260,4 +265,26 @@ func queryErr(sock string, err error) string {
 		return "cannot ask the daemon: permission denied on " + sock
 	}
 	return "cannot ask the daemon at " + sock + ": " + err.Error()
+}
+
+// daemonAnswers are the running daemon's DNS answers for the names c
+// uses, nil when it has none for one of them: status then shows what the
+// daemon works with, not the answer of a lookup of its own.
+func daemonAnswers(f *daemon.Facts, c *config.Config) map[string][]netip.Addr {
+	if f == nil {
+		return nil
+	}
+	out := map[string][]netip.Addr{}
+	for _, name := range engine.Names(c) {
+		addrs, ok := f.Resolved[name]
+		if !ok {
+			return nil
+		}
+		for _, a := range addrs {
+			if ip, err := netip.ParseAddr(a); err == nil {
+				out[name] = append(out[name], ip)
+			}
+		}
+	}
+	return out
 }

@@ -2,13 +2,16 @@ package cli
 
 import (
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/daemon"
 )
 
@@ -41,6 +44,32 @@ func TestQueryErr(t *testing.T) {
 				_, err = daemon.Query(tt.sock)
 			}
 			if diff := cmp.Diff(tt.want, queryErr(tt.sock, err)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDaemonAnswers: status takes the running daemon's DNS answers when it
+// has one for every name, and looks up itself otherwise.
+func TestDaemonAnswers(t *testing.T) {
+	c, err := config.Parse("t.toml", []byte("[tunnel.a]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"a.example\"\n[tunnel.b]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"b.example\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		facts *daemon.Facts
+		want  map[string][]netip.Addr
+	}{
+		{"no daemon", nil, nil},
+		{"one name missing", &daemon.Facts{Resolved: map[string][]string{"a.example": {"198.51.100.1"}}}, nil},
+		{"every name", &daemon.Facts{Resolved: map[string][]string{"a.example": {"198.51.100.1", "2001:db8::1"}, "b.example": {"198.51.100.2"}, "old.example": {"198.51.100.9"}}},
+			map[string][]netip.Addr{"a.example": {netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("2001:db8::1")}, "b.example": {netip.MustParseAddr("198.51.100.2")}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, daemonAnswers(tt.facts, c), cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})

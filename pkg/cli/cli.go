@@ -42,19 +42,19 @@ type Env struct {
 }
 
 type command struct {
-	name, usage string
-	run         func(env *Env, args []string) int
+	name, synopsis, what string
+	run                  func(env *Env, args []string) int
 }
 
 func commands() []command {
 	return []command{
-		{"check", "check [-c FILE]               validate the configuration", runCheck},
-		{"plan", "plan [-c FILE] [--from-empty] print what apply would do", runPlan},
-		{"apply", "apply [-c FILE]              converge once; exit 0 when the kernel matches", runApply},
-		{"down", "down [-c FILE]               remove everything tunneld owns, restore sysctls", runDown},
-		{"run", "run [-c FILE] [-log-level L] converge and keep converged (the daemon)", runRun},
-		{"status", "status [-c FILE] [--json]    tunnels, counters, drift, daemon facts", runStatus},
-		{"version", "version                      print the version", runVersion},
+		{"check", "check [-c FILE]", "validate the configuration", runCheck},
+		{"plan", "plan [-c FILE] [--from-empty]", "print what apply would do", runPlan},
+		{"apply", "apply [-c FILE]", "converge once; exit 0 when the kernel matches", runApply},
+		{"down", "down [-c FILE]", "remove everything tunneld owns, restore sysctls", runDown},
+		{"run", "run [-c FILE] [-log-level L]", "converge and keep converged (the daemon)", runRun},
+		{"status", "status [-c FILE] [--json] [-socket PATH]", "tunnels, counters, drift, daemon facts", runStatus},
+		{"version", "version", "print the version", runVersion},
 	}
 }
 
@@ -111,8 +111,13 @@ func helpAsked(args []string) bool {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: tunneld COMMAND [flags]")
+	const width = 29 // the synopsis column
 	for _, c := range commands() {
-		fmt.Fprintln(w, "  tunneld "+c.usage)
+		if len(c.synopsis) > width {
+			fmt.Fprintf(w, "  tunneld %s\n  %*s %s\n", c.synopsis, len("tunneld ")+width, "", c.what)
+			continue
+		}
+		fmt.Fprintf(w, "  tunneld %-*s %s\n", width, c.synopsis, c.what)
 	}
 	fmt.Fprintf(w, "the configuration defaults to %s\n", config.DefaultPath)
 }

@@ -85,12 +85,17 @@ func runRun(env *Env, args []string) int {
 	d := daemon.New(deps)
 	sock := filepath.Join(env.StateDir, daemon.SocketName)
 	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := d.Serve(ctx, sock); err != nil {
-			log.Warn("no status socket", "path", sock, "err", err)
-		}
-	}()
+	if l, err := daemon.Listen(sock); err != nil {
+		log.Warn("no status socket", "path", sock, "err", err)
+		close(served)
+	} else {
+		go func() {
+			defer close(served)
+			if err := d.Serve(ctx, l); err != nil {
+				log.Warn("status socket failed", "path", sock, "err", err)
+			}
+		}()
+	}
 	start := time.Now()
 	err = d.Run(ctx)
 	cancel()

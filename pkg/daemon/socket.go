@@ -16,25 +16,32 @@ import (
 // SocketName is the status socket's file name inside the state directory.
 const SocketName = "tunneld.sock"
 
-// Serve answers every connection on a root-only unix socket at path with
-// the daemon's facts as JSON (one line, as json.Encoder writes it), until
-// ctx ends.
-func (dm *Daemon) Serve(ctx context.Context, path string) error {
+// Listen makes the root-only status socket at path, replacing one a
+// crashed daemon left. It is made before the daemon starts, so that
+// status can ask it as soon as the daemon says it is ready.
+func Listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+		return nil, err
 	}
 	_ = os.Remove(path) // a socket left by a crashed daemon
 	l, err := net.Listen("unix", path)
 	if err != nil {
-		return fmt.Errorf("status socket: %w", err)
+		return nil, fmt.Errorf("status socket: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		l.Close()
-		return err
+		return nil, err
 	}
+	return l, nil
+}
+
+// Serve answers every connection on l (from Listen) with the daemon's
+// facts as JSON (one line, as json.Encoder writes it), until ctx ends; it
+// then closes l, which removes the socket.
+func (dm *Daemon) Serve(ctx context.Context, l net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
-	defer os.Remove(path)
+	defer l.Close()
 	for {
 		c, err := l.Accept()
 		if err != nil {

@@ -3,9 +3,12 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -48,18 +51,26 @@ func TestStatusSocketOldDaemon(t *testing.T) {
 }
 
 // serveStatus runs h's status socket until the returned stop, which checks
-// that Serve ended cleanly.
+// that Serve ended cleanly and removed the socket. It answers as soon as
+// serveStatus returns: Listen made it.
 func serveStatus(t *testing.T, h *harness) (path string, stop func()) {
 	t.Helper()
 	path = t.TempDir() + "/s.sock"
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- h.d.Serve(ctx, path) }()
+	go func() { done <- h.d.Serve(ctx, l) }()
 	return path, func() {
 		t.Helper()
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the socket is left after Serve: %v", err)
 		}
 	}
 }
@@ -70,14 +81,7 @@ func TestStatusSocket(t *testing.T) {
 	defer h.stop()
 	path, stop := serveStatus(t, h)
 	defer stop()
-	var f Facts
-	var err error
-	for range 100 {
-		if f, err = Query(path); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	f, err := Query(path)
 	if err != nil || len(f.Tunnels) != 1 || !f.Tunnels[0].Up || f.Resolved["peer.example"][0] != "198.51.100.2" {
 		t.Fatalf("Query = %+v, %v", f, err)
 	}
@@ -90,14 +94,7 @@ func TestStatusSocketOldClient(t *testing.T) {
 	defer h.stop()
 	path, stop := serveStatus(t, h)
 	defer stop()
-	var c net.Conn
-	var err error
-	for range 100 {
-		if c, err = net.Dial("unix", path); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	c, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -175,39 +176,68 @@ func (l *lab) ping(ns, dst string, extra ...string) error {
 // tcp opens a TCP connection from one namespace to a listener in another
 // and moves a message both ways.
 func (l *lab) tcp(from, to, addr string) error {
-	var ln net.Listener
-	if err := l.node(to).Do(func() (err error) {
-		ln, err = net.Listen("tcp", net.JoinHostPort(addr, "0"))
-		return err
-	}); err != nil {
+	ln, err := l.listenEcho(to, net.JoinHostPort(addr, "0"))
+	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	if err := l.dialEcho(from, "", ln.Addr().String(), 5*time.Second); err != nil {
+		return fmt.Errorf("tcp %s → %s: %w", from, to, err)
+	}
+	return nil
+}
+
+// listenEcho listens on addr ("A:PORT") in a namespace and answers each
+// connection's first 5 bytes with "echo:" and them, until closed.
+func (l *lab) listenEcho(ns, addr string) (net.Listener, error) {
+	var ln net.Listener
+	if err := l.node(ns).Do(func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 5)
-		if _, err := c.Read(buf); err == nil {
-			c.Write(append([]byte("echo:"), buf...))
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 5)
+				if _, err := io.ReadFull(c, buf); err == nil {
+					c.Write(append([]byte("echo:"), buf...))
+				}
+			}()
 		}
 	}()
-	return l.node(from).Do(func() error {
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+	return ln, nil
+}
+
+// dialEcho connects from a namespace to an echo listener at addr
+// ("A:PORT"), from the source address src unless it is empty, and moves a
+// message both ways; the connection and the exchange each get timeout.
+func (l *lab) dialEcho(ns, src, addr string, timeout time.Duration) error {
+	return l.node(ns).Do(func() error {
+		d := net.Dialer{Timeout: timeout}
+		if src != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+		}
+		c, err := d.Dial("tcp", addr)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(timeout))
 		if _, err := c.Write([]byte("hello")); err != nil {
 			return err
 		}
 		buf := make([]byte, 10)
-		n, err := c.Read(buf)
+		n, err := io.ReadFull(c, buf)
 		if err != nil || string(buf[:n]) != "echo:hello" {
-			return fmt.Errorf("tcp %s → %s: got %q, %v", from, to, buf[:n], err)
+			return fmt.Errorf("%s → %s: got %q, %v", src, addr, buf[:n], err)
 		}
 		return nil
 	})

@@ -74,8 +74,8 @@ var seeds = []struct {
 		regular("spoof_tunl1", srcReturn("128.198.61.51/32"), countDrop),
 		regular("spoof_tunl2", srcReturn("128.198.60.200/32"), srcReturn("128.198.60.201/32"), countDrop),
 	}}},
-	{"002_ff25396f952da8ec/home.plan", &model.Filter{Chains: []model.Chain{
-		input(outerAccept("192.0.2.2", "192.0.2.42", 4), outerDrop("192.0.2.42", 4)),
+	{"002_ff25396f952da8ec/colo.plan", &model.Filter{Chains: []model.Chain{
+		input(outerAccept("192.0.2.42", "192.0.2.2", 4), outerDrop("192.0.2.2", 4)),
 		forward(
 			model.FRule{CtEstablished: true, Verdict: v(model.Accept)},
 			model.FRule{IIF: "Moe", Verdict: v(model.Accept)},

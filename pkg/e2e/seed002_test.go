@@ -74,7 +74,7 @@ func TestSeed002(t *testing.T) {
 	}
 	// Any other source is dropped at the colo, and counted.
 	coloCfg := seedFile(seed002, "colo")
-	key := `forward: oifname "Moe" counter drop`
+	key := "forward: oifname Moe counter drop"
 	b := l.status("colo", coloCfg).Drops[key].Packets
 	if err := l.dialEcho("lanhost", "198.51.100.50", "198.51.100.42:7", time.Second); err == nil {
 		t.Errorf("198.51.100.50 → home: connected, want dropped at the colo")

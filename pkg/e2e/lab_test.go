@@ -65,6 +65,20 @@ func (l *lab) wire(a, aif, b, bif string) {
 	l.in(b, func() error { return netnstest.LinkUp(bif) })
 }
 
+// segment makes a bridge br in namespace hub (a switch) and wires each
+// member "ns:if" to a port of it, all up.
+func (l *lab) segment(hub, br string, members ...string) {
+	l.t.Helper()
+	l.in(hub, func() error { return netnstest.Bridge(br) })
+	l.in(hub, func() error { return netnstest.LinkUp(br) })
+	for i, m := range members {
+		ns, ifname, _ := strings.Cut(m, ":")
+		port := fmt.Sprintf("%s%d", br, i)
+		l.wire(hub, port, ns, ifname)
+		l.in(hub, func() error { return netnstest.SetMaster(port, br) })
+	}
+}
+
 // addr adds an address ("A/LEN") to a device.
 func (l *lab) addr(ns, dev, prefix string) {
 	l.t.Helper()

@@ -52,3 +52,36 @@ func Veth(name, peer string, peerNS *NS) error {
 		Attributes: &rtnetlink.LinkAttributes{Name: name, Info: &rtnetlink.LinkInfo{Kind: "veth", Data: &driver.Veth{PeerInfo: &rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Attributes: peerAttrs}}}},
 	})
 }
+
+// Bridge creates a bridge device in the calling thread's namespace, left
+// down.
+func Bridge(name string) error {
+	c, err := rtnetlink.Dial(nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Link.New(&rtnetlink.LinkMessage{
+		Family:     unix.AF_UNSPEC,
+		Attributes: &rtnetlink.LinkAttributes{Name: name, Info: &rtnetlink.LinkInfo{Kind: "bridge"}},
+	})
+}
+
+// SetMaster enslaves a device to a master (a bridge) in the calling
+// thread's namespace.
+func SetMaster(dev, master string) error {
+	c, err := rtnetlink.Dial(nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	d, err := byName(c, dev)
+	if err != nil {
+		return err
+	}
+	m, err := byName(c, master)
+	if err != nil {
+		return err
+	}
+	return c.Link.Set(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: d.Index, Attributes: &rtnetlink.LinkAttributes{Master: &m.Index}})
+}

@@ -12,7 +12,7 @@ import (
 )
 
 // wantedModules are the kernel modules a tunneld guest needs: tunnel
-// drivers, veth/dummy for test topologies and nftables with NAT and
+// drivers, veth/dummy/bridge for test topologies and nftables with NAT and
 // conntrack. Each is included with its dependency closure if the kernel
 // ships it as a module; built-in and absent ones are skipped. The generated
 // /init modprobes all of them before the workload starts.
@@ -21,7 +21,7 @@ var wantedModules = []string{
 	"tunnel4", "tunnel6", "ip_tunnel", "ipip", "gre", "ip_gre", "sit",
 	"ip6_tunnel", "ip6_gre", "udp_tunnel", "ip6_udp_tunnel",
 	// test links
-	"veth", "dummy", "af_packet",
+	"veth", "dummy", "bridge", "af_packet",
 	// nftables
 	"libcrc32c", "crc32c_generic", "nfnetlink", "nf_tables",
 	"nf_conntrack", "nf_defrag_ipv4", "nf_defrag_ipv6", "nf_nat",

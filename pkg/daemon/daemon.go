@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -250,6 +251,9 @@ func reason(pending map[watch.Kind]int) string {
 	return s
 }
 
+// reloadRefused begins the last error a refused reload leaves.
+const reloadRefused = "reload refused"
+
 // reload re-reads the configuration; an invalid one is logged line by line
 // and the old one stays. A new one releases every object held back. It
 // reports whether the new one was taken.
@@ -266,7 +270,7 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 		} else {
 			dm.d.Log.Error("reload refused", "err", err)
 		}
-		dm.setError(fmt.Errorf("reload refused: %w", err))
+		dm.setError(fmt.Errorf("%s: %w", reloadRefused, err))
 		dm.d.Log.Warn("keeping the running configuration")
 		return false
 	}
@@ -281,6 +285,10 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	clear(dm.repairs)
 	dm.mu.Lock()
 	dm.facts.LastReload = dm.d.Now()
+	if strings.HasPrefix(dm.facts.LastError, reloadRefused) {
+		// The file that was refused is fixed: that error is over.
+		dm.facts.LastError, dm.facts.LastErrorAt = "", time.Time{}
+	}
 	dm.mu.Unlock()
 	dm.d.Log.Info("configuration reloaded", "file", cfg.File)
 	dm.resolveDue(ctx, true)

@@ -474,6 +474,9 @@ func TestReload(t *testing.T) {
 	if h.k.Devices["moe"].Index != index {
 		t.Error("a route change recreated the tunnel")
 	}
+	if e := h.d.Facts().LastError; e != "" {
+		t.Errorf("after the fixed file was taken, the last error is still %q", e)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !slices.ContainsFunc(h.notified, func(s string) bool { return strings.HasPrefix(s, "RELOADING=1\nMONOTONIC_USEC=") }) {

@@ -29,11 +29,16 @@ import (
 // apply that adds or deletes a rule finds them empty and forgets them.
 const bandsFile = "rule-bands.json"
 
-// ruleBands reads the recorded bands (none when there is no record).
+// ruleBands returns the recorded bands (none when there is no record),
+// read from the file the first time.
 func (k *Kernel) ruleBands() ([]model.RuleBand, error) {
+	if k.bandsKnown {
+		return slices.Clone(k.bands), nil
+	}
 	path := filepath.Join(k.opts.StateDir, bandsFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		k.bands, k.bandsKnown = nil, true
 		return nil, nil
 	}
 	if err != nil {
@@ -43,12 +48,18 @@ func (k *Kernel) ruleBands() ([]model.RuleBand, error) {
 	if err := minijson.Unmarshal(b, &bands); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return bands, nil
+	k.bands, k.bandsKnown = bands, true
+	return slices.Clone(bands), nil
 }
 
 // saveRuleBands writes the record atomically; no band removes the file.
 func (k *Kernel) saveRuleBands(bands []model.RuleBand) error {
-	return k.saveRecord(bandsFile, len(bands) == 0, bands)
+	if err := k.saveRecord(bandsFile, len(bands) == 0, bands); err != nil {
+		k.bandsKnown = false // read it again: it may or may not be written
+		return err
+	}
+	k.bands, k.bandsKnown = slices.Clone(bands), true
+	return nil
 }
 
 // ownsRule reports whether a rule priority is tunneld's: inside the

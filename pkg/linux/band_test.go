@@ -11,8 +11,9 @@ import (
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
-// TestRuleBandRecord: the record of bands reads back what was saved, an
-// empty one removes the file, and a damaged one is an error naming it.
+// TestRuleBandRecord: the record of bands reads back what was saved, in
+// the process that saved it and in the next, an empty one removes the
+// file, and a damaged one is an error naming it.
 func TestRuleBandRecord(t *testing.T) {
 	k := &Kernel{opts: Options{StateDir: t.TempDir()}}
 	path := filepath.Join(k.opts.StateDir, bandsFile)
@@ -24,12 +25,15 @@ func TestRuleBandRecord(t *testing.T) {
 		if err := k.saveRuleBands(bands); err != nil {
 			t.Fatal(err)
 		}
-		got, err := k.ruleBands()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(bands, got); diff != "" {
-			t.Errorf("read back (-want +got):\n%s", diff)
+		// As this process knows it, and as the next one reads it.
+		for _, r := range []*Kernel{k, {opts: k.opts}} {
+			got, err := r.ruleBands()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(bands, got); diff != "" {
+				t.Errorf("read back (-want +got):\n%s", diff)
+			}
 		}
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
@@ -38,7 +42,7 @@ func TestRuleBandRecord(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`[{"Min":"x"}]`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.ruleBands(); err == nil || !strings.HasPrefix(err.Error(), path+": ") {
+	if _, err := (&Kernel{opts: k.opts}).ruleBands(); err == nil || !strings.HasPrefix(err.Error(), path+": ") {
 		t.Errorf("a damaged record: %v, want an error naming %s", err, path)
 	}
 }

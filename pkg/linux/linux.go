@@ -62,6 +62,12 @@ type Kernel struct {
 	}
 	// linkDumps counts the link dumps taken (tests).
 	linkDumps int
+	// bands is the record of rule priority bands (bandsFile) as read or
+	// written last, once bandsKnown: only this process writes it while
+	// it holds the state directory's lock, so the daemon's observations
+	// need not read the file again each time.
+	bands      []model.RuleBand
+	bandsKnown bool
 }
 
 var _ kernel.Kernel = (*Kernel)(nil)

@@ -74,12 +74,17 @@ func (d *decoder) sameRules(c *Config) {
 		return p
 	}
 	covers := func(a, b netip.Prefix) bool { return !a.IsValid() || !b.IsValid() || a == b }
-	for j, b := range c.Rules {
+	// The earlier rules at each explicit priority: a thousand rules, each
+	// at its own priority, compare none with each other.
+	at := map[uint32][]Rule{}
+	for _, b := range c.Rules {
 		if b.Priority == 0 {
 			continue
 		}
-		for _, a := range c.Rules[:j] {
-			if a.Priority != b.Priority || a.Family != b.Family || a.Table != b.Table || a.IIF != b.IIF || a.OIF != b.OIF ||
+		earlier := at[b.Priority]
+		at[b.Priority] = append(earlier, b)
+		for _, a := range earlier {
+			if a.Family != b.Family || a.Table != b.Table || a.IIF != b.IIF || a.OIF != b.OIF ||
 				a.HasMark != b.HasMark || a.Mark != b.Mark || a.Mask != b.Mask ||
 				!covers(sel(a.From), sel(b.From)) || !covers(sel(a.To), sel(b.To)) {
 				continue

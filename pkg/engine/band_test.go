@@ -108,3 +108,16 @@ func TestRuleBandMoved(t *testing.T) {
 		})
 	}
 }
+
+// TestBandIsTheScopes: Band, which plans use, is the scope's band.
+func TestBandIsTheScopes(t *testing.T) {
+	for _, g := range []string{"", "rule_priority_min = 100\nrule_priority_max = 199\n"} {
+		c, err := config.Parse("t.toml", []byte("[global]\n"+g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(Scope(c).Band(), Band(c)); diff != "" {
+			t.Errorf("%q (-scope +band):\n%s", g, diff)
+		}
+	}
+}

@@ -46,6 +46,12 @@ func Scope(c *config.Config) model.Scope {
 	return s
 }
 
+// Band is the configuration's rule priority band (Scope(c).Band(),
+// without building the scope's map of a thousand tunnels on each plan).
+func Band(c *config.Config) model.RuleBand {
+	return model.RuleBand{Min: c.Global.RulePriorityMin, Max: c.Global.RulePriorityMax}
+}
+
 // Tables maps table numbers to configured names, for printing plans.
 func Tables(c *config.Config) map[uint32]string {
 	out := map[uint32]string{}
@@ -79,7 +85,7 @@ func Plan(have model.State, in model.Inputs, c *config.Config, resolved map[stri
 	want := desired.Build(c, in, have)
 	p := plan.Diff(have, want.State, want.Fallbacks...)
 	p.Tables = Tables(c)
-	p.RuleBand = Scope(c).Band()
+	p.RuleBand = Band(c)
 	return Snapshot{Have: have, Inputs: in, Want: want, Plan: p}
 }
 
@@ -195,7 +201,7 @@ func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error
 			return rep, err
 		}
 		p := plan.Diff(have, model.State{})
-		p.Tables, p.RuleBand = Tables(c), Scope(c).Band()
+		p.Tables, p.RuleBand = Tables(c), Band(c)
 		rep.Last = Snapshot{Have: have, Inputs: in, Plan: p}
 		if p.Empty() {
 			return rep, nil

@@ -6,17 +6,14 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/resolve"
 )
 
-// lookupTimeout bounds each lookup of resolveAll.
-const lookupTimeout = 5 * time.Second
-
 // resolveAll looks up the DNS names the configuration's tunnels use once,
-// all at once, each for at most lookupTimeout. A failed lookup is
+// all at once, each for at most resolve.LookupTimeout. A failed lookup is
 // reported and leaves the name unresolved.
 func resolveAll(env *Env, c *config.Config) map[string][]netip.Addr {
 	names := engine.Names(c)
@@ -27,7 +24,7 @@ func resolveAll(env *Env, c *config.Config) map[string][]netip.Addr {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(env.Context, lookupTimeout)
+			ctx, cancel := context.WithTimeout(env.Context, resolve.LookupTimeout)
 			defer cancel()
 			answers[i], errs[i] = net.DefaultResolver.LookupNetIP(ctx, "ip", name)
 		}()

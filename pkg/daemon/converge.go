@@ -81,7 +81,7 @@ func inKernel(s engine.Snapshot) []desired.TunnelStatus {
 		if !t.Up {
 			continue
 		}
-		j, ok := slices.BinarySearchFunc(s.Have.Links, t.Name, func(l model.Link, name string) int { return strings.Compare(l.Name, name) })
+		j, ok := linkNamed(s.Have.Links, t.Name)
 		switch {
 		case !ok:
 			out[i].Up, out[i].Reason = false, "not in the kernel (see the last error)"
@@ -90,6 +90,12 @@ func inKernel(s engine.Snapshot) []desired.TunnelStatus {
 		}
 	}
 	return out
+}
+
+// linkNamed finds the link called name in an observation's links, which
+// are in name order.
+func linkNamed(links []model.Link, name string) (int, bool) {
+	return slices.BinarySearchFunc(links, name, func(l model.Link, name string) int { return strings.Compare(l.Name, name) })
 }
 
 // record logs the operations a converge (or the short way after an
@@ -154,7 +160,7 @@ func (dm *Daemon) follows(index int) bool {
 		if !ok || d.Index != index {
 			continue
 		}
-		if _, found := slices.BinarySearchFunc(dm.last.Have.Links, t.Name, func(l model.Link, name string) int { return strings.Compare(l.Name, name) }); found {
+		if _, found := linkNamed(dm.last.Have.Links, t.Name); found {
 			return true
 		}
 	}

@@ -110,7 +110,7 @@ func TestPrivilegedDaemonRepairs(t *testing.T) {
 			}
 		},
 	})
-	scope := model.Scope{RuleMin: 20000, RuleMax: 20999}
+	scope := model.Scope{Band: model.RuleBand{Min: 20000, Max: 20999}}
 	observe := func() model.State {
 		s, _, err := other.Observe(context.Background(), scope)
 		if err != nil {

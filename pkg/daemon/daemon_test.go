@@ -383,7 +383,7 @@ func TestExternalDeletionsRepaired(t *testing.T) {
 
 // dumpState summarises what tunneld owns in the fake kernel.
 func dumpState(k *fakekernel.Kernel) string {
-	s, _, _ := k.Observe(context.Background(), model.Scope{Links: map[string]model.Mode{"moe": model.ModeIPIP}, RuleMin: 20000, RuleMax: 20999, Sysctls: []string{"net/ipv4/ip_forward"}})
+	s, _, _ := k.Observe(context.Background(), model.Scope{Links: map[string]model.Mode{"moe": model.ModeIPIP}, Band: model.RuleBand{Min: 20000, Max: 20999}, Sysctls: []string{"net/ipv4/ip_forward"}})
 	var b strings.Builder
 	for _, l := range s.Links {
 		b.WriteString(l.ID() + " ")

@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/resolve"
 )
-
-// lookupTimeout bounds one lookup.
-const lookupTimeout = 5 * time.Second
 
 // resolved is the current answer for every name (the last good one).
 func (dm *Daemon) resolved() map[string][]netip.Addr {
@@ -29,9 +27,9 @@ func (dm *Daemon) resolved() map[string][]netip.Addr {
 // resolveDue looks up every name whose answer expired (all of them when
 // all is set) and reports whether any answer changed. A failed lookup
 // keeps the last good answer and is logged. The lookups run at once: the
-// loop waits for the slowest (at most lookupTimeout), not for their sum,
+// loop waits for the slowest (at most resolve.LookupTimeout), not for their sum,
 // which with a DNS server that does not answer kept it from the watchdog,
-// the events and the reloads for lookupTimeout per name. The next lookup
+// the events and the reloads for resolve.LookupTimeout per name. The next lookup
 // of a name is due counted from when they are all done.
 func (dm *Daemon) resolveDue(ctx context.Context, all bool) bool {
 	if dm.d.Resolver == nil {
@@ -69,7 +67,7 @@ func (dm *Daemon) resolveDue(ctx context.Context, all bool) bool {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+			lctx, cancel := context.WithTimeout(ctx, resolve.LookupTimeout)
 			defer cancel()
 			l.addrs, l.ttl, l.err = dm.d.Resolver.Resolve(lctx, l.name)
 		}()

@@ -109,15 +109,24 @@ func TestRuleBandMoved(t *testing.T) {
 	}
 }
 
-// TestBandIsTheScopes: Band, which plans use, is the scope's band.
-func TestBandIsTheScopes(t *testing.T) {
-	for _, g := range []string{"", "rule_priority_min = 100\nrule_priority_max = 199\n"} {
-		c, err := config.Parse("t.toml", []byte("[global]\n"+g))
+// TestBand: plans and the scope take the configuration's band.
+func TestBand(t *testing.T) {
+	for _, tt := range []struct {
+		global string
+		want   model.RuleBand
+	}{
+		{"", model.RuleBand{Min: 20000, Max: 20999}},
+		{"rule_priority_min = 100\nrule_priority_max = 199\n", model.RuleBand{Min: 100, Max: 199}},
+	} {
+		c, err := config.Parse("t.toml", []byte("[global]\n"+tt.global))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(Scope(c).Band(), Band(c)); diff != "" {
-			t.Errorf("%q (-scope +band):\n%s", g, diff)
+		if diff := cmp.Diff(tt.want, Band(c)); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", tt.global, diff)
+		}
+		if diff := cmp.Diff(tt.want, Scope(c).Band); diff != "" {
+			t.Errorf("%q: scope (-want +got):\n%s", tt.global, diff)
 		}
 	}
 }

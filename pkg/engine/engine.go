@@ -27,9 +27,8 @@ const MaxRounds = 3
 // Scope is the ownership scope of a configuration.
 func Scope(c *config.Config) model.Scope {
 	s := model.Scope{
-		Links:   map[string]model.Mode{},
-		RuleMin: c.Global.RulePriorityMin,
-		RuleMax: c.Global.RulePriorityMax,
+		Links: map[string]model.Mode{},
+		Band:  Band(c),
 	}
 	for _, t := range c.Tunnels {
 		s.Links[t.Name] = t.Mode
@@ -46,8 +45,8 @@ func Scope(c *config.Config) model.Scope {
 	return s
 }
 
-// Band is the configuration's rule priority band (Scope(c).Band(),
-// without building the scope's map of a thousand tunnels on each plan).
+// Band is the configuration's rule priority band (a plan takes it from
+// here, not from Scope, which builds a map of every tunnel).
 func Band(c *config.Config) model.RuleBand {
 	return model.RuleBand{Min: c.Global.RulePriorityMin, Max: c.Global.RulePriorityMax}
 }

@@ -217,7 +217,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		}
 	}
 	for _, r := range k.Rules {
-		if r.Proto == model.RuleProtocol && (scope.Owns(r.Priority) || slices.ContainsFunc(k.Bands, func(b model.RuleBand) bool { return b.Contains(r.Priority) })) {
+		if r.Proto == model.RuleProtocol && scope.OwnsRule(k.Bands, r.Priority) {
 			s.Rules = append(s.Rules, r.Rule)
 		}
 	}
@@ -287,25 +287,16 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	return nil
 }
 
-// syncBands keeps the recorded bands that still hold a rule of
-// tunneld's protocol (outside current, for a band other than current), as
-// the Linux seam does after a plan that changed rules.
+// syncBands keeps the recorded bands model.BandsInUse keeps, as the
+// Linux seam does after a plan that changed rules.
 func (k *Kernel) syncBands(current model.RuleBand) {
-	used := func(b model.RuleBand, except bool) bool {
-		return slices.ContainsFunc(k.Rules, func(r Rule) bool {
-			return r.Proto == model.RuleProtocol && b.Contains(r.Priority) && !(except && current.Contains(r.Priority))
-		})
-	}
-	var keep []model.RuleBand
-	if used(current, false) {
-		keep = append(keep, current)
-	}
-	for _, b := range k.Bands {
-		if b != current && !slices.Contains(keep, b) && used(b, true) {
-			keep = append(keep, b)
+	var prios []uint32
+	for _, r := range k.Rules {
+		if r.Proto == model.RuleProtocol {
+			prios = append(prios, r.Priority)
 		}
 	}
-	k.Bands = keep
+	k.Bands = model.BandsInUse(k.Bands, current, prios)
 }
 
 func errno(e syscall.Errno, format string, args ...any) error {

@@ -23,8 +23,8 @@ import (
 // after a plan that added or deleted rules.
 func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	var ae *kernel.ApplyError
-	b := &batcher{k: k, errs: &ae}
-	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush, notCreated: &b.notCreated}
+	b := &batcher{k: k, errs: &ae, notCreated: map[string]bool{}}
+	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush, notCreated: b.notCreated}
 	bandRecorded := false
 	for i, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
@@ -130,7 +130,7 @@ type indexes struct {
 	// pending: tunnels whose creation is batched but not yet sent;
 	// notCreated: the batcher's tunnels whose creation failed.
 	pending    map[string]bool
-	notCreated *map[string]bool
+	notCreated map[string]bool
 }
 
 // created notes a tunnel whose creation is batched.
@@ -155,7 +155,7 @@ func (x *indexes) get(name string) (uint32, error) {
 		x.before()
 		x.pending = nil // the flush sent every pending creation
 	}
-	if (*x.notCreated)[name] {
+	if x.notCreated[name] {
 		return 0, fmt.Errorf("device %s: %w", name, errNotCreated)
 	}
 	if i, ok := x.m[name]; ok {

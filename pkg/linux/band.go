@@ -62,20 +62,6 @@ func (k *Kernel) saveRuleBands(bands []model.RuleBand) error {
 	return nil
 }
 
-// ownsRule reports whether a rule priority is tunneld's: inside the
-// scope's band or a recorded one.
-func ownsRule(scope model.Scope, recorded []model.RuleBand, priority uint32) bool {
-	if scope.Owns(priority) {
-		return true
-	}
-	for _, b := range recorded {
-		if b.Contains(priority) {
-			return true
-		}
-	}
-	return false
-}
-
 // recordBand adds band to the record unless it is there.
 func (k *Kernel) recordBand(band model.RuleBand) error {
 	bands, err := k.ruleBands()
@@ -89,10 +75,8 @@ func (k *Kernel) recordBand(band model.RuleBand) error {
 }
 
 // syncBands runs after a plan that added or deleted rules: the record
-// then holds current (the plan's band) if a rule of protocol 116 lies in
-// it, and each other recorded band in which such a rule lies outside
-// current. A band it no longer holds has nothing of tunneld's left in it
-// (or only what current covers).
+// then holds the bands model.BandsInUse keeps for the rules of tunneld's
+// protocol in the kernel now.
 func (k *Kernel) syncBands(current model.RuleBand) error {
 	bands, err := k.ruleBands()
 	if err != nil {
@@ -102,24 +86,13 @@ func (k *Kernel) syncBands(current model.RuleBand) error {
 	if err != nil {
 		return err
 	}
-	used := func(b model.RuleBand, except *model.RuleBand) bool {
-		for i := range rules {
-			p := rules[i].attrs.priority
-			if rules[i].attrs.protocol == model.RuleProtocol && b.Contains(p) && (except == nil || !except.Contains(p)) {
-				return true
-			}
-		}
-		return false
-	}
-	var keep []model.RuleBand
-	if used(current, nil) {
-		keep = append(keep, current)
-	}
-	for _, b := range bands {
-		if b != current && !slices.Contains(keep, b) && used(b, &current) {
-			keep = append(keep, b)
+	var prios []uint32
+	for i := range rules {
+		if rules[i].attrs.protocol == model.RuleProtocol {
+			prios = append(prios, rules[i].attrs.priority)
 		}
 	}
+	keep := model.BandsInUse(bands, current, prios)
 	if slices.Equal(keep, bands) {
 		return nil
 	}

@@ -102,9 +102,6 @@ func (b *batcher) flush() {
 	for j, op := range b.ops {
 		kernel.Collect(b.errs, op, errs[j])
 		if op.Kind == plan.LinkAdd && errs[j] != nil {
-			if b.notCreated == nil {
-				b.notCreated = map[string]bool{}
-			}
 			b.notCreated[op.Link.Name] = true
 		}
 	}

@@ -291,7 +291,7 @@ func TestPrivilegedSysctlRestoredAfterCrash(t *testing.T) {
 func TestPrivilegedObserveInputs(t *testing.T) {
 	k := open(t)
 	foreign(t)
-	have, in, err := k.Observe(ctx, model.Scope{RuleMin: 20000, RuleMax: 20999})
+	have, in, err := k.Observe(ctx, model.Scope{Band: model.RuleBand{Min: 20000, Max: 20999}})
 	if err != nil {
 		t.Fatal(err)
 	}

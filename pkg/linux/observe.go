@@ -194,7 +194,7 @@ func (k *Kernel) observeRules(s *model.State, scope model.Scope) error {
 	k.scratch.rules = rules
 	for i := range rules {
 		m := &rules[i]
-		if m.attrs.protocol != model.RuleProtocol || !ownsRule(scope, recorded, m.attrs.priority) {
+		if m.attrs.protocol != model.RuleProtocol || !scope.OwnsRule(recorded, m.attrs.priority) {
 			continue
 		}
 		if r, ok := fromRuleMsg(m); ok {

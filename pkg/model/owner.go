@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -58,10 +59,10 @@ type Scope struct {
 	// Links are the link names of the configuration with their modes; links
 	// carrying LinkAlias are included whatever their name.
 	Links map[string]Mode
-	// RuleMin and RuleMax bound the configuration's rule priority band.
-	// The kernel seam owns the rules in the bands it recorded as used
-	// as well (a configuration may have moved the band since).
-	RuleMin, RuleMax uint32
+	// Band is the configuration's rule priority band. The kernel seam
+	// owns the rules in the bands it recorded as used as well (a
+	// configuration may have moved the band since): see OwnsRule.
+	Band RuleBand
 	// Sysctls are the sysctl paths the configuration sets; paths with a
 	// recorded original are included as well.
 	Sysctls []string
@@ -70,13 +71,19 @@ type Scope struct {
 	Devices []string
 }
 
-// Owns reports whether a rule priority lies inside the scope's band.
-func (s Scope) Owns(priority uint32) bool {
-	return priority >= s.RuleMin && priority <= s.RuleMax
+// OwnsRule reports whether a rule of tunneld's protocol at priority is
+// tunneld's: inside the scope's band or one of the recorded ones.
+func (s Scope) OwnsRule(recorded []RuleBand, priority uint32) bool {
+	if s.Band.Contains(priority) {
+		return true
+	}
+	for _, b := range recorded {
+		if b.Contains(priority) {
+			return true
+		}
+	}
+	return false
 }
-
-// Band is the scope's rule priority band.
-func (s Scope) Band() RuleBand { return RuleBand{Min: s.RuleMin, Max: s.RuleMax} }
 
 // RuleBand is a range of rule priorities, both ends included. The kernel
 // seam records every band it adds rules in, so that a rule of tunneld's
@@ -88,6 +95,33 @@ type RuleBand struct {
 // Contains reports whether a priority lies inside the band.
 func (b RuleBand) Contains(priority uint32) bool {
 	return priority >= b.Min && priority <= b.Max
+}
+
+// BandsInUse is what the record of bands holds after a plan that added
+// or deleted rules, given the priorities of the rules of tunneld's
+// protocol now in the kernel: current (the plan's band) if one of them
+// lies in it, and each other recorded band in which one lies outside
+// current. A band it drops has nothing of tunneld's left in it (or only
+// what current covers).
+func BandsInUse(recorded []RuleBand, current RuleBand, priorities []uint32) []RuleBand {
+	used := func(b RuleBand, exceptCurrent bool) bool {
+		for _, p := range priorities {
+			if b.Contains(p) && !(exceptCurrent && current.Contains(p)) {
+				return true
+			}
+		}
+		return false
+	}
+	var keep []RuleBand
+	if used(current, false) {
+		keep = append(keep, current)
+	}
+	for _, b := range recorded {
+		if b != current && !slices.Contains(keep, b) && used(b, true) {
+			keep = append(keep, b)
+		}
+	}
+	return keep
 }
 
 // String prints the band as the configuration gives it: 20000-20999.

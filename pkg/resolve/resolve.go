@@ -76,6 +76,10 @@ func (s System) ttl(ctx context.Context, name string) time.Duration {
 	return time.Duration(best) * time.Second
 }
 
+// LookupTimeout bounds one lookup of a name, for the daemon and the
+// commands alike.
+const LookupTimeout = 5 * time.Second
+
 // zeroTTL is what a TTL of 0 is reported as: the shortest one there is.
 const zeroTTL = time.Second
 

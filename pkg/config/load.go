@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
@@ -61,20 +59,27 @@ func syntaxError(name, src string, err error) *Error {
 	return &Error{File: name, Line: 1, Col: 1, Msg: fmt.Sprintf("syntax error: %v", err)}
 }
 
-// duplicateKey is the TOML library's message for a key or section given
-// twice.
-var duplicateKey = regexp.MustCompile(`^Key '(.*)' has already been defined\.$`)
+// The TOML library's message for a key or section given twice is
+// dupPrefix + key + dupSuffix.
+const (
+	dupPrefix = "Key '"
+	dupSuffix = "' has already been defined."
+)
 
 // plainSyntax words the TOML library's messages as tunneld's own: lower
 // case, no closing period, "end of file" for EOF.
 func plainSyntax(msg string) string {
-	if m := duplicateKey.FindStringSubmatch(msg); m != nil {
-		return m[1] + " is defined twice"
+	if rest, ok := strings.CutPrefix(msg, dupPrefix); ok {
+		if key, ok := strings.CutSuffix(rest, dupSuffix); ok {
+			return key + " is defined twice"
+		}
 	}
 	msg = strings.ReplaceAll(msg, "EOF", "end of file")
 	msg = strings.TrimSuffix(msg, ".")
-	if r, size := utf8.DecodeRuneInString(msg); unicode.IsUpper(r) {
-		msg = string(unicode.ToLower(r)) + msg[size:]
+	// The library's messages start in ASCII; unicode's case tables are
+	// not worth linking for them.
+	if msg != "" && 'A' <= msg[0] && msg[0] <= 'Z' {
+		msg = string(msg[0]-'A'+'a') + msg[1:]
 	}
 	return msg
 }

@@ -20,7 +20,8 @@
 # kernel needs no tunnel driver: the configuration has a route and a rule
 # but no tunnel.
 #
-# Checked on 2026-12-02 with procd 2c1834ab, ubus 3cc98db1, libubox
+# Checked on 2026-12-02, and again on 2026-12-03 (41 ok, including the
+# start with an invalid file while the daemon runs), with procd 2c1834ab, ubus 3cc98db1, libubox
 # 1aa36ee7, uci 66127cd7, udebug 875e1a7a, ubox 6f78fa49 and jsonpath
 # afe72ad, built with cmake on Debian 12 with Lua, jail, seccomp and utrace
 # off, and busybox ash as /bin/sh in the namespace. Per the environment's

@@ -4,10 +4,11 @@
 // device that tunnels take their local address from first takes a short
 // way, re-reading the addresses alone and moving the tunnels at once
 // (engine.Endpoints), before the debounced converge; a periodic resync
-// catches what events miss; DNS peers are re-resolved when their answer
-// expires; SIGHUP reloads the configuration, keeping the old one when the
-// new one is invalid; repairs of an object that something else keeps
-// changing are held back for a while.
+// catches what events miss; DNS peers are re-resolved in the background
+// when their answer expires, and a changed answer converges (see dns.go);
+// SIGHUP reloads the configuration, keeping the old one when the new one
+// is invalid; repairs of an object that something else keeps changing are
+// held back for a while.
 package daemon
 
 import (
@@ -107,11 +108,21 @@ type Daemon struct {
 	// failing is the error of the last converge ("" when it worked), so
 	// that the same failure is logged once at error level.
 	failing string
+	// The lookups of DNS names (see dns.go): gen counts their
+	// generations, lookupCtx ends the current one, answers brings their
+	// results to the loop, lookups counts the ones not yet over.
+	gen           uint64
+	lookupCtx     context.Context
+	cancelLookups context.CancelFunc
+	answers       chan answer
+	lookups       sync.WaitGroup
 }
 
 type nameState struct {
 	addrs []netip.Addr
 	due   time.Time
+	// pending: a lookup of the name is under way.
+	pending bool
 }
 
 // New prepares a daemon; Run starts it.
@@ -128,7 +139,7 @@ func New(d Deps) *Daemon {
 	if d.Notify == nil {
 		d.Notify = func(string) {}
 	}
-	return &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, lastCmd: map[string]string{}, held: map[string]time.Time{}}
+	return &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, lastCmd: map[string]string{}, held: map[string]time.Time{}, answers: make(chan answer)}
 }
 
 // ErrConfig means the configuration could not be loaded at start-up.
@@ -146,7 +157,10 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	}
 	dm.cfg = cfg
 	dm.started = dm.d.Now()
-	dm.resolveDue(ctx, true)
+	dm.newGeneration(ctx)
+	defer dm.endLookups()
+	dm.startDue(true)
+	dm.awaitAnswers(ctx)
 	dm.converge(ctx, "start", false, 0)
 	dm.d.Notify("READY=1")
 
@@ -219,7 +233,10 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		case <-resync.C:
 			converge("resync", true)
 		case <-resolveT.C:
-			if dm.resolveDue(ctx, false) {
+			dm.startDue(false)
+			dm.armResolve(resolveT)
+		case a := <-dm.answers:
+			if dm.answered(a) {
 				converge("dns", true)
 			}
 			dm.armResolve(resolveT)
@@ -291,13 +308,18 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	}
 	dm.mu.Unlock()
 	dm.d.Log.Info("configuration reloaded", "file", cfg.File)
-	dm.resolveDue(ctx, true)
+	// Every name is looked up again, in the background: the converge
+	// takes the answers there are, and a name that has none yet (a new
+	// one) converges again when its first answer comes.
+	dm.newGeneration(ctx)
+	dm.startDue(true)
 	dm.converge(ctx, "reload", false, 0)
 	return true
 }
 
 func (dm *Daemon) stop() error {
 	dm.d.Notify("STOPPING=1")
+	dm.endLookups()
 	if dm.cfg.Global.KeepOnExit {
 		dm.d.Log.Info("stopping; keep_on_exit: leaving the kernel state in place")
 		return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/logfmt"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
+	"github.com/tunneld/tunneld/pkg/resolve"
 	"github.com/tunneld/tunneld/pkg/watch"
 )
 
@@ -94,6 +95,8 @@ type harness struct {
 	notified []string
 	cancel   context.CancelFunc
 	done     chan error
+	stopped  bool
+	err      error
 	d        *Daemon
 }
 
@@ -111,6 +114,25 @@ func startLogging(t *testing.T, cfg string, log *logfmt.Logger) *harness {
 // startWith is startLogging with the given debounce.
 func startWith(t *testing.T, cfg string, log *logfmt.Logger, debounce time.Duration) *harness {
 	t.Helper()
+	return startOpts(t, cfg, opts{log: log, debounce: debounce})
+}
+
+// opts are a harness's options beyond its configuration.
+type opts struct {
+	log      *logfmt.Logger
+	debounce time.Duration
+	// resolver replaces the scripted h.res (nil: h.res).
+	resolver resolve.Resolver
+	watchdog time.Duration
+}
+
+// startOpts starts a daemon on cfg and waits for its first convergence.
+func startOpts(t *testing.T, cfg string, o opts) *harness {
+	t.Helper()
+	log, debounce := o.log, o.debounce
+	if debounce == 0 {
+		debounce = time.Millisecond
+	}
 	k := fakekernel.New()
 	k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/24")}})
 	k.AddDevice(model.Device{Name: "lan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.168.1.1/24")}})
@@ -118,8 +140,12 @@ func startWith(t *testing.T, cfg string, log *logfmt.Logger, debounce time.Durat
 	h := &harness{t: t, k: k, res: &resolver{}, events: make(chan watch.Event, 1), reload: make(chan struct{}),
 		facts: make(chan Facts, 100), cfg: cfg, done: make(chan error, 1)}
 	h.res.set(nil, "198.51.100.2")
+	var r resolve.Resolver = h.res
+	if o.resolver != nil {
+		r = o.resolver
+	}
 	h.d = New(Deps{
-		Kernel: k, Resolver: h.res, Events: h.events, Reload: h.reload,
+		Kernel: k, Resolver: r, Events: h.events, Reload: h.reload, Watchdog: o.watchdog,
 		Load: func() (*config.Config, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -190,9 +216,13 @@ func (h *harness) writes() int {
 
 func (h *harness) link() model.Link { return h.k.Tunnels["moe"] }
 
+// stop stops the daemon (once) and returns what Run returned.
 func (h *harness) stop() error {
 	h.cancel()
-	return <-h.done
+	if !h.stopped {
+		h.stopped, h.err = true, <-h.done
+	}
+	return h.err
 }
 
 func (h *harness) routes() []string {

@@ -4,12 +4,27 @@ import (
 	"context"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/resolve"
 )
+
+// The loop never waits for a lookup (but at start-up, see awaitAnswers):
+// it starts the lookups that are due in the background, one at a time per
+// name, and each comes back to it as an answer on dm.answers, which
+// updates the name and converges only when the answer changed. A
+// generation of lookups ends at a reload or a stop: its lookups are
+// cancelled, and a result of one that comes late is not applied.
+
+// answer is what one lookup of name, begun in generation gen, found.
+type answer struct {
+	gen   uint64
+	name  string
+	addrs []netip.Addr
+	ttl   time.Duration
+	err   error
+}
 
 // resolved is the current answer for every name (the last good one).
 func (dm *Daemon) resolved() map[string][]netip.Addr {
@@ -24,28 +39,40 @@ func (dm *Daemon) resolved() map[string][]netip.Addr {
 	return out
 }
 
-// resolveDue looks up every name whose answer expired (all of them when
-// all is set) and reports whether any answer changed. A failed lookup
-// keeps the last good answer and is logged. The lookups run at once: the
-// loop waits for the slowest (at most resolve.LookupTimeout), not for their sum,
-// which with a DNS server that does not answer kept it from the watchdog,
-// the events and the reloads for resolve.LookupTimeout per name. The next lookup
-// of a name is due counted from when they are all done.
-func (dm *Daemon) resolveDue(ctx context.Context, all bool) bool {
+// newGeneration cancels the lookups under way, whose results will not be
+// applied, and starts a generation of lookups that ends with ctx.
+func (dm *Daemon) newGeneration(ctx context.Context) {
+	if dm.cancelLookups != nil {
+		dm.cancelLookups()
+	}
+	dm.lookupCtx, dm.cancelLookups = context.WithCancel(ctx)
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	dm.gen++
+	for _, st := range dm.names {
+		st.pending = false
+	}
+}
+
+// endLookups cancels the lookups under way and waits for them to end.
+func (dm *Daemon) endLookups() {
+	if dm.cancelLookups != nil {
+		dm.cancelLookups()
+	}
+	dm.lookups.Wait()
+}
+
+// startDue starts a lookup of every name whose answer expired (of all of
+// them when all is set) and that is not being looked up already, and
+// forgets the names the configuration no longer has.
+func (dm *Daemon) startDue(all bool) {
 	if dm.d.Resolver == nil {
-		return false
+		return
 	}
 	wanted := engine.Names(dm.cfg)
 	now := dm.d.Now()
-	type lookup struct {
-		name  string
-		st    *nameState
-		addrs []netip.Addr
-		ttl   time.Duration
-		err   error
-	}
-	var due []*lookup
 	dm.mu.Lock()
+	defer dm.mu.Unlock()
 	for n := range dm.names {
 		if !slices.Contains(wanted, n) {
 			delete(dm.names, n)
@@ -57,64 +84,109 @@ func (dm *Daemon) resolveDue(ctx context.Context, all bool) bool {
 			st = &nameState{}
 			dm.names[name] = st
 		}
-		if all || !now.Before(st.due) {
-			due = append(due, &lookup{name: name, st: st})
-		}
-	}
-	dm.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, l := range due {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			lctx, cancel := context.WithTimeout(ctx, resolve.LookupTimeout)
-			defer cancel()
-			l.addrs, l.ttl, l.err = dm.d.Resolver.Resolve(lctx, l.name)
-		}()
-	}
-	wg.Wait()
-	now = dm.d.Now()
-	changed := false
-	interval := dm.cfg.Global.ResolveInterval
-	for _, l := range due {
-		st := l.st
-		if l.err != nil && ctx.Err() != nil {
-			continue // stopping: the lookup was cancelled, not failed
-		}
-		if l.err != nil {
-			dm.d.Log.Warn("resolve failed; keeping the last answer", "name", l.name, "err", l.err, "kept", st.addrs)
-			dm.setError(l.err)
-			st.due = now.Add(min(RetryResolve, interval))
+		if st.pending || !all && now.Before(st.due) {
 			continue
 		}
-		ttl := l.ttl
-		if ttl <= 0 || ttl > interval {
-			ttl = interval
-		}
-		// A short TTL is honoured down to the floor, unless the
-		// configuration asks for an even shorter interval.
-		st.due = now.Add(max(ttl, min(dm.d.ResolveFloor, interval)))
-		addrs := l.addrs
-		slices.SortFunc(addrs, netip.Addr.Compare)
-		dm.mu.Lock()
-		if !slices.Equal(st.addrs, addrs) {
-			if st.addrs != nil {
-				dm.d.Log.Info("peer address changed", "name", l.name, "was", st.addrs, "now", addrs)
-			}
-			st.addrs = addrs
-			changed = true
-		}
-		dm.mu.Unlock()
+		st.pending = true
+		dm.lookups.Add(1)
+		go dm.lookUp(dm.lookupCtx, dm.gen, name)
 	}
-	return changed
 }
 
-// armResolve sets t to fire when the next answer expires.
+// lookUp looks name up for at most resolve.LookupTimeout and hands the
+// result to the loop. A lookup cancelled with its generation (the daemon
+// stops, or reloads) is no failure, and nobody waits for its result.
+func (dm *Daemon) lookUp(ctx context.Context, gen uint64, name string) {
+	defer dm.lookups.Done()
+	lctx, cancel := context.WithTimeout(ctx, resolve.LookupTimeout)
+	addrs, ttl, err := dm.d.Resolver.Resolve(lctx, name)
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	select {
+	case dm.answers <- answer{gen: gen, name: name, addrs: addrs, ttl: ttl, err: err}:
+	case <-ctx.Done():
+	}
+}
+
+// pending reports whether a lookup is under way.
+func (dm *Daemon) pending() bool {
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	for _, st := range dm.names {
+		if st.pending {
+			return true
+		}
+	}
+	return false
+}
+
+// awaitAnswers waits for the lookups under way (each ends within
+// resolve.LookupTimeout) and takes their answers, or until ctx ends. Only
+// the start does: its first converge then creates the tunnels with their
+// peers, and READY=1 says they are up, instead of a converge without them
+// and another a moment later; the loop, which must not wait, is not
+// running yet.
+func (dm *Daemon) awaitAnswers(ctx context.Context) {
+	for dm.pending() {
+		select {
+		case a := <-dm.answers:
+			dm.answered(a)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// answered takes the result of a lookup and reports whether the name's
+// answer changed (a first answer included). A result from an earlier
+// generation, or for a name no longer configured, is dropped. A failed
+// lookup keeps the last good answer, is logged (at warn level when the
+// failure begins or changes) and is tried again after RetryResolve; the
+// next lookup of a name is due counted from when its answer came.
+func (dm *Daemon) answered(a answer) bool {
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	st, ok := dm.names[a.name]
+	if !ok || a.gen != dm.gen {
+		return false
+	}
+	st.pending = false
+	now := dm.d.Now()
+	interval := dm.cfg.Global.ResolveInterval
+	if a.err != nil {
+		dm.d.Log.Warn("resolve failed; keeping the last answer", "name", a.name, "err", a.err, "kept", st.addrs)
+		dm.facts.LastError, dm.facts.LastErrorAt = a.err.Error(), now
+		st.due = now.Add(min(RetryResolve, interval))
+		return false
+	}
+	ttl := a.ttl
+	if ttl <= 0 || ttl > interval {
+		ttl = interval
+	}
+	// A short TTL is honoured down to the floor, unless the
+	// configuration asks for an even shorter interval.
+	st.due = now.Add(max(ttl, min(dm.d.ResolveFloor, interval)))
+	addrs := slices.Clone(a.addrs)
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	if slices.Equal(st.addrs, addrs) {
+		return false
+	}
+	if st.addrs != nil {
+		dm.d.Log.Info("peer address changed", "name", a.name, "was", st.addrs, "now", addrs)
+	}
+	st.addrs = addrs
+	return true
+}
+
+// armResolve sets t to fire when the next answer of a name not being
+// looked up expires.
 func (dm *Daemon) armResolve(t *time.Timer) {
 	var next time.Time
 	dm.mu.Lock()
 	for _, st := range dm.names {
-		if next.IsZero() || st.due.Before(next) {
+		if !st.pending && (next.IsZero() || st.due.Before(next)) {
 			next = st.due
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,25 +14,26 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/logfmt"
+	"github.com/tunneld/tunneld/pkg/watch"
 )
 
 // stallingResolver answers a lookup only once n lookups are under way at
-// the same time (or fails when its context ends), and moves the clock on
-// by took for each.
+// the same time (or fails when its context ends).
 type stallingResolver struct {
-	n    int
-	took time.Duration
-	mu   sync.Mutex
-	in   int
-	all  chan struct{}
-	now  *time.Time
-	fail bool
+	n     int
+	mu    sync.Mutex
+	in    int
+	calls map[string]int
+	all   chan struct{}
 }
 
 func (r *stallingResolver) Resolve(ctx context.Context, name string) ([]netip.Addr, time.Duration, error) {
 	r.mu.Lock()
 	r.in++
+	r.calls[name]++
 	if r.in == r.n {
 		close(r.all)
 	}
@@ -41,80 +43,501 @@ func (r *stallingResolver) Resolve(ctx context.Context, name string) ([]netip.Ad
 	case <-ctx.Done():
 		return nil, 0, ctx.Err()
 	}
-	r.mu.Lock()
-	*r.now = r.now.Add(r.took)
-	r.mu.Unlock()
-	if r.fail {
-		return nil, 0, errors.New("i/o timeout")
-	}
 	return []netip.Addr{netip.MustParseAddr("192.0.2.2")}, time.Minute, nil
 }
 
-// TestResolveDueLooksUpAtOnce: the names due are looked up at the same
-// time, so a DNS server that does not answer keeps the loop (and the
-// watchdog) waiting for one lookup, not one per name; and the next
-// lookup is due counted from when they are done, not from before, which
-// with several stalled lookups made the retry due at once, forever.
-func TestResolveDueLooksUpAtOnce(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		names int
-		fail  bool
-		// wantDue is when the next lookups are due, after the start.
-		wantDue time.Duration
-	}{
-		{"one name answers", 1, false, 5*time.Second + time.Minute},
-		{"three names answer", 3, false, 15*time.Second + time.Minute},
-		{"three names fail", 3, true, 15*time.Second + RetryResolve},
-		{"eight names fail", 8, true, 40*time.Second + RetryResolve},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+// TestStartDueLooksUpAtOnce: the names due are looked up at the same time,
+// each once: a name being looked up is not looked up again until its
+// answer is in, however often the lookups due are started.
+func TestStartDueLooksUpAtOnce(t *testing.T) {
+	for _, names := range []int{1, 3, 8} {
+		t.Run(fmt.Sprint(names), func(t *testing.T) {
 			var b strings.Builder
 			b.WriteString("[global]\nfirewall = false\n")
-			for i := range tc.names {
+			for i := range names {
 				fmt.Fprintf(&b, "[tunnel.t%d]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"peer%d.example\"\n", i, i)
 			}
 			c, err := config.Parse("t.toml", []byte(b.String()))
 			if err != nil {
 				t.Fatal(err)
 			}
-			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			now := start
-			r := &stallingResolver{n: tc.names, took: 5 * time.Second, all: make(chan struct{}), now: &now, fail: tc.fail}
-			dm := New(Deps{Resolver: r, Now: func() time.Time { r.mu.Lock(); defer r.mu.Unlock(); return now }})
+			r := &stallingResolver{n: names, calls: map[string]int{}, all: make(chan struct{})}
+			dm := New(Deps{Resolver: r})
 			dm.cfg = c
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			dm.resolveDue(ctx, true)
-			var got []time.Duration
-			want := make([]time.Duration, tc.names)
-			for i := range tc.names {
-				got = append(got, dm.names[fmt.Sprintf("peer%d.example", i)].due.Sub(start))
-				want[i] = tc.wantDue
+			dm.newGeneration(context.Background())
+			dm.startDue(true)
+			dm.startDue(true)
+			dm.startDue(false)
+			want := map[string]int{}
+			got := map[string]int{}
+			for i := range names {
+				want[fmt.Sprintf("peer%d.example", i)] = 1
+				select {
+				case a := <-dm.answers:
+					if dm.answered(a) {
+						got[a.name]++
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%d answers within 10s, want %d", i, names)
+				}
 			}
+			dm.endLookups()
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("next lookups due after the start (-want +got):\n%s", diff)
+				t.Errorf("names answered (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(want, r.calls); diff != "" {
+				t.Errorf("lookups per name (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-// TestResolveCancelledIsNoFailure: lookups cut short because the daemon is
-// stopping are neither logged as failures nor kept as its last error.
-func TestResolveCancelledIsNoFailure(t *testing.T) {
-	c, err := config.Parse("t.toml", []byte("[global]\nfirewall = false\n[tunnel.t]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"peer.example\"\n"))
-	if err != nil {
-		t.Fatal(err)
+// TestAnswered: when the next lookup of a name is due after an answer (or
+// a failure), counted from when it came, and whether it changed the
+// name's answer; a result of an earlier generation, or for a name the
+// configuration no longer has, is not taken.
+func TestAnswered(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	took := 5 * time.Second
+	for _, tc := range []struct {
+		name     string
+		interval string
+		// had is the name's answer before.
+		had string
+		a   answer
+		// wantDue is when the next lookup is due, after the start;
+		// wantAddrs the answer after.
+		wantChanged bool
+		wantDue     time.Duration
+		wantAddrs   []string
+		wantError   string
+	}{
+		{"first answer", "5m", "", answer{addrs: addrs("192.0.2.2"), ttl: time.Minute}, true, took + time.Minute, []string{"192.0.2.2"}, ""},
+		{"same answer", "5m", "192.0.2.2", answer{addrs: addrs("192.0.2.2"), ttl: time.Minute}, false, took + time.Minute, []string{"192.0.2.2"}, ""},
+		{"same answer, other order", "5m", "192.0.2.2 192.0.2.3", answer{addrs: addrs("192.0.2.3", "192.0.2.2"), ttl: time.Minute}, false, took + time.Minute, []string{"192.0.2.2", "192.0.2.3"}, ""},
+		{"changed answer", "5m", "192.0.2.2", answer{addrs: addrs("192.0.2.9"), ttl: time.Minute}, true, took + time.Minute, []string{"192.0.2.9"}, ""},
+		{"TTL unknown", "5m", "", answer{addrs: addrs("192.0.2.2")}, true, took + 5*time.Minute, []string{"192.0.2.2"}, ""},
+		{"TTL above the interval", "5m", "", answer{addrs: addrs("192.0.2.2"), ttl: time.Hour}, true, took + 5*time.Minute, []string{"192.0.2.2"}, ""},
+		{"TTL 0 (zeroTTL), held to the floor", "5m", "", answer{addrs: addrs("192.0.2.2"), ttl: time.Second}, true, took + MinResolve, []string{"192.0.2.2"}, ""},
+		{"TTL below the floor, interval below it too", "2s", "", answer{addrs: addrs("192.0.2.2"), ttl: time.Second}, true, took + 2*time.Second, []string{"192.0.2.2"}, ""},
+		{"failure", "5m", "192.0.2.2", answer{err: errors.New("i/o timeout")}, false, took + RetryResolve, []string{"192.0.2.2"}, "i/o timeout"},
+		{"failure, interval below the retry", "10s", "", answer{err: errors.New("i/o timeout")}, false, took + 10*time.Second, nil, "i/o timeout"},
+		{"earlier generation", "5m", "192.0.2.2", answer{gen: 1, addrs: addrs("192.0.2.9"), ttl: time.Minute}, false, 0, []string{"192.0.2.2"}, ""},
+		{"earlier generation, failed", "5m", "192.0.2.2", answer{gen: 1, err: errors.New("i/o timeout")}, false, 0, []string{"192.0.2.2"}, ""},
+		{"name not configured", "5m", "", answer{name: "gone.example", addrs: addrs("192.0.2.9")}, false, 0, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Parse("t.toml", []byte("[global]\nfirewall = false\nresolve_interval = \""+tc.interval+"\"\n[tunnel.t]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"peer.example\"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := start
+			dm := New(Deps{Now: func() time.Time { return now }})
+			dm.cfg = c
+			dm.gen = 2
+			st := &nameState{pending: true, addrs: addrs(strings.Fields(tc.had)...)}
+			dm.names["peer.example"] = st
+			a := tc.a
+			if a.gen == 0 {
+				a.gen = dm.gen
+			}
+			if a.name == "" {
+				a.name = "peer.example"
+			}
+			now = now.Add(took)
+			if got := dm.answered(a); got != tc.wantChanged {
+				t.Errorf("changed = %v, want %v", got, tc.wantChanged)
+			}
+			var due time.Duration
+			if !st.due.IsZero() {
+				due = st.due.Sub(start)
+			}
+			f := dm.Facts()
+			got := struct {
+				Due     time.Duration
+				Pending bool
+				Addrs   []string
+				Error   string
+			}{due, st.pending, f.Resolved["peer.example"], f.LastError}
+			want := got
+			want.Due, want.Pending, want.Addrs, want.Error = tc.wantDue, tc.wantDue == 0, tc.wantAddrs, tc.wantError
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("after the answer (-want +got):\n%s", diff)
+			}
+		})
 	}
-	var log strings.Builder
-	r := &resolver{}
-	r.set(context.Canceled)
-	dm := New(Deps{Resolver: r, Log: logfmt.New(&log, logfmt.Debug)})
-	dm.cfg = c
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	dm.resolveDue(ctx, true)
-	if log.String() != "" || dm.Facts().LastError != "" {
-		t.Errorf("a cancelled lookup was taken for a failure: log %q, last error %q", log.String(), dm.Facts().LastError)
+}
+
+func addrs(s ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range s {
+		out = append(out, netip.MustParseAddr(a))
 	}
+	return out
+}
+
+// hangingResolver answers lookups at once with addr until hang is called;
+// from then on a lookup hangs until the test releases it: a DNS server
+// that does not answer, behind a resolver that does not give up at its
+// deadline either (a loop that waits for lookups waits for good). Only a
+// cancellation ends a hanging lookup early, unless stubborn, which
+// ignores that too and answers late.
+type hangingResolver struct {
+	mu       sync.Mutex
+	addr     string
+	hanging  bool
+	stubborn bool
+	calls    chan *hangingCall
+	// quit ends every lookup (the test's cleanup).
+	quit chan struct{}
+	once sync.Once
+	// stash holds calls taken from calls while waiting for another name
+	// (the test goroutine's alone).
+	stash []*hangingCall
+}
+
+// hangingCall is one hanging lookup.
+type hangingCall struct {
+	name string
+	// release answers it with the address sent.
+	release chan string
+	// returned receives what it returned: nil for an answer, else the
+	// error (its context's when cancelled).
+	returned chan error
+}
+
+func newHangingResolver(t *testing.T, addr string) *hangingResolver {
+	r := &hangingResolver{addr: addr, calls: make(chan *hangingCall, 100), quit: make(chan struct{})}
+	return r
+}
+
+// close ends every lookup, the ones to come too.
+func (r *hangingResolver) close() { r.once.Do(func() { close(r.quit) }) }
+
+func (r *hangingResolver) Resolve(ctx context.Context, name string) ([]netip.Addr, time.Duration, error) {
+	r.mu.Lock()
+	if !r.hanging {
+		defer r.mu.Unlock()
+		return []netip.Addr{netip.MustParseAddr(r.addr)}, 0, nil
+	}
+	c := &hangingCall{name: name, release: make(chan string, 1), returned: make(chan error, 1)}
+	stubborn := r.stubborn
+	r.mu.Unlock()
+	r.calls <- c
+	done := ctx.Done()
+	for {
+		select {
+		case a := <-c.release:
+			c.returned <- nil
+			return []netip.Addr{netip.MustParseAddr(a)}, 0, nil
+		case <-r.quit:
+			c.returned <- errors.New("test over")
+			return nil, 0, errors.New("test over")
+		case <-done:
+			if errors.Is(ctx.Err(), context.Canceled) && !stubborn {
+				c.returned <- ctx.Err()
+				return nil, 0, ctx.Err()
+			}
+			done = nil // its deadline, or stubborn: hang on
+		}
+	}
+}
+
+// hang makes the lookups from now on hang; stubborn ones ignore a
+// cancellation too.
+func (r *hangingResolver) hang(stubborn bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hanging, r.stubborn = true, stubborn
+}
+
+// wait returns the next hanging lookup of name, failing the test when
+// none begins within 10s.
+func (r *hangingResolver) wait(t *testing.T, name string) *hangingCall {
+	t.Helper()
+	for i, c := range r.stash {
+		if c.name == name {
+			r.stash = append(r.stash[:i], r.stash[i+1:]...)
+			return c
+		}
+	}
+	guard := time.After(10 * time.Second)
+	for {
+		select {
+		case c := <-r.calls:
+			if c.name == name {
+				return c
+			}
+			r.stash = append(r.stash, c)
+		case <-guard:
+			t.Fatalf("no lookup of %s began within 10s", name)
+		}
+	}
+}
+
+// result waits for what c returned, failing the test after 10s.
+func (c *hangingCall) result(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-c.returned:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the lookup of %s did not return within 10s", c.name)
+		return nil
+	}
+}
+
+// guarded runs send, failing the test when it does not return within
+// 10s (the daemon does not take what is sent).
+func guarded(t *testing.T, what string, send func(guard <-chan time.Time) bool) {
+	t.Helper()
+	if !send(time.After(10 * time.Second)) {
+		t.Fatalf("the daemon did not take %s within 10s", what)
+	}
+}
+
+// reloadWith asks h's daemon to reload cfg, failing the test when it does not
+// take the request within 10s.
+func (h *harness) reloadWith(cfg string) {
+	h.t.Helper()
+	h.mu.Lock()
+	h.cfg = cfg
+	h.mu.Unlock()
+	guarded(h.t, "a reload", func(guard <-chan time.Time) bool {
+		select {
+		case h.reload <- struct{}{}:
+			return true
+		case <-guard:
+			return false
+		}
+	})
+}
+
+// stopGuarded stops h's daemon, failing the test when it has not stopped
+// within 10s.
+func (h *harness) stopGuarded() error {
+	h.t.Helper()
+	h.cancel()
+	select {
+	case h.err = <-h.done:
+		h.stopped = true
+		return h.err
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("the daemon did not stop within 10s")
+		return nil
+	}
+}
+
+// TestLoopWhileLookupHangs: while a lookup hangs, the loop still repairs
+// after a netlink event, reloads, pings the watchdog and stops; a stop
+// cancels the lookup and waits for it, and neither a stop nor a reload
+// counts the lookup it cancels as a failure. The old loop waited for the
+// lookups it started.
+func TestLoopWhileLookupHangs(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		watchdog time.Duration
+		do       func(t *testing.T, h *harness, c *hangingCall)
+	}{
+		{"netlink event", 0, func(t *testing.T, h *harness, c *hangingCall) {
+			h.writes() // take the lock
+			h.k.Routes = slices.DeleteFunc(h.k.Routes, func(r fakekernel.Route) bool { return r.Dst == netip.MustParsePrefix("10.9.0.0/16") })
+			h.events <- watch.Event{Kind: watch.Route}
+			h.next()
+			if diff := cmp.Diff(allRoutes, h.routes()); diff != "" {
+				t.Errorf("routes after the event (-want +got):\n%s", diff)
+			}
+		}},
+		{"reload", 0, func(t *testing.T, h *harness, c *hangingCall) {
+			h.reloadWith(strings.Replace(baseConfig, `to = "10.9.0.0/16"`, `to = "10.8.0.0/16"`, 1))
+			h.next()
+			want := []string{"route 0.0.0.0/0 table 42", "route 10.8.0.0/16 table main", "route 172.16.0.0/12 table main"}
+			if diff := cmp.Diff(want, h.routes()); diff != "" {
+				t.Errorf("routes after the reload (-want +got):\n%s", diff)
+			}
+			// The reload cancelled the lookup and started another.
+			if err := c.result(t); !errors.Is(err, context.Canceled) {
+				t.Errorf("the lookup the reload found under way returned %v, want it cancelled", err)
+			}
+		}},
+		{"watchdog", time.Millisecond, func(t *testing.T, h *harness, c *hangingCall) {
+			pings := func() int {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				n := 0
+				for _, s := range h.notified {
+					if s == "WATCHDOG=1" {
+						n++
+					}
+				}
+				return n
+			}
+			before := pings()
+			for deadline := time.Now().Add(10 * time.Second); pings() == before; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("no watchdog ping within 10s")
+				}
+			}
+		}},
+		{"stop", 0, func(t *testing.T, h *harness, c *hangingCall) {
+			if err := h.stopGuarded(); err != nil {
+				t.Fatal(err)
+			}
+			// Run returned: the lookup it cancelled has returned.
+			select {
+			case err := <-c.returned:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("the lookup under way at the stop returned %v, want it cancelled", err)
+				}
+			default:
+				t.Error("the daemon stopped with a lookup still under way")
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log syncbuf.Buffer
+			r := newHangingResolver(t, "198.51.100.2")
+			h := startOpts(t, baseConfig, opts{log: logfmt.New(&log, logfmt.Debug), resolver: r, watchdog: tc.watchdog})
+			t.Cleanup(func() {
+				r.close()
+				h.stop()
+			})
+			r.hang(false)
+			// resolve_interval is 1s: the next lookup begins then.
+			c := r.wait(t, "peer.example")
+			tc.do(t, h, c)
+			if strings.Contains(log.String(), "resolve failed") || h.d.Facts().LastError != "" {
+				t.Errorf("a cancelled lookup was taken for a failure: last error %q, log:\n%s", h.d.Facts().LastError, log.String())
+			}
+		})
+	}
+}
+
+// TestLateAnswerIgnored: an answer that comes after a reload, to a lookup
+// begun before it, is not applied, whether the name is still configured
+// or not; the lookups the reload began are.
+func TestLateAnswerIgnored(t *testing.T) {
+	for _, tc := range []struct {
+		name, cfg string
+		// name is the one the reloaded configuration looks up.
+		lookup       string
+		wantResolved map[string][]string
+	}{
+		{"same name", baseConfig, "peer.example", map[string][]string{"peer.example": {"198.51.100.3"}}},
+		{"name removed", strings.Replace(baseConfig, `remote = "peer.example"`, `remote = "peer2.example"`, 1), "peer2.example", map[string][]string{"peer2.example": {"198.51.100.3"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newHangingResolver(t, "198.51.100.2")
+			h := startOpts(t, baseConfig, opts{resolver: r})
+			t.Cleanup(func() {
+				r.close()
+				h.stop()
+			})
+			r.hang(true)
+			late := r.wait(t, "peer.example")
+			r.hang(false)
+			h.reloadWith(tc.cfg)
+			h.next()
+			c := r.wait(t, tc.lookup)
+			c.release <- "198.51.100.3"
+			if f := h.next(); f.Tunnels[0].Remote != netip.MustParseAddr("198.51.100.3") {
+				t.Errorf("after the answer to the reload's lookup: %+v", f.Tunnels)
+			}
+			late.release <- "198.51.100.99"
+			if err := late.result(t); err != nil {
+				t.Fatal(err)
+			}
+			// Run waits for its lookups when it stops: the late answer
+			// has come and gone.
+			if err := h.stopGuarded(); err != nil {
+				t.Fatal(err)
+			}
+			for len(h.facts) > 0 {
+				if f := <-h.facts; f.Tunnels[0].Remote == netip.MustParseAddr("198.51.100.99") {
+					t.Errorf("converged with the late answer: %+v", f.Tunnels)
+				}
+			}
+			if diff := cmp.Diff(tc.wantResolved, h.d.Facts().Resolved); diff != "" {
+				t.Errorf("answers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestAnswerConverges: an answer that is the one the daemon has causes no
+// converge; a changed one causes one, with the new address.
+func TestAnswerConverges(t *testing.T) {
+	for _, tc := range []struct {
+		name, answer  string
+		wantConverges int
+	}{
+		{"unchanged", "198.51.100.2", 0},
+		{"changed", "198.51.100.77", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newHangingResolver(t, "198.51.100.2")
+			h := startOpts(t, baseConfig, opts{resolver: r})
+			t.Cleanup(func() {
+				r.close()
+				h.stop()
+			})
+			r.hang(false)
+			before := h.d.Facts().Converges
+			r.wait(t, "peer.example").release <- tc.answer
+			// The next lookup begins once the daemon took the answer
+			// (and converged if it did).
+			r.wait(t, "peer.example")
+			f := h.d.Facts()
+			if got := f.Converges - before; got != tc.wantConverges {
+				t.Errorf("%d converges after the answer, want %d", got, tc.wantConverges)
+			}
+			if h.link().Remote != netip.MustParseAddr(tc.answer) {
+				t.Errorf("remote %v, want %s", h.link().Remote, tc.answer)
+			}
+		})
+	}
+}
+
+// TestFirstAnswerAfterReload: a reload that brings a new name converges
+// without waiting for its answer (the tunnel is down meanwhile, and says
+// why); the first answer, when it comes, converges with it.
+func TestFirstAnswerAfterReload(t *testing.T) {
+	r := newHangingResolver(t, "198.51.100.2")
+	h := startOpts(t, baseConfig, opts{resolver: r})
+	t.Cleanup(func() {
+		r.close()
+		h.stop()
+	})
+	r.hang(false)
+	h.reloadWith(baseConfig + "\n[tunnel.larry]\nmode = \"gre\"\nlocal = \"wan\"\nremote = \"peer2.example\"\n")
+	f := h.next()
+	type status struct {
+		Name, Reason string
+		Up           bool
+		Remote       string
+	}
+	got := func(f Facts) []status {
+		var out []status
+		for _, t := range f.Tunnels {
+			out = append(out, status{t.Name, t.Reason, t.Up, t.Remote.String()})
+		}
+		return out
+	}
+	want := []status{
+		{"larry", "remote peer2.example has no IPv4 address (not resolved yet)", false, "invalid IP"},
+		{"moe", "", true, "198.51.100.2"},
+	}
+	if diff := cmp.Diff(want, got(f)); diff != "" {
+		t.Errorf("tunnels while peer2.example is looked up (-want +got):\n%s", diff)
+	}
+	if _, ok := h.d.Facts().Resolved["peer2.example"]; ok {
+		t.Errorf("answers while peer2.example is looked up: %v", h.d.Facts().Resolved)
+	}
+	r.wait(t, "peer2.example").release <- "198.51.100.9"
+	want[0] = status{"larry", "", true, "198.51.100.9"}
+	if diff := cmp.Diff(want, got(h.next())); diff != "" {
+		t.Errorf("tunnels after the answer (-want +got):\n%s", diff)
+	}
+	h.waitNotified("STATUS=1/2 tunnels up")
+	h.waitNotified("STATUS=2/2 tunnels up")
 }

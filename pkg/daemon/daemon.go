@@ -123,6 +123,9 @@ type nameState struct {
 	due   time.Time
 	// pending: a lookup of the name is under way.
 	pending bool
+	// failing is the error of its last lookup ("" when it answered), so
+	// that the same failure is logged once at warn level.
+	failing string
 }
 
 // New prepares a daemon; Run starts it.

@@ -156,11 +156,20 @@ func (dm *Daemon) answered(a answer) bool {
 	now := dm.d.Now()
 	interval := dm.cfg.Global.ResolveInterval
 	if a.err != nil {
-		dm.d.Log.Warn("resolve failed; keeping the last answer", "name", a.name, "err", a.err, "kept", st.addrs)
+		// A DNS server that stays away would fill the log with the
+		// same line every RetryResolve: it is logged at warn level
+		// when it begins or changes, else at debug level.
+		if a.err.Error() != st.failing {
+			dm.d.Log.Warn("resolve failed; keeping the last answer", "name", a.name, "err", a.err, "kept", st.addrs)
+		} else {
+			dm.d.Log.Debug("resolve failed as before", "name", a.name)
+		}
+		st.failing = a.err.Error()
 		dm.facts.LastError, dm.facts.LastErrorAt = a.err.Error(), now
 		st.due = now.Add(min(RetryResolve, interval))
 		return false
 	}
+	st.failing = ""
 	ttl := a.ttl
 	if ttl <= 0 || ttl > interval {
 		ttl = interval

@@ -541,3 +541,39 @@ func TestFirstAnswerAfterReload(t *testing.T) {
 	h.waitNotified("STATUS=1/2 tunnels up")
 	h.waitNotified("STATUS=2/2 tunnels up")
 }
+
+// TestResolveFailureLoggedOnce: a lookup that fails as the one before did
+// is logged at debug level; one that fails otherwise, or after an answer,
+// at warn level again.
+func TestResolveFailureLoggedOnce(t *testing.T) {
+	c, err := config.Parse("t.toml", []byte("[global]\nfirewall = false\n[tunnel.t]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"peer.example\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	dm := New(Deps{Log: logfmt.New(&log, logfmt.Debug)})
+	dm.cfg = c
+	dm.names["peer.example"] = &nameState{}
+	timeout, refused := errors.New("i/o timeout"), errors.New("connection refused")
+	for _, a := range []answer{
+		{err: timeout}, {err: timeout}, {err: refused}, {err: refused},
+		{addrs: addrs("192.0.2.2")}, {err: refused},
+	} {
+		a.name = "peer.example"
+		dm.answered(a)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+		got = append(got, line[strings.Index(line, " level=")+1:])
+	}
+	want := []string{
+		`level=WARN msg="resolve failed; keeping the last answer" name=peer.example err="i/o timeout" kept=[]`,
+		`level=DEBUG msg="resolve failed as before" name=peer.example`,
+		`level=WARN msg="resolve failed; keeping the last answer" name=peer.example err="connection refused" kept=[]`,
+		`level=DEBUG msg="resolve failed as before" name=peer.example`,
+		`level=WARN msg="resolve failed; keeping the last answer" name=peer.example err="connection refused" kept=[192.0.2.2]`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("log (-want +got):\n%s", diff)
+	}
+}

@@ -7,9 +7,11 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/cli"
 	"github.com/tunneld/tunneld/pkg/kernel"
@@ -30,6 +32,7 @@ func main() {
 		StateDir: stateDir,
 		Stdout:   os.Stdout,
 		Stderr:   os.Stderr,
+		Journal:  isJournal(os.Getenv("JOURNAL_STREAM"), os.Stderr),
 		Version:  version,
 		Context:  ctx,
 		Kernel: func(needFilter bool) (kernel.Kernel, error) {
@@ -41,6 +44,21 @@ func main() {
 	}, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// isJournal reports whether f is the stream systemd connected to its
+// journal: JOURNAL_STREAM holds that stream's device and inode numbers,
+// "DEV:INODE" (systemd.exec(5)). A child process whose stderr goes
+// elsewhere inherits the variable but not the stream.
+func isJournal(stream string, f *os.File) bool {
+	if stream == "" {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return false
+	}
+	return stream == strconv.FormatUint(uint64(st.Dev), 10)+":"+strconv.FormatUint(uint64(st.Ino), 10)
 }
 
 // events starts the netlink watcher, ignoring the echoes of the kernel

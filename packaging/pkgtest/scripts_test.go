@@ -45,7 +45,7 @@ func TestInitScript(t *testing.T) {
 		"\nUSE_PROCD=1\n",
 		"\nSTART=30\n",
 		`"$PROG" check -c "$CONF"`,
-		`procd_set_param command "$PROG" run -c "$CONF"`,
+		`procd_set_param command "$PROG" run -log-split -c "$CONF"`,
 		"procd_set_param respawn 3600 5 5",
 		"procd_set_param stdout 1",
 		"procd_set_param stderr 1",

@@ -39,6 +39,14 @@ type Env struct {
 	Watchdog time.Duration
 	// StateDir holds the status socket (default model.StateDir).
 	StateDir string
+	// Journal: Stderr is systemd's journal. The daemon's log lines then
+	// start with their syslog priority, and every other line on Stderr
+	// is marked as an error, so that `journalctl -p` sorts them.
+	Journal bool
+
+	// logTo is where the daemon logs: Stderr as given, before Main marks
+	// its lines as errors for the journal.
+	logTo io.Writer
 }
 
 type command struct {
@@ -52,7 +60,7 @@ func commands() []command {
 		{"plan", "plan [-c FILE] [--from-empty]", "print what apply would do", runPlan},
 		{"apply", "apply [-c FILE]", "converge once; exit 0 when the kernel matches", runApply},
 		{"down", "down [-c FILE]", "remove everything tunneld owns, restore sysctls", runDown},
-		{"run", "run [-c FILE] [-log-level L]", "converge and keep converged (the daemon)", runRun},
+		{"run", "run [-c FILE] [-log-level L] [-log-split]", "converge and keep converged (the daemon)", runRun},
 		{"status", "status [-c FILE] [--json] [-socket PATH]", "tunnels, counters, drift, daemon facts", runStatus},
 		{"version", "version", "print the version", runVersion},
 	}
@@ -65,6 +73,12 @@ func Main(env *Env, args []string) int {
 	}
 	if env.StateDir == "" {
 		env.StateDir = model.StateDir
+	}
+	own := *env
+	env = &own
+	env.logTo = env.Stderr
+	if env.Journal {
+		env.Stderr = &errLines{w: env.Stderr}
 	}
 	if len(args) == 0 {
 		usage(env.Stderr)

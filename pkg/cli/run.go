@@ -19,6 +19,7 @@ import (
 func runRun(env *Env, args []string) int {
 	fs, path := flags(env, "run")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	split := fs.Bool("log-split", false, "log info and debug to stdout, warn and error to stderr (for procd)")
 	if !parse(env, fs, args) {
 		return 2
 	}
@@ -27,7 +28,14 @@ func runRun(env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "tunneld: -log-level: %v\n", err)
 		return 2
 	}
-	log := logfmt.New(env.Stderr, lv)
+	log := logfmt.New(env.logTo, lv)
+	if *split {
+		log = logfmt.New(env.Stdout, lv)
+		log.Split(env.logTo)
+	}
+	if env.Journal {
+		log.PrefixPriority()
+	}
 	// The configuration first: an invalid one stops the daemon before it
 	// touches the kernel or the state directory.
 	c, ok := load(env, *path)

@@ -22,6 +22,14 @@ import (
 // until stop returns, then stops it; it returns the exit code and stderr.
 func runDaemon(t *testing.T, stop func(stderr string) bool, args ...string) (int, string) {
 	t.Helper()
+	code, _, stderr := runDaemonIn(t, false, stop, args...)
+	return code, stderr
+}
+
+// runDaemonIn is runDaemon, with stderr as systemd's journal when journal
+// is set; it returns stdout too (with the line "ready" at READY=1).
+func runDaemonIn(t *testing.T, journal bool, stop func(stderr string) bool, args ...string) (int, string, string) {
+	t.Helper()
 	const file = "../../testdata/seeds/002_ff25396f952da8ec/colo.toml"
 	c, err := config.Load(file)
 	if err != nil {
@@ -32,7 +40,7 @@ func runDaemon(t *testing.T, stop func(stderr string) bool, args ...string) (int
 	defer cancel()
 	var out, errb syncbuf.Buffer
 	state := t.TempDir()
-	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: state,
+	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: state, Journal: journal,
 		Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
 		Notify: func(state string) {
 			if state == "READY=1" {
@@ -44,7 +52,7 @@ func runDaemon(t *testing.T, stop func(stderr string) bool, args ...string) (int
 	for deadline := time.Now().Add(10 * time.Second); !stop(errb.String()) || !strings.Contains(out.String(), "ready"); time.Sleep(5 * time.Millisecond) {
 		select {
 		case c := <-code:
-			return c, errb.String()
+			return c, out.String(), errb.String()
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -58,11 +66,11 @@ func runDaemon(t *testing.T, stop func(stderr string) bool, args ...string) (int
 		if diff := cmp.Diff([]string(nil), dirNames(t, state)); diff != "" {
 			t.Errorf("state directory after tunneld run %q stopped (-want +got):\n%s", args, diff)
 		}
-		return c, errb.String()
+		return c, out.String(), errb.String()
 	case <-time.After(10 * time.Second):
 		t.Fatalf("tunneld run %q did not stop within 10s:\n%s", args, errb.String())
 	}
-	return 0, ""
+	return 0, "", ""
 }
 
 // convergedLine is what pkg/bench reads from the debug log.

@@ -22,6 +22,36 @@ type Logger struct {
 	min Level
 	mu  sync.Mutex
 	now func() time.Time
+	// high, when set, takes the records at Warn and above (see Split).
+	high io.Writer
+	// priority: each record starts with its syslog priority (see
+	// PrefixPriority).
+	priority bool
+}
+
+// Split sends the records at Warn and above to high, the others to the
+// logger's writer: for a service manager that takes a line's importance
+// from the stream it came on, as OpenWrt's procd logs a service's stdout
+// at info and its stderr at err. Call it before the logger is used.
+func (l *Logger) Split(high io.Writer) { l.high = high }
+
+// PrefixPriority starts each record with its syslog priority in angle
+// brackets, "<3>" for Error, "<4>" Warn, "<6>" Info, "<7>" Debug, which
+// systemd's journal takes as the line's priority and removes (sd-daemon(3)).
+// Call it before the logger is used.
+func (l *Logger) PrefixPriority() { l.priority = true }
+
+// syslogPriority is the syslog priority of a level.
+func syslogPriority(level Level) byte {
+	switch {
+	case level >= Error:
+		return '3'
+	case level >= Warn:
+		return '4'
+	case level >= Info:
+		return '6'
+	}
+	return '7'
 }
 
 // New returns a logger that writes the records at level and above to w.
@@ -53,6 +83,9 @@ func (l *Logger) log(level Level, msg string, args []any) {
 		return
 	}
 	b := make([]byte, 0, 256)
+	if l.priority {
+		b = append(b, '<', syslogPriority(level), '>')
+	}
 	b = append(b, "time="...)
 	b = l.now().AppendFormat(b, timeLayout)
 	b = append(b, " level="...)
@@ -79,7 +112,11 @@ func (l *Logger) log(level Level, msg string, args []any) {
 		b = appendValue(b, v)
 	}
 	b = append(b, '\n')
+	w := l.w
+	if l.high != nil && level >= Warn {
+		w = l.high
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.w.Write(b)
+	w.Write(b)
 }

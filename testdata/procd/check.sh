@@ -59,7 +59,8 @@ instances() { ubus call service list '{"name":"tunneld"}' | jsonfilter -e '@.tun
 has_rule() { ip rule show | grep -q "from $1 lookup 42"; }
 log_lines() { wc -l <"$PROCD_ENV_LOG"; }
 log_after() { tail -n +"$(($1 + 1))" "$PROCD_ENV_LOG"; }
-export -f pid has_rule
+export -f pid has_rule log_after
+export PROCD_ENV_LOG
 
 ip link add wan type veth peer name peer0
 ip link set wan up
@@ -90,11 +91,13 @@ config ""
 
 check "start" /etc/init.d/tunneld start
 eventually "one instance runs" 10 bash -c '[ -n "$(pid)" ]'
-check "procd runs it as \`tunneld run -c $cfg\`" bash -c "ubus call service list '{\"name\":\"tunneld\"}' | jsonfilter -e '@.tunneld.instances.tunneld.command[*]' | tr '\n' ' ' | grep -q '^/usr/sbin/tunneld run -c $cfg \$'"
+check "procd runs it as \`tunneld run -log-split -c $cfg\`" bash -c "ubus call service list '{\"name\":\"tunneld\"}' | jsonfilter -e '@.tunneld.instances.tunneld.command[*]' | tr '\n' ' ' | grep -q '^/usr/sbin/tunneld run -log-split -c $cfg \$'"
 eventually "its rule is in place" 10 has_rule 10.9.0.0/30
 check "its route is in table 42" bash -c 'ip route show table 42 | grep -q "10.10.0.0/24 dev wan"'
 check "ip_forward was set" test "$(sysctl -n net.ipv4.ip_forward)" = 1
 eventually "its output reaches the log (stdout/stderr 1)" 10 grep -q 'tunneld.*converged\|tunneld.*changed' "$PROCD_ENV_LOG"
+check "its info lines are logged at info priority" grep -q 'daemon\.info tunneld.*level=INFO' "$PROCD_ENV_LOG"
+check "no info line at err priority" bash -c "! grep -q 'daemon\.err tunneld.*level=INFO' '$PROCD_ENV_LOG'"
 check "respawn is set (3600 s, 5 s, 5 retries)" bash -c "ubus call service list '{\"name\":\"tunneld\"}' | jsonfilter -e '@.tunneld.instances.tunneld.respawn' | tr -d ' \n' | grep -q '\"threshold\":3600,\"timeout\":5,\"retry\":5'"
 
 # reload: SIGHUP, the same process takes the new file.
@@ -124,6 +127,10 @@ check "reload refuses an invalid file" bash -c '! /etc/init.d/tunneld reload 2>/
 check "the daemon stays" test "$(pid)" = "$p"
 check "its rules stay" has_rule 10.7.0.0/30
 check "one log line names the file, line and column" test "$(log_after "$n" | grep -c "not started/reloaded: .*$cfg:2:")" = 1
+# The daemon's own refusal (a SIGHUP that bypasses the script) is an
+# error, logged at err priority.
+kill -HUP "$p"
+eventually "a refused SIGHUP is logged at err priority" 10 bash -c "log_after $n | grep -q 'daemon\.err tunneld.*level=ERROR.*$cfg:2:'"
 
 # start while it runs (LuCI's Start, a script): refused, the daemon stays.
 # rc.common would otherwise send procd an empty instance list, which stops

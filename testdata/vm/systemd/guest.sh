@@ -131,6 +131,15 @@ check "systemctl reload refuses an invalid configuration" bash -c '! systemctl r
 check "the daemon keeps running" test "$(mainpid)" = "$pid"
 check "the tunnel stays" has_link moe ipip
 check "the refusal names file, line and column" bash -c "journal_since '$t0' | grep -q '$cfg:2:'"
+# (Not --after-cursor: with -p it missed the line here, which the
+# journal keeps in the dynamic user's file.)
+check "the refusal is logged at err priority" bash -c "journalctl -u tunneld.service -p err -o cat --no-pager | grep -q '$cfg:2:'"
+check "the daemon's info lines are at info priority, the prefix taken off" bash -c "journalctl -u tunneld.service -p info..info -o cat --no-pager | grep -q '^time=.* level=INFO msg='"
+check "no info line at err priority" bash -c "! journalctl -u tunneld.service -p err -o cat --no-pager | grep -q 'level=INFO'"
+# The daemon's own error line: a SIGHUP that bypasses ExecReload's check.
+kill -HUP "$pid"
+eventually "the daemon's refusal of a SIGHUP is at err priority" 10 bash -c "journalctl -u tunneld.service -p err -o cat --no-pager | grep -q 'level=ERROR msg=\"reload refused: $cfg:2:'"
+check "the daemon still runs" test "$(mainpid)" = "$pid"
 t0=$(mark)
 check "a restart with it fails" bash -c '! systemctl restart tunneld.service'
 # RestartSec=5s, StartLimitBurst=5: the fifth failure is the last.

@@ -35,6 +35,8 @@ func emptyKernel(c *config.Config) *fakekernel.Kernel {
 // reports when it holds the same devices.
 func TestEmptyObservation(t *testing.T) {
 	files, err := filepath.Glob("../../testdata/seeds/*/*.toml")
+	variants, _ := filepath.Glob("../../testdata/seeds/*/*/*.toml") // a section's variant, in a subdirectory
+	files = append(files, variants...)
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no seed configs: %v", err)
 	}

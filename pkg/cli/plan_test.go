@@ -21,6 +21,8 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // configuration and compares the output with testdata/plans.
 func TestPlanFromEmptyGolden(t *testing.T) {
 	files, err := filepath.Glob("../../testdata/seeds/*/*.toml")
+	variants, _ := filepath.Glob("../../testdata/seeds/*/*/*.toml") // a section's variant, in a subdirectory
+	files = append(files, variants...)
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no seed configs: %v", err)
 	}

@@ -11,6 +11,8 @@ import (
 // TestShippedConfigs parses every configuration the project ships.
 func TestShippedConfigs(t *testing.T) {
 	files, err := filepath.Glob("../../testdata/seeds/*/*.toml")
+	variants, _ := filepath.Glob("../../testdata/seeds/*/*/*.toml") // a section's variant, in a subdirectory
+	files = append(files, variants...)
 	if err != nil || len(files) < 5 {
 		t.Fatalf("seed configs: %v (%d found)", err, len(files))
 	}

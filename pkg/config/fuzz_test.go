@@ -11,6 +11,8 @@ import (
 // returns carries a position inside the input.
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob("../../testdata/seeds/*/*.toml")
+	variants, _ := filepath.Glob("../../testdata/seeds/*/*/*.toml")
+	seeds = append(seeds, variants...)
 	seeds = append(seeds, "../../testdata/reference.toml")
 	for _, s := range seeds {
 		if b, err := os.ReadFile(s); err == nil {

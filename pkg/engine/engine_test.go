@@ -26,6 +26,8 @@ var ctx = context.Background()
 func seeds(t *testing.T) map[string]*config.Config {
 	t.Helper()
 	files, _ := filepath.Glob("../../testdata/seeds/*/*.toml")
+	variants, _ := filepath.Glob("../../testdata/seeds/*/*/*.toml") // a section's variant, in a subdirectory
+	files = append(files, variants...)
 	files = append(files, "../../testdata/reference.toml")
 	out := map[string]*config.Config{}
 	for _, f := range files {

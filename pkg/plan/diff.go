@@ -15,7 +15,7 @@ import (
 // that a link deletion takes with it (its addresses and routes) are not
 // deleted separately.
 func Diff(have, want model.State, fallbacks ...string) Plan {
-	d := differ{gone: map[string]bool{}}
+	d := differ{gone: map[string]bool{}, own: map[string]bool{}}
 	d.links(have.Links, want.Links)
 	d.addrs(have.Addrs, want.Addrs)
 	d.routes(have.Routes, want.Routes)
@@ -58,6 +58,8 @@ type differ struct {
 	// gone holds links that are deleted (or re-created) by this plan: the
 	// kernel removes their addresses and routes.
 	gone map[string]bool
+	// own holds tunneld's links, the ones observed and the ones wanted.
+	own map[string]bool
 }
 
 func (d *differ) add(ph int, op Op) { d.phase[ph] = append(d.phase[ph], op) }
@@ -70,6 +72,10 @@ func (d *differ) links(have, want []model.Link) {
 	h := make(map[string]*model.Link, len(have))
 	for i := range have {
 		h[have[i].Name] = &have[i]
+		d.own[have[i].Name] = true
+	}
+	for i := range want {
+		d.own[want[i].Name] = true
 	}
 	for i := range want {
 		w := &want[i]
@@ -235,7 +241,10 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 	// since, the value it has now. Such an interface got its value from
 	// "default", which tunneld's write had overwritten, or from whoever
 	// made it; tunneld has no record of it, so it leaves it as it finds
-	// it rather than guess. Interfaces this plan deletes are left out.
+	// it rather than guess. tunneld's own links are left out: one this
+	// plan deletes needs nothing; one it creates gets the value the
+	// kernel gives it, which a plan made before it existed could not
+	// see, so the plan made again after a crash must not either.
 	for _, s := range have {
 		leader := model.SysctlLeader(s.Path)
 		if leader == "" || w[leader] {
@@ -244,7 +253,7 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 		switch {
 		case s.Original != "":
 			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
-		case restoring[leader] && s.Value != "" && !d.gone[model.SysctlDevice(s.Path)]:
+		case restoring[leader] && s.Value != "" && !d.own[model.SysctlDevice(s.Path)]:
 			s.Original = s.Value
 			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
 		}

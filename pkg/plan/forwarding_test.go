@@ -11,8 +11,8 @@ import (
 
 // TestDiffForwardingCopies: the interfaces' forwarding values that
 // writing ip_forward overwrites are put back right after it is restored
-// (recorded ones to their record, the others to what they have), and left
-// alone while it is wanted.
+// (recorded ones to their record, the others to what they have, but for
+// tunneld's own links), and left alone while it is wanted.
 func TestDiffForwardingCopies(t *testing.T) {
 	moe := model.Link{Name: "moe", Mode: model.ModeIPIP, MTU: 1480}
 	sysctl := func(path, value, original string) model.Sysctl {
@@ -42,6 +42,13 @@ sysctl -w net.ipv4.conf.gone.forwarding=0  # as before net.ipv4.ip_forward was w
 sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written
 sysctl -w net.ipv4.conf.late.forwarding=1  # as before net.ipv4.ip_forward was written
 ip link del moe`},
+		{"ip_forward dropped, the tunnel kept: its forwarding is the kernel's", applied, model.State{Links: []model.Link{moe}}, `
+sysctl -w net.ipv4.conf.wan.proxy_arp=0  # original value
+sysctl -w net.ipv4.ip_forward=0  # original value
+sysctl -w net.ipv4.conf.all.accept_redirects=1  # as before net.ipv4.ip_forward was written
+sysctl -w net.ipv4.conf.gone.forwarding=0  # as before net.ipv4.ip_forward was written
+sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written
+sysctl -w net.ipv4.conf.late.forwarding=1  # as before net.ipv4.ip_forward was written`},
 		{"ip_forward already restored (a crash), copies left", model.State{Sysctls: []model.Sysctl{
 			sysctl("net/ipv4/conf/lan/forwarding", "0", "1"), sysctl("net/ipv4/conf/late/forwarding", "0", "")}}, model.State{}, `
 sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written`},

@@ -10,7 +10,8 @@ import (
 	"github.com/tunneld/tunneld/pkg/plan"
 )
 
-func (k *Kernel) apply(op plan.Op) error {
+// apply performs op; then are the plan's operations after it.
+func (k *Kernel) apply(op plan.Op, then []plan.Op) error {
 	switch op.Kind {
 	case plan.LinkAdd:
 		return k.linkAdd(*op.Link)
@@ -53,19 +54,19 @@ func (k *Kernel) apply(op plan.Op) error {
 			k.Rules = slices.Delete(k.Rules, i, i+1)
 		}
 	case plan.SysctlSet:
-		cur, ok := k.Sysctls[op.Sysctl.Path]
-		if !ok {
+		if _, ok := k.Sysctls[op.Sysctl.Path]; !ok {
 			return errno(syscall.ENOENT, "no sysctl %s", op.Sysctl.Path)
 		}
-		if _, recorded := k.Originals[op.Sysctl.Path]; !recorded {
-			k.Originals[op.Sysctl.Path] = cur
+		if _, err := k.Originals.Set(op.Sysctl.Path, k.copiesOf(op.Sysctl.Path), k.readSysctl); err != nil {
+			return err
 		}
-		k.Sysctls[op.Sysctl.Path] = op.Sysctl.Value
+		k.writeSysctl(op.Sysctl.Path, op.Sysctl.Value)
 	case plan.SysctlRestore:
+		k.Originals.Restoring(op, then)
 		if _, ok := k.Sysctls[op.Sysctl.Path]; ok {
-			k.Sysctls[op.Sysctl.Path] = op.Sysctl.Original
+			k.writeSysctl(op.Sysctl.Path, op.Sysctl.Original)
 		}
-		delete(k.Originals, op.Sysctl.Path)
+		k.Originals.Restored(op)
 	case plan.FilterReplace:
 		k.setFilter(op.Filter)
 	case plan.FilterDel:
@@ -155,4 +156,12 @@ func (k *Kernel) routeSet(r model.Route, replace bool) error {
 		k.Routes = append(k.Routes, Route{r, model.RouteProtocol})
 	}
 	return nil
+}
+
+func (k *Kernel) readSysctl(p string) (string, error) {
+	v, ok := k.Sysctls[p]
+	if !ok {
+		return "", errno(syscall.ENOENT, "no sysctl %s", p)
+	}
+	return v, nil
 }

@@ -2,8 +2,13 @@
 // tunnels, addresses, routes, rules, sysctls and nftables tables the way
 // the Linux kernel does, including the behaviours tunneld must live with:
 // routes through a device vanish when it goes down or is deleted, a route
-// through a down device is refused, one tunnel per endpoint pair, and
-// foreign objects that share a key with tunneld's.
+// through a down device is refused, one tunnel per endpoint pair,
+// foreign objects that share a key with tunneld's, and the copies of the
+// forwarding sysctls: writing net.ipv4.ip_forward (when its value changes)
+// writes it to every interface's and "default"'s forwarding, and its
+// opposite to all.accept_redirects; every write of
+// net.ipv6.conf.all.forwarding writes it to every interface's and
+// "default"'s IPv6 forwarding; a new device takes "default"'s.
 package fakekernel
 
 import (
@@ -44,10 +49,12 @@ type Kernel struct {
 	Addrs   []model.Addr
 	Routes  []Route
 	Rules   []Rule
+	// Sysctls are the values under /proc/sys by path; set them with
+	// SetSysctl to have the kernel copy a forwarding sysctl's value.
 	Sysctls map[string]string
 	// Originals are the sysctl values recorded before tunneld's first
 	// change (what /run/tunneld keeps on Linux).
-	Originals map[string]string
+	Originals kernel.SysctlRecord
 	// Bands are the rule priority bands recorded as used (what
 	// /run/tunneld keeps on Linux): tunneld's rules in them are owned
 	// whatever the scope's band.
@@ -70,11 +77,14 @@ type Kernel struct {
 // New returns a kernel with a loopback device and the usual sysctls.
 func New() *Kernel {
 	k := &Kernel{
-		Devices:   map[string]*model.Device{},
-		Tunnels:   map[string]model.Link{},
-		Aliases:   map[string]string{},
-		Sysctls:   map[string]string{"net/ipv4/ip_forward": "0", "net/ipv6/conf/all/forwarding": "0"},
-		Originals: map[string]string{},
+		Devices: map[string]*model.Device{},
+		Tunnels: map[string]model.Link{},
+		Aliases: map[string]string{},
+		Sysctls: map[string]string{
+			model.IPForward: "0", "net/ipv4/conf/all/accept_redirects": "1", "net/ipv4/conf/default/forwarding": "0",
+			model.IPv6Forward: "0", "net/ipv6/conf/default/forwarding": "0",
+		},
+		Originals: kernel.SysctlRecord{},
 		Tables:    map[string]string{},
 	}
 	k.AddDevice(model.Device{Name: "lo", MTU: 65536, Up: true, Running: true,
@@ -82,7 +92,8 @@ func New() *Kernel {
 	return k
 }
 
-// AddDevice adds a foreign device (and its proxy_arp sysctl).
+// AddDevice adds a foreign device (and its proxy_arp sysctl, and the
+// forwarding ones, as "default" has them).
 func (k *Kernel) AddDevice(d model.Device) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -97,6 +108,9 @@ func (k *Kernel) addDevice(d model.Device) *model.Device {
 	}
 	k.Devices[d.Name] = &d
 	k.Sysctls["net/ipv4/conf/"+d.Name+"/proxy_arp"] = "0"
+	for _, f := range []string{"ipv4", "ipv6"} {
+		k.Sysctls["net/"+f+"/conf/"+d.Name+"/forwarding"] = k.Sysctls["net/"+f+"/conf/default/forwarding"]
+	}
 	return &d
 }
 
@@ -118,7 +132,11 @@ func (k *Kernel) delDevice(name string) {
 	delete(k.Devices, name)
 	delete(k.Tunnels, name)
 	delete(k.Aliases, name)
-	delete(k.Sysctls, "net/ipv4/conf/"+name+"/proxy_arp")
+	for p := range k.Sysctls {
+		if model.SysctlDevice(p) == name {
+			delete(k.Sysctls, p)
+		}
+	}
 	k.Addrs = slices.DeleteFunc(k.Addrs, func(a model.Addr) bool { return a.Link == name })
 	k.flushRoutes(name)
 }
@@ -221,19 +239,12 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 			s.Rules = append(s.Rules, r.Rule)
 		}
 	}
-	paths := map[string]bool{}
-	for _, p := range scope.Sysctls {
-		paths[p] = true
-	}
-	for p := range k.Originals {
-		paths[p] = true
-	}
-	for p := range paths {
-		v, ok := k.Sysctls[p]
-		if !ok {
-			continue
+	for _, p := range k.observedSysctls(scope) {
+		if v, ok := k.Sysctls[p]; ok {
+			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Value: v, Original: k.Originals[p]})
+		} else if o, recorded := k.Originals[p]; recorded {
+			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Original: o})
 		}
-		s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Value: v, Original: k.Originals[p]})
 	}
 	s.Filter = k.filter
 	for name, d := range k.Devices {
@@ -252,7 +263,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	defer k.mu.Unlock()
 	var ae *kernel.ApplyError
 	rulesChanged := false
-	for _, op := range p.Ops {
+	for i, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
 			kernel.Collect(&ae, op, err)
 			continue
@@ -272,7 +283,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		case plan.RuleDel:
 			rulesChanged = true
 		}
-		err := k.apply(op)
+		err := k.apply(op, p.Ops[i+1:])
 		if err == nil {
 			k.Writes++
 		}
@@ -317,4 +328,60 @@ func (k *Kernel) DeviceAddrs(ctx context.Context) (map[int][]netip.Prefix, error
 		}
 	}
 	return out, ctx.Err()
+}
+
+// SetSysctl writes a sysctl as an admin would, with the kernel's copies.
+func (k *Kernel) SetSysctl(p, v string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.writeSysctl(p, v)
+}
+
+// writeSysctl writes p, and what the kernel copies the write onto.
+func (k *Kernel) writeSysctl(p, v string) {
+	old := k.Sysctls[p]
+	k.Sysctls[p] = v
+	if p == model.IPForward && old == v {
+		return // the IPv4 copy is made on a change only
+	}
+	for _, f := range k.copiesOf(p) {
+		k.Sysctls[f] = model.CopiedValue(f, v)
+	}
+}
+
+// copiesOf lists the sysctls that exist and that the kernel overwrites
+// when p is written, sorted.
+func (k *Kernel) copiesOf(p string) []string {
+	if p != model.IPForward && p != model.IPv6Forward {
+		return nil
+	}
+	var out []string
+	for f := range k.Sysctls {
+		if model.SysctlLeader(f) == p {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// observedSysctls are the paths Observe reads, as the Linux seam picks
+// them: those in scope; the recorded ones, but for the copies of a
+// forwarding sysctl in scope; and every copy of a recorded forwarding
+// sysctl out of scope.
+func (k *Kernel) observedSysctls(scope model.Scope) []string {
+	paths := slices.Clone(scope.Sysctls)
+	for p := range k.Originals {
+		if l := model.SysctlLeader(p); l != "" && slices.Contains(scope.Sysctls, l) {
+			continue
+		}
+		paths = append(paths, p)
+	}
+	for _, leader := range []string{model.IPForward, model.IPv6Forward} {
+		if _, recorded := k.Originals[leader]; recorded && !slices.Contains(scope.Sysctls, leader) {
+			paths = append(paths, k.copiesOf(leader)...)
+		}
+	}
+	slices.Sort(paths)
+	return slices.Compact(paths)
 }

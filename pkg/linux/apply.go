@@ -85,7 +85,7 @@ func (k *Kernel) direct(op plan.Op, then []plan.Op) error {
 	case plan.SysctlSet:
 		return k.setSysctl(op.Sysctl.Path, op.Sysctl.Value)
 	case plan.SysctlRestore:
-		return k.restoreSysctl(op.Sysctl.Path, op.Sysctl.Original, then)
+		return k.restoreSysctl(op, then)
 	case plan.FilterReplace:
 		if k.nft == nil {
 			// Never silently: the tunnels would run unprotected.

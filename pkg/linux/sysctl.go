@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/minijson"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
@@ -57,16 +58,16 @@ func (k *Kernel) writeSysctl(p, v string) error {
 }
 
 // originals reads the recorded original values (path → value).
-func (k *Kernel) originals() (map[string]string, error) {
+func (k *Kernel) originals() (kernel.SysctlRecord, error) {
 	b, err := os.ReadFile(filepath.Join(k.opts.StateDir, sysctlFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]string{}, nil
+		return kernel.SysctlRecord{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	m := map[string]string{}
-	if err := minijson.Unmarshal(b, &m); err != nil {
+	m := kernel.SysctlRecord{}
+	if err := minijson.Unmarshal(b, (*map[string]string)(&m)); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(k.opts.StateDir, sysctlFile), err)
 	}
 	return m, nil
@@ -74,34 +75,20 @@ func (k *Kernel) originals() (map[string]string, error) {
 
 // saveOriginals writes the record atomically; an empty record removes
 // the file.
-func (k *Kernel) saveOriginals(m map[string]string) error {
-	return k.saveRecord(sysctlFile, len(m) == 0, m)
+func (k *Kernel) saveOriginals(m kernel.SysctlRecord) error {
+	return k.saveRecord(sysctlFile, len(m) == 0, map[string]string(m))
 }
 
-// setSysctl records the current value as the original (once), then
-// writes the new one. Before it writes a forwarding sysctl, it records as
-// well the value of each one the kernel copies the write onto (every
-// interface's forwarding) that has no record yet.
+// setSysctl records what the write changes (SysctlRecord.Set), then
+// writes the new value.
 func (k *Kernel) setSysctl(p, v string) error {
 	orig, err := k.originals()
 	if err != nil {
 		return err
 	}
-	changed := false
-	if _, recorded := orig[p]; !recorded {
-		cur, err := k.readSysctl(p)
-		if err != nil {
-			return err
-		}
-		orig[p], changed = cur, true
-	}
-	for _, f := range k.copiesOf(p) {
-		if _, recorded := orig[f]; recorded {
-			continue
-		}
-		if cur, err := k.readSysctl(f); err == nil { // its device may just have gone
-			orig[f], changed = cur, true
-		}
+	changed, err := orig.Set(p, k.copiesOf(p), k.readSysctl)
+	if err != nil {
+		return err
 	}
 	if changed {
 		if err := k.saveOriginals(orig); err != nil {
@@ -113,34 +100,24 @@ func (k *Kernel) setSysctl(p, v string) error {
 
 // restoreSysctl writes back the original value and forgets it. A sysctl
 // whose device is gone has nothing left to restore. then are the plan's
-// operations after this one: for a forwarding sysctl, the values it puts
-// back on the interfaces the write overwrites are recorded first (those
-// with no record), so that a crash in between still puts them back.
-func (k *Kernel) restoreSysctl(p, v string, then []plan.Op) error {
+// operations after this one (see SysctlRecord.Restoring).
+func (k *Kernel) restoreSysctl(op plan.Op, then []plan.Op) error {
 	orig, err := k.originals()
 	if err != nil {
 		return err
 	}
-	changed := false
-	for _, op := range then {
-		if op.Kind != plan.SysctlRestore || model.SysctlLeader(op.Sysctl.Path) != p {
-			continue
-		}
-		if _, recorded := orig[op.Sysctl.Path]; !recorded {
-			orig[op.Sysctl.Path], changed = op.Sysctl.Original, true
-		}
-	}
-	if changed {
+	if orig.Restoring(op, then) {
 		if err := k.saveOriginals(orig); err != nil {
 			return fmt.Errorf("record the values to put back: %w", err)
 		}
 	}
+	p := op.Sysctl.Path
 	if full, err := k.sysctlPath(p); err == nil && exists(full) {
-		if err := k.writeSysctl(p, v); err != nil {
+		if err := k.writeSysctl(p, op.Sysctl.Original); err != nil {
 			return err
 		}
 	}
-	delete(orig, p)
+	orig.Restored(op)
 	return k.saveOriginals(orig)
 }
 

@@ -37,7 +37,7 @@ func TestSysctlRecordFormat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(m, back); diff != "" {
+		if diff := cmp.Diff(m, map[string]string(back)); diff != "" {
 			t.Errorf("read back (-want +got):\n%s", diff)
 		}
 		if diff := cmp.Diff(m, old); diff != "" {
@@ -53,7 +53,7 @@ func TestSysctlRecordFormat(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := k.originals()
-		if diff := cmp.Diff(want, got); err != nil || diff != "" {
+		if diff := cmp.Diff(want, map[string]string(got)); err != nil || diff != "" {
 			t.Errorf("originals of %q: %v (-want +got):\n%s", in, err, diff)
 		}
 	}

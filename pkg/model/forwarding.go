@@ -44,3 +44,17 @@ func SysctlDevice(path string) string {
 	}
 	return ""
 }
+
+// CopiedValue is the value the kernel writes to path, a sysctl
+// SysctlLeader names a forwarding sysctl of, when it copies the value v
+// written to that forwarding sysctl: v, or for
+// net.ipv4.conf.all.accept_redirects its opposite.
+func CopiedValue(path, v string) string {
+	if strings.HasSuffix(path, "/accept_redirects") {
+		if v == "0" {
+			return "1"
+		}
+		return "0"
+	}
+	return v
+}

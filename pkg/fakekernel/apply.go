@@ -57,7 +57,7 @@ func (k *Kernel) apply(op plan.Op, then []plan.Op) error {
 		if _, ok := k.Sysctls[op.Sysctl.Path]; !ok {
 			return errno(syscall.ENOENT, "no sysctl %s", op.Sysctl.Path)
 		}
-		if _, err := k.Originals.Set(op.Sysctl.Path, k.copiesOf(op.Sysctl.Path), k.readSysctl); err != nil {
+		if _, err := k.Originals.Set(op.Sysctl.Path, op.Sysctl.Value, k.copiesOf(op.Sysctl.Path), k.readSysctl); err != nil {
 			return err
 		}
 		k.writeSysctl(op.Sysctl.Path, op.Sysctl.Value)

@@ -52,8 +52,8 @@ type Kernel struct {
 	// Sysctls are the values under /proc/sys by path; set them with
 	// SetSysctl to have the kernel copy a forwarding sysctl's value.
 	Sysctls map[string]string
-	// Originals are the sysctl values recorded before tunneld's first
-	// change (what /run/tunneld keeps on Linux).
+	// Originals are the record of the sysctls tunneld changed (what
+	// /run/tunneld keeps on Linux).
 	Originals kernel.SysctlRecord
 	// Bands are the rule priority bands recorded as used (what
 	// /run/tunneld keeps on Linux): tunneld's rules in them are owned
@@ -240,10 +240,11 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		}
 	}
 	for _, p := range k.observedSysctls(scope) {
+		o, recorded := k.Originals[p]
 		if v, ok := k.Sysctls[p]; ok {
-			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Value: v, Original: k.Originals[p]})
-		} else if o, recorded := k.Originals[p]; recorded {
-			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Original: o})
+			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Value: v, Original: o.Original, Ours: o.Ours})
+		} else if recorded {
+			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Original: o.Original, Ours: o.Ours})
 		}
 	}
 	s.Filter = k.filter

@@ -8,37 +8,60 @@ import (
 )
 
 // SysctlRecord is what a seam keeps of the sysctls tunneld changed (on
-// Linux, sysctl.json in the state directory), by path: the value each had
-// before tunneld first wrote it, to be put back. The Linux seam and the
-// in-memory kernel keep it alike, with these methods, each called before
-// or after the kernel write it prepares or completes, so that a crash at
-// any point leaves a record the next plan can finish from.
-type SysctlRecord map[string]string
+// Linux, sysctl.json in the state directory), by path. The Linux seam and
+// the in-memory kernel keep it alike, with these methods, each called
+// before or after the kernel write it prepares or completes, so that a
+// crash at any point leaves a record the next plan can finish from.
+type SysctlRecord map[string]SysctlEntry
 
-// Set is called before p is written: it records p's current value as its
-// original (once), and before a forwarding sysctl is written, the value
-// of each of copies (those the kernel overwrites with the write, existing
-// now) that has no record yet. read reads a current value; a copy it
-// fails to read (its device just went) is left out. It reports whether
-// the record changed.
-func (r SysctlRecord) Set(p string, copies []string, read func(string) (string, error)) (bool, error) {
-	changed := false
-	if _, recorded := r[p]; !recorded {
+// SysctlEntry is the record of one sysctl.
+type SysctlEntry struct {
+	// Original is the value to put back: the one found before tunneld
+	// first wrote the sysctl.
+	Original string `json:"original"`
+	// Ours are the values that mean no one else has changed the sysctl
+	// since tunneld did (model.Sysctl.Ours); nil in a record an older
+	// version wrote, which did not keep them.
+	Ours []string `json:"ours,omitempty"`
+}
+
+// Set is called before v is written to p: it records p's current value
+// as its original (once) and v as ours; for a forwarding sysctl, each of
+// copies (those the kernel overwrites with the write, existing now) the
+// same way, with the value the kernel copies onto it as ours. read reads
+// a current value; a copy it fails to read (its device just went) is
+// left out. It reports whether the record changed.
+func (r SysctlRecord) Set(p, v string, copies []string, read func(string) (string, error)) (bool, error) {
+	changed, err := r.set(p, []string{v}, read)
+	if err != nil {
+		return false, err
+	}
+	for _, f := range copies {
+		// A plan writes a forwarding sysctl when its value differs
+		// from v, so the kernel makes the copies (IPv4 copies only a
+		// change).
+		if c, err := r.set(f, []string{model.CopiedValue(f, v)}, read); err == nil {
+			changed = changed || c
+		}
+	}
+	return changed, nil
+}
+
+func (r SysctlRecord) set(p string, ours []string, read func(string) (string, error)) (bool, error) {
+	e, recorded := r[p]
+	if !recorded {
 		cur, err := read(p)
 		if err != nil {
 			return false, err
 		}
-		r[p], changed = cur, true
+		e.Original = cur
 	}
-	for _, f := range copies {
-		if _, recorded := r[f]; recorded {
-			continue
-		}
-		if cur, err := read(f); err == nil {
-			r[f], changed = cur, true
-		}
+	if recorded && slices.Equal(e.Ours, ours) {
+		return false, nil
 	}
-	return changed, nil
+	e.Ours = ours
+	r[p] = e
+	return true, nil
 }
 
 // Restoring is called before op (a SysctlRestore) writes its sysctl back.
@@ -50,7 +73,7 @@ func (r SysctlRecord) Restoring(op plan.Op, then []plan.Op) bool {
 	changed := false
 	for _, t := range copiesAfter(op.Sysctl.Path, then) {
 		if _, recorded := r[t.Sysctl.Path]; !recorded {
-			r[t.Sysctl.Path], changed = t.Sysctl.Original, true
+			r[t.Sysctl.Path], changed = SysctlEntry{Original: t.Sysctl.Original}, true
 		}
 	}
 	return changed
@@ -67,9 +90,9 @@ func (r SysctlRecord) Restored(op plan.Op) {
 func copiesAfter(leader string, then []plan.Op) []plan.Op {
 	var out []plan.Op
 	for _, t := range then {
-		if t.Sysctl != nil && (t.Kind == plan.SysctlRestore) && model.SysctlLeader(t.Sysctl.Path) == leader {
+		if t.Sysctl != nil && t.Kind == plan.SysctlRestore && model.SysctlLeader(t.Sysctl.Path) == leader {
 			out = append(out, t)
 		}
 	}
-	return slices.Clip(out)
+	return out
 }

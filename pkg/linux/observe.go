@@ -240,9 +240,9 @@ func (k *Kernel) observeSysctls(s *model.State, scope model.Scope) error {
 		o, recorded := orig[p]
 		switch {
 		case err == nil:
-			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Value: v, Original: o})
+			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Value: v, Original: o.Original, Ours: o.Ours})
 		case recorded:
-			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Original: o})
+			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Original: o.Original, Ours: o.Ours})
 		}
 	}
 	return nil

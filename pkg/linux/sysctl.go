@@ -14,11 +14,12 @@ import (
 	"github.com/tunneld/tunneld/pkg/plan"
 )
 
-// sysctlFile is where the original values of the sysctls tunneld changed
-// are recorded, so that `tunneld down` (or the next start after a crash)
-// can restore them. It holds a JSON object of strings, written as
-// json.MarshalIndent(m, "", "  ") writes it (older versions used
-// encoding/json; a record either one wrote is read by the other).
+// sysctlFile is where what tunneld changed in sysctls is recorded, so
+// that `tunneld down` (or the next start after a crash) can restore it: a
+// JSON object of kernel.SysctlEntry by path, written as
+// json.MarshalIndent(m, "", "  ") writes it. Older versions kept a JSON
+// object of strings, the originals alone (written by encoding/json or
+// minijson, either reads the other's); such a record is read too.
 const sysctlFile = "sysctl.json"
 
 func (k *Kernel) sysctlPath(p string) (string, error) {
@@ -57,9 +58,10 @@ func (k *Kernel) writeSysctl(p, v string) error {
 	return err
 }
 
-// originals reads the recorded original values (path → value).
+// originals reads the record (path → entry).
 func (k *Kernel) originals() (kernel.SysctlRecord, error) {
-	b, err := os.ReadFile(filepath.Join(k.opts.StateDir, sysctlFile))
+	path := filepath.Join(k.opts.StateDir, sysctlFile)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return kernel.SysctlRecord{}, nil
 	}
@@ -67,8 +69,17 @@ func (k *Kernel) originals() (kernel.SysctlRecord, error) {
 		return nil, err
 	}
 	m := kernel.SysctlRecord{}
-	if err := minijson.Unmarshal(b, (*map[string]string)(&m)); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(k.opts.StateDir, sysctlFile), err)
+	err = minijson.Unmarshal(b, &m)
+	if err != nil {
+		// An older version's record: the originals alone.
+		old := map[string]string{}
+		if minijson.Unmarshal(b, &old) != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		m = make(kernel.SysctlRecord, len(old))
+		for p, o := range old {
+			m[p] = kernel.SysctlEntry{Original: o}
+		}
 	}
 	return m, nil
 }
@@ -76,7 +87,7 @@ func (k *Kernel) originals() (kernel.SysctlRecord, error) {
 // saveOriginals writes the record atomically; an empty record removes
 // the file.
 func (k *Kernel) saveOriginals(m kernel.SysctlRecord) error {
-	return k.saveRecord(sysctlFile, len(m) == 0, map[string]string(m))
+	return k.saveRecord(sysctlFile, len(m) == 0, m)
 }
 
 // setSysctl records what the write changes (SysctlRecord.Set), then
@@ -86,7 +97,7 @@ func (k *Kernel) setSysctl(p, v string) error {
 	if err != nil {
 		return err
 	}
-	changed, err := orig.Set(p, k.copiesOf(p), k.readSysctl)
+	changed, err := orig.Set(p, v, k.copiesOf(p), k.readSysctl)
 	if err != nil {
 		return err
 	}

@@ -8,18 +8,21 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/kernel"
 )
 
-// TestSysctlRecordFormat: the record of originals is written byte for byte
-// as encoding/json wrote it (older versions read it), and a record older
-// versions wrote, in any JSON layout, is read back.
+// TestSysctlRecordFormat: the record is written byte for byte as
+// encoding/json writes it, and read back; a record older versions wrote
+// (the originals alone, as an object of strings, in any JSON layout) is
+// read as entries without ours.
 func TestSysctlRecordFormat(t *testing.T) {
 	k := &Kernel{opts: Options{StateDir: t.TempDir()}}
 	path := filepath.Join(k.opts.StateDir, sysctlFile)
-	for _, m := range []map[string]string{
-		{"net/ipv4/ip_forward": "0"},
-		{"net/ipv4/ip_forward": "1", "net/ipv6/conf/all/forwarding": "0", "net/ipv4/conf/moe/rp_filter": "2"},
-		{"net/ipv4/conf/a<b>&c/rp_filter": "\"\\\t\u2028\x01", "net/ipv4/conf/é😀/x": ""},
+	for _, m := range []kernel.SysctlRecord{
+		{"net/ipv4/ip_forward": {Original: "0", Ours: []string{"1"}}},
+		{"net/ipv4/ip_forward": {Original: "1", Ours: []string{"0", "1"}}, "net/ipv6/conf/all/forwarding": {Original: "0"}, "net/ipv4/conf/moe/rp_filter": {Original: "2", Ours: []string{"0"}}},
+		{"net/ipv4/conf/a<b>&c/rp_filter": {Original: "\"\\\t\u2028\x01", Ours: []string{"é😀"}}, "net/ipv4/conf/é😀/x": {}},
 	} {
 		if err := k.saveOriginals(m); err != nil {
 			t.Fatal(err)
@@ -29,35 +32,30 @@ func TestSysctlRecordFormat(t *testing.T) {
 		if diff := cmp.Diff(string(want)+"\n", string(got)); diff != "" {
 			t.Errorf("record (-want +got):\n%s", diff)
 		}
-		var old map[string]string
-		if err := json.Unmarshal(got, &old); err != nil {
-			t.Fatal(err)
-		}
 		back, err := k.originals()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(m, map[string]string(back)); diff != "" {
+		if diff := cmp.Diff(m, back); diff != "" {
 			t.Errorf("read back (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff(m, old); diff != "" {
-			t.Errorf("read back by encoding/json (-want +got):\n%s", diff)
-		}
 	}
-	for in, want := range map[string]map[string]string{
+	for in, want := range map[string]kernel.SysctlRecord{
 		"{}": {},
-		" \r\n\t{ \"a\" :\t\"1\" , \"b\\u00e9\\ud83d\\ude00\\/\":\"\\n\" }\n": {"a": "1", "bé😀/": "\n"},
-		`{"a":"1","a":"2","b":null}`:                                          {"a": "2", "b": ""},
+		" \r\n\t{ \"a\" :\t\"1\" , \"b\\u00e9\\ud83d\\ude00\\/\":\"\\n\" }\n": {"a": {Original: "1"}, "bé😀/": {Original: "\n"}},
+		`{"a":"1","a":"2","b":null}`:                                          {"a": {Original: "2"}, "b": {}},
+		`{"net/ipv4/ip_forward": "0", "net/ipv4/conf/lan/forwarding": "1"}`:   {"net/ipv4/ip_forward": {Original: "0"}, "net/ipv4/conf/lan/forwarding": {Original: "1"}},
+		`{"a":{"original":"1","ours":["0","2"]},"b":{"original":"0"}}`:        {"a": {Original: "1", Ours: []string{"0", "2"}}, "b": {Original: "0"}},
 	} {
 		if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		got, err := k.originals()
-		if diff := cmp.Diff(want, map[string]string(got)); err != nil || diff != "" {
+		if diff := cmp.Diff(want, got); err != nil || diff != "" {
 			t.Errorf("originals of %q: %v (-want +got):\n%s", in, err, diff)
 		}
 	}
-	for _, in := range []string{"", "{", `{"a":1}`, `{"a":"1"} x`, `["a"]`, `{"a":"1",}`} {
+	for _, in := range []string{"", "{", `{"a":1}`, `{"a":"1"} x`, `["a"]`, `{"a":"1",}`, `{"a":"1","b":{"original":"0"}}`, `{"a":{"ours":"1"}}`} {
 		if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
 			t.Fatal(err)
 		}

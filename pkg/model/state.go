@@ -128,6 +128,13 @@ type Sysctl struct {
 	// Original is the value found before tunneld first changed it, as
 	// recorded by the kernel seam; empty in desired states.
 	Original string
+	// Ours are the values, as recorded by the kernel seam, that mean no
+	// one else has changed the sysctl since tunneld did: the value
+	// tunneld last wrote or, for a copy of a forwarding sysctl (see
+	// SysctlLeader), the value the kernel copied onto it from that
+	// write. Nil when the record does not say (an older version wrote
+	// it).
+	Ours []string
 }
 
 // ID names the sysctl for messages.

@@ -12,6 +12,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
 )
 
 // TestApplyStatusDown runs the live-kernel commands against the in-memory
@@ -90,5 +91,49 @@ func TestNothingToDo(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestDownSysctlLines: down prints the sysctls it writes back, and not
+// the interfaces whose forwarding the kernel's copy of the restored
+// ip_forward leaves right; a value someone else changed since tunneld
+// wrote it gets a line that says it is left as they set it.
+func TestDownSysctlLines(t *testing.T) {
+	const file = "../../testdata/seeds/002_ff25396f952da8ec/colo.toml"
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := emptyKernel(c)
+	for _, name := range []string{"lan", "wan", "dmz"} {
+		k.AddDevice(model.Device{Name: name, Up: true, Running: true})
+	}
+	k.Sysctls["net/ipv4/conf/lan/forwarding"] = "1"
+	k.Sysctls["net/ipv4/conf/dmz/forwarding"] = "1"
+	state := t.TempDir()
+	run := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &out, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+		return Main(env, append(args, "-c", file)), out.String()
+	}
+	if code, out := run("apply"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, out)
+	}
+	k.SetSysctl("net/ipv4/conf/dmz/forwarding", "0")
+	code, out := run("down")
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "sysctl") || strings.HasPrefix(l, "# net") {
+			lines = append(lines, l)
+		}
+	}
+	want := []string{
+		"sysctl -w net.ipv4.conf.eth0.proxy_arp=0  # original value",
+		"sysctl -w net.ipv4.ip_forward=0  # original value",
+		"# net.ipv4.conf.dmz.forwarding was changed by someone else: left at 0",
+		"sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written",
+	}
+	if diff := cmp.Diff(want, lines); code != 0 || diff != "" {
+		t.Errorf("down: exit %d, sysctl lines (-want +got):\n%s\n%s", code, diff, out)
 	}
 }

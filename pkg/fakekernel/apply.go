@@ -61,12 +61,12 @@ func (k *Kernel) apply(op plan.Op, then []plan.Op) error {
 			return err
 		}
 		k.writeSysctl(op.Sysctl.Path, op.Sysctl.Value)
-	case plan.SysctlRestore:
+	case plan.SysctlRestore, plan.SysctlKeep:
 		k.Originals.Restoring(op, then)
-		if _, ok := k.Sysctls[op.Sysctl.Path]; ok {
+		if _, ok := k.Sysctls[op.Sysctl.Path]; ok && op.Kind == plan.SysctlRestore {
 			k.writeSysctl(op.Sysctl.Path, op.Sysctl.Original)
 		}
-		k.Originals.Restored(op)
+		k.Originals.Restored(op, then)
 	case plan.FilterReplace:
 		k.setFilter(op.Filter)
 	case plan.FilterDel:

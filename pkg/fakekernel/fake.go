@@ -342,8 +342,8 @@ func (k *Kernel) SetSysctl(p, v string) {
 func (k *Kernel) writeSysctl(p, v string) {
 	old := k.Sysctls[p]
 	k.Sysctls[p] = v
-	if p == model.IPForward && old == v {
-		return // the IPv4 copy is made on a change only
+	if !model.WriteCopies(p, old, v) {
+		return
 	}
 	for _, f := range k.copiesOf(p) {
 		k.Sysctls[f] = model.CopiedValue(f, v)

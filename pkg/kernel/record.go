@@ -64,25 +64,62 @@ func (r SysctlRecord) set(p string, ours []string, read func(string) (string, er
 	return true, nil
 }
 
-// Restoring is called before op (a SysctlRestore) writes its sysctl back.
-// then are the plan's operations after it: for a forwarding sysctl, the
-// values they put back on the interfaces the write overwrites are
-// recorded first (those with no record), so that a crash in between still
-// puts them back. It reports whether the record changed.
+// Restoring is called before op (a SysctlRestore or a SysctlKeep) writes
+// its sysctl back or leaves it. For a forwarding sysctl written back,
+// then are the plan's operations after it: each one on an interface's
+// copy is recorded first, as the value it is to end with and as ours both
+// the value it has now and the one the write will copy onto it; and the
+// value written back is added to the forwarding sysctl's ours. A crash
+// after the write then leaves a record from which the next plan, seeing
+// the copies the write made, puts the same values back. It reports
+// whether the record changed.
 func (r SysctlRecord) Restoring(op plan.Op, then []plan.Op) bool {
-	changed := false
-	for _, t := range copiesAfter(op.Sysctl.Path, then) {
-		if _, recorded := r[t.Sysctl.Path]; !recorded {
-			r[t.Sysctl.Path], changed = SysctlEntry{Original: t.Sysctl.Original}, true
-		}
+	p := op.Sysctl.Path
+	if op.Kind != plan.SysctlRestore || !model.IsForwarding(p) {
+		return false
 	}
-	return changed
+	written := op.Sysctl.Original
+	if e, ok := r[p]; ok && e.Ours != nil && !slices.Contains(e.Ours, written) {
+		e.Ours = append(slices.Clip(e.Ours), written)
+		r[p] = e
+	}
+	for _, t := range copiesAfter(p, then) {
+		s := t.Sysctl
+		if s.Value == "" {
+			continue
+		}
+		end := s.Original
+		if t.Kind == plan.SysctlKeep {
+			end = s.Value
+		}
+		ours := []string{s.Value}
+		if c := model.CopiedValue(s.Path, written); c != s.Value {
+			ours = append(ours, c)
+		}
+		r[s.Path] = SysctlEntry{Original: end, Ours: ours}
+	}
+	return true
 }
 
-// Restored is called once op's sysctl is written back (or found gone):
-// its record is forgotten.
-func (r SysctlRecord) Restored(op plan.Op) {
-	delete(r, op.Sysctl.Path)
+// Restored is called once op's sysctl is written back, found gone or left
+// as someone else set it: its record is forgotten. For a forwarding
+// sysctl, so are the records of its copies that no operation of then
+// names: the plan found them right as the kernel leaves them.
+func (r SysctlRecord) Restored(op plan.Op, then []plan.Op) {
+	p := op.Sysctl.Path
+	delete(r, p)
+	if !model.IsForwarding(p) {
+		return
+	}
+	named := map[string]bool{}
+	for _, t := range copiesAfter(p, then) {
+		named[t.Sysctl.Path] = true
+	}
+	for f := range r {
+		if model.SysctlLeader(f) == p && !named[f] {
+			delete(r, f)
+		}
+	}
 }
 
 // copiesAfter are the operations of then on the copies of the forwarding
@@ -90,7 +127,7 @@ func (r SysctlRecord) Restored(op plan.Op) {
 func copiesAfter(leader string, then []plan.Op) []plan.Op {
 	var out []plan.Op
 	for _, t := range then {
-		if t.Sysctl != nil && t.Kind == plan.SysctlRestore && model.SysctlLeader(t.Sysctl.Path) == leader {
+		if t.Sysctl != nil && (t.Kind == plan.SysctlRestore || t.Kind == plan.SysctlKeep) && model.SysctlLeader(t.Sysctl.Path) == leader {
 			out = append(out, t)
 		}
 	}

@@ -33,7 +33,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 			continue
 		}
 		switch op.Kind {
-		case plan.SysctlSet, plan.SysctlRestore, plan.FilterReplace, plan.FilterDel:
+		case plan.SysctlSet, plan.SysctlRestore, plan.SysctlKeep, plan.FilterReplace, plan.FilterDel:
 			b.flush()
 			kernel.Collect(&ae, op, k.direct(op, p.Ops[i+1:]))
 			continue
@@ -84,7 +84,7 @@ func (k *Kernel) direct(op plan.Op, then []plan.Op) error {
 	switch op.Kind {
 	case plan.SysctlSet:
 		return k.setSysctl(op.Sysctl.Path, op.Sysctl.Value)
-	case plan.SysctlRestore:
+	case plan.SysctlRestore, plan.SysctlKeep:
 		return k.restoreSysctl(op, then)
 	case plan.FilterReplace:
 		if k.nft == nil {

@@ -3,6 +3,7 @@ package linux
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,7 +35,8 @@ func readSysctls(t *testing.T, paths []string) map[string]string {
 
 // copies is the plan that restores global to 0 and puts back each
 // interface's value ("lan=1": prefix+"lan"+suffix=1; a value naming its
-// own sysctl, "all.accept_redirects=0", is taken as it is).
+// own sysctl, "all.accept_redirects=0", is taken as it is) where the
+// kernel's copy of the 0 leaves another.
 func copies(global, prefix, suffix string, values ...string) []string {
 	var restores []string
 	for _, v := range values {
@@ -42,6 +44,9 @@ func copies(global, prefix, suffix string, values ...string) []string {
 		path := prefix + dev + suffix
 		if strings.Contains(dev, ".") {
 			path = prefix + dev
+		}
+		if val == model.CopiedValue(strings.ReplaceAll(path, ".", "/"), "0") {
+			continue
 		}
 		restores = append(restores, "sysctl -w "+path+"="+val+"  # as before "+global+" was written")
 	}
@@ -74,7 +79,8 @@ func otherDevices(t *testing.T, conf string, known ...string) []string {
 // is written; down, and a converge with a configuration that no longer
 // sets it, put each interface's value back as it was before tunneld wrote
 // it, and leave an interface that appeared since with the value it has.
-// The plan says so, command by command.
+// The plan says so, with a command for each interface the kernel's copy
+// of the restored value leaves at another value.
 func TestPrivilegedForwardingPerInterface(t *testing.T) {
 	tests := []struct {
 		name, setting, global string
@@ -243,5 +249,89 @@ func TestPrivilegedCrashWhileRestoringForwarding(t *testing.T) {
 		if finished || t.Failed() {
 			break
 		}
+	}
+}
+
+// TestPrivilegedForwardingChangedByHand: a value someone else changed
+// after tunneld wrote it (ip_forward, proxy_arp), or after the kernel
+// copied tunneld's write of ip_forward onto it (an interface's
+// forwarding), is left as they set it by down, which says so; the rest
+// is put back as it was. With ip_forward set to 0 by hand, the kernel
+// copied the 0 onto every interface, and that stays too.
+func TestPrivilegedForwardingChangedByHand(t *testing.T) {
+	const (
+		fwd   = "net/ipv4/ip_forward"
+		lan   = "net/ipv4/conf/lan/forwarding"
+		wan   = "net/ipv4/conf/wan/forwarding"
+		dflt  = "net/ipv4/conf/default/forwarding"
+		redir = "net/ipv4/conf/all/accept_redirects"
+		arp   = "net/ipv4/conf/wan/proxy_arp"
+		fwd6  = "net/ipv6/conf/all/forwarding"
+		lan6  = "net/ipv6/conf/lan/forwarding"
+	)
+	paths := []string{fwd, lan, wan, dflt, redir, arp, fwd6, lan6}
+	tests := []struct {
+		name string
+		// written by hand after the apply, in order
+		admin [][2]string
+		// what down leaves that differs from the values before the apply
+		changed map[string]string
+		// lines of down's output that say what was left
+		notes []string
+	}{
+		{"nothing", nil, nil, nil},
+		{"lan's forwarding", [][2]string{{lan, "0"}, {lan6, "0"}}, map[string]string{lan: "0", lan6: "0"}, []string{
+			"# net.ipv4.conf.lan.forwarding was changed by someone else: left at 0",
+			"# net.ipv6.conf.lan.forwarding was changed by someone else: left at 0",
+		}},
+		{"ip_forward and proxy_arp", [][2]string{{fwd, "0"}, {arp, "0"}}, map[string]string{lan: "0", dflt: "0", redir: "1"}, []string{
+			"# net.ipv4.conf.wan.proxy_arp was changed by someone else: left at 0",
+			"# net.ipv4.ip_forward was changed by someone else: left at 0",
+		}},
+		{"ip_forward on again", [][2]string{{fwd, "0"}, {fwd, "1"}}, nil, nil},
+	}
+	c := parse(t, "[global]\nfirewall = false\nip_forward = true\nipv6_forward = true\nproxy_arp = [\"wan\"]\n")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := open(t)
+			for _, pair := range [][2]string{{"lan", "lanpeer"}, {"wan", "wanpeer"}} {
+				if err := netnstest.Veth(pair[0], pair[1], nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, w := range [][2]string{{fwd, "0"}, {fwd6, "0"}, {lan, "1"}, {lan6, "1"}, {dflt, "1"}, {redir, "0"}} {
+				writeSysctl(t, w[0], w[1])
+			}
+			want := readSysctls(t, paths)
+			maps.Copy(want, tt.changed)
+			if _, err := engine.Converge(ctx, k, c, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.admin {
+				writeSysctl(t, w[0], w[1])
+			}
+			rep, err := engine.Down(ctx, k, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var notes []string
+			for _, op := range rep.Applied {
+				if cmd := op.Command(nil); strings.HasPrefix(cmd, "#") {
+					notes = append(notes, cmd)
+				}
+			}
+			if diff := cmp.Diff(tt.notes, notes); diff != "" {
+				t.Errorf("down's notes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(want, readSysctls(t, paths)); diff != "" {
+				t.Errorf("after down (-want +got):\n%s", diff)
+			}
+			if m, err := k.originals(); err != nil || len(m) != 0 {
+				t.Errorf("record left after down: %v, %v", m, err)
+			}
+			if rep, err := engine.Down(ctx, k, c); err != nil || len(rep.Applied) != 0 {
+				t.Errorf("down again: %v, %v", rep.Applied, err)
+			}
+		})
 	}
 }

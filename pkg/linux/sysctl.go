@@ -109,9 +109,10 @@ func (k *Kernel) setSysctl(p, v string) error {
 	return k.writeSysctl(p, v)
 }
 
-// restoreSysctl writes back the original value and forgets it. A sysctl
-// whose device is gone has nothing left to restore. then are the plan's
-// operations after this one (see SysctlRecord.Restoring).
+// restoreSysctl writes back the original value (a SysctlRestore), or
+// leaves the value someone else set (a SysctlKeep), and forgets the
+// record. A sysctl whose device is gone has nothing left to restore. then
+// are the plan's operations after this one (see SysctlRecord.Restoring).
 func (k *Kernel) restoreSysctl(op plan.Op, then []plan.Op) error {
 	orig, err := k.originals()
 	if err != nil {
@@ -123,12 +124,12 @@ func (k *Kernel) restoreSysctl(op plan.Op, then []plan.Op) error {
 		}
 	}
 	p := op.Sysctl.Path
-	if full, err := k.sysctlPath(p); err == nil && exists(full) {
+	if full, err := k.sysctlPath(p); err == nil && exists(full) && op.Kind == plan.SysctlRestore {
 		if err := k.writeSysctl(p, op.Sysctl.Original); err != nil {
 			return err
 		}
 	}
-	orig.Restored(op)
+	orig.Restored(op, then)
 	return k.saveOriginals(orig)
 }
 

@@ -15,6 +15,10 @@ const (
 	IPv6Forward = "net/ipv6/conf/all/forwarding"
 )
 
+// IsForwarding reports whether p is IPForward or IPv6Forward, whose
+// writes the kernel copies.
+func IsForwarding(p string) bool { return p == IPForward || p == IPv6Forward }
+
 // SysctlLeader returns the forwarding sysctl (IPForward or IPv6Forward)
 // whose write makes the kernel overwrite path, or "" when none does.
 // tunneld records such a follower's value before it writes the leader, and
@@ -43,6 +47,13 @@ func SysctlDevice(path string) string {
 		return parts[3]
 	}
 	return ""
+}
+
+// WriteCopies reports whether writing v to the forwarding sysctl leader,
+// which holds cur, makes the kernel copy it: for IPForward only when the
+// value changes, for IPv6Forward always.
+func WriteCopies(leader, cur, v string) bool {
+	return leader == IPv6Forward || cur != v
 }
 
 // CopiedValue is the value the kernel writes to path, a sysctl

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -133,8 +134,14 @@ type Sysctl struct {
 	// tunneld last wrote or, for a copy of a forwarding sysctl (see
 	// SysctlLeader), the value the kernel copied onto it from that
 	// write. Nil when the record does not say (an older version wrote
-	// it).
+	// it): the original is put back whatever the value.
 	Ours []string
+}
+
+// ChangedByOthers reports whether s has a value that is not one tunneld
+// left it at: someone else wrote it since.
+func (s Sysctl) ChangedByOthers() bool {
+	return s.Value != "" && s.Ours != nil && !slices.Contains(s.Ours, s.Value)
 }
 
 // ID names the sysctl for messages.

@@ -227,35 +227,87 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 			d.add(phaseSysctls, Op{Kind: SysctlSet, Sysctl: ptr(s)})
 		}
 	}
-	restoring := map[string]bool{} // forwarding sysctls restored now
+	// A sysctl no longer wanted gets its original back, unless someone
+	// else has changed it since tunneld did: then it keeps their value
+	// (SysctlKeep), and its record is forgotten.
+	restored := map[string]bool{} // forwarding sysctls written back
+	copied := map[string]string{} // … whose write the kernel copies: the value
+	kept := map[string]bool{}     // forwarding sysctls left as someone else set them
 	for _, s := range have {
-		if !w[s.Path] && s.Original != "" && model.SysctlLeader(s.Path) == "" {
-			restoring[s.Path] = true
-			d.add(phaseRestore, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
+		if w[s.Path] || s.Original == "" || model.SysctlLeader(s.Path) != "" {
+			continue
 		}
+		if s.ChangedByOthers() {
+			kept[s.Path] = true
+			d.add(phaseRestore, Op{Kind: SysctlKeep, Sysctl: ptr(s)})
+			continue
+		}
+		restored[s.Path] = true
+		if model.WriteCopies(s.Path, s.Value, s.Original) {
+			copied[s.Path] = s.Original
+		}
+		d.add(phaseRestore, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
 	}
 	// What the kernel copies a forwarding sysctl onto (every interface's
-	// forwarding) is put back after it, once the forwarding sysctl itself
-	// is no longer wanted: a recorded value (the one before tunneld first
-	// wrote the forwarding sysctl), else, on an interface that appeared
-	// since, the value it has now. Such an interface got its value from
-	// "default", which tunneld's write had overwritten, or from whoever
-	// made it; tunneld has no record of it, so it leaves it as it finds
-	// it rather than guess. tunneld's own links are left out: one this
-	// plan deletes needs nothing; one it creates gets the value the
-	// kernel gives it, which a plan made before it existed could not
-	// see, so the plan made again after a crash must not either.
+	// forwarding) is seen to once the forwarding sysctl is no longer
+	// wanted. Each ends with its recorded value (the one before tunneld
+	// first wrote the forwarding sysctl), or, where someone else changed
+	// it since the kernel copied tunneld's write onto it, with theirs; an
+	// interface that appeared since, of which tunneld has no record, with
+	// the value it has now: it got it from "default", which tunneld's
+	// write had overwritten, or from whoever made it, and tunneld leaves it
+	// as it finds it rather than guess. Only those whose value restoring
+	// the forwarding sysctl overwrites with another get a write; the
+	// seam forgets the others' records with the forwarding sysctl's
+	// (kernel.SysctlRecord). One someone else changed that ends as
+	// they set it without a write gets a line of its own, to say why it
+	// is not back at its recorded value; when the forwarding sysctl
+	// itself was changed by someone else (which the kernel copied onto
+	// every interface), its line says it for all. tunneld's own links
+	// are left out: one this plan deletes needs nothing; one it creates
+	// gets the value the kernel gives it, which a plan made before it
+	// existed could not see, so the plan made again after a crash must
+	// not either.
 	for _, s := range have {
 		leader := model.SysctlLeader(s.Path)
 		if leader == "" || w[leader] {
 			continue
 		}
+		restoring := restored[leader]
+		handled := restoring || kept[leader]
+		recorded := s.Original != ""
+		dev := model.SysctlDevice(s.Path)
 		switch {
-		case s.Original != "":
+		case handled && (s.Value == "" || d.gone[dev] || !recorded && d.own[dev]):
+			continue // gone, going, or the kernel's to set
+		case !handled && !recorded:
+			continue
+		case !handled && s.Value == "":
+			// The forwarding sysctl is restored (a crash since):
+			// nothing is left to put back on a device that is gone.
 			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
-		case restoring[leader] && s.Value != "" && !d.own[model.SysctlDevice(s.Path)]:
-			s.Original = s.Value
+			continue
+		}
+		end := s.Value
+		if recorded && !s.ChangedByOthers() {
+			end = s.Original
+		}
+		after := s.Value
+		if v, ok := copied[leader]; ok {
+			after = model.CopiedValue(s.Path, v)
+		}
+		switch {
+		case end != after:
+			c := s
+			c.Original = end
+			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: &c})
+		case !handled && s.ChangedByOthers():
+			d.add(phaseRestoreCopies, Op{Kind: SysctlKeep, Sysctl: ptr(s)})
+		case !handled:
+			// Back at its value already (a crash after its write).
 			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
+		case restoring && s.ChangedByOthers() && end != s.Original:
+			d.add(phaseRestoreCopies, Op{Kind: SysctlKeep, Sysctl: ptr(s)})
 		}
 	}
 }

@@ -9,53 +9,137 @@ import (
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
-// TestDiffForwardingCopies: the interfaces' forwarding values that
-// writing ip_forward overwrites are put back right after it is restored
-// (recorded ones to their record, the others to what they have, but for
-// tunneld's own links), and left alone while it is wanted.
+// sysctl is an observed sysctl: its value, the recorded original ("": no
+// record) and the values the record calls tunneld's (none: a record an
+// older version wrote, or no record).
+func sysctl(path, value, original string, ours ...string) model.Sysctl {
+	return model.Sysctl{Path: path, Value: value, Original: original, Ours: ours}
+}
+
+// TestDiffForwardingCopies: once ip_forward (or IPv6 forwarding) is no
+// longer wanted, it is restored, and then only the interfaces whose value
+// the kernel's copy of the restored value leaves wrong are written: back
+// to their record, or to the value someone else set since tunneld's write
+// was copied onto them, or, for one that appeared since (not one of
+// tunneld's own links), to the value it has. A sysctl someone else changed
+// since tunneld wrote it keeps their value, and the plan says so. While
+// ip_forward is wanted the copies are left alone.
 func TestDiffForwardingCopies(t *testing.T) {
 	moe := model.Link{Name: "moe", Mode: model.ModeIPIP, MTU: 1480}
-	sysctl := func(path, value, original string) model.Sysctl {
-		return model.Sysctl{Path: path, Value: value, Original: original}
-	}
-	applied := model.State{Links: []model.Link{moe}, Sysctls: []model.Sysctl{
-		sysctl("net/ipv4/conf/all/accept_redirects", "0", "1"),
-		sysctl("net/ipv4/conf/gone/forwarding", "", "0"),
-		sysctl("net/ipv4/conf/lan/forwarding", "1", "1"),
+	// As tunneld leaves a box with lan forwarding and wan not, when it
+	// has written ip_forward = 1 (0 before) and wan's proxy_arp = 1;
+	// late and moe appeared since, gone went.
+	applied := []model.Sysctl{
+		sysctl("net/ipv4/conf/all/accept_redirects", "0", "1", "0"),
+		sysctl("net/ipv4/conf/default/forwarding", "1", "0", "1"),
+		sysctl("net/ipv4/conf/gone/forwarding", "", "0", "1"),
+		sysctl("net/ipv4/conf/lan/forwarding", "1", "1", "1"),
 		sysctl("net/ipv4/conf/late/forwarding", "1", ""),
 		sysctl("net/ipv4/conf/moe/forwarding", "1", ""),
-		sysctl("net/ipv4/conf/wan/proxy_arp", "1", "0"),
-		sysctl("net/ipv4/ip_forward", "1", "0"),
-	}}
+		sysctl("net/ipv4/conf/wan/forwarding", "1", "0", "1"),
+		sysctl("net/ipv4/conf/wan/proxy_arp", "1", "0", "1"),
+		sysctl("net/ipv4/ip_forward", "1", "0", "1"),
+	}
+	// with is applied with some values changed by someone else.
+	with := func(changed map[string]string) model.State {
+		s := model.State{Links: []model.Link{moe}}
+		for _, x := range applied {
+			if v, ok := changed[x.Path]; ok {
+				x.Value = v
+			}
+			s.Sysctls = append(s.Sysctls, x)
+		}
+		return s
+	}
+	// What an admin's "sysctl -w net.ipv4.ip_forward=0" leaves: the
+	// kernel copies it onto every interface.
+	forwardOff := map[string]string{
+		"net/ipv4/ip_forward": "0", "net/ipv4/conf/all/accept_redirects": "1", "net/ipv4/conf/default/forwarding": "0",
+		"net/ipv4/conf/lan/forwarding": "0", "net/ipv4/conf/late/forwarding": "0", "net/ipv4/conf/moe/forwarding": "0",
+		"net/ipv4/conf/wan/forwarding": "0",
+	}
 	tests := []struct {
 		name       string
 		have, want model.State
 		out        string
 	}{
-		{"ip_forward still wanted", applied, model.State{Links: []model.Link{moe}, Sysctls: []model.Sysctl{
+		{"ip_forward still wanted", with(nil), model.State{Links: []model.Link{moe}, Sysctls: []model.Sysctl{
 			sysctl("net/ipv4/ip_forward", "1", ""), sysctl("net/ipv4/conf/wan/proxy_arp", "1", "")}}, ``},
-		{"down", applied, model.State{}, `
+		{"down: only what the restore's copy leaves wrong is written", with(nil), model.State{}, `
 sysctl -w net.ipv4.conf.wan.proxy_arp=0  # original value
 sysctl -w net.ipv4.ip_forward=0  # original value
-sysctl -w net.ipv4.conf.all.accept_redirects=1  # as before net.ipv4.ip_forward was written
-sysctl -w net.ipv4.conf.gone.forwarding=0  # as before net.ipv4.ip_forward was written
 sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written
 sysctl -w net.ipv4.conf.late.forwarding=1  # as before net.ipv4.ip_forward was written
 ip link del moe`},
-		{"ip_forward dropped, the tunnel kept: its forwarding is the kernel's", applied, model.State{Links: []model.Link{moe}}, `
+		{"ip_forward dropped, the tunnel kept: its forwarding is the kernel's", with(nil), model.State{Links: []model.Link{moe}}, `
 sysctl -w net.ipv4.conf.wan.proxy_arp=0  # original value
 sysctl -w net.ipv4.ip_forward=0  # original value
-sysctl -w net.ipv4.conf.all.accept_redirects=1  # as before net.ipv4.ip_forward was written
-sysctl -w net.ipv4.conf.gone.forwarding=0  # as before net.ipv4.ip_forward was written
 sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written
 sysctl -w net.ipv4.conf.late.forwarding=1  # as before net.ipv4.ip_forward was written`},
+		{"lan's forwarding changed by hand: left as set", with(map[string]string{"net/ipv4/conf/lan/forwarding": "0"}), model.State{}, `
+sysctl -w net.ipv4.conf.wan.proxy_arp=0  # original value
+sysctl -w net.ipv4.ip_forward=0  # original value
+# net.ipv4.conf.lan.forwarding was changed by someone else: left at 0
+sysctl -w net.ipv4.conf.late.forwarding=1  # as before net.ipv4.ip_forward was written
+ip link del moe`},
+		{"wan's forwarding changed by hand to its original: no word", with(map[string]string{"net/ipv4/conf/wan/forwarding": "0"}), model.State{}, `
+sysctl -w net.ipv4.conf.wan.proxy_arp=0  # original value
+sysctl -w net.ipv4.ip_forward=0  # original value
+sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written
+sysctl -w net.ipv4.conf.late.forwarding=1  # as before net.ipv4.ip_forward was written
+ip link del moe`},
+		{"ip_forward changed by hand: left, and every interface as its copy left it", with(forwardOff), model.State{}, `
+sysctl -w net.ipv4.conf.wan.proxy_arp=0  # original value
+# net.ipv4.ip_forward was changed by someone else: left at 0
+ip link del moe`},
+		{"ip_forward changed by hand, then lan", with(map[string]string{
+			"net/ipv4/ip_forward": "0", "net/ipv4/conf/all/accept_redirects": "1", "net/ipv4/conf/default/forwarding": "0",
+			"net/ipv4/conf/wan/forwarding": "0", "net/ipv4/conf/late/forwarding": "0", "net/ipv4/conf/wan/proxy_arp": "0",
+		}), model.State{}, `
+# net.ipv4.conf.wan.proxy_arp was changed by someone else: left at 0
+# net.ipv4.ip_forward was changed by someone else: left at 0
+ip link del moe`},
+		{"a record an older version wrote: restored whatever the values", model.State{Sysctls: []model.Sysctl{
+			sysctl("net/ipv4/conf/lan/forwarding", "0", "1"), sysctl("net/ipv4/conf/wan/proxy_arp", "0", "1"),
+			sysctl("net/ipv4/conf/wan/forwarding", "1", "0"), sysctl("net/ipv4/ip_forward", "0", "0"),
+		}}, model.State{}, `
+sysctl -w net.ipv4.conf.wan.proxy_arp=1  # original value
+sysctl -w net.ipv4.ip_forward=0  # original value
+sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written
+sysctl -w net.ipv4.conf.wan.forwarding=0  # as before net.ipv4.ip_forward was written`},
 		{"ip_forward already restored (a crash), copies left", model.State{Sysctls: []model.Sysctl{
-			sysctl("net/ipv4/conf/lan/forwarding", "0", "1"), sysctl("net/ipv4/conf/late/forwarding", "0", "")}}, model.State{}, `
-sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written`},
+			sysctl("net/ipv4/conf/dmz/forwarding", "1", "0", "0"),
+			sysctl("net/ipv4/conf/gone/forwarding", "", "0", "1"),
+			sysctl("net/ipv4/conf/lan/forwarding", "0", "1", "1", "0"),
+			sysctl("net/ipv4/conf/late/forwarding", "0", ""),
+			sysctl("net/ipv4/conf/wan/forwarding", "0", "0", "0"),
+		}}, model.State{}, `
+# net.ipv4.conf.dmz.forwarding was changed by someone else: left at 1
+sysctl -w net.ipv4.conf.gone.forwarding=0  # as before net.ipv4.ip_forward was written
+sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written
+sysctl -w net.ipv4.conf.wan.forwarding=0  # as before net.ipv4.ip_forward was written`},
 		{"ipv6", model.State{Sysctls: []model.Sysctl{
-			sysctl("net/ipv6/conf/all/forwarding", "1", "0"), sysctl("net/ipv6/conf/default/forwarding", "1", "0")}}, model.State{}, `
+			sysctl("net/ipv6/conf/all/forwarding", "1", "0", "1"), sysctl("net/ipv6/conf/default/forwarding", "1", "0", "1"),
+			sysctl("net/ipv6/conf/lan/forwarding", "1", "1", "1"),
+		}}, model.State{}, `
 sysctl -w net.ipv6.conf.all.forwarding=0  # original value
-sysctl -w net.ipv6.conf.default.forwarding=0  # as before net.ipv6.conf.all.forwarding was written`},
+sysctl -w net.ipv6.conf.lan.forwarding=1  # as before net.ipv6.conf.all.forwarding was written`},
+		// tunneld wrote 0 last (a reload), the original is 0: the
+		// kernel copies the same value back onto nothing.
+		{"ip_forward written back as it is: lan, set by hand, keeps its value unwritten", model.State{Sysctls: []model.Sysctl{
+			sysctl("net/ipv4/conf/lan/forwarding", "1", "0", "0"), sysctl("net/ipv4/conf/wan/forwarding", "0", "1", "0"),
+			sysctl("net/ipv4/ip_forward", "0", "0", "0"),
+		}}, model.State{}, `
+sysctl -w net.ipv4.ip_forward=0  # original value
+# net.ipv4.conf.lan.forwarding was changed by someone else: left at 1
+sysctl -w net.ipv4.conf.wan.forwarding=1  # as before net.ipv4.ip_forward was written`},
+		// Every write of IPv6 forwarding is copied, the same value too:
+		// tunneld wrote 0 last (a reload), the original is 0.
+		{"ipv6 written back as it is: its copy still overwrites lan's, set by hand", model.State{Sysctls: []model.Sysctl{
+			sysctl("net/ipv6/conf/all/forwarding", "0", "0", "0"), sysctl("net/ipv6/conf/lan/forwarding", "1", "0", "0"),
+		}}, model.State{}, `
+sysctl -w net.ipv6.conf.all.forwarding=0  # original value
+sysctl -w net.ipv6.conf.lan.forwarding=1  # as someone else set it, which restoring net.ipv6.conf.all.forwarding overwrote`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,6 +27,7 @@ const (
 	SysctlRestore                 // write back a sysctl's original value
 	FilterReplace                 // replace the nftables table atomically
 	FilterDel                     // delete the nftables table
+	SysctlKeep                    // forget a sysctl's original: someone else changed it since tunneld did
 )
 
 // Op is one kernel operation. Exactly one object field is set, matching

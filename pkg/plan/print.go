@@ -49,16 +49,31 @@ func (o Op) Command(tables map[uint32]string) string {
 	case SysctlSet:
 		return fmt.Sprintf("sysctl -w %s=%s", model.SysctlName(o.Sysctl.Path), o.Sysctl.Value)
 	case SysctlRestore:
-		if leader := model.SysctlLeader(o.Sysctl.Path); leader != "" {
-			return fmt.Sprintf("sysctl -w %s=%s  # as before %s was written", model.SysctlName(o.Sysctl.Path), o.Sysctl.Original, model.SysctlName(leader))
-		}
-		return fmt.Sprintf("sysctl -w %s=%s  # original value", model.SysctlName(o.Sysctl.Path), o.Sysctl.Original)
+		return restoreCmd(*o.Sysctl)
+	case SysctlKeep:
+		return fmt.Sprintf("# %s was changed by someone else: left at %s", model.SysctlName(o.Sysctl.Path), o.Sysctl.Value)
 	case FilterReplace:
 		return fmt.Sprintf("nft -f - <<'EOF'\ntable inet %s\ndelete table inet %s\n%sEOF", model.TableName, model.TableName, o.Filter)
 	case FilterDel:
 		return "nft delete table inet " + model.TableName
 	}
 	return fmt.Sprintf("# unknown operation %d", o.Kind)
+}
+
+// restoreCmd prints the write of a sysctl's value back. For a copy of a
+// forwarding sysctl (see model.SysctlLeader) it says which value: the one
+// before tunneld wrote the forwarding sysctl, or the one someone else set
+// since, which the forwarding sysctl's restore overwrote.
+func restoreCmd(s model.Sysctl) string {
+	cmd := fmt.Sprintf("sysctl -w %s=%s  # ", model.SysctlName(s.Path), s.Original)
+	leader := model.SysctlLeader(s.Path)
+	switch {
+	case leader == "":
+		return cmd + "original value"
+	case s.ChangedByOthers():
+		return cmd + "as someone else set it, which restoring " + model.SysctlName(leader) + " overwrote"
+	}
+	return cmd + "as before " + model.SysctlName(leader) + " was written"
 }
 
 func linkArgs(l model.Link) string {

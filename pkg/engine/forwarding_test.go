@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"context"
+	"maps"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
+)
+
+// inRestore is the in-memory kernel stopped inside the restore of a
+// forwarding sysctl: it records what the restore records first and, if
+// written, writes the value back, and stops there, as a process killed
+// between the steps of that one operation.
+type inRestore struct {
+	*fakekernel.Kernel
+	written bool
+}
+
+func (k *inRestore) Apply(ctx context.Context, p plan.Plan) error {
+	for i, op := range p.Ops {
+		if op.Kind == plan.SysctlRestore && model.IsForwarding(op.Sysctl.Path) {
+			k.Originals.Restoring(op, p.Ops[i+1:])
+			if k.written {
+				k.SetSysctl(op.Sysctl.Path, op.Sysctl.Original)
+			}
+			return errCrashed
+		}
+	}
+	return k.Kernel.Apply(ctx, p)
+}
+
+// TestDownKeepsWhatOthersChanged: down restores ip_forward, proxy_arp and
+// the interfaces' forwarding, but a value someone else changed after
+// tunneld wrote it (or after the kernel copied tunneld's write onto it)
+// stays as they set it, and the plan says so in a line of its own;
+// interfaces whose value the restore's copy leaves right get no line. A
+// down stopped after any operation, or inside the restore of ip_forward,
+// ends the same when run again.
+func TestDownKeepsWhatOthersChanged(t *testing.T) {
+	c, err := config.Parse("f.toml", []byte("[global]\nfirewall = false\nip_forward = true\nipv6_forward = true\nproxy_arp = [\"eth0\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		fwd   = "net/ipv4/ip_forward"
+		eth0  = "net/ipv4/conf/eth0/forwarding"
+		eth1  = "net/ipv4/conf/eth1/forwarding"
+		eth3  = "net/ipv4/conf/eth3/forwarding"
+		dflt  = "net/ipv4/conf/default/forwarding"
+		redir = "net/ipv4/conf/all/accept_redirects"
+		arp   = "net/ipv4/conf/eth0/proxy_arp"
+		fwd6  = "net/ipv6/conf/all/forwarding"
+		eth16 = "net/ipv6/conf/eth1/forwarding"
+	)
+	tests := []struct {
+		name string
+		// by hand after the apply, in order (with the kernel's copies)
+		admin [][2]string
+		// the values down leaves that differ from the box before apply
+		changed map[string]string
+		// the plan's sysctl lines
+		plan []string
+	}{
+		{"nothing changed by hand", nil, nil, []string{
+			"sysctl -w net.ipv4.conf.eth0.proxy_arp=0  # original value",
+			"sysctl -w net.ipv4.ip_forward=0  # original value",
+			"sysctl -w net.ipv6.conf.all.forwarding=0  # original value",
+			"sysctl -w net.ipv4.conf.eth1.forwarding=1  # as before net.ipv4.ip_forward was written",
+			"sysctl -w net.ipv6.conf.eth1.forwarding=1  # as before net.ipv6.conf.all.forwarding was written",
+		}},
+		{"an interface's forwarding", [][2]string{{eth1, "0"}, {eth16, "0"}}, map[string]string{eth1: "0", eth16: "0"}, []string{
+			"sysctl -w net.ipv4.conf.eth0.proxy_arp=0  # original value",
+			"sysctl -w net.ipv4.ip_forward=0  # original value",
+			"sysctl -w net.ipv6.conf.all.forwarding=0  # original value",
+			"# net.ipv4.conf.eth1.forwarding was changed by someone else: left at 0",
+			"# net.ipv6.conf.eth1.forwarding was changed by someone else: left at 0",
+		}},
+		{"an interface's forwarding, to the value it had", [][2]string{{eth3, "0"}}, nil, []string{
+			"sysctl -w net.ipv4.conf.eth0.proxy_arp=0  # original value",
+			"sysctl -w net.ipv4.ip_forward=0  # original value",
+			"sysctl -w net.ipv6.conf.all.forwarding=0  # original value",
+			"sysctl -w net.ipv4.conf.eth1.forwarding=1  # as before net.ipv4.ip_forward was written",
+			"sysctl -w net.ipv6.conf.eth1.forwarding=1  # as before net.ipv6.conf.all.forwarding was written",
+		}},
+		// The kernel copied the admin's 0 onto every interface: eth1,
+		// at 1 before tunneld, stays at 0 as well.
+		{"ip_forward, and proxy_arp", [][2]string{{fwd, "0"}, {arp, "0"}}, map[string]string{eth1: "0"}, []string{
+			"# net.ipv4.conf.eth0.proxy_arp was changed by someone else: left at 0",
+			"# net.ipv4.ip_forward was changed by someone else: left at 0",
+			"sysctl -w net.ipv6.conf.all.forwarding=0  # original value",
+			"sysctl -w net.ipv6.conf.eth1.forwarding=1  # as before net.ipv6.conf.all.forwarding was written",
+		}},
+		// eth0 set to 1, the value tunneld's write gave it, is put back.
+		{"ip_forward, then an interface", [][2]string{{fwd, "0"}, {eth0, "1"}}, map[string]string{eth1: "0"}, []string{
+			"sysctl -w net.ipv4.conf.eth0.proxy_arp=0  # original value",
+			"# net.ipv4.ip_forward was changed by someone else: left at 0",
+			"sysctl -w net.ipv6.conf.all.forwarding=0  # original value",
+			"sysctl -w net.ipv4.conf.eth0.forwarding=0  # as before net.ipv4.ip_forward was written",
+			"sysctl -w net.ipv6.conf.eth1.forwarding=1  # as before net.ipv6.conf.all.forwarding was written",
+		}},
+		// Back at the values tunneld left: nothing tells the change.
+		{"ip_forward off and on again", [][2]string{{fwd, "0"}, {fwd, "1"}}, nil, []string{
+			"sysctl -w net.ipv4.conf.eth0.proxy_arp=0  # original value",
+			"sysctl -w net.ipv4.ip_forward=0  # original value",
+			"sysctl -w net.ipv6.conf.all.forwarding=0  # original value",
+			"sysctl -w net.ipv4.conf.eth1.forwarding=1  # as before net.ipv4.ip_forward was written",
+			"sysctl -w net.ipv6.conf.eth1.forwarding=1  # as before net.ipv6.conf.all.forwarding was written",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			box := func() *fakekernel.Kernel {
+				k := world()
+				k.Sysctls[eth16] = "1"
+				if _, err := Converge(ctx, k, c, nil); err != nil {
+					t.Fatal(err)
+				}
+				for _, w := range tt.admin {
+					k.SetSysctl(w[0], w[1])
+				}
+				return k
+			}
+			want := maps.Clone(world().Sysctls)
+			want[eth16] = "1"
+			maps.Copy(want, tt.changed)
+
+			k := box()
+			rep, err := Down(ctx, k, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for _, op := range rep.Applied {
+				if op.Sysctl != nil {
+					lines = append(lines, op.Command(nil))
+				}
+			}
+			if diff := cmp.Diff(tt.plan, lines); diff != "" {
+				t.Errorf("down's sysctl lines (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(want, k.Sysctls); diff != "" {
+				t.Errorf("after down (-want +got):\n%s", diff)
+			}
+			if len(k.Originals) != 0 {
+				t.Errorf("record left: %v", k.Originals)
+			}
+
+			for n := 0; n < len(rep.Applied); n++ {
+				k := box()
+				crashAfter(k, n)
+				if _, err := Down(ctx, k, c); err == nil {
+					t.Fatalf("crash after %d: down finished", n)
+				}
+				k.Fail = nil
+				if _, err := Down(ctx, k, c); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, k.Sysctls); diff != "" {
+					t.Errorf("crash after %d operations, down again (-want +got):\n%s", n, diff)
+				}
+			}
+			for _, written := range []bool{false, true} {
+				k := box()
+				if _, err := Down(ctx, &inRestore{k, written}, c); err == nil && !written {
+					continue // nothing to restore
+				}
+				if _, err := Down(ctx, k, c); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, k.Sysctls); diff != "" {
+					t.Errorf("%s, down again (-want +got):\n%s", map[bool]string{false: "stopped before the write", true: "stopped after the write"}[written], diff)
+				}
+				if len(k.Originals) != 0 {
+					t.Errorf("record left: %v", k.Originals)
+				}
+			}
+		})
+	}
+}

@@ -14,9 +14,9 @@ import (
 )
 
 // inRestore is the in-memory kernel stopped inside the restore of a
-// forwarding sysctl: it records what the restore records first and, if
-// written, writes the value back, and stops there, as a process killed
-// between the steps of that one operation.
+// forwarding sysctl: it does the operations before it, records what the
+// restore records first and, if written, writes the value back, and stops
+// there, as a process killed between the steps of that one operation.
 type inRestore struct {
 	*fakekernel.Kernel
 	written bool
@@ -25,6 +25,9 @@ type inRestore struct {
 func (k *inRestore) Apply(ctx context.Context, p plan.Plan) error {
 	for i, op := range p.Ops {
 		if op.Kind == plan.SysctlRestore && model.IsForwarding(op.Sysctl.Path) {
+			crashAfter(k.Kernel, i) // the seam has the whole plan
+			_ = k.Kernel.Apply(ctx, p)
+			k.Fail = nil
 			k.Originals.Restoring(op, p.Ops[i+1:])
 			if k.written {
 				k.SetSysctl(op.Sysctl.Path, op.Sysctl.Original)
@@ -52,10 +55,7 @@ func TestDownKeepsWhatOthersChanged(t *testing.T) {
 		eth0  = "net/ipv4/conf/eth0/forwarding"
 		eth1  = "net/ipv4/conf/eth1/forwarding"
 		eth3  = "net/ipv4/conf/eth3/forwarding"
-		dflt  = "net/ipv4/conf/default/forwarding"
-		redir = "net/ipv4/conf/all/accept_redirects"
 		arp   = "net/ipv4/conf/eth0/proxy_arp"
-		fwd6  = "net/ipv6/conf/all/forwarding"
 		eth16 = "net/ipv6/conf/eth1/forwarding"
 	)
 	tests := []struct {
@@ -181,5 +181,38 @@ func TestDownKeepsWhatOthersChanged(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHeldForwardingCopyPutBackLater: a reload that drops ip_forward while
+// the daemon holds back repairs of an interface's forwarding (a fight)
+// leaves its record, and the first converge after the hold puts it back.
+func TestHeldForwardingCopyPutBackLater(t *testing.T) {
+	on, err := config.Parse("on.toml", []byte("[global]\nfirewall = false\nip_forward = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := config.Parse("off.toml", []byte("[global]\nfirewall = false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := world()
+	if _, err := Converge(ctx, k, on, nil); err != nil {
+		t.Fatal(err)
+	}
+	const eth1 = "net/ipv4/conf/eth1/forwarding"
+	held := func(op plan.Op) bool { return op.Sysctl != nil && op.Sysctl.Path == eth1 }
+	if _, err := Converge(ctx, k, off, nil, held); err != nil {
+		t.Fatal(err)
+	}
+	if k.Sysctls[eth1] != "0" || k.Originals[eth1].Original != "1" {
+		t.Fatalf("held: eth1 forwarding %s, record %+v; want 0, recorded 1", k.Sysctls[eth1], k.Originals[eth1])
+	}
+	rep, err := Converge(ctx, k, off, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Applied) != 1 || k.Sysctls[eth1] != "1" || len(k.Originals) != 0 {
+		t.Errorf("after the hold: applied %v, eth1 forwarding %s, record %v; want it written back to 1", rep.Applied, k.Sysctls[eth1], k.Originals)
 	}
 }

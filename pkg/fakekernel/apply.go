@@ -66,7 +66,7 @@ func (k *Kernel) apply(op plan.Op, then []plan.Op) error {
 		if _, ok := k.Sysctls[op.Sysctl.Path]; ok && op.Kind == plan.SysctlRestore {
 			k.writeSysctl(op.Sysctl.Path, op.Sysctl.Original)
 		}
-		k.Originals.Restored(op, then)
+		k.Originals.Restored(op, k.readSysctl)
 	case plan.FilterReplace:
 		k.setFilter(op.Filter)
 	case plan.FilterDel:

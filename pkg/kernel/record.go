@@ -68,7 +68,9 @@ func (r SysctlRecord) set(p string, ours []string, read func(string) (string, er
 // its sysctl back or leaves it. For a forwarding sysctl written back,
 // then are the plan's operations after it: each one on an interface's
 // copy is recorded first, as the value it is to end with and as ours both
-// the value it has now and the one the write will copy onto it; and the
+// the value it has now and the one the write will copy onto it; the
+// other copies recorded (those the copy leaves right, or whose operation
+// the daemon holds back) take the copied value as ours as well; and the
 // value written back is added to the forwarding sysctl's ours. A crash
 // after the write then leaves a record from which the next plan, seeing
 // the copies the write made, puts the same values back. It reports
@@ -82,6 +84,16 @@ func (r SysctlRecord) Restoring(op plan.Op, then []plan.Op) bool {
 	if e, ok := r[p]; ok && e.Ours != nil && !slices.Contains(e.Ours, written) {
 		e.Ours = append(slices.Clip(e.Ours), written)
 		r[p] = e
+	}
+	// The others recorded (their value is right after the write, or
+	// their operation is held back) take the copy as ours too.
+	for f, e := range r {
+		if model.SysctlLeader(f) == p && e.Ours != nil {
+			if c := model.CopiedValue(f, written); !slices.Contains(e.Ours, c) {
+				e.Ours = append(slices.Clip(e.Ours), c)
+				r[f] = e
+			}
+		}
 	}
 	for _, t := range copiesAfter(p, then) {
 		s := t.Sysctl
@@ -103,20 +115,23 @@ func (r SysctlRecord) Restoring(op plan.Op, then []plan.Op) bool {
 
 // Restored is called once op's sysctl is written back, found gone or left
 // as someone else set it: its record is forgotten. For a forwarding
-// sysctl, so are the records of its copies that no operation of then
-// names: the plan found them right as the kernel leaves them.
-func (r SysctlRecord) Restored(op plan.Op, then []plan.Op) {
+// sysctl, so are the records of its copies that are gone or have the
+// value they are to end with (model.Sysctl.End), read with read: the
+// kernel's copy left them right, or someone else's value stays. The
+// others are left to the plan's later operations, or, where one is held
+// back, to a later plan.
+func (r SysctlRecord) Restored(op plan.Op, read func(string) (string, error)) {
 	p := op.Sysctl.Path
 	delete(r, p)
 	if !model.IsForwarding(p) {
 		return
 	}
-	named := map[string]bool{}
-	for _, t := range copiesAfter(p, then) {
-		named[t.Sysctl.Path] = true
-	}
-	for f := range r {
-		if model.SysctlLeader(f) == p && !named[f] {
+	for f, e := range r {
+		if model.SysctlLeader(f) != p {
+			continue
+		}
+		v, err := read(f)
+		if err != nil || v == (model.Sysctl{Path: f, Value: v, Original: e.Original, Ours: e.Ours}).End() {
 			delete(r, f)
 		}
 	}

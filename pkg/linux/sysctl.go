@@ -129,7 +129,7 @@ func (k *Kernel) restoreSysctl(op plan.Op, then []plan.Op) error {
 			return err
 		}
 	}
-	orig.Restored(op, then)
+	orig.Restored(op, k.readSysctl)
 	return k.saveOriginals(orig)
 }
 

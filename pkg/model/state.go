@@ -144,6 +144,15 @@ func (s Sysctl) ChangedByOthers() bool {
 	return s.Value != "" && s.Ours != nil && !slices.Contains(s.Ours, s.Value)
 }
 
+// End is the value a recorded sysctl no longer wanted is to end with: its
+// original, or the value it has when someone else changed it since.
+func (s Sysctl) End() string {
+	if s.ChangedByOthers() {
+		return s.Value
+	}
+	return s.Original
+}
+
 // ID names the sysctl for messages.
 func (s Sysctl) ID() string { return "sysctl " + SysctlName(s.Path) }
 

@@ -289,8 +289,8 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 			continue
 		}
 		end := s.Value
-		if recorded && !s.ChangedByOthers() {
-			end = s.Original
+		if recorded {
+			end = s.End()
 		}
 		after := s.Value
 		if v, ok := copied[leader]; ok {

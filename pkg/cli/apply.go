@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
 )
@@ -43,11 +44,27 @@ func runApply(env *Env, args []string) int {
 
 func runDown(env *Env, args []string) int {
 	fs, path := flags(env, "down")
+	if !parse(env, fs, args) {
+		return 2
+	}
+	// What down removes is what tunneld's marks show it owns; the
+	// configuration adds only its rule band (recorded too, see
+	// linux.bandsFile) and its tunnels' names. A missing or broken file
+	// must not keep an admin from taking everything down.
+	c, err := config.Load(*path)
+	if err != nil {
+		printConfigErr(env, err)
+		fmt.Fprintln(env.Stderr, "tunneld: down goes on without the configuration: it removes the links with tunneld's alias, the routes and rules of protocol 116 in tunneld's recorded priority bands, the nftables table inet tunneld and puts back the recorded sysctls")
+		if c, err = config.Parse(*path, nil); err != nil {
+			printConfigErr(env, err)
+			return 1
+		}
+	}
 	// Without nf_tables there is no table to remove, whatever the
 	// configuration says: down must not fail for want of one.
-	c, k, code := live(env, fs, path, args, false)
-	if code != 0 {
-		return code
+	k, ok := openKernel(env, false, "")
+	if !ok {
+		return 1
 	}
 	defer closeKernel(k)
 	lock, ok := lockState(env, "down")

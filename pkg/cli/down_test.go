@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// downConfig has a tunnel, a route, a rule in a band of its own and a
+// forwarding sysctl: every kind of thing down removes or puts back.
+const downConfig = `[global]
+ip_forward = true
+rule_priority_min = 3000
+rule_priority_max = 3999
+
+[tunnel.moe]
+mode = "ipip"
+local = "192.0.2.2"
+remote = "192.0.2.42"
+address = "10.9.0.1/30"
+
+[[route]]
+to = "10.10.0.0/24"
+dev = "moe"
+table = 42
+
+[[rule]]
+from = "10.9.0.0/30"
+table = 42
+`
+
+// TestDownWithoutConfiguration: down with the file missing or invalid
+// says so, goes on by tunneld's marks alone (the recorded rule band
+// included) and leaves nothing of tunneld's, nor anyone else's rule, and
+// exits 0.
+func TestDownWithoutConfiguration(t *testing.T) {
+	for _, tc := range []struct {
+		name, content string // content "": the file is removed
+		firstErr      string
+	}{
+		{"missing", "", "no such file or directory"},
+		{"invalid", "[global]\nip_forward = 3\n", ":2:14: global.ip_forward: must be true or false, not the integer 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "tunneld.toml")
+			if err := os.WriteFile(file, []byte(downConfig), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := config.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := emptyKernel(c)
+			k.AddDevice(model.Device{Name: "eth0", Up: true, Running: true})
+			k.SetAddrs("eth0", netip.MustParsePrefix("192.0.2.2/24"))
+			foreign := model.Rule{Family: 2, Priority: 3500, Src: netip.MustParsePrefix("10.99.0.0/16"), Table: 7}
+			k.AddForeignRule(foreign, 4)
+			state := t.TempDir()
+			run := func(args ...string) (int, string, string) {
+				var out, errb bytes.Buffer
+				env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+				code := Main(env, append(args, "-c", file))
+				return code, out.String(), errb.String()
+			}
+			if code, out, errs := run("apply"); code != 0 {
+				t.Fatalf("apply: exit %d\n%s%s", code, out, errs)
+			}
+			if tc.content == "" {
+				os.Remove(file)
+			} else if err := os.WriteFile(file, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := run("down")
+			if code != 0 || !strings.Contains(errs, tc.firstErr) || !strings.Contains(errs, "down goes on without the configuration") {
+				t.Errorf("down: exit %d, stderr:\n%s", code, errs)
+			}
+			for _, want := range []string{"ip link del moe", "ip rule del from 10.9.0.0/30 lookup 42 priority 3000", "sysctl -w net.ipv4.ip_forward=0"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("down printed no %q:\n%s", want, out)
+				}
+			}
+			left := ownedLeft(k)
+			if left != "" {
+				t.Errorf("left after down:\n%s", left)
+			}
+			if len(k.Rules) != 1 || k.Rules[0].Rule != foreign {
+				t.Errorf("rules after down = %+v, want only the foreign one", k.Rules)
+			}
+		})
+	}
+}
+
+// ownedLeft lists what of tunneld's the in-memory kernel still has.
+func ownedLeft(k *fakekernel.Kernel) string {
+	var b strings.Builder
+	for name := range k.Tunnels {
+		b.WriteString("tunnel " + name + "\n")
+	}
+	for _, r := range k.Routes {
+		if r.Proto == model.RouteProtocol {
+			b.WriteString("route " + r.Dst.String() + "\n")
+		}
+	}
+	for _, r := range k.Rules {
+		if r.Proto == model.RuleProtocol {
+			b.WriteString("rule " + r.Src.String() + "\n")
+		}
+	}
+	if k.Sysctls[model.IPForward] != "0" {
+		b.WriteString("ip_forward " + k.Sysctls[model.IPForward] + "\n")
+	}
+	return b.String()
+}

@@ -159,6 +159,16 @@ func (l *lab) status(ns, cfg string) status {
 	return s
 }
 
+// statusInto decodes `tunneld status --json` in a namespace into v, for
+// the fields a test reads beyond status's.
+func (l *lab) statusInto(ns, cfg string, v any) {
+	l.t.Helper()
+	out := l.mustTunneld(ns, "status", "--json", "-c", cfg)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		l.t.Fatalf("status in %s: %v\n%s", ns, err, out)
+	}
+}
+
 // status is the part of `tunneld status --json` the tests read.
 type status struct {
 	Tunnels []struct {

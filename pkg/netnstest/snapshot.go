@@ -17,7 +17,8 @@ import (
 // Snapshot describes everything in the calling thread's network namespace
 // that tunneld could touch — links, addresses, routes of every table,
 // policy rules (raw), nftables tables, chains and rule handles, and the
-// forwarding and proxy ARP sysctls — as text, to compare before and after.
+// forwarding (every interface's too) and proxy ARP sysctls — as text, to
+// compare before and after.
 // Counters and timers are left out; nothing else is.
 func Snapshot() (string, error) {
 	var b strings.Builder
@@ -80,8 +81,11 @@ func Snapshot() (string, error) {
 		fmt.Fprintf(&b, "nftables: %v\n", err)
 	}
 	paths := []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"}
-	more, _ := filepath.Glob("/proc/sys/net/ipv4/conf/*/proxy_arp")
-	for _, p := range append(paths, more...) {
+	for _, g := range []string{"/proc/sys/net/ipv4/conf/*/proxy_arp", "/proc/sys/net/ipv4/conf/*/forwarding", "/proc/sys/net/ipv6/conf/*/forwarding"} {
+		more, _ := filepath.Glob(g)
+		paths = append(paths, more...)
+	}
+	for _, p := range paths {
 		v, _ := os.ReadFile(p)
 		fmt.Fprintf(&b, "%s=%s", p, v)
 	}

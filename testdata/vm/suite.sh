@@ -30,5 +30,5 @@ for p in $pkgs; do
 done
 while IFS= read -r f; do
 	files+=(-file "$PWD/$f:/src/$f")
-done < <(git ls-files testdata/seeds testdata/reference.toml 'pkg/*/testdata/*' 'pkg/*/testdata/**/*')
+done < <(git ls-files testdata/seeds testdata/examples testdata/reference.toml 'pkg/*/testdata/*' 'pkg/*/testdata/**/*')
 exec go run ./testdata/vm -arch "$arch" -timeout "${TUNNELD_VM_TIMEOUT:-15m}" -script testdata/vm/guest.sh "${files[@]}" "$@"

@@ -1,0 +1,382 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tunneld/tunneld/pkg/netnstest"
+)
+
+// exampleFile is the path of a configuration in testdata/examples.
+func exampleFile(name string) string {
+	return filepath.Join("..", "..", "testdata", "examples", name+".toml")
+}
+
+// checkTunnel fails unless the namespace's status shows the tunnel up,
+// with the MTU, no drift, and packets both ways.
+func checkTunnel(t *testing.T, l *lab, ns, cfg, name string, mtu int) {
+	t.Helper()
+	st := l.status(ns, cfg)
+	if len(st.Drift) != 0 {
+		t.Errorf("%s: drift %v", ns, st.Drift)
+	}
+	for _, tun := range st.Tunnels {
+		if tun.Name != name {
+			continue
+		}
+		if !tun.Up || tun.MTU != mtu || tun.Stats.RxPackets == 0 || tun.Stats.TxPackets == 0 {
+			t.Errorf("%s %s: up %v mtu %d (want %d) rx %d tx %d", ns, name, tun.Up, tun.MTU, mtu, tun.Stats.RxPackets, tun.Stats.TxPackets)
+		}
+		return
+	}
+	t.Errorf("%s: no tunnel %s in %+v", ns, name, st)
+}
+
+// checkNoDrops fails when any of tunneld's drop counters in the
+// namespace counted a packet: the legitimate traffic of the examples
+// must pass the outer-packet protection and the anti-spoofing chains.
+func checkNoDrops(t *testing.T, l *lab, ns, cfg string) {
+	t.Helper()
+	for k, c := range l.status(ns, cfg).Drops {
+		if c.Packets != 0 {
+			t.Errorf("%s: %q dropped %d packets", ns, k, c.Packets)
+		}
+	}
+}
+
+// sixIn4Lab is the 6in4 topology: the LAN host (2001:db8:100:1::100)
+// behind the router (br-lan, and wan 198.51.100.2 behind the ISP's
+// 198.51.100.1); the ISP routes IPv4 only, to the broker (203.0.113.1),
+// whose eth1 leads to an IPv6 host on the internet (2001:db8:ffff::100).
+func sixIn4Lab(l *lab) {
+	l.wire("lan", "eth0", "router", "br-lan")
+	l.wire("router", "wan", "isp", "r")
+	l.wire("broker", "eth0", "isp", "b")
+	l.wire("broker", "eth1", "inet", "eth0")
+	l.addr("isp", "r", "198.51.100.1/24")
+	l.addr("isp", "b", "203.0.113.254/24")
+	l.sysctl("isp", "net/ipv4/ip_forward", "1")
+	l.addr("router", "wan", "198.51.100.2/24")
+	l.route("router", "0.0.0.0/0", "198.51.100.1")
+	l.addr("router", "br-lan", "2001:db8:100:1::1/64")
+	l.addr("lan", "eth0", "2001:db8:100:1::100/64")
+	l.route("lan", "::/0", "2001:db8:100:1::1")
+	l.addr("broker", "eth0", "203.0.113.1/24")
+	l.route("broker", "0.0.0.0/0", "203.0.113.254")
+	l.addr("broker", "eth1", "2001:db8:ffff::1/64")
+	l.addr("inet", "eth0", "2001:db8:ffff::100/64")
+	l.route("inet", "::/0", "2001:db8:ffff::1")
+	// The WAN address changes the way DHCP renews it: the new one is
+	// added, then the old one removed, the new one promoted.
+	l.sysctl("router", "net/ipv4/conf/wan/promote_secondaries", "1")
+}
+
+// TestExample6in4 is testdata/examples/6in4-he.toml: a SIT tunnel from
+// the router's WAN address to a tunnel broker, the IPv6 default route
+// through it, IPv6 forwarding on. The LAN host pings and connects to a
+// host on the IPv6 internet behind the broker, through the tunnel (the
+// ISP routes no IPv6); both ends count the traffic and nothing is dropped.
+// Then the router runs the daemon and its WAN address changes: the
+// tunnel's local follows it in place, the broker is told (its remote is
+// updated, as a broker's update URL does), and traffic passes again.
+// apply/down and the daemon's stop each leave every namespace as it was.
+func TestExample6in4(t *testing.T) {
+	l := newLab(t)
+	sixIn4Lab(l)
+	router, broker := exampleFile("6in4-he"), exampleFile("6in4-broker")
+	hosts := []string{"router", "broker"}
+	before := map[string]string{}
+	for _, n := range hosts {
+		before[n] = l.snapshot(n)
+	}
+	_, err := l.tunneld("broker", "apply", "-c", broker)
+	skipWithoutDriver(t, err)
+	l.mustTunneld("router", "apply", "-c", router)
+	if err := l.ping("lan", "2001:db8:ffff::100", "-6"); err != nil {
+		t.Error(err)
+	}
+	if err := l.tcp("lan", "inet", "2001:db8:ffff::100"); err != nil {
+		t.Error(err)
+	}
+	// The router itself reaches the broker's end of the tunnel.
+	if err := l.ping("router", "2001:db8:1::1", "-6"); err != nil {
+		t.Error(err)
+	}
+	checkTunnel(t, l, "router", router, "6in4-henet", 1480)
+	checkTunnel(t, l, "broker", broker, "6in4-client", 1480)
+	checkNoDrops(t, l, "router", router)
+	checkNoDrops(t, l, "broker", broker)
+	l.mustTunneld("router", "down", "-c", router)
+	l.mustTunneld("broker", "down", "-c", broker)
+	for _, n := range hosts {
+		if got := l.snapshot(n); got != before[n] {
+			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", n, before[n], got)
+		}
+	}
+
+	// The daemon on the router; the WAN address changes under it.
+	d := l.daemon("router", router)
+	l.mustTunneld("broker", "apply", "-c", broker)
+	l.waitPing("lan", "2001:db8:ffff::100", "daemon start", "router", router)
+	index := l.ifindex("router", "6in4-henet")
+	l.renumber("router", "wan", "198.51.100.2/24", "198.51.100.3/24")
+	// The broker learns the new address (HE's update URL).
+	moved := l.movedConfig(broker, "198.51.100.2", "198.51.100.3")
+	l.mustTunneld("broker", "apply", "-c", moved)
+	start := time.Now()
+	l.waitPing("lan", "2001:db8:ffff::100", "WAN address change", "router", router)
+	t.Logf("WAN address change: IPv6 back after %s", time.Since(start).Round(10*time.Millisecond))
+	if err := l.tcp("lan", "inet", "2001:db8:ffff::100"); err != nil {
+		t.Error(err)
+	}
+	if got := l.tunnelLocal("router", router); got != "198.51.100.3" {
+		t.Errorf("router's tunnel local after the WAN change: %q, want 198.51.100.3", got)
+	}
+	if i := l.ifindex("router", "6in4-henet"); i != index {
+		t.Errorf("6in4-henet was recreated on the address change (index %d → %d)", index, i)
+	}
+	checkNoDrops(t, l, "router", router)
+	checkNoDrops(t, l, "broker", moved)
+
+	d.Process.Signal(syscall.SIGTERM)
+	if err := d.Wait(); err != nil {
+		t.Errorf("daemon exit: %v", err)
+	}
+	l.mustTunneld("broker", "down", "-c", moved)
+	l.renumber("router", "wan", "198.51.100.3/24", "198.51.100.2/24") // as it was, to compare
+	for _, n := range hosts {
+		if got := l.snapshot(n); got != before[n] {
+			t.Errorf("%s after the daemon's stop differs:\n--- before\n%s--- after\n%s", n, before[n], got)
+		}
+	}
+}
+
+// renumber adds the address new to a device, then removes old (a DHCP
+// renew, an ISP's new prefix).
+func (l *lab) renumber(ns, dev, old, new string) {
+	l.t.Helper()
+	l.addr(ns, dev, new)
+	l.in(ns, func() error { return netnstest.DelAddr(dev, mustPrefix(old)) })
+}
+
+// movedConfig is a copy of a configuration file, in the lab's directory,
+// with the remote address from replaced by to.
+func (l *lab) movedConfig(file, from, to string) string {
+	l.t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	old := `remote = "` + from + `"`
+	if !strings.Contains(string(b), old) {
+		l.t.Fatalf("%s has no %s", file, old)
+	}
+	moved := filepath.Join(l.dir, "moved-"+filepath.Base(file))
+	if err := os.WriteFile(moved, []byte(strings.Replace(string(b), old, `remote = "`+to+`"`, 1)), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	return moved
+}
+
+// waitPing pings dst from a namespace until it answers, for at most 20s,
+// and fails the test with the status of the namespace running tunneld
+// (ns, cfg) when it does not.
+func (l *lab) waitPing(from, dst, what, ns, cfg string) {
+	l.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for l.ping(from, dst) != nil {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%s: %s → %s: no answer within 20s\n%s: %s", what, from, dst, ns, l.statusText(ns, cfg))
+		}
+	}
+}
+
+// tunnelLocal is the actual local address of the first tunnel in a
+// namespace's status.
+func (l *lab) tunnelLocal(ns, cfg string) string {
+	l.t.Helper()
+	var st struct {
+		Tunnels []struct{ LocalActual string }
+	}
+	l.statusInto(ns, cfg, &st)
+	if len(st.Tunnels) == 0 {
+		return ""
+	}
+	return st.Tunnels[0].LocalActual
+}
+
+// TestExampleDSLite is testdata/examples/dslite.toml: the router (the
+// B4) has IPv6 only on its WAN; an ipip6 tunnel to the AFTR, named by DNS
+// (/etc/hosts here), carries its IPv4 default route, with the B4 address
+// 192.0.0.2/29 and MTU 1460. The AFTR (dslite-aftr.toml) routes the LAN
+// back into the tunnel and masquerades it to the IPv4 internet. The LAN
+// host pings and connects to an IPv4 host there, which sees the AFTR's
+// address; the ISP routes no IPv4. Then the router runs the daemon and
+// its WAN gets a new IPv6 address: the tunnel's local follows it in place
+// and, the AFTR's remote updated, IPv4 passes again. apply/down and the
+// daemon's stop each leave every namespace as it was. It rewrites
+// /etc/hosts, so it runs only in the test VM.
+func TestExampleDSLite(t *testing.T) {
+	l := newLab(t)
+	l.wire("lan", "eth0", "router", "br-lan")
+	l.wire("router", "wan", "isp", "r")
+	l.wire("aftr", "eth0", "isp", "a")
+	l.wire("aftr", "eth1", "inet", "eth0")
+	l.addr("isp", "r", "2001:db8:a::1/64")
+	l.addr("isp", "a", "2001:db8:b::1/64")
+	l.sysctl("isp", "net/ipv6/conf/all/forwarding", "1")
+	l.addr("router", "wan", "2001:db8:a::2/64")
+	l.route("router", "::/0", "2001:db8:a::1")
+	l.addr("router", "br-lan", "192.168.1.1/24")
+	l.addr("lan", "eth0", "192.168.1.100/24")
+	l.route("lan", "0.0.0.0/0", "192.168.1.1")
+	l.addr("aftr", "eth0", "2001:db8:b::2/64")
+	l.route("aftr", "::/0", "2001:db8:b::1")
+	l.addr("aftr", "eth1", "203.0.113.1/24")
+	l.addr("inet", "eth0", "203.0.113.100/24")
+	router, aftr := exampleFile("dslite"), exampleFile("dslite-aftr")
+	hosts := []string{"router", "aftr"}
+	before := map[string]string{}
+	for _, n := range hosts {
+		before[n] = l.snapshot(n)
+	}
+	_, err := l.tunneld("aftr", "apply", "-c", aftr)
+	skipWithoutDriver(t, err)
+	if os.Getenv(netnstest.EnvRequireDrivers) != "1" {
+		l.tunneld("aftr", "down", "-c", aftr)
+		t.Skip("rewrites /etc/hosts: runs in the test VM only (make test-vm)")
+	}
+	setHosts(t, "2001:db8:b::2 aftr.example.net\n")
+	l.mustTunneld("router", "apply", "-c", router)
+	if err := l.ping("lan", "203.0.113.100", "-4"); err != nil {
+		t.Error(err)
+	}
+	if err := l.ping("router", "192.0.0.1", "-4"); err != nil {
+		t.Error(err)
+	}
+	// The carrier-grade NAT is the AFTR's: the internet sees its address.
+	if src := peerAddr(t, l, "lan", "inet", "203.0.113.100"); src != "203.0.113.1" {
+		t.Errorf("the internet host sees %s from the LAN, want the AFTR's 203.0.113.1", src)
+	}
+	var rs struct {
+		Tunnels []struct{ Name, LocalActual, RemoteActual, RemoteName string }
+	}
+	l.statusInto("router", router, &rs)
+	if len(rs.Tunnels) != 1 || rs.Tunnels[0].LocalActual != "2001:db8:a::2" || rs.Tunnels[0].RemoteActual != "2001:db8:b::2" {
+		t.Errorf("router's tunnel: %+v, want 2001:db8:a::2 → 2001:db8:b::2 (aftr.example.net)", rs.Tunnels)
+	}
+	checkTunnel(t, l, "router", router, "ds-wan", 1460)
+	checkTunnel(t, l, "aftr", aftr, "ds-b4", 1460)
+	checkNoDrops(t, l, "router", router)
+	checkNoDrops(t, l, "aftr", aftr)
+	l.mustTunneld("router", "down", "-c", router)
+	l.mustTunneld("aftr", "down", "-c", aftr)
+	for _, n := range hosts {
+		if got := l.snapshot(n); got != before[n] {
+			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", n, before[n], got)
+		}
+	}
+
+	// The daemon on the router; the ISP gives the WAN a new address (a
+	// new prefix, as some ISPs do daily).
+	d := l.daemon("router", router)
+	l.mustTunneld("aftr", "apply", "-c", aftr)
+	l.waitPing("lan", "203.0.113.100", "daemon start", "router", router)
+	index := l.ifindex("router", "ds-wan")
+	l.renumber("router", "wan", "2001:db8:a::2/64", "2001:db8:a::3/64")
+	moved := l.movedConfig(aftr, "2001:db8:a::2", "2001:db8:a::3")
+	l.mustTunneld("aftr", "apply", "-c", moved)
+	start := time.Now()
+	l.waitPing("lan", "203.0.113.100", "WAN address change", "router", router)
+	t.Logf("WAN address change: IPv4 back after %s", time.Since(start).Round(10*time.Millisecond))
+	if got := l.tunnelLocal("router", router); got != "2001:db8:a::3" {
+		t.Errorf("router's tunnel local after the WAN change: %q, want 2001:db8:a::3", got)
+	}
+	if i := l.ifindex("router", "ds-wan"); i != index {
+		t.Errorf("ds-wan was recreated on the address change (index %d → %d)", index, i)
+	}
+	checkNoDrops(t, l, "router", router)
+	checkNoDrops(t, l, "aftr", moved)
+	d.Process.Signal(syscall.SIGTERM)
+	if err := d.Wait(); err != nil {
+		t.Errorf("daemon exit: %v", err)
+	}
+	l.mustTunneld("aftr", "down", "-c", moved)
+	l.renumber("router", "wan", "2001:db8:a::3/64", "2001:db8:a::2/64")
+	for _, n := range hosts {
+		if got := l.snapshot(n); got != before[n] {
+			t.Errorf("%s after the daemon's stop differs:\n--- before\n%s--- after\n%s", n, before[n], got)
+		}
+	}
+}
+
+// TestExampleIP6IP6 is testdata/examples/ip6ip6-site-{a,b}.toml: two
+// sites with native IPv6 join their ULA LANs through an ip6ip6 tunnel
+// that sends the encapsulation limit option (MTU 1452). The ISP knows no
+// route to the ULAs, so a ping and a connection between the LAN hosts
+// went through the tunnel; the outer packets' next header (a destination
+// options header before the inner IPv6) passes the outer-packet filter.
+func TestExampleIP6IP6(t *testing.T) {
+	l := newLab(t)
+	l.wire("lanA", "eth0", "siteA", "br-lan")
+	l.wire("lanB", "eth0", "siteB", "br-lan")
+	l.wire("siteA", "wan", "isp", "a")
+	l.wire("siteB", "wan", "isp", "b")
+	l.addr("isp", "a", "2001:db8:a::1/64")
+	l.addr("isp", "b", "2001:db8:b::1/64")
+	l.sysctl("isp", "net/ipv6/conf/all/forwarding", "1")
+	for _, s := range []struct{ site, lan, x string }{{"siteA", "lanA", "a"}, {"siteB", "lanB", "b"}} {
+		l.addr(s.site, "wan", "2001:db8:"+s.x+"::2/64")
+		l.route(s.site, "::/0", "2001:db8:"+s.x+"::1")
+		l.addr(s.site, "br-lan", "fd00:"+s.x+"::1/64")
+		l.addr(s.lan, "eth0", "fd00:"+s.x+"::100/64")
+		l.route(s.lan, "::/0", "fd00:"+s.x+"::1")
+	}
+	cfg := map[string]string{"siteA": exampleFile("ip6ip6-site-a"), "siteB": exampleFile("ip6ip6-site-b")}
+	hosts := []string{"siteA", "siteB"}
+	before := map[string]string{}
+	for _, n := range hosts {
+		before[n] = l.snapshot(n)
+	}
+	_, err := l.tunneld("siteA", "apply", "-c", cfg["siteA"])
+	skipWithoutDriver(t, err)
+	l.mustTunneld("siteB", "apply", "-c", cfg["siteB"])
+	if err := l.ping("lanA", "fd00:b::100", "-6"); err != nil {
+		t.Error(err)
+	}
+	if err := l.tcp("lanB", "lanA", "fd00:a::100"); err != nil {
+		t.Error(err)
+	}
+	checkTunnel(t, l, "siteA", cfg["siteA"], "site-b", 1452)
+	checkTunnel(t, l, "siteB", cfg["siteB"], "site-a", 1452)
+	for _, n := range hosts {
+		checkNoDrops(t, l, n, cfg[n])
+	}
+	for _, n := range hosts {
+		l.mustTunneld(n, "down", "-c", cfg[n])
+		if got := l.snapshot(n); got != before[n] {
+			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", n, before[n], got)
+		}
+	}
+}
+
+// setHosts replaces /etc/hosts for the test and puts it back after.
+func setHosts(t *testing.T, lines string) {
+	t.Helper()
+	old, err := os.ReadFile("/etc/hosts")
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("/etc/hosts", []byte("127.0.0.1 localhost\n"+lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if old != nil {
+			os.WriteFile("/etc/hosts", old, 0o644)
+		}
+	})
+}

@@ -40,6 +40,8 @@ func TestEmptyObservation(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no seed configs: %v", err)
 	}
+	examples, _ := filepath.Glob("../../testdata/examples/*.toml")
+	files = append(files, examples...)
 	files = append(files, "../../testdata/reference.toml")
 	for _, f := range files {
 		t.Run(strings.TrimPrefix(f, "../../testdata/"), func(t *testing.T) {

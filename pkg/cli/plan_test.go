@@ -18,7 +18,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestPlanFromEmptyGolden runs `tunneld plan --from-empty` on every seed
-// configuration and compares the output with testdata/plans.
+// and example configuration and compares the output with testdata/plans.
 func TestPlanFromEmptyGolden(t *testing.T) {
 	files, err := filepath.Glob("../../testdata/seeds/*/*.toml")
 	variants, _ := filepath.Glob("../../testdata/seeds/*/*/*.toml") // a section's variant, in a subdirectory
@@ -26,6 +26,8 @@ func TestPlanFromEmptyGolden(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no seed configs: %v", err)
 	}
+	examples, _ := filepath.Glob("../../testdata/examples/*.toml")
+	files = append(files, examples...)
 	files = append(files, "../../testdata/reference.toml")
 	for _, f := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(f, "../../testdata/"), ".toml")

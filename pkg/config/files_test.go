@@ -16,6 +16,11 @@ func TestShippedConfigs(t *testing.T) {
 	if err != nil || len(files) < 5 {
 		t.Fatalf("seed configs: %v (%d found)", err, len(files))
 	}
+	examples, _ := filepath.Glob("../../testdata/examples/*.toml")
+	if len(examples) == 0 {
+		t.Fatal("no example configs in testdata/examples")
+	}
+	files = append(files, examples...)
 	files = append(files, "../../testdata/reference.toml", "../../packaging/tunneld.toml")
 	for _, f := range files {
 		t.Run(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), func(t *testing.T) {

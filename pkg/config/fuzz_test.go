@@ -12,7 +12,9 @@ import (
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob("../../testdata/seeds/*/*.toml")
 	variants, _ := filepath.Glob("../../testdata/seeds/*/*/*.toml")
+	examples, _ := filepath.Glob("../../testdata/examples/*.toml")
 	seeds = append(seeds, variants...)
+	seeds = append(seeds, examples...)
 	seeds = append(seeds, "../../testdata/reference.toml")
 	for _, s := range seeds {
 		if b, err := os.ReadFile(s); err == nil {

@@ -28,7 +28,9 @@ func seeds(t *testing.T) map[string]*config.Config {
 	t.Helper()
 	files, _ := filepath.Glob("../../testdata/seeds/*/*.toml")
 	variants, _ := filepath.Glob("../../testdata/seeds/*/*/*.toml") // a section's variant, in a subdirectory
+	examples, _ := filepath.Glob("../../testdata/examples/*.toml")
 	files = append(files, variants...)
+	files = append(files, examples...)
 	files = append(files, "../../testdata/reference.toml")
 	out := map[string]*config.Config{}
 	for _, f := range files {

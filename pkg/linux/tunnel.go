@@ -42,6 +42,13 @@ func tunnelData(l model.Link, underlay uint32) (rtnetlink.LinkDriver, error) {
 		} else {
 			t.EncapLimit = uint8(l.EncapLimit)
 		}
+		// The outer TOS is the IPv6 traffic class (`tclass`): inherit
+		// copies the inner packet's, a value goes in the flow info.
+		if l.TOS == 1 {
+			t.Flags |= iptun.IP6TnlFlagUseOrigTClass
+		} else {
+			t.FlowInfo = uint32(l.TOS) << 20 & iptun.FlowInfoTClassMask
+		}
 		return t, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q", l.Mode)
@@ -80,6 +87,10 @@ func linkFromData(kind string, data rtnetlink.LinkDriver, names map[uint32]strin
 		}
 		if d.Flags&iptun.IP6TnlFlagIgnEncapLimit != 0 {
 			l.EncapLimit = -1
+		}
+		l.TOS = uint8(d.FlowInfo & iptun.FlowInfoTClassMask >> 20)
+		if d.Flags&iptun.IP6TnlFlagUseOrigTClass != 0 {
+			l.TOS = 1
 		}
 	default:
 		return model.Link{}, false

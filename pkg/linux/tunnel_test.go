@@ -47,6 +47,7 @@ local = "2001:db8::10"
 remote = "2001:db8::2"
 encaplimit = "none"
 ttl = 17
+tos = "inherit"
 address = "10.0.2.1/30"
 
 [tunnel.t-ip6ip6]
@@ -54,6 +55,7 @@ mode = "ip6ip6"
 local = "2001:db8::10"
 remote = "2001:db8::3"
 encaplimit = 7
+tos = 32
 address = "2001:db8:2::1/64"
 `
 

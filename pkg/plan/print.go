@@ -101,6 +101,11 @@ func linkArgs(l model.Link) string {
 		} else {
 			a = append(a, "encaplimit", fmt.Sprint(l.EncapLimit))
 		}
+		if l.TOS == 1 {
+			a = append(a, "tclass", "inherit")
+		} else if l.TOS != 0 {
+			a = append(a, "tclass", fmt.Sprintf("0x%02x", l.TOS))
+		}
 		return strings.Join(a, " ")
 	}
 	if l.TTL == 0 {

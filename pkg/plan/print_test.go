@@ -36,3 +36,22 @@ func TestRouteCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestIP6TnlTClassCommand: an ipip6 or ip6ip6 tunnel's tos prints as
+// ip(8)'s tclass (inherit, or the traffic class in hex).
+func TestIP6TnlTClassCommand(t *testing.T) {
+	for _, tt := range []struct {
+		tos  uint8
+		want string
+	}{
+		{0, "ip link add ds mtu 1460 type ip6tnl mode ipip6 local 2001:db8::1 remote 2001:db8::2 hoplimit 64 encaplimit none"},
+		{1, "ip link add ds mtu 1460 type ip6tnl mode ipip6 local 2001:db8::1 remote 2001:db8::2 hoplimit 64 encaplimit none tclass inherit"},
+		{0xb8, "ip link add ds mtu 1460 type ip6tnl mode ipip6 local 2001:db8::1 remote 2001:db8::2 hoplimit 64 encaplimit none tclass 0xb8"},
+	} {
+		l := model.Link{Name: "ds", Mode: model.ModeIPIP6, Local: netip.MustParseAddr("2001:db8::1"), Remote: netip.MustParseAddr("2001:db8::2"),
+			TTL: 64, TOS: tt.tos, EncapLimit: -1, MTU: 1460}
+		if diff := cmp.Diff(tt.want, Op{Kind: LinkAdd, Link: &l}.Command(nil)); diff != "" {
+			t.Errorf("tos %#x (-want +got):\n%s", tt.tos, diff)
+		}
+	}
+}

@@ -49,6 +49,10 @@ type observedAddr struct {
 	addr      model.Addr // Link left empty
 	scope     uint8
 	secondary bool
+	// unusable: the kernel sends from it neither now nor later
+	// (tentative in duplicate address detection, not optimistic; or
+	// detection failed). deprecated: its preferred lifetime is over.
+	unusable, deprecated bool
 }
 
 func (k *Kernel) listAddrs(into []observedAddr) ([]observedAddr, error) {
@@ -88,6 +92,8 @@ func decodeAddr(b []byte) (a observedAddr, ok bool, err error) {
 		a.addr.Prefix = netip.PrefixFrom(local, local.BitLen())
 	}
 	a.secondary = flags&unix.IFA_F_SECONDARY != 0
+	a.unusable = flags&unix.IFA_F_DADFAILED != 0 || flags&unix.IFA_F_TENTATIVE != 0 && flags&unix.IFA_F_OPTIMISTIC == 0
+	a.deprecated = flags&unix.IFA_F_DEPRECATED != 0
 	return a, true, nil
 }
 

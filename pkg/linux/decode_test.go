@@ -111,7 +111,9 @@ func addrReference(t *testing.T, b []byte) (observedAddr, bool) {
 		a.Prefix = netip.PrefixFrom(local, local.BitLen())
 	}
 	flags := uint32(m.Flags) | m.Attributes.Flags
-	return observedAddr{index: m.Index, addr: a, scope: m.Scope, secondary: flags&unix.IFA_F_SECONDARY != 0}, true
+	return observedAddr{index: m.Index, addr: a, scope: m.Scope, secondary: flags&unix.IFA_F_SECONDARY != 0,
+		unusable:   flags&unix.IFA_F_DADFAILED != 0 || flags&unix.IFA_F_TENTATIVE != 0 && flags&unix.IFA_F_OPTIMISTIC == 0,
+		deprecated: flags&unix.IFA_F_DEPRECATED != 0}, true
 }
 
 // routeReference decodes a route message with rtnetlink.

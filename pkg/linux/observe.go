@@ -81,55 +81,77 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	return s, in, ctx.Err()
 }
 
-// addrsByDevice holds the addresses the devices' own configuration uses
-// (universe scope) grouped by device index, primary ones first, each
-// group in the kernel's order, all in one array.
+// addrsByDevice holds the addresses a device's own traffic can come from
+// (universe scope, not tentative, duplicate address detection not
+// failed) grouped by device index: the preferred primary ones first, then
+// the preferred secondary (IPv6: temporary) ones, then the deprecated
+// ones, each group in the kernel's order (IPv6: newest first), all in
+// one array.
 type addrsByDevice struct {
 	span  map[uint32]int // device index → spans
 	spans []addrSpan
 	all   []netip.Prefix
 }
 
-type addrSpan struct{ start, primaries, secondaries int }
+// addrRanks is the number of groups in a device's span.
+const addrRanks = 3
+
+type addrSpan struct {
+	start int
+	n     [addrRanks]int // how many of each rank
+}
+
+// rank is the group an address goes in, or -1 for one left out.
+func (a *observedAddr) rank() int {
+	switch {
+	case a.scope != unix.RT_SCOPE_UNIVERSE || a.unusable:
+		return -1
+	case a.deprecated:
+		return 2
+	case a.secondary:
+		return 1
+	}
+	return 0
+}
 
 func deviceAddrs(addrs []observedAddr) addrsByDevice {
 	g := addrsByDevice{span: map[uint32]int{}}
-	for _, a := range addrs {
-		if a.scope != unix.RT_SCOPE_UNIVERSE {
+	for i := range addrs {
+		a := &addrs[i]
+		r := a.rank()
+		if r < 0 {
 			continue
 		}
-		i, ok := g.span[a.index]
+		j, ok := g.span[a.index]
 		if !ok {
-			i = len(g.spans)
-			g.span[a.index] = i
+			j = len(g.spans)
+			g.span[a.index] = j
 			g.spans = append(g.spans, addrSpan{})
 		}
-		if a.secondary {
-			g.spans[i].secondaries++
-		} else {
-			g.spans[i].primaries++
-		}
+		g.spans[j].n[r]++
 	}
 	n := 0
 	for i := range g.spans {
 		g.spans[i].start = n
-		n += g.spans[i].primaries + g.spans[i].secondaries
+		for _, c := range g.spans[i].n {
+			n += c
+		}
 	}
 	g.all = make([]netip.Prefix, n)
-	filled := make([]addrSpan, len(g.spans)) // how many of each are placed
-	for _, a := range addrs {
-		if a.scope != unix.RT_SCOPE_UNIVERSE {
+	filled := make([][addrRanks]int, len(g.spans)) // how many of each are placed
+	for i := range addrs {
+		a := &addrs[i]
+		r := a.rank()
+		if r < 0 {
 			continue
 		}
-		i := g.span[a.index]
-		sp, f := g.spans[i], &filled[i]
-		if a.secondary {
-			g.all[sp.start+sp.primaries+f.secondaries] = a.addr.Prefix
-			f.secondaries++
-		} else {
-			g.all[sp.start+f.primaries] = a.addr.Prefix
-			f.primaries++
+		j := g.span[a.index]
+		at := g.spans[j].start + filled[j][r]
+		for k := range r {
+			at += g.spans[j].n[k]
 		}
+		g.all[at] = a.addr.Prefix
+		filled[j][r]++
 	}
 	return g
 }
@@ -142,7 +164,10 @@ func (g addrsByDevice) of(index uint32) []netip.Prefix {
 		return nil
 	}
 	sp := g.spans[i]
-	end := sp.start + sp.primaries + sp.secondaries
+	end := sp.start
+	for _, c := range sp.n {
+		end += c
+	}
 	return g.all[sp.start:end:end]
 }
 

@@ -48,3 +48,81 @@ func TestDeviceAddrs(t *testing.T) {
 		t.Errorf("appending to device 2's list changed device 3's: %v", got)
 	}
 }
+
+// TestDeviceAddrsUsable: a device's addresses, which a tunnel's local
+// endpoint follows, leave out those the kernel cannot send from yet or
+// ever (tentative in duplicate address detection, unless optimistic;
+// failed it), and put deprecated ones after the preferred. The kernel
+// lists a device's IPv6 addresses newest first, so an ISP's new prefix
+// (DS-Lite's WAN) was followed while its address was still tentative,
+// and one whose detection failed was followed for good, the working
+// address beside it left.
+func TestDeviceAddrsUsable(t *testing.T) {
+	p := netip.MustParsePrefix
+	a := func(prefix string, secondary, unusable, deprecated bool) observedAddr {
+		return observedAddr{index: 2, addr: model.Addr{Prefix: p(prefix)}, scope: unix.RT_SCOPE_UNIVERSE,
+			secondary: secondary, unusable: unusable, deprecated: deprecated}
+	}
+	addrs := []observedAddr{
+		a("192.0.2.1/24", false, false, true),
+		a("192.0.2.2/24", true, false, false),
+		a("198.51.100.1/24", false, false, false),
+		a("2001:db8:a::6/64", false, true, false),  // tentative
+		a("2001:db8:a::5/64", false, true, false),  // failed DAD
+		a("2001:db8:a::4/64", true, false, false),  // temporary (privacy)
+		a("2001:db8:a::3/64", false, false, false), // optimistic: usable
+		a("2001:db8:a::2/64", false, false, true),
+		a("2001:db8:a::1/64", false, false, false),
+	}
+	want := []netip.Prefix{
+		p("198.51.100.1/24"), p("2001:db8:a::3/64"), p("2001:db8:a::1/64"), // preferred primaries
+		p("192.0.2.2/24"), p("2001:db8:a::4/64"), // preferred secondaries
+		p("192.0.2.1/24"), p("2001:db8:a::2/64"), // deprecated
+	}
+	got := deviceAddrs(addrs).of(2)
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("addresses (-want +got):\n%s", diff)
+	}
+}
+
+// TestDecodeAddrFlags: decodeAddr reads the flags that make an address
+// unusable as a source (tentative without optimistic, failed DAD) or
+// deprecated, from ifa_flags and from IFA_FLAGS.
+func TestDecodeAddrFlags(t *testing.T) {
+	msg := func(flags uint8, ext uint32) []byte {
+		b := make([]byte, unix.SizeofIfAddrmsg)
+		b[0], b[1], b[2], b[3] = unix.AF_INET6, 64, flags, unix.RT_SCOPE_UNIVERSE
+		b[4] = 2
+		attr := func(typ uint16, v []byte) {
+			h := make([]byte, 4)
+			h[0], h[2] = byte(4+len(v)), byte(typ)
+			b = append(append(b, h...), v...)
+		}
+		attr(unix.IFA_ADDRESS, netip.MustParseAddr("2001:db8::1").AsSlice())
+		e := make([]byte, 4)
+		e[0], e[1], e[2], e[3] = byte(ext), byte(ext>>8), byte(ext>>16), byte(ext>>24)
+		attr(unix.IFA_FLAGS, e)
+		return b
+	}
+	for _, tt := range []struct {
+		name                 string
+		flags                uint8
+		ext                  uint32
+		unusable, deprecated bool
+	}{
+		{"permanent", unix.IFA_F_PERMANENT, 0, false, false},
+		{"tentative", unix.IFA_F_TENTATIVE, 0, true, false},
+		{"optimistic", unix.IFA_F_TENTATIVE | unix.IFA_F_OPTIMISTIC, 0, false, false},
+		{"dadfailed", unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED, 0, true, false},
+		{"deprecated", unix.IFA_F_DEPRECATED, 0, false, true},
+		{"tentative in IFA_FLAGS", 0, unix.IFA_F_TENTATIVE, true, false},
+	} {
+		a, ok, err := decodeAddr(msg(tt.flags, tt.ext))
+		if !ok || err != nil {
+			t.Fatalf("%s: ok %v err %v", tt.name, ok, err)
+		}
+		if a.unusable != tt.unusable || a.deprecated != tt.deprecated {
+			t.Errorf("%s: unusable %v deprecated %v, want %v %v", tt.name, a.unusable, a.deprecated, tt.unusable, tt.deprecated)
+		}
+	}
+}

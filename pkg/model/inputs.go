@@ -24,7 +24,11 @@ type Device struct {
 	MTU  int
 	// Up is the administrative state, Running the operational one.
 	Up, Running bool
-	// Addrs are the device's global-scope addresses, primary first.
+	// Addrs are the device's global-scope addresses it can send from
+	// (none in duplicate address detection or failed it): preferred
+	// primary ones first, then preferred secondary (IPv6: temporary)
+	// ones, then deprecated ones; IPv6 newest first, as the kernel lists
+	// them.
 	Addrs []netip.Prefix
 	// Stats are the device's counters (zero where unknown).
 	Stats Stats

@@ -217,7 +217,8 @@ func (l *lab) tunnelLocal(ns, cfg string) string {
 // host pings and connects to an IPv4 host there, which sees the AFTR's
 // address; the ISP routes no IPv4. Then the router runs the daemon and
 // its WAN gets a new IPv6 address: the tunnel's local follows it in place
-// and, the AFTR's remote updated, IPv4 passes again. apply/down and the
+// and, the AFTR's remote updated, IPv4 passes again; an address whose
+// duplicate address detection fails is not followed. apply/down and the
 // daemon's stop each leave every namespace as it was. It rewrites
 // /etc/hosts, so it runs only in the test VM.
 func TestExampleDSLite(t *testing.T) {
@@ -299,6 +300,20 @@ func TestExampleDSLite(t *testing.T) {
 	if i := l.ifindex("router", "ds-wan"); i != index {
 		t.Errorf("ds-wan was recreated on the address change (index %d → %d)", index, i)
 	}
+	// The WAN gets an address another node on the link already has
+	// (the ISP's side here): duplicate address detection fails, and the
+	// tunnel stays on the address that works. The kernel lists the
+	// newest first: it was followed, tentative and then failed, for good.
+	l.addr("isp", "r", "2001:db8:a::9/64")
+	l.in("router", func() error { return netnstest.AddAddrDAD("wan", mustPrefix("2001:db8:a::9/64")) })
+	time.Sleep(3 * time.Second) // one probe, a second each
+	if err := l.ping("lan", "203.0.113.100", "-4"); err != nil {
+		t.Errorf("with a duplicate WAN address: %v\n%s", err, l.statusText("router", router))
+	}
+	if got := l.tunnelLocal("router", router); got != "2001:db8:a::3" {
+		t.Errorf("router's tunnel local with a duplicate WAN address: %q, want 2001:db8:a::3", got)
+	}
+	l.in("router", func() error { return netnstest.DelAddr("wan", mustPrefix("2001:db8:a::9/64")) })
 	checkNoDrops(t, l, "router", router)
 	checkNoDrops(t, l, "aftr", moved)
 	d.Process.Signal(syscall.SIGTERM)

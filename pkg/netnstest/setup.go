@@ -12,15 +12,22 @@ import (
 
 // AddAddr adds an address to a device (IPv6 without DAD).
 func AddAddr(dev string, p netip.Prefix) error {
-	return addrRequest(dev, p, true)
+	return addrRequest(dev, p, true, false)
+}
+
+// AddAddrDAD adds an IPv6 address that goes through duplicate address
+// detection, as SLAAC's and DHCPv6's do: tentative for a second, then
+// usable, or failed (dadfailed) when another node on the link has it.
+func AddAddrDAD(dev string, p netip.Prefix) error {
+	return addrRequest(dev, p, true, true)
 }
 
 // DelAddr removes an address from a device.
 func DelAddr(dev string, p netip.Prefix) error {
-	return addrRequest(dev, p, false)
+	return addrRequest(dev, p, false, false)
 }
 
-func addrRequest(dev string, p netip.Prefix, add bool) error {
+func addrRequest(dev string, p netip.Prefix, add, dad bool) error {
 	ifc, err := net.InterfaceByName(dev)
 	if err != nil {
 		return err
@@ -40,7 +47,9 @@ func addrRequest(dev string, p netip.Prefix, add bool) error {
 	if !add {
 		return c.Address.Delete(m)
 	}
-	m.Flags, m.Attributes.Flags = unix.IFA_F_NODAD, unix.IFA_F_NODAD
+	if !dad {
+		m.Flags, m.Attributes.Flags = unix.IFA_F_NODAD, unix.IFA_F_NODAD
+	}
 	return c.Address.New(m)
 }
 

@@ -395,3 +395,68 @@ func setHosts(t *testing.T, lines string) {
 		}
 	})
 }
+
+// sixIn4Policy is 6in4-he.toml's tunnel for a router whose ISP routes
+// IPv6 too: only the broker's prefix goes through the tunnel, by IPv6
+// policy rules (from the routed /48, and from the tunnel's own address)
+// into a table of the tunnel's.
+const sixIn4Policy = `
+[global]
+ipv6_forward = true
+
+[tables]
+he = 100
+
+[tunnel.6in4-henet]
+mode = "sit"
+local = "wan"
+remote = "203.0.113.1"
+address = "2001:db8:1::2/64"
+
+[[route]]
+to = "default"
+dev = "6in4-henet"
+table = "he"
+
+[[rule]]
+from = "2001:db8:100::/48"
+table = "he"
+
+[[rule]]
+from = "2001:db8:1::2"
+table = "he"
+`
+
+// TestExample6in4Policy: 6in4 with IPv6 policy rules and a table of its
+// own instead of the main table's default route. The LAN host reaches the
+// IPv6 internet through the tunnel, a second apply changes nothing, and
+// down leaves the router as it was.
+func TestExample6in4Policy(t *testing.T) {
+	l := newLab(t)
+	sixIn4Lab(l)
+	router := filepath.Join(l.dir, "6in4-policy.toml")
+	if err := os.WriteFile(router, []byte(sixIn4Policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broker := exampleFile("6in4-broker")
+	before := l.snapshot("router")
+	_, err := l.tunneld("broker", "apply", "-c", broker)
+	skipWithoutDriver(t, err)
+	l.mustTunneld("router", "apply", "-c", router)
+	if err := l.ping("lan", "2001:db8:ffff::100", "-6"); err != nil {
+		t.Error(err)
+	}
+	if err := l.tcp("lan", "inet", "2001:db8:ffff::100"); err != nil {
+		t.Error(err)
+	}
+	if out := l.mustTunneld("router", "apply", "-c", router); !strings.HasPrefix(out, "# nothing to do") {
+		t.Errorf("second apply changed:\n%s", out)
+	}
+	checkTunnel(t, l, "router", router, "6in4-henet", 1480)
+	checkNoDrops(t, l, "router", router)
+	l.mustTunneld("router", "down", "-c", router)
+	l.mustTunneld("broker", "down", "-c", broker)
+	if got := l.snapshot("router"); got != before {
+		t.Errorf("router after down differs:\n--- before\n%s--- after\n%s", before, got)
+	}
+}

@@ -7,6 +7,8 @@ package desired
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -242,14 +244,29 @@ func (b *builder) localAddr(t *config.Tunnel) (netip.Addr, string) {
 	return netip.Addr{}, fmt.Sprintf("local device %s has no %s address", t.LocalDev, familyWord(t))
 }
 
+// remoteAddr resolves the tunnel's remote endpoint; a non-empty reason
+// means it cannot be known now. Of a name's addresses, the one the
+// tunnel has is kept while the name still gives it (a DS-Lite AFTR's NAT
+// state is lost with a move to another); else the first of the family.
 func (b *builder) remoteAddr(t *config.Tunnel) (netip.Addr, string) {
 	if t.RemoteHost == "" {
 		return t.Remote, ""
 	}
-	for _, a := range b.in.Resolved[t.RemoteHost] {
+	answers := b.in.Resolved[t.RemoteHost]
+	if l, ok := b.current(t.Name); ok && l.Remote.IsValid() && outerFamily(t, l.Remote) && slices.Contains(answers, l.Remote) {
+		return l.Remote, ""
+	}
+	for _, a := range answers {
 		if outerFamily(t, a) {
 			return a, ""
 		}
+	}
+	if len(answers) > 0 {
+		other := make([]string, len(answers))
+		for i, a := range answers {
+			other[i] = a.String()
+		}
+		return netip.Addr{}, fmt.Sprintf("remote %s has no %s address (it resolves to %s only)", t.RemoteHost, familyWord(t), strings.Join(other, ", "))
 	}
 	return netip.Addr{}, fmt.Sprintf("remote %s has no %s address (not resolved yet)", t.RemoteHost, familyWord(t))
 }

@@ -440,3 +440,67 @@ dev = "moe"
 		})
 	}
 }
+
+const dslite = `
+[global]
+firewall = false
+[tunnel.ds]
+mode = "ipip6"
+local = "wan"
+remote = "aftr.example"
+address = "192.0.0.2/29"
+encaplimit = "none"
+`
+
+// TestDNSPeerKeptWhileNamed: a tunnel to a name that gives several
+// addresses keeps the one it has while the name still gives it. The
+// first of the answer (the daemon sorts it) was taken: an AFTR added to
+// the name re-pointed a DS-Lite tunnel that worked, and the AFTR's NAT
+// state (every connection of the LAN) was lost with it.
+func TestDNSPeerKeptWhileNamed(t *testing.T) {
+	c := parse(t, dslite)
+	in := model.Inputs{Devices: map[string]model.Device{
+		"wan": {Name: "wan", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("2001:db8:a::2/64")}},
+	}}
+	cur := model.State{Links: []model.Link{{Name: "ds", Mode: model.ModeIPIP6, Local: ip("2001:db8:a::2"), Remote: ip("2001:db8:b::2"),
+		TTL: 64, EncapLimit: -1, MTU: 1460, Up: true}}}
+	for _, tt := range []struct {
+		name    string
+		answers []netip.Addr
+		cur     model.State
+		want    netip.Addr
+	}{
+		{"new tunnel: the first of the family", []netip.Addr{ip("192.0.2.1"), ip("2001:db8:b::1"), ip("2001:db8:b::2")}, model.State{}, ip("2001:db8:b::1")},
+		{"still named: kept", []netip.Addr{ip("2001:db8:b::1"), ip("2001:db8:b::2")}, cur, ip("2001:db8:b::2")},
+		{"no longer named: the first", []netip.Addr{ip("2001:db8:b::1"), ip("2001:db8:b::3")}, cur, ip("2001:db8:b::1")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in.Resolved = map[string][]netip.Addr{"aftr.example": tt.answers}
+			r := Build(c, in, tt.cur)
+			if len(r.Tunnels) != 1 || !r.Tunnels[0].Up || r.Tunnels[0].Remote != tt.want {
+				t.Errorf("tunnel: %+v, want up with remote %s", r.Tunnels, tt.want)
+			}
+		})
+	}
+}
+
+// TestDNSPeerOfTheOtherFamily: a name that answers, but only with
+// addresses of the other family than the tunnel's outer header, is not
+// said to be "not resolved yet".
+func TestDNSPeerOfTheOtherFamily(t *testing.T) {
+	c := parse(t, dslite)
+	in := model.Inputs{Devices: map[string]model.Device{
+		"wan": {Name: "wan", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("2001:db8:a::2/64")}},
+	}, Resolved: map[string][]netip.Addr{"aftr.example": {ip("192.0.2.1")}}}
+	r := Build(c, in, model.State{})
+	want := "remote aftr.example has no IPv6 address (it resolves to 192.0.2.1 only)"
+	if len(r.Tunnels) != 1 || r.Tunnels[0].Up || r.Tunnels[0].Reason != want {
+		t.Errorf("tunnel: %+v, want down: %q", r.Tunnels, want)
+	}
+	delete(in.Resolved, "aftr.example")
+	r = Build(c, in, model.State{})
+	want = "remote aftr.example has no IPv6 address (not resolved yet)"
+	if len(r.Tunnels) != 1 || r.Tunnels[0].Reason != want {
+		t.Errorf("tunnel: %+v, want down: %q", r.Tunnels, want)
+	}
+}

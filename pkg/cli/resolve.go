@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/tunneld/tunneld/pkg/config"
@@ -39,6 +40,9 @@ func resolveAll(env *Env, c *config.Config) map[string][]netip.Addr {
 		for _, ip := range answers[i] {
 			out[name] = append(out[name], ip.Unmap())
 		}
+		// In order, as the daemon keeps them: apply and run take the
+		// same address of several.
+		slices.SortFunc(out[name], netip.Addr.Compare)
 	}
 	return out
 }

@@ -259,6 +259,10 @@ func TestExampleDSLite(t *testing.T) {
 	if err := l.ping("router", "192.0.0.1", "-4"); err != nil {
 		t.Error(err)
 	}
+	// The router's own IPv4 (from the B4 address) goes through too.
+	if err := l.ping("router", "203.0.113.100", "-4"); err != nil {
+		t.Error(err)
+	}
 	// The carrier-grade NAT is the AFTR's: the internet sees its address.
 	if src := peerAddr(t, l, "lan", "inet", "203.0.113.100"); src != "203.0.113.1" {
 		t.Errorf("the internet host sees %s from the LAN, want the AFTR's 203.0.113.1", src)

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"time"
 
@@ -39,6 +40,9 @@ type Env struct {
 	Watchdog time.Duration
 	// StateDir holds the status socket (default model.StateDir).
 	StateDir string
+	// Lookup resolves a tunnel peer's DNS name for the commands (nil:
+	// the system's resolver, /etc/hosts and /etc/resolv.conf).
+	Lookup func(ctx context.Context, name string) ([]netip.Addr, error)
 	// Journal: Stderr is systemd's journal. The daemon's log lines then
 	// start with their syslog priority, and every other line on Stderr
 	// is marked as an error, so that `journalctl -p` sorts them.

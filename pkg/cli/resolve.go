@@ -18,6 +18,12 @@ import (
 // reported and leaves the name unresolved.
 func resolveAll(env *Env, c *config.Config) map[string][]netip.Addr {
 	names := engine.Names(c)
+	lookup := env.Lookup
+	if lookup == nil {
+		lookup = func(ctx context.Context, name string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", name)
+		}
+	}
 	answers := make([][]netip.Addr, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
@@ -27,7 +33,7 @@ func resolveAll(env *Env, c *config.Config) map[string][]netip.Addr {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(env.Context, resolve.LookupTimeout)
 			defer cancel()
-			answers[i], errs[i] = net.DefaultResolver.LookupNetIP(ctx, "ip", name)
+			answers[i], errs[i] = lookup(ctx, name)
 		}()
 	}
 	wg.Wait()

@@ -269,6 +269,26 @@ func (l *lab) dialEcho(ns, src, addr string, timeout time.Duration) error {
 
 // snapshot is everything in a namespace that `tunneld down` must leave
 // as it found it.
+// snapshots takes the snapshot of each namespace, by name.
+func (l *lab) snapshots(names ...string) map[string]string {
+	l.t.Helper()
+	out := make(map[string]string, len(names))
+	for _, n := range names {
+		out[n] = l.snapshot(n)
+	}
+	return out
+}
+
+// downRestores runs `tunneld down -c file` in ns and checks that ns is
+// exactly as it was in before, its snapshot from before the first apply.
+func (l *lab) downRestores(ns, file, before string) {
+	l.t.Helper()
+	l.mustTunneld(ns, "down", "-c", file)
+	if got := l.snapshot(ns); got != before {
+		l.t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", ns, before, got)
+	}
+}
+
 func (l *lab) snapshot(ns string) string {
 	l.t.Helper()
 	var s string

@@ -40,10 +40,7 @@ func TestSeed001(t *testing.T) {
 		return netnstest.AddRoute(netnstest.Route{Table: 254, Dst: netip.MustParsePrefix("128.198.60.201/32"), Dev: "eth1", Proto: 4})
 	})
 	hosts := []string{"client", "proxy", "gateway", "target"}
-	before := map[string]string{}
-	for _, n := range hosts {
-		before[n] = l.snapshot(n)
-	}
+	before := l.snapshots(hosts...)
 	_, err := l.tunneld("proxy", "apply", "-c", seedFile(seed001, "proxy"))
 	skipWithoutDriver(t, err)
 	for _, n := range []string{"client", "gateway", "target"} {
@@ -65,10 +62,7 @@ func TestSeed001(t *testing.T) {
 		}
 	}
 	for _, n := range hosts {
-		l.mustTunneld(n, "down", "-c", seedFile(seed001, n))
-		if got := l.snapshot(n); got != before[n] {
-			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", n, before[n], got)
-		}
+		l.downRestores(n, seedFile(seed001, n), before[n])
 	}
 }
 
@@ -113,10 +107,7 @@ func TestSeed001Tunnel3(t *testing.T) {
 		return netnstest.AddRoute(netnstest.Route{Table: 254, Dst: netip.MustParsePrefix("128.198.60.201/32"), Dev: "eth1", Proto: 4})
 	})
 	hosts := []string{"client", "proxy", "proxy2", "gateway", "gateway2", "target"}
-	before := map[string]string{}
-	for _, n := range hosts {
-		before[n] = l.snapshot(n)
-	}
+	before := l.snapshots(hosts...)
 	_, err := l.tunneld("client", "apply", "-c", seedFile(seed001, "client"))
 	skipWithoutDriver(t, err)
 	for _, n := range hosts[1:] {
@@ -152,10 +143,7 @@ func TestSeed001Tunnel3(t *testing.T) {
 		}
 	}
 	for _, n := range hosts {
-		l.mustTunneld(n, "down", "-c", seedFile(seed001, n))
-		if got := l.snapshot(n); got != before[n] {
-			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", n, before[n], got)
-		}
+		l.downRestores(n, seedFile(seed001, n), before[n])
 	}
 }
 
@@ -185,10 +173,7 @@ func TestSeed001Private(t *testing.T) {
 	l.route("gateway", "0.0.0.0/0", "128.198.60.129")
 	hosts := []string{"client", "proxy", "gateway"}
 	cfg := func(n string) string { return seedFile(seed001, filepath.Join("private", n)) }
-	before := map[string]string{}
-	for _, n := range hosts {
-		before[n] = l.snapshot(n)
-	}
+	before := l.snapshots(hosts...)
 	_, err := l.tunneld("proxy", "apply", "-c", cfg("proxy"))
 	skipWithoutDriver(t, err)
 	for _, n := range []string{"client", "gateway"} {
@@ -218,10 +203,7 @@ func TestSeed001Private(t *testing.T) {
 		}
 	}
 	for _, n := range hosts {
-		l.mustTunneld(n, "down", "-c", cfg(n))
-		if got := l.snapshot(n); got != before[n] {
-			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", n, before[n], got)
-		}
+		l.downRestores(n, cfg(n), before[n])
 	}
 }
 

@@ -128,9 +128,6 @@ func TestSeed002(t *testing.T) {
 	}
 
 	for _, n := range []string{"home", "colo"} {
-		l.mustTunneld(n, "down", "-c", seedFile(seed002, n))
-		if got := l.snapshot(n); got != before[n] {
-			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", n, before[n], got)
-		}
+		l.downRestores(n, seedFile(seed002, n), before[n])
 	}
 }

@@ -67,10 +67,7 @@ func TestSeed004(t *testing.T) {
 	}
 
 	for _, n := range []string{"doolittle", "ps3"} {
-		l.mustTunneld(n, "down", "-c", seedFile(seed004, n))
-		if got := l.snapshot(n); got != before[n] {
-			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", n, before[n], got)
-		}
+		l.downRestores(n, seedFile(seed004, n), before[n])
 	}
 }
 

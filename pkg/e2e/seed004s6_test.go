@@ -73,9 +73,6 @@ func TestSeed004Section6(t *testing.T) {
 	}
 
 	for _, h := range hosts {
-		l.mustTunneld(h.ns, "down", "-c", seedFile(seed004, h.cfg))
-		if got := l.snapshot(h.ns); got != before[h.ns] {
-			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", h.ns, before[h.ns], got)
-		}
+		l.downRestores(h.ns, seedFile(seed004, h.cfg), before[h.ns])
 	}
 }

@@ -100,10 +100,7 @@ func seedPair(t *testing.T, seed string, proto uint8, mtu int) {
 	}
 
 	for _, n := range []string{"host1", "host2", "router"} {
-		l.mustTunneld(n, "down", "-c", seedFile(seed, n))
-		if got := l.snapshot(n); got != before[n] {
-			t.Errorf("%s after down differs from before apply:\n--- before\n%s--- after\n%s", n, before[n], got)
-		}
+		l.downRestores(n, seedFile(seed, n), before[n])
 	}
 }
 

@@ -83,6 +83,42 @@ type Route struct {
 	Metric uint32
 	// Src is the preferred source address (RTA_PREFSRC).
 	Src netip.Addr
+	// Type is unicast (the zero value) or a type that drops what it
+	// matches; those have no Via, Dev, OnLink or Src.
+	Type RouteType
+}
+
+// RouteType is a route's type (rtm_type): unicast forwards; unreachable
+// and prohibit drop with an ICMP error (host unreachable,
+// administratively prohibited); blackhole drops silently.
+type RouteType uint8
+
+// The route types tunneld configures; unicast is the zero value.
+const (
+	RouteUnicast RouteType = iota
+	RouteUnreachable
+	RouteBlackhole
+	RouteProhibit
+)
+
+var routeTypeNames = [...]string{"unicast", "unreachable", "blackhole", "prohibit"}
+
+// String is the type's name in ip-route(8) and the configuration.
+func (t RouteType) String() string {
+	if int(t) < len(routeTypeNames) {
+		return routeTypeNames[t]
+	}
+	return fmt.Sprintf("type%d", uint8(t))
+}
+
+// ParseRouteType reads a type's name.
+func ParseRouteType(s string) (RouteType, bool) {
+	for i, n := range routeTypeNames {
+		if n == s {
+			return RouteType(i), true
+		}
+	}
+	return 0, false
 }
 
 // Key is what makes a route unique in the kernel: table, destination and

@@ -41,6 +41,11 @@ func TestDiff(t *testing.T) {
 		Sysctls: []model.Sysctl{{Path: "net/ipv4/ip_forward", Value: "1"}},
 	}
 	withOriginal := full
+	unreach := model.Route{Table: 42, Dst: netip.MustParsePrefix("2001:db8:100::/48"), Metric: 1024, Type: model.RouteUnreachable}
+	blackhole := unreach
+	blackhole.Type = model.RouteBlackhole
+	v6dev := unreach
+	v6dev.Type, v6dev.Dev = model.RouteUnicast, "eth0"
 	withOriginal.Sysctls = []model.Sysctl{{Path: "net/ipv4/ip_forward", Value: "1", Original: "0"}}
 	tests := []struct {
 		name       string
@@ -90,6 +95,15 @@ ip route replace 10.80.0.0/16 via 192.0.2.9 table 42 proto 116`},
 		{"a route with a device, another one in the kernel", model.State{Routes: []model.Route{gw("eth0", "192.0.2.1")}},
 			model.State{Routes: []model.Route{gw("eth1", "192.0.2.1")}}, nil, `
 ip route replace 10.80.0.0/16 via 192.0.2.1 dev eth1 table 42 proto 116`},
+		{"unreachable route from empty", model.State{}, model.State{Routes: []model.Route{unreach}}, nil, `
+ip route add unreachable 2001:db8:100::/48 metric 1024 table 42 proto 116`},
+		{"unreachable route converged", model.State{Routes: []model.Route{unreach}}, model.State{Routes: []model.Route{unreach}}, nil, ``},
+		{"unicast route becomes unreachable: replaced", model.State{Routes: []model.Route{v6dev}}, model.State{Routes: []model.Route{unreach}}, nil, `
+ip route replace unreachable 2001:db8:100::/48 metric 1024 table 42 proto 116`},
+		{"unreachable becomes blackhole: replaced", model.State{Routes: []model.Route{unreach}}, model.State{Routes: []model.Route{blackhole}}, nil, `
+ip route replace blackhole 2001:db8:100::/48 metric 1024 table 42 proto 116`},
+		{"unreachable route dropped", model.State{Routes: []model.Route{unreach}}, model.State{}, nil, `
+ip route del unreachable 2001:db8:100::/48 metric 1024 table 42 proto 116`},
 		{"fwmark 0 is printed with its mask", model.State{}, model.State{Rules: []model.Rule{
 			{Family: 4, Priority: 20000, HasMark: true, Mask: 0xffffffff, Table: 42}}}, nil, `
 ip rule add fwmark 0x0/0xffffffff lookup 42 priority 20000 protocol 116`},

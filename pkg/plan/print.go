@@ -163,6 +163,9 @@ func routeCmd(verb string, r model.Route, tables map[uint32]string) string {
 
 func routeArgs(r model.Route, tables map[uint32]string) string {
 	a := []string{}
+	if r.Type != model.RouteUnicast {
+		a = append(a, r.Type.String())
+	}
 	if r.Dst.Bits() == 0 {
 		a = append(a, "default")
 	} else {

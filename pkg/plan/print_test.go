@@ -11,11 +11,17 @@ import (
 
 // TestRouteCommand: route operations print as commands ip(8) accepts; an
 // IPv6 default route takes -6 before "route" ("ip route add -6 default"
-// is refused: "any valid prefix is expected rather than "-6"").
+// is refused: "any valid prefix is expected rather than "-6""). A route
+// of another type than unicast names it before the destination, as
+// ip-route(8) has it.
 func TestRouteCommand(t *testing.T) {
 	v6def := model.Route{Table: 253, Dst: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("2001:db8:1::"), Dev: "t6", Metric: 100}
 	v4def := route(42, "0.0.0.0/0", "moe")
 	v6net := model.Route{Table: 254, Dst: netip.MustParsePrefix("2001:db8:9::/48"), Dev: "t6"}
+	v4unreach := model.Route{Table: 42, Dst: netip.MustParsePrefix("10.0.0.0/8"), Type: model.RouteUnreachable}
+	v6unreach := model.Route{Table: 254, Dst: netip.MustParsePrefix("2001:db8::/48"), Metric: 1024, Type: model.RouteUnreachable}
+	v6blackhole := model.Route{Table: 254, Dst: netip.MustParsePrefix("::/0"), Metric: 1024, Type: model.RouteBlackhole}
+	v4prohibit := model.Route{Table: 1000, Dst: netip.MustParsePrefix("192.0.2.7/32"), Metric: 5, Type: model.RouteProhibit}
 	tables := map[uint32]string{253: "default", 254: "main"}
 	tests := []struct {
 		name string
@@ -27,6 +33,11 @@ func TestRouteCommand(t *testing.T) {
 		{"v6 default del", Op{Kind: RouteDel, Route: &v6def}, "ip -6 route del default via 2001:db8:1:: dev t6 metric 100 table default proto 116"},
 		{"v4 default", Op{Kind: RouteAdd, Route: &v4def}, "ip route add default dev moe table 42 proto 116"},
 		{"v6 prefix", Op{Kind: RouteAdd, Route: &v6net}, "ip route add 2001:db8:9::/48 dev t6 table main proto 116"},
+		{"v4 unreachable", Op{Kind: RouteAdd, Route: &v4unreach}, "ip route add unreachable 10.0.0.0/8 table 42 proto 116"},
+		{"v6 unreachable", Op{Kind: RouteAdd, Route: &v6unreach}, "ip route add unreachable 2001:db8::/48 metric 1024 table main proto 116"},
+		{"v6 unreachable del", Op{Kind: RouteDel, Route: &v6unreach}, "ip route del unreachable 2001:db8::/48 metric 1024 table main proto 116"},
+		{"v6 blackhole default", Op{Kind: RouteReplace, Route: &v6blackhole}, "ip -6 route replace blackhole default metric 1024 table main proto 116"},
+		{"v4 prohibit host", Op{Kind: RouteAdd, Route: &v4prohibit}, "ip route add prohibit 192.0.2.7 metric 5 table 1000 proto 116"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -133,6 +133,9 @@ func (k *Kernel) linkChange(l model.Link) error {
 }
 
 func (k *Kernel) routeSet(r model.Route, replace bool) error {
+	if r.Type != model.RouteUnicast && (r.Dev != "" || r.Via.IsValid() || r.OnLink) {
+		return errno(syscall.EINVAL, "gateway, device and multipath can not be specified for a %s route", r.Type)
+	}
 	if r.Dev != "" {
 		d, ok := k.Devices[r.Dev]
 		if !ok {

@@ -3,7 +3,8 @@
 // the Linux kernel does, including the behaviours tunneld must live with:
 // routes through a device vanish when it goes down or is deleted, a route
 // through a down device is refused, one tunnel per endpoint pair,
-// foreign objects that share a key with tunneld's, and the copies of the
+// foreign objects that share a key with tunneld's, unreachable, blackhole
+// and prohibit routes that refuse a gateway or device, and the copies of the
 // forwarding sysctls: writing net.ipv4.ip_forward (when its value changes)
 // writes it to every interface's and "default"'s forwarding, and its
 // opposite to all.accept_redirects; every write of
@@ -230,7 +231,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	for _, r := range k.Routes {
 		if r.Proto == model.RouteProtocol {
 			s.Routes = append(s.Routes, r.Route)
-		} else if r.Table == model.TableMain {
+		} else if r.Table == model.TableMain && r.Type == model.RouteUnicast {
 			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Metric: r.Metric})
 		}
 	}

@@ -18,7 +18,9 @@ import (
 // TestPrivilegedDecodeAddrsAndRoutes: the lean address and route
 // decoders read every address and route of a namespace (IPv4 and IPv6,
 // a peer address, gateways, an on-link route with a preferred source and
-// a metric, every table) as rtnetlink's decoders do.
+// a metric, unreachable, blackhole and prohibit routes without the
+// loopback device IPv6 lists them with, every table) as rtnetlink's
+// decoders do.
 func TestPrivilegedDecodeAddrsAndRoutes(t *testing.T) {
 	k := open(t)
 	foreign(t)
@@ -31,6 +33,9 @@ func TestPrivilegedDecodeAddrsAndRoutes(t *testing.T) {
 	routes := []model.Route{
 		{Table: 77, Dst: mustPrefix("2001:db8:9::/48"), Via: netip.MustParseAddr("2001:db8::1"), Dev: "eth0"},
 		{Table: 77, Dst: mustPrefix("10.77.0.0/16"), Via: netip.MustParseAddr("203.0.113.9"), OnLink: true, Src: netip.MustParseAddr("192.0.2.10"), Metric: 30, Dev: "eth0"},
+		{Table: 77, Dst: mustPrefix("10.78.0.0/16"), Type: model.RouteUnreachable},
+		{Table: 254, Dst: mustPrefix("2001:db8:7::/48"), Metric: 1024, Type: model.RouteBlackhole},
+		{Table: 1000, Dst: mustPrefix("2001:db8:8::/48"), Metric: 5, Type: model.RouteProhibit},
 	}
 	p := plan.Plan{Ops: []plan.Op{{Kind: plan.AddrAdd, Addr: &peer}}}
 	for i := range routes {
@@ -62,7 +67,7 @@ func TestPrivilegedDecodeAddrsAndRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	routesSeen, flagged := 0, 0
+	routesSeen, flagged, typed := 0, 0, 0
 	err = k.dump(unix.RTM_GETROUTE, &rtnetlink.RouteMessage{Family: unix.AF_UNSPEC}, func() {}, func(b []byte) error {
 		got, gotOK, err := decodeRoute(b)
 		if err != nil {
@@ -77,14 +82,20 @@ func TestPrivilegedDecodeAddrsAndRoutes(t *testing.T) {
 			if got.route.OnLink && got.route.Src.IsValid() && got.route.Metric == 30 {
 				flagged++
 			}
+			if got.route.Type != model.RouteUnicast {
+				typed++
+				if got.oif != 0 || got.route.Via.IsValid() {
+					t.Errorf("%s route %s: device %d, gateway %s", got.route.Type, got.route.Dst, got.oif, got.route.Via)
+				}
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if addrs < 7 || secondary != 1 || routesSeen < 10 || flagged != 1 {
-		t.Errorf("compared %d addresses (%d secondary) and %d routes (%d on-link with source and metric): the namespace is not what the test set up", addrs, secondary, routesSeen, flagged)
+	if addrs < 7 || secondary != 1 || routesSeen < 13 || flagged != 1 || typed != 3 {
+		t.Errorf("compared %d addresses (%d secondary) and %d routes (%d on-link with source and metric, %d unreachable, blackhole or prohibit): the namespace is not what the test set up", addrs, secondary, routesSeen, flagged, typed)
 	}
 }
 
@@ -122,7 +133,19 @@ func routeReference(t *testing.T, b []byte) (observedRoute, bool) {
 	if err := m.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
-	if m.Type != unix.RTN_UNICAST || m.Attributes.Multipath != nil || m.SrcLength != 0 {
+	var typ model.RouteType
+	switch m.Type {
+	case unix.RTN_UNICAST:
+	case unix.RTN_UNREACHABLE:
+		typ = model.RouteUnreachable
+	case unix.RTN_BLACKHOLE:
+		typ = model.RouteBlackhole
+	case unix.RTN_PROHIBIT:
+		typ = model.RouteProhibit
+	default:
+		return observedRoute{}, false
+	}
+	if m.Attributes.Multipath != nil || m.SrcLength != 0 {
 		return observedRoute{}, false
 	}
 	dst := netip.IPv4Unspecified()
@@ -138,7 +161,11 @@ func routeReference(t *testing.T, b []byte) (observedRoute, bool) {
 	}
 	r := model.Route{Table: table, Dst: netip.PrefixFrom(dst, int(m.DstLength)), Via: ipAddr(m.Attributes.Gateway),
 		OnLink: m.Flags&unix.RTNH_F_ONLINK != 0, Metric: m.Attributes.Priority, Src: ipAddr(m.Attributes.Src)}
-	return observedRoute{route: r, oif: m.Attributes.OutIface, protocol: m.Protocol}, true
+	oif := m.Attributes.OutIface
+	if typ != model.RouteUnicast {
+		r.Type, r.Via, r.OnLink, oif = typ, netip.Addr{}, false, 0 // IPv6 says dev lo
+	}
+	return observedRoute{route: r, oif: oif, protocol: m.Protocol}, true
 }
 
 // ipAddr converts a net.IP from rtnetlink (4 or 16 bytes).

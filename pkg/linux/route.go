@@ -13,15 +13,38 @@ import (
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
+// rtnTypes maps tunneld's route types to the kernel's (rtm_type).
+var rtnTypes = [...]uint8{
+	model.RouteUnicast:     unix.RTN_UNICAST,
+	model.RouteUnreachable: unix.RTN_UNREACHABLE,
+	model.RouteBlackhole:   unix.RTN_BLACKHOLE,
+	model.RouteProhibit:    unix.RTN_PROHIBIT,
+}
+
+// routeType is the model's type for the kernel's rtm_type; ok is false
+// for a type tunneld never configures (local, broadcast, throw, ...).
+func routeType(rtn uint8) (model.RouteType, bool) {
+	for t, n := range rtnTypes {
+		if n == rtn {
+			return model.RouteType(t), true
+		}
+	}
+	return 0, false
+}
+
 // routeMsg encodes one of tunneld's routes. Tables above 255 only fit the
-// RTA_TABLE attribute (the header then says 0; it reads back as 252).
+// RTA_TABLE attribute (the header then says 0; it reads back as 252). A
+// route of another type than unicast has no gateway or device (the
+// kernel refuses them: "Gateway, device and multipath can not be
+// specified for this route type") and keeps scope universe, as ip(8)
+// gives it.
 func routeMsg(r model.Route, oif uint32) *rtnetlink.RouteMessage {
 	m := &rtnetlink.RouteMessage{
 		Family:    unix.AF_INET,
 		DstLength: uint8(r.Dst.Bits()),
 		Protocol:  model.RouteProtocol,
 		Scope:     unix.RT_SCOPE_UNIVERSE,
-		Type:      unix.RTN_UNICAST,
+		Type:      rtnTypes[r.Type],
 		Attributes: rtnetlink.RouteAttributes{
 			OutIface: oif,
 			Priority: r.Metric,
@@ -39,7 +62,7 @@ func routeMsg(r model.Route, oif uint32) *rtnetlink.RouteMessage {
 	}
 	if r.Via.IsValid() {
 		m.Attributes.Gateway = net.IP(r.Via.AsSlice())
-	} else if r.Dst.Addr().Is4() {
+	} else if r.Dst.Addr().Is4() && r.Type == model.RouteUnicast {
 		m.Scope = unix.RT_SCOPE_LINK
 	}
 	if r.OnLink {
@@ -51,7 +74,8 @@ func routeMsg(r model.Route, oif uint32) *rtnetlink.RouteMessage {
 	return m
 }
 
-// observedRoute is a unicast route as listed, with what tells owners apart.
+// observedRoute is a route as listed (unicast, unreachable, blackhole or
+// prohibit), with what tells owners apart.
 type observedRoute struct {
 	route    model.Route
 	oif      uint32
@@ -71,8 +95,12 @@ func (k *Kernel) listRoutes(into []observedRoute, table uint32, protocol uint8) 
 }
 
 // decodeRoute reads an RTM_NEWROUTE message; ok is false for a route
-// tunneld never owns or depends on (not unicast, multipath, or with a
-// source prefix).
+// tunneld never owns or depends on (of a type it does not configure,
+// such as local, broadcast or throw; multipath; or with a source prefix).
+// A route of another type than unicast reads back as it was configured:
+// IPv6 lists one with the loopback device (its reject entries hang off
+// lo), and that device is dropped; the error it carries in RTA_CACHEINFO
+// (-EHOSTUNREACH, -EACCES, -EINVAL) and any expiry are not read.
 func decodeRoute(b []byte) (r observedRoute, ok bool, err error) {
 	if len(b) < unix.SizeofRtMsg {
 		return r, false, errMalformed
@@ -107,8 +135,13 @@ func decodeRoute(b []byte) (r observedRoute, ok bool, err error) {
 		}
 		return nil
 	})
-	if err != nil || typ != unix.RTN_UNICAST || multipath || srcLen != 0 {
+	var known bool
+	r.route.Type, known = routeType(typ)
+	if err != nil || !known || multipath || srcLen != 0 {
 		return r, false, err
+	}
+	if r.route.Type != model.RouteUnicast {
+		r.oif, r.route.Via, r.route.OnLink = 0, netip.Addr{}, false
 	}
 	r.route.Via, r.route.Src = r.route.Via.Unmap(), r.route.Src.Unmap()
 	r.route.Dst = netip.PrefixFrom(dst.Unmap(), dstLen)

@@ -30,7 +30,7 @@ func (d *decoder) tableRef(c *Config, p keyPath, v any) (uint32, bool) {
 }
 
 var (
-	routeKeys = []string{"to", "via", "dev", "onlink", "metric", "table", "src"}
+	routeKeys = []string{"to", "type", "via", "dev", "onlink", "metric", "table", "src"}
 	ruleKeys  = []string{"from", "to", "iif", "oif", "fwmark", "priority", "table", "family"}
 )
 
@@ -48,6 +48,55 @@ func (d *decoder) route(c *Config, i int, t *table) Route {
 	} else if !t.has("to") {
 		d.add(t.path, true, `missing option to (a prefix or "default")`)
 	}
+	typeUnknown := false
+	if s, ok := t.str("type"); ok {
+		if typ, ok := model.ParseRouteType(s); ok {
+			r.Type = typ
+		} else {
+			t.errorf("type", `must be "unicast", "unreachable", "blackhole" or "prohibit", not %q`, s)
+			typeUnknown = true
+		}
+	} else if t.has("type") {
+		typeUnknown = true // not a string: said so
+	}
+	if r.Type != model.RouteUnicast {
+		d.dropRoute(t, r.Type)
+	} else {
+		d.forwardingRoute(t, &r, !typeUnknown)
+	}
+	if n, ok := t.integer("metric", 0, 1<<32-1); ok {
+		r.Metric = uint32(n)
+	}
+	if v, ok := t.get("table"); ok {
+		if id, ok := d.tableRef(c, t.at("table"), v); ok {
+			r.Table = id
+		}
+	}
+	t.done(routeKeys...)
+	d.routeFamily(c, t, &r, isDefault)
+	return r
+}
+
+// dropRoute checks an unreachable, blackhole or prohibit route: the
+// kernel drops what it matches, and refuses it a gateway or device.
+func (d *decoder) dropRoute(t *table, typ model.RouteType) {
+	article := "a"
+	if typ == model.RouteUnreachable {
+		article = "an"
+	}
+	for _, k := range []string{"via", "dev", "src"} {
+		if _, ok := t.get(k); ok {
+			t.errorf(k, "%s %s route has no %s", article, typ, k)
+		}
+	}
+	if t.boolean("onlink", false) {
+		t.errorf("onlink", "%s %s route has no onlink", article, typ)
+	}
+}
+
+// forwardingRoute reads a unicast route's gateway, device and source;
+// one of the first two is needed unless the type was not understood.
+func (d *decoder) forwardingRoute(t *table, r *Route, needNexthop bool) {
 	if s, ok := t.str("via"); ok {
 		if s == "peer" {
 			r.ViaPeer = true
@@ -63,18 +112,10 @@ func (d *decoder) route(c *Config, i int, t *table) Route {
 		}
 		r.Dev = s
 	}
-	if !t.has("dev") && !t.has("via") {
+	if needNexthop && !t.has("dev") && !t.has("via") {
 		d.add(t.path, true, "a route needs dev, via or both")
 	}
 	r.OnLink = t.boolean("onlink", false)
-	if n, ok := t.integer("metric", 0, 1<<32-1); ok {
-		r.Metric = uint32(n)
-	}
-	if v, ok := t.get("table"); ok {
-		if id, ok := d.tableRef(c, t.at("table"), v); ok {
-			r.Table = id
-		}
-	}
 	if s, ok := t.str("src"); ok {
 		if a, err := parseAddr(s); err != nil {
 			t.errorf("src", "%v", err)
@@ -82,9 +123,6 @@ func (d *decoder) route(c *Config, i int, t *table) Route {
 			r.Src = a
 		}
 	}
-	t.done(routeKeys...)
-	d.routeFamily(c, t, &r, isDefault)
-	return r
 }
 
 // routeFamily settles "default" to the family the route is for and checks

@@ -112,6 +112,9 @@ type Route struct {
 	Metric  uint32
 	Table   uint32
 	Src     netip.Addr
+	// Type is unicast, or unreachable, blackhole or prohibit (which have
+	// no via, dev, onlink or src).
+	Type model.RouteType
 }
 
 // Rule is one [[rule]] section.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/tunneld/tunneld/pkg/model"
 )
 
 // A minimal valid tunnel, prepended where a case needs one to refer to.
@@ -116,7 +118,7 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:13:12: rule[2].priority: at the same priority the kernel can take this rule for rule[1] (a from or to left out matches any): give it another priority`}},
 		{"inline route with errors", "route = [\n  { to = \"10.1.0.0/16\", dev = \"eth0\" },\n  { to = \"10.2.0.0/33\", dev = \"eth0\", bogus = 1 },\n]\n", []string{
 			`t.toml:3:10: route[1].to: "10.2.0.0/33" is not a prefix`,
-			`t.toml:3:39: route[1].bogus: unknown option (known: to, via, dev, onlink, metric, table, src)`}},
+			`t.toml:3:39: route[1].bogus: unknown option (known: to, type, via, dev, onlink, metric, table, src)`}},
 		{"a list that is not of tables", "route = [1, 2]\n", []string{
 			`t.toml:1:9: route: must be repeated sections ([[route]]), not a list`}},
 		{"tunnel follows itself", "[tunnel.self]\nmode = \"ipip\"\nlocal = \"self\"\nremote = \"192.0.2.2\"\n", []string{
@@ -128,6 +130,26 @@ func TestValidationErrors(t *testing.T) {
 		{"route host bits", "[[route]]\nto = \"10.0.0.1/24\"\ndev = \"eth0\"\n", []string{
 			`t.toml:2:6: route[0].to: "10.0.0.1/24" has host bits set (did you mean 10.0.0.0/24?)`}},
 		{"route without dev or via", "[[route]]\nto = \"10.0.0.0/24\"\n", []string{"t.toml:1:1: route[0]: a route needs dev, via or both"}},
+		{"unreachable route with dev", "[[route]]\nto = \"2001:db8::/48\"\ntype = \"unreachable\"\ndev = \"eth0\"\n", []string{
+			"t.toml:4:7: route[0].dev: an unreachable route has no dev"}},
+		{"blackhole route with via", "[[route]]\nto = \"10.0.0.0/8\"\ntype = \"blackhole\"\nvia = \"192.0.2.1\"\n", []string{
+			"t.toml:4:7: route[0].via: a blackhole route has no via"}},
+		{"prohibit route onlink", "[[route]]\nto = \"10.0.0.0/8\"\ntype = \"prohibit\"\nonlink = true\n", []string{
+			"t.toml:4:10: route[0].onlink: a prohibit route has no onlink"}},
+		{"unreachable route with src", "[[route]]\nto = \"10.0.0.0/8\"\ntype = \"unreachable\"\nsrc = \"192.0.2.1\"\n", []string{
+			"t.toml:4:7: route[0].src: an unreachable route has no src"}},
+		{"unreachable route via a tunnel's peer", moe + "[[route]]\nto = \"10.9.0.0/16\"\ntype = \"unreachable\"\nvia = \"peer\"\ndev = \"moe\"\nonlink = true\nmetric = 5\ntable = 42\n", []string{
+			"t.toml:9:7: route[0].via: an unreachable route has no via",
+			"t.toml:10:7: route[0].dev: an unreachable route has no dev",
+			"t.toml:11:10: route[0].onlink: an unreachable route has no onlink"}},
+		{"unknown route type", "[[route]]\nto = \"10.0.0.0/8\"\ntype = \"unreachabel\"\n", []string{
+			`t.toml:3:8: route[0].type: must be "unicast", "unreachable", "blackhole" or "prohibit", not "unreachabel"`}},
+		{"route type not a string", "[[route]]\nto = \"10.0.0.0/8\"\ntype = 7\n", []string{
+			"t.toml:3:8: route[0].type: must be a string, not the integer 7"}},
+		{"unicast route type still needs dev or via", "[[route]]\nto = \"10.0.0.0/8\"\ntype = \"unicast\"\n", []string{
+			"t.toml:1:1: route[0]: a route needs dev, via or both"}},
+		{"unreachable route in the place of a unicast one", "[[route]]\nto = \"2001:db8::/48\"\ndev = \"eth0\"\n[[route]]\nto = \"2001:db8::/48\"\ntype = \"unreachable\"\n", []string{
+			"t.toml:5:6: route[1].to: same destination, table and metric as route[0] (line 1): the kernel keeps one route for them (give one a different metric)"}},
 		{"forward unknown tunnel", "[[forward]]\ntunnel = \"larry\"\ndirection = \"in\"\n", []string{
 			`t.toml:2:10: forward[0].tunnel: unknown tunnel "larry"`}},
 		{"forward port without proto", moe + "[[forward]]\ntunnel = \"moe\"\ndirection = \"in\"\ndport = 80\n", []string{
@@ -205,5 +227,41 @@ func TestInlineTables(t *testing.T) {
 	}
 	if diff := cmp.Diff(sections.Rules, inline.Rules, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
 		t.Errorf("rules (-sections +inline):\n%s", diff)
+	}
+}
+
+// TestRouteTypes: [[route]] type, with the options an unreachable,
+// blackhole or prohibit route may have (to, table, metric; onlink only
+// as false), as the route it describes.
+func TestRouteTypes(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      Route
+	}{
+		{"unicast by default", "to = \"10.0.0.0/8\"\ndev = \"eth0\"\n",
+			Route{To: netip.MustParsePrefix("10.0.0.0/8"), Dev: "eth0", Table: 254}},
+		{"unicast said", "to = \"10.0.0.0/8\"\ndev = \"eth0\"\ntype = \"unicast\"\n",
+			Route{To: netip.MustParsePrefix("10.0.0.0/8"), Dev: "eth0", Table: 254}},
+		{"unreachable IPv6 prefix", "to = \"2001:db8:100::/48\"\ntype = \"unreachable\"\n",
+			Route{To: netip.MustParsePrefix("2001:db8:100::/48"), Table: 254, Type: model.RouteUnreachable}},
+		{"blackhole in a table with a metric", "to = \"10.0.0.0/8\"\ntype = \"blackhole\"\ntable = 42\nmetric = 300\nonlink = false\n",
+			Route{To: netip.MustParsePrefix("10.0.0.0/8"), Table: 42, Metric: 300, Type: model.RouteBlackhole}},
+		{"prohibit default is IPv4", "to = \"default\"\ntype = \"prohibit\"\ntable = 1000\n",
+			Route{To: netip.MustParsePrefix("0.0.0.0/0"), Table: 1000, Type: model.RouteProhibit}},
+		{"unreachable IPv6 default", "to = \"::/0\"\ntype = \"unreachable\"\n",
+			Route{To: netip.MustParsePrefix("::/0"), Table: 254, Type: model.RouteUnreachable}},
+		{"host", "to = \"192.0.2.7\"\ntype = \"prohibit\"\n",
+			Route{To: netip.MustParsePrefix("192.0.2.7/32"), Table: 254, Type: model.RouteProhibit}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.toml", []byte("[[route]]\n"+tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]Route{tt.want}, c.Routes, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
+				t.Errorf("routes (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -31,7 +31,7 @@ func (b *builder) routes() {
 			via, _ = config.PeerOf(b.c.TunnelByName(r.Dev), r.To.Addr().Is6())
 		}
 		b.res.State.Routes = append(b.res.State.Routes, model.Route{
-			Table: r.Table, Dst: r.To, Via: via, Dev: r.Dev, OnLink: r.OnLink, Metric: metric(r.To.Addr(), r.Metric), Src: r.Src,
+			Table: r.Table, Dst: r.To, Via: via, Dev: r.Dev, OnLink: r.OnLink, Metric: metric(r.To.Addr(), r.Metric), Src: r.Src, Type: r.Type,
 		})
 	}
 }

@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// routeTypes has an unreachable, a blackhole and a prohibit route of each
+// family, in main and in a table of its own.
+const routeTypes = `
+[tables]
+t = 42
+[[route]]
+to = "10.60.0.0/16"
+type = "unreachable"
+[[route]]
+to = "2001:db8:100::/48"
+type = "unreachable"
+[[route]]
+to = "10.61.0.0/16"
+type = "blackhole"
+table = "t"
+metric = 10
+[[route]]
+to = "::/0"
+type = "blackhole"
+table = "t"
+[[route]]
+to = "default"
+type = "prohibit"
+table = "t"
+[[route]]
+to = "2001:db8:200::/48"
+type = "prohibit"
+`
+
+// TestRouteTypesConverge: unreachable, blackhole and prohibit routes are
+// added as configured (an IPv6 one's metric 0 is 1024), a second pass has
+// nothing to do, a foreign unreachable route is left alone by apply and
+// down, and down removes tunneld's.
+func TestRouteTypesConverge(t *testing.T) {
+	c, err := config.Parse("t.toml", []byte(routeTypes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := world()
+	other := model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("2001:db8:300::/48"), Metric: 1024, Type: model.RouteUnreachable}
+	k.AddForeignRoute(other, 3)
+	before := dumpOf(k)
+	if _, err := Converge(ctx, k, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	var ours []model.Route
+	for _, r := range dumpOf(k).Routes {
+		if r.Proto == model.RouteProtocol {
+			ours = append(ours, r.Route)
+		}
+	}
+	p := netip.MustParsePrefix
+	want := []model.Route{
+		{Table: 42, Dst: p("0.0.0.0/0"), Type: model.RouteProhibit},
+		{Table: 42, Dst: p("10.61.0.0/16"), Metric: 10, Type: model.RouteBlackhole},
+		{Table: 42, Dst: p("::/0"), Metric: 1024, Type: model.RouteBlackhole},
+		{Table: 254, Dst: p("10.60.0.0/16"), Type: model.RouteUnreachable},
+		{Table: 254, Dst: p("2001:db8:100::/48"), Metric: 1024, Type: model.RouteUnreachable},
+		{Table: 254, Dst: p("2001:db8:200::/48"), Metric: 1024, Type: model.RouteProhibit},
+	}
+	if diff := cmp.Diff(want, ours, dumpOpts); diff != "" {
+		t.Errorf("routes (-want +got):\n%s", diff)
+	}
+	s, err := Look(ctx, k, c, nil)
+	if err != nil || !s.Plan.Empty() {
+		t.Fatalf("plan after converge (%v):\n%s", err, s.Plan)
+	}
+	if !slices.Contains(k.Routes, fakekernel.Route{Route: other, Proto: 3}) {
+		t.Error("the foreign unreachable route is gone after apply")
+	}
+	if _, err := Down(ctx, k, c); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, dumpOf(k), dumpOpts); diff != "" {
+		t.Errorf("after down (-before +after):\n%s", diff)
+	}
+}
+
+// TestForeignUnreachableRouteInTheWay: a foreign unreachable route with
+// the key of one of tunneld's is not taken over.
+func TestForeignUnreachableRouteInTheWay(t *testing.T) {
+	c, err := config.Parse("t.toml", []byte(routeTypes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := world()
+	theirs := fakekernel.Route{Route: model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("2001:db8:100::/48"), Metric: 1024, Type: model.RouteUnreachable}, Proto: 3}
+	k.AddForeignRoute(theirs.Route, theirs.Proto)
+	if _, err := Converge(ctx, k, c, nil); !errors.Is(err, kernel.ErrForeign) {
+		t.Fatalf("error = %v, want one for the foreign route", err)
+	}
+	if _, err := Down(ctx, k, c); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(k.Routes, theirs) || len(k.Routes) != len(world().Routes)+1 {
+		t.Errorf("after down: %+v", k.Routes)
+	}
+}

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,7 +81,8 @@ func sixIn4Lab(l *lab) {
 // the router's WAN address to a tunnel broker, the IPv6 default route
 // through it, IPv6 forwarding on. The LAN host pings and connects to a
 // host on the IPv6 internet behind the broker, through the tunnel (the
-// ISP routes no IPv6); both ends count the traffic and nothing is dropped.
+// ISP routes no IPv6); both ends count the traffic and nothing is dropped;
+// a ping to an unused part of the routed prefix is answered unreachable.
 // Then the router runs the daemon and its WAN address changes: the
 // tunnel's local follows it in place, the broker is told (its remote is
 // updated, as a broker's update URL does), and traffic passes again.
@@ -105,6 +108,31 @@ func TestExample6in4(t *testing.T) {
 	// The router itself reaches the broker's end of the tunnel.
 	if err := l.ping("router", "2001:db8:1::1", "-6"); err != nil {
 		t.Error(err)
+	}
+	// An unused part of the routed /48 is unreachable at the router: the
+	// sender is told so, and the packet does not go back to the broker
+	// and loop until its hop limit runs out ("Time exceeded").
+	// Busybox's ping does not print ICMPv6 errors: the host's counter says.
+	unreachs := func() (n int) {
+		l.in("inet", func() error {
+			b, err := os.ReadFile("/proc/thread-self/net/snmp6")
+			for _, line := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "Icmp6InDestUnreachs" {
+					n, err = strconv.Atoi(f[1])
+				}
+			}
+			return err
+		})
+		return n
+	}
+	n := unreachs()
+	var out []byte
+	l.in("inet", func() error {
+		out, _ = exec.Command("ping", "-c", "1", "-W", "2", "-6", "2001:db8:100:2::1").CombinedOutput()
+		return nil
+	})
+	if unreachs() == n {
+		t.Errorf("ping to an unused part of the routed prefix, from the internet: no destination unreachable came back\n%s", out)
 	}
 	checkTunnel(t, l, "router", router, "6in4-henet", 1480)
 	checkTunnel(t, l, "broker", broker, "6in4-client", 1480)

@@ -92,10 +92,7 @@ func TestExample6in4(t *testing.T) {
 	sixIn4Lab(l)
 	router, broker := exampleFile("6in4-he"), exampleFile("6in4-broker")
 	hosts := []string{"router", "broker"}
-	before := map[string]string{}
-	for _, n := range hosts {
-		before[n] = l.snapshot(n)
-	}
+	before := l.snapshots(hosts...)
 	_, err := l.tunneld("broker", "apply", "-c", broker)
 	skipWithoutDriver(t, err)
 	l.mustTunneld("router", "apply", "-c", router)
@@ -140,11 +137,7 @@ func TestExample6in4(t *testing.T) {
 	checkNoDrops(t, l, "broker", broker)
 	l.mustTunneld("router", "down", "-c", router)
 	l.mustTunneld("broker", "down", "-c", broker)
-	for _, n := range hosts {
-		if got := l.snapshot(n); got != before[n] {
-			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", n, before[n], got)
-		}
-	}
+	l.unchanged("down", before)
 
 	// The daemon on the router; the WAN address changes under it.
 	d := l.daemon("router", router)
@@ -176,11 +169,7 @@ func TestExample6in4(t *testing.T) {
 	}
 	l.mustTunneld("broker", "down", "-c", moved)
 	l.renumber("router", "wan", "198.51.100.3/24", "198.51.100.2/24") // as it was, to compare
-	for _, n := range hosts {
-		if got := l.snapshot(n); got != before[n] {
-			t.Errorf("%s after the daemon's stop differs:\n--- before\n%s--- after\n%s", n, before[n], got)
-		}
-	}
+	l.unchanged("the daemon's stop", before)
 }
 
 // renumber adds the address new to a device, then removes old (a DHCP
@@ -269,10 +258,7 @@ func TestExampleDSLite(t *testing.T) {
 	l.addr("inet", "eth0", "203.0.113.100/24")
 	router, aftr := exampleFile("dslite"), exampleFile("dslite-aftr")
 	hosts := []string{"router", "aftr"}
-	before := map[string]string{}
-	for _, n := range hosts {
-		before[n] = l.snapshot(n)
-	}
+	before := l.snapshots(hosts...)
 	_, err := l.tunneld("aftr", "apply", "-c", aftr)
 	skipWithoutDriver(t, err)
 	if os.Getenv(netnstest.EnvRequireDrivers) != "1" {
@@ -308,11 +294,7 @@ func TestExampleDSLite(t *testing.T) {
 	checkNoDrops(t, l, "aftr", aftr)
 	l.mustTunneld("router", "down", "-c", router)
 	l.mustTunneld("aftr", "down", "-c", aftr)
-	for _, n := range hosts {
-		if got := l.snapshot(n); got != before[n] {
-			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", n, before[n], got)
-		}
-	}
+	l.unchanged("down", before)
 
 	// The daemon on the router; the ISP gives the WAN a new address (a
 	// new prefix, as some ISPs do daily).
@@ -354,11 +336,7 @@ func TestExampleDSLite(t *testing.T) {
 	}
 	l.mustTunneld("aftr", "down", "-c", moved)
 	l.renumber("router", "wan", "2001:db8:a::3/64", "2001:db8:a::2/64")
-	for _, n := range hosts {
-		if got := l.snapshot(n); got != before[n] {
-			t.Errorf("%s after the daemon's stop differs:\n--- before\n%s--- after\n%s", n, before[n], got)
-		}
-	}
+	l.unchanged("the daemon's stop", before)
 }
 
 // TestExampleIP6IP6 is testdata/examples/ip6ip6-site-{a,b}.toml: two
@@ -385,10 +363,7 @@ func TestExampleIP6IP6(t *testing.T) {
 	}
 	cfg := map[string]string{"siteA": exampleFile("ip6ip6-site-a"), "siteB": exampleFile("ip6ip6-site-b")}
 	hosts := []string{"siteA", "siteB"}
-	before := map[string]string{}
-	for _, n := range hosts {
-		before[n] = l.snapshot(n)
-	}
+	before := l.snapshots(hosts...)
 	_, err := l.tunneld("siteA", "apply", "-c", cfg["siteA"])
 	skipWithoutDriver(t, err)
 	l.mustTunneld("siteB", "apply", "-c", cfg["siteB"])
@@ -404,10 +379,7 @@ func TestExampleIP6IP6(t *testing.T) {
 		checkNoDrops(t, l, n, cfg[n])
 	}
 	for _, n := range hosts {
-		l.mustTunneld(n, "down", "-c", cfg[n])
-		if got := l.snapshot(n); got != before[n] {
-			t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", n, before[n], got)
-		}
+		l.downRestores(n, cfg[n], before[n])
 	}
 }
 

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -286,6 +288,17 @@ func (l *lab) downRestores(ns, file, before string) {
 	l.mustTunneld(ns, "down", "-c", file)
 	if got := l.snapshot(ns); got != before {
 		l.t.Errorf("%s after down differs:\n--- before\n%s--- after\n%s", ns, before, got)
+	}
+}
+
+// unchanged checks that each namespace in before is exactly as its
+// snapshot there, after what (a down, the daemon's stop).
+func (l *lab) unchanged(what string, before map[string]string) {
+	l.t.Helper()
+	for _, ns := range slices.Sorted(maps.Keys(before)) {
+		if got := l.snapshot(ns); got != before[ns] {
+			l.t.Errorf("%s after %s differs:\n--- before\n%s--- after\n%s", ns, what, before[ns], got)
+		}
 	}
 }
 

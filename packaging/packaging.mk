@@ -57,6 +57,7 @@ size: cross
 		printf '%-40s %12d %9s %12d  (tunneld is %s times this)\n' $$f $$s $$(awk "BEGIN{printf \"%.2f\", $$s/1048576}") $$(gzip -9c <$$f | wc -c) $$(awk "BEGIN{printf \"%.2f\", $$t/$$s}")
 
 ## install: binary, systemd unit, example config (only if absent), docs
+## (with testdata/examples: 6in4, DS-Lite, ip6ip6)
 PREFIX      ?= /usr/local
 SBINDIR     ?= $(PREFIX)/sbin
 SYSCONFDIR  ?= /etc
@@ -66,7 +67,7 @@ MANDIR      ?= $(PREFIX)/share/man
 
 install: build
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/tunneld \
-		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(MANDIR)/man8
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 tunneld $(DESTDIR)$(SBINDIR)/tunneld
 	sed -e 's|/usr/sbin/tunneld|$(SBINDIR)/tunneld|g' -e 's|/etc/tunneld/|$(SYSCONFDIR)/tunneld/|g' \
 		-e 's|/usr/share/doc/tunneld/|$(DOCDIR)/|g' init/tunneld.service >$(DESTDIR)$(UNITDIR)/tunneld.service
@@ -79,6 +80,7 @@ install: build
 	fi
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -m 0644 testdata/reference.toml $(DESTDIR)$(DOCDIR)/reference.toml
+	install -m 0644 testdata/examples/*.toml $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 packaging/README.md $(DESTDIR)$(DOCDIR)/README.packaging.md
 	install -m 0644 packaging/tunneld.8 $(DESTDIR)$(MANDIR)/man8/tunneld.8
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi

@@ -100,6 +100,7 @@ func TestInstall(t *testing.T) {
 		{"etc/tunneld/tunneld.toml", 0o644},
 		{"usr/local/share/doc/tunneld/README.md", 0o644},
 		{"usr/local/share/doc/tunneld/reference.toml", 0o644},
+		{"usr/local/share/doc/tunneld/examples/6in4-he.toml", 0o644},
 		{"usr/local/share/man/man8/tunneld.8", 0o644},
 	} {
 		info, err := os.Stat(filepath.Join(dest, f.path))

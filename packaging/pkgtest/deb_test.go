@@ -61,16 +61,18 @@ func unpackDeb(t *testing.T, deb string) (root, control string) {
 }
 
 var debFiles = map[string]os.FileMode{
-	"usr/sbin/tunneld":                          0o755,
-	"lib/systemd/system/tunneld.service":        0o644,
-	"etc/tunneld/tunneld.toml":                  0o644,
-	"usr/share/doc/tunneld/README.md":           0o644,
-	"usr/share/doc/tunneld/README.packaging.md": 0o644,
-	"usr/share/doc/tunneld/reference.toml":      0o644,
-	"usr/share/doc/tunneld/copyright":           0o644,
-	"usr/share/doc/tunneld/changelog.Debian.gz": 0o644,
-	"usr/share/man/man8/tunneld.8.gz":           0o644,
-	"usr/share/lintian/overrides/tunneld":       0o644,
+	"usr/sbin/tunneld":                            0o755,
+	"lib/systemd/system/tunneld.service":          0o644,
+	"etc/tunneld/tunneld.toml":                    0o644,
+	"usr/share/doc/tunneld/README.md":             0o644,
+	"usr/share/doc/tunneld/README.packaging.md":   0o644,
+	"usr/share/doc/tunneld/reference.toml":        0o644,
+	"usr/share/doc/tunneld/examples/6in4-he.toml": 0o644,
+	"usr/share/doc/tunneld/examples/dslite.toml":  0o644,
+	"usr/share/doc/tunneld/copyright":             0o644,
+	"usr/share/doc/tunneld/changelog.Debian.gz":   0o644,
+	"usr/share/man/man8/tunneld.8.gz":             0o644,
+	"usr/share/lintian/overrides/tunneld":         0o644,
 }
 
 func TestDeb(t *testing.T) {

@@ -19,13 +19,14 @@ trap 'rm -rf "$work"' EXIT INT TERM
 r=$work/root
 doc=$r/usr/share/doc/tunneld
 install -d -m 0755 "$r" "$r/DEBIAN" "$r/usr/sbin" "$r/lib/systemd/system" "$r/etc/tunneld" \
-	"$doc" "$r/usr/share/man/man8" "$r/usr/share/lintian/overrides"
+	"$doc" "$doc/examples" "$r/usr/share/man/man8" "$r/usr/share/lintian/overrides"
 
 install -m 0755 "$BIN" "$r/usr/sbin/tunneld"
 install -m 0644 "$root/init/tunneld.service" "$r/lib/systemd/system/tunneld.service"
 install -m 0644 "$root/packaging/tunneld.toml" "$r/etc/tunneld/tunneld.toml"
 install -m 0644 "$root/README.md" "$doc/README.md"
 install -m 0644 "$root/testdata/reference.toml" "$doc/reference.toml"
+install -m 0644 "$root"/testdata/examples/*.toml "$doc/examples/"
 install -m 0644 "$root/packaging/README.md" "$doc/README.packaging.md"
 install -m 0644 "$root/packaging/debian/copyright" "$doc/copyright"
 gzip -9n <"$root/packaging/tunneld.8" >"$r/usr/share/man/man8/tunneld.8.gz"

@@ -178,7 +178,14 @@ func runOne(ctx context.Context, cfg vmharness.Config, prepareOnly bool, timeout
 	}
 	res, err := vmharness.Run(ctx, cfg)
 	if err != nil {
-		return failure(cfg.Arch, err)
+		msg, code := failure(cfg.Arch, err)
+		if cfg.Console == nil {
+			// Not streamed: what failed may be before the tail.
+			if f := failedTests(res.Console); f != "" {
+				msg += "\n" + strings.TrimSuffix(f, "\n")
+			}
+		}
+		return msg, code
 	}
 	return fmt.Sprintf("PASS %s: kernel %s, boot %s, qemu %s, total %s", cfg.Arch, res.Kernel,
 		res.Boot.Round(100*time.Millisecond), res.Elapsed.Round(100*time.Millisecond),

@@ -215,6 +215,11 @@ func printDaemon(w io.Writer, st Status) {
 		return
 	}
 	f := st.Daemon
+	if f.Converges == 0 {
+		// Its socket answers before the first convergence ends.
+		fmt.Fprintln(w, "daemon: starting: its first convergence is under way")
+		return
+	}
 	fmt.Fprintf(w, "daemon: running since %s, %d convergences, last %s\n", f.Started.Format("2006-01-02 15:04:05"), f.Converges, f.LastConverge.Format("15:04:05"))
 	if !f.LastReload.IsZero() {
 		fmt.Fprintf(w, "  last reload %s\n", f.LastReload.Format("2006-01-02 15:04:05"))

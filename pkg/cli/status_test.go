@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -73,5 +76,25 @@ func TestDaemonAnswers(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestPrintDaemonStarting: before its first convergence the daemon is
+// "starting", not "running since" a zero time; after it, running.
+func TestPrintDaemonStarting(t *testing.T) {
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		facts daemon.Facts
+		want  string
+	}{
+		{"starting", daemon.Facts{}, "daemon: starting: its first convergence is under way\n"},
+		{"running", daemon.Facts{Started: at, Converges: 1, LastConverge: at}, "daemon: running since 2026-12-03 17:00:00, 1 convergences, last 17:00:00\n"},
+	} {
+		var b bytes.Buffer
+		printDaemon(&b, Status{Daemon: &tc.facts})
+		if got := b.String(); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: printed %q, want it to start with %q", tc.name, got, tc.want)
+		}
 	}
 }

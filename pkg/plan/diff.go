@@ -1,7 +1,9 @@
 package plan
 
 import (
-	"net/netip"
+	"cmp"
+	"slices"
+	"strings"
 
 	"github.com/tunneld/tunneld/pkg/model"
 )
@@ -15,7 +17,13 @@ import (
 // that a link deletion takes with it (its addresses and routes) are not
 // deleted separately.
 func Diff(have, want model.State, fallbacks ...string) Plan {
-	d := differ{gone: map[string]bool{}, own: map[string]bool{}}
+	// Both sides in model.State's order (the observation and the desired
+	// state come so, and then this costs one comparison per object): each
+	// kind is then diffed by walking the two sides side by side, with no
+	// map of either.
+	have.Sort()
+	want.Sort()
+	d := differ{haveLinks: have.Links, wantLinks: want.Links}
 	d.links(have.Links, want.Links)
 	d.addrs(have.Addrs, want.Addrs)
 	d.routes(have.Routes, want.Routes)
@@ -56,10 +64,30 @@ const (
 type differ struct {
 	phase [phases][]Op
 	// gone holds links that are deleted (or re-created) by this plan: the
-	// kernel removes their addresses and routes.
+	// kernel removes their addresses and routes. Few are, so it is a map
+	// made only when one is.
 	gone map[string]bool
-	// own holds tunneld's links, the ones observed and the ones wanted.
-	own map[string]bool
+	// haveLinks and wantLinks, in name order, are tunneld's links, the
+	// ones observed and the ones wanted.
+	haveLinks, wantLinks []model.Link
+}
+
+// own reports whether the link called name is tunneld's, observed or
+// wanted.
+func (d *differ) own(name string) bool {
+	return linkIn(d.haveLinks, name) || linkIn(d.wantLinks, name)
+}
+
+func linkIn(links []model.Link, name string) bool {
+	_, found := slices.BinarySearchFunc(links, name, func(l model.Link, name string) int { return strings.Compare(l.Name, name) })
+	return found
+}
+
+func (d *differ) goes(name string) {
+	if d.gone == nil {
+		d.gone = map[string]bool{}
+	}
+	d.gone[name] = true
 }
 
 func (d *differ) add(ph int, op Op) { d.phase[ph] = append(d.phase[ph], op) }
@@ -69,29 +97,22 @@ func (d *differ) add(ph int, op Op) { d.phase[ph] = append(d.phase[ph], op) }
 // object.
 
 func (d *differ) links(have, want []model.Link) {
-	h := make(map[string]*model.Link, len(have))
-	for i := range have {
-		h[have[i].Name] = &have[i]
-		d.own[have[i].Name] = true
-	}
-	for i := range want {
-		d.own[want[i].Name] = true
-	}
-	for i := range want {
-		w := &want[i]
-		old, exists := h[w.Name]
-		delete(h, w.Name)
-		switch {
-		case exists && old.Mode != w.Mode:
-			d.add(phaseRecreate, Op{Kind: LinkDel, Link: ptr(*old)})
-			d.gone[w.Name] = true
-			fallthrough
-		case !exists:
-			d.add(phaseLinks, Op{Kind: LinkAdd, Link: ptr(*w)})
-			if w.Up {
-				d.add(phaseUp, Op{Kind: LinkUp, Link: ptr(*w), Name: w.Name})
+	byName := func(a, b *model.Link) int { return strings.Compare(a.Name, b.Name) }
+	groups(have, want, byName, func(hs, ws []model.Link) {
+		// A name is held once on each side.
+		for i := range ws {
+			w := &ws[i]
+			if len(hs) == 0 {
+				d.create(w)
+				continue
 			}
-		default:
+			old := &hs[0]
+			if old.Mode != w.Mode {
+				d.add(phaseRecreate, Op{Kind: LinkDel, Link: ptr(*old)})
+				d.goes(w.Name)
+				d.create(w)
+				continue
+			}
 			if old.Params() != w.Params() {
 				d.add(phaseLinks, Op{Kind: LinkChange, Link: ptr(*w), Old: ptr(*old)})
 			}
@@ -102,87 +123,120 @@ func (d *differ) links(have, want []model.Link) {
 				d.add(phaseDown, Op{Kind: LinkDown, Link: ptr(*w), Name: w.Name})
 			}
 		}
-	}
-	for i := range have {
-		l := &have[i]
-		if _, left := h[l.Name]; left {
-			d.gone[l.Name] = true
-			d.add(phaseLinkDel, Op{Kind: LinkDel, Link: ptr(*l)})
+		if len(ws) == 0 {
+			for i := range hs {
+				d.goes(hs[i].Name)
+				d.add(phaseLinkDel, Op{Kind: LinkDel, Link: ptr(hs[i])})
+			}
 		}
+	})
+}
+
+func (d *differ) create(w *model.Link) {
+	d.add(phaseLinks, Op{Kind: LinkAdd, Link: ptr(*w)})
+	if w.Up {
+		d.add(phaseUp, Op{Kind: LinkUp, Link: ptr(*w), Name: w.Name})
 	}
 }
 
-// Where an object is, in one map per kind rather than one per side.
-const (
-	inHave = 1 << iota
-	inWant
-)
+// groups walks have and want, each in the order key gives, side by side,
+// and calls f with each group of objects of equal key: those of have and
+// those of want (either may be empty), groups in key order.
+func groups[T any](have, want []T, key func(a, b *T) int, f func(hs, ws []T)) {
+	i, j := 0, 0
+	for i < len(have) || j < len(want) {
+		var first *T
+		switch {
+		case i == len(have):
+			first = &want[j]
+		case j == len(want):
+			first = &have[i]
+		case key(&have[i], &want[j]) <= 0:
+			first = &have[i]
+		default:
+			first = &want[j]
+		}
+		hi, wj := i, j
+		for hi < len(have) && key(&have[hi], first) == 0 {
+			hi++
+		}
+		for wj < len(want) && key(&want[wj], first) == 0 {
+			wj++
+		}
+		f(have[i:hi], want[j:wj])
+		i, j = hi, wj
+	}
+}
+
+// has reports whether s holds an object equal to x.
+func has[T comparable](s []T, x *T) bool {
+	for i := range s {
+		if s[i] == *x {
+			return true
+		}
+	}
+	return false
+}
 
 func (d *differ) addrs(have, want []model.Addr) {
 	// The same address with another prefix or peer is removed before the
-	// new one is added: the kernel would refuse the duplicate. onLink
-	// finds those.
-	type onLink struct {
-		link string
-		addr netip.Addr
-	}
-	where := make(map[model.Addr]uint8, max(len(have), len(want)))
-	whereOn := make(map[onLink]uint8, max(len(have), len(want)))
-	for _, a := range have {
-		if !d.gone[a.Link] {
-			where[a] |= inHave
-			whereOn[onLink{a.Link, a.Prefix.Addr()}] |= inHave
+	// new one is added: the kernel would refuse the duplicate. A group
+	// is one address on one link.
+	onLink := func(a, b *model.Addr) int {
+		if c := strings.Compare(a.Link, b.Link); c != 0 {
+			return c
 		}
+		return a.Prefix.Addr().Compare(b.Prefix.Addr())
 	}
-	for _, a := range want {
-		if where[a]&inHave == 0 {
-			d.add(phaseAddrs, Op{Kind: AddrAdd, Addr: ptr(a)})
+	groups(have, want, onLink, func(hs, ws []model.Addr) {
+		if len(hs) > 0 && d.gone[hs[0].Link] {
+			hs = nil
 		}
-		where[a] |= inWant
-		whereOn[onLink{a.Link, a.Prefix.Addr()}] |= inWant
-	}
-	for _, a := range have {
-		if d.gone[a.Link] || where[a]&inWant != 0 {
-			continue
+		for i := range ws {
+			if !has(hs, &ws[i]) {
+				d.add(phaseAddrs, Op{Kind: AddrAdd, Addr: ptr(ws[i])})
+			}
 		}
-		if whereOn[onLink{a.Link, a.Prefix.Addr()}]&inWant != 0 {
-			d.add(phaseAddrFix, Op{Kind: AddrDel, Addr: ptr(a)})
-		} else {
-			d.add(phaseAddrDel, Op{Kind: AddrDel, Addr: ptr(a)})
+		for i := range hs {
+			switch {
+			case has(ws, &hs[i]):
+			case len(ws) > 0:
+				d.add(phaseAddrFix, Op{Kind: AddrDel, Addr: ptr(hs[i])})
+			default:
+				d.add(phaseAddrDel, Op{Kind: AddrDel, Addr: ptr(hs[i])})
+			}
 		}
-	}
+	})
 }
 
 func (d *differ) routes(have, want []model.Route) {
-	type sides struct {
-		have   *model.Route
-		wanted bool
-	}
-	where := make(map[model.RouteKey]sides, max(len(have), len(want)))
-	for i := range have {
-		if !d.gone[have[i].Dev] {
-			where[have[i].Key()] = sides{have: &have[i]}
+	// model.CompareRoute orders by the route's key (table, destination,
+	// metric) and nothing else.
+	groups(have, want, model.CompareRoute, func(hs, ws []model.Route) {
+		// The routes through a link that goes are the kernel's to remove.
+		if slices.ContainsFunc(hs, func(r model.Route) bool { return d.gone[r.Dev] }) {
+			var kept []model.Route
+			for _, r := range hs {
+				if !d.gone[r.Dev] {
+					kept = append(kept, r)
+				}
+			}
+			hs = kept
 		}
-	}
-	for i := range want {
-		r := &want[i]
-		k := r.Key()
-		w := where[k]
-		switch {
-		case w.have == nil:
-			d.add(phaseRoutes, Op{Kind: RouteAdd, Route: ptr(*r)})
-		case !sameRoute(*w.have, *r):
-			d.add(phaseRoutes, Op{Kind: RouteReplace, Route: ptr(*r)})
+		for i := range ws {
+			switch {
+			case len(hs) == 0:
+				d.add(phaseRoutes, Op{Kind: RouteAdd, Route: ptr(ws[i])})
+			case !sameRoute(hs[len(hs)-1], ws[i]):
+				d.add(phaseRoutes, Op{Kind: RouteReplace, Route: ptr(ws[i])})
+			}
 		}
-		w.wanted = true
-		where[k] = w
-	}
-	for i := range have {
-		r := &have[i]
-		if !d.gone[r.Dev] && !where[r.Key()].wanted {
-			d.add(phaseRouteDel, Op{Kind: RouteDel, Route: ptr(*r)})
+		if len(ws) == 0 {
+			for i := range hs {
+				d.add(phaseRouteDel, Op{Kind: RouteDel, Route: ptr(hs[i])})
+			}
 		}
-	}
+	})
 }
 
 // sameRoute reports whether the kernel's route have is the route want. A
@@ -196,22 +250,24 @@ func sameRoute(have, want model.Route) bool {
 }
 
 func (d *differ) rules(have, want []model.Rule) {
-	where := make(map[model.Rule]uint8, max(len(have), len(want)))
-	for i := range have {
-		where[have[i]] |= inHave
-	}
-	for i := range want {
-		r := &want[i]
-		if where[*r]&inHave == 0 {
-			d.add(phaseRules, Op{Kind: RuleAdd, Rule: ptr(*r)})
+	byPriority := func(a, b *model.Rule) int {
+		if c := cmp.Compare(a.Priority, b.Priority); c != 0 {
+			return c
 		}
-		where[*r] |= inWant
+		return cmp.Compare(a.Family, b.Family)
 	}
-	for i := range have {
-		if r := &have[i]; where[*r]&inWant == 0 {
-			d.add(phaseRuleDel, Op{Kind: RuleDel, Rule: ptr(*r)})
+	groups(have, want, byPriority, func(hs, ws []model.Rule) {
+		for i := range ws {
+			if !has(hs, &ws[i]) {
+				d.add(phaseRules, Op{Kind: RuleAdd, Rule: ptr(ws[i])})
+			}
 		}
-	}
+		for i := range hs {
+			if !has(ws, &hs[i]) {
+				d.add(phaseRuleDel, Op{Kind: RuleDel, Rule: ptr(hs[i])})
+			}
+		}
+	})
 }
 
 func (d *differ) sysctls(have, want []model.Sysctl) {
@@ -278,7 +334,7 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 		recorded := s.Original != ""
 		dev := model.SysctlDevice(s.Path)
 		switch {
-		case handled && (s.Value == "" || d.gone[dev] || !recorded && d.own[dev]):
+		case handled && (s.Value == "" || d.gone[dev] || !recorded && d.own(dev)):
 			continue // gone, going, or the kernel's to set
 		case !handled && !recorded:
 			continue

@@ -1,0 +1,387 @@
+package plan
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// TestDiffAgreesWithMaps checks Diff, which walks both sides in their
+// order, against mapDiff, the implementation it replaced (each kind looked
+// up in maps: to 1336947), on random states of few names and addresses,
+// so that the same link, address, route key and rule priority meet often
+// on both sides and within one.
+func TestDiffAgreesWithMaps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 5000 {
+		have, want := randomState(rng, true), randomState(rng, false)
+		got, ref := opsText(Diff(have, want)), opsText(mapDiff(have, want))
+		if diff := cmp.Diff(ref, got); diff != "" {
+			t.Fatalf("case %d: have %+v\nwant %+v\nDiff (-mapDiff +Diff):\n%s", i, have, want, diff)
+		}
+	}
+}
+
+// TestDiffLeavesStatesAlone: Diff reads the states it is given and
+// changes none of their objects (the daemon keeps its last observation).
+func TestDiffLeavesStatesAlone(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 500 {
+		have, want := randomState(rng, true), randomState(rng, false)
+		before := fmt.Sprintf("%+v %+v", have, want)
+		Diff(have, want)
+		if after := fmt.Sprintf("%+v %+v", have, want); after != before {
+			t.Fatalf("Diff changed its input:\nbefore %s\nafter  %s", before, after)
+		}
+	}
+}
+
+// opsText is each operation with every object it carries, for comparing
+// plans whole.
+func opsText(p Plan) []string {
+	var out []string
+	for _, op := range p.Ops {
+		s := fmt.Sprintf("%v %q", op.Kind, op.Name)
+		for _, v := range []any{op.Link, op.Old, op.Addr, op.Route, op.Rule, op.Sysctl, op.Filter} {
+			s += fmt.Sprintf(" %+v", v)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// randomState is a state in model.State's order (an observation when
+// observed: sysctls with their record) drawn from a few of each.
+func randomState(rng *rand.Rand, observed bool) model.State {
+	pick := func(s ...string) string { return s[rng.IntN(len(s))] }
+	var s model.State
+	seen := map[string]bool{}
+	for range rng.IntN(4) {
+		name := pick("a", "b", "c")
+		if seen[name] {
+			continue // a name is held once
+		}
+		seen[name] = true
+		s.Links = append(s.Links, model.Link{Name: name, Mode: model.Mode(pick("ipip", "gre")),
+			Local: netip.MustParseAddr("192.0.2.1"), MTU: 1400 + rng.IntN(2)*80, Up: rng.IntN(3) > 0})
+	}
+	for range rng.IntN(6) {
+		a := model.Addr{Link: pick("a", "b", "c", "wan"), Prefix: netip.MustParsePrefix(pick("10.0.0.1/32", "10.0.0.1/24", "10.0.0.2/32"))}
+		if rng.IntN(4) == 0 {
+			a.Peer = netip.MustParseAddr("10.0.0.9")
+		}
+		s.Addrs = append(s.Addrs, a)
+	}
+	for range rng.IntN(6) {
+		r := model.Route{Table: uint32(42 + rng.IntN(2)), Dst: netip.MustParsePrefix(pick("0.0.0.0/0", "10.1.0.0/24", "10.1.0.0/16")),
+			Dev: pick("a", "b", ""), Metric: uint32(rng.IntN(2) * 10)}
+		if r.Dev == "" || rng.IntN(3) == 0 {
+			r.Via = netip.MustParseAddr("10.0.0.2")
+		}
+		s.Routes = append(s.Routes, r)
+	}
+	for range rng.IntN(6) {
+		s.Rules = append(s.Rules, model.Rule{Family: 4, Priority: uint32(100 + rng.IntN(3)),
+			Src: netip.MustParsePrefix(pick("10.0.0.1/32", "10.0.0.2/32")), Table: uint32(42 + rng.IntN(2))})
+	}
+	paths := []string{model.IPForward, "net/ipv4/conf/a/forwarding", "net/ipv4/conf/x/forwarding", "net/ipv4/conf/x/proxy_arp"}
+	for _, p := range paths {
+		if rng.IntN(2) == 0 {
+			continue
+		}
+		sc := model.Sysctl{Path: p, Value: pick("0", "1")}
+		if observed {
+			sc.Value = pick("0", "1", "")
+			sc.Original = pick("", "0", "1")
+			if rng.IntN(2) == 0 {
+				sc.Ours = []string{pick("0", "1")}
+			}
+		}
+		s.Sysctls = append(s.Sysctls, sc)
+	}
+	s.Sort()
+	return s
+}
+
+// mapDiff and its differ are Diff as it was before it walked both sides
+// in order (to 1336947): the reference TestDiffAgreesWithMaps holds it to.
+func mapDiff(have, want model.State, fallbacks ...string) Plan {
+	d := mapDiffer{gone: map[string]bool{}, own: map[string]bool{}}
+	d.links(have.Links, want.Links)
+	d.addrs(have.Addrs, want.Addrs)
+	d.routes(have.Routes, want.Routes)
+	d.rules(have.Rules, want.Rules)
+	d.sysctls(have.Sysctls, want.Sysctls)
+	d.filter(have.Filter, want.Filter)
+	for _, name := range fallbacks {
+		d.phase[phaseDown] = append(d.phase[phaseDown], Op{Kind: LinkDown, Name: name})
+	}
+	var p Plan
+	for _, ops := range d.phase {
+		p.Ops = append(p.Ops, ops...)
+	}
+	return p
+}
+
+type mapDiffer struct {
+	phase [phases][]Op
+	// gone holds links that are deleted (or re-created) by this plan: the
+	// kernel removes their addresses and routes.
+	gone map[string]bool
+	// own holds tunneld's links, the ones observed and the ones wanted.
+	own map[string]bool
+}
+
+func (d *mapDiffer) add(ph int, op Op) { d.phase[ph] = append(d.phase[ph], op) }
+
+// Each loop below reads the states in place and copies an object only for
+// an operation: a no-op plan of a thousand tunnels allocates nothing per
+// object.
+
+func (d *mapDiffer) links(have, want []model.Link) {
+	h := make(map[string]*model.Link, len(have))
+	for i := range have {
+		h[have[i].Name] = &have[i]
+		d.own[have[i].Name] = true
+	}
+	for i := range want {
+		d.own[want[i].Name] = true
+	}
+	for i := range want {
+		w := &want[i]
+		old, exists := h[w.Name]
+		delete(h, w.Name)
+		switch {
+		case exists && old.Mode != w.Mode:
+			d.add(phaseRecreate, Op{Kind: LinkDel, Link: ptr(*old)})
+			d.gone[w.Name] = true
+			fallthrough
+		case !exists:
+			d.add(phaseLinks, Op{Kind: LinkAdd, Link: ptr(*w)})
+			if w.Up {
+				d.add(phaseUp, Op{Kind: LinkUp, Link: ptr(*w), Name: w.Name})
+			}
+		default:
+			if old.Params() != w.Params() {
+				d.add(phaseLinks, Op{Kind: LinkChange, Link: ptr(*w), Old: ptr(*old)})
+			}
+			if w.Up && !old.Up {
+				d.add(phaseUp, Op{Kind: LinkUp, Link: ptr(*w), Name: w.Name})
+			}
+			if !w.Up && old.Up {
+				d.add(phaseDown, Op{Kind: LinkDown, Link: ptr(*w), Name: w.Name})
+			}
+		}
+	}
+	for i := range have {
+		l := &have[i]
+		if _, left := h[l.Name]; left {
+			d.gone[l.Name] = true
+			d.add(phaseLinkDel, Op{Kind: LinkDel, Link: ptr(*l)})
+		}
+	}
+}
+
+// Where an object is, in one map per kind rather than one per side.
+const (
+	mapInHave = 1 << iota
+	mapInWant
+)
+
+func (d *mapDiffer) addrs(have, want []model.Addr) {
+	// The same address with another prefix or peer is removed before the
+	// new one is added: the kernel would refuse the duplicate. onLink
+	// finds those.
+	type onLink struct {
+		link string
+		addr netip.Addr
+	}
+	where := make(map[model.Addr]uint8, max(len(have), len(want)))
+	whereOn := make(map[onLink]uint8, max(len(have), len(want)))
+	for _, a := range have {
+		if !d.gone[a.Link] {
+			where[a] |= mapInHave
+			whereOn[onLink{a.Link, a.Prefix.Addr()}] |= mapInHave
+		}
+	}
+	for _, a := range want {
+		if where[a]&mapInHave == 0 {
+			d.add(phaseAddrs, Op{Kind: AddrAdd, Addr: ptr(a)})
+		}
+		where[a] |= mapInWant
+		whereOn[onLink{a.Link, a.Prefix.Addr()}] |= mapInWant
+	}
+	for _, a := range have {
+		if d.gone[a.Link] || where[a]&mapInWant != 0 {
+			continue
+		}
+		if whereOn[onLink{a.Link, a.Prefix.Addr()}]&mapInWant != 0 {
+			d.add(phaseAddrFix, Op{Kind: AddrDel, Addr: ptr(a)})
+		} else {
+			d.add(phaseAddrDel, Op{Kind: AddrDel, Addr: ptr(a)})
+		}
+	}
+}
+
+func (d *mapDiffer) routes(have, want []model.Route) {
+	type sides struct {
+		have   *model.Route
+		wanted bool
+	}
+	where := make(map[model.RouteKey]sides, max(len(have), len(want)))
+	for i := range have {
+		if !d.gone[have[i].Dev] {
+			where[have[i].Key()] = sides{have: &have[i]}
+		}
+	}
+	for i := range want {
+		r := &want[i]
+		k := r.Key()
+		w := where[k]
+		switch {
+		case w.have == nil:
+			d.add(phaseRoutes, Op{Kind: RouteAdd, Route: ptr(*r)})
+		case !sameRoute(*w.have, *r):
+			d.add(phaseRoutes, Op{Kind: RouteReplace, Route: ptr(*r)})
+		}
+		w.wanted = true
+		where[k] = w
+	}
+	for i := range have {
+		r := &have[i]
+		if !d.gone[r.Dev] && !where[r.Key()].wanted {
+			d.add(phaseRouteDel, Op{Kind: RouteDel, Route: ptr(*r)})
+		}
+	}
+}
+
+func (d *mapDiffer) rules(have, want []model.Rule) {
+	where := make(map[model.Rule]uint8, max(len(have), len(want)))
+	for i := range have {
+		where[have[i]] |= mapInHave
+	}
+	for i := range want {
+		r := &want[i]
+		if where[*r]&mapInHave == 0 {
+			d.add(phaseRules, Op{Kind: RuleAdd, Rule: ptr(*r)})
+		}
+		where[*r] |= mapInWant
+	}
+	for i := range have {
+		if r := &have[i]; where[*r]&mapInWant == 0 {
+			d.add(phaseRuleDel, Op{Kind: RuleDel, Rule: ptr(*r)})
+		}
+	}
+}
+
+func (d *mapDiffer) sysctls(have, want []model.Sysctl) {
+	h := map[string]model.Sysctl{}
+	for _, s := range have {
+		h[s.Path] = s
+	}
+	w := map[string]bool{}
+	for _, s := range want {
+		w[s.Path] = true
+		if old, ok := h[s.Path]; !ok || old.Value != s.Value {
+			s.Original = old.Original
+			d.add(phaseSysctls, Op{Kind: SysctlSet, Sysctl: ptr(s)})
+		}
+	}
+	// A sysctl no longer wanted gets its original back, unless someone
+	// else has changed it since tunneld did: then it keeps their value
+	// (SysctlKeep), and its record is forgotten.
+	restored := map[string]bool{} // forwarding sysctls written back
+	copied := map[string]string{} // … whose write the kernel copies: the value
+	kept := map[string]bool{}     // forwarding sysctls left as someone else set them
+	for _, s := range have {
+		if w[s.Path] || s.Original == "" || model.SysctlLeader(s.Path) != "" {
+			continue
+		}
+		if s.ChangedByOthers() {
+			kept[s.Path] = true
+			d.add(phaseRestore, Op{Kind: SysctlKeep, Sysctl: ptr(s)})
+			continue
+		}
+		restored[s.Path] = true
+		if model.WriteCopies(s.Path, s.Value, s.Original) {
+			copied[s.Path] = s.Original
+		}
+		d.add(phaseRestore, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
+	}
+	// What the kernel copies a forwarding sysctl onto (every interface's
+	// forwarding) is seen to once the forwarding sysctl is no longer
+	// wanted. Each ends with its recorded value (the one before tunneld
+	// first wrote the forwarding sysctl), or, where someone else changed
+	// it since the kernel copied tunneld's write onto it, with theirs; an
+	// interface that appeared since, of which tunneld has no record, with
+	// the value it has now: it got it from "default", which tunneld's
+	// write had overwritten, or from whoever made it, and tunneld leaves it
+	// as it finds it rather than guess. Only those whose value restoring
+	// the forwarding sysctl overwrites with another get a write; the
+	// seam forgets the others' records with the forwarding sysctl's
+	// (kernel.SysctlRecord). One someone else changed that ends as
+	// they set it without a write gets a line of its own, to say why it
+	// is not back at its recorded value; when the forwarding sysctl
+	// itself was changed by someone else (which the kernel copied onto
+	// every interface), its line says it for all. tunneld's own links
+	// are left out: one this plan deletes needs nothing; one it creates
+	// gets the value the kernel gives it, which a plan made before it
+	// existed could not see, so the plan made again after a crash must
+	// not either.
+	for _, s := range have {
+		leader := model.SysctlLeader(s.Path)
+		if leader == "" || w[leader] {
+			continue
+		}
+		restoring := restored[leader]
+		handled := restoring || kept[leader]
+		recorded := s.Original != ""
+		dev := model.SysctlDevice(s.Path)
+		switch {
+		case handled && (s.Value == "" || d.gone[dev] || !recorded && d.own[dev]):
+			continue // gone, going, or the kernel's to set
+		case !handled && !recorded:
+			continue
+		case !handled && s.Value == "":
+			// The forwarding sysctl is restored (a crash since):
+			// nothing is left to put back on a device that is gone.
+			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
+			continue
+		}
+		end := s.Value
+		if recorded {
+			end = s.End()
+		}
+		after := s.Value
+		if v, ok := copied[leader]; ok {
+			after = model.CopiedValue(s.Path, v)
+		}
+		switch {
+		case end != after:
+			c := s
+			c.Original = end
+			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: &c})
+		case !handled && s.ChangedByOthers():
+			d.add(phaseRestoreCopies, Op{Kind: SysctlKeep, Sysctl: ptr(s)})
+		case !handled:
+			// Back at its value already (a crash after its write).
+			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
+		case restoring && s.ChangedByOthers() && end != s.Original:
+			d.add(phaseRestoreCopies, Op{Kind: SysctlKeep, Sysctl: ptr(s)})
+		}
+	}
+}
+
+func (d *mapDiffer) filter(have, want *model.Filter) {
+	switch {
+	case want == nil && have != nil:
+		d.add(phaseFilter, Op{Kind: FilterDel})
+	case want != nil && !want.Equal(have):
+		d.add(phaseFilter, Op{Kind: FilterReplace, Filter: want})
+	}
+}

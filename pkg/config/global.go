@@ -18,6 +18,7 @@ func (d *decoder) config(root *table) *Config {
 	c := &Config{File: d.file}
 	c.Global = d.global(root.sub("global"))
 	c.Tables = d.tables(root.sub("tables"))
+	c.tableNames = tableNames(c.Tables)
 	c.byName = map[string]*Tunnel{}
 	for _, t := range root.sections("tunnel") {
 		if tun := d.tunnel(t); tun != nil {

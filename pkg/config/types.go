@@ -27,6 +27,9 @@ type Config struct {
 	Redirects   []Redirect
 
 	byName map[string]*Tunnel
+	// tableNames is Tables the other way round, made once when the
+	// file is read: every plan prints with it.
+	tableNames map[uint32]string
 }
 
 // Global holds the [global] section.
@@ -179,10 +182,23 @@ func (c *Config) TunnelByName(name string) *Tunnel {
 
 // TableName returns the configured name of a table number, or "".
 func (c *Config) TableName(n uint32) string {
-	for name, id := range c.Tables {
-		if id == n {
-			return name
-		}
+	return c.TableNames()[n]
+}
+
+// TableNames maps table numbers to their configured names (a number has
+// one name: the file is refused otherwise). The map is shared: callers
+// must not change it.
+func (c *Config) TableNames() map[uint32]string {
+	if c.tableNames != nil {
+		return c.tableNames
 	}
-	return ""
+	return tableNames(c.Tables) // a Config not read from a file
+}
+
+func tableNames(tables map[string]uint32) map[uint32]string {
+	out := make(map[uint32]string, len(tables))
+	for name, id := range tables {
+		out[id] = name
+	}
+	return out
 }

@@ -43,10 +43,11 @@ func (b *builder) routes() {
 // tunnel bound to an underlay device needs none: its outer lookups are
 // made with that device as output interface.
 func (b *builder) hostRoutes() {
-	have := make(map[model.RouteKey]bool, len(b.res.State.Routes))
+	// have, the routes' keys, is made when the first host route is:
+	// most configurations need none.
+	var have map[model.RouteKey]bool
 	into := newCovering(len(b.res.State.Routes))
 	for _, r := range b.res.State.Routes {
-		have[r.Key()] = true
 		if b.c.TunnelByName(r.Dev) != nil {
 			into.add(r)
 		}
@@ -87,6 +88,12 @@ func (b *builder) hostRoutes() {
 		if !ok {
 			b.note("tunnel %q: host route to %s: no underlay route to it in table main", t.Name, l.Remote)
 			continue
+		}
+		if have == nil {
+			have = make(map[model.RouteKey]bool, len(b.res.State.Routes))
+			for _, r := range b.res.State.Routes {
+				have[r.Key()] = true
+			}
 		}
 		for _, table := range sortedKeys(tables) {
 			hr := model.Route{Table: table, Dst: host(l.Remote), Via: u.Via, Dev: u.Dev, Metric: metric(l.Remote, 0)}

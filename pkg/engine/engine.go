@@ -51,14 +51,9 @@ func Band(c *config.Config) model.RuleBand {
 	return model.RuleBand{Min: c.Global.RulePriorityMin, Max: c.Global.RulePriorityMax}
 }
 
-// Tables maps table numbers to configured names, for printing plans.
-func Tables(c *config.Config) map[uint32]string {
-	out := map[uint32]string{}
-	for name, id := range c.Tables {
-		out[id] = name
-	}
-	return out
-}
+// Tables maps table numbers to configured names, for printing plans
+// (shared with c: not to be changed).
+func Tables(c *config.Config) map[uint32]string { return c.TableNames() }
 
 // Snapshot is one observation and what it leads to.
 type Snapshot struct {

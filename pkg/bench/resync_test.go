@@ -28,14 +28,24 @@ const resyncRounds = 3
 // resyncs (writes by anyone). A resync's share is taken against the
 // converge of its own round, seconds apart. Beside it, where Debian's
 // iproute2 is in the guest, the time `ip` takes to read the same state.
+// With TUNNELD_BENCH_BASELINE_BIN (another build of tunneld), each round
+// also runs that build's daemon on the same converged state, the two
+// taking turns at going first, and reports its resyncs and the ratio.
 func TestResync(t *testing.T) {
 	s := setup(t)
 	n := slices.Max(s.ns)
-	cfg := writeConfig(t, n, false, `resync_interval = "2s"`)
-	var took, applied, shares, ipRead []float64
+	base := os.Getenv("TUNNELD_BENCH_BASELINE_BIN")
+	global := []string{`resync_interval = "2s"`}
+	if base != "" {
+		// Both daemons resync the same converged state: the first
+		// leaves it for the second, and `tunneld down` ends the round.
+		global = append(global, "keep_on_exit = true")
+	}
+	cfg := writeConfig(t, n, false, global...)
+	var took, baseTook, ratios, applied, shares, ipRead []float64
 	writes := 0
 	reads, none := readBatch(t, readReps), readBatch(t, 0)
-	for range resyncRounds {
+	for round := range resyncRounds {
 		ns := underlay(t)
 		var mon *netlink.Conn
 		if err := ns.Do(func() (err error) { mon, err = changeMonitor(); return err }); err != nil {
@@ -58,16 +68,45 @@ func TestResync(t *testing.T) {
 				ipRead = append(ipRead, ms(many-start)/readReps)
 			}
 		}
-		// The daemon removes the tunnels when it stops.
-		round, w := daemonResyncs(t, ns, mon, s.bin, cfg, n)
+		var ours, theirs []float64
+		bins := []string{s.bin, base}
+		if round%2 == 1 {
+			bins = []string{base, s.bin}
+		}
+		for _, bin := range bins {
+			if bin == "" {
+				continue
+			}
+			// Without a baseline the daemon removes the tunnels when it
+			// stops.
+			got, w := daemonResyncs(t, ns, mon, bin, cfg, n)
+			writes += w
+			if bin == s.bin {
+				ours = got
+			} else {
+				theirs = got
+			}
+		}
 		mon.Close()
-		ns.Close()
-		took = append(took, round...)
-		writes += w
-		shares = append(shares, 100*median(round)/ms(d))
+		if base != "" {
+			release(t, ns, s.bin, cfg)
+			baseTook = append(baseTook, theirs...)
+			ratios = append(ratios, median(ours)/median(theirs))
+		} else {
+			ns.Close()
+		}
+		took = append(took, ours...)
+		shares = append(shares, 100*median(ours)/ms(d))
 	}
 	report(t, result{Arch: s.arch, Bench: "resync (daemon, periodic)", Impl: "tunneld run", N: n, Runs: took,
-		Note: fmt.Sprintf("%d change notifications during %d resyncs", writes, len(took))})
+		Note: fmt.Sprintf("%d change notifications during %d resyncs", writes, len(took)+len(baseTook))})
+	if base != "" {
+		rev := os.Getenv("TUNNELD_BENCH_BASELINE")
+		report(t, result{Arch: s.arch, Bench: "resync (daemon, periodic)", Impl: "tunneld run, baseline " + rev, N: n, Runs: baseTook,
+			Note: "tunneld built from that revision (TUNNELD_BENCH_BASELINE), on the same state in the same rounds"})
+		report(t, result{Arch: s.arch, Bench: "resync, this build's time over the baseline's, side by side", Impl: "tunneld run", N: n,
+			Value: 100 * median(ratios), Unit: "%", Note: fmt.Sprintf("median of the rounds' %s; the two take turns at going first", times(ratios))})
+	}
 	report(t, result{Arch: s.arch, Bench: "converge, beside the resyncs", Impl: "tunneld apply", N: n, Runs: applied,
 		Note: fmt.Sprintf("one before each of %d rounds of resyncs", resyncRounds)})
 	report(t, result{Arch: s.arch, Bench: "resync share of the converge, side by side", Impl: "tunneld run", N: n,
@@ -142,6 +181,15 @@ func daemonResyncs(t *testing.T, ns *netnstest.NS, mon *netlink.Conn, bin, cfg s
 		t.Fatalf("no resync in the daemon's log:\n%s", tail(logs.String()))
 	}
 	return took, writes
+}
+
+// times prints ratios as "0.81×, 0.77×, …".
+func times(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.2f×", x)
+	}
+	return strings.Join(s, ", ")
 }
 
 // percents prints shares as "6.1 %, 5.2 %, …".

@@ -5,7 +5,7 @@
 # libraries, copied into the guest); mipsel has only busybox's ip, so it
 # measures N=100 against one busybox ip process per operation.
 # TUNNELD_BENCH_BASELINE=REV builds tunneld at git revision REV too, and the
-# reaction benchmark times it side by side with this tree's.
+# reaction and resync benchmarks time it side by side with this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 arch=${1:-amd64}

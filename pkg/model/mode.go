@@ -64,6 +64,12 @@ func (m Mode) Protocol() uint8 {
 	return 0
 }
 
+// IPv6MinMTU is IPv6's minimum link MTU (RFC 8200, the kernel's
+// IPV6_MIN_MTU). The kernel turns IPv6 off on a device whose MTU is below
+// it: addrconf drops the device's IPv6 addresses and IPv6 packets arriving
+// on it, so a tunnel carrying IPv6 needs at least this MTU.
+const IPv6MinMTU = 1280
+
 // Overhead is the number of bytes the encapsulation adds to each packet.
 func (m Mode) Overhead(greKey bool) int {
 	switch m {

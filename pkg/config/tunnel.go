@@ -251,21 +251,6 @@ func (d *decoder) tunnelParams(t *table, tun *Tunnel) {
 		}
 	}
 	tun.MSSClamp = t.boolean("mss_clamp", true)
-	if tun.MTU != 0 && tun.MTU < 1280 && tun.carriesIPv6() {
-		t.errorf("mtu", "%d is below 1280, the minimum for a tunnel carrying IPv6", tun.MTU)
-	}
-}
-
-func (tun *Tunnel) carriesIPv6() bool {
-	if tun.Mode == model.ModeSIT || tun.Mode == model.ModeIP6IP6 {
-		return true
-	}
-	for _, a := range tun.Addresses {
-		if a.Prefix.Addr().Is6() {
-			return true
-		}
-	}
-	return false
 }
 
 func (d *decoder) keys(t *table, tun *Tunnel) {

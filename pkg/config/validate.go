@@ -29,6 +29,20 @@ func (d *decoder) validate(c *Config) {
 			d.errorf(keyPath("forward").index(f.Index).key("tunnel"), "unknown tunnel %q", f.Tunnel)
 		}
 	}
+	d.ipv6MTU(c)
+}
+
+// ipv6MTU refuses an mtu below IPv6's minimum on a tunnel that carries
+// IPv6 (see CarriesIPv6, which needs the routes, rules and forwards read):
+// the kernel's addrconf turns IPv6 off on such a device, dropping its
+// IPv6 addresses, and IPv6 through the tunnel would silently stop. An
+// IPv4-only tunnel keeps the range 68–65535.
+func (d *decoder) ipv6MTU(c *Config) {
+	for _, t := range c.Tunnels {
+		if t.MTU != 0 && t.MTU < model.IPv6MinMTU && c.CarriesIPv6(t) {
+			d.errorf(tunnelPath(t.Name).key("mtu"), "%d is below %d, IPv6's minimum, and the tunnel carries IPv6: the kernel turns IPv6 off on a device with a smaller mtu", t.MTU, model.IPv6MinMTU)
+		}
+	}
 }
 
 // duplicateRoutes finds two routes with one table, destination and

@@ -72,7 +72,14 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:6:7: tunnel.moe.tos: 5 has bit 0 set, which the kernel reads as inherit: write "inherit" or an even value`}},
 		{"mtu range", moe + "mtu = 40\n", []string{"t.toml:6:7: tunnel.moe.mtu: 40 is out of range 68–65535"}},
 		{"mtu ipv6", strings.Replace(strings.Replace(moe, `"ipip"`, `"sit"`, 1), `"10.0.0.1/30"`, `"2001:db8::1/64"`, 1) + "mtu = 1200\n", []string{
-			"t.toml:6:7: tunnel.moe.mtu: 1200 is below 1280, the minimum for a tunnel carrying IPv6"}},
+			"t.toml:6:7: tunnel.moe.mtu: 1200 is below 1280, IPv6's minimum, and the tunnel carries IPv6: the kernel turns IPv6 off on a device with a smaller mtu"}},
+		{"mtu ipv6 on ip6ip6 without addresses", "[tunnel.six]\nmode = \"ip6ip6\"\nlocal = \"2001:db8::1\"\nremote = \"2001:db8::2\"\nmtu = 1279\n", []string{
+			"t.toml:5:7: tunnel.six.mtu: 1279 is below 1280, IPv6's minimum, and the tunnel carries IPv6: the kernel turns IPv6 off on a device with a smaller mtu"}},
+		{"mtu 1280 on ip6ip6", "[tunnel.six]\nmode = \"ip6ip6\"\nlocal = \"2001:db8::1\"\nremote = \"2001:db8::2\"\nmtu = 1280\n", nil},
+		{"mtu ipv6 through a gre route", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "mtu = 1200\n[[route]]\nto = \"2001:db8:100::/48\"\ndev = \"moe\"\n", []string{
+			"t.toml:6:7: tunnel.moe.mtu: 1200 is below 1280, IPv6's minimum, and the tunnel carries IPv6: the kernel turns IPv6 off on a device with a smaller mtu"}},
+		{"mtu below 1280 on an IPv4-only gre", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "mtu = 1200\n[[route]]\nto = \"10.1.0.0/16\"\ndev = \"moe\"\n", nil},
+		{"mtu 68 on ipip", moe + "mtu = 68\n", nil},
 		{"key on ipip", moe + "key = 5\n", []string{"t.toml:6:7: tunnel.moe.key: only gre tunnels have keys (mode is ipip)"}},
 		{"key and ikey", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "key = 5\nikey = 6\n", []string{
 			"t.toml:6:7: tunnel.moe.key: set either key or ikey/okey, not both"}},

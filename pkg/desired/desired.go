@@ -20,7 +20,9 @@ type Result struct {
 	// Tunnels holds one status per configured tunnel, in name order.
 	Tunnels []TunnelStatus
 	// Notes are parts of the configuration that cannot be applied now
-	// (a missing device, an unresolved name), one line each, object first.
+	// (a missing device, an unresolved name) or are applied otherwise
+	// than they say (a computed MTU raised to IPv6's minimum), one line
+	// each, object first.
 	Notes []string
 	// Fallbacks are the kernel's fallback tunnel devices (tunl0, gre0, …)
 	// that are up and must be set down.
@@ -159,7 +161,7 @@ func (b *builder) tunnel(t *config.Tunnel) {
 		l.PMTUDisc = false // ip6tnl has no such parameter
 	}
 	if l.MTU == 0 {
-		l.MTU = b.underlayMTU(t, remote) - Overhead(t)
+		l.MTU = b.computedMTU(t, remote)
 	}
 	st.Up = true
 	b.up[t.Name] = true
@@ -204,6 +206,23 @@ func (b *builder) underlayGone(t *config.Tunnel) string {
 
 func (b *builder) addrs(t *config.Tunnel) {
 	b.res.State.Addrs = append(b.res.State.Addrs, t.Addresses...)
+}
+
+// computedMTU is the MTU of a tunnel the configuration gives none: the
+// underlay's minus the overhead, but at least IPv6's minimum on a tunnel
+// that carries IPv6, with a note: the kernel turns IPv6 off on a device
+// with a smaller MTU (its addresses go, and IPv6 through the tunnel
+// silently stops). Outer packets may then exceed the underlay's MTU and
+// be fragmented by the sender, the trade-off OpenWrt's 6in4, 6rd and
+// dslite make with their default mtu 1280.
+func (b *builder) computedMTU(t *config.Tunnel, remote netip.Addr) int {
+	under, over := b.underlayMTU(t, remote), Overhead(t)
+	mtu := under - over
+	if mtu < model.IPv6MinMTU && b.c.CarriesIPv6(t) {
+		b.note("tunnel %q: computed mtu %d (underlay %d minus overhead %d) is below IPv6's minimum %d: using %d", t.Name, mtu, under, over, model.IPv6MinMTU, model.IPv6MinMTU)
+		mtu = model.IPv6MinMTU
+	}
+	return mtu
 }
 
 // Overhead is the bytes the tunnel's encapsulation adds: the mode's

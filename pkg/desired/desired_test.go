@@ -138,6 +138,50 @@ func TestMTUAndOverhead(t *testing.T) {
 	}
 }
 
+// TestIPv6MinimumMTU: a computed MTU below 1280 (a small underlay) is
+// raised to 1280 on a tunnel that carries IPv6, with a note, since the
+// kernel turns IPv6 off on a device with a smaller MTU; an IPv4-only
+// tunnel and an explicit mtu keep theirs.
+func TestIPv6MinimumMTU(t *testing.T) {
+	tests := []struct {
+		// extra follows the tunnel's options: more of them, or sections.
+		name, mode, extra string
+		underlay          int
+		mtu               int
+		notes             []string
+	}{
+		{"sit over 1280", "sit", "", 1280, 1280,
+			[]string{`tunnel "t": computed mtu 1260 (underlay 1280 minus overhead 20) is below IPv6's minimum 1280: using 1280`}},
+		{"sit over PPPoE 1492 stays", "sit", "", 1492, 1472, nil},
+		{"sit over 1300 is exactly 1280", "sit", "", 1300, 1280, nil},
+		{"ip6ip6 over 1280", "ip6ip6", "", 1280, 1280,
+			[]string{`tunnel "t": computed mtu 1232 (underlay 1280 minus overhead 48) is below IPv6's minimum 1280: using 1280`}},
+		{"ipip6 (IPv4 inside) over 1280 keeps 1232", "ipip6", "", 1280, 1232, nil},
+		{"ipip over 1280 keeps 1260", "ipip", "", 1280, 1260, nil},
+		{"IPv4-only gre over 1280 keeps 1256", "gre", "address = \"10.0.0.1/30\"\n", 1280, 1256, nil},
+		{"gre with an IPv6 route through it over 1280", "gre", "[[route]]\nto = \"2001:db8:100::/48\"\ndev = \"t\"\n", 1280, 1280,
+			[]string{`tunnel "t": computed mtu 1256 (underlay 1280 minus overhead 24) is below IPv6's minimum 1280: using 1280`}},
+		{"sit with an explicit mtu keeps it", "sit", "mtu = 1400\n", 1280, 1400, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			local, remote := "192.0.2.1", "192.0.2.2"
+			if model.Mode(tt.mode).OuterIPv6() {
+				local, remote = "2001:db8::1", "2001:db8::2"
+			}
+			c := parse(t, "[global]\nfirewall = false\n[tunnel.t]\nmode = \""+tt.mode+"\"\nlocal = \""+local+"\"\nremote = \""+remote+"\"\ndev = \"wan\"\n"+tt.extra)
+			in := model.Inputs{Devices: map[string]model.Device{"wan": {Name: "wan", MTU: tt.underlay, Up: true}}}
+			r := Build(c, in, model.State{})
+			if len(r.State.Links) != 1 || r.State.Links[0].MTU != tt.mtu {
+				t.Fatalf("links = %+v, want MTU %d", r.State.Links, tt.mtu)
+			}
+			if diff := cmp.Diff(tt.notes, r.Notes, opts); diff != "" {
+				t.Errorf("notes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestRulePriorities(t *testing.T) {
 	c := parse(t, `
 [tables]

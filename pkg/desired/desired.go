@@ -41,11 +41,12 @@ type TunnelStatus struct {
 // Build computes the desired state. cur is the owned state observed now
 // (used to keep an existing tunnel while its local device has no address).
 func Build(c *config.Config, in model.Inputs, cur model.State) Result {
-	n := len(c.Tunnels)
-	b := &builder{c: c, in: in, cur: cur, up: make(map[string]bool, n), links: make(map[string]int, n), curLinks: make(map[string]int, len(cur.Links))}
-	for i, l := range cur.Links {
-		b.curLinks[l.Name] = i
+	// The observed links are looked up by name in their order (an
+	// observation comes in it).
+	if !slices.IsSortedFunc(cur.Links, byName) {
+		cur.Links = slices.SortedFunc(slices.Values(cur.Links), byName)
 	}
+	b := &builder{c: c, in: in, cur: cur, links: make(map[string]int, len(c.Tunnels))}
 	b.presize()
 	for _, t := range c.Tunnels {
 		b.tunnel(t)
@@ -90,10 +91,8 @@ type builder struct {
 	in  model.Inputs
 	cur model.State
 	res Result
-	// up holds the tunnels whose link is in the desired state and up.
-	up map[string]bool
-	// links indexes res.State.Links and curLinks cur.Links by name.
-	links, curLinks map[string]int
+	// links indexes res.State.Links by name.
+	links map[string]int
 	// byDev caches routesVia().
 	byDev map[string][]config.Route
 	// underlayRoutes caches underlay().
@@ -106,11 +105,19 @@ func (b *builder) note(format string, args ...any) {
 }
 
 func (b *builder) current(name string) (model.Link, bool) {
-	i, ok := b.curLinks[name]
+	i, ok := slices.BinarySearchFunc(b.cur.Links, name, func(l model.Link, name string) int { return strings.Compare(l.Name, name) })
 	if !ok {
 		return model.Link{}, false
 	}
 	return b.cur.Links[i], true
+}
+
+func byName(a, b model.Link) int { return strings.Compare(a.Name, b.Name) }
+
+// up reports whether the tunnel's link is in the desired state and up.
+func (b *builder) up(name string) bool {
+	l, ok := b.present(name)
+	return ok && l.Up
 }
 
 // addLink puts a link into the desired state.
@@ -164,7 +171,6 @@ func (b *builder) tunnel(t *config.Tunnel) {
 		l.MTU = b.computedMTU(t, remote)
 	}
 	st.Up = true
-	b.up[t.Name] = true
 	b.res.Tunnels = append(b.res.Tunnels, st)
 	b.addLink(l)
 	b.addrs(t)

@@ -10,7 +10,7 @@ import (
 
 func (b *builder) routes() {
 	for _, r := range b.c.Routes {
-		if tun := b.c.TunnelByName(r.Dev); tun != nil && !b.up[tun.Name] {
+		if tun := b.c.TunnelByName(r.Dev); tun != nil && !b.up(tun.Name) {
 			continue // withdrawn while the tunnel is down; its status says why
 		}
 		if r.Dev != "" && b.c.TunnelByName(r.Dev) == nil {
@@ -53,7 +53,7 @@ func (b *builder) hostRoutes() {
 		}
 	}
 	for _, t := range b.c.Tunnels {
-		if !b.up[t.Name] || t.HostRoute == config.HostRouteOff || t.HostRoute == config.HostRouteAuto && t.Dev != "" {
+		if !b.up(t.Name) || t.HostRoute == config.HostRouteOff || t.HostRoute == config.HostRouteAuto && t.Dev != "" {
 			continue
 		}
 		l, _ := b.present(t.Name)

@@ -163,6 +163,17 @@ func (k *Kernel) SetAddrs(name string, addrs ...netip.Prefix) {
 	}
 }
 
+// SetUnusable replaces a device's addresses in duplicate address
+// detection or failed it (Device.Unusable), which it reports apart from
+// the others, as the Linux seam does.
+func (k *Kernel) SetUnusable(name string, addrs ...model.UnusableAddr) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if d, ok := k.Devices[name]; ok {
+		d.Unusable = addrs
+	}
+}
+
 func (k *Kernel) flushRoutes(dev string) {
 	k.Routes = slices.DeleteFunc(k.Routes, func(r Route) bool { return r.Dev == dev })
 }
@@ -251,7 +262,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	s.Filter = k.filter
 	for name, d := range k.Devices {
 		c := *d
-		c.Addrs = slices.Clone(d.Addrs)
+		c.Addrs, c.Unusable = slices.Clone(d.Addrs), slices.Clone(d.Unusable)
 		in.Devices[name] = c
 	}
 	s.Sort()

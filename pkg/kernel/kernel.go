@@ -30,7 +30,8 @@ type Kernel interface {
 // address hint on a device a tunnel takes its local endpoint from.
 type AddrReader interface {
 	// DeviceAddrs returns the global-scope addresses by device index,
-	// primary first, as Observe gives them in Inputs.Devices.
+	// primary first, as Observe gives them in Inputs.Devices (Addrs;
+	// not the Unusable ones).
 	DeviceAddrs(ctx context.Context) (map[int][]netip.Prefix, error)
 }
 

@@ -51,8 +51,9 @@ type observedAddr struct {
 	secondary bool
 	// unusable: the kernel sends from it neither now nor later
 	// (tentative in duplicate address detection, not optimistic; or
-	// detection failed). deprecated: its preferred lifetime is over.
-	unusable, deprecated bool
+	// detection failed, then dadFailed too). deprecated: its preferred
+	// lifetime is over.
+	unusable, dadFailed, deprecated bool
 }
 
 func (k *Kernel) listAddrs(into []observedAddr) ([]observedAddr, error) {
@@ -92,7 +93,8 @@ func decodeAddr(b []byte) (a observedAddr, ok bool, err error) {
 		a.addr.Prefix = netip.PrefixFrom(local, local.BitLen())
 	}
 	a.secondary = flags&unix.IFA_F_SECONDARY != 0
-	a.unusable = flags&unix.IFA_F_DADFAILED != 0 || flags&unix.IFA_F_TENTATIVE != 0 && flags&unix.IFA_F_OPTIMISTIC == 0
+	a.dadFailed = flags&unix.IFA_F_DADFAILED != 0
+	a.unusable = a.dadFailed || flags&unix.IFA_F_TENTATIVE != 0 && flags&unix.IFA_F_OPTIMISTIC == 0
 	a.deprecated = flags&unix.IFA_F_DEPRECATED != 0
 	return a, true, nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -309,6 +310,53 @@ func TestPrivilegedObserveInputs(t *testing.T) {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// TestPrivilegedObserveUnusable: an IPv6 address in duplicate address
+// detection, or one that failed it, is not among a device's addresses
+// but among its unusable ones, with which it is. eth0's peer is down, so
+// that its address stays tentative; eth1's peer has the same address,
+// so that its detection fails.
+func TestPrivilegedObserveUnusable(t *testing.T) {
+	k := open(t)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(netnstest.Veth("eth0", "peer0", nil))
+	must(netnstest.Veth("eth1", "peer1", nil))
+	for _, d := range []string{"eth0", "eth1", "peer1"} {
+		must(netnstest.LinkUp(d))
+	}
+	must(netnstest.AddAddr("peer1", mustPrefix("2001:db8:1::5/64")))
+	must(netnstest.AddAddrDAD("eth0", mustPrefix("2001:db8::5/64")))
+	must(netnstest.AddAddrDAD("eth1", mustPrefix("2001:db8:1::5/64")))
+	want := map[string][]model.UnusableAddr{
+		"eth0": {{Prefix: mustPrefix("2001:db8::5/64")}},
+		"eth1": {{Prefix: mustPrefix("2001:db8:1::5/64"), Failed: true}},
+	}
+	var got map[string][]model.UnusableAddr
+	// One probe, a second: eth1's address is tentative until then.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, in, err := k.Observe(ctx, model.Scope{})
+		must(err)
+		got = map[string][]model.UnusableAddr{}
+		for _, name := range []string{"eth0", "eth1"} {
+			d := in.Devices[name]
+			if len(d.Addrs) != 0 {
+				t.Fatalf("%s's usable addresses: %v, want none", name, d.Addrs)
+			}
+			got[name] = d.Unusable
+		}
+		if cmp.Equal(want, got, opts) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if diff := cmp.Diff(want, got, opts); diff != "" {
+		t.Errorf("unusable addresses (-want +got):\n%s", diff)
+	}
+}
 
 // TestPrivilegedDeviceAddrs: the addresses read alone are those an
 // observation gives the devices (secondary and IPv6 ones included,

@@ -40,7 +40,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	}
 	for _, l := range links {
 		d := model.Device{Name: l.name, Index: int(l.index), Kind: l.kind, MTU: l.mtu, Up: l.up, Running: l.running, Stats: l.stats}
-		d.Addrs = devAddrs.of(l.index)
+		d.Addrs, d.Unusable = devAddrs.of(l.index), devAddrs.unusable[l.index]
 		in.Devices[l.name] = d
 		if !tunnelKinds[l.kind] {
 			continue
@@ -91,6 +91,10 @@ type addrsByDevice struct {
 	span  map[uint32]int // device index → spans
 	spans []addrSpan
 	all   []netip.Prefix
+	// unusable holds, by device index, the universe-scope addresses
+	// left out for duplicate address detection (nil while there are
+	// none, as there mostly are).
+	unusable map[uint32][]model.UnusableAddr
 }
 
 // addrRanks is the number of groups in a device's span.
@@ -120,6 +124,12 @@ func deviceAddrs(addrs []observedAddr) addrsByDevice {
 		a := &addrs[i]
 		r := a.rank()
 		if r < 0 {
+			if a.scope == unix.RT_SCOPE_UNIVERSE && a.unusable {
+				if g.unusable == nil {
+					g.unusable = map[uint32][]model.UnusableAddr{}
+				}
+				g.unusable[a.index] = append(g.unusable[a.index], model.UnusableAddr{Prefix: a.addr.Prefix, Failed: a.dadFailed})
+			}
 			continue
 		}
 		j, ok := g.span[a.index]
@@ -275,7 +285,9 @@ func (k *Kernel) observeSysctls(s *model.State, scope model.Scope) error {
 
 // DeviceAddrs implements kernel.AddrReader with one address dump. It
 // leaves the last observation's links, which Apply takes device indexes
-// from, as they are.
+// from, as they are. The addresses left out for duplicate address
+// detection (Device.Unusable) are not among what it returns: the short
+// way follows usable addresses only.
 func (k *Kernel) DeviceAddrs(ctx context.Context) (map[int][]netip.Prefix, error) {
 	addrs, err := k.listAddrs(k.scratch.addrs)
 	if err != nil {

@@ -63,12 +63,17 @@ func TestDeviceAddrsUsable(t *testing.T) {
 		return observedAddr{index: 2, addr: model.Addr{Prefix: p(prefix)}, scope: unix.RT_SCOPE_UNIVERSE,
 			secondary: secondary, unusable: unusable, deprecated: deprecated}
 	}
+	failed := a("2001:db8:a::5/64", false, true, false) // failed DAD
+	failed.dadFailed = true
+	linkLocal := a("fe80::1/64", false, true, false) // tentative, not global
+	linkLocal.scope = unix.RT_SCOPE_LINK
 	addrs := []observedAddr{
 		a("192.0.2.1/24", false, false, true),
 		a("192.0.2.2/24", true, false, false),
 		a("198.51.100.1/24", false, false, false),
-		a("2001:db8:a::6/64", false, true, false),  // tentative
-		a("2001:db8:a::5/64", false, true, false),  // failed DAD
+		a("2001:db8:a::6/64", false, true, false), // tentative
+		failed,
+		linkLocal,
 		a("2001:db8:a::4/64", true, false, false),  // temporary (privacy)
 		a("2001:db8:a::3/64", false, false, false), // optimistic: usable
 		a("2001:db8:a::2/64", false, false, true),
@@ -79,15 +84,22 @@ func TestDeviceAddrsUsable(t *testing.T) {
 		p("192.0.2.2/24"), p("2001:db8:a::4/64"), // preferred secondaries
 		p("192.0.2.1/24"), p("2001:db8:a::2/64"), // deprecated
 	}
-	got := deviceAddrs(addrs).of(2)
-	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+	g := deviceAddrs(addrs)
+	if diff := cmp.Diff(want, g.of(2), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("addresses (-want +got):\n%s", diff)
+	}
+	// Those left out are kept apart, with why, for the reason of a
+	// tunnel whose device has no usable address.
+	wantUnusable := []model.UnusableAddr{{Prefix: p("2001:db8:a::6/64")}, {Prefix: p("2001:db8:a::5/64"), Failed: true}}
+	if diff := cmp.Diff(wantUnusable, g.unusable[2], cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("unusable addresses (-want +got):\n%s", diff)
 	}
 }
 
 // TestDecodeAddrFlags: decodeAddr reads the flags that make an address
-// unusable as a source (tentative without optimistic, failed DAD) or
-// deprecated, from ifa_flags and from IFA_FLAGS.
+// unusable as a source (tentative without optimistic, failed DAD, which
+// it tells apart so that a reason can say which) or deprecated, from
+// ifa_flags and from IFA_FLAGS.
 func TestDecodeAddrFlags(t *testing.T) {
 	msg := func(flags uint8, ext uint32) []byte {
 		b := make([]byte, unix.SizeofIfAddrmsg)
@@ -105,24 +117,27 @@ func TestDecodeAddrFlags(t *testing.T) {
 		return b
 	}
 	for _, tt := range []struct {
-		name                 string
-		flags                uint8
-		ext                  uint32
-		unusable, deprecated bool
+		name                            string
+		flags                           uint8
+		ext                             uint32
+		unusable, dadFailed, deprecated bool
 	}{
-		{"permanent", unix.IFA_F_PERMANENT, 0, false, false},
-		{"tentative", unix.IFA_F_TENTATIVE, 0, true, false},
-		{"optimistic", unix.IFA_F_TENTATIVE | unix.IFA_F_OPTIMISTIC, 0, false, false},
-		{"dadfailed", unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED, 0, true, false},
-		{"deprecated", unix.IFA_F_DEPRECATED, 0, false, true},
-		{"tentative in IFA_FLAGS", 0, unix.IFA_F_TENTATIVE, true, false},
+		{"permanent", unix.IFA_F_PERMANENT, 0, false, false, false},
+		{"tentative", unix.IFA_F_TENTATIVE, 0, true, false, false},
+		{"optimistic", unix.IFA_F_TENTATIVE | unix.IFA_F_OPTIMISTIC, 0, false, false, false},
+		{"dadfailed", unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED, 0, true, true, false},
+		{"dadfailed, optimistic", unix.IFA_F_TENTATIVE | unix.IFA_F_OPTIMISTIC | unix.IFA_F_DADFAILED, 0, true, true, false},
+		{"deprecated", unix.IFA_F_DEPRECATED, 0, false, false, true},
+		{"tentative in IFA_FLAGS", 0, unix.IFA_F_TENTATIVE, true, false, false},
+		{"dadfailed in IFA_FLAGS", 0, unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED, true, true, false},
 	} {
 		a, ok, err := decodeAddr(msg(tt.flags, tt.ext))
 		if !ok || err != nil {
 			t.Fatalf("%s: ok %v err %v", tt.name, ok, err)
 		}
-		if a.unusable != tt.unusable || a.deprecated != tt.deprecated {
-			t.Errorf("%s: unusable %v deprecated %v, want %v %v", tt.name, a.unusable, a.deprecated, tt.unusable, tt.deprecated)
+		if a.unusable != tt.unusable || a.dadFailed != tt.dadFailed || a.deprecated != tt.deprecated {
+			t.Errorf("%s: unusable %v dadFailed %v deprecated %v, want %v %v %v", tt.name,
+				a.unusable, a.dadFailed, a.deprecated, tt.unusable, tt.dadFailed, tt.deprecated)
 		}
 	}
 }

@@ -30,8 +30,31 @@ type Device struct {
 	// ones, then deprecated ones; IPv6 newest first, as the kernel lists
 	// them.
 	Addrs []netip.Prefix
+	// Unusable are the device's global-scope addresses left out of Addrs
+	// because duplicate address detection has not passed, in the
+	// kernel's order: never followed, they say why a device has none to
+	// follow.
+	Unusable []UnusableAddr
 	// Stats are the device's counters (zero where unknown).
 	Stats Stats
+}
+
+// UnusableAddr is an address its device cannot send from.
+type UnusableAddr struct {
+	Prefix netip.Prefix
+	// Failed: duplicate address detection found the address in use on
+	// the link (dadfailed), and the kernel will not use it; else it is
+	// still in detection (tentative, not optimistic) and may pass.
+	Failed bool
+}
+
+// Why says in words what keeps the address unusable: "is in duplicate
+// address detection" or "failed duplicate address detection".
+func (u UnusableAddr) Why() string {
+	if u.Failed {
+		return "failed duplicate address detection"
+	}
+	return "is in duplicate address detection"
 }
 
 // Stats are a device's packet counters.

@@ -42,13 +42,16 @@ type TunnelReport struct {
 	LocalWanted, LocalActual   string
 	RemoteWanted, RemoteActual string
 	// LocalDevice is the device the local address follows, with its
-	// current addresses; RemoteName the DNS name of the remote.
-	LocalDevice      string   `json:",omitempty"`
-	LocalDeviceAddrs []string `json:",omitempty"`
-	RemoteName       string   `json:",omitempty"`
-	MTU              int
-	Stats            model.Stats
-	LastChange       string `json:",omitempty"`
+	// current addresses, and those not followed for duplicate address
+	// detection with why ("2001:db8::5/64 is in duplicate address
+	// detection"); RemoteName the DNS name of the remote.
+	LocalDevice         string   `json:",omitempty"`
+	LocalDeviceAddrs    []string `json:",omitempty"`
+	LocalDeviceUnusable []string `json:",omitempty"`
+	RemoteName          string   `json:",omitempty"`
+	MTU                 int
+	Stats               model.Stats
+	LastChange          string `json:",omitempty"`
 }
 
 // FilterCounters is implemented by kernels that can read rule counters.
@@ -115,9 +118,7 @@ func runStatus(env *Env, args []string) int {
 		if r.Up && !ts.Up {
 			r.Up = false
 		}
-		for _, p := range s.Inputs.Devices[t.LocalDev].Addrs {
-			r.LocalDeviceAddrs = append(r.LocalDeviceAddrs, p.String())
-		}
+		r.followed(s.Inputs.Devices[t.LocalDev])
 		if st.Daemon != nil {
 			r.LastChange = st.Daemon.LastChange[ts.Name]
 		}
@@ -129,6 +130,17 @@ func runStatus(env *Env, args []string) int {
 		}
 	}
 	return emitStatus(env, st, *asJSON)
+}
+
+// followed fills in the addresses of d, the device the tunnel's local
+// address follows: those it can follow, and those it cannot with why.
+func (r *TunnelReport) followed(d model.Device) {
+	for _, p := range d.Addrs {
+		r.LocalDeviceAddrs = append(r.LocalDeviceAddrs, p.String())
+	}
+	for _, u := range d.Unusable {
+		r.LocalDeviceUnusable = append(r.LocalDeviceUnusable, u.Prefix.String()+" "+u.Why())
+	}
 }
 
 // emitStatus prints st as text or JSON and returns the exit code.
@@ -168,7 +180,11 @@ func printStatus(w io.Writer, st Status) {
 		fmt.Fprintf(w, "tunnel %s (%s): %s\n", t.Name, t.Mode, state)
 		local := endpoint(t.LocalWanted, t.LocalActual)
 		if t.LocalDevice != "" {
-			local += fmt.Sprintf(" (follows %s: %s)", t.LocalDevice, strings.Join(or(t.LocalDeviceAddrs, "no address"), ", "))
+			addrs := strings.Join(or(t.LocalDeviceAddrs, "no address"), ", ")
+			if len(t.LocalDeviceUnusable) > 0 {
+				addrs = strings.Join(or(t.LocalDeviceAddrs, "no usable address"), ", ") + "; " + strings.Join(t.LocalDeviceUnusable, ", ")
+			}
+			local += fmt.Sprintf(" (follows %s: %s)", t.LocalDevice, addrs)
 		}
 		remote := endpoint(t.RemoteWanted, t.RemoteActual)
 		if t.RemoteName != "" {

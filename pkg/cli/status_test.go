@@ -16,6 +16,8 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/daemon"
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
 )
 
 // TestQueryErr: a daemon that cannot be asked is described without the
@@ -96,5 +98,85 @@ func TestPrintDaemonStarting(t *testing.T) {
 		if got := b.String(); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("%s: printed %q, want it to start with %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestStatusFollows: the local line of a tunnel that follows a device
+// lists the device's addresses, and those duplicate address detection
+// keeps from being followed with why; "no address" said nothing of an
+// address that was there, tentative or dadfailed.
+func TestStatusFollows(t *testing.T) {
+	p := netip.MustParsePrefix
+	tentative := model.UnusableAddr{Prefix: p("2001:db8::5/64")}
+	failed := model.UnusableAddr{Prefix: p("2001:db8::6/64"), Failed: true}
+	for _, tt := range []struct {
+		name string
+		dev  model.Device
+		want string
+	}{
+		{"none", model.Device{}, "  local  any (follows wan: no address)"},
+		{"usable", model.Device{Addrs: []netip.Prefix{p("192.0.2.7/24"), p("2001:db8::7/64")}},
+			"  local  any (follows wan: 192.0.2.7/24, 2001:db8::7/64)"},
+		{"in detection", model.Device{Unusable: []model.UnusableAddr{tentative}},
+			"  local  any (follows wan: no usable address; 2001:db8::5/64 is in duplicate address detection)"},
+		{"failed", model.Device{Unusable: []model.UnusableAddr{failed}},
+			"  local  any (follows wan: no usable address; 2001:db8::6/64 failed duplicate address detection)"},
+		{"usable and not", model.Device{Addrs: []netip.Prefix{p("192.0.2.7/24")}, Unusable: []model.UnusableAddr{tentative, failed}},
+			"  local  any (follows wan: 192.0.2.7/24; 2001:db8::5/64 is in duplicate address detection, 2001:db8::6/64 failed duplicate address detection)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := TunnelReport{Name: "ds", Mode: model.ModeIPIP6, LocalDevice: "wan"}
+			r.followed(tt.dev)
+			var b bytes.Buffer
+			printStatus(&b, Status{Tunnels: []TunnelReport{r}})
+			var got string
+			for _, line := range strings.Split(b.String(), "\n") {
+				if strings.HasPrefix(line, "  local ") {
+					got = line
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("local line (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestStatusWANInDetection runs status against the in-memory kernel whose
+// WAN's only IPv6 address is in duplicate address detection, then failed
+// it: the tunnel is down saying so, and its local line names the address.
+func TestStatusWANInDetection(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "t.toml")
+	conf := "[global]\nfirewall = false\n[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::1\"\n"
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := emptyKernel(c)
+	for _, tt := range []struct {
+		name        string
+		failed      bool
+		reason, why string
+	}{
+		{"in detection", false, "local device wan has no usable IPv6 address yet (2001:db8:a::2 is in duplicate address detection)", "is in duplicate address detection"},
+		{"failed", true, "local device wan has no usable IPv6 address (2001:db8:a::2 failed duplicate address detection)", "failed duplicate address detection"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			k.SetUnusable("wan", model.UnusableAddr{Prefix: netip.MustParsePrefix("2001:db8:a::2/64"), Failed: tt.failed})
+			var out, errb bytes.Buffer
+			env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+			if code := Main(env, []string{"status", "-c", file, "-socket", filepath.Join(t.TempDir(), "none")}); code != 0 {
+				t.Fatalf("status: exit %d\n%s", code, errb.String())
+			}
+			got := strings.Split(out.String(), "\n")[:2]
+			want := []string{"tunnel ds (ipip6): down: " + tt.reason,
+				"  local  any (follows wan: no usable address; 2001:db8:a::2/64 " + tt.why + ")"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("status (-want +got):\n%s\n%s", diff, out.String())
+			}
+		})
 	}
 }

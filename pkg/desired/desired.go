@@ -266,7 +266,32 @@ func (b *builder) localAddr(t *config.Tunnel) (netip.Addr, string) {
 			return p.Addr(), ""
 		}
 	}
+	if why := unusableWhy(t, d.Unusable); why != "" {
+		return netip.Addr{}, fmt.Sprintf("local device %s has no usable %s address%s", t.LocalDev, familyWord(t), why)
+	}
 	return netip.Addr{}, fmt.Sprintf("local device %s has no %s address", t.LocalDev, familyWord(t))
+}
+
+// unusableWhy words the addresses of the tunnel's outer family that
+// duplicate address detection keeps from being followed, for the end of
+// a reason: ` yet (2001:db8::5 is in duplicate address detection)`, the
+// "yet" only when one of them may still pass; "" for none.
+func unusableWhy(t *config.Tunnel, unusable []model.UnusableAddr) string {
+	var whys []string
+	yet := ""
+	for _, u := range unusable {
+		if !outerFamily(t, u.Prefix.Addr()) {
+			continue
+		}
+		whys = append(whys, u.Prefix.Addr().String()+" "+u.Why())
+		if !u.Failed {
+			yet = " yet"
+		}
+	}
+	if len(whys) == 0 {
+		return ""
+	}
+	return yet + " (" + strings.Join(whys, ", ") + ")"
 }
 
 // remoteAddr resolves the tunnel's remote endpoint; a non-empty reason

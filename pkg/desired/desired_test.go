@@ -548,3 +548,49 @@ func TestDNSPeerOfTheOtherFamily(t *testing.T) {
 		t.Errorf("tunnel: %+v, want down: %q", r.Tunnels, want)
 	}
 }
+
+// TestLocalDeviceUnusable: a tunnel whose local device's only addresses
+// of its family are in duplicate address detection, or failed it, is
+// down with a reason that names them and says which: "no IPv6 address"
+// sent an admin looking for an address that was there, tentative for a
+// second or dadfailed for good. Those of the other family are not named;
+// a usable address is followed whatever else the device has.
+func TestLocalDeviceUnusable(t *testing.T) {
+	tentative := model.UnusableAddr{Prefix: pfx("2001:db8:a::6/64")}
+	failed := model.UnusableAddr{Prefix: pfx("2001:db8:a::5/64"), Failed: true}
+	tests := []struct {
+		name     string
+		conf     string
+		addrs    []netip.Prefix
+		unusable []model.UnusableAddr
+		want     TunnelStatus
+	}{
+		{"no address at all", dslite, nil, nil,
+			TunnelStatus{Name: "ds", Remote: ip("2001:db8:b::1"), Reason: "local device wan has no IPv6 address"}},
+		{"in detection", dslite, nil, []model.UnusableAddr{tentative},
+			TunnelStatus{Name: "ds", Remote: ip("2001:db8:b::1"),
+				Reason: "local device wan has no usable IPv6 address yet (2001:db8:a::6 is in duplicate address detection)"}},
+		{"failed", dslite, nil, []model.UnusableAddr{failed},
+			TunnelStatus{Name: "ds", Remote: ip("2001:db8:b::1"),
+				Reason: "local device wan has no usable IPv6 address (2001:db8:a::5 failed duplicate address detection)"}},
+		{"one of each, in the kernel's order", dslite, []netip.Prefix{pfx("192.0.2.7/24")}, []model.UnusableAddr{tentative, failed},
+			TunnelStatus{Name: "ds", Remote: ip("2001:db8:b::1"),
+				Reason: "local device wan has no usable IPv6 address yet (2001:db8:a::6 is in duplicate address detection, 2001:db8:a::5 failed duplicate address detection)"}},
+		{"a usable one beside", dslite, []netip.Prefix{pfx("2001:db8:a::2/64")}, []model.UnusableAddr{tentative, failed},
+			TunnelStatus{Name: "ds", Up: true, Local: ip("2001:db8:a::2"), Remote: ip("2001:db8:b::1")}},
+		{"the other family's are not named", wan, nil, []model.UnusableAddr{tentative},
+			TunnelStatus{Name: "moe", Remote: ip("198.51.100.2"), Reason: "local device wan has no IPv4 address"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := model.Inputs{
+				Devices:  map[string]model.Device{"wan": {Name: "wan", MTU: 1500, Up: true, Addrs: tt.addrs, Unusable: tt.unusable}},
+				Resolved: map[string][]netip.Addr{"aftr.example": {ip("2001:db8:b::1")}, "peer.example": {ip("198.51.100.2")}},
+			}
+			r := Build(parse(t, tt.conf), in, model.State{})
+			if diff := cmp.Diff([]TunnelStatus{tt.want}, r.Tunnels, opts); diff != "" {
+				t.Errorf("status (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

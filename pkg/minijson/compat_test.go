@@ -58,7 +58,8 @@ func fullStatus() cli.Status {
 		Tunnels: []cli.TunnelReport{{
 			Name: "moe", Mode: model.ModeIPIP6, Up: true, Reason: nasty,
 			LocalWanted: "192.0.2.1", LocalActual: "192.0.2.2", RemoteWanted: "any", RemoteActual: nasty,
-			LocalDevice: "wan", LocalDeviceAddrs: []string{"192.0.2.1/24", "2001:db8::1/64"}, RemoteName: "peer.example",
+			LocalDevice: "wan", LocalDeviceAddrs: []string{"192.0.2.1/24", "2001:db8::1/64"},
+			LocalDeviceUnusable: []string{"2001:db8::5/64 is in duplicate address detection"}, RemoteName: "peer.example",
 			MTU: -1, Stats: model.Stats{RxPackets: 1, TxPackets: 2, RxBytes: math.MaxUint64, TxBytes: 4, RxErrors: 5, TxErrors: 6, RxDropped: 7, TxDropped: 8},
 			LastChange: "yesterday",
 		}, {Name: "larry"}},

@@ -9,7 +9,8 @@
 // writes it to every interface's and "default"'s forwarding, and its
 // opposite to all.accept_redirects; every write of
 // net.ipv6.conf.all.forwarding writes it to every interface's and
-// "default"'s IPv6 forwarding; a new device takes "default"'s.
+// "default"'s IPv6 forwarding; a new device takes "default"'s, and
+// "default"'s accept_ra (1, as the kernel has it).
 package fakekernel
 
 import (
@@ -84,6 +85,7 @@ func New() *Kernel {
 		Sysctls: map[string]string{
 			model.IPForward: "0", "net/ipv4/conf/all/accept_redirects": "1", "net/ipv4/conf/default/forwarding": "0",
 			model.IPv6Forward: "0", "net/ipv6/conf/default/forwarding": "0",
+			"net/ipv6/conf/all/accept_ra": "1", "net/ipv6/conf/default/accept_ra": "1",
 		},
 		Originals: kernel.SysctlRecord{},
 		Tables:    map[string]string{},
@@ -94,7 +96,7 @@ func New() *Kernel {
 }
 
 // AddDevice adds a foreign device (and its proxy_arp sysctl, and the
-// forwarding ones, as "default" has them).
+// forwarding ones and IPv6 accept_ra, as "default" has them).
 func (k *Kernel) AddDevice(d model.Device) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -112,6 +114,7 @@ func (k *Kernel) addDevice(d model.Device) *model.Device {
 	for _, f := range []string{"ipv4", "ipv6"} {
 		k.Sysctls["net/"+f+"/conf/"+d.Name+"/forwarding"] = k.Sysctls["net/"+f+"/conf/default/forwarding"]
 	}
+	k.Sysctls["net/ipv6/conf/"+d.Name+"/accept_ra"] = k.Sysctls["net/ipv6/conf/default/accept_ra"]
 	return &d
 }
 
@@ -257,6 +260,14 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Value: v, Original: o.Original, Ours: o.Ours})
 		} else if recorded {
 			s.Sysctls = append(s.Sysctls, model.Sysctl{Path: p, Original: o.Original, Ours: o.Ours})
+		}
+	}
+	if len(scope.ReadSysctls) > 0 {
+		in.Sysctls = make(map[string]string, len(scope.ReadSysctls))
+	}
+	for _, p := range scope.ReadSysctls {
+		if v, ok := k.Sysctls[p]; ok {
+			in.Sysctls[p] = v
 		}
 	}
 	s.Filter = k.filter

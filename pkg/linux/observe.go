@@ -14,7 +14,8 @@ import (
 var tunnelKinds = map[string]bool{"ipip": true, "gre": true, "sit": true, "ip6tnl": true}
 
 // Observe implements kernel.Kernel: one dump each of links, addresses,
-// routes and rules, the sysctls in scope, and tunneld's nftables table.
+// routes and rules, the sysctls in scope (and those it reads as inputs),
+// and tunneld's nftables table.
 func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, model.Inputs, error) {
 	var s model.State
 	var in model.Inputs
@@ -72,6 +73,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	if err := k.observeSysctls(&s, scope); err != nil {
 		return s, in, err
 	}
+	in.Sysctls = k.inputSysctls(scope.ReadSysctls)
 	if k.nft != nil {
 		if s.Filter, err = k.nft.Read(); err != nil {
 			return s, in, err

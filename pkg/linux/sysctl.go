@@ -58,6 +58,23 @@ func (k *Kernel) writeSysctl(p, v string) error {
 	return err
 }
 
+// inputSysctls reads the sysctls of paths (Scope.ReadSysctls) as
+// Inputs.Sysctls: nil for no paths. One that cannot be read (its device
+// does not exist) is left out: an input only words a warning, and an
+// observation does not fail for it.
+func (k *Kernel) inputSysctls(paths []string) map[string]string {
+	if len(paths) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(paths))
+	for _, p := range paths {
+		if v, err := k.readSysctl(p); err == nil {
+			out[p] = v
+		}
+	}
+	return out
+}
+
 // originals reads the record (path → entry).
 func (k *Kernel) originals() (kernel.SysctlRecord, error) {
 	path := filepath.Join(k.opts.StateDir, sysctlFile)

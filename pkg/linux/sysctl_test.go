@@ -70,3 +70,24 @@ func TestSysctlRecordFormat(t *testing.T) {
 		t.Errorf("after an empty record: %v, %v", m, err)
 	}
 }
+
+// TestInputSysctls: the sysctls read as inputs are read from the sysctl
+// tree, trimmed; one that is not there (its device is gone) is left out,
+// and none asked for gives no map.
+func TestInputSysctls(t *testing.T) {
+	k := &Kernel{opts: Options{ProcSys: t.TempDir()}}
+	dir := filepath.Join(k.opts.ProcSys, "net/ipv6/conf/wan")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "accept_ra"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := k.inputSysctls([]string{"net/ipv6/conf/wan/accept_ra", "net/ipv6/conf/gone/accept_ra"})
+	if diff := cmp.Diff(map[string]string{"net/ipv6/conf/wan/accept_ra": "1"}, got); diff != "" {
+		t.Errorf("inputs (-want +got):\n%s", diff)
+	}
+	if got := k.inputSysctls(nil); got != nil {
+		t.Errorf("inputs of none: %v, want nil", got)
+	}
+}

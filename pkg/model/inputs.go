@@ -13,6 +13,9 @@ type Inputs struct {
 	Routes []UnderlayRoute
 	// Resolved maps a peer's DNS name to its current addresses.
 	Resolved map[string][]netip.Addr
+	// Sysctls are the values of the scope's ReadSysctls by path; one that
+	// cannot be read (its device does not exist) is left out.
+	Sysctls map[string]string
 }
 
 // Device is a network device as observed.

@@ -69,6 +69,10 @@ type Scope struct {
 	// Devices, when non-nil, limits which foreign devices are reported in
 	// Inputs (nil means all).
 	Devices []string
+	// ReadSysctls are sysctl paths read as inputs (Inputs.Sysctls), never
+	// owned: values that what the configuration does depends on, which
+	// tunneld does not write.
+	ReadSysctls []string
 }
 
 // OwnsRule reports whether a rule of tunneld's protocol at priority is

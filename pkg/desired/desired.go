@@ -27,6 +27,10 @@ type Result struct {
 	// Fallbacks are the kernel's fallback tunnel devices (tunl0, gre0, …)
 	// that are up and must be set down.
 	Fallbacks []string
+	// Warnings are what the configuration, applied as it is, does that
+	// an admin would not want and tunneld leaves to them to change
+	// (see acceptRA), one line each.
+	Warnings []string
 }
 
 // TunnelStatus says whether a tunnel can be up, and if not, why.
@@ -55,6 +59,7 @@ func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 	b.rules()
 	b.hostRoutes()
 	b.sysctls()
+	b.acceptRA()
 	b.fallbacks()
 	if c.Global.Firewall {
 		b.res.State.Filter = b.filter()

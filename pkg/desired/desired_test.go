@@ -3,6 +3,7 @@ package desired
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -590,6 +591,66 @@ func TestLocalDeviceUnusable(t *testing.T) {
 			r := Build(parse(t, tt.conf), in, model.State{})
 			if diff := cmp.Diff([]TunnelStatus{tt.want}, r.Tunnels, opts); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestAcceptRAWarning: with ipv6_forward = true, a device that an IPv6
+// tunnel takes its local address from and whose accept_ra is 1 gets a
+// warning with the remedy: forwarding makes the kernel ignore router
+// advertisements there, and the address SLAAC gave it expires (a Debian
+// WAN lost its address, and the tunnel with it). Only such devices are
+// read: accept_ra is 1 on every device by default, and those an IPv4
+// tunnel follows, or none does, need no IPv6 address of tunneld's
+// concern. Nothing is changed: no sysctl is set for it.
+func TestAcceptRAWarning(t *testing.T) {
+	const wanRA = "net/ipv6/conf/wan/accept_ra"
+	const warning = "net.ipv6.conf.wan.accept_ra is 1: with ipv6_forward on, the kernel ignores router advertisements there and the address from SLAAC expires; set it to 2"
+	conf := func(global, tunnels string) string { return "[global]\nfirewall = false\n" + global + tunnels }
+	ds := "[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::1\"\n"
+	tests := []struct {
+		name     string
+		conf     string
+		sysctls  map[string]string
+		reads    []string
+		warnings []string
+	}{
+		{"forwarding, accept_ra 1", conf("ipv6_forward = true\n", ds), map[string]string{wanRA: "1"}, []string{wanRA}, []string{warning}},
+		{"forwarding, accept_ra 2", conf("ipv6_forward = true\n", ds), map[string]string{wanRA: "2"}, []string{wanRA}, nil},
+		{"forwarding, accept_ra 0", conf("ipv6_forward = true\n", ds), map[string]string{wanRA: "0"}, []string{wanRA}, nil},
+		{"forwarding, no such device", conf("ipv6_forward = true\n", ds), nil, []string{wanRA}, nil},
+		{"forwarding off", conf("ipv6_forward = false\n", ds), map[string]string{wanRA: "1"}, nil, nil},
+		{"forwarding not set", conf("", ds), map[string]string{wanRA: "1"}, nil, nil},
+		{"two tunnels on one device: one warning", conf("ipv6_forward = true\n",
+			ds+"[tunnel.six]\nmode = \"ip6ip6\"\nlocal = \"wan\"\nremote = \"2001:db8:c::1\"\n"),
+			map[string]string{wanRA: "1"}, []string{wanRA}, []string{warning}},
+		{"devices in name order", conf("ipv6_forward = true\n",
+			ds+"[tunnel.six]\nmode = \"ip6ip6\"\nlocal = \"dsl\"\nremote = \"2001:db8:c::1\"\n"),
+			map[string]string{wanRA: "1", "net/ipv6/conf/dsl/accept_ra": "1"},
+			[]string{"net/ipv6/conf/dsl/accept_ra", wanRA},
+			[]string{strings.ReplaceAll(warning, ".wan.", ".dsl."), warning}},
+		{"an IPv4 tunnel follows the device", conf("ipv6_forward = true\n", "[tunnel.he]\nmode = \"sit\"\nlocal = \"wan\"\nremote = \"198.51.100.1\"\n"),
+			map[string]string{wanRA: "1"}, nil, nil},
+		{"a literal local address", conf("ipv6_forward = true\n", "[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"2001:db8:a::2\"\nremote = \"2001:db8:b::1\"\n"),
+			map[string]string{wanRA: "1"}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := parse(t, tt.conf)
+			if diff := cmp.Diff(tt.reads, InputSysctls(c), opts); diff != "" {
+				t.Errorf("sysctls read (-want +got):\n%s", diff)
+			}
+			in := model.Inputs{Devices: map[string]model.Device{"wan": {Name: "wan", MTU: 1500, Up: true,
+				Addrs: []netip.Prefix{pfx("2001:db8:a::2/64")}}}, Sysctls: tt.sysctls}
+			r := Build(c, in, model.State{})
+			if diff := cmp.Diff(tt.warnings, r.Warnings, opts); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			for _, s := range r.State.Sysctls {
+				if strings.HasSuffix(s.Path, "/accept_ra") {
+					t.Errorf("accept_ra is set: %+v", s)
+				}
 			}
 		})
 	}

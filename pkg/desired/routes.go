@@ -243,6 +243,49 @@ func (b *builder) sysctls() {
 	}
 }
 
+// InputSysctls are the sysctls Build reads from Inputs.Sysctls (the
+// scope's ReadSysctls), sorted: with ipv6_forward = true, the accept_ra
+// of each device an IPv6 tunnel takes its local address from (see
+// acceptRA).
+func InputSysctls(c *config.Config) []string {
+	if g := c.Global.IPv6Forward; g == nil || !*g {
+		return nil
+	}
+	var out []string
+	for _, t := range c.Tunnels {
+		if t.LocalDev == "" || !t.Mode.OuterIPv6() {
+			continue
+		}
+		if p := acceptRAPath(t.LocalDev); !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func acceptRAPath(dev string) string { return "net/ipv6/conf/" + dev + "/accept_ra" }
+
+// acceptRA warns about each device of InputSysctls whose accept_ra is 1:
+// with IPv6 forwarding on, the kernel takes router advertisements only
+// where it is 2, so an address SLAAC gave the device (a Debian WAN's)
+// expires, and the tunnels that follow it go down. tunneld warns and
+// leaves the value to the admin: how the device gets its address is not
+// the configuration's to say (on OpenWrt odhcp6c, not the kernel, takes
+// the advertisements). Only devices an IPv6 tunnel follows (local =
+// "wan") are looked at: accept_ra is 1 on every device by default, and a
+// warning for each LAN port that never hears an advertisement would be
+// noise; a device an IPv4 tunnel follows (6in4) needs its IPv4 address,
+// and a literal local address is the admin's to keep.
+func (b *builder) acceptRA() {
+	for _, p := range InputSysctls(b.c) {
+		if b.in.Sysctls[p] == "1" {
+			b.res.Warnings = append(b.res.Warnings, model.SysctlName(p)+" is 1: with ipv6_forward on, "+
+				"the kernel ignores router advertisements there and the address from SLAAC expires; set it to 2")
+		}
+	}
+}
+
 // fallbackDevices are created by the kernel with each tunnel module; an up
 // fallback device accepts encapsulated packets from anyone.
 var fallbackDevices = map[string]string{

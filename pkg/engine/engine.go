@@ -42,6 +42,7 @@ func Scope(c *config.Config) model.Scope {
 	for _, dev := range c.Global.ProxyARP {
 		s.Sysctls = append(s.Sysctls, "net/ipv4/conf/"+dev+"/proxy_arp")
 	}
+	s.ReadSysctls = desired.InputSysctls(c)
 	return s
 }
 

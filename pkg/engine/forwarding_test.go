@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"maps"
+	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -214,5 +215,41 @@ func TestHeldForwardingCopyPutBackLater(t *testing.T) {
 	}
 	if len(rep.Applied) != 1 || k.Sysctls[eth1] != "1" || len(k.Originals) != 0 {
 		t.Errorf("after the hold: applied %v, eth1 forwarding %s, record %v; want it written back to 1", rep.Applied, k.Sysctls[eth1], k.Originals)
+	}
+}
+
+// TestAcceptRAWarned: with ipv6_forward = true, a converge against the
+// in-memory kernel reads the accept_ra of the device an IPv6 tunnel
+// follows (1 by default, as the kernel has it) and warns, without
+// changing it; once the admin sets it to 2 the warning is gone, and a
+// device that goes away takes it with it.
+func TestAcceptRAWarned(t *testing.T) {
+	const ra = "net/ipv6/conf/wan/accept_ra"
+	c, err := config.Parse("t.toml", []byte("[global]\nfirewall = false\nipv6_forward = true\n"+
+		"[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::1\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := fakekernel.New()
+	k.AddDevice(model.Device{Name: "wan", Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("2001:db8:a::2/64")}})
+	want := []string{"net.ipv6.conf.wan.accept_ra is 1: with ipv6_forward on, the kernel ignores router advertisements there and the address from SLAAC expires; set it to 2"}
+	rep, err := Converge(ctx, k, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, rep.Last.Want.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if k.Sysctls[ra] != "1" || k.Sysctls[model.IPv6Forward] != "1" {
+		t.Errorf("accept_ra %s, forwarding %s: want 1 (left as it was), 1", k.Sysctls[ra], k.Sysctls[model.IPv6Forward])
+	}
+	k.SetSysctl(ra, "2")
+	if s, err := Look(ctx, k, c, nil); err != nil || len(s.Want.Warnings) != 0 {
+		t.Errorf("with accept_ra 2: warnings %q (%v), want none", s.Want.Warnings, err)
+	}
+	k.SetSysctl(ra, "1")
+	k.DelDevice("wan")
+	if s, err := Look(ctx, k, c, nil); err != nil || len(s.Want.Warnings) != 0 {
+		t.Errorf("without the device: warnings %q (%v), want none", s.Want.Warnings, err)
 	}
 }

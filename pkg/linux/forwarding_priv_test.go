@@ -335,3 +335,43 @@ func TestPrivilegedForwardingChangedByHand(t *testing.T) {
 		})
 	}
 }
+
+// TestPrivilegedAcceptRA: with ipv6_forward = true, an observation reads
+// the accept_ra of the device an IPv6 tunnel follows from /proc/sys (not
+// of one that does not exist), and the plan warns while it is 1, which a
+// fresh namespace's devices have; at 2 it does not. Only a plan is made:
+// no tunnel driver is needed, and accept_ra is never written.
+func TestPrivilegedAcceptRA(t *testing.T) {
+	k := open(t)
+	if err := netnstest.Veth("wan", "peer", nil); err != nil {
+		t.Fatal(err)
+	}
+	c := parse(t, "[global]\nfirewall = false\nipv6_forward = true\n"+
+		"[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::1\"\n"+
+		"[tunnel.gone]\nmode = \"ip6ip6\"\nlocal = \"dsl\"\nremote = \"2001:db8:c::1\"\n")
+	const ra = "net/ipv6/conf/wan/accept_ra"
+	_, in, err := k.Observe(context.Background(), engine.Scope(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{ra: "1"}, in.Sysctls); diff != "" {
+		t.Errorf("sysctls read (-want +got):\n%s", diff)
+	}
+	s, err := engine.Look(context.Background(), k, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"net.ipv6.conf.wan.accept_ra is 1: with ipv6_forward on, the kernel ignores router advertisements there and the address from SLAAC expires; set it to 2"}
+	if diff := cmp.Diff(want, s.Want.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	for _, op := range s.Plan.Ops {
+		if op.Sysctl != nil && strings.HasSuffix(op.Sysctl.Path, "/accept_ra") {
+			t.Errorf("the plan writes accept_ra: %s", op.Command(nil))
+		}
+	}
+	writeSysctl(t, ra, "2")
+	if s, err = engine.Look(context.Background(), k, c, nil); err != nil || len(s.Want.Warnings) != 0 {
+		t.Errorf("with accept_ra 2: warnings %q (%v), want none", s.Want.Warnings, err)
+	}
+}

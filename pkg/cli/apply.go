@@ -32,6 +32,9 @@ func runApply(env *Env, args []string) int {
 	for _, n := range rep.Last.Want.Notes {
 		fmt.Fprintf(env.Stderr, "tunneld: %s\n", n)
 	}
+	for _, n := range rep.Last.Want.Warnings {
+		fmt.Fprintf(env.Stderr, "tunneld: warning: %s\n", n)
+	}
 	if err != nil {
 		printErr(env, err)
 		return 1

@@ -2,11 +2,16 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/desired"
@@ -135,5 +140,64 @@ func TestDownSysctlLines(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, lines); code != 0 || diff != "" {
 		t.Errorf("down: exit %d, sysctl lines (-want +got):\n%s\n%s", code, diff, out)
+	}
+}
+
+// TestAcceptRAWarning: the warning that accept_ra 1 on a device an IPv6
+// tunnel follows loses its SLAAC address under ipv6_forward reaches each
+// command's output, plan --from-empty's too (a kernel's default is 1),
+// while apply still converges and exits 0; the empty observation is what
+// the in-memory kernel holding the same devices reports.
+func TestAcceptRAWarning(t *testing.T) {
+	const warning = "net.ipv6.conf.wan.accept_ra is 1: with ipv6_forward on, the kernel ignores router advertisements there and the address from SLAAC expires; set it to 2"
+	file := filepath.Join(t.TempDir(), "t.toml")
+	conf := "[global]\nfirewall = false\nipv6_forward = true\n[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::1\"\n"
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := emptyKernel(c)
+	wantHave, wantIn, err := k.Observe(context.Background(), engine.Scope(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, in := emptyObservation(c)
+	if diff := cmp.Diff(wantHave, have, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("empty observation's state (-fake kernel +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantIn, in, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("empty observation's inputs (-fake kernel +got):\n%s", diff)
+	}
+	k.SetAddrs("wan", netip.MustParsePrefix("2001:db8:a::2/64"))
+	state := t.TempDir()
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+		code := Main(env, append(args, "-c", file))
+		return code, out.String(), errb.String()
+	}
+	for _, tt := range []struct {
+		args         []string
+		stdout, errs string
+	}{
+		{[]string{"plan", "--from-empty"}, "# warning: " + warning + "\n", ""},
+		{[]string{"plan"}, "# warning: " + warning + "\n", ""},
+		{[]string{"apply"}, "", "tunneld: warning: " + warning + "\n"},
+		{[]string{"status", "-socket", filepath.Join(state, "none")}, "warning: " + warning + "\n", ""},
+	} {
+		code, out, errs := run(tt.args...)
+		if code != 0 || !strings.Contains(out, tt.stdout) || !strings.Contains(errs, tt.errs) {
+			t.Errorf("%s: exit %d, want 0, %q on stdout, %q on stderr; got\n%s\n%s", tt.args, code, tt.stdout, tt.errs, out, errs)
+		}
+	}
+	if k.Sysctls["net/ipv6/conf/wan/accept_ra"] != "1" {
+		t.Errorf("accept_ra = %s after apply, want it left at 1", k.Sysctls["net/ipv6/conf/wan/accept_ra"])
+	}
+	k.SetSysctl("net/ipv6/conf/wan/accept_ra", "2")
+	if _, out, errs := run("apply"); strings.Contains(out+errs, "warning") {
+		t.Errorf("apply with accept_ra 2 still warns:\n%s\n%s", out, errs)
 	}
 }

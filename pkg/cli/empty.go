@@ -2,6 +2,7 @@ package cli
 
 import (
 	"net/netip"
+	"strings"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
@@ -11,8 +12,8 @@ import (
 // emptyObservation is what `plan --from-empty` plans against: a kernel
 // with nothing of tunneld's in it, holding lo and the devices the
 // configuration names (up, MTU 1500, no addresses), with forwarding and
-// proxy ARP off. It is pure, so the production binary needs no in-memory
-// kernel for it.
+// proxy ARP off and IPv6 router advertisements accepted (accept_ra 1).
+// It is pure, so the production binary needs no in-memory kernel for it.
 func emptyObservation(c *config.Config) (model.State, model.Inputs) {
 	in := model.Inputs{Devices: map[string]model.Device{
 		"lo": {Name: "lo", Index: 1, MTU: 65536, Up: true, Running: true,
@@ -36,6 +37,14 @@ func emptyObservation(c *config.Config) (model.State, model.Inputs) {
 		}
 	}
 	have.Sort()
+	if reads := engine.Scope(c).ReadSysctls; len(reads) > 0 {
+		in.Sysctls = map[string]string{}
+		for _, p := range reads {
+			if _, ok := in.Devices[model.SysctlDevice(p)]; ok && strings.HasSuffix(p, "/accept_ra") {
+				in.Sysctls[p] = "1"
+			}
+		}
+	}
 	return have, in
 }
 

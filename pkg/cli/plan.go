@@ -38,8 +38,8 @@ func runPlan(env *Env, args []string) int {
 	return 0
 }
 
-// PrintPlan writes a snapshot's notes and waiting tunnels as comments,
-// then its plan.
+// PrintPlan writes a snapshot's waiting tunnels, notes and warnings as
+// comments, then its plan.
 func PrintPlan(w io.Writer, s engine.Snapshot) {
 	for _, t := range s.Want.Tunnels {
 		if !t.Up {
@@ -48,6 +48,9 @@ func PrintPlan(w io.Writer, s engine.Snapshot) {
 	}
 	for _, n := range s.Want.Notes {
 		fmt.Fprintf(w, "# %s\n", n)
+	}
+	for _, n := range s.Want.Warnings {
+		fmt.Fprintf(w, "# warning: %s\n", n)
 	}
 	if s.Plan.Empty() {
 		fmt.Fprintln(w, nothingToDo(s))

@@ -25,6 +25,9 @@ type Status struct {
 	// commands that would mend it.
 	Drift []string `json:",omitempty"`
 	Notes []string `json:",omitempty"`
+	// Warnings are what the configuration does, applied, that an admin
+	// would not want (desired.Result.Warnings).
+	Warnings []string `json:",omitempty"`
 	// Drops are the counters of tunneld's drop rules, by "chain: rule".
 	Drops map[string]model.Counter `json:",omitempty"`
 	// Daemon holds a running daemon's facts; DaemonError why there are none.
@@ -103,7 +106,7 @@ func runStatus(env *Env, args []string) int {
 	for _, op := range s.Plan.Ops {
 		st.Drift = append(st.Drift, op.Command(s.Plan.Tables))
 	}
-	st.Notes = s.Want.Notes
+	st.Notes, st.Warnings = s.Want.Notes, s.Want.Warnings
 	for _, ts := range s.Want.Tunnels {
 		t := c.TunnelByName(ts.Name)
 		r := TunnelReport{Name: ts.Name, Mode: t.Mode, Reason: ts.Reason, LocalDevice: t.LocalDev, RemoteName: t.RemoteHost,
@@ -212,6 +215,9 @@ func printStatus(w io.Writer, st Status) {
 	}
 	for _, n := range st.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	for _, n := range st.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", n)
 	}
 	if len(st.Drift) == 0 {
 		fmt.Fprintln(w, "drift: none")

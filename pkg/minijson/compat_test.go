@@ -65,6 +65,7 @@ func fullStatus() cli.Status {
 		}, {Name: "larry"}},
 		Drift:       []string{"ip link add moe\n  type ipip", ""},
 		Notes:       []string{nasty},
+		Warnings:    []string{nasty, "net.ipv6.conf.wan.accept_ra is 1"},
 		Drops:       map[string]model.Counter{"input: drop": {Packets: 1, Bytes: 2}, "b": {}},
 		Daemon:      &f,
 		DaemonError: nasty,

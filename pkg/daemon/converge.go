@@ -34,6 +34,7 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 	for _, n := range rep.Last.Want.Notes {
 		dm.d.Log.Debug("waiting", "note", n)
 	}
+	dm.warn(rep.Last)
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
 	f := &dm.facts
@@ -70,6 +71,24 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 	if dm.d.OnConverge != nil {
 		dm.d.OnConverge(*f)
 	}
+}
+
+// warn logs each of s's warnings at warn level when it begins: the
+// converges after it, every resync and hint, find it again until the
+// admin acts, and a line each time would bury the rest of the log. A
+// converge that observed nothing (s has no devices) changes nothing.
+func (dm *Daemon) warn(s engine.Snapshot) {
+	if s.Inputs.Devices == nil {
+		return
+	}
+	warned := make(map[string]bool, len(s.Want.Warnings))
+	for _, w := range s.Want.Warnings {
+		if !dm.warned[w] {
+			dm.d.Log.Warn(w)
+		}
+		warned[w] = true
+	}
+	dm.warned = warned
 }
 
 // inKernel is the tunnels' status as the kernel has them after a

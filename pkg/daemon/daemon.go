@@ -108,6 +108,9 @@ type Daemon struct {
 	// failing is the error of the last converge ("" when it worked), so
 	// that the same failure is logged once at error level.
 	failing string
+	// warned holds the warnings of the last converge's observation, so
+	// that each is logged once at warn level while it lasts.
+	warned map[string]bool
 	// The lookups of DNS names (see dns.go): gen counts their
 	// generations, lookupCtx ends the current one, answers brings their
 	// results to the loop, lookups counts the ones not yet over.

@@ -125,3 +125,32 @@ func TestLogTimesAHintedConverge(t *testing.T) {
 		}
 	}
 }
+
+// TestLogWarnings: a warning of the configuration's (accept_ra 1 on a
+// device an IPv6 tunnel follows, with ipv6_forward on) is logged at warn
+// level when it begins, not again at every convergence while it lasts,
+// and again when it comes back after it was gone.
+func TestLogWarnings(t *testing.T) {
+	const ra = "net/ipv6/conf/wan/accept_ra"
+	cfg := "[global]\nfirewall = false\nipv6_forward = true\n[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::1\"\n"
+	var buf syncbuf.Buffer
+	h := startLogging(t, cfg, logfmt.New(&buf, logfmt.Info))
+	h.event(watch.Link)
+	h.k.SetSysctl(ra, "2")
+	h.event(watch.Link)
+	h.k.SetSysctl(ra, "1")
+	h.event(watch.Link)
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(line, "level=WARN") {
+			got = append(got, line[strings.Index(line, " level=")+1:])
+		}
+	}
+	line := `level=WARN msg="net.ipv6.conf.wan.accept_ra is 1: with ipv6_forward on, the kernel ignores router advertisements there and the address from SLAAC expires; set it to 2"`
+	if diff := cmp.Diff([]string{line, line}, got); diff != "" {
+		t.Errorf("warn lines (-want +got):\n%s\nlog:\n%s", diff, buf.String())
+	}
+}

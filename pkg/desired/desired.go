@@ -20,16 +20,17 @@ type Result struct {
 	// Tunnels holds one status per configured tunnel, in name order.
 	Tunnels []TunnelStatus
 	// Notes are parts of the configuration that cannot be applied now
-	// (a missing device, an unresolved name) or are applied otherwise
-	// than they say (a computed MTU raised to IPv6's minimum), one line
-	// each, object first.
+	// (a missing device, an unresolved name), one line each, object
+	// first.
 	Notes []string
 	// Fallbacks are the kernel's fallback tunnel devices (tunl0, gre0, …)
 	// that are up and must be set down.
 	Fallbacks []string
 	// Warnings are what the configuration, applied as it is, does that
 	// an admin would not want and tunneld leaves to them to change
-	// (see acceptRA), one line each.
+	// (see acceptRA), or parts it applies otherwise than they say (a
+	// computed MTU raised to IPv6's minimum), one line each. Unlike a
+	// note, a warning waits for nothing.
 	Warnings []string
 }
 
@@ -221,7 +222,7 @@ func (b *builder) addrs(t *config.Tunnel) {
 
 // computedMTU is the MTU of a tunnel the configuration gives none: the
 // underlay's minus the overhead, but at least IPv6's minimum on a tunnel
-// that carries IPv6, with a note: the kernel turns IPv6 off on a device
+// that carries IPv6, with a warning: the kernel turns IPv6 off on a device
 // with a smaller MTU (its addresses go, and IPv6 through the tunnel
 // silently stops). Outer packets may then exceed the underlay's MTU and
 // be fragmented by the sender, the trade-off OpenWrt's 6in4, 6rd and
@@ -230,7 +231,8 @@ func (b *builder) computedMTU(t *config.Tunnel, remote netip.Addr) int {
 	under, over := b.underlayMTU(t, remote), Overhead(t)
 	mtu := under - over
 	if mtu < model.IPv6MinMTU && b.c.CarriesIPv6(t) {
-		b.note("tunnel %q: computed mtu %d (underlay %d minus overhead %d) is below IPv6's minimum %d: using %d", t.Name, mtu, under, over, model.IPv6MinMTU, model.IPv6MinMTU)
+		b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("tunnel %q: computed mtu %d (underlay %d minus overhead %d) is below IPv6's minimum %d: using %d",
+			t.Name, mtu, under, over, model.IPv6MinMTU, model.IPv6MinMTU))
 		mtu = model.IPv6MinMTU
 	}
 	return mtu

@@ -46,8 +46,9 @@ func resolveAll(env *Env, c *config.Config) map[string][]netip.Addr {
 		for _, ip := range answers[i] {
 			out[name] = append(out[name], ip.Unmap())
 		}
-		// In order, as the daemon keeps them: apply and run take the
-		// same address of several.
+		// In order, as the daemon keeps them, for plan's and status's
+		// output (which address of several a tunnel takes is desired's
+		// choice, whatever the order).
 		slices.SortFunc(out[name], netip.Addr.Compare)
 	}
 	return out

@@ -304,7 +304,9 @@ func unusableWhy(t *config.Tunnel, unusable []model.UnusableAddr) string {
 // remoteAddr resolves the tunnel's remote endpoint; a non-empty reason
 // means it cannot be known now. Of a name's addresses, the one the
 // tunnel has is kept while the name still gives it (a DS-Lite AFTR's NAT
-// state is lost with a move to another); else the first of the family.
+// state is lost with a move to another); else the lowest of the family,
+// whatever order the answer came in, so that `apply` and the daemon,
+// which ask separately, pick the same one.
 func (b *builder) remoteAddr(t *config.Tunnel) (netip.Addr, string) {
 	if t.RemoteHost == "" {
 		return t.Remote, ""
@@ -313,10 +315,14 @@ func (b *builder) remoteAddr(t *config.Tunnel) (netip.Addr, string) {
 	if l, ok := b.current(t.Name); ok && l.Remote.IsValid() && outerFamily(t, l.Remote) && slices.Contains(answers, l.Remote) {
 		return l.Remote, ""
 	}
+	var lowest netip.Addr
 	for _, a := range answers {
-		if outerFamily(t, a) {
-			return a, ""
+		if outerFamily(t, a) && (!lowest.IsValid() || a.Less(lowest)) {
+			lowest = a
 		}
+	}
+	if lowest.IsValid() {
+		return lowest, ""
 	}
 	if len(answers) > 0 {
 		other := make([]string, len(answers))

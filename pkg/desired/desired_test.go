@@ -502,9 +502,10 @@ encaplimit = "none"
 
 // TestDNSPeerKeptWhileNamed: a tunnel to a name that gives several
 // addresses keeps the one it has while the name still gives it. The
-// first of the answer (the daemon sorts it) was taken: an AFTR added to
-// the name re-pointed a DS-Lite tunnel that worked, and the AFTR's NAT
-// state (every connection of the LAN) was lost with it.
+// first of the answer was taken: an AFTR added to the name re-pointed a
+// DS-Lite tunnel that worked, and the AFTR's NAT state (every connection
+// of the LAN) was lost with it. A new tunnel takes the lowest address of
+// its family, in whatever order the answer lists them.
 func TestDNSPeerKeptWhileNamed(t *testing.T) {
 	c := parse(t, dslite)
 	in := model.Inputs{Devices: map[string]model.Device{
@@ -518,9 +519,10 @@ func TestDNSPeerKeptWhileNamed(t *testing.T) {
 		cur     model.State
 		want    netip.Addr
 	}{
-		{"new tunnel: the first of the family", []netip.Addr{ip("192.0.2.1"), ip("2001:db8:b::1"), ip("2001:db8:b::2")}, model.State{}, ip("2001:db8:b::1")},
+		{"new tunnel: the lowest of the family", []netip.Addr{ip("192.0.2.1"), ip("2001:db8:b::1"), ip("2001:db8:b::2")}, model.State{}, ip("2001:db8:b::1")},
+		{"new tunnel, answer out of order: the lowest", []netip.Addr{ip("2001:db8:b::9"), ip("192.0.2.1"), ip("2001:db8:b::4")}, model.State{}, ip("2001:db8:b::4")},
 		{"still named: kept", []netip.Addr{ip("2001:db8:b::1"), ip("2001:db8:b::2")}, cur, ip("2001:db8:b::2")},
-		{"no longer named: the first", []netip.Addr{ip("2001:db8:b::1"), ip("2001:db8:b::3")}, cur, ip("2001:db8:b::1")},
+		{"no longer named: the lowest", []netip.Addr{ip("2001:db8:b::3"), ip("2001:db8:b::1")}, cur, ip("2001:db8:b::1")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			in.Resolved = map[string][]netip.Addr{"aftr.example": tt.answers}

@@ -9,7 +9,14 @@ import (
 )
 
 // LinkUp sets a device up in the calling thread's namespace.
-func LinkUp(name string) error {
+func LinkUp(name string) error { return setUp(name, true) }
+
+// LinkDown sets a device down in the calling thread's namespace, as `ip
+// link set DEV down` (or `ifconfig DEV down`) does: the kernel removes
+// the routes through it.
+func LinkDown(name string) error { return setUp(name, false) }
+
+func setUp(name string, up bool) error {
 	c, err := rtnetlink.Dial(nil)
 	if err != nil {
 		return err
@@ -19,7 +26,11 @@ func LinkUp(name string) error {
 	if err != nil {
 		return err
 	}
-	return c.Link.Set(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: m.Index, Flags: unix.IFF_UP, Change: unix.IFF_UP})
+	var flags uint32
+	if up {
+		flags = unix.IFF_UP
+	}
+	return c.Link.Set(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: m.Index, Flags: flags, Change: unix.IFF_UP})
 }
 
 func byName(c *rtnetlink.Conn, name string) (rtnetlink.LinkMessage, error) {

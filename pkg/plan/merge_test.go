@@ -41,6 +41,36 @@ func TestDiffLeavesStatesAlone(t *testing.T) {
 	}
 }
 
+// TestDifferOwn: a link is tunneld's when it is among the observed or the
+// wanted links, each in name order.
+func TestDifferOwn(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	names := []string{"a", "b", "c", "d", "e"}
+	for range 500 {
+		var have, want []model.Link
+		in := map[string]bool{}
+		for _, n := range names {
+			switch rng.IntN(4) {
+			case 0:
+				have = append(have, model.Link{Name: n})
+				in[n] = true
+			case 1:
+				want = append(want, model.Link{Name: n})
+				in[n] = true
+			case 2:
+				have, want = append(have, model.Link{Name: n}), append(want, model.Link{Name: n})
+				in[n] = true
+			}
+		}
+		d := differ{haveLinks: have, wantLinks: want}
+		for _, n := range append(names, "", "z") {
+			if got := d.own(n); got != in[n] {
+				t.Fatalf("have %v, want %v: own(%q) = %t", have, want, n, got)
+			}
+		}
+	}
+}
+
 // opsText is each operation with every object it carries, for comparing
 // plans whole.
 func opsText(p Plan) []string {
@@ -110,20 +140,24 @@ func randomState(rng *rand.Rand, observed bool) model.State {
 
 // mapDiff and its differ are Diff as it was before it walked both sides
 // in order (to 1336947): the reference TestDiffAgreesWithMaps holds it to.
+// Sysctls and the filter, which that change left alone but for how a
+// link is known to be tunneld's (TestDifferOwn), are Diff's own.
 func mapDiff(have, want model.State, fallbacks ...string) Plan {
-	d := mapDiffer{gone: map[string]bool{}, own: map[string]bool{}}
+	d := mapDiffer{gone: map[string]bool{}}
 	d.links(have.Links, want.Links)
 	d.addrs(have.Addrs, want.Addrs)
 	d.routes(have.Routes, want.Routes)
 	d.rules(have.Rules, want.Rules)
-	d.sysctls(have.Sysctls, want.Sysctls)
-	d.filter(have.Filter, want.Filter)
+	rest := differ{gone: d.gone, haveLinks: have.Links, wantLinks: want.Links}
+	rest.sysctls(have.Sysctls, want.Sysctls)
+	rest.filter(have.Filter, want.Filter)
 	for _, name := range fallbacks {
 		d.phase[phaseDown] = append(d.phase[phaseDown], Op{Kind: LinkDown, Name: name})
 	}
 	var p Plan
-	for _, ops := range d.phase {
+	for i, ops := range d.phase {
 		p.Ops = append(p.Ops, ops...)
+		p.Ops = append(p.Ops, rest.phase[i]...)
 	}
 	return p
 }
@@ -133,8 +167,6 @@ type mapDiffer struct {
 	// gone holds links that are deleted (or re-created) by this plan: the
 	// kernel removes their addresses and routes.
 	gone map[string]bool
-	// own holds tunneld's links, the ones observed and the ones wanted.
-	own map[string]bool
 }
 
 func (d *mapDiffer) add(ph int, op Op) { d.phase[ph] = append(d.phase[ph], op) }
@@ -147,10 +179,6 @@ func (d *mapDiffer) links(have, want []model.Link) {
 	h := make(map[string]*model.Link, len(have))
 	for i := range have {
 		h[have[i].Name] = &have[i]
-		d.own[have[i].Name] = true
-	}
-	for i := range want {
-		d.own[want[i].Name] = true
 	}
 	for i := range want {
 		w := &want[i]
@@ -276,112 +304,5 @@ func (d *mapDiffer) rules(have, want []model.Rule) {
 		if r := &have[i]; where[*r]&mapInWant == 0 {
 			d.add(phaseRuleDel, Op{Kind: RuleDel, Rule: ptr(*r)})
 		}
-	}
-}
-
-func (d *mapDiffer) sysctls(have, want []model.Sysctl) {
-	h := map[string]model.Sysctl{}
-	for _, s := range have {
-		h[s.Path] = s
-	}
-	w := map[string]bool{}
-	for _, s := range want {
-		w[s.Path] = true
-		if old, ok := h[s.Path]; !ok || old.Value != s.Value {
-			s.Original = old.Original
-			d.add(phaseSysctls, Op{Kind: SysctlSet, Sysctl: ptr(s)})
-		}
-	}
-	// A sysctl no longer wanted gets its original back, unless someone
-	// else has changed it since tunneld did: then it keeps their value
-	// (SysctlKeep), and its record is forgotten.
-	restored := map[string]bool{} // forwarding sysctls written back
-	copied := map[string]string{} // … whose write the kernel copies: the value
-	kept := map[string]bool{}     // forwarding sysctls left as someone else set them
-	for _, s := range have {
-		if w[s.Path] || s.Original == "" || model.SysctlLeader(s.Path) != "" {
-			continue
-		}
-		if s.ChangedByOthers() {
-			kept[s.Path] = true
-			d.add(phaseRestore, Op{Kind: SysctlKeep, Sysctl: ptr(s)})
-			continue
-		}
-		restored[s.Path] = true
-		if model.WriteCopies(s.Path, s.Value, s.Original) {
-			copied[s.Path] = s.Original
-		}
-		d.add(phaseRestore, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
-	}
-	// What the kernel copies a forwarding sysctl onto (every interface's
-	// forwarding) is seen to once the forwarding sysctl is no longer
-	// wanted. Each ends with its recorded value (the one before tunneld
-	// first wrote the forwarding sysctl), or, where someone else changed
-	// it since the kernel copied tunneld's write onto it, with theirs; an
-	// interface that appeared since, of which tunneld has no record, with
-	// the value it has now: it got it from "default", which tunneld's
-	// write had overwritten, or from whoever made it, and tunneld leaves it
-	// as it finds it rather than guess. Only those whose value restoring
-	// the forwarding sysctl overwrites with another get a write; the
-	// seam forgets the others' records with the forwarding sysctl's
-	// (kernel.SysctlRecord). One someone else changed that ends as
-	// they set it without a write gets a line of its own, to say why it
-	// is not back at its recorded value; when the forwarding sysctl
-	// itself was changed by someone else (which the kernel copied onto
-	// every interface), its line says it for all. tunneld's own links
-	// are left out: one this plan deletes needs nothing; one it creates
-	// gets the value the kernel gives it, which a plan made before it
-	// existed could not see, so the plan made again after a crash must
-	// not either.
-	for _, s := range have {
-		leader := model.SysctlLeader(s.Path)
-		if leader == "" || w[leader] {
-			continue
-		}
-		restoring := restored[leader]
-		handled := restoring || kept[leader]
-		recorded := s.Original != ""
-		dev := model.SysctlDevice(s.Path)
-		switch {
-		case handled && (s.Value == "" || d.gone[dev] || !recorded && d.own[dev]):
-			continue // gone, going, or the kernel's to set
-		case !handled && !recorded:
-			continue
-		case !handled && s.Value == "":
-			// The forwarding sysctl is restored (a crash since):
-			// nothing is left to put back on a device that is gone.
-			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
-			continue
-		}
-		end := s.Value
-		if recorded {
-			end = s.End()
-		}
-		after := s.Value
-		if v, ok := copied[leader]; ok {
-			after = model.CopiedValue(s.Path, v)
-		}
-		switch {
-		case end != after:
-			c := s
-			c.Original = end
-			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: &c})
-		case !handled && s.ChangedByOthers():
-			d.add(phaseRestoreCopies, Op{Kind: SysctlKeep, Sysctl: ptr(s)})
-		case !handled:
-			// Back at its value already (a crash after its write).
-			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
-		case restoring && s.ChangedByOthers() && end != s.Original:
-			d.add(phaseRestoreCopies, Op{Kind: SysctlKeep, Sysctl: ptr(s)})
-		}
-	}
-}
-
-func (d *mapDiffer) filter(have, want *model.Filter) {
-	switch {
-	case want == nil && have != nil:
-		d.add(phaseFilter, Op{Kind: FilterDel})
-	case want != nil && !want.Equal(have):
-		d.add(phaseFilter, Op{Kind: FilterReplace, Filter: want})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -150,16 +149,7 @@ func TestDownSysctlLines(t *testing.T) {
 // the in-memory kernel holding the same devices reports.
 func TestAcceptRAWarning(t *testing.T) {
 	const warning = "net.ipv6.conf.wan.accept_ra is 1: with ipv6_forward on, the kernel ignores router advertisements there and the address from SLAAC expires; set it to 2"
-	file := filepath.Join(t.TempDir(), "t.toml")
-	conf := "[global]\nfirewall = false\nipv6_forward = true\n[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::1\"\n"
-	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := emptyKernel(c)
+	file, c, k := configured(t, "[global]\nfirewall = false\nipv6_forward = true\n[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::1\"\n")
 	wantHave, wantIn, err := k.Observe(context.Background(), engine.Scope(c))
 	if err != nil {
 		t.Fatal(err)

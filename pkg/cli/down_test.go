@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -50,15 +48,7 @@ func TestDownWithoutConfiguration(t *testing.T) {
 		{"invalid", "[global]\nip_forward = 3\n", ":2:14: global.ip_forward: must be true or false, not the integer 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "tunneld.toml")
-			if err := os.WriteFile(file, []byte(downConfig), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			c, err := config.Load(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			k := emptyKernel(c)
+			file, _, k := configured(t, downConfig)
 			k.AddDevice(model.Device{Name: "eth0", Up: true, Running: true})
 			k.SetAddrs("eth0", netip.MustParsePrefix("192.0.2.2/24"))
 			foreign := model.Rule{Family: 2, Priority: 3500, Src: netip.MustParsePrefix("10.99.0.0/16"), Table: 7}

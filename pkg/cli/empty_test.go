@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,6 +29,21 @@ func emptyKernel(c *config.Config) *fakekernel.Kernel {
 		}
 	}
 	return k
+}
+
+// configured writes conf to a file in a temporary directory and returns
+// the file, its configuration and the emptyKernel for it.
+func configured(t *testing.T, conf string) (string, *config.Config, *fakekernel.Kernel) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "tunneld.toml")
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, c, emptyKernel(c)
 }
 
 // TestEmptyObservation checks, for every seed configuration, that the

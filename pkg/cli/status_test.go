@@ -146,16 +146,7 @@ func TestStatusFollows(t *testing.T) {
 // WAN's only IPv6 address is in duplicate address detection, then failed
 // it: the tunnel is down saying so, and its local line names the address.
 func TestStatusWANInDetection(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "t.toml")
-	conf := "[global]\nfirewall = false\n[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::1\"\n"
-	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := emptyKernel(c)
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::1\"\n")
 	for _, tt := range []struct {
 		name        string
 		failed      bool

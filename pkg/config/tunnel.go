@@ -2,13 +2,15 @@ package config
 
 import (
 	"net/netip"
+	"path"
 	"strings"
+	"unicode"
 
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
 var tunnelKeys = []string{"mode", "local", "remote", "dev", "address", "mtu", "ttl", "tos", "pmtudisc",
-	"key", "ikey", "okey", "encaplimit", "host_route", "allowed_sources", "forward", "mss_clamp"}
+	"key", "ikey", "okey", "encaplimit", "host_route", "allowed_sources", "forward", "mss_clamp", "hook"}
 
 func (d *decoder) tunnel(t *table) *Tunnel {
 	tun := &Tunnel{Name: t.name(), PMTUDisc: true, MSSClamp: true, EncapLimit: 4}
@@ -62,8 +64,32 @@ func (d *decoder) tunnel(t *table) *Tunnel {
 		tun.Addresses = append(tun.Addresses, model.Addr{Link: tun.Name, Prefix: local, Peer: peer})
 	}
 	d.tunnelParams(t, tun)
+	d.hook(t, tun)
 	t.done(tunnelKeys...)
 	return tun
+}
+
+// hook reads the path of the program the daemon runs when the tunnel
+// comes up or moves. It is one absolute path, without arguments: the
+// program learns what changed from its environment, and nothing in the
+// string is split or given to a shell. Whether the file exists is not
+// checked here: the configuration may be read on another host (tunneld
+// check warns when it is missing).
+func (d *decoder) hook(t *table, tun *Tunnel) {
+	s, ok := t.str("hook")
+	if !ok {
+		return
+	}
+	switch {
+	case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		t.errorf("hook", "%q holds whitespace or a control character: hook is the path of one program, without arguments (it reads what changed from its environment)", s)
+	case !path.IsAbs(s):
+		t.errorf("hook", "%q is not an absolute path: give the program's full path (/etc/tunneld/NAME.sh)", s)
+	case strings.HasSuffix(s, "/"):
+		t.errorf("hook", "%q names a directory: give the path of a program", s)
+	default:
+		tun.Hook = s
+	}
 }
 
 // undecoded finishes a tunnel whose mode is missing or wrong: the other

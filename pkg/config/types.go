@@ -100,6 +100,10 @@ type Tunnel struct {
 	ForwardDrop bool
 	// MSSClamp clamps TCP MSS to the route MTU on SYNs into the tunnel.
 	MSSClamp bool
+	// Hook is the absolute path of a program the daemon runs when the
+	// tunnel comes up or its endpoints move ("" for none): to tell a
+	// tunnel broker the new address, say.
+	Hook string
 }
 
 // Route is one [[route]] section.

@@ -39,7 +39,7 @@ func TestValidationErrors(t *testing.T) {
 		{"unknown top-level key", "colour = 1\n", []string{
 			"t.toml:1:1: colour: unknown option (known: global, tables, tunnel, route, rule, forward, masquerade, redirect)"}},
 		{"unknown tunnel key", moe + "tll = 64\n", []string{
-			"t.toml:6:1: tunnel.moe.tll: unknown option (known: mode, local, remote, dev, address, mtu, ttl, tos, pmtudisc, key, ikey, okey, encaplimit, host_route, allowed_sources, forward, mss_clamp)"}},
+			"t.toml:6:1: tunnel.moe.tll: unknown option (known: mode, local, remote, dev, address, mtu, ttl, tos, pmtudisc, key, ikey, okey, encaplimit, host_route, allowed_sources, forward, mss_clamp, hook)"}},
 		{"interface name too long", strings.Replace(moe, "tunnel.moe", "tunnel.abcdefghijklmnop", 1), []string{
 			`t.toml:1:1: tunnel.abcdefghijklmnop: interface name "abcdefghijklmnop" is longer than 15 bytes`}},
 		{"interface name with colon", strings.Replace(moe, "tunnel.moe", `tunnel."eth0:1"`, 1), []string{
@@ -171,7 +171,7 @@ func TestValidationErrors(t *testing.T) {
 		{"unknown mode: misspelt options still reported, no unknown tunnel", "[tunnel.moe]\nmode = \"ipipx\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\ntll = 3\n" +
 			"[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n[[forward]]\ntunnel = \"moe\"\ndirection = \"in\"\n", []string{
 			`t.toml:2:8: tunnel.moe.mode: unknown mode "ipipx" (want ipip, gre, sit, ipip6 or ip6ip6)`,
-			"t.toml:5:1: tunnel.moe.tll: unknown option (known: mode, local, remote, dev, address, mtu, ttl, tos, pmtudisc, key, ikey, okey, encaplimit, host_route, allowed_sources, forward, mss_clamp)"}},
+			"t.toml:5:1: tunnel.moe.tll: unknown option (known: mode, local, remote, dev, address, mtu, ttl, tos, pmtudisc, key, ikey, okey, encaplimit, host_route, allowed_sources, forward, mss_clamp, hook)"}},
 		{"missing mode: no unknown tunnel", "[tunnel.moe]\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n" +
 			"[[forward]]\ntunnel = \"moe\"\ndirection = \"in\"\n", []string{
 			"t.toml:1:1: tunnel.moe: missing option mode (ipip, gre, sit, ipip6 or ip6ip6)"}},
@@ -193,6 +193,17 @@ func TestValidationErrors(t *testing.T) {
 			"t.toml:6:7: tunnel.moe.mtu: must be an integer, not a date or time"}},
 		{"fallback device name", strings.Replace(moe, "tunnel.moe", "tunnel.tunl0", 1), []string{
 			"t.toml:1:1: tunnel.tunl0: tunl0 is the fallback device the kernel's ipip module creates (tunneld keeps it down): give the tunnel another name"}},
+		{"hook with an argument", moe + "hook = \"/etc/tunneld/he.sh moved\"\n", []string{
+			`t.toml:6:8: tunnel.moe.hook: "/etc/tunneld/he.sh moved" holds whitespace or a control character: hook is the path of one program, without arguments (it reads what changed from its environment)`}},
+		{"hook relative", moe + "hook = \"he.sh\"\n", []string{
+			`t.toml:6:8: tunnel.moe.hook: "he.sh" is not an absolute path: give the program's full path (/etc/tunneld/NAME.sh)`}},
+		{"hook empty", moe + "hook = \"\"\n", []string{
+			`t.toml:6:8: tunnel.moe.hook: "" is not an absolute path: give the program's full path (/etc/tunneld/NAME.sh)`}},
+		{"hook a directory", moe + "hook = \"/etc/tunneld/\"\n", []string{
+			`t.toml:6:8: tunnel.moe.hook: "/etc/tunneld/" names a directory: give the path of a program`}},
+		{"hook not a string", moe + "hook = [\"/bin/true\"]\n", []string{
+			`t.toml:6:8: tunnel.moe.hook: must be a string, not a list`}},
+		{"hook not checked for existence", moe + "hook = \"/nonexistent/he-update.sh\"\n", nil},
 		{"all errors in one pass", moe + "ttl = 0\nmtu = 1\n[[route]]\nto = \"x\"\ndev = \"moe\"\n", []string{
 			"t.toml:6:7: tunnel.moe.ttl: 0 is out of range 1–255",
 			"t.toml:7:7: tunnel.moe.mtu: 1 is out of range 68–65535",
@@ -213,6 +224,28 @@ func TestValidationErrors(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestHook: the hook is kept as written, one absolute path; a tunnel
+// without one has none.
+func TestHook(t *testing.T) {
+	for _, tt := range []struct {
+		name, src, want string
+	}{
+		{"none", moe, ""},
+		{"script", moe + "hook = \"/etc/tunneld/he-update.sh\"\n", "/etc/tunneld/he-update.sh"},
+		{"not cleaned", moe + "hook = \"/usr/local/../bin/x\"\n", "/usr/local/../bin/x"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.toml", []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, c.TunnelByName("moe").Hook); diff != "" {
+				t.Errorf("hook (-want +got):\n%s", diff)
 			}
 		})
 	}

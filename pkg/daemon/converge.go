@@ -119,7 +119,8 @@ func linkNamed(links []model.Link, name string) (int, bool) {
 
 // record logs the operations a converge (or the short way after an
 // address hint) applied, counts the repairs among them if fights is set,
-// and notes when each tunnel last changed. It returns the time it noted.
+// notes when each tunnel last changed, and runs the hooks of the tunnels
+// they set up or moved. It returns the time it noted.
 func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string, fights bool) time.Time {
 	now := dm.d.Now()
 	for _, op := range applied {
@@ -131,7 +132,6 @@ func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string
 		}
 	}
 	dm.mu.Lock()
-	defer dm.mu.Unlock()
 	for _, op := range applied {
 		if op.Link == nil {
 			continue
@@ -141,6 +141,8 @@ func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string
 		}
 		dm.facts.LastChange[op.Link.Name] = now.Format("2006-01-02T15:04:05Z07:00")
 	}
+	dm.mu.Unlock()
+	dm.runHooks(applied)
 	return now
 }
 

@@ -8,7 +8,9 @@
 // when their answer expires, and a changed answer converges (see dns.go);
 // SIGHUP reloads the configuration, keeping the old one when the new one
 // is invalid; repairs of an object that something else keeps changing are
-// held back for a while.
+// held back for a while. A tunnel's hook runs in the background when the
+// daemon has set the tunnel up or moved it, and once at the start (see
+// hook.go).
 package daemon
 
 import (
@@ -87,6 +89,9 @@ type Deps struct {
 	Now func() time.Time
 	// OnConverge, when set, is called after every convergence (tests).
 	OnConverge func(Facts)
+	// HookTimeout overrides HookTimeout, the time a tunnel's hook may
+	// run (tests).
+	HookTimeout time.Duration
 }
 
 // Daemon is one running control loop.
@@ -119,6 +124,12 @@ type Daemon struct {
 	cancelLookups context.CancelFunc
 	answers       chan answer
 	lookups       sync.WaitGroup
+	// hooks runs the tunnels' hooks (see hook.go). Until running is set,
+	// after the first converge, the calls for them are kept in
+	// startCalls.
+	hooks      *hooks
+	running    bool
+	startCalls []hookCall
 }
 
 type nameState struct {
@@ -145,7 +156,12 @@ func New(d Deps) *Daemon {
 	if d.Notify == nil {
 		d.Notify = func(string) {}
 	}
-	return &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, lastCmd: map[string]string{}, held: map[string]time.Time{}, answers: make(chan answer)}
+	if d.HookTimeout == 0 {
+		d.HookTimeout = HookTimeout
+	}
+	dm := &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, lastCmd: map[string]string{}, held: map[string]time.Time{}, answers: make(chan answer)}
+	dm.hooks = newHooks(d.Log, d.Now, d.HookTimeout, dm.hookRan)
+	return dm
 }
 
 // ErrConfig means the configuration could not be loaded at start-up.
@@ -162,12 +178,14 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	dm.cfg = cfg
+	dm.hooks.configure(cfg)
 	dm.started = dm.d.Now()
 	dm.newGeneration(ctx)
 	defer dm.endLookups()
 	dm.startDue(true)
 	dm.awaitAnswers(ctx)
 	dm.converge(ctx, "start", false, 0)
+	dm.startHooks()
 	dm.d.Notify("READY=1")
 
 	debounce := newTimer()
@@ -298,6 +316,7 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 		return false
 	}
 	dm.cfg = cfg
+	dm.hooks.configure(cfg)
 	// A reload is the admin's word: what was held back as a fight is
 	// tried again (the other manager may be gone, or the configuration
 	// may now want something else of the object, or nothing at all).
@@ -326,6 +345,8 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 func (dm *Daemon) stop() error {
 	dm.d.Notify("STOPPING=1")
 	dm.endLookups()
+	// Removing a tunnel runs no hook; one running gets a short grace.
+	defer dm.hooks.stop(HookGrace)
 	if dm.cfg.Global.KeepOnExit {
 		dm.d.Log.Info("stopping; keep_on_exit: leaving the kernel state in place")
 		return nil

@@ -24,6 +24,8 @@ type Facts struct {
 	Held []string `json:",omitempty"`
 	// Resolved are the current DNS answers of the peers given by name.
 	Resolved map[string][]string `json:",omitempty"`
+	// Hooks are the last run of each tunnel's hook.
+	Hooks map[string]HookRun `json:",omitempty"`
 }
 
 // Facts returns a copy of the current facts.

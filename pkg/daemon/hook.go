@@ -1,0 +1,436 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/logfmt"
+	"github.com/tunneld/tunneld/pkg/plan"
+)
+
+// A tunnel's hook (config.Tunnel.Hook) is a program the daemon runs when
+// the tunnel has come up or its endpoints have moved, to tell a tunnel
+// broker the new address. The loop only decides (hookCalls, from the
+// operations it applied) and hands the call on: the runs are the hooks
+// type's, in the background, one at a time per tunnel.
+
+// Hook timing.
+const (
+	// HookTimeout is how long a hook may run before it is killed, with
+	// its process group, so that a hung one cannot pile up.
+	HookTimeout = 30 * time.Second
+	// HookGrace is how long a stopping daemon leaves the hooks running
+	// to finish before it kills them.
+	HookGrace = 2 * time.Second
+	// hookOutputMax bounds the output of a run that is logged.
+	hookOutputMax = 4 << 10
+	// hookDrain is how long the output is read after the hook exited: a
+	// child it left running may hold the pipe open.
+	hookDrain = time.Second
+)
+
+// The reasons a hook runs for (TUNNELD_REASON).
+const (
+	hookUp    = "up"
+	hookMoved = "moved"
+	hookStart = "start"
+)
+
+// hookPath is the PATH a hook runs with.
+const hookPath = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+
+// hookCall is one run a tunnel's hook is due for: why, and the tunnel's
+// outer addresses after the change (and before it, when it moved).
+type hookCall struct {
+	Tunnel              string
+	Reason              string
+	Local, Remote       netip.Addr
+	OldLocal, OldRemote netip.Addr
+}
+
+// hookCalls decides which tunnels' hooks a batch of applied operations
+// calls for, in the order of the operations: a tunnel set up (created, or
+// up again: LinkUp) is "up"; one whose local or remote changed in place
+// (LinkChange) while it was up, and stays up, is "moved", also when it was
+// set up in the same batch. A change of a tunnel that is down, or goes
+// down, calls for nothing (the LinkUp that follows does); nor does any
+// other operation.
+func hookCalls(applied []plan.Op) []hookCall {
+	var out []hookCall
+	at := map[string]int{}
+	put := func(c hookCall) {
+		if i, ok := at[c.Tunnel]; ok {
+			if out[i].Reason == hookMoved {
+				return // the move says more than the LinkUp after it
+			}
+			out[i] = c
+			return
+		}
+		at[c.Tunnel] = len(out)
+		out = append(out, c)
+	}
+	up := map[string]bool{}
+	for _, op := range applied {
+		if op.Kind == plan.LinkUp && op.Link != nil {
+			up[op.Link.Name] = true
+		}
+	}
+	for _, op := range applied {
+		switch {
+		case op.Link == nil:
+		case op.Kind == plan.LinkUp:
+			put(hookCall{Tunnel: op.Link.Name, Reason: hookUp, Local: op.Link.Local, Remote: op.Link.Remote})
+		case op.Kind == plan.LinkChange && op.Old != nil && op.Link.Up && (op.Old.Up || up[op.Link.Name]) &&
+			(op.Old.Local != op.Link.Local || op.Old.Remote != op.Link.Remote):
+			put(hookCall{Tunnel: op.Link.Name, Reason: hookMoved, Local: op.Link.Local, Remote: op.Link.Remote,
+				OldLocal: op.Old.Local, OldRemote: op.Old.Remote})
+		}
+	}
+	return out
+}
+
+// then is the one run that stands for c, not yet run, and next, which
+// came after it: next's addresses (the broker must end with the last
+// ones); a move keeps the addresses from before the first move, and a
+// tunnel that came up stays "up".
+func (c hookCall) then(next hookCall) hookCall {
+	switch {
+	case c.Reason == hookMoved && next.Reason == hookMoved:
+		next.OldLocal, next.OldRemote = c.OldLocal, c.OldRemote
+	case c.Reason != hookMoved && next.Reason == hookMoved:
+		next.Reason, next.OldLocal, next.OldRemote = c.Reason, netip.Addr{}, netip.Addr{}
+	}
+	return next
+}
+
+// env is the hook's environment for c.
+func (c hookCall) env() []string {
+	env := []string{hookPath, "TUNNELD_TUNNEL=" + c.Tunnel, "TUNNELD_REASON=" + c.Reason,
+		"TUNNELD_LOCAL=" + addrString(c.Local), "TUNNELD_REMOTE=" + addrString(c.Remote)}
+	if c.Reason == hookMoved {
+		env = append(env, "TUNNELD_OLD_LOCAL="+addrString(c.OldLocal), "TUNNELD_OLD_REMOTE="+addrString(c.OldRemote))
+	}
+	return env
+}
+
+// addrString is a, or "" for the zero address (any).
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// HookRun is the last run of a tunnel's hook, for `tunneld status`.
+type HookRun struct {
+	Path   string
+	Reason string
+	// At is when the run ended.
+	At time.Time
+	// Status is how it ended: "exit status 0", "exit status 1", "killed
+	// after 30s", "cannot start: …".
+	Status string
+}
+
+// hooks runs the tunnels' hooks in the background, at most one run per
+// tunnel at a time.
+type hooks struct {
+	log     *logfmt.Logger
+	now     func() time.Time
+	timeout time.Duration
+	// drain is hookDrain (tests shorten it).
+	drain time.Duration
+	// ran is told about every run that ended.
+	ran func(tunnel string, r HookRun)
+
+	mu sync.Mutex
+	// paths are the configured hooks by tunnel.
+	paths map[string]string
+	// busy holds the tunnels whose hook is running, each with the call
+	// due after it (nil: none).
+	busy map[string]*hookCall
+	// stopping: the daemon stops, no run is started any more.
+	stopping bool
+	wg       sync.WaitGroup
+
+	procMu sync.Mutex
+	// procs are the process groups of the runs under way, each with why
+	// it was killed ("" while it was not).
+	procs map[int]string
+	// killing: the grace is over, what runs is killed.
+	killing bool
+}
+
+func newHooks(log *logfmt.Logger, now func() time.Time, timeout time.Duration, ran func(string, HookRun)) *hooks {
+	return &hooks{log: log, now: now, timeout: timeout, drain: hookDrain, ran: ran, paths: map[string]string{}, busy: map[string]*hookCall{}, procs: map[int]string{}}
+}
+
+// configure takes the hooks of a configuration: the runs that start from
+// now on use them; a run under way is left to finish.
+func (h *hooks) configure(c *config.Config) {
+	paths := map[string]string{}
+	for _, t := range c.Tunnels {
+		if t.Hook != "" {
+			paths[t.Name] = t.Hook
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.paths = paths
+}
+
+// has reports whether tunnel has a hook.
+func (h *hooks) has(tunnel string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.paths[tunnel] != ""
+}
+
+// call starts a run of the hook of each call's tunnel, if it has one; a
+// tunnel whose hook is running gets one run after it, with the latest
+// values (see then). It never waits.
+func (h *hooks) call(calls ...hookCall) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range calls {
+		if h.stopping || h.paths[c.Tunnel] == "" {
+			continue
+		}
+		if due, running := h.busy[c.Tunnel]; running {
+			if due != nil {
+				c = due.then(c)
+			}
+			h.busy[c.Tunnel] = &c
+			continue
+		}
+		h.busy[c.Tunnel] = nil
+		h.wg.Add(1)
+		go h.runs(c)
+	}
+}
+
+// runs runs c, then the call due after it until there is none, each with
+// the tunnel's hook as configured when it starts.
+func (h *hooks) runs(c hookCall) {
+	defer h.wg.Done()
+	for {
+		h.mu.Lock()
+		path := h.paths[c.Tunnel]
+		h.mu.Unlock()
+		if path != "" {
+			h.run(path, c)
+		}
+		h.mu.Lock()
+		due := h.busy[c.Tunnel]
+		if due == nil || h.stopping {
+			delete(h.busy, c.Tunnel)
+			h.mu.Unlock()
+			return
+		}
+		h.busy[c.Tunnel] = nil
+		h.mu.Unlock()
+		c = *due
+	}
+}
+
+// run runs the program at path for c and logs how it ended with its
+// output.
+func (h *hooks) run(path string, c hookCall) {
+	start := time.Now()
+	status, out, ok := h.exec(path, c)
+	msg := fmt.Sprintf("tunnel %q: hook %s: %s", c.Tunnel, path, status)
+	kv := []any{"reason", c.Reason, "took", time.Since(start)}
+	if out != "" {
+		kv = append(kv, "output", out)
+	}
+	if ok {
+		h.log.Info(msg, kv...)
+	} else {
+		h.log.Warn(msg, kv...)
+	}
+	h.ran(c.Tunnel, HookRun{Path: path, Reason: c.Reason, At: h.now(), Status: status})
+}
+
+// exec starts path in a process group of its own, with c's environment,
+// stdin /dev/null and stdout and stderr a pipe, and waits for it; the
+// group is killed after the timeout, or when the daemon stops. It returns
+// how it ended, the start of its output, and whether it exited with
+// status 0.
+func (h *hooks) exec(path string, c hookCall) (status, out string, ok bool) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return "cannot start: " + err.Error(), "", false
+	}
+	defer null.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return "cannot start: " + err.Error(), "", false
+	}
+	defer r.Close()
+	// The processes are registered under their own lock, which the loop
+	// never takes: it does not wait for a fork.
+	h.procMu.Lock()
+	if h.killing {
+		h.procMu.Unlock()
+		w.Close()
+		return "not started: the daemon is stopping", "", false
+	}
+	p, err := os.StartProcess(path, []string{path}, &os.ProcAttr{Dir: "/", Env: c.env(), Files: []*os.File{null, w, w},
+		Sys: &syscall.SysProcAttr{Setpgid: true}})
+	if err == nil {
+		h.procs[p.Pid] = ""
+	}
+	h.procMu.Unlock()
+	w.Close()
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "cannot start: " + err.Error(), "", false
+	}
+	output := make(chan string, 1)
+	go func() { output <- readBounded(r, hookOutputMax) }()
+	timer := time.AfterFunc(h.timeout, func() { h.kill(p.Pid, fmt.Sprintf("killed after %s", h.timeout)) })
+	st, err := p.Wait()
+	timer.Stop()
+	h.procMu.Lock()
+	killed := h.procs[p.Pid]
+	delete(h.procs, p.Pid)
+	h.procMu.Unlock()
+	// A child the hook left running may hold the pipe open.
+	_ = r.SetReadDeadline(time.Now().Add(h.drain))
+	out = <-output
+	switch {
+	case err != nil:
+		return err.Error(), out, false
+	case killed != "":
+		return killed, out, false
+	}
+	return st.String(), out, st.Success()
+}
+
+// kill kills the process group of pid, a hook's, if it is still running,
+// and notes why.
+func (h *hooks) kill(pid int, why string) {
+	h.procMu.Lock()
+	defer h.procMu.Unlock()
+	if _, running := h.procs[pid]; running {
+		h.procs[pid] = why
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
+// readBounded reads r to its end (or an error: the deadline) and returns
+// the first limit bytes, saying how many more there were.
+func readBounded(r io.Reader, limit int) string {
+	var b strings.Builder
+	buf := make([]byte, 512)
+	more := 0
+	for {
+		n, err := r.Read(buf)
+		take := min(n, limit-b.Len())
+		b.Write(buf[:take])
+		more += n - take
+		if err != nil {
+			break
+		}
+	}
+	s := strings.TrimRight(b.String(), "\n")
+	if more > 0 {
+		s += fmt.Sprintf("\n(%d more bytes)", more)
+	}
+	return s
+}
+
+// stop ends the hooks: no run starts any more, and the runs under way get
+// grace to end before they are killed with their process groups.
+func (h *hooks) stop(grace time.Duration) {
+	h.mu.Lock()
+	h.stopping = true
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	h.procMu.Lock()
+	h.killing = true
+	pids := slices.Collect(maps.Keys(h.procs))
+	h.procMu.Unlock()
+	for _, pid := range pids {
+		h.kill(pid, "killed: the daemon is stopping")
+	}
+	<-done
+}
+
+// runHooks hands the hook calls of a batch of applied operations to the
+// hooks, or, during the first converge, keeps them for startHooks.
+func (dm *Daemon) runHooks(applied []plan.Op) {
+	calls := hookCalls(applied)
+	if !dm.running {
+		dm.startCalls = append(dm.startCalls, calls...)
+		return
+	}
+	dm.hooks.call(calls...)
+}
+
+// startHooks runs, after the first converge, the hook of every tunnel
+// that has one and is up: for the reason that converge gave it, or
+// "start" (its address may have changed while no daemon ran).
+func (dm *Daemon) startHooks() {
+	dm.running = true
+	calls := map[string]hookCall{}
+	for _, c := range dm.startCalls {
+		calls[c.Tunnel] = c
+	}
+	dm.startCalls = nil
+	dm.mu.Lock()
+	tunnels := dm.facts.Tunnels
+	dm.mu.Unlock()
+	var out []hookCall
+	for _, t := range tunnels {
+		if !t.Up || !dm.hooks.has(t.Name) {
+			continue
+		}
+		c, ok := calls[t.Name]
+		if !ok {
+			c = hookCall{Tunnel: t.Name, Reason: hookStart}
+			if i, found := linkNamed(dm.last.Have.Links, t.Name); found {
+				c.Local, c.Remote = dm.last.Have.Links[i].Local, dm.last.Have.Links[i].Remote
+			}
+		}
+		out = append(out, c)
+	}
+	dm.hooks.call(out...)
+}
+
+// hookRan records a hook's run in the facts. The map is replaced, not
+// changed: a copy of the facts given out holds the old one.
+func (dm *Daemon) hookRan(tunnel string, r HookRun) {
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	runs := maps.Clone(dm.facts.Hooks)
+	if runs == nil {
+		runs = map[string]HookRun{}
+	}
+	runs[tunnel] = r
+	dm.facts.Hooks = runs
+}

@@ -55,6 +55,8 @@ type TunnelReport struct {
 	MTU                 int
 	Stats               model.Stats
 	LastChange          string `json:",omitempty"`
+	// LastHook is the last run of the tunnel's hook (the daemon's).
+	LastHook *daemon.HookRun `json:",omitempty"`
 }
 
 // FilterCounters is implemented by kernels that can read rule counters.
@@ -124,6 +126,9 @@ func runStatus(env *Env, args []string) int {
 		r.followed(s.Inputs.Devices[t.LocalDev])
 		if st.Daemon != nil {
 			r.LastChange = st.Daemon.LastChange[ts.Name]
+			if run, ok := st.Daemon.Hooks[ts.Name]; ok {
+				r.LastHook = &run
+			}
 		}
 		st.Tunnels = append(st.Tunnels, r)
 	}
@@ -203,6 +208,9 @@ func printStatus(w io.Writer, st Status) {
 		}
 		if t.LastChange != "" {
 			fmt.Fprintf(w, "  last change %s\n", t.LastChange)
+		}
+		if h := t.LastHook; h != nil {
+			fmt.Fprintf(w, "  hook %s: %s at %s (%s)\n", h.Path, h.Status, h.At.Format("2006-01-02 15:04:05"), h.Reason)
 		}
 	}
 	keys := make([]string, 0, len(st.Drops))

@@ -17,6 +17,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/minijson"
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
@@ -169,5 +170,58 @@ func TestStatusWANInDetection(t *testing.T) {
 				t.Errorf("status (-want +got):\n%s\n%s", diff, out.String())
 			}
 		})
+	}
+}
+
+// TestStatusHook: status shows a tunnel's last hook run, as the daemon's
+// facts give it, in the text and in the JSON.
+func TestStatusHook(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.he]\nmode = \"sit\"\nlocal = \"wan\"\nremote = \"203.0.113.1\"\nhook = \"/etc/tunneld/he-update.sh\"\n")
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	run := daemon.HookRun{Path: "/etc/tunneld/he-update.sh", Reason: "moved", At: at, Status: "exit status 1"}
+	sock := filepath.Join(t.TempDir(), "tunneld.sock")
+	l, err := daemon.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			b, _ := minijson.Marshal(daemon.Facts{Started: at, Converges: 1, LastConverge: at, Hooks: map[string]daemon.HookRun{"he": run}})
+			c.Write(b)
+			c.Close()
+		}
+	}()
+	defer l.Close()
+	status := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+		if code := Main(env, append([]string{"status", "-c", file, "-socket", sock}, args...)); code != 0 {
+			t.Fatalf("status: exit %d\n%s", code, errb.String())
+		}
+		return out.String()
+	}
+	var got []string
+	for _, line := range strings.Split(status(), "\n") {
+		if strings.HasPrefix(line, "  hook ") {
+			got = append(got, line)
+		}
+	}
+	if diff := cmp.Diff([]string{"  hook /etc/tunneld/he-update.sh: exit status 1 at 2026-12-03 17:00:00 (moved)"}, got); diff != "" {
+		t.Errorf("hook line (-want +got):\n%s", diff)
+	}
+	var st Status
+	if err := minijson.Unmarshal([]byte(status("--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Tunnels) != 1 {
+		t.Fatalf("tunnels = %+v", st.Tunnels)
+	}
+	if diff := cmp.Diff(&run, st.Tunnels[0].LastHook); diff != "" {
+		t.Errorf("LastHook (-want +got):\n%s", diff)
 	}
 }

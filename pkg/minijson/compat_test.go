@@ -49,6 +49,7 @@ func fullFacts() daemon.Facts {
 		LastChange: map[string]string{"moe": "12:00:00", nasty: nasty, "": "", "Moe": "x", "<": ">"},
 		Held:       []string{"link moe"},
 		Resolved:   map[string][]string{"peer.example": {"198.51.100.2", "2001:db8::2"}, "gone": nil, "empty": {}},
+		Hooks:      map[string]daemon.HookRun{"moe": {Path: "/etc/tunneld/he-update.sh", Reason: "moved", At: when, Status: "exit status 1"}, nasty: {Status: nasty}},
 	}
 }
 
@@ -62,6 +63,7 @@ func fullStatus() cli.Status {
 			LocalDeviceUnusable: []string{"2001:db8::5/64 is in duplicate address detection"}, RemoteName: "peer.example",
 			MTU: -1, Stats: model.Stats{RxPackets: 1, TxPackets: 2, RxBytes: math.MaxUint64, TxBytes: 4, RxErrors: 5, TxErrors: 6, RxDropped: 7, TxDropped: 8},
 			LastChange: "yesterday",
+			LastHook:   &daemon.HookRun{Path: nasty, Reason: "start", At: when.UTC(), Status: "killed after 30s"},
 		}, {Name: "larry"}},
 		Drift:       []string{"ip link add moe\n  type ipip", ""},
 		Notes:       []string{nasty},

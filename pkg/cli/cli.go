@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"time"
@@ -217,7 +218,34 @@ func runCheck(env *Env, args []string) int {
 	}
 	fmt.Fprintf(env.Stdout, "%s: ok (%s, %s, %s)\n", *path, count(len(c.Tunnels), "tunnel", "tunnels"),
 		count(len(c.Routes), "route", "routes"), count(len(c.Rules), "rule", "rules"))
+	for _, t := range c.Tunnels {
+		if t.Hook == "" {
+			continue
+		}
+		if why := notRunnable(t.Hook); why != "" {
+			fmt.Fprintf(env.Stderr, "tunneld: warning: tunnel %q: hook %s: %s (the daemon could not run it)\n", t.Name, t.Hook, why)
+		}
+	}
 	return 0
+}
+
+// notRunnable says why the file at path, a tunnel's hook, cannot be run
+// ("" when it can, as far as its mode says). The file is read where the
+// check runs, which need not be where the daemon does: it is a warning.
+func notRunnable(path string) string {
+	fi, err := os.Stat(path)
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err.Error()
+	case err != nil:
+		return err.Error()
+	case fi.IsDir():
+		return "is a directory"
+	case fi.Mode().Perm()&0o111 == 0:
+		return "not executable"
+	}
+	return ""
 }
 
 func runVersion(env *Env, args []string) int {

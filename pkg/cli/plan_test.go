@@ -65,6 +65,43 @@ func noDNS(_ context.Context, name string) ([]netip.Addr, error) {
 	return nil, fmt.Errorf("lookup %s: no DNS in the tests", name)
 }
 
+// TestCheckHook: check warns, and still says ok, when a tunnel's hook is
+// not a program it could run here.
+func TestCheckHook(t *testing.T) {
+	dir := t.TempDir()
+	for name, mode := range map[string]os.FileMode{"hook.sh": 0o755, "plain.sh": 0o644} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name, hook, warning string
+	}{
+		{"executable", filepath.Join(dir, "hook.sh"), ""},
+		{"missing", filepath.Join(dir, "none.sh"), "no such file or directory"},
+		{"not executable", filepath.Join(dir, "plain.sh"), "not executable"},
+		{"a directory", dir, "is a directory"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file, _, _ := configured(t, "[tunnel.he]\nmode = \"sit\"\nlocal = \"wan\"\nremote = \"203.0.113.1\"\nhook = \""+tt.hook+"\"\n")
+			var out, errb bytes.Buffer
+			if code := Main(&Env{Stdout: &out, Stderr: &errb}, []string{"check", "-c", file}); code != 0 {
+				t.Errorf("exit code = %d, want 0", code)
+			}
+			if diff := cmp.Diff(file+": ok (1 tunnel, 0 routes, 0 rules)\n", out.String()); diff != "" {
+				t.Errorf("stdout (-want +got):\n%s", diff)
+			}
+			want := ""
+			if tt.warning != "" {
+				want = `tunneld: warning: tunnel "he": hook ` + tt.hook + ": " + tt.warning + " (the daemon could not run it)\n"
+			}
+			if diff := cmp.Diff(want, errb.String()); diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestCheck(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.toml")

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -139,22 +140,29 @@ func TestExample6in4(t *testing.T) {
 	l.mustTunneld("broker", "down", "-c", broker)
 	l.unchanged("down", before)
 
-	// The daemon on the router; the WAN address changes under it.
-	d := l.daemon("router", router)
+	// The daemon on the router, with the example's hook (commented out
+	// there) pointing at a script that notes each call; the WAN address
+	// changes under it.
+	calls := filepath.Join(l.dir, "hook-calls")
+	hooked := l.hookedConfig(router, "[tunnel.6in4-henet]", calls)
+	d := l.daemon("router", hooked)
 	l.mustTunneld("broker", "apply", "-c", broker)
-	l.waitPing("lan", "2001:db8:ffff::100", "daemon start", "router", router)
+	l.waitPing("lan", "2001:db8:ffff::100", "daemon start", "router", hooked)
+	l.waitHookCall(calls, "up 198.51.100.2 ", "router", hooked)
 	index := l.ifindex("router", "6in4-henet")
 	l.renumber("router", "wan", "198.51.100.2/24", "198.51.100.3/24")
-	// The broker learns the new address (HE's update URL).
+	// The hook tells the broker the new address, as HE's update URL
+	// does: here the broker's configuration follows the call.
+	l.waitHookCall(calls, "moved 198.51.100.3 198.51.100.2", "router", hooked)
 	moved := l.movedConfig(broker, "198.51.100.2", "198.51.100.3")
 	l.mustTunneld("broker", "apply", "-c", moved)
 	start := time.Now()
-	l.waitPing("lan", "2001:db8:ffff::100", "WAN address change", "router", router)
+	l.waitPing("lan", "2001:db8:ffff::100", "WAN address change", "router", hooked)
 	t.Logf("WAN address change: IPv6 back after %s", time.Since(start).Round(10*time.Millisecond))
 	if err := l.tcp("lan", "inet", "2001:db8:ffff::100"); err != nil {
 		t.Error(err)
 	}
-	if got := l.tunnelLocal("router", router); got != "198.51.100.3" {
+	if got := l.tunnelLocal("router", hooked); got != "198.51.100.3" {
 		t.Errorf("router's tunnel local after the WAN change: %q, want 198.51.100.3", got)
 	}
 	if i := l.ifindex("router", "6in4-henet"); i != index {
@@ -178,6 +186,48 @@ func (l *lab) renumber(ns, dev, old, new string) {
 	l.t.Helper()
 	l.addr(ns, dev, new)
 	l.in(ns, func() error { return netnstest.DelAddr(dev, mustPrefix(old)) })
+}
+
+// hookedConfig is a copy of a configuration file, in the lab's
+// directory, whose section gets a hook: a script that appends a line
+// "REASON LOCAL OLD_LOCAL" to calls for each run.
+func (l *lab) hookedConfig(file, section, calls string) string {
+	l.t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if !strings.Contains(string(b), section+"\n") {
+		l.t.Fatalf("%s has no %s", file, section)
+	}
+	script := filepath.Join(l.dir, "hook.sh")
+	body := "#!/bin/sh\necho \"$TUNNELD_REASON $TUNNELD_LOCAL $TUNNELD_OLD_LOCAL\" >>" + calls + "\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		l.t.Fatal(err)
+	}
+	hooked := filepath.Join(l.dir, "hooked-"+filepath.Base(file))
+	conf := strings.Replace(string(b), section+"\n", section+"\nhook = \""+script+"\"\n", 1)
+	if err := os.WriteFile(hooked, []byte(conf), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	return hooked
+}
+
+// waitHookCall waits, for at most 20s, until the hook's calls file has
+// the line want, and fails the test with the daemon's status otherwise.
+func (l *lab) waitHookCall(calls, want, ns, cfg string) {
+	l.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(calls)
+		if slices.Contains(strings.Split(string(b), "\n"), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("no hook call %q within 20s; calls:\n%s\n%s: %s", want, b, ns, l.statusText(ns, cfg))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // movedConfig is a copy of a configuration file, in the lab's directory,

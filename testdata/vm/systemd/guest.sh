@@ -64,6 +64,7 @@ mode = "ipip"
 local = "wan"
 remote = "198.51.100.1"
 address = ["10.9.0.1/30"]
+hook = "/etc/tunneld/hook.sh"
 [[route]]
 to = "10.10.0.0/24"
 dev = "moe"
@@ -72,12 +73,21 @@ table = "moe"
 from = "10.9.0.0/30"
 table = "moe"
 EOF
+# The tunnel's hook, in the unit's sandbox: /run/tunneld is the one
+# place it can write.
+cat >/etc/tunneld/hook.sh <<'EOF'
+#!/bin/sh
+echo "$TUNNELD_REASON $TUNNELD_TUNNEL $TUNNELD_LOCAL uid=$(id -u)" >>/run/tunneld/hook-ran
+EOF
+chmod 0755 /etc/tunneld/hook.sh
 t0=$(mark)
 check "systemctl reload takes a valid configuration" systemctl reload tunneld.service
 eventually "the tunnel exists, following wan's address" 30 has_link moe "ipip remote 198.51.100.1 local 192.0.2.1"
 eventually "its route is in table 42" 10 bash -c 'ip route show table 42 | grep -q "10.10.0.0/24 dev moe"'
 eventually "its rule is in place" 10 bash -c 'ip rule show | grep -q "from 10.9.0.0/30 lookup 42"'
 check "its nftables table is in place" bash -c "nft list table inet tunneld >/dev/null"
+eventually "the tunnel's hook ran, as the dynamic user, in the sandbox" 10 bash -c 'grep -q "^up moe 192.0.2.1 uid=[1-9]" /run/tunneld/hook-ran'
+check "its run is logged" bash -c "journal_since '$t0' | grep -q 'hook /etc/tunneld/hook.sh: exit status 0'"
 check "ip_forward was set" test "$(sysctl -n net.ipv4.ip_forward)" = 1
 check "the reload is logged" bash -c "journal_since '$t0' | grep -q 'configuration reloaded'"
 

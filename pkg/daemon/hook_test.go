@@ -316,20 +316,9 @@ func TestHookTimeout(t *testing.T) {
 	dir := t.TempDir()
 	path := script(t, dir, "hang.sh", fmt.Sprintf("#!/bin/sh\nsleep 600 &\necho $! >%s/child\necho waiting\nwait\n", dir))
 	r := newHookRig(t, 50*time.Millisecond, map[string]string{"he": path})
-	r.h.call(hookCall{Tunnel: "he", Reason: "up", Local: wanA, Remote: peerA})
-	if diff := cmp.Diff(HookRun{Path: path, Reason: "up", Status: "killed after 50ms"}, r.next(), cmpopts.IgnoreFields(HookRun{}, "At")); diff != "" {
-		t.Errorf("run (-want +got):\n%s", diff)
-	}
-	want := []string{fmt.Sprintf(`level=WARN msg="tunnel \"he\": hook %s: killed after 50ms" reason=up took=T output=waiting`, path)}
-	if diff := cmp.Diff(want, r.lines()); diff != "" {
-		t.Errorf("log (-want +got):\n%s", diff)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "child"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	waitGone(t, pid)
+	r.upOnce(t, HookRun{Path: path, Reason: "up", Status: "killed after 50ms"},
+		fmt.Sprintf(`level=WARN msg="tunnel \"he\": hook %s: killed after 50ms" reason=up took=T output=waiting`, path))
+	waitGone(t, childPid(t, dir))
 }
 
 // TestHookLeavesAChild: a hook that exits and leaves a child of its own
@@ -340,20 +329,36 @@ func TestHookLeavesAChild(t *testing.T) {
 	path := script(t, dir, "daemonizes.sh", fmt.Sprintf("#!/bin/sh\nsetsid sleep 600 &\necho $! >%s/child\necho bye\n", dir))
 	r := newHookRig(t, time.Minute, map[string]string{"he": path})
 	r.h.drain = 10 * time.Millisecond
+	r.upOnce(t, HookRun{Path: path, Reason: "up", Status: "exit status 0"},
+		fmt.Sprintf(`level=INFO msg="tunnel \"he\": hook %s: exit status 0" reason=up took=T output=bye`, path))
+	_ = syscall.Kill(childPid(t, dir), syscall.SIGKILL)
+}
+
+// upOnce calls the "he" tunnel's hook for reason up and checks its run
+// and its one log line.
+func (r *hookRig) upOnce(t *testing.T, want HookRun, log string) {
+	t.Helper()
 	r.h.call(hookCall{Tunnel: "he", Reason: "up", Local: wanA, Remote: peerA})
-	if diff := cmp.Diff(HookRun{Path: path, Reason: "up", Status: "exit status 0"}, r.next(), cmpopts.IgnoreFields(HookRun{}, "At")); diff != "" {
+	if diff := cmp.Diff(want, r.next(), cmpopts.IgnoreFields(HookRun{}, "At")); diff != "" {
 		t.Errorf("run (-want +got):\n%s", diff)
 	}
-	want := []string{fmt.Sprintf(`level=INFO msg="tunnel \"he\": hook %s: exit status 0" reason=up took=T output=bye`, path)}
-	if diff := cmp.Diff(want, r.lines()); diff != "" {
+	if diff := cmp.Diff([]string{log}, r.lines()); diff != "" {
 		t.Errorf("log (-want +got):\n%s", diff)
 	}
+}
+
+// childPid is the pid a test hook wrote to dir/child.
+func childPid(t *testing.T, dir string) int {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "child"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	_ = syscall.Kill(pid, syscall.SIGKILL)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }
 
 // waitGone waits until the process pid has ended (it may be left a

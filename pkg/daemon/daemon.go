@@ -124,12 +124,12 @@ type Daemon struct {
 	cancelLookups context.CancelFunc
 	answers       chan answer
 	lookups       sync.WaitGroup
-	// hooks runs the tunnels' hooks (see hook.go). Until running is set,
-	// after the first converge, the calls for them are kept in
-	// startCalls.
-	hooks      *hooks
-	running    bool
-	startCalls []hookCall
+	// hooks runs the tunnels' hooks (see hook.go). While holdHooks is
+	// set (the first converge, a reload's), the calls for them are kept
+	// in heldCalls for flushHooks.
+	hooks     *hooks
+	holdHooks bool
+	heldCalls []hookCall
 }
 
 type nameState struct {
@@ -184,8 +184,9 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	defer dm.endLookups()
 	dm.startDue(true)
 	dm.awaitAnswers(ctx)
+	dm.holdHooks = true
 	dm.converge(ctx, "start", false, 0)
-	dm.startHooks()
+	dm.flushHooks(hookStart, nil)
 	dm.d.Notify("READY=1")
 
 	debounce := newTimer()
@@ -316,7 +317,7 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 		return false
 	}
 	dm.cfg = cfg
-	dm.hooks.configure(cfg)
+	newHooks := dm.hooks.configure(cfg)
 	// A reload is the admin's word: what was held back as a fight is
 	// tried again (the other manager may be gone, or the configuration
 	// may now want something else of the object, or nothing at all).
@@ -338,7 +339,9 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	// one) converges again when its first answer comes.
 	dm.newGeneration(ctx)
 	dm.startDue(true)
+	dm.holdHooks = true
 	dm.converge(ctx, "reload", false, 0)
+	dm.flushHooks(hookReload, newHooks)
 	return true
 }
 

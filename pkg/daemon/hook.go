@@ -41,9 +41,10 @@ const (
 
 // The reasons a hook runs for (TUNNELD_REASON).
 const (
-	hookUp    = "up"
-	hookMoved = "moved"
-	hookStart = "start"
+	hookUp     = "up"
+	hookMoved  = "moved"
+	hookStart  = "start"
+	hookReload = "reload"
 )
 
 // hookPath is the PATH a hook runs with.
@@ -176,8 +177,9 @@ func newHooks(log *logfmt.Logger, now func() time.Time, timeout time.Duration, r
 }
 
 // configure takes the hooks of a configuration: the runs that start from
-// now on use them; a run under way is left to finish.
-func (h *hooks) configure(c *config.Config) {
+// now on use them; a run under way is left to finish. It returns the
+// tunnels whose hook is new or another program than before.
+func (h *hooks) configure(c *config.Config) map[string]bool {
 	paths := map[string]string{}
 	for _, t := range c.Tunnels {
 		if t.Hook != "" {
@@ -186,7 +188,14 @@ func (h *hooks) configure(c *config.Config) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	changed := map[string]bool{}
+	for name, p := range paths {
+		if h.paths[name] != p {
+			changed[name] = true
+		}
+	}
 	h.paths = paths
+	return changed
 }
 
 // has reports whether tunnel has a hook.
@@ -382,26 +391,30 @@ func (h *hooks) stop(grace time.Duration) {
 }
 
 // runHooks hands the hook calls of a batch of applied operations to the
-// hooks, or, during the first converge, keeps them for startHooks.
+// hooks, or, during the first converge and a reload's, keeps them for
+// flushHooks.
 func (dm *Daemon) runHooks(applied []plan.Op) {
 	calls := hookCalls(applied)
-	if !dm.running {
-		dm.startCalls = append(dm.startCalls, calls...)
+	if dm.holdHooks {
+		dm.heldCalls = append(dm.heldCalls, calls...)
 		return
 	}
 	dm.hooks.call(calls...)
 }
 
-// startHooks runs, after the first converge, the hook of every tunnel
-// that has one and is up: for the reason that converge gave it, or
-// "start" (its address may have changed while no daemon ran).
-func (dm *Daemon) startHooks() {
-	dm.running = true
+// flushHooks runs, after the first converge (reason "start") or a
+// reload's (reason "reload"), the hook of every tunnel that has one, is
+// up and is in only (all of them when only is nil): for the reason that
+// converge gave it, or the one given. At the start the address may have
+// changed while no daemon ran; at a reload the hook is new or another
+// program, which has not told the broker yet.
+func (dm *Daemon) flushHooks(reason string, only map[string]bool) {
+	dm.holdHooks = false
 	calls := map[string]hookCall{}
-	for _, c := range dm.startCalls {
+	for _, c := range dm.heldCalls {
 		calls[c.Tunnel] = c
 	}
-	dm.startCalls = nil
+	dm.heldCalls = nil
 	dm.mu.Lock()
 	tunnels := dm.facts.Tunnels
 	dm.mu.Unlock()
@@ -412,7 +425,10 @@ func (dm *Daemon) startHooks() {
 		}
 		c, ok := calls[t.Name]
 		if !ok {
-			c = hookCall{Tunnel: t.Name, Reason: hookStart}
+			if only != nil && !only[t.Name] {
+				continue
+			}
+			c = hookCall{Tunnel: t.Name, Reason: reason}
 			if i, found := linkNamed(dm.last.Have.Links, t.Name); found {
 				c.Local, c.Remote = dm.last.Have.Links[i].Local, dm.last.Have.Links[i].Remote
 			}

@@ -639,3 +639,33 @@ func TestDaemonRunsHookAtStart(t *testing.T) {
 		})
 	}
 }
+
+// TestDaemonRunsHookOnReload: a reload that gives an up tunnel a hook, or
+// another one, runs it ("reload": it has not told the broker yet); a
+// reload that leaves the hook as it was runs none.
+func TestDaemonRunsHookOnReload(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	reload := func(cfg string) {
+		t.Helper()
+		h.mu.Lock()
+		h.cfg = cfg
+		h.mu.Unlock()
+		h.reload <- struct{}{}
+		h.next()
+	}
+	dir, other := t.TempDir(), t.TempDir()
+	first, second := script(t, dir, "hook.sh", fmt.Sprintf(envScript, dir)), script(t, other, "hook.sh", fmt.Sprintf(envScript, other))
+	reload(hookConfig(first))
+	waitRuns(t, dir, 1)
+	want := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TUNNELD_LOCAL=192.0.2.7", "TUNNELD_REASON=reload", "TUNNELD_REMOTE=198.51.100.2", "TUNNELD_TUNNEL=moe"}
+	if diff := cmp.Diff(want, hookEnv(t, dir, 1)); diff != "" {
+		t.Errorf("the environment (-want +got):\n%s", diff)
+	}
+	reload(hookConfig(first)) // the same hook: no run
+	reload(hookConfig(second))
+	// The runs of one tunnel's hook come one after the other: a run of
+	// the first hook for the unchanged reload would have come before.
+	waitRuns(t, other, 1)
+	waitRuns(t, dir, 1)
+}

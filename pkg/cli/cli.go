@@ -13,6 +13,8 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -230,8 +232,11 @@ func runCheck(env *Env, args []string) int {
 }
 
 // notRunnable says why the file at path, a tunnel's hook, cannot be run
-// ("" when it can, as far as its mode says). The file is read where the
-// check runs, which need not be where the daemon does: it is a warning.
+// by this process's user ("" when it can, as far as the file system
+// says). The file is read where the check runs, which need not be where
+// the daemon does: it is a warning. Under the systemd unit the check
+// (ExecStartPre, ExecReload) runs as the daemon's dynamic user, so a
+// root-only script is caught there.
 func notRunnable(path string) string {
 	fi, err := os.Stat(path)
 	var pe *fs.PathError
@@ -244,6 +249,9 @@ func notRunnable(path string) string {
 		return "is a directory"
 	case fi.Mode().Perm()&0o111 == 0:
 		return "not executable"
+	}
+	if err := unix.Access(path, unix.X_OK); err != nil {
+		return fmt.Sprintf("not executable by uid %d: %v", os.Getuid(), err)
 	}
 	return ""
 }

@@ -90,6 +90,14 @@ eventually "the tunnel's hook ran, as the dynamic user, in the sandbox" 10 bash 
 check "its run is logged" bash -c "journal_since '$t0' | grep -q 'hook /etc/tunneld/hook.sh: exit status 0'"
 check "ip_forward was set" test "$(sysctl -n net.ipv4.ip_forward)" = 1
 check "the reload is logged" bash -c "journal_since '$t0' | grep -q 'configuration reloaded'"
+# A root-only hook: the daemon's user cannot run it, and the check the
+# unit runs before a reload, as that user, says so.
+chmod 0700 /etc/tunneld/hook.sh
+t1=$(mark)
+check "systemctl reload with a root-only hook still works" systemctl reload tunneld.service
+check "its check, as the dynamic user, warns that it cannot run the hook" \
+	bash -c "journal_since '$t1' | grep -q 'hook /etc/tunneld/hook.sh: not executable by uid [1-9]'"
+chmod 0755 /etc/tunneld/hook.sh
 
 # What the unit promises about privileges and the sandbox.
 pid=$(mainpid)

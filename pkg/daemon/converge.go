@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -100,7 +99,7 @@ func inKernel(s engine.Snapshot) []desired.TunnelStatus {
 		if !t.Up {
 			continue
 		}
-		j, ok := linkNamed(s.Have.Links, t.Name)
+		j, ok := model.LinkNamed(s.Have.Links, t.Name)
 		switch {
 		case !ok:
 			out[i].Up, out[i].Reason = false, "not in the kernel (see the last error)"
@@ -109,12 +108,6 @@ func inKernel(s engine.Snapshot) []desired.TunnelStatus {
 		}
 	}
 	return out
-}
-
-// linkNamed finds the link called name in an observation's links, which
-// are in name order.
-func linkNamed(links []model.Link, name string) (int, bool) {
-	return slices.BinarySearchFunc(links, name, func(l model.Link, name string) int { return strings.Compare(l.Name, name) })
 }
 
 // record logs the operations a converge (or the short way after an
@@ -181,7 +174,7 @@ func (dm *Daemon) follows(index int) bool {
 		if !ok || d.Index != index {
 			continue
 		}
-		if _, found := linkNamed(dm.last.Have.Links, t.Name); found {
+		if _, found := model.LinkNamed(dm.last.Have.Links, t.Name); found {
 			return true
 		}
 	}

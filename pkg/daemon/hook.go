@@ -15,6 +15,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/logfmt"
+	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
 )
 
@@ -429,7 +430,7 @@ func (dm *Daemon) flushHooks(reason string, only map[string]bool) {
 				continue
 			}
 			c = hookCall{Tunnel: t.Name, Reason: reason}
-			if i, found := linkNamed(dm.last.Have.Links, t.Name); found {
+			if i, found := model.LinkNamed(dm.last.Have.Links, t.Name); found {
 				c.Local, c.Remote = dm.last.Have.Links[i].Local, dm.last.Have.Links[i].Remote
 			}
 		}

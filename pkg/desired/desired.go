@@ -111,7 +111,7 @@ func (b *builder) note(format string, args ...any) {
 }
 
 func (b *builder) current(name string) (model.Link, bool) {
-	i, ok := slices.BinarySearchFunc(b.cur.Links, name, func(l model.Link, name string) int { return strings.Compare(l.Name, name) })
+	i, ok := model.LinkNamed(b.cur.Links, name)
 	if !ok {
 		return model.Link{}, false
 	}

@@ -2,7 +2,9 @@ package model
 
 import (
 	"cmp"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // Sort puts every slice of s in key order, so that two states holding the
@@ -72,4 +74,10 @@ func CompareRoute(a, b *Route) int {
 		return c
 	}
 	return cmp.Compare(a.Metric, b.Metric)
+}
+
+// LinkNamed finds the link called name in links, which are in name order
+// (as State.Sort leaves them): its index, and whether it is there.
+func LinkNamed(links []Link, name string) (int, bool) {
+	return slices.BinarySearchFunc(links, name, func(l Link, name string) int { return strings.Compare(l.Name, name) })
 }

@@ -79,7 +79,7 @@ func (d *differ) own(name string) bool {
 }
 
 func linkIn(links []model.Link, name string) bool {
-	_, found := slices.BinarySearchFunc(links, name, func(l model.Link, name string) int { return strings.Compare(l.Name, name) })
+	_, found := model.LinkNamed(links, name)
 	return found
 }
 

@@ -17,14 +17,16 @@ import (
 // take their local endpoint from a device: it re-reads the devices'
 // addresses alone, plans with them and the rest of last (the last full
 // observation, or what an earlier short way returned), and applies only
-// the changes of tunnels whose local address moved. The full converge the
-// hint also asks for comes after it and does the rest (routes, the
-// filter) or undoes what a stale part of last got wrong. A kernel that is no kernel.AddrReader, or a
-// configuration without such tunnels, makes it do nothing. The addresses
-// left out for duplicate address detection (Device.Unusable), which only
-// word a down tunnel's reason, stay as last observed until that converge.
-// The Report's Last is last with the new addresses and the tunnels as
-// changed: what the next short way, before the converge, plans from.
+// the changes of tunnels whose local address moved, and the filter's when
+// one did (its rules name the local addresses). The full converge the
+// hint also asks for comes after it and does the rest (routes, addresses)
+// or undoes what a stale part of last got wrong. A kernel that is no
+// kernel.AddrReader, or a configuration without such tunnels, makes it do
+// nothing. The addresses left out for duplicate address detection
+// (Device.Unusable), which only word a down tunnel's reason, stay as last
+// observed until that converge. The Report's Last is last with the new
+// addresses, and the tunnels and the filter as changed: what the next
+// short way, before the converge, plans from.
 func Endpoints(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr, last Snapshot, hold ...Hold) (Report, error) {
 	var rep Report
 	ar, ok := k.(kernel.AddrReader)
@@ -43,11 +45,19 @@ func Endpoints(ctx context.Context, k kernel.Kernel, c *config.Config, resolved 
 		in.Devices[name] = d
 	}
 	s := Plan(last.Have, in, c, resolved)
+	held := func(op plan.Op) bool { return slices.ContainsFunc(hold, func(h Hold) bool { return h(op) }) }
+	moved := slices.ContainsFunc(s.Plan.Ops, func(op plan.Op) bool { return isMove(op) && !held(op) })
 	s.Plan.Ops = slices.DeleteFunc(s.Plan.Ops, func(op plan.Op) bool {
-		if op.Kind != plan.LinkChange || op.Old == nil || op.Old.Local == op.Link.Local {
-			return true
+		switch {
+		case isMove(op):
+			return held(op)
+		case op.Kind == plan.FilterReplace:
+			// The filter names the tunnels' local addresses: it moves
+			// with them, or packets to the new address would pass it
+			// until the converge.
+			return !moved || held(op)
 		}
-		return slices.ContainsFunc(hold, func(h Hold) bool { return h(op) })
+		return true
 	})
 	rep.FirstRead = time.Since(start)
 	rep.Last = s
@@ -59,7 +69,17 @@ func Endpoints(ctx context.Context, k kernel.Kernel, c *config.Config, resolved 
 	rep.Apply = time.Since(start)
 	rep.Applied = succeeded(s.Plan.Ops, err)
 	rep.Last.Have.Links = changed(last.Have.Links, rep.Applied)
+	for _, op := range rep.Applied {
+		if op.Kind == plan.FilterReplace {
+			rep.Last.Have.Filter = op.Filter
+		}
+	}
 	return rep, err
+}
+
+// isMove reports whether op moves a tunnel's local endpoint.
+func isMove(op plan.Op) bool {
+	return op.Kind == plan.LinkChange && op.Old != nil && op.Old.Local != op.Link.Local
 }
 
 // changed returns a copy of links with the tunnels the operations
@@ -72,6 +92,9 @@ func changed(links []model.Link, ops []plan.Op) []model.Link {
 		at[l.Name] = i
 	}
 	for _, op := range ops {
+		if op.Link == nil {
+			continue
+		}
 		if i, ok := at[op.Link.Name]; ok {
 			l := *op.Link
 			l.Up = links[i].Up

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -52,13 +53,15 @@ func TestEndpoints(t *testing.T) {
 		hold     Hold
 		noReader bool
 		// wantLocal is the wan tunnel's local address afterwards (the
-		// zero Addr: no wan tunnel); wantReads the address reads.
-		wantOps   int
-		wantLocal string
-		wantReads int
+		// zero Addr: no wan tunnel); wantReads the address reads;
+		// wantFilter: the filter moved with it (one of wantOps).
+		wantFilter bool
+		wantOps    int
+		wantLocal  string
+		wantReads  int
 	}{
 		{name: "renewed", cfg: c, change: func(k *fakekernel.Kernel) { k.SetAddrs("eth0", renewed) },
-			wantOps: 1, wantLocal: "203.0.113.99", wantReads: 1},
+			wantOps: 2, wantFilter: true, wantLocal: "203.0.113.99", wantReads: 1},
 		{name: "secondary added", cfg: c,
 			change:    func(k *fakekernel.Kernel) { k.SetAddrs("eth0", netip.MustParsePrefix("203.0.113.10/24"), renewed) },
 			wantLocal: "203.0.113.10", wantReads: 1},
@@ -94,8 +97,8 @@ func TestEndpoints(t *testing.T) {
 				t.Errorf("applied %d ops (%d writes), want %d: %v", len(got.Applied), fk.Writes-writes, tc.wantOps, got.Applied)
 			}
 			for _, op := range got.Applied {
-				if op.Kind != plan.LinkChange {
-					t.Errorf("applied %s, want only tunnel changes", op.Command(nil))
+				if op.Kind != plan.LinkChange && op.Kind != plan.FilterReplace {
+					t.Errorf("applied %s, want only tunnel and filter changes", op.Command(nil))
 				}
 			}
 			if tc.wantLocal != "" {
@@ -113,12 +116,23 @@ func TestEndpoints(t *testing.T) {
 			if err != nil || len(again.Applied) != 0 || fk.Writes != writes {
 				t.Errorf("a second time: applied %v (%d writes), err %v", again.Applied, fk.Writes-writes, err)
 			}
-			// The rest is left to the full converge.
-			if fk.Filter().String() != filter || len(fk.Routes) != routes {
-				t.Errorf("the filter or the routes changed:\n%s", fk.Filter())
+			// The filter names the new address (the converge leaves it
+			// as it is); the rest is left to the converge.
+			moved := fk.Filter().String()
+			if (moved != filter) != tc.wantFilter {
+				t.Errorf("filter changed: %t, want %t:\n%s", moved != filter, tc.wantFilter, moved)
+			}
+			if tc.wantFilter && !strings.Contains(moved, tc.wantLocal) {
+				t.Errorf("the filter does not name %s:\n%s", tc.wantLocal, moved)
+			}
+			if len(fk.Routes) != routes {
+				t.Errorf("the routes changed: %v", fk.Routes)
 			}
 			if _, err := Converge(ctx, k, tc.cfg, nil, hold...); err != nil {
 				t.Fatal(err)
+			}
+			if diff := cmp.Diff(moved, fk.Filter().String()); tc.wantFilter && diff != "" {
+				t.Errorf("the converge changed the filter the short way made (-short +converge):\n%s", diff)
 			}
 		})
 	}

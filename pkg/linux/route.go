@@ -94,22 +94,27 @@ func (k *Kernel) listRoutes(into []observedRoute, table uint32, protocol uint8) 
 	return list(k, into, "routes", unix.RTM_GETROUTE, req, decodeRoute)
 }
 
-// decodeRoute reads an RTM_NEWROUTE message; ok is false for a route
-// tunneld never owns or depends on (of a type it does not configure,
-// such as local, broadcast or throw; multipath; or with a source prefix).
-// A route of another type than unicast reads back as it was configured:
-// IPv6 lists one with the loopback device (its reject entries hang off
-// lo), and that device is dropped; the error it carries in RTA_CACHEINFO
-// (-EHOSTUNREACH, -EACCES, -EINVAL) and any expiry are not read.
-func decodeRoute(b []byte) (r observedRoute, ok bool, err error) {
+// listedRoute is a route as the kernel lists it, whatever its type and
+// shape, with what decodeRoute leaves a route out for: its TOS, source
+// prefix length, type (rtm_type) and whether it is a multipath route.
+// route and oif hold what the message says (a gateway and device for
+// any type).
+type listedRoute struct {
+	observedRoute
+	tos, srcLen, typ uint8
+	multipath        bool
+}
+
+// decodeListed reads an RTM_NEWROUTE message.
+func decodeListed(b []byte) (r listedRoute, err error) {
 	if len(b) < unix.SizeofRtMsg {
-		return r, false, errMalformed
+		return r, errMalformed
 	}
-	family, dstLen, srcLen, typ := b[0], int(b[1]), b[2], b[7]
+	family, dstLen := b[0], int(b[1])
+	r.srcLen, r.tos, r.typ = b[2], b[3], b[7]
 	r.protocol = b[5]
 	r.route.Table = uint32(b[4])
 	r.route.OnLink = binary.NativeEndian.Uint32(b[8:])&unix.RTNH_F_ONLINK != 0
-	multipath := false
 	dst := netip.IPv4Unspecified()
 	if family == unix.AF_INET6 {
 		dst = netip.IPv6Unspecified()
@@ -131,21 +136,44 @@ func decodeRoute(b []byte) (r observedRoute, ok bool, err error) {
 		case unix.RTA_TABLE:
 			r.route.Table = u32(v)
 		case unix.RTA_MULTIPATH:
-			multipath = true
+			r.multipath = true
 		}
 		return nil
 	})
+	r.route.Via, r.route.Src = r.route.Via.Unmap(), r.route.Src.Unmap()
+	r.route.Dst = netip.PrefixFrom(dst.Unmap(), dstLen)
+	return r, err
+}
+
+// usable is the route as tunneld reads its own and the underlay; ok is
+// false for a route tunneld never owns or depends on (of a type it does
+// not configure, such as local, broadcast or throw; multipath; or with a
+// source prefix). A route of another type than unicast reads back as it
+// was configured: IPv6 lists one with the loopback device (its reject
+// entries hang off lo), and that device is dropped; the error it carries
+// in RTA_CACHEINFO (-EHOSTUNREACH, -EACCES, -EINVAL) and any expiry are
+// not read.
+func (l *listedRoute) usable() (r observedRoute, ok bool) {
+	r = l.observedRoute
 	var known bool
-	r.route.Type, known = routeType(typ)
-	if err != nil || !known || multipath || srcLen != 0 {
-		return r, false, err
+	r.route.Type, known = routeType(l.typ)
+	if !known || l.multipath || l.srcLen != 0 {
+		return r, false
 	}
 	if r.route.Type != model.RouteUnicast {
 		r.oif, r.route.Via, r.route.OnLink = 0, netip.Addr{}, false
 	}
-	r.route.Via, r.route.Src = r.route.Via.Unmap(), r.route.Src.Unmap()
-	r.route.Dst = netip.PrefixFrom(dst.Unmap(), dstLen)
-	return r, true, nil
+	return r, true
+}
+
+// decodeRoute reads an RTM_NEWROUTE message as usable does.
+func decodeRoute(b []byte) (r observedRoute, ok bool, err error) {
+	l, err := decodeListed(b)
+	if err != nil {
+		return l.observedRoute, false, err
+	}
+	r, ok = l.usable()
+	return r, ok, nil
 }
 
 // addRoute creates a route that must not exist: EEXIST means a route that

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
 )
 
@@ -25,6 +27,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	var ae *kernel.ApplyError
 	b := &batcher{k: k, errs: &ae, notCreated: map[string]bool{}}
 	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush, notCreated: b.notCreated}
+	tabs := &tableRoutes{k: k, before: b.flush}
 	bandRecorded := false
 	for i, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
@@ -38,7 +41,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 			kernel.Collect(&ae, op, k.direct(op, p.Ops[i+1:]))
 			continue
 		}
-		reqs, err := requests(op, idx)
+		reqs, err := requests(op, idx, tabs)
 		if errors.Is(err, errNotCreated) {
 			// The tunnel's failed creation is the error; op is not
 			// done all the same.
@@ -178,8 +181,61 @@ func (x *indexes) get(name string) (uint32, error) {
 	return 0, fmt.Errorf("device %s does not exist: %w", name, unix.ENODEV)
 }
 
+// name is the name of the device with the given index, or the index
+// as a number if no name is known.
+func (x *indexes) name(index uint32) string {
+	for n, i := range x.m {
+		if i == index {
+			return n
+		}
+	}
+	return fmt.Sprint(index)
+}
+
+// tableRoutes reads the routes of a table, every protocol, in the
+// kernel's order, for the replaces of one Apply: one dump a table, taken
+// when its first replace is built, pending requests sent first. A plan
+// has one operation a route key, so a replace finds its key as the
+// earlier operations left it.
+type tableRoutes struct {
+	k      *Kernel
+	before func()
+	m      map[uint32][]listedRoute
+}
+
+// key returns the routes with r's key: its table, destination and
+// metric, with no TOS and no source prefix.
+func (t *tableRoutes) key(r model.Route) ([]listedRoute, error) {
+	all, ok := t.m[r.Table]
+	if !ok {
+		t.before()
+		req := &rtnetlink.RouteMessage{Family: unix.AF_UNSPEC, Attributes: rtnetlink.RouteAttributes{Table: r.Table}}
+		if r.Table < 256 {
+			req.Table = uint8(r.Table)
+		}
+		var err error
+		if all, err = list(t.k, nil, "routes", unix.RTM_GETROUTE, req, func(b []byte) (listedRoute, bool, error) {
+			l, err := decodeListed(b)
+			return l, err == nil && l.route.Table == r.Table, err
+		}); err != nil {
+			return nil, err
+		}
+		if t.m == nil {
+			t.m = map[uint32][]listedRoute{}
+		}
+		t.m[r.Table] = all
+	}
+	var out []listedRoute
+	for _, l := range all {
+		if l.tos == 0 && l.srcLen == 0 && l.route.Dst == r.Dst && l.route.Metric == r.Metric {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
 // requests builds an operation's rtnetlink requests.
-func requests(op plan.Op, idx *indexes) ([]nlreq, error) {
+func requests(op plan.Op, idx *indexes, tabs *tableRoutes) ([]nlreq, error) {
 	one := func(r nlreq) ([]nlreq, error) { return []nlreq{r}, nil }
 	switch op.Kind {
 	case plan.LinkAdd:
@@ -239,7 +295,12 @@ func requests(op plan.Op, idx *indexes) ([]nlreq, error) {
 		case plan.RouteAdd:
 			return one(addRoute(*op.Route, oif))
 		case plan.RouteReplace:
-			return one(replaceRoute(*op.Route, oif))
+			key, err := tabs.key(*op.Route)
+			if err != nil {
+				return nil, err
+			}
+			lo, _ := idx.get("lo")
+			return replaceRoute(*op.Route, oif, lo, key, idx.name)
 		}
 		return one(delRoute(*op.Route, oif))
 	case plan.RuleAdd:

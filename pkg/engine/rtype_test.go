@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -110,5 +111,86 @@ func TestForeignUnreachableRouteInTheWay(t *testing.T) {
 	}
 	if !slices.Contains(k.Routes, theirs) || len(k.Routes) != len(world().Routes)+1 {
 		t.Errorf("after down: %+v", k.Routes)
+	}
+}
+
+// TestForeignRouteTwin: a foreign route an admin put beside one of
+// tunneld's, with its table, destination and metric, stays as it is when
+// tunneld changes its route and when down removes it; an IPv6 change the
+// kernel could only make by joining tunneld's route to the foreign one
+// (both with a gateway: one multipath route) is refused, and tunneld's
+// route is left as it was.
+func TestForeignRouteTwin(t *testing.T) {
+	const conf = `
+[[route]]
+to = "10.70.0.0/16"
+dev = "eth0"
+metric = 5
+[[route]]
+to = "2001:db8:70::/48"
+dev = "eth0"
+metric = 5
+`
+	c, err := config.Parse("t.toml", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := world()
+	if _, err := Converge(ctx, k, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := netip.MustParsePrefix
+	theirs := []fakekernel.Route{
+		{Route: model.Route{Table: model.TableMain, Dst: p("10.70.0.0/16"), Via: netip.MustParseAddr("203.0.113.1"), Dev: "eth1", Metric: 5}, Proto: 4},
+		{Route: model.Route{Table: model.TableMain, Dst: p("2001:db8:70::/48"), Via: netip.MustParseAddr("2001:db8:b::1"), Dev: "eth1", Metric: 5}, Proto: 4},
+	}
+	for _, r := range theirs {
+		k.AddForeignRoute(r.Route, r.Proto)
+	}
+	if s, err := Look(ctx, k, c, nil); err != nil || !s.Plan.Empty() {
+		t.Fatalf("plan with the foreign routes (%v):\n%s", err, s.Plan)
+	}
+
+	// Both tunneld's routes get a gateway.
+	changed, err := config.Parse("t.toml", []byte(strings.NewReplacer(`to = "10.70.0.0/16"`, `to = "10.70.0.0/16"`+"\nvia = \"203.0.113.2\"",
+		`to = "2001:db8:70::/48"`, `to = "2001:db8:70::/48"`+"\nvia = \"2001:db8:a::1\"").Replace(conf)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Converge(ctx, k, changed, nil)
+	var ae *kernel.ApplyError
+	if !errors.As(err, &ae) || len(ae.Failed) != 1 || ae.Failed[0].Op.Route.Dst != p("2001:db8:70::/48") || !errors.Is(err, kernel.ErrForeign) {
+		t.Fatalf("error = %v, want the IPv6 change refused", err)
+	}
+	var ours []model.Route
+	for _, r := range k.Routes {
+		if r.Proto == model.RouteProtocol {
+			ours = append(ours, r.Route)
+		}
+	}
+	want := []model.Route{
+		{Table: model.TableMain, Dst: p("10.70.0.0/16"), Via: netip.MustParseAddr("203.0.113.2"), Dev: "eth0", Metric: 5},
+		{Table: model.TableMain, Dst: p("2001:db8:70::/48"), Dev: "eth0", Metric: 5},
+	}
+	if diff := cmp.Diff(want, ours, dumpOpts); diff != "" {
+		t.Errorf("tunneld's routes (-want +got):\n%s", diff)
+	}
+	for _, r := range theirs {
+		if !slices.Contains(k.Routes, r) {
+			t.Errorf("the foreign route %+v is gone after the change", r)
+		}
+	}
+	if _, err := Down(ctx, k, changed); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range k.Routes {
+		if r.Proto == model.RouteProtocol {
+			t.Errorf("after down: tunneld's %+v", r)
+		}
+	}
+	for _, r := range theirs {
+		if !slices.Contains(k.Routes, r) {
+			t.Errorf("the foreign route %+v is gone after down", r)
+		}
 	}
 }

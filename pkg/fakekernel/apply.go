@@ -145,20 +145,37 @@ func (k *Kernel) routeSet(r model.Route, replace bool) error {
 			return errno(syscall.ENETDOWN, "device %s is down", r.Dev)
 		}
 	}
-	i := slices.IndexFunc(k.Routes, func(x Route) bool { return x.Key() == r.Key() })
+	i := slices.IndexFunc(k.Routes, func(x Route) bool { return x.Key() == r.Key() && x.Proto == model.RouteProtocol })
+	f := slices.IndexFunc(k.Routes, func(x Route) bool { return x.Key() == r.Key() && x.Proto != model.RouteProtocol })
 	switch {
-	case i >= 0 && k.Routes[i].Proto != model.RouteProtocol:
-		return fmt.Errorf("a route with protocol %d holds the same table, destination and metric: %w", k.Routes[i].Proto, kernel.ErrForeign)
+	case f >= 0 && (i < 0 || !replace):
+		return fmt.Errorf("a route with protocol %d holds the same table, destination and metric: %w", k.Routes[f].Proto, kernel.ErrForeign)
 	case i >= 0 && !replace && k.Routes[i].Route == r:
 		return nil // EEXIST for the very route: done
 	case i >= 0 && !replace:
 		return errno(syscall.EEXIST, "route exists")
+	case i >= 0 && (f < 0 || i < f && (r.Dst.Addr().Is4() || k.Routes[i].Via.IsValid() == r.Via.IsValid())):
+		k.Routes[i].Route = r // Linux's replace takes tunneld's route
 	case i >= 0:
-		k.Routes[i].Route = r
+		// Linux's seam adds r after the key's routes and deletes
+		// tunneld's old one, unless IPv6 would join r to a foreign route.
+		for _, x := range k.Routes {
+			if x.Key() == r.Key() && x.Proto != model.RouteProtocol && r.Dst.Addr().Is6() && joins(x.Route, r) {
+				return fmt.Errorf("a route with protocol %d holds the same table, destination and metric, and the kernel would join tunneld's new route to it: %w", x.Proto, kernel.ErrForeign)
+			}
+		}
+		k.Routes = append(slices.Delete(k.Routes, i, i+1), Route{r, model.RouteProtocol})
 	default:
 		k.Routes = append(k.Routes, Route{r, model.RouteProtocol})
 	}
 	return nil
+}
+
+// joins reports whether IPv6, adding r beside the foreign route f of its
+// key, would make the two one multipath route (both have a gateway) or
+// refuse r as f's duplicate (the same device and gateway).
+func joins(f, r model.Route) bool {
+	return r.Via.IsValid() && f.Via.IsValid() || f.Via == r.Via && f.Dev == r.Dev
 }
 
 func (k *Kernel) readSysctl(p string) (string, error) {

@@ -3,7 +3,10 @@
 // the Linux kernel does, including the behaviours tunneld must live with:
 // routes through a device vanish when it goes down or is deleted, a route
 // through a down device is refused, one tunnel per endpoint pair,
-// foreign objects that share a key with tunneld's, unreachable, blackhole
+// foreign objects that share a key with tunneld's (a foreign route beside
+// one of tunneld's with its table, destination and metric stays as it is
+// when tunneld's changes, unless the change would join tunneld's IPv6
+// route to it: refused, as by Linux's seam), unreachable, blackhole
 // and prohibit routes that refuse a gateway or device, and the copies of the
 // forwarding sysctls: writing net.ipv4.ip_forward (when its value changes)
 // writes it to every interface's and "default"'s forwarding, and its

@@ -215,7 +215,7 @@ func (t *tableRoutes) key(r model.Route) ([]listedRoute, error) {
 		}
 		var err error
 		if all, err = list(t.k, nil, "routes", unix.RTM_GETROUTE, req, func(b []byte) (listedRoute, bool, error) {
-			l, err := decodeListed(b)
+			l, err := decodeListed(b, true)
 			return l, err == nil && l.route.Table == r.Table, err
 		}); err != nil {
 			return nil, err

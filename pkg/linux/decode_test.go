@@ -19,8 +19,9 @@ import (
 // decoders read every address and route of a namespace (IPv4 and IPv6,
 // a peer address, gateways, an on-link route with a preferred source and
 // a metric, unreachable, blackhole and prohibit routes without the
-// loopback device IPv6 lists them with, every table) as rtnetlink's
-// decoders do.
+// loopback device IPv6 lists them with, an IPv6 route of tunneld's that
+// a foreign one was merged into as its first nexthop, an IPv4 multipath
+// route not at all, every table) as rtnetlink's decoders do.
 func TestPrivilegedDecodeAddrsAndRoutes(t *testing.T) {
 	k := open(t)
 	foreign(t)
@@ -44,6 +45,11 @@ func TestPrivilegedDecodeAddrsAndRoutes(t *testing.T) {
 	if err := k.Apply(ctx, p); err != nil {
 		t.Fatal(err)
 	}
+	// An admin's route with a gateway beside tunneld's first: IPv6 makes
+	// the two one multipath route, listed as tunneld's. And an IPv4
+	// multipath route.
+	ipCmd(t, "-6", "route", "append", "2001:db8:9::/48", "via", "2001:db8:1::1", "dev", "eth1", "table", "77", "proto", "static")
+	ipCmd(t, "route", "add", "10.79.0.0/16", "table", "77", "nexthop", "via", "192.0.2.1", "dev", "eth0", "nexthop", "via", "198.51.100.1", "dev", "eth1")
 	opts := []cmp.Option{cmp.AllowUnexported(observedAddr{}, observedRoute{}), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})}
 
 	addrs, secondary := 0, 0
@@ -67,7 +73,7 @@ func TestPrivilegedDecodeAddrsAndRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	routesSeen, flagged, typed := 0, 0, 0
+	routesSeen, flagged, typed, merged := 0, 0, 0, 0
 	err = k.dump(unix.RTM_GETROUTE, &rtnetlink.RouteMessage{Family: unix.AF_UNSPEC}, func() {}, func(b []byte) error {
 		got, gotOK, err := decodeRoute(b)
 		if err != nil {
@@ -82,6 +88,9 @@ func TestPrivilegedDecodeAddrsAndRoutes(t *testing.T) {
 			if got.route.OnLink && got.route.Src.IsValid() && got.route.Metric == 30 {
 				flagged++
 			}
+			if got.route.Dst == mustPrefix("2001:db8:9::/48") && got.route.Via == netip.MustParseAddr("2001:db8::1") && got.protocol == model.RouteProtocol {
+				merged++
+			}
 			if got.route.Type != model.RouteUnicast {
 				typed++
 				if got.oif != 0 || got.route.Via.IsValid() {
@@ -94,8 +103,8 @@ func TestPrivilegedDecodeAddrsAndRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if addrs < 7 || secondary != 1 || routesSeen < 13 || flagged != 1 || typed != 3 {
-		t.Errorf("compared %d addresses (%d secondary) and %d routes (%d on-link with source and metric, %d unreachable, blackhole or prohibit): the namespace is not what the test set up", addrs, secondary, routesSeen, flagged, typed)
+	if addrs < 7 || secondary != 1 || routesSeen < 13 || flagged != 1 || typed != 3 || merged != 1 {
+		t.Errorf("compared %d addresses (%d secondary) and %d routes (%d on-link with source and metric, %d unreachable, blackhole or prohibit, %d of tunneld's with a foreign one in it): the namespace is not what the test set up", addrs, secondary, routesSeen, flagged, typed, merged)
 	}
 }
 
@@ -145,8 +154,17 @@ func routeReference(t *testing.T, b []byte) (observedRoute, bool) {
 	default:
 		return observedRoute{}, false
 	}
-	if m.Attributes.Multipath != nil || m.SrcLength != 0 {
+	if m.SrcLength != 0 {
 		return observedRoute{}, false
+	}
+	via, oif, onlink := ipAddr(m.Attributes.Gateway), m.Attributes.OutIface, m.Flags&unix.RTNH_F_ONLINK != 0
+	if mp := m.Attributes.Multipath; mp != nil {
+		// IPv6 lists a route of tunneld's that a foreign one was
+		// merged into as tunneld's, its nexthop first.
+		if m.Family != unix.AF_INET6 || m.Protocol != model.RouteProtocol || len(mp) < 2 || ipAddr(mp[0].Gateway) == (netip.Addr{}) {
+			return observedRoute{}, false
+		}
+		via, oif, onlink = ipAddr(mp[0].Gateway), mp[0].Hop.IfIndex, mp[0].Hop.Flags&unix.RTNH_F_ONLINK != 0
 	}
 	dst := netip.IPv4Unspecified()
 	if m.Family == unix.AF_INET6 {
@@ -159,9 +177,8 @@ func routeReference(t *testing.T, b []byte) (observedRoute, bool) {
 	if table == 0 {
 		table = uint32(m.Table)
 	}
-	r := model.Route{Table: table, Dst: netip.PrefixFrom(dst, int(m.DstLength)), Via: ipAddr(m.Attributes.Gateway),
-		OnLink: m.Flags&unix.RTNH_F_ONLINK != 0, Metric: m.Attributes.Priority, Src: ipAddr(m.Attributes.Src)}
-	oif := m.Attributes.OutIface
+	r := model.Route{Table: table, Dst: netip.PrefixFrom(dst, int(m.DstLength)), Via: via,
+		OnLink: onlink, Metric: m.Attributes.Priority, Src: ipAddr(m.Attributes.Src)}
 	if typ != model.RouteUnicast {
 		r.Type, r.Via, r.OnLink, oif = typ, netip.Addr{}, false, 0 // IPv6 says dev lo
 	}

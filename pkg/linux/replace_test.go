@@ -31,6 +31,16 @@ func listed(dst, typ, via string, oif uint32, proto uint8) listedRoute {
 	return l
 }
 
+// mergedListed is tunneld's IPv6 route to dst through 2001:db8:a::1 on
+// eth0 with a foreign one through 2001:db8:b::1 on eth1 merged into it,
+// as a dump lists the two.
+func mergedListed(dst string) listedRoute {
+	l := listed(dst, "unicast", "", 0, model.RouteProtocol)
+	l.multipath = true
+	l.hops = []nexthop{{via: netip.MustParseAddr("2001:db8:a::1"), oif: 2}, {via: netip.MustParseAddr("2001:db8:b::1"), oif: 3}}
+	return l
+}
+
 // reqString is a route request as "VERB TYPE via GATEWAY oif INDEX", the
 // verb add (NLM_F_EXCL), append, prepend (neither: IPv6 adds after
 // anyway), replace or del, with "after" for a follow-up.
@@ -72,6 +82,8 @@ func TestReplaceRoute(t *testing.T) {
 	const ours, static = model.RouteProtocol, unix.RTPROT_STATIC
 	v4 := model.Route{Table: 1000, Dst: netip.MustParsePrefix("10.50.0.0/16"), Via: netip.MustParseAddr("192.0.2.2"), Dev: "eth0", Metric: 5}
 	v6gw := model.Route{Table: 1000, Dst: netip.MustParsePrefix("2001:db8:50::/48"), Via: netip.MustParseAddr("2001:db8:a::1"), Dev: "eth0", Metric: 5}
+	v6gw2 := v6gw
+	v6gw2.Via = netip.MustParseAddr("2001:db8:a::2")
 	v6dev := model.Route{Table: 1000, Dst: netip.MustParsePrefix("2001:db8:50::/48"), Dev: "eth0", Metric: 5}
 	v6blackhole := model.Route{Table: 1000, Dst: netip.MustParsePrefix("2001:db8:50::/48"), Metric: 5, Type: model.RouteBlackhole}
 	for _, c := range []struct {
@@ -147,6 +159,17 @@ func TestReplaceRoute(t *testing.T) {
 		name: "ipv6 a duplicate of a foreign route", r: v6blackhole,
 		key:  []listedRoute{listed("2001:db8:50::/48", "unicast", "2001:db8:a::2", 2, ours), listed("2001:db8:50::/48", "unicast", "", 1, unix.RTPROT_RA)},
 		want: []string{"(dev lo proto ra), and the kernel would refuse tunneld's new route as its duplicate: tunneld's route is left as it was: " + kernel.ErrForeign.Error()},
+	}, {
+		name: "ipv6 another gateway, merged with a foreign one", r: v6gw2, oif: 2,
+		key:  []listedRoute{mergedListed("2001:db8:50::/48")},
+		want: []string{"(nexthop via 2001:db8:b::1 dev eth1 merged into tunneld's), and the kernel would merge tunneld's new route with it into one multipath route: tunneld's route is left as it was: " + kernel.ErrForeign.Error()},
+	}, {
+		name: "ipv6 a device, merged with a foreign one", r: v6dev, oif: 2,
+		key: []listedRoute{mergedListed("2001:db8:50::/48")},
+		want: []string{
+			"prepend type 1 via - oif 2 proto 116",
+			"del after type 1 via 2001:db8:a::1 oif 2 proto 116",
+		},
 	}} {
 		t.Run(c.name, func(t *testing.T) {
 			names := map[uint32]string{1: "lo", 2: "eth0", 3: "eth1"}

@@ -106,10 +106,48 @@ type listedRoute struct {
 	observedRoute
 	tos, srcLen, typ uint8
 	multipath        bool
+	// hops are a multipath route's nexthops (IPv6: the route the
+	// message is about first, then those the kernel made one route
+	// with it).
+	hops []nexthop
 }
 
-// decodeListed reads an RTM_NEWROUTE message.
-func decodeListed(b []byte) (r listedRoute, err error) {
+// nexthop is one of a multipath route's nexthops.
+type nexthop struct {
+	via    netip.Addr
+	oif    uint32
+	onlink bool
+}
+
+// decodeHops reads RTA_MULTIPATH: struct rtnexthop, then its
+// attributes, for each nexthop; it stops at one it cannot read.
+func decodeHops(b []byte) []nexthop {
+	var hops []nexthop
+	for len(b) >= unix.SizeofRtNexthop {
+		n := int(binary.NativeEndian.Uint16(b))
+		if n < unix.SizeofRtNexthop || n > len(b) {
+			break
+		}
+		h := nexthop{oif: binary.NativeEndian.Uint32(b[4:]), onlink: b[2]&unix.RTNH_F_ONLINK != 0}
+		if eachAttr(b[unix.SizeofRtNexthop:n], func(t uint16, v []byte) error {
+			if t == unix.RTA_GATEWAY {
+				h.via, _ = netip.AddrFromSlice(v)
+				h.via = h.via.Unmap()
+			}
+			return nil
+		}) != nil {
+			break
+		}
+		hops = append(hops, h)
+		b = b[min(nlaAlign(n), len(b)):]
+	}
+	return hops
+}
+
+// decodeListed reads an RTM_NEWROUTE message; a multipath route's
+// nexthops only with hops, or if it is an IPv6 one of tunneld's
+// protocol (see usable).
+func decodeListed(b []byte, hops bool) (r listedRoute, err error) {
 	if len(b) < unix.SizeofRtMsg {
 		return r, errMalformed
 	}
@@ -140,6 +178,9 @@ func decodeListed(b []byte) (r listedRoute, err error) {
 			r.route.Table = u32(v)
 		case unix.RTA_MULTIPATH:
 			r.multipath = true
+			if hops || family == unix.AF_INET6 && r.protocol == model.RouteProtocol {
+				r.hops = decodeHops(v)
+			}
 		}
 		return nil
 	})
@@ -156,11 +197,24 @@ func decodeListed(b []byte) (r listedRoute, err error) {
 // entries hang off lo), and that device is dropped; the error it carries
 // in RTA_CACHEINFO (-EHOSTUNREACH, -EACCES, -EINVAL) and any expiry are
 // not read.
+//
+// An IPv6 multipath route of tunneld's protocol is one of tunneld's
+// routes that the kernel made one route with a foreign route added
+// beside it (both have a gateway: an admin's ip -6 route append or
+// prepend; tunneld makes none): the message is about tunneld's, with its
+// protocol, and lists its nexthop first. That nexthop is tunneld's route:
+// with it observed, tunneld's plan stays empty and down deletes it (a
+// delete with its gateway takes that nexthop only).
 func (l *listedRoute) usable() (r observedRoute, ok bool) {
 	r = l.observedRoute
 	var known bool
 	r.route.Type, known = routeType(l.typ)
-	if !known || l.multipath || l.srcLen != 0 {
+	if l.multipath && l.mergedInto() {
+		r.route.Via, r.oif, r.route.OnLink = l.hops[0].via, l.hops[0].oif, l.hops[0].onlink
+	} else if l.multipath {
+		return r, false
+	}
+	if !known || l.srcLen != 0 {
 		return r, false
 	}
 	if r.route.Type != model.RouteUnicast {
@@ -169,9 +223,16 @@ func (l *listedRoute) usable() (r observedRoute, ok bool) {
 	return r, true
 }
 
+// mergedInto reports whether l is an IPv6 multipath route of tunneld's
+// protocol: tunneld's route first, with foreign ones the kernel merged
+// into it.
+func (l *listedRoute) mergedInto() bool {
+	return l.multipath && l.protocol == model.RouteProtocol && l.route.Dst.Addr().Is6() && len(l.hops) > 1 && l.hops[0].via.IsValid()
+}
+
 // decodeRoute reads an RTM_NEWROUTE message as usable does.
 func decodeRoute(b []byte) (r observedRoute, ok bool, err error) {
-	l, err := decodeListed(b)
+	l, err := decodeListed(b, false)
 	if err != nil {
 		return l.observedRoute, false, err
 	}
@@ -222,13 +283,16 @@ func replaceRoute(r model.Route, oif, lo uint32, key []listedRoute, dev func(uin
 	for _, l := range key {
 		if l.owned() {
 			ours = append(ours, l)
-		} else {
+		}
+		if !l.owned() || l.multipath {
+			// A route of tunneld's merged with foreign ones is
+			// both (a replace would take them all).
 			foreign = append(foreign, l)
 		}
 	}
 	ipv4 := r.Dst.Addr().Is4()
 	switch {
-	case len(foreign) == 0, len(ours) == 1 && key[0].owned() && (ipv4 || ours[0].route.Via.IsValid() == r.Via.IsValid()):
+	case len(foreign) == 0, len(ours) == 1 && key[0].owned() && !key[0].multipath && (ipv4 || ours[0].route.Via.IsValid() == r.Via.IsValid()):
 		return []nlreq{{unix.RTM_NEWROUTE, netlink.Create | netlink.Replace, routeMsg(r, oif), nil}}, nil
 	case len(ours) == 0:
 		// Gone since the observation: a replace would take the foreign
@@ -310,7 +374,10 @@ func joins(f listedRoute, r model.Route, oif, lo uint32) string {
 }
 
 // describe is a route as ip route show says it, for messages: "TYPE via
-// GATEWAY dev DEVICE proto PROTOCOL".
+// GATEWAY dev DEVICE proto PROTOCOL", or for a multipath route each
+// nexthop as "nexthop via GATEWAY dev DEVICE" (those merged into one of
+// tunneld's without tunneld's own, and without a protocol: the kernel
+// lists theirs as tunneld's).
 func describe(l listedRoute, dev func(uint32) string) string {
 	var b strings.Builder
 	if t, ok := routeType(l.typ); ok && t != model.RouteUnicast {
@@ -319,12 +386,24 @@ func describe(l listedRoute, dev func(uint32) string) string {
 		fmt.Fprintf(&b, "type %d ", l.typ)
 	}
 	if l.multipath {
-		b.WriteString("multipath ")
-	} else if l.route.Via.IsValid() {
-		b.WriteString("via " + l.route.Via.String() + " ")
-	}
-	if l.oif != 0 && !l.multipath {
-		b.WriteString("dev " + dev(l.oif) + " ")
+		hops := l.hops
+		if l.mergedInto() {
+			hops = hops[1:]
+		}
+		for _, h := range hops {
+			fmt.Fprintf(&b, "nexthop via %s dev %s ", h.via, dev(h.oif))
+		}
+		if l.mergedInto() {
+			b.WriteString("merged into tunneld's")
+			return b.String()
+		}
+	} else {
+		if l.route.Via.IsValid() {
+			b.WriteString("via " + l.route.Via.String() + " ")
+		}
+		if l.oif != 0 {
+			b.WriteString("dev " + dev(l.oif) + " ")
+		}
 	}
 	if p, ok := protocols[l.protocol]; ok {
 		b.WriteString("proto " + p)

@@ -154,7 +154,8 @@ var twinFamilies = []twinFamily{{
 }, {
 	// IPv6 puts a route after those of its key and metric, prepended or
 	// appended, unless the two are duplicates (refused) or both have a
-	// gateway (they become one multipath route). Its replace takes the
+	// gateway (they become one multipath route: see
+	// TestPrivilegedForeignRouteTwinMultipath). Its replace takes the
 	// first route of the key whose ECMP-ability (a gateway) is the new
 	// route's, else the first: a change from a device to a gateway, or
 	// back, is what could reach the twin.
@@ -380,6 +381,71 @@ func TestPrivilegedForeignRouteTwins(t *testing.T) {
 				}
 				if after := snap(); after != before {
 					t.Errorf("after down and the twins' removal, the namespace differs:\n%s", cmp.Diff(before, after))
+				}
+			})
+		}
+	}
+}
+
+// TestPrivilegedForeignRouteTwinMultipath: an admin's IPv6 route with a
+// gateway, put beside one of tunneld's that has one too (ip -6 route
+// prepend or append, the same either way), becomes one multipath route
+// with it: the kernel lists tunneld's (its protocol, its nexthop first)
+// with the admin's nexthop in it. tunneld reads its nexthop as its route:
+// the plan is empty; a change to another gateway (the kernel would merge
+// the new route with the admin's again, and a replace would take both)
+// is refused, naming the admin's nexthop; a change to a device makes
+// tunneld's route one of its own and leaves the admin's alone, as made;
+// down (or, as it, a removal) takes tunneld's nexthop out and leaves the
+// admin's route as made.
+func TestPrivilegedForeignRouteTwinMultipath(t *testing.T) {
+	tw := twin{dst: "2001:db8:60::/48", args: "via 2001:db8:b::1 dev eth1",
+		conf: "via = \"2001:db8:a::1\"\ndev = \"eth0\"", changed: "via = \"2001:db8:a::2\"\ndev = \"eth0\"", again: "dev = \"eth0\""}
+	const (
+		merged = "proto 116 unicast metric 5 via - dev - nexthop via 2001:db8:a::1 dev eth0 nexthop via 2001:db8:b::1 dev eth1"
+		theirs = "proto 4 unicast metric 5 via 2001:db8:b::1 dev eth1"
+	)
+	for _, how := range []string{"prepend", "append"} {
+		for _, then := range []string{"change", "down"} {
+			t.Run(how+"/"+then, func(t *testing.T) {
+				k, snap := twinSetup(t)
+				before := snap()
+				c := parse(t, twinConf([]twin{tw}, 0))
+				converge(t, k, c)
+				ipCmd(t, twinCmd(how, tw)...)
+				routes := func(when string, want ...string) {
+					t.Helper()
+					if got := keyRoutes(t, tw.dst); !slices.Equal(got, want) {
+						t.Errorf("%s, the routes to %s are %q, want %q", when, tw.dst, got, want)
+					}
+				}
+				routes("merged", merged)
+				s, err := engine.Look(ctx, k, c, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !s.Plan.Empty() {
+					t.Errorf("merged, the plan:\n%s", s.Plan)
+				}
+				if then == "change" {
+					_, err := engine.Converge(ctx, k, parse(t, twinConf([]twin{tw}, 1)), nil)
+					want := "route 2001:db8:60::/48 table 1000 metric 5: a route not owned by tunneld has the same table, destination and metric (nexthop via 2001:db8:b::1 dev eth1 merged into tunneld's), and the kernel would merge tunneld's new route with it into one multipath route: tunneld's route is left as it was: " + kernel.ErrForeign.Error()
+					if err == nil || err.Error() != want {
+						t.Errorf("another gateway: %v, want %s", err, want)
+					}
+					routes("after another gateway", merged)
+					if _, err := engine.Converge(ctx, k, parse(t, twinConf([]twin{tw}, 2)), nil); err != nil {
+						t.Errorf("a device: %v", err)
+					}
+					routes("after a device", theirs, "proto 116 unicast metric 5 via - dev eth0")
+				}
+				if _, err := engine.Down(ctx, k, c); err != nil {
+					t.Fatal(err)
+				}
+				routes("after down", theirs)
+				ipCmd(t, twinCmd("del", tw)...)
+				if after := snap(); after != before {
+					t.Errorf("after down and the admin's route's removal, the namespace differs:\n%s", cmp.Diff(before, after))
 				}
 			})
 		}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -279,13 +280,25 @@ func inlineTables(v any) ([]map[string]any, bool) {
 func (t *table) name() string {
 	s := string(t.path[len(parent(t.path)):])
 	s = strings.TrimPrefix(s, ".")
-	if strings.HasPrefix(s, `"`) {
-		var out string
-		if _, err := fmt.Sscanf(s, "%q", &out); err == nil {
-			return out
-		}
+	if out, ok := unquotePrefix(s); ok {
+		return out
 	}
 	return s
+}
+
+// unquotePrefix is the double-quoted Go string literal at the start of s,
+// unquoted: what fmt.Sscanf(s, "%q", &out) reads from such an s, without
+// linking fmt's scanner (32 KB of the mipsle binary).
+func unquotePrefix(s string) (string, bool) {
+	if !strings.HasPrefix(s, `"`) {
+		return "", false
+	}
+	q, err := strconv.QuotedPrefix(s)
+	if err != nil {
+		return "", false
+	}
+	out, err := strconv.Unquote(q)
+	return out, err == nil
 }
 
 func typeName(v any) string {

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/resolve"
 )
 
@@ -49,7 +49,7 @@ func resolveAll(env *Env, c *config.Config) map[string][]netip.Addr {
 		// In order, as the daemon keeps them, for plan's and status's
 		// output (which address of several a tunnel takes is desired's
 		// choice, whatever the order).
-		slices.SortFunc(out[name], netip.Addr.Compare)
+		model.SortAddrs(out[name])
 	}
 	return out
 }

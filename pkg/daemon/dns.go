@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/resolve"
 )
 
@@ -178,7 +179,7 @@ func (dm *Daemon) answered(a answer) bool {
 	// configuration asks for an even shorter interval.
 	st.due = now.Add(max(ttl, min(dm.d.ResolveFloor, interval)))
 	addrs := slices.Clone(a.addrs)
-	slices.SortFunc(addrs, netip.Addr.Compare)
+	model.SortAddrs(addrs)
 	if slices.Equal(st.addrs, addrs) {
 		return false
 	}

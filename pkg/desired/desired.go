@@ -47,10 +47,8 @@ type TunnelStatus struct {
 // (used to keep an existing tunnel while its local device has no address).
 func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 	// The observed links are looked up by name in their order (an
-	// observation comes in it).
-	if !slices.IsSortedFunc(cur.Links, byName) {
-		cur.Links = slices.SortedFunc(slices.Values(cur.Links), byName)
-	}
+	// observation comes in it: then this is one pass).
+	cur.Links = model.SortedLinks(cur.Links)
 	b := &builder{c: c, in: in, cur: cur, links: make(map[string]int, len(c.Tunnels))}
 	b.presize()
 	for _, t := range c.Tunnels {
@@ -117,8 +115,6 @@ func (b *builder) current(name string) (model.Link, bool) {
 	}
 	return b.cur.Links[i], true
 }
-
-func byName(a, b model.Link) int { return strings.Compare(a.Name, b.Name) }
 
 // up reports whether the tunnel's link is in the desired state and up.
 func (b *builder) up(name string) bool {

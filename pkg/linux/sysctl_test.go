@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
 )
 
 // TestSysctlRecordFormat: the record is written byte for byte as
@@ -89,5 +90,61 @@ func TestInputSysctls(t *testing.T) {
 	}
 	if got := k.inputSysctls(nil); got != nil {
 		t.Errorf("inputs of none: %v, want nil", got)
+	}
+}
+
+// copiesBefore is copiesOf as it was with os.ReadDir, for
+// TestCopiesOf.
+func copiesBefore(k *Kernel, p string) []string {
+	var family string
+	switch p {
+	case model.IPForward:
+		family = "ipv4"
+	case model.IPv6Forward:
+		family = "ipv6"
+	default:
+		return nil
+	}
+	dirs, _ := os.ReadDir(filepath.Join(k.opts.ProcSys, "net", family, "conf"))
+	var out []string
+	for _, d := range dirs {
+		for _, name := range []string{"forwarding", "accept_redirects"} {
+			f := "net/" + family + "/conf/" + d.Name() + "/" + name
+			if model.SysctlLeader(f) == p {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// TestCopiesOf: the sysctls a forwarding write overwrites are those of
+// every device directory, in the order os.ReadDir gave them.
+func TestCopiesOf(t *testing.T) {
+	k := &Kernel{opts: Options{ProcSys: t.TempDir()}}
+	paths := []string{model.IPForward, model.IPv6Forward, "net/ipv4/conf/all/rp_filter", ""}
+	check := func(what string) {
+		t.Helper()
+		for _, p := range paths {
+			if diff := cmp.Diff(copiesBefore(k, p), k.copiesOf(p)); diff != "" {
+				t.Errorf("%s: copies of %q (-os.ReadDir +got):\n%s", what, p, diff)
+			}
+		}
+	}
+	check("no conf directories")
+	for _, dev := range []string{"wan", "all", "lo", "default", "eth0", "br-lan", "eth0.2", "Moe", "tun10", "tun9", "é"} {
+		for _, fam := range []string{"ipv4", "ipv6"} {
+			if err := os.MkdirAll(filepath.Join(k.opts.ProcSys, "net", fam, "conf", dev), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check("devices")
+	want := []string{"net/ipv4/conf/Moe/forwarding", "net/ipv4/conf/all/accept_redirects", "net/ipv4/conf/br-lan/forwarding",
+		"net/ipv4/conf/default/forwarding", "net/ipv4/conf/eth0/forwarding", "net/ipv4/conf/eth0.2/forwarding",
+		"net/ipv4/conf/lo/forwarding", "net/ipv4/conf/tun10/forwarding", "net/ipv4/conf/tun9/forwarding",
+		"net/ipv4/conf/wan/forwarding", "net/ipv4/conf/é/forwarding"}
+	if diff := cmp.Diff(want, k.copiesOf(model.IPForward)); diff != "" {
+		t.Errorf("copies of ip_forward (-want +got):\n%s", diff)
 	}
 }

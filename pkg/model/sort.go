@@ -2,6 +2,7 @@ package model
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -13,7 +14,7 @@ import (
 // of comparisons; any other is ordered by sorting indices, so that each
 // large element is copied once rather than at every step of the sort.
 func (s *State) Sort() {
-	s.Links = ordered(s.Links, func(a, b *Link) bool { return a.Name < b.Name })
+	s.Links = SortedLinks(s.Links)
 	s.Addrs = ordered(s.Addrs, func(a, b *Addr) bool { return CompareAddr(a, b) < 0 })
 	s.Routes = ordered(s.Routes, func(a, b *Route) bool { return CompareRoute(a, b) < 0 })
 	s.Rules = ordered(s.Rules, func(a, b *Rule) bool {
@@ -46,6 +47,25 @@ func ordered[T any](s []T, less func(a, b *T) bool) []T {
 		out[i] = s[j]
 	}
 	return out
+}
+
+// SortedLinks returns links in name order, equal names in their original
+// order: links itself when it already is in that order, else a new slice
+// (links is left as it was).
+func SortedLinks(links []Link) []Link {
+	return ordered(links, func(a, b *Link) bool { return a.Name < b.Name })
+}
+
+// SortAddrs sorts addrs in place, in netip.Addr.Compare order. It is an
+// insertion sort: the addresses of a DNS name are few, and
+// slices.SortFunc would link a sort instantiated for netip.Addr alone
+// (about 12 KB of the mipsle binary).
+func SortAddrs(addrs []netip.Addr) {
+	for i := 1; i < len(addrs); i++ {
+		for j := i; j > 0 && addrs[j].Less(addrs[j-1]); j-- {
+			addrs[j], addrs[j-1] = addrs[j-1], addrs[j]
+		}
+	}
 }
 
 // CompareAddr orders addresses by link, then address, then prefix length.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -119,5 +121,66 @@ func BenchmarkSort(b *testing.B) {
 	for b.Loop() {
 		s := State{Links: append([]Link(nil), links...)}
 		s.Sort()
+	}
+}
+
+// TestSortAddrs: SortAddrs orders as slices.SortFunc with
+// netip.Addr.Compare did, for lists given and random ones (v4, v6,
+// v4-mapped, zones, the zero Addr, repeats).
+func TestSortAddrs(t *testing.T) {
+	a := netip.MustParseAddr
+	pool := []netip.Addr{{}, a("0.0.0.0"), a("10.0.0.1"), a("10.0.0.2"), a("192.0.2.1"), a("255.255.255.255"),
+		a("::"), a("::1"), a("::ffff:10.0.0.1"), a("2001:db8::1"), a("2001:db8::2"), a("fe80::1%eth0"), a("fe80::1%eth1"), a("fe80::1")}
+	lists := [][]netip.Addr{nil, {}, {a("10.0.0.1")}, pool, {a("10.0.0.2"), a("10.0.0.1"), a("10.0.0.2"), a("10.0.0.1")}}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 500 {
+		l := make([]netip.Addr, r.IntN(40))
+		for i := range l {
+			l[i] = pool[r.IntN(len(pool))]
+		}
+		lists = append(lists, l)
+	}
+	for _, l := range lists {
+		want := slices.Clone(l)
+		slices.SortFunc(want, netip.Addr.Compare)
+		got := slices.Clone(l)
+		SortAddrs(got)
+		if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+			t.Fatalf("SortAddrs(%v) (-want +got):\n%s", l, diff)
+		}
+	}
+}
+
+// TestSortedLinks: SortedLinks orders links with distinct names as
+// pkg/desired did with slices.SortedFunc (below), leaves its argument
+// alone and returns a sorted one as it is.
+func TestSortedLinks(t *testing.T) {
+	byName := func(a, b Link) int { return strings.Compare(a.Name, b.Name) }
+	before := func(links []Link) []Link {
+		if !slices.IsSortedFunc(links, byName) {
+			links = slices.SortedFunc(slices.Values(links), byName)
+		}
+		return links
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 2, 3, 10, 100, 1000} {
+		for range 10 {
+			give := sortedLinks(n)
+			r.Shuffle(n, func(i, j int) { give[i], give[j] = give[j], give[i] })
+			keep := slices.Clone(give)
+			want := before(give)
+			got := SortedLinks(give)
+			opt := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+			if diff := cmp.Diff(want, got, opt); diff != "" {
+				t.Fatalf("%d links (-want +got):\n%s", n, diff)
+			}
+			if diff := cmp.Diff(keep, give, opt); diff != "" {
+				t.Fatalf("%d links: the argument changed (-before +after):\n%s", n, diff)
+			}
+		}
+	}
+	sorted := sortedLinks(10)
+	if got := SortedLinks(sorted); &got[0] != &sorted[0] {
+		t.Error("a sorted slice was copied")
 	}
 }

@@ -1,8 +1,10 @@
 package linux
 
 import (
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -49,7 +51,7 @@ func TestPrivilegedDecodeAddrsAndRoutes(t *testing.T) {
 	// the two one multipath route, listed as tunneld's. And an IPv4
 	// multipath route.
 	ipCmd(t, "-6", "route", "append", "2001:db8:9::/48", "via", "2001:db8:1::1", "dev", "eth1", "table", "77", "proto", "static")
-	ipCmd(t, "route", "add", "10.79.0.0/16", "table", "77", "nexthop", "via", "192.0.2.1", "dev", "eth0", "nexthop", "via", "198.51.100.1", "dev", "eth1")
+	addMultipath4(t, "10.79.0.0/16", 77, map[string]string{"eth0": "192.0.2.1", "eth1": "198.51.100.1"})
 	opts := []cmp.Option{cmp.AllowUnexported(observedAddr{}, observedRoute{}), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})}
 
 	addrs, secondary := 0, 0
@@ -192,4 +194,31 @@ func ipAddr(ip net.IP) netip.Addr {
 		return netip.Addr{}
 	}
 	return a.Unmap()
+}
+
+// addMultipath4 adds an IPv4 multipath route to dst in table with one
+// nexthop per device and gateway, over rtnetlink (busybox ip, in the test
+// VMs, has no nexthop keyword).
+func addMultipath4(t *testing.T, dst string, table uint32, hops map[string]string) {
+	t.Helper()
+	c, err := rtnetlink.Dial(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := netip.MustParsePrefix(dst)
+	m := &rtnetlink.RouteMessage{Family: unix.AF_INET, DstLength: uint8(p.Bits()), Table: unix.RT_TABLE_UNSPEC,
+		Protocol: unix.RTPROT_STATIC, Scope: unix.RT_SCOPE_UNIVERSE, Type: unix.RTN_UNICAST,
+		Attributes: rtnetlink.RouteAttributes{Dst: p.Addr().AsSlice(), Table: table}}
+	for _, dev := range slices.Sorted(maps.Keys(hops)) {
+		ifc, err := net.InterfaceByName(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Attributes.Multipath = append(m.Attributes.Multipath, rtnetlink.NextHop{
+			Hop: rtnetlink.RTNextHop{IfIndex: uint32(ifc.Index)}, Gateway: netip.MustParseAddr(hops[dev]).AsSlice()})
+	}
+	if err := c.Route.Add(m); err != nil {
+		t.Fatalf("multipath route %s table %d: %v", dst, table, err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
@@ -191,6 +192,51 @@ metric = 5
 	for _, r := range theirs {
 		if !slices.Contains(k.Routes, r) {
 			t.Errorf("the foreign route %+v is gone after down", r)
+		}
+	}
+}
+
+// TestOwnRouteTwins: two of tunneld's routes with one key (a restart
+// after a crash between the add and the delete of a replace beside a
+// foreign route) leave one, the configured one, on the next converge,
+// whichever of them it is.
+func TestOwnRouteTwins(t *testing.T) {
+	c, err := config.Parse("t.toml", []byte("[[route]]\nto = \"10.71.0.0/16\"\nvia = \"203.0.113.2\"\ndev = \"eth0\"\nmetric = 5\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := netip.MustParsePrefix
+	want := model.Route{Table: model.TableMain, Dst: p("10.71.0.0/16"), Via: netip.MustParseAddr("203.0.113.2"), Dev: "eth0", Metric: 5}
+	for _, other := range []string{"203.0.113.3", "203.0.113.4"} {
+		for _, configuredFirst := range []bool{true, false} {
+			k := world()
+			old := want
+			old.Via = netip.MustParseAddr(other)
+			twins := []model.Route{old, want}
+			if configuredFirst {
+				twins = []model.Route{want, old}
+			}
+			if other == "203.0.113.4" {
+				twins[slices.Index(twins, want)].Via = netip.MustParseAddr("203.0.113.5") // neither configured
+			}
+			for _, r := range twins {
+				k.AddForeignRoute(r, model.RouteProtocol)
+			}
+			if _, err := Converge(ctx, k, c, nil); err != nil {
+				t.Fatalf("%v: %v", twins, err)
+			}
+			var ours []model.Route
+			for _, r := range k.Routes {
+				if r.Proto == model.RouteProtocol && r.Dst == want.Dst {
+					ours = append(ours, r.Route)
+				}
+			}
+			if diff := cmp.Diff([]model.Route{want}, ours, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
+				t.Errorf("from %v, tunneld's routes (-want +got):\n%s", twins, diff)
+			}
+			if s, err := Look(ctx, k, c, nil); err != nil || !s.Plan.Empty() {
+				t.Errorf("from %v, then (%v):\n%s", twins, err, s.Plan)
+			}
 		}
 	}
 }

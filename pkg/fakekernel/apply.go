@@ -156,6 +156,7 @@ func (k *Kernel) routeSet(r model.Route, replace bool) error {
 		return errno(syscall.EEXIST, "route exists")
 	case i >= 0 && (f < 0 || i < f && (r.Dst.Addr().Is4() || k.Routes[i].Via.IsValid() == r.Via.IsValid())):
 		k.Routes[i].Route = r // Linux's replace takes tunneld's route
+		k.dropOtherOwnRoutes(i)
 	case i >= 0:
 		// Linux's seam adds r after the key's routes and deletes
 		// tunneld's old one, unless IPv6 would join r to a foreign route.
@@ -164,11 +165,26 @@ func (k *Kernel) routeSet(r model.Route, replace bool) error {
 				return fmt.Errorf("a route with protocol %d holds the same table, destination and metric, and the kernel would join tunneld's new route to it: %w", x.Proto, kernel.ErrForeign)
 			}
 		}
-		k.Routes = append(slices.Delete(k.Routes, i, i+1), Route{r, model.RouteProtocol})
+		k.Routes = append(k.Routes, Route{r, model.RouteProtocol})
+		k.dropOtherOwnRoutes(len(k.Routes) - 1)
 	default:
 		k.Routes = append(k.Routes, Route{r, model.RouteProtocol})
 	}
 	return nil
+}
+
+// dropOtherOwnRoutes deletes tunneld's routes with the key of the route
+// at i but that one, as Linux's seam does after a replace (a restart
+// after a crash between its add and delete finds two of them).
+func (k *Kernel) dropOtherOwnRoutes(i int) {
+	keep := k.Routes[i]
+	out := k.Routes[:0]
+	for j, x := range k.Routes {
+		if j == i || x.Key() != keep.Key() || x.Proto != model.RouteProtocol {
+			out = append(out, x)
+		}
+	}
+	k.Routes = out
 }
 
 // joins reports whether IPv6, adding r beside the foreign route f of its

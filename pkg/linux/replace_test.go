@@ -115,6 +115,18 @@ func TestReplaceRoute(t *testing.T) {
 			"del after type 1 via 192.0.2.1 oif 2 proto 116",
 		},
 	}, {
+		name: "ipv4 twice, no foreign route, once as wanted", r: v4, oif: 2,
+		key:  []listedRoute{listed("10.50.0.0/16", "unicast", "192.0.2.1", 2, ours), listed("10.50.0.0/16", "unicast", "192.0.2.2", 2, ours)},
+		want: []string{"del type 1 via 192.0.2.1 oif 2 proto 116"},
+	}, {
+		name: "ipv4 twice, no foreign route, neither as wanted", r: v4, oif: 2,
+		key: []listedRoute{listed("10.50.0.0/16", "unicast", "192.0.2.1", 2, ours), listed("10.50.0.0/16", "unicast", "192.0.2.3", 2, ours)},
+		want: []string{
+			"append type 1 via 192.0.2.2 oif 2 proto 116",
+			"del after type 1 via 192.0.2.1 oif 2 proto 116",
+			"del after type 1 via 192.0.2.3 oif 2 proto 116",
+		},
+	}, {
 		name: "ipv4 twice, once as wanted", r: v4, oif: 2,
 		key:  []listedRoute{listed("10.50.0.0/16", "unicast", "192.0.2.2", 2, ours), listed("10.50.0.0/16", "unicast", "192.0.2.1", 2, ours), listed("10.50.0.0/16", "unicast", "198.51.100.1", 3, static)},
 		want: []string{"del type 1 via 192.0.2.1 oif 2 proto 116"},

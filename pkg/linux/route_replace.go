@@ -21,24 +21,25 @@ import (
 //
 // The kernel's replace (NLM_F_REPLACE) does not go by protocol: IPv4
 // replaces the key's first route (fib_table_insert: fa_first), IPv6 the
-// first whose ECMP-ability (having a gateway) is the new route's, else
-// the first (fib6_add_rt2node). Beside a foreign route of the same key
-// (an admin's ip route prepend or append) that can be the foreign one.
-// So the replace is sent only when the route it takes is tunneld's: the
-// key's only route, or its first (IPv6: with a gateway exactly when r
-// has one). Otherwise r is added as a route of its own, and tunneld's
-// other routes of the key are deleted as they are (protocol, type,
-// gateway and device given: fib_table_delete and ip6_route_del take no
-// other route); the foreign ones stay as and where they are. IPv4 adds r
-// after the key's routes (NLM_F_APPEND: a foreign route that came first
-// still does), IPv6 after them anyway. The deletes follow once the add
-// worked, so that tunneld's route is never missing; IPv6 deletes first
-// where r would join one of tunneld's (as its duplicate, the same device
-// and gateway, or into one multipath route), in the same datagram: a
-// lookup meanwhile takes the foreign route. Where IPv6 would make r and a foreign route one
-// multipath route or refuse r as the duplicate of a foreign one, nothing
-// is sent and the error names the foreign route: tunneld's stays as it
-// was.
+// first whose ECMP-ability (having a gateway) is the new route's, else the
+// first (fib6_add_rt2node). Beside a foreign route of the same key (an
+// admin's ip route prepend or append) that can be the foreign one. So the
+// replace is sent only when the route it takes is tunneld's: the key's
+// only route, or its first (IPv6: with a gateway exactly when r has one),
+// and tunneld has no other with the key (a restart after a crash between
+// the add and the deletes below finds two). Otherwise r is added as a
+// route of its own, and tunneld's other routes of the key are deleted as
+// they are (protocol, type, gateway and device given: fib_table_delete and
+// ip6_route_del take no other route); the foreign ones stay as and where
+// they are. IPv4 adds r after the key's routes (NLM_F_APPEND: a foreign
+// route that came first still does), IPv6 after them anyway. The deletes
+// follow once the add worked, so that tunneld's route is never missing;
+// IPv6 deletes first where r would join one of tunneld's (as its
+// duplicate, the same device and gateway, or into one multipath route), in
+// the same datagram: a lookup meanwhile takes the foreign route. Where
+// IPv6 would make r and a foreign route one multipath route or refuse r as
+// the duplicate of a foreign one, nothing is sent and the error names the
+// foreign route: tunneld's stays as it was.
 func replaceRoute(r model.Route, oif, lo uint32, key []listedRoute, dev func(uint32) string) ([]nlreq, error) {
 	var ours, foreign []listedRoute
 	for _, l := range key {
@@ -53,7 +54,7 @@ func replaceRoute(r model.Route, oif, lo uint32, key []listedRoute, dev func(uin
 	}
 	ipv4 := r.Dst.Addr().Is4()
 	switch {
-	case len(foreign) == 0, len(ours) == 1 && key[0].owned() && !key[0].multipath && (ipv4 || ours[0].route.Via.IsValid() == r.Via.IsValid()):
+	case len(foreign) == 0 && len(ours) <= 1, len(ours) == 1 && key[0].owned() && !key[0].multipath && (ipv4 || ours[0].route.Via.IsValid() == r.Via.IsValid()):
 		return []nlreq{{unix.RTM_NEWROUTE, netlink.Create | netlink.Replace, routeMsg(r, oif), nil}}, nil
 	case len(ours) == 0:
 		// Gone since the observation: a replace would take the foreign

@@ -451,3 +451,51 @@ func TestPrivilegedForeignRouteTwinMultipath(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivilegedOwnRouteTwins: two of tunneld's routes with one key, as a
+// restart finds them after a crash between the add and the delete of a
+// replace beside a foreign route (here made with ip route append proto
+// 116), leave one on the next converge, the configured one, with the
+// foreign route beside them untouched; the converge after it is empty.
+func TestPrivilegedOwnRouteTwins(t *testing.T) {
+	const dst = "10.53.0.0/16"
+	for _, tc := range []struct {
+		name string
+		// made are the routes to dst in table 1000, metric 5, made with
+		// ip route append, in order, with their protocol.
+		made []string
+	}{
+		{"the configured one second", []string{"via 198.51.100.1 dev eth1 proto static", "via 192.0.2.1 dev eth0 proto 116", "via 192.0.2.2 dev eth0 proto 116"}},
+		{"the configured one first", []string{"via 192.0.2.2 dev eth0 proto 116", "via 198.51.100.1 dev eth1 proto static", "via 192.0.2.1 dev eth0 proto 116"}},
+		{"neither configured", []string{"via 192.0.2.1 dev eth0 proto 116", "via 192.0.2.3 dev eth0 proto 116"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, _ := twinSetup(t)
+			for _, m := range tc.made {
+				ipCmd(t, append([]string{"route", "append", dst}, append(strings.Fields(m), "table", "1000", "metric", "5")...)...)
+			}
+			before := keyRoutes(t, dst)
+			c := parse(t, "[tables]\nfar = 1000\n[[route]]\nto = \""+dst+"\"\ntable = \"far\"\nmetric = 5\nvia = \"192.0.2.2\"\ndev = \"eth0\"\n")
+			converge(t, k, c)
+			want := []string{"proto 116 unicast metric 5 via 192.0.2.2 dev eth0"}
+			for _, r := range before {
+				if !strings.HasPrefix(r, "proto 116 ") {
+					want = append(want, r)
+				}
+			}
+			got := keyRoutes(t, dst)
+			slices.Sort(got)
+			slices.Sort(want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("routes to %s after the converge (-want +got):\n%s\nbefore: %q", dst, diff, before)
+			}
+			s, err := engine.Look(ctx, k, c, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !s.Plan.Empty() {
+				t.Errorf("the converge after it plans:\n%s", s.Plan)
+			}
+		})
+	}
+}

@@ -227,7 +227,11 @@ func (d *differ) routes(have, want []model.Route) {
 			switch {
 			case len(hs) == 0:
 				d.add(phaseRoutes, Op{Kind: RouteAdd, Route: ptr(ws[i])})
-			case !sameRoute(hs[len(hs)-1], ws[i]):
+			case !sameRoute(hs[len(hs)-1], ws[i]) || len(hs) > 1:
+				// Several of tunneld's with one key (the restart
+				// after a crash between the add and the delete of a
+				// replace beside a foreign route): the replace
+				// leaves one.
 				d.add(phaseRoutes, Op{Kind: RouteReplace, Route: ptr(ws[i])})
 			}
 		}

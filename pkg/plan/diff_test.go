@@ -95,6 +95,10 @@ ip route replace 10.80.0.0/16 via 192.0.2.9 table 42 proto 116`},
 		{"a route with a device, another one in the kernel", model.State{Routes: []model.Route{gw("eth0", "192.0.2.1")}},
 			model.State{Routes: []model.Route{gw("eth1", "192.0.2.1")}}, nil, `
 ip route replace 10.80.0.0/16 via 192.0.2.1 dev eth1 table 42 proto 116`},
+		{"two of tunneld's with one key, one as wanted (a crash in a replace's add and delete): replaced, leaving one",
+			model.State{Routes: []model.Route{gw("eth0", "192.0.2.1"), gw("eth0", "192.0.2.9")}},
+			model.State{Routes: []model.Route{gw("eth0", "192.0.2.9")}}, nil, `
+ip route replace 10.80.0.0/16 via 192.0.2.9 dev eth0 table 42 proto 116`},
 		{"unreachable route from empty", model.State{}, model.State{Routes: []model.Route{unreach}}, nil, `
 ip route add unreachable 2001:db8:100::/48 metric 1024 table 42 proto 116`},
 		{"unreachable route converged", model.State{Routes: []model.Route{unreach}}, model.State{Routes: []model.Route{unreach}}, nil, ``},

@@ -262,9 +262,11 @@ func (d *mapDiffer) routes(have, want []model.Route) {
 		wanted bool
 	}
 	where := make(map[model.RouteKey]sides, max(len(have), len(want)))
+	held := map[model.RouteKey]int{}
 	for i := range have {
 		if !d.gone[have[i].Dev] {
 			where[have[i].Key()] = sides{have: &have[i]}
+			held[have[i].Key()]++
 		}
 	}
 	for i := range want {
@@ -274,7 +276,7 @@ func (d *mapDiffer) routes(have, want []model.Route) {
 		switch {
 		case w.have == nil:
 			d.add(phaseRoutes, Op{Kind: RouteAdd, Route: ptr(*r)})
-		case !sameRoute(*w.have, *r):
+		case !sameRoute(*w.have, *r) || held[k] > 1:
 			d.add(phaseRoutes, Op{Kind: RouteReplace, Route: ptr(*r)})
 		}
 		w.wanted = true

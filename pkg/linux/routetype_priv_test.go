@@ -73,11 +73,9 @@ func ipCmd(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// routesTo lists the namespace's routes to dst, every table, as "TYPE
-// table T proto P oif DEV", sorted and joined by commas, as the kernel
-// reports them: not through ip(8), whose output differs between iproute2
-// and busybox.
-func routesTo(t *testing.T, dst string) string {
+// routesOf lists the namespace's routes to dst, every table, in the
+// kernel's order, over rtnetlink.
+func routesOf(t *testing.T, dst string) []rtnetlink.RouteMessage {
 	t.Helper()
 	p := netip.MustParsePrefix(dst)
 	c, err := rtnetlink.Dial(nil)
@@ -89,8 +87,7 @@ func routesTo(t *testing.T, dst string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	types := map[uint8]string{unix.RTN_UNICAST: "unicast", unix.RTN_UNREACHABLE: "unreachable", unix.RTN_BLACKHOLE: "blackhole", unix.RTN_PROHIBIT: "prohibit"}
-	var out []string
+	var out []rtnetlink.RouteMessage
 	for _, r := range all {
 		a, ok := netip.AddrFromSlice(r.Attributes.Dst)
 		if !ok {
@@ -99,9 +96,22 @@ func routesTo(t *testing.T, dst string) string {
 				a = netip.IPv6Unspecified()
 			}
 		}
-		if netip.PrefixFrom(a.Unmap(), int(r.DstLength)) != p {
-			continue
+		if netip.PrefixFrom(a.Unmap(), int(r.DstLength)) == p {
+			out = append(out, r)
 		}
+	}
+	return out
+}
+
+// routesTo lists the namespace's routes to dst, every table, as "TYPE
+// table T proto P oif DEV", sorted and joined by commas, as the kernel
+// reports them: not through ip(8), whose output differs between iproute2
+// and busybox.
+func routesTo(t *testing.T, dst string) string {
+	t.Helper()
+	types := map[uint8]string{unix.RTN_UNICAST: "unicast", unix.RTN_UNREACHABLE: "unreachable", unix.RTN_BLACKHOLE: "blackhole", unix.RTN_PROHIBIT: "prohibit"}
+	var out []string
+	for _, r := range routesOf(t, dst) {
 		oif := "0"
 		if r.Attributes.OutIface != 0 {
 			ifc, err := net.InterfaceByIndex(int(r.Attributes.OutIface))

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jsimonetti/rtnetlink/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/config"
@@ -27,16 +26,6 @@ import (
 // nexthops.
 func keyRoutes(t *testing.T, dst string) []string {
 	t.Helper()
-	p := netip.MustParsePrefix(dst)
-	c, err := rtnetlink.Dial(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	all, err := c.Route.List()
-	if err != nil {
-		t.Fatal(err)
-	}
 	types := map[uint8]string{unix.RTN_UNICAST: "unicast", unix.RTN_UNREACHABLE: "unreachable", unix.RTN_BLACKHOLE: "blackhole", unix.RTN_PROHIBIT: "prohibit", unix.RTN_THROW: "throw"}
 	dev := func(i uint32) string {
 		if i == 0 {
@@ -56,12 +45,8 @@ func keyRoutes(t *testing.T, dst string) []string {
 		return a.Unmap().String()
 	}
 	var out []string
-	for _, r := range all {
-		a, ok := netip.AddrFromSlice(r.Attributes.Dst)
-		if !ok {
-			continue
-		}
-		if r.Attributes.Table != 1000 || netip.PrefixFrom(a.Unmap(), int(r.DstLength)) != p {
+	for _, r := range routesOf(t, dst) {
+		if r.Attributes.Table != 1000 {
 			continue
 		}
 		s := fmt.Sprintf("proto %d %s metric %d", r.Protocol, types[r.Type], r.Attributes.Priority)

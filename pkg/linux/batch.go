@@ -3,6 +3,7 @@ package linux
 import (
 	"encoding"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -30,11 +31,36 @@ type nlreq struct {
 // create.
 type followUp interface{ followUp() }
 
-// afterOK reports whether r is a follow-up.
-func (r nlreq) afterOK() bool {
-	_, ok := r.body.(followUp)
-	return ok
+// putBack marks a request body that is sent only once one of the
+// operation's other requests is known to have failed, in a datagram after
+// theirs: it puts back what an earlier request of the operation deleted
+// to make room for the one that failed.
+type putBack interface{ putBack() }
+
+// phase is when a request is sent: with the operation's others
+// (sendFirst), once they worked (sendAfterOK: a followUp), or once one of
+// them failed (sendIfFailed: a putBack).
+type phase int
+
+const (
+	sendFirst phase = iota
+	sendAfterOK
+	sendIfFailed
+)
+
+// phase says when r is sent.
+func (r nlreq) phase() phase {
+	switch r.body.(type) {
+	case followUp:
+		return sendAfterOK
+	case putBack:
+		return sendIfFailed
+	}
+	return sendFirst
 }
+
+// afterOK reports whether r is a follow-up.
+func (r nlreq) afterOK() bool { return r.phase() == sendAfterOK }
 
 // unless makes the errors pred recognises count as success ("exists" on
 // an add, "not found" on a delete).
@@ -63,8 +89,8 @@ type batcher struct {
 	n     int
 	errs  **kernel.ApplyError
 	sends int
-	// later: a pending request is afterOK.
-	later bool
+	// later, ifFailed: a pending request is sent in that phase.
+	later, ifFailed bool
 	// notCreated are the tunnels whose creation failed in this Apply:
 	// the operations on them after it are not tried (their failure
 	// would only repeat that one).
@@ -76,7 +102,8 @@ func (b *batcher) add(op plan.Op, reqs []nlreq) {
 	b.reqs = append(b.reqs, reqs)
 	b.n += len(reqs)
 	for _, r := range reqs {
-		b.later = b.later || r.afterOK()
+		b.later = b.later || r.phase() == sendAfterOK
+		b.ifFailed = b.ifFailed || r.phase() == sendIfFailed
 	}
 	if b.n >= maxBatch {
 		b.flush()
@@ -85,17 +112,27 @@ func (b *batcher) add(op plan.Op, reqs []nlreq) {
 
 // flush sends what is pending and records each operation's result. The
 // requests marked afterOK follow in a second datagram, for the operations
-// whose other requests worked.
+// whose other requests worked; then those that put back what a failed
+// operation deleted, in a third. An operation that failed stays failed;
+// if putting back failed too, its error says so.
 func (b *batcher) flush() {
 	if b.n == 0 {
 		return
 	}
-	errs := b.send(false, nil)
+	errs := b.send(sendFirst, nil)
 	if b.later {
-		later := b.send(true, errs)
+		later := b.send(sendAfterOK, errs)
 		for j := range errs {
 			if errs[j] == nil {
 				errs[j] = later[j]
+			}
+		}
+	}
+	if b.ifFailed {
+		back := b.send(sendIfFailed, errs)
+		for j := range errs {
+			if errs[j] != nil && back[j] != nil {
+				errs[j] = fmt.Errorf("%w; what it deleted first is gone too: putting it back failed: %w", errs[j], back[j])
 			}
 		}
 	}
@@ -105,22 +142,32 @@ func (b *batcher) flush() {
 			b.notCreated[op.Link.Name] = true
 		}
 	}
-	b.ops, b.reqs, b.n, b.later = b.ops[:0], b.reqs[:0], 0, false
+	b.ops, b.reqs, b.n, b.later, b.ifFailed = b.ops[:0], b.reqs[:0], 0, false, false
 }
 
-// send exchanges the pending requests with afterOK equal to later, of the
-// operations not failed already (failed[j] == nil; failed may be nil),
+// send exchanges the pending requests of phase ph: for sendFirst every
+// operation's, for sendAfterOK those of the operations not failed
+// (failed[j] == nil), for sendIfFailed those of the operations failed;
 // and returns each operation's first error.
-func (b *batcher) send(later bool, failed []error) []error {
+func (b *batcher) send(ph phase, failed []error) []error {
+	skip := func(j int) bool {
+		switch ph {
+		case sendAfterOK:
+			return failed[j] != nil
+		case sendIfFailed:
+			return failed[j] == nil
+		}
+		return false
+	}
 	opErrs := make([]error, len(b.ops))
 	var msgs []netlink.Message
 	var encErr error
 	for j, rs := range b.reqs {
-		if failed != nil && failed[j] != nil {
+		if skip(j) {
 			continue
 		}
 		for _, r := range rs {
-			if r.afterOK() != later {
+			if r.phase() != ph {
 				continue
 			}
 			data, err := r.body.MarshalBinary()
@@ -147,11 +194,11 @@ func (b *batcher) send(later bool, failed []error) []error {
 	}
 	i := 0
 	for j, rs := range b.reqs {
-		if failed != nil && failed[j] != nil {
+		if skip(j) {
 			continue
 		}
 		for _, r := range rs {
-			if r.afterOK() != later {
+			if r.phase() != ph {
 				continue
 			}
 			err := answers[i]

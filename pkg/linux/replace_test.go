@@ -43,13 +43,16 @@ func mergedListed(dst string) listedRoute {
 
 // reqString is a route request as "VERB TYPE via GATEWAY oif INDEX", the
 // verb add (NLM_F_EXCL), append, prepend (neither: IPv6 adds after
-// anyway), replace or del, with "after" for a follow-up.
+// anyway), replace or del, with "after" for a follow-up and "if failed"
+// for a put-back.
 func reqString(r nlreq) string {
 	var m *rtnetlink.RouteMessage
 	switch b := r.body.(type) {
 	case *rtnetlink.RouteMessage:
 		m = b
 	case afterOK:
+		m = b.RouteMessage
+	case ifFailed:
 		m = b.RouteMessage
 	}
 	verb := "del"
@@ -65,8 +68,11 @@ func reqString(r nlreq) string {
 			verb = "prepend"
 		}
 	}
-	if r.afterOK() {
+	switch r.phase() {
+	case sendAfterOK:
 		verb += " after"
+	case sendIfFailed:
+		verb += " if failed"
 	}
 	via := "-"
 	if m.Attributes.Gateway != nil {
@@ -162,6 +168,15 @@ func TestReplaceRoute(t *testing.T) {
 		want: []string{
 			"del type 7 via - oif 0 proto 116",
 			"prepend type 6 via - oif 0 proto 116",
+			"prepend if failed type 7 via - oif 0 proto 116",
+		},
+	}, {
+		name: "ipv6 another gateway, after a foreign route", r: v6gw2, oif: 2,
+		key: []listedRoute{listed("2001:db8:50::/48", "unicast", "", 3, static), listed("2001:db8:50::/48", "unicast", "2001:db8:a::1", 2, ours)},
+		want: []string{
+			"del type 1 via 2001:db8:a::1 oif 2 proto 116",
+			"prepend type 1 via 2001:db8:a::2 oif 2 proto 116",
+			"prepend if failed type 1 via 2001:db8:a::1 oif 2 proto 116",
 		},
 	}, {
 		name: "ipv6 a gateway beside a foreign gateway", r: v6gw, oif: 2,

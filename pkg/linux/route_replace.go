@@ -36,7 +36,9 @@ import (
 // follow once the add worked, so that tunneld's route is never missing;
 // IPv6 deletes first where r would join one of tunneld's (as its
 // duplicate, the same device and gateway, or into one multipath route), in
-// the same datagram: a lookup meanwhile takes the foreign route. Where
+// the same datagram: a lookup meanwhile takes the foreign route; if the
+// add then fails (a source address the box doesn't have, a gateway it
+// can't reach), what was deleted is put back. Where
 // IPv6 would make r and a foreign route one multipath route or refuse r as
 // the duplicate of a foreign one, nothing is sent and the error names the
 // foreign route: tunneld's stays as it was.
@@ -72,7 +74,7 @@ func replaceRoute(r model.Route, oif, lo uint32, key []listedRoute, dev func(uin
 	// key made the plan replace): then only the others go.
 	there := slices.ContainsFunc(ours, func(l listedRoute) bool { return l.is(r, oif) })
 	addFirst := !there && (ipv4 || !slices.ContainsFunc(ours, func(l listedRoute) bool { return joins(l, r, oif, lo) != "" }))
-	var reqs []nlreq
+	var reqs, back []nlreq
 	if addFirst {
 		flags := netlink.Create
 		if ipv4 {
@@ -88,19 +90,30 @@ func replaceRoute(r model.Route, oif, lo uint32, key []listedRoute, dev func(uin
 		d := delRoute(o.route, o.oif)
 		if addFirst {
 			d.body = afterOK{d.body.(*rtnetlink.RouteMessage)}
+		} else if !there {
+			// Deleted to make room: put back if the add fails
+			// (without NLM_F_EXCL, which IPv6 refuses beside
+			// the foreign route; a duplicate is refused anyway).
+			back = append(back, nlreq{unix.RTM_NEWROUTE, netlink.Create, ifFailed{routeMsg(o.route, o.oif)}, unless(isExist)})
 		}
 		reqs = append(reqs, d)
 	}
 	if !addFirst && !there {
 		reqs = append(reqs, nlreq{unix.RTM_NEWROUTE, netlink.Create, routeMsg(r, oif), nil})
 	}
-	return reqs, nil
+	return append(reqs, back...), nil
 }
 
 // afterOK is a route request sent once the operation's others worked.
 type afterOK struct{ *rtnetlink.RouteMessage }
 
 func (afterOK) followUp() {}
+
+// ifFailed is a route request sent once one of the operation's others
+// failed: it puts back a route the operation deleted.
+type ifFailed struct{ *rtnetlink.RouteMessage }
+
+func (ifFailed) putBack() {}
 
 // owned reports whether l is one of tunneld's routes.
 func (l *listedRoute) owned() bool {

@@ -484,3 +484,65 @@ func TestPrivilegedOwnRouteTwins(t *testing.T) {
 		})
 	}
 }
+
+// TestPrivilegedForeignRouteTwinPutBack: where IPv6 must delete tunneld's
+// route before adding the changed one (the new route would otherwise
+// join it: both have a gateway) because a foreign route of the key comes
+// first (an admin's, appended, and tunneld's route changed since), and
+// the add then fails (a source address the box doesn't have, a
+// gateway it has no route to), tunneld's route is put back as it was; the
+// change's error is the kernel's reason, and the next look plans the same
+// change again, nothing else. Without the put-back, tunneld's route is
+// gone.
+func TestPrivilegedForeignRouteTwinPutBack(t *testing.T) {
+	const dst = "2001:db8:54::/48"
+	conf := func(extra string) *config.Config {
+		return parse(t, "[tables]\nfar = 1000\n[[route]]\nto = \""+dst+"\"\ntable = \"far\"\nmetric = 5\ndev = \"eth0\"\n"+extra)
+	}
+	for _, tc := range []struct {
+		name, change, reason string
+	}{
+		{"a source the box doesn't have", "via = \"2001:db8:a::1\"\nsrc = \"2001:db8:a::99\"\n", "invalid argument"},
+		{"a gateway with no route to it", "via = \"2001:db8:c::1\"\n", "no route to host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, _ := twinSetup(t)
+			// tunneld's route through a device, the foreign one
+			// added after it, then tunneld's changed to a gateway:
+			// the kernel puts it after the foreign one.
+			converge(t, k, conf(""))
+			ipCmd(t, "route", "append", dst, "dev", "eth1", "table", "1000", "metric", "5", "proto", "static")
+			c := conf("via = \"2001:db8:a::1\"\n")
+			converge(t, k, c)
+			want := []string{"proto 4 unicast metric 5 via - dev eth1", "proto 116 unicast metric 5 via 2001:db8:a::1 dev eth0"}
+			if diff := cmp.Diff(want, keyRoutes(t, dst)); diff != "" {
+				t.Fatalf("routes to %s before the change (-want +got):\n%s", dst, diff)
+			}
+			changed := conf(tc.change)
+			_, err := engine.Converge(ctx, k, changed, nil)
+			var ae *kernel.ApplyError
+			if !errors.As(err, &ae) || len(ae.Failed) != 1 {
+				t.Fatalf("the change: %v, want one failure", err)
+			}
+			msg := ae.Failed[0].Error()
+			t.Logf("the change's error: %s", msg)
+			if !strings.HasPrefix(msg, "route "+dst+" table 1000 metric 5: ") || !strings.Contains(msg, tc.reason) || strings.Contains(msg, "putting it back") {
+				t.Errorf("the change's error: %s", msg)
+			}
+			if diff := cmp.Diff(want, keyRoutes(t, dst)); diff != "" {
+				t.Errorf("routes to %s after the failed change (-want +got):\n%s", dst, diff)
+			}
+			s, err := engine.Look(ctx, k, changed, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var left []string
+			for _, op := range s.Plan.Ops {
+				left = append(left, op.Object())
+			}
+			if diff := cmp.Diff([]string{"route " + dst + " table 1000 metric 5"}, left); diff != "" {
+				t.Errorf("the plan after the failed change (-want +got):\n%s\n%s", diff, s.Plan)
+			}
+		})
+	}
+}

@@ -59,9 +59,6 @@ func (r nlreq) phase() phase {
 	return sendFirst
 }
 
-// afterOK reports whether r is a follow-up.
-func (r nlreq) afterOK() bool { return r.phase() == sendAfterOK }
-
 // unless makes the errors pred recognises count as success ("exists" on
 // an add, "not found" on a delete).
 func unless(pred func(error) bool) func(error) error {

@@ -128,9 +128,14 @@ func toRuleMsg(r model.Rule) *ruleMsg {
 }
 
 // fromRuleMsg decodes a rule; ok is false for rules tunneld cannot own
-// (another action, or flags such as invert).
+// (another action, or flags such as invert). The flags the kernel sets on
+// a rule whose iif or oif names a device it doesn't have (detached: the
+// rule waits for the device) are not the rule's own: without them,
+// tunneld would not see its rule, add it again every round and never
+// remove it.
 func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
-	if m.action != unix.FR_ACT_TO_TBL || m.flags != 0 || m.tos != 0 {
+	const detached = unix.FIB_RULE_IIF_DETACHED | unix.FIB_RULE_OIF_DETACHED
+	if m.action != unix.FR_ACT_TO_TBL || m.flags&^detached != 0 || m.tos != 0 {
 		return model.Rule{}, false
 	}
 	r := model.Rule{Family: 4, Priority: m.attrs.priority, IIF: m.attrs.iif, OIF: m.attrs.oif, Table: m.attrs.table}

@@ -1,10 +1,13 @@
 package linux
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jsimonetti/rtnetlink/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -55,6 +58,18 @@ func TestRuleMessageRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(model.Rule{Family: 4, Priority: 104, HasMark: true, Mask: 0xff, Table: 42}, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("fwmark 0x0/0xff as the kernel dumps it (-want +got):\n%s", diff)
 	}
+	// The flags: a detached rule (its iif or oif device missing) is
+	// still tunneld's; an inverted one is not a rule tunneld makes.
+	for _, f := range []struct {
+		flags uint32
+		ok    bool
+	}{{unix.FIB_RULE_IIF_DETACHED, true}, {unix.FIB_RULE_OIF_DETACHED, true}, {unix.FIB_RULE_IIF_DETACHED | unix.FIB_RULE_OIF_DETACHED, true}, {unix.FIB_RULE_INVERT, false}, {unix.FIB_RULE_INVERT | unix.FIB_RULE_IIF_DETACHED, false}} {
+		fm := toRuleMsg(model.Rule{Family: 4, Priority: 105, IIF: "gone0", OIF: "gone1", Table: 42})
+		fm.flags = f.flags
+		if _, ok := fromRuleMsg(fm); ok != f.ok {
+			t.Errorf("a rule with flags %#x read as tunneld's: %v, want %v", f.flags, ok, f.ok)
+		}
+	}
 	var m ruleMsg
 	if err := m.UnmarshalBinary([]byte{2, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 8, 0, 6, 0, 1}); err == nil {
 		t.Error("a rule message with a cut attribute decoded")
@@ -100,5 +115,85 @@ func TestPrivilegedRulesAsTheKernelKeepsThem(t *testing.T) {
 				t.Errorf("second converge's operations (-want +got):\n%s\n%v", diff, rep.Applied)
 			}
 		})
+	}
+}
+
+// TestPrivilegedDetachedRules: a rule whose iif or oif names a device the
+// namespace doesn't have (yet, or any more) is kept by the kernel marked
+// detached; tunneld reads it as its own all the same: one converge adds
+// it, the next has nothing to do, and down removes it. Before, such a rule
+// was added again on every converge (the kernel keeping one) and never
+// removed.
+func TestPrivilegedDetachedRules(t *testing.T) {
+	const conf = `[global]
+firewall = false
+[[rule]]
+iif = "gone0"
+table = 42
+[[rule]]
+oif = "gone1"
+table = 42
+[[rule]]
+iif = "gone0"
+to = "2001:db8:90::/48"
+table = 42
+`
+	k := open(t)
+	// gone1 exists when its rule is added, then goes.
+	ipCmd(t, "link", "add", "gone1", "type", "veth", "peer", "name", "gone1p")
+	c := parse(t, conf)
+	rep, err := engine.Converge(ctx, k, c, nil)
+	if err != nil {
+		t.Fatalf("first converge: %v", err)
+	}
+	if diff := cmp.Diff(3, len(rep.Applied)); diff != "" {
+		t.Errorf("first converge's operations (-want +got):\n%s\n%v", diff, rep.Applied)
+	}
+	ipCmd(t, "link", "del", "gone1")
+	// rules lists the namespace's rules of protocol 116 over rtnetlink
+	// (busybox ip in the test VMs shows no protocol), "iif|oif DEV flags
+	// F" each.
+	rules := func() []string {
+		t.Helper()
+		c, err := rtnetlink.Dial(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		all, err := c.Rule.List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range all {
+			if r.Attributes == nil || r.Attributes.Protocol == nil || *r.Attributes.Protocol != model.RuleProtocol {
+				continue
+			}
+			dev := "?"
+			if r.Attributes.IIFName != nil {
+				dev = "iif " + *r.Attributes.IIFName
+			} else if r.Attributes.OIFName != nil {
+				dev = "oif " + *r.Attributes.OIFName
+			}
+			out = append(out, fmt.Sprintf("%s flags %#x", dev, r.Flags))
+		}
+		return out
+	}
+	detached := []string{"iif gone0 flags 0x8", "oif gone1 flags 0x10", "iif gone0 flags 0x8"}
+	if diff := cmp.Diff(detached, rules()); diff != "" {
+		t.Errorf("after the first converge and gone1's deletion, the rules (-want +got):\n%s", diff)
+	}
+	rep, err = engine.Converge(ctx, k, c, nil)
+	if err != nil {
+		t.Fatalf("second converge: %v", err)
+	}
+	if diff := cmp.Diff(0, len(rep.Applied)); diff != "" {
+		t.Errorf("second converge's operations (-want +got):\n%s\n%v", diff, rep.Applied)
+	}
+	if _, err := engine.Down(ctx, k, c); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	if got := rules(); len(got) != 0 {
+		t.Errorf("after down, rules of protocol 116 are left: %q", got)
 	}
 }

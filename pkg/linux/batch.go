@@ -129,7 +129,7 @@ func (b *batcher) flush() {
 		back := b.send(sendIfFailed, errs)
 		for j := range errs {
 			if errs[j] != nil && back[j] != nil {
-				errs[j] = fmt.Errorf("%w; what it deleted first is gone too: putting it back failed: %w", errs[j], back[j])
+				errs[j] = fmt.Errorf("%w; what it deleted to make room could not be put back: %w", errs[j], back[j])
 			}
 		}
 	}

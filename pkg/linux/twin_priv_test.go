@@ -526,7 +526,7 @@ func TestPrivilegedForeignRouteTwinPutBack(t *testing.T) {
 			}
 			msg := ae.Failed[0].Error()
 			t.Logf("the change's error: %s", msg)
-			if !strings.HasPrefix(msg, "route "+dst+" table 1000 metric 5: ") || !strings.Contains(msg, tc.reason) || strings.Contains(msg, "putting it back") {
+			if !strings.HasPrefix(msg, "route "+dst+" table 1000 metric 5: ") || !strings.Contains(msg, tc.reason) || strings.Contains(msg, "put back") {
 				t.Errorf("the change's error: %s", msg)
 			}
 			if diff := cmp.Diff(want, keyRoutes(t, dst)); diff != "" {

@@ -139,6 +139,7 @@ func (d *decoder) tables(t *table) map[string]uint32 {
 		v, _ := t.get(name)
 		n, ok := d.integer(p, v, 1, 1<<32-1)
 		if !ok {
+			d.refuseTable(name)
 			continue
 		}
 		id := uint32(n)
@@ -147,16 +148,29 @@ func (d *decoder) tables(t *table) map[string]uint32 {
 			d.add(p, true, "table name %q is reserved (it is table %d)", name, reservedTables[name])
 		case id == model.TableMain || id == model.TableLocal || id == model.TableDefault:
 			d.errorf(p, "table number %d is reserved for table %q", id, reservedName(id))
+			d.refuseTable(name)
 		case byNum[id] != "":
 			d.errorf(p, "table number %d is already used by table %q", id, byNum[id])
+			d.refuseTable(name)
 		case !bareKey(name) || name[0] >= '0' && name[0] <= '9':
 			d.add(p, true, "table name %q must start with a letter and hold only letters, digits, '-' and '_'", name)
+			d.refuseTable(name)
 		default:
 			byNum[id] = name
 			out[name] = id
 		}
 	}
 	return out
+}
+
+// refuseTable remembers a name of [tables] whose entry was refused (that
+// error is the one to fix), so that a route or rule naming it is not
+// also told the table is unknown. A reserved name ("main") stays known.
+func (d *decoder) refuseTable(name string) {
+	if d.refusedTables == nil {
+		d.refusedTables = map[string]bool{}
+	}
+	d.refusedTables[name] = true
 }
 
 // duplicateNumbers reports whether two tables share a number.

@@ -13,7 +13,9 @@ func (d *decoder) tableRef(c *Config, p keyPath, v any) (uint32, bool) {
 		if id, ok := c.Tables[v]; ok {
 			return id, true
 		}
-		d.errorf(p, "unknown table %q (name it in [tables])", v)
+		if !d.refusedTables[v] { // else its entry's error says it
+			d.errorf(p, "unknown table %q (name it in [tables])", v)
+		}
 	case int64:
 		switch {
 		case v == model.TableMain || v == model.TableLocal || v == model.TableDefault:

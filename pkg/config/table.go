@@ -19,6 +19,10 @@ type decoder struct {
 	// undecodedTunnels are the tunnels whose mode is missing or wrong:
 	// they exist, but are not in the Config.
 	undecodedTunnels map[string]bool
+	// refusedTables are the names in [tables] whose entry was refused (a
+	// number out of range, reserved or already used, a bad name): rules
+	// and routes naming them get no "unknown table" besides that error.
+	refusedTables map[string]bool
 }
 
 // positions scans the document for the positions of keys and values,

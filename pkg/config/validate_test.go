@@ -181,6 +181,13 @@ func TestValidationErrors(t *testing.T) {
 		{"duplicate address after an invalid one", strings.Replace(moe, `address = "10.0.0.1/30"`, `address = ["x", "10.0.0.1/30", "10.0.0.1/30"]`, 1), []string{
 			`t.toml:5:12: tunnel.moe.address[0]: "x" is not an address (want A/LEN or A peer B)`,
 			"t.toml:5:32: tunnel.moe.address[2]: address 10.0.0.1 is listed twice"}},
+		{"duplicate table number: no unknown table for its users", "[tables]\na = 42\nb = 42\n[[rule]]\nfrom = \"10.0.0.1\"\ntable = \"a\"\n[[rule]]\nfrom = \"10.0.0.2\"\ntable = \"b\"\n[[route]]\nto = \"10.9.0.0/16\"\ndev = \"eth0\"\ntable = \"b\"\n", []string{
+			`t.toml:3:5: tables.b: table number 42 is already used by table "a"`}},
+		{"refused tables: no unknown table for their users, an unknown one still said", "[tables]\nr = 254\nz = 0\n\"9x\" = 7\n[[rule]]\nfrom = \"10.0.0.1\"\ntable = \"r\"\n[[rule]]\nfrom = \"10.0.0.2\"\ntable = \"z\"\n[[rule]]\nfrom = \"10.0.0.3\"\ntable = \"9x\"\n[[rule]]\nfrom = \"10.0.0.4\"\ntable = \"q\"\n", []string{
+			`t.toml:2:5: tables.r: table number 254 is reserved for table "main"`,
+			"t.toml:3:5: tables.z: 0 is out of range 1–4294967295",
+			`t.toml:4:1: tables.9x: table name "9x" must start with a letter and hold only letters, digits, '-' and '_'`,
+			`t.toml:16:9: rule[3].table: unknown table "q" (name it in [tables])`}},
 		{"duplicate table number, names out of file order", "[tables]\nzed = 42\nabc = 42\n", []string{
 			`t.toml:3:7: tables.abc: table number 42 is already used by table "zed"`}},
 		{"same route twice", moe + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\n[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.0.2\"\n[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\nmetric = 10\n", []string{

@@ -75,6 +75,11 @@ func (d *decoder) global(t *table) Global {
 			d.errorf(it.path, "%v", err)
 			continue
 		}
+		// Twice would be one sysctl written twice, and recorded twice.
+		if slices.Contains(g.ProxyARP, it.s) {
+			d.errorf(it.path, "interface %s is listed twice", it.s)
+			continue
+		}
 		g.ProxyARP = append(g.ProxyARP, it.s)
 	}
 	if n, ok := t.integer("rule_priority_min", 1, 32765); ok {

@@ -164,6 +164,8 @@ func TestValidationErrors(t *testing.T) {
 		{"redirect without port", "[[redirect]]\niif = \"eth0\"\n", []string{"t.toml:1:1: redirect[0]: missing option port"}},
 		{"proxy_arp name", "[global]\nproxy_arp = [\"eth0\", \"a/b\"]\n", []string{
 			`t.toml:2:22: global.proxy_arp[1]: interface name "a/b" contains '/' or ':'`}},
+		{"proxy_arp twice", "[global]\nproxy_arp = [\"lo\", \"eth0\", \"lo\"]\n", []string{
+			`t.toml:2:28: global.proxy_arp[2]: interface lo is listed twice`}},
 		{"empty band", "[global]\nrule_priority_min = 300\nrule_priority_max = 200\n", []string{
 			"t.toml:3:21: global.rule_priority_max: band is empty: rule_priority_min 300 is above rule_priority_max 200"}},
 		{"duration", "[global]\nresync_interval = \"soon\"\n", []string{

@@ -14,6 +14,7 @@ func (d *decoder) validate(c *Config) {
 	d.duplicateTunnels(c)
 	d.duplicateRoutes(c)
 	d.sameRules(c)
+	d.duplicateRules(c)
 	for _, r := range c.Routes {
 		if !r.ViaPeer || !r.To.IsValid() {
 			continue
@@ -81,12 +82,7 @@ func (d *decoder) duplicateRoutes(c *Config) {
 // any. It would refuse the second as existing, and tunneld would never
 // see it in place.
 func (d *decoder) sameRules(c *Config) {
-	sel := func(p netip.Prefix) netip.Prefix {
-		if p.IsValid() && p.Bits() == 0 {
-			return netip.Prefix{} // as the kernel keeps it: no selector
-		}
-		return p
-	}
+	sel := ruleSelector
 	covers := func(a, b netip.Prefix) bool { return !a.IsValid() || !b.IsValid() || a == b }
 	// The earlier rules at each explicit priority: a thousand rules, each
 	// at its own priority, compare none with each other.
@@ -108,6 +104,50 @@ func (d *decoder) sameRules(c *Config) {
 			break
 		}
 	}
+}
+
+// duplicateRules finds a rule given twice without a priority: the same
+// family, selectors and table. Each would get its own priority from the
+// band, and tunneld would keep the same rule twice in the kernel (the
+// second never decides anything the first has not: the same lookup in
+// the same table). Two at the same explicit priority are sameRules'.
+func (d *decoder) duplicateRules(c *Config) {
+	type key struct {
+		family   int
+		from, to netip.Prefix
+		iif, oif string
+		hasMark  bool
+		mark     uint32
+		mask     uint32
+		table    uint32
+	}
+	seen := map[key]int{}
+	for _, r := range c.Rules {
+		if r.Priority != 0 || r.Table == 0 { // 0: its table was refused, and said so
+			continue
+		}
+		k := key{r.Family, ruleSelector(r.From), ruleSelector(r.To), r.IIF, r.OIF, false, 0, 0, r.Table}
+		if r.HasMark && (r.Mark != 0 || r.Mask != 0) { // 0/0 matches every packet, as no fwmark
+			k.hasMark, k.mark, k.mask = true, r.Mark, r.Mask
+		}
+		first, ok := seen[k]
+		if !ok {
+			seen[k] = r.Index
+			continue
+		}
+		at := d.where(keyPath("rule").index(first), true)
+		d.add(keyPath("rule").index(r.Index), true,
+			"same selectors and table as rule[%d] (line %d): tunneld would add the rule twice, at two priorities (drop one)", first, at.Line)
+	}
+}
+
+// ruleSelector is a rule's from or to as the kernel keeps it: a prefix of
+// length 0 is no selector.
+func ruleSelector(p netip.Prefix) netip.Prefix {
+	if p.IsValid() && p.Bits() == 0 {
+		return netip.Prefix{}
+	}
+	return p
 }
 
 func tunnelPath(name string) keyPath { return keyPath("tunnel").key(name) }

@@ -123,6 +123,10 @@ func TestValidationErrors(t *testing.T) {
 		{"rules the kernel takes for the same", "[tables]\nt = 42\n[[rule]]\nfrom = \"10.0.0.0/8\"\ntable = \"t\"\npriority = 20000\n[[rule]]\ntable = \"t\"\npriority = 20000\n[[rule]]\nfrom = \"10.1.0.0/16\"\ntable = \"t\"\npriority = 20000\n[[rule]]\nfrom = \"10.0.0.0/8\"\ntable = \"t\"\niif = \"eth0\"\npriority = 20000\n", []string{
 			`t.toml:9:12: rule[1].priority: at the same priority the kernel can take this rule for rule[0] (a from or to left out matches any): give it another priority`,
 			`t.toml:13:12: rule[2].priority: at the same priority the kernel can take this rule for rule[1] (a from or to left out matches any): give it another priority`}},
+		{"rule given twice without a priority", "[tables]\na = 42\n[[rule]]\nfrom = \"10.0.0.3\"\ntable = \"a\"\n[[rule]]\nfrom = \"10.0.0.3\"\ntable = \"a\"\n", []string{
+			"t.toml:6:1: rule[1]: same selectors and table as rule[0] (line 3): tunneld would add the rule twice, at two priorities (drop one)"}},
+		{"rule given twice without a priority, as the kernel keeps it", "[[rule]]\nto = \"0.0.0.0/0\"\niif = \"eth1\"\nfwmark = \"0/0\"\ntable = 42\n[[rule]]\niif = \"eth1\"\ntable = 42\n[[rule]]\niif = \"eth1\"\ntable = 42\nfamily = \"ipv6\"\n[[rule]]\niif = \"eth1\"\ntable = 43\n[[rule]]\niif = \"eth1\"\nfwmark = 1\ntable = 42\n[[rule]]\niif = \"eth1\"\ntable = 42\npriority = 20500\n", []string{
+			"t.toml:6:1: rule[1]: same selectors and table as rule[0] (line 1): tunneld would add the rule twice, at two priorities (drop one)"}},
 		{"inline route with errors", "route = [\n  { to = \"10.1.0.0/16\", dev = \"eth0\" },\n  { to = \"10.2.0.0/33\", dev = \"eth0\", bogus = 1 },\n]\n", []string{
 			`t.toml:3:10: route[1].to: "10.2.0.0/33" is not a prefix`,
 			`t.toml:3:39: route[1].bogus: unknown option (known: to, type, via, dev, onlink, metric, table, src)`}},

@@ -108,11 +108,21 @@ func TestCheck(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("[tunnel.moe]\nmode = \"ipip\"\nlocal = \"any\"\nremote = \"192.0.2.1\"\nttl = 300\nmtu = 9\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The tester's band2.toml: three rules without a priority in a band
+	// of two. Refused by check, and by apply before it opens the kernel
+	// (before, it exited 0 with the third rule missing).
+	band := filepath.Join(dir, "band2.toml")
+	if err := os.WriteFile(band, []byte("[global]\nrule_priority_min = 32000\nrule_priority_max = 32001\n[[rule]]\nfrom = \"10.0.0.1\"\ntable = \"main\"\n[[rule]]\nfrom = \"10.0.0.2\"\ntable = \"main\"\n[[rule]]\nfrom = \"10.0.0.3\"\ntable = \"main\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bandErr := band + ":10:1: rule[2]: no free priority left for it in tunneld's rule band 32000–32001 (global.rule_priority_min/max): widen the band\n"
 	tests := []struct {
 		args           []string
 		code           int
 		stdout, stderr string
 	}{
+		{[]string{"check", "-c", band}, 1, "", bandErr},
+		{[]string{"apply", "-c", band}, 1, "", bandErr},
 		{[]string{"check", "-c", "../../testdata/seeds/000_c4416a8950d425f4/host1.toml"}, 0,
 			"../../testdata/seeds/000_c4416a8950d425f4/host1.toml: ok (1 tunnel, 0 routes, 0 rules)\n", ""},
 		{[]string{"check", "-c", bad}, 1, "",

@@ -15,6 +15,7 @@ func (d *decoder) validate(c *Config) {
 	d.duplicateRoutes(c)
 	d.sameRules(c)
 	d.duplicateRules(c)
+	d.rulesFit(c)
 	for _, r := range c.Routes {
 		if !r.ViaPeer || !r.To.IsValid() {
 			continue
@@ -138,6 +139,37 @@ func (d *decoder) duplicateRules(c *Config) {
 		at := d.where(keyPath("rule").index(first), true)
 		d.add(keyPath("rule").index(r.Index), true,
 			"same selectors and table as rule[%d] (line %d): tunneld would add the rule twice, at two priorities (drop one)", first, at.Line)
+	}
+}
+
+// rulesFit refuses each rule without a priority that finds no free one
+// left in the band. Priorities are assigned from the file alone (see
+// desired: the explicit ones are taken first, then each rule without one
+// gets the lowest free one, in file order), so a rule that cannot be
+// placed is known here; applied, it would be silently missing.
+func (d *decoder) rulesFit(c *Config) {
+	lo, hi := c.Global.RulePriorityMin, c.Global.RulePriorityMax
+	if lo > hi {
+		return // said at rule_priority_max
+	}
+	free := int(hi-lo) + 1
+	taken := map[uint32]bool{}
+	for _, r := range c.Rules {
+		if r.Priority >= lo && r.Priority <= hi && !taken[r.Priority] {
+			taken[r.Priority] = true
+			free--
+		}
+	}
+	for _, r := range c.Rules {
+		if r.Priority != 0 {
+			continue
+		}
+		if free > 0 {
+			free--
+			continue
+		}
+		d.add(keyPath("rule").index(r.Index), true,
+			"no free priority left for it in tunneld's rule band %d–%d (global.rule_priority_min/max): widen the band", lo, hi)
 	}
 }
 

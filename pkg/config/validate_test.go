@@ -127,6 +127,12 @@ func TestValidationErrors(t *testing.T) {
 			"t.toml:6:1: rule[1]: same selectors and table as rule[0] (line 3): tunneld would add the rule twice, at two priorities (drop one)"}},
 		{"rule given twice without a priority, as the kernel keeps it", "[[rule]]\nto = \"0.0.0.0/0\"\niif = \"eth1\"\nfwmark = \"0/0\"\ntable = 42\n[[rule]]\niif = \"eth1\"\ntable = 42\n[[rule]]\niif = \"eth1\"\ntable = 42\nfamily = \"ipv6\"\n[[rule]]\niif = \"eth1\"\ntable = 43\n[[rule]]\niif = \"eth1\"\nfwmark = 1\ntable = 42\n[[rule]]\niif = \"eth1\"\ntable = 42\npriority = 20500\n", []string{
 			"t.toml:6:1: rule[1]: same selectors and table as rule[0] (line 1): tunneld would add the rule twice, at two priorities (drop one)"}},
+		{"rules without a priority beyond the band", "[global]\nrule_priority_min = 32000\nrule_priority_max = 32001\n[[rule]]\nfrom = \"10.0.0.1\"\ntable = \"main\"\n[[rule]]\nfrom = \"10.0.0.2\"\ntable = \"main\"\n[[rule]]\nfrom = \"10.0.0.3\"\ntable = \"main\"\n", []string{
+			"t.toml:10:1: rule[2]: no free priority left for it in tunneld's rule band 32000–32001 (global.rule_priority_min/max): widen the band"}},
+		{"rules with and without a priority beyond the band", "[global]\nrule_priority_min = 100\nrule_priority_max = 102\n[[rule]]\nfrom = \"10.0.0.1\"\ntable = \"main\"\n[[rule]]\nfrom = \"10.0.0.2\"\ntable = \"main\"\npriority = 101\n[[rule]]\nfrom = \"10.0.0.3\"\ntable = \"main\"\npriority = 101\n[[rule]]\nfrom = \"10.0.0.4\"\ntable = \"main\"\n[[rule]]\nfrom = \"10.0.0.5\"\ntable = \"main\"\n[[rule]]\nfrom = \"10.0.0.6\"\ntable = \"main\"\n", []string{
+			"t.toml:18:1: rule[4]: no free priority left for it in tunneld's rule band 100–102 (global.rule_priority_min/max): widen the band",
+			"t.toml:21:1: rule[5]: no free priority left for it in tunneld's rule band 100–102 (global.rule_priority_min/max): widen the band"}},
+		{"rules filling the band, two at one priority", "[global]\nrule_priority_min = 32000\nrule_priority_max = 32001\n[[rule]]\nfrom = \"10.0.0.1\"\ntable = \"main\"\n[[rule]]\nfrom = \"10.0.0.2\"\ntable = \"main\"\npriority = 32001\n[[rule]]\nfrom = \"10.0.0.3\"\ntable = \"main\"\npriority = 32001\n", nil},
 		{"inline route with errors", "route = [\n  { to = \"10.1.0.0/16\", dev = \"eth0\" },\n  { to = \"10.2.0.0/33\", dev = \"eth0\", bogus = 1 },\n]\n", []string{
 			`t.toml:3:10: route[1].to: "10.2.0.0/33" is not a prefix`,
 			`t.toml:3:39: route[1].bogus: unknown option (known: to, type, via, dev, onlink, metric, table, src)`}},

@@ -214,6 +214,39 @@ table = "a"
 	}
 }
 
+// TestRulePrioritiesFillTheBand: a file whose rules just fit the band
+// (config refuses one more, see its rulesFit) has every rule placed,
+// with no note: config's count and Build's assignment agree.
+func TestRulePrioritiesFillTheBand(t *testing.T) {
+	const band = "[global]\nrule_priority_min = 32000\nrule_priority_max = 32001\n"
+	rule := func(from, extra string) string {
+		return "[[rule]]\nfrom = \"" + from + "\"\ntable = \"main\"\n" + extra
+	}
+	for _, tt := range []struct {
+		name, src string
+		want      []uint32
+	}{
+		{"two without a priority", band + rule("10.0.0.1", "") + rule("10.0.0.2", ""), []uint32{32000, 32001}},
+		{"one at the top, one without", band + rule("10.0.0.1", "priority = 32000\n") + rule("10.0.0.2", ""), []uint32{32000, 32001}},
+		{"two at one priority, one without", band + rule("10.0.0.1", "priority = 32001\n") + rule("10.0.0.2", "") + rule("10.0.0.3", "priority = 32001\n"),
+			[]uint32{32000, 32001, 32001}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(parse(t, tt.src), model.Inputs{}, model.State{})
+			var got []uint32
+			for _, ru := range r.State.Rules {
+				got = append(got, ru.Priority)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("priorities (-want +got):\n%s", diff)
+			}
+			if len(r.Notes) != 0 {
+				t.Errorf("notes: %q", r.Notes)
+			}
+		})
+	}
+}
+
 func TestFallbacksAndAntiSpoof(t *testing.T) {
 	c := parse(t, `
 [tunnel.t]

@@ -194,6 +194,8 @@ func (b *builder) rules() {
 				next++
 			}
 			if next > b.c.Global.RulePriorityMax {
+				// Not for a file config read: it refuses a rule that
+				// finds the band full (rulesFit). A Config made otherwise.
 				b.note("rule[%d]: no free priority left in the band %d–%d", r.Index, b.c.Global.RulePriorityMin, b.c.Global.RulePriorityMax)
 				continue
 			}

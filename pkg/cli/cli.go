@@ -220,6 +220,9 @@ func runCheck(env *Env, args []string) int {
 	}
 	fmt.Fprintf(env.Stdout, "%s: ok (%s, %s, %s)\n", *path, count(len(c.Tunnels), "tunnel", "tunnels"),
 		count(len(c.Routes), "route", "routes"), count(len(c.Rules), "rule", "rules"))
+	for _, w := range c.Warnings {
+		fmt.Fprintf(env.Stderr, "tunneld: warning: %s\n", w)
+	}
 	for _, t := range c.Tunnels {
 		if t.Hook == "" {
 			continue

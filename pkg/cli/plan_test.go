@@ -115,6 +115,11 @@ func TestCheck(t *testing.T) {
 	if err := os.WriteFile(band, []byte("[global]\nrule_priority_min = 32000\nrule_priority_max = 32001\n[[rule]]\nfrom = \"10.0.0.1\"\ntable = \"main\"\n[[rule]]\nfrom = \"10.0.0.2\"\ntable = \"main\"\n[[rule]]\nfrom = \"10.0.0.3\"\ntable = \"main\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// firewall = false beside a [[forward]]: valid, with a warning.
+	fwOff := filepath.Join(dir, "fw-off.toml")
+	if err := os.WriteFile(fwOff, []byte("[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\nforward = \"drop\"\n[[forward]]\ntunnel = \"moe\"\ndirection = \"in\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	bandErr := band + ":10:1: rule[2]: no free priority left for it in tunneld's rule band 32000–32001 (global.rule_priority_min/max): widen the band\n"
 	tests := []struct {
 		args           []string
@@ -123,6 +128,8 @@ func TestCheck(t *testing.T) {
 	}{
 		{[]string{"check", "-c", band}, 1, "", bandErr},
 		{[]string{"apply", "-c", band}, 1, "", bandErr},
+		{[]string{"check", "-c", fwOff}, 0, fwOff + ": ok (1 tunnel, 0 routes, 0 rules)\n",
+			"tunneld: warning: " + fwOff + `:2:12: global.firewall: is false, so these are ignored (only tunneld's nftables table does them): [[forward]] (1 section), tunnel "moe" forward = "drop"` + "\n"},
 		{[]string{"check", "-c", "../../testdata/seeds/000_c4416a8950d425f4/host1.toml"}, 0,
 			"../../testdata/seeds/000_c4416a8950d425f4/host1.toml: ok (1 tunnel, 0 routes, 0 rules)\n", ""},
 		{[]string{"check", "-c", bad}, 1, "",

@@ -23,6 +23,10 @@ type decoder struct {
 	// number out of range, reserved or already used, a bad name): rules
 	// and routes naming them get no "unknown table" besides that error.
 	refusedTables map[string]bool
+	// filterOptions are the tunnel options given that only the nftables
+	// table does (forward = "drop", allowed_sources, mss_clamp = true),
+	// as `tunnel "NAME" option`, for the warning with firewall = false.
+	filterOptions []string
 }
 
 // positions scans the document for the positions of keys and values,

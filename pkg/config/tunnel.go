@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"path"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -258,6 +259,7 @@ func (d *decoder) tunnelParams(t *table, tun *Tunnel) {
 	}
 	if t.has("allowed_sources") {
 		tun.AllowedSources = []netip.Prefix{}
+		d.filterOption(tun, "allowed_sources")
 	}
 	for _, it := range t.list("allowed_sources") {
 		p, err := parsePrefix(it.s)
@@ -272,11 +274,21 @@ func (d *decoder) tunnelParams(t *table, tun *Tunnel) {
 		case "accept":
 		case "drop":
 			tun.ForwardDrop = true
+			d.filterOption(tun, `forward = "drop"`)
 		default:
 			t.errorf("forward", "must be \"accept\" or \"drop\", not %q", s)
 		}
 	}
 	tun.MSSClamp = t.boolean("mss_clamp", true)
+	if tun.MSSClamp && t.has("mss_clamp") {
+		d.filterOption(tun, "mss_clamp = true")
+	}
+}
+
+// filterOption remembers a tunnel option given that only the nftables
+// table does (see ignoredFilter).
+func (d *decoder) filterOption(tun *Tunnel, option string) {
+	d.filterOptions = append(d.filterOptions, strconv.Quote(tun.Name)+" "+option)
 }
 
 func (d *decoder) keys(t *table, tun *Tunnel) {

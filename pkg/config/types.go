@@ -26,6 +26,12 @@ type Config struct {
 	Masquerades []Masquerade
 	Redirects   []Redirect
 
+	// Warnings are parts of the file that are valid but that tunneld
+	// reads and then does not do (the filter's sections with firewall =
+	// false), each as FILE:LINE:COL: option: message. tunneld check
+	// prints them; they do not make the file invalid.
+	Warnings []string
+
 	byName map[string]*Tunnel
 	// tableNames is Tables the other way round, made once when the
 	// file is read: every plan prints with it.

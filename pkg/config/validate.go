@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/tunneld/tunneld/pkg/model"
 )
@@ -32,6 +33,42 @@ func (d *decoder) validate(c *Config) {
 		}
 	}
 	d.ipv6MTU(c)
+	d.ignoredFilter(c)
+}
+
+// ignoredFilter warns, with firewall = false, about the sections and
+// tunnel options that only tunneld's nftables table does ([[forward]],
+// [[masquerade]], [[redirect]], a tunnel's forward = "drop",
+// allowed_sources, mss_clamp = true): they are valid, and read, but
+// nothing is made of them, which the file does not say where they are.
+// One warning, at firewall, names them all.
+func (d *decoder) ignoredFilter(c *Config) {
+	if c.Global.Firewall {
+		return
+	}
+	var what []string
+	for _, s := range []struct {
+		name string
+		n    int
+	}{{"[[forward]]", len(c.Forwards)}, {"[[masquerade]]", len(c.Masquerades)}, {"[[redirect]]", len(c.Redirects)}} {
+		switch {
+		case s.n == 1:
+			what = append(what, s.name+" (1 section)")
+		case s.n > 1:
+			what = append(what, fmt.Sprintf("%s (%d sections)", s.name, s.n))
+		}
+	}
+	if len(d.filterOptions) > 0 {
+		what = append(what, "tunnel "+strings.Join(d.filterOptions, ", tunnel "))
+	}
+	if len(what) == 0 {
+		return
+	}
+	p := keyPath("global").key("firewall")
+	at := d.where(p, false)
+	w := &Error{File: d.file, Line: at.Line, Col: at.Col, Path: string(p),
+		Msg: "is false, so these are ignored (only tunneld's nftables table does them): " + strings.Join(what, ", ")}
+	c.Warnings = append(c.Warnings, w.Error())
 }
 
 // ipv6MTU refuses an mtu below IPv6's minimum on a tunnel that carries

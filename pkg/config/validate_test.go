@@ -270,6 +270,39 @@ func TestHook(t *testing.T) {
 	}
 }
 
+// TestIgnoredFilterWarning: with firewall = false the sections and
+// tunnel options only the nftables table does are named in one warning,
+// at firewall; the file stays valid. Options at their defaults, or
+// saying what firewall = false does anyway, are not named.
+func TestIgnoredFilterWarning(t *testing.T) {
+	const off = "[global]\nfirewall = false\n"
+	filter := "[[forward]]\ntunnel = \"moe\"\ndirection = \"in\"\n[[forward]]\ntunnel = \"moe\"\ndirection = \"out\"\n" +
+		"[[masquerade]]\noif = \"eth0\"\n[[redirect]]\nport = 80\n"
+	for _, tt := range []struct {
+		name, src string
+		want      []string
+	}{
+		{"firewall on", moe + "forward = \"drop\"\n" + filter, nil},
+		{"nothing for the filter", off + moe, nil},
+		{"options at their defaults or off", off + moe + "forward = \"accept\"\nmss_clamp = false\n", nil},
+		{"sections", off + moe + filter, []string{
+			`t.toml:2:12: global.firewall: is false, so these are ignored (only tunneld's nftables table does them): [[forward]] (2 sections), [[masquerade]] (1 section), [[redirect]] (1 section)`}},
+		{"tunnel options", off + moe + "forward = \"drop\"\nallowed_sources = \"10.0.0.0/8\"\nmss_clamp = true\n" +
+			strings.Replace(strings.Replace(moe, "tunnel.moe", "tunnel.larry", 1), "192.0.2.2", "192.0.2.3", 1) + "forward = \"drop\"\n[[redirect]]\nport = 80\n", []string{
+			`t.toml:2:12: global.firewall: is false, so these are ignored (only tunneld's nftables table does them): [[redirect]] (1 section), tunnel "larry" forward = "drop", tunnel "moe" allowed_sources, tunnel "moe" forward = "drop", tunnel "moe" mss_clamp = true`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.toml", []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, c.Warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestInlineTables: an array of inline tables is the same configuration
 // as repeated sections, as TOML defines it.
 func TestInlineTables(t *testing.T) {

@@ -29,7 +29,8 @@ type Result struct {
 	// Warnings are what the configuration, applied as it is, does that
 	// an admin would not want and tunneld leaves to them to change
 	// (see acceptRA), or parts it applies otherwise than they say (a
-	// computed MTU raised to IPv6's minimum), one line each. Unlike a
+	// computed MTU raised to IPv6's minimum), one line each, after the
+	// file's own (config.Config.Warnings: parts it ignores). Unlike a
 	// note, a warning waits for nothing.
 	Warnings []string
 }
@@ -51,6 +52,9 @@ func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 	cur.Links = model.SortedLinks(cur.Links)
 	b := &builder{c: c, in: in, cur: cur, links: make(map[string]int, len(c.Tunnels))}
 	b.presize()
+	// The file's own warnings (config.Config.Warnings) come first: plan,
+	// apply, status and the daemon's log say them with the rest.
+	b.res.Warnings = slices.Clone(c.Warnings)
 	for _, t := range c.Tunnels {
 		b.tunnel(t)
 	}

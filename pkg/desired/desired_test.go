@@ -670,6 +670,9 @@ func TestAcceptRAWarning(t *testing.T) {
 			[]string{strings.ReplaceAll(warning, ".wan.", ".dsl."), warning}},
 		{"an IPv4 tunnel follows the device", conf("ipv6_forward = true\n", "[tunnel.he]\nmode = \"sit\"\nlocal = \"wan\"\nremote = \"198.51.100.1\"\n"),
 			map[string]string{wanRA: "1"}, nil, nil},
+		{"the file's own warning first", conf("ipv6_forward = true\n", ds+"[[forward]]\ntunnel = \"ds\"\ndirection = \"in\"\n"),
+			map[string]string{wanRA: "1"}, []string{wanRA},
+			[]string{"t.toml:2:12: global.firewall: is false, so these are ignored (only tunneld's nftables table does them): [[forward]] (1 section)", warning}},
 		{"a literal local address", conf("ipv6_forward = true\n", "[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"2001:db8:a::2\"\nremote = \"2001:db8:b::1\"\n"),
 			map[string]string{wanRA: "1"}, nil, nil},
 	}

@@ -1,10 +1,22 @@
 // Package watch turns kernel notifications into hints for the daemon: a
-// dedicated rtnetlink socket joined to the link, address, route and rule
-// groups (and an nfnetlink socket for nftables changes). Events carry no
-// state (an address hint names its device and whether the address is a
-// secondary one, no more): the daemon re-reads the kernel when one
-// arrives. A lost event (socket overflow) is reported as Overflow, which
-// asks for a full re-read.
+// dedicated rtnetlink socket joined to the link, address, route, rule and
+// netconf groups (and an nfnetlink socket for nftables changes). Events
+// carry no state (an address hint names its device and whether the
+// address is a secondary one, no more): the daemon re-reads the kernel
+// when one arrives. A lost event (socket overflow) is reported as
+// Overflow, which asks for a full re-read.
+//
+// The netconf groups catch a change of the sysctls the kernel announces
+// (RTM_NEWNETCONF): forwarding (net.ipv4.ip_forward, IPv6 forwarding and
+// each device's), proxy_neigh (proxy_arp, proxy_ndp), rp_filter,
+// mc_forwarding and ignore_routes_with_linkdown, for "all", "default" and
+// every device; the kernel also sends one when a device appears or goes
+// (RTM_DELNETCONF). Other sysctls (accept_ra, for one) send nothing: a
+// change of them is found by the daemon's periodic resync only. The kernel
+// sends a netconf notification only when a value changes, and with no
+// port id: the echoes of tunneld's own sysctl writes (and of the tunnel
+// devices it creates) come back as hints, which Open's ignorePID cannot
+// drop, and cost the daemon one re-read that finds nothing to do.
 package watch
 
 import (
@@ -30,13 +42,17 @@ const (
 	Route
 	Rule
 	Filter
+	// Netconf is a change of a device's (or "all", "default") IPv4 or
+	// IPv6 configuration the kernel announces: a sysctl such as
+	// ip_forward or proxy_arp was written, or a device came or went.
+	Netconf
 	// Overflow means events were lost: re-read everything.
 	Overflow
 )
 
 // String names the kind for logs.
 func (k Kind) String() string {
-	return [...]string{"", "link", "address", "route", "rule", "nftables", "overflow"}[k]
+	return [...]string{"", "link", "address", "route", "rule", "nftables", "netconf", "overflow"}[k]
 }
 
 // Event is one hint.
@@ -59,6 +75,7 @@ var rtGroups = []uint32{
 	unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
 	unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE,
 	unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE,
+	unix.RTNLGRP_IPV4_NETCONF, unix.RTNLGRP_IPV6_NETCONF,
 }
 
 // ReadBuffer is the receive buffer asked for (root gets it forced).
@@ -199,6 +216,8 @@ func classifyRoute(t uint16) Kind {
 		return Route
 	case unix.RTM_NEWRULE, unix.RTM_DELRULE:
 		return Rule
+	case unix.RTM_NEWNETCONF, unix.RTM_DELNETCONF:
+		return Netconf
 	}
 	return 0
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"os"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"golang.org/x/sys/unix"
 
@@ -19,7 +22,8 @@ func TestClassify(t *testing.T) {
 		want Kind
 	}{
 		{unix.RTM_NEWLINK, Link}, {unix.RTM_DELADDR, Addr}, {unix.RTM_NEWROUTE, Route},
-		{unix.RTM_DELRULE, Rule}, {unix.RTM_NEWNEIGH, 0},
+		{unix.RTM_DELRULE, Rule}, {unix.RTM_NEWNETCONF, Netconf}, {unix.RTM_DELNETCONF, Netconf},
+		{unix.RTM_NEWNEIGH, 0},
 	}
 	for _, tt := range tests {
 		if got := classifyRoute(tt.typ); got != tt.want {
@@ -125,6 +129,80 @@ func TestPrivilegedHints(t *testing.T) {
 			t.Fatal("no hint for the second address")
 		}
 		break
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestPrivilegedNetconfHints: a sysctl the kernel announces, written in
+// the namespace as `sysctl -w` does, arrives as a netconf hint; one it
+// does not announce (accept_ra), or a write that leaves the value as it
+// was, gives no hint (the daemon's resync finds the former).
+func TestPrivilegedNetconfHints(t *testing.T) {
+	netnstest.Enter(t)
+	if err := netnstest.Veth("v0", "v1", nil); err != nil {
+		t.Fatal(err)
+	}
+	// The /proc/sys/net files are the namespace's when opened on this
+	// (the test's locked) thread.
+	open := func(name string) *os.File {
+		t.Helper()
+		f, err := os.OpenFile("/proc/sys/"+name, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	// The veth's own netconf notifications (a new device has them) came
+	// before the watcher: it sees the writes' alone.
+	w, err := Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Event, Backlog)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, out) }()
+	netconf := Event{Kind: Netconf, Type: unix.RTM_NEWNETCONF}
+	for _, tt := range []struct {
+		name  string
+		file  *os.File
+		value string
+		want  []Event // the distinct hints the write gives
+	}{
+		{"ip_forward on", open("net/ipv4/ip_forward"), "1", []Event{netconf}},
+		{"proxy_arp of a device on", open("net/ipv4/conf/v0/proxy_arp"), "1", []Event{netconf}},
+		{"ip_forward off (by hand)", open("net/ipv4/ip_forward"), "0", []Event{netconf}},
+		{"proxy_arp of a device off (by hand)", open("net/ipv4/conf/v0/proxy_arp"), "0", []Event{netconf}},
+		{"IPv6 forwarding on", open("net/ipv6/conf/all/forwarding"), "1", []Event{netconf}},
+		{"proxy_ndp of a device on", open("net/ipv6/conf/v0/proxy_ndp"), "1", []Event{netconf}},
+		{"proxy_arp written with the value it has", open("net/ipv4/conf/v0/proxy_arp"), "0", nil},
+		{"accept_ra (not announced)", open("net/ipv6/conf/v0/accept_ra"), "2", nil},
+	} {
+		if _, err := tt.file.WriteAt([]byte(tt.value+"\n"), 0); err != nil {
+			t.Fatalf("%s: write: %v", tt.name, err)
+		}
+		// The hints of one write come at once (ip_forward's: one for
+		// "all", "default" and every device); a quiet of 300ms ends them.
+		var got []Event
+		for quiet := time.NewTimer(300 * time.Millisecond); ; {
+			select {
+			case e := <-out:
+				if !slices.Contains(got, e) {
+					got = append(got, e)
+				}
+				quiet.Reset(300 * time.Millisecond)
+				continue
+			case <-quiet.C:
+			}
+			break
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s: hints (-want +got):\n%s", tt.name, diff)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {

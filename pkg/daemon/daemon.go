@@ -4,13 +4,14 @@
 // device that tunnels take their local address from first takes a short
 // way, re-reading the addresses alone and moving the tunnels at once
 // (engine.Endpoints), before the debounced converge; a periodic resync
-// catches what events miss; DNS peers are re-resolved in the background
-// when their answer expires, and a changed answer converges (see dns.go);
-// SIGHUP reloads the configuration, keeping the old one when the new one
-// is invalid; repairs of an object that something else keeps changing are
-// held back for a while. A tunnel's hook runs in the background when the
-// daemon has set the tunnel up or moved it, and once at the start (see
-// hook.go).
+// catches what events miss (a change of a sysctl the kernel sends no
+// netconf notification for, such as accept_ra: see watch); DNS peers are
+// re-resolved in the background when their answer expires, and a changed
+// answer converges (see dns.go); SIGHUP reloads the configuration, keeping
+// the old one when the new one is invalid; repairs of an object that
+// something else keeps changing are held back for a while. A tunnel's hook
+// runs in the background when the daemon has set the tunnel up or moved
+// it, and once at the start (see hook.go).
 package daemon
 
 import (

@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/linux"
+	"github.com/tunneld/tunneld/pkg/logfmt"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/netnstest"
 	"github.com/tunneld/tunneld/pkg/watch"
@@ -152,7 +156,8 @@ func TestPrivilegedDaemonRepairs(t *testing.T) {
 			t.Errorf("delete rule: %v", err)
 		}
 		waitFor("rule", func() bool { return len(observe().Rules) == 1 })
-		// Reset ip_forward (no event: the periodic resync finds it).
+		// Reset ip_forward (a netconf hint; TestPrivilegedDaemonRepairsSysctls
+		// shows that it, not the resync, repairs it).
 		if _, err := fwd.WriteAt([]byte("0\n"), 0); err != nil {
 			t.Errorf("write ip_forward: %v", err)
 		}
@@ -188,6 +193,136 @@ func TestPrivilegedDaemonRepairs(t *testing.T) {
 	<-result
 	if s := observe(); len(s.Routes)+len(s.Rules) != 0 || s.Filter != nil {
 		t.Errorf("after stop: %+v", s)
+	}
+}
+
+// sysctlConfig has a resync far longer than any test: only a netlink
+// hint can make the daemon look at the kernel again.
+const sysctlConfig = `
+[global]
+ip_forward = true
+proxy_arp = ["eth0"]
+firewall = false
+resync_interval = "1h"
+`
+
+// TestPrivilegedDaemonRepairsSysctls runs the real daemon in a fresh
+// namespace and changes the sysctls it owns by hand, as `sysctl -w
+// net.ipv4.ip_forward=0 net.ipv4.conf.eth0.proxy_arp=0` does: the kernel's
+// netconf notifications bring them back long before the resync (an hour)
+// could, with a log line giving the hint, and the echoes of tunneld's own
+// writes end in a converge that finds nothing to do, not in a loop.
+func TestPrivilegedDaemonRepairsSysctls(t *testing.T) {
+	netnstest.Enter(t)
+	// The devices stay down: a device up gets an IPv6 link-local address
+	// a second later, whose hints would make the daemon re-read too.
+	if err := netnstest.Veth("eth0", "peer0", nil); err != nil {
+		t.Fatal(err)
+	}
+	k, err := linux.Open(linux.Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	w, err := watch.Open(k.PortID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sysctl files are the namespace's: opened on the test's thread.
+	files := map[string]*os.File{}
+	for _, name := range []string{"net.ipv4.ip_forward", "net.ipv4.conf.eth0.proxy_arp"} {
+		f, err := os.OpenFile("/proc/sys/"+strings.ReplaceAll(name, ".", "/"), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files[name] = f
+	}
+	read := func(name string) string {
+		b := make([]byte, 16)
+		n, err := files[name].ReadAt(b, 0)
+		if n == 0 {
+			t.Errorf("read %s: %v", name, err)
+		}
+		return strings.TrimSpace(string(b[:n]))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan watch.Event, watch.Backlog)
+	go w.Run(ctx, events)
+	var log syncbuf.Buffer
+	converges := make(chan struct{}, 1000)
+	d := New(Deps{
+		Kernel: k, Events: events, Log: logfmt.New(&log, logfmt.Debug),
+		Load: func() (*config.Config, error) { return config.Parse("t.toml", []byte(sysctlConfig)) },
+		OnConverge: func(Facts) {
+			select {
+			case converges <- struct{}{}:
+			default:
+			}
+		},
+	})
+	result := make(chan struct{})
+	go func() {
+		defer close(result)
+		defer cancel()
+		<-converges
+		for name := range files {
+			if v := read(name); v != "1" {
+				t.Errorf("after start: %s = %s, want 1", name, v)
+				return
+			}
+		}
+		// The start's own writes echo: wait until the loop rests.
+		if n, ok := rest(converges); !ok {
+			t.Errorf("after start: %d converges, no rest", n)
+			return
+		}
+		for name, f := range files {
+			if _, err := f.WriteAt([]byte("0\n"), 0); err != nil {
+				t.Errorf("write %s: %v", name, err)
+			}
+		}
+		// An hour's resync cannot have run: only the hints repair them.
+		deadline := time.Now().Add(30 * time.Second)
+		for read("net.ipv4.ip_forward") != "1" || read("net.ipv4.conf.eth0.proxy_arp") != "1" {
+			if time.Now().After(deadline) {
+				t.Errorf("not repaired within 30s (the resync is an hour away): ip_forward = %s, proxy_arp = %s",
+					read("net.ipv4.ip_forward"), read("net.ipv4.conf.eth0.proxy_arp"))
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n, ok := rest(converges); !ok {
+			t.Errorf("after the repair: %d converges, no rest", n)
+		}
+		for name := range files {
+			changed := regexp.MustCompile(`level=INFO msg=changed object="sysctl ` + regexp.QuoteMeta(name) + `" cmd="sysctl -w ` + regexp.QuoteMeta(name) + `=1" reason="event:[^"]*\bnetconf\b`)
+			if !changed.MatchString(log.String()) {
+				t.Errorf("no line of %s repaired on a netconf hint in the log:\n%s", name, log.String())
+			}
+		}
+	}()
+	if err := d.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-result
+}
+
+// rest waits until no converge has come for a second (within ten) and
+// reports how many came before that: a loop that converges on the echoes
+// of its own writes never rests.
+func rest(converges <-chan struct{}) (int, bool) {
+	n := 0
+	for deadline := time.After(10 * time.Second); ; {
+		select {
+		case <-converges:
+			n++
+		case <-time.After(time.Second):
+			return n, true
+		case <-deadline:
+			return n, false
+		}
 	}
 }
 

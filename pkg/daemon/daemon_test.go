@@ -390,7 +390,7 @@ func TestExternalDeletionsRepaired(t *testing.T) {
 		{"rule", func(k *fakekernel.Kernel) {
 			k.Rules = slices.DeleteFunc(k.Rules, func(r fakekernel.Rule) bool { return r.Proto == model.RuleProtocol })
 		}, watch.Rule, 1},
-		{"sysctl", func(k *fakekernel.Kernel) { k.Sysctls["net/ipv4/ip_forward"] = "0" }, watch.Overflow, 1},
+		{"sysctl", func(k *fakekernel.Kernel) { k.Sysctls["net/ipv4/ip_forward"] = "0" }, watch.Netconf, 1},
 		{"nft table", func(k *fakekernel.Kernel) { k.SetFilter(nil) }, watch.Filter, 1},
 	}
 	for _, tt := range tests {

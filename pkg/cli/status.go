@@ -52,9 +52,13 @@ type TunnelReport struct {
 	LocalDeviceAddrs    []string `json:",omitempty"`
 	LocalDeviceUnusable []string `json:",omitempty"`
 	RemoteName          string   `json:",omitempty"`
-	MTU                 int
-	Stats               model.Stats
-	LastChange          string `json:",omitempty"`
+	// Foreign is set when a device tunneld does not own holds the
+	// tunnel's name (Reason says which kind): MTU and Stats are then not
+	// the tunnel's.
+	Foreign    bool `json:",omitempty"`
+	MTU        int
+	Stats      model.Stats
+	LastChange string `json:",omitempty"`
 	// LastHook is the last run of the tunnel's hook (the daemon's).
 	LastHook *daemon.HookRun `json:",omitempty"`
 }
@@ -117,6 +121,10 @@ func runStatus(env *Env, args []string) int {
 			l := s.Have.Links[i]
 			r.Up, r.LocalActual, r.RemoteActual, r.MTU = l.Up, addrString(l.Local), addrString(l.Remote), l.MTU
 			r.Stats = s.Inputs.Devices[l.Name].Stats
+		} else if _, ok := s.Inputs.Devices[ts.Name]; ok {
+			// Not among the owned links, yet a device by that name
+			// exists: someone else's (desired says so in the reason).
+			r.Foreign = true
 		} else if r.Reason == "" {
 			r.Reason = "not created yet"
 		}
@@ -200,7 +208,9 @@ func printStatus(w io.Writer, st Status) {
 		}
 		fmt.Fprintf(w, "  local  %s\n  remote %s\n", local, remote)
 		s := t.Stats
-		if t.MTU == 0 { // no such device: nothing to count
+		if t.Foreign { // its counters are another device's
+			fmt.Fprintf(w, "  the device %s is not tunneld's\n", t.Name)
+		} else if t.MTU == 0 { // no such device: nothing to count
 			fmt.Fprintf(w, "  no device %s in the kernel\n", t.Name)
 		} else {
 			fmt.Fprintf(w, "  mtu %d  rx %d packets %d bytes %d errors %d dropped  tx %d packets %d bytes %d errors %d dropped\n",

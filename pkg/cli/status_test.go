@@ -225,3 +225,45 @@ func TestStatusHook(t *testing.T) {
 		t.Errorf("LastHook (-want +got):\n%s", diff)
 	}
 }
+
+// statusText runs `tunneld status` with the configuration file against k
+// and the daemon socket sock, and returns what it printed.
+func statusText(t *testing.T, file string, k kernel.Kernel, sock string, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+	if code := Main(env, append([]string{"status", "-c", file, "-socket", sock}, args...)); code != 0 {
+		t.Fatalf("status: exit %d\n%s", code, errb.String())
+	}
+	return out.String()
+}
+
+// tunnelLines are the lines of status's text about its first tunnel.
+func tunnelLines(out string) []string {
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if i > 0 && !strings.HasPrefix(l, "  ") {
+			return lines[:i]
+		}
+	}
+	return lines
+}
+
+// TestStatusNameTaken: a tunnel whose name a device tunneld does not own
+// holds shows its configured endpoints (they were "any", as if it had
+// none), and says the device is not tunneld's instead of that there is
+// no device by the name.
+func TestStatusNameTaken(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.Moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\n")
+	k.AddDevice(model.Device{Name: "Moe", Kind: "veth", Up: true, Running: true})
+	want := []string{
+		"tunnel Moe (ipip): down: the name Moe is taken by a veth device tunneld does not own: give the tunnel another name",
+		"  local  192.0.2.42 (not set in the kernel)",
+		"  remote 192.0.2.1 (not set in the kernel)",
+		"  the device Moe is not tunneld's",
+	}
+	got := tunnelLines(statusText(t, file, k, filepath.Join(t.TempDir(), "none")))
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("status (-want +got):\n%s", diff)
+	}
+}

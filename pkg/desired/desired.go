@@ -40,7 +40,10 @@ type TunnelStatus struct {
 	Name string
 	Up   bool
 	// Reason is empty when Up.
-	Reason        string
+	Reason string
+	// Local and Remote are the endpoints the configuration gives, as far
+	// as they are known now (a followed device's address, a DNS answer),
+	// also when the tunnel cannot be up; invalid when unknown or "any".
 	Local, Remote netip.Addr
 }
 
@@ -133,24 +136,24 @@ func (b *builder) addLink(l model.Link) {
 }
 
 func (b *builder) tunnel(t *config.Tunnel) {
-	st := TunnelStatus{Name: t.Name}
-	if why := b.nameTaken(t); why != "" {
+	local, why := b.localAddr(t)
+	remote, why2 := b.remoteAddr(t)
+	st := TunnelStatus{Name: t.Name, Local: local, Remote: remote}
+	if taken := b.nameTaken(t); taken != "" {
 		// Creating the link fails, and its addresses, its up state and
 		// the routes through it would land on the device holding the
-		// name, which is not tunneld's.
-		st.Reason = why
+		// name, which is not tunneld's. The endpoints stay in the status:
+		// they are what the tunnel would have.
+		st.Reason = taken
 		b.res.Tunnels = append(b.res.Tunnels, st)
 		return
 	}
-	local, why := b.localAddr(t)
-	remote, why2 := b.remoteAddr(t)
 	if why == "" {
 		why = why2
 	}
 	if why == "" {
 		why = b.underlayGone(t)
 	}
-	st.Local, st.Remote = local, remote
 	if why != "" {
 		st.Reason = why
 		b.res.Tunnels = append(b.res.Tunnels, st)

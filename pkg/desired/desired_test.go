@@ -394,7 +394,8 @@ func TestFallbacksOfTheKindsInUse(t *testing.T) {
 // device tunneld does not own (a typo for the LAN port) gets no filter
 // rules either, whose "iifname NAME jump spoof_NAME … drop" would cut
 // that device's traffic. A tunnel tunneld owns under that name, whose
-// mode changed, is replaced as usual.
+// mode changed, is replaced as usual. Either way the status keeps the
+// configured endpoints.
 func TestNameTakenNoFilterRules(t *testing.T) {
 	c := parse(t, `
 [tunnel.eth0]
@@ -425,10 +426,9 @@ dev = "eth0"
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Build(c, model.Inputs{Devices: map[string]model.Device{"eth0": tt.dev}}, tt.cur)
-			want := TunnelStatus{Name: "eth0", Up: tt.reason == "", Reason: tt.reason}
-			if tt.reason == "" {
-				want.Local, want.Remote = ip("192.0.2.1"), ip("192.0.2.2")
-			}
+			// The endpoints are the configured ones whoever holds the
+			// name: status shows them.
+			want := TunnelStatus{Name: "eth0", Up: tt.reason == "", Reason: tt.reason, Local: ip("192.0.2.1"), Remote: ip("192.0.2.2")}
 			if diff := cmp.Diff([]TunnelStatus{want}, r.Tunnels, opts); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}

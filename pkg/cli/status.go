@@ -117,7 +117,8 @@ func runStatus(env *Env, args []string) int {
 		t := c.TunnelByName(ts.Name)
 		r := TunnelReport{Name: ts.Name, Mode: t.Mode, Reason: ts.Reason, LocalDevice: t.LocalDev, RemoteName: t.RemoteHost,
 			LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote)}
-		if i := slices.IndexFunc(s.Have.Links, func(l model.Link) bool { return l.Name == ts.Name }); i >= 0 {
+		i := slices.IndexFunc(s.Have.Links, func(l model.Link) bool { return l.Name == ts.Name })
+		if i >= 0 {
 			l := s.Have.Links[i]
 			r.Up, r.LocalActual, r.RemoteActual, r.MTU = l.Up, addrString(l.Local), addrString(l.Remote), l.MTU
 			r.Stats = s.Inputs.Devices[l.Name].Stats
@@ -125,11 +126,17 @@ func runStatus(env *Env, args []string) int {
 			// Not among the owned links, yet a device by that name
 			// exists: someone else's (desired says so in the reason).
 			r.Foreign = true
-		} else if r.Reason == "" {
-			r.Reason = "not created yet"
 		}
 		if r.Up && !ts.Up {
 			r.Up = false
+		}
+		if !r.Up && r.Reason == "" {
+			// Nothing in the inputs keeps it down: an operation on it
+			// failed, which the daemon knows.
+			r.Reason = daemonReason(st.Daemon, ts.Name)
+			if r.Reason == "" && i < 0 {
+				r.Reason = "not created yet"
+			}
 		}
 		r.followed(s.Inputs.Devices[t.LocalDev])
 		if st.Daemon != nil {
@@ -310,6 +317,21 @@ func queryErr(sock string, err error) string {
 		return "cannot ask the daemon: permission denied on " + sock
 	}
 	return "cannot ask the daemon at " + sock + ": " + err.Error()
+}
+
+// daemonReason is why the running daemon has the tunnel name down after
+// its last convergence (a failed creation: "creating it failed: kernel
+// has no ipip support (…)"), or "".
+func daemonReason(f *daemon.Facts, name string) string {
+	if f == nil {
+		return ""
+	}
+	for _, t := range f.Tunnels {
+		if t.Name == name && !t.Up {
+			return t.Reason
+		}
+	}
+	return ""
 }
 
 // daemonAnswers are the running daemon's DNS answers for the names c

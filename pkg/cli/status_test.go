@@ -16,6 +16,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/daemon"
+	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/minijson"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -179,31 +180,10 @@ func TestStatusHook(t *testing.T) {
 	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.he]\nmode = \"sit\"\nlocal = \"wan\"\nremote = \"203.0.113.1\"\nhook = \"/etc/tunneld/he-update.sh\"\n")
 	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
 	run := daemon.HookRun{Path: "/etc/tunneld/he-update.sh", Reason: "moved", At: at, Status: "exit status 1"}
-	sock := filepath.Join(t.TempDir(), "tunneld.sock")
-	l, err := daemon.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			b, _ := minijson.Marshal(daemon.Facts{Started: at, Converges: 1, LastConverge: at, Hooks: map[string]daemon.HookRun{"he": run}})
-			c.Write(b)
-			c.Close()
-		}
-	}()
-	defer l.Close()
+	sock := serveFacts(t, daemon.Facts{Started: at, Converges: 1, LastConverge: at, Hooks: map[string]daemon.HookRun{"he": run}})
 	status := func(args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
-		if code := Main(env, append([]string{"status", "-c", file, "-socket", sock}, args...)); code != 0 {
-			t.Fatalf("status: exit %d\n%s", code, errb.String())
-		}
-		return out.String()
+		return statusText(t, file, k, sock, args...)
 	}
 	var got []string
 	for _, line := range strings.Split(status(), "\n") {
@@ -265,5 +245,60 @@ func TestStatusNameTaken(t *testing.T) {
 	got := tunnelLines(statusText(t, file, k, filepath.Join(t.TempDir(), "none")))
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
+	}
+}
+
+// serveFacts answers a status socket with f, as a running daemon does,
+// until the test ends; it returns the socket's path.
+func serveFacts(t *testing.T, f daemon.Facts) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "tunneld.sock")
+	l, err := daemon.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := minijson.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write(b)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
+	return sock
+}
+
+// TestStatusCreationFailed: a tunnel the daemon could not create (the
+// kernel has no ipip driver) is down with the daemon's reason, the
+// creation's failure, not "not created yet"; without a daemon, or when
+// the daemon has it up (status looked before it was created), it is
+// "not created yet".
+func TestStatusCreationFailed(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.Moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\n")
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	noDriver := (&kernel.NoDriverError{Mode: model.ModeIPIP}).Error()
+	failed := daemon.Facts{Started: at, Converges: 3, LastConverge: at, LastError: `tunnel "Moe": ` + noDriver, LastErrorAt: at,
+		Tunnels: []desired.TunnelStatus{{Name: "Moe", Reason: "creating it failed: " + noDriver}}}
+	up := daemon.Facts{Started: at, Converges: 1, LastConverge: at, Tunnels: []desired.TunnelStatus{{Name: "Moe", Up: true}}}
+	for _, tt := range []struct {
+		name, sock, want string
+	}{
+		{"creation failed", serveFacts(t, failed), "tunnel Moe (ipip): down: creating it failed: kernel has no ipip support (load module ipip; on OpenWrt install kmod-ipip)"},
+		{"no daemon", filepath.Join(t.TempDir(), "none"), "tunnel Moe (ipip): down: not created yet"},
+		{"daemon has it up", serveFacts(t, up), "tunnel Moe (ipip): down: not created yet"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := strings.SplitN(statusText(t, file, k, tt.sock), "\n", 2)[0]
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("tunnel line (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

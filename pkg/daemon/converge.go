@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
 )
@@ -38,7 +40,7 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 	defer dm.mu.Unlock()
 	f := &dm.facts
 	f.Started, f.Converges, f.LastConverge = dm.started, f.Converges+1, now
-	f.Tunnels = inKernel(rep.Last)
+	f.Tunnels = inKernel(rep.Last, err)
 	f.Notes = rep.Last.Want.Notes
 	if err != nil {
 		f.LastError = err.Error()
@@ -91,9 +93,12 @@ func (dm *Daemon) warn(s engine.Snapshot) {
 }
 
 // inKernel is the tunnels' status as the kernel has them after a
-// converge: one wanted up that is not there, or down, because an
-// operation failed, is down with that reason, not counted as up.
-func inKernel(s engine.Snapshot) []desired.TunnelStatus {
+// converge that ended with err: one wanted up that is not there, or
+// down, because an operation failed, is down, not counted as up; its
+// reason is the failure of the creation (or of setting it up) when err
+// holds it ("creating it failed: kernel has no ipip support (…)"), so
+// that status can say why, else a pointer to the last error.
+func inKernel(s engine.Snapshot, err error) []desired.TunnelStatus {
 	out := slices.Clone(s.Want.Tunnels)
 	for i, t := range out {
 		if !t.Up {
@@ -103,11 +108,35 @@ func inKernel(s engine.Snapshot) []desired.TunnelStatus {
 		switch {
 		case !ok:
 			out[i].Up, out[i].Reason = false, "not in the kernel (see the last error)"
+			if e := linkFailure(err, plan.LinkAdd, t.Name); e != nil {
+				out[i].Reason = "creating it failed: " + e.Error()
+			}
 		case !s.Have.Links[j].Up:
 			out[i].Up, out[i].Reason = false, "down in the kernel (see the last error)"
+			if e := linkFailure(err, plan.LinkUp, t.Name); e != nil {
+				out[i].Reason = "setting it up failed: " + e.Error()
+			}
 		}
 	}
 	return out
+}
+
+// linkFailure is the error of err's failed operation of kind on the link
+// name, or nil.
+func linkFailure(err error, kind plan.Kind, name string) error {
+	var ae *kernel.ApplyError
+	if !errors.As(err, &ae) {
+		return nil
+	}
+	for _, f := range ae.Failed {
+		if f.Op.Kind != kind {
+			continue
+		}
+		if f.Op.Name == name || f.Op.Link != nil && f.Op.Link.Name == name {
+			return f.Err
+		}
+	}
+	return nil
 }
 
 // record logs the operations a converge (or the short way after an

@@ -9,12 +9,16 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/desired"
+	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/kernel"
@@ -714,8 +718,8 @@ func TestFollows(t *testing.T) {
 
 // TestFailingTunnelIsNotUp: when the tunnel cannot be created (here: the
 // kernel lost its ipip driver after someone deleted the tunnel), the
-// daemon's facts and systemd's STATUS count it down, with the reason, not
-// up as wanted; and the same failure after every hint is logged at error
+// daemon's facts and systemd's STATUS count it down, with the reason (the
+// creation's failure, which status shows), not up as wanted; and the same failure after every hint is logged at error
 // level once, until it changes or ends.
 func TestFailingTunnelIsNotUp(t *testing.T) {
 	var log syncbuf.Buffer
@@ -732,8 +736,8 @@ func TestFailingTunnelIsNotUp(t *testing.T) {
 		h.event(watch.Route)
 	}
 	f := h.d.Facts()
-	if len(f.Tunnels) != 1 || f.Tunnels[0].Up || f.Tunnels[0].Reason != "not in the kernel (see the last error)" {
-		t.Errorf("tunnels = %+v, want moe down, not in the kernel", f.Tunnels)
+	if len(f.Tunnels) != 1 || f.Tunnels[0].Up || f.Tunnels[0].Reason != "creating it failed: kernel has no ipip support (load module ipip; on OpenWrt install kmod-ipip)" {
+		t.Errorf("tunnels = %+v, want moe down, its creation failed for want of the driver", f.Tunnels)
 	}
 	h.waitNotified("STATUS=0/1 tunnels up")
 	if n := strings.Count(log.String(), `msg="converge failed"`); n != 1 {
@@ -745,6 +749,42 @@ func TestFailingTunnelIsNotUp(t *testing.T) {
 		t.Errorf("after the driver came back: %+v", f.Tunnels)
 	}
 	h.waitNotified("STATUS=1/1 tunnels up")
+}
+
+// TestInKernelReason: a tunnel wanted up that a converge left out of the
+// kernel, or down, is down with the failure of its creation, or of
+// setting it up, when the converge's error holds it; else with a
+// pointer to the last error.
+func TestInKernelReason(t *testing.T) {
+	moe := model.Link{Name: "moe", Mode: model.ModeIPIP}
+	add := plan.Op{Kind: plan.LinkAdd, Link: &moe}
+	up := plan.Op{Kind: plan.LinkUp, Link: &moe, Name: "moe"}
+	noDriver := &kernel.NoDriverError{Mode: model.ModeIPIP}
+	failed := func(op plan.Op, err error) error {
+		return &kernel.ApplyError{Failed: []*kernel.OpError{{Op: op, Err: err}}}
+	}
+	larry := model.Link{Name: "larry", Mode: model.ModeIPIP}
+	for _, tt := range []struct {
+		name  string
+		links []model.Link
+		err   error
+		want  string
+	}{
+		{"created and up", []model.Link{{Name: "moe", Up: true}}, nil, ""},
+		{"creation failed", nil, failed(add, noDriver), "creating it failed: kernel has no ipip support (load module ipip; on OpenWrt install kmod-ipip)"},
+		{"another tunnel's creation failed", nil, failed(plan.Op{Kind: plan.LinkAdd, Link: &larry}, noDriver), "not in the kernel (see the last error)"},
+		{"no apply error", nil, engine.ErrNotConverged, "not in the kernel (see the last error)"},
+		{"setting it up failed", []model.Link{{Name: "moe"}}, failed(up, syscall.EPERM), "setting it up failed: operation not permitted"},
+		{"down, its creation's error", []model.Link{{Name: "moe"}}, failed(add, noDriver), "down in the kernel (see the last error)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := engine.Snapshot{Have: model.State{Links: tt.links}, Want: desired.Result{Tunnels: []desired.TunnelStatus{{Name: "moe", Up: true}}}}
+			want := []desired.TunnelStatus{{Name: "moe", Up: tt.want == "", Reason: tt.want}}
+			if diff := cmp.Diff(want, inKernel(s, tt.err), cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
 }
 
 // TestHoldEnds: a hold lasts HoldOff; when it is over the object is

@@ -47,11 +47,13 @@ type TunnelReport struct {
 	// LocalDevice is the device the local address follows, with its
 	// current addresses, and those not followed for duplicate address
 	// detection with why ("2001:db8::5/64 is in duplicate address
-	// detection"); RemoteName the DNS name of the remote.
+	// detection"); RemoteName the DNS name of the remote, with its
+	// current answers (the daemon's, or status's own lookup's).
 	LocalDevice         string   `json:",omitempty"`
 	LocalDeviceAddrs    []string `json:",omitempty"`
 	LocalDeviceUnusable []string `json:",omitempty"`
 	RemoteName          string   `json:",omitempty"`
+	RemoteAnswers       []string `json:",omitempty"`
 	// Foreign is set when a device tunneld does not own holds the
 	// tunnel's name (Reason says which kind): MTU and Stats are then not
 	// the tunnel's.
@@ -139,6 +141,9 @@ func runStatus(env *Env, args []string) int {
 			}
 		}
 		r.followed(s.Inputs.Devices[t.LocalDev])
+		for _, a := range resolved[t.RemoteHost] {
+			r.RemoteAnswers = append(r.RemoteAnswers, a.String())
+		}
 		if st.Daemon != nil {
 			r.LastChange = st.Daemon.LastChange[ts.Name]
 			if run, ok := st.Daemon.Hooks[ts.Name]; ok {
@@ -210,7 +215,10 @@ func printStatus(w io.Writer, st Status) {
 			local += fmt.Sprintf(" (follows %s: %s)", t.LocalDevice, addrs)
 		}
 		remote := endpoint(t.RemoteWanted, t.RemoteActual)
-		if t.RemoteName != "" {
+		switch {
+		case t.RemoteName != "" && t.RemoteWanted == "":
+			remote = t.unresolved()
+		case t.RemoteName != "":
 			remote += " (" + t.RemoteName + ")"
 		}
 		fmt.Fprintf(w, "  local  %s\n  remote %s\n", local, remote)
@@ -277,6 +285,24 @@ func printDaemon(w io.Writer, st Status) {
 	for _, h := range f.Held {
 		fmt.Fprintf(w, "  not repairing %s for now: something else keeps changing it\n", h)
 	}
+}
+
+// unresolved words the remote of a tunnel whose DNS name gives no
+// address of its outer family: the name, and why ("not resolved yet",
+// or what it resolves to), never "any", which is a configuration value.
+func (r TunnelReport) unresolved() string {
+	why := "not resolved yet"
+	if len(r.RemoteAnswers) > 0 {
+		family := "IPv4"
+		if r.Mode.OuterIPv6() {
+			family = "IPv6"
+		}
+		why = fmt.Sprintf("no %s address: it resolves to %s only", family, strings.Join(r.RemoteAnswers, ", "))
+	}
+	if r.RemoteActual != "" {
+		why += "; kernel has " + r.RemoteActual
+	}
+	return r.RemoteName + " (" + why + ")"
 }
 
 func endpoint(wanted, actual string) string {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"net/netip"
 	"os"
@@ -211,7 +212,11 @@ func TestStatusHook(t *testing.T) {
 func statusText(t *testing.T, file string, k kernel.Kernel, sock string, args ...string) string {
 	t.Helper()
 	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+	env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
+		// No DNS from tests: a name status looks up itself is not found.
+		Lookup: func(_ context.Context, name string) ([]netip.Addr, error) {
+			return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+		}}
 	if code := Main(env, append([]string{"status", "-c", file, "-socket", sock}, args...)); code != 0 {
 		t.Fatalf("status: exit %d\n%s", code, errb.String())
 	}
@@ -298,6 +303,63 @@ func TestStatusCreationFailed(t *testing.T) {
 			got := strings.SplitN(statusText(t, file, k, tt.sock), "\n", 2)[0]
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("tunnel line (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestStatusRemoteUnresolved: the remote of a tunnel whose DNS name gives
+// no address of its outer family is the name and why, not "any" (a
+// configuration value) followed by the name.
+func TestStatusRemoteUnresolved(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		answers []string
+		actual  string
+		want    string
+	}{
+		{"not resolved", nil, "", "  remote aftr.example.net (not resolved yet)"},
+		{"other family only", []string{"192.0.2.1", "192.0.2.2"}, "", "  remote aftr.example.net (no IPv6 address: it resolves to 192.0.2.1, 192.0.2.2 only)"},
+		{"kernel has one", nil, "2001:db8::1", "  remote aftr.example.net (not resolved yet; kernel has 2001:db8::1)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := TunnelReport{Name: "ds", Mode: model.ModeIPIP6, RemoteName: "aftr.example.net", RemoteAnswers: tt.answers, RemoteActual: tt.actual}
+			var b bytes.Buffer
+			printStatus(&b, Status{Tunnels: []TunnelReport{r}})
+			var got string
+			for _, line := range strings.Split(b.String(), "\n") {
+				if strings.HasPrefix(line, "  remote ") {
+					got = line
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("remote line (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestStatusRemoteName runs status for a DS-Lite tunnel to an AFTR named
+// by DNS: its remote line has the name and why it gives no address, from
+// status's own lookup or the daemon's answers, and the address once the
+// name gives one.
+func TestStatusRemoteName(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"2001:db8::2\"\nremote = \"aftr.example.net\"\n")
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	facts := func(answers ...string) daemon.Facts {
+		return daemon.Facts{Started: at, Converges: 1, LastConverge: at, Resolved: map[string][]string{"aftr.example.net": answers}}
+	}
+	for _, tt := range []struct {
+		name, sock, want string
+	}{
+		{"no daemon, not found", filepath.Join(t.TempDir(), "none"), "  remote aftr.example.net (not resolved yet)"},
+		{"daemon has IPv4 only", serveFacts(t, facts("192.0.2.1")), "  remote aftr.example.net (no IPv6 address: it resolves to 192.0.2.1 only)"},
+		{"daemon has IPv6", serveFacts(t, facts("2001:db8::1")), "  remote 2001:db8::1 (not set in the kernel) (aftr.example.net)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tunnelLines(statusText(t, file, k, tt.sock))[2]
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("remote line (-want +got):\n%s", diff)
 			}
 		})
 	}

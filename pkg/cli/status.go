@@ -115,6 +115,8 @@ func runStatus(env *Env, args []string) int {
 		st.Drift = append(st.Drift, op.Command(s.Plan.Tables))
 	}
 	st.Notes, st.Warnings = s.Want.Notes, s.Want.Warnings
+	// [] in the JSON for a configuration without tunnels, not null.
+	st.Tunnels = make([]TunnelReport, 0, len(s.Want.Tunnels))
 	for _, ts := range s.Want.Tunnels {
 		t := c.TunnelByName(ts.Name)
 		r := TunnelReport{Name: ts.Name, Mode: t.Mode, Reason: ts.Reason, LocalDevice: t.LocalDev, RemoteName: t.RemoteHost,
@@ -275,7 +277,7 @@ func printDaemon(w io.Writer, st Status) {
 		fmt.Fprintln(w, "daemon: starting: its first convergence is under way")
 		return
 	}
-	fmt.Fprintf(w, "daemon: running since %s, %d convergences, last %s\n", f.Started.Format("2006-01-02 15:04:05"), f.Converges, f.LastConverge.Format("15:04:05"))
+	fmt.Fprintf(w, "daemon: running since %s, %s, last %s\n", f.Started.Format("2006-01-02 15:04:05"), count(f.Converges, "convergence", "convergences"), f.LastConverge.Format("15:04:05"))
 	if !f.LastReload.IsZero() {
 		fmt.Fprintf(w, "  last reload %s\n", f.LastReload.Format("2006-01-02 15:04:05"))
 	}

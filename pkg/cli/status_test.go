@@ -85,7 +85,8 @@ func TestDaemonAnswers(t *testing.T) {
 }
 
 // TestPrintDaemonStarting: before its first convergence the daemon is
-// "starting", not "running since" a zero time; after it, running.
+// "starting", not "running since" a zero time; after it, running, with
+// "1 convergence" in the singular.
 func TestPrintDaemonStarting(t *testing.T) {
 	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
@@ -94,7 +95,8 @@ func TestPrintDaemonStarting(t *testing.T) {
 		want  string
 	}{
 		{"starting", daemon.Facts{}, "daemon: starting: its first convergence is under way\n"},
-		{"running", daemon.Facts{Started: at, Converges: 1, LastConverge: at}, "daemon: running since 2026-12-03 17:00:00, 1 convergences, last 17:00:00\n"},
+		{"running", daemon.Facts{Started: at, Converges: 1, LastConverge: at}, "daemon: running since 2026-12-03 17:00:00, 1 convergence, last 17:00:00\n"},
+		{"running on", daemon.Facts{Started: at, Converges: 2, LastConverge: at}, "daemon: running since 2026-12-03 17:00:00, 2 convergences, last 17:00:00\n"},
 	} {
 		var b bytes.Buffer
 		printDaemon(&b, Status{Daemon: &tc.facts})
@@ -360,6 +362,35 @@ func TestStatusRemoteName(t *testing.T) {
 			got := tunnelLines(statusText(t, file, k, tt.sock))[2]
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("remote line (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestStatusJSONNoTunnels: the JSON of a configuration without tunnels
+// has "Tunnels": [], not null, and so do the facts of a daemon that has
+// none.
+func TestStatusJSONNoTunnels(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n")
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name, sock string
+		want       []string
+	}{
+		{"no daemon", filepath.Join(t.TempDir(), "none"), []string{`  "Tunnels": [],`}},
+		{"daemon without tunnels", serveFacts(t, daemon.Facts{Started: at, Converges: 1, LastConverge: at, Tunnels: []desired.TunnelStatus{}}),
+			[]string{`  "Tunnels": [],`, `    "Tunnels": []`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := statusText(t, file, k, tt.sock, "--json")
+			var got []string
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, `"Tunnels"`) {
+					got = append(got, line)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Tunnels lines (-want +got):\n%s\n%s", diff, out)
 			}
 		})
 	}

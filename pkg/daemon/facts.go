@@ -33,6 +33,11 @@ func (dm *Daemon) Facts() Facts {
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
 	f := dm.facts
+	if f.Tunnels == nil {
+		// [] in the JSON, before the first convergence and without
+		// tunnels, as for a list: not null.
+		f.Tunnels = []desired.TunnelStatus{}
+	}
 	f.Resolved = map[string][]string{}
 	for n, st := range dm.names {
 		for _, a := range st.addrs {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tunneld/tunneld/pkg/desired"
+	"github.com/tunneld/tunneld/pkg/minijson"
 )
 
 // TestStatusSocketOldDaemon: Query reads the facts an older daemon, which
@@ -110,5 +112,18 @@ func TestStatusSocketOldClient(t *testing.T) {
 	again, _ := json.Marshal(f)
 	if diff := cmp.Diff(string(again)+"\n", string(raw)); diff != "" {
 		t.Errorf("not as encoding/json writes it (-want +got):\n%s", diff)
+	}
+}
+
+// TestFactsNoTunnels: the facts of a daemon that has no tunnel statuses
+// (before its first convergence, or a configuration without tunnels)
+// have "Tunnels": [] in the JSON, not null.
+func TestFactsNoTunnels(t *testing.T) {
+	b, err := minijson.Marshal(New(Deps{}).Facts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"Tunnels":[]`) {
+		t.Errorf("facts %s lack \"Tunnels\":[]", b)
 	}
 }

@@ -210,6 +210,11 @@ func printStatus(w io.Writer, st Status) {
 		fmt.Fprintf(w, "tunnel %s (%s): %s\n", t.Name, t.Mode, state)
 		local := endpoint(t.LocalWanted, t.LocalActual)
 		if t.LocalDevice != "" {
+			if t.LocalWanted == "" && t.LocalActual == "" {
+				// The device gives none: "any" would be the
+				// configuration value, which this is not.
+				local = "none"
+			}
 			addrs := strings.Join(or(t.LocalDeviceAddrs, "no address"), ", ")
 			if len(t.LocalDeviceUnusable) > 0 {
 				addrs = strings.Join(or(t.LocalDeviceAddrs, "no usable address"), ", ") + "; " + strings.Join(t.LocalDeviceUnusable, ", ")

@@ -109,7 +109,9 @@ func TestPrintDaemonStarting(t *testing.T) {
 // TestStatusFollows: the local line of a tunnel that follows a device
 // lists the device's addresses, and those duplicate address detection
 // keeps from being followed with why; "no address" said nothing of an
-// address that was there, tentative or dadfailed.
+// address that was there, tentative or dadfailed. Without a usable
+// address the local endpoint is "none", not "any" (a configuration
+// value).
 func TestStatusFollows(t *testing.T) {
 	p := netip.MustParsePrefix
 	tentative := model.UnusableAddr{Prefix: p("2001:db8::5/64")}
@@ -119,19 +121,26 @@ func TestStatusFollows(t *testing.T) {
 		dev  model.Device
 		want string
 	}{
-		{"none", model.Device{}, "  local  any (follows wan: no address)"},
+		{"none", model.Device{}, "  local  none (follows wan: no address)"},
 		{"usable", model.Device{Addrs: []netip.Prefix{p("192.0.2.7/24"), p("2001:db8::7/64")}},
-			"  local  any (follows wan: 192.0.2.7/24, 2001:db8::7/64)"},
+			"  local  2001:db8::7 (follows wan: 192.0.2.7/24, 2001:db8::7/64)"},
 		{"in detection", model.Device{Unusable: []model.UnusableAddr{tentative}},
-			"  local  any (follows wan: no usable address; 2001:db8::5/64 is in duplicate address detection)"},
+			"  local  none (follows wan: no usable address; 2001:db8::5/64 is in duplicate address detection)"},
 		{"failed", model.Device{Unusable: []model.UnusableAddr{failed}},
-			"  local  any (follows wan: no usable address; 2001:db8::6/64 failed duplicate address detection)"},
+			"  local  none (follows wan: no usable address; 2001:db8::6/64 failed duplicate address detection)"},
 		{"usable and not", model.Device{Addrs: []netip.Prefix{p("192.0.2.7/24")}, Unusable: []model.UnusableAddr{tentative, failed}},
-			"  local  any (follows wan: 192.0.2.7/24; 2001:db8::5/64 is in duplicate address detection, 2001:db8::6/64 failed duplicate address detection)"},
+			"  local  none (follows wan: 192.0.2.7/24; 2001:db8::5/64 is in duplicate address detection, 2001:db8::6/64 failed duplicate address detection)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := TunnelReport{Name: "ds", Mode: model.ModeIPIP6, LocalDevice: "wan"}
 			r.followed(tt.dev)
+			// What desired follows: the device's first IPv6 address,
+			// which the kernel's tunnel has.
+			for _, a := range tt.dev.Addrs {
+				if a.Addr().Is6() && r.LocalWanted == "" {
+					r.LocalWanted, r.LocalActual = a.Addr().String(), a.Addr().String()
+				}
+			}
 			var b bytes.Buffer
 			printStatus(&b, Status{Tunnels: []TunnelReport{r}})
 			var got string
@@ -169,7 +178,7 @@ func TestStatusWANInDetection(t *testing.T) {
 			}
 			got := strings.Split(out.String(), "\n")[:2]
 			want := []string{"tunnel ds (ipip6): down: " + tt.reason,
-				"  local  any (follows wan: no usable address; 2001:db8:a::2/64 " + tt.why + ")"}
+				"  local  none (follows wan: no usable address; 2001:db8:a::2/64 " + tt.why + ")"}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("status (-want +got):\n%s\n%s", diff, out.String())
 			}

@@ -24,9 +24,13 @@ func runApply(env *Env, args []string) int {
 	defer lock.Release()
 	rep, err := engine.Converge(env.Context, k, c, resolveAll(env, c))
 	printOps(env, rep)
+	// A tunnel that only the admin can bring up is not done: apply
+	// fails (one that waits for an address, a device or a name is).
+	blocked := false
 	for _, t := range rep.Last.Want.Tunnels {
 		if !t.Up {
 			fmt.Fprintf(env.Stderr, "tunneld: tunnel %q is down: %s\n", t.Name, t.Reason)
+			blocked = blocked || t.Blocked
 		}
 	}
 	for _, n := range rep.Last.Want.Notes {
@@ -37,6 +41,9 @@ func runApply(env *Env, args []string) int {
 	}
 	if err != nil {
 		printErr(env, err)
+		return 1
+	}
+	if blocked {
 		return 1
 	}
 	if len(rep.Applied) == 0 {

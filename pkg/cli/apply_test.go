@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -189,5 +190,39 @@ func TestAcceptRAWarning(t *testing.T) {
 	k.SetSysctl("net/ipv6/conf/wan/accept_ra", "2")
 	if _, out, errs := run("apply"); strings.Contains(out+errs, "warning") {
 		t.Errorf("apply with accept_ra 2 still warns:\n%s\n%s", out, errs)
+	}
+}
+
+// TestApplyBlockedTunnel: apply fails (exit 1) when a tunnel is down for
+// a reason only the admin can remove, a device tunneld does not own
+// holding its name, and says why; a tunnel that waits for something that
+// comes by itself (its local device's address) leaves apply's exit 0.
+func TestApplyBlockedTunnel(t *testing.T) {
+	const conf = "[global]\nfirewall = false\n[tunnel.Moe]\nmode = \"ipip\"\nlocal = \"%s\"\nremote = \"192.0.2.1\"\n"
+	tests := []struct {
+		name, local string
+		foreign     bool
+		code        int
+		stderr      string
+	}{
+		{"name taken", "192.0.2.42", true, 1, "tunneld: tunnel \"Moe\" is down: the name Moe is taken by a veth device tunneld does not own: give the tunnel another name\n"},
+		{"waits for its device", "wan", false, 0, "tunneld: tunnel \"Moe\" is down: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file, _, k := configured(t, fmt.Sprintf(conf, tt.local))
+			if tt.foreign {
+				k.AddDevice(model.Device{Name: "Moe", Kind: "veth", Up: true, Running: true})
+			}
+			var out, errb bytes.Buffer
+			env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+			code := Main(env, []string{"apply", "-c", file})
+			if code != tt.code || !strings.HasPrefix(errb.String(), tt.stderr) {
+				t.Errorf("apply: exit %d (want %d)\nstdout:\n%s\nstderr:\n%s", code, tt.code, out.String(), errb.String())
+			}
+			if tt.code != 0 && strings.Contains(out.String(), "nothing to do") {
+				t.Errorf("a failed apply says %q", out.String())
+			}
+		})
 	}
 }

@@ -41,6 +41,11 @@ type TunnelStatus struct {
 	Up   bool
 	// Reason is empty when Up.
 	Reason string
+	// Blocked is set when only the admin can bring the tunnel up: a
+	// device tunneld does not own holds its name. The other reasons wait
+	// for something that comes by itself (an address, a device, a DNS
+	// answer).
+	Blocked bool
 	// Local and Remote are the endpoints the configuration gives, as far
 	// as they are known now (a followed device's address, a DNS answer),
 	// also when the tunnel cannot be up; invalid when unknown or "any".
@@ -144,7 +149,7 @@ func (b *builder) tunnel(t *config.Tunnel) {
 		// the routes through it would land on the device holding the
 		// name, which is not tunneld's. The endpoints stay in the status:
 		// they are what the tunnel would have.
-		st.Reason = taken
+		st.Reason, st.Blocked = taken, true
 		b.res.Tunnels = append(b.res.Tunnels, st)
 		return
 	}

@@ -427,8 +427,8 @@ dev = "eth0"
 		t.Run(tt.name, func(t *testing.T) {
 			r := Build(c, model.Inputs{Devices: map[string]model.Device{"eth0": tt.dev}}, tt.cur)
 			// The endpoints are the configured ones whoever holds the
-			// name: status shows them.
-			want := TunnelStatus{Name: "eth0", Up: tt.reason == "", Reason: tt.reason, Local: ip("192.0.2.1"), Remote: ip("192.0.2.2")}
+			// name: status shows them. Only the admin can free the name.
+			want := TunnelStatus{Name: "eth0", Up: tt.reason == "", Reason: tt.reason, Blocked: tt.reason != "", Local: ip("192.0.2.1"), Remote: ip("192.0.2.2")}
 			if diff := cmp.Diff([]TunnelStatus{want}, r.Tunnels, opts); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}

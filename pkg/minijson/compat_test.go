@@ -42,7 +42,7 @@ func fullFacts() daemon.Facts {
 		LastErrorAt:  time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
 		Tunnels: []desired.TunnelStatus{
 			{Name: "moe", Up: true, Local: netip.MustParseAddr("192.0.2.1"), Remote: netip.MustParseAddr("2001:db8::2")},
-			{Name: nasty, Reason: nasty, Remote: netip.MustParseAddr("fe80::1%eth0")},
+			{Name: nasty, Reason: nasty, Blocked: true, Remote: netip.MustParseAddr("fe80::1%eth0")},
 			{Local: netip.MustParseAddr("::ffff:192.0.2.1")},
 		},
 		Notes:      []string{nasty, ""},

@@ -206,6 +206,9 @@ func (b *builder) nameTaken(t *config.Tunnel) string {
 	what := "a device"
 	if d.Kind != "" {
 		what = "a " + d.Kind + " device"
+		if strings.ContainsRune("aeiou", rune(d.Kind[0])) {
+			what = "an " + d.Kind + " device" // an ipip device
+		}
 	}
 	return fmt.Sprintf("the name %s is taken by %s tunneld does not own: give the tunnel another name", t.Name, what)
 }

@@ -72,6 +72,8 @@ func (d *decoder) route(c *Config, i int, t *table) Route {
 	if v, ok := t.get("table"); ok {
 		if id, ok := d.tableRef(c, t.at("table"), v); ok {
 			r.Table = id
+		} else {
+			r.Table = 0 // refused, and said so: no follow-on errors
 		}
 	}
 	t.done(routeKeys...)

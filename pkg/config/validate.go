@@ -96,7 +96,7 @@ func (d *decoder) duplicateRoutes(c *Config) {
 	}
 	seen := map[key]int{}
 	for _, r := range c.Routes {
-		if !r.To.IsValid() {
+		if !r.To.IsValid() || r.Table == 0 { // 0: its table was refused, and said so
 			continue
 		}
 		k := key{r.Table, r.To, r.Metric}

@@ -144,11 +144,13 @@ func (d *decoder) sameRules(c *Config) {
 	}
 }
 
-// duplicateRules finds a rule given twice without a priority: the same
-// family, selectors and table. Each would get its own priority from the
-// band, and tunneld would keep the same rule twice in the kernel (the
-// second never decides anything the first has not: the same lookup in
-// the same table). Two at the same explicit priority are sameRules'.
+// duplicateRules finds a rule given twice, once at least without a
+// priority: the same family, selectors and table. The one without would
+// get a priority of its own from the band, and tunneld would keep the
+// same rule twice in the kernel (the second never decides anything the
+// first has not: the same lookup in the same table). Two at the same
+// explicit priority are sameRules'; two at different explicit ones are
+// the admin's choice.
 func (d *decoder) duplicateRules(c *Config) {
 	type key struct {
 		family   int
@@ -159,23 +161,40 @@ func (d *decoder) duplicateRules(c *Config) {
 		mask     uint32
 		table    uint32
 	}
-	seen := map[key]int{}
-	for _, r := range c.Rules {
-		if r.Priority != 0 || r.Table == 0 { // 0: its table was refused, and said so
+	// seen: the first rule with the key, and the first without a
+	// priority.
+	type firsts struct{ any, unplaced *Rule }
+	seen := map[key]*firsts{}
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		if r.Table == 0 { // its table was refused, and said so
 			continue
 		}
 		k := key{r.Family, ruleSelector(r.From), ruleSelector(r.To), r.IIF, r.OIF, false, 0, 0, r.Table}
 		if r.HasMark && (r.Mark != 0 || r.Mask != 0) { // 0/0 matches every packet, as no fwmark
 			k.hasMark, k.mark, k.mask = true, r.Mark, r.Mask
 		}
-		first, ok := seen[k]
-		if !ok {
-			seen[k] = r.Index
+		f := seen[k]
+		if f == nil {
+			f = &firsts{}
+			seen[k] = f
+		}
+		first := f.any
+		if r.Priority != 0 {
+			first = f.unplaced // beside another explicit one: the admin's choice
+		}
+		if f.any == nil {
+			f.any = r
+		}
+		if f.unplaced == nil && r.Priority == 0 {
+			f.unplaced = r
+		}
+		if first == nil {
 			continue
 		}
-		at := d.where(keyPath("rule").index(first), true)
+		at := d.where(keyPath("rule").index(first.Index), true)
 		d.add(keyPath("rule").index(r.Index), true,
-			"same selectors and table as rule[%d] (line %d): tunneld would add the rule twice, at two priorities (drop one)", first, at.Line)
+			"same selectors and table as rule[%d] (line %d): tunneld would add the rule twice, at two priorities (drop one)", first.Index, at.Line)
 	}
 }
 

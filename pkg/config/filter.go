@@ -1,6 +1,9 @@
 package config
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+)
 
 var (
 	forwardKeys    = []string{"tunnel", "direction", "interface", "src", "dst", "proto", "dport", "action"}
@@ -8,12 +11,19 @@ var (
 	redirectKeys   = []string{"iif", "dst", "proto", "port", "to_port"}
 )
 
+// prefixes reads a list of prefixes. One listed twice is an error at the
+// second: the filter's rules are made for each combination of a
+// section's lists, and it would repeat them.
 func (d *decoder) prefixes(t *table, key string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, it := range t.list(key) {
 		p, err := parsePrefix(it.s)
 		if err != nil {
 			d.errorf(it.path, "%v", err)
+			continue
+		}
+		if slices.Contains(out, p) {
+			d.errorf(it.path, "%s is listed twice", p)
 			continue
 		}
 		out = append(out, p)
@@ -48,6 +58,10 @@ func (d *decoder) ports(t *table, key string) []uint16 {
 			p = p.index(i)
 		}
 		if n, ok := d.integer(p, e, 1, 65535); ok {
+			if slices.Contains(out, uint16(n)) {
+				d.errorf(p, "port %d is listed twice", n)
+				continue
+			}
 			out = append(out, uint16(n))
 		}
 	}
@@ -82,6 +96,10 @@ func (d *decoder) forward(i int, t *table) Forward {
 		n, err := parseProto(it.s)
 		if err != nil {
 			d.errorf(it.path, "%v", err)
+			continue
+		}
+		if slices.Contains(f.Protos, n) {
+			d.errorf(it.path, "protocol %s is listed twice", it.s)
 			continue
 		}
 		f.Protos = append(f.Protos, n)

@@ -258,16 +258,8 @@ func (d *decoder) tunnelParams(t *table, tun *Tunnel) {
 		}
 	}
 	if t.has("allowed_sources") {
-		tun.AllowedSources = []netip.Prefix{}
+		tun.AllowedSources = append([]netip.Prefix{}, d.prefixes(t, "allowed_sources")...)
 		d.filterOption(tun, "allowed_sources")
-	}
-	for _, it := range t.list("allowed_sources") {
-		p, err := parsePrefix(it.s)
-		if err != nil {
-			d.errorf(it.path, "%v", err)
-			continue
-		}
-		tun.AllowedSources = append(tun.AllowedSources, p)
 	}
 	if s, ok := t.str("forward"); ok {
 		switch s {

@@ -179,6 +179,13 @@ func TestValidationErrors(t *testing.T) {
 		{"redirect without port", "[[redirect]]\niif = \"eth0\"\n", []string{"t.toml:1:1: redirect[0]: missing option port"}},
 		{"proxy_arp name", "[global]\nproxy_arp = [\"eth0\", \"a/b\"]\n", []string{
 			`t.toml:2:22: global.proxy_arp[1]: interface name "a/b" contains '/' or ':'`}},
+		{"filter lists with an item twice", "[tunnel.Moe]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\nallowed_sources = [\"10.1.0.0/16\", \"10.1.0.0/16\"]\n[[forward]]\ntunnel = \"Moe\"\ndirection = \"in\"\nsrc = [\"10.0.0.0/8\", \"10.0.0.0/8\"]\ndst = [\"10.2.0.0/16\", \"10.3.0.0/16\", \"10.2.0.0/16\"]\nproto = [\"tcp\", \"6\"]\ndport = [22, 80, 22]\n[[masquerade]]\nsrc = [\"10.4.0.0/16\", \"10.4.0.0/16\"]\noif = \"eth0\"\n", []string{
+			"t.toml:5:35: tunnel.Moe.allowed_sources[1]: 10.1.0.0/16 is listed twice",
+			"t.toml:9:22: forward[0].src[1]: 10.0.0.0/8 is listed twice",
+			"t.toml:10:38: forward[0].dst[2]: 10.2.0.0/16 is listed twice",
+			"t.toml:11:17: forward[0].proto[1]: protocol 6 is listed twice",
+			"t.toml:12:18: forward[0].dport[2]: port 22 is listed twice",
+			"t.toml:14:23: masquerade[0].src[1]: 10.4.0.0/16 is listed twice"}},
 		{"proxy_arp twice", "[global]\nproxy_arp = [\"lo\", \"eth0\", \"lo\"]\n", []string{
 			`t.toml:2:28: global.proxy_arp[2]: interface lo is listed twice`}},
 		{"empty band", "[global]\nrule_priority_min = 300\nrule_priority_max = 200\n", []string{

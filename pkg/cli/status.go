@@ -208,25 +208,26 @@ func printStatus(w io.Writer, st Status) {
 			}
 		}
 		fmt.Fprintf(w, "tunnel %s (%s): %s\n", t.Name, t.Mode, state)
-		local := endpoint(t.LocalWanted, t.LocalActual)
+		// The kernel's endpoints are compared where the kernel has
+		// the tunnel; else the line after says there is none.
+		inKernel := t.MTU != 0 && !t.Foreign
+		var follows string
 		if t.LocalDevice != "" {
-			if t.LocalWanted == "" && t.LocalActual == "" {
-				// The device gives none: "any" would be the
-				// configuration value, which this is not.
-				local = "none"
-			}
 			addrs := strings.Join(or(t.LocalDeviceAddrs, "no address"), ", ")
 			if len(t.LocalDeviceUnusable) > 0 {
 				addrs = strings.Join(or(t.LocalDeviceAddrs, "no usable address"), ", ") + "; " + strings.Join(t.LocalDeviceUnusable, ", ")
 			}
-			local += fmt.Sprintf(" (follows %s: %s)", t.LocalDevice, addrs)
+			follows = fmt.Sprintf("follows %s: %s", t.LocalDevice, addrs)
 		}
-		remote := endpoint(t.RemoteWanted, t.RemoteActual)
-		switch {
-		case t.RemoteName != "" && t.RemoteWanted == "":
+		local := endpoint(t.LocalWanted, t.LocalActual, inKernel, follows)
+		if t.LocalDevice != "" && t.LocalWanted == "" && t.LocalActual == "" {
+			// The device gives none: "any" would be the
+			// configuration value, which this is not.
+			local = "none (" + follows + ")"
+		}
+		remote := endpoint(t.RemoteWanted, t.RemoteActual, inKernel, t.RemoteName)
+		if t.RemoteName != "" && t.RemoteWanted == "" {
 			remote = t.unresolved()
-		case t.RemoteName != "":
-			remote += " (" + t.RemoteName + ")"
 		}
 		fmt.Fprintf(w, "  local  %s\n  remote %s\n", local, remote)
 		s := t.Stats
@@ -312,16 +313,30 @@ func (r TunnelReport) unresolved() string {
 	return r.RemoteName + " (" + why + ")"
 }
 
-func endpoint(wanted, actual string) string {
-	switch {
-	case wanted == actual && wanted == "":
-		return "any"
-	case wanted == actual:
-		return wanted
-	case actual == "":
-		return fmt.Sprintf("%s (not set in the kernel)", or1(wanted))
+// endpoint words a tunnel's endpoint: the one wanted ("any" where
+// neither it nor the kernel has one), then in one parenthesis where it
+// comes from (from, a DNS name or the device followed) and, where the
+// kernel has the tunnel (inKernel) and another endpoint, what it has.
+func endpoint(wanted, actual string, inKernel bool, from string) string {
+	var notes []string
+	if from != "" {
+		notes = append(notes, from)
 	}
-	return fmt.Sprintf("%s (kernel has %s)", or1(wanted), actual)
+	s := wanted
+	switch {
+	case !inKernel || wanted == actual:
+		if s == "" {
+			s = "any"
+		}
+	case actual == "":
+		s, notes = or1(wanted), append(notes, "not set in the kernel")
+	default:
+		s, notes = or1(wanted), append(notes, "kernel has "+actual)
+	}
+	if len(notes) == 0 {
+		return s
+	}
+	return s + " (" + strings.Join(notes, "; ") + ")"
 }
 
 func or(s []string, def string) []string {

@@ -254,8 +254,8 @@ func TestStatusNameTaken(t *testing.T) {
 	k.AddDevice(model.Device{Name: "Moe", Kind: "veth", Up: true, Running: true})
 	want := []string{
 		"tunnel Moe (ipip): down: the name Moe is taken by a veth device tunneld does not own: give the tunnel another name",
-		"  local  192.0.2.42 (not set in the kernel)",
-		"  remote 192.0.2.1 (not set in the kernel)",
+		"  local  192.0.2.42",
+		"  remote 192.0.2.1",
 		"  the device Moe is not tunneld's",
 	}
 	got := tunnelLines(statusText(t, file, k, filepath.Join(t.TempDir(), "none")))
@@ -319,6 +319,47 @@ func TestStatusCreationFailed(t *testing.T) {
 	}
 }
 
+// TestStatusEndpoints: an endpoint's line is the one wanted, then in one
+// parenthesis where it comes from (a DNS name, the device followed) and,
+// only where the kernel has the tunnel, what the kernel has instead: with
+// no tunnel in the kernel, the line after says so once.
+func TestStatusEndpoints(t *testing.T) {
+	dns := TunnelReport{Name: "ds", Mode: model.ModeIPIP6, RemoteName: "aftr.example.net", RemoteWanted: "2001:db8::1", LocalWanted: "2001:db8::2", LocalActual: "2001:db8::2"}
+	wan := TunnelReport{Name: "he", Mode: model.ModeSIT, LocalDevice: "wan", LocalDeviceAddrs: []string{"192.0.2.1/24"}, LocalWanted: "192.0.2.1", RemoteWanted: "198.51.100.1", RemoteActual: "198.51.100.1"}
+	with := func(r TunnelReport, mtu int, local, remote string) TunnelReport {
+		r.MTU = mtu
+		if local != "-" {
+			r.LocalActual = local
+		}
+		if remote != "-" {
+			r.RemoteActual = remote
+		}
+		return r
+	}
+	for _, tt := range []struct {
+		name          string
+		r             TunnelReport
+		local, remote string
+	}{
+		{"named, in the kernel as wanted", with(dns, 1452, "-", "2001:db8::1"), "2001:db8::2", "2001:db8::1 (aftr.example.net)"},
+		{"named, the kernel has another", with(dns, 1452, "-", "2001:db8::9"), "2001:db8::2", "2001:db8::1 (aftr.example.net; kernel has 2001:db8::9)"},
+		{"named, the kernel has none", with(dns, 1452, "-", ""), "2001:db8::2", "2001:db8::1 (aftr.example.net; not set in the kernel)"},
+		{"named, no tunnel in the kernel", with(dns, 0, "", ""), "2001:db8::2", "2001:db8::1 (aftr.example.net)"},
+		{"following, the kernel has another", with(wan, 1480, "192.0.2.9", "-"), "192.0.2.1 (follows wan: 192.0.2.1/24; kernel has 192.0.2.9)", "198.51.100.1"},
+		{"following, no tunnel in the kernel", with(wan, 0, "", ""), "192.0.2.1 (follows wan: 192.0.2.1/24)", "198.51.100.1"},
+		{"any", TunnelReport{Name: "x", Mode: model.ModeIPIP, MTU: 1480}, "any", "any"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			printStatus(&b, Status{Tunnels: []TunnelReport{tt.r}})
+			want := []string{"  local  " + tt.local, "  remote " + tt.remote}
+			if diff := cmp.Diff(want, strings.Split(b.String(), "\n")[1:3]); diff != "" {
+				t.Errorf("endpoint lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestStatusRemoteUnresolved: the remote of a tunnel whose DNS name gives
 // no address of its outer family is the name and why, not "any" (a
 // configuration value) followed by the name.
@@ -365,7 +406,7 @@ func TestStatusRemoteName(t *testing.T) {
 	}{
 		{"no daemon, not found", filepath.Join(t.TempDir(), "none"), "  remote aftr.example.net (not resolved yet)"},
 		{"daemon has IPv4 only", serveFacts(t, facts("192.0.2.1")), "  remote aftr.example.net (no IPv6 address: it resolves to 192.0.2.1 only)"},
-		{"daemon has IPv6", serveFacts(t, facts("2001:db8::1")), "  remote 2001:db8::1 (not set in the kernel) (aftr.example.net)"},
+		{"daemon has IPv6", serveFacts(t, facts("2001:db8::1")), "  remote 2001:db8::1 (aftr.example.net)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := tunnelLines(statusText(t, file, k, tt.sock))[2]

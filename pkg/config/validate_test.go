@@ -46,6 +46,11 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:1:1: tunnel."eth0:1": interface name "eth0:1" contains '/' or ':'`}},
 		{"interface name with space", moe + "dev = \"eth 0\"\n", []string{
 			`t.toml:6:7: tunnel.moe.dev: interface name "eth 0" contains whitespace`}},
+		{"interface names the filter and the printed commands could not take", "[tunnel.\"t@1\"]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n[tunnel.\"tün\"]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.3\"\n[tunnel.\"br-lan.2_x\"]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.4\"\n[[masquerade]]\noif = \"ppp*\"\n[[forward]]\ntunnel = \"br-lan.2_x\"\ndirection = \"in\"\ninterface = \"eth+\"\n", []string{
+			`t.toml:1:1: tunnel."t@1": interface name "t@1" may hold only letters, digits, '_', '-' and '.'`,
+			`t.toml:5:1: tunnel."tün": interface name "tün" may hold only letters, digits, '_', '-' and '.'`,
+			`t.toml:14:7: masquerade[0].oif: interface name "ppp*" has a wildcard: name each interface`,
+			`t.toml:18:13: forward[0].interface: interface name "eth+" has a wildcard: name each interface`}},
 		{"missing mode", "[tunnel.moe]\nlocal = \"any\"\nremote = \"192.0.2.2\"\n", []string{
 			"t.toml:1:1: tunnel.moe: missing option mode (ipip, gre, sit, ipip6 or ip6ip6)"}},
 		{"unknown mode", "[tunnel.moe]\nmode = \"vxlan\"\n", []string{

@@ -23,8 +23,21 @@ func checkIfname(s string) error {
 		return fmt.Errorf("interface name %q contains '/' or ':'", s)
 	case strings.IndexFunc(s, unicode.IsSpace) >= 0:
 		return fmt.Errorf("interface name %q contains whitespace", s)
+	case strings.ContainsAny(s, "*+"):
+		// nft reads a trailing * as a wildcard, iptables a +; tunneld
+		// matches names exactly.
+		return fmt.Errorf("interface name %q has a wildcard: name each interface", s)
+	case strings.IndexFunc(s, notNameRune) >= 0:
+		// The kernel takes more, but the filter's chains are named
+		// after tunnels, and the commands tunneld prints must parse.
+		return fmt.Errorf("interface name %q may hold only letters, digits, '_', '-' and '.'", s)
 	}
 	return nil
+}
+
+// notNameRune reports whether r may not be in an interface name.
+func notNameRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.')
 }
 
 // parsePrefix accepts a CIDR prefix or a bare address (a host prefix). The

@@ -119,6 +119,11 @@ func (d *decoder) forwardingRoute(t *table, r *Route, needNexthop bool) {
 	if needNexthop && !t.has("dev") && !t.has("via") {
 		d.add(t.path, true, "a route needs dev, via or both")
 	}
+	if r.Via.Is6() && r.Via.IsLinkLocalUnicast() && !t.has("dev") {
+		// Every link has the fe80::/64: the kernel refuses it
+		// ("Egress device not specified").
+		t.errorf("via", "a link-local gateway needs dev (the link it is on)")
+	}
 	r.OnLink = t.boolean("onlink", false)
 	if s, ok := t.str("src"); ok {
 		if a, err := parseAddr(s); err != nil {

@@ -51,6 +51,8 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:5:1: tunnel."tün": interface name "tün" may hold only letters, digits, '_', '-' and '.'`,
 			`t.toml:14:7: masquerade[0].oif: interface name "ppp*" has a wildcard: name each interface`,
 			`t.toml:18:13: forward[0].interface: interface name "eth+" has a wildcard: name each interface`}},
+		{"link-local gateway without dev", "[[route]]\nto = \"2001:db8::/32\"\nvia = \"fe80::1\"\n[[route]]\nto = \"2001:db9::/32\"\nvia = \"fe80::1\"\ndev = \"eth0\"\n", []string{
+			`t.toml:3:7: route[0].via: a link-local gateway needs dev (the link it is on)`}},
 		{"missing mode", "[tunnel.moe]\nlocal = \"any\"\nremote = \"192.0.2.2\"\n", []string{
 			"t.toml:1:1: tunnel.moe: missing option mode (ipip, gre, sit, ipip6 or ip6ip6)"}},
 		{"unknown mode", "[tunnel.moe]\nmode = \"vxlan\"\n", []string{

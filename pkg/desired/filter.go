@@ -27,6 +27,11 @@ func (b *builder) filter() *model.Filter {
 	var spoof []model.Chain
 
 	input.Rules = b.outerRules()
+	// Replies and related traffic are accepted before any rule that
+	// drops is checked (after the anti-spoofing jumps), so that a
+	// [[forward]] drop or a tunnel's forward = "drop" never cuts the
+	// answers to connections let through. Without such a rule the
+	// accept would change nothing, and the chain goes without it.
 	anyDrop := false
 	for _, t := range b.c.Tunnels {
 		if _, ok := b.present(t.Name); !ok {
@@ -42,6 +47,11 @@ func (b *builder) filter() *model.Filter {
 			mss.Rules = append(mss.Rules, model.FRule{OIF: t.Name, L4Proto: 6, Verdict: model.Verdict{Kind: model.ClampMSS}})
 		}
 		anyDrop = anyDrop || t.ForwardDrop
+	}
+	for _, f := range b.c.Forwards {
+		if _, ok := b.present(f.Tunnel); ok {
+			anyDrop = anyDrop || f.Drop
+		}
 	}
 	if anyDrop {
 		forward.Rules = append(forward.Rules, model.FRule{CtEstablished: true, Verdict: model.Verdict{Kind: model.Accept}})

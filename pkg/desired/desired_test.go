@@ -273,7 +273,7 @@ dev = "t"
 			}
 		}
 	}
-	want := []string{"ip saddr 10.0.0.2 return", "ip6 saddr fd00::/64 return", "ip saddr 10.5.0.0/16 return", "counter drop"}
+	want := []string{"ip6 saddr fe80::/10 return", "ip saddr 10.0.0.2 return", "ip6 saddr fd00::/64 return", "ip saddr 10.5.0.0/16 return", "counter drop"}
 	if diff := cmp.Diff(want, spoof); diff != "" {
 		t.Errorf("spoof chain (-want +got):\n%s", diff)
 	}

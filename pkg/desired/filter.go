@@ -130,9 +130,26 @@ func (b *builder) outerRules() []model.FRule {
 
 func host(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 
+// linkLocal is IPv6's link-local prefix.
+var linkLocal = netip.MustParsePrefix("fe80::/10")
+
+// covers reports whether one of ps contains all of p.
+func covers(ps []netip.Prefix, p netip.Prefix) bool {
+	for _, q := range ps {
+		if q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
 // spoofChain returns the chain that drops packets arriving from the tunnel
 // with an inner source outside its allowed prefixes; ok is false when
-// every source is allowed.
+// every source is allowed. A tunnel that carries IPv6 also lets through
+// link-local sources (fe80::/10), whatever its allowed prefixes: the
+// peer's neighbour discovery, pings and routing protocols (OSPFv3, RIPng,
+// BGP over link-local) use them, and the kernel forwards no packet from
+// one off its link.
 func (b *builder) spoofChain(t *config.Tunnel) (model.Chain, bool) {
 	allowed := t.AllowedSources
 	if allowed == nil {
@@ -149,6 +166,9 @@ func (b *builder) spoofChain(t *config.Tunnel) (model.Chain, bool) {
 		return model.Chain{}, false
 	}
 	c := model.Chain{Name: "spoof_" + t.Name}
+	if b.c.CarriesIPv6(t) && !covers(allowed, linkLocal) {
+		c.Rules = append(c.Rules, model.FRule{Src: linkLocal, Verdict: model.Verdict{Kind: model.Return}})
+	}
 	for _, p := range allowed {
 		c.Rules = append(c.Rules, model.FRule{Src: p, Verdict: model.Verdict{Kind: model.Return}})
 	}

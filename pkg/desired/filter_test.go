@@ -95,3 +95,48 @@ action = "drop"
 		})
 	}
 }
+
+// TestSpoofLinkLocal: a tunnel that carries IPv6 accepts link-local
+// sources (the peer's fe80:: address: pings to it, OSPFv3, RIPng, BGP
+// over link-local) whatever allowed_sources says; one that carries only
+// IPv4 does not, and neither does a chain whose prefixes cover them.
+func TestSpoofLinkLocal(t *testing.T) {
+	const ll = "ip6 saddr fe80::/10 return"
+	tunnel := func(mode, extra string) string {
+		local, remote := "192.0.2.1", "192.0.2.2"
+		if mode == "ip6ip6" || mode == "ipip6" {
+			local, remote = "2001:db8::1", "2001:db8::2"
+		}
+		return "[tunnel.t]\nmode = \"" + mode + "\"\nlocal = \"" + local + "\"\nremote = \"" + remote + "\"\n" + extra
+	}
+	tests := []struct {
+		name, conf string
+		want       []string
+	}{
+		{"sit, derived sources", tunnel("sit", `address = "2001:db8:1::2/64"`+"\n"),
+			[]string{ll, "ip6 saddr 2001:db8:1::/64 return", "counter drop"}},
+		{"sit, allowed_sources", tunnel("sit", `allowed_sources = "2001:db8:9::/48"`+"\n"),
+			[]string{ll, "ip6 saddr 2001:db8:9::/48 return", "counter drop"}},
+		{"ip6ip6, nothing allowed", tunnel("ip6ip6", ""), []string{ll, "counter drop"}},
+		{"gre with IPv6", tunnel("gre", `address = ["10.0.0.1 peer 10.0.0.2", "fd00::1/64"]`+"\n"),
+			[]string{ll, "ip saddr 10.0.0.2 return", "ip6 saddr fd00::/64 return", "counter drop"}},
+		{"gre, every IPv6 source allowed", tunnel("gre", `allowed_sources = ["10.0.0.0/8", "::/0"]`+"\n"),
+			[]string{"ip saddr 10.0.0.0/8 return", "ip6 saddr ::/0 return", "counter drop"}},
+		{"sit, link-local allowed", tunnel("sit", `allowed_sources = ["fe80::/10", "2001:db8:9::/48"]`+"\n"),
+			[]string{"ip6 saddr fe80::/10 return", "ip6 saddr 2001:db8:9::/48 return", "counter drop"}},
+		{"gre, IPv4 only", tunnel("gre", `address = "10.0.0.1 peer 10.0.0.2"`+"\n"),
+			[]string{"ip saddr 10.0.0.2 return", "counter drop"}},
+		{"ipip", tunnel("ipip", `address = "10.0.0.1 peer 10.0.0.2"`+"\n"),
+			[]string{"ip saddr 10.0.0.2 return", "counter drop"}},
+		{"ipip6", tunnel("ipip6", `address = "10.0.0.1 peer 10.0.0.2"`+"\n"),
+			[]string{"ip saddr 10.0.0.2 return", "counter drop"}},
+		{"sit, every source allowed", tunnel("sit", `allowed_sources = "::/0"`+"\n"), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, chainRules(t, tt.conf, "spoof_t")); diff != "" {
+				t.Errorf("spoof chain (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -5,9 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/model"
+	"golang.org/x/sys/unix"
 )
 
 // Privileged tests of the table pkg/desired builds, with packets: the
@@ -104,5 +106,120 @@ action = "drop"
 	}
 	if err := dial(t, server, client, "10.1.0.2:8081", time.Second); err == nil {
 		t.Errorf("far side to the LAN: connected, want dropped by the [[forward]] section")
+	}
+}
+
+// linkLocal waits for dev's IPv6 link-local address inside ns.
+func linkLocal(t *testing.T, ns *testNS, dev string) net.IP {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var ll net.IP
+		err := ns.do(func() error {
+			i, err := net.InterfaceByName(dev)
+			if err != nil {
+				return err
+			}
+			addrs, err := i.Addrs()
+			if err != nil {
+				return err
+			}
+			for _, a := range addrs {
+				if n, ok := a.(*net.IPNet); ok && n.IP.IsLinkLocalUnicast() && n.IP.To4() == nil {
+					ll = n.IP
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ll != nil {
+			return ll
+		}
+	}
+	t.Fatalf("%s has no link-local address", dev)
+	return nil
+}
+
+// addAddr6 adds an IPv6 /64 to a device.
+func (n *testNS) addAddr6(dev string, ip net.IP) error {
+	c, err := n.rtnl()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	i, err := index(c, dev)
+	if err != nil {
+		return err
+	}
+	return c.Address.New(&rtnetlink.AddressMessage{Family: unix.AF_INET6, PrefixLength: 64, Index: i,
+		Flags: unix.IFA_F_NODAD, Attributes: &rtnetlink.AddressAttributes{Address: ip, Flags: unix.IFA_F_NODAD}})
+}
+
+// udp6 sends a datagram from src in one namespace to dst (port 9000) in
+// another, both on their end of the veth (zone), and reports whether it
+// arrived within a second.
+func udp6(t *testing.T, from *testNS, src net.IP, fromZone string, to *testNS, dst net.IP, toZone string) bool {
+	t.Helper()
+	var conn *net.UDPConn
+	err := to.do(func() (err error) {
+		conn, err = net.ListenUDP("udp6", &net.UDPAddr{IP: dst, Port: 9000, Zone: toZone})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = from.do(func() error {
+		c, err := net.DialUDP("udp6", &net.UDPAddr{IP: src, Zone: fromZone}, &net.UDPAddr{IP: dst, Port: 9000, Zone: fromZone})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte("hello"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = conn.Read(make([]byte, 16))
+	return err == nil
+}
+
+// TestKernelSpoofLinkLocal: the anti-spoofing chain of a tunnel that
+// carries IPv6 lets the peer's link-local traffic in (neighbour discovery,
+// then a datagram to the router's link-local address), and still drops
+// a global source that allowed_sources does not name.
+func TestKernelSpoofLinkLocal(t *testing.T) {
+	f := desiredFilter(t, `
+[tunnel.he]
+mode = "sit"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+address = "2001:db8:1::2/64"
+`)
+	t.Logf("table:\n%s", f)
+	rtr, peer := newNS(t), newNS(t)
+	for _, err := range []error{
+		rtr.sysctl("ipv6/conf/default/accept_dad", "0"),
+		peer.sysctl("ipv6/conf/default/accept_dad", "0"),
+		rtr.veth("he", net.IPv4(10, 0, 0, 1).To4(), peer, "eth0", net.IPv4(10, 0, 0, 2).To4()),
+		rtr.addAddr6("he", net.ParseIP("2001:db8:66::1")),
+		peer.addAddr6("eth0", net.ParseIP("2001:db8:66::2")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rtr.open(t).Replace(f); err != nil {
+		t.Fatal(err)
+	}
+	rll, pll := linkLocal(t, rtr, "he"), linkLocal(t, peer, "eth0")
+	if !udp6(t, peer, pll, "eth0", rtr, rll, "he") {
+		t.Errorf("%s to %s%%he: dropped, want accepted", pll, rll)
+	}
+	if udp6(t, peer, net.ParseIP("2001:db8:66::2"), "", rtr, net.ParseIP("2001:db8:66::1"), "") {
+		t.Errorf("2001:db8:66::2 to 2001:db8:66::1: accepted, want dropped (not an allowed source)")
 	}
 }

@@ -68,9 +68,16 @@ func (b *builder) filter() *model.Filter {
 				model.FRule{OIF: t.Name, Counter: true, Verdict: model.Verdict{Kind: model.Drop}})
 		}
 	}
+	// A [[masquerade]] without src is IPv4 only, as iptables' MASQUERADE
+	// (the inet table would rewrite IPv6 sources too); with src, each
+	// prefix names its family.
 	for _, m := range b.c.Masquerades {
 		for _, src := range orAny(m.Src) {
-			post.Rules = append(post.Rules, model.FRule{OIF: m.OIF, Src: src, Verdict: model.Verdict{Kind: model.Masquerade}})
+			r := model.FRule{OIF: m.OIF, Src: src, Verdict: model.Verdict{Kind: model.Masquerade}}
+			if !src.IsValid() {
+				r.Family = model.FamilyV4
+			}
+			post.Rules = append(post.Rules, r)
 		}
 	}
 	for _, r := range b.c.Redirects {

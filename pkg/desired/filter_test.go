@@ -140,3 +140,27 @@ func TestSpoofLinkLocal(t *testing.T) {
 		})
 	}
 }
+
+// TestMasqueradeFamilies: a [[masquerade]] without src translates IPv4
+// only, as iptables' MASQUERADE does (the table is inet: without the
+// family match it would rewrite IPv6 sources too); with src, each prefix
+// says its family.
+func TestMasqueradeFamilies(t *testing.T) {
+	tests := []struct {
+		name, conf string
+		want       []string
+	}{
+		{"no src", "[[masquerade]]\noif = \"eth0\"\n", []string{`meta nfproto ipv4 oifname "eth0" masquerade`}},
+		{"IPv4 src", "[[masquerade]]\noif = \"eth0\"\nsrc = \"192.168.1.0/24\"\n", []string{`oifname "eth0" ip saddr 192.168.1.0/24 masquerade`}},
+		{"IPv6 src", "[[masquerade]]\noif = \"eth0\"\nsrc = \"fd00::/64\"\n", []string{`oifname "eth0" ip6 saddr fd00::/64 masquerade`}},
+		{"both", "[[masquerade]]\noif = \"eth0\"\nsrc = [\"192.168.1.0/24\", \"fd00::/64\"]\n",
+			[]string{`oifname "eth0" ip saddr 192.168.1.0/24 masquerade`, `oifname "eth0" ip6 saddr fd00::/64 masquerade`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, chainRules(t, tt.conf, "postrouting")); diff != "" {
+				t.Errorf("postrouting chain (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

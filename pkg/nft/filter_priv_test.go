@@ -223,3 +223,89 @@ address = "2001:db8:1::2/64"
 		t.Errorf("2001:db8:66::2 to 2001:db8:66::1: accepted, want dropped (not an allowed source)")
 	}
 }
+
+// defaultRoute6 adds a default IPv6 route via gw.
+func (n *testNS) defaultRoute6(gw net.IP) error {
+	c, err := n.rtnl()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Route.Add(&rtnetlink.RouteMessage{Family: unix.AF_INET6, Table: unix.RT_TABLE_MAIN,
+		Protocol: unix.RTPROT_BOOT, Scope: unix.RT_SCOPE_UNIVERSE, Type: unix.RTN_UNICAST,
+		Attributes: rtnetlink.RouteAttributes{Gateway: gw}})
+}
+
+// udpSource sends a datagram from one namespace to dst (port 9000) in
+// another and returns the source address it arrived with.
+func udpSource(t *testing.T, from, to *testNS, dst net.IP) net.IP {
+	t.Helper()
+	var conn *net.UDPConn
+	err := to.do(func() (err error) {
+		conn, err = net.ListenUDP("udp", &net.UDPAddr{IP: dst, Port: 9000})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = from.do(func() error {
+		c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: dst, Port: 9000})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte("hello"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, src, err := conn.ReadFromUDP(make([]byte, 16))
+	if err != nil {
+		t.Fatalf("to %s: %v", dst, err)
+	}
+	return src.IP
+}
+
+// TestKernelMasqueradeIPv4Only: a [[masquerade]] without src rewrites the
+// source of forwarded IPv4 leaving by its interface, and leaves IPv6 as
+// it is.
+func TestKernelMasqueradeIPv4Only(t *testing.T) {
+	f := desiredFilter(t, "[[masquerade]]\noif = \"wan\"\n")
+	t.Logf("table:\n%s", f)
+	client, rtr, server := newNS(t), newNS(t), newNS(t)
+	v4 := func(a, b byte) net.IP { return net.IPv4(10, a, 0, b).To4() }
+	v6 := func(s string) net.IP { return net.ParseIP(s) }
+	for _, err := range []error{
+		client.sysctl("ipv6/conf/default/accept_dad", "0"),
+		rtr.sysctl("ipv6/conf/default/accept_dad", "0"),
+		server.sysctl("ipv6/conf/default/accept_dad", "0"),
+		rtr.veth("lan", v4(1, 1), client, "eth0", v4(1, 2)),
+		rtr.veth("wan", v4(0, 1), server, "eth0", v4(0, 2)),
+		rtr.addAddr6("lan", v6("2001:db8:1::1")),
+		client.addAddr6("eth0", v6("2001:db8:1::2")),
+		rtr.addAddr6("wan", v6("2001:db8::1")),
+		server.addAddr6("eth0", v6("2001:db8::2")),
+		rtr.sysctl("ipv4/conf/all/forwarding", "1"),
+		rtr.sysctl("ipv6/conf/all/forwarding", "1"),
+		client.defaultRoute(v4(1, 1)),
+		server.defaultRoute(v4(0, 1)),
+		client.defaultRoute6(v6("2001:db8:1::1")),
+		server.defaultRoute6(v6("2001:db8::1")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rtr.open(t).Replace(f); err != nil {
+		t.Fatal(err)
+	}
+	if got := udpSource(t, client, server, v4(0, 2)); !got.Equal(v4(0, 1)) {
+		t.Errorf("IPv4 arrived from %s, want the router's 10.0.0.1 (masqueraded)", got)
+	}
+	if got := udpSource(t, client, server, v6("2001:db8::2")); !got.Equal(v6("2001:db8:1::2")) {
+		t.Errorf("IPv6 arrived from %s, want the client's 2001:db8:1::2 (not masqueraded)", got)
+	}
+}

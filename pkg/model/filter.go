@@ -192,7 +192,9 @@ func ProtoName(p uint8) string {
 }
 
 // String renders the whole table as an nft script body (for a table read
-// back from the kernel, its canonical text).
+// back from the kernel, its canonical text). Each rule carries its Tag as
+// its comment, as tunneld installs it: the script, loaded with nft -f,
+// is the table tunneld would write, and reads back as no drift.
 func (f *Filter) String() string {
 	if f.Observed != "" {
 		return f.Observed
@@ -208,7 +210,7 @@ func (f *Filter) String() string {
 			fmt.Fprintf(&b, "\t\ttype %s hook %s priority %d; policy accept;\n", c.Type, c.Hook, c.Priority)
 		}
 		for _, r := range c.Rules {
-			fmt.Fprintf(&b, "\t\t%s\n", r)
+			fmt.Fprintf(&b, "\t\t%s comment \"%s\"\n", r, r.Tag())
 		}
 		b.WriteString("\t}\n")
 	}
@@ -224,9 +226,11 @@ func (f *Filter) Equal(g *Filter) bool {
 	return f.Canonical() == g.Canonical()
 }
 
-// MaxTag is the longest rule tag: it must fit one TLV (length byte) of the
-// kernel's NFTA_RULE_USERDATA together with its terminating NUL.
-const MaxTag = 250
+// MaxTag is the longest rule tag: nft refuses a longer comment
+// (NFTNL_UDATA_COMMENT_MAXLEN), so a table printed by String, or listed
+// by nft, could not be loaded back. (The kernel's NFTA_RULE_USERDATA
+// would take up to 254 bytes.)
+const MaxTag = 128
 
 // Tag is the identity the kernel seam stores with a rule (as an nft
 // comment): its text without double quotes (nft cannot read a comment

@@ -2,6 +2,7 @@ package nft
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
 	"golang.org/x/sys/unix"
 )
 
@@ -307,5 +309,76 @@ func TestKernelMasqueradeIPv4Only(t *testing.T) {
 	}
 	if got := udpSource(t, client, server, v6("2001:db8::2")); !got.Equal(v6("2001:db8:1::2")) {
 		t.Errorf("IPv6 arrived from %s, want the client's 2001:db8:1::2 (not masqueraded)", got)
+	}
+}
+
+// TestKernelPrintedTableLoads: the table block of a plan (what `tunneld
+// plan` prints), loaded by an admin with nft -f, is the table tunneld
+// would install: it reads back equal to the desired one, so the next
+// apply plans nothing for it (and keeps its counters). The seeds' tables,
+// and one with every kind of rule and rules whose tags are too long for
+// nft's comments (128 bytes), which are hashed.
+func TestKernelPrintedTableLoads(t *testing.T) {
+	privileged(t)
+	if !haveNft() {
+		t.Skip("nft is not installed")
+	}
+	tables := map[string]*model.Filter{}
+	for _, s := range seeds {
+		tables[s.plan] = s.filter
+	}
+	tables["every kind"] = desiredFilter(t, `
+[tunnel.long-tunnel-nam]
+mode = "sit"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+address = "2001:db8:1::2/64"
+forward = "drop"
+[tunnel.Moe]
+mode = "ipip"
+local = "192.0.2.1"
+remote = "192.0.2.3"
+address = "10.0.0.1 peer 10.0.0.2"
+[[forward]]
+tunnel = "long-tunnel-nam"
+direction = "in"
+interface = "another-long-if"
+src = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:0/112"
+dst = "2001:db8:ffff:eeee:dddd:cccc:bbbb:0/112"
+proto = "tcp"
+dport = 65535
+[[forward]]
+tunnel = "Moe"
+direction = "in"
+proto = "tcp"
+action = "drop"
+[[masquerade]]
+oif = "eth0"
+[[masquerade]]
+oif = "eth0"
+src = ["192.168.1.0/24", "fd00::/64"]
+[[redirect]]
+iif = "eth1"
+dst = "192.0.2.1"
+port = 80
+to_port = 3128
+`)
+	for name, f := range tables {
+		t.Run(name, func(t *testing.T) {
+			cmd := plan.Op{Kind: plan.FilterReplace, Filter: f}.Command(nil)
+			script, ok := strings.CutPrefix(cmd, "nft -f - <<'EOF'\n")
+			script, ok2 := strings.CutSuffix(script, "EOF")
+			if !ok || !ok2 {
+				t.Fatalf("not an nft here-document:\n%s", cmd)
+			}
+			ns := newNS(t)
+			if _, err := ns.nft(script, "-f", "-"); err != nil {
+				t.Fatalf("%v\n%s", err, script)
+			}
+			got := mustRead(t, ns.open(t))
+			if ops := plan.Diff(model.State{Filter: got}, model.State{Filter: f}).Ops; len(ops) != 0 {
+				t.Errorf("after nft -f of the printed table, tunneld plans %v\nread back:\n%s\nwant:\n%s", ops, got.Canonical(), f.Canonical())
+			}
+		})
 	}
 }

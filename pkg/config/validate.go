@@ -120,7 +120,6 @@ func (d *decoder) duplicateRoutes(c *Config) {
 // any. It would refuse the second as existing, and tunneld would never
 // see it in place.
 func (d *decoder) sameRules(c *Config) {
-	sel := ruleSelector
 	covers := func(a, b netip.Prefix) bool { return !a.IsValid() || !b.IsValid() || a == b }
 	// The earlier rules at each explicit priority: a thousand rules, each
 	// at its own priority, compare none with each other.
@@ -134,7 +133,7 @@ func (d *decoder) sameRules(c *Config) {
 		for _, a := range earlier {
 			if a.Family != b.Family || a.Table != b.Table || a.IIF != b.IIF || a.OIF != b.OIF ||
 				a.HasMark != b.HasMark || a.Mark != b.Mark || a.Mask != b.Mask ||
-				!covers(sel(a.From), sel(b.From)) || !covers(sel(a.To), sel(b.To)) {
+				!covers(Selector(a.From), Selector(b.From)) || !covers(Selector(a.To), Selector(b.To)) {
 				continue
 			}
 			d.errorf(keyPath("rule").index(b.Index).key("priority"),
@@ -170,8 +169,8 @@ func (d *decoder) duplicateRules(c *Config) {
 		if r.Table == 0 { // its table was refused, and said so
 			continue
 		}
-		k := key{r.Family, ruleSelector(r.From), ruleSelector(r.To), r.IIF, r.OIF, false, 0, 0, r.Table}
-		if r.HasMark && (r.Mark != 0 || r.Mask != 0) { // 0/0 matches every packet, as no fwmark
+		k := key{r.Family, Selector(r.From), Selector(r.To), r.IIF, r.OIF, false, 0, 0, r.Table}
+		if r.MatchesMark() {
 			k.hasMark, k.mark, k.mask = true, r.Mark, r.Mask
 		}
 		f := seen[k]
@@ -199,43 +198,19 @@ func (d *decoder) duplicateRules(c *Config) {
 }
 
 // rulesFit refuses each rule without a priority that finds no free one
-// left in the band. Priorities are assigned from the file alone (see
-// desired: the explicit ones are taken first, then each rule without one
-// gets the lowest free one, in file order), so a rule that cannot be
-// placed is known here; applied, it would be silently missing.
+// left in the band (RulePriorities, which desired places them by, gives
+// it 0): applied, it would be silently missing.
 func (d *decoder) rulesFit(c *Config) {
 	lo, hi := c.Global.RulePriorityMin, c.Global.RulePriorityMax
 	if lo > hi {
 		return // said at rule_priority_max
 	}
-	free := int(hi-lo) + 1
-	taken := map[uint32]bool{}
-	for _, r := range c.Rules {
-		if r.Priority >= lo && r.Priority <= hi && !taken[r.Priority] {
-			taken[r.Priority] = true
-			free--
+	for i, p := range c.RulePriorities() {
+		if p == 0 {
+			d.add(keyPath("rule").index(c.Rules[i].Index), true,
+				"no free priority left for it in tunneld's rule band %d–%d (global.rule_priority_min/max): widen the band", lo, hi)
 		}
 	}
-	for _, r := range c.Rules {
-		if r.Priority != 0 {
-			continue
-		}
-		if free > 0 {
-			free--
-			continue
-		}
-		d.add(keyPath("rule").index(r.Index), true,
-			"no free priority left for it in tunneld's rule band %d–%d (global.rule_priority_min/max): widen the band", lo, hi)
-	}
-}
-
-// ruleSelector is a rule's from or to as the kernel keeps it: a prefix of
-// length 0 is no selector.
-func ruleSelector(p netip.Prefix) netip.Prefix {
-	if p.IsValid() && p.Bits() == 0 {
-		return netip.Prefix{}
-	}
-	return p
 }
 
 func tunnelPath(name string) keyPath { return keyPath("tunnel").key(name) }

@@ -180,44 +180,19 @@ func (b *builder) reachableTables(l model.Link) map[uint32]bool {
 }
 
 func (b *builder) rules() {
-	used := map[uint32]bool{}
-	for _, r := range b.c.Rules {
-		if r.Priority != 0 {
-			used[r.Priority] = true
-		}
-	}
-	next := b.c.Global.RulePriorityMin
-	for _, r := range b.c.Rules {
-		prio := r.Priority
+	for i, prio := range b.c.RulePriorities() {
+		r := b.c.Rules[i]
 		if prio == 0 {
-			for used[next] && next <= b.c.Global.RulePriorityMax {
-				next++
-			}
-			if next > b.c.Global.RulePriorityMax {
-				// Not for a file config read: it refuses a rule that
-				// finds the band full (rulesFit). A Config made otherwise.
-				b.note("rule[%d]: no free priority left in the band %d–%d", r.Index, b.c.Global.RulePriorityMin, b.c.Global.RulePriorityMax)
-				continue
-			}
-			prio = next
-			used[prio] = true
+			// Not for a file config read: it refuses a rule that
+			// finds the band full (rulesFit). A Config made otherwise.
+			b.note("rule[%d]: no free priority left in the band %d–%d", r.Index, b.c.Global.RulePriorityMin, b.c.Global.RulePriorityMax)
+			continue
 		}
 		b.res.State.Rules = append(b.res.State.Rules, model.Rule{
-			Family: r.Family, Priority: prio, Src: selector(r.From), Dst: selector(r.To), IIF: r.IIF, OIF: r.OIF,
-			Mark: r.Mark, Mask: r.Mask, HasMark: r.HasMark && (r.Mark != 0 || r.Mask != 0), Table: r.Table,
+			Family: r.Family, Priority: prio, Src: config.Selector(r.From), Dst: config.Selector(r.To), IIF: r.IIF, OIF: r.OIF,
+			Mark: r.Mark, Mask: r.Mask, HasMark: r.MatchesMark(), Table: r.Table,
 		})
 	}
-}
-
-// selector is a rule's from or to as the kernel keeps it: a prefix of
-// length 0 matches every address, and the kernel holds (and reads back)
-// no address at all for it, as for a rule without the selector. A mark
-// of 0 with mask 0 likewise matches every packet and is not kept.
-func selector(p netip.Prefix) netip.Prefix {
-	if p.IsValid() && p.Bits() == 0 {
-		return netip.Prefix{}
-	}
-	return p
 }
 
 func (b *builder) sysctls() {

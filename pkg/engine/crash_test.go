@@ -16,15 +16,26 @@ import (
 var errCrashed = errors.New("crashed")
 
 // crashAfter makes k carry out n more operations and then none: the
-// process that was applying them is gone.
-func crashAfter(k *fakekernel.Kernel, n int) {
-	k.Fail = func(plan.Op) error {
+// process that was applying them is gone. With torn, the operation it
+// stopped in is left half-done where the real kernel seam sends it in two
+// datagrams (a tunnel created without its alias). It returns a pointer to
+// the kind of the operation the crash stopped.
+func crashAfter(k *fakekernel.Kernel, n int, torn bool) *plan.Kind {
+	stopped := new(plan.Kind)
+	k.Fail = func(op plan.Op) error {
 		if n == 0 {
+			if *stopped == 0 {
+				*stopped = op.Kind
+			}
+			if torn {
+				return fmt.Errorf("%w: %w", errCrashed, fakekernel.ErrTorn)
+			}
 			return errCrashed
 		}
 		n--
 		return nil
 	}
+	return stopped
 }
 
 // step is one of the engine's jobs, as a restarted process does it again.
@@ -87,11 +98,43 @@ func TestCrashAtEveryOperation(t *testing.T) {
 				t.Fatalf("uninterrupted %s: %v", j.step.name, err)
 			}
 			want := dumpOf(ref)
-			for n := 0; ; n++ {
+			// crashed runs the step interrupted after n operations, then
+			// again; it reports whether there was anything to interrupt,
+			// and whether the stopped operation is one a crash can tear.
+			crashed := func(n int, torn bool) (interrupted, tearable bool) {
 				k := prepare()
-				crashAfter(k, n)
+				stopped := crashAfter(k, n, torn)
 				err := j.step.run(k)
 				if err == nil {
+					return false, false
+				}
+				if !errors.Is(err, errCrashed) {
+					t.Fatalf("crash after %d operations: %s: %v", n, j.step.name, err)
+				}
+				how := "crash"
+				if torn {
+					how = "torn crash"
+				}
+				k.Fail = nil
+				writes := k.Writes
+				if err := j.step.run(k); err != nil {
+					t.Fatalf("%s after %d operations: %s again: %v", how, n, j.step.name, err)
+				}
+				if diff := cmp.Diff(want, dumpOf(k), dumpOpts); diff != "" {
+					t.Fatalf("%s after %d operations, %s again (-uninterrupted +restarted):\n%s", how, n, j.step.name, diff)
+				}
+				redone := k.Writes - writes
+				if err := j.after.run(k); err != nil {
+					t.Fatalf("%s after %d operations: %s: %v", how, n, j.after.name, err)
+				}
+				if diff := cmp.Diff(dumpOf(world()), dumpOf(k), dumpOpts); diff != "" {
+					t.Fatalf("%s after %d operations and %d redone, then %s (-box before +after):\n%s", how, n, redone, j.after.name, diff)
+				}
+				return true, *stopped == plan.LinkAdd
+			}
+			for n := 0; ; n++ {
+				interrupted, tearable := crashed(n, false)
+				if !interrupted {
 					// The step needs no more than n operations: it has
 					// been interrupted after each one before its last.
 					if n == 0 {
@@ -99,23 +142,8 @@ func TestCrashAtEveryOperation(t *testing.T) {
 					}
 					break
 				}
-				if !errors.Is(err, errCrashed) {
-					t.Fatalf("crash after %d operations: %s: %v", n, j.step.name, err)
-				}
-				k.Fail = nil
-				writes := k.Writes
-				if err := j.step.run(k); err != nil {
-					t.Fatalf("crash after %d operations: %s again: %v", n, j.step.name, err)
-				}
-				if diff := cmp.Diff(want, dumpOf(k), dumpOpts); diff != "" {
-					t.Fatalf("crash after %d operations, %s again (-uninterrupted +restarted):\n%s", n, j.step.name, diff)
-				}
-				redone := k.Writes - writes
-				if err := j.after.run(k); err != nil {
-					t.Fatalf("crash after %d operations: %s: %v", n, j.after.name, err)
-				}
-				if diff := cmp.Diff(dumpOf(world()), dumpOf(k), dumpOpts); diff != "" {
-					t.Fatalf("crash after %d operations and %d redone, then %s (-box before +after):\n%s", n, redone, j.after.name, diff)
+				if tearable {
+					crashed(n, true)
 				}
 			}
 		})

@@ -26,7 +26,7 @@ type inRestore struct {
 func (k *inRestore) Apply(ctx context.Context, p plan.Plan) error {
 	for i, op := range p.Ops {
 		if op.Kind == plan.SysctlRestore && model.IsForwarding(op.Sysctl.Path) {
-			crashAfter(k.Kernel, i) // the seam has the whole plan
+			crashAfter(k.Kernel, i, false) // the seam has the whole plan
 			_ = k.Kernel.Apply(ctx, p)
 			k.Fail = nil
 			k.Originals.Restoring(op, p.Ops[i+1:])
@@ -154,7 +154,7 @@ func TestDownKeepsWhatOthersChanged(t *testing.T) {
 
 			for n := 0; n < len(rep.Applied); n++ {
 				k := box()
-				crashAfter(k, n)
+				crashAfter(k, n, false)
 				if _, err := Down(ctx, k, c); err == nil {
 					t.Fatalf("crash after %d: down finished", n)
 				}

@@ -17,6 +17,11 @@ func (k *Kernel) apply(op plan.Op, then []plan.Op) error {
 		return k.linkAdd(*op.Link)
 	case plan.LinkChange:
 		return k.linkChange(*op.Link)
+	case plan.LinkMark:
+		if _, ok := k.Tunnels[op.Link.Name]; !ok {
+			return errno(syscall.ENODEV, "no device %s", op.Link.Name)
+		}
+		k.Aliases[op.Link.Name] = model.LinkAlias
 	case plan.LinkUp, plan.LinkDown:
 		d, ok := k.Devices[op.Name]
 		if !ok {

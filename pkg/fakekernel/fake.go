@@ -18,6 +18,7 @@ package fakekernel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -74,7 +75,8 @@ type Kernel struct {
 	Writes int
 	// AddrReads counts the calls of DeviceAddrs.
 	AddrReads int
-	// Fail, when set, may fail an operation before it is applied.
+	// Fail, when set, may fail an operation before it is applied (or, with
+	// an error wrapping ErrTorn, half-way through it).
 	Fail func(plan.Op) error
 	next int
 }
@@ -120,6 +122,12 @@ func (k *Kernel) addDevice(d model.Device) *model.Device {
 	k.Sysctls["net/ipv6/conf/"+d.Name+"/accept_ra"] = k.Sysctls["net/ipv6/conf/default/accept_ra"]
 	return &d
 }
+
+// ErrTorn, wrapped in an error Fail returns, stops an operation half-way,
+// where the real kernel seam sends it in two datagrams and a process can be
+// killed between them: a LinkAdd creates the tunnel without tunneld's
+// alias. Other operations are stopped before they start, as without it.
+var ErrTorn = errors.New("torn")
 
 // SetFail sets Fail while no operation is being applied.
 func (k *Kernel) SetFail(f func(plan.Op) error) {
@@ -236,7 +244,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 			continue
 		}
 		d := k.Devices[name]
-		l.MTU, l.Up = d.MTU, d.Up
+		l.MTU, l.Up, l.Unmarked = d.MTU, d.Up, k.Aliases[name] != model.LinkAlias
 		s.Links = append(s.Links, l)
 		for _, a := range k.Addrs {
 			if a.Link == name {
@@ -297,6 +305,9 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		}
 		if k.Fail != nil {
 			if err := k.Fail(op); err != nil {
+				if errors.Is(err, ErrTorn) && op.Kind == plan.LinkAdd && k.linkAdd(*op.Link) == nil {
+					delete(k.Aliases, op.Link.Name)
+				}
 				kernel.Collect(&ae, op, err)
 				continue
 			}

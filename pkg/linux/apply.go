@@ -258,6 +258,12 @@ func requests(op plan.Op, idx *indexes, tabs *tableRoutes) ([]nlreq, error) {
 			return nil, err
 		}
 		return one(r)
+	case plan.LinkMark:
+		i, err := idx.get(op.Link.Name)
+		if err != nil {
+			return nil, err
+		}
+		return one(nlreq{unix.RTM_NEWLINK, 0, markMsg{i}, nil})
 	case plan.LinkUp, plan.LinkDown:
 		i, err := idx.get(op.Name)
 		if err != nil {

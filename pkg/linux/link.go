@@ -113,7 +113,8 @@ func stats64(v []byte) model.Stats {
 // worked: by name, it would otherwise mark a device of that name that is
 // not tunneld's (which would then count as its own). A crash between the
 // two leaves a tunnel without the alias, still tunneld's by its name and
-// kind while the configuration names it.
+// kind while the configuration names it: observed Unmarked, and marked by
+// the next converge (plan.LinkMark).
 func addLink(l model.Link, underlay uint32) ([]nlreq, error) {
 	data, err := tunnelData(l, underlay)
 	if err != nil {
@@ -155,6 +156,18 @@ func (m aliasMsg) MarshalBinary() ([]byte, error) {
 		{Type: unix.IFLA_IFALIAS, Data: []byte(m.alias)},
 	})
 	return append(make([]byte, unix.SizeofIfInfomsg), attrs...), err
+}
+
+// markMsg writes tunneld's alias on the tunnel of that index, observed
+// without it (model.Link.Unmarked): by index, so a device put in its
+// place since is not marked.
+type markMsg struct{ index uint32 }
+
+func (m markMsg) MarshalBinary() ([]byte, error) {
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.IFLA_IFALIAS, Data: []byte(model.LinkAlias)}})
+	hdr := make([]byte, unix.SizeofIfInfomsg)
+	binary.NativeEndian.PutUint32(hdr[4:], m.index)
+	return append(hdr, attrs...), err
 }
 
 // changeLink changes a live tunnel in place: one RTM_NEWLINK on its

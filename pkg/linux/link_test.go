@@ -2,6 +2,7 @@ package linux
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/netnstest"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 // TestPrivilegedDecodeLink: the lean link decoder reads every link of a
@@ -99,4 +101,47 @@ func setAlias(k *Kernel, name, alias string) error {
 	answers := make([]error, 1)
 	k.exchange([]netlink.Message{{Header: netlink.Header{Type: unix.RTM_NEWLINK, Flags: netlink.Request}, Data: data}}, answers)
 	return answers[0]
+}
+
+// TestPrivilegedTornCreateMarked: a tunnel left without tunneld's alias (a
+// process killed between the creation and the alias datagram) is read as
+// unmarked, marked by the next converge, and removed once the
+// configuration drops it. Without the ipip driver (this host) it skips;
+// in the VMs it must run.
+func TestPrivilegedTornCreateMarked(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	c := parse(t, withTunnel)
+	converge(t, k, c)
+	if err := setAlias(k, "moe", ""); err != nil {
+		t.Fatal(err)
+	}
+	have, _, err := k.Observe(ctx, engine.Scope(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i, ok := model.LinkNamed(have.Links, "moe"); !ok || !have.Links[i].Unmarked {
+		t.Fatalf("moe without its alias is not read as unmarked: %+v", have.Links)
+	}
+	rep := converge(t, k, c)
+	var kinds []plan.Kind
+	for _, op := range rep.Applied {
+		kinds = append(kinds, op.Kind)
+	}
+	if diff := cmp.Diff([]plan.Kind{plan.LinkMark}, kinds); diff != "" {
+		t.Errorf("converge after the alias was lost (-want +got kinds):\n%s", diff)
+	}
+	links, err := k.listLinks(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		if l.name == "moe" && l.alias != model.LinkAlias {
+			t.Errorf("moe's alias is %q, want %q", l.alias, model.LinkAlias)
+		}
+	}
+	converge(t, k, parse(t, withoutTunnels))
+	if _, err := net.InterfaceByName("moe"); err == nil {
+		t.Error("moe is still there after the configuration dropped it")
+	}
 }

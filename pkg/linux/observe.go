@@ -54,7 +54,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		if !ok {
 			continue
 		}
-		ml.Name, ml.MTU, ml.Up = l.name, l.mtu, l.up
+		ml.Name, ml.MTU, ml.Up, ml.Unmarked = l.name, l.mtu, l.up, l.alias != model.LinkAlias
 		s.Links = append(s.Links, ml)
 		owned[l.index] = true
 	}

@@ -43,12 +43,18 @@ type Link struct {
 	MTU int
 	// Up is the administrative state.
 	Up bool
+	// Unmarked is set on an observed tunnel that lacks tunneld's alias
+	// (LinkAlias) and is tunneld's only by its configured name and kind:
+	// a process stopped between creating the tunnel and writing the alias
+	// leaves one. The desired state never sets it.
+	Unmarked bool `json:",omitempty"`
 }
 
 // Params returns l without the fields a kernel change cannot reach in place
-// (none besides the name and mode) and without Up, for comparing parameters.
+// (none besides the name and mode), without Up and without Unmarked, for
+// comparing parameters.
 func (l Link) Params() Link {
-	l.Up = false
+	l.Up, l.Unmarked = false, false
 	return l
 }
 

@@ -43,7 +43,7 @@ func Diff(have, want model.State, fallbacks ...string) Plan {
 // Phases of a plan, in execution order.
 const (
 	phaseRecreate      = iota // LinkDel of links whose mode changed
-	phaseLinks                // LinkAdd, LinkChange
+	phaseLinks                // LinkAdd, LinkChange, LinkMark
 	phaseAddrFix              // AddrDel of addresses re-added with another prefix
 	phaseAddrs                // AddrAdd
 	phaseUp                   // LinkUp
@@ -115,6 +115,11 @@ func (d *differ) links(have, want []model.Link) {
 			}
 			if old.Params() != w.Params() {
 				d.add(phaseLinks, Op{Kind: LinkChange, Link: ptr(*w), Old: ptr(*old)})
+			}
+			if old.Unmarked {
+				// Held by its name only: once the configuration drops
+				// it, nothing would say it is tunneld's to remove.
+				d.add(phaseLinks, Op{Kind: LinkMark, Link: ptr(*w)})
 			}
 			if w.Up && !old.Up {
 				d.add(phaseUp, Op{Kind: LinkUp, Link: ptr(*w), Name: w.Name})

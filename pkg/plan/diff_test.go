@@ -47,6 +47,12 @@ func TestDiff(t *testing.T) {
 	v6dev := unreach
 	v6dev.Type, v6dev.Dev = model.RouteUnicast, "eth0"
 	withOriginal.Sysctls = []model.Sysctl{{Path: "net/ipv4/ip_forward", Value: "1", Original: "0"}}
+	moeUnmarked := withOriginal
+	moeUnmarked.Links = []model.Link{moe}
+	moeUnmarked.Links[0].Unmarked = true
+	moeUnmarkedOld := moeUnmarked
+	moeUnmarkedOld.Links = []model.Link{moeNewLocal}
+	moeUnmarkedOld.Links[0].Unmarked = true
 	tests := []struct {
 		name       string
 		have, want model.State
@@ -65,6 +71,11 @@ sysctl -w net.ipv4.ip_forward=1`},
 sysctl -w net.ipv4.ip_forward=0  # original value
 ip rule del from 10.0.0.1 lookup 42 priority 20000 protocol 116
 ip link del moe`},
+		{"a tunnel held by its name only is marked", moeUnmarked, full, nil, `
+ip link set moe alias tunneld`},
+		{"and marked beside a change", moeUnmarkedOld, full, nil, `
+ip link change moe mtu 1480 type ipip local 192.0.2.1 remote 192.0.2.2 ttl 64 pmtudisc
+ip link set moe alias tunneld`},
 		{"local changes in place", full, model.State{Links: []model.Link{moeNewLocal}, Addrs: full.Addrs, Routes: full.Routes, Rules: full.Rules, Sysctls: full.Sysctls}, nil, `
 ip link change moe mtu 1480 type ipip local 192.0.2.9 remote 192.0.2.2 ttl 64 pmtudisc`},
 		{"mode change recreates and re-adds what the deletion takes", full, model.State{Links: []model.Link{moeGRE}, Addrs: full.Addrs, Routes: full.Routes, Rules: full.Rules, Sysctls: full.Sysctls}, nil, `

@@ -28,6 +28,7 @@ const (
 	FilterReplace                 // replace the nftables table atomically
 	FilterDel                     // delete the nftables table
 	SysctlKeep                    // forget a sysctl's original: someone else changed it since tunneld did
+	LinkMark                      // write tunneld's alias on a tunnel it holds by name only
 )
 
 // Op is one kernel operation. Exactly one object field is set, matching

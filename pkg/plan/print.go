@@ -26,6 +26,8 @@ func (o Op) Command(tables map[uint32]string) string {
 		return "ip link add " + linkArgs(*o.Link)
 	case LinkChange:
 		return "ip link change " + linkArgs(*o.Link)
+	case LinkMark:
+		return "ip link set " + o.Link.Name + " alias " + model.LinkAlias
 	case LinkUp:
 		return "ip link set " + o.Name + " up"
 	case LinkDown:

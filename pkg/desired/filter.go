@@ -80,10 +80,15 @@ func (b *builder) filter() *model.Filter {
 			post.Rules = append(post.Rules, r)
 		}
 	}
+	// A [[redirect]] without dst is IPv4 only too, as iptables' REDIRECT.
 	for _, r := range b.c.Redirects {
 		for _, dst := range orAny(r.Dst) {
-			pre.Rules = append(pre.Rules, model.FRule{IIF: r.IIF, Dst: dst, L4Proto: r.Proto, DPort: r.Port,
-				Verdict: model.Verdict{Kind: model.Redirect, Port: r.ToPort}})
+			rule := model.FRule{IIF: r.IIF, Dst: dst, L4Proto: r.Proto, DPort: r.Port,
+				Verdict: model.Verdict{Kind: model.Redirect, Port: r.ToPort}}
+			if !dst.IsValid() {
+				rule.Family = model.FamilyV4
+			}
+			pre.Rules = append(pre.Rules, rule)
 		}
 	}
 	f := &model.Filter{}

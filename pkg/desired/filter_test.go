@@ -164,3 +164,24 @@ func TestMasqueradeFamilies(t *testing.T) {
 		})
 	}
 }
+
+// TestRedirectFamilies: a [[redirect]] without dst redirects IPv4 only, as
+// iptables' REDIRECT does; with dst, each prefix says its family.
+func TestRedirectFamilies(t *testing.T) {
+	tests := []struct {
+		name, conf string
+		want       []string
+	}{
+		{"no dst", "[[redirect]]\niif = \"eth0\"\nport = 80\nto_port = 8080\n", []string{`meta nfproto ipv4 iifname "eth0" meta l4proto tcp th dport 80 redirect to :8080`}},
+		{"IPv6 dst", "[[redirect]]\nport = 80\ndst = \"::/0\"\n", []string{`ip6 daddr ::/0 meta l4proto tcp th dport 80 redirect to :80`}},
+		{"both", "[[redirect]]\nport = 53\nproto = \"udp\"\ndst = [\"192.0.2.1\", \"2001:db8::1\"]\n",
+			[]string{`ip daddr 192.0.2.1 meta l4proto udp th dport 53 redirect to :53`, `ip6 daddr 2001:db8::1 meta l4proto udp th dport 53 redirect to :53`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, chainRules(t, tt.conf, "prerouting")); diff != "" {
+				t.Errorf("prerouting chain (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -382,3 +382,54 @@ to_port = 3128
 		})
 	}
 }
+
+// TestKernelRedirectIPv4Only: a [[redirect]] without dst sends IPv4
+// connections to the local port, and leaves IPv6 ones as they are.
+func TestKernelRedirectIPv4Only(t *testing.T) {
+	f := desiredFilter(t, "[[redirect]]\niif = \"lan\"\nport = 80\nto_port = 8080\n")
+	t.Logf("table:\n%s", f)
+	client, rtr := newNS(t), newNS(t)
+	for _, err := range []error{
+		client.sysctl("ipv6/conf/default/accept_dad", "0"),
+		rtr.sysctl("ipv6/conf/default/accept_dad", "0"),
+		rtr.veth("lan", net.IPv4(10, 1, 0, 1).To4(), client, "eth0", net.IPv4(10, 1, 0, 2).To4()),
+		rtr.addAddr6("lan", net.ParseIP("2001:db8:1::1")),
+		client.addAddr6("eth0", net.ParseIP("2001:db8:1::2")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rtr.open(t).Replace(f); err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	if err := rtr.do(func() (err error) { ln, err = net.Listen("tcp", ":8080"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	connect := func(addr string) error {
+		return client.do(func() error {
+			c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		})
+	}
+	if err := connect("10.1.0.1:80"); err != nil {
+		t.Errorf("IPv4 to port 80: %v, want redirected to 8080", err)
+	}
+	if err := connect("[2001:db8:1::1]:80"); err == nil {
+		t.Errorf("IPv6 to port 80: connected, want refused (not redirected)")
+	}
+}

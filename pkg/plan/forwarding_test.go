@@ -115,7 +115,7 @@ sysctl -w net.ipv4.conf.wan.forwarding=0  # as before net.ipv4.ip_forward was wr
 			sysctl("net/ipv4/conf/wan/forwarding", "0", "0", "0"),
 		}}, model.State{}, `
 # net.ipv4.conf.dmz.forwarding was changed by someone else: left at 1
-sysctl -w net.ipv4.conf.gone.forwarding=0  # as before net.ipv4.ip_forward was written
+# net.ipv4.conf.gone.forwarding is gone with its device: its original 0 is forgotten
 sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written
 sysctl -w net.ipv4.conf.wan.forwarding=0  # as before net.ipv4.ip_forward was written`},
 		{"ipv6", model.State{Sysctls: []model.Sysctl{

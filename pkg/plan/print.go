@@ -67,6 +67,11 @@ func (o Op) Command(tables map[uint32]string) string {
 // before tunneld wrote the forwarding sysctl, or the one someone else set
 // since, which the forwarding sysctl's restore overwrote.
 func restoreCmd(s model.Sysctl) string {
+	if s.Value == "" {
+		// Observed without a value: the file went with its device, and
+		// there is nothing to write, only a record to forget.
+		return fmt.Sprintf("# %s is gone with its device: its original %s is forgotten", model.SysctlName(s.Path), s.Original)
+	}
 	cmd := fmt.Sprintf("sysctl -w %s=%s  # ", model.SysctlName(s.Path), s.Original)
 	leader := model.SysctlLeader(s.Path)
 	switch {

@@ -66,3 +66,27 @@ func TestIP6TnlTClassCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreCommand: a recorded sysctl no longer wanted is written back,
+// and one whose device is gone (observed without a value) has nothing to
+// write back: the line says its record is forgotten, not a write.
+func TestRestoreCommand(t *testing.T) {
+	tests := []struct {
+		name string
+		s    model.Sysctl
+		want string
+	}{
+		{"there", model.Sysctl{Path: "net/ipv4/conf/eth1/proxy_arp", Value: "1", Original: "0", Ours: []string{"1"}},
+			"sysctl -w net.ipv4.conf.eth1.proxy_arp=0  # original value"},
+		{"gone with its device", model.Sysctl{Path: "net/ipv4/conf/eth1/proxy_arp", Original: "0", Ours: []string{"1"}},
+			"# net.ipv4.conf.eth1.proxy_arp is gone with its device: its original 0 is forgotten"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Op{Kind: SysctlRestore, Sysctl: &tt.s}.Command(nil)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("command (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -4,8 +4,12 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
 )
@@ -83,6 +87,7 @@ func runDown(env *Env, args []string) int {
 	}
 	defer lock.Release()
 	rep, err := engine.Down(env.Context, k, c)
+	removeStaleSocket(env)
 	printOps(env, rep)
 	if err != nil {
 		printErr(env, err)
@@ -116,5 +121,15 @@ func printErr(env *Env, err error) {
 func closeKernel(k kernel.Kernel) {
 	if c, ok := k.(interface{ Close() error }); ok {
 		c.Close()
+	}
+}
+
+// removeStaleSocket removes the status socket a daemon killed without
+// its teardown (kill -9, a power cut) left: down holds the state
+// directory's lock, so no daemon is listening on it.
+func removeStaleSocket(env *Env) {
+	p := filepath.Join(env.StateDir, daemon.SocketName)
+	if fi, err := os.Lstat(p); err == nil && fi.Mode().Type() == fs.ModeSocket {
+		_ = os.Remove(p)
 	}
 }

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
@@ -224,5 +229,40 @@ func TestApplyBlockedTunnel(t *testing.T) {
 				t.Errorf("a failed apply says %q", out.String())
 			}
 		})
+	}
+}
+
+// TestDownRemovesStaleSocket: the status socket a killed daemon left is
+// gone after down (which holds the state directory's lock, so nothing
+// listens on it); any other file there stays.
+func TestDownRemovesStaleSocket(t *testing.T) {
+	const file = "../../testdata/seeds/002_ff25396f952da8ec/colo.toml"
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := emptyKernel(c)
+	state := t.TempDir()
+	sock := filepath.Join(state, daemon.SocketName)
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close() // as kill -9 leaves it: the file, nobody listening
+	other := filepath.Join(state, "notes.txt")
+	if err := os.WriteFile(other, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &out, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+	if code := Main(env, []string{"down", "-c", file}); code != 0 {
+		t.Fatalf("down: exit %d\n%s", code, &out)
+	}
+	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the stale socket after down: %v, want it gone", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another file in the state directory: %v, want it kept", err)
 	}
 }

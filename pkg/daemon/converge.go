@@ -16,7 +16,8 @@ import (
 	"github.com/tunneld/tunneld/pkg/plan"
 )
 
-// converge brings the kernel to the configuration and records the facts.
+// converge brings the kernel to the configuration and records the facts;
+// one that ctx's end cuts short records nothing but what it did.
 // Operations done for a reason other than a new configuration are repairs
 // or follow-ups of the environment; each gets one log line naming its
 // object, and, if fights is set, counts towards a fight over it. waited
@@ -30,6 +31,14 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 		kv = append(kv, "waited", waited)
 	}
 	dm.d.Log.Debug("converged", kv...)
+	if err != nil && ctx.Err() != nil {
+		// The daemon is stopping (a SIGTERM right after a SIGHUP stops
+		// the reload's converge): the converge was cut short, which
+		// is no failure. What it did is logged; the teardown follows.
+		dm.record(rep.Applied, rep.Last.Plan.Tables, why, fights)
+		dm.d.Log.Info("convergence cut short: tunneld is stopping", "reason", why)
+		return
+	}
 	dm.last = rep.Last
 	now := dm.record(rep.Applied, rep.Last.Plan.Tables, why, fights)
 	for _, n := range rep.Last.Want.Notes {

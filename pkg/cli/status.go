@@ -287,8 +287,13 @@ func printDaemon(w io.Writer, st Status) {
 	if !f.LastReload.IsZero() {
 		fmt.Fprintf(w, "  last reload %s\n", f.LastReload.Format("2006-01-02 15:04:05"))
 	}
-	if f.LastError != "" {
+	switch c := f.Cleared; {
+	case f.LastError != "":
 		fmt.Fprintf(w, "  last error at %s: %s\n", f.LastErrorAt.Format("2006-01-02 15:04:05"), f.LastError)
+	case c != nil:
+		// Over, and nothing else fails: what ended it, and when,
+		// come before the error, which must not read as current.
+		fmt.Fprintf(w, "  last error at %s, cleared by %s at %s: %s\n", c.At.Format("2006-01-02 15:04:05"), c.By, c.Cleared.Format("2006-01-02 15:04:05"), c.Err)
 	}
 	for _, h := range f.Held {
 		fmt.Fprintf(w, "  not repairing %s for now: something else keeps changing it\n", h)

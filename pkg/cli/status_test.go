@@ -106,6 +106,40 @@ func TestPrintDaemonStarting(t *testing.T) {
 	}
 }
 
+// TestPrintDaemonError: the daemon's last error is shown while it holds;
+// once what failed works again (a tester saw a converge that lost a race
+// with a storm of WAN renews shown long after the next one had worked)
+// it is shown as cleared, by what and when, and only while no other
+// error holds.
+func TestPrintDaemonError(t *testing.T) {
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	running := "daemon: running since 2026-12-03 17:00:00, 2 convergences, last 17:00:00\n"
+	cleared := &daemon.ClearedError{Err: `tunnel "moe": cannot assign requested address`, At: at.Add(-2 * time.Second), Cleared: at.Add(-time.Second), By: "a convergence"}
+	for _, tc := range []struct {
+		name  string
+		facts daemon.Facts
+		want  string
+	}{
+		{"none", daemon.Facts{}, running},
+		{"holds", daemon.Facts{LastError: "reload refused: t.toml:1:1: oops", LastErrorAt: at.Add(-time.Minute)},
+			running + "  last error at 2026-12-03 16:59:00: reload refused: t.toml:1:1: oops\n"},
+		{"cleared", daemon.Facts{Cleared: cleared},
+			running + "  last error at 2026-12-03 16:59:58, cleared by a convergence at 2026-12-03 16:59:59: tunnel \"moe\": cannot assign requested address\n"},
+		{"another holds", daemon.Facts{LastError: "no such host", LastErrorAt: at.Add(-time.Minute), Cleared: cleared},
+			running + "  last error at 2026-12-03 16:59:00: no such host\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := tc.facts
+			f.Started, f.Converges, f.LastConverge = at, 2, at
+			var b bytes.Buffer
+			printDaemon(&b, Status{Daemon: &f})
+			if diff := cmp.Diff(tc.want, b.String()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestStatusFollows: the local line of a tunnel that follows a device
 // lists the device's addresses, and those duplicate address detection
 // keeps from being followed with why; "no address" said nothing of an

@@ -52,18 +52,18 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 	f.Tunnels = inKernel(rep.Last, err)
 	f.Notes = rep.Last.Want.Notes
 	if err != nil {
-		f.LastError = err.Error()
-		f.LastErrorAt = now
+		dm.failed(failedConverge, err.Error(), now)
 		// The same failure again (a driver missing, a device taken)
 		// after every hint would fill the log: it is logged at error
 		// level when it begins or changes, else at debug level.
-		if f.LastError != dm.failing {
+		if err.Error() != dm.failing {
 			dm.d.Log.Error("converge failed", "reason", why, "err", err)
 		} else {
 			dm.d.Log.Debug("converge failed as before", "reason", why)
 		}
-		dm.failing = f.LastError
+		dm.failing = err.Error()
 	} else {
+		dm.worked(failedConverge, "a convergence", now)
 		dm.failing = ""
 	}
 	f.Held = f.Held[:0]

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -114,6 +113,10 @@ type Daemon struct {
 	// failing is the error of the last converge ("" when it worked), so
 	// that the same failure is logged once at error level.
 	failing string
+	// failures are the failures that hold, by what they are of, and
+	// cleared the one last over (see failed and worked, facts.go).
+	failures map[string]failure
+	cleared  *ClearedError
 	// warned holds the warnings of the last converge's observation, so
 	// that each is logged once at warn level while it lasts.
 	warned map[string]bool
@@ -313,7 +316,7 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 		} else {
 			dm.d.Log.Error("reload refused", "err", err)
 		}
-		dm.setError(fmt.Errorf("%s: %w", reloadRefused, err))
+		dm.setError(failedReload, fmt.Errorf("%s: %w", reloadRefused, err))
 		dm.d.Log.Warn("keeping the running configuration")
 		return false
 	}
@@ -329,10 +332,8 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	clear(dm.repairs)
 	dm.mu.Lock()
 	dm.facts.LastReload = dm.d.Now()
-	if strings.HasPrefix(dm.facts.LastError, reloadRefused) {
-		// The file that was refused is fixed: that error is over.
-		dm.facts.LastError, dm.facts.LastErrorAt = "", time.Time{}
-	}
+	// The file that was refused is fixed: that error is over.
+	dm.worked(failedReload, "a reload", dm.facts.LastReload)
 	dm.mu.Unlock()
 	dm.d.Log.Info("configuration reloaded", "file", cfg.File)
 	// Every name is looked up again, in the background: the converge

@@ -77,6 +77,8 @@ func (dm *Daemon) startDue(all bool) {
 	for n := range dm.names {
 		if !slices.Contains(wanted, n) {
 			delete(dm.names, n)
+			// Dropped by a reload: its failure is over.
+			dm.worked(failedLookup+n, "a reload", now)
 		}
 	}
 	for _, name := range wanted {
@@ -144,8 +146,9 @@ func (dm *Daemon) awaitAnswers(ctx context.Context) {
 // answer changed (a first answer included). A result from an earlier
 // generation, or for a name no longer configured, is dropped. A failed
 // lookup keeps the last good answer, is logged (at warn level when the
-// failure begins or changes) and is tried again after RetryResolve; the
-// next lookup of a name is due counted from when its answer came.
+// failure begins or changes), holds as a failure until the name answers
+// and is tried again after RetryResolve; the next lookup of a name is due
+// counted from when its answer came.
 func (dm *Daemon) answered(a answer) bool {
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
@@ -166,11 +169,12 @@ func (dm *Daemon) answered(a answer) bool {
 			dm.d.Log.Debug("resolve failed as before", "name", a.name)
 		}
 		st.failing = a.err.Error()
-		dm.facts.LastError, dm.facts.LastErrorAt = a.err.Error(), now
+		dm.failed(failedLookup+a.name, a.err.Error(), now)
 		st.due = now.Add(min(RetryResolve, interval))
 		return false
 	}
 	st.failing = ""
+	dm.worked(failedLookup+a.name, "an answer for "+a.name, now)
 	ttl := a.ttl
 	if ttl <= 0 || ttl > interval {
 		ttl = interval

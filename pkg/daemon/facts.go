@@ -13,8 +13,16 @@ type Facts struct {
 	LastReload   time.Time `json:",omitzero"`
 	LastConverge time.Time
 	Converges    int
-	LastError    string    `json:",omitempty"`
-	LastErrorAt  time.Time `json:",omitzero"`
+	// LastError is the latest failure that still holds, and LastErrorAt
+	// when it came: a convergence that failed, none having worked since;
+	// a reload that was refused, none having been taken since; a lookup
+	// of a name that has not answered since. "" when none holds.
+	LastError   string    `json:",omitempty"`
+	LastErrorAt time.Time `json:",omitzero"`
+	// Cleared is the failure last over, while none holds (LastError is
+	// then ""): that something failed a moment ago and works again is
+	// worth an admin's knowing, and a busy log may no longer have it.
+	Cleared *ClearedError `json:",omitempty"`
 	// Tunnels are the statuses of the last convergence.
 	Tunnels []desired.TunnelStatus
 	Notes   []string `json:",omitempty"`
@@ -47,9 +55,72 @@ func (dm *Daemon) Facts() Facts {
 	return f
 }
 
-func (dm *Daemon) setError(err error) {
+// ClearedError is a failure that is over.
+type ClearedError struct {
+	Err string
+	// At is when it came (its last time), Cleared when what failed
+	// worked again, and By what did: "a convergence", "a reload", "an
+	// answer for NAME".
+	At, Cleared time.Time
+	By          string
+}
+
+// What a failure is of, and so what ends it (the key of failures).
+const (
+	failedConverge = "converge"
+	failedReload   = "reload"
+	failedLookup   = "lookup " // + the name
+)
+
+// failure is a failure that still holds.
+type failure struct {
+	err string
+	at  time.Time
+}
+
+// setError is failed, now, for a caller that does not hold dm.mu.
+func (dm *Daemon) setError(what string, err error) {
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
-	dm.facts.LastError = err.Error()
-	dm.facts.LastErrorAt = dm.d.Now()
+	dm.failed(what, err.Error(), dm.d.Now())
+}
+
+// failed notes the failure of what (failedConverge, …) at at, which
+// holds until worked(what) ends it. The caller holds dm.mu.
+func (dm *Daemon) failed(what, err string, at time.Time) {
+	if dm.failures == nil {
+		dm.failures = map[string]failure{}
+	}
+	dm.failures[what] = failure{err, at}
+	dm.showFailures()
+}
+
+// worked ends the failure of what, if one holds: by (a convergence,
+// …) worked at at. The caller holds dm.mu.
+func (dm *Daemon) worked(what, by string, at time.Time) {
+	f, ok := dm.failures[what]
+	if !ok {
+		return
+	}
+	delete(dm.failures, what)
+	dm.cleared = &ClearedError{Err: f.err, At: f.at, Cleared: at, By: by}
+	dm.showFailures()
+}
+
+// showFailures puts the latest failure that holds into the facts, or,
+// when none does, the one last cleared. The caller holds dm.mu.
+func (dm *Daemon) showFailures() {
+	f := &dm.facts
+	f.LastError, f.LastErrorAt, f.Cleared = "", time.Time{}, nil
+	var last string
+	for what, e := range dm.failures {
+		// The latest; of two at once, the one named last (whatever
+		// the map's order).
+		if last == "" || e.at.After(f.LastErrorAt) || e.at.Equal(f.LastErrorAt) && what > last {
+			last, f.LastError, f.LastErrorAt = what, e.err, e.at
+		}
+	}
+	if last == "" {
+		f.Cleared = dm.cleared
+	}
 }

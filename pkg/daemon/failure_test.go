@@ -1,15 +1,19 @@
 package daemon
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/logfmt"
@@ -125,6 +129,146 @@ func TestStopCutsAConvergeShort(t *testing.T) {
 			}
 			if len(h.k.Tunnels) != 0 || len(h.routes()) != 0 || h.k.Sysctls[model.IPForward] != "0" || h.k.Filter() != nil {
 				t.Errorf("the stop left state behind: tunnels %v routes %v forward %s filter %v", h.k.Tunnels, h.routes(), h.k.Sysctls[model.IPForward], h.k.Filter())
+			}
+		})
+	}
+}
+
+// renewRace makes the fake kernel lose n times the race that a storm of
+// WAN renews runs against the converges: each time an operation moves
+// moe's local endpoint, wan's address has been renewed again between
+// the converge's read and its write, and the kernel refuses the address
+// read, gone by then (EADDRNOTAVAIL). wan's addresses are 192.0.2.101/24,
+// 192.0.2.102/24, … in turn.
+func renewRace(k *fakekernel.Kernel, n int) {
+	i := 0
+	k.SetFail(func(op plan.Op) error {
+		if op.Kind != plan.LinkChange || op.Link.Name != "moe" || i == n {
+			return nil
+		}
+		i++
+		// Fail runs inside the kernel's call, which holds its lock.
+		k.Devices["wan"].Addrs = []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(100 + i)}), 24)}
+		return fmt.Errorf("local %s: %w", op.Link.Local, syscall.EADDRNOTAVAIL)
+	})
+}
+
+// TestRenewRaceIsCleared: a converge that lost the race against a storm
+// of WAN renews (every round of it found the address it read gone when
+// it wrote) fails, and its failure is the daemon's last error; the next
+// converge works, and that error is cleared: no longer the last error
+// (a tester saw status show it as current long after), but the cleared
+// one, with when it came and when a convergence cleared it.
+func TestRenewRaceIsCleared(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	renewRace(h.k, engine.MaxRounds)
+	h.k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.8/24"))
+	h.events <- watch.Event{Kind: watch.Addr}
+	failed := h.next()
+	const lost = `tunnel "moe": local 192.0.2.102: cannot assign requested address`
+	if diff := cmp.Diff(lost, failed.LastError); diff != "" {
+		t.Fatalf("last error after the race was lost (-want +got):\n%s", diff)
+	}
+	h.event(watch.Addr)
+	f := h.d.Facts()
+	if f.LastError != "" || !f.LastErrorAt.IsZero() {
+		t.Errorf("after a convergence worked, the last error is still %q (at %s)", f.LastError, f.LastErrorAt)
+	}
+	want := &ClearedError{Err: lost, At: failed.LastErrorAt, Cleared: f.LastConverge, By: "a convergence"}
+	if diff := cmp.Diff(want, f.Cleared); diff != "" {
+		t.Errorf("cleared error (-want +got):\n%s", diff)
+	}
+	if l := h.link(); l.Local != netip.MustParseAddr("192.0.2.103") {
+		t.Errorf("tunnel %+v, want it at wan's last address, 192.0.2.103", l)
+	}
+}
+
+// TestLookupFailureIsCleared: a failed lookup of a peer's name is the
+// last error while the name gives no answer; its next answer clears it.
+func TestLookupFailureIsCleared(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	h.res.set(errors.New("no such host"))
+	waitFacts := func(what string, ok func(Facts) bool) Facts {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if f := h.d.Facts(); ok(f) {
+				return f
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10s: %+v", what, h.d.Facts())
+			}
+		}
+	}
+	failed := waitFacts("the failed lookup", func(f Facts) bool { return f.LastError == "no such host" })
+	h.res.set(nil, "198.51.100.2")
+	f := waitFacts("the answer", func(f Facts) bool { return f.LastError == "" })
+	if c := f.Cleared; c == nil || c.Err != "no such host" || c.By != "an answer for peer.example" || c.At.Before(failed.LastErrorAt) || c.Cleared.Before(c.At) {
+		t.Errorf("cleared error %+v, want the lookup's (at or after %s), cleared by an answer for peer.example after it", c, failed.LastErrorAt)
+	}
+}
+
+// TestFailureFacts: the last error is the latest failure that still
+// holds, whatever it is of; a failure ends when what failed works again
+// (a convergence, a reload, an answer for its name), and only then; the
+// one last over is shown while none holds.
+func TestFailureFacts(t *testing.T) {
+	at := func(s int) time.Time { return time.Date(2026, 12, 3, 17, 0, s, 0, time.UTC) }
+	type step struct {
+		// fail: what failed with err; else what worked, by.
+		fail     bool
+		what, by string
+	}
+	fail := func(what string) step { return step{fail: true, what: what} }
+	work := func(what, by string) step { return step{what: what, by: by} }
+	lookup := failedLookup + "peer.example"
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		// want: LastError, LastErrorAt (seconds), Cleared.
+		want    string
+		wantAt  int
+		cleared *ClearedError
+	}{
+		{"converge failed", []step{fail(failedConverge)}, "converge failed at 0", 0, nil},
+		{"converge worked again", []step{fail(failedConverge), work(failedConverge, "a convergence")}, "", -1,
+			&ClearedError{Err: "converge failed at 0", At: at(0), Cleared: at(1), By: "a convergence"}},
+		{"converge failed twice, then worked", []step{fail(failedConverge), fail(failedConverge), work(failedConverge, "a convergence")}, "", -1,
+			&ClearedError{Err: "converge failed at 1", At: at(1), Cleared: at(2), By: "a convergence"}},
+		{"worked, nothing failed", []step{work(failedConverge, "a convergence")}, "", -1, nil},
+		{"reload refused, then taken", []step{fail(failedReload), work(failedReload, "a reload")}, "", -1,
+			&ClearedError{Err: "reload failed at 0", At: at(0), Cleared: at(1), By: "a reload"}},
+		{"a convergence does not end a refused reload", []step{fail(failedReload), work(failedConverge, "a convergence")}, "reload failed at 0", 0, nil},
+		{"lookup failing, converge failed and worked again", []step{fail(lookup), fail(failedConverge), work(failedConverge, "a convergence")}, "lookup peer.example failed at 0", 0, nil},
+		{"converge failing, lookup failed and answered", []step{fail(failedConverge), fail(lookup), work(lookup, "an answer for peer.example")}, "converge failed at 0", 0, nil},
+		{"both over: the last cleared", []step{fail(lookup), fail(failedConverge), work(failedConverge, "a convergence"), work(lookup, "an answer for peer.example")}, "", -1,
+			&ClearedError{Err: "lookup peer.example failed at 0", At: at(0), Cleared: at(3), By: "an answer for peer.example"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dm := New(Deps{})
+			dm.mu.Lock()
+			defer dm.mu.Unlock()
+			for i, s := range tc.steps {
+				if s.fail {
+					dm.failed(s.what, fmt.Sprintf("%s failed at %d", strings.TrimSpace(s.what), i), at(i))
+				} else {
+					dm.worked(s.what, s.by, at(i))
+				}
+			}
+			var wantAt time.Time
+			if tc.wantAt >= 0 {
+				wantAt = at(tc.wantAt)
+			}
+			f := dm.facts
+			if diff := cmp.Diff(tc.want, f.LastError); diff != "" {
+				t.Errorf("last error (-want +got):\n%s", diff)
+			}
+			if !f.LastErrorAt.Equal(wantAt) {
+				t.Errorf("last error at %s, want %s", f.LastErrorAt, wantAt)
+			}
+			if diff := cmp.Diff(tc.cleared, f.Cleared); diff != "" {
+				t.Errorf("cleared (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -40,6 +40,7 @@ func fullFacts() daemon.Facts {
 		Converges:    math.MaxInt32,
 		LastError:    nasty,
 		LastErrorAt:  time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+		Cleared:      &daemon.ClearedError{Err: nasty, At: when, Cleared: when.Add(time.Second).UTC(), By: nasty},
 		Tunnels: []desired.TunnelStatus{
 			{Name: "moe", Up: true, Local: netip.MustParseAddr("192.0.2.1"), Remote: netip.MustParseAddr("2001:db8::2")},
 			{Name: nasty, Reason: nasty, Blocked: true, Remote: netip.MustParseAddr("fe80::1%eth0")},

@@ -16,8 +16,18 @@ import (
 	"github.com/tunneld/tunneld/pkg/plan"
 )
 
+// RetryConverge is how long after a failed converge the loop tries again
+// unasked; twice as long after each further failure in a row, for as long
+// as that comes before the resync (see retryAfter).
+const RetryConverge = time.Second
+
 // converge brings the kernel to the configuration and records the facts;
-// one that ctx's end cuts short records nothing but what it did.
+// one that ctx's end cuts short records nothing but what it did. A
+// failure is logged at warn level when it follows a converge that
+// worked: a converge may lose a race against a change under way (a WAN
+// address renewed between its read and its write, in a storm of renews),
+// which the next one, a hint's or the retry's, no longer meets. When the
+// next one fails too, the failure is logged at error level (see below).
 // Operations done for a reason other than a new configuration are repairs
 // or follow-ups of the environment; each gets one log line naming its
 // object, and, if fights is set, counts towards a fight over it. waited
@@ -53,18 +63,26 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 	f.Notes = rep.Last.Want.Notes
 	if err != nil {
 		dm.failed(failedConverge, err.Error(), now)
+		dm.fails++
 		// The same failure again (a driver missing, a device taken)
-		// after every hint would fill the log: it is logged at error
-		// level when it begins or changes, else at debug level.
-		if err.Error() != dm.failing {
+		// after every hint would fill the log: once the retry has
+		// failed too, it is logged at error level when it changes,
+		// else at debug level.
+		switch {
+		case dm.fails == 1:
+			dm.d.Log.Warn("converge failed; trying again", "reason", why, "err", err)
+		case dm.fails == 2 || err.Error() != dm.failing:
 			dm.d.Log.Error("converge failed", "reason", why, "err", err)
-		} else {
+		default:
 			dm.d.Log.Debug("converge failed as before", "reason", why)
 		}
 		dm.failing = err.Error()
 	} else {
+		if dm.fails > 0 {
+			dm.d.Log.Info("converged again after a failure", "reason", why)
+		}
 		dm.worked(failedConverge, "a convergence", now)
-		dm.failing = ""
+		dm.failing, dm.fails = "", 0
 	}
 	f.Held = f.Held[:0]
 	for obj := range dm.held {
@@ -81,6 +99,23 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 	if dm.d.OnConverge != nil {
 		dm.d.OnConverge(*f)
 	}
+}
+
+// retryAfter is how long after the last converge the loop tries again
+// unasked (0: it does not): not at all after one that worked,
+// RetryConverge after a first failure, twice as long after each further
+// one in a row (a failure that lasts, such as a missing driver, is not
+// tried again every second), and not at all once that would come no
+// sooner than the resync, which tries anyway.
+func (dm *Daemon) retryAfter() time.Duration {
+	if dm.fails == 0 {
+		return 0
+	}
+	d := RetryConverge << min(dm.fails-1, 20)
+	if d >= dm.cfg.Global.ResyncInterval {
+		return 0
+	}
+	return d
 }
 
 // warn logs each of s's warnings at warn level when it begins: the

@@ -7,7 +7,8 @@
 // catches what events miss (a change of a sysctl the kernel sends no
 // netconf notification for, such as accept_ra: see watch); DNS peers are
 // re-resolved in the background when their answer expires, and a changed
-// answer converges (see dns.go); SIGHUP reloads the configuration, keeping
+// answer converges (see dns.go); a converge that failed is tried again
+// soon (see retryAfter); SIGHUP reloads the configuration, keeping
 // the old one when the new one is invalid; repairs of an object that
 // something else keeps changing are held back for a while. A tunnel's hook
 // runs in the background when the daemon has set the tunnel up or moved
@@ -111,8 +112,10 @@ type Daemon struct {
 	// (engine.Endpoints plans from it).
 	last engine.Snapshot
 	// failing is the error of the last converge ("" when it worked), so
-	// that the same failure is logged once at error level.
+	// that the same failure is logged once at error level; fails counts
+	// the failed converges in a row (see retryAfter).
 	failing string
+	fails   int
 	// failures are the failures that hold, by what they are of, and
 	// cleared the one last over (see failed and worked, facts.go).
 	failures map[string]failure
@@ -197,6 +200,17 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	defer debounce.Stop()
 	pace := &pacer{debounce: dm.d.Debounce, followDebounce: FollowDebounce, maxDebounce: MaxDebounce, maxRest: MaxRest}
 	pending := map[watch.Kind]int{}
+	// retryFailed arms retry after a converge: a failed one is tried
+	// again (see retryAfter), unless another converge comes first.
+	retry := newTimer()
+	defer retry.Stop()
+	retryFailed := func() {
+		retry.Stop()
+		if d := dm.retryAfter(); d > 0 {
+			retry.Reset(d)
+		}
+	}
+	retryFailed()
 	// follow: an address hint asks tunnels to follow a device's address.
 	var follow bool
 	// converge converges and tells the pacer; a batch of hints pending
@@ -212,6 +226,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		debounce.Stop()
 		clear(pending)
 		follow = false
+		retryFailed()
 	}
 	resync := time.NewTicker(dm.cfg.Global.ResyncInterval)
 	defer resync.Stop()
@@ -261,6 +276,8 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			converge(reason(pending), fights())
 		case <-resync.C:
 			converge("resync", true)
+		case <-retry.C:
+			converge("retry", fights())
 		case <-resolveT.C:
 			dm.startDue(false)
 			dm.armResolve(resolveT)
@@ -273,6 +290,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			if dm.reload(ctx) {
 				resync.Reset(dm.cfg.Global.ResyncInterval)
 				dm.armResolve(resolveT)
+				retryFailed()
 			}
 		case <-watchdog:
 			dm.d.Notify("WATCHDOG=1")

@@ -148,11 +148,31 @@ table = "far"
 // address, and the kernel flushes tunneld's route through the gateway on
 // its prefix; the converge the route's hint asks for comes before the
 // new address and fails (the kernel refuses the gateway, no longer on a
-// prefix of the box's). Once the new address is there, a converge works
-// and puts the route back; the failure is then no longer the daemon's
-// last error, but cleared by that convergence (a tester saw status show
-// such an error as current long after).
+// prefix of the box's). That is logged at warn level, not error. Once
+// the new address is there, a converge, its hint's or, without one, the
+// daemon's retry a second later, puts the route back; an info line says
+// so, and the failure is no longer the daemon's last error but cleared
+// by that convergence (a tester saw status show such an error as
+// current long after).
 func TestPrivilegedRenewRace(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// hint: the new address's hint reaches the daemon; why: the
+		// reason of the converge that works.
+		hint bool
+		why  string
+	}{
+		{"hint", true, `"event: address"`},
+		{"retry", false, "retry"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			linuxRenewRace(t, tc.hint, tc.why)
+		})
+	}
+}
+
+// linuxRenewRace is TestPrivilegedRenewRace's case.
+func linuxRenewRace(t *testing.T, hint bool, why string) {
 	netnstest.Enter(t)
 	for _, err := range []error{
 		netnstest.Veth("eth0", "peer0", nil), netnstest.LinkUp("eth0"), netnstest.LinkUp("peer0"),
@@ -204,6 +224,7 @@ func TestPrivilegedRenewRace(t *testing.T) {
 		Load:       func() (*config.Config, error) { return config.Parse("t.toml", []byte(raceConfig)) },
 		OnConverge: func(f Facts) { facts <- f },
 	})
+	var failed Facts
 	go func() {
 		defer cancel()
 		next := func(what string) Facts {
@@ -225,17 +246,19 @@ func TestPrivilegedRenewRace(t *testing.T) {
 			return
 		}
 		events <- watch.Event{Kind: watch.Route}
-		failed := next("the route's hint")
+		failed = next("the route's hint")
 		if failed.LastError == "" || routes() != 0 {
 			t.Errorf("the converge before the new address: last error %q, %d routes; want a failure and none", failed.LastError, routes())
 			return
 		}
-		// The renew's new address, and its hint.
+		// The renew's new address.
 		if err := rt.Address.New(addr(netip.MustParsePrefix("192.0.2.11/24"))); err != nil {
 			t.Errorf("add the new address: %v", err)
 			return
 		}
-		events <- watch.Event{Kind: watch.Addr}
+		if hint {
+			events <- watch.Event{Kind: watch.Addr}
+		}
 		f := next("the new address")
 		if f.LastError != "" || routes() != 1 {
 			t.Errorf("after the new address: last error %q, %d routes; want none and the route back", f.LastError, routes())
@@ -247,5 +270,18 @@ func TestPrivilegedRenewRace(t *testing.T) {
 	}()
 	if err := d.Run(ctx); err != nil {
 		t.Errorf("Run returned %v", err)
+	}
+	var got []string
+	for _, l := range levelLines(log.String(), "INFO") {
+		if strings.Contains(l, "converge") {
+			got = append(got, l)
+		}
+	}
+	want := []string{
+		`level=WARN msg="converge failed; trying again" reason="event: route" err="` + strings.ReplaceAll(failed.LastError, `"`, `\"`) + `"`,
+		`level=INFO msg="converged again after a failure" reason=` + why,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("log lines about converges (-want +got):\n%s\nthe log:\n%s", diff, log.String())
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
@@ -271,5 +272,109 @@ func TestFailureFacts(t *testing.T) {
 				t.Errorf("cleared (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestFailedConvergeIsRetried: a converge that fails is tried again
+// RetryConverge later, with no hint asking for it (the last converge of a
+// storm of WAN renews may lose the race, and no further hint need come).
+// Its failure is logged at warn level, not error: when the retry works
+// (the race lost once) an info line says so and nothing is logged at
+// error level; when the retry fails too (a failure that lasts) it is.
+func TestFailedConvergeIsRetried(t *testing.T) {
+	const (
+		lost   = `tunnel \"moe\": local 192.0.2.102: cannot assign requested address`
+		denied = `tunnel \"moe\": operation not permitted`
+	)
+	for _, tc := range []struct {
+		name string
+		fail func(k *fakekernel.Kernel)
+		// want: the log's lines about converges, at info level and
+		// above; last: the last error after the retry.
+		want []string
+		last string
+	}{
+		{"race lost once", func(k *fakekernel.Kernel) { renewRace(k, engine.MaxRounds) }, []string{
+			`level=WARN msg="converge failed; trying again" reason="event: address" err="` + lost + `"`,
+			`level=INFO msg="converged again after a failure" reason=retry`,
+		}, ""},
+		{"failure lasts", func(k *fakekernel.Kernel) {
+			k.SetFail(func(op plan.Op) error {
+				if op.Kind == plan.LinkChange {
+					return syscall.EPERM
+				}
+				return nil
+			})
+		}, []string{
+			`level=WARN msg="converge failed; trying again" reason="event: address" err="` + denied + `"`,
+			`level=ERROR msg="converge failed" reason=retry err="` + denied + `"`,
+		}, strings.ReplaceAll(denied, `\"`, `"`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log syncbuf.Buffer
+			h := startLogging(t, baseConfig, logfmt.New(&log, logfmt.Info))
+			defer h.stop()
+			tc.fail(h.k)
+			h.k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.8/24"))
+			h.events <- watch.Event{Kind: watch.Addr}
+			failed := h.next()
+			if failed.LastError == "" {
+				t.Fatal("the converge after the hint did not fail")
+			}
+			// No hint: only the retry converges again.
+			f := h.next()
+			if d := f.LastConverge.Sub(failed.LastConverge); d < RetryConverge {
+				t.Errorf("retried %s after the failure, want %s", d, RetryConverge)
+			}
+			if diff := cmp.Diff(tc.last, f.LastError); diff != "" {
+				t.Errorf("last error after the retry (-want +got):\n%s", diff)
+			}
+			var got []string
+			for _, l := range levelLines(log.String(), "INFO") {
+				if strings.Contains(l, "converge") {
+					got = append(got, l)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("log lines about converges (-want +got):\n%s\nthe log:\n%s", diff, log.String())
+			}
+		})
+	}
+}
+
+// TestRetryAfter: a failure is tried again a second after it, then after
+// twice as long for each further failure in a row, until that would
+// come no sooner than the resync.
+func TestRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		resync string
+		want   []time.Duration // by failures in a row: 0, 1, 2, …
+	}{
+		{"5m", []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, 64 * time.Second, 128 * time.Second, 256 * time.Second, 0, 0}},
+		{"3s", []time.Duration{0, time.Second, 2 * time.Second, 0, 0}},
+		{"1s", []time.Duration{0, 0, 0}},
+	} {
+		t.Run(tc.resync, func(t *testing.T) {
+			c, err := config.Parse("t.toml", []byte("[global]\nresync_interval = \""+tc.resync+"\"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dm := New(Deps{})
+			dm.cfg = c
+			var got []time.Duration
+			for dm.fails = range len(tc.want) {
+				got = append(got, dm.retryAfter())
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("retry after n failures (-want +got):\n%s", diff)
+			}
+		})
+	}
+	dm := New(Deps{})
+	dm.cfg = &config.Config{}
+	dm.cfg.Global.ResyncInterval = 1 << 62
+	dm.fails = 1000
+	if d := dm.retryAfter(); d <= 0 {
+		t.Errorf("after 1000 failures in a row: retry after %s", d)
 	}
 }

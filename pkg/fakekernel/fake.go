@@ -261,10 +261,14 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		}
 	}
 	for _, r := range k.Rules {
-		if r.Proto == model.RuleProtocol && scope.OwnsRule(k.Bands, r.Priority) {
+		switch {
+		case r.Proto == model.RuleProtocol && scope.OwnsRule(k.Bands, r.Priority):
 			s.Rules = append(s.Rules, r.Rule)
+		case scope.Band.Contains(r.Priority):
+			in.ForeignRules = append(in.ForeignRules, model.ForeignRule{Priority: r.Priority, Family: r.Family})
 		}
 	}
+	model.SortForeignRules(in.ForeignRules)
 	for _, p := range k.observedSysctls(scope) {
 		o, recorded := k.Originals[p]
 		if v, ok := k.Sysctls[p]; ok {

@@ -18,7 +18,8 @@ import (
 // Kernel is what tunneld needs from the machine.
 type Kernel interface {
 	// Observe returns the state tunneld owns within scope, and the inputs
-	// (devices, main-table underlay routes; Resolved is left empty).
+	// (devices, main-table underlay routes, others' rules in the scope's
+	// band; Resolved is left empty).
 	Observe(ctx context.Context, scope model.Scope) (model.State, model.Inputs, error)
 	// Apply performs the plan's operations in order. It keeps going past
 	// a failed operation and returns every failure, as an *ApplyError.

@@ -288,10 +288,18 @@ func TestPrivilegedSysctlRestoredAfterCrash(t *testing.T) {
 }
 
 // TestPrivilegedObserveInputs: what is not tunneld's is read as inputs
-// (devices, their addresses, underlay routes), never as owned state.
+// (devices, their addresses, underlay routes, the rules in its band),
+// never as owned state. A rule of tunneld's protocol in the band that it
+// cannot own (a blackhole) is one of the band's foreign rules too; one
+// outside the band is none, and neither is a multicast routing rule.
 func TestPrivilegedObserveInputs(t *testing.T) {
 	k := open(t)
 	foreign(t)
+	ipCmd(t, "rule", "add", "priority", "20700", "protocol", "116", "blackhole")
+	ipCmd(t, "-6", "rule", "add", "priority", "20001", "from", "2001:db8:9::/48", "table", "100")
+	if _, err := exec.Command("ip", "mrule", "add", "priority", "20800", "iif", "lo", "table", "100").CombinedOutput(); err != nil {
+		t.Logf("no multicast routing rule (ip mrule add: %v)", err)
+	}
 	have, in, err := k.Observe(ctx, model.Scope{Band: model.RuleBand{Min: 20000, Max: 20999}})
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +314,10 @@ func TestPrivilegedObserveInputs(t *testing.T) {
 	u, ok := model.Lookup(in.Routes, netip.MustParseAddr("203.0.113.1"))
 	if !ok || u.Via != netip.MustParseAddr("192.0.2.1") || u.Dev != "eth0" {
 		t.Errorf("underlay lookup = %+v, %v (routes %+v)", u, ok, in.Routes)
+	}
+	want := []model.ForeignRule{{Priority: 20001, Family: 4}, {Priority: 20001, Family: 6}, {Priority: 20500, Family: 6}, {Priority: 20700, Family: 4}}
+	if diff := cmp.Diff(want, in.ForeignRules); diff != "" {
+		t.Errorf("foreign rules in the band (-want +got):\n%s", diff)
 	}
 }
 

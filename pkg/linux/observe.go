@@ -14,8 +14,9 @@ import (
 var tunnelKinds = map[string]bool{"ipip": true, "gre": true, "sit": true, "ip6tnl": true}
 
 // Observe implements kernel.Kernel: one dump each of links, addresses,
-// routes and rules, the sysctls in scope (and those it reads as inputs),
-// and tunneld's nftables table.
+// routes and rules (others' rules in the scope's band are inputs), the
+// sysctls in scope (and those it reads as inputs), and tunneld's
+// nftables table.
 func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, model.Inputs, error) {
 	var s model.State
 	var in model.Inputs
@@ -67,7 +68,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	if err := k.observeRoutes(&s, &in, names); err != nil {
 		return s, in, err
 	}
-	if err := k.observeRules(&s, scope); err != nil {
+	if err := k.observeRules(&s, &in, scope); err != nil {
 		return s, in, err
 	}
 	if err := k.observeSysctls(&s, scope); err != nil {
@@ -218,8 +219,9 @@ func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint3
 }
 
 // observeRules reads tunneld's rules: protocol 116 and a priority in the
-// scope's band or in one recorded as used (bandsFile).
-func (k *Kernel) observeRules(s *model.State, scope model.Scope) error {
+// scope's band or in one recorded as used (bandsFile); and, as inputs,
+// the other IPv4 and IPv6 rules in the scope's band.
+func (k *Kernel) observeRules(s *model.State, in *model.Inputs, scope model.Scope) error {
 	recorded, err := k.ruleBands()
 	if err != nil {
 		return err
@@ -231,14 +233,34 @@ func (k *Kernel) observeRules(s *model.State, scope model.Scope) error {
 	k.scratch.rules = rules
 	for i := range rules {
 		m := &rules[i]
-		if m.attrs.protocol != model.RuleProtocol || !scope.OwnsRule(recorded, m.attrs.priority) {
-			continue
+		if m.attrs.protocol == model.RuleProtocol && scope.OwnsRule(recorded, m.attrs.priority) {
+			if r, ok := fromRuleMsg(m); ok {
+				s.Rules = append(s.Rules, r)
+				continue
+			}
 		}
-		if r, ok := fromRuleMsg(m); ok {
-			s.Rules = append(s.Rules, r)
+		if f, ok := foreignRule(m, scope.Band); ok {
+			in.ForeignRules = append(in.ForeignRules, f)
 		}
 	}
+	model.SortForeignRules(in.ForeignRules)
 	return nil
+}
+
+// foreignRule is m, a rule that is not tunneld's, as an input: only an
+// IPv4 or IPv6 one inside band (a dump also holds the multicast routing
+// rules, whose order is their own).
+func foreignRule(m *ruleMsg, band model.RuleBand) (model.ForeignRule, bool) {
+	if !band.Contains(m.attrs.priority) {
+		return model.ForeignRule{}, false
+	}
+	switch m.family {
+	case unix.AF_INET:
+		return model.ForeignRule{Priority: m.attrs.priority, Family: 4}, true
+	case unix.AF_INET6:
+		return model.ForeignRule{Priority: m.attrs.priority, Family: 6}, true
+	}
+	return model.ForeignRule{}, false
 }
 
 // observeSysctls reads the sysctls in scope and those with a recorded

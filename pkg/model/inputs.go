@@ -1,10 +1,15 @@
 package model
 
-import "net/netip"
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+)
 
 // Inputs is the part of the environment that tunneld reads but does not
-// own: the devices on the box, the main table's underlay routes and the
-// current DNS answers for peers given by name.
+// own: the devices on the box, the main table's underlay routes, the
+// policy rules of others in tunneld's rule band and the current DNS
+// answers for peers given by name.
 type Inputs struct {
 	// Devices are the links by name (tunneld's own tunnels included).
 	Devices map[string]Device
@@ -16,6 +21,27 @@ type Inputs struct {
 	// Sysctls are the values of the scope's ReadSysctls by path; one that
 	// cannot be read (its device does not exist) is left out.
 	Sysctls map[string]string
+	// ForeignRules are the IPv4 and IPv6 policy rules with a priority in
+	// the scope's band (Scope.Band) that are not among tunneld's
+	// observed rules (another protocol, or one tunneld cannot read as
+	// its own), sorted by priority, then family.
+	ForeignRules []ForeignRule
+}
+
+// ForeignRule is a policy rule tunneld does not own, as far as placing
+// its own rules around it needs: the rules of one family are looked at in
+// priority order, and two at one priority in the order they were added.
+type ForeignRule struct {
+	Priority uint32
+	// Family is 4 or 6.
+	Family int
+}
+
+// SortForeignRules sorts rules by priority, then family.
+func SortForeignRules(rules []ForeignRule) {
+	slices.SortFunc(rules, func(a, b ForeignRule) int {
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority), cmp.Compare(a.Family, b.Family))
+	})
 }
 
 // Device is a network device as observed.

@@ -4,9 +4,14 @@ import "net/netip"
 
 // RulePriorities is each rule's priority, in c.Rules' order: its own, or
 // the lowest one of the band (global.rule_priority_min/max) that no rule
-// has, in file order; 0 for a rule that finds the band full (a file read
-// by Load refuses it).
-func (c *Config) RulePriorities() []uint32 {
+// has and that held does not hold, in file order; 0 for a rule that
+// finds the band full (a file read by Load refuses one that does with
+// held empty). held are the priorities rules that are not tunneld's
+// hold in the kernel (model.Inputs.ForeignRules), nil for none: a rule
+// placed beside one of them would share its priority, and the kernel
+// would look at the two in the order they were added. A rule's own
+// priority is kept whatever holds it.
+func (c *Config) RulePriorities(held map[uint32]bool) []uint32 {
 	used := map[uint32]bool{}
 	for _, r := range c.Rules {
 		if r.Priority != 0 {
@@ -20,7 +25,7 @@ func (c *Config) RulePriorities() []uint32 {
 			out[i] = r.Priority
 			continue
 		}
-		for used[next] && next <= hi {
+		for (used[next] || held[next]) && next <= hi {
 			next++
 		}
 		if next <= hi {

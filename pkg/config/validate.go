@@ -199,13 +199,15 @@ func (d *decoder) duplicateRules(c *Config) {
 
 // rulesFit refuses each rule without a priority that finds no free one
 // left in the band (RulePriorities, which desired places them by, gives
-// it 0): applied, it would be silently missing.
+// it 0): applied, it would be silently missing. Rules that are not
+// tunneld's can take further priorities of the band in the kernel; the
+// file cannot know them (desired warns when they leave a rule no room).
 func (d *decoder) rulesFit(c *Config) {
 	lo, hi := c.Global.RulePriorityMin, c.Global.RulePriorityMax
 	if lo > hi {
 		return // said at rule_priority_max
 	}
-	for i, p := range c.RulePriorities() {
+	for i, p := range c.RulePriorities(nil) {
 		if p == 0 {
 			d.add(keyPath("rule").index(c.Rules[i].Index), true,
 				"no free priority left for it in tunneld's rule band %d–%d (global.rule_priority_min/max): widen the band", lo, hi)

@@ -33,6 +33,11 @@ type Result struct {
 	// file's own (config.Config.Warnings: parts it ignores). Unlike a
 	// note, a warning waits for nothing.
 	Warnings []string
+	// RulesLeftOut are the indexes ([[rule]] positions) of the rules
+	// without a priority that found none free in the band, rules tunneld
+	// does not own holding the rest: not in State, each with a warning.
+	// Like a blocked tunnel, only the admin can make room.
+	RulesLeftOut []int
 }
 
 // TunnelStatus says whether a tunnel can be up, and if not, why.

@@ -179,22 +179,6 @@ func (b *builder) reachableTables(l model.Link) map[uint32]bool {
 	return out
 }
 
-func (b *builder) rules() {
-	for i, prio := range b.c.RulePriorities() {
-		r := b.c.Rules[i]
-		if prio == 0 {
-			// Not for a file config read: it refuses a rule that
-			// finds the band full (rulesFit). A Config made otherwise.
-			b.note("rule[%d]: no free priority left in the band %d–%d", r.Index, b.c.Global.RulePriorityMin, b.c.Global.RulePriorityMax)
-			continue
-		}
-		b.res.State.Rules = append(b.res.State.Rules, model.Rule{
-			Family: r.Family, Priority: prio, Src: config.Selector(r.From), Dst: config.Selector(r.To), IIF: r.IIF, OIF: r.OIF,
-			Mark: r.Mark, Mask: r.Mask, HasMark: r.MatchesMark(), Table: r.Table,
-		})
-	}
-}
-
 func (b *builder) sysctls() {
 	g := b.c.Global
 	add := func(path string, on bool) {

@@ -130,3 +130,67 @@ func TestBand(t *testing.T) {
 		}
 	}
 }
+
+// TestForeignRuleInBand: tunneld places its rules without a priority
+// around the rules of others in its band, of either family, and never
+// at a priority one of them holds; applied again, nothing changes. A
+// foreign rule that comes later moves the rules placed past it, once,
+// and one that goes lets them back, once: the placement depends on the
+// configuration and the priorities others hold, not on what tunneld did
+// before.
+func TestForeignRuleInBand(t *testing.T) {
+	c := bandConfig(t, 20000, 20999)
+	other := func(p uint32, family int) model.Rule {
+		r := model.Rule{Family: family, Priority: p, Table: 100, Src: netip.MustParsePrefix("10.9.0.0/16")}
+		if family == 6 {
+			r.Src = netip.MustParsePrefix("2001:db8:9::/48")
+		}
+		return r
+	}
+	remove := func(k *fakekernel.Kernel, p uint32) {
+		k.Rules = slices.DeleteFunc(k.Rules, func(r fakekernel.Rule) bool { return r.Proto != model.RuleProtocol && r.Priority == p })
+	}
+	tests := []struct {
+		name    string
+		before  []model.Rule // foreign rules before the first apply
+		between func(*fakekernel.Kernel)
+		want    []string // all rules
+	}{
+		{"none", nil, nil, []string{"20000/116", "20001/116"}},
+		{"the tester's: at the band's first priority", []model.Rule{other(20000, 4)}, nil,
+			[]string{"20000/4", "20001/116", "20002/116"}},
+		{"an IPv6 one between", []model.Rule{other(20001, 6)}, nil,
+			[]string{"20000/116", "20001/4", "20002/116"}},
+		{"one coming later at tunneld's second rule", nil, func(k *fakekernel.Kernel) { k.AddForeignRule(other(20001, 4), 4) },
+			[]string{"20000/116", "20001/4", "20002/116"}},
+		{"one coming later at tunneld's first rule", nil, func(k *fakekernel.Kernel) { k.AddForeignRule(other(20000, 4), 4) },
+			[]string{"20000/4", "20001/116", "20002/116"}},
+		{"one going", []model.Rule{other(20000, 4)}, func(k *fakekernel.Kernel) { remove(k, 20000) },
+			[]string{"20000/116", "20001/116"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := fakekernel.New()
+			for _, r := range tt.before {
+				k.AddForeignRule(r, 4)
+			}
+			if _, err := Converge(ctx, k, c, nil); err != nil {
+				t.Fatal(err)
+			}
+			if tt.between != nil {
+				tt.between(k)
+				if _, err := Converge(ctx, k, c, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if diff := cmp.Diff(tt.want, rulesOf(k)); diff != "" {
+				t.Errorf("rules (-want +got):\n%s", diff)
+			}
+			writes := k.Writes
+			rep, err := Converge(ctx, k, c, nil)
+			if err != nil || k.Writes != writes || len(rep.Applied) != 0 {
+				t.Errorf("applied again: %v, %d writes: %v", err, k.Writes-writes, rep.Applied)
+			}
+		})
+	}
+}

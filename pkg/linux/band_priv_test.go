@@ -45,14 +45,16 @@ func kernelRules(t *testing.T, k *Kernel) []string {
 // TestPrivilegedRuleBandMoved: with the rule priority band moved, apply
 // puts tunneld's rules in the new band and removes those in the old one,
 // and down, given either configuration, removes them all; foreign rules
-// (another protocol in either band, protocol 116 outside both) stay.
+// (another protocol in either band, protocol 116 outside both) stay, and
+// tunneld's rules are placed around the one in the new band.
 func TestPrivilegedRuleBandMoved(t *testing.T) {
 	tests := []struct {
 		name  string
 		steps []string // "apply" or "down", then "old" or "new"
 		want  []string // tunneld's rules left; nil: the namespace as before
 	}{
-		{"apply in the new band", []string{"apply old", "apply new"}, []string{"21000/116", "21001/116"}},
+		// 21001 is the foreign rule's: tunneld's second rule is placed past it.
+		{"apply in the new band", []string{"apply old", "apply new"}, []string{"21000/116", "21002/116"}},
 		{"down with the new configuration", []string{"apply old", "down new"}, nil},
 		{"down with the old configuration after the new", []string{"apply old", "apply new", "down old"}, nil},
 	}
@@ -137,6 +139,67 @@ func TestPrivilegedCrashWhileMovingRuleBand(t *testing.T) {
 		})
 		if finished || t.Failed() {
 			break
+		}
+	}
+}
+
+// TestPrivilegedForeignRuleInBand is the tester's case: a rule added by
+// hand at the band's first priority (`ip rule add prio 20000 from
+// 10.9.9.9 table 100`, protocol unspec), then tunneld's rules without a
+// priority applied. They are placed past it, none sharing a priority with
+// a rule that is not tunneld's, and a second apply changes nothing; the
+// same after another foreign rule comes at one of tunneld's priorities
+// (tunneld's rules from there on move up once), and after the first one
+// goes (they move back down). Before, tunneld's first rule shared 20000
+// with the tester's.
+func TestPrivilegedForeignRuleInBand(t *testing.T) {
+	k := open(t)
+	c := parse(t, "[global]\nfirewall = false\n[tables]\nMoe = 42\n"+
+		"[[rule]]\nfrom = \"198.51.100.42\"\ntable = \"Moe\"\n"+
+		"[[rule]]\nfrom = \"198.51.100.43\"\ntable = \"Moe\"\n"+
+		"[[rule]]\nto = \"2001:db8:6::/48\"\ntable = \"Moe\"\n")
+	steps := []struct {
+		name string
+		ip   []string // what the admin does before the apply
+		want []string // tunneld's rules, as "priority/protocol"
+	}{
+		{"the tester's rule at 20000", []string{"rule", "add", "prio", "20000", "from", "10.9.9.9", "table", "100"},
+			[]string{"20001/116", "20002/116", "20003/116"}},
+		{"another at 20002, tunneld's", []string{"rule", "add", "prio", "20002", "from", "10.9.9.10", "table", "100"},
+			[]string{"20001/116", "20003/116", "20004/116"}},
+		{"the tester's rule gone", []string{"rule", "del", "prio", "20000", "from", "10.9.9.9", "table", "100"},
+			[]string{"20000/116", "20001/116", "20003/116"}},
+	}
+	for _, st := range steps {
+		ipCmd(t, st.ip...)
+		if _, err := engine.Converge(ctx, k, c, nil); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		msgs, err := k.listRules(nil, unix.AF_UNSPEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ours []string
+		others := map[uint32]bool{}
+		for _, m := range msgs {
+			if m.attrs.protocol == model.RuleProtocol {
+				ours = append(ours, fmt.Sprintf("%d/%d", m.attrs.priority, m.attrs.protocol))
+			} else {
+				others[m.attrs.priority] = true
+			}
+		}
+		slices.Sort(ours)
+		if diff := cmp.Diff(st.want, ours); diff != "" {
+			t.Errorf("%s: tunneld's rules (-want +got):\n%s", st.name, diff)
+		}
+		for _, m := range msgs {
+			if p := m.attrs.priority; m.attrs.protocol == model.RuleProtocol && others[p] {
+				t.Errorf("%s: tunneld's rule at %d shares it with a foreign rule", st.name, p)
+			}
+		}
+		rep, err := engine.Converge(ctx, k, c, nil)
+		if err != nil || len(rep.Applied) != 0 {
+			t.Errorf("%s: applied again: %v, %v", st.name, err, rep.Applied)
 		}
 	}
 }

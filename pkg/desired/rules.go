@@ -1,0 +1,152 @@
+package desired
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// rules puts the configuration's rules into the desired state, each at
+// its own priority or, without one, at the lowest free one of the band in
+// file order (config.Config.RulePriorities): free of the file's other
+// rules and of the rules tunneld does not own in the band
+// (Inputs.ForeignRules). Beside one of those, a rule of tunneld's would
+// share its priority, and which of the two the kernel looks at first
+// would depend on which was added first (the foreign one, after a
+// restart of tunneld; the other one, after a restart of whatever added
+// it). The placement depends only on the configuration and the
+// priorities the foreign rules hold: applied again, it changes nothing;
+// a foreign rule that comes (or goes) later moves the rules placed past
+// it once. Warnings say where foreign rules change what the file alone
+// gives: a rule placed past them, an explicit priority one of them
+// shares, a rule they leave no room for.
+func (b *builder) rules() {
+	held := foreignPriorities(b.in.ForeignRules)
+	prios := b.c.RulePriorities(held)
+	explicit := map[uint32]bool{}
+	for _, r := range b.c.Rules {
+		if r.Priority != 0 {
+			explicit[r.Priority] = true
+		}
+	}
+	from := b.c.Global.RulePriorityMin // where the next placement's search began
+	for i, prio := range prios {
+		r := &b.c.Rules[i]
+		switch {
+		case prio == 0:
+			b.leftOut(r, held, explicit)
+			continue
+		case r.Priority != 0:
+			b.sharedPriority(r)
+		default:
+			b.placedPast(r, prio, from, held, explicit)
+			from = prio + 1
+		}
+		b.res.State.Rules = append(b.res.State.Rules, model.Rule{
+			Family: r.Family, Priority: prio, Src: config.Selector(r.From), Dst: config.Selector(r.To), IIF: r.IIF, OIF: r.OIF,
+			Mark: r.Mark, Mask: r.Mask, HasMark: r.MatchesMark(), Table: r.Table,
+		})
+	}
+}
+
+// foreignPriorities are the priorities rules holds (nil for none).
+func foreignPriorities(rules []model.ForeignRule) map[uint32]bool {
+	if len(rules) == 0 {
+		return nil
+	}
+	held := make(map[uint32]bool, len(rules))
+	for _, f := range rules {
+		held[f.Priority] = true
+	}
+	return held
+}
+
+// placedPast warns when r, placed at prio, passed over priorities from
+// prio's search that only foreign rules hold (one the file gives a rule
+// of its own would have been passed over anyway).
+func (b *builder) placedPast(r *config.Rule, prio, from uint32, held, explicit map[uint32]bool) {
+	var past []uint32
+	for p := from; p < prio; p++ {
+		if held[p] && !explicit[p] {
+			past = append(past, p)
+		}
+	}
+	if len(past) == 0 {
+		return
+	}
+	n := 0
+	for _, f := range b.in.ForeignRules {
+		if f.Priority >= from && f.Priority < prio && !explicit[f.Priority] {
+			n++
+		}
+	}
+	which, that := "a rule tunneld does not own holds", "that rule"
+	if n > 1 {
+		which, that = "rules tunneld does not own hold", "those rules"
+	}
+	b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("rule[%d]: placed at priority %d, past %s, which %s in tunneld's rule band %s (move %s out of the band, or the band: global.rule_priority_min/max)",
+		r.Index, prio, words(past), which, b.band(), that))
+}
+
+// sharedPriority warns when r's own priority is also held by foreign
+// rules of its family: the kernel keeps a list of rules per family, so
+// only those come before or after r by the order they were added in.
+func (b *builder) sharedPriority(r *config.Rule) {
+	n := 0
+	for _, f := range b.in.ForeignRules {
+		if f.Priority == r.Priority && f.Family == r.Family {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	what, them := fmt.Sprintf("an IPv%d rule", r.Family), "the two"
+	if n > 1 {
+		what, them = fmt.Sprintf("%d IPv%d rules", n, r.Family), "them"
+	}
+	b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("rule[%d]: priority %d is also held by %s tunneld does not own: the kernel looks at %s in the order they were added (give rule[%d] another priority, or none: tunneld then gives it one no other rule holds)",
+		r.Index, r.Priority, what, them, r.Index))
+}
+
+// leftOut warns about r, which found no free priority left in the band:
+// it is not in the desired state. A configuration Load read has room in
+// the band for every rule (see config's rulesFit), so foreign rules hold
+// the rest; only the admin can make room (Result.RulesLeftOut).
+func (b *builder) leftOut(r *config.Rule, held, explicit map[uint32]bool) {
+	b.res.RulesLeftOut = append(b.res.RulesLeftOut, r.Index)
+	n := 0
+	for p := range held {
+		if b.c.Global.RulePriorityMin <= p && p <= b.c.Global.RulePriorityMax && !explicit[p] {
+			n++
+		}
+	}
+	if n == 0 {
+		b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("rule[%d]: left out: no free priority left in tunneld's rule band %s (widen it: global.rule_priority_min/max)",
+			r.Index, b.band()))
+		return
+	}
+	b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("rule[%d]: left out: no free priority left in tunneld's rule band %s, %d of whose priorities rules tunneld does not own hold (move those rules out of the band, or widen it: global.rule_priority_min/max)",
+		r.Index, b.band(), n))
+}
+
+// band is the configuration's rule band as config's messages write it.
+func (b *builder) band() string {
+	return fmt.Sprintf("%d–%d", b.c.Global.RulePriorityMin, b.c.Global.RulePriorityMax)
+}
+
+// words lists priorities as a sentence does: 20001; 20001 and 20003;
+// 20001, 20002 and 20003.
+func words(ps []uint32) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = strconv.FormatUint(uint64(p), 10)
+	}
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}

@@ -1,0 +1,79 @@
+package desired
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// TestRulesAroundForeignRules: a rule without a priority is placed at the
+// lowest priority of the band that neither another rule of the file nor a
+// rule tunneld does not own (Inputs.ForeignRules, of either family) holds,
+// with a warning naming what it was placed past; an explicit priority is
+// kept, with a warning when a foreign rule of its family shares it; a rule
+// foreign rules leave no room for is left out, with a warning. Before, a
+// foreign rule was not looked at: the tester's `ip rule add prio 20000 from
+// 10.9.9.9 table 100` and tunneld's first rule shared priority 20000, and
+// which the kernel looked at first was the order they were added in.
+func TestRulesAroundForeignRules(t *testing.T) {
+	const two = "[tables]\nMoe = 42\n[[rule]]\nfrom = \"198.51.100.42\"\ntable = \"Moe\"\n[[rule]]\nfrom = \"198.51.100.43\"\ntable = \"Moe\"\n"
+	const explicit = "[[rule]]\nfrom = \"10.0.0.1\"\ntable = 7\npriority = 20000\n[[rule]]\nfrom = \"10.0.0.2\"\ntable = 7\n"
+	const explicit6 = "[[rule]]\nfrom = \"2001:db8::1\"\ntable = 7\npriority = 20000\n[[rule]]\nfrom = \"10.0.0.2\"\ntable = 7\n"
+	const narrow = "rule_priority_min = 32000\nrule_priority_max = 32001\n[[rule]]\nfrom = \"10.0.0.1\"\ntable = 7\n[[rule]]\nfrom = \"10.0.0.2\"\ntable = 7\n"
+	v4 := func(p uint32) model.ForeignRule { return model.ForeignRule{Priority: p, Family: 4} }
+	v6 := func(p uint32) model.ForeignRule { return model.ForeignRule{Priority: p, Family: 6} }
+	tests := []struct {
+		name     string
+		conf     string
+		foreign  []model.ForeignRule
+		want     []uint32
+		warnings []string
+		leftOut  []int
+	}{
+		{"no foreign rule", two, nil, []uint32{20000, 20001}, nil, nil},
+		{"the tester's: one at the band's first priority", two, []model.ForeignRule{v4(20000)}, []uint32{20001, 20002},
+			[]string{"rule[0]: placed at priority 20001, past 20000, which a rule tunneld does not own holds in tunneld's rule band 20000–20999 (move that rule out of the band, or the band: global.rule_priority_min/max)"}, nil},
+		{"one between the file's", two, []model.ForeignRule{v4(20001)}, []uint32{20000, 20002},
+			[]string{"rule[1]: placed at priority 20002, past 20001, which a rule tunneld does not own holds in tunneld's rule band 20000–20999 (move that rule out of the band, or the band: global.rule_priority_min/max)"}, nil},
+		{"one past the file's: no warning", two, []model.ForeignRule{v4(20500)}, []uint32{20000, 20001}, nil, nil},
+		{"one outside the band is not an input, and changes nothing", two, []model.ForeignRule{v4(19999), v4(21000)}, []uint32{20000, 20001}, nil, nil},
+		{"an IPv6 one is passed over too", two, []model.ForeignRule{v6(20000)}, []uint32{20001, 20002},
+			[]string{"rule[0]: placed at priority 20001, past 20000, which a rule tunneld does not own holds in tunneld's rule band 20000–20999 (move that rule out of the band, or the band: global.rule_priority_min/max)"}, nil},
+		{"three at two priorities", two, []model.ForeignRule{v4(20000), v6(20000), v4(20001)}, []uint32{20002, 20003},
+			[]string{"rule[0]: placed at priority 20002, past 20000 and 20001, which rules tunneld does not own hold in tunneld's rule band 20000–20999 (move those rules out of the band, or the band: global.rule_priority_min/max)"}, nil},
+		{"an explicit priority is kept beside one of its family", explicit, []model.ForeignRule{v4(20000)}, []uint32{20000, 20001},
+			[]string{"rule[0]: priority 20000 is also held by an IPv4 rule tunneld does not own: the kernel looks at the two in the order they were added (give rule[0] another priority, or none: tunneld then gives it one no other rule holds)"}, nil},
+		{"an explicit priority beside two of its family", explicit, []model.ForeignRule{v4(20000), v4(20000)}, []uint32{20000, 20001},
+			[]string{"rule[0]: priority 20000 is also held by 2 IPv4 rules tunneld does not own: the kernel looks at them in the order they were added (give rule[0] another priority, or none: tunneld then gives it one no other rule holds)"}, nil},
+		{"an explicit priority beside one of the other family: no warning", explicit6, []model.ForeignRule{v4(20000)}, []uint32{20000, 20001}, nil, nil},
+		{"foreign rules leave a rule no room", narrow, []model.ForeignRule{v4(32001)}, []uint32{32000},
+			[]string{"rule[1]: left out: no free priority left in tunneld's rule band 32000–32001, 1 of whose priorities rules tunneld does not own hold (move those rules out of the band, or widen it: global.rule_priority_min/max)"}, []int{1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := parse(t, "[global]\nfirewall = false\n"+tt.conf)
+			if len(c.Rules) == 0 {
+				t.Fatal("no rules")
+			}
+			r := Build(c, model.Inputs{ForeignRules: tt.foreign}, model.State{})
+			var got []uint32
+			for _, ru := range r.State.Rules {
+				got = append(got, ru.Priority)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("priorities (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.warnings, r.Warnings, opts); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.leftOut, r.RulesLeftOut, opts); diff != "" {
+				t.Errorf("rules left out (-want +got):\n%s", diff)
+			}
+			if len(r.Notes) != 0 {
+				t.Errorf("notes: %q", r.Notes)
+			}
+		})
+	}
+}

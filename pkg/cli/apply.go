@@ -29,8 +29,11 @@ func runApply(env *Env, args []string) int {
 	rep, err := engine.Converge(env.Context, k, c, resolveAll(env, c))
 	printOps(env, rep)
 	// A tunnel that only the admin can bring up is not done: apply
-	// fails (one that waits for an address, a device or a name is).
-	blocked := false
+	// fails (one that waits for an address, a device or a name is done).
+	// Nor is a rule left out because rules tunneld does not own hold the
+	// band's free priorities (its warning says so): only the admin can
+	// make room.
+	blocked := len(rep.Last.Want.RulesLeftOut) > 0
 	for _, t := range rep.Last.Want.Tunnels {
 		if !t.Up {
 			fmt.Fprintf(env.Stderr, "tunneld: tunnel %q is down: %s\n", t.Name, t.Reason)

@@ -266,3 +266,48 @@ func TestDownRemovesStaleSocket(t *testing.T) {
 		t.Errorf("another file in the state directory: %v, want it kept", err)
 	}
 }
+
+// TestApplyForeignRules: with a rule of someone else's in the band, apply
+// places the rules without a priority past it and says so, and the next
+// apply has nothing to do; a rule that foreign rules leave no priority in
+// the band is left out, which fails apply (exit 1), as only the admin can
+// make room.
+func TestApplyForeignRules(t *testing.T) {
+	const rules = "[[rule]]\nfrom = \"10.0.0.1\"\ntable = 7\n[[rule]]\nfrom = \"10.0.0.2\"\ntable = 7\n"
+	tests := []struct {
+		name, global string
+		foreign      uint32
+		code         int
+		stdout       [2]string // of the first apply and the second
+		warning      string
+	}{
+		{"placed past it", "", 20000, 0, [2]string{
+			"ip rule add from 10.0.0.1 lookup 7 priority 20001 protocol 116\nip rule add from 10.0.0.2 lookup 7 priority 20002 protocol 116\n",
+			"# nothing to do: the kernel matches the configuration\n"},
+			"tunneld: warning: rule[0]: placed at priority 20001, past 20000, which a rule tunneld does not own holds in tunneld's rule band 20000–20999 (move that rule out of the band, or the band: global.rule_priority_min/max)\n"},
+		{"no room left", "rule_priority_min = 32000\nrule_priority_max = 32001\n", 32001, 1, [2]string{
+			"ip rule add from 10.0.0.1 lookup 7 priority 32000 protocol 116\n", ""},
+			"tunneld: warning: rule[1]: left out: no free priority left in tunneld's rule band 32000–32001, 1 of whose priorities rules tunneld does not own hold (move those rules out of the band, or widen it: global.rule_priority_min/max)\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file, _, k := configured(t, "[global]\nfirewall = false\n"+tt.global+rules)
+			k.AddForeignRule(model.Rule{Family: 4, Priority: tt.foreign, Table: 100, Src: netip.MustParsePrefix("10.9.9.9/32")}, 0)
+			env := &Env{StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+			for i, want := range tt.stdout {
+				var out, errb bytes.Buffer
+				env.Stdout, env.Stderr = &out, &errb
+				code := Main(env, []string{"apply", "-c", file})
+				if code != tt.code {
+					t.Errorf("apply %d: exit %d, want %d", i+1, code, tt.code)
+				}
+				if diff := cmp.Diff(want, out.String()); diff != "" {
+					t.Errorf("apply %d: stdout (-want +got):\n%s", i+1, diff)
+				}
+				if diff := cmp.Diff(tt.warning, errb.String()); diff != "" {
+					t.Errorf("apply %d: stderr (-want +got):\n%s", i+1, diff)
+				}
+			}
+		})
+	}
+}

@@ -201,7 +201,8 @@ func (d *decoder) duplicateRules(c *Config) {
 // left in the band (RulePriorities, which desired places them by, gives
 // it 0): applied, it would be silently missing. Rules that are not
 // tunneld's can take further priorities of the band in the kernel; the
-// file cannot know them (desired warns when they leave a rule no room).
+// file cannot know them (desired warns when they leave a rule no room,
+// and apply fails).
 func (d *decoder) rulesFit(c *Config) {
 	lo, hi := c.Global.RulePriorityMin, c.Global.RulePriorityMax
 	if lo > hi {

@@ -118,6 +118,12 @@ func AddRule(r Rule) error {
 	return ruleRequest(c, unix.RTM_NEWRULE, netlink.Create|netlink.Excl, r)
 }
 
+// AddRuleOver adds the rule as AddRule does, over c (a socket opened in
+// the namespace: it may be used from any thread).
+func AddRuleOver(c *netlink.Conn, r Rule) error {
+	return ruleRequest(c, unix.RTM_NEWRULE, netlink.Create|netlink.Excl, r)
+}
+
 // DelRule deletes the rule that matches r, as `ip rule del` does, over c
 // (a socket opened in the namespace: it may be used from any thread).
 func DelRule(c *netlink.Conn, r Rule) error { return ruleRequest(c, unix.RTM_DELRULE, 0, r) }

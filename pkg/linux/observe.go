@@ -249,9 +249,12 @@ func (k *Kernel) observeRules(s *model.State, in *model.Inputs, scope model.Scop
 
 // foreignRule is m, a rule that is not tunneld's, as an input: only an
 // IPv4 or IPv6 one inside band (a dump also holds the multicast routing
-// rules, whose order is their own).
+// rules, whose order is their own), and only when the kernel says its
+// protocol. A kernel before 4.17 keeps none: tunneld's own rules come
+// back without one, and taken for foreign they would have tunneld place
+// its rules past themselves, adding one more at each converge.
 func foreignRule(m *ruleMsg, band model.RuleBand) (model.ForeignRule, bool) {
-	if !band.Contains(m.attrs.priority) {
+	if !band.Contains(m.attrs.priority) || !m.attrs.hasProtocol {
 		return model.ForeignRule{}, false
 	}
 	switch m.family {

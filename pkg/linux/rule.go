@@ -29,6 +29,9 @@ type ruleAttrs struct {
 	hasMark, hasMask bool
 	table            uint32
 	protocol         uint8
+	// hasProtocol: the message carries FRA_PROTOCOL, as every dump of
+	// a kernel since 4.17 does (older ones keep no protocol).
+	hasProtocol bool
 }
 
 const fibRuleHdrLen = 12
@@ -94,7 +97,7 @@ func (m *ruleMsg) UnmarshalBinary(b []byte) error {
 			a.table = u32(v)
 		case unix.FRA_PROTOCOL:
 			if len(v) > 0 {
-				a.protocol = v[0]
+				a.protocol, a.hasProtocol = v[0], true
 			}
 		}
 		return nil

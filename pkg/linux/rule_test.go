@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/engine"
@@ -196,4 +197,79 @@ table = 42
 	if got := rules(); len(got) != 0 {
 		t.Errorf("after down, rules of protocol 116 are left: %q", got)
 	}
+}
+
+// TestForeignRule: a rule that is not tunneld's is an input when it lies
+// in the band, is IPv4 or IPv6, and the kernel says its protocol. A
+// kernel before 4.17 keeps none and sends no FRA_PROTOCOL: its rules,
+// tunneld's own among them, are none, or tunneld would place its rules
+// past its own, one more at each converge.
+func TestForeignRule(t *testing.T) {
+	band := model.RuleBand{Min: 20000, Max: 20999}
+	msg := func(family uint8, priority uint32, protocol uint8, hasProtocol bool) *ruleMsg {
+		m := toRuleMsg(model.Rule{Family: 4, Priority: priority, Table: 100})
+		m.family, m.attrs.protocol, m.attrs.hasProtocol = family, protocol, hasProtocol
+		return m
+	}
+	const ipmr = 128 // RTNL_FAMILY_IPMR: `ip mrule`
+	tests := []struct {
+		name string
+		m    *ruleMsg
+		want model.ForeignRule
+		ok   bool
+	}{
+		{"IPv4, protocol unspec (ip rule add)", msg(unix.AF_INET, 20000, 0, true), model.ForeignRule{Priority: 20000, Family: 4}, true},
+		{"IPv6, protocol boot", msg(unix.AF_INET6, 20999, unix.RTPROT_BOOT, true), model.ForeignRule{Priority: 20999, Family: 6}, true},
+		{"below the band", msg(unix.AF_INET, 19999, 0, true), model.ForeignRule{}, false},
+		{"above the band", msg(unix.AF_INET, 21000, 0, true), model.ForeignRule{}, false},
+		{"a multicast routing rule", msg(ipmr, 20000, 0, true), model.ForeignRule{}, false},
+		{"no protocol: a kernel before 4.17", msg(unix.AF_INET, 20000, 0, false), model.ForeignRule{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Through the wire form, as a dump brings it.
+			b, err := tt.m.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.m.attrs.hasProtocol {
+				b = withoutAttr(t, b, unix.FRA_PROTOCOL)
+			}
+			var m ruleMsg
+			if err := m.UnmarshalBinary(b); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := foreignRule(&m, band)
+			if ok != tt.ok {
+				t.Errorf("foreign: %v, want %v", ok, tt.ok)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// withoutAttr removes the attributes of type typ from a rule message.
+func withoutAttr(t *testing.T, b []byte, typ uint16) []byte {
+	t.Helper()
+	out := append([]byte(nil), b[:fibRuleHdrLen]...)
+	ae := netlink.NewAttributeEncoder()
+	ad, err := netlink.NewAttributeDecoder(b[fibRuleHdrLen:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ad.Next() {
+		if ad.Type() != typ {
+			ae.Bytes(ad.Type(), ad.Bytes())
+		}
+	}
+	if err := ad.Err(); err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, attrs...)
 }

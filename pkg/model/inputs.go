@@ -24,7 +24,9 @@ type Inputs struct {
 	// ForeignRules are the IPv4 and IPv6 policy rules with a priority in
 	// the scope's band (Scope.Band) that are not among tunneld's
 	// observed rules (another protocol, or one tunneld cannot read as
-	// its own), sorted by priority, then family.
+	// its own), sorted by priority, then family. A kernel that keeps no
+	// rule protocol (before 4.17) gives none: its rules cannot be told
+	// from tunneld's.
 	ForeignRules []ForeignRule
 }
 

@@ -16,7 +16,8 @@ const (
 )
 
 // tunnelData builds the full IFLA_INFO_DATA parameter set of a tunnel
-// (changelink resets what is left out).
+// (changelink resets what is left out), l.Others included: what
+// tunneld wants has them all zero, which undoes a hand change.
 func tunnelData(l model.Link, underlay uint32) (rtnetlink.LinkDriver, error) {
 	switch l.Mode {
 	case model.ModeIPIP:
@@ -34,7 +35,10 @@ func tunnelData(l model.Link, underlay uint32) (rtnetlink.LinkDriver, error) {
 		return g, nil
 	case model.ModeIPIP6, model.ModeIP6IP6:
 		t := &iptun.IP6Tnl{Link: underlay, Local: l.Local, Remote: l.Remote, TTL: l.TTL, Proto: protoIPv6}
-		if l.Mode == model.ModeIPIP6 {
+		switch {
+		case l.Others.AnyProto:
+			t.Proto = 0
+		case l.Mode == model.ModeIPIP6:
 			t.Proto = protoIPIP
 		}
 		if l.EncapLimit < 0 {
@@ -49,14 +53,35 @@ func tunnelData(l model.Link, underlay uint32) (rtnetlink.LinkDriver, error) {
 		} else {
 			t.FlowInfo = uint32(l.TOS) << 20 & iptun.FlowInfoTClassMask
 		}
+		t.FlowInfo |= l.Others.FlowLabel & iptun.FlowInfoFlowLabelMask
+		for _, f := range ip6Flags {
+			if *f.field(&l.Others) {
+				t.Flags |= f.bit
+			}
+		}
 		return t, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q", l.Mode)
 }
 
+// ip6Flags are the bits of the ip6tnl flags tunneld does not configure
+// (encaplimit none and tclass inherit are EncapLimit and TOS), each
+// with its field. The kernel reports other bits besides, its own
+// capability flags (IP6_TNL_F_CAP_*), which are none of these.
+var ip6Flags = [...]struct {
+	bit   uint32
+	field func(*model.OtherParams) *bool
+}{
+	{iptun.IP6TnlFlagUseOrigFlowLabel, func(o *model.OtherParams) *bool { return &o.FlowLabelInherit }},
+	{iptun.IP6TnlFlagRcvDSCPCopy, func(o *model.OtherParams) *bool { return &o.DSCPInherit }},
+	{iptun.IP6TnlFlagUseOrigFwMark, func(o *model.OtherParams) *bool { return &o.FwMarkInherit }},
+	{iptun.IP6TnlFlagAllowLocalRemote, func(o *model.OtherParams) *bool { return &o.AllowLocalRemote }},
+	{iptun.IP6TnlFlagMIP6Dev, func(o *model.OtherParams) *bool { return &o.MIP6 }},
+}
+
 // linkFromData decodes a tunnel's parameters; mode is the configured mode
-// of a link of that name, used where the kernel cannot tell (an ip6tnl
-// carrying any protocol).
+// of a link of that name, used where the kernel cannot tell: an ip6tnl
+// carrying any protocol, which is drift (Others.AnyProto).
 func linkFromData(kind string, data rtnetlink.LinkDriver, names map[uint32]string, mode model.Mode) (model.Link, bool) {
 	var l model.Link
 	switch d := data.(type) {
@@ -84,6 +109,12 @@ func linkFromData(kind string, data rtnetlink.LinkDriver, names map[uint32]strin
 			l.Mode = mode
 		default:
 			l.Mode = model.ModeIP6IP6
+		}
+		// The kernel refuses any protocol but these and 0, any.
+		l.Others.AnyProto = d.Proto != protoIPIP && d.Proto != protoIPv6
+		l.Others.FlowLabel = d.FlowInfo & iptun.FlowInfoFlowLabelMask
+		for _, f := range ip6Flags {
+			*f.field(&l.Others) = d.Flags&f.bit != 0
 		}
 		if d.Flags&iptun.IP6TnlFlagIgnEncapLimit != 0 {
 			l.EncapLimit = -1

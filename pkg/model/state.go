@@ -39,6 +39,9 @@ type Link struct {
 	HasIKey, HasOKey bool
 	// EncapLimit is the ip6tnl encapsulation limit; -1 means none.
 	EncapLimit int
+	// Others are the parameters tunneld does not configure, as the
+	// kernel holds them.
+	Others OtherParams
 	// MTU of the tunnel device.
 	MTU int
 	// Up is the administrative state.
@@ -48,6 +51,26 @@ type Link struct {
 	// a process stopped between creating the tunnel and writing the alias
 	// leaves one. The desired state never sets it.
 	Unmarked bool `json:",omitempty"`
+}
+
+// OtherParams are the tunnel parameters tunneld does not configure.
+// It creates and changes every tunnel with the zero value, so anything
+// else the kernel holds was set by hand (ip tunnel change, ip link set
+// NAME type KIND …): drift, which a change in place undoes.
+type OtherParams struct {
+	// AnyProto is an ipip6 or ip6ip6 tunnel whose inner protocol is
+	// any (ip's mode any, IFLA_IPTUN_PROTO 0): it carries IPv4 and
+	// IPv6 both, whatever its mode.
+	AnyProto bool
+	// FlowLabel is an ipip6 or ip6ip6 tunnel's fixed outer flow label
+	// (ip's flowlabel).
+	FlowLabel uint32
+	// FlowLabelInherit, DSCPInherit, FwMarkInherit, AllowLocalRemote
+	// and MIP6 are the flags of an ipip6 or ip6ip6 tunnel besides
+	// those EncapLimit and TOS stand for (IP6_TNL_F_*: ip's flowlabel
+	// inherit, dscp inherit, fwmark inherit, allow-localremote; mip6,
+	// which only Mobile IPv6 daemons set).
+	FlowLabelInherit, DSCPInherit, FwMarkInherit, AllowLocalRemote, MIP6 bool
 }
 
 // Params returns l without the fields a kernel change cannot reach in place

@@ -25,7 +25,7 @@ func (o Op) Command(tables map[uint32]string) string {
 	case LinkAdd:
 		return "ip link add " + linkArgs(*o.Link)
 	case LinkChange:
-		return "ip link change " + linkArgs(*o.Link)
+		return "ip link change " + linkArgs(*o.Link) + undoOthers(o.Old, o.Link)
 	case LinkMark:
 		return "ip link set " + o.Link.Name + " alias " + model.LinkAlias
 	case LinkUp:
@@ -131,6 +131,43 @@ func linkArgs(l model.Link) string {
 		a = append(a, "nopmtudisc")
 	}
 	return strings.Join(a, " ")
+}
+
+// undoOthers is what a change needs besides the wanted link's arguments
+// to undo the parameters tunneld does not configure (model.OtherParams)
+// that old has and want has not: ip carries a tunnel's current values
+// over into `ip link change`. Those ip has no word to clear are named in
+// a comment (the change tunneld sends clears them all the same). An
+// ip6tnl's mode any needs nothing: the arguments name the mode.
+func undoOthers(old, want *model.Link) string {
+	if old == nil {
+		return ""
+	}
+	o, w := old.Others, want.Others
+	var a, cannot []string
+	if o.FlowLabel != w.FlowLabel || o.FlowLabelInherit && !w.FlowLabelInherit {
+		a = append(a, "flowlabel", fmt.Sprintf("0x%05x", w.FlowLabel))
+	}
+	if o.FwMarkInherit && !w.FwMarkInherit {
+		a = append(a, "fwmark", "0")
+	}
+	if o.AllowLocalRemote && !w.AllowLocalRemote {
+		a = append(a, "noallow-localremote")
+	}
+	if o.DSCPInherit && !w.DSCPInherit {
+		cannot = append(cannot, "dscp inherit")
+	}
+	if o.MIP6 && !w.MIP6 {
+		cannot = append(cannot, "mip6")
+	}
+	s := ""
+	if len(a) > 0 {
+		s = " " + strings.Join(a, " ")
+	}
+	if len(cannot) > 0 {
+		s += "  # also clears " + strings.Join(cannot, ", ") + ", which ip cannot"
+	}
+	return s
 }
 
 func addrOrAny(a interface {

@@ -90,3 +90,32 @@ func TestRestoreCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkChangeUndoesOthers: a change of a tunnel whose kernel
+// parameters tunneld does not configure were changed by hand prints the
+// words ip needs to undo them (ip carries a tunnel's values over into
+// `ip link change`), and names in a comment those it has no word for.
+func TestLinkChangeUndoesOthers(t *testing.T) {
+	want := model.Link{Name: "ds", Mode: model.ModeIPIP6, Local: netip.MustParseAddr("2001:db8::1"), Remote: netip.MustParseAddr("2001:db8::2"),
+		TTL: 64, EncapLimit: -1, MTU: 1460}
+	const change = "ip link change ds mtu 1460 type ip6tnl mode ipip6 local 2001:db8::1 remote 2001:db8::2 hoplimit 64 encaplimit none"
+	for _, tt := range []struct {
+		name string
+		old  model.OtherParams
+		want string
+	}{
+		{"nothing by hand", model.OtherParams{}, change},
+		{"mode any: the mode is named", model.OtherParams{AnyProto: true}, change},
+		{"flowlabel", model.OtherParams{FlowLabel: 0x12345}, change + " flowlabel 0x00000"},
+		{"flowlabel inherit", model.OtherParams{FlowLabelInherit: true}, change + " flowlabel 0x00000"},
+		{"fwmark inherit", model.OtherParams{FwMarkInherit: true}, change + " fwmark 0"},
+		{"allow-localremote", model.OtherParams{AllowLocalRemote: true}, change + " noallow-localremote"},
+		{"dscp inherit and mip6", model.OtherParams{DSCPInherit: true, MIP6: true}, change + "  # also clears dscp inherit, mip6, which ip cannot"},
+	} {
+		old := want
+		old.Others = tt.old
+		if diff := cmp.Diff(tt.want, Op{Kind: LinkChange, Link: &want, Old: &old}.Command(nil)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}

@@ -273,3 +273,49 @@ func TestSucceededLeavesOutSkipped(t *testing.T) {
 		})
 	}
 }
+
+// TestGREIgnoreDFByHand: a gre tunnel set to nopmtudisc ignore-df by
+// hand converges back to pmtudisc in one round of two changes, ignore-df
+// cleared first: the kernel (and the fake one) refuses pmtudisc while
+// the tunnel has ignore-df, even in the change that clears it, so the
+// one change tunneld sent before failed at every round.
+func TestGREIgnoreDFByHand(t *testing.T) {
+	k := world()
+	c, err := config.Parse("t.toml", []byte(`
+[global]
+firewall = false
+
+[tunnel.g]
+mode = "gre"
+local = "203.0.113.10"
+remote = "198.51.100.1"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Converge(ctx, k, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	l := k.Tunnels["g"]
+	want := l
+	l.PMTUDisc, l.Others.IgnoreDF = false, true
+	k.Tunnels["g"] = l
+	rep, err := Converge(ctx, k, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	for _, op := range rep.Applied {
+		cmds = append(cmds, op.Command(nil))
+	}
+	wantCmds := []string{
+		"ip link change g mtu 1476 type gre local 203.0.113.10 remote 198.51.100.1 ttl 64 nopmtudisc noignore-df",
+		"ip link change g mtu 1476 type gre local 203.0.113.10 remote 198.51.100.1 ttl 64 pmtudisc",
+	}
+	if diff := cmp.Diff(wantCmds, cmds); diff != "" {
+		t.Errorf("applied (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, k.Tunnels["g"], cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("tunnel after (-want +got):\n%s", diff)
+	}
+}

@@ -130,6 +130,9 @@ func (k *Kernel) linkChange(l model.Link) error {
 	if err := k.checkUnique(l); err != nil {
 		return err
 	}
+	if o.Others.IgnoreDF && l.PMTUDisc {
+		return errno(syscall.EINVAL, "%s has ignore-df, which refuses pmtudisc", l.Name)
+	}
 	d := k.Devices[l.Name]
 	d.MTU = l.MTU
 	l.Up = false

@@ -2,8 +2,9 @@
 // tunnels, addresses, routes, rules, sysctls and nftables tables the way
 // the Linux kernel does, including the behaviours tunneld must live with:
 // routes through a device vanish when it goes down or is deleted, a route
-// through a down device is refused, one tunnel per endpoint pair,
-// foreign objects that share a key with tunneld's (a foreign route beside
+// through a down device is refused, one tunnel per endpoint pair, a gre
+// tunnel with ignore-df refuses a change to pmtudisc, foreign objects
+// that share a key with tunneld's (a foreign route beside
 // one of tunneld's with its table, destination and metric stays as it is
 // when tunneld's changes, unless the change would join tunneld's IPv6
 // route to it: refused, as by Linux's seam), unreachable, blackhole

@@ -2,6 +2,8 @@ package linux
 
 import (
 	"net"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -128,6 +130,125 @@ func TestPrivilegedIP6TnlHandChangeRepaired(t *testing.T) {
 		}
 		if after, err := net.InterfaceByName("t-ip6"); err != nil || after.Index != before.Index {
 			t.Errorf("%s: t-ip6 was recreated (index %d → %v, %v)", tt.name, before.Index, after, err)
+		}
+	}
+}
+
+// TestPrivilegedTunnelHandChangesRepaired: what a hand change (ip link
+// set NAME type KIND …) can alter in place of the parameters tunneld
+// writes but did not read back — a fwmark on any kind, an ip6tnl's
+// fwmark or dscp inherit, a gre tunnel's checksums and sequence
+// numbers, its ignore-df — is drift: the next look plans a change in
+// place for each tunnel (two for ignore-df on a pmtudisc tunnel, which
+// the kernel refuses to turn on while ignore-df is set, even in the
+// change that clears it), converging puts back what tunneld writes on
+// the same devices, and the look after is empty. Before, the look was
+// empty (and with ignore-df the change of pmtudisc alone failed at
+// every round).
+func TestPrivilegedTunnelHandChangesRepaired(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	if err := netnstest.AddAddr("eth0", mustPrefix("2001:db8::10/64")); err != nil {
+		t.Fatal(err)
+	}
+	c := parse(t, "[global]\nfirewall = false\n"+allKinds)
+	converge(t, k, c)
+	index := map[string]int{}
+	for _, name := range []string{"t-ipip", "t-sit", "t-gre", "t-ipip6", "t-ip6ip6"} {
+		ifc, err := net.InterfaceByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index[name] = ifc.Index
+	}
+	rt, err := rtnetlink.Dial(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	type hand struct {
+		name string
+		edit func()
+		// ends are the ends of the changes the plan has for it.
+		ends []string
+	}
+	for _, round := range [][]hand{{
+		{"t-ipip", func() { handChange(t, rt, "t-ipip", func(d *iptun.IPIP) { d.FwMark = 7 }) }, []string{" pmtudisc fwmark 0"}},
+		{"t-sit", func() { handChange(t, rt, "t-sit", func(d *iptun.SIT) { d.FwMark = 0xffffffff }) }, []string{" nopmtudisc fwmark 0"}},
+		{"t-gre", func() {
+			handChange(t, rt, "t-gre", func(d *iptun.GRE) {
+				d.IFlags, d.OFlags, d.FwMark = d.IFlags|iptun.GREFlagCsum, d.OFlags|iptun.GREFlagSeq, 9
+			})
+		}, []string{" pmtudisc fwmark 0  # also clears icsum, oseq, which ip cannot"}},
+		{"t-ipip6", func() {
+			handChange(t, rt, "t-ipip6", func(d *iptun.IP6Tnl) { d.Flags |= iptun.IP6TnlFlagRcvDSCPCopy })
+		}, []string{" tclass inherit  # also clears dscp inherit, which ip cannot"}},
+		{"t-ip6ip6", func() {
+			handChange(t, rt, "t-ip6ip6", func(d *iptun.IP6Tnl) { d.Flags |= iptun.IP6TnlFlagUseOrigFwMark })
+		}, []string{" tclass 0x20 fwmark 0"}},
+	}, {
+		{"t-gre", func() {
+			handChange(t, rt, "t-gre", func(d *iptun.GRE) { d.PMTUDisc, d.IgnoreDF = false, true })
+		}, []string{" nopmtudisc noignore-df", " pmtudisc"}},
+	}} {
+		var want []string
+		for _, h := range round {
+			h.edit()
+			for _, end := range h.ends {
+				want = append(want, h.name+" "+end)
+			}
+		}
+		s, err := engine.Look(ctx, k, c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, op := range s.Plan.Ops {
+			cmd := op.Command(nil)
+			// "NAME END", END from the last argument that is the same
+			// whatever the hand change: ttl's, hoplimit's, tclass's.
+			if op.Link != nil {
+				for _, h := range round {
+					for _, end := range h.ends {
+						if op.Link.Name == h.name && strings.HasPrefix(cmd, "ip link change "+h.name+" ") && strings.HasSuffix(cmd, end) {
+							cmd = h.name + " " + end
+						}
+					}
+				}
+			}
+			got = append(got, cmd)
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("plan after the hand changes (-want ends +got):\n%s", diff)
+		}
+		rep, err := engine.Converge(ctx, k, c, nil)
+		if err != nil || len(rep.Applied) != len(want) {
+			t.Fatalf("repair: applied %v, %v", rep.Applied, err)
+		}
+		if s, err := engine.Look(ctx, k, c, nil); err != nil || len(s.Plan.Ops) != 0 {
+			t.Errorf("plan after the repair: %v, %v", s.Plan.Ops, err)
+		}
+		for name, i := range index {
+			if ifc, err := net.InterfaceByName(name); err != nil || ifc.Index != i {
+				t.Errorf("%s was recreated (index %d → %v, %v)", name, i, ifc, err)
+			}
+		}
+	}
+	// What the kernel holds after, read without tunneld's decoding.
+	if _, d := tunnelParams[*iptun.IPIP](t, rt, "t-ipip"); d.FwMark != 0 {
+		t.Errorf("t-ipip: fwmark %#x", d.FwMark)
+	}
+	if _, d := tunnelParams[*iptun.SIT](t, rt, "t-sit"); d.FwMark != 0 {
+		t.Errorf("t-sit: fwmark %#x", d.FwMark)
+	}
+	if _, d := tunnelParams[*iptun.GRE](t, rt, "t-gre"); d.IFlags != iptun.GREFlagKey || d.OFlags != iptun.GREFlagKey || d.FwMark != 0 || d.IgnoreDF || !d.PMTUDisc {
+		t.Errorf("t-gre: iflags %#x oflags %#x fwmark %#x ignore-df %v pmtudisc %v", d.IFlags, d.OFlags, d.FwMark, d.IgnoreDF, d.PMTUDisc)
+	}
+	for name, flags := range map[string]uint32{"t-ipip6": iptun.IP6TnlFlagIgnEncapLimit | iptun.IP6TnlFlagUseOrigTClass, "t-ip6ip6": 0} {
+		if _, d := tunnelParams[*iptun.IP6Tnl](t, rt, name); d.Flags&0xff != flags || d.FwMark != 0 {
+			t.Errorf("%s: flags %#x fwmark %#x, want flags %#x (and the kernel's own)", name, d.Flags, d.FwMark, flags)
 		}
 	}
 }

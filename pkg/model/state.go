@@ -71,6 +71,25 @@ type OtherParams struct {
 	// inherit, dscp inherit, fwmark inherit, allow-localremote; mip6,
 	// which only Mobile IPv6 daemons set).
 	FlowLabelInherit, DSCPInherit, FwMarkInherit, AllowLocalRemote, MIP6 bool
+	// ICsum, OCsum, ISeq and OSeq are a gre tunnel's checksums and
+	// sequence numbers, received and sent (ip's icsum, ocsum, iseq and
+	// oseq; csum and seq are both).
+	ICsum, OCsum, ISeq, OSeq bool
+	// IgnoreDF is a gre tunnel's ignore-df (it fragments outer packets
+	// whatever the inner one's DF); the kernel refuses pmtudisc while
+	// it is set, even in the change that clears it.
+	IgnoreDF bool
+	// FwMark is the mark of the outer packets' route lookup (ip's
+	// fwmark).
+	FwMark uint32
+	// Encap is the tunnel's UDP encapsulation (ip's encap fou|gue).
+	Encap Encap
+}
+
+// Encap is a tunnel's UDP encapsulation (TUNNEL_ENCAP_*): its type (1
+// FOU, 2 GUE; the zero Encap is none), flags and ports.
+type Encap struct {
+	Type, Flags, SPort, DPort uint16
 }
 
 // Params returns l without the fields a kernel change cannot reach in place

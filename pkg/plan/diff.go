@@ -114,7 +114,17 @@ func (d *differ) links(have, want []model.Link) {
 				continue
 			}
 			if old.Params() != w.Params() {
-				d.add(phaseLinks, Op{Kind: LinkChange, Link: ptr(*w), Old: ptr(*old)})
+				from := old
+				if old.Others.IgnoreDF && !w.Others.IgnoreDF && w.PMTUDisc {
+					// The kernel refuses pmtudisc while the tunnel
+					// has ignore-df, even in the change that clears
+					// it: clear it first, without pmtudisc.
+					mid := *w
+					mid.PMTUDisc = false
+					d.add(phaseLinks, Op{Kind: LinkChange, Link: ptr(mid), Old: ptr(*old)})
+					from = &mid
+				}
+				d.add(phaseLinks, Op{Kind: LinkChange, Link: ptr(*w), Old: ptr(*from)})
 			}
 			if old.Unmarked {
 				// Held by its name only: once the configuration drops

@@ -33,6 +33,11 @@ func TestDiff(t *testing.T) {
 	moeGRE.Mode, moeGRE.MTU = model.ModeGRE, 1476
 	moeDown := moe
 	moeDown.Up = false
+	gre := link("gre", model.ModeGRE, "192.0.2.1", "192.0.2.2")
+	greIgnoreDF := gre // ip link set gre type gre nopmtudisc ignore-df
+	greIgnoreDF.PMTUDisc, greIgnoreDF.Others.IgnoreDF = false, true
+	greNoPMTUDisc := gre
+	greNoPMTUDisc.PMTUDisc = false
 	full := model.State{
 		Links:   []model.Link{moe},
 		Addrs:   []model.Addr{addr("moe", "10.0.0.1/30")},
@@ -76,6 +81,11 @@ ip link set moe alias tunneld`},
 		{"and marked beside a change", moeUnmarkedOld, full, nil, `
 ip link change moe mtu 1480 type ipip local 192.0.2.1 remote 192.0.2.2 ttl 64 pmtudisc
 ip link set moe alias tunneld`},
+		{"gre ignore-df by hand is cleared before pmtudisc", model.State{Links: []model.Link{greIgnoreDF}}, model.State{Links: []model.Link{gre}}, nil, `
+ip link change gre mtu 1480 type gre local 192.0.2.1 remote 192.0.2.2 ttl 64 nopmtudisc noignore-df
+ip link change gre mtu 1480 type gre local 192.0.2.1 remote 192.0.2.2 ttl 64 pmtudisc`},
+		{"gre ignore-df by hand without pmtudisc: one change", model.State{Links: []model.Link{greIgnoreDF}}, model.State{Links: []model.Link{greNoPMTUDisc}}, nil, `
+ip link change gre mtu 1480 type gre local 192.0.2.1 remote 192.0.2.2 ttl 64 nopmtudisc noignore-df`},
 		{"local changes in place", full, model.State{Links: []model.Link{moeNewLocal}, Addrs: full.Addrs, Routes: full.Routes, Rules: full.Rules, Sysctls: full.Sysctls}, nil, `
 ip link change moe mtu 1480 type ipip local 192.0.2.9 remote 192.0.2.2 ttl 64 pmtudisc`},
 		{"mode change recreates and re-adds what the deletion takes", full, model.State{Links: []model.Link{moeGRE}, Addrs: full.Addrs, Routes: full.Routes, Rules: full.Rules, Sysctls: full.Sysctls}, nil, `

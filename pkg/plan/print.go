@@ -137,8 +137,9 @@ func linkArgs(l model.Link) string {
 // to undo the parameters tunneld does not configure (model.OtherParams)
 // that old has and want has not: ip carries a tunnel's current values
 // over into `ip link change`. Those ip has no word to clear are named in
-// a comment (the change tunneld sends clears them all the same). An
-// ip6tnl's mode any needs nothing: the arguments name the mode.
+// a comment (the change tunneld sends clears them all the same): an
+// ip6tnl's dscp inherit and mip6, gre's checksums and sequence numbers.
+// An ip6tnl's mode any needs nothing: the arguments name the mode.
 func undoOthers(old, want *model.Link) string {
 	if old == nil {
 		return ""
@@ -148,17 +149,28 @@ func undoOthers(old, want *model.Link) string {
 	if o.FlowLabel != w.FlowLabel || o.FlowLabelInherit && !w.FlowLabelInherit {
 		a = append(a, "flowlabel", fmt.Sprintf("0x%05x", w.FlowLabel))
 	}
-	if o.FwMarkInherit && !w.FwMarkInherit {
-		a = append(a, "fwmark", "0")
+	if o.FwMark != w.FwMark || o.FwMarkInherit && !w.FwMarkInherit {
+		a = append(a, "fwmark", fmt.Sprint(w.FwMark))
 	}
 	if o.AllowLocalRemote && !w.AllowLocalRemote {
 		a = append(a, "noallow-localremote")
 	}
-	if o.DSCPInherit && !w.DSCPInherit {
-		cannot = append(cannot, "dscp inherit")
+	if o.Encap != w.Encap && w.Encap == (model.Encap{}) {
+		a = append(a, "noencap")
 	}
-	if o.MIP6 && !w.MIP6 {
-		cannot = append(cannot, "mip6")
+	if o.IgnoreDF && !w.IgnoreDF {
+		a = append(a, "noignore-df")
+	}
+	for _, f := range []struct {
+		old, want bool
+		word      string
+	}{
+		{o.DSCPInherit, w.DSCPInherit, "dscp inherit"}, {o.MIP6, w.MIP6, "mip6"},
+		{o.ICsum, w.ICsum, "icsum"}, {o.OCsum, w.OCsum, "ocsum"}, {o.ISeq, w.ISeq, "iseq"}, {o.OSeq, w.OSeq, "oseq"},
+	} {
+		if f.old && !f.want {
+			cannot = append(cannot, f.word)
+		}
 	}
 	s := ""
 	if len(a) > 0 {

@@ -96,25 +96,39 @@ func TestRestoreCommand(t *testing.T) {
 // words ip needs to undo them (ip carries a tunnel's values over into
 // `ip link change`), and names in a comment those it has no word for.
 func TestLinkChangeUndoesOthers(t *testing.T) {
-	want := model.Link{Name: "ds", Mode: model.ModeIPIP6, Local: netip.MustParseAddr("2001:db8::1"), Remote: netip.MustParseAddr("2001:db8::2"),
+	ds := model.Link{Name: "ds", Mode: model.ModeIPIP6, Local: netip.MustParseAddr("2001:db8::1"), Remote: netip.MustParseAddr("2001:db8::2"),
 		TTL: 64, EncapLimit: -1, MTU: 1460}
-	const change = "ip link change ds mtu 1460 type ip6tnl mode ipip6 local 2001:db8::1 remote 2001:db8::2 hoplimit 64 encaplimit none"
+	gre := model.Link{Name: "g", Mode: model.ModeGRE, Local: netip.MustParseAddr("192.0.2.1"), Remote: netip.MustParseAddr("192.0.2.2"),
+		TTL: 64, MTU: 1476}
+	const (
+		dsChange  = "ip link change ds mtu 1460 type ip6tnl mode ipip6 local 2001:db8::1 remote 2001:db8::2 hoplimit 64 encaplimit none"
+		greChange = "ip link change g mtu 1476 type gre local 192.0.2.1 remote 192.0.2.2 ttl 64 nopmtudisc"
+	)
 	for _, tt := range []struct {
 		name string
+		link model.Link
 		old  model.OtherParams
 		want string
 	}{
-		{"nothing by hand", model.OtherParams{}, change},
-		{"mode any: the mode is named", model.OtherParams{AnyProto: true}, change},
-		{"flowlabel", model.OtherParams{FlowLabel: 0x12345}, change + " flowlabel 0x00000"},
-		{"flowlabel inherit", model.OtherParams{FlowLabelInherit: true}, change + " flowlabel 0x00000"},
-		{"fwmark inherit", model.OtherParams{FwMarkInherit: true}, change + " fwmark 0"},
-		{"allow-localremote", model.OtherParams{AllowLocalRemote: true}, change + " noallow-localremote"},
-		{"dscp inherit and mip6", model.OtherParams{DSCPInherit: true, MIP6: true}, change + "  # also clears dscp inherit, mip6, which ip cannot"},
+		{"nothing by hand", ds, model.OtherParams{}, dsChange},
+		{"mode any: the mode is named", ds, model.OtherParams{AnyProto: true}, dsChange},
+		{"flowlabel", ds, model.OtherParams{FlowLabel: 0x12345}, dsChange + " flowlabel 0x00000"},
+		{"flowlabel inherit", ds, model.OtherParams{FlowLabelInherit: true}, dsChange + " flowlabel 0x00000"},
+		{"fwmark inherit", ds, model.OtherParams{FwMarkInherit: true}, dsChange + " fwmark 0"},
+		{"fwmark inherit and a mark", ds, model.OtherParams{FwMarkInherit: true, FwMark: 3}, dsChange + " fwmark 0"},
+		{"allow-localremote", ds, model.OtherParams{AllowLocalRemote: true}, dsChange + " noallow-localremote"},
+		{"dscp inherit and mip6", ds, model.OtherParams{DSCPInherit: true, MIP6: true}, dsChange + "  # also clears dscp inherit, mip6, which ip cannot"},
+		{"gre fwmark", gre, model.OtherParams{FwMark: 7}, greChange + " fwmark 0"},
+		{"gre encap fou", gre, model.OtherParams{Encap: model.Encap{Type: 1, DPort: 5555}}, greChange + " noencap"},
+		{"gre ignore-df", gre, model.OtherParams{IgnoreDF: true}, greChange + " noignore-df"},
+		{"gre checksums and sequence numbers", gre, model.OtherParams{ICsum: true, OCsum: true, ISeq: true, OSeq: true},
+			greChange + "  # also clears icsum, ocsum, iseq, oseq, which ip cannot"},
+		{"all that ip can and cannot", gre, model.OtherParams{FwMark: 1, Encap: model.Encap{Type: 2}, IgnoreDF: true, ISeq: true},
+			greChange + " fwmark 0 noencap noignore-df  # also clears iseq, which ip cannot"},
 	} {
-		old := want
+		old := tt.link
 		old.Others = tt.old
-		if diff := cmp.Diff(tt.want, Op{Kind: LinkChange, Link: &want, Old: &old}.Command(nil)); diff != "" {
+		if diff := cmp.Diff(tt.want, Op{Kind: LinkChange, Link: &tt.link, Old: &old}.Command(nil)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
 		}
 	}

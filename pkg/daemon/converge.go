@@ -30,10 +30,10 @@ const RetryConverge = time.Second
 // next one fails too, the failure is logged at error level (see below).
 // Operations done for a reason other than a new configuration are repairs
 // or follow-ups of the environment; each gets one log line naming its
-// object, and, if fights is set, counts towards a fight over it. waited
+// object, and counts towards a fight over it as c says. waited
 // is how long it came after the first hint that asked for it (0: none
 // did); the debug log gives it beside the first read and the applies.
-func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited time.Duration) {
+func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited time.Duration) {
 	start := time.Now()
 	rep, err := engine.Converge(ctx, dm.d.Kernel, dm.cfg, dm.resolved(), dm.hold)
 	kv := []any{"reason", why, "ops", len(rep.Applied), "took", time.Since(start), "read", rep.FirstRead, "apply", rep.Apply}
@@ -45,12 +45,12 @@ func (dm *Daemon) converge(ctx context.Context, why string, fights bool, waited 
 		// The daemon is stopping (a SIGTERM right after a SIGHUP stops
 		// the reload's converge): the converge was cut short, which
 		// is no failure. What it did is logged; the teardown follows.
-		dm.record(rep.Applied, rep.Last.Plan.Tables, why, fights)
+		dm.record(rep.Applied, rep.Last.Plan.Tables, why, c)
 		dm.d.Log.Info("convergence cut short: tunneld is stopping", "reason", why)
 		return
 	}
 	dm.last = rep.Last
-	now := dm.record(rep.Applied, rep.Last.Plan.Tables, why, fights)
+	now := dm.record(rep.Applied, rep.Last.Plan.Tables, why, c)
 	for _, n := range rep.Last.Want.Notes {
 		dm.d.Log.Debug("waiting", "note", n)
 	}
@@ -184,14 +184,14 @@ func linkFailure(err error, kind plan.Kind, name string) error {
 }
 
 // record logs the operations a converge (or the short way after an
-// address hint) applied, counts the repairs among them if fights is set,
+// address hint) applied, counts the repairs among them as c says,
 // notes when each tunnel last changed, and runs the hooks of the tunnels
 // they set up or moved. It returns the time it noted.
-func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string, fights bool) time.Time {
+func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string, c counting) time.Time {
 	now := dm.d.Now()
 	for _, op := range applied {
 		dm.d.Log.Info("changed", "object", op.Object(), "cmd", op.Command(tables), "reason", why)
-		if fights {
+		if c.counts(op) {
 			dm.countRepair(op)
 		} else {
 			dm.lastCmd[op.Object()] = op.Command(nil)
@@ -216,7 +216,7 @@ func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string
 // tunnels take their local address from (engine.Endpoints): the tunnels
 // follow the address at once, and the debounced converge the hint also
 // asked for does the rest. Its failures are left to that converge.
-func (dm *Daemon) endpoints(ctx context.Context, why string, fights bool) {
+func (dm *Daemon) endpoints(ctx context.Context, why string, c counting) {
 	start := time.Now()
 	rep, err := engine.Endpoints(ctx, dm.d.Kernel, dm.cfg, dm.resolved(), dm.last, dm.hold)
 	kv := []any{"reason", why, "ops", len(rep.Applied), "took", time.Since(start), "read", rep.FirstRead, "apply", rep.Apply}
@@ -227,7 +227,7 @@ func (dm *Daemon) endpoints(ctx context.Context, why string, fights bool) {
 	if rep.Last.Inputs.Devices != nil {
 		dm.last = rep.Last
 	}
-	dm.record(rep.Applied, rep.Last.Plan.Tables, why, fights)
+	dm.record(rep.Applied, rep.Last.Plan.Tables, why, c)
 }
 
 // follows reports whether the device with index is one that a tunnel
@@ -252,30 +252,6 @@ func (dm *Daemon) follows(index int) bool {
 		}
 	}
 	return false
-}
-
-// countRepair notes a change of op's object made for a reason other than
-// a new configuration. Only a repair counts towards a fight: the very same
-// command applied again, because something else undid it. A changed
-// environment (a new WAN address every minute) gives a different command
-// and never counts. Too many repairs in FightWindow and the object is held
-// back for HoldOff, with one log line saying so.
-func (dm *Daemon) countRepair(op plan.Op) {
-	obj, now := op.Object(), dm.d.Now()
-	cmd := op.Command(nil)
-	last, seen := dm.lastCmd[obj]
-	dm.lastCmd[obj] = cmd
-	if !seen || last != cmd {
-		return
-	}
-	times := slices.DeleteFunc(dm.repairs[obj], func(t time.Time) bool { return now.Sub(t) > FightWindow })
-	times = append(times, now)
-	dm.repairs[obj] = times
-	if len(times) > FightLimit {
-		dm.held[obj] = now.Add(HoldOff)
-		delete(dm.repairs, obj)
-		dm.d.Log.Warn(fmt.Sprintf("giving up on %s for %s: something else keeps changing it (%d repairs in %s)", obj, HoldOff, len(times), FightWindow), "object", obj)
-	}
 }
 
 // monotonicUsec is CLOCK_MONOTONIC in microseconds (for RELOADING=1).

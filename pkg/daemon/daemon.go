@@ -46,9 +46,11 @@ const (
 	// from: the short way has moved them (see pacer).
 	FollowDebounce = 20 * time.Millisecond
 	// FlushTrail is how long after a link hint the repairs of a converge
-	// are taken as following the link's change (a device that went down
-	// took its routes with it, and the kernel's notifications of that may
-	// trail the link's into a later batch) rather than as a fight.
+	// that put back what a device takes with it when it goes down or away
+	// (its routes, addresses, sysctls: see flushed) are taken as following
+	// the link's change (the kernel's notifications of that may trail the
+	// link's into a later batch) rather than as a fight. The repairs of
+	// the rest, the tunnel links themselves first, count as ever.
 	FlushTrail = time.Second
 	// MinResolve bounds how often a name is looked up again, whatever its
 	// TTL; RetryResolve is the wait after a failed lookup.
@@ -192,7 +194,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	dm.startDue(true)
 	dm.awaitAnswers(ctx)
 	dm.holdHooks = true
-	dm.converge(ctx, "start", false, 0)
+	dm.converge(ctx, "start", countNone, 0)
 	dm.flushHooks(hookStart, nil)
 	dm.d.Notify("READY=1")
 
@@ -215,13 +217,13 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	var follow bool
 	// converge converges and tells the pacer; a batch of hints pending
 	// is forgotten: the converge's re-read covered it.
-	converge := func(why string, fights bool) {
+	converge := func(why string, c counting) {
 		start := dm.d.Now()
 		var waited time.Duration
 		if !pace.first.IsZero() {
 			waited = start.Sub(pace.first)
 		}
-		dm.converge(ctx, why, fights, waited)
+		dm.converge(ctx, why, c, waited)
 		pace.converged(start, dm.d.Now(), len(dm.d.Events) > 0)
 		debounce.Stop()
 		clear(pending)
@@ -242,9 +244,16 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	var linkHint time.Time
 	// A device that went down took its routes with it (the kernel
 	// flushes them): putting them back after a link event is no fight,
-	// however often the link flaps.
-	fights := func() bool {
-		return linkHint.IsZero() || dm.d.Now().Sub(linkHint) > FlushTrail
+	// however often the link flaps. The link's own repair is: a tunnel
+	// that something else keeps deleting, changing or setting down (each
+	// a link hint) is held back as a route would be (see flushed). Any
+	// converge in that time does the batch's work (a resync's clears
+	// it), so counts so.
+	fights := func() counting {
+		if linkHint.IsZero() || dm.d.Now().Sub(linkHint) > FlushTrail {
+			return countAll
+		}
+		return countUnflushed
 	}
 	for {
 		select {
@@ -275,7 +284,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		case <-debounce.C:
 			converge(reason(pending), fights())
 		case <-resync.C:
-			converge("resync", true)
+			converge("resync", fights())
 		case <-retry.C:
 			converge("retry", fights())
 		case <-resolveT.C:
@@ -283,7 +292,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			dm.armResolve(resolveT)
 		case a := <-dm.answers:
 			if dm.answered(a) {
-				converge("dns", true)
+				converge("dns", fights())
 			}
 			dm.armResolve(resolveT)
 		case <-dm.d.Reload:
@@ -360,7 +369,7 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	dm.newGeneration(ctx)
 	dm.startDue(true)
 	dm.holdHooks = true
-	dm.converge(ctx, "reload", false, 0)
+	dm.converge(ctx, "reload", countNone, 0)
 	dm.flushHooks(hookReload, newHooks)
 	return true
 }

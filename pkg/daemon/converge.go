@@ -191,12 +191,8 @@ func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string
 	now := dm.d.Now()
 	for _, op := range applied {
 		dm.d.Log.Info("changed", "object", op.Object(), "cmd", op.Command(tables), "reason", why)
-		if c.counts(op) {
-			dm.countRepair(op)
-		} else {
-			dm.lastCmd[op.Object()] = op.Command(nil)
-		}
 	}
+	dm.noteRepairs(applied, c)
 	dm.mu.Lock()
 	for _, op := range applied {
 		if op.Link == nil {

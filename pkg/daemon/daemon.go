@@ -103,12 +103,13 @@ type Daemon struct {
 	cfg     *config.Config
 	names   map[string]*nameState
 	repairs map[string][]time.Time
-	// lastCmd is the last command applied per object (see countRepair).
-	lastCmd map[string]string
-	held    map[string]time.Time
-	mu      sync.Mutex
-	facts   Facts
-	started time.Time
+	// lastForm is the form each object was last left in (see
+	// countRepair).
+	lastForm map[string]string
+	held     map[string]time.Time
+	mu       sync.Mutex
+	facts    Facts
+	started  time.Time
 	// last is the kernel as the loop last saw it: the last converge's
 	// final observation, with what a short way read and changed since
 	// (engine.Endpoints plans from it).
@@ -168,7 +169,7 @@ func New(d Deps) *Daemon {
 	if d.HookTimeout == 0 {
 		d.HookTimeout = HookTimeout
 	}
-	dm := &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, lastCmd: map[string]string{}, held: map[string]time.Time{}, answers: make(chan answer)}
+	dm := &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, lastForm: map[string]string{}, held: map[string]time.Time{}, answers: make(chan answer)}
 	dm.hooks = newHooks(d.Log, d.Now, d.HookTimeout, dm.hookRan)
 	return dm
 }

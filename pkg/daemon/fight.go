@@ -67,18 +67,68 @@ func rebound(op plan.Op) bool {
 	return old == op.Link.Params()
 }
 
-// countRepair notes a change of op's object made for a reason other than
-// a new configuration. Only a repair counts towards a fight: the very same
-// command applied again, because something else undid it. A changed
-// environment (a new WAN address every minute) gives a different command
-// and never counts. Too many repairs in FightWindow and the object is held
+// noteRepairs notes the form (see form) each object that a converge, or
+// the short way, changed is left in, and counts the change as a repair
+// towards a fight over it if c counts any operation on it (a tunnel bound
+// again to its device and set up is more than what the device's return
+// explains). The operations on one object in one converge (a tunnel
+// created and set up) are one change of it.
+func (dm *Daemon) noteRepairs(applied []plan.Op, c counting) {
+	type change struct {
+		obj, form string
+		counts    bool
+	}
+	var changes []change
+	at := map[string]int{}
+	for _, op := range applied {
+		obj := op.Object()
+		i, ok := at[obj]
+		if !ok {
+			i = len(changes)
+			at[obj] = i
+			changes = append(changes, change{obj: obj})
+		}
+		changes[i].form = form(op)
+		changes[i].counts = changes[i].counts || c.counts(op)
+	}
+	for _, ch := range changes {
+		dm.countRepair(ch.obj, ch.form, ch.counts)
+	}
+}
+
+// form is what op leaves of its object, as a command that makes it so:
+// how a repair, the object put back as it was, is told from a change of
+// what tunneld wants of it. A tunnel created (and set up), changed in
+// place or set up is the same tunnel, up; a route added or replaced the
+// same route. Anything else is its own command.
+func form(op plan.Op) string {
+	switch {
+	case op.Link != nil && op.Kind != plan.LinkDel:
+		state := " (up)"
+		if !op.Link.Up {
+			state = " (down)"
+		}
+		return plan.Op{Kind: plan.LinkAdd, Link: op.Link}.Command(nil) + state
+	case op.Kind == plan.RouteReplace:
+		return plan.Op{Kind: plan.RouteAdd, Route: op.Route}.Command(nil)
+	}
+	return op.Command(nil)
+}
+
+// countRepair notes that obj was left in form by a change made for a
+// reason other than a new configuration. Only a repair counts towards a
+// fight, if counts is set: the object put back in the very same form as
+// the last change of it left it in, because something else undid it
+// (deleted it, changed it, or one time this and the next that). A changed
+// environment (a new WAN address every minute, a tunnel set down while
+// its device is gone and up when it is back) gives another form and
+// never counts. Too many repairs in FightWindow and the object is held
 // back for HoldOff, with one log line saying so.
-func (dm *Daemon) countRepair(op plan.Op) {
-	obj, now := op.Object(), dm.d.Now()
-	cmd := op.Command(nil)
-	last, seen := dm.lastCmd[obj]
-	dm.lastCmd[obj] = cmd
-	if !seen || last != cmd {
+func (dm *Daemon) countRepair(obj, form string, counts bool) {
+	now := dm.d.Now()
+	last, seen := dm.lastForm[obj]
+	dm.lastForm[obj] = form
+	if !counts || !seen || last != form {
 		return
 	}
 	times := slices.DeleteFunc(dm.repairs[obj], func(t time.Time) bool { return now.Sub(t) > FightWindow })

@@ -18,12 +18,19 @@ import (
 	"github.com/tunneld/tunneld/pkg/watch"
 )
 
-// TestTunnelFightIsHeldBack: a tunnel that something else keeps setting
-// down (a link hint each time) is repaired FightLimit+1 times, then held
-// back with the line a route in a fight gets, and left as the other
-// manager made it; its routes, which the kernel takes with it and
+// TestTunnelFightIsHeldBack: a tunnel that something else keeps deleting,
+// changing or setting down, or one time deleting and the next changing
+// (each a link hint), is repaired FightLimit+1 times, then held back with
+// the line a route in a fight gets, and left as the other manager made
+// it; its addresses and routes, which the kernel takes with it and
 // tunneld puts back each time, are not held.
 func TestTunnelFightIsHeldBack(t *testing.T) {
+	deleted := func(k *fakekernel.Kernel) { k.DelDevice("moe") }
+	changed := func(k *fakekernel.Kernel) {
+		l := k.Tunnels["moe"]
+		l.TTL = 9 // ip tunnel change moe ttl 9
+		k.Tunnels["moe"] = l
+	}
 	for _, tt := range []struct {
 		name string
 		// undo is the other manager's change, the i-th time.
@@ -31,8 +38,21 @@ func TestTunnelFightIsHeldBack(t *testing.T) {
 		// left says whether the tunnel is as the other manager left it.
 		left func(k *fakekernel.Kernel) bool
 	}{
+		{"deleted", func(k *fakekernel.Kernel, _ int) { deleted(k) },
+			func(k *fakekernel.Kernel) bool { _, ok := k.Tunnels["moe"]; return !ok }},
+		{"changed", func(k *fakekernel.Kernel, _ int) { changed(k) },
+			func(k *fakekernel.Kernel) bool { return k.Tunnels["moe"].TTL == 9 }},
 		{"set down", func(k *fakekernel.Kernel, _ int) { k.SetUp("moe", false) },
 			func(k *fakekernel.Kernel) bool { return !k.Devices["moe"].Up }},
+		// Deleted, then changed: tunneld creates it one time and changes
+		// it the next, back to the same tunnel each time.
+		{"deleted or changed", func(k *fakekernel.Kernel, i int) {
+			if i%2 == 0 {
+				deleted(k)
+			} else {
+				changed(k)
+			}
+		}, func(k *fakekernel.Kernel) bool { _, ok := k.Tunnels["moe"]; return !ok }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var log syncbuf.Buffer
@@ -80,6 +100,65 @@ func TestTunnelFlapsAreNotAFight(t *testing.T) {
 	}
 	if held := h.d.Facts().Held; len(held) != 0 {
 		t.Errorf("held = %v, want none", held)
+	}
+}
+
+// TestWANDeviceFlapsAreNotAFight: the device the tunnel takes its local
+// address from going away and coming back, again and again, sets the
+// tunnel down and up again each time, which is no repair: it is never
+// held back, nor are its routes.
+func TestWANDeviceFlapsAreNotAFight(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	for i := range 3 * FightLimit {
+		h.k.DelDevice("wan")
+		h.event(watch.Link)
+		if h.k.Devices["moe"].Up {
+			t.Fatalf("flap %d: the tunnel is up while wan is gone (held: %v)", i, h.d.Facts().Held)
+		}
+		h.k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/24")}})
+		h.k.AddForeignRoute(model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1"), Dev: "wan"}, 3)
+		h.event(watch.Link)
+		if !h.k.Devices["moe"].Up || !slices.Equal(h.routes(), allRoutes) {
+			t.Fatalf("flap %d: after wan came back: tunnel %s, routes %v (held: %v)", i, tunnel(h.k), h.routes(), h.d.Facts().Held)
+		}
+	}
+	if held := h.d.Facts().Held; len(held) != 0 {
+		t.Errorf("held = %v, want none", held)
+	}
+}
+
+// TestForm: a tunnel created (and set up), changed or set up is left in
+// one form, set down in another, one with other parameters in a third;
+// a route added or replaced in one form.
+func TestForm(t *testing.T) {
+	moe := model.Link{Name: "moe", Mode: model.ModeIPIP, Local: netip.MustParseAddr("192.0.2.7"), Remote: netip.MustParseAddr("198.51.100.2"), TTL: 64, PMTUDisc: true, MTU: 1480, Up: true}
+	down := moe
+	down.Up = false
+	moved := moe
+	moved.Local = netip.MustParseAddr("192.0.2.8")
+	route := &model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("10.9.0.0/16"), Dev: "moe"}
+	up := "ip link add moe mtu 1480 type ipip local 192.0.2.7 remote 198.51.100.2 ttl 64 pmtudisc (up)"
+	for _, tt := range []struct {
+		name string
+		op   plan.Op
+		want string
+	}{
+		{"tunnel created", plan.Op{Kind: plan.LinkAdd, Link: &moe}, up},
+		{"tunnel changed", plan.Op{Kind: plan.LinkChange, Link: &moe, Old: &moved}, up},
+		{"tunnel set up", plan.Op{Kind: plan.LinkUp, Link: &moe, Name: "moe"}, up},
+		{"tunnel set down", plan.Op{Kind: plan.LinkDown, Link: &down, Name: "moe"}, "ip link add moe mtu 1480 type ipip local 192.0.2.7 remote 198.51.100.2 ttl 64 pmtudisc (down)"},
+		{"tunnel moved", plan.Op{Kind: plan.LinkChange, Link: &moved, Old: &moe}, "ip link add moe mtu 1480 type ipip local 192.0.2.8 remote 198.51.100.2 ttl 64 pmtudisc (up)"},
+		{"tunnel deleted", plan.Op{Kind: plan.LinkDel, Link: &moe}, "ip link del moe"},
+		{"fallback device set down", plan.Op{Kind: plan.LinkDown, Name: "tunl0"}, "ip link set tunl0 down"},
+		{"route added", plan.Op{Kind: plan.RouteAdd, Route: route}, "ip route add 10.9.0.0/16 dev moe table 254 proto 116"},
+		{"route replaced", plan.Op{Kind: plan.RouteReplace, Route: route}, "ip route add 10.9.0.0/16 dev moe table 254 proto 116"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, form(tt.op)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

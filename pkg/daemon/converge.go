@@ -120,8 +120,10 @@ func (dm *Daemon) retryAfter() time.Duration {
 
 // warn logs each of s's warnings at warn level when it begins: the
 // converges after it, every resync and hint, find it again until the
-// admin acts, and a line each time would bury the rest of the log. A
-// converge that observed nothing (s has no devices) changes nothing.
+// admin acts, and a line each time would bury the rest of the log. So is
+// a tunnel that only the admin can bring up (desired.TunnelStatus.Blocked:
+// a device tunneld does not own holds its name), as apply and status say
+// it. A converge that observed nothing (s has no devices) changes nothing.
 func (dm *Daemon) warn(s engine.Snapshot) {
 	if s.Inputs.Devices == nil {
 		return
@@ -130,6 +132,17 @@ func (dm *Daemon) warn(s engine.Snapshot) {
 	for _, w := range s.Want.Warnings {
 		if !dm.warned[w] {
 			dm.d.Log.Warn(w)
+		}
+		warned[w] = true
+	}
+	for _, t := range s.Want.Tunnels {
+		if !t.Blocked {
+			continue
+		}
+		obj := model.Link{Name: t.Name}.ID()
+		w := obj + " is down: " + t.Reason
+		if !dm.warned[w] {
+			dm.d.Log.Warn(w, "object", obj)
 		}
 		warned[w] = true
 	}

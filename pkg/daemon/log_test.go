@@ -11,8 +11,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/logfmt"
+	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/watch"
 )
 
@@ -155,5 +157,61 @@ func TestLogWarnings(t *testing.T) {
 	line := `level=WARN msg="net.ipv6.conf.wan.accept_ra is 1: with ipv6_forward on, the kernel ignores router advertisements there and the address from SLAAC expires; set it to 2"`
 	if diff := cmp.Diff([]string{line, line}, got); diff != "" {
 		t.Errorf("warn lines (-want +got):\n%s\nlog:\n%s", diff, buf.String())
+	}
+}
+
+// TestLogForeignDevice: a tunnel whose name a device tunneld does not own
+// takes (a dummy, someone's own tunnel of another kind) is logged at warn
+// level, naming the tunnel and the device, when that begins, not again at
+// every convergence while it lasts, and again when it comes back after
+// the name was freed.
+func TestLogForeignDevice(t *testing.T) {
+	var buf syncbuf.Buffer
+	h := startLogging(t, baseConfig, logfmt.New(&buf, logfmt.Info))
+	defer h.stop()
+	// take replaces tunneld's moe with someone else's device of kind.
+	take := func(kind string) func(k *fakekernel.Kernel) {
+		return func(k *fakekernel.Kernel) {
+			k.DelDevice("moe")
+			k.AddDevice(model.Device{Name: "moe", Kind: kind, MTU: 1500, Up: true, Running: true})
+		}
+	}
+	taken := func(what string) string {
+		return `level=WARN msg="tunnel \"moe\" is down: the name moe is taken by ` + what + ` tunneld does not own: give the tunnel another name" object="tunnel \"moe\""`
+	}
+	for _, step := range []struct {
+		name string
+		do   func(k *fakekernel.Kernel)
+		// hints are the hints sent, a converge each.
+		hints []watch.Kind
+		want  []string
+	}{
+		{"a dummy takes the name", take("dummy"), []watch.Kind{watch.Link}, []string{taken("a dummy device")}},
+		{"it stays", nil, []watch.Kind{watch.Link, watch.Route, watch.Addr}, nil},
+		{"it goes", func(k *fakekernel.Kernel) { k.DelDevice("moe") }, []watch.Kind{watch.Link}, nil},
+		{"a dummy takes the name again", take("dummy"), []watch.Kind{watch.Link, watch.Link}, []string{taken("a dummy device")}},
+		{"a gre replaces it", take("gre"), []watch.Kind{watch.Link, watch.Route}, []string{taken("a gre device")}},
+		{"a device of no kind replaces it", take(""), []watch.Kind{watch.Link}, []string{taken("a device")}},
+	} {
+		before := len(buf.String())
+		if step.do != nil {
+			h.writes() // take the lock: the loop may be applying
+			step.do(h.k)
+		}
+		for _, k := range step.hints {
+			h.event(k)
+		}
+		var got []string
+		for _, line := range strings.Split(buf.String()[before:], "\n") {
+			if strings.Contains(line, "level=WARN") {
+				got = append(got, line[strings.Index(line, " level=")+1:])
+			}
+		}
+		if diff := cmp.Diff(step.want, got); diff != "" {
+			t.Errorf("%s: warn lines (-want +got):\n%s\nlog:\n%s", step.name, diff, buf.String())
+		}
+	}
+	if _, ok := h.k.Tunnels["moe"]; ok {
+		t.Errorf("tunneld created moe beside the device that holds its name")
 	}
 }

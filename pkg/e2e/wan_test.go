@@ -6,11 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/netnstest"
 )
 
@@ -107,8 +107,16 @@ func TestWANChange(t *testing.T) {
 // daemon starts `tunneld run` in a namespace; the test stops it.
 func (l *lab) daemon(ns, cfg string) *exec.Cmd {
 	l.t.Helper()
+	cmd, _ := l.daemonLog(ns, cfg)
+	return cmd
+}
+
+// daemonLog is daemon that also returns the daemon's log, as it is
+// written.
+func (l *lab) daemonLog(ns, cfg string) (*exec.Cmd, *syncbuf.Buffer) {
+	l.t.Helper()
 	var cmd *exec.Cmd
-	log := &strings.Builder{}
+	log := &syncbuf.Buffer{}
 	l.in(ns, func() error {
 		cmd = exec.CommandContext(context.Background(), l.bin, "run", "-c", cfg, "-log-level", "debug")
 		cmd.Env = append(os.Environ(), "TUNNELD_STATE_DIR="+filepath.Join(l.dir, ns))
@@ -122,7 +130,7 @@ func (l *lab) daemon(ns, cfg string) *exec.Cmd {
 		}
 		l.t.Logf("%s daemon log:\n%s", ns, log)
 	})
-	return cmd
+	return cmd, log
 }
 
 func (l *lab) statusText(ns, cfg string) string {

@@ -295,8 +295,15 @@ func TestPrivilegedSysctlRestoredAfterCrash(t *testing.T) {
 func TestPrivilegedObserveInputs(t *testing.T) {
 	k := open(t)
 	foreign(t)
-	ipCmd(t, "rule", "add", "priority", "20700", "protocol", "116", "blackhole")
-	ipCmd(t, "-6", "rule", "add", "priority", "20001", "from", "2001:db8:9::/48", "table", "100")
+	// By netlink: the VMs' busybox ip knows neither protocol nor -6 rules.
+	for _, r := range []netnstest.Rule{
+		{Family: unix.AF_INET, Priority: 20700, Proto: model.RuleProtocol, Action: unix.FR_ACT_BLACKHOLE},
+		{Family: unix.AF_INET6, Priority: 20001, Src: netip.MustParsePrefix("2001:db8:9::/48"), Table: 100},
+	} {
+		if err := netnstest.AddRule(r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := exec.Command("ip", "mrule", "add", "priority", "20800", "iif", "lo", "table", "100").CombinedOutput(); err != nil {
 		t.Logf("no multicast routing rule (ip mrule add: %v)", err)
 	}

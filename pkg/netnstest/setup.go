@@ -106,6 +106,9 @@ type Rule struct {
 	Proto    uint8
 	Src      netip.Prefix
 	Mark     uint32 // 0: none
+	// Action is the rule's action (unix.FR_ACT_*); 0 is lookup Table
+	// (FR_ACT_TO_TBL). Any other has no table.
+	Action uint8
 }
 
 // AddRule adds a "lookup TABLE" rule.
@@ -134,7 +137,11 @@ func ruleRequest(c *netlink.Conn, typ uint16, flags netlink.HeaderFlags, r Rule)
 		ae.Bytes(unix.FRA_SRC, r.Src.Addr().AsSlice())
 	}
 	ae.Uint32(unix.FRA_PRIORITY, r.Priority)
-	ae.Uint32(unix.FRA_TABLE, r.Table)
+	action := r.Action
+	if action == 0 {
+		action = unix.FR_ACT_TO_TBL
+		ae.Uint32(unix.FRA_TABLE, r.Table)
+	}
 	if r.Mark != 0 {
 		ae.Uint32(unix.FRA_FWMARK, r.Mark)
 		ae.Uint32(unix.FRA_FWMASK, 0xffffffff)
@@ -145,7 +152,7 @@ func ruleRequest(c *netlink.Conn, typ uint16, flags netlink.HeaderFlags, r Rule)
 		return err
 	}
 	hdr := make([]byte, 12)
-	hdr[0], hdr[7] = r.Family, unix.FR_ACT_TO_TBL
+	hdr[0], hdr[7] = r.Family, action
 	if r.Src.IsValid() {
 		hdr[2] = uint8(r.Src.Bits())
 	}

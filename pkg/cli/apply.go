@@ -12,6 +12,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 func runApply(env *Env, args []string) int {
@@ -107,6 +108,11 @@ func printOps(env *Env, rep engine.Report) {
 		fmt.Fprintln(w, op.Command(rep.Last.Plan.Tables))
 	}
 	w.Flush()
+	for _, op := range rep.Applied {
+		if op.Kind == plan.LinkMark {
+			fmt.Fprintf(env.Stderr, "tunneld: warning: %s\n", op.TakeOver())
+		}
+	}
 }
 
 // printErr prints an apply error one failed operation per line.

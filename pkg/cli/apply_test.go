@@ -311,3 +311,37 @@ func TestApplyForeignRules(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyTakesOverUnmarkedTunnel: a tunnel of the configured name and
+// kind without tunneld's alias (made by hand, or left by a crash between
+// creating it and writing the alias) is marked, and apply says so on
+// stderr as a warning beside the command.
+func TestApplyTakesOverUnmarkedTunnel(t *testing.T) {
+	const conf = "[global]\nfirewall = false\n[tunnel.Moe]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"198.51.100.2\"\n"
+	file, _, k := configured(t, conf)
+	env := &Env{StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+	apply := func() (int, string, string) {
+		var out, errb bytes.Buffer
+		env.Stdout, env.Stderr = &out, &errb
+		return Main(env, []string{"apply", "-c", file}), out.String(), errb.String()
+	}
+	if code, out, errs := apply(); code != 0 || errs != "" {
+		t.Fatalf("first apply: exit %d\n%s%s", code, out, errs)
+	}
+	delete(k.Aliases, "Moe")
+	code, out, errs := apply()
+	if code != 0 {
+		t.Errorf("apply: exit %d", code)
+	}
+	if diff := cmp.Diff("ip link set Moe alias tunneld\n", out); diff != "" {
+		t.Errorf("stdout (-want +got):\n%s", diff)
+	}
+	want := "tunneld: warning: tunnel \"Moe\": taking over the ipip device Moe, which does not carry tunneld's alias " +
+		"(made by hand, or left by a tunneld stopped while creating it): tunneld now owns it and removes it when the configuration drops it\n"
+	if diff := cmp.Diff(want, errs); diff != "" {
+		t.Errorf("stderr (-want +got):\n%s", diff)
+	}
+	if _, out, errs := apply(); out != "# nothing to do: the kernel matches the configuration\n" || errs != "" {
+		t.Errorf("third apply: %q %q, want nothing to do", out, errs)
+	}
+}

@@ -204,6 +204,9 @@ func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string
 	now := dm.d.Now()
 	for _, op := range applied {
 		dm.d.Log.Info("changed", "object", op.Object(), "cmd", op.Command(tables), "reason", why)
+		if op.Kind == plan.LinkMark {
+			dm.d.Log.Warn(op.TakeOver(), "object", op.Object())
+		}
 	}
 	dm.noteRepairs(applied, c)
 	dm.mu.Lock()

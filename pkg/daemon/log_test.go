@@ -215,3 +215,33 @@ func TestLogForeignDevice(t *testing.T) {
 		t.Errorf("tunneld created moe beside the device that holds its name")
 	}
 }
+
+// TestLogTakeOver: a tunnel held by its configured name only (no
+// tunneld alias: made by hand, or left by a crash between its creation
+// and its alias) is marked, and the daemon says so once at warn level.
+func TestLogTakeOver(t *testing.T) {
+	var buf syncbuf.Buffer
+	h := startLogging(t, baseConfig, logfmt.New(&buf, logfmt.Info))
+	defer h.stop()
+	before := len(buf.String())
+	h.writes()
+	delete(h.k.Aliases, "moe")
+	h.event(watch.Link)
+	h.event(watch.Link)
+	var got []string
+	for _, line := range strings.Split(buf.String()[before:], "\n") {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "alias") {
+			got = append(got, line[strings.Index(line, " level=")+1:])
+		}
+	}
+	want := []string{
+		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link set moe alias tunneld" reason="event: link"`,
+		`level=WARN msg="tunnel \"moe\": taking over the ipip device moe, which does not carry tunneld's alias (made by hand, or left by a tunneld stopped while creating it): tunneld now owns it and removes it when the configuration drops it" object="tunnel \"moe\""`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lines (-want +got):\n%s\nlog:\n%s", diff, buf.String())
+	}
+	if h.k.Aliases["moe"] != model.LinkAlias {
+		t.Errorf("moe's alias is %q, want %q", h.k.Aliases["moe"], model.LinkAlias)
+	}
+}

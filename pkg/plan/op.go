@@ -3,7 +3,11 @@
 // prints it as the iproute2 and nft commands an admin would type.
 package plan
 
-import "github.com/tunneld/tunneld/pkg/model"
+import (
+	"fmt"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
 
 // Kind is the operation an Op performs.
 type Kind uint8
@@ -78,4 +82,12 @@ func (o Op) Object() string {
 		return "nftables table inet " + model.TableName
 	}
 	return "link " + o.Name
+}
+
+// TakeOver says what a LinkMark does, for a warning: the tunnel was
+// tunneld's by its configured name and kind only.
+func (o Op) TakeOver() string {
+	return fmt.Sprintf("%s: taking over the %s device %s, which does not carry tunneld's alias "+
+		"(made by hand, or left by a tunneld stopped while creating it): tunneld now owns it and removes it when the configuration drops it",
+		o.Link.ID(), o.Link.Mode.Kind(), o.Link.Name)
 }

@@ -85,11 +85,11 @@ func TestLog(t *testing.T) {
 		`level=WARN msg="resolve failed; keeping the last answer" name=peer.example err="no such host" kept="[198.51.100.3 198.51.100.77]"`,
 		`level=ERROR msg="reload refused: t.toml:11:7: tunnel.moe.ttl: 999 is out of range 1–255" file=t.toml line=11 col=7`,
 		`level=WARN msg="keeping the running configuration"`,
-		`level=INFO msg=removed object="nftables table inet tunneld" cmd="nft delete table inet tunneld"`,
 		`level=INFO msg=removed object="sysctl net.ipv4.ip_forward" cmd="sysctl -w net.ipv4.ip_forward=0  # original value"`,
 		`level=INFO msg=removed object="rule priority 20000" cmd="ip rule del from 10.0.0.1 lookup moe priority 20000 protocol 116"`,
 		`level=INFO msg=removed object="route 172.16.0.0/12 table main" cmd="ip route del 172.16.0.0/12 via 192.168.1.254 dev lan table main proto 116"`,
 		`level=INFO msg=removed object="tunnel \"moe\"" cmd="ip link del moe"`,
+		`level=INFO msg=removed object="nftables table inet tunneld" cmd="nft delete table inet tunneld"`,
 		`level=INFO msg="stopped; everything tunneld owned is removed"`,
 	}
 	// Lookups repeat while the test runs (resolve_interval is 1s): the

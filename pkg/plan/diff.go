@@ -50,7 +50,7 @@ const (
 	phaseRoutes               // RouteAdd, RouteReplace
 	phaseRules                // RuleAdd
 	phaseSysctls              // SysctlSet
-	phaseFilter               // FilterReplace, FilterDel
+	phaseFilter               // FilterReplace
 	phaseRestore              // SysctlRestore
 	phaseRestoreCopies        // SysctlRestore of what restoring a forwarding sysctl overwrote
 	phaseRuleDel              // RuleDel
@@ -58,6 +58,7 @@ const (
 	phaseAddrDel              // AddrDel
 	phaseDown                 // LinkDown
 	phaseLinkDel              // LinkDel
+	phaseFilterDel            // FilterDel: last, once no tunnel it guards is left
 	phases
 )
 
@@ -393,7 +394,7 @@ func ptr[T any](v T) *T { return &v }
 func (d *differ) filter(have, want *model.Filter) {
 	switch {
 	case want == nil && have != nil:
-		d.add(phaseFilter, Op{Kind: FilterDel})
+		d.add(phaseFilterDel, Op{Kind: FilterDel})
 	case want != nil && !want.Equal(have):
 		d.add(phaseFilter, Op{Kind: FilterReplace, Filter: want})
 	}

@@ -151,3 +151,20 @@ nft delete table inet tunneld`},
 		})
 	}
 }
+
+// TestFilterDeletedLast: taking everything down deletes the nftables
+// table after the tunnels it guards (its anti-spoofing and input drops
+// hold until no tunnel is left), not before them.
+func TestFilterDeletedLast(t *testing.T) {
+	moe := link("moe", model.ModeIPIP, "192.0.2.1", "192.0.2.2")
+	have := model.State{Links: []model.Link{moe}, Addrs: []model.Addr{addr("moe", "10.0.0.1/30")},
+		Routes: []model.Route{route(42, "0.0.0.0/0", "moe")},
+		Filter: &model.Filter{Chains: []model.Chain{{Name: "input", Hook: "input", Rules: []model.FRule{{IIF: "moe", Verdict: model.Verdict{Kind: model.Drop}}}}}}}
+	var kinds []Kind
+	for _, op := range Diff(have, model.State{}).Ops {
+		kinds = append(kinds, op.Kind)
+	}
+	if diff := cmp.Diff([]Kind{LinkDel, FilterDel}, kinds); diff != "" {
+		t.Errorf("operations (-want +got):\n%s", diff)
+	}
+}

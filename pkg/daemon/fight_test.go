@@ -81,6 +81,12 @@ func TestTunnelFightIsHeldBack(t *testing.T) {
 			if n := strings.Count(log.String(), line); n != 1 {
 				t.Errorf("%d lines %s, want 1; the log:\n%s", n, line, log.String())
 			}
+			// What needs the held tunnel (its address, its routes) waits
+			// with it rather than failing every converge.
+			h.event(watch.Route)
+			if f := h.d.Facts(); strings.Contains(log.String(), "converge failed") || f.LastError != "" {
+				t.Errorf("converges failed while the tunnel is held (last error %q); the log:\n%s", f.LastError, log.String())
+			}
 		})
 	}
 }

@@ -120,9 +120,7 @@ func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved m
 		if err != nil {
 			return rep, err
 		}
-		for _, h := range hold {
-			s.Plan.Ops = slices.DeleteFunc(s.Plan.Ops, h)
-		}
+		s.Plan.Ops = dropHeld(s.Plan.Ops, hold)
 		rep.Last = s
 		if s.Plan.Empty() {
 			return rep, nil
@@ -139,6 +137,55 @@ func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved m
 		return rep, failures
 	}
 	return rep, fmt.Errorf("%w: still to do:\n%s", ErrNotConverged, rep.Last.Plan)
+}
+
+// dropHeld leaves out of ops those a hold returns true for (each hold is
+// asked once per operation), and those that would fail without them: the
+// addresses, routes and setting up of a tunnel whose creation is held,
+// and the routes through one whose setting up is held (the kernel refuses
+// a route through a missing or down device). Without this, a tunnel held
+// back because something else keeps deleting it failed every converge
+// on its address and routes.
+func dropHeld(ops []plan.Op, hold []Hold) []plan.Op {
+	if len(hold) == 0 {
+		return ops
+	}
+	var missing, down map[string]bool
+	ops = slices.DeleteFunc(ops, func(op plan.Op) bool {
+		if !slices.ContainsFunc(hold, func(h Hold) bool { return h(op) }) {
+			return false
+		}
+		switch op.Kind {
+		case plan.LinkAdd:
+			missing = setIn(missing, op.Link.Name)
+		case plan.LinkUp:
+			down = setIn(down, op.Name)
+		}
+		return true
+	})
+	if missing == nil && down == nil {
+		return ops
+	}
+	return slices.DeleteFunc(ops, func(op plan.Op) bool {
+		switch op.Kind {
+		case plan.AddrAdd:
+			return missing[op.Addr.Link]
+		case plan.RouteAdd, plan.RouteReplace:
+			return missing[op.Route.Dev] || down[op.Route.Dev]
+		case plan.LinkUp:
+			return missing[op.Name]
+		}
+		return false
+	})
+}
+
+// setIn adds k to m, made when nil.
+func setIn(m map[string]bool, k string) map[string]bool {
+	if m == nil {
+		m = map[string]bool{}
+	}
+	m[k] = true
+	return m
 }
 
 // succeeded drops the failed operations from ops, and those skipped

@@ -319,3 +319,43 @@ remote = "198.51.100.1"
 		t.Errorf("tunnel after (-want +got):\n%s", diff)
 	}
 }
+
+// TestDropHeld: what needs a held tunnel waits with it: its address,
+// routes and setting up when its creation is held, its routes when its
+// setting up is held; nothing of another device's.
+func TestDropHeld(t *testing.T) {
+	moe := &model.Link{Name: "moe"}
+	ops := []plan.Op{
+		{Kind: plan.LinkAdd, Link: moe},
+		{Kind: plan.AddrAdd, Addr: &model.Addr{Link: "moe"}},
+		{Kind: plan.AddrAdd, Addr: &model.Addr{Link: "lan"}},
+		{Kind: plan.LinkUp, Link: moe, Name: "moe"},
+		{Kind: plan.RouteAdd, Route: &model.Route{Dev: "moe"}},
+		{Kind: plan.RouteReplace, Route: &model.Route{Dev: "moe"}},
+		{Kind: plan.RouteDel, Route: &model.Route{Dev: "moe"}},
+		{Kind: plan.RouteAdd, Route: &model.Route{Dev: "lan"}},
+	}
+	kinds := func(ops []plan.Op) (out []string) {
+		for _, op := range ops {
+			out = append(out, fmt.Sprint(op.Kind, " ", op.Object()))
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		hold Hold
+		want []plan.Op
+	}{
+		{"nothing held", func(plan.Op) bool { return false }, ops},
+		{"creation held", func(op plan.Op) bool { return op.Kind == plan.LinkAdd }, []plan.Op{ops[2], ops[6], ops[7]}},
+		{"setting up held", func(op plan.Op) bool { return op.Kind == plan.LinkUp }, []plan.Op{ops[0], ops[1], ops[2], ops[6], ops[7]}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := dropHeld(slices.Clone(ops), []Hold{tt.hold})
+			if diff := cmp.Diff(kinds(tt.want), kinds(got)); diff != "" {
+				t.Errorf("left (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -63,6 +63,9 @@ type TunnelReport struct {
 	LastChange string `json:",omitempty"`
 	// LastHook is the last run of the tunnel's hook (the daemon's).
 	LastHook *daemon.HookRun `json:",omitempty"`
+	// Held are the tunnel's objects (itself, its addresses, the routes
+	// through it) whose repairs the daemon holds back, with until when.
+	Held []daemon.Hold `json:",omitempty"`
 }
 
 // FilterCounters is implemented by kernels that can read rule counters.
@@ -151,6 +154,7 @@ func runStatus(env *Env, args []string) int {
 			if run, ok := st.Daemon.Hooks[ts.Name]; ok {
 				r.LastHook = &run
 			}
+			r.Held = heldOf(st.Daemon, ts.Name)
 		}
 		st.Tunnels = append(st.Tunnels, r)
 	}
@@ -207,7 +211,7 @@ func printStatus(w io.Writer, st Status) {
 				state += ": " + t.Reason
 			}
 		}
-		fmt.Fprintf(w, "tunnel %s (%s): %s\n", t.Name, t.Mode, state)
+		fmt.Fprintf(w, "tunnel %s (%s): %s%s\n", t.Name, t.Mode, state, t.heldState())
 		// The kernel's endpoints are compared where the kernel has
 		// the tunnel; else the line after says there is none.
 		inKernel := t.MTU != 0 && !t.Foreign
@@ -245,6 +249,7 @@ func printStatus(w io.Writer, st Status) {
 		if h := t.LastHook; h != nil {
 			fmt.Fprintf(w, "  hook %s: %s at %s (%s)\n", h.Path, h.Status, h.At.Format("2006-01-02 15:04:05"), h.Reason)
 		}
+		printHeld(w, t.Held)
 	}
 	keys := make([]string, 0, len(st.Drops))
 	for k := range st.Drops {
@@ -295,8 +300,52 @@ func printDaemon(w io.Writer, st Status) {
 		// come before the error, which must not read as current.
 		fmt.Fprintf(w, "  last error at %s, cleared by %s at %s: %s\n", c.At.Format("2006-01-02 15:04:05"), c.By, c.Cleared.Format("2006-01-02 15:04:05"), c.Err)
 	}
-	for _, h := range f.Held {
-		fmt.Fprintf(w, "  not repairing %s for now: something else keeps changing it\n", h)
+	printHeld(w, daemonHolds(f))
+}
+
+// heldOf are the daemon's holds of the tunnel name's objects.
+func heldOf(f *daemon.Facts, name string) []daemon.Hold {
+	var out []daemon.Hold
+	for _, h := range f.Holds {
+		if h.Tunnel == name {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// daemonHolds are all of f's holds; those of a daemon whose facts have
+// no Holds (an older one) by name alone, with no end.
+func daemonHolds(f *daemon.Facts) []daemon.Hold {
+	if len(f.Holds) > 0 {
+		return f.Holds
+	}
+	var out []daemon.Hold
+	for _, obj := range f.Held {
+		out = append(out, daemon.Hold{Object: obj})
+	}
+	return out
+}
+
+// heldState is what follows "up" on the line of a tunnel that is up
+// while the daemon no longer repairs some of its objects: its traffic
+// may be dropped (a route through it gone) while it looks healthy.
+func (r TunnelReport) heldState() string {
+	if !r.Up || len(r.Held) == 0 {
+		return ""
+	}
+	return ", but tunneld is not repairing " + count(len(r.Held), "of its objects", "of its objects") + " (see below)"
+}
+
+// printHeld prints one line per object whose repairs are held back, and
+// until when (unknown from an older daemon: "for now").
+func printHeld(w io.Writer, held []daemon.Hold) {
+	for _, h := range held {
+		until := "for now"
+		if !h.Until.IsZero() {
+			until = "until " + h.Until.Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(w, "  not repairing %s %s: something else keeps changing it\n", h.Object, until)
 	}
 }
 

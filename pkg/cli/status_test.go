@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -475,6 +476,84 @@ func TestStatusJSONNoTunnels(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Tunnels lines (-want +got):\n%s\n%s", diff, out)
+			}
+		})
+	}
+}
+
+// applied runs `tunneld apply` with file against k, for a status test
+// that needs the kernel converged.
+func applied(t *testing.T, file string, k kernel.Kernel) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+	if code := Main(env, []string{"apply", "-c", file}); code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+}
+
+// TestStatusHeld: a tunnel whose route (or address, or itself) the
+// daemon no longer repairs because something else keeps changing it
+// says so in its own block, with until when: a tester saw the tunnel
+// "up" while its route was gone and traffic dropped, and only the
+// daemon's last line said why. The daemon's lines list every hold, with
+// its end; an older daemon's, which give no end, "for now".
+func TestStatusHeld(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\n[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\n")
+	applied(t, file, k)
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	route := daemon.Hold{Object: "route 10.9.0.0/16 table main", Tunnel: "moe", Until: at.Add(5 * time.Minute)}
+	rule := daemon.Hold{Object: "rule priority 20000", Until: at.Add(4 * time.Minute)}
+	facts := daemon.Facts{Started: at, Converges: 9, LastConverge: at, Tunnels: []desired.TunnelStatus{{Name: "moe", Up: true}},
+		Held: []string{route.Object, rule.Object}, Holds: []daemon.Hold{route, rule}}
+	old := facts
+	old.Holds = nil
+	running := "daemon: running since 2026-12-03 17:00:00, 9 convergences, last 17:00:00"
+	for _, tt := range []struct {
+		name        string
+		facts       daemon.Facts
+		tunnel, all []string
+	}{
+		{"held", facts,
+			[]string{
+				"tunnel moe (ipip): up, but tunneld is not repairing 1 of its objects (see below)",
+				"  local  192.0.2.42",
+				"  remote 192.0.2.1",
+				"  mtu 1480  rx 0 packets 0 bytes 0 errors 0 dropped  tx 0 packets 0 bytes 0 errors 0 dropped",
+				"  not repairing route 10.9.0.0/16 table main until 2026-12-03 17:05:00: something else keeps changing it",
+			},
+			[]string{
+				running,
+				"  not repairing route 10.9.0.0/16 table main until 2026-12-03 17:05:00: something else keeps changing it",
+				"  not repairing rule priority 20000 until 2026-12-03 17:04:00: something else keeps changing it",
+				"",
+			}},
+		{"older daemon", old,
+			[]string{
+				"tunnel moe (ipip): up",
+				"  local  192.0.2.42",
+				"  remote 192.0.2.1",
+				"  mtu 1480  rx 0 packets 0 bytes 0 errors 0 dropped  tx 0 packets 0 bytes 0 errors 0 dropped",
+			},
+			[]string{
+				running,
+				"  not repairing route 10.9.0.0/16 table main for now: something else keeps changing it",
+				"  not repairing rule priority 20000 for now: something else keeps changing it",
+				"",
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := statusText(t, file, k, serveFacts(t, tt.facts))
+			if diff := cmp.Diff(tt.tunnel, tunnelLines(out)); diff != "" {
+				t.Errorf("tunnel lines (-want +got):\n%s\n%s", diff, out)
+			}
+			lines := strings.Split(out, "\n")
+			i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "daemon:") })
+			if i < 0 {
+				t.Fatalf("no daemon line:\n%s", out)
+			}
+			if diff := cmp.Diff(tt.all, lines[i:]); diff != "" {
+				t.Errorf("daemon lines (-want +got):\n%s", diff)
 			}
 		})
 	}

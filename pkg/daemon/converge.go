@@ -84,11 +84,7 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 		dm.worked(failedConverge, "a convergence", now)
 		dm.failing, dm.fails = "", 0
 	}
-	f.Held = f.Held[:0]
-	for obj := range dm.held {
-		f.Held = append(f.Held, obj)
-	}
-	slices.Sort(f.Held)
+	dm.showHolds(now)
 	up := 0
 	for _, t := range f.Tunnels {
 		if t.Up {

@@ -106,7 +106,7 @@ type Daemon struct {
 	// lastForm is the form each object was last left in (see
 	// countRepair).
 	lastForm map[string]string
-	held     map[string]time.Time
+	held     map[string]holding
 	mu       sync.Mutex
 	facts    Facts
 	started  time.Time
@@ -169,7 +169,7 @@ func New(d Deps) *Daemon {
 	if d.HookTimeout == 0 {
 		d.HookTimeout = HookTimeout
 	}
-	dm := &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, lastForm: map[string]string{}, held: map[string]time.Time{}, answers: make(chan answer)}
+	dm := &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, lastForm: map[string]string{}, held: map[string]holding{}, answers: make(chan answer)}
 	dm.hooks = newHooks(d.Log, d.Now, d.HookTimeout, dm.hookRan)
 	return dm
 }
@@ -400,8 +400,8 @@ func (dm *Daemon) stop() error {
 
 // hold reports whether repairs of op's object are held back.
 func (dm *Daemon) hold(op plan.Op) bool {
-	until, ok := dm.held[op.Object()]
-	if ok && dm.d.Now().After(until) {
+	h, ok := dm.held[op.Object()]
+	if ok && dm.d.Now().After(h.until) {
 		delete(dm.held, op.Object())
 		dm.d.Log.Info("repairing again: the hold is over", "object", op.Object())
 		return false

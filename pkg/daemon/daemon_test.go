@@ -128,6 +128,8 @@ type opts struct {
 	// resolver replaces the scripted h.res (nil: h.res).
 	resolver resolve.Resolver
 	watchdog time.Duration
+	// now is the daemon's clock (nil: time.Now).
+	now func() time.Time
 }
 
 // startOpts starts a daemon on cfg and waits for its first convergence.
@@ -164,6 +166,7 @@ func startOpts(t *testing.T, cfg string, o opts) *harness {
 		Debounce:     debounce,
 		ResolveFloor: time.Millisecond,
 		OnConverge:   func(f Facts) { h.facts <- f },
+		Now:          o.now,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -550,8 +553,14 @@ func TestReloadMovesRuleBand(t *testing.T) {
 	}
 }
 
+// TestFightIsHeldBack: a route that something else keeps deleting is
+// repaired FightLimit+1 times, then held back; the facts name it, with
+// the tunnel it goes through and when the hold ends, for status to show
+// in that tunnel's block (a tester saw the tunnel "up" and only the
+// daemon's last line say that its route was no longer repaired).
 func TestFightIsHeldBack(t *testing.T) {
-	h := start(t, baseConfig)
+	now := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	h := startOpts(t, baseConfig, opts{now: func() time.Time { return now }})
 	defer h.stop()
 	del := func() {
 		h.k.Observe(context.Background(), model.Scope{})
@@ -567,8 +576,46 @@ func TestFightIsHeldBack(t *testing.T) {
 	if w := h.event(watch.Route); w != 0 {
 		t.Fatalf("repairs continue after %d fights: %d writes", FightLimit+1, w)
 	}
-	if f := h.d.Facts(); !slices.Equal(f.Held, []string{"route 10.9.0.0/16 table main"}) {
+	f := h.d.Facts()
+	if !slices.Equal(f.Held, []string{"route 10.9.0.0/16 table main"}) {
 		t.Fatalf("held = %v", f.Held)
+	}
+	want := []Hold{{Object: "route 10.9.0.0/16 table main", Tunnel: "moe", Until: now.Add(HoldOff)}}
+	if diff := cmp.Diff(want, f.Holds); diff != "" {
+		t.Errorf("holds (-want +got):\n%s", diff)
+	}
+}
+
+// TestTunnelOf: a held object is shown in the block of the tunnel it
+// belongs to: the tunnel, its addresses and sysctls, the routes through
+// it (a route that names no device by its [[route]] section); others
+// belong to none.
+func TestTunnelOf(t *testing.T) {
+	c, err := config.Parse("f.toml", []byte(baseConfig+"[[route]]\nto = \"10.8.0.0/16\"\ndev = \"moe\"\ntable = \"moe\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := netip.MustParsePrefix
+	for _, tt := range []struct {
+		name string
+		op   plan.Op
+		want string
+	}{
+		{"tunnel", plan.Op{Kind: plan.LinkAdd, Link: &model.Link{Name: "moe"}}, "moe"},
+		{"another link", plan.Op{Kind: plan.LinkAdd, Link: &model.Link{Name: "larry"}}, ""},
+		{"address", plan.Op{Kind: plan.AddrAdd, Addr: &model.Addr{Link: "moe", Prefix: p("10.0.0.1/30")}}, "moe"},
+		{"route through it", plan.Op{Kind: plan.RouteAdd, Route: &model.Route{Table: model.TableMain, Dst: p("10.9.0.0/16"), Dev: "moe"}}, "moe"},
+		{"its route, no device", plan.Op{Kind: plan.RouteAdd, Route: &model.Route{Table: 42, Dst: p("10.8.0.0/16"), Type: model.RouteUnreachable}}, "moe"},
+		{"route through lan", plan.Op{Kind: plan.RouteAdd, Route: &model.Route{Table: model.TableMain, Dst: p("172.16.0.0/12"), Dev: "lan"}}, ""},
+		{"its sysctl", plan.Op{Kind: plan.SysctlSet, Sysctl: &model.Sysctl{Path: "net/ipv4/conf/moe/rp_filter"}}, "moe"},
+		{"ip_forward", plan.Op{Kind: plan.SysctlSet, Sysctl: &model.Sysctl{Path: "net/ipv4/ip_forward"}}, ""},
+		{"rule", plan.Op{Kind: plan.RuleAdd, Rule: &model.Rule{Priority: 20000}}, ""},
+	} {
+		dm := New(Deps{})
+		dm.cfg = c
+		if got := dm.tunnelOf(tt.op); got != tt.want {
+			t.Errorf("%s: tunnelOf = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
 
@@ -794,7 +841,7 @@ func TestHoldEnds(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	dm := New(Deps{Log: logfmt.New(&log, logfmt.Info), Now: func() time.Time { return now }})
 	op := plan.Op{Kind: plan.RouteAdd, Route: &model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("10.9.0.0/16"), Dev: "moe"}}
-	dm.held[op.Object()] = now.Add(HoldOff)
+	dm.held[op.Object()] = holding{until: now.Add(HoldOff)}
 	now = now.Add(HoldOff - time.Second)
 	if !dm.hold(op) {
 		t.Fatal("released before HoldOff")

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tunneld/tunneld/pkg/desired"
@@ -28,8 +30,11 @@ type Facts struct {
 	Notes   []string `json:",omitempty"`
 	// LastChange is when each tunnel's link was last changed.
 	LastChange map[string]string `json:",omitempty"`
-	// Held are objects whose repairs are held back.
-	Held []string `json:",omitempty"`
+	// Held are objects whose repairs are held back, by name (what a
+	// status before Holds reads); Holds the same with when each hold
+	// ends and the tunnel its object belongs to.
+	Held  []string `json:",omitempty"`
+	Holds []Hold   `json:",omitempty"`
 	// Resolved are the current DNS answers of the peers given by name.
 	Resolved map[string][]string `json:",omitempty"`
 	// Hooks are the last run of each tunnel's hook.
@@ -53,6 +58,36 @@ func (dm *Daemon) Facts() Facts {
 		}
 	}
 	return f
+}
+
+// Hold is an object whose repairs are held back: something else kept
+// changing it (see countRepair).
+type Hold struct {
+	// Object names it as the log does (`route 10.9.0.0/16 table main`).
+	Object string
+	// Tunnel is the configured tunnel it belongs to: the tunnel itself,
+	// an address on it, a route through it ("" for none).
+	Tunnel string `json:",omitempty"`
+	// Until is when the daemon repairs it again.
+	Until time.Time
+}
+
+// showHolds puts the holds that last beyond now into the facts, by
+// object. The caller holds dm.mu.
+func (dm *Daemon) showHolds(now time.Time) {
+	f := &dm.facts
+	f.Held, f.Holds = nil, nil
+	for obj, h := range dm.held {
+		if now.After(h.until) {
+			// Over: the next repair of it goes ahead (hold).
+			continue
+		}
+		f.Holds = append(f.Holds, Hold{Object: obj, Tunnel: h.tunnel, Until: h.until})
+	}
+	slices.SortFunc(f.Holds, func(a, b Hold) int { return strings.Compare(a.Object, b.Object) })
+	for _, h := range f.Holds {
+		f.Held = append(f.Held, h.Object)
+	}
 }
 
 // ClearedError is a failure that is over.

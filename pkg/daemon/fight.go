@@ -75,8 +75,8 @@ func rebound(op plan.Op) bool {
 // created and set up) are one change of it.
 func (dm *Daemon) noteRepairs(applied []plan.Op, c counting) {
 	type change struct {
-		obj, form string
-		counts    bool
+		obj, form, tunnel string
+		counts            bool
 	}
 	var changes []change
 	at := map[string]int{}
@@ -86,13 +86,13 @@ func (dm *Daemon) noteRepairs(applied []plan.Op, c counting) {
 		if !ok {
 			i = len(changes)
 			at[obj] = i
-			changes = append(changes, change{obj: obj})
+			changes = append(changes, change{obj: obj, tunnel: dm.tunnelOf(op)})
 		}
 		changes[i].form = form(op)
 		changes[i].counts = changes[i].counts || c.counts(op)
 	}
 	for _, ch := range changes {
-		dm.countRepair(ch.obj, ch.form, ch.counts)
+		dm.countRepair(ch.obj, ch.form, ch.tunnel, ch.counts)
 	}
 }
 
@@ -123,8 +123,9 @@ func form(op plan.Op) string {
 // environment (a new WAN address every minute, a tunnel set down while
 // its device is gone and up when it is back) gives another form and
 // never counts. Too many repairs in FightWindow and the object is held
-// back for HoldOff, with one log line saying so.
-func (dm *Daemon) countRepair(obj, form string, counts bool) {
+// back for HoldOff, with one log line saying so; tunnel is the tunnel it
+// belongs to (see tunnelOf), for status.
+func (dm *Daemon) countRepair(obj, form, tunnel string, counts bool) {
 	now := dm.d.Now()
 	last, seen := dm.lastForm[obj]
 	dm.lastForm[obj] = form
@@ -135,8 +136,47 @@ func (dm *Daemon) countRepair(obj, form string, counts bool) {
 	times = append(times, now)
 	dm.repairs[obj] = times
 	if len(times) > FightLimit {
-		dm.held[obj] = now.Add(HoldOff)
+		dm.held[obj] = holding{until: now.Add(HoldOff), tunnel: tunnel}
 		delete(dm.repairs, obj)
 		dm.d.Log.Warn(fmt.Sprintf("giving up on %s for %s: something else keeps changing it (%d repairs in %s)", obj, HoldOff, len(times), FightWindow), "object", obj)
 	}
+}
+
+// holding is an object whose repairs are held back: until when, and the
+// configured tunnel it belongs to ("" for none).
+type holding struct {
+	until  time.Time
+	tunnel string
+}
+
+// tunnelOf is the configured tunnel op's object belongs to, "" for none:
+// the tunnel itself, an address on it, a route through it (also one that
+// names no device, a placeholder, by the [[route]] section it comes
+// from), a sysctl of its device. status shows a hold in the tunnel's
+// block: a route through an "up" tunnel that is no longer repaired drops
+// the tunnel's traffic.
+func (dm *Daemon) tunnelOf(op plan.Op) string {
+	var dev string
+	switch {
+	case op.Link != nil:
+		dev = op.Link.Name
+	case op.Addr != nil:
+		dev = op.Addr.Link
+	case op.Route != nil:
+		dev = op.Route.Dev
+		if dev == "" && dm.cfg != nil {
+			for _, r := range dm.cfg.Routes {
+				if r.Table == op.Route.Table && r.To == op.Route.Dst && dm.cfg.TunnelByName(r.Dev) != nil {
+					dev = r.Dev
+					break
+				}
+			}
+		}
+	case op.Sysctl != nil:
+		dev = model.SysctlDevice(op.Sysctl.Path)
+	}
+	if dev == "" || dm.cfg == nil || dm.cfg.TunnelByName(dev) == nil {
+		return ""
+	}
+	return dev
 }

@@ -49,6 +49,7 @@ func fullFacts() daemon.Facts {
 		Notes:      []string{nasty, ""},
 		LastChange: map[string]string{"moe": "12:00:00", nasty: nasty, "": "", "Moe": "x", "<": ">"},
 		Held:       []string{"link moe"},
+		Holds:      []daemon.Hold{{Object: "route 10.9.0.0/16 table main", Tunnel: nasty, Until: when}, {Object: nasty, Until: when.UTC()}},
 		Resolved:   map[string][]string{"peer.example": {"198.51.100.2", "2001:db8::2"}, "gone": nil, "empty": {}},
 		Hooks:      map[string]daemon.HookRun{"moe": {Path: "/etc/tunneld/he-update.sh", Reason: "moved", At: when, Status: "exit status 1"}, nasty: {Status: nasty}},
 	}
@@ -66,6 +67,7 @@ func fullStatus() cli.Status {
 			MTU: -1, Stats: model.Stats{RxPackets: 1, TxPackets: 2, RxBytes: math.MaxUint64, TxBytes: 4, RxErrors: 5, TxErrors: 6, RxDropped: 7, TxDropped: 8},
 			LastChange: "yesterday",
 			LastHook:   &daemon.HookRun{Path: nasty, Reason: "start", At: when.UTC(), Status: "killed after 30s"},
+			Held:       []daemon.Hold{{Object: `tunnel "moe"`, Tunnel: "moe", Until: when}},
 		}, {Name: "larry"}},
 		Drift:       []string{"ip link add moe\n  type ipip", ""},
 		Notes:       []string{nasty},
@@ -85,7 +87,7 @@ var cases = []struct {
 }{
 	{"facts full", fullFacts(), false},
 	{"facts zero", daemon.Facts{}, false},
-	{"facts empty", daemon.Facts{Tunnels: []desired.TunnelStatus{}, Notes: []string{}, LastChange: map[string]string{}, Held: []string{}, Resolved: map[string][]string{}}, false},
+	{"facts empty", daemon.Facts{Tunnels: []desired.TunnelStatus{}, Notes: []string{}, LastChange: map[string]string{}, Held: []string{}, Holds: []daemon.Hold{}, Resolved: map[string][]string{}}, false},
 	{"status full", fullStatus(), false},
 	{"status zero", cli.Status{}, false},
 	{"status zero daemon", cli.Status{Daemon: &daemon.Facts{}, Tunnels: []cli.TunnelReport{{}}, Drops: map[string]model.Counter{}}, false},

@@ -21,6 +21,10 @@ import (
 // Status is what `tunneld status` reports (also as JSON).
 type Status struct {
 	Tunnels []TunnelReport
+	// NotReloaded is set when the file status read is not the one the
+	// running daemon loaded (edited since, and not reloaded): the rest
+	// is the file's, what a reload would bring, not what the daemon does.
+	NotReloaded bool `json:",omitempty"`
 	// Drift is what differs between configuration and kernel, as the
 	// commands that would mend it.
 	Drift []string `json:",omitempty"`
@@ -100,6 +104,7 @@ func runStatus(env *Env, args []string) int {
 		}
 		return 1
 	}
+	st.NotReloaded = notReloaded(st.Daemon, c)
 	k, ok := openKernel(env, c.Global.Firewall, "")
 	if !ok {
 		return 1
@@ -203,6 +208,7 @@ func addrString(a interface {
 }
 
 func printStatus(w io.Writer, st Status) {
+	printNotReloaded(w, st)
 	for _, t := range st.Tunnels {
 		state := "up"
 		if !t.Up {
@@ -268,12 +274,50 @@ func printStatus(w io.Writer, st Status) {
 	if len(st.Drift) == 0 {
 		fmt.Fprintln(w, "drift: none")
 	} else {
-		fmt.Fprintln(w, "drift (what `tunneld apply` would do):")
+		fmt.Fprintf(w, "drift (%s):\n", driftWhat(st))
 		for _, d := range st.Drift {
 			fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(d, "\n", "\n  "))
 		}
 	}
 	printDaemon(w, st)
+}
+
+// notReloaded reports whether c, the file status read, is not the one
+// the running daemon (f) loaded: edited since, and not reloaded. A daemon
+// whose facts give no sum (an older one) cannot tell.
+func notReloaded(f *daemon.Facts, c *config.Config) bool {
+	return f != nil && f.ConfigSum != "" && f.ConfigSum != c.Sum
+}
+
+// printNotReloaded says first, when the file is not the one the daemon
+// runs, that what follows is the file's and that a reload applies it.
+func printNotReloaded(w io.Writer, st Status) {
+	if !st.NotReloaded {
+		return
+	}
+	f := st.Daemon
+	loaded := f.Started
+	if !f.LastReload.IsZero() {
+		loaded = f.LastReload
+	}
+	fmt.Fprintf(w, "configuration: the file differs from the one the daemon runs (%s, loaded %s): what follows is the file's; reload the daemon to apply it (systemctl reload tunneld, service tunneld reload or kill -HUP)\n",
+		f.ConfigFile, loaded.Format("2006-01-02 15:04:05"))
+}
+
+// driftWhat says what the drift is: what apply would do when no daemon
+// runs (apply is refused while one does), else what the daemon would
+// do, after a reload when the file is not the one it runs.
+func driftWhat(st Status) string {
+	switch {
+	case st.Daemon == nil:
+		return "what `tunneld apply` would do"
+	case st.NotReloaded:
+		return "what the daemon would do after a reload"
+	case st.Daemon.ConfigSum == "":
+		// An older daemon: the file may be edited since it loaded it.
+		return "what the daemon would do with this file"
+	}
+	return "what the daemon's next convergence would do"
 }
 
 // printDaemon prints the daemon's facts, or why there are none.

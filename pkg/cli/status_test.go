@@ -558,3 +558,57 @@ func TestStatusHeld(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusNotReloaded: status judges the file it reads against the
+// configuration the daemon runs (by the content's sum in its facts). A
+// file edited and not reloaded is said to be so first, and its drift is
+// what a reload would do: a tester saw "drift (what `tunneld apply`
+// would do):" with the edit's new tunnel, which the daemon would never
+// create and which apply refuses to while it runs. With a daemon on the
+// same file the drift is the daemon's to do; without one, apply's; with
+// an older daemon, whose facts have no sum, it cannot be told.
+func TestStatusNotReloaded(t *testing.T) {
+	conf := "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\n"
+	file, c, k := configured(t, conf)
+	applied(t, file, k)
+	edited := conf + "[tunnel.larry]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.9\"\n"
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	facts := daemon.Facts{Started: at, LastReload: at.Add(time.Minute), Converges: 2, LastConverge: at, ConfigFile: file, ConfigSum: c.Sum,
+		Tunnels: []desired.TunnelStatus{{Name: "moe", Up: true}}}
+	older := facts
+	older.ConfigSum = ""
+	notReloaded := "configuration: the file differs from the one the daemon runs (" + file + ", loaded 2026-12-03 17:01:00): what follows is the file's; reload the daemon to apply it (systemctl reload tunneld, service tunneld reload or kill -HUP)"
+	for _, tt := range []struct {
+		name, conf, sock string
+		first, drift     string
+	}{
+		{"daemon, same file", conf, serveFacts(t, facts), "tunnel moe (ipip): up", "drift: none"},
+		{"daemon, edited", edited, serveFacts(t, facts), notReloaded, "drift (what the daemon would do after a reload):"},
+		{"no daemon, edited", edited, filepath.Join(t.TempDir(), "none"), "tunnel larry (ipip): down: not created yet", "drift (what `tunneld apply` would do):"},
+		{"older daemon, edited", edited, serveFacts(t, older), "tunnel larry (ipip): down: not created yet", "drift (what the daemon would do with this file):"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(file, []byte(tt.conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out := statusText(t, file, k, tt.sock)
+			lines := strings.Split(out, "\n")
+			var drift string
+			for _, l := range lines {
+				if strings.HasPrefix(l, "drift") {
+					drift = l
+				}
+			}
+			if diff := cmp.Diff([]string{tt.first, tt.drift}, []string{lines[0], drift}); diff != "" {
+				t.Errorf("first and drift lines (-want +got):\n%s\n%s", diff, out)
+			}
+			var st Status
+			if err := minijson.Unmarshal([]byte(statusText(t, file, k, tt.sock, "--json")), &st); err != nil {
+				t.Fatal(err)
+			}
+			if want := tt.first == notReloaded; st.NotReloaded != want {
+				t.Errorf("NotReloaded = %v, want %v", st.NotReloaded, want)
+			}
+		})
+	}
+}

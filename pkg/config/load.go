@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -37,7 +39,14 @@ func Parse(name string, data []byte) (*Config, error) {
 		d.sort()
 		return nil, d.errs
 	}
+	c.Sum = Sum(data)
 	return c, nil
+}
+
+// Sum is the SHA-256 of a configuration file's content, in hex.
+func Sum(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
 }
 
 func syntaxError(name, src string, err error) *Error {

@@ -12,8 +12,11 @@ const DefaultPath = "/etc/tunneld/tunneld.toml"
 
 // Config is a validated configuration.
 type Config struct {
-	// File is the path the configuration was read from.
+	// File is the path the configuration was read from; Sum the SHA-256
+	// of its content, in hex (see Sum): status tells by it whether the
+	// file is the one the running daemon loaded.
 	File   string
+	Sum    string
 	Global Global
 	// Tables maps routing table names to numbers; main, local and default
 	// are always present.

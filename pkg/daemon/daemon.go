@@ -190,6 +190,9 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	dm.cfg = cfg
 	dm.hooks.configure(cfg)
 	dm.started = dm.d.Now()
+	dm.mu.Lock()
+	dm.facts.ConfigFile, dm.facts.ConfigSum = cfg.File, cfg.Sum
+	dm.mu.Unlock()
 	dm.newGeneration(ctx)
 	defer dm.endLookups()
 	dm.startDue(true)
@@ -360,6 +363,7 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	clear(dm.repairs)
 	dm.mu.Lock()
 	dm.facts.LastReload = dm.d.Now()
+	dm.facts.ConfigFile, dm.facts.ConfigSum = cfg.File, cfg.Sum
 	// The file that was refused is fixed: that error is over.
 	dm.worked(failedReload, "a reload", dm.facts.LastReload)
 	dm.mu.Unlock()

@@ -855,3 +855,33 @@ func TestHoldEnds(t *testing.T) {
 		t.Errorf("log %q lacks %q", log.String(), want)
 	}
 }
+
+// TestFactsConfigSum: the facts carry the sum of the configuration the
+// daemon runs (for status to tell a file edited and not reloaded): the
+// one it started with, a reload's once taken, not a refused one's.
+func TestFactsConfigSum(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	sum := func() []string {
+		f := h.d.Facts()
+		return []string{f.ConfigFile, f.ConfigSum}
+	}
+	if diff := cmp.Diff([]string{"t.toml", config.Sum([]byte(baseConfig))}, sum()); diff != "" {
+		t.Errorf("at start (-want +got):\n%s", diff)
+	}
+	changed := strings.Replace(baseConfig, `to = "10.9.0.0/16"`, `to = "10.8.0.0/16"`, 1)
+	h.reloadWith(changed)
+	h.next()
+	if diff := cmp.Diff([]string{"t.toml", config.Sum([]byte(changed))}, sum()); diff != "" {
+		t.Errorf("after a reload (-want +got):\n%s", diff)
+	}
+	h.reloadWith(baseConfig + "[oops\n")
+	for deadline := time.Now().Add(5 * time.Second); !strings.HasPrefix(h.d.Facts().LastError, "reload refused"); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reload was not refused: last error %q", h.d.Facts().LastError)
+		}
+	}
+	if diff := cmp.Diff([]string{"t.toml", config.Sum([]byte(changed))}, sum()); diff != "" {
+		t.Errorf("after a refused reload (-want +got):\n%s", diff)
+	}
+}

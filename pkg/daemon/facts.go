@@ -11,8 +11,13 @@ import (
 // Facts is what the running daemon knows that the kernel does not say:
 // served to `tunneld status` over the status socket.
 type Facts struct {
-	Started      time.Time
-	LastReload   time.Time `json:",omitzero"`
+	Started    time.Time
+	LastReload time.Time `json:",omitzero"`
+	// ConfigFile is the file of the configuration the daemon runs, and
+	// ConfigSum the SHA-256 of the content it loaded (config.Sum): a
+	// file edited since, and not reloaded, has another.
+	ConfigFile   string `json:",omitempty"`
+	ConfigSum    string `json:",omitempty"`
 	LastConverge time.Time
 	Converges    int
 	// LastError is the latest failure that still holds, and LastErrorAt

@@ -36,6 +36,8 @@ func fullFacts() daemon.Facts {
 	return daemon.Facts{
 		Started:      when,
 		LastReload:   when.Add(time.Second).UTC(),
+		ConfigFile:   nasty,
+		ConfigSum:    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 		LastConverge: time.Now(), // with a monotonic reading
 		Converges:    math.MaxInt32,
 		LastError:    nasty,
@@ -69,6 +71,7 @@ func fullStatus() cli.Status {
 			LastHook:   &daemon.HookRun{Path: nasty, Reason: "start", At: when.UTC(), Status: "killed after 30s"},
 			Held:       []daemon.Hold{{Object: `tunnel "moe"`, Tunnel: "moe", Until: when}},
 		}, {Name: "larry"}},
+		NotReloaded: true,
 		Drift:       []string{"ip link add moe\n  type ipip", ""},
 		Notes:       []string{nasty},
 		Warnings:    []string{nasty, "net.ipv6.conf.wan.accept_ra is 1"},

@@ -20,7 +20,16 @@ import (
 
 // Status is what `tunneld status` reports (also as JSON).
 type Status struct {
+	// Tunnels are the file's tunnels, as the kernel has them; [] for
+	// none, not null. When the file cannot be read (ConfigErrors) they
+	// are the running daemon's, of the configuration it runs
+	// (FromDaemon), from its facts.
 	Tunnels []TunnelReport
+	// ConfigErrors are the file's errors when it cannot be read (a bad
+	// edit, which a reload would refuse); FromDaemon is set when
+	// Tunnels are then the daemon's.
+	ConfigErrors []string `json:",omitempty"`
+	FromDaemon   bool     `json:",omitempty"`
 	// NotReloaded is set when the file status read is not the one the
 	// running daemon loaded (edited since, and not reloaded): the rest
 	// is the file's, what a reload would bring, not what the daemon does.
@@ -91,18 +100,10 @@ func runStatus(env *Env, args []string) int {
 	} else {
 		st.DaemonError = queryErr(*sock, err)
 	}
-	c, ok := load(env, *path)
-	if !ok {
-		// A bad edit the daemon refused to reload: what it runs is
-		// still worth seeing.
-		if st.Daemon != nil {
-			if *asJSON {
-				emitStatus(env, st, true)
-			} else {
-				printDaemon(env.Stdout, st)
-			}
-		}
-		return 1
+	c, err := config.Load(*path)
+	if err != nil {
+		printConfigErr(env, err)
+		return statusInvalid(env, st, err, *asJSON)
 	}
 	st.NotReloaded = notReloaded(st.Daemon, c)
 	k, ok := openKernel(env, c.Global.Firewall, "")
@@ -169,6 +170,90 @@ func runStatus(env *Env, args []string) int {
 		}
 	}
 	return emitStatus(env, st, *asJSON)
+}
+
+// statusInvalid is status for a file that cannot be read (err): a bad
+// edit, which the daemon refuses to reload. While it lasts the admin
+// still needs to see whether the tunnels are up: they are shown as the
+// daemon has them, of the configuration it runs, labelled so, with its
+// facts. The exit code stays 1: the file is invalid, as check says, and
+// a script must not take this for a status of the file.
+func statusInvalid(env *Env, st Status, err error, asJSON bool) int {
+	st.ConfigErrors = configErrs(err)
+	st.Tunnels, st.FromDaemon = daemonTunnels(st.Daemon), st.Daemon != nil
+	if asJSON {
+		emitStatus(env, st, true)
+		return 1
+	}
+	printDaemonTunnels(env.Stdout, st)
+	printDaemon(env.Stdout, st)
+	return 1
+}
+
+// configErrs are err's lines, as printConfigErr prints them.
+func configErrs(err error) []string {
+	var es config.Errors
+	if !errors.As(err, &es) {
+		return []string{err.Error()}
+	}
+	out := make([]string, 0, len(es))
+	for _, e := range es {
+		out = append(out, e.Error())
+	}
+	return out
+}
+
+// daemonTunnels are the tunnels of the configuration the daemon f runs,
+// as its last convergence left them, with what it knows of each; []
+// without a daemon.
+func daemonTunnels(f *daemon.Facts) []TunnelReport {
+	out := []TunnelReport{}
+	if f == nil {
+		return out
+	}
+	for _, ts := range f.Tunnels {
+		r := TunnelReport{Name: ts.Name, Up: ts.Up, Reason: ts.Reason, LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote),
+			LastChange: f.LastChange[ts.Name], Held: heldOf(f, ts.Name)}
+		if run, ok := f.Hooks[ts.Name]; ok {
+			r.LastHook = &run
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// printDaemonTunnels prints the daemon's tunnels when the file cannot be
+// read: said first to be the running configuration's, not the file's.
+func printDaemonTunnels(w io.Writer, st Status) {
+	if !st.FromDaemon {
+		fmt.Fprintln(w, "configuration: the file cannot be read (its errors are above); no daemon's tunnels to show instead")
+		return
+	}
+	f := st.Daemon
+	if f.Converges == 0 {
+		fmt.Fprintln(w, "configuration: the file cannot be read (its errors are above); the daemon has not converged yet")
+		return
+	}
+	fmt.Fprintf(w, "configuration: the file cannot be read (its errors are above); the tunnels of the configuration the daemon runs (%s) at its last convergence, %s:\n",
+		or1(f.ConfigFile), f.LastConverge.Format("2006-01-02 15:04:05"))
+	for _, t := range st.Tunnels {
+		state := "up"
+		if !t.Up {
+			state = "down"
+			if t.Reason != "" {
+				state += ": " + t.Reason
+			}
+		}
+		fmt.Fprintf(w, "tunnel %s: %s%s\n", t.Name, state, t.heldState())
+		fmt.Fprintf(w, "  local  %s\n  remote %s\n", orAny(t.LocalWanted), orAny(t.RemoteWanted))
+		if t.LastChange != "" {
+			fmt.Fprintf(w, "  last change %s\n", t.LastChange)
+		}
+		if h := t.LastHook; h != nil {
+			fmt.Fprintf(w, "  hook %s: %s at %s (%s)\n", h.Path, h.Status, h.At.Format("2006-01-02 15:04:05"), h.Reason)
+		}
+		printHeld(w, t.Held)
+	}
 }
 
 // followed fills in the addresses of d, the device the tunnel's local
@@ -440,6 +525,15 @@ func endpoint(wanted, actual string, inKernel bool, from string) string {
 func or(s []string, def string) []string {
 	if len(s) == 0 {
 		return []string{def}
+	}
+	return s
+}
+
+// orAny words an endpoint of the daemon's, which is "" both for "any"
+// and while unknown.
+func orAny(s string) string {
+	if s == "" {
+		return "any or unknown"
 	}
 	return s
 }

@@ -612,3 +612,96 @@ func TestStatusNotReloaded(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusInvalidFile: with a file that cannot be read (a bad edit,
+// whose reload the daemon refused) status prints its errors and exits 1,
+// as before, but shows the tunnels of the configuration the daemon runs,
+// from its facts, labelled so: a tester saw only the parse error and the
+// daemon's lines, and could not tell whether the VPN was up. Its JSON has
+// the errors, and "Tunnels": [] without a daemon, not null.
+func TestStatusInvalidFile(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n")
+	if err := os.WriteFile(file, []byte("[tunnel.moe]\nmode = \"ipip\"\nttl = 999\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	hold := daemon.Hold{Object: "route 10.9.0.0/16 table main", Tunnel: "moe", Until: at.Add(5 * time.Minute)}
+	facts := daemon.Facts{Started: at, Converges: 4, LastConverge: at, ConfigFile: "/etc/tunneld/tunneld.toml",
+		LastError: "reload refused: " + file + ":3:7: tunnel.moe.ttl: 999 is out of range 1–255", LastErrorAt: at,
+		Tunnels: []desired.TunnelStatus{
+			{Name: "moe", Up: true, Local: netip.MustParseAddr("192.0.2.42"), Remote: netip.MustParseAddr("192.0.2.1")},
+			{Name: "larry", Reason: "local device wan has no IPv4 address"},
+		},
+		LastChange: map[string]string{"moe": "2026-12-03T16:00:00Z"}, Held: []string{hold.Object}, Holds: []daemon.Hold{hold}}
+	sock := serveFacts(t, facts)
+	none := filepath.Join(t.TempDir(), "none")
+	errLine := file + ":3:7: tunnel.moe.ttl: 999 is out of range 1–255"
+	status := func(sock string, args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+		if code := Main(env, append([]string{"status", "-c", file, "-socket", sock}, args...)); code != 1 {
+			t.Errorf("status: exit %d, want 1", code)
+		}
+		if diff := cmp.Diff(errLine+"\n", errb.String()); diff != "" {
+			t.Errorf("stderr (-want +got):\n%s", diff)
+		}
+		return out.String()
+	}
+	t.Run("text", func(t *testing.T) {
+		want := "configuration: the file cannot be read (its errors are above); the tunnels of the configuration the daemon runs (/etc/tunneld/tunneld.toml) at its last convergence, 2026-12-03 17:00:00:\n" +
+			"tunnel moe: up, but tunneld is not repairing 1 of its objects (see below)\n" +
+			"  local  192.0.2.42\n" +
+			"  remote 192.0.2.1\n" +
+			"  last change 2026-12-03T16:00:00Z\n" +
+			"  not repairing route 10.9.0.0/16 table main until 2026-12-03 17:05:00: something else keeps changing it\n" +
+			"tunnel larry: down: local device wan has no IPv4 address\n" +
+			"  local  any or unknown\n" +
+			"  remote any or unknown\n" +
+			"daemon: running since 2026-12-03 17:00:00, 4 convergences, last 17:00:00\n" +
+			"  last error at 2026-12-03 17:00:00: reload refused: " + errLine + "\n" +
+			"  not repairing route 10.9.0.0/16 table main until 2026-12-03 17:05:00: something else keeps changing it\n"
+		if diff := cmp.Diff(want, status(sock)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("text, no daemon", func(t *testing.T) {
+		want := "configuration: the file cannot be read (its errors are above); no daemon's tunnels to show instead\n" +
+			"daemon: no daemon running (no socket " + none + ")\n"
+		if diff := cmp.Diff(want, status(none)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	for _, tt := range []struct {
+		name, sock string
+		tunnels    []string
+		fromDaemon bool
+	}{
+		{"json", sock, []string{"moe", "larry"}, true},
+		{"json, no daemon", none, []string{}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := status(tt.sock, "--json")
+			if tt.sock == none && !strings.Contains(out, `"Tunnels": [],`) {
+				t.Errorf("no \"Tunnels\": [] in\n%s", out)
+			}
+			var st Status
+			if err := minijson.Unmarshal([]byte(out), &st); err != nil {
+				t.Fatal(err)
+			}
+			names := []string{}
+			for _, r := range st.Tunnels {
+				names = append(names, r.Name)
+			}
+			if diff := cmp.Diff(tt.tunnels, names); diff != "" {
+				t.Errorf("tunnels (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{errLine}, st.ConfigErrors); diff != "" {
+				t.Errorf("ConfigErrors (-want +got):\n%s", diff)
+			}
+			if st.FromDaemon != tt.fromDaemon {
+				t.Errorf("FromDaemon = %v, want %v", st.FromDaemon, tt.fromDaemon)
+			}
+		})
+	}
+}

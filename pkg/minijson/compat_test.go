@@ -71,13 +71,15 @@ func fullStatus() cli.Status {
 			LastHook:   &daemon.HookRun{Path: nasty, Reason: "start", At: when.UTC(), Status: "killed after 30s"},
 			Held:       []daemon.Hold{{Object: `tunnel "moe"`, Tunnel: "moe", Until: when}},
 		}, {Name: "larry"}},
-		NotReloaded: true,
-		Drift:       []string{"ip link add moe\n  type ipip", ""},
-		Notes:       []string{nasty},
-		Warnings:    []string{nasty, "net.ipv6.conf.wan.accept_ra is 1"},
-		Drops:       map[string]model.Counter{"input: drop": {Packets: 1, Bytes: 2}, "b": {}},
-		Daemon:      &f,
-		DaemonError: nasty,
+		NotReloaded:  true,
+		ConfigErrors: []string{nasty, "t.toml:3:7: tunnel.moe.ttl: 999 is out of range 1–255"},
+		FromDaemon:   true,
+		Drift:        []string{"ip link add moe\n  type ipip", ""},
+		Notes:        []string{nasty},
+		Warnings:     []string{nasty, "net.ipv6.conf.wan.accept_ra is 1"},
+		Drops:        map[string]model.Counter{"input: drop": {Packets: 1, Bytes: 2}, "b": {}},
+		Daemon:       &f,
+		DaemonError:  nasty,
 	}
 }
 

@@ -79,6 +79,10 @@ type TunnelReport struct {
 	// Held are the tunnel's objects (itself, its addresses, the routes
 	// through it) whose repairs the daemon holds back, with until when.
 	Held []daemon.Hold `json:",omitempty"`
+	// Underlay says which devices its packets leave by cannot carry
+	// them ("wan has no carrier", "wan is down"): the device its local
+	// address follows or is on, the one it is bound to.
+	Underlay []string `json:",omitempty"`
 }
 
 // FilterCounters is implemented by kernels that can read rule counters.
@@ -152,6 +156,7 @@ func runStatus(env *Env, args []string) int {
 			}
 		}
 		r.followed(s.Inputs.Devices[t.LocalDev])
+		r.underlay(s.Inputs.Devices, t)
 		for _, a := range resolved[t.RemoteHost] {
 			r.RemoteAnswers = append(r.RemoteAnswers, a.String())
 		}
@@ -244,7 +249,7 @@ func printDaemonTunnels(w io.Writer, st Status) {
 				state += ": " + t.Reason
 			}
 		}
-		fmt.Fprintf(w, "tunnel %s: %s%s\n", t.Name, state, t.heldState())
+		fmt.Fprintf(w, "tunnel %s: %s%s\n", t.Name, state, t.upBut())
 		fmt.Fprintf(w, "  local  %s\n  remote %s\n", orAny(t.LocalWanted), orAny(t.RemoteWanted))
 		if t.LastChange != "" {
 			fmt.Fprintf(w, "  last change %s\n", t.LastChange)
@@ -264,6 +269,38 @@ func (r *TunnelReport) followed(d model.Device) {
 	}
 	for _, u := range d.Unusable {
 		r.LocalDeviceUnusable = append(r.LocalDeviceUnusable, u.Prefix.String()+" "+u.Why())
+	}
+}
+
+// underlay notes which of the devices the tunnel t's packets leave by
+// cannot carry them: the device its local address follows, the one it is
+// bound to (dev), the one that has its local address. A tester saw a
+// tunnel "up" whose WAN had lost its carrier, and nothing passed.
+func (r *TunnelReport) underlay(devs map[string]model.Device, t *config.Tunnel) {
+	names := []string{t.LocalDev, t.Dev}
+	if t.Local.IsValid() {
+		var on []string
+		for name, d := range devs {
+			if slices.ContainsFunc(d.Addrs, func(p netip.Prefix) bool { return p.Addr() == t.Local }) {
+				on = append(on, name)
+			}
+		}
+		slices.Sort(on)
+		names = append(names, on...)
+	}
+	var seen []string
+	for _, name := range names {
+		d, ok := devs[name]
+		if name == "" || !ok || slices.Contains(seen, name) {
+			continue // none, or gone: the tunnel's reason says so
+		}
+		seen = append(seen, name)
+		switch {
+		case !d.Up:
+			r.Underlay = append(r.Underlay, name+" is down")
+		case !d.Running:
+			r.Underlay = append(r.Underlay, name+" has no carrier")
+		}
 	}
 }
 
@@ -302,7 +339,7 @@ func printStatus(w io.Writer, st Status) {
 				state += ": " + t.Reason
 			}
 		}
-		fmt.Fprintf(w, "tunnel %s (%s): %s%s\n", t.Name, t.Mode, state, t.heldState())
+		fmt.Fprintf(w, "tunnel %s (%s): %s%s\n", t.Name, t.Mode, state, t.upBut())
 		// The kernel's endpoints are compared where the kernel has
 		// the tunnel; else the line after says there is none.
 		inKernel := t.MTU != 0 && !t.Foreign
@@ -325,6 +362,7 @@ func printStatus(w io.Writer, st Status) {
 			remote = t.unresolved()
 		}
 		fmt.Fprintf(w, "  local  %s\n  remote %s\n", local, remote)
+		printUnderlay(w, t)
 		s := t.Stats
 		if t.Foreign { // its counters are another device's
 			fmt.Fprintf(w, "  the device %s is not tunneld's\n", t.Name)
@@ -456,14 +494,38 @@ func daemonHolds(f *daemon.Facts) []daemon.Hold {
 	return out
 }
 
-// heldState is what follows "up" on the line of a tunnel that is up
-// while the daemon no longer repairs some of its objects: its traffic
-// may be dropped (a route through it gone) while it looks healthy.
-func (r TunnelReport) heldState() string {
-	if !r.Up || len(r.Held) == 0 {
+// upBut is what follows "up" on the line of a tunnel that is up but may
+// pass nothing: a device its packets leave by cannot carry them, or the
+// daemon no longer repairs some of its objects (a route through it gone).
+func (r TunnelReport) upBut() string {
+	if !r.Up {
 		return ""
 	}
-	return ", but tunneld is not repairing " + count(len(r.Held), "of its objects", "of its objects") + " (see below)"
+	parts := r.Underlay
+	if h := r.heldState(); h != "" {
+		parts = append(slices.Clip(parts), h)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ", but " + strings.Join(parts, "; ")
+}
+
+// heldState says that the daemon no longer repairs some of the tunnel's
+// objects, "" when it repairs them all.
+func (r TunnelReport) heldState() string {
+	if len(r.Held) == 0 {
+		return ""
+	}
+	return "tunneld is not repairing " + count(len(r.Held), "of its objects", "of its objects") + " (see below)"
+}
+
+// printUnderlay prints what the tunnel's underlay devices lack, and
+// that nothing passes the tunnel while they do.
+func printUnderlay(w io.Writer, r TunnelReport) {
+	for _, u := range r.Underlay {
+		fmt.Fprintf(w, "  underlay %s: the tunnel's packets cannot leave by it\n", u)
+	}
 }
 
 // printHeld prints one line per object whose repairs are held back, and

@@ -705,3 +705,42 @@ func TestStatusInvalidFile(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusUnderlay: a tunnel that is up while a device its packets
+// leave by has no carrier (or is down) says so on its line and in its
+// block: a tester saw "up" for a tunnel following eth0, which had lost
+// its carrier, and ping failed. The device is the one its local address
+// follows, the one that has its local address, or the one it is bound
+// to.
+func TestStatusUnderlay(t *testing.T) {
+	const hint = "  underlay wan has no carrier: the tunnel's packets cannot leave by it"
+	for _, tt := range []struct {
+		name, tunnel string
+		carrier      bool
+		want         []string
+	}{
+		{"follows, no carrier", "local = \"wan\"", false, []string{"tunnel moe (ipip): up, but wan has no carrier", "  local  192.0.2.7 (follows wan: 192.0.2.7/24)", hint}},
+		{"its address on it, no carrier", "local = \"192.0.2.7\"", false, []string{"tunnel moe (ipip): up, but wan has no carrier", "  local  192.0.2.7", hint}},
+		{"bound to it, no carrier", "local = \"any\"\ndev = \"wan\"", false, []string{"tunnel moe (ipip): up, but wan has no carrier", "  local  any", hint}},
+		{"follows, carrier", "local = \"wan\"", true, []string{"tunnel moe (ipip): up", "  local  192.0.2.7 (follows wan: 192.0.2.7/24)"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nremote = \"192.0.2.1\"\n"+tt.tunnel+"\n")
+			if k.Devices["wan"] == nil { // not named in the file
+				k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true})
+			}
+			k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.7/24"))
+			applied(t, file, k)
+			k.Devices["wan"].Running = tt.carrier
+			var got []string
+			for _, l := range tunnelLines(statusText(t, file, k, filepath.Join(t.TempDir(), "none"))) {
+				if !strings.HasPrefix(l, "  remote") && !strings.HasPrefix(l, "  mtu") {
+					got = append(got, l)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("tunnel lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -70,6 +70,7 @@ func fullStatus() cli.Status {
 			LastChange: "yesterday",
 			LastHook:   &daemon.HookRun{Path: nasty, Reason: "start", At: when.UTC(), Status: "killed after 30s"},
 			Held:       []daemon.Hold{{Object: `tunnel "moe"`, Tunnel: "moe", Until: when}},
+			Underlay:   []string{"wan has no carrier", nasty},
 		}, {Name: "larry"}},
 		NotReloaded:  true,
 		ConfigErrors: []string{nasty, "t.toml:3:7: tunnel.moe.ttl: 999 is out of range 1–255"},

@@ -210,6 +210,12 @@ func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string
 		if op.Link == nil {
 			continue
 		}
+		if dm.cfg.TunnelByName(op.Link.Name) == nil {
+			// One the configuration no longer has (removed, or
+			// renamed), deleted: forgotten, not noted (see reload).
+			delete(dm.facts.LastChange, op.Link.Name)
+			continue
+		}
 		if dm.facts.LastChange == nil {
 			dm.facts.LastChange = map[string]string{}
 		}

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"sync"
 	"time"
@@ -364,6 +365,9 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	dm.mu.Lock()
 	dm.facts.LastReload = dm.d.Now()
 	dm.facts.ConfigFile, dm.facts.ConfigSum = cfg.File, cfg.Sum
+	// A tunnel the configuration no longer has (removed, or renamed) has
+	// no last change to show: status would list it forever.
+	maps.DeleteFunc(dm.facts.LastChange, func(name, _ string) bool { return cfg.TunnelByName(name) == nil })
 	// The file that was refused is fixed: that error is over.
 	dm.worked(failedReload, "a reload", dm.facts.LastReload)
 	dm.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -883,5 +884,35 @@ func TestFactsConfigSum(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"t.toml", config.Sum([]byte(changed))}, sum()); diff != "" {
 		t.Errorf("after a refused reload (-want +got):\n%s", diff)
+	}
+}
+
+// TestLastChangeForgetsDroppedTunnels: a tunnel the configuration no
+// longer has, removed or renamed, leaves the facts' LastChange at the
+// reload: a tester renamed t1 to t2 and `status --json` kept "t1" in
+// Daemon.LastChange forever.
+func TestLastChangeForgetsDroppedTunnels(t *testing.T) {
+	for _, tt := range []struct {
+		name, cfg string
+		want      []string
+	}{
+		{"renamed", strings.ReplaceAll(baseConfig, "moe", "curly"), []string{"curly"}},
+		{"removed", strings.NewReplacer("[tunnel.moe]\nmode = \"ipip\"\nlocal = \"wan\"\nremote = \"peer.example\"\naddress = \"10.0.0.1/30\"\n", "",
+			"[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\n", "", "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\ntable = \"moe\"\n", "").Replace(baseConfig), []string{}},
+		{"kept", baseConfig, []string{"moe"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := start(t, baseConfig)
+			defer h.stop()
+			if _, ok := h.d.Facts().LastChange["moe"]; !ok {
+				t.Fatalf("no last change of moe at start: %v", h.d.Facts().LastChange)
+			}
+			h.reloadWith(tt.cfg)
+			h.next()
+			got := slices.Sorted(maps.Keys(h.d.Facts().LastChange))
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("LastChange's tunnels (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

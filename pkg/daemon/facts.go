@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +52,9 @@ func (dm *Daemon) Facts() Facts {
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
 	f := dm.facts
+	// Its own map: the loop changes dm.facts' while the copy is written
+	// to the socket.
+	f.LastChange = maps.Clone(f.LastChange)
 	if f.Tunnels == nil {
 		// [] in the JSON, before the first convergence and without
 		// tunnels, as for a list: not null.

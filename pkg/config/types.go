@@ -12,7 +12,7 @@ const DefaultPath = "/etc/tunneld/tunneld.toml"
 
 // Config is a validated configuration.
 type Config struct {
-	// File is the path the configuration was read from; Sum the SHA-256
+	// File is the path the configuration was read from; Sum the hash
 	// of its content, in hex (see Sum): status tells by it whether the
 	// file is the one the running daemon loaded.
 	File   string

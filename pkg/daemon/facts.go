@@ -15,7 +15,7 @@ type Facts struct {
 	Started    time.Time
 	LastReload time.Time `json:",omitzero"`
 	// ConfigFile is the file of the configuration the daemon runs, and
-	// ConfigSum the SHA-256 of the content it loaded (config.Sum): a
+	// ConfigSum the hash of the content it loaded (config.Sum): a
 	// file edited since, and not reloaded, has another.
 	ConfigFile   string `json:",omitempty"`
 	ConfigSum    string `json:",omitempty"`

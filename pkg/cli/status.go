@@ -239,6 +239,10 @@ func printDaemonTunnels(w io.Writer, st Status) {
 		fmt.Fprintln(w, "configuration: the file cannot be read (its errors are above); the daemon has not converged yet")
 		return
 	}
+	if len(st.Tunnels) == 0 {
+		fmt.Fprintf(w, "configuration: the file cannot be read (its errors are above); the configuration the daemon runs (%s) has no tunnels\n", or1(f.ConfigFile))
+		return
+	}
 	fmt.Fprintf(w, "configuration: the file cannot be read (its errors are above); the tunnels of the configuration the daemon runs (%s) at its last convergence, %s:\n",
 		or1(f.ConfigFile), f.LastConverge.Format("2006-01-02 15:04:05"))
 	for _, t := range st.Tunnels {
@@ -423,7 +427,7 @@ func printNotReloaded(w io.Writer, st Status) {
 	if !f.LastReload.IsZero() {
 		loaded = f.LastReload
 	}
-	fmt.Fprintf(w, "configuration: the file differs from the one the daemon runs (%s, loaded %s): what follows is the file's; reload the daemon to apply it (systemctl reload tunneld, service tunneld reload or kill -HUP)\n",
+	fmt.Fprintf(w, "configuration: the file differs from the one the daemon runs (%s, loaded %s): what follows is the file's; reload the daemon to apply it (systemctl reload tunneld, service tunneld reload or kill -HUP $(pidof tunneld))\n",
 		f.ConfigFile, loaded.Format("2006-01-02 15:04:05"))
 }
 

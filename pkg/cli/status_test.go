@@ -577,7 +577,7 @@ func TestStatusNotReloaded(t *testing.T) {
 		Tunnels: []desired.TunnelStatus{{Name: "moe", Up: true}}}
 	older := facts
 	older.ConfigSum = ""
-	notReloaded := "configuration: the file differs from the one the daemon runs (" + file + ", loaded 2026-12-03 17:01:00): what follows is the file's; reload the daemon to apply it (systemctl reload tunneld, service tunneld reload or kill -HUP)"
+	notReloaded := "configuration: the file differs from the one the daemon runs (" + file + ", loaded 2026-12-03 17:01:00): what follows is the file's; reload the daemon to apply it (systemctl reload tunneld, service tunneld reload or kill -HUP $(pidof tunneld))"
 	for _, tt := range []struct {
 		name, conf, sock string
 		first, drift     string
@@ -662,6 +662,15 @@ func TestStatusInvalidFile(t *testing.T) {
 			"  last error at 2026-12-03 17:00:00: reload refused: " + errLine + "\n" +
 			"  not repairing route 10.9.0.0/16 table main until 2026-12-03 17:05:00: something else keeps changing it\n"
 		if diff := cmp.Diff(want, status(sock)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+	t.Run("text, a daemon without tunnels", func(t *testing.T) {
+		bare := facts
+		bare.Tunnels, bare.Held, bare.Holds, bare.LastError = nil, nil, nil, ""
+		want := "configuration: the file cannot be read (its errors are above); the configuration the daemon runs (/etc/tunneld/tunneld.toml) has no tunnels\n" +
+			"daemon: running since 2026-12-03 17:00:00, 4 convergences, last 17:00:00\n"
+		if diff := cmp.Diff(want, status(serveFacts(t, bare))); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
 	})

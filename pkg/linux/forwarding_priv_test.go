@@ -35,12 +35,14 @@ func readSysctls(t *testing.T, paths []string) map[string]string {
 
 // copies is the plan that restores global to 0 and puts back each
 // interface's value ("lan=1": prefix+"lan"+suffix=1; a value naming its
-// own sysctl, "all.accept_redirects=0", is taken as it is) where the
+// own sysctl, "all.accept_redirects=0", is taken as it is; "+late=1": an
+// interface that appeared since, which ends as "default" does) where the
 // kernel's copy of the 0 leaves another.
 func copies(global, prefix, suffix string, values ...string) []string {
 	var restores []string
 	for _, v := range values {
 		dev, val, _ := strings.Cut(v, "=")
+		dev, late := strings.CutPrefix(dev, "+")
 		path := prefix + dev + suffix
 		if strings.Contains(dev, ".") {
 			path = prefix + dev
@@ -48,7 +50,11 @@ func copies(global, prefix, suffix string, values ...string) []string {
 		if val == model.CopiedValue(strings.ReplaceAll(path, ".", "/"), "0") {
 			continue
 		}
-		restores = append(restores, "sysctl -w "+path+"="+val+"  # as before "+global+" was written")
+		why := "as before " + global + " was written"
+		if late {
+			why = "as " + prefix + "default" + suffix + ", whose value it took when it appeared after " + global + " was written"
+		}
+		restores = append(restores, "sysctl -w "+path+"="+val+"  # "+why)
 	}
 	slices.Sort(restores) // the plan's order: by path
 	return append([]string{"sysctl -w " + global + "=0  # original value"}, restores...)
@@ -78,9 +84,10 @@ func otherDevices(t *testing.T, conf string, known ...string) []string {
 // net.ipv6.conf.all.forwarding) onto every interface's forwarding when it
 // is written; down, and a converge with a configuration that no longer
 // sets it, put each interface's value back as it was before tunneld wrote
-// it, and leave an interface that appeared since with the value it has.
-// The plan says so, with a command for each interface the kernel's copy
-// of the restored value leaves at another value.
+// it, and give an interface that appeared since the value "default" ends
+// with (1 here, as it was before: not the kernel's copy of the restored
+// 0). The plan says so, with a command for each interface the kernel's
+// copy of the restored value leaves at another value.
 func TestPrivilegedForwardingPerInterface(t *testing.T) {
 	tests := []struct {
 		name, setting, global string
@@ -101,7 +108,7 @@ func TestPrivilegedForwardingPerInterface(t *testing.T) {
 				"net/ipv4/conf/default/forwarding": "1", "net/ipv4/conf/all/accept_redirects": "0",
 			},
 			late:   map[string]string{"net/ipv4/conf/late/forwarding": "1"},
-			values: []string{"all.accept_redirects=0", "default=1", "lan=1", "lanpeer=0", "late=1", "latepeer=1", "lo=0", "wan=0", "wanpeer=0"},
+			values: []string{"all.accept_redirects=0", "default=1", "lan=1", "lanpeer=0", "+late=1", "+latepeer=1", "lo=0", "wan=0", "wanpeer=0"},
 		},
 		{
 			name: "ipv6", setting: "ipv6_forward = true", global: "net/ipv6/conf/all/forwarding", conf: "net/ipv6/conf",
@@ -109,7 +116,7 @@ func TestPrivilegedForwardingPerInterface(t *testing.T) {
 				"net/ipv6/conf/lan/forwarding": "1", "net/ipv6/conf/wan/forwarding": "0", "net/ipv6/conf/default/forwarding": "1",
 			},
 			late:   map[string]string{"net/ipv6/conf/late/forwarding": "1"},
-			values: []string{"default=1", "lan=1", "lanpeer=0", "late=1", "latepeer=1", "lo=0", "wan=0", "wanpeer=0"},
+			values: []string{"default=1", "lan=1", "lanpeer=0", "+late=1", "+latepeer=1", "lo=0", "wan=0", "wanpeer=0"},
 		},
 	}
 	for _, tt := range tests {
@@ -134,7 +141,8 @@ func TestPrivilegedForwardingPerInterface(t *testing.T) {
 				if _, err := engine.Converge(ctx, k, c, nil); err != nil {
 					t.Fatal(err)
 				}
-				// What appeared since keeps what it has.
+				// What appeared since came up with default's 1
+				// and ends as default does.
 				if err := netnstest.Veth("late", "latepeer", nil); err != nil {
 					t.Fatal(err)
 				}
@@ -211,8 +219,9 @@ func (c *stopsAfter) Err() error {
 // TestPrivilegedCrashWhileRestoringForwarding stops tunneld after each
 // operation of a down that restores ip_forward and the interfaces'
 // forwarding, and has a new process with the same state directory do
-// down again: every interface ends as it was, one that appeared while
-// ip_forward was on included.
+// down again: every interface ends as it was, and one that appeared while
+// ip_forward was on as "default" ends, at 0 (not at the 1 it came up
+// with).
 func TestPrivilegedCrashWhileRestoringForwarding(t *testing.T) {
 	netnstest.Gate(t) // the loop below ends on a finished or failed run, not a skipped one
 	c := parse(t, "[global]\nfirewall = false\nip_forward = true\n")
@@ -238,7 +247,7 @@ func TestPrivilegedCrashWhileRestoringForwarding(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := readSysctls(t, paths)
-			want["net/ipv4/ip_forward"], want["net/ipv4/conf/default/forwarding"] = "0", "0"
+			want["net/ipv4/ip_forward"], want["net/ipv4/conf/default/forwarding"], want["net/ipv4/conf/late/forwarding"] = "0", "0", "0"
 			_, err = engine.Down(ctx, &stopping{Kernel: k1, left: n}, c)
 			k1.Close()
 			finished = downAfterCrash(t, dir, err, c)

@@ -306,9 +306,10 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 	// A sysctl no longer wanted gets its original back, unless someone
 	// else has changed it since tunneld did: then it keeps their value
 	// (SysctlKeep), and its record is forgotten.
-	restored := map[string]bool{} // forwarding sysctls written back
-	copied := map[string]string{} // … whose write the kernel copies: the value
-	kept := map[string]bool{}     // forwarding sysctls left as someone else set them
+	restored := map[string]bool{}  // forwarding sysctls written back
+	copied := map[string]string{}  // … whose write the kernel copies: the value
+	kept := map[string]bool{}      // forwarding sysctls left as someone else set them
+	wrote := map[string][]string{} // forwarding sysctls written back: the values tunneld wrote
 	for _, s := range have {
 		if w[s.Path] || s.Original == "" || model.SysctlLeader(s.Path) != "" {
 			continue
@@ -319,6 +320,12 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 			continue
 		}
 		restored[s.Path] = true
+		wrote[s.Path] = s.Ours
+		if s.Ours == nil {
+			// A record an older version wrote: the value it has is
+			// taken as tunneld's, as it is restored whatever it is.
+			wrote[s.Path] = []string{s.Value}
+		}
 		if model.WriteCopies(s.Path, s.Value, s.Original) {
 			copied[s.Path] = s.Original
 		}
@@ -328,22 +335,54 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 	// forwarding) is seen to once the forwarding sysctl is no longer
 	// wanted. Each ends with its recorded value (the one before tunneld
 	// first wrote the forwarding sysctl), or, where someone else changed
-	// it since the kernel copied tunneld's write onto it, with theirs; an
-	// interface that appeared since, of which tunneld has no record, with
-	// the value it has now: it got it from "default", which tunneld's
-	// write had overwritten, or from whoever made it, and tunneld leaves it
-	// as it finds it rather than guess. Only those whose value restoring
-	// the forwarding sysctl overwrites with another get a write; the
-	// seam forgets the others' records with the forwarding sysctl's
-	// (kernel.SysctlRecord). One someone else changed that ends as
-	// they set it without a write gets a line of its own, to say why it
-	// is not back at its recorded value; when the forwarding sysctl
-	// itself was changed by someone else (which the kernel copied onto
-	// every interface), its line says it for all. tunneld's own links
-	// are left out: one this plan deletes needs nothing; one it creates
-	// gets the value the kernel gives it, which a plan made before it
-	// existed could not see, so the plan made again after a crash must
-	// not either.
+	// it since the kernel copied tunneld's write onto it, with theirs.
+	//
+	// An interface that appeared since, of which tunneld has no record,
+	// took its value from "default" when it appeared. Where that value is
+	// the one tunneld's write copied onto "default" (or someone set the
+	// same by hand, which cannot be told apart), it ends as "default"
+	// does, as an interface that appears after the restore would: in the
+	// usual case the kernel's copy of the restored value, with no write
+	// (a PPPoE or LTE interface that came up while tunneld ran stops
+	// forwarding with ip_forward). Where it is another value, someone set
+	// it since (by hand, or by setting "default"): it keeps that value,
+	// written back if restoring the forwarding sysctl overwrites it, and
+	// said in a line of its own where it then ends unlike an interface
+	// that appeared with tunneld's value. When the forwarding sysctl
+	// itself was changed by someone else, which the kernel copied onto
+	// every interface, an interface without a record keeps the value it
+	// has.
+	//
+	// Only those whose value restoring the forwarding sysctl overwrites
+	// with another get a write; the seam forgets the others' records with
+	// the forwarding sysctl's (kernel.SysctlRecord). One someone else
+	// changed that ends as they set it without a write gets a line of its
+	// own, to say why it is not back at its recorded value; when the
+	// forwarding sysctl itself was changed by someone else, its line says
+	// it for all. tunneld's own links are left out: one this plan deletes
+	// needs nothing; one it creates gets the value the kernel gives it,
+	// which a plan made before it existed could not see, so the plan made
+	// again after a crash must not either.
+	after := func(s model.Sysctl) string {
+		if v, ok := copied[model.SysctlLeader(s.Path)]; ok {
+			return model.CopiedValue(s.Path, v)
+		}
+		return s.Value
+	}
+	// inherit is, by forwarding sysctl written back, "default"'s
+	// forwarding among its copies, and the value it ends with.
+	inherit := map[string]inheritance{}
+	for _, s := range have {
+		leader := model.SysctlLeader(s.Path)
+		if !restored[leader] || s.Value == "" || s.Path != defaultForwarding(leader) {
+			continue
+		}
+		end := after(s)
+		if s.Original != "" {
+			end = s.End()
+		}
+		inherit[leader] = inheritance{s.Path, end}
+	}
 	for _, s := range have {
 		leader := model.SysctlLeader(s.Path)
 		if leader == "" || w[leader] {
@@ -363,17 +402,16 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 			// nothing is left to put back on a device that is gone.
 			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
 			continue
+		case restoring && !recorded:
+			d.unrecordedCopy(s, wrote[leader], after(s), inherit[leader])
+			continue
 		}
 		end := s.Value
 		if recorded {
 			end = s.End()
 		}
-		after := s.Value
-		if v, ok := copied[leader]; ok {
-			after = model.CopiedValue(s.Path, v)
-		}
 		switch {
-		case end != after:
+		case end != after(s):
 			c := s
 			c.Original = end
 			d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: &c})
@@ -386,6 +424,50 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 			d.add(phaseRestoreCopies, Op{Kind: SysctlKeep, Sysctl: ptr(s)})
 		}
 	}
+}
+
+// inheritance is "default"'s forwarding, from which an interface takes its
+// value when it appears, and the value a plan leaves it at.
+type inheritance struct{ path, end string }
+
+// unrecordedCopy sees to s, a copy of a forwarding sysctl being written
+// back (whose writes tunneld made were wrote) that has no record: an
+// interface that appeared since. after is the value the write back leaves
+// it at; dflt is "default"'s forwarding and the value it ends with (zero
+// when it is not observed: a record an older version wrote). See the
+// comment in sysctls.
+func (d *differ) unrecordedCopy(s model.Sysctl, wrote []string, after string, dflt inheritance) {
+	ours := make([]string, len(wrote))
+	for i, v := range wrote {
+		ours[i] = model.CopiedValue(s.Path, v)
+	}
+	inherited := after
+	if strings.HasSuffix(s.Path, "/forwarding") && dflt.path != "" && dflt.path != s.Path {
+		inherited = dflt.end // not accept_redirects, nor "default" itself
+	}
+	c := s
+	c.Ours = ours
+	switch {
+	case !c.ChangedByOthers() && inherited != after:
+		c.Original = inherited
+		d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: &c, From: dflt.path})
+	case !c.ChangedByOthers():
+		// Left by the write back where "default" ends.
+	case s.Value != after:
+		c.Original = s.Value
+		d.add(phaseRestoreCopies, Op{Kind: SysctlRestore, Sysctl: &c})
+	case s.Value != inherited:
+		d.add(phaseRestoreCopies, Op{Kind: SysctlKeep, Sysctl: &c})
+	}
+}
+
+// defaultForwarding is the forwarding of "default" that the forwarding
+// sysctl leader is copied onto: the value an interface appears with.
+func defaultForwarding(leader string) string {
+	if leader == model.IPForward {
+		return "net/ipv4/conf/default/forwarding"
+	}
+	return "net/ipv6/conf/default/forwarding"
 }
 
 // ptr is a pointer to a copy of v, for an operation.

@@ -20,10 +20,11 @@ func sysctl(path, value, original string, ours ...string) model.Sysctl {
 // longer wanted, it is restored, and then only the interfaces whose value
 // the kernel's copy of the restored value leaves wrong are written: back
 // to their record, or to the value someone else set since tunneld's write
-// was copied onto them, or, for one that appeared since (not one of
-// tunneld's own links), to the value it has. A sysctl someone else changed
-// since tunneld wrote it keeps their value, and the plan says so. While
-// ip_forward is wanted the copies are left alone.
+// was copied onto them. One that appeared since with tunneld's value (late)
+// ends as "default" does, here with the kernel's copy and no write
+// (TestDiffForwardingNewInterfaces has more). A sysctl someone else
+// changed since tunneld wrote it keeps their value, and the plan says so.
+// While ip_forward is wanted the copies are left alone.
 func TestDiffForwardingCopies(t *testing.T) {
 	moe := model.Link{Name: "moe", Mode: model.ModeIPIP, MTU: 1480}
 	// As tunneld leaves a box with lan forwarding and wan not, when it
@@ -69,24 +70,20 @@ func TestDiffForwardingCopies(t *testing.T) {
 sysctl -w net.ipv4.conf.wan.proxy_arp=0  # original value
 sysctl -w net.ipv4.ip_forward=0  # original value
 sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written
-sysctl -w net.ipv4.conf.late.forwarding=1  # as before net.ipv4.ip_forward was written
 ip link del moe`},
 		{"ip_forward dropped, the tunnel kept: its forwarding is the kernel's", with(nil), model.State{Links: []model.Link{moe}}, `
 sysctl -w net.ipv4.conf.wan.proxy_arp=0  # original value
 sysctl -w net.ipv4.ip_forward=0  # original value
-sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written
-sysctl -w net.ipv4.conf.late.forwarding=1  # as before net.ipv4.ip_forward was written`},
+sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written`},
 		{"lan's forwarding changed by hand: left as set", with(map[string]string{"net/ipv4/conf/lan/forwarding": "0"}), model.State{}, `
 sysctl -w net.ipv4.conf.wan.proxy_arp=0  # original value
 sysctl -w net.ipv4.ip_forward=0  # original value
 # net.ipv4.conf.lan.forwarding was changed by someone else: left at 0
-sysctl -w net.ipv4.conf.late.forwarding=1  # as before net.ipv4.ip_forward was written
 ip link del moe`},
 		{"wan's forwarding changed by hand to its original: no word", with(map[string]string{"net/ipv4/conf/wan/forwarding": "0"}), model.State{}, `
 sysctl -w net.ipv4.conf.wan.proxy_arp=0  # original value
 sysctl -w net.ipv4.ip_forward=0  # original value
 sysctl -w net.ipv4.conf.lan.forwarding=1  # as before net.ipv4.ip_forward was written
-sysctl -w net.ipv4.conf.late.forwarding=1  # as before net.ipv4.ip_forward was written
 ip link del moe`},
 		{"ip_forward changed by hand: left, and every interface as its copy left it", with(forwardOff), model.State{}, `
 sysctl -w net.ipv4.conf.wan.proxy_arp=0  # original value
@@ -150,6 +147,138 @@ sysctl -w net.ipv6.conf.lan.forwarding=1  # as someone else set it, which restor
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDiffForwardingNewInterfaces: an interface that appeared while
+// ip_forward (or IPv6 forwarding) was tunneld's, of which there is no
+// record, took "default"'s value. With the value tunneld's write gave
+// "default" it ends, once the forwarding sysctl is restored, as "default"
+// does: usually the kernel's copy of the restored value, with no write
+// and no line (never "as before": there was no before). With another
+// value someone set it since, and it keeps it, with a line that says so
+// where it ends unlike an interface that appeared with tunneld's value.
+func TestDiffForwardingNewInterfaces(t *testing.T) {
+	tests := []struct {
+		name string
+		have []model.Sysctl
+		out  string
+	}{
+		// The tester's box: ip_forward 0, ip_forward = true, a veth
+		// pair made while tunneld ran; before the fix they were
+		// written back to 1 "as before net.ipv4.ip_forward was written".
+		{"veth made while ip_forward was on: the restore's copy, no write", []model.Sysctl{
+			sysctl("net/ipv4/conf/all/accept_redirects", "0", "1", "0"),
+			sysctl("net/ipv4/conf/default/forwarding", "1", "0", "1"),
+			sysctl("net/ipv4/conf/l1/forwarding", "1", ""),
+			sysctl("net/ipv4/conf/l1p/forwarding", "1", ""),
+			sysctl("net/ipv4/ip_forward", "1", "0", "1"),
+		}, `
+sysctl -w net.ipv4.ip_forward=0  # original value`},
+		{"ipv6: the same", []model.Sysctl{
+			sysctl("net/ipv6/conf/all/forwarding", "1", "0", "1"),
+			sysctl("net/ipv6/conf/default/forwarding", "1", "0", "1"),
+			sysctl("net/ipv6/conf/l1/forwarding", "1", ""),
+		}, `
+sysctl -w net.ipv6.conf.all.forwarding=0  # original value`},
+		// Set by hand to the restored value: nothing to write or say.
+		{"one set to 0 by hand", []model.Sysctl{
+			sysctl("net/ipv4/conf/default/forwarding", "1", "0", "1"),
+			sysctl("net/ipv4/conf/l1/forwarding", "1", ""),
+			sysctl("net/ipv4/conf/l2/forwarding", "0", ""),
+			sysctl("net/ipv4/ip_forward", "1", "0", "1"),
+		}, `
+sysctl -w net.ipv4.ip_forward=0  # original value`},
+		// "default" was 1 beside ip_forward 0: an interface appearing
+		// after the restore gets 1, and so does l1.
+		{"default apart from ip_forward: as default ends", []model.Sysctl{
+			sysctl("net/ipv4/conf/default/forwarding", "1", "1", "1"),
+			sysctl("net/ipv4/conf/l1/forwarding", "1", ""),
+			sysctl("net/ipv4/ip_forward", "1", "0", "1"),
+		}, `
+sysctl -w net.ipv4.ip_forward=0  # original value
+sysctl -w net.ipv4.conf.default.forwarding=1  # as before net.ipv4.ip_forward was written
+sysctl -w net.ipv4.conf.l1.forwarding=1  # as net.ipv4.conf.default.forwarding, whose value it took when it appeared after net.ipv4.ip_forward was written`},
+		// ip_forward 1 and new interfaces not forwarding (default 0);
+		// ip_forward = false: l1 came up with tunneld's 0 and keeps
+		// it, as default does, though the restore copies 1; l2 was set
+		// to 1 by hand and keeps it, with a line.
+		{"ip_forward = false, default 0 before: l1 back to 0, l2 set by hand keeps 1", []model.Sysctl{
+			sysctl("net/ipv4/conf/all/accept_redirects", "1", "0", "1"),
+			sysctl("net/ipv4/conf/default/forwarding", "0", "0", "0"),
+			sysctl("net/ipv4/conf/l1/forwarding", "0", ""),
+			sysctl("net/ipv4/conf/l2/forwarding", "1", ""),
+			sysctl("net/ipv4/ip_forward", "0", "1", "0"),
+		}, `
+sysctl -w net.ipv4.ip_forward=1  # original value
+sysctl -w net.ipv4.conf.default.forwarding=0  # as before net.ipv4.ip_forward was written
+sysctl -w net.ipv4.conf.l1.forwarding=0  # as net.ipv4.conf.default.forwarding, whose value it took when it appeared after net.ipv4.ip_forward was written
+# net.ipv4.conf.l2.forwarding was set by someone else since net.ipv4.ip_forward was written: left at 1`},
+		// Someone set default to 0 while ip_forward was tunneld's 1:
+		// l1, made before, ends as default (their 0); l2, made after,
+		// came up with their 0.
+		{"default set to 0 by hand", []model.Sysctl{
+			sysctl("net/ipv4/conf/default/forwarding", "0", "1", "1"),
+			sysctl("net/ipv4/conf/l1/forwarding", "1", ""),
+			sysctl("net/ipv4/conf/l2/forwarding", "0", ""),
+			sysctl("net/ipv4/ip_forward", "1", "0", "1"),
+		}, `
+sysctl -w net.ipv4.ip_forward=0  # original value
+# net.ipv4.conf.default.forwarding was changed by someone else: left at 0`},
+		// tunneld wrote 0 last, the original is 0: IPv6 copies the
+		// write back all the same, over l2's 1 set by hand.
+		{"ipv6 written back as it is: one set by hand is written back", []model.Sysctl{
+			sysctl("net/ipv6/conf/all/forwarding", "0", "0", "0"),
+			sysctl("net/ipv6/conf/default/forwarding", "0", "0", "0"),
+			sysctl("net/ipv6/conf/l1/forwarding", "0", ""),
+			sysctl("net/ipv6/conf/l2/forwarding", "1", ""),
+		}, `
+sysctl -w net.ipv6.conf.all.forwarding=0  # original value
+sysctl -w net.ipv6.conf.l2.forwarding=1  # as someone else set it, which restoring net.ipv6.conf.all.forwarding overwrote`},
+		// The admin's write of ip_forward was copied onto every
+		// interface: whatever one has since is theirs.
+		{"ip_forward changed by hand: each keeps what it has", []model.Sysctl{
+			sysctl("net/ipv4/conf/default/forwarding", "0", "0", "1"),
+			sysctl("net/ipv4/conf/l1/forwarding", "1", ""),
+			sysctl("net/ipv4/conf/l2/forwarding", "0", ""),
+			sysctl("net/ipv4/ip_forward", "0", "0", "1"),
+		}, `
+# net.ipv4.ip_forward was changed by someone else: left at 0`},
+		// Stopped after the record was made ready for the write back
+		// (ip_forward's ours has the 0 to come), before or after the
+		// write: l1 is left to the copy as the first plan left it.
+		{"a crash before the write back", []model.Sysctl{
+			sysctl("net/ipv4/conf/default/forwarding", "1", "0", "1", "0"),
+			sysctl("net/ipv4/conf/l1/forwarding", "1", ""),
+			sysctl("net/ipv4/ip_forward", "1", "0", "1", "0"),
+		}, `
+sysctl -w net.ipv4.ip_forward=0  # original value`},
+		{"a crash after the write back", []model.Sysctl{
+			sysctl("net/ipv4/conf/default/forwarding", "0", "0", "1", "0"),
+			sysctl("net/ipv4/conf/l1/forwarding", "0", ""),
+			sysctl("net/ipv4/ip_forward", "0", "0", "1", "0"),
+		}, `
+sysctl -w net.ipv4.ip_forward=0  # original value`},
+		// An older version's record has no ours: the values there are
+		// taken as tunneld's.
+		{"a record an older version wrote", []model.Sysctl{
+			sysctl("net/ipv4/conf/default/forwarding", "1", "0"),
+			sysctl("net/ipv4/conf/l1/forwarding", "1", ""),
+			sysctl("net/ipv4/ip_forward", "1", "0"),
+		}, `
+sysctl -w net.ipv4.ip_forward=0  # original value`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Diff(model.State{Sysctls: tt.have}, model.State{}).String()
+			want := strings.TrimPrefix(tt.out, "\n") + "\n"
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+			if strings.Contains(got, "l1.forwarding=1  # as before") || strings.Contains(got, "l2.forwarding=1  # as before") {
+				t.Errorf("a line says \"as before\" of an interface without a record:\n%s", got)
 			}
 		})
 	}

@@ -49,6 +49,12 @@ type Op struct {
 	// Name is the device for LinkUp and LinkDown (a fallback device has
 	// no Link of tunneld's).
 	Name string `json:",omitempty"`
+	// From is, for a SysctlRestore of an interface's forwarding that
+	// tunneld has no record of (the interface appeared after tunneld
+	// wrote the forwarding sysctl, with the value tunneld's write gave
+	// "default"), the path of "default"'s forwarding: the value written
+	// is the one "default" ends with.
+	From string `json:",omitempty"`
 }
 
 // Plan is an ordered list of operations; an empty plan means converged.

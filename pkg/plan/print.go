@@ -51,8 +51,12 @@ func (o Op) Command(tables map[uint32]string) string {
 	case SysctlSet:
 		return fmt.Sprintf("sysctl -w %s=%s", model.SysctlName(o.Sysctl.Path), o.Sysctl.Value)
 	case SysctlRestore:
-		return restoreCmd(*o.Sysctl)
+		return restoreCmd(*o.Sysctl, o.From)
 	case SysctlKeep:
+		if l := model.SysctlLeader(o.Sysctl.Path); l != "" && o.Sysctl.Original == "" {
+			// An interface tunneld has no record of: it appeared since.
+			return fmt.Sprintf("# %s was set by someone else since %s was written: left at %s", model.SysctlName(o.Sysctl.Path), model.SysctlName(l), o.Sysctl.Value)
+		}
 		return fmt.Sprintf("# %s was changed by someone else: left at %s", model.SysctlName(o.Sysctl.Path), o.Sysctl.Value)
 	case FilterReplace:
 		return fmt.Sprintf("nft -f - <<'EOF'\ntable inet %s\ndelete table inet %s\n%sEOF", model.TableName, model.TableName, o.Filter)
@@ -64,9 +68,11 @@ func (o Op) Command(tables map[uint32]string) string {
 
 // restoreCmd prints the write of a sysctl's value back. For a copy of a
 // forwarding sysctl (see model.SysctlLeader) it says which value: the one
-// before tunneld wrote the forwarding sysctl, or the one someone else set
-// since, which the forwarding sysctl's restore overwrote.
-func restoreCmd(s model.Sysctl) string {
+// before tunneld wrote the forwarding sysctl, the one someone else set
+// since, which the forwarding sysctl's restore overwrote, or, for an
+// interface that appeared since (from is "default"'s forwarding), the one
+// "default" ends with.
+func restoreCmd(s model.Sysctl, from string) string {
 	if s.Value == "" {
 		// Observed without a value: the file went with its device, and
 		// there is nothing to write, only a record to forget.
@@ -79,6 +85,8 @@ func restoreCmd(s model.Sysctl) string {
 		return cmd + "original value"
 	case s.ChangedByOthers():
 		return cmd + "as someone else set it, which restoring " + model.SysctlName(leader) + " overwrote"
+	case from != "":
+		return cmd + "as " + model.SysctlName(from) + ", whose value it took when it appeared after " + model.SysctlName(leader) + " was written"
 	}
 	return cmd + "as before " + model.SysctlName(leader) + " was written"
 }

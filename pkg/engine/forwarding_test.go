@@ -253,3 +253,150 @@ func TestAcceptRAWarned(t *testing.T) {
 		t.Errorf("without the device: warnings %q (%v), want none", s.Want.Warnings, err)
 	}
 }
+
+// TestDownNewInterfaceForwarding: an interface that appears while
+// tunneld's ip_forward (or IPv6 forwarding) is on takes "default"'s
+// value, which tunneld's write set. Down leaves it as "default" ends, as
+// an interface that appears after down would be: the tester's veth (a
+// PPPoE or LTE WAN coming up has the same) stopped forwarding with
+// ip_forward, and its line said "as before net.ipv4.ip_forward was
+// written" of a value only tunneld's write had given it. An interface set
+// by hand to a value other than the one tunneld's write gave keeps it. A
+// down stopped after any operation, or inside the restore of the
+// forwarding sysctl, ends the same when run again.
+func TestDownNewInterfaceForwarding(t *testing.T) {
+	const (
+		fwd   = "net/ipv4/ip_forward"
+		redir = "net/ipv4/conf/all/accept_redirects"
+		dflt  = "net/ipv4/conf/default/forwarding"
+		l1    = "net/ipv4/conf/l1/forwarding"
+		l2    = "net/ipv4/conf/l2/forwarding"
+		l16   = "net/ipv6/conf/l1/forwarding"
+		l26   = "net/ipv6/conf/l2/forwarding"
+	)
+	tests := []struct {
+		name, conf string
+		// set before the apply, in order (with the kernel's copies)
+		before [][2]string
+		// by hand after l1 and l2 appeared, in order
+		admin [][2]string
+		// the forwarding values down leaves on l1 and l2
+		end map[string]string
+		// down's sysctl lines
+		lines []string
+	}{
+		{"ip_forward 0 before, on while l1 and l2 appeared", "ip_forward = true\nipv6_forward = true", nil, nil,
+			map[string]string{l1: "0", l2: "0", l16: "0", l26: "0"}, []string{
+				"sysctl -w net.ipv4.ip_forward=0  # original value",
+				"sysctl -w net.ipv6.conf.all.forwarding=0  # original value",
+				"sysctl -w net.ipv4.conf.eth1.forwarding=1  # as before net.ipv4.ip_forward was written",
+			}},
+		// l2 set to 0 by hand ends at 0 as l1 does: nothing to say.
+		{"l2 set to 0 by hand", "ip_forward = true\nipv6_forward = true", nil, [][2]string{{l2, "0"}, {l26, "0"}},
+			map[string]string{l1: "0", l2: "0", l16: "0", l26: "0"}, []string{
+				"sysctl -w net.ipv4.ip_forward=0  # original value",
+				"sysctl -w net.ipv6.conf.all.forwarding=0  # original value",
+				"sysctl -w net.ipv4.conf.eth1.forwarding=1  # as before net.ipv4.ip_forward was written",
+			}},
+		// ip_forward 1 and new interfaces not forwarding, tunneld told
+		// to turn it off: l1 came up with 0 and stays so though the
+		// restore copies 1; l2 set to 1 by hand keeps it, with a line.
+		{"ip_forward 1 and default 0 before, ip_forward = false", "ip_forward = false",
+			[][2]string{{fwd, "1"}, {dflt, "0"}}, [][2]string{{l2, "1"}},
+			map[string]string{l1: "0", l2: "1", l16: "0", l26: "0"}, []string{
+				"sysctl -w net.ipv4.ip_forward=1  # original value",
+				"sysctl -w net.ipv4.conf.default.forwarding=0  # as before net.ipv4.ip_forward was written",
+				"sysctl -w net.ipv4.conf.l1.forwarding=0  # as net.ipv4.conf.default.forwarding, whose value it took when it appeared after net.ipv4.ip_forward was written",
+				"# net.ipv4.conf.l2.forwarding was set by someone else since net.ipv4.ip_forward was written: left at 1",
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Parse("f.toml", []byte("[global]\nfirewall = false\n"+tt.conf+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want map[string]string
+			box := func() *fakekernel.Kernel {
+				k := world()
+				for _, w := range tt.before {
+					k.SetSysctl(w[0], w[1])
+				}
+				want = maps.Clone(k.Sysctls)
+				if _, err := Converge(ctx, k, c, nil); err != nil {
+					t.Fatal(err)
+				}
+				for _, dev := range []string{"l1", "l2"} {
+					k.AddDevice(model.Device{Name: dev, Up: true, Running: true})
+				}
+				for _, w := range tt.admin {
+					k.SetSysctl(w[0], w[1])
+				}
+				for _, dev := range []string{"l1", "l2"} {
+					for _, p := range []string{"net/ipv4/conf/" + dev + "/proxy_arp", "net/ipv6/conf/" + dev + "/accept_ra"} {
+						want[p] = k.Sysctls[p]
+					}
+				}
+				maps.Copy(want, tt.end)
+				return k
+			}
+
+			k := box()
+			rep, err := Down(ctx, k, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for _, op := range rep.Applied {
+				if op.Sysctl != nil {
+					lines = append(lines, op.Command(nil))
+				}
+			}
+			if diff := cmp.Diff(tt.lines, lines); diff != "" {
+				t.Errorf("down's sysctl lines (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(want, k.Sysctls); diff != "" {
+				t.Errorf("after down (-want +got):\n%s", diff)
+			}
+			if len(k.Originals) != 0 {
+				t.Errorf("record left: %v", k.Originals)
+			}
+			if k.Sysctls[redir] != want[redir] {
+				t.Errorf("accept_redirects %s, want %s", k.Sysctls[redir], want[redir])
+			}
+
+			for n := 0; n < len(rep.Applied); n++ {
+				k := box()
+				crashAfter(k, n, false)
+				if _, err := Down(ctx, k, c); err == nil {
+					t.Fatalf("crash after %d: down finished", n)
+				}
+				k.Fail = nil
+				if _, err := Down(ctx, k, c); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, k.Sysctls); diff != "" {
+					t.Errorf("crash after %d operations, down again (-want +got):\n%s", n, diff)
+				}
+				if len(k.Originals) != 0 {
+					t.Errorf("crash after %d operations: record left: %v", n, k.Originals)
+				}
+			}
+			for _, written := range []bool{false, true} {
+				k := box()
+				if _, err := Down(ctx, &inRestore{k, written}, c); err == nil {
+					t.Fatal("down finished: nothing restored")
+				}
+				if _, err := Down(ctx, k, c); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, k.Sysctls); diff != "" {
+					t.Errorf("%s, down again (-want +got):\n%s", map[bool]string{false: "stopped before the write", true: "stopped after the write"}[written], diff)
+				}
+				if len(k.Originals) != 0 {
+					t.Errorf("record left: %v", k.Originals)
+				}
+			}
+		})
+	}
+}

@@ -186,6 +186,108 @@ func TestPrivilegedForwardingPerInterface(t *testing.T) {
 	}
 }
 
+// TestPrivilegedForwardingNewInterface is the tester's case: in a fresh
+// namespace with ip_forward 0, tunneld turns it on, a veth pair is made
+// while it runs, and down turns ip_forward off again. The kernel gave the
+// veths "default"'s 1, which only tunneld's write had put there: before
+// the fix, down wrote it back "as before net.ipv4.ip_forward was written"
+// and the box kept forwarding from behind the veth. Now the veths end as
+// "default" does, 0, with no write and no line. The same for IPv6. And on
+// a box with ip_forward 1 and "default" 0 (new interfaces do not
+// forward) where tunneld turns ip_forward off, a veth made meanwhile ends
+// at 0 though the restore copies 1 onto it, and one set to 1 by hand
+// meanwhile keeps 1, down saying so.
+func TestPrivilegedForwardingNewInterface(t *testing.T) {
+	tests := []struct {
+		name, setting, conf string
+		// written before the apply, in order
+		before [][2]string
+		// "dev=value" written by hand after the veths appeared
+		admin []string
+		// the forwarding values down leaves, by device
+		end map[string]string
+		// down's lines that name l1 or l2
+		lines []string
+	}{
+		{"ipv4", "ip_forward = true", "net/ipv4/conf", [][2]string{{"net/ipv4/ip_forward", "0"}, {"net/ipv4/conf/default/forwarding", "0"}}, nil,
+			map[string]string{"l1": "0", "l1p": "0"}, nil},
+		{"ipv6", "ipv6_forward = true", "net/ipv6/conf", [][2]string{{"net/ipv6/conf/all/forwarding", "0"}, {"net/ipv6/conf/default/forwarding", "0"}}, nil,
+			map[string]string{"l1": "0", "l1p": "0"}, nil},
+		{"ipv4 turned off, default 0 before", "ip_forward = false", "net/ipv4/conf",
+			[][2]string{{"net/ipv4/ip_forward", "1"}, {"net/ipv4/conf/default/forwarding", "0"}}, []string{"l2=1"},
+			map[string]string{"l1": "0", "l1p": "0", "l2": "1", "l2p": "0"}, []string{
+				"sysctl -w net.ipv4.conf.l1.forwarding=0  # as net.ipv4.conf.default.forwarding, whose value it took when it appeared after net.ipv4.ip_forward was written",
+				"sysctl -w net.ipv4.conf.l1p.forwarding=0  # as net.ipv4.conf.default.forwarding, whose value it took when it appeared after net.ipv4.ip_forward was written",
+				"# net.ipv4.conf.l2.forwarding was set by someone else since net.ipv4.ip_forward was written: left at 1",
+				"sysctl -w net.ipv4.conf.l2p.forwarding=0  # as net.ipv4.conf.default.forwarding, whose value it took when it appeared after net.ipv4.ip_forward was written",
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := open(t)
+			for _, w := range tt.before {
+				writeSysctl(t, w[0], w[1])
+			}
+			c := parse(t, "[global]\nfirewall = false\n"+tt.setting+"\n")
+			if _, err := engine.Converge(ctx, k, c, nil); err != nil {
+				t.Fatal(err)
+			}
+			var paths []string
+			for dev := range tt.end {
+				paths = append(paths, tt.conf+"/"+dev+"/forwarding")
+			}
+			slices.Sort(paths)
+			for _, pair := range [][2]string{{"l1", "l1p"}, {"l2", "l2p"}} {
+				if _, ok := tt.end[pair[0]]; !ok {
+					continue
+				}
+				if err := netnstest.Veth(pair[0], pair[1], nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// They came up with what tunneld's write gave "default".
+			if got := readSysctls(t, []string{tt.conf + "/l1/forwarding"})[tt.conf+"/l1/forwarding"]; got != map[bool]string{true: "1", false: "0"}[strings.HasSuffix(tt.setting, "true")] {
+				t.Fatalf("l1 came up with forwarding %s", got)
+			}
+			for _, a := range tt.admin {
+				dev, v, _ := strings.Cut(a, "=")
+				writeSysctl(t, tt.conf+"/"+dev+"/forwarding", v)
+			}
+			rep, err := engine.Down(ctx, k, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for _, op := range rep.Applied {
+				cmd := op.Command(nil)
+				if strings.Contains(cmd, ".l1") || strings.Contains(cmd, ".l2") {
+					lines = append(lines, cmd)
+				}
+			}
+			if diff := cmp.Diff(tt.lines, lines); diff != "" {
+				t.Errorf("down's lines on l1 and l2 (-want +got):\n%s", diff)
+			}
+			want := map[string]string{}
+			for dev, v := range tt.end {
+				want[tt.conf+"/"+dev+"/forwarding"] = v
+			}
+			for _, w := range tt.before {
+				want[w[0]] = w[1]
+				paths = append(paths, w[0])
+			}
+			if diff := cmp.Diff(want, readSysctls(t, paths)); diff != "" {
+				t.Errorf("after down (-want +got):\n%s", diff)
+			}
+			if m, err := k.originals(); err != nil || len(m) != 0 {
+				t.Errorf("record left after down: %v, %v", m, err)
+			}
+			if rep, err := engine.Down(ctx, k, c); err != nil || len(rep.Applied) != 0 {
+				t.Errorf("down again: %v, %v", rep.Applied, err)
+			}
+		})
+	}
+}
+
 // stopping is crashing with the whole plan in the seam's hands, as a
 // process killed in the middle of a plan has it: Apply gets every
 // operation and stops after the next left ones (it asks its context

@@ -38,6 +38,9 @@ func runApply(env *Env, args []string) int {
 	for _, t := range rep.Last.Want.Tunnels {
 		if !t.Up {
 			fmt.Fprintf(env.Stderr, "tunneld: tunnel %q is down: %s\n", t.Name, t.Reason)
+			for _, l := range heldLines(t, rep.Last.Plan.Tables) {
+				fmt.Fprintf(env.Stderr, "tunneld:   %s\n", l)
+			}
 			blocked = blocked || t.Blocked
 		}
 	}

@@ -44,6 +44,9 @@ func PrintPlan(w io.Writer, s engine.Snapshot) {
 	for _, t := range s.Want.Tunnels {
 		if !t.Up {
 			fmt.Fprintf(w, "# tunnel %q is down: %s\n", t.Name, t.Reason)
+			for _, l := range heldLines(t, s.Plan.Tables) {
+				fmt.Fprintf(w, "#   %s\n", l)
+			}
 		}
 	}
 	for _, n := range s.Want.Notes {

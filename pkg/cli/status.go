@@ -74,6 +74,11 @@ type TunnelReport struct {
 	MTU        int
 	Stats      model.Stats
 	LastChange string `json:",omitempty"`
+	// Routes say, for a tunnel that is not up, which of the routes
+	// through it stand as unreachable routes until it is, and which are
+	// withdrawn and why ("routes: 192.168.2.0/24 table vpn unreachable
+	// until t1 is up").
+	Routes []string `json:",omitempty"`
 	// LastHook is the last run of the tunnel's hook (the daemon's).
 	LastHook *daemon.HookRun `json:",omitempty"`
 	// Held are the tunnel's objects (itself, its addresses, the routes
@@ -157,6 +162,7 @@ func runStatus(env *Env, args []string) int {
 		}
 		r.followed(s.Inputs.Devices[t.LocalDev])
 		r.underlay(s.Inputs.Devices, t)
+		r.Routes = heldLines(ts, s.Plan.Tables)
 		for _, a := range resolved[t.RemoteHost] {
 			r.RemoteAnswers = append(r.RemoteAnswers, a.String())
 		}
@@ -375,6 +381,9 @@ func printStatus(w io.Writer, st Status) {
 		} else {
 			fmt.Fprintf(w, "  mtu %d  rx %d packets %d bytes %d errors %d dropped  tx %d packets %d bytes %d errors %d dropped\n",
 				t.MTU, s.RxPackets, s.RxBytes, s.RxErrors, s.RxDropped, s.TxPackets, s.TxBytes, s.TxErrors, s.TxDropped)
+		}
+		for _, l := range t.Routes {
+			fmt.Fprintf(w, "  %s\n", l)
 		}
 		if t.LastChange != "" {
 			fmt.Fprintf(w, "  last change %s\n", t.LastChange)

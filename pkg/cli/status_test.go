@@ -753,3 +753,71 @@ func TestStatusUnderlay(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusHeldRoutes: for a tunnel that is down, status says which of
+// the routes through it stand as unreachable routes until it is up, and
+// which are withdrawn and why (here: a failover route of the
+// configuration is in place); apply says the same on stderr, and plan
+// as comments.
+func TestStatusHeldRoutes(t *testing.T) {
+	file, _, k := configured(t, `[global]
+firewall = false
+[tables]
+vpn = 100
+[tunnel.t1]
+mode = "ipip"
+local = "192.0.2.42"
+remote = "192.0.2.1"
+address = "10.0.0.1/30"
+[[route]]
+to = "192.168.2.0/24"
+via = "peer"
+dev = "t1"
+table = "vpn"
+[[route]]
+to = "default"
+dev = "t1"
+table = "vpn"
+metric = 5
+[[route]]
+to = "10.30.0.0/16"
+dev = "t1"
+[[route]]
+to = "10.30.0.0/16"
+dev = "eth0"
+metric = 100
+[[rule]]
+iif = "eth1"
+table = "vpn"
+`)
+	k.AddDevice(model.Device{Name: "t1", Kind: "dummy", Up: true, Running: true})
+	k.AddDevice(model.Device{Name: "eth0", Up: true, Running: true, MTU: 1500})
+	want := []string{
+		"tunnel t1 (ipip): down: the name t1 is taken by a dummy device tunneld does not own: give the tunnel another name",
+		"  local  192.0.2.42",
+		"  remote 192.0.2.1",
+		"  the device t1 is not tunneld's",
+		"  routes: 192.168.2.0/24 table vpn, default table vpn metric 5 unreachable until t1 is up",
+		"  routes: 10.30.0.0/16 table main withdrawn until t1 is up: another route to it in the configuration is in place",
+	}
+	got := tunnelLines(statusText(t, file, k, filepath.Join(t.TempDir(), "none")))
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("status (-want +got):\n%s", diff)
+	}
+	var out, errb bytes.Buffer
+	open := func(bool) (kernel.Kernel, error) { return k, nil }
+	Main(&Env{Stdout: &out, Stderr: &errb, Kernel: open, StateDir: t.TempDir()}, []string{"apply", "-c", file})
+	for _, line := range want[4:] {
+		if !strings.Contains(errb.String(), "tunneld:   "+strings.TrimSpace(line)+"\n") {
+			t.Errorf("apply's stderr lacks %q:\n%s", line, errb.String())
+		}
+	}
+	if !strings.Contains(out.String(), "ip route add unreachable 192.168.2.0/24 table vpn proto 116") {
+		t.Errorf("apply's stdout:\n%s", out.String())
+	}
+	out.Reset()
+	Main(&Env{Stdout: &out, Stderr: &errb, Kernel: open, StateDir: t.TempDir()}, []string{"plan", "-c", file})
+	if !strings.Contains(out.String(), "#   "+strings.TrimSpace(want[4])+"\n") {
+		t.Errorf("plan:\n%s", out.String())
+	}
+}

@@ -244,6 +244,22 @@ func (h *harness) routes() []string {
 	return out
 }
 
+// unreachable lists tunneld's unreachable routes as routes does.
+func (h *harness) unreachable() []string {
+	var out []string
+	for _, r := range h.k.Routes {
+		if r.Proto == model.RouteProtocol && r.Type == model.RouteUnreachable {
+			out = append(out, r.ID())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// heldRoutes are baseConfig's routes through moe, which stand as
+// unreachable routes while it is down.
+var heldRoutes = []string{"route 0.0.0.0/0 table 42", "route 10.9.0.0/16 table main"}
+
 var allRoutes = []string{"route 0.0.0.0/0 table 42", "route 10.9.0.0/16 table main", "route 172.16.0.0/12 table main"}
 
 func TestStartsConvergedAndReady(t *testing.T) {
@@ -251,8 +267,8 @@ func TestStartsConvergedAndReady(t *testing.T) {
 	if l := h.link(); l.Local != netip.MustParseAddr("192.0.2.7") || l.Remote != netip.MustParseAddr("198.51.100.2") {
 		t.Fatalf("tunnel = %+v", l)
 	}
-	if got := h.routes(); !slices.Equal(got, allRoutes) {
-		t.Fatalf("routes = %v", got)
+	if got := h.routes(); !slices.Equal(got, allRoutes) || len(h.unreachable()) != 0 {
+		t.Fatalf("routes = %v (unreachable: %v)", got, h.unreachable())
 	}
 	// READY=1 follows the first convergence, which start waited for.
 	if notified := h.waitNotified("READY=1"); !slices.Contains(notified, "STATUS=1/1 tunnels up") {
@@ -334,8 +350,8 @@ func TestWANDeviceGoneAndBack(t *testing.T) {
 	h.k.DelDevice("wan")
 	h.event(watch.Link)
 	f := h.d.Facts()
-	if h.k.Devices["moe"].Up || len(h.routes()) != 1 || f.Tunnels[0].Reason != "local device wan does not exist" {
-		t.Fatalf("while wan is gone: up %v routes %v status %+v", h.k.Devices["moe"].Up, h.routes(), f.Tunnels)
+	if h.k.Devices["moe"].Up || !slices.Equal(h.routes(), allRoutes) || !slices.Equal(h.unreachable(), heldRoutes) || f.Tunnels[0].Reason != "local device wan does not exist" {
+		t.Fatalf("while wan is gone: up %v routes %v (unreachable: %v) status %+v", h.k.Devices["moe"].Up, h.routes(), h.unreachable(), f.Tunnels)
 	}
 	// pppoe-wan style: back with a new index and a new address.
 	h.k.AddDevice(model.Device{Name: "wan", MTU: 1492, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("203.0.113.5/32")}})

@@ -55,6 +55,12 @@ type TunnelStatus struct {
 	// as they are known now (a followed device's address, a DNS answer),
 	// also when the tunnel cannot be up; invalid when unknown or "any".
 	Local, Remote netip.Addr
+	// Held are the unreachable routes in State that stand, while the
+	// tunnel is not up, in the place of the configured routes through
+	// it (see hold); Withdrawn the routes through it left out instead,
+	// with why. Both are empty when Up.
+	Held      []model.Route    `json:",omitempty"`
+	Withdrawn []WithdrawnRoute `json:",omitempty"`
 }
 
 // Build computes the desired state. cur is the owned state observed now

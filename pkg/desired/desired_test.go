@@ -56,6 +56,14 @@ func TestFollowsDeviceAndName(t *testing.T) {
 	}
 	hostRoute := model.Route{Table: 254, Dst: pfx("198.51.100.2/32"), Via: ip("192.0.2.1"), Dev: "wan"}
 	underlay := []model.UnderlayRoute{{Dst: pfx("0.0.0.0/0"), Via: ip("192.0.2.1"), Dev: "wan"}}
+	// While moe is not up, its routes stand as unreachable routes with
+	// their table, destination and metric (State's order; the status
+	// lists them in the file's).
+	held := []model.Route{
+		{Table: 254, Dst: pfx("0.0.0.0/0"), Type: model.RouteUnreachable},
+		{Table: 254, Dst: pfx("10.1.0.0/16"), Type: model.RouteUnreachable},
+	}
+	heldInFileOrder := []model.Route{held[1], held[0]}
 	tests := []struct {
 		name     string
 		in       model.Inputs
@@ -75,20 +83,24 @@ func TestFollowsDeviceAndName(t *testing.T) {
 			links: []model.Link{link}, routes: routes, addrsSet: true,
 			status: TunnelStatus{Name: "moe", Up: true, Local: ip("192.0.2.7"), Remote: ip("198.51.100.2")},
 			notes:  []string{`tunnel "moe": host route to 198.51.100.2: no underlay route to it in table main`}},
-		{name: "WAN without address, tunnel not created yet: nothing",
+		{name: "WAN without address, tunnel not created yet: routes held as unreachable",
 			in:     model.Inputs{Devices: map[string]model.Device{"wan": {Name: "wan", Up: true}}, Resolved: resolved},
-			status: TunnelStatus{Name: "moe", Remote: ip("198.51.100.2"), Reason: "local device wan has no IPv4 address"}},
-		{name: "WAN without address, tunnel exists: kept, down, routes withdrawn",
+			routes: held,
+			status: TunnelStatus{Name: "moe", Remote: ip("198.51.100.2"), Reason: "local device wan has no IPv4 address", Held: heldInFileOrder}},
+		{name: "WAN without address, tunnel exists: kept, down, routes held as unreachable",
 			in:    model.Inputs{Devices: map[string]model.Device{"wan": {Name: "wan", Up: true}}, Resolved: resolved},
 			cur:   model.State{Links: []model.Link{link}},
 			links: []model.Link{func() model.Link { l := link; l.Up = false; return l }()}, addrsSet: true,
-			status: TunnelStatus{Name: "moe", Remote: ip("198.51.100.2"), Reason: "local device wan has no IPv4 address"}},
-		{name: "name not resolved",
-			in:     model.Inputs{Devices: map[string]model.Device{"wan": wanDev}},
-			status: TunnelStatus{Name: "moe", Local: ip("192.0.2.7"), Reason: "remote peer.example has no IPv4 address (not resolved yet)"}},
-		{name: "WAN device missing",
+			routes: held,
+			status: TunnelStatus{Name: "moe", Remote: ip("198.51.100.2"), Reason: "local device wan has no IPv4 address", Held: heldInFileOrder}},
+		{name: "name not resolved: routes in main withdrawn, the lookup may need them",
+			in: model.Inputs{Devices: map[string]model.Device{"wan": wanDev}},
+			status: TunnelStatus{Name: "moe", Local: ip("192.0.2.7"), Reason: "remote peer.example has no IPv4 address (not resolved yet)",
+				Withdrawn: []WithdrawnRoute{{heldInFileOrder[0], whyLookup("peer.example")}, {heldInFileOrder[1], whyLookup("peer.example")}}}},
+		{name: "WAN device missing: routes held as unreachable",
 			in:     model.Inputs{Resolved: resolved},
-			status: TunnelStatus{Name: "moe", Remote: ip("198.51.100.2"), Reason: "local device wan does not exist"}},
+			routes: held,
+			status: TunnelStatus{Name: "moe", Remote: ip("198.51.100.2"), Reason: "local device wan does not exist", Held: heldInFileOrder}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,6 +313,9 @@ dev = "moe"
 		Addrs:  []model.Addr{{Link: "moe", Prefix: pfx("10.0.0.1/30")}},
 		Routes: []model.Route{{Table: 254, Dst: pfx("10.1.0.0/16"), Dev: "moe"}},
 	}
+	// Its route stands as an unreachable route, on no device: nothing
+	// lands on the device holding the name.
+	held := model.State{Routes: []model.Route{{Table: 254, Dst: pfx("10.1.0.0/16"), Type: model.RouteUnreachable}}}
 	tests := []struct {
 		name   string
 		dev    *model.Device
@@ -310,13 +325,13 @@ dev = "moe"
 	}{
 		{"no device", nil, model.State{}, owned, ""},
 		{"tunneld's own link", &model.Device{Name: "moe", Kind: "ipip", Up: true}, model.State{Links: []model.Link{link}}, owned, ""},
-		{"a foreign device without a kind", &model.Device{Name: "moe"}, model.State{}, model.State{},
+		{"a foreign device without a kind", &model.Device{Name: "moe"}, model.State{}, held,
 			"the name moe is taken by a device tunneld does not own: give the tunnel another name"},
-		{"a foreign veth", &model.Device{Name: "moe", Kind: "veth"}, model.State{}, model.State{},
+		{"a foreign veth", &model.Device{Name: "moe", Kind: "veth"}, model.State{}, held,
 			"the name moe is taken by a veth device tunneld does not own: give the tunnel another name"},
-		{"a foreign tunnel of another kind", &model.Device{Name: "moe", Kind: "gre", Up: true}, model.State{}, model.State{},
+		{"a foreign tunnel of another kind", &model.Device{Name: "moe", Kind: "gre", Up: true}, model.State{}, held,
 			"the name moe is taken by a gre device tunneld does not own: give the tunnel another name"},
-		{"a foreign tunnel of the same kind", &model.Device{Name: "moe", Kind: "ipip"}, model.State{}, model.State{},
+		{"a foreign tunnel of the same kind", &model.Device{Name: "moe", Kind: "ipip"}, model.State{}, held,
 			"the name moe is taken by an ipip device tunneld does not own: give the tunnel another name"},
 	}
 	for _, tt := range tests {
@@ -409,6 +424,7 @@ to = "10.5.0.0/16"
 dev = "eth0"
 `)
 	owned := model.Link{Name: "eth0", Mode: model.ModeGRE, Local: ip("192.0.2.1"), Remote: ip("192.0.2.2"), MTU: 1476, Up: true}
+	held := []model.Route{{Table: 254, Dst: pfx("10.5.0.0/16"), Type: model.RouteUnreachable}}
 	tests := []struct {
 		name   string
 		dev    model.Device
@@ -431,6 +447,9 @@ dev = "eth0"
 			// The endpoints are the configured ones whoever holds the
 			// name: status shows them. Only the admin can free the name.
 			want := TunnelStatus{Name: "eth0", Up: tt.reason == "", Reason: tt.reason, Blocked: tt.reason != "", Local: ip("192.0.2.1"), Remote: ip("192.0.2.2")}
+			if !want.Up {
+				want.Held = held
+			}
 			if diff := cmp.Diff([]TunnelStatus{want}, r.Tunnels, opts); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}
@@ -440,7 +459,8 @@ dev = "eth0"
 				}
 				return
 			}
-			if len(r.State.Links) != 0 || len(r.State.Addrs) != 0 || len(r.State.Routes) != 0 {
+			// Its route stands as an unreachable one, on no device.
+			if len(r.State.Links) != 0 || len(r.State.Addrs) != 0 || !cmp.Equal(held, r.State.Routes, opts) {
 				t.Errorf("built on a taken name: links %+v, addrs %+v, routes %+v", r.State.Links, r.State.Addrs, r.State.Routes)
 			}
 			if r.State.Filter != nil {
@@ -492,8 +512,8 @@ dev = "moe"
 		reason string
 	}{
 		{"present", "eth0", model.Inputs{Devices: eth0}, model.State{}, []model.Link{link}, 1, ""},
-		{"missing, not created", "eth0", model.Inputs{}, model.State{}, nil, 0, "device eth0 (dev) does not exist"},
-		{"missing, tunnel exists: kept down", "eth0", model.Inputs{}, model.State{Links: []model.Link{link}}, []model.Link{down}, 0, "device eth0 (dev) does not exist"},
+		{"missing, not created", "eth0", model.Inputs{}, model.State{}, nil, 1, "device eth0 (dev) does not exist"},
+		{"missing, tunnel exists: kept down", "eth0", model.Inputs{}, model.State{Links: []model.Link{link}}, []model.Link{down}, 1, "device eth0 (dev) does not exist"},
 		{"another configured tunnel", "lower", model.Inputs{}, model.State{}, []model.Link{func() model.Link { l := link; l.Dev = "lower"; return l }()}, 1, ""},
 	}
 	for _, tt := range tests {
@@ -629,7 +649,8 @@ func TestLocalDeviceUnusable(t *testing.T) {
 				Resolved: map[string][]netip.Addr{"aftr.example": {ip("2001:db8:b::1")}, "peer.example": {ip("198.51.100.2")}},
 			}
 			r := Build(parse(t, tt.conf), in, model.State{})
-			if diff := cmp.Diff([]TunnelStatus{tt.want}, r.Tunnels, opts); diff != "" {
+			// The routes held while it is down are TestHeldRoutes'.
+			if diff := cmp.Diff([]TunnelStatus{tt.want}, r.Tunnels, opts, cmpopts.IgnoreFields(TunnelStatus{}, "Held")); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}
 		})

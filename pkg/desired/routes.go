@@ -9,9 +9,14 @@ import (
 )
 
 func (b *builder) routes() {
-	for _, r := range b.c.Routes {
-		if tun := b.c.TunnelByName(r.Dev); tun != nil && !b.up(tun.Name) {
-			continue // withdrawn while the tunnel is down; its status says why
+	var waiting []*config.Route
+	for i := range b.c.Routes {
+		r := &b.c.Routes[i]
+		if tun := b.through(r); tun != nil && !b.up(tun.Name) {
+			// Held as an unreachable route while the tunnel is not
+			// up (see hold); its status says why it is not.
+			waiting = append(waiting, r)
+			continue
 		}
 		if r.Dev != "" && b.c.TunnelByName(r.Dev) == nil {
 			d, ok := b.in.Devices[r.Dev]
@@ -34,6 +39,7 @@ func (b *builder) routes() {
 			Table: r.Table, Dst: r.To, Via: via, Dev: r.Dev, OnLink: r.OnLink, Metric: metric(r.To.Addr(), r.Metric), Src: r.Src, Type: r.Type,
 		})
 	}
+	b.hold(waiting)
 }
 
 // hostRoutes adds, for each up tunnel whose own encapsulated packets would

@@ -28,8 +28,9 @@ const (
 
 var (
 	when = time.Date(2024, 2, 29, 23, 59, 58, 123456789, time.FixedZone("", 5*3600+30*60))
-	// cmpAddr compares netip.Addr, which has unexported fields, by ==.
-	cmpAddr = cmpopts.EquateComparable(netip.Addr{})
+	// cmpAddr compares netip.Addr and netip.Prefix, which have unexported
+	// fields, by ==.
+	cmpAddr = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
 )
 
 func fullFacts() daemon.Facts {
@@ -45,7 +46,9 @@ func fullFacts() daemon.Facts {
 		Cleared:      &daemon.ClearedError{Err: nasty, At: when, Cleared: when.Add(time.Second).UTC(), By: nasty},
 		Tunnels: []desired.TunnelStatus{
 			{Name: "moe", Up: true, Local: netip.MustParseAddr("192.0.2.1"), Remote: netip.MustParseAddr("2001:db8::2")},
-			{Name: nasty, Reason: nasty, Blocked: true, Remote: netip.MustParseAddr("fe80::1%eth0")},
+			{Name: nasty, Reason: nasty, Blocked: true, Remote: netip.MustParseAddr("fe80::1%eth0"),
+				Held:      []model.Route{{Table: 42, Dst: netip.MustParsePrefix("192.168.2.0/24"), Via: netip.MustParseAddr("10.0.0.2"), Dev: nasty, OnLink: true, Metric: 7, Src: netip.MustParseAddr("10.0.0.1"), Type: model.RouteUnreachable}},
+				Withdrawn: []desired.WithdrawnRoute{{Route: model.Route{Table: 254, Dst: netip.MustParsePrefix("::/0"), Metric: 1024, Type: model.RouteUnreachable}, Why: nasty}}},
 			{Local: netip.MustParseAddr("::ffff:192.0.2.1")},
 		},
 		Notes:      []string{nasty, ""},
@@ -68,6 +71,7 @@ func fullStatus() cli.Status {
 			RemoteAnswers: []string{"198.51.100.2", nasty}, Foreign: true,
 			MTU: -1, Stats: model.Stats{RxPackets: 1, TxPackets: 2, RxBytes: math.MaxUint64, TxBytes: 4, RxErrors: 5, TxErrors: 6, RxDropped: 7, TxDropped: 8},
 			LastChange: "yesterday",
+			Routes:     []string{"routes: 192.168.2.0/24 table vpn unreachable until moe is up", nasty},
 			LastHook:   &daemon.HookRun{Path: nasty, Reason: "start", At: when.UTC(), Status: "killed after 30s"},
 			Held:       []daemon.Hold{{Object: `tunnel "moe"`, Tunnel: "moe", Until: when}},
 			Underlay:   []string{"wan has no carrier", nasty},

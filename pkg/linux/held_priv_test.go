@@ -1,0 +1,160 @@
+package linux
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/netnstest"
+)
+
+// heldPriv is the tester's configuration, for both families: t1 follows
+// wan0, which has no address; six's name is held by a veth tunneld does
+// not own. Each has a route in table vpn, which only the LAN's (eth1)
+// rules reach.
+const heldPriv = `
+[global]
+ip_forward = true
+ipv6_forward = true
+firewall = false
+[tables]
+vpn = 100
+[tunnel.t1]
+mode = "ipip"
+local = "wan0"
+remote = "203.0.113.2"
+address = "10.0.0.1/30"
+[tunnel.six]
+mode = "sit"
+local = "192.0.2.10"
+remote = "203.0.113.3"
+[[route]]
+to = "192.168.2.0/24"
+via = "peer"
+dev = "t1"
+table = "vpn"
+[[route]]
+to = "2001:db8:2::/48"
+dev = "six"
+table = "vpn"
+[[rule]]
+iif = "eth1"
+table = "vpn"
+[[rule]]
+iif = "eth1"
+family = "ipv6"
+table = "vpn"
+`
+
+// routeGet asks the kernel how it routes a packet from src to dst
+// arriving on device iif (ip route get DST from SRC iif IIF): the route
+// it takes, or the error the lookup ends in.
+func routeGet(t *testing.T, dst, src netip.Addr, iif string) (listedRoute, error) {
+	t.Helper()
+	ifc, err := net.InterfaceByName(iif)
+	if err != nil {
+		t.Fatal(err)
+	}
+	family, bits := byte(unix.AF_INET), byte(32)
+	if dst.Is6() {
+		family, bits = unix.AF_INET6, 128
+	}
+	ae := netlink.NewAttributeEncoder()
+	ae.Bytes(unix.RTA_DST, dst.AsSlice())
+	ae.Bytes(unix.RTA_SRC, src.AsSlice())
+	ae.Uint32(unix.RTA_IIF, uint32(ifc.Index))
+	attrs, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hdr := make([]byte, unix.SizeofRtMsg)
+	hdr[0], hdr[1], hdr[2] = family, bits, bits
+	msgs, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: unix.RTM_GETROUTE, Flags: netlink.Request},
+		Data:   append(hdr, attrs...),
+	})
+	if err != nil {
+		return listedRoute{}, err
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("route get %s: %d answers", dst, len(msgs))
+	}
+	r, err := decodeListed(msgs[0].Data, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, nil
+}
+
+// TestPrivilegedHeldRoutesRefuse: with t1 waiting for wan0's address
+// and six's name held by a veth, the packets the LAN's rules send to
+// table vpn are refused (host unreachable) by the unreachable routes
+// that stand in for the routes through the tunnels, not routed by main's
+// default routes out of eth0, unencapsulated, as a tester saw when the
+// routes were withdrawn and the rules kept. A second apply changes
+// nothing; down leaves the namespace as it was.
+func TestPrivilegedHeldRoutesRefuse(t *testing.T) {
+	k := open(t)
+	snap := foreign(t)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(netnstest.Veth("wan0", "wan0p", nil))
+	must(netnstest.Veth("six", "sixp", nil))
+	for _, d := range []string{"wan0", "wan0p", "six", "sixp"} {
+		must(netnstest.LinkUp(d))
+	}
+	must(netnstest.AddAddr("eth0", netip.MustParsePrefix("2001:db8:e::10/64")))
+	must(netnstest.AddAddr("eth1", netip.MustParsePrefix("2001:db8:f::10/64")))
+	must(netnstest.AddRoute(netnstest.Route{Table: 254, Dst: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("2001:db8:e::1"), Proto: unix.RTPROT_STATIC}))
+	before := snap()
+	c := parse(t, heldPriv)
+
+	rep := converge(t, k, c)
+	for _, ts := range rep.Last.Want.Tunnels {
+		if ts.Up {
+			t.Fatalf("tunnel %s is up", ts.Name)
+		}
+	}
+	for _, tt := range []struct{ dst, src, table string }{
+		{"192.168.2.10", "198.51.100.20", "192.168.2.0/24"},
+		{"2001:db8:2::10", "2001:db8:f::20", "2001:db8:2::/48"},
+	} {
+		if got, want := routesTo(t, tt.table), "unreachable table 100 proto 116 oif "+map[bool]string{false: "0", true: "lo"}[netip.MustParseAddr(tt.dst).Is6()]; got != want {
+			t.Errorf("routes to %s: %q, want %q", tt.table, got, want)
+		}
+		r, err := routeGet(t, netip.MustParseAddr(tt.dst), netip.MustParseAddr(tt.src), "eth1")
+		refused := errors.Is(err, syscall.EHOSTUNREACH) || err == nil && r.typ == unix.RTN_UNREACHABLE
+		if !refused {
+			dev := ""
+			if ifc, e := net.InterfaceByIndex(int(r.oif)); e == nil {
+				dev = ifc.Name
+			}
+			t.Errorf("route get %s from %s iif eth1: type %d via %v dev %q (error %v), want it refused as unreachable", tt.dst, tt.src, r.typ, r.route.Via, dev, err)
+		}
+	}
+	if rep = converge(t, k, c); len(rep.Applied) != 0 {
+		t.Errorf("second apply: %v", rep.Applied)
+	}
+	if _, err := engine.Down(ctx, k, c); err != nil {
+		t.Fatal(err)
+	}
+	if after := snap(); after != before {
+		t.Errorf("after down, the namespace differs:\n%s", cmp.Diff(before, after))
+	}
+}

@@ -158,3 +158,70 @@ func TestPrivilegedHeldRoutesRefuse(t *testing.T) {
 		t.Errorf("after down, the namespace differs:\n%s", cmp.Diff(before, after))
 	}
 }
+
+// TestPrivilegedHeldRouteSwap: the kernel seam swaps a route with a
+// gateway and the unreachable route that stands in for it, both ways
+// and in both families, in place (one replace each, one route of the
+// key after it), as the plan does when a tunnel goes down and comes up;
+// here on eth0, for want of tunnel drivers on the development host.
+func TestPrivilegedHeldRouteSwap(t *testing.T) {
+	k := open(t)
+	snap := foreign(t)
+	if err := netnstest.AddAddr("eth0", netip.MustParsePrefix("2001:db8:e::10/64")); err != nil {
+		t.Fatal(err)
+	}
+	before := snap()
+	const routed = `
+[tables]
+vpn = 100
+[[route]]
+to = "10.77.0.0/16"
+via = "192.0.2.1"
+table = "vpn"
+[[route]]
+to = "2001:db8:7::/48"
+via = "2001:db8:e::1"
+table = "vpn"
+`
+	const held = `
+[tables]
+vpn = 100
+[[route]]
+to = "10.77.0.0/16"
+type = "unreachable"
+table = "vpn"
+[[route]]
+to = "2001:db8:7::/48"
+type = "unreachable"
+table = "vpn"
+`
+	converge(t, k, parse(t, routed))
+	for i, conf := range []string{held, routed, held, routed} {
+		c := parse(t, conf)
+		rep := converge(t, k, c)
+		if len(rep.Applied) != 2 {
+			t.Errorf("swap %d: applied %v, want two replaces", i, rep.Applied)
+		}
+		typ := "unicast"
+		if conf == held {
+			typ = "unreachable"
+		}
+		for dst, oif := range map[string]string{"10.77.0.0/16": "eth0", "2001:db8:7::/48": "eth0"} {
+			if typ == "unreachable" {
+				oif = map[bool]string{false: "0", true: "lo"}[netip.MustParsePrefix(dst).Addr().Is6()]
+			}
+			if got, want := routesTo(t, dst), typ+" table 100 proto 116 oif "+oif; got != want {
+				t.Errorf("swap %d: routes to %s: %q, want %q", i, dst, got, want)
+			}
+		}
+		if rep = converge(t, k, c); len(rep.Applied) != 0 {
+			t.Errorf("swap %d: then %v", i, rep.Applied)
+		}
+	}
+	if _, err := engine.Down(ctx, k, parse(t, routed)); err != nil {
+		t.Fatal(err)
+	}
+	if after := snap(); after != before {
+		t.Errorf("after down, the namespace differs:\n%s", cmp.Diff(before, after))
+	}
+}

@@ -18,12 +18,16 @@ import (
 	"github.com/tunneld/tunneld/pkg/watch"
 )
 
+// throughMoe are baseConfig's routes through moe.
+var throughMoe = []string{"route 0.0.0.0/0 table 42", "route 10.9.0.0/16 table main"}
+
 // TestTunnelFightIsHeldBack: a tunnel that something else keeps deleting,
 // changing or setting down, or one time deleting and the next changing
 // (each a link hint), is repaired FightLimit+1 times, then held back with
 // the line a route in a fight gets, and left as the other manager made
 // it; its addresses and routes, which the kernel takes with it and
-// tunneld puts back each time, are not held.
+// tunneld puts back each time, are not held. While it is held missing or
+// down, the routes through it stand as unreachable routes.
 func TestTunnelFightIsHeldBack(t *testing.T) {
 	deleted := func(k *fakekernel.Kernel) { k.DelDevice("moe") }
 	changed := func(k *fakekernel.Kernel) {
@@ -37,13 +41,16 @@ func TestTunnelFightIsHeldBack(t *testing.T) {
 		undo func(k *fakekernel.Kernel, i int)
 		// left says whether the tunnel is as the other manager left it.
 		left func(k *fakekernel.Kernel) bool
+		// unreachable are tunneld's unreachable routes while it is held:
+		// those through it stand so while it is missing or down.
+		unreachable []string
 	}{
 		{"deleted", func(k *fakekernel.Kernel, _ int) { deleted(k) },
-			func(k *fakekernel.Kernel) bool { _, ok := k.Tunnels["moe"]; return !ok }},
+			func(k *fakekernel.Kernel) bool { _, ok := k.Tunnels["moe"]; return !ok }, throughMoe},
 		{"changed", func(k *fakekernel.Kernel, _ int) { changed(k) },
-			func(k *fakekernel.Kernel) bool { return k.Tunnels["moe"].TTL == 9 }},
+			func(k *fakekernel.Kernel) bool { return k.Tunnels["moe"].TTL == 9 }, nil},
 		{"set down", func(k *fakekernel.Kernel, _ int) { k.SetUp("moe", false) },
-			func(k *fakekernel.Kernel) bool { return !k.Devices["moe"].Up }},
+			func(k *fakekernel.Kernel) bool { return !k.Devices["moe"].Up }, throughMoe},
 		// Deleted, then changed: tunneld creates it one time and changes
 		// it the next, back to the same tunnel each time.
 		{"deleted or changed", func(k *fakekernel.Kernel, i int) {
@@ -52,7 +59,7 @@ func TestTunnelFightIsHeldBack(t *testing.T) {
 			} else {
 				changed(k)
 			}
-		}, func(k *fakekernel.Kernel) bool { _, ok := k.Tunnels["moe"]; return !ok }},
+		}, func(k *fakekernel.Kernel) bool { _, ok := k.Tunnels["moe"]; return !ok }, throughMoe},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var log syncbuf.Buffer
@@ -86,6 +93,10 @@ func TestTunnelFightIsHeldBack(t *testing.T) {
 			h.event(watch.Route)
 			if f := h.d.Facts(); strings.Contains(log.String(), "converge failed") || f.LastError != "" {
 				t.Errorf("converges failed while the tunnel is held (last error %q); the log:\n%s", f.LastError, log.String())
+			}
+			h.writes() // take the lock
+			if diff := cmp.Diff(tt.unreachable, h.unreachable()); diff != "" {
+				t.Errorf("unreachable routes while held (-want +got):\n%s", diff)
 			}
 		})
 	}

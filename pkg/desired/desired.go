@@ -145,6 +145,21 @@ func (b *builder) up(name string) bool {
 	return ok && l.Up
 }
 
+// routable reports whether routes can go through the tunnel now: it is up
+// in the desired state, and, when the daemon holds back its repairs
+// (model.Inputs.HeldTunnels), also in the kernel (a held tunnel that
+// someone else deleted or set down stays so until the hold ends).
+func (b *builder) routable(name string) bool {
+	if !b.up(name) {
+		return false
+	}
+	if !b.in.HeldTunnels[name] {
+		return true
+	}
+	l, ok := b.current(name)
+	return ok && l.Up
+}
+
 // addLink puts a link into the desired state.
 func (b *builder) addLink(l model.Link) {
 	b.links[l.Name] = len(b.res.State.Links)

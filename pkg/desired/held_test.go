@@ -134,3 +134,37 @@ priority = 20999
 		})
 	}
 }
+
+// TestHeldTunnelRoutes: a tunnel whose repairs the daemon holds back
+// (model.Inputs.HeldTunnels) and that is missing or down in the kernel
+// has the routes through it stand as unreachable routes; up in the
+// kernel, or not held (tunneld creates it), the routes themselves.
+func TestHeldTunnelRoutes(t *testing.T) {
+	c := parse(t, "[global]\nfirewall = false\n[tunnel.t1]\nmode = \"ipip\"\nlocal = \"eth0\"\nremote = \"198.51.100.2\"\naddress = \"10.0.0.1/30\"\n"+
+		"[[route]]\nto = \"192.168.2.0/24\"\ndev = \"t1\"\n")
+	devices := map[string]model.Device{"eth0": {Name: "eth0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("192.0.2.7/24")}}}
+	through := model.Route{Table: 254, Dst: pfx("192.168.2.0/24"), Dev: "t1"}
+	unreachable := model.Route{Table: 254, Dst: pfx("192.168.2.0/24"), Type: model.RouteUnreachable}
+	t1 := Build(c, model.Inputs{Devices: devices}, model.State{}).State.Links[0]
+	t1Down := t1
+	t1Down.Up = false
+	held := map[string]bool{"t1": true}
+	for _, tt := range []struct {
+		name string
+		have []model.Link
+		held map[string]bool
+		want model.Route
+	}{
+		{"held, deleted", nil, held, unreachable},
+		{"held, set down", []model.Link{t1Down}, held, unreachable},
+		{"held, up (changed by someone else)", []model.Link{t1}, held, through},
+		{"not held, missing: tunneld creates it", nil, nil, through},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(c, model.Inputs{Devices: devices, HeldTunnels: tt.held}, model.State{Links: tt.have})
+			if diff := cmp.Diff([]model.Route{tt.want}, r.State.Routes, opts); diff != "" {
+				t.Errorf("routes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

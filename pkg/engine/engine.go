@@ -113,12 +113,14 @@ func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved m
 	var failures error
 	for round := range MaxRounds {
 		start := time.Now()
-		s, err := Look(ctx, k, c, resolved)
-		if round == 0 {
-			rep.FirstRead = time.Since(start)
-		}
+		have, in, err := k.Observe(ctx, Scope(c))
 		if err != nil {
 			return rep, err
+		}
+		in.HeldTunnels = heldTunnels(c, hold)
+		s := Plan(have, in, c, resolved)
+		if round == 0 {
+			rep.FirstRead = time.Since(start)
 		}
 		s.Plan.Ops = dropHeld(s.Plan.Ops, hold)
 		rep.Last = s
@@ -137,6 +139,19 @@ func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved m
 		return rep, failures
 	}
 	return rep, fmt.Errorf("%w: still to do:\n%s", ErrNotConverged, rep.Last.Plan)
+}
+
+// heldTunnels are the configured tunnels whose creation a hold would
+// leave out (model.Inputs.HeldTunnels); nil when none is.
+func heldTunnels(c *config.Config, hold []Hold) map[string]bool {
+	var held map[string]bool
+	for _, t := range c.Tunnels {
+		op := plan.Op{Kind: plan.LinkAdd, Link: &model.Link{Name: t.Name}}
+		if slices.ContainsFunc(hold, func(h Hold) bool { return h(op) }) {
+			held = setIn(held, t.Name)
+		}
+	}
+	return held
 }
 
 // dropHeld leaves out of ops those a hold returns true for (each hold is

@@ -28,6 +28,11 @@ type Inputs struct {
 	// rule protocol (before 4.17) gives none: its rules cannot be told
 	// from tunneld's.
 	ForeignRules []ForeignRule
+	// HeldTunnels are the configured tunnels whose repairs the daemon
+	// holds back (something else keeps deleting or changing them): while
+	// one is missing or down, the routes through it stand as unreachable
+	// routes, as for any tunnel that is not up. Nil outside the daemon.
+	HeldTunnels map[string]bool
 }
 
 // ForeignRule is a policy rule tunneld does not own, as far as placing

@@ -88,6 +88,11 @@ type TunnelReport struct {
 	// them ("wan has no carrier", "wan is down"): the device its local
 	// address follows or is on, the one it is bound to.
 	Underlay []string `json:",omitempty"`
+	// Dropping says which packets an up tunnel drops for want of
+	// underlay MTU ("IPv6 packets over 1252 bytes are dropped: the
+	// underlay wan's mtu 1300 is too small (1328 needed)";
+	// desired.TunnelStatus.Dropping).
+	Dropping string `json:",omitempty"`
 }
 
 // FilterCounters is implemented by kernels that can read rule counters.
@@ -138,7 +143,7 @@ func runStatus(env *Env, args []string) int {
 	for _, ts := range s.Want.Tunnels {
 		t := c.TunnelByName(ts.Name)
 		r := TunnelReport{Name: ts.Name, Mode: t.Mode, Reason: ts.Reason, LocalDevice: t.LocalDev, RemoteName: t.RemoteHost,
-			LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote)}
+			LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote), Dropping: ts.Dropping}
 		i := slices.IndexFunc(s.Have.Links, func(l model.Link) bool { return l.Name == ts.Name })
 		if i >= 0 {
 			l := s.Have.Links[i]
@@ -224,7 +229,7 @@ func daemonTunnels(f *daemon.Facts) []TunnelReport {
 	}
 	for _, ts := range f.Tunnels {
 		r := TunnelReport{Name: ts.Name, Up: ts.Up, Reason: ts.Reason, LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote),
-			LastChange: f.LastChange[ts.Name], Held: heldOf(f, ts.Name)}
+			LastChange: f.LastChange[ts.Name], Held: heldOf(f, ts.Name), Dropping: ts.Dropping}
 		if run, ok := f.Hooks[ts.Name]; ok {
 			r.LastHook = &run
 		}
@@ -508,13 +513,18 @@ func daemonHolds(f *daemon.Facts) []daemon.Hold {
 }
 
 // upBut is what follows "up" on the line of a tunnel that is up but may
-// pass nothing: a device its packets leave by cannot carry them, or the
+// pass nothing, or not all it should: a device its packets leave by
+// cannot carry them, its underlay's MTU is too small for the packets its
+// own MTU lets in (an ip6ip6 tunnel at 1280 over a 1300 underlay), or the
 // daemon no longer repairs some of its objects (a route through it gone).
 func (r TunnelReport) upBut() string {
 	if !r.Up {
 		return ""
 	}
 	parts := r.Underlay
+	if r.Dropping != "" {
+		parts = append(slices.Clip(parts), r.Dropping)
+	}
 	if h := r.heldState(); h != "" {
 		parts = append(slices.Clip(parts), h)
 	}

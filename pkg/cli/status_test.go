@@ -754,6 +754,52 @@ func TestStatusUnderlay(t *testing.T) {
 	}
 }
 
+// TestStatusIPv6Shortfall: an ip6ip6 tunnel over an underlay that
+// leaves less than 1280 after the overhead is not shown as healthy: its
+// line says which IPv6 packets it drops and why, and the warning what to
+// do. A tester saw "up", "drift: none" and a warning that read like a fix
+// while ping6 -s 1232 and up lost every packet over a 1300 underlay.
+func TestStatusIPv6Shortfall(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		underlay int
+		line     string
+		warning  string
+	}{
+		{"the tester's 1300", 1300,
+			"tunnel site-b (ip6ip6): up, but IPv6 packets over 1252 bytes are dropped: the underlay wan's mtu 1300 is too small (1328 needed)",
+			`warning: tunnel "site-b": computed mtu 1252 (underlay 1300 minus overhead 48) is below IPv6's minimum 1280: using 1280, but ip6ip6 does not fragment its outer packets: IPv6 packets over 1252 bytes through it are dropped; raise the underlay wan's mtu to at least 1328`},
+		{"ethernet", 1500, "tunnel site-b (ip6ip6): up", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.site-b]\nmode = \"ip6ip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::2\"\naddress = \"fd00:ab::1/64\"\n")
+			if k.Devices["wan"] == nil {
+				k.AddDevice(model.Device{Name: "wan", Up: true, Running: true})
+			}
+			k.Devices["wan"].MTU = tt.underlay
+			k.SetAddrs("wan", netip.MustParsePrefix("2001:db8:a::2/64"))
+			applied(t, file, k)
+			out := statusText(t, file, k, filepath.Join(t.TempDir(), "none"))
+			if diff := cmp.Diff(tt.line, tunnelLines(out)[0]); diff != "" {
+				t.Errorf("tunnel line (-want +got):\n%s", diff)
+			}
+			var warnings []string
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, "warning: ") {
+					warnings = append(warnings, l)
+				}
+			}
+			var want []string
+			if tt.warning != "" {
+				want = []string{tt.warning}
+			}
+			if diff := cmp.Diff(want, warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestStatusHeldRoutes: for a tunnel that is down, status says which of
 // the routes through it stand as unreachable routes until it is up, and
 // which are withdrawn and why (here: a failover route of the

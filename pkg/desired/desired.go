@@ -61,6 +61,13 @@ type TunnelStatus struct {
 	// with why. Both are empty when Up.
 	Held      []model.Route    `json:",omitempty"`
 	Withdrawn []WithdrawnRoute `json:",omitempty"`
+	// Dropping is set on an up tunnel that cannot carry every packet
+	// its MTU lets in, and says which it drops and why: an ip6ip6
+	// tunnel whose underlay leaves less than IPv6's minimum 1280 after
+	// the overhead ("IPv6 packets over 1252 bytes are dropped: the
+	// underlay wan's mtu 1300 is too small (1328 needed)"; see
+	// ip6Shortfall).
+	Dropping string `json:",omitempty"`
 }
 
 // Build computes the desired state. cur is the owned state observed now
@@ -207,9 +214,11 @@ func (b *builder) tunnel(t *config.Tunnel) {
 		l.EncapLimit = t.EncapLimit
 		l.PMTUDisc = false // ip6tnl has no such parameter
 	}
+	under, underDev := b.underlayMTU(t, remote)
 	if l.MTU == 0 {
-		l.MTU = b.computedMTU(t, remote)
+		l.MTU = b.computedMTU(t, under)
 	}
+	st.Dropping = b.ip6Shortfall(t, under, underDev, l.MTU)
 	st.Up = true
 	b.res.Tunnels = append(b.res.Tunnels, st)
 	b.addLink(l)
@@ -258,21 +267,64 @@ func (b *builder) addrs(t *config.Tunnel) {
 }
 
 // computedMTU is the MTU of a tunnel the configuration gives none: the
-// underlay's minus the overhead, but at least IPv6's minimum on a tunnel
-// that carries IPv6, with a warning: the kernel turns IPv6 off on a device
-// with a smaller MTU (its addresses go, and IPv6 through the tunnel
-// silently stops). Outer packets may then exceed the underlay's MTU and
-// be fragmented by the sender, the trade-off OpenWrt's 6in4, 6rd and
-// dslite make with their default mtu 1280.
-func (b *builder) computedMTU(t *config.Tunnel, remote netip.Addr) int {
-	under, over := b.underlayMTU(t, remote), Overhead(t)
+// underlay's (under) minus the overhead, but at least IPv6's minimum on a
+// tunnel that carries IPv6, with a warning: the kernel turns IPv6 off on
+// a device with a smaller MTU (its addresses go, and IPv6 through the
+// tunnel silently stops). Outer packets may then exceed the underlay's
+// MTU: sit clears DF below 1280 and they are fragmented, the trade-off
+// OpenWrt's 6in4, 6rd and dslite make with their default mtu 1280; an
+// ip6ip6 tunnel does not fragment them, and ip6Shortfall says so instead.
+func (b *builder) computedMTU(t *config.Tunnel, under int) int {
+	over := Overhead(t)
 	mtu := under - over
 	if mtu < model.IPv6MinMTU && b.c.CarriesIPv6(t) {
-		b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("tunnel %q: computed mtu %d (underlay %d minus overhead %d) is below IPv6's minimum %d: using %d",
-			t.Name, mtu, under, over, model.IPv6MinMTU, model.IPv6MinMTU))
+		if !t.Mode.OuterIPv6() {
+			b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("tunnel %q: computed mtu %d (underlay %d minus overhead %d) is below IPv6's minimum %d: using %d",
+				t.Name, mtu, under, over, model.IPv6MinMTU, model.IPv6MinMTU))
+		}
 		mtu = model.IPv6MinMTU
 	}
 	return mtu
+}
+
+// ip6Shortfall says which packets an up ip6ip6 tunnel drops, "" when
+// none: one whose underlay (under, the MTU of the device dev) leaves less
+// than IPv6's minimum 1280 after the overhead. Its MTU is 1280 all the
+// same (computed or given: the kernel turns IPv6 off below it), but
+// ip6tnl does not fragment its outer packets, and the Packet Too Big it
+// sends for a larger one carries an MTU below 1280, which hosts ignore:
+// every IPv6 packet between under-overhead and 1280 bytes is dropped,
+// path MTU discovery never recovers, and TCP clamped to 1280 dies too (a
+// tester saw ping6 -s 1232 and up lose all over a 1300 underlay, with
+// status up and no drift). A sit tunnel clears DF below 1280 and its
+// outer IPv4 packets are fragmented, so it has no such gap; ipip6
+// carries IPv4 only, whose minimum is far below. The warning says what
+// to do: raise the underlay's MTU to 1280 plus the overhead (or, when
+// that is enough, stop sending the 8-byte encapsulation limit option).
+func (b *builder) ip6Shortfall(t *config.Tunnel, under int, dev string, mtu int) string {
+	over := Overhead(t)
+	fits := under - over
+	if !t.Mode.OuterIPv6() || !b.c.CarriesIPv6(t) || fits >= model.IPv6MinMTU || fits >= mtu {
+		return ""
+	}
+	need := model.IPv6MinMTU + over
+	underlay := "the underlay's mtu"
+	if dev != "" {
+		underlay = "the underlay " + dev + "'s mtu"
+	}
+	how := fmt.Sprintf("raise %s to at least %d", underlay, need)
+	if t.EncapLimit >= 0 && fits+8 >= model.IPv6MinMTU {
+		how += `, or set encaplimit = "none" (8 bytes less overhead)`
+	}
+	var given string
+	if t.MTU == 0 {
+		given = fmt.Sprintf("computed mtu %d (underlay %d minus overhead %d) is below IPv6's minimum %d: using %d", fits, under, over, model.IPv6MinMTU, mtu)
+	} else {
+		given = fmt.Sprintf("mtu %d is above what the underlay carries (%d minus overhead %d: %d)", mtu, under, over, fits)
+	}
+	b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("tunnel %q: %s, but %s does not fragment its outer packets: IPv6 packets over %d bytes through it are dropped; %s",
+		t.Name, given, t.Mode, fits, how))
+	return fmt.Sprintf("IPv6 packets over %d bytes are dropped: %s %d is too small (%d needed)", fits, underlay, under, need)
 }
 
 // Overhead is the bytes the tunnel's encapsulation adds: the mode's
@@ -371,8 +423,9 @@ func (b *builder) remoteAddr(t *config.Tunnel) (netip.Addr, string) {
 	return netip.Addr{}, fmt.Sprintf("remote %s has no %s address (not resolved yet)", t.RemoteHost, familyWord(t))
 }
 
-// underlayMTU is the MTU of the device the tunnel's packets leave by.
-func (b *builder) underlayMTU(t *config.Tunnel, remote netip.Addr) int {
+// underlayMTU is the MTU of the device the tunnel's packets leave by,
+// and its name ("" when none is known: then 1500).
+func (b *builder) underlayMTU(t *config.Tunnel, remote netip.Addr) (int, string) {
 	dev := t.Dev
 	if dev == "" && remote.IsValid() {
 		if r, ok := model.Lookup(b.underlay(), remote); ok {
@@ -383,9 +436,9 @@ func (b *builder) underlayMTU(t *config.Tunnel, remote netip.Addr) int {
 		dev = t.LocalDev
 	}
 	if d, ok := b.in.Devices[dev]; ok && d.MTU > 0 {
-		return d.MTU
+		return d.MTU, dev
 	}
-	return 1500
+	return 1500, ""
 }
 
 // underlay is the main table without routes through tunneld's tunnels.

@@ -44,6 +44,19 @@ func (d *decoder) tunnel(t *table) *Tunnel {
 		}
 		tun.Dev = s
 	}
+	if !t.has("dev") {
+		// Every link has fe80::/64: without dev the kernel's ip6tnl
+		// has no link to send from or to such an address, and a tester
+		// saw check and apply pass, status say up, and nothing pass.
+		for _, e := range []struct {
+			option string
+			a      netip.Addr
+		}{{"local", tun.Local}, {"remote", tun.Remote}} {
+			if e.a.Is6() && e.a.IsLinkLocalUnicast() {
+				t.errorf(e.option, "a link-local address needs dev (the link it is on)")
+			}
+		}
+	}
 	seen := map[netip.Addr]bool{}
 	for _, it := range t.list("address") {
 		local, peer, err := parseIfAddr(it.s)

@@ -53,6 +53,14 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:18:13: forward[0].interface: interface name "eth+" has a wildcard: name each interface`}},
 		{"link-local gateway without dev", "[[route]]\nto = \"2001:db8::/32\"\nvia = \"fe80::1\"\n[[route]]\nto = \"2001:db9::/32\"\nvia = \"fe80::1\"\ndev = \"eth0\"\n", []string{
 			`t.toml:3:7: route[0].via: a link-local gateway needs dev (the link it is on)`}},
+		// A tester's ll passed check and apply, status said up, and
+		// nothing passed: the kernel's ip6tnl has no link for it. The
+		// second tunnel, with dev, is valid.
+		{"link-local endpoints without dev", "[tunnel.ll]\nmode = \"ip6ip6\"\nlocal = \"wan\"\nremote = \"fe80::2\"\naddress = \"fd00:77::1/64\"\n" +
+			"[tunnel.ll2]\nmode = \"ipip6\"\nlocal = \"fe80::1\"\nremote = \"2001:db8::2\"\n" +
+			"[tunnel.ll3]\nmode = \"ip6ip6\"\nlocal = \"fe80::1\"\nremote = \"fe80::2\"\ndev = \"wan\"\n", []string{
+			`t.toml:4:10: tunnel.ll.remote: a link-local address needs dev (the link it is on)`,
+			`t.toml:8:9: tunnel.ll2.local: a link-local address needs dev (the link it is on)`}},
 		{"missing mode", "[tunnel.moe]\nlocal = \"any\"\nremote = \"192.0.2.2\"\n", []string{
 			"t.toml:1:1: tunnel.moe: missing option mode (ipip, gre, sit, ipip6 or ip6ip6)"}},
 		{"unknown mode", "[tunnel.moe]\nmode = \"vxlan\"\n", []string{

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/statelock"
@@ -221,6 +222,11 @@ func runCheck(env *Env, args []string) int {
 	fmt.Fprintf(env.Stdout, "%s: ok (%s, %s, %s)\n", *path, count(len(c.Tunnels), "tunnel", "tunnels"),
 		count(len(c.Routes), "route", "routes"), count(len(c.Rules), "rule", "rules"))
 	for _, w := range c.Warnings {
+		fmt.Fprintf(env.Stderr, "tunneld: warning: %s\n", w)
+	}
+	// What the filter would let through that the file likely did not
+	// mean to (plan, apply and status say it too).
+	for _, w := range desired.SourceWarnings(c) {
 		fmt.Fprintf(env.Stderr, "tunneld: warning: %s\n", w)
 	}
 	for _, t := range c.Tunnels {

@@ -130,6 +130,10 @@ func TestCheck(t *testing.T) {
 		{[]string{"apply", "-c", band}, 1, "", bandErr},
 		{[]string{"check", "-c", fwOff}, 0, fwOff + ": ok (1 tunnel, 0 routes, 0 rules)\n",
 			"tunneld: warning: " + fwOff + `:2:12: global.firewall: is false, so these are ignored (only tunneld's nftables table does them): [[forward]] (1 section), tunnel "moe" forward = "drop"` + "\n"},
+		// A default route through Moe and nothing of the router's own
+		// to refuse: valid, with a warning (desired.SourceWarnings).
+		{[]string{"check", "-c", "../../testdata/seeds/002_ff25396f952da8ec/colo.toml"}, 0,
+			"../../testdata/seeds/002_ff25396f952da8ec/colo.toml: ok (1 tunnel, 1 route, 1 rule)\n", "tunneld: warning: " + coloSources + "\n"},
 		{[]string{"check", "-c", "../../testdata/seeds/000_c4416a8950d425f4/host1.toml"}, 0,
 			"../../testdata/seeds/000_c4416a8950d425f4/host1.toml: ok (1 tunnel, 0 routes, 0 rules)\n", ""},
 		{[]string{"check", "-c", bad}, 1, "",

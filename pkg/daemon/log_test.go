@@ -18,14 +18,21 @@ import (
 	"github.com/tunneld/tunneld/pkg/watch"
 )
 
-// nftInput is the nftables command that lets peer's IPIP in, as the log
-// shows it (quoted).
+// nftInput is the nftables command that lets peer's IPIP in, and refuses
+// the LAN's 172.16.0.0/12 from moe, as the log shows it (quoted).
 func nftInput(peer string) string {
 	return `"nft -f - <<'EOF'\ntable inet tunneld\ndelete table inet tunneld\ntable inet tunneld {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n` +
 		`\t\tip saddr ` + peer + ` ip daddr 192.0.2.7 meta l4proto 4 accept comment \"ip saddr ` + peer + ` ip daddr 192.0.2.7 meta l4proto 4 accept\"\n` +
-		`\t\tip daddr 192.0.2.7 meta l4proto 4 counter drop comment \"ip daddr 192.0.2.7 meta l4proto 4 counter drop\"\n\t}\n\n` +
+		`\t\tip daddr 192.0.2.7 meta l4proto 4 counter drop comment \"ip daddr 192.0.2.7 meta l4proto 4 counter drop\"\n` +
+		`\t\tiifname \"moe\" jump spoof_moe comment \"iifname moe jump spoof_moe\"\n\t}\n\n` +
+		`\tchain forward {\n\t\ttype filter hook forward priority 0; policy accept;\n` +
+		`\t\tiifname \"moe\" jump spoof_moe comment \"iifname moe jump spoof_moe\"\n\t}\n\n` +
 		`\tchain mss {\n\t\ttype filter hook forward priority -150; policy accept;\n` +
-		`\t\toifname \"moe\" meta l4proto tcp tcp flags syn / syn,rst tcp option maxseg size set rt mtu comment \"oifname moe meta l4proto tcp tcp flags syn / syn,rst tcp option maxseg size set rt mtu\"\n\t}\n}\nEOF"`
+		`\t\toifname \"moe\" meta l4proto tcp tcp flags syn / syn,rst tcp option maxseg size set rt mtu comment \"oifname moe meta l4proto tcp tcp flags syn / syn,rst tcp option maxseg size set rt mtu\"\n\t}\n\n` +
+		// moe's default route (table moe) lets every source in, but
+		// 172.16.0.0/12, routed to the LAN (desired.refusedSources).
+		`\tchain spoof_moe {\n` +
+		`\t\tip saddr 172.16.0.0/12 counter drop comment \"ip saddr 172.16.0.0/12 counter drop\"\n\t}\n}\nEOF"`
 }
 
 // TestLog runs the daemon through a start, a DNS change, a failed lookup,

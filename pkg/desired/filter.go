@@ -156,12 +156,13 @@ func covers(ps []netip.Prefix, p netip.Prefix) bool {
 }
 
 // spoofChain returns the chain that drops packets arriving from the tunnel
-// with an inner source outside its allowed prefixes; ok is false when
-// every source is allowed. A tunnel that carries IPv6 also lets through
-// link-local sources (fe80::/10), whatever its allowed prefixes: the
-// peer's neighbour discovery, pings and routing protocols (OSPFv3, RIPng,
-// BGP over link-local) use them, and the kernel forwards no packet from
-// one off its link.
+// with an inner source outside its allowed prefixes, or inside the
+// prefixes the configuration routes elsewhere (see refusedSources); ok
+// is false when every source is allowed and none is refused. A tunnel
+// that carries IPv6 also lets through link-local sources (fe80::/10),
+// whatever its allowed prefixes: the peer's neighbour discovery, pings
+// and routing protocols (OSPFv3, RIPng, BGP over link-local) use them,
+// and the kernel forwards no packet from one off its link.
 func (b *builder) spoofChain(t *config.Tunnel) (model.Chain, bool) {
 	allowed := t.AllowedSources
 	if allowed == nil {
@@ -174,13 +175,27 @@ func (b *builder) spoofChain(t *config.Tunnel) (model.Chain, bool) {
 			v6all = v6all || p.Addr().Is6()
 		}
 	}
-	if (v4all || !t.Mode.CarriesIPv4()) && (v6all || !t.Mode.CarriesIPv6()) {
-		return model.Chain{}, false
-	}
 	c := model.Chain{Name: "spoof_" + t.Name}
+	drops := make([]model.FRule, 0, 4)
+	for _, p := range refusedSources(b.c, t, b.routesVia()[t.Name]) {
+		if !covers(allowed, p) {
+			continue // the chain's last rule drops it already
+		}
+		drops = append(drops, model.FRule{Src: p, Counter: true, Verdict: model.Verdict{Kind: model.Drop}})
+	}
+	if (v4all || !t.Mode.CarriesIPv4()) && (v6all || !t.Mode.CarriesIPv6()) {
+		if len(drops) == 0 {
+			return model.Chain{}, false
+		}
+		// Every other source is allowed: the chain ends with the
+		// refused ones (a regular chain returns at its end).
+		c.Rules = drops
+		return c, true
+	}
 	if b.c.CarriesIPv6(t) && !covers(allowed, linkLocal) {
 		c.Rules = append(c.Rules, model.FRule{Src: linkLocal, Verdict: model.Verdict{Kind: model.Return}})
 	}
+	c.Rules = append(c.Rules, drops...)
 	for _, p := range allowed {
 		c.Rules = append(c.Rules, model.FRule{Src: p, Verdict: model.Verdict{Kind: model.Return}})
 	}
@@ -192,6 +207,11 @@ func (b *builder) spoofChain(t *config.Tunnel) (model.Chain, bool) {
 // peers, its own subnets and every destination the configuration routes
 // into it (like WireGuard's allowed IPs).
 func (b *builder) derivedSources(t *config.Tunnel) []netip.Prefix {
+	return derived(t, b.routesVia()[t.Name])
+}
+
+// derived is derivedSources given the routes whose dev is t.
+func derived(t *config.Tunnel, routes []config.Route) []netip.Prefix {
 	var out []netip.Prefix
 	seen := map[netip.Prefix]bool{}
 	add := func(p netip.Prefix) {
@@ -208,7 +228,7 @@ func (b *builder) derivedSources(t *config.Tunnel) []netip.Prefix {
 			add(a.Prefix)
 		}
 	}
-	for _, r := range b.routesVia()[t.Name] {
+	for _, r := range routes {
 		if r.To.IsValid() {
 			add(r.To)
 		}

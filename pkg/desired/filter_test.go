@@ -1,9 +1,11 @@
 package desired
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tunneld/tunneld/pkg/model"
 )
@@ -181,6 +183,88 @@ func TestRedirectFamilies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if diff := cmp.Diff(tt.want, chainRules(t, tt.conf, "prerouting")); diff != "" {
 				t.Errorf("prerouting chain (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSpoofOwnPrefixes: a tunnel's chain drops the sources whose most
+// specific prefix in the configuration is routed elsewhere (another
+// device, unreachable), also when its allowed sources cover everything:
+// a tester's 6in4 tunnel to a broker, the default route through it, got
+// no chain at all, and packets from the broker with a source in the
+// router's own routed /48 reached the LAN (IPv6 has no rp_filter).
+func TestSpoofOwnPrefixes(t *testing.T) {
+	const sit = "[tunnel.t]\nmode = \"sit\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\naddress = \"2001:db8:1::2/64\"\n"
+	const def = "[[route]]\nto = \"::/0\"\ndev = \"t\"\n"
+	route := func(to, rest string) string { return "[[route]]\nto = \"" + to + "\"\n" + rest + "\n" }
+	const ll = "ip6 saddr fe80::/10 return"
+	tests := []struct {
+		name, conf string
+		want       []string
+	}{
+		{"6in4-he: default route in, routed /48 unreachable", sit + def + route("2001:db8:100::/48", `type = "unreachable"`),
+			[]string{"ip6 saddr 2001:db8:100::/48 counter drop"}},
+		{"default route in, nothing of its own: no chain", sit + def, nil},
+		{"the /48 routed in, its LAN /64 routed elsewhere", sit + route("2001:db8:100::/48", `dev = "t"`) + route("2001:db8:100:1::/64", `dev = "br-lan"`),
+			[]string{ll, "ip6 saddr 2001:db8:100:1::/64 counter drop", "ip6 saddr 2001:db8:1::/64 return", "ip6 saddr 2001:db8:100::/48 return", "counter drop"}},
+		{"a /52 of the unreachable /48 routed in", sit + def + route("2001:db8:100::/48", `type = "unreachable"`) + route("2001:db8:100::/52", `dev = "t"`),
+			[]string{"ip6 saddr 2001:db8:100:1000::/52 counter drop", "ip6 saddr 2001:db8:100:2000::/51 counter drop",
+				"ip6 saddr 2001:db8:100:4000::/50 counter drop", "ip6 saddr 2001:db8:100:8000::/49 counter drop"}},
+		{"a failover: routed through it and elsewhere", sit + def + route("2001:db8:100::/48", `dev = "t"`) + route("2001:db8:100::/48", "dev = \"wan\"\nmetric = 100"), nil},
+		{"allowed_sources ::/0 still refuses the router's own", sit + `allowed_sources = "::/0"` + "\n" + route("2001:db8:100::/48", `type = "unreachable"`),
+			[]string{"ip6 saddr 2001:db8:100::/48 counter drop"}},
+		{"an allowed prefix as specific lets it in", sit + `allowed_sources = ["::/0", "2001:db8:100::/52"]` + "\n" + route("2001:db8:100::/48", `type = "unreachable"`),
+			[]string{"ip6 saddr 2001:db8:100:1000::/52 counter drop", "ip6 saddr 2001:db8:100:2000::/51 counter drop",
+				"ip6 saddr 2001:db8:100:4000::/50 counter drop", "ip6 saddr 2001:db8:100:8000::/49 counter drop"}},
+		{"an IPv4 prefix is not sit's", sit + def + route("10.0.0.0/8", `type = "unreachable"`), nil},
+		{"outside the allowed sources the last rule drops it", filterTunnel[1:] + route("10.9.0.0/16", `dev = "lan"`),
+			[]string{"ip saddr 10.0.0.2 return", "counter drop"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chain := "spoof_t"
+			if strings.Contains(tt.conf, "[tunnel.Moe]") {
+				chain = "spoof_Moe"
+			}
+			if diff := cmp.Diff(tt.want, chainRules(t, tt.conf, chain)); diff != "" {
+				t.Errorf("spoof chain (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSourceWarnings: a tunnel that lets any source of a family it
+// carries out, because a default route goes through it and it has no
+// allowed_sources, and that refuses none of the router's own either, is
+// warned of (check, plan, apply, status and the daemon's log say it).
+func TestSourceWarnings(t *testing.T) {
+	const sit = "[tunnel.t]\nmode = \"sit\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n"
+	const def = "[[route]]\nto = \"::/0\"\ndev = \"t\"\n"
+	const own = "[[route]]\nto = \"2001:db8:100::/48\"\ntype = \"unreachable\"\n"
+	warn := func(name, fam, all string) string {
+		return `tunnel "` + name + `": no source filtering for ` + fam + `: a default route goes through it, so any ` + fam + ` source may come out of it, even one of this router's own networks: give those their routes in the configuration (a routed prefix's unreachable route), which the tunnel then refuses, or set allowed_sources (["` + all + `"] to accept any, as now)`
+	}
+	tests := []struct {
+		name, conf string
+		want       []string
+	}{
+		{"sit, default route in", sit + def, []string{warn("t", "IPv6", "::/0")}},
+		{"sit, default route in, its own prefix unreachable", sit + def + own, nil},
+		{"sit, allowed_sources given", sit + `allowed_sources = "::/0"` + "\n" + def, nil},
+		{"sit, no default route", sit + own, nil},
+		{"firewall off", "[global]\nfirewall = false\n" + sit + def, nil},
+		{"ipip, default route in table Moe", filterTunnel[1:] + "[tables]\nMoe = 42\n[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"Moe\"\ntable = \"Moe\"\n",
+			[]string{warn("Moe", "IPv4", "0.0.0.0/0")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := parse(t, tt.conf)
+			if diff := cmp.Diff(tt.want, SourceWarnings(c)); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.want, Build(c, model.Inputs{}, model.State{}).Warnings, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Build's warnings (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -31,14 +31,17 @@ func whyLookup(name string) string {
 // its dev names or, for a route with a gateway and no dev, the one whose
 // own subnet (an address's prefix, or its peer) holds the gateway, which
 // the kernel reaches only through that tunnel.
-func (b *builder) through(r *config.Route) *config.Tunnel {
+func (b *builder) through(r *config.Route) *config.Tunnel { return routeThrough(b.c, r) }
+
+// routeThrough is through for the configuration c alone.
+func routeThrough(c *config.Config, r *config.Route) *config.Tunnel {
 	if r.Dev != "" {
-		return b.c.TunnelByName(r.Dev)
+		return c.TunnelByName(r.Dev)
 	}
 	if !r.Via.IsValid() {
 		return nil
 	}
-	for _, t := range b.c.Tunnels {
+	for _, t := range c.Tunnels {
 		for _, a := range t.Addresses {
 			if a.Peer.IsValid() && a.Peer == r.Via || !a.Peer.IsValid() && a.Prefix.Masked().Contains(r.Via) {
 				return t

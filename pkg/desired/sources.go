@@ -1,0 +1,163 @@
+package desired
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/tunneld/tunneld/pkg/config"
+)
+
+// refusedSources are the inner sources the tunnel t must not deliver,
+// whatever its allowed sources say: those whose most specific prefix in
+// the configuration (of a family t carries, but the default route) is
+// one it routes elsewhere, through another device or as unreachable,
+// blackhole or prohibit, and not through t. A prefix counts as through t
+// when a [[route]] (in any table) sends it into t, it is one of t's own
+// subnets or peers, or t's allowed_sources (its derived sources, byDev
+// being the routes whose dev is t, when it gives none) names it; one
+// both routed elsewhere and through t is through t (a failover). So a
+// source inside the router's own routed /48, which has its unreachable
+// route, is refused from a 6in4 tunnel whose default route lets every
+// other source in (IPv6 has no rp_filter: a tester's broker sent such
+// packets and they reached the LAN), a LAN's /64 routed to br-lan inside
+// a /48 routed into the tunnel is refused while the rest of the /48
+// passes, and an allowed_sources prefix as specific as a route elsewhere
+// lets it in again (asymmetric routing, on purpose). The result is
+// minimal CIDR prefixes, in order.
+func refusedSources(c *config.Config, t *config.Tunnel, byDev []config.Route) []netip.Prefix {
+	carries := func(p netip.Prefix) bool {
+		return p.Bits() > 0 && (p.Addr().Is4() && t.Mode.CarriesIPv4() || p.Addr().Is6() && c.CarriesIPv6(t))
+	}
+	// in says for each prefix of the configuration whether it is
+	// through t (true) or elsewhere (false).
+	in := map[netip.Prefix]bool{}
+	mark := func(p netip.Prefix, through bool) {
+		if p = p.Masked(); carries(p) {
+			in[p] = in[p] || through
+		}
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		mark(r.To, routeThrough(c, r) == t)
+	}
+	allowed := t.AllowedSources
+	if allowed == nil {
+		allowed = derived(t, byDev)
+	}
+	for _, p := range append(derived(t, nil), allowed...) {
+		mark(p, true)
+	}
+	var through, elsewhere []netip.Prefix
+	for p, th := range in {
+		if th {
+			through = append(through, p)
+		} else {
+			elsewhere = append(elsewhere, p)
+		}
+	}
+	slices.SortFunc(elsewhere, comparePrefix)
+	var out []netip.Prefix
+	for _, p := range elsewhere {
+		// A prefix whose nearest enclosing one is elsewhere too is
+		// part of that one's region already.
+		if q, ok := enclosing(in, p); ok && !in[q] {
+			continue
+		}
+		var holes []netip.Prefix
+		for _, q := range through {
+			if q.Bits() > p.Bits() && p.Contains(q.Addr()) {
+				holes = append(holes, q)
+			}
+		}
+		out = append(out, subtract(p, holes)...)
+	}
+	return out
+}
+
+// enclosing is the longest prefix of in that strictly contains p.
+func enclosing(in map[netip.Prefix]bool, p netip.Prefix) (netip.Prefix, bool) {
+	for bits := p.Bits() - 1; bits >= 0; bits-- {
+		q := netip.PrefixFrom(p.Addr(), bits).Masked()
+		if _, ok := in[q]; ok {
+			return q, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// subtract is p without the holes (each inside p), as the fewest CIDR
+// prefixes, in address order.
+func subtract(p netip.Prefix, holes []netip.Prefix) []netip.Prefix {
+	split := false
+	for _, h := range holes {
+		if h.Addr().Is4() != p.Addr().Is4() {
+			continue
+		}
+		if h.Bits() <= p.Bits() && h.Contains(p.Addr()) {
+			return nil
+		}
+		if h.Bits() > p.Bits() && p.Contains(h.Addr()) {
+			split = true
+		}
+	}
+	if !split {
+		return []netip.Prefix{p}
+	}
+	lo := netip.PrefixFrom(p.Addr(), p.Bits()+1)
+	b := p.Addr().AsSlice()
+	b[p.Bits()/8] |= 0x80 >> (p.Bits() % 8)
+	a, _ := netip.AddrFromSlice(b)
+	hi := netip.PrefixFrom(a, p.Bits()+1)
+	return append(subtract(lo, holes), subtract(hi, holes)...)
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+// SourceWarnings says of each tunnel that lets every source of a family
+// it carries come out of it, because a default route goes through it and
+// allowed_sources is not given, while the configuration refuses none of
+// that family from it either (see refusedSources): nothing checks the
+// sources it delivers. A tester's 6in4 tunnel to a broker, with the
+// default route through it and no route for the router's own prefix,
+// forwarded packets with a source in that prefix to the LAN. None with
+// the filter off (firewall = false: the configuration warns of
+// allowed_sources there).
+func SourceWarnings(c *config.Config) []string {
+	if !c.Global.Firewall {
+		return nil
+	}
+	var out []string
+	for _, t := range c.Tunnels {
+		if t.AllowedSources != nil {
+			continue
+		}
+		var byDev []config.Route
+		for _, r := range c.Routes {
+			if r.Dev == t.Name {
+				byDev = append(byDev, r)
+			}
+		}
+		refused := refusedSources(c, t, byDev)
+		for _, p := range derived(t, byDev) {
+			if p.Bits() != 0 || p.Addr().Is4() && !t.Mode.CarriesIPv4() || p.Addr().Is6() && !c.CarriesIPv6(t) {
+				continue
+			}
+			if slices.ContainsFunc(refused, func(q netip.Prefix) bool { return q.Addr().Is4() == p.Addr().Is4() }) {
+				continue
+			}
+			fam := "IPv4"
+			if p.Addr().Is6() {
+				fam = "IPv6"
+			}
+			out = append(out, fmt.Sprintf(`tunnel %q: no source filtering for %s: a default route goes through it, so any %s source may come out of it, even one of this router's own networks: give those their routes in the configuration (a routed prefix's unreachable route), which the tunnel then refuses, or set allowed_sources (["%s"] to accept any, as now)`,
+				t.Name, fam, fam, p))
+		}
+	}
+	return out
+}

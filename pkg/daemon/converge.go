@@ -55,11 +55,22 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 		dm.d.Log.Debug("waiting", "note", n)
 	}
 	dm.warn(rep.Last)
+	tunnels := inKernel(rep.Last, err)
+	// A failed hook run of a tunnel that is down is not tried again:
+	// the LinkUp that brings it back runs the hook. Told before dm.mu is
+	// taken: the hooks take it to record their runs.
+	var down []string
+	for _, t := range tunnels {
+		if !t.Up {
+			down = append(down, t.Name)
+		}
+	}
+	dm.hooks.tunnelsDown(down)
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
 	f := &dm.facts
 	f.Started, f.Converges, f.LastConverge = dm.started, f.Converges+1, now
-	f.Tunnels = inKernel(rep.Last, err)
+	f.Tunnels = tunnels
 	f.Notes = rep.Last.Want.Notes
 	if err != nil {
 		dm.failed(failedConverge, err.Error(), now)

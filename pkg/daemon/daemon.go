@@ -12,7 +12,8 @@
 // the old one when the new one is invalid; repairs of an object that
 // something else keeps changing are held back for a while. A tunnel's hook
 // runs in the background when the daemon has set the tunnel up or moved
-// it, and once at the start (see hook.go).
+// it, and once at the start, and again with a backoff after a run that
+// failed (see hook.go).
 package daemon
 
 import (
@@ -96,6 +97,9 @@ type Deps struct {
 	// HookTimeout overrides HookTimeout, the time a tunnel's hook may
 	// run (tests).
 	HookTimeout time.Duration
+	// HookRetry overrides HookRetry, the wait before a failed hook run
+	// is tried again the first time (tests).
+	HookRetry time.Duration
 }
 
 // Daemon is one running control loop.
@@ -172,6 +176,10 @@ func New(d Deps) *Daemon {
 	}
 	dm := &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, lastForm: map[string]string{}, held: map[string]holding{}, answers: make(chan answer)}
 	dm.hooks = newHooks(d.Log, d.Now, d.HookTimeout, dm.hookRan)
+	dm.hooks.forget = dm.hookForget
+	if d.HookRetry != 0 {
+		dm.hooks.retry = d.HookRetry
+	}
 	return dm
 }
 

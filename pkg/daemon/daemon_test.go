@@ -131,6 +131,8 @@ type opts struct {
 	watchdog time.Duration
 	// now is the daemon's clock (nil: time.Now).
 	now func() time.Time
+	// hookRetry is Deps.HookRetry.
+	hookRetry time.Duration
 }
 
 // startOpts starts a daemon on cfg and waits for its first convergence.
@@ -168,6 +170,7 @@ func startOpts(t *testing.T, cfg string, o opts) *harness {
 		ResolveFloor: time.Millisecond,
 		OnConverge:   func(f Facts) { h.facts <- f },
 		Now:          o.now,
+		HookRetry:    o.hookRetry,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel

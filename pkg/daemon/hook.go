@@ -23,7 +23,10 @@ import (
 // the tunnel has come up or its endpoints have moved, to tell a tunnel
 // broker the new address. The loop only decides (hookCalls, from the
 // operations it applied) and hands the call on: the runs are the hooks
-// type's, in the background, one at a time per tunnel.
+// type's, in the background, one at a time per tunnel. A run that fails
+// leaves the broker with the old address: the same change is delivered
+// again later (see hooks.ended), until a run of it works or something
+// makes it moot.
 
 // Hook timing.
 const (
@@ -38,6 +41,20 @@ const (
 	// hookDrain is how long the output is read after the hook exited: a
 	// child it left running may hold the pipe open.
 	hookDrain = time.Second
+	// HookRetry is how long after a failed run (an exit status other
+	// than 0, a signal, killed at the timeout, could not start) the same
+	// change is delivered again; twice as long after each further
+	// failure in a row, but never more than HookRetryMax. The first
+	// retry comes as long after the failure as the run may take
+	// (HookTimeout): a broker that is slow is not asked faster than it
+	// answers, and a WAN whose default route comes a moment after its
+	// address is over by then. The cap bounds how long a broker that was
+	// down keeps the old address once it is back, at 6 runs (and warn
+	// lines) an hour while it is not; it is not the resync interval,
+	// which is about the kernel, can be set as short as a second, and
+	// would have the broker asked as often.
+	HookRetry    = 30 * time.Second
+	HookRetryMax = 10 * time.Minute
 )
 
 // The reasons a hook runs for (TUNNELD_REASON).
@@ -142,6 +159,25 @@ type HookRun struct {
 	// Status is how it ended: "exit status 0", "exit status 1", "killed
 	// after 30s", "cannot start: …".
 	Status string
+	// Try is which run of the same change it was: 1 the first, 2 the
+	// first retry after it failed, … (0 from a daemon before retries).
+	Try int `json:",omitempty"`
+	// Retry is when the change is delivered again, the run having
+	// failed; zero when it is not: it worked, or the retry was dropped
+	// (a newer run stands for it, the tunnel went down, a reload changed
+	// the hook).
+	Retry time.Time `json:",omitzero"`
+}
+
+// hookStopper is a timer armed for a retry (a *time.Timer).
+type hookStopper interface{ Stop() bool }
+
+// hookRetry is a change whose run failed and that is due again.
+type hookRetry struct {
+	call hookCall
+	// try is the run of the change that failed last.
+	try   int
+	timer hookStopper
 }
 
 // hooks runs the tunnels' hooks in the background, at most one run per
@@ -152,8 +188,17 @@ type hooks struct {
 	timeout time.Duration
 	// drain is hookDrain (tests shorten it).
 	drain time.Duration
-	// ran is told about every run that ended.
-	ran func(tunnel string, r HookRun)
+	// ran is told about every run that ended, and again when its retry
+	// is dropped; forget about a tunnel whose hook was removed. Both are
+	// called with mu held: they must not call back.
+	ran    func(tunnel string, r HookRun)
+	forget func(tunnel string)
+	// after arms a timer that calls f after d (time.AfterFunc; tests
+	// fire the timers themselves).
+	after func(d time.Duration, f func()) hookStopper
+	// retry and retryMax are HookRetry and HookRetryMax (Deps.HookRetry
+	// overrides retry).
+	retry, retryMax time.Duration
 
 	mu sync.Mutex
 	// paths are the configured hooks by tunnel.
@@ -161,6 +206,16 @@ type hooks struct {
 	// busy holds the tunnels whose hook is running, each with the call
 	// due after it (nil: none).
 	busy map[string]*hookCall
+	// retries hold the changes due again after a failed run, by tunnel:
+	// never one whose hook is running (a failed run with a call due
+	// after it has that call deliver its change, see then).
+	retries map[string]*hookRetry
+	// last are the last runs, as told to ran.
+	last map[string]HookRun
+	// down holds the tunnels the last converge left down: a failed run
+	// of theirs is not tried again (the LinkUp that brings the tunnel
+	// back runs the hook). A call for one takes it out.
+	down map[string]bool
 	// stopping: the daemon stops, no run is started any more.
 	stopping bool
 	wg       sync.WaitGroup
@@ -174,12 +229,18 @@ type hooks struct {
 }
 
 func newHooks(log *logfmt.Logger, now func() time.Time, timeout time.Duration, ran func(string, HookRun)) *hooks {
-	return &hooks{log: log, now: now, timeout: timeout, drain: hookDrain, ran: ran, paths: map[string]string{}, busy: map[string]*hookCall{}, procs: map[int]string{}}
+	return &hooks{log: log, now: now, timeout: timeout, drain: hookDrain, ran: ran, forget: func(string) {},
+		after: func(d time.Duration, f func()) hookStopper { return time.AfterFunc(d, f) }, retry: HookRetry, retryMax: HookRetryMax,
+		paths: map[string]string{}, busy: map[string]*hookCall{}, retries: map[string]*hookRetry{}, last: map[string]HookRun{},
+		down: map[string]bool{}, procs: map[int]string{}}
 }
 
 // configure takes the hooks of a configuration: the runs that start from
-// now on use them; a run under way is left to finish. It returns the
-// tunnels whose hook is new or another program than before.
+// now on use them; a run under way is left to finish. A retry of a hook
+// that was removed or is another program is dropped (the new one runs
+// for the reload, see flushHooks), and the last run of a removed one is
+// forgotten. It returns the tunnels whose hook is new or another program
+// than before.
 func (h *hooks) configure(c *config.Config) map[string]bool {
 	paths := map[string]string{}
 	for _, t := range c.Tunnels {
@@ -195,8 +256,52 @@ func (h *hooks) configure(c *config.Config) map[string]bool {
 			changed[name] = true
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(h.paths)) {
+		switch {
+		case paths[name] == "":
+			h.dropRetry(name, "the hook was removed")
+			delete(h.last, name)
+			h.forget(name)
+		case changed[name]:
+			h.dropRetry(name, "the hook was changed")
+		}
+	}
 	h.paths = paths
 	return changed
+}
+
+// tunnelsDown takes the tunnels a converge left down: their retries are
+// dropped, and a run of theirs that fails is not tried again.
+func (h *hooks) tunnelsDown(names []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	clear(h.down)
+	for _, name := range names {
+		h.down[name] = true
+		h.dropRetry(name, "the tunnel is down")
+	}
+}
+
+// dropRetry drops the retry due for tunnel, if there is one, saying why
+// in the log. The caller holds mu.
+func (h *hooks) dropRetry(tunnel, why string) {
+	rt, ok := h.retries[tunnel]
+	if !ok {
+		return
+	}
+	rt.timer.Stop()
+	delete(h.retries, tunnel)
+	h.log.Info(fmt.Sprintf("tunnel %q: hook retry dropped: %s", tunnel, why), "reason", rt.call.Reason, "tries", rt.try)
+	if r, ok := h.last[tunnel]; ok {
+		r.Retry = time.Time{}
+		h.show(tunnel, r)
+	}
+}
+
+// show records r as tunnel's last run and tells ran. The caller holds mu.
+func (h *hooks) show(tunnel string, r HookRun) {
+	h.last[tunnel] = r
+	h.ran(tunnel, r)
 }
 
 // has reports whether tunnel has a hook.
@@ -208,13 +313,21 @@ func (h *hooks) has(tunnel string) bool {
 
 // call starts a run of the hook of each call's tunnel, if it has one; a
 // tunnel whose hook is running gets one run after it, with the latest
-// values (see then). It never waits.
+// values (see then). A call for a tunnel whose last run failed and is due
+// again stands for that run too: the retry is dropped, and the call
+// delivers the failed change's old addresses with its new ones (see
+// then). It never waits.
 func (h *hooks) call(calls ...hookCall) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, c := range calls {
 		if h.stopping || h.paths[c.Tunnel] == "" {
 			continue
+		}
+		delete(h.down, c.Tunnel)
+		if rt, ok := h.retries[c.Tunnel]; ok {
+			c = rt.call.then(c)
+			h.dropRetry(c.Tunnel, "a newer run stands for it")
 		}
 		if due, running := h.busy[c.Tunnel]; running {
 			if due != nil {
@@ -225,50 +338,122 @@ func (h *hooks) call(calls ...hookCall) {
 		}
 		h.busy[c.Tunnel] = nil
 		h.wg.Add(1)
-		go h.runs(c)
+		go h.runs(c, 1)
 	}
 }
 
-// runs runs c, then the call due after it until there is none, each with
-// the tunnel's hook as configured when it starts.
-func (h *hooks) runs(c hookCall) {
+// runs runs c, the try-th run of its change, then the call due after it
+// until there is none, each with the tunnel's hook as configured when it
+// starts.
+func (h *hooks) runs(c hookCall, try int) {
 	defer h.wg.Done()
 	for {
 		h.mu.Lock()
 		path := h.paths[c.Tunnel]
 		h.mu.Unlock()
+		var e hookEnd
 		if path != "" {
-			h.run(path, c)
+			start := time.Now()
+			e.status, e.out, e.ok = h.exec(path, c)
+			e.took = time.Since(start)
 		}
 		h.mu.Lock()
-		due := h.busy[c.Tunnel]
-		if due == nil || h.stopping {
-			delete(h.busy, c.Tunnel)
-			h.mu.Unlock()
+		due := h.ended(path, c, try, e)
+		h.mu.Unlock()
+		if due == nil {
 			return
 		}
-		h.busy[c.Tunnel] = nil
-		h.mu.Unlock()
-		c = *due
+		c, try = *due, 1
 	}
 }
 
-// run runs the program at path for c and logs how it ended with its
-// output.
-func (h *hooks) run(path string, c hookCall) {
-	start := time.Now()
-	status, out, ok := h.exec(path, c)
-	msg := fmt.Sprintf("tunnel %q: hook %s: %s", c.Tunnel, path, status)
-	kv := []any{"reason", c.Reason, "took", time.Since(start)}
-	if out != "" {
-		kv = append(kv, "output", out)
+// hookEnd is how a run ended (see exec), and how long it took.
+type hookEnd struct {
+	status, out string
+	ok          bool
+	took        time.Duration
+}
+
+// ended takes the end of the try-th run of c's change with the program
+// at path ("" when the tunnel had no hook any more: there was no run) and
+// returns the call to run next for the tunnel, nil for none (its hook is
+// then no longer busy). A run that failed is delivered again: by the
+// call due after it, which stands for both (see then), or else by a
+// retry after a backoff (see retryIn), unless the daemon stops, the
+// tunnel is down, or its hook was removed or changed meanwhile. The run
+// is logged, at warn level when it failed, and its facts shown unless its
+// hook was removed. The caller holds mu.
+func (h *hooks) ended(path string, c hookCall, try int, e hookEnd) *hookCall {
+	due := h.busy[c.Tunnel]
+	failed := path != "" && !e.ok
+	switch {
+	case h.stopping:
+		due = nil
+	case due != nil && failed:
+		merged := c.then(*due)
+		due = &merged
 	}
-	if ok {
+	if due == nil {
+		delete(h.busy, c.Tunnel)
+	} else {
+		h.busy[c.Tunnel] = nil
+	}
+	if path == "" {
+		return due
+	}
+	r := HookRun{Path: path, Reason: c.Reason, At: h.now(), Status: e.status, Try: try}
+	kv := []any{"reason", c.Reason}
+	if try > 1 {
+		kv = append(kv, "try", try)
+	}
+	kv = append(kv, "took", e.took)
+	if failed && due == nil && !h.stopping && !h.down[c.Tunnel] && h.paths[c.Tunnel] == path {
+		d := h.retryIn(try)
+		rt := &hookRetry{call: c, try: try}
+		rt.timer = h.after(d, func() { h.retryDue(c.Tunnel, rt) })
+		h.retries[c.Tunnel] = rt
+		r.Retry = r.At.Add(d)
+		kv = append(kv, "retry_in", d)
+	}
+	if e.out != "" {
+		kv = append(kv, "output", e.out)
+	}
+	msg := fmt.Sprintf("tunnel %q: hook %s: %s", c.Tunnel, path, e.status)
+	if e.ok {
 		h.log.Info(msg, kv...)
 	} else {
 		h.log.Warn(msg, kv...)
 	}
-	h.ran(c.Tunnel, HookRun{Path: path, Reason: c.Reason, At: h.now(), Status: status})
+	if h.paths[c.Tunnel] != "" {
+		h.show(c.Tunnel, r)
+	}
+	return due
+}
+
+// retryIn is how long after the try-th run of a change failed it is run
+// again: retry, doubled for each try before, up to retryMax.
+func (h *hooks) retryIn(try int) time.Duration {
+	d := h.retry << min(try-1, 20)
+	if d <= 0 || d > h.retryMax {
+		return h.retryMax
+	}
+	return d
+}
+
+// retryDue runs the change of rt again, unless its retry was dropped
+// meanwhile.
+func (h *hooks) retryDue(tunnel string, rt *hookRetry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.retries[tunnel] != rt || h.stopping {
+		return
+	}
+	delete(h.retries, tunnel)
+	// Not busy: a call would have dropped the retry, and a retry is
+	// armed only when the tunnel's hook is no longer busy.
+	h.busy[tunnel] = nil
+	h.wg.Add(1)
+	go h.runs(rt.call, rt.try+1)
 }
 
 // exec starts path in a process group of its own, with c's environment,
@@ -368,6 +553,10 @@ func readBounded(r io.Reader, limit int) string {
 func (h *hooks) stop(grace time.Duration) {
 	h.mu.Lock()
 	h.stopping = true
+	for _, rt := range h.retries {
+		rt.timer.Stop()
+	}
+	clear(h.retries)
 	h.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
@@ -440,7 +629,8 @@ func (dm *Daemon) flushHooks(reason string, only map[string]bool) {
 }
 
 // hookRan records a hook's run in the facts. The map is replaced, not
-// changed: a copy of the facts given out holds the old one.
+// changed: a copy of the facts given out holds the old one. The hooks call
+// it with their lock held: the daemon never calls them with dm.mu held.
 func (dm *Daemon) hookRan(tunnel string, r HookRun) {
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
@@ -449,5 +639,18 @@ func (dm *Daemon) hookRan(tunnel string, r HookRun) {
 		runs = map[string]HookRun{}
 	}
 	runs[tunnel] = r
+	dm.facts.Hooks = runs
+}
+
+// hookForget removes the last run of a tunnel whose hook was removed
+// from the facts: status would say forever that it failed.
+func (dm *Daemon) hookForget(tunnel string) {
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	if _, ok := dm.facts.Hooks[tunnel]; !ok {
+		return
+	}
+	runs := maps.Clone(dm.facts.Hooks)
+	delete(runs, tunnel)
 	dm.facts.Hooks = runs
 }

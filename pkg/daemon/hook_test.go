@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -171,21 +172,120 @@ func hookEnv(t *testing.T, dir string, n int) []string {
 	return out
 }
 
-// hookRig is a hooks runner whose runs are told on a channel and whose
-// log is kept.
+// hookNow is the clock of a hookRig's runner.
+var hookNow = time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+
+// hookRig is a hooks runner whose runs are told on a channel, whose log
+// is kept, and whose retries wait on timers the test fires (see fire).
 type hookRig struct {
 	t   *testing.T
 	h   *hooks
 	log syncbuf.Buffer
 	ran chan HookRun
+
+	mu sync.Mutex
+	// timers are the timers the runner armed, in order.
+	timers []*fakeTimer
+	// forgot are the tunnels whose last run the runner forgot.
+	forgot []string
+}
+
+// fakeTimer is a timer of a hookRig: it fires when the test says.
+type fakeTimer struct {
+	d       time.Duration
+	f       func()
+	stopped bool
+	fired   bool
+}
+
+// Stop stops the timer; it reports whether it was armed.
+func (ft *fakeTimer) Stop() bool {
+	armed := !ft.stopped && !ft.fired
+	ft.stopped = true
+	return armed
 }
 
 func newHookRig(t *testing.T, timeout time.Duration, tunnels map[string]string) *hookRig {
-	r := &hookRig{t: t, ran: make(chan HookRun, 10)}
-	r.h = newHooks(logfmt.New(&r.log, logfmt.Info), time.Now, timeout, func(tunnel string, run HookRun) { r.ran <- run })
+	r := &hookRig{t: t, ran: make(chan HookRun, 100)}
+	r.h = newHooks(logfmt.New(&r.log, logfmt.Info), func() time.Time { return hookNow }, timeout, func(tunnel string, run HookRun) { r.ran <- run })
+	r.h.forget = func(tunnel string) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.forgot = append(r.forgot, tunnel)
+	}
+	r.h.after = func(d time.Duration, f func()) hookStopper {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		ft := &fakeTimer{d: d, f: f}
+		r.timers = append(r.timers, ft)
+		return ft
+	}
 	r.configure(tunnels)
 	t.Cleanup(func() { r.h.stop(0) })
 	return r
+}
+
+// armed are the waits of the timers armed and neither stopped nor fired.
+// The runner stops timers with its lock held: so is it here.
+func (r *hookRig) armed() []time.Duration {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []time.Duration
+	for _, ft := range r.timers {
+		if !ft.stopped && !ft.fired {
+			out = append(out, ft.d)
+		}
+	}
+	return out
+}
+
+// fire fires the one timer armed, and returns its wait.
+func (r *hookRig) fire() time.Duration {
+	r.t.Helper()
+	r.h.mu.Lock()
+	r.mu.Lock()
+	var armed []*fakeTimer
+	for _, ft := range r.timers {
+		if !ft.stopped && !ft.fired {
+			armed = append(armed, ft)
+		}
+	}
+	if len(armed) != 1 {
+		r.mu.Unlock()
+		r.h.mu.Unlock()
+		r.t.Fatalf("%d timers armed, want 1; log:\n%s", len(armed), r.log.String())
+	}
+	armed[0].fired = true
+	r.mu.Unlock()
+	r.h.mu.Unlock()
+	armed[0].f()
+	return armed[0].d
+}
+
+// lastTimer is the timer the runner armed last.
+func (r *hookRig) lastTimer() *fakeTimer {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.timers) == 0 {
+		r.t.Fatal("no timer armed")
+	}
+	return r.timers[len(r.timers)-1]
+}
+
+// drain returns the runs told so far that were not taken.
+func (r *hookRig) drain() []HookRun {
+	var out []HookRun
+	for {
+		select {
+		case run := <-r.ran:
+			out = append(out, run)
+		default:
+			return out
+		}
+	}
 }
 
 // configure gives the runner a configuration with the tunnels' hooks.
@@ -238,7 +338,7 @@ func TestHookRuns(t *testing.T) {
 	r.h.call(hookCall{Tunnel: "he", Reason: "moved", Local: wanB, Remote: peerA, OldLocal: wanA, OldRemote: peerA},
 		hookCall{Tunnel: "other", Reason: "up", Local: wanB}) // no hook
 	run := r.next()
-	if diff := cmp.Diff(HookRun{Path: path, Reason: "moved", Status: "exit status 0"}, run, cmpopts.IgnoreFields(HookRun{}, "At")); diff != "" {
+	if diff := cmp.Diff(HookRun{Path: path, Reason: "moved", Status: "exit status 0", Try: 1}, run, cmpopts.IgnoreFields(HookRun{}, "At")); diff != "" {
 		t.Errorf("run (-want +got):\n%s", diff)
 	}
 	want := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TUNNELD_LOCAL=192.0.2.99", "TUNNELD_OLD_LOCAL=192.0.2.7", "TUNNELD_OLD_REMOTE=198.51.100.2",
@@ -262,7 +362,7 @@ func TestHookRuns(t *testing.T) {
 }
 
 // TestHookFails: a hook that fails, or cannot start, is logged at warn
-// level with its output, bounded.
+// level with its output, bounded, and when it is tried again.
 func TestHookFails(t *testing.T) {
 	dir := t.TempDir()
 	for _, tt := range []struct {
@@ -271,20 +371,20 @@ func TestHookFails(t *testing.T) {
 		log        string
 	}{
 		{"exit status", "#!/bin/sh\necho 'update failed: badauth' >&2\nexit 3\n",
-			HookRun{Reason: "up", Status: "exit status 3"},
-			`level=WARN msg="tunnel \"he\": hook PATH: exit status 3" reason=up took=T output="update failed: badauth"`},
+			HookRun{Reason: "up", Status: "exit status 3", Try: 1, Retry: hookNow.Add(HookRetry)},
+			`level=WARN msg="tunnel \"he\": hook PATH: exit status 3" reason=up took=T retry_in=30s output="update failed: badauth"`},
 		{"killed by a signal", "#!/bin/sh\nkill -TERM $$\n",
-			HookRun{Reason: "up", Status: "signal: terminated"},
-			`level=WARN msg="tunnel \"he\": hook PATH: signal: terminated" reason=up took=T`},
+			HookRun{Reason: "up", Status: "signal: terminated", Try: 1, Retry: hookNow.Add(HookRetry)},
+			`level=WARN msg="tunnel \"he\": hook PATH: signal: terminated" reason=up took=T retry_in=30s`},
 		{"output bounded", "#!/bin/sh\nhead -c 5000 /dev/zero | tr '\\0' x\n",
-			HookRun{Reason: "up", Status: "exit status 0"},
+			HookRun{Reason: "up", Status: "exit status 0", Try: 1},
 			`level=INFO msg="tunnel \"he\": hook PATH: exit status 0" reason=up took=T output="` + strings.Repeat("x", 4096) + `\n(904 more bytes)"`},
 		{"not executable", "",
-			HookRun{Reason: "up", Status: "cannot start: permission denied"},
-			`level=WARN msg="tunnel \"he\": hook PATH: cannot start: permission denied" reason=up took=T`},
+			HookRun{Reason: "up", Status: "cannot start: permission denied", Try: 1, Retry: hookNow.Add(HookRetry)},
+			`level=WARN msg="tunnel \"he\": hook PATH: cannot start: permission denied" reason=up took=T retry_in=30s`},
 		{"missing", "-",
-			HookRun{Reason: "up", Status: "cannot start: no such file or directory"},
-			`level=WARN msg="tunnel \"he\": hook PATH: cannot start: no such file or directory" reason=up took=T`},
+			HookRun{Reason: "up", Status: "cannot start: no such file or directory", Try: 1, Retry: hookNow.Add(HookRetry)},
+			`level=WARN msg="tunnel \"he\": hook PATH: cannot start: no such file or directory" reason=up took=T retry_in=30s`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".sh")
@@ -316,8 +416,8 @@ func TestHookTimeout(t *testing.T) {
 	dir := t.TempDir()
 	path := script(t, dir, "hang.sh", fmt.Sprintf("#!/bin/sh\nsleep 600 &\necho $! >%s/child\necho waiting\nwait\n", dir))
 	r := newHookRig(t, 50*time.Millisecond, map[string]string{"he": path})
-	r.upOnce(t, HookRun{Path: path, Reason: "up", Status: "killed after 50ms"},
-		fmt.Sprintf(`level=WARN msg="tunnel \"he\": hook %s: killed after 50ms" reason=up took=T output=waiting`, path))
+	r.upOnce(t, HookRun{Path: path, Reason: "up", Status: "killed after 50ms", Try: 1, Retry: hookNow.Add(HookRetry)},
+		fmt.Sprintf(`level=WARN msg="tunnel \"he\": hook %s: killed after 50ms" reason=up took=T retry_in=30s output=waiting`, path))
 	waitGone(t, childPid(t, dir))
 }
 
@@ -329,7 +429,7 @@ func TestHookLeavesAChild(t *testing.T) {
 	path := script(t, dir, "daemonizes.sh", fmt.Sprintf("#!/bin/sh\nsetsid sleep 600 &\necho $! >%s/child\necho bye\n", dir))
 	r := newHookRig(t, time.Minute, map[string]string{"he": path})
 	r.h.drain = 10 * time.Millisecond
-	r.upOnce(t, HookRun{Path: path, Reason: "up", Status: "exit status 0"},
+	r.upOnce(t, HookRun{Path: path, Reason: "up", Status: "exit status 0", Try: 1},
 		fmt.Sprintf(`level=INFO msg="tunnel \"he\": hook %s: exit status 0" reason=up took=T output=bye`, path))
 	_ = syscall.Kill(childPid(t, dir), syscall.SIGKILL)
 }
@@ -446,7 +546,9 @@ func TestHookCoalesces(t *testing.T) {
 }
 
 // TestHookReconfigured: the run after one under way takes the hook of the
-// configuration as it is then; none when it was dropped.
+// configuration as it is then; none when it was dropped, and the run
+// that ends after its hook was dropped is logged but not shown: the
+// tunnel's last run is forgotten.
 func TestHookReconfigured(t *testing.T) {
 	dir, newDir := t.TempDir(), t.TempDir()
 	blockNext(t, dir)
@@ -474,10 +576,15 @@ func TestHookReconfigured(t *testing.T) {
 		r.h.call(hookCall{Tunnel: "he", Reason: "up", Local: wanA, Remote: peerA})
 		r.configure(nil)
 	})
-	r.next()
 	r.h.stop(time.Minute)
-	if extra := len(r.ran); extra != 0 {
-		t.Errorf("%d runs after the hook was dropped", extra)
+	if runs := r.drain(); len(runs) != 0 {
+		t.Errorf("runs shown after the hook was dropped: %+v", runs)
+	}
+	if got := r.lines(); len(got) != 3 || !strings.Contains(got[2], "reason=moved") {
+		t.Errorf("log, want the dropped hook's last run (moved) at the end:\n%s", strings.Join(got, "\n"))
+	}
+	if diff := cmp.Diff([]string{"moe", "he"}, r.forgot); diff != "" {
+		t.Errorf("forgotten (-want +got):\n%s", diff)
 	}
 }
 
@@ -498,13 +605,251 @@ func TestHookStop(t *testing.T) {
 	defer f.Close()
 	r.h.call(hookCall{Tunnel: "he", Reason: "moved", Local: wanB, Remote: peerA, OldLocal: wanA, OldRemote: peerA})
 	r.h.stop(time.Millisecond)
-	if diff := cmp.Diff(HookRun{Path: path, Reason: "up", Status: "killed: the daemon is stopping"}, r.next(), cmpopts.IgnoreFields(HookRun{}, "At")); diff != "" {
+	if diff := cmp.Diff(HookRun{Path: path, Reason: "up", Status: "killed: the daemon is stopping", Try: 1}, r.next(), cmpopts.IgnoreFields(HookRun{}, "At")); diff != "" {
 		t.Errorf("run (-want +got):\n%s", diff)
 	}
 	r.h.call(hookCall{Tunnel: "he", Reason: "up", Local: wanA, Remote: peerA})
 	r.h.stop(time.Minute)
 	if extra := len(r.ran); extra != 0 {
 		t.Errorf("%d runs after the stop", extra)
+	}
+}
+
+// failingScript is envScript that, in its first %[2]d runs, says so and
+// exits 3 (a broker's update that failed).
+const failingScript = envScript + `if [ $n -le %[2]d ]; then echo "update failed" >&2; exit 3; fi
+`
+
+// movedAB is the call for he's move from wanA to wanB.
+var movedAB = hookCall{Tunnel: "he", Reason: "moved", Local: wanB, Remote: peerA, OldLocal: wanA, OldRemote: peerA}
+
+// movedEnv is the environment of movedAB.
+var movedEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TUNNELD_LOCAL=192.0.2.99", "TUNNELD_OLD_LOCAL=192.0.2.7", "TUNNELD_OLD_REMOTE=198.51.100.2",
+	"TUNNELD_REASON=moved", "TUNNELD_REMOTE=198.51.100.2", "TUNNELD_TUNNEL=he"}
+
+// TestHookRetry: a run that fails is run again, with the same environment
+// (the same change, delivered again), after 30 s, then twice as long
+// after each failure up to 10 min, until one works. A tester saw a hook
+// that exited 3 after a WAN change never run again, and the broker kept
+// sending to the old address.
+func TestHookRetry(t *testing.T) {
+	failed := func(status string, try int, wait time.Duration) HookRun {
+		return HookRun{Reason: "moved", Status: status, Try: try, Retry: hookNow.Add(wait)}
+	}
+	worked := func(try int) HookRun { return HookRun{Reason: "moved", Status: "exit status 0", Try: try} }
+	for _, tt := range []struct {
+		name string
+		// body is the script, formatted with its directory; "" for a
+		// hook that is missing until the first retry is due, when it
+		// is envScript.
+		body    string
+		timeout time.Duration
+		want    []HookRun
+		// log is the whole log (PATH for the hook's path); nil: not
+		// checked.
+		log []string
+	}{
+		{"backoff while it keeps failing", fmt.Sprintf(failingScript, "%[1]s", 100), time.Minute, []HookRun{
+			failed("exit status 3", 1, 30*time.Second), failed("exit status 3", 2, time.Minute), failed("exit status 3", 3, 2*time.Minute),
+			failed("exit status 3", 4, 4*time.Minute), failed("exit status 3", 5, 8*time.Minute), failed("exit status 3", 6, 10*time.Minute),
+			failed("exit status 3", 7, 10*time.Minute)}, nil},
+		{"a run that works ends the retries", fmt.Sprintf(failingScript, "%[1]s", 2), time.Minute, []HookRun{
+			failed("exit status 3", 1, 30*time.Second), failed("exit status 3", 2, time.Minute), worked(3)}, []string{
+			`level=WARN msg="tunnel \"he\": hook PATH: exit status 3" reason=moved took=T retry_in=30s output="run 1 for he\nupdate failed"`,
+			`level=WARN msg="tunnel \"he\": hook PATH: exit status 3" reason=moved try=2 took=T retry_in=1m0s output="run 2 for he\nupdate failed"`,
+			`level=INFO msg="tunnel \"he\": hook PATH: exit status 0" reason=moved try=3 took=T output="run 3 for he"`}},
+		{"killed at the time limit", envScript + "if [ $n -eq 1 ]; then sleep 10; fi\n", 100 * time.Millisecond, []HookRun{
+			failed("killed after 100ms", 1, 30*time.Second), worked(2)}, nil},
+		{"could not start: missing until the retry", "", time.Minute, []HookRun{
+			failed("cannot start: no such file or directory", 1, 30*time.Second), worked(2)}, []string{
+			`level=WARN msg="tunnel \"he\": hook PATH: cannot start: no such file or directory" reason=moved took=T retry_in=30s`,
+			`level=INFO msg="tunnel \"he\": hook PATH: exit status 0" reason=moved try=2 took=T output="run 1 for he"`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "hook.sh")
+			if tt.body != "" {
+				script(t, dir, "hook.sh", fmt.Sprintf(tt.body, dir))
+			}
+			r := newHookRig(t, tt.timeout, map[string]string{"he": path})
+			r.h.call(movedAB)
+			var got []HookRun
+			for i := range tt.want {
+				if i > 0 {
+					if tt.body == "" && i == 1 {
+						script(t, dir, "hook.sh", fmt.Sprintf(envScript, dir))
+					}
+					r.fire()
+				}
+				run := r.next()
+				run.Path, run.At = "", time.Time{}
+				got = append(got, run)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("runs (-want +got):\n%s", diff)
+			}
+			if armed, last := r.armed(), tt.want[len(tt.want)-1]; len(armed) != 0 && last.Retry.IsZero() {
+				t.Errorf("a retry armed after the run that worked: %v", armed)
+			}
+			runs := len(tt.want)
+			if tt.body == "" {
+				runs-- // the first did not start
+			}
+			for n := 1; n <= runs; n++ {
+				if diff := cmp.Diff(movedEnv, hookEnv(t, dir, n)); diff != "" {
+					t.Errorf("run %d's environment (-want +got):\n%s", n, diff)
+				}
+			}
+			if tt.log != nil {
+				var want []string
+				for _, l := range tt.log {
+					want = append(want, strings.Replace(l, "PATH", path, 1))
+				}
+				if diff := cmp.Diff(want, r.lines()); diff != "" {
+					t.Errorf("log (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
+
+// TestHookRetryDropped: the retry of a failed run is dropped when a newer
+// run stands for it (a new change, which delivers the failed one's old
+// addresses with its new ones), a reload removes or changes the hook, the
+// tunnel goes down, or the daemon stops; a timer that fires as it is
+// stopped runs nothing. A reload that keeps the hook keeps the retry.
+func TestHookRetryDropped(t *testing.T) {
+	wanC := netip.MustParseAddr("192.0.2.100")
+	cleared := HookRun{Reason: "moved", Status: "exit status 3", Try: 1}
+	for _, tt := range []struct {
+		name string
+		act  func(r *hookRig, dir string)
+		// kept: the retry stays armed, and is fired.
+		kept bool
+		// shown are the runs shown after the failed one; env the
+		// environment of a second run (nil: none).
+		shown  []HookRun
+		env    []string
+		log    []string
+		forgot []string
+	}{
+		{"a newer change", func(r *hookRig, _ string) {
+			r.h.call(hookCall{Tunnel: "he", Reason: "moved", Local: wanC, Remote: peerA, OldLocal: wanB, OldRemote: peerA})
+		}, false, []HookRun{cleared, {Reason: "moved", Status: "exit status 0", Try: 1}},
+			[]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TUNNELD_LOCAL=192.0.2.100", "TUNNELD_OLD_LOCAL=192.0.2.7", "TUNNELD_OLD_REMOTE=198.51.100.2",
+				"TUNNELD_REASON=moved", "TUNNELD_REMOTE=198.51.100.2", "TUNNELD_TUNNEL=he"},
+			[]string{`level=INFO msg="tunnel \"he\": hook retry dropped: a newer run stands for it" reason=moved tries=1`,
+				`level=INFO msg="tunnel \"he\": hook PATH: exit status 0" reason=moved took=T output="run 2 for he"`}, nil},
+		{"a reload removes the hook", func(r *hookRig, _ string) { r.configure(nil) }, false, []HookRun{cleared}, nil,
+			[]string{`level=INFO msg="tunnel \"he\": hook retry dropped: the hook was removed" reason=moved tries=1`}, []string{"he"}},
+		{"a reload changes the hook", func(r *hookRig, dir string) {
+			r.configure(map[string]string{"he": script(t, dir, "other.sh", "#!/bin/sh\n")})
+		}, false, []HookRun{cleared}, nil,
+			[]string{`level=INFO msg="tunnel \"he\": hook retry dropped: the hook was changed" reason=moved tries=1`}, nil},
+		{"the tunnel goes down", func(r *hookRig, _ string) { r.h.tunnelsDown([]string{"other", "he"}) }, false, []HookRun{cleared}, nil,
+			[]string{`level=INFO msg="tunnel \"he\": hook retry dropped: the tunnel is down" reason=moved tries=1`}, nil},
+		{"the daemon stops", func(r *hookRig, _ string) { r.h.stop(time.Minute) }, false, nil, nil, nil, nil},
+		{"a reload keeps the hook", func(r *hookRig, dir string) {
+			r.configure(map[string]string{"he": filepath.Join(dir, "hook.sh"), "other": "/bin/true"})
+			r.h.tunnelsDown([]string{"other"})
+		}, true, []HookRun{{Reason: "moved", Status: "exit status 0", Try: 2}}, movedEnv,
+			[]string{`level=INFO msg="tunnel \"he\": hook PATH: exit status 0" reason=moved try=2 took=T output="run 2 for he"`}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := script(t, dir, "hook.sh", fmt.Sprintf(failingScript, dir, 1))
+			r := newHookRig(t, time.Minute, map[string]string{"he": path})
+			r.h.call(movedAB)
+			if run := r.next(); run.Retry.IsZero() {
+				t.Fatalf("the failed run is not retried: %+v", run)
+			}
+			before := len(r.lines())
+			timer := r.lastTimer()
+			tt.act(r, dir)
+			if tt.kept {
+				r.fire()
+			} else {
+				r.h.mu.Lock()
+				stopped := timer.stopped
+				r.h.mu.Unlock()
+				if !stopped {
+					t.Error("the retry's timer was not stopped")
+				}
+				timer.f() // fired as it was stopped
+			}
+			r.h.stop(time.Minute) // waits for the runs under way
+			var shown []HookRun
+			for _, run := range r.drain() {
+				run.Path, run.At = "", time.Time{}
+				shown = append(shown, run)
+			}
+			if diff := cmp.Diff(tt.shown, shown); diff != "" {
+				t.Errorf("runs shown (-want +got):\n%s", diff)
+			}
+			if tt.env != nil {
+				if diff := cmp.Diff(tt.env, hookEnv(t, dir, 2)); diff != "" {
+					t.Errorf("the second run's environment (-want +got):\n%s", diff)
+				}
+			} else if _, err := os.Stat(filepath.Join(dir, "env.2")); err == nil {
+				t.Error("the hook ran again")
+			}
+			var want []string
+			for _, l := range tt.log {
+				want = append(want, strings.Replace(l, "PATH", path, 1))
+			}
+			if diff := cmp.Diff(want, r.lines()[before:], cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("log (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.forgot, r.forgot); diff != "" {
+				t.Errorf("forgotten (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestHookFailsWhileBusy: a run that fails while something happens to its
+// tunnel arms no retry: a call due after it delivers its change (with the
+// failed one's old addresses), a tunnel that went down is run again when
+// it comes up, a changed hook runs for the reload.
+func TestHookFailsWhileBusy(t *testing.T) {
+	wanC := netip.MustParseAddr("192.0.2.100")
+	for _, tt := range []struct {
+		name string
+		act  func(r *hookRig, dir string)
+		// env is the environment of the second run (nil: none).
+		env []string
+	}{
+		{"a call due after it", func(r *hookRig, _ string) {
+			r.h.call(hookCall{Tunnel: "he", Reason: "moved", Local: wanC, Remote: peerA, OldLocal: wanB, OldRemote: peerA})
+		}, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TUNNELD_LOCAL=192.0.2.100", "TUNNELD_OLD_LOCAL=192.0.2.7", "TUNNELD_OLD_REMOTE=198.51.100.2",
+			"TUNNELD_REASON=moved", "TUNNELD_REMOTE=198.51.100.2", "TUNNELD_TUNNEL=he"}},
+		{"the tunnel went down", func(r *hookRig, _ string) { r.h.tunnelsDown([]string{"he"}) }, nil},
+		{"the hook changed", func(r *hookRig, dir string) {
+			r.configure(map[string]string{"he": script(t, dir, "other.sh", "#!/bin/sh\n")})
+		}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			blockNext(t, dir)
+			path := script(t, dir, "hook.sh", fmt.Sprintf(blockingScript+"if [ $n -eq 1 ]; then exit 3; fi\n", dir))
+			r := newHookRig(t, time.Minute, map[string]string{"he": path})
+			r.h.call(movedAB)
+			release(t, dir, func() { tt.act(r, dir) })
+			if run := r.next(); run.Status != "exit status 3" || !run.Retry.IsZero() {
+				t.Errorf("the failed run: %+v, want exit status 3 and no retry", run)
+			}
+			r.h.stop(time.Minute)
+			if armed := r.armed(); len(armed) != 0 {
+				t.Errorf("retries armed: %v", armed)
+			}
+			if tt.env != nil {
+				if diff := cmp.Diff(tt.env, hookEnv(t, dir, 2)); diff != "" {
+					t.Errorf("the second run's environment (-want +got):\n%s", diff)
+				}
+			} else if _, err := os.Stat(filepath.Join(dir, "env.2")); err == nil {
+				t.Error("the hook ran again")
+			}
+		})
 	}
 }
 
@@ -530,13 +875,20 @@ func waitRuns(t *testing.T, dir string, n int) {
 	}
 }
 
+// retrySet stands in a HookRun a waitHookFact wants for any time of a
+// retry.
+var retrySet = time.Unix(1, 0)
+
 // waitHookFact waits until the daemon's facts show want as moe's last
-// hook run (without its time).
+// hook run (without its time; any retry time as retrySet).
 func waitHookFact(t *testing.T, d *Daemon, want HookRun) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		got := d.Facts().Hooks["moe"]
 		got.At = time.Time{}
+		if !got.Retry.IsZero() {
+			got.Retry = retrySet
+		}
 		if got == want {
 			return
 		}
@@ -570,7 +922,7 @@ func TestDaemonRunsHook(t *testing.T) {
 			if diff := cmp.Diff(want, hookEnv(t, dir, 1)); diff != "" {
 				t.Errorf("at start, the environment (-want +got):\n%s", diff)
 			}
-			waitHookFact(t, h.d, HookRun{Path: path, Reason: "up", Status: "exit status 0"})
+			waitHookFact(t, h.d, HookRun{Path: path, Reason: "up", Status: "exit status 0", Try: 1})
 			h.k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.99/24"))
 			ev := watch.Event{Kind: watch.Addr}
 			if tt.follow {
@@ -583,7 +935,7 @@ func TestDaemonRunsHook(t *testing.T) {
 			if diff := cmp.Diff(want, hookEnv(t, dir, 2)); diff != "" {
 				t.Errorf("after the move, the environment (-want +got):\n%s", diff)
 			}
-			waitHookFact(t, h.d, HookRun{Path: path, Reason: "moved", Status: "exit status 0"})
+			waitHookFact(t, h.d, HookRun{Path: path, Reason: "moved", Status: "exit status 0", Try: 1})
 			if err := h.stop(); err != nil {
 				t.Fatal(err)
 			}
@@ -668,4 +1020,86 @@ func TestDaemonRunsHookOnReload(t *testing.T) {
 	// the first hook for the unchanged reload would have come before.
 	waitRuns(t, other, 1)
 	waitRuns(t, dir, 1)
+}
+
+// retriesDue is how many retries of failed hook runs d has armed.
+func retriesDue(d *Daemon) int {
+	d.hooks.mu.Lock()
+	defer d.hooks.mu.Unlock()
+	return len(d.hooks.retries)
+}
+
+// TestDaemonHookRetry: the daemon runs a hook that failed again, shows
+// when in its facts, and drops the retry when a move stands for it, a
+// reload removes the hook or the tunnel goes down.
+func TestDaemonHookRetry(t *testing.T) {
+	upEnv := func(local string) []string {
+		return []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TUNNELD_LOCAL=" + local, "TUNNELD_REASON=up", "TUNNELD_REMOTE=198.51.100.2", "TUNNELD_TUNNEL=moe"}
+	}
+	for _, tt := range []struct {
+		name  string
+		retry time.Duration
+		// fails is how many runs fail before one works.
+		fails int
+		// act does what drops the retry (nil: the retry runs).
+		act func(t *testing.T, h *harness, path string)
+		// runs is how many runs there are in all, env the
+		// environment of the last, want the last run shown (nil:
+		// none: forgotten).
+		runs int
+		env  []string
+		want *HookRun
+	}{
+		{"retried, and it works", 20 * time.Millisecond, 1, nil, 2, upEnv("192.0.2.7"),
+			&HookRun{Reason: "up", Status: "exit status 0", Try: 2}},
+		{"a move stands for it", time.Hour, 1, func(t *testing.T, h *harness, _ string) {
+			h.k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.99/24"))
+			h.events <- watch.Event{Kind: watch.Addr}
+		}, 2, upEnv("192.0.2.99"), &HookRun{Reason: "up", Status: "exit status 0", Try: 1}},
+		{"a reload removes the hook", time.Hour, 100, func(t *testing.T, h *harness, _ string) {
+			h.mu.Lock()
+			h.cfg = baseConfig
+			h.mu.Unlock()
+			h.reload <- struct{}{}
+		}, 1, upEnv("192.0.2.7"), nil},
+		{"the tunnel goes down", time.Hour, 100, func(t *testing.T, h *harness, _ string) {
+			h.k.SetAddrs("wan")
+			h.events <- watch.Event{Kind: watch.Addr}
+		}, 1, upEnv("192.0.2.7"), &HookRun{Reason: "up", Status: "exit status 3", Try: 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := script(t, dir, "hook.sh", fmt.Sprintf(failingScript, dir, tt.fails))
+			h := startOpts(t, hookConfig(path), opts{hookRetry: tt.retry})
+			defer h.stop()
+			if tt.act != nil {
+				waitHookFact(t, h.d, HookRun{Path: path, Reason: "up", Status: "exit status 3", Try: 1, Retry: retrySet})
+				if n := retriesDue(h.d); n != 1 {
+					t.Fatalf("%d retries due, want 1", n)
+				}
+				tt.act(t, h, path)
+			}
+			waitRuns(t, dir, tt.runs)
+			if tt.want == nil {
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+					if _, ok := h.d.Facts().Hooks["moe"]; !ok {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("moe's last hook run is still shown: %+v", h.d.Facts().Hooks["moe"])
+					}
+				}
+			} else {
+				want := *tt.want
+				want.Path = path
+				waitHookFact(t, h.d, want)
+			}
+			if n := retriesDue(h.d); n != 0 {
+				t.Errorf("%d retries due, want none", n)
+			}
+			if diff := cmp.Diff(tt.env, hookEnv(t, dir, tt.runs)); diff != "" {
+				t.Errorf("the environment of the last run (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

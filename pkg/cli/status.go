@@ -269,9 +269,7 @@ func printDaemonTunnels(w io.Writer, st Status) {
 		if t.LastChange != "" {
 			fmt.Fprintf(w, "  last change %s\n", t.LastChange)
 		}
-		if h := t.LastHook; h != nil {
-			fmt.Fprintf(w, "  hook %s: %s at %s (%s)\n", h.Path, h.Status, h.At.Format("2006-01-02 15:04:05"), h.Reason)
-		}
+		printHook(w, t.LastHook)
 		printHeld(w, t.Held)
 	}
 }
@@ -393,9 +391,7 @@ func printStatus(w io.Writer, st Status) {
 		if t.LastChange != "" {
 			fmt.Fprintf(w, "  last change %s\n", t.LastChange)
 		}
-		if h := t.LastHook; h != nil {
-			fmt.Fprintf(w, "  hook %s: %s at %s (%s)\n", h.Path, h.Status, h.At.Format("2006-01-02 15:04:05"), h.Reason)
-		}
+		printHook(w, t.LastHook)
 		printHeld(w, t.Held)
 	}
 	keys := make([]string, 0, len(st.Drops))
@@ -515,18 +511,18 @@ func daemonHolds(f *daemon.Facts) []daemon.Hold {
 // upBut is what follows "up" on the line of a tunnel that is up but may
 // pass nothing, or not all it should: a device its packets leave by
 // cannot carry them, its underlay's MTU is too small for the packets its
-// own MTU lets in (an ip6ip6 tunnel at 1280 over a 1300 underlay), or the
-// daemon no longer repairs some of its objects (a route through it gone).
+// own MTU lets in (an ip6ip6 tunnel at 1280 over a 1300 underlay), the
+// daemon no longer repairs some of its objects (a route through it gone),
+// or its hook failed (the broker it tells may send to the old address).
 func (r TunnelReport) upBut() string {
 	if !r.Up {
 		return ""
 	}
 	parts := r.Underlay
-	if r.Dropping != "" {
-		parts = append(slices.Clip(parts), r.Dropping)
-	}
-	if h := r.heldState(); h != "" {
-		parts = append(slices.Clip(parts), h)
+	for _, s := range []string{r.Dropping, r.heldState(), r.hookState()} {
+		if s != "" {
+			parts = append(slices.Clip(parts), s)
+		}
 	}
 	if len(parts) == 0 {
 		return ""
@@ -541,6 +537,44 @@ func (r TunnelReport) heldState() string {
 		return ""
 	}
 	return "tunneld is not repairing " + count(len(r.Held), "of its objects", "of its objects") + " (see below)"
+}
+
+// hookOK is the status of a hook run that worked.
+const hookOK = "exit status 0"
+
+// hookState says that the last run of the tunnel's hook failed, so that
+// the broker it tells may still send to an old address, how many runs of
+// the change failed, and when the daemon runs it again ("its hook failed
+// (exit status 3): retrying at 17:05:00"); "" when it worked or never ran.
+// A tester saw a tunnel "up" while its broker update had failed and was
+// never tried again, and the failure only on the hook's own line.
+func (r TunnelReport) hookState() string {
+	h := r.LastHook
+	if h == nil || h.Status == hookOK {
+		return ""
+	}
+	s := "its hook failed"
+	if h.Try > 1 {
+		s += fmt.Sprintf(" %d times", h.Try)
+	}
+	s += " (" + h.Status + ")"
+	if !h.Retry.IsZero() {
+		s += ": retrying at " + h.Retry.Format("15:04:05")
+	}
+	return s
+}
+
+// printHook prints the last run of a tunnel's hook, if it ran: which try
+// of its change it was when not the first.
+func printHook(w io.Writer, h *daemon.HookRun) {
+	if h == nil {
+		return
+	}
+	why := h.Reason
+	if h.Try > 1 {
+		why += fmt.Sprintf(", try %d", h.Try)
+	}
+	fmt.Fprintf(w, "  hook %s: %s at %s (%s)\n", h.Path, h.Status, h.At.Format("2006-01-02 15:04:05"), why)
 }
 
 // printUnderlay prints what the tunnel's underlay devices lack, and

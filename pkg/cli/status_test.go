@@ -253,6 +253,53 @@ func TestStatusHook(t *testing.T) {
 	}
 }
 
+// TestStatusHookFailed: the line of a tunnel that is up says when the
+// last run of its hook failed (the broker may send to the old address),
+// how many runs of the change failed, and when the daemon runs it again;
+// the hook's line says which try it was. A tester saw "up" with the
+// failure only on the hook's line, and no retry.
+func TestStatusHookFailed(t *testing.T) {
+	const hook = "/etc/tunneld/he-update.sh"
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.he]\nmode = \"sit\"\nlocal = \"192.0.2.42\"\nremote = \"203.0.113.1\"\nhook = \""+hook+"\"\n")
+	applied(t, file, k)
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name string
+		run  daemon.HookRun
+		want []string
+	}{
+		{"failed, retried", daemon.HookRun{Path: hook, Reason: "moved", At: at, Status: "exit status 3", Try: 1, Retry: at.Add(30 * time.Second)}, []string{
+			"tunnel he (sit): up, but its hook failed (exit status 3): retrying at 17:00:30",
+			"  hook /etc/tunneld/he-update.sh: exit status 3 at 2026-12-03 17:00:00 (moved)"}},
+		{"failed again, retried", daemon.HookRun{Path: hook, Reason: "moved", At: at, Status: "killed after 30s", Try: 3, Retry: at.Add(2 * time.Minute)}, []string{
+			"tunnel he (sit): up, but its hook failed 3 times (killed after 30s): retrying at 17:02:00",
+			"  hook /etc/tunneld/he-update.sh: killed after 30s at 2026-12-03 17:00:00 (moved, try 3)"}},
+		{"worked at the third try", daemon.HookRun{Path: hook, Reason: "moved", At: at, Status: "exit status 0", Try: 3}, []string{
+			"tunnel he (sit): up",
+			"  hook /etc/tunneld/he-update.sh: exit status 0 at 2026-12-03 17:00:00 (moved, try 3)"}},
+		{"worked", daemon.HookRun{Path: hook, Reason: "up", At: at, Status: "exit status 0", Try: 1}, []string{
+			"tunnel he (sit): up",
+			"  hook /etc/tunneld/he-update.sh: exit status 0 at 2026-12-03 17:00:00 (up)"}},
+		{"failed, older daemon: no retry", daemon.HookRun{Path: hook, Reason: "moved", At: at, Status: "exit status 1"}, []string{
+			"tunnel he (sit): up, but its hook failed (exit status 1)",
+			"  hook /etc/tunneld/he-update.sh: exit status 1 at 2026-12-03 17:00:00 (moved)"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sock := serveFacts(t, daemon.Facts{Started: at, Converges: 1, LastConverge: at, Tunnels: []desired.TunnelStatus{{Name: "he", Up: true}},
+				Hooks: map[string]daemon.HookRun{"he": tt.run}})
+			var got []string
+			for _, l := range tunnelLines(statusText(t, file, k, sock)) {
+				if strings.HasPrefix(l, "tunnel ") || strings.HasPrefix(l, "  hook ") {
+					got = append(got, l)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("status (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // statusText runs `tunneld status` with the configuration file against k
 // and the daemon socket sock, and returns what it printed.
 func statusText(t *testing.T, file string, k kernel.Kernel, sock string, args ...string) string {

@@ -148,12 +148,19 @@ type Daemon struct {
 }
 
 type nameState struct {
+	// addrs is the answer in use: the last good one, of each family a
+	// tunnel needs (see stale).
 	addrs []netip.Addr
-	due   time.Time
+	// kept are the addresses of addrs kept from an earlier answer: the
+	// last one had none of their family, which a tunnel of the name
+	// needs.
+	kept []netip.Addr
+	due  time.Time
 	// pending: a lookup of the name is under way.
 	pending bool
-	// failing is the error of its last lookup ("" when it answered), so
-	// that the same failure is logged once at warn level.
+	// failing is the error of its last lookup ("" when it answered
+	// with an address of every family needed, see stale), so that the
+	// same failure is logged once at warn level.
 	failing string
 }
 

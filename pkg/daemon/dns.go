@@ -2,10 +2,13 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/resolve"
@@ -65,7 +68,8 @@ func (dm *Daemon) endLookups() {
 
 // startDue starts a lookup of every name whose answer expired (of all of
 // them when all is set) and that is not being looked up already, and
-// forgets the names the configuration no longer has.
+// forgets the names the configuration no longer has, and the addresses
+// kept for a family none of a name's tunnels has any more (see stale).
 func (dm *Daemon) startDue(all bool) {
 	if dm.d.Resolver == nil {
 		return
@@ -86,6 +90,19 @@ func (dm *Daemon) startDue(all bool) {
 		if !ok {
 			st = &nameState{}
 			dm.names[name] = st
+		}
+		if len(st.kept) > 0 {
+			// A reload that took away the tunnels of a kept
+			// family: the rest of the answer is the name's.
+			unneeded := func(a netip.Addr) bool { return !needs(dm.cfg, name, a.Is6()) }
+			if slices.ContainsFunc(st.kept, unneeded) {
+				st.addrs = slices.DeleteFunc(st.addrs, func(a netip.Addr) bool { return unneeded(a) && slices.Contains(st.kept, a) })
+				st.kept = slices.DeleteFunc(st.kept, unneeded)
+				if len(st.kept) == 0 {
+					st.failing = ""
+					dm.worked(failedLookup+name, "a reload", now)
+				}
+			}
 		}
 		if st.pending || !all && now.Before(st.due) {
 			continue
@@ -148,7 +165,12 @@ func (dm *Daemon) awaitAnswers(ctx context.Context) {
 // lookup keeps the last good answer, is logged (at warn level when the
 // failure begins or changes), holds as a failure until the name answers
 // and is tried again after RetryResolve; the next lookup of a name is due
-// counted from when its answer came.
+// counted from when its answer came. An answer with no address of a
+// family that one of the name's tunnels needs (an AFTR's name that gives
+// an A record and no AAAA) is that failure for that family: its last good
+// addresses are kept (see stale), and the rest of the answer is taken. A
+// first answer has none to keep: the tunnel is down, and its status says
+// what the name resolves to.
 func (dm *Daemon) answered(a answer) bool {
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
@@ -160,18 +182,23 @@ func (dm *Daemon) answered(a answer) bool {
 	now := dm.d.Now()
 	interval := dm.cfg.Global.ResolveInterval
 	if a.err != nil {
-		// A DNS server that stays away would fill the log with the
-		// same line every RetryResolve: it is logged at warn level
-		// when it begins or changes, else at debug level.
-		if a.err.Error() != st.failing {
-			dm.d.Log.Warn("resolve failed; keeping the last answer", "name", a.name, "err", a.err, "kept", st.addrs)
-		} else {
-			dm.d.Log.Debug("resolve failed as before", "name", a.name)
-		}
-		st.failing = a.err.Error()
-		dm.failed(failedLookup+a.name, a.err.Error(), now)
+		dm.lookupFailed(a.name, st, a.err.Error(), "resolve failed; keeping the last answer", "err", a.err, "kept", st.addrs)
 		st.due = now.Add(min(RetryResolve, interval))
 		return false
+	}
+	addrs := slices.Clone(a.addrs)
+	model.SortAddrs(addrs)
+	st.kept = stale(dm.cfg, a.name, st.addrs, addrs)
+	if len(st.kept) > 0 {
+		dm.lookupFailed(a.name, st, otherFamilyOnly(a.name, addrs, st.kept),
+			"resolve gave no address of the family a tunnel needs; keeping the last answer of it",
+			"family", familyWords(st.kept), "answer", addrs, "kept", st.kept)
+		st.due = now.Add(min(RetryResolve, interval))
+		addrs = append(addrs, st.kept...)
+		model.SortAddrs(addrs)
+		changed := !slices.Equal(st.addrs, addrs)
+		st.addrs = addrs
+		return changed
 	}
 	st.failing = ""
 	dm.worked(failedLookup+a.name, "an answer for "+a.name, now)
@@ -182,8 +209,6 @@ func (dm *Daemon) answered(a answer) bool {
 	// A short TTL is honoured down to the floor, unless the
 	// configuration asks for an even shorter interval.
 	st.due = now.Add(max(ttl, min(dm.d.ResolveFloor, interval)))
-	addrs := slices.Clone(a.addrs)
-	model.SortAddrs(addrs)
 	if slices.Equal(st.addrs, addrs) {
 		return false
 	}
@@ -192,6 +217,84 @@ func (dm *Daemon) answered(a answer) bool {
 	}
 	st.addrs = addrs
 	return true
+}
+
+// lookupFailed notes that the lookup of name failed with err, which holds as
+// a failure until the name answers: logged with msg and args at warn
+// level when the failure begins or changes, else at debug level (a DNS
+// server that stays away would fill the log with the same line every
+// RetryResolve). The caller holds dm.mu.
+func (dm *Daemon) lookupFailed(name string, st *nameState, err, msg string, args ...any) {
+	if err != st.failing {
+		dm.d.Log.Warn(msg, append([]any{"name", name}, args...)...)
+	} else {
+		dm.d.Log.Debug("resolve failed as before", "name", name)
+	}
+	st.failing = err
+	dm.failed(failedLookup+name, err, dm.d.Now())
+}
+
+// stale are the addresses of had, the name's answer in use, of each
+// outer family that a tunnel of c with remote name needs and that answer
+// has none of: the last good answer of that family, which is kept as a
+// failed lookup keeps all of it. A tunnel that is up is not taken down,
+// nor its routes, by an answer that is of no use to it, exactly as it
+// is not by a timeout or NXDOMAIN.
+func stale(c *config.Config, name string, had, answer []netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, v6 := range []bool{false, true} {
+		if !needs(c, name, v6) || slices.ContainsFunc(answer, func(a netip.Addr) bool { return a.Is6() == v6 }) {
+			continue
+		}
+		for _, a := range had {
+			if a.Is6() == v6 {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// needs reports whether a tunnel of c with remote name has the outer
+// family v6 (IPv6) or IPv4.
+func needs(c *config.Config, name string, v6 bool) bool {
+	return slices.ContainsFunc(c.Tunnels, func(t *config.Tunnel) bool {
+		return t.RemoteHost == name && t.Mode.OuterIPv6() == v6
+	})
+}
+
+// otherFamilyOnly words the failure of an answer for name that has none
+// of the families of kept, which are kept, for the daemon's last error:
+// "aftr.example.net has no IPv6 address (it resolves to 203.0.113.1
+// only): keeping the last good answer 2001:db8:b::3".
+func otherFamilyOnly(name string, answer, kept []netip.Addr) string {
+	what := "it answered with no address"
+	if len(answer) > 0 {
+		what = "it resolves to " + joinAddrs(answer) + " only"
+	}
+	return fmt.Sprintf("%s has no %s address (%s): keeping the last good answer %s", name, familyWords(kept), what, joinAddrs(kept))
+}
+
+// familyWords names the families of addrs: "IPv4", "IPv6" or "IPv4 or
+// IPv6".
+func familyWords(addrs []netip.Addr) string {
+	v4 := slices.ContainsFunc(addrs, netip.Addr.Is4)
+	v6 := slices.ContainsFunc(addrs, netip.Addr.Is6)
+	switch {
+	case v4 && v6:
+		return "IPv4 or IPv6"
+	case v6:
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+func joinAddrs(addrs []netip.Addr) string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
 }
 
 // armResolve sets t to fire when the next answer of a name not being

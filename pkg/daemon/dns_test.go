@@ -577,3 +577,367 @@ func TestResolveFailureLoggedOnce(t *testing.T) {
 		t.Errorf("log (-want +got):\n%s", diff)
 	}
 }
+
+// TestAnswerOfTheOtherFamily: an answer that has no address of a family
+// one of the name's tunnels needs keeps the name's last good addresses of
+// that family, as a failed lookup keeps all of them, and holds as a
+// failure that says so; the rest of the answer is taken. A first answer
+// has nothing to keep, and is taken as it is.
+func TestAnswerOfTheOtherFamily(t *testing.T) {
+	const (
+		ds     = "[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"2001:db8:a::7\"\nremote = \"aftr.example\"\n"
+		moe    = "[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"aftr.example\"\n"
+		larry  = "[tunnel.larry]\nmode = \"sit\"\nlocal = \"192.0.2.1\"\nremote = \"aftr.example\"\n"
+		curly6 = "[tunnel.curly]\nmode = \"ip6ip6\"\nlocal = \"2001:db8:a::7\"\nremote = \"aftr.example\"\n"
+	)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	took := 5 * time.Second
+	for _, tc := range []struct {
+		name, tunnels string
+		// had is the name's answer before, and failing its last
+		// failure.
+		had, failing string
+		answer       []string
+		wantChanged  bool
+		wantAddrs    []string
+		wantKept     []string
+		wantDue      time.Duration
+		wantError    string
+	}{
+		{"ipip6, A only", ds, "2001:db8:b::3", "", []string{"203.0.113.1"}, true,
+			[]string{"203.0.113.1", "2001:db8:b::3"}, []string{"2001:db8:b::3"}, took + RetryResolve,
+			"aftr.example has no IPv6 address (it resolves to 203.0.113.1 only): keeping the last good answer 2001:db8:b::3"},
+		{"ipip6, A only again", ds, "203.0.113.1 2001:db8:b::3", "aftr.example has no IPv6 address (it resolves to 203.0.113.1 only): keeping the last good answer 2001:db8:b::3",
+			[]string{"203.0.113.1"}, false,
+			[]string{"203.0.113.1", "2001:db8:b::3"}, []string{"2001:db8:b::3"}, took + RetryResolve,
+			"aftr.example has no IPv6 address (it resolves to 203.0.113.1 only): keeping the last good answer 2001:db8:b::3"},
+		{"ipip6, several kept", ds + curly6, "2001:db8:b::3 2001:db8:b::4", "", []string{"203.0.113.1", "203.0.113.2"}, true,
+			[]string{"203.0.113.1", "203.0.113.2", "2001:db8:b::3", "2001:db8:b::4"}, []string{"2001:db8:b::3", "2001:db8:b::4"}, took + RetryResolve,
+			"aftr.example has no IPv6 address (it resolves to 203.0.113.1, 203.0.113.2 only): keeping the last good answer 2001:db8:b::3, 2001:db8:b::4"},
+		{"ipip6, no address at all", ds, "2001:db8:b::3", "", nil, false,
+			[]string{"2001:db8:b::3"}, []string{"2001:db8:b::3"}, took + RetryResolve,
+			"aftr.example has no IPv6 address (it answered with no address): keeping the last good answer 2001:db8:b::3"},
+		{"ipip6, AAAA again", ds, "203.0.113.1 2001:db8:b::3", "aftr.example has no IPv6 address (it resolves to 203.0.113.1 only): keeping the last good answer 2001:db8:b::3",
+			[]string{"203.0.113.1", "2001:db8:b::4"}, true,
+			[]string{"203.0.113.1", "2001:db8:b::4"}, nil, took + time.Minute, ""},
+		{"ipip6, first answer A only", ds, "", "", []string{"203.0.113.1"}, true,
+			[]string{"203.0.113.1"}, nil, took + time.Minute, ""},
+		{"ipip, AAAA only", moe, "198.51.100.2", "", []string{"2001:db8:b::3"}, true,
+			[]string{"198.51.100.2", "2001:db8:b::3"}, []string{"198.51.100.2"}, took + RetryResolve,
+			"aftr.example has no IPv4 address (it resolves to 2001:db8:b::3 only): keeping the last good answer 198.51.100.2"},
+		{"sit, AAAA only", larry, "198.51.100.2", "", []string{"2001:db8:b::3"}, true,
+			[]string{"198.51.100.2", "2001:db8:b::3"}, []string{"198.51.100.2"}, took + RetryResolve,
+			"aftr.example has no IPv4 address (it resolves to 2001:db8:b::3 only): keeping the last good answer 198.51.100.2"},
+		{"both families, A only: the A taken", ds + moe, "198.51.100.2 2001:db8:b::3", "", []string{"198.51.100.9"}, true,
+			[]string{"198.51.100.9", "2001:db8:b::3"}, []string{"2001:db8:b::3"}, took + RetryResolve,
+			"aftr.example has no IPv6 address (it resolves to 198.51.100.9 only): keeping the last good answer 2001:db8:b::3"},
+		{"both families, AAAA only: the AAAA taken", ds + moe, "198.51.100.2 2001:db8:b::3", "", []string{"2001:db8:b::9"}, true,
+			[]string{"198.51.100.2", "2001:db8:b::9"}, []string{"198.51.100.2"}, took + RetryResolve,
+			"aftr.example has no IPv4 address (it resolves to 2001:db8:b::9 only): keeping the last good answer 198.51.100.2"},
+		{"both families, no address at all", ds + moe, "198.51.100.2 2001:db8:b::3", "", nil, false,
+			[]string{"198.51.100.2", "2001:db8:b::3"}, []string{"198.51.100.2", "2001:db8:b::3"}, took + RetryResolve,
+			"aftr.example has no IPv4 or IPv6 address (it answered with no address): keeping the last good answer 198.51.100.2, 2001:db8:b::3"},
+		{"both families, both answered", ds + moe, "198.51.100.2 2001:db8:b::3", "", []string{"2001:db8:b::9", "198.51.100.9"}, true,
+			[]string{"198.51.100.9", "2001:db8:b::9"}, nil, took + time.Minute, ""},
+		{"ipip, the AAAA gone: nothing needs it", moe, "198.51.100.2 2001:db8:b::3", "", []string{"198.51.100.2"}, true,
+			[]string{"198.51.100.2"}, nil, took + time.Minute, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Parse("t.toml", []byte("[global]\nfirewall = false\n"+tc.tunnels))
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := start
+			var log strings.Builder
+			dm := New(Deps{Now: func() time.Time { return now }, Log: logfmt.New(&log, logfmt.Debug)})
+			dm.cfg = c
+			st := &nameState{pending: true, addrs: addrs(strings.Fields(tc.had)...), failing: tc.failing}
+			if tc.failing != "" {
+				st.kept = slices.DeleteFunc(slices.Clone(st.addrs), func(a netip.Addr) bool { return a.Is4() })
+				dm.failed(failedLookup+"aftr.example", tc.failing, start)
+			}
+			dm.names["aftr.example"] = st
+			now = now.Add(took)
+			if got := dm.answered(answer{name: "aftr.example", addrs: addrs(tc.answer...), ttl: time.Minute}); got != tc.wantChanged {
+				t.Errorf("changed = %v, want %v", got, tc.wantChanged)
+			}
+			f := dm.Facts()
+			got := struct {
+				Due          time.Duration
+				Addrs, Kept  []string
+				Error, Level string
+			}{st.due.Sub(start), f.Resolved["aftr.example"], f.Kept["aftr.example"], f.LastError, ""}
+			want := got
+			want.Due, want.Addrs, want.Kept, want.Error = tc.wantDue, tc.wantAddrs, tc.wantKept, tc.wantError
+			// A failure is logged at warn level when it begins or
+			// changes, else at debug level; an answer that is no
+			// failure says nothing but a change.
+			for _, l := range []string{"WARN", "DEBUG", "INFO"} {
+				if strings.Contains(log.String(), "level="+l) {
+					got.Level += l + " "
+				}
+			}
+			switch {
+			case tc.wantError == "":
+				want.Level = "INFO "
+				if tc.had == "" || !tc.wantChanged {
+					want.Level = ""
+				}
+			case tc.wantError == tc.failing:
+				want.Level = "DEBUG "
+			default:
+				want.Level = "WARN "
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("after the answer (-want +got):\n%s\nlog:\n%s", diff, log.String())
+			}
+		})
+	}
+}
+
+// dsLite is a DS-Lite B4 whose AFTR is given by name, and a route through
+// it in its own table.
+const dsLite = `
+[global]
+firewall = false
+resolve_interval = "1s"
+
+[tables]
+ds = 42
+
+[tunnel.ds-wan]
+mode = "ipip6"
+local = "2001:db8:a::7"
+remote = "aftr.example.net"
+address = "192.0.0.2 peer 192.0.0.1"
+
+[[route]]
+to = "0.0.0.0/0"
+dev = "ds-wan"
+table = "ds"
+`
+
+// dsMoe is an ipip tunnel to the same name as dsLite's AFTR.
+const dsMoe = `
+[tunnel.moe]
+mode = "ipip"
+local = "wan"
+remote = "aftr.example.net"
+`
+
+// tunnelView is what the tests of a name's answers look at of a tunnel:
+// whether it is up, the remote desired gives it, the kernel's, and
+// whether its device is up.
+type tunnelView struct {
+	Name, Reason   string
+	Up             bool
+	Remote, Kernel string
+	DeviceUp       bool
+}
+
+func (h *harness) view(f Facts) []tunnelView {
+	var out []tunnelView
+	for _, ts := range f.Tunnels {
+		v := tunnelView{Name: ts.Name, Reason: ts.Reason, Up: ts.Up, Remote: ts.Remote.String()}
+		if l, ok := h.k.Tunnels[ts.Name]; ok {
+			v.Kernel = l.Remote.String()
+		}
+		if d, ok := h.k.Devices[ts.Name]; ok {
+			v.DeviceUp = d.Up
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// warnings are the warn-level lines of log, from their message on.
+func warnings(log string) []string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, " level=WARN ") {
+			out = append(out, line[strings.Index(line, " msg=")+1:])
+		}
+	}
+	return out
+}
+
+// waitLookups waits until r has been asked n more times than it had
+// when the test called calls, failing the test after 10s.
+func waitLookups(t *testing.T, r *resolver, before, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		r.mu.Lock()
+		calls := r.calls
+		r.mu.Unlock()
+		if calls >= before+n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lookups within 10s, want %d", calls-before, n)
+		}
+	}
+}
+
+func (r *resolver) callCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls
+}
+
+// TestOtherFamilyAnswerKeepsTunnel is the tester's DS-Lite B4: the AFTR's
+// name answered with an A record and no AAAA, which took the tunnel down
+// (its remote gone, its route unreachable) where a timeout or NXDOMAIN
+// keep the last good answer. Now it keeps it too: the tunnel stays up to
+// the same AFTR, a warning is logged once however often the answer
+// comes, the daemon's last error and Kept say so, a reload keeps it, and
+// an answer with an AAAA again ends it.
+func TestOtherFamilyAnswerKeepsTunnel(t *testing.T) {
+	var log syncbuf.Buffer
+	r := &resolver{}
+	r.set(nil, "2001:db8:b::3")
+	h := startOpts(t, dsLite, opts{log: logfmt.New(&log, logfmt.Debug), resolver: r})
+	defer h.stop()
+	up := []tunnelView{{Name: "ds-wan", Up: true, Remote: "2001:db8:b::3", Kernel: "2001:db8:b::3", DeviceUp: true}}
+	if diff := cmp.Diff(up, h.view(h.d.Facts())); diff != "" {
+		t.Fatalf("at start (-want +got):\n%s", diff)
+	}
+	r.set(nil, "203.0.113.1")
+	h.next()
+	f := h.d.Facts()
+	const why = "aftr.example.net has no IPv6 address (it resolves to 203.0.113.1 only): keeping the last good answer 2001:db8:b::3"
+	check := func(when string, f Facts) {
+		t.Helper()
+		if diff := cmp.Diff(up, h.view(f)); diff != "" {
+			t.Errorf("tunnels %s (-want +got):\n%s", when, diff)
+		}
+		if diff := cmp.Diff([]string{"route 0.0.0.0/0 table 42"}, h.routes()); diff != "" || len(h.unreachable()) > 0 {
+			t.Errorf("routes %s (-want +got):\n%s(unreachable: %v)", when, diff, h.unreachable())
+		}
+		got := struct {
+			Error          string
+			Resolved, Kept map[string][]string
+		}{f.LastError, f.Resolved, f.Kept}
+		want := got
+		want.Error = why
+		want.Resolved = map[string][]string{"aftr.example.net": {"203.0.113.1", "2001:db8:b::3"}}
+		want.Kept = map[string][]string{"aftr.example.net": {"2001:db8:b::3"}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("facts %s (-want +got):\n%s", when, diff)
+		}
+	}
+	check("after the A-only answer", f)
+	// The same answer again, after RetryResolve (resolve_interval here):
+	// no converge, no second warning.
+	waitLookups(t, r, r.callCount(), 2)
+	check("after the same answer again", h.d.Facts())
+	wantWarn := []string{`msg="resolve gave no address of the family a tunnel needs; keeping the last answer of it" name=aftr.example.net family=IPv6 answer=[203.0.113.1] kept=[2001:db8:b::3]`}
+	if diff := cmp.Diff(wantWarn, warnings(log.String())); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if strings.Contains(log.String(), "peer address changed") {
+		t.Errorf("logged as a change of the peer's address:\n%s", log.String())
+	}
+	// A reload looks the name up again, and keeps the answer meanwhile
+	// and after.
+	h.reloadWith(dsLite + "\n# edited\n")
+	h.next()
+	check("after a reload", h.d.Facts())
+	waitLookups(t, r, r.callCount(), 1)
+	check("after the reload's lookup", h.d.Facts())
+	// An AAAA again: the tunnel takes it (not the one it had), and the
+	// failure is over.
+	r.set(nil, "203.0.113.1", "2001:db8:b::4")
+	h.next()
+	f = h.d.Facts()
+	up[0].Remote, up[0].Kernel = "2001:db8:b::4", "2001:db8:b::4"
+	if diff := cmp.Diff(up, h.view(f)); diff != "" {
+		t.Errorf("tunnels after the AAAA came back (-want +got):\n%s", diff)
+	}
+	if f.LastError != "" || f.Kept != nil || f.Cleared == nil || f.Cleared.By != "an answer for aftr.example.net" || f.Cleared.Err != why {
+		t.Errorf("after the AAAA came back: last error %q, kept %v, cleared %+v", f.LastError, f.Kept, f.Cleared)
+	}
+}
+
+// TestOtherFamilyAnswerSharedName: one name, an ipip and an ipip6 tunnel
+// to it. An answer of one family is taken by the tunnel of that family,
+// and the other keeps its last good address; a reload that takes away
+// the tunnel whose family was kept ends the failure, and the name's
+// answer is the last one as it came.
+func TestOtherFamilyAnswerSharedName(t *testing.T) {
+	r := &resolver{}
+	r.set(nil, "198.51.100.2", "2001:db8:b::3")
+	h := startOpts(t, dsLite+dsMoe, opts{resolver: r})
+	defer h.stop()
+	ds := tunnelView{Name: "ds-wan", Up: true, Remote: "2001:db8:b::3", Kernel: "2001:db8:b::3", DeviceUp: true}
+	moe := tunnelView{Name: "moe", Up: true, Remote: "198.51.100.2", Kernel: "198.51.100.2", DeviceUp: true}
+	if diff := cmp.Diff([]tunnelView{ds, moe}, h.view(h.d.Facts())); diff != "" {
+		t.Fatalf("at start (-want +got):\n%s", diff)
+	}
+	for _, step := range []struct {
+		answer  []string
+		ds, moe string
+		kept    []string
+		err     string
+	}{
+		{[]string{"198.51.100.9"}, "2001:db8:b::3", "198.51.100.9", []string{"2001:db8:b::3"},
+			"aftr.example.net has no IPv6 address (it resolves to 198.51.100.9 only): keeping the last good answer 2001:db8:b::3"},
+		{[]string{"2001:db8:b::5"}, "2001:db8:b::5", "198.51.100.9", []string{"198.51.100.9"},
+			"aftr.example.net has no IPv4 address (it resolves to 2001:db8:b::5 only): keeping the last good answer 198.51.100.9"},
+	} {
+		r.set(nil, step.answer...)
+		h.next()
+		f := h.d.Facts()
+		ds.Remote, ds.Kernel, moe.Remote, moe.Kernel = step.ds, step.ds, step.moe, step.moe
+		if diff := cmp.Diff([]tunnelView{ds, moe}, h.view(f)); diff != "" {
+			t.Errorf("tunnels after %v (-want +got):\n%s", step.answer, diff)
+		}
+		if diff := cmp.Diff(map[string][]string{"aftr.example.net": step.kept}, f.Kept); diff != "" || f.LastError != step.err {
+			t.Errorf("after %v: last error %q, want %q; kept (-want +got):\n%s", step.answer, f.LastError, step.err, diff)
+		}
+	}
+	// moe goes: nothing needs the IPv4 address kept for it.
+	h.reloadWith(dsLite)
+	h.next()
+	f := h.d.Facts()
+	if diff := cmp.Diff([]tunnelView{ds}, h.view(f)); diff != "" {
+		t.Errorf("tunnels after the reload (-want +got):\n%s", diff)
+	}
+	got := struct {
+		Error          string
+		Resolved, Kept map[string][]string
+		By             string
+	}{f.LastError, f.Resolved, f.Kept, ""}
+	if f.Cleared != nil {
+		got.By = f.Cleared.By
+	}
+	want := got
+	want.Error, want.Resolved, want.Kept, want.By = "", map[string][]string{"aftr.example.net": {"2001:db8:b::5"}}, nil, "a reload"
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after the reload (-want +got):\n%s", diff)
+	}
+}
+
+// TestOtherFamilyFirstAnswer: a first answer of the other family only has
+// no last good answer to keep: the tunnel is down, saying what the name
+// resolves to, with no failure (status says it), until an answer of its
+// family comes.
+func TestOtherFamilyFirstAnswer(t *testing.T) {
+	r := &resolver{}
+	r.set(nil, "203.0.113.1")
+	h := startOpts(t, dsLite, opts{resolver: r})
+	defer h.stop()
+	f := h.d.Facts()
+	down := []tunnelView{{Name: "ds-wan", Reason: "remote aftr.example.net has no IPv6 address (it resolves to 203.0.113.1 only)", Remote: "invalid IP"}}
+	if diff := cmp.Diff(down, h.view(f)); diff != "" {
+		t.Errorf("at start (-want +got):\n%s", diff)
+	}
+	if f.LastError != "" || f.Kept != nil || !slices.Equal(h.unreachable(), []string{"route 0.0.0.0/0 table 42"}) {
+		t.Errorf("at start: last error %q, kept %v, unreachable routes %v", f.LastError, f.Kept, h.unreachable())
+	}
+	r.set(nil, "203.0.113.1", "2001:db8:b::3")
+	up := []tunnelView{{Name: "ds-wan", Up: true, Remote: "2001:db8:b::3", Kernel: "2001:db8:b::3", DeviceUp: true}}
+	h.next()
+	if diff := cmp.Diff(up, h.view(h.d.Facts())); diff != "" {
+		t.Errorf("after an AAAA (-want +got):\n%s", diff)
+	}
+}

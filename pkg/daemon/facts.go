@@ -43,6 +43,12 @@ type Facts struct {
 	Holds []Hold   `json:",omitempty"`
 	// Resolved are the current DNS answers of the peers given by name.
 	Resolved map[string][]string `json:",omitempty"`
+	// Kept are, by name, the addresses of Resolved kept from an earlier
+	// answer: the last one had no address of their family, which one
+	// of the name's tunnels needs (the name resolves to the other family
+	// only), and a tunnel keeps its last good answer then as it does
+	// when a lookup fails.
+	Kept map[string][]string `json:",omitempty"`
 	// Hooks are the last run of each tunnel's hook.
 	Hooks map[string]HookRun `json:",omitempty"`
 }
@@ -64,6 +70,12 @@ func (dm *Daemon) Facts() Facts {
 	for n, st := range dm.names {
 		for _, a := range st.addrs {
 			f.Resolved[n] = append(f.Resolved[n], a.String())
+		}
+		for _, a := range st.kept {
+			if f.Kept == nil {
+				f.Kept = map[string][]string{}
+			}
+			f.Kept[n] = append(f.Kept[n], a.String())
 		}
 	}
 	return f

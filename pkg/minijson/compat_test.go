@@ -56,6 +56,7 @@ func fullFacts() daemon.Facts {
 		Held:       []string{"link moe"},
 		Holds:      []daemon.Hold{{Object: "route 10.9.0.0/16 table main", Tunnel: nasty, Until: when}, {Object: nasty, Until: when.UTC()}},
 		Resolved:   map[string][]string{"peer.example": {"198.51.100.2", "2001:db8::2"}, "gone": nil, "empty": {}},
+		Kept:       map[string][]string{"peer.example": {"2001:db8::2"}, nasty: {nasty}, "empty": {}},
 		Hooks:      map[string]daemon.HookRun{"moe": {Path: "/etc/tunneld/he-update.sh", Reason: "moved", At: when, Status: "exit status 1", Try: 3, Retry: when.Add(2 * time.Minute)}, nasty: {Status: nasty}},
 	}
 }

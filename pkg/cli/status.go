@@ -61,12 +61,16 @@ type TunnelReport struct {
 	// current addresses, and those not followed for duplicate address
 	// detection with why ("2001:db8::5/64 is in duplicate address
 	// detection"); RemoteName the DNS name of the remote, with its
-	// current answers (the daemon's, or status's own lookup's).
+	// current answers (the daemon's, or status's own lookup's), and
+	// those of the answers the daemon keeps from an earlier one because
+	// the last had no address of the tunnel's outer family
+	// (daemon.Facts.Kept).
 	LocalDevice         string   `json:",omitempty"`
 	LocalDeviceAddrs    []string `json:",omitempty"`
 	LocalDeviceUnusable []string `json:",omitempty"`
 	RemoteName          string   `json:",omitempty"`
 	RemoteAnswers       []string `json:",omitempty"`
+	RemoteKept          []string `json:",omitempty"`
 	// Foreign is set when a device tunneld does not own holds the
 	// tunnel's name (Reason says which kind): MTU and Stats are then not
 	// the tunnel's.
@@ -126,7 +130,8 @@ func runStatus(env *Env, args []string) int {
 	}
 	defer closeKernel(k)
 	resolved := daemonAnswers(st.Daemon, c)
-	if resolved == nil {
+	fromDaemon := resolved != nil
+	if !fromDaemon {
 		resolved = resolveAll(env, c)
 	}
 	s, err := engine.Look(env.Context, k, c, resolved)
@@ -170,6 +175,9 @@ func runStatus(env *Env, args []string) int {
 		r.Routes = heldLines(ts, s.Plan.Tables)
 		for _, a := range resolved[t.RemoteHost] {
 			r.RemoteAnswers = append(r.RemoteAnswers, a.String())
+		}
+		if fromDaemon {
+			r.RemoteKept = keptOf(st.Daemon.Kept[t.RemoteHost], t.Mode.OuterIPv6())
 		}
 		if st.Daemon != nil {
 			r.LastChange = st.Daemon.LastChange[ts.Name]
@@ -370,7 +378,7 @@ func printStatus(w io.Writer, st Status) {
 			// configuration value, which this is not.
 			local = "none (" + follows + ")"
 		}
-		remote := endpoint(t.RemoteWanted, t.RemoteActual, inKernel, t.RemoteName)
+		remote := endpoint(t.RemoteWanted, t.RemoteActual, inKernel, t.remoteFrom())
 		if t.RemoteName != "" && t.RemoteWanted == "" {
 			remote = t.unresolved()
 		}
@@ -613,6 +621,44 @@ func (r TunnelReport) unresolved() string {
 		why += "; kernel has " + r.RemoteActual
 	}
 	return r.RemoteName + " (" + why + ")"
+}
+
+// remoteFrom words where the remote comes from: its DNS name, and when
+// the daemon keeps its last good answer of the tunnel's outer family
+// because the name no longer gives one, what the name resolves to
+// ("aftr.example.net resolves to 192.0.2.1 only: the last good IPv6
+// answer is kept").
+func (r TunnelReport) remoteFrom() string {
+	if len(r.RemoteKept) == 0 {
+		return r.RemoteName
+	}
+	family := "IPv4"
+	if r.Mode.OuterIPv6() {
+		family = "IPv6"
+	}
+	var other []string
+	for _, a := range r.RemoteAnswers {
+		if !slices.Contains(r.RemoteKept, a) {
+			other = append(other, a)
+		}
+	}
+	what := "resolves to " + strings.Join(other, ", ") + " only"
+	if len(other) == 0 {
+		what = "answers with no address"
+	}
+	return fmt.Sprintf("%s %s: the last good %s answer is kept", r.RemoteName, what, family)
+}
+
+// keptOf are the addresses of kept (a daemon's Facts.Kept of a name) of
+// the outer family v6 or IPv4.
+func keptOf(kept []string, v6 bool) []string {
+	var out []string
+	for _, s := range kept {
+		if a, err := netip.ParseAddr(s); err == nil && a.Is6() == v6 {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // endpoint words a tunnel's endpoint: the one wanted ("any" where

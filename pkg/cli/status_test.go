@@ -476,12 +476,17 @@ func TestStatusRemoteUnresolved(t *testing.T) {
 // TestStatusRemoteName runs status for a DS-Lite tunnel to an AFTR named
 // by DNS: its remote line has the name and why it gives no address, from
 // status's own lookup or the daemon's answers, and the address once the
-// name gives one.
+// name gives one; while the daemon keeps its last IPv6 answer because the
+// name gives no IPv6 address, the line says so.
 func TestStatusRemoteName(t *testing.T) {
 	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"2001:db8::2\"\nremote = \"aftr.example.net\"\n")
 	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
 	facts := func(answers ...string) daemon.Facts {
 		return daemon.Facts{Started: at, Converges: 1, LastConverge: at, Resolved: map[string][]string{"aftr.example.net": answers}}
+	}
+	kept := func(f daemon.Facts, kept ...string) daemon.Facts {
+		f.Kept = map[string][]string{"aftr.example.net": kept}
+		return f
 	}
 	for _, tt := range []struct {
 		name, sock, want string
@@ -489,6 +494,12 @@ func TestStatusRemoteName(t *testing.T) {
 		{"no daemon, not found", filepath.Join(t.TempDir(), "none"), "  remote aftr.example.net (not resolved yet)"},
 		{"daemon has IPv4 only", serveFacts(t, facts("192.0.2.1")), "  remote aftr.example.net (no IPv6 address: it resolves to 192.0.2.1 only)"},
 		{"daemon has IPv6", serveFacts(t, facts("2001:db8::1")), "  remote 2001:db8::1 (aftr.example.net)"},
+		{"daemon keeps its last IPv6 answer", serveFacts(t, kept(facts("192.0.2.1", "2001:db8::1"), "2001:db8::1")),
+			"  remote 2001:db8::1 (aftr.example.net resolves to 192.0.2.1 only: the last good IPv6 answer is kept)"},
+		{"daemon keeps its last IPv6 answer, no answer at all", serveFacts(t, kept(facts("2001:db8::1"), "2001:db8::1")),
+			"  remote 2001:db8::1 (aftr.example.net answers with no address: the last good IPv6 answer is kept)"},
+		{"daemon keeps an IPv4 answer for another tunnel", serveFacts(t, kept(facts("192.0.2.1", "2001:db8::1"), "192.0.2.1")),
+			"  remote 2001:db8::1 (aftr.example.net)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := tunnelLines(statusText(t, file, k, tt.sock))[2]

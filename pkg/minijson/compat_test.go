@@ -69,7 +69,7 @@ func fullStatus() cli.Status {
 			LocalWanted: "192.0.2.1", LocalActual: "192.0.2.2", RemoteWanted: "any", RemoteActual: nasty,
 			LocalDevice: "wan", LocalDeviceAddrs: []string{"192.0.2.1/24", "2001:db8::1/64"},
 			LocalDeviceUnusable: []string{"2001:db8::5/64 is in duplicate address detection"}, RemoteName: "peer.example",
-			RemoteAnswers: []string{"198.51.100.2", nasty}, Foreign: true,
+			RemoteAnswers: []string{"198.51.100.2", nasty}, RemoteKept: []string{nasty}, Foreign: true,
 			MTU: -1, Stats: model.Stats{RxPackets: 1, TxPackets: 2, RxBytes: math.MaxUint64, TxBytes: 4, RxErrors: 5, TxErrors: 6, RxDropped: 7, TxDropped: 8},
 			LastChange: "yesterday",
 			Routes:     []string{"routes: 192.168.2.0/24 table vpn unreachable until moe is up", nasty},

@@ -258,7 +258,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		if r.Proto == model.RouteProtocol {
 			s.Routes = append(s.Routes, r.Route)
 		} else if r.Table == model.TableMain && r.Type == model.RouteUnicast {
-			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Metric: r.Metric})
+			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Metric: r.Metric, Proto: r.Proto})
 		}
 	}
 	for _, r := range k.Rules {

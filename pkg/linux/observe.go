@@ -212,7 +212,7 @@ func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint3
 	}
 	for _, r := range main {
 		if r.protocol != model.RouteProtocol && r.route.Table == model.TableMain && r.route.Type == model.RouteUnicast {
-			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.route.Dst, Via: r.route.Via, Dev: names[r.oif], Metric: r.route.Metric})
+			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.route.Dst, Via: r.route.Via, Dev: names[r.oif], Metric: r.route.Metric, Proto: r.protocol})
 		}
 	}
 	return nil

@@ -180,20 +180,6 @@ func describe(l listedRoute, dev func(uint32) string) string {
 			b.WriteString("dev " + dev(l.oif) + " ")
 		}
 	}
-	if p, ok := protocols[l.protocol]; ok {
-		b.WriteString("proto " + p)
-	} else {
-		fmt.Fprintf(&b, "proto %d", l.protocol)
-	}
+	b.WriteString("proto " + model.RouteProtocolWord(l.protocol))
 	return b.String()
-}
-
-// protocols names the route protocols ip(8) names that a foreign route
-// mostly has.
-var protocols = map[uint8]string{
-	unix.RTPROT_KERNEL: "kernel",
-	unix.RTPROT_BOOT:   "boot",
-	unix.RTPROT_STATIC: "static",
-	unix.RTPROT_RA:     "ra",
-	unix.RTPROT_DHCP:   "dhcp",
 }

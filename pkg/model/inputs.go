@@ -109,6 +109,9 @@ type UnderlayRoute struct {
 	Via    netip.Addr
 	Dev    string
 	Metric uint32
+	// Proto is its route protocol (RTPROT_*: 2 kernel, 3 boot, 4
+	// static, 9 ra, 16 dhcp, …), which says where it comes from.
+	Proto uint8
 }
 
 // Lookup returns the most specific route containing a, with the lowest

@@ -32,6 +32,29 @@ const (
 	StateDir = "/run/tunneld"
 )
 
+// RouteProtocolRA is the route protocol of the routes the kernel adds
+// from router advertisements (RTPROT_RA: `ip route` shows "proto ra").
+const RouteProtocolRA = 9
+
+// RouteProtocolWord is a route protocol as ip(8) writes the ones a route
+// tunneld does not own mostly has (kernel, boot, static, ra, dhcp), the
+// others by number.
+func RouteProtocolWord(p uint8) string {
+	switch p {
+	case 2:
+		return "kernel"
+	case 3:
+		return "boot"
+	case 4:
+		return "static"
+	case RouteProtocolRA:
+		return "ra"
+	case 16:
+		return "dhcp"
+	}
+	return strconv.FormatUint(uint64(p), 10)
+}
+
 // Table numbers with fixed meaning in the kernel.
 const (
 	TableUnspec  = 0

@@ -85,6 +85,7 @@ func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 		b.tunnel(t)
 	}
 	b.routes()
+	b.foreignKeys()
 	b.rules()
 	b.hostRoutes()
 	b.sysctls()

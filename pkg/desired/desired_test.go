@@ -748,3 +748,84 @@ func TestAcceptRAWarning(t *testing.T) {
 		})
 	}
 }
+
+// TestForeignRouteSameKey: a configured route in table main with the
+// destination and metric of a route tunneld does not own there gets a
+// warning that names that route and what to do (the tester's 6in4 router
+// with a router advertisement's default route never got its tunnel's
+// default route, and plan showed an addition that apply refused). An IPv6
+// route without a metric has 1024, as the RA route; an IPv4 one 0. Routes
+// in other tables, at another metric or to another destination get none.
+func TestForeignRouteSameKey(t *testing.T) {
+	const he = `
+[global]
+firewall = false
+[tunnel.he]
+mode = "sit"
+local = "wan"
+remote = "198.51.100.1"
+address = "2001:db8:1::2/64"
+[tunnel.moe]
+mode = "ipip"
+local = "wan"
+remote = "198.51.100.9"
+address = "10.0.0.1 peer 10.0.0.2"
+`
+	raDefault := model.UnderlayRoute{Dst: pfx("::/0"), Via: ip("2001:db8:a::1"), Dev: "wan", Metric: 1024, Proto: model.RouteProtocolRA}
+	byHand := raDefault
+	byHand.Proto = 3
+	v4Default := model.UnderlayRoute{Dst: pfx("0.0.0.0/0"), Via: ip("192.0.2.1"), Dev: "wan", Proto: 3}
+	v4DHCP := model.UnderlayRoute{Dst: pfx("0.0.0.0/0"), Via: ip("192.0.2.1"), Dev: "wan", Metric: 100, Proto: 16}
+	const ra = "route[0]: route ::/0 table main metric 1024 has the same table, destination and metric as default via 2001:db8:a::1 dev wan proto ra metric 1024, a route tunneld does not own: " +
+		"the kernel refuses a second route of that key, and apply cannot add it; give route[0] a metric no route there has (lower to come first, higher to back the other up, not 0: an IPv6 route without one has 1024), " +
+		"or delete that route: ip -6 route del default via 2001:db8:a::1 dev wan metric 1024, after setting net.ipv6.conf.wan.accept_ra_defrtr to 0, else the next router advertisement on wan adds it again"
+	const v4 = "route[0]: route 0.0.0.0/0 table main has the same table, destination and metric as default via 192.0.2.1 dev wan proto boot metric 0, a route tunneld does not own: " +
+		"the kernel refuses a second route of that key, and apply cannot add it; give route[0] a metric no route there has (lower to come first, higher to back the other up), " +
+		"or delete that route: ip route del default via 192.0.2.1 dev wan metric 0"
+	v6Route := "[[route]]\nto = \"::/0\"\ndev = \"he\"\n"
+	tests := []struct {
+		name     string
+		routes   string
+		foreign  []model.UnderlayRoute
+		wanAddrs []netip.Prefix
+		cur      []model.Route
+		warnings []string
+	}{
+		{"IPv6 default, an RA default route", v6Route, []model.UnderlayRoute{raDefault}, nil, nil, []string{ra}},
+		{"IPv6 default, metric 0 is 1024", strings.Replace(v6Route, "dev", "metric = 0\ndev", 1), []model.UnderlayRoute{raDefault}, nil, nil, []string{ra}},
+		{"IPv6 default, one made by hand", v6Route, []model.UnderlayRoute{byHand}, nil, nil, []string{
+			strings.Replace(strings.Replace(ra, "proto ra", "proto boot", 1), ", after setting net.ipv6.conf.wan.accept_ra_defrtr to 0, else the next router advertisement on wan adds it again", "", 1)}},
+		{"IPv6 default, a metric of its own", strings.Replace(v6Route, "dev", "metric = 512\ndev", 1), []model.UnderlayRoute{raDefault}, nil, nil, nil},
+		{"IPv6 default, the RA route at another metric", v6Route, []model.UnderlayRoute{{Dst: pfx("::/0"), Via: ip("fe80::1"), Dev: "wan", Metric: 100, Proto: model.RouteProtocolRA}}, nil, nil, nil},
+		{"IPv6 default in another table", strings.Replace(v6Route, "dev", "table = 42\ndev", 1), []model.UnderlayRoute{raDefault}, nil, nil, nil},
+		{"another destination", "[[route]]\nto = \"2000::/3\"\ndev = \"he\"\n", []model.UnderlayRoute{raDefault}, nil, nil, nil},
+		{"IPv4 default, the WAN's", "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n", []model.UnderlayRoute{v4Default}, nil, nil, []string{v4}},
+		{"IPv4 default, the WAN's at DHCP's metric", "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n", []model.UnderlayRoute{v4DHCP}, nil, nil, nil},
+		{"IPv4 default, two of them", "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n",
+			[]model.UnderlayRoute{v4Default, {Dst: pfx("0.0.0.0/0"), Via: ip("192.0.2.254"), Dev: "wan", Proto: 4}}, nil, nil, []string{
+				strings.Replace(strings.Replace(v4, "proto boot metric 0, a route", "proto boot metric 0 and default via 192.0.2.254 dev wan proto static metric 0, routes", 1),
+					"delete that route: ip route del default via 192.0.2.1 dev wan metric 0", "delete those routes: ip route del default via 192.0.2.1 dev wan metric 0; ip route del default via 192.0.2.254 dev wan metric 0", 1)}},
+		{"a blackhole route", "[[route]]\ntype = \"blackhole\"\nto = \"::/0\"\n", []model.UnderlayRoute{raDefault}, nil, nil, []string{ra}},
+		{"the tunnel down: its unreachable stand-in is refused too", v6Route, []model.UnderlayRoute{raDefault}, []netip.Prefix{}, nil, []string{ra}},
+		{"tunneld's route in place beside it", v6Route, []model.UnderlayRoute{raDefault}, nil,
+			[]model.Route{{Table: model.TableMain, Dst: pfx("::/0"), Dev: "he", Metric: 1024}}, []string{
+				strings.Replace(ra, "the kernel refuses a second route of that key, and apply cannot add it", "tunneld's route is in place beside it, but once removed (down, the daemon's stop) apply cannot add it again", 1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := parse(t, he+tt.routes)
+			addrs := []netip.Prefix{pfx("192.0.2.7/24"), pfx("2001:db8:a::7/64")}
+			if tt.wanAddrs != nil {
+				addrs = tt.wanAddrs
+			}
+			in := model.Inputs{Devices: map[string]model.Device{"wan": {Name: "wan", MTU: 1500, Up: true, Addrs: addrs}}, Routes: tt.foreign}
+			r := Build(c, in, model.State{Routes: tt.cur})
+			if diff := cmp.Diff(tt.warnings, r.Warnings, opts); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			if tt.wanAddrs != nil && (r.Tunnels[0].Up || len(r.Tunnels[0].Held) != 1) {
+				t.Errorf("he is not down with its route held: %+v", r.Tunnels[0])
+			}
+		})
+	}
+}

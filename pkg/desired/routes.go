@@ -1,8 +1,10 @@
 package desired
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -40,6 +42,100 @@ func (b *builder) routes() {
 		})
 	}
 	b.hold(waiting)
+}
+
+// foreignKeys warns about each configured route in table main whose
+// destination and metric (tunneld's metric: an IPv6 route without one has
+// 1024, see metric) a route tunneld does not own has there: the kernel
+// refuses to add a route beside another of the same table, destination
+// and metric, so apply cannot add tunneld's (it does not take the other
+// over), and plan and status would show an addition that fails. The other is an underlay route (the
+// main table's foreign unicast routes are observed; other tables are
+// not): most often the default route a router advertisement gave the WAN
+// on a 6in4 router, or one made by hand. Where tunneld's route is in the
+// kernel already (the other one was added beside it since), it is not
+// added, but once removed (down, the daemon's stop) it could not be again.
+func (b *builder) foreignKeys() {
+	for i := range b.c.Routes {
+		r := &b.c.Routes[i]
+		if r.Table != model.TableMain {
+			continue
+		}
+		key := model.RouteKey{Table: r.Table, Dst: r.To.Masked(), Metric: metric(r.To.Addr(), r.Metric)}
+		var others []model.UnderlayRoute
+		for _, u := range b.in.Routes {
+			if u.Dst.Masked() == key.Dst && u.Metric == key.Metric {
+				others = append(others, u)
+			}
+		}
+		if len(others) == 0 {
+			continue
+		}
+		id := model.Route{Table: key.Table, Dst: key.Dst, Metric: key.Metric}.ID()
+		descs := make([]string, len(others))
+		dels := make([]string, len(others))
+		for j, u := range others {
+			descs[j], dels[j] = underlayWords(u), deleteAdvice(u)
+		}
+		which, that := "a route tunneld does not own", "that route"
+		if len(others) > 1 {
+			which, that = "routes tunneld does not own", "those routes"
+		}
+		what := "the kernel refuses a second route of that key, and apply cannot add it"
+		if slices.ContainsFunc(b.cur.Routes, func(c model.Route) bool { return c.Key() == key }) {
+			what = "tunneld's route is in place beside it, but once removed (down, the daemon's stop) apply cannot add it again"
+		}
+		zero := ""
+		if key.Metric == IPv6DefaultMetric && r.To.Addr().Is6() {
+			zero = ", not 0: an IPv6 route without one has 1024"
+		}
+		b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("route[%d]: %s has the same table, destination and metric as %s, %s: %s; give route[%d] a metric no route there has (lower to come first, higher to back the other up%s), or delete %s: %s",
+			r.Index, id, strings.Join(descs, " and "), which, what, r.Index, zero, that, strings.Join(dels, "; ")))
+	}
+}
+
+// underlayWords writes u as `ip route` lists it: "default via
+// 2001:db8:a::1 dev wan proto ra metric 1024".
+func underlayWords(u model.UnderlayRoute) string {
+	w := dstWord(u.Dst)
+	if u.Via.IsValid() {
+		w += " via " + u.Via.String()
+	}
+	if u.Dev != "" {
+		w += " dev " + u.Dev
+	}
+	return fmt.Sprintf("%s proto %s metric %d", w, model.RouteProtocolWord(u.Proto), u.Metric)
+}
+
+// deleteAdvice is the command that deletes u, and for a default route a
+// router advertisement gave its device, how to keep the next one from
+// adding it again.
+func deleteAdvice(u model.UnderlayRoute) string {
+	cmd := "ip route del "
+	if u.Dst.Addr().Is6() {
+		cmd = "ip -6 route del "
+	}
+	cmd += dstWord(u.Dst)
+	if u.Via.IsValid() {
+		cmd += " via " + u.Via.String()
+	}
+	if u.Dev != "" {
+		cmd += " dev " + u.Dev
+	}
+	cmd += fmt.Sprintf(" metric %d", u.Metric)
+	if u.Proto != model.RouteProtocolRA || u.Dst.Bits() != 0 || u.Dev == "" {
+		return cmd
+	}
+	return fmt.Sprintf("%s, after setting %s to 0, else the next router advertisement on %s adds it again", cmd,
+		model.SysctlName("net/ipv6/conf/"+u.Dev+"/accept_ra_defrtr"), u.Dev)
+}
+
+// dstWord is a destination as ip(8) writes it: "default" for /0.
+func dstWord(p netip.Prefix) string {
+	if p.Bits() == 0 {
+		return "default"
+	}
+	return p.String()
 }
 
 // hostRoutes adds, for each up tunnel whose own encapsulated packets would

@@ -350,3 +350,60 @@ func TestApplyTakesOverUnmarkedTunnel(t *testing.T) {
 		t.Errorf("third apply: %q %q, want nothing to do", out, errs)
 	}
 }
+
+// TestForeignRouteSameKeyWarning is the tester's 6in4 router: a router
+// advertisement's default route in main (default via 2001:db8:a::1 dev
+// wan proto ra metric 1024) and [[route]] to = "::/0" dev = "he". plan
+// and status showed the addition of tunneld's default route with no
+// hint, and apply failed on it. Now plan, apply and status warn, naming
+// the other route and what to do; apply still fails (the kernel refuses
+// the route), and with a metric of its own the route goes in and the
+// warning goes away.
+func TestForeignRouteSameKeyWarning(t *testing.T) {
+	const conf = "[global]\nfirewall = false\n[tunnel.he]\nmode = \"sit\"\nlocal = \"wan\"\nremote = \"198.51.100.1\"\naddress = \"2001:db8:1::2/64\"\n[[route]]\nto = \"::/0\"\ndev = \"he\"\n"
+	const warning = "route[0]: route ::/0 table main metric 1024 has the same table, destination and metric as default via 2001:db8:a::1 dev wan proto ra metric 1024, a route tunneld does not own: " +
+		"the kernel refuses a second route of that key, and apply cannot add it; give route[0] a metric no route there has (lower to come first, higher to back the other up, not 0: an IPv6 route without one has 1024), " +
+		"or delete that route: ip -6 route del default via 2001:db8:a::1 dev wan metric 1024, after setting net.ipv6.conf.wan.accept_ra_defrtr to 0, else the next router advertisement on wan adds it again"
+	file, _, k := configured(t, conf)
+	k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.7/24"), netip.MustParsePrefix("2001:db8:a::7/64"))
+	k.AddForeignRoute(model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("2001:db8:a::1"), Dev: "wan", Metric: 1024}, model.RouteProtocolRA)
+	state := t.TempDir()
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+		code := Main(env, append(args, "-c", file))
+		return code, out.String(), errb.String()
+	}
+	const add = "ip -6 route add default dev he metric 1024 table main proto 116"
+	for _, tt := range []struct {
+		args           []string
+		code           int
+		stdout, stderr []string
+	}{
+		{[]string{"plan"}, 0, []string{"# warning: " + warning + "\n", add}, nil},
+		{[]string{"status", "-socket", filepath.Join(state, "none")}, 0, []string{"warning: " + warning + "\n", add}, nil},
+		{[]string{"apply"}, 1, nil, []string{"tunneld: warning: " + warning + "\n", "route ::/0 table main metric 1024: "}},
+	} {
+		code, out, errs := run(tt.args...)
+		for _, s := range tt.stdout {
+			if !strings.Contains(out, s) {
+				t.Errorf("%s: no %q on stdout:\n%s", tt.args, s, out)
+			}
+		}
+		for _, s := range tt.stderr {
+			if !strings.Contains(errs, s) {
+				t.Errorf("%s: no %q on stderr:\n%s", tt.args, s, errs)
+			}
+		}
+		if code != tt.code {
+			t.Errorf("%s: exit %d, want %d\n%s%s", tt.args, code, tt.code, out, errs)
+		}
+	}
+	// The admin gives the route a metric of its own.
+	if err := os.WriteFile(file, []byte(strings.Replace(conf, "dev = \"he\"\n", "dev = \"he\"\nmetric = 512\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := run("apply"); code != 0 || strings.Contains(out+errs, "warning") || !strings.Contains(out, "ip -6 route add default dev he metric 512 table main proto 116") {
+		t.Errorf("apply with metric = 512: exit %d\n%s%s", code, out, errs)
+	}
+}

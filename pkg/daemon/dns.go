@@ -209,6 +209,12 @@ func (dm *Daemon) answered(a answer) bool {
 	// A short TTL is honoured down to the floor, unless the
 	// configuration asks for an even shorter interval.
 	st.due = now.Add(max(ttl, min(dm.d.ResolveFloor, interval)))
+	if lacksFamily(dm.cfg, a.name, addrs) {
+		// A first answer without the family a tunnel needs (nothing
+		// to keep): the tunnel waits for the name, so it is asked
+		// again as soon as after a failed lookup, not after the TTL.
+		st.due = now.Add(min(RetryResolve, interval))
+	}
 	if slices.Equal(st.addrs, addrs) {
 		return false
 	}
@@ -257,6 +263,17 @@ func stale(c *config.Config, name string, had, answer []netip.Addr) []netip.Addr
 
 // needs reports whether a tunnel of c with remote name has the outer
 // family v6 (IPv6) or IPv4.
+// lacksFamily reports whether a tunnel whose remote is name needs a
+// family the answer has no address of.
+func lacksFamily(c *config.Config, name string, answer []netip.Addr) bool {
+	for _, v6 := range []bool{false, true} {
+		if needs(c, name, v6) && !slices.ContainsFunc(answer, func(a netip.Addr) bool { return a.Is6() == v6 }) {
+			return true
+		}
+	}
+	return false
+}
+
 func needs(c *config.Config, name string, v6 bool) bool {
 	return slices.ContainsFunc(c.Tunnels, func(t *config.Tunnel) bool {
 		return t.RemoteHost == name && t.Mode.OuterIPv6() == v6

@@ -144,9 +144,14 @@ func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved m
 // heldTunnels are the configured tunnels whose creation a hold would
 // leave out (model.Inputs.HeldTunnels); nil when none is.
 func heldTunnels(c *config.Config, hold []Hold) map[string]bool {
+	if len(hold) == 0 {
+		return nil
+	}
 	var held map[string]bool
+	l := &model.Link{} // one, renamed: a hold keeps no operation it is asked about
+	op := plan.Op{Kind: plan.LinkAdd, Link: l}
 	for _, t := range c.Tunnels {
-		op := plan.Op{Kind: plan.LinkAdd, Link: &model.Link{Name: t.Name}}
+		l.Name = t.Name
 		if slices.ContainsFunc(hold, func(h Hold) bool { return h(op) }) {
 			held = setIn(held, t.Name)
 		}

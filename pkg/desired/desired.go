@@ -129,8 +129,9 @@ type builder struct {
 	res Result
 	// links indexes res.State.Links by name.
 	links map[string]int
-	// byDev caches routesVia().
-	byDev map[string][]config.Route
+	// byDev caches routesVia(), srcIndex sources().
+	byDev    map[string][]config.Route
+	srcIndex *sourceIndex
 	// underlayRoutes caches underlay().
 	underlayRoutes []model.UnderlayRoute
 	underlayDone   bool

@@ -177,7 +177,7 @@ func (b *builder) spoofChain(t *config.Tunnel) (model.Chain, bool) {
 	}
 	c := model.Chain{Name: "spoof_" + t.Name}
 	drops := make([]model.FRule, 0, 4)
-	for _, p := range refusedSources(b.c, t, b.routesVia()[t.Name]) {
+	for _, p := range refusedSources(b.sources(), b.c, t, b.routesVia()[t.Name]) {
 		if !covers(allowed, p) {
 			continue // the chain's last rule drops it already
 		}
@@ -234,6 +234,14 @@ func derived(t *config.Tunnel, routes []config.Route) []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// sources builds the index of routes refusedSources uses, once.
+func (b *builder) sources() *sourceIndex {
+	if b.srcIndex == nil {
+		b.srcIndex = newSourceIndex(b.c)
+	}
+	return b.srcIndex
 }
 
 // routesVia indexes the configured routes by device, once.

@@ -25,7 +25,7 @@ import (
 // passes, and an allowed_sources prefix as specific as a route elsewhere
 // lets it in again (asymmetric routing, on purpose). The result is
 // minimal CIDR prefixes, in order.
-func refusedSources(c *config.Config, t *config.Tunnel, byDev []config.Route) []netip.Prefix {
+func refusedSources(ix *sourceIndex, c *config.Config, t *config.Tunnel, byDev []config.Route) []netip.Prefix {
 	carries := func(p netip.Prefix) bool {
 		return p.Bits() > 0 && (p.Addr().Is4() && t.Mode.CarriesIPv4() || p.Addr().Is6() && c.CarriesIPv6(t))
 	}
@@ -33,26 +33,41 @@ func refusedSources(c *config.Config, t *config.Tunnel, byDev []config.Route) []
 	// through t (true) or elsewhere (false).
 	in := map[netip.Prefix]bool{}
 	mark := func(p netip.Prefix, through bool) {
-		if p = p.Masked(); carries(p) {
+		if carries(p) {
 			in[p] = in[p] || through
 		}
 	}
-	for i := range c.Routes {
-		r := &c.Routes[i]
-		mark(r.To, routeThrough(c, r) == t)
+	for _, p := range ix.through[t] {
+		mark(p, true)
 	}
 	allowed := t.AllowedSources
 	if allowed == nil {
 		allowed = derived(t, byDev)
 	}
 	for _, p := range append(derived(t, nil), allowed...) {
-		mark(p, true)
+		mark(p.Masked(), true)
 	}
-	var through, elsewhere []netip.Prefix
+	through := make([]netip.Prefix, 0, len(in))
+	for p := range in {
+		through = append(through, p)
+	}
+	// A prefix routed elsewhere matters only inside one through t or an
+	// allowed one (a default route's /0 among them): the rest of it is
+	// no allowed source, which the chain's last rule drops anyway, and a
+	// prefix through t nearer than any larger one is already marked. The
+	// index finds those without weighing every route of the
+	// configuration for every tunnel (a thousand tunnels, each with its
+	// own route).
+	for _, q := range append(slices.Clip(through), allowed...) {
+		ix.inside(q.Masked(), func(r routed) {
+			if r.tunnel != t {
+				mark(r.dst, false)
+			}
+		})
+	}
+	var elsewhere []netip.Prefix
 	for p, th := range in {
-		if th {
-			through = append(through, p)
-		} else {
+		if !th {
 			elsewhere = append(elsewhere, p)
 		}
 	}
@@ -73,6 +88,47 @@ func refusedSources(c *config.Config, t *config.Tunnel, byDev []config.Route) []
 		out = append(out, subtract(p, holes)...)
 	}
 	return out
+}
+
+// routed is a configured route's destination and the tunnel it goes
+// through (nil: elsewhere).
+type routed struct {
+	dst    netip.Prefix
+	tunnel *config.Tunnel
+}
+
+// sourceIndex holds, for refusedSources, the configuration's routes once:
+// by the tunnel they go through, and all of them in address order.
+type sourceIndex struct {
+	through map[*config.Tunnel][]netip.Prefix
+	all     []routed // sorted by address, then prefix length
+}
+
+func newSourceIndex(c *config.Config) *sourceIndex {
+	ix := &sourceIndex{through: map[*config.Tunnel][]netip.Prefix{}, all: make([]routed, 0, len(c.Routes))}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		t := routeThrough(c, r)
+		dst := r.To.Masked()
+		if t != nil {
+			ix.through[t] = append(ix.through[t], dst)
+		}
+		ix.all = append(ix.all, routed{dst, t})
+	}
+	slices.SortFunc(ix.all, func(a, b routed) int { return comparePrefix(a.dst, b.dst) })
+	return ix
+}
+
+// inside calls f with each route whose destination lies inside q (q
+// itself included): they sit together in address order, from q's first
+// address on.
+func (ix *sourceIndex) inside(q netip.Prefix, f func(routed)) {
+	i, _ := slices.BinarySearchFunc(ix.all, q.Addr(), func(r routed, a netip.Addr) int { return r.dst.Addr().Compare(a) })
+	for ; i < len(ix.all) && q.Contains(ix.all[i].dst.Addr()); i++ {
+		if r := ix.all[i]; r.dst.Bits() >= q.Bits() {
+			f(r)
+		}
+	}
 }
 
 // enclosing is the longest prefix of in that strictly contains p.
@@ -133,17 +189,23 @@ func SourceWarnings(c *config.Config) []string {
 		return nil
 	}
 	var out []string
+	routesByDev := map[string][]config.Route{}
+	for _, r := range c.Routes {
+		routesByDev[r.Dev] = append(routesByDev[r.Dev], r)
+	}
+	var ix *sourceIndex
 	for _, t := range c.Tunnels {
 		if t.AllowedSources != nil {
 			continue
 		}
-		var byDev []config.Route
-		for _, r := range c.Routes {
-			if r.Dev == t.Name {
-				byDev = append(byDev, r)
-			}
+		byDev := routesByDev[t.Name]
+		if !slices.ContainsFunc(derived(t, byDev), func(p netip.Prefix) bool { return p.Bits() == 0 }) {
+			continue // no default route through it
 		}
-		refused := refusedSources(c, t, byDev)
+		if ix == nil {
+			ix = newSourceIndex(c)
+		}
+		refused := refusedSources(ix, c, t, byDev)
 		for _, p := range derived(t, byDev) {
 			if p.Bits() != 0 || p.Addr().Is4() && !t.Mode.CarriesIPv4() || p.Addr().Is6() && !c.CarriesIPv6(t) {
 				continue

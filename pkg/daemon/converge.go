@@ -35,6 +35,7 @@ const RetryConverge = time.Second
 // did); the debug log gives it beside the first read and the applies.
 func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited time.Duration) {
 	start := time.Now()
+	dm.releaseOver(dm.d.Now())
 	rep, err := engine.Converge(ctx, dm.d.Kernel, dm.cfg, dm.resolved(), dm.hold)
 	kv := []any{"reason", why, "ops", len(rep.Applied), "took", time.Since(start), "read", rep.FirstRead, "apply", rep.Apply}
 	if waited > 0 {
@@ -55,7 +56,7 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 		dm.d.Log.Debug("waiting", "note", n)
 	}
 	dm.warn(rep.Last)
-	tunnels := inKernel(rep.Last, err)
+	tunnels := inKernel(rep.Last, err, dm.heldTunnels())
 	// A failed hook run of a tunnel that is down is not tried again:
 	// the LinkUp that brings it back runs the hook. Told before dm.mu is
 	// taken: the hooks take it to record their runs.
@@ -161,15 +162,21 @@ func (dm *Daemon) warn(s engine.Snapshot) {
 // down, because an operation failed, is down, not counted as up; its
 // reason is the failure of the creation (or of setting it up) when err
 // holds it ("creating it failed: kernel has no ipip support (…)"), so
-// that status can say why, else a pointer to the last error.
-func inKernel(s engine.Snapshot, err error) []desired.TunnelStatus {
+// that status can say why, else a pointer to the last error. One whose
+// repairs are held back (held: until when, by tunnel name) is down
+// because the daemon leaves it as something else made it, which its
+// reason says; no error is behind it.
+func inKernel(s engine.Snapshot, err error, held map[string]time.Time) []desired.TunnelStatus {
 	out := slices.Clone(s.Want.Tunnels)
 	for i, t := range out {
 		if !t.Up {
 			continue
 		}
 		j, ok := model.LinkNamed(s.Have.Links, t.Name)
+		until, isHeld := held[t.Name]
 		switch {
+		case (!ok || !s.Have.Links[j].Up) && isHeld:
+			out[i].Up, out[i].Reason = false, HeldReason(until)
 		case !ok:
 			out[i].Up, out[i].Reason = false, "not in the kernel (see the last error)"
 			if e := linkFailure(err, plan.LinkAdd, t.Name); e != nil {
@@ -181,6 +188,28 @@ func inKernel(s engine.Snapshot, err error) []desired.TunnelStatus {
 				out[i].Reason = "setting it up failed: " + e.Error()
 			}
 		}
+	}
+	return out
+}
+
+// HeldReason is the reason of a tunnel that is missing or down while
+// the daemon holds back its repairs until until.
+func HeldReason(until time.Time) string {
+	return "held back until " + until.Format("2006-01-02 15:04:05") + ": something else keeps deleting or changing it"
+}
+
+// heldTunnels are the ends of the holds of configured tunnels
+// themselves (not of their addresses or routes), by name.
+func (dm *Daemon) heldTunnels() map[string]time.Time {
+	var out map[string]time.Time
+	for obj, h := range dm.held {
+		if h.tunnel == "" || obj != (model.Link{Name: h.tunnel}).ID() {
+			continue
+		}
+		if out == nil {
+			out = map[string]time.Time{}
+		}
+		out[h.tunnel] = h.until
 	}
 	return out
 }
@@ -243,6 +272,7 @@ func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string
 // asked for does the rest. Its failures are left to that converge.
 func (dm *Daemon) endpoints(ctx context.Context, why string, c counting) {
 	start := time.Now()
+	dm.releaseOver(dm.d.Now())
 	rep, err := engine.Endpoints(ctx, dm.d.Kernel, dm.cfg, dm.resolved(), dm.last, dm.hold)
 	kv := []any{"reason", why, "ops", len(rep.Applied), "took", time.Since(start), "read", rep.FirstRead, "apply", rep.Apply}
 	if err != nil {

@@ -100,6 +100,9 @@ type Deps struct {
 	// HookRetry overrides HookRetry, the wait before a failed hook run
 	// is tried again the first time (tests).
 	HookRetry time.Duration
+	// HoldOff overrides HoldOff, how long repairs of an object in a
+	// fight are held back (tests).
+	HoldOff time.Duration
 }
 
 // Daemon is one running control loop.
@@ -181,6 +184,9 @@ func New(d Deps) *Daemon {
 	if d.HookTimeout == 0 {
 		d.HookTimeout = HookTimeout
 	}
+	if d.HoldOff == 0 {
+		d.HoldOff = HoldOff
+	}
 	dm := &Daemon{d: d, names: map[string]*nameState{}, repairs: map[string][]time.Time{}, lastForm: map[string]string{}, held: map[string]holding{}, answers: make(chan answer)}
 	dm.hooks = newHooks(d.Log, d.Now, d.HookTimeout, dm.hookRan)
 	dm.hooks.forget = dm.hookForget
@@ -233,6 +239,19 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	retryFailed()
+	// holdOver arms holdEnd for the end of the earliest hold: the object
+	// is repaired then, not at the next hint or resync (a tunnel held
+	// missing would cut its routes off for up to a resync interval
+	// more). Each converge, short way and reload may begin or end one.
+	holdEnd := newTimer()
+	defer holdEnd.Stop()
+	holdOver := func() {
+		holdEnd.Stop()
+		if until, ok := dm.nextHoldEnd(); ok {
+			holdEnd.Reset(max(until.Sub(dm.d.Now()), 0))
+		}
+	}
+	holdOver()
 	// follow: an address hint asks tunnels to follow a device's address.
 	var follow bool
 	// converge converges and tells the pacer; a batch of hints pending
@@ -249,6 +268,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		clear(pending)
 		follow = false
 		retryFailed()
+		holdOver()
 	}
 	resync := time.NewTicker(dm.cfg.Global.ResyncInterval)
 	defer resync.Stop()
@@ -298,6 +318,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			if follow && len(dm.d.Events) == 0 {
 				if !pace.storming(now) {
 					dm.endpoints(ctx, "event: address (tunnel endpoints)", fights())
+					holdOver()
 				}
 				follow = false
 			}
@@ -307,6 +328,8 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			converge("resync", fights())
 		case <-retry.C:
 			converge("retry", fights())
+		case <-holdEnd.C:
+			converge("hold over", fights())
 		case <-resolveT.C:
 			dm.startDue(false)
 			dm.armResolve(resolveT)
@@ -320,6 +343,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 				resync.Reset(dm.cfg.Global.ResyncInterval)
 				dm.armResolve(resolveT)
 				retryFailed()
+				holdOver()
 			}
 		case <-watchdog:
 			dm.d.Notify("WATCHDOG=1")
@@ -421,13 +445,43 @@ func (dm *Daemon) stop() error {
 	return nil
 }
 
-// hold reports whether repairs of op's object are held back.
+// hold reports whether repairs of op's object are held back: a hold
+// is over at its end (until), not a moment after.
 func (dm *Daemon) hold(op plan.Op) bool {
 	h, ok := dm.held[op.Object()]
-	if ok && dm.d.Now().After(h.until) {
-		delete(dm.held, op.Object())
-		dm.d.Log.Info("repairing again: the hold is over", "object", op.Object())
+	if ok && !dm.d.Now().Before(h.until) {
+		dm.release(op.Object())
 		return false
 	}
 	return ok
+}
+
+// release ends the hold of obj, with a log line.
+func (dm *Daemon) release(obj string) {
+	delete(dm.held, obj)
+	dm.d.Log.Info("repairing again: the hold is over", "object", obj)
+}
+
+// releaseOver ends the holds that are over at now, also of the objects
+// that need no repair (the other manager put them back, or left): hold
+// would never be asked about those, and nextHoldEnd would give their
+// past end again and again.
+func (dm *Daemon) releaseOver(now time.Time) {
+	for obj, h := range dm.held {
+		if !now.Before(h.until) {
+			dm.release(obj)
+		}
+	}
+}
+
+// nextHoldEnd is the end of the earliest hold, if any: the loop
+// converges then (see Run).
+func (dm *Daemon) nextHoldEnd() (time.Time, bool) {
+	var next time.Time
+	for _, h := range dm.held {
+		if next.IsZero() || h.until.Before(next) {
+			next = h.until
+		}
+	}
+	return next, !next.IsZero()
 }

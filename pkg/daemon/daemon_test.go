@@ -133,6 +133,8 @@ type opts struct {
 	now func() time.Time
 	// hookRetry is Deps.HookRetry.
 	hookRetry time.Duration
+	// holdOff is Deps.HoldOff.
+	holdOff time.Duration
 }
 
 // startOpts starts a daemon on cfg and waits for its first convergence.
@@ -171,6 +173,7 @@ func startOpts(t *testing.T, cfg string, o opts) *harness {
 		OnConverge:   func(f Facts) { h.facts <- f },
 		Now:          o.now,
 		HookRetry:    o.hookRetry,
+		HoldOff:      o.holdOff,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -821,8 +824,13 @@ func TestFailingTunnelIsNotUp(t *testing.T) {
 // TestInKernelReason: a tunnel wanted up that a converge left out of the
 // kernel, or down, is down with the failure of its creation, or of
 // setting it up, when the converge's error holds it; else with a
-// pointer to the last error.
+// pointer to the last error. One whose repairs are held back is down
+// because of the hold, whatever the error; held and in the kernel up, it
+// is up.
 func TestInKernelReason(t *testing.T) {
+	until := time.Date(2026, 1, 2, 5, 26, 3, 0, time.UTC)
+	heldMoe := map[string]time.Time{"moe": until}
+	heldLarry := map[string]time.Time{"larry": until}
 	moe := model.Link{Name: "moe", Mode: model.ModeIPIP}
 	add := plan.Op{Kind: plan.LinkAdd, Link: &moe}
 	up := plan.Op{Kind: plan.LinkUp, Link: &moe, Name: "moe"}
@@ -835,19 +843,24 @@ func TestInKernelReason(t *testing.T) {
 		name  string
 		links []model.Link
 		err   error
+		held  map[string]time.Time
 		want  string
 	}{
-		{"created and up", []model.Link{{Name: "moe", Up: true}}, nil, ""},
-		{"creation failed", nil, failed(add, noDriver), "creating it failed: kernel has no ipip support (load module ipip; on OpenWrt install kmod-ipip)"},
-		{"another tunnel's creation failed", nil, failed(plan.Op{Kind: plan.LinkAdd, Link: &larry}, noDriver), "not in the kernel (see the last error)"},
-		{"no apply error", nil, engine.ErrNotConverged, "not in the kernel (see the last error)"},
-		{"setting it up failed", []model.Link{{Name: "moe"}}, failed(up, syscall.EPERM), "setting it up failed: operation not permitted"},
-		{"down, its creation's error", []model.Link{{Name: "moe"}}, failed(add, noDriver), "down in the kernel (see the last error)"},
+		{"created and up", []model.Link{{Name: "moe", Up: true}}, nil, nil, ""},
+		{"creation failed", nil, failed(add, noDriver), nil, "creating it failed: kernel has no ipip support (load module ipip; on OpenWrt install kmod-ipip)"},
+		{"another tunnel's creation failed", nil, failed(plan.Op{Kind: plan.LinkAdd, Link: &larry}, noDriver), nil, "not in the kernel (see the last error)"},
+		{"no apply error", nil, engine.ErrNotConverged, nil, "not in the kernel (see the last error)"},
+		{"setting it up failed", []model.Link{{Name: "moe"}}, failed(up, syscall.EPERM), nil, "setting it up failed: operation not permitted"},
+		{"down, its creation's error", []model.Link{{Name: "moe"}}, failed(add, noDriver), nil, "down in the kernel (see the last error)"},
+		{"held missing", nil, nil, heldMoe, "held back until 2026-01-02 05:26:03: something else keeps deleting or changing it"},
+		{"held down", []model.Link{{Name: "moe"}}, nil, heldMoe, "held back until 2026-01-02 05:26:03: something else keeps deleting or changing it"},
+		{"held up", []model.Link{{Name: "moe", Up: true}}, nil, heldMoe, ""},
+		{"another tunnel held", nil, nil, heldLarry, "not in the kernel (see the last error)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := engine.Snapshot{Have: model.State{Links: tt.links}, Want: desired.Result{Tunnels: []desired.TunnelStatus{{Name: "moe", Up: true}}}}
 			want := []desired.TunnelStatus{{Name: "moe", Up: tt.want == "", Reason: tt.want}}
-			if diff := cmp.Diff(want, inKernel(s, tt.err), cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+			if diff := cmp.Diff(want, inKernel(s, tt.err, tt.held), cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})

@@ -61,6 +61,16 @@ func (dm *Daemon) Facts() Facts {
 	// Its own map: the loop changes dm.facts' while the copy is written
 	// to the socket.
 	f.LastChange = maps.Clone(f.LastChange)
+	// A hold that ended since the last converge is over, whether or not
+	// the loop's converge at its end has run yet.
+	now := dm.d.Now()
+	f.Held, f.Holds = nil, nil
+	for _, h := range dm.facts.Holds {
+		if now.Before(h.Until) {
+			f.Holds = append(f.Holds, h)
+			f.Held = append(f.Held, h.Object)
+		}
+	}
 	if f.Tunnels == nil {
 		// [] in the JSON, before the first convergence and without
 		// tunnels, as for a list: not null.
@@ -99,7 +109,7 @@ func (dm *Daemon) showHolds(now time.Time) {
 	f := &dm.facts
 	f.Held, f.Holds = nil, nil
 	for obj, h := range dm.held {
-		if now.After(h.until) {
+		if !now.Before(h.until) {
 			// Over: the next repair of it goes ahead (hold).
 			continue
 		}

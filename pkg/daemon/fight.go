@@ -123,8 +123,9 @@ func form(op plan.Op) string {
 // environment (a new WAN address every minute, a tunnel set down while
 // its device is gone and up when it is back) gives another form and
 // never counts. Too many repairs in FightWindow and the object is held
-// back for HoldOff, with one log line saying so; tunnel is the tunnel it
-// belongs to (see tunnelOf), for status.
+// back for HoldOff (Deps.HoldOff), with one log line saying so; tunnel
+// is the tunnel it belongs to (see tunnelOf), for status. The loop
+// converges when the hold ends (see Run).
 func (dm *Daemon) countRepair(obj, form, tunnel string, counts bool) {
 	now := dm.d.Now()
 	last, seen := dm.lastForm[obj]
@@ -136,9 +137,9 @@ func (dm *Daemon) countRepair(obj, form, tunnel string, counts bool) {
 	times = append(times, now)
 	dm.repairs[obj] = times
 	if len(times) > FightLimit {
-		dm.held[obj] = holding{until: now.Add(HoldOff), tunnel: tunnel}
+		dm.held[obj] = holding{until: now.Add(dm.d.HoldOff), tunnel: tunnel}
 		delete(dm.repairs, obj)
-		dm.d.Log.Warn(fmt.Sprintf("giving up on %s for %s: something else keeps changing it (%d repairs in %s)", obj, HoldOff, len(times), FightWindow), "object", obj)
+		dm.d.Log.Warn(fmt.Sprintf("giving up on %s for %s: something else keeps changing it (%d repairs in %s)", obj, dm.d.HoldOff, len(times), FightWindow), "object", obj)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -97,6 +98,104 @@ func TestTunnelFightIsHeldBack(t *testing.T) {
 			h.writes() // take the lock
 			if diff := cmp.Diff(tt.unreachable, h.unreachable()); diff != "" {
 				t.Errorf("unreachable routes while held (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestHoldEndIsActedOn: when the hold of a tunnel that something else
+// deleted (or set down) ends, the loop converges by itself and puts the
+// tunnel and its routes back, with no hint and long before the resync;
+// the facts list the hold until then and no longer after. A tunnel
+// held missing cuts its routes off: waiting for the next hint or resync
+// kept them so for up to a resync interval more.
+func TestHoldEndIsActedOn(t *testing.T) {
+	cfg := strings.Replace(baseConfig, "[global]\n", "[global]\nresync_interval = \"1h\"\n", 1)
+	for _, tt := range []struct {
+		name string
+		undo func(k *fakekernel.Kernel)
+	}{
+		{"deleted", func(k *fakekernel.Kernel) { k.DelDevice("moe") }},
+		{"set down", func(k *fakekernel.Kernel) { k.SetUp("moe", false) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var log syncbuf.Buffer
+			const holdOff = 300 * time.Millisecond
+			h := startOpts(t, cfg, opts{log: logfmt.New(&log, logfmt.Info), holdOff: holdOff})
+			defer h.stop()
+			for range FightLimit + 2 {
+				h.k.Observe(context.Background(), model.Scope{}) // take the lock: the loop may be applying
+				tt.undo(h.k)
+				h.event(watch.Link)
+			}
+			f := h.d.Facts()
+			if diff := cmp.Diff([]string{`tunnel "moe"`}, f.Held); diff != "" {
+				t.Fatalf("held (-want +got):\n%s", diff)
+			}
+			// The kernel is not read here: the hold may be ending.
+			var reason string
+			var unreachable []string
+			for _, ts := range f.Tunnels {
+				if ts.Name == "moe" {
+					reason = ts.Reason
+					for _, r := range ts.Held {
+						unreachable = append(unreachable, r.ID())
+					}
+				}
+			}
+			slices.Sort(unreachable)
+			if want := HeldReason(f.Holds[0].Until); reason != want {
+				t.Errorf("while held: reason %q, want %q", reason, want)
+			}
+			if diff := cmp.Diff(throughMoe, unreachable); diff != "" {
+				t.Errorf("unreachable routes while held (-want +got):\n%s", diff)
+			}
+			// No hint, no resync within the hour: the hold's end alone.
+			after := h.next()
+			h.writes() // take the lock
+			if d, ok := h.k.Devices["moe"]; !ok || !d.Up || len(h.unreachable()) != 0 || !slices.Equal(h.routes(), allRoutes) {
+				t.Errorf("after the hold: tunnel %s, routes %v, unreachable %v", tunnel(h.k), h.routes(), h.unreachable())
+			}
+			if len(after.Held) != 0 || len(h.d.Facts().Holds) != 0 {
+				t.Errorf("holds listed after their end: %v, %v", after.Held, h.d.Facts().Holds)
+			}
+			for _, line := range []string{
+				`level=INFO msg="repairing again: the hold is over" object="tunnel \"moe\""`,
+				`reason="hold over"`,
+			} {
+				if !strings.Contains(log.String(), line) {
+					t.Errorf("the log lacks %s:\n%s", line, log.String())
+				}
+			}
+		})
+	}
+}
+
+// TestFactsDropEndedHolds: the facts read after a hold's end do not list
+// it, even before the converge at its end has run.
+func TestFactsDropEndedHolds(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	dm := New(Deps{Now: func() time.Time { return now }})
+	dm.held[`tunnel "moe"`] = holding{until: now.Add(time.Minute), tunnel: "moe"}
+	dm.held[`tunnel "larry"`] = holding{until: now.Add(2 * time.Minute), tunnel: "larry"}
+	dm.showHolds(now)
+	for _, tt := range []struct {
+		name  string
+		after time.Duration
+		want  []string
+	}{
+		{"both", 0, []string{`tunnel "larry"`, `tunnel "moe"`}},
+		{"moe's ended", time.Minute, []string{`tunnel "larry"`}},
+		{"both ended", 3 * time.Minute, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			now = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Add(tt.after)
+			f := dm.Facts()
+			if diff := cmp.Diff(tt.want, f.Held); diff != "" {
+				t.Errorf("held (-want +got):\n%s", diff)
+			}
+			if len(f.Holds) != len(tt.want) {
+				t.Errorf("holds %v, want %d", f.Holds, len(tt.want))
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/minijson"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 // Status is what `tunneld status` reports (also as JSON).
@@ -33,7 +34,8 @@ type Status struct {
 	// is the file's, what a reload would bring, not what the daemon does.
 	NotReloaded bool `json:",omitempty"`
 	// Drift is what differs between configuration and kernel, as the
-	// commands that would mend it.
+	// commands that would mend it; one the running daemon holds back
+	// (something else keeps undoing it) ends in " (held back)".
 	Drift []string `json:",omitempty"`
 	Notes []string `json:",omitempty"`
 	// Warnings are what the configuration does, applied, that an admin
@@ -132,13 +134,21 @@ func runStatus(env *Env, args []string) int {
 	if !fromDaemon {
 		resolved = resolveAll(env, c)
 	}
-	s, err := engine.Look(env.Context, k, c, resolved)
+	hold := daemonHold(st.Daemon, st.NotReloaded)
+	s, err := engine.Look(env.Context, k, c, resolved, hold...)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
 		return 1
 	}
-	for _, op := range s.Plan.Ops {
-		st.Drift = append(st.Drift, op.Command(s.Plan.Tables))
+	heldBack := engine.HeldBack(s.Plan.Ops, hold...)
+	for i, op := range s.Plan.Ops {
+		cmd := op.Command(s.Plan.Tables)
+		if heldBack != nil && heldBack[i] {
+			// Not what the next convergence does: the daemon leaves
+			// it as something else made it, until the hold ends.
+			cmd += heldBackMark
+		}
+		st.Drift = append(st.Drift, cmd)
 	}
 	st.Notes, st.Warnings = s.Want.Notes, s.Want.Warnings
 	// [] in the JSON for a configuration without tunnels, not null.
@@ -328,6 +338,31 @@ func heldOf(f *daemon.Facts, name string) []daemon.Hold {
 		}
 	}
 	return out
+}
+
+// heldBackMark ends a drift line of an operation the daemon holds back.
+const heldBackMark = " (held back)"
+
+// daemonHold is the running daemon f's holds as the engine asks them
+// (nil: none), for status to see what the daemon's converge sees: a
+// tunnel held missing or down has its routes as unreachable routes,
+// and the operations held back are not what its next convergence does.
+// The daemon drops the holds that are over when it is asked (its clock,
+// not status's, says when). None when the file was edited and not
+// reloaded (notReloaded): status then shows what a reload would bring,
+// and a reload ends every hold.
+func daemonHold(f *daemon.Facts, notReloaded bool) []engine.Hold {
+	if f == nil || notReloaded {
+		return nil
+	}
+	held := map[string]bool{}
+	for _, h := range daemonHolds(f) {
+		held[h.Object] = true
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	return []engine.Hold{func(op plan.Op) bool { return held[op.Object()] }}
 }
 
 // daemonHolds are all of f's holds; those of a daemon whose facts have

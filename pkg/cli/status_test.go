@@ -19,9 +19,11 @@ import (
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/desired"
+	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/minijson"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 // TestQueryErr: a daemon that cannot be asked is described without the
@@ -612,6 +614,81 @@ func TestStatusHeld(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.all, lines[i:]); diff != "" {
 				t.Errorf("daemon lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestStatusHeldTunnel: a tunnel the daemon holds back missing (something
+// else kept deleting it) says why it is down: a tester saw "down: not in
+// the kernel (see the last error)" with no last error, and no line for
+// its routes, unreachable as for any tunnel down. Its drift is marked
+// held back, not given as what the daemon's next convergence does;
+// without the hold (a file edited and not reloaded, whose reload ends
+// every hold) it is what a reload would do.
+func TestStatusHeldTunnel(t *testing.T) {
+	conf := "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\naddress = \"10.0.0.1/30\"\n[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\n"
+	file, c, k := configured(t, conf)
+	applied(t, file, k)
+	// The daemon's converge with the hold: moe deleted by someone else
+	// stays so, its route stands as an unreachable route.
+	k.DelDevice("moe")
+	obj := model.Link{Name: "moe"}.ID()
+	hold := func(op plan.Op) bool { return op.Object() == obj }
+	if _, err := engine.Converge(context.Background(), k, c, nil, hold); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	h := daemon.Hold{Object: obj, Tunnel: "moe", Until: at.Add(5 * time.Minute)}
+	facts := daemon.Facts{Started: at, Converges: 9, LastConverge: at, ConfigFile: file, ConfigSum: c.Sum,
+		Tunnels: []desired.TunnelStatus{{Name: "moe", Reason: daemon.HeldReason(h.Until)}},
+		Held:    []string{h.Object}, Holds: []daemon.Hold{h}}
+	edited := facts
+	edited.ConfigSum = "other"
+	for _, tt := range []struct {
+		name   string
+		facts  daemon.Facts
+		tunnel []string
+		drift  []string
+	}{
+		{"held", facts,
+			[]string{
+				"tunnel moe (ipip): down: held back until 2026-12-03 17:05:00: something else keeps deleting or changing it",
+				"  local  192.0.2.42",
+				"  remote 192.0.2.1",
+				"  no device moe in the kernel",
+				"  routes: 10.9.0.0/16 table main unreachable until moe is up",
+				"  not repairing tunnel \"moe\" until 2026-12-03 17:05:00: something else keeps changing it",
+			},
+			[]string{
+				"drift (what the daemon's next convergence would do):",
+				"  ip link add moe mtu 1480 type ipip local 192.0.2.42 remote 192.0.2.1 ttl 64 pmtudisc (held back)",
+				"  ip address add 10.0.0.1/30 dev moe (held back)",
+				"  ip link set moe up (held back)",
+			}},
+		// Its tunnel lines are the daemon's, as with the hold.
+		{"edited, not reloaded", edited, nil,
+			[]string{
+				"drift (what the daemon would do after a reload):",
+				"  ip link add moe mtu 1480 type ipip local 192.0.2.42 remote 192.0.2.1 ttl 64 pmtudisc",
+				"  ip address add 10.0.0.1/30 dev moe",
+				"  ip link set moe up",
+				"  ip route replace 10.9.0.0/16 dev moe table main proto 116",
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := statusText(t, file, k, serveFacts(t, tt.facts))
+			if diff := cmp.Diff(tt.tunnel, tunnelLines(out)); tt.tunnel != nil && diff != "" {
+				t.Errorf("tunnel lines (-want +got):\n%s\n%s", diff, out)
+			}
+			lines := strings.Split(out, "\n")
+			i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "drift") })
+			j := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "daemon:") })
+			if i < 0 || j < i {
+				t.Fatalf("no drift lines:\n%s", out)
+			}
+			if diff := cmp.Diff(tt.drift, lines[i:j]); diff != "" {
+				t.Errorf("drift lines (-want +got):\n%s\n%s", diff, out)
 			}
 		})
 	}

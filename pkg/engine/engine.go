@@ -65,12 +65,39 @@ type Snapshot struct {
 }
 
 // Look observes the kernel and plans, without changing anything.
-func Look(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr) (Snapshot, error) {
+//
+// The holds are those of a running daemon (status): desired then sees
+// the tunnels whose creation they hold (model.Inputs.HeldTunnels), as
+// the daemon's converge does, and the plan keeps every operation (see
+// HeldBack for those the daemon leaves out).
+func Look(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr, hold ...Hold) (Snapshot, error) {
 	have, in, err := k.Observe(ctx, Scope(c))
 	if err != nil {
 		return Snapshot{}, err
 	}
+	in.HeldTunnels = heldTunnels(c, hold)
 	return Plan(have, in, c, resolved), nil
+}
+
+// HeldBack reports, for each of ops, whether a converge with hold
+// leaves it out (see dropHeld): held itself, or one that would fail
+// without one held. nil without holds.
+func HeldBack(ops []plan.Op, hold ...Hold) []bool {
+	if len(hold) == 0 {
+		return nil
+	}
+	kept := dropHeld(slices.Clone(ops), hold)
+	out := make([]bool, len(ops))
+	// kept is ops in their order, less those left out.
+	j := 0
+	for i := range ops {
+		if j < len(kept) && opEqual(ops[i], kept[j]) {
+			j++
+			continue
+		}
+		out[i] = true
+	}
+	return out
 }
 
 // Plan is the pure part of Look: what the configuration wants, given an

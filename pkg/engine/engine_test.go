@@ -356,6 +356,16 @@ func TestDropHeld(t *testing.T) {
 			if diff := cmp.Diff(kinds(tt.want), kinds(got)); diff != "" {
 				t.Errorf("left (-want +got):\n%s", diff)
 			}
+			// HeldBack marks the others, in place (status's drift).
+			var notHeld []plan.Op
+			for i, held := range HeldBack(ops, tt.hold) {
+				if !held {
+					notHeld = append(notHeld, ops[i])
+				}
+			}
+			if diff := cmp.Diff(kinds(tt.want), kinds(notHeld)); diff != "" {
+				t.Errorf("not held back (-want +got):\n%s", diff)
+			}
 		})
 	}
 }

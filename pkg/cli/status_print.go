@@ -29,14 +29,7 @@ func printDaemonTunnels(w io.Writer, st Status) {
 	fmt.Fprintf(w, "configuration: the file cannot be read (its errors are above); the tunnels of the configuration the daemon runs (%s) at its last convergence, %s:\n",
 		or1(f.ConfigFile), f.LastConverge.Format("2006-01-02 15:04:05"))
 	for _, t := range st.Tunnels {
-		state := "up"
-		if !t.Up {
-			state = "down"
-			if t.Reason != "" {
-				state += ": " + t.Reason
-			}
-		}
-		fmt.Fprintf(w, "tunnel %s: %s%s\n", t.Name, state, t.upBut())
+		fmt.Fprintf(w, "tunnel %s: %s\n", t.Name, t.state())
 		fmt.Fprintf(w, "  local  %s\n  remote %s\n", orAny(t.LocalWanted), orAny(t.RemoteWanted))
 		if t.LastChange != "" {
 			fmt.Fprintf(w, "  last change %s\n", t.LastChange)
@@ -49,14 +42,7 @@ func printDaemonTunnels(w io.Writer, st Status) {
 func printStatus(w io.Writer, st Status) {
 	printNotReloaded(w, st)
 	for _, t := range st.Tunnels {
-		state := "up"
-		if !t.Up {
-			state = "down"
-			if t.Reason != "" {
-				state += ": " + t.Reason
-			}
-		}
-		fmt.Fprintf(w, "tunnel %s (%s): %s%s\n", t.Name, t.Mode, state, t.upBut())
+		fmt.Fprintf(w, "tunnel %s (%s): %s\n", t.Name, t.Mode, t.state())
 		// The kernel's endpoints are compared where the kernel has
 		// the tunnel; else the line after says there is none.
 		inKernel := t.MTU != 0 && !t.Foreign
@@ -179,6 +165,18 @@ func printDaemon(w io.Writer, st Status) {
 		fmt.Fprintf(w, "  last error at %s, cleared by %s at %s: %s\n", c.At.Format("2006-01-02 15:04:05"), c.By, c.Cleared.Format("2006-01-02 15:04:05"), c.Err)
 	}
 	printHeld(w, daemonHolds(f))
+}
+
+// state is what follows a tunnel's name on its line: up (and what may
+// keep it from passing all it should), or down and why.
+func (r TunnelReport) state() string {
+	if !r.Up {
+		if r.Reason != "" {
+			return "down: " + r.Reason
+		}
+		return "down"
+	}
+	return "up" + r.upBut()
 }
 
 // upBut is what follows "up" on the line of a tunnel that is up but may

@@ -614,7 +614,8 @@ func TestFightIsHeldBack(t *testing.T) {
 // it (a route that names no device by its [[route]] section); others
 // belong to none.
 func TestTunnelOf(t *testing.T) {
-	c, err := config.Parse("f.toml", []byte(baseConfig+"[[route]]\nto = \"10.8.0.0/16\"\ndev = \"moe\"\ntable = \"moe\"\n"))
+	c, err := config.Parse("f.toml", []byte(baseConfig+"[[route]]\nto = \"10.8.0.0/16\"\ndev = \"moe\"\ntable = \"moe\"\n"+
+		"[[route]]\nto = \"10.7.0.0/16\"\nvia = \"10.0.0.2\"\ntable = \"moe\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -629,6 +630,7 @@ func TestTunnelOf(t *testing.T) {
 		{"address", plan.Op{Kind: plan.AddrAdd, Addr: &model.Addr{Link: "moe", Prefix: p("10.0.0.1/30")}}, "moe"},
 		{"route through it", plan.Op{Kind: plan.RouteAdd, Route: &model.Route{Table: model.TableMain, Dst: p("10.9.0.0/16"), Dev: "moe"}}, "moe"},
 		{"its route, no device", plan.Op{Kind: plan.RouteAdd, Route: &model.Route{Table: 42, Dst: p("10.8.0.0/16"), Type: model.RouteUnreachable}}, "moe"},
+		{"its route by a gateway in its subnet, no device", plan.Op{Kind: plan.RouteAdd, Route: &model.Route{Table: 42, Dst: p("10.7.0.0/16"), Type: model.RouteUnreachable}}, "moe"},
 		{"route through lan", plan.Op{Kind: plan.RouteAdd, Route: &model.Route{Table: model.TableMain, Dst: p("172.16.0.0/12"), Dev: "lan"}}, ""},
 		{"its sysctl", plan.Op{Kind: plan.SysctlSet, Sysctl: &model.Sysctl{Path: "net/ipv4/conf/moe/rp_filter"}}, "moe"},
 		{"ip_forward", plan.Op{Kind: plan.SysctlSet, Sysctl: &model.Sysctl{Path: "net/ipv4/ip_forward"}}, ""},

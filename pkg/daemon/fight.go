@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
 )
@@ -152,10 +153,10 @@ type holding struct {
 
 // tunnelOf is the configured tunnel op's object belongs to, "" for none:
 // the tunnel itself, an address on it, a route through it (also one that
-// names no device, a placeholder, by the [[route]] section it comes
-// from), a sysctl of its device. status shows a hold in the tunnel's
-// block: a route through an "up" tunnel that is no longer repaired drops
-// the tunnel's traffic.
+// names no device, a placeholder or one by a gateway, by the [[route]]
+// section it comes from: desired.RouteThrough), a sysctl of its device.
+// status shows a hold in the tunnel's block: a route through an "up"
+// tunnel that is no longer repaired drops the tunnel's traffic.
 func (dm *Daemon) tunnelOf(op plan.Op) string {
 	var dev string
 	switch {
@@ -166,9 +167,13 @@ func (dm *Daemon) tunnelOf(op plan.Op) string {
 	case op.Route != nil:
 		dev = op.Route.Dev
 		if dev == "" && dm.cfg != nil {
-			for _, r := range dm.cfg.Routes {
-				if r.Table == op.Route.Table && r.To == op.Route.Dst && dm.cfg.TunnelByName(r.Dev) != nil {
-					dev = r.Dev
+			for i := range dm.cfg.Routes {
+				r := &dm.cfg.Routes[i]
+				if r.Table != op.Route.Table || r.To != op.Route.Dst {
+					continue
+				}
+				if t := desired.RouteThrough(dm.cfg, r); t != nil {
+					dev = t.Name
 					break
 				}
 			}

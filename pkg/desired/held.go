@@ -27,14 +27,11 @@ func whyLookup(name string) string {
 	return name + " is not resolved yet, and its lookup may need the way an unreachable route would block"
 }
 
-// through is the configured tunnel a route goes through, or nil: the one
-// its dev names or, for a route with a gateway and no dev, the one whose
-// own subnet (an address's prefix, or its peer) holds the gateway, which
-// the kernel reaches only through that tunnel.
-func (b *builder) through(r *config.Route) *config.Tunnel { return routeThrough(b.c, r) }
-
-// routeThrough is through for the configuration c alone.
-func routeThrough(c *config.Config, r *config.Route) *config.Tunnel {
+// RouteThrough is the configured tunnel the route r goes through, or nil:
+// the one its dev names or, for a route with a gateway and no dev, the
+// one whose own subnet (an address's prefix, or its peer) holds the
+// gateway, which the kernel reaches only through that tunnel.
+func RouteThrough(c *config.Config, r *config.Route) *config.Tunnel {
 	if r.Dev != "" {
 		return c.TunnelByName(r.Dev)
 	}
@@ -86,7 +83,7 @@ func (b *builder) hold(waiting []*config.Route) {
 		idx[ts.Name] = i
 	}
 	for _, r := range waiting {
-		tun := b.through(r)
+		tun := RouteThrough(b.c, r)
 		ph := model.Route{Table: r.Table, Dst: r.To, Metric: metric(r.To.Addr(), r.Metric), Type: model.RouteUnreachable}
 		st := &b.res.Tunnels[idx[tun.Name]]
 		why := ""

@@ -14,7 +14,7 @@ func (b *builder) routes() {
 	var waiting []*config.Route
 	for i := range b.c.Routes {
 		r := &b.c.Routes[i]
-		if tun := b.through(r); tun != nil && !b.routable(tun.Name) {
+		if tun := RouteThrough(b.c, r); tun != nil && !b.routable(tun.Name) {
 			// Held as an unreachable route while the tunnel is not
 			// up (see hold); its status says why it is not.
 			waiting = append(waiting, r)

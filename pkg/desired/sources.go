@@ -108,7 +108,7 @@ func newSourceIndex(c *config.Config) *sourceIndex {
 	ix := &sourceIndex{through: map[*config.Tunnel][]netip.Prefix{}, all: make([]routed, 0, len(c.Routes))}
 	for i := range c.Routes {
 		r := &c.Routes[i]
-		t := routeThrough(c, r)
+		t := RouteThrough(c, r)
 		dst := r.To.Masked()
 		if t != nil {
 			ix.through[t] = append(ix.through[t], dst)

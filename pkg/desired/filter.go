@@ -239,7 +239,7 @@ func derived(t *config.Tunnel, routes []config.Route) []netip.Prefix {
 // sources builds the index of routes refusedSources uses, once.
 func (b *builder) sources() *sourceIndex {
 	if b.srcIndex == nil {
-		b.srcIndex = newSourceIndex(b.c)
+		b.srcIndex = newSourceIndex(b.c, true)
 	}
 	return b.srcIndex
 }

@@ -87,7 +87,7 @@ tunnel = "Moe"
 direction = "in"
 proto = "tcp"
 action = "drop"
-`, []string{jump, est, inTCP, `iifname "Larry" counter drop`, `oifname "Larry" counter drop`}},
+`, []string{`iifname "Larry" jump spoof_Larry`, jump, est, inTCP, `iifname "Larry" counter drop`, `oifname "Larry" counter drop`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,6 +234,55 @@ func TestSpoofOwnPrefixes(t *testing.T) {
 	}
 }
 
+// TestSpoofOtherTunnels: another tunnel's own subnets and peers count as
+// routed elsewhere, as a [[route]] into it would (the kernel's connected
+// and peer routes send them through it): a tunnel whose allowed sources
+// cover them refuses them, unless it routes or allows them as
+// specifically itself. IPv6 link-local subnets are every link's (IPv4's
+// are routed like any other), and a host address without a peer routes
+// nothing.
+func TestSpoofOtherTunnels(t *testing.T) {
+	tunnel := func(name, mode, extra string) string {
+		return "[tunnel." + name + "]\nmode = \"" + mode + "\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2." + map[string]string{"a": "2", "b": "3"}[name] + "\"\n" + extra
+	}
+	route := func(to, rest string) string { return "[[route]]\nto = \"" + to + "\"\n" + rest + "\n" }
+	addr := func(a string) string { return "address = \"" + a + "\"\n" }
+	a := tunnel("a", "ipip", "") + route("0.0.0.0/0", `dev = "a"`)
+	a6 := tunnel("a", "sit", "") + route("::/0", `dev = "a"`)
+	tests := []struct {
+		name, conf string
+		want       []string
+	}{
+		{"b's subnet", a + tunnel("b", "ipip", addr("10.9.0.1/30")),
+			[]string{"ip saddr 10.9.0.0/30 counter drop"}},
+		{"b's peer", a + tunnel("b", "ipip", addr("10.9.1.1 peer 10.9.1.2")),
+			[]string{"ip saddr 10.9.1.2 counter drop"}},
+		{"b's subnet allowed as specifically", tunnel("a", "ipip", `allowed_sources = ["0.0.0.0/0", "10.9.0.0/30"]`+"\n") + tunnel("b", "ipip", addr("10.9.0.1/30")), nil},
+		{"b's subnet routed into a too (a failover)", a + route("10.9.0.0/30", "dev = \"a\"\nmetric = 100") + tunnel("b", "ipip", addr("10.9.0.1/30")), nil},
+		{"b's subnet inside a prefix routed into a", tunnel("a", "ipip", addr("10.0.0.1 peer 10.0.0.2")) + route("10.0.0.0/8", `dev = "a"`) + tunnel("b", "ipip", addr("10.9.0.1/30")),
+			[]string{"ip saddr 10.9.0.0/30 counter drop", "ip saddr 10.0.0.2 return", "ip saddr 10.0.0.0/8 return", "counter drop"}},
+		{"half of b's subnet routed into a", a + route("10.9.0.128/25", `dev = "a"`) + tunnel("b", "ipip", addr("10.9.0.1/24")),
+			[]string{"ip saddr 10.9.0.0/25 counter drop"}},
+		{"the same subnet on both", tunnel("a", "ipip", addr("10.9.0.1/30")) + route("0.0.0.0/0", `dev = "a"`) + tunnel("b", "ipip", addr("10.9.0.2/30")), nil},
+		{"b's subnet inside an unreachable route", a + route("10.9.0.0/16", `type = "unreachable"`) + tunnel("b", "ipip", addr("10.9.0.1/30")),
+			[]string{"ip saddr 10.9.0.0/16 counter drop"}},
+		{"b's host address routes nothing", a + tunnel("b", "ipip", addr("10.9.0.1/32")), nil},
+		{"b's IPv4 link-local /30 is routed like any other", a + tunnel("b", "ipip", addr("169.254.10.1/30")),
+			[]string{"ip saddr 169.254.10.0/30 counter drop"}},
+		{"IPv6: b's subnet", a6 + tunnel("b", "sit", addr("2001:db8:2::1/64")),
+			[]string{"ip6 saddr 2001:db8:2::/64 counter drop"}},
+		{"IPv6: b's link-local subnet is every link's", a6 + tunnel("b", "sit", addr("fe80::1/64")), nil},
+		{"an IPv4 subnet of b is not sit's", a6 + tunnel("b", "ipip", addr("10.9.0.1/30")), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, chainRules(t, tt.conf, "spoof_a")); diff != "" {
+				t.Errorf("spoof chain (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestSourceWarnings: a tunnel that lets any source of a family it
 // carries out, because a default route goes through it and it has no
 // allowed_sources, and that refuses none of the router's own either, is
@@ -251,6 +300,8 @@ func TestSourceWarnings(t *testing.T) {
 	}{
 		{"sit, default route in", sit + def, []string{warn("t", "IPv6", "::/0")}},
 		{"sit, default route in, its own prefix unreachable", sit + def + own, nil},
+		{"sit, default route in, another tunnel's subnet refused: still warned", sit + def + "[tunnel.b]\nmode = \"sit\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.3\"\naddress = \"2001:db8:2::1/64\"\n",
+			[]string{warn("t", "IPv6", "::/0")}},
 		{"sit, allowed_sources given", sit + `allowed_sources = "::/0"` + "\n" + def, nil},
 		{"sit, no default route", sit + own, nil},
 		{"firewall off", "[global]\nfirewall = false\n" + sit + def, nil},

@@ -12,19 +12,24 @@ import (
 // whatever its allowed sources say: those whose most specific prefix in
 // the configuration (of a family t carries, but the default route) is
 // one it routes elsewhere, through another device or as unreachable,
-// blackhole or prohibit, and not through t. A prefix counts as through t
-// when a [[route]] (in any table) sends it into t, it is one of t's own
+// blackhole or prohibit, and not through t. A prefix is routed elsewhere
+// when a [[route]] sends it there or it is another tunnel's own subnet
+// or peer (the kernel's connected and peer routes send those through
+// that tunnel; see newSourceIndex). A prefix counts as through t when a
+// [[route]] (in any table) sends it into t, it is one of t's own
 // subnets or peers, or t's allowed_sources (its derived sources, byDev
 // being the routes whose dev is t, when it gives none) names it; one
-// both routed elsewhere and through t is through t (a failover). So a
-// source inside the router's own routed /48, which has its unreachable
-// route, is refused from a 6in4 tunnel whose default route lets every
-// other source in (IPv6 has no rp_filter: a tester's broker sent such
-// packets and they reached the LAN), a LAN's /64 routed to br-lan inside
-// a /48 routed into the tunnel is refused while the rest of the /48
-// passes, and an allowed_sources prefix as specific as a route elsewhere
-// lets it in again (asymmetric routing, on purpose). The result is
-// minimal CIDR prefixes, in order.
+// both routed elsewhere and through t is through t (a failover, or two
+// tunnels with the same subnet). So a source inside the router's own
+// routed /48, which has its unreachable route, is refused from a 6in4
+// tunnel whose default route lets every other source in (IPv6 has no
+// rp_filter: a tester's broker sent such packets and they reached the
+// LAN), a LAN's /64 routed to br-lan inside a /48 routed into the tunnel
+// is refused while the rest of the /48 passes, another tunnel's /30
+// transfer net is refused from a tunnel with the default route, and an
+// allowed_sources prefix as specific as a route elsewhere lets it in
+// again (asymmetric routing, on purpose). The result is minimal CIDR
+// prefixes, in order.
 func refusedSources(ix *sourceIndex, c *config.Config, t *config.Tunnel, byDev []config.Route) []netip.Prefix {
 	carries := func(p netip.Prefix) bool {
 		return p.Bits() > 0 && (p.Addr().Is4() && t.Mode.CarriesIPv4() || p.Addr().Is6() && c.CarriesIPv6(t))
@@ -90,21 +95,32 @@ func refusedSources(ix *sourceIndex, c *config.Config, t *config.Tunnel, byDev [
 	return out
 }
 
-// routed is a configured route's destination and the tunnel it goes
-// through (nil: elsewhere).
+// routed is a configured route's destination, or a tunnel's own subnet
+// or peer, and the tunnel it goes through (nil: elsewhere).
 type routed struct {
 	dst    netip.Prefix
 	tunnel *config.Tunnel
 }
 
 // sourceIndex holds, for refusedSources, the configuration's routes once:
-// by the tunnel they go through, and all of them in address order.
+// by the tunnel they go through, and all of them in address order (with
+// the tunnels' own subnets and peers among them, when it is made with
+// subnets).
 type sourceIndex struct {
 	through map[*config.Tunnel][]netip.Prefix
 	all     []routed // sorted by address, then prefix length
 }
 
-func newSourceIndex(c *config.Config) *sourceIndex {
+// newSourceIndex indexes the configuration's [[route]] sections and,
+// with subnets, each tunnel's own subnets and peers as well: the kernel's
+// connected and peer routes send those through the tunnel as a [[route]]
+// with its dev would, so another tunnel refuses them just the same.
+// IPv6 link-local ones are left out: every link has its own fe80::/64,
+// so one on a tunnel is no other tunnel's business, and the spoof chains
+// let fe80::/10 through (see spoofChain). IPv4's 169.254.0.0/16 is routed
+// like any other prefix and stays (a VPN's /30 inside transfer nets). A
+// host address without a peer (a /32 or /128) routes nothing.
+func newSourceIndex(c *config.Config, subnets bool) *sourceIndex {
 	ix := &sourceIndex{through: map[*config.Tunnel][]netip.Prefix{}, all: make([]routed, 0, len(c.Routes))}
 	for i := range c.Routes {
 		r := &c.Routes[i]
@@ -114,6 +130,15 @@ func newSourceIndex(c *config.Config) *sourceIndex {
 			ix.through[t] = append(ix.through[t], dst)
 		}
 		ix.all = append(ix.all, routed{dst, t})
+	}
+	if subnets {
+		for _, t := range c.Tunnels {
+			for _, p := range derived(t, nil) {
+				if !linkLocal.Contains(p.Addr()) {
+					ix.all = append(ix.all, routed{p, t})
+				}
+			}
+		}
 	}
 	slices.SortFunc(ix.all, func(a, b routed) int { return comparePrefix(a.dst, b.dst) })
 	return ix
@@ -177,13 +202,15 @@ func comparePrefix(a, b netip.Prefix) int {
 
 // SourceWarnings says of each tunnel that lets every source of a family
 // it carries come out of it, because a default route goes through it and
-// allowed_sources is not given, while the configuration refuses none of
-// that family from it either (see refusedSources): nothing checks the
-// sources it delivers. A tester's 6in4 tunnel to a broker, with the
-// default route through it and no route for the router's own prefix,
-// forwarded packets with a source in that prefix to the LAN. None with
-// the filter off (firewall = false: the configuration warns of
-// allowed_sources there).
+// allowed_sources is not given, while no [[route]] refuses any of that
+// family from it either (see refusedSources): nothing checks the sources
+// it delivers. A tester's 6in4 tunnel to a broker, with the default route
+// through it and no route for the router's own prefix, forwarded packets
+// with a source in that prefix to the LAN. Other tunnels' subnets and
+// peers, which the tunnel refuses too, do not silence it: they are not
+// the LAN's prefixes the warning asks routes for. None with the filter
+// off (firewall = false: the configuration warns of allowed_sources
+// there).
 func SourceWarnings(c *config.Config) []string {
 	if !c.Global.Firewall {
 		return nil
@@ -203,7 +230,7 @@ func SourceWarnings(c *config.Config) []string {
 			continue // no default route through it
 		}
 		if ix == nil {
-			ix = newSourceIndex(c)
+			ix = newSourceIndex(c, false)
 		}
 		refused := refusedSources(ix, c, t, byDev)
 		for _, p := range derived(t, byDev) {

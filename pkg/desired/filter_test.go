@@ -218,6 +218,10 @@ func TestSpoofOwnPrefixes(t *testing.T) {
 			[]string{"ip6 saddr 2001:db8:100:1000::/52 counter drop", "ip6 saddr 2001:db8:100:2000::/51 counter drop",
 				"ip6 saddr 2001:db8:100:4000::/50 counter drop", "ip6 saddr 2001:db8:100:8000::/49 counter drop"}},
 		{"an IPv4 prefix is not sit's", sit + def + route("10.0.0.0/8", `type = "unreachable"`), nil},
+		{"a route elsewhere in another table than the one into t counts", sit + "[tables]\nvpn = 100\n" + route("::/0", "dev = \"t\"\ntable = \"vpn\"") + route("2001:db8:100::/48", `type = "unreachable"`),
+			[]string{"ip6 saddr 2001:db8:100::/48 counter drop"}},
+		{"and one in a table of its own", sit + def + "[tables]\nlan = 100\n" + route("2001:db8:100::/48", "dev = \"br-lan\"\ntable = \"lan\""),
+			[]string{"ip6 saddr 2001:db8:100::/48 counter drop"}},
 		{"outside the allowed sources the last rule drops it", filterTunnel[1:] + route("10.9.0.0/16", `dev = "lan"`),
 			[]string{"ip saddr 10.0.0.2 return", "counter drop"}},
 	}

@@ -30,6 +30,19 @@ import (
 // allowed_sources prefix as specific as a route elsewhere lets it in
 // again (asymmetric routing, on purpose). The result is minimal CIDR
 // prefixes, in order.
+//
+// A route's table does not matter, on either side: the chain sees the
+// packet's inner source only, not which table the lookup of a reply to
+// it would use (that depends on the rules, tunneld's and anyone else's,
+// on the reply's own source, mark and incoming device), so a prefix
+// routed elsewhere in any table is refused. Weighing only routes in the
+// same table as the one into t would let the router's own prefixes in
+// again wherever the default route through t sits in a table of its own
+// (the usual policy routing: default through t in table vpn, the
+// router's /48 unreachable in main), and a table that no [[rule]] names
+// may still be looked up by someone else's rule. Where a prefix routed
+// elsewhere in one table is meant to come out of t all the same, an
+// allowed_sources prefix as specific lets it in.
 func refusedSources(ix *sourceIndex, c *config.Config, t *config.Tunnel, byDev []config.Route) []netip.Prefix {
 	carries := func(p netip.Prefix) bool {
 		return p.Bits() > 0 && (p.Addr().Is4() && t.Mode.CarriesIPv4() || p.Addr().Is6() && c.CarriesIPv6(t))

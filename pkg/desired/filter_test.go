@@ -1,12 +1,14 @@
 package desired
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
@@ -322,5 +324,37 @@ func TestSourceWarnings(t *testing.T) {
 				t.Errorf("Build's warnings (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// BenchmarkSpoofSubnets1000 is the desired state of 1000 tunnels, each
+// with a /30 of its own, a route in its own table and a source rule, and
+// one more with the default route (allowed sources that cover every
+// other tunnel's subnet and route): the source index must keep the spoof
+// chains from weighing every subnet for every tunnel.
+func BenchmarkSpoofSubnets1000(b *testing.B) {
+	var s strings.Builder
+	s.WriteString("[global]\nrule_priority_max = 29999\n[tables]\n")
+	for i := range 1000 {
+		fmt.Fprintf(&s, "tab%d = %d\n", i, 1000+i)
+	}
+	for i := range 1000 {
+		hi, lo := (i+1)/256, (i+1)%256
+		fmt.Fprintf(&s, "[tunnel.t%d]\nmode = \"ipip\"\nlocal = \"192.0.0.1\"\nremote = \"198.18.%d.%d\"\naddress = \"10.%d.%d.1/30\"\n", i, hi, lo, 100+i/64, i%64*4)
+		fmt.Fprintf(&s, "[[route]]\nto = \"10.%d.%d.0/24\"\ndev = \"t%d\"\ntable = \"tab%d\"\n", 200+hi, lo, i, i)
+		fmt.Fprintf(&s, "[[rule]]\nfrom = \"10.%d.%d.1\"\ntable = \"tab%d\"\n", 100+i/64, i%64*4, i)
+	}
+	s.WriteString("[tunnel.up]\nmode = \"ipip\"\nlocal = \"192.0.0.1\"\nremote = \"198.19.0.1\"\n[[route]]\nto = \"default\"\ndev = \"up\"\n")
+	c, err := config.Parse("scale.toml", []byte(s.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := Build(c, model.Inputs{}, model.State{})
+	if r.State.Filter == nil || len(r.State.Filter.Chains) < 1000 {
+		b.Fatal("too few chains")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Build(c, model.Inputs{}, model.State{})
 	}
 }

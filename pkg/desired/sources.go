@@ -134,7 +134,13 @@ type sourceIndex struct {
 // like any other prefix and stays (a VPN's /30 inside transfer nets). A
 // host address without a peer (a /32 or /128) routes nothing.
 func newSourceIndex(c *config.Config, subnets bool) *sourceIndex {
-	ix := &sourceIndex{through: map[*config.Tunnel][]netip.Prefix{}, all: make([]routed, 0, len(c.Routes))}
+	n := len(c.Routes)
+	if subnets {
+		for _, t := range c.Tunnels {
+			n += len(t.Addresses)
+		}
+	}
+	ix := &sourceIndex{through: map[*config.Tunnel][]netip.Prefix{}, all: make([]routed, 0, n)}
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		t := RouteThrough(c, r)

@@ -30,13 +30,22 @@ const RetryConverge = time.Second
 // next one fails too, the failure is logged at error level (see below).
 // Operations done for a reason other than a new configuration are repairs
 // or follow-ups of the environment; each gets one log line naming its
-// object, and counts towards a fight over it as c says. waited
+// object, and counts towards a fight over it as c says. One that sets a
+// tunnel up again ends the holds of what belongs to it (freeRecovered)
+// and converges once more to put that back. waited
 // is how long it came after the first hint that asked for it (0: none
 // did); the debug log gives it beside the first read and the applies.
 func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited time.Duration) {
 	start := time.Now()
 	dm.releaseOver(dm.d.Now())
 	rep, err := engine.Converge(ctx, dm.d.Kernel, dm.cfg, dm.resolved(), dm.hold)
+	if ctx.Err() == nil && dm.freeRecovered(rep.Applied) {
+		// The holds it ended left their objects out of it: they are
+		// put back now, not at the next hint.
+		more, moreErr := engine.Converge(ctx, dm.d.Kernel, dm.cfg, dm.resolved(), dm.hold)
+		rep.Applied = append(rep.Applied, more.Applied...)
+		rep.Last, rep.Apply, err = more.Last, rep.Apply+more.Apply, moreErr
+	}
 	kv := []any{"reason", why, "ops", len(rep.Applied), "took", time.Since(start), "read", rep.FirstRead, "apply", rep.Apply}
 	if waited > 0 {
 		kv = append(kv, "waited", waited)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -185,4 +186,40 @@ func (dm *Daemon) tunnelOf(op plan.Op) string {
 		return ""
 	}
 	return dev
+}
+
+// freeRecovered ends the holds of what belongs to each tunnel that
+// applied set up (tunneld created it again, or set it up again, after it
+// was missing or down), but of the tunnel itself, and forgets their
+// repairs and last form: what an outage took with the tunnel (the routes
+// through it, which the kernel flushes, its addresses and sysctls) is no
+// longer what the other manager undid, and was left out until the hold's
+// end however soon the tunnel came back. It reports whether it ended
+// any: the converge goes on to put them back (see converge).
+//
+// This cannot feed a storm: the other manager undoing the object again
+// is repaired and counted anew, and held back once more after
+// FightLimit+1 repairs; and a tunnel comes back up only as often as an
+// outage ends, or as tunneld repairs the tunnel itself, which its own
+// count holds back.
+func (dm *Daemon) freeRecovered(applied []plan.Op) bool {
+	var up []string
+	for _, op := range applied {
+		if op.Kind == plan.LinkUp && op.Link != nil && dm.cfg.TunnelByName(op.Link.Name) != nil {
+			up = append(up, op.Link.Name)
+		}
+	}
+	freed := false
+	for _, obj := range slices.Sorted(maps.Keys(dm.held)) {
+		h := dm.held[obj]
+		if !slices.Contains(up, h.tunnel) || obj == (model.Link{Name: h.tunnel}).ID() {
+			continue
+		}
+		delete(dm.held, obj)
+		delete(dm.repairs, obj)
+		delete(dm.lastForm, obj)
+		dm.d.Log.Info("repairing again: its tunnel is up again", "object", obj)
+		freed = true
+	}
+	return freed
 }

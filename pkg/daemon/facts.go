@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tunneld/tunneld/pkg/desired"
+	"github.com/tunneld/tunneld/pkg/model"
 )
 
 // Facts is what the running daemon knows that the kernel does not say:
@@ -58,9 +59,10 @@ func (dm *Daemon) Facts() Facts {
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
 	f := dm.facts
-	// Its own map: the loop changes dm.facts' while the copy is written
-	// to the socket.
+	// Its own map and tunnels: the loop changes dm.facts' while the
+	// copy is written to the socket, and holdOver changes the copy's.
 	f.LastChange = maps.Clone(f.LastChange)
+	f.Tunnels = slices.Clone(f.Tunnels)
 	// A hold that ended since the last converge is over, whether or not
 	// the loop's converge at its end has run yet.
 	now := dm.d.Now()
@@ -69,7 +71,11 @@ func (dm *Daemon) Facts() Facts {
 		if now.Before(h.Until) {
 			f.Holds = append(f.Holds, h)
 			f.Held = append(f.Held, h.Object)
+			continue
 		}
+		// Nor is a held tunnel's reason, which that converge gives
+		// it anew: until then it is being repaired.
+		holdOver(f.Tunnels, h)
 	}
 	if f.Tunnels == nil {
 		// [] in the JSON, before the first convergence and without
@@ -101,6 +107,19 @@ type Hold struct {
 	Tunnel string `json:",omitempty"`
 	// Until is when the daemon repairs it again.
 	Until time.Time
+}
+
+// holdOver says, in the reason of h's tunnel if h holds it back
+// (HeldReason), that the hold is over and the tunnel being repaired.
+func holdOver(tunnels []desired.TunnelStatus, h Hold) {
+	if h.Object != (model.Link{Name: h.Tunnel}).ID() {
+		return
+	}
+	for i, t := range tunnels {
+		if t.Name == h.Tunnel && t.Reason == HeldReason(h.Until) {
+			tunnels[i].Reason = "the hold ended at " + h.Until.Format("2006-01-02 15:04:05") + ": being repaired"
+		}
+	}
 }
 
 // showHolds puts the holds that last beyond now into the facts, by

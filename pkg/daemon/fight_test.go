@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/logfmt"
@@ -172,30 +173,50 @@ func TestHoldEndIsActedOn(t *testing.T) {
 }
 
 // TestFactsDropEndedHolds: the facts read after a hold's end do not list
-// it, even before the converge at its end has run.
+// it, even before the converge at its end has run; nor does the reason
+// of a tunnel held back, which the last converge gave it: it says the
+// hold is over, and the tunnel being repaired.
 func TestFactsDropEndedHolds(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	now := start
 	dm := New(Deps{Now: func() time.Time { return now }})
 	dm.held[`tunnel "moe"`] = holding{until: now.Add(time.Minute), tunnel: "moe"}
 	dm.held[`tunnel "larry"`] = holding{until: now.Add(2 * time.Minute), tunnel: "larry"}
+	dm.held["route 10.9.0.0/16 table main"] = holding{until: now.Add(time.Minute), tunnel: "curly"}
 	dm.showHolds(now)
+	held := []string{HeldReason(now.Add(2 * time.Minute)), HeldReason(now.Add(time.Minute)), "waiting for wan"}
+	dm.facts.Tunnels = []desired.TunnelStatus{{Name: "larry", Reason: held[0]}, {Name: "moe", Reason: held[1]}, {Name: "curly", Reason: held[2]}}
 	for _, tt := range []struct {
 		name  string
 		after time.Duration
 		want  []string
+		// reasons are larry's, moe's and curly's.
+		reasons []string
 	}{
-		{"both", 0, []string{`tunnel "larry"`, `tunnel "moe"`}},
-		{"moe's ended", time.Minute, []string{`tunnel "larry"`}},
-		{"both ended", 3 * time.Minute, nil},
+		{"all", 0, []string{`route 10.9.0.0/16 table main`, `tunnel "larry"`, `tunnel "moe"`}, held},
+		{"moe's and the route's ended", time.Minute, []string{`tunnel "larry"`},
+			[]string{held[0], "the hold ended at 2026-01-02 03:05:05: being repaired", held[2]}},
+		{"all ended", 3 * time.Minute, nil,
+			[]string{"the hold ended at 2026-01-02 03:06:05: being repaired", "the hold ended at 2026-01-02 03:05:05: being repaired", held[2]}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			now = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Add(tt.after)
+			now = start.Add(tt.after)
 			f := dm.Facts()
 			if diff := cmp.Diff(tt.want, f.Held); diff != "" {
 				t.Errorf("held (-want +got):\n%s", diff)
 			}
 			if len(f.Holds) != len(tt.want) {
 				t.Errorf("holds %v, want %d", f.Holds, len(tt.want))
+			}
+			var reasons []string
+			for _, ts := range f.Tunnels {
+				reasons = append(reasons, ts.Reason)
+			}
+			if diff := cmp.Diff(tt.reasons, reasons); diff != "" {
+				t.Errorf("reasons (-want +got):\n%s", diff)
+			}
+			if dm.facts.Tunnels[0].Reason != held[0] || dm.facts.Tunnels[1].Reason != held[1] {
+				t.Errorf("the daemon's own facts changed: %+v", dm.facts.Tunnels)
 			}
 		})
 	}

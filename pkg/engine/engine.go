@@ -187,30 +187,31 @@ func heldTunnels(c *config.Config, hold []Hold) map[string]bool {
 }
 
 // dropHeld leaves out of ops those a hold returns true for (each hold is
-// asked once per operation), and those that would fail without them: the
-// addresses, routes and setting up of a tunnel whose creation is held,
-// and the routes through one whose setting up is held (the kernel refuses
-// a route through a missing or down device). Without this, a tunnel held
-// back because something else keeps deleting it failed every converge
-// on its address and routes.
+// asked once per operation), and those that would fail or never be done
+// without them, of a tunnel whose creation is held: its addresses and
+// setting up (without this, a tunnel held back because something else
+// keeps deleting it failed every converge on its address), and the
+// routes through it. Desired plans no route through a held tunnel that
+// is missing or down (it puts unreachable routes in their place:
+// model.Inputs.HeldTunnels, see heldTunnels); the routes here are those
+// through a held tunnel that is up in the kernel in another mode, which
+// the plan would create again (its deletion is held too) and so adds
+// again, each converge, whether they are in place or not.
 func dropHeld(ops []plan.Op, hold []Hold) []plan.Op {
 	if len(hold) == 0 {
 		return ops
 	}
-	var missing, down map[string]bool
+	var missing map[string]bool
 	ops = slices.DeleteFunc(ops, func(op plan.Op) bool {
 		if !slices.ContainsFunc(hold, func(h Hold) bool { return h(op) }) {
 			return false
 		}
-		switch op.Kind {
-		case plan.LinkAdd:
+		if op.Kind == plan.LinkAdd {
 			missing = setIn(missing, op.Link.Name)
-		case plan.LinkUp:
-			down = setIn(down, op.Name)
 		}
 		return true
 	})
-	if missing == nil && down == nil {
+	if missing == nil {
 		return ops
 	}
 	return slices.DeleteFunc(ops, func(op plan.Op) bool {
@@ -218,7 +219,7 @@ func dropHeld(ops []plan.Op, hold []Hold) []plan.Op {
 		case plan.AddrAdd:
 			return missing[op.Addr.Link]
 		case plan.RouteAdd, plan.RouteReplace:
-			return missing[op.Route.Dev] || down[op.Route.Dev]
+			return missing[op.Route.Dev]
 		case plan.LinkUp:
 			return missing[op.Name]
 		}

@@ -187,3 +187,72 @@ func TestHeldRoutesCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldTunnelNeedsNoRouteDropped: a converge with the tunnel held (as
+// the daemon holds one that something else keeps deleting, setting down
+// or changing) leaves it as it is and ends converged, with only what the
+// hold leaves out left to do. Missing or down, its routes stand as
+// unreachable routes (model.Inputs.HeldTunnels): no route through it is
+// planned, which the kernel would refuse. Up in the kernel in another
+// mode, which the plan would delete and create again (both held), the
+// plan adds every route through it again, as after a creation: dropHeld
+// leaves those out (else the converge never ends, ErrNotConverged each
+// time), and a route through it that was deleted stays so.
+func TestHeldTunnelNeedsNoRouteDropped(t *testing.T) {
+	c, err := config.Parse("t.toml", []byte(heldConf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := netip.MustParsePrefix
+	unreachable := []model.Route{
+		{Table: 100, Dst: p("192.168.2.0/24"), Type: model.RouteUnreachable},
+		{Table: model.TableMain, Dst: p("10.20.0.0/16"), Metric: 7, Type: model.RouteUnreachable},
+	}
+	routed := []model.Route{
+		{Table: 100, Dst: p("192.168.2.0/24"), Via: netip.MustParseAddr("10.0.0.2"), Dev: "t1"},
+		{Table: model.TableMain, Dst: p("10.20.0.0/16"), Dev: "t1", Metric: 7},
+	}
+	for _, tt := range []struct {
+		name string
+		undo func(k *fakekernel.Kernel)
+		want []model.Route
+	}{
+		{"deleted", func(k *fakekernel.Kernel) { k.DelDevice("t1") }, unreachable},
+		{"set down", func(k *fakekernel.Kernel) { k.SetUp("t1", false) }, unreachable},
+		{"another mode, a route deleted", func(k *fakekernel.Kernel) {
+			l := k.Tunnels["t1"]
+			l.Mode = model.ModeGRE
+			k.Tunnels["t1"] = l
+			k.Routes = slices.DeleteFunc(k.Routes, func(r fakekernel.Route) bool { return r.Dst == p("10.20.0.0/16") })
+		}, routed[:1]},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			k := world()
+			if _, err := Converge(ctx, k, c, nil); err != nil {
+				t.Fatal(err)
+			}
+			tt.undo(k)
+			before := k.Tunnels["t1"]
+			held := model.Link{Name: "t1"}.ID()
+			hold := func(op plan.Op) bool { return op.Object() == held }
+			if _, err := Converge(ctx, k, c, nil, hold); err != nil {
+				t.Fatalf("converge with t1 held: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, ownRoutes(k), dumpOpts); diff != "" {
+				t.Errorf("tunneld's routes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(before, k.Tunnels["t1"], dumpOpts); diff != "" {
+				t.Errorf("t1 not left as it was (-before +after):\n%s", diff)
+			}
+			s, err := Look(ctx, k, c, nil, hold)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, heldBack := range HeldBack(s.Plan.Ops, hold) {
+				if !heldBack {
+					t.Errorf("left to do: %s", s.Plan.Ops[i].Command(nil))
+				}
+			}
+		})
+	}
+}

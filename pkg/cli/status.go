@@ -92,10 +92,10 @@ type TunnelReport struct {
 	// them ("wan has no carrier", "wan is down"): the device its local
 	// address follows or is on, the one it is bound to.
 	Underlay []string `json:",omitempty"`
-	// Dropping says which packets an up tunnel drops for want of
-	// underlay MTU ("IPv6 packets over 1252 bytes are dropped: the
-	// underlay wan's mtu 1300 is too small (1328 needed)";
-	// desired.TunnelStatus.Dropping).
+	// Dropping says which packets an up tunnel (ip6ip6, gre with
+	// pmtudisc) drops for want of underlay MTU ("IPv6 packets over 1252
+	// bytes are dropped: the underlay wan's mtu 1300 is too small (1328
+	// needed)"; desired.TunnelStatus.Dropping).
 	Dropping string `json:",omitempty"`
 }
 

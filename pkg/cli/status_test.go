@@ -894,25 +894,36 @@ func TestStatusUnderlay(t *testing.T) {
 // line says which IPv6 packets it drops and why, and the warning what to
 // do. A tester saw "up", "drift: none" and a warning that read like a fix
 // while ping6 -s 1232 and up lost every packet over a 1300 underlay.
+//
+// A gre tunnel with pmtudisc (DF on its outer packets) drops them the
+// same way, and its IPv4 packets without DF; without pmtudisc the kernel
+// fragments its outer packets and only the raised mtu is warned of.
 func TestStatusIPv6Shortfall(t *testing.T) {
+	const ip6ip6 = "mode = \"ip6ip6\"\nremote = \"2001:db8:b::2\"\naddress = \"fd00:ab::1/64\"\n"
+	const gre = "mode = \"gre\"\nremote = \"192.0.2.1\"\naddress = [\"10.0.0.1/30\", \"fd00:ab::1/64\"]\n"
 	for _, tt := range []struct {
-		name     string
-		underlay int
-		line     string
-		warning  string
+		name, tunnel string
+		underlay     int
+		line         string
+		warning      string
 	}{
-		{"the tester's 1300", 1300,
+		{"the tester's 1300", ip6ip6, 1300,
 			"tunnel site-b (ip6ip6): up, but IPv6 packets over 1252 bytes are dropped: the underlay wan's mtu 1300 is too small (1328 needed)",
 			`warning: tunnel "site-b": computed mtu 1252 (underlay 1300 minus overhead 48) is below IPv6's minimum 1280: using 1280, but ip6ip6 does not fragment its outer packets: IPv6 packets over 1252 bytes through it are dropped; raise the underlay wan's mtu to at least 1328`},
-		{"ethernet", 1500, "tunnel site-b (ip6ip6): up", ""},
+		{"ethernet", ip6ip6, 1500, "tunnel site-b (ip6ip6): up", ""},
+		{"gre with pmtudisc over 1280", gre, 1280,
+			"tunnel site-b (gre): up, but IPv6 packets over 1256 bytes are dropped, and IPv4 ones without DF: the underlay wan's mtu 1280 is too small (1304 needed)",
+			`warning: tunnel "site-b": computed mtu 1256 (underlay 1280 minus overhead 24) is below IPv6's minimum 1280: using 1280, but gre sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them: IPv6 packets over 1256 bytes through it are dropped, and IPv4 ones without DF; raise the underlay wan's mtu to at least 1304, or set pmtudisc = false (the kernel then fragments the outer packets)`},
+		{"gre without pmtudisc over 1280", gre + "pmtudisc = false\n", 1280, "tunnel site-b (gre): up",
+			`warning: tunnel "site-b": computed mtu 1256 (underlay 1280 minus overhead 24) is below IPv6's minimum 1280: using 1280`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.site-b]\nmode = \"ip6ip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::2\"\naddress = \"fd00:ab::1/64\"\n")
+			file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.site-b]\nlocal = \"wan\"\n"+tt.tunnel)
 			if k.Devices["wan"] == nil {
 				k.AddDevice(model.Device{Name: "wan", Up: true, Running: true})
 			}
 			k.Devices["wan"].MTU = tt.underlay
-			k.SetAddrs("wan", netip.MustParsePrefix("2001:db8:a::2/64"))
+			k.SetAddrs("wan", netip.MustParsePrefix("2001:db8:a::2/64"), netip.MustParsePrefix("192.0.2.7/24"))
 			applied(t, file, k)
 			out := statusText(t, file, k, filepath.Join(t.TempDir(), "none"))
 			if diff := cmp.Diff(tt.line, tunnelLines(out)[0]); diff != "" {

@@ -63,10 +63,11 @@ type TunnelStatus struct {
 	Withdrawn []WithdrawnRoute `json:",omitempty"`
 	// Dropping is set on an up tunnel that cannot carry every packet
 	// its MTU lets in, and says which it drops and why: an ip6ip6
-	// tunnel whose underlay leaves less than IPv6's minimum 1280 after
-	// the overhead ("IPv6 packets over 1252 bytes are dropped: the
-	// underlay wan's mtu 1300 is too small (1328 needed)"; see
-	// ip6Shortfall).
+	// tunnel, or a gre tunnel with pmtudisc, whose underlay leaves less
+	// than IPv6's minimum 1280 after the overhead ("IPv6 packets over
+	// 1252 bytes are dropped: the underlay wan's mtu 1300 is too small
+	// (1328 needed)"; gre adds ", and IPv4 ones without DF" after
+	// "dropped"; see shortfall).
 	Dropping string `json:",omitempty"`
 }
 
@@ -221,7 +222,7 @@ func (b *builder) tunnel(t *config.Tunnel) {
 	if l.MTU == 0 {
 		l.MTU = b.computedMTU(t, under)
 	}
-	st.Dropping = b.ip6Shortfall(t, under, underDev, l.MTU)
+	st.Dropping = b.shortfall(t, under, underDev, l.MTU)
 	st.Up = true
 	b.res.Tunnels = append(b.res.Tunnels, st)
 	b.addLink(l)
@@ -275,13 +276,15 @@ func (b *builder) addrs(t *config.Tunnel) {
 // a device with a smaller MTU (its addresses go, and IPv6 through the
 // tunnel silently stops). Outer packets may then exceed the underlay's
 // MTU: sit clears DF below 1280 and they are fragmented, the trade-off
-// OpenWrt's 6in4, 6rd and dslite make with their default mtu 1280; an
-// ip6ip6 tunnel does not fragment them, and ip6Shortfall says so instead.
+// OpenWrt's 6in4, 6rd and dslite make with their default mtu 1280, and
+// so does gre without pmtudisc; an ip6ip6 tunnel, and a gre tunnel with
+// pmtudisc, do not fragment them (see dropsOversize), and shortfall
+// says so instead.
 func (b *builder) computedMTU(t *config.Tunnel, under int) int {
 	over := Overhead(t)
 	mtu := under - over
 	if mtu < model.IPv6MinMTU && b.c.CarriesIPv6(t) {
-		if !t.Mode.OuterIPv6() {
+		if !dropsOversize(t) {
 			b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("tunnel %q: computed mtu %d (underlay %d minus overhead %d) is below IPv6's minimum %d: using %d",
 				t.Name, mtu, under, over, model.IPv6MinMTU, model.IPv6MinMTU))
 		}
@@ -290,24 +293,50 @@ func (b *builder) computedMTU(t *config.Tunnel, under int) int {
 	return mtu
 }
 
-// ip6Shortfall says which packets an up ip6ip6 tunnel drops, "" when
-// none: one whose underlay (under, the MTU of the device dev) leaves less
-// than IPv6's minimum 1280 after the overhead. Its MTU is 1280 all the
-// same (computed or given: the kernel turns IPv6 off below it), but
-// ip6tnl does not fragment its outer packets, and the Packet Too Big it
-// sends for a larger one carries an MTU below 1280, which hosts ignore:
-// every IPv6 packet between under-overhead and 1280 bytes is dropped,
+// dropsOversize reports whether the kernel drops the tunnel's outer
+// packets that are larger than the underlay's MTU rather than fragment
+// them. ip6tnl (ipip6, ip6ip6) never fragments them. ipip and gre with
+// pmtudisc put DF on every outer packet (ip_tunnel_xmit copies the
+// tunnel's frag_off into the outer header), and the IPv4 output drops a
+// DF packet over the route's MTU (ip_fragment); without pmtudisc the
+// outer packets are fragmented. sit clears DF on its own when the
+// underlay minus the overhead is below 1280 (ipip6_tunnel_xmit), so it
+// fragments where it matters, pmtudisc or not. (An underlay route with a
+// locked mtu clears DF too; tunneld does not look.)
+func dropsOversize(t *config.Tunnel) bool {
+	switch {
+	case t.Mode.OuterIPv6():
+		return true
+	case t.Mode == model.ModeSIT:
+		return false
+	}
+	return t.PMTUDisc
+}
+
+// shortfall says which packets an up tunnel drops, "" when none: one
+// that carries IPv6, does not fragment its outer packets (dropsOversize:
+// ip6ip6, gre with pmtudisc) and whose underlay (under, the MTU of the
+// device dev) leaves less than IPv6's minimum 1280 after the overhead.
+// Its MTU is 1280 all the same (computed or given: the kernel turns IPv6
+// off below it), but the tunnel sends no usable Packet Too Big for what
+// the underlay cannot take: ip6tnl sends one with an MTU below 1280,
+// which hosts ignore, and gre none at all below 1280 (tnl_update_pmtu).
+// Every IPv6 packet between under-overhead and 1280 bytes is dropped,
 // path MTU discovery never recovers, and TCP clamped to 1280 dies too (a
 // tester saw ping6 -s 1232 and up lose all over a 1300 underlay, with
-// status up and no drift). A sit tunnel clears DF below 1280 and its
-// outer IPv4 packets are fragmented, so it has no such gap; ipip6
-// carries IPv4 only, whose minimum is far below. The warning says what
-// to do: raise the underlay's MTU to 1280 plus the overhead (or, when
-// that is enough, stop sending the 8-byte encapsulation limit option).
-func (b *builder) ip6Shortfall(t *config.Tunnel, under int, dev string, mtu int) string {
+// status up and no drift). gre drops the IPv4 packets without DF in that
+// range as well (forwarded ones are not fragmented below the tunnel's
+// MTU, and nothing tells their sender); those with DF get a Fragmentation
+// Needed and shrink. A sit tunnel clears DF below 1280 and its outer IPv4
+// packets are fragmented, as are gre's without pmtudisc, so they have no
+// such gap; ipip and ipip6 carry IPv4 only, whose minimum is far below.
+// The warning says what to do: raise the underlay's MTU to 1280 plus the
+// overhead (or, when that is enough, stop sending the 8-byte
+// encapsulation limit option; on gre, set pmtudisc = false).
+func (b *builder) shortfall(t *config.Tunnel, under int, dev string, mtu int) string {
 	over := Overhead(t)
 	fits := under - over
-	if !t.Mode.OuterIPv6() || !b.c.CarriesIPv6(t) || fits >= model.IPv6MinMTU || fits >= mtu {
+	if !dropsOversize(t) || !b.c.CarriesIPv6(t) || fits >= model.IPv6MinMTU || fits >= mtu {
 		return ""
 	}
 	need := model.IPv6MinMTU + over
@@ -316,8 +345,16 @@ func (b *builder) ip6Shortfall(t *config.Tunnel, under int, dev string, mtu int)
 		underlay = "the underlay " + dev + "'s mtu"
 	}
 	how := fmt.Sprintf("raise %s to at least %d", underlay, need)
-	if t.EncapLimit >= 0 && fits+8 >= model.IPv6MinMTU {
+	if t.Mode.OuterIPv6() && t.EncapLimit >= 0 && fits+8 >= model.IPv6MinMTU {
 		how += `, or set encaplimit = "none" (8 bytes less overhead)`
+	}
+	why := fmt.Sprintf("%s does not fragment its outer packets", t.Mode)
+	dropped := fmt.Sprintf("IPv6 packets over %d bytes", fits)
+	also := ""
+	if !t.Mode.OuterIPv6() {
+		why = fmt.Sprintf("%s sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them", t.Mode)
+		also = ", and IPv4 ones without DF"
+		how += ", or set pmtudisc = false (the kernel then fragments the outer packets)"
 	}
 	var given string
 	if t.MTU == 0 {
@@ -325,9 +362,9 @@ func (b *builder) ip6Shortfall(t *config.Tunnel, under int, dev string, mtu int)
 	} else {
 		given = fmt.Sprintf("mtu %d is above what the underlay carries (%d minus overhead %d: %d)", mtu, under, over, fits)
 	}
-	b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("tunnel %q: %s, but %s does not fragment its outer packets: IPv6 packets over %d bytes through it are dropped; %s",
-		t.Name, given, t.Mode, fits, how))
-	return fmt.Sprintf("IPv6 packets over %d bytes are dropped: %s %d is too small (%d needed)", fits, underlay, under, need)
+	b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("tunnel %q: %s, but %s: %s through it are dropped%s; %s",
+		t.Name, given, why, dropped, also, how))
+	return fmt.Sprintf("%s are dropped%s: %s %d is too small (%d needed)", dropped, also, underlay, under, need)
 }
 
 // Overhead is the bytes the tunnel's encapsulation adds: the mode's

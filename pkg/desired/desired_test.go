@@ -159,8 +159,11 @@ func TestMTUAndOverhead(t *testing.T) {
 // warning says that IPv6 packets over underlay minus overhead are
 // dropped and what to do, also with an explicit mtu, and the tunnel's
 // status says so (Dropping): a tester saw ping6 -s 1232 lose all over a
-// 1300 underlay with a warning that read like a fix, status up.
+// 1300 underlay with a warning that read like a fix, status up. A gre
+// tunnel with pmtudisc (DF on its outer packets) drops them too, and its
+// IPv4 packets without DF; one without pmtudisc, and sit, fragment.
 func TestIPv6MinimumMTU(t *testing.T) {
+	const gre6 = "[[route]]\nto = \"2001:db8:100::/48\"\ndev = \"t\"\n"
 	tests := []struct {
 		// extra follows the tunnel's options: more of them, or sections.
 		name, mode, extra string
@@ -195,8 +198,28 @@ func TestIPv6MinimumMTU(t *testing.T) {
 		{"ipip6 (IPv4 inside) over 1280 keeps 1232", "ipip6", "", 1280, 1232, nil, ""},
 		{"ipip over 1280 keeps 1260", "ipip", "", 1280, 1260, nil, ""},
 		{"IPv4-only gre over 1280 keeps 1256", "gre", "address = \"10.0.0.1/30\"\n", 1280, 1256, nil, ""},
-		{"gre with an IPv6 route through it over 1280", "gre", "[[route]]\nto = \"2001:db8:100::/48\"\ndev = \"t\"\n", 1280, 1280,
+		// gre with pmtudisc (the default) sets DF on its outer packets
+		// (ip_tunnel_xmit), and sends no Packet Too Big below 1280
+		// (tnl_update_pmtu): what the underlay cannot take is dropped.
+		{"gre with an IPv6 route through it over 1280", "gre", gre6, 1280, 1280,
+			[]string{`tunnel "t": computed mtu 1256 (underlay 1280 minus overhead 24) is below IPv6's minimum 1280: using 1280, but gre sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them: IPv6 packets over 1256 bytes through it are dropped, and IPv4 ones without DF; raise the underlay wan's mtu to at least 1304, or set pmtudisc = false (the kernel then fragments the outer packets)`},
+			"IPv6 packets over 1256 bytes are dropped, and IPv4 ones without DF: the underlay wan's mtu 1280 is too small (1304 needed)"},
+		{"gre with a key over 1300", "gre", "key = 5\n" + gre6, 1300, 1280,
+			[]string{`tunnel "t": computed mtu 1272 (underlay 1300 minus overhead 28) is below IPv6's minimum 1280: using 1280, but gre sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them: IPv6 packets over 1272 bytes through it are dropped, and IPv4 ones without DF; raise the underlay wan's mtu to at least 1308, or set pmtudisc = false (the kernel then fragments the outer packets)`},
+			"IPv6 packets over 1272 bytes are dropped, and IPv4 ones without DF: the underlay wan's mtu 1300 is too small (1308 needed)"},
+		{"gre with an explicit mtu over 1280", "gre", "mtu = 1400\n" + gre6, 1280, 1400,
+			[]string{`tunnel "t": mtu 1400 is above what the underlay carries (1280 minus overhead 24: 1256), but gre sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them: IPv6 packets over 1256 bytes through it are dropped, and IPv4 ones without DF; raise the underlay wan's mtu to at least 1304, or set pmtudisc = false (the kernel then fragments the outer packets)`},
+			"IPv6 packets over 1256 bytes are dropped, and IPv4 ones without DF: the underlay wan's mtu 1280 is too small (1304 needed)"},
+		// Without DF the kernel fragments the outer IPv4 packets.
+		{"gre without pmtudisc over 1280 fragments", "gre", "pmtudisc = false\n" + gre6, 1280, 1280,
 			[]string{`tunnel "t": computed mtu 1256 (underlay 1280 minus overhead 24) is below IPv6's minimum 1280: using 1280`}, ""},
+		{"gre over 1304 is exactly 1280", "gre", gre6, 1304, 1280, nil, ""},
+		// With fits of 1280 or more, tnl_update_pmtu sends a Packet Too
+		// Big hosts take.
+		{"gre with an explicit mtu over 1400 is no shortfall", "gre", "mtu = 1476\n" + gre6, 1400, 1476, nil, ""},
+		// sit clears DF below 1280 (ipip6_tunnel_xmit), pmtudisc or not.
+		{"sit with pmtudisc over 1280 fragments", "sit", "pmtudisc = true\n", 1280, 1280,
+			[]string{`tunnel "t": computed mtu 1260 (underlay 1280 minus overhead 20) is below IPv6's minimum 1280: using 1280`}, ""},
 		{"sit with an explicit mtu keeps it", "sit", "mtu = 1400\n", 1280, 1400, nil, ""},
 	}
 	for _, tt := range tests {

@@ -292,7 +292,9 @@ func TestSpoofOtherTunnels(t *testing.T) {
 // TestSourceWarnings: a tunnel that lets any source of a family it
 // carries out, because a default route goes through it and it has no
 // allowed_sources, and that refuses none of the router's own either, is
-// warned of (check, plan, apply, status and the daemon's log say it).
+// warned of (check, plan, apply, status and the daemon's log say it);
+// when its spoof chain refuses other tunnels' subnets and peers, the
+// warning says that only those are refused.
 func TestSourceWarnings(t *testing.T) {
 	const sit = "[tunnel.t]\nmode = \"sit\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n"
 	const def = "[[route]]\nto = \"::/0\"\ndev = \"t\"\n"
@@ -300,13 +302,25 @@ func TestSourceWarnings(t *testing.T) {
 	warn := func(name, fam, all string) string {
 		return `tunnel "` + name + `": no source filtering for ` + fam + `: a default route goes through it, so any ` + fam + ` source may come out of it, even one of this router's own networks: give those their routes in the configuration (a routed prefix's unreachable route), which the tunnel then refuses, or set allowed_sources (["` + all + `"] to accept any, as now)`
 	}
+	others := func(name, fam, all string) string {
+		return `tunnel "` + name + `": ` + fam + ` source filtering refuses only other tunnels' subnets and peers: a default route goes through it, so any other ` + fam + ` source may come out of it, even one of this router's own networks: give those their routes in the configuration (a routed prefix's unreachable route), which the tunnel then refuses, or set allowed_sources (["` + all + `"] to accept them all, as now)`
+	}
 	tests := []struct {
 		name, conf string
 		want       []string
 	}{
 		{"sit, default route in", sit + def, []string{warn("t", "IPv6", "::/0")}},
 		{"sit, default route in, its own prefix unreachable", sit + def + own, nil},
+		// Another tunnel's subnet or peer is refused, but it is not the
+		// router's own prefixes: still warned, in words that say only
+		// those are refused.
 		{"sit, default route in, another tunnel's subnet refused: still warned", sit + def + "[tunnel.b]\nmode = \"sit\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.3\"\naddress = \"2001:db8:2::1/64\"\n",
+			[]string{others("t", "IPv6", "::/0")}},
+		{"ipip, default route in, another tunnel's peer refused: still warned", filterTunnel[1:] + "[[route]]\nto = \"default\"\ndev = \"Moe\"\n" + "[tunnel.b]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.9\"\naddress = \"10.9.0.1 peer 10.9.0.2\"\n",
+			[]string{others("Moe", "IPv4", "0.0.0.0/0")}},
+		// b's subnets are IPv4 and link-local IPv6: t refuses none of
+		// the IPv6 sources.
+		{"sit, default route in, another tunnel's subnets of no use to it", sit + def + "[tunnel.b]\nmode = \"gre\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.3\"\naddress = [\"10.9.0.1/30\", \"fe80::1/64\"]\n",
 			[]string{warn("t", "IPv6", "::/0")}},
 		{"sit, allowed_sources given", sit + `allowed_sources = "::/0"` + "\n" + def, nil},
 		{"sit, no default route", sit + own, nil},

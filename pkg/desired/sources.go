@@ -223,13 +223,16 @@ func comparePrefix(a, b netip.Prefix) int {
 // it carries come out of it, because a default route goes through it and
 // allowed_sources is not given, while no [[route]] refuses any of that
 // family from it either (see refusedSources): nothing checks the sources
-// it delivers. A tester's 6in4 tunnel to a broker, with the default route
-// through it and no route for the router's own prefix, forwarded packets
-// with a source in that prefix to the LAN. Other tunnels' subnets and
-// peers, which the tunnel refuses too, do not silence it: they are not
-// the LAN's prefixes the warning asks routes for. None with the filter
-// off (firewall = false: the configuration warns of allowed_sources
-// there).
+// it delivers but, where there are any, other tunnels' subnets and peers,
+// which its spoof chain refuses all the same. A tester's 6in4 tunnel to a
+// broker, with the default route through it and no route for the
+// router's own prefix, forwarded packets with a source in that prefix to
+// the LAN. Other tunnels' subnets and peers do not silence it: they are
+// not the LAN's prefixes the warning asks routes for; the warning only
+// says then that they are the sources refused ("IPv6 source filtering
+// refuses only other tunnels' subnets and peers"), where it says "no
+// source filtering" when nothing is. None with the filter off (firewall
+// = false: the configuration warns of allowed_sources there).
 func SourceWarnings(c *config.Config) []string {
 	if !c.Global.Firewall {
 		return nil
@@ -239,7 +242,10 @@ func SourceWarnings(c *config.Config) []string {
 	for _, r := range c.Routes {
 		routesByDev[r.Dev] = append(routesByDev[r.Dev], r)
 	}
-	var ix *sourceIndex
+	// routes indexes the [[route]] sections, subnets the tunnels' own
+	// subnets and peers as well (what the spoof chains refuse); each is
+	// built on first use.
+	var routes, subnets *sourceIndex
 	for _, t := range c.Tunnels {
 		if t.AllowedSources != nil {
 			continue
@@ -248,20 +254,34 @@ func SourceWarnings(c *config.Config) []string {
 		if !slices.ContainsFunc(derived(t, byDev), func(p netip.Prefix) bool { return p.Bits() == 0 }) {
 			continue // no default route through it
 		}
-		if ix == nil {
-			ix = newSourceIndex(c, false)
+		if routes == nil {
+			routes = newSourceIndex(c, false)
 		}
-		refused := refusedSources(ix, c, t, byDev)
+		refused := refusedSources(routes, c, t, byDev)
+		var refusedAll []netip.Prefix // with the subnets, once needed
+		allDone := false
 		for _, p := range derived(t, byDev) {
 			if p.Bits() != 0 || p.Addr().Is4() && !t.Mode.CarriesIPv4() || p.Addr().Is6() && !c.CarriesIPv6(t) {
 				continue
 			}
-			if slices.ContainsFunc(refused, func(q netip.Prefix) bool { return q.Addr().Is4() == p.Addr().Is4() }) {
+			sameFamily := func(q netip.Prefix) bool { return q.Addr().Is4() == p.Addr().Is4() }
+			if slices.ContainsFunc(refused, sameFamily) {
 				continue
+			}
+			if !allDone {
+				if subnets == nil {
+					subnets = newSourceIndex(c, true)
+				}
+				refusedAll, allDone = refusedSources(subnets, c, t, byDev), true
 			}
 			fam := "IPv4"
 			if p.Addr().Is6() {
 				fam = "IPv6"
+			}
+			if slices.ContainsFunc(refusedAll, sameFamily) {
+				out = append(out, fmt.Sprintf(`tunnel %q: %s source filtering refuses only other tunnels' subnets and peers: a default route goes through it, so any other %s source may come out of it, even one of this router's own networks: give those their routes in the configuration (a routed prefix's unreachable route), which the tunnel then refuses, or set allowed_sources (["%s"] to accept them all, as now)`,
+					t.Name, fam, fam, p))
+				continue
 			}
 			out = append(out, fmt.Sprintf(`tunnel %q: no source filtering for %s: a default route goes through it, so any %s source may come out of it, even one of this router's own networks: give those their routes in the configuration (a routed prefix's unreachable route), which the tunnel then refuses, or set allowed_sources (["%s"] to accept any, as now)`,
 				t.Name, fam, fam, p))

@@ -74,7 +74,7 @@ func Endpoints(ctx context.Context, k kernel.Kernel, c *config.Config, resolved 
 			rep.Last.Have.Filter = op.Filter
 		}
 	}
-	return rep, err
+	return rep, explainExists(err, s)
 }
 
 // isMove reports whether op moves a tunnel's local endpoint.

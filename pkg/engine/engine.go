@@ -159,7 +159,7 @@ func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved m
 		rep.Apply += time.Since(start)
 		rep.Applied = append(rep.Applied, succeeded(s.Plan.Ops, err)...)
 		if err != nil {
-			failures = err
+			failures = explainExists(err, s)
 		}
 	}
 	if failures != nil {

@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// TestSameEndpointsNamed: the kernel refuses a second tunnel of one kind
+// with the same endpoints (and GRE input key) with EEXIST, which the
+// Linux seam can only word as "the name is taken …, or another tunnel has
+// the same endpoints". Converge has the observation at hand: it names the
+// tunnel tunneld sees with those endpoints (observed, or made earlier in
+// the same plan), and else says where one it cannot see may be: a device
+// of the kind tunneld does not own, or one moved into another network
+// namespace, which stays registered here. A change in place to endpoints
+// another tunnel has fails the same way.
+func TestSameEndpointsNamed(t *testing.T) {
+	// b follows eth0 (203.0.113.10): the configuration cannot tell
+	// that it ends with a's endpoints (with the same literal ones, it
+	// refuses the second).
+	const a = "[tunnel.a]\nmode = \"gre\"\nlocal = \"203.0.113.10\"\nremote = \"198.51.100.2\"\n"
+	const b = "[tunnel.b]\nmode = \"gre\"\nlocal = \"eth0\"\nremote = \"198.51.100.2\"\n"
+	const unseen = `tunnel "b": the kernel holds another gre tunnel with the same endpoints (local 203.0.113.10 remote 198.51.100.2), one tunneld does not see: `
+	const moved = `one moved into another network namespace (ip link set NAME netns …) stays registered here: find it with "ip -all netns exec ip -d link show type gre" (or nsenter into a container's) and delete it there (ip -n NS link del NAME), unless a device named b appeared since tunneld looked: file exists`
+	other := model.Link{Mode: model.ModeGRE, Local: netip.MustParseAddr("203.0.113.10"), Remote: netip.MustParseAddr("198.51.100.2"), PMTUDisc: true, TTL: 64}
+	const bMoves = "[tunnel.b]\nmode = \"gre\"\nlocal = \"eth0\"\nremote = \"198.51.100.3\"\n"
+	tests := []struct {
+		name string
+		// first is applied before conf, when given.
+		first, conf string
+		// before is what the kernel holds besides world(): foreign
+		// tunnels, with a device (here) or without (moved away).
+		before map[string]bool
+		want   string
+	}{
+		{"two configured tunnels, one made in the same plan", "", a + b, nil,
+			`tunnel "b": tunnel "a" has the same endpoints (gre local 203.0.113.10 remote 198.51.100.2), and the kernel keeps one tunnel per endpoint pair (give GRE tunnels different keys): file exists`},
+		{"b changed to a's endpoints", a + bMoves, a + b, nil,
+			`tunnel "b": tunnel "a" has the same endpoints (gre local 203.0.113.10 remote 198.51.100.2), and the kernel keeps one tunnel per endpoint pair (give GRE tunnels different keys): file exists`},
+		{"a gre key of its own is no clash", "", a + b + "key = 5\n", nil, ""},
+		{"a foreign gre device here", "", b, map[string]bool{"gre9": true},
+			unseen + `perhaps gre9, a gre device tunneld does not own, or ` + moved},
+		{"one moved into another namespace", "", b, map[string]bool{"moved": false},
+			unseen + moved},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parse := func(conf string) *config.Config {
+				c, err := config.Parse("t.toml", []byte("[global]\nfirewall = false\n"+conf))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			k := world()
+			if tt.first != "" {
+				if _, err := Converge(ctx, k, parse(tt.first), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for name, here := range tt.before {
+				l := other
+				l.Name = name
+				k.Tunnels[name] = l
+				if here {
+					k.AddDevice(model.Device{Name: name, Kind: "gre", MTU: 1476})
+				}
+			}
+			_, err := Converge(ctx, k, parse(tt.conf), nil)
+			// The first failure is the tunnel's creation or change (the
+			// fake kernel fails what follows it, where Linux skips it).
+			got := ""
+			if err != nil {
+				got, _, _ = strings.Cut(err.Error(), "\n")
+				if !errors.Is(err, syscall.EEXIST) {
+					t.Errorf("errors.Is(err, EEXIST) = false for %v", err)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

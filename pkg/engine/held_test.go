@@ -61,15 +61,7 @@ func TestHeldRoutesReplacedInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := netip.MustParsePrefix
-	held := []model.Route{
-		{Table: 100, Dst: p("192.168.2.0/24"), Type: model.RouteUnreachable},
-		{Table: model.TableMain, Dst: p("10.20.0.0/16"), Metric: 7, Type: model.RouteUnreachable},
-	}
-	routed := []model.Route{
-		{Table: 100, Dst: p("192.168.2.0/24"), Via: netip.MustParseAddr("10.0.0.2"), Dev: "t1"},
-		{Table: model.TableMain, Dst: p("10.20.0.0/16"), Dev: "t1", Metric: 7},
-	}
+	held, routed := heldConfRoutes()
 	k := world()
 	k.SetAddrs("eth0") // the WAN has no address yet
 	before := dumpOf(k)
@@ -105,14 +97,14 @@ func TestHeldRoutesReplacedInPlace(t *testing.T) {
 	if _, ok := k.Tunnels["t1"]; ok {
 		t.Fatal("t1 created without a local address")
 	}
-	k.SetAddrs("eth0", p("203.0.113.10/24"))
+	k.SetAddrs("eth0", netip.MustParsePrefix("203.0.113.10/24"))
 	converge("up", routed, plan.RouteReplace)
 	k.SetAddrs("eth0")
 	converge("down again", held, plan.RouteReplace)
 	if k.Devices["t1"].Up {
 		t.Error("t1 is up without a local address")
 	}
-	k.SetAddrs("eth0", p("203.0.113.10/24"))
+	k.SetAddrs("eth0", netip.MustParsePrefix("203.0.113.10/24"))
 	converge("up again", routed, plan.RouteReplace)
 	k.SetAddrs("eth0")
 	converge("down once more", held, plan.RouteReplace)
@@ -203,15 +195,7 @@ func TestHeldTunnelNeedsNoRouteDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := netip.MustParsePrefix
-	unreachable := []model.Route{
-		{Table: 100, Dst: p("192.168.2.0/24"), Type: model.RouteUnreachable},
-		{Table: model.TableMain, Dst: p("10.20.0.0/16"), Metric: 7, Type: model.RouteUnreachable},
-	}
-	routed := []model.Route{
-		{Table: 100, Dst: p("192.168.2.0/24"), Via: netip.MustParseAddr("10.0.0.2"), Dev: "t1"},
-		{Table: model.TableMain, Dst: p("10.20.0.0/16"), Dev: "t1", Metric: 7},
-	}
+	unreachable, routed := heldConfRoutes()
 	for _, tt := range []struct {
 		name string
 		undo func(k *fakekernel.Kernel)
@@ -223,7 +207,7 @@ func TestHeldTunnelNeedsNoRouteDropped(t *testing.T) {
 			l := k.Tunnels["t1"]
 			l.Mode = model.ModeGRE
 			k.Tunnels["t1"] = l
-			k.Routes = slices.DeleteFunc(k.Routes, func(r fakekernel.Route) bool { return r.Dst == p("10.20.0.0/16") })
+			k.Routes = slices.DeleteFunc(k.Routes, func(r fakekernel.Route) bool { return r.Dst == netip.MustParsePrefix("10.20.0.0/16") })
 		}, routed[:1]},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -255,4 +239,20 @@ func TestHeldTunnelNeedsNoRouteDropped(t *testing.T) {
 			}
 		})
 	}
+}
+
+// heldConfRoutes are heldConf's two routes through t1: as the
+// unreachable routes that stand for them while t1 is not up, and as
+// themselves.
+func heldConfRoutes() (unreachable, routed []model.Route) {
+	p := netip.MustParsePrefix
+	unreachable = []model.Route{
+		{Table: 100, Dst: p("192.168.2.0/24"), Type: model.RouteUnreachable},
+		{Table: model.TableMain, Dst: p("10.20.0.0/16"), Metric: 7, Type: model.RouteUnreachable},
+	}
+	routed = []model.Route{
+		{Table: 100, Dst: p("192.168.2.0/24"), Via: netip.MustParseAddr("10.0.0.2"), Dev: "t1"},
+		{Table: model.TableMain, Dst: p("10.20.0.0/16"), Dev: "t1", Metric: 7},
+	}
+	return unreachable, routed
 }

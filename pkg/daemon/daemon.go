@@ -445,12 +445,15 @@ func (dm *Daemon) stop() error {
 	return nil
 }
 
-// hold reports whether repairs of op's object are held back: a hold
-// is over at its end (until), not a moment after.
+// hold reports whether repairs of op's object are held back (by its
+// HoldKey: a hold of a route does not keep out the unreachable route
+// that stands in for it while its tunnel is not up, nor the reverse): a
+// hold is over at its end (until), not a moment after.
 func (dm *Daemon) hold(op plan.Op) bool {
-	h, ok := dm.held[op.Object()]
+	key := HoldKey(op)
+	h, ok := dm.held[key]
 	if ok && !dm.d.Now().Before(h.until) {
-		dm.release(op.Object())
+		dm.release(key)
 		return false
 	}
 	return ok

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tunneld/tunneld/pkg/desired"
@@ -71,31 +72,62 @@ func rebound(op plan.Op) bool {
 
 // noteRepairs notes the form (see form) each object that a converge, or
 // the short way, changed is left in, and counts the change as a repair
-// towards a fight over it if c counts any operation on it (a tunnel bound
-// again to its device and set up is more than what the device's return
-// explains). The operations on one object in one converge (a tunnel
-// created and set up) are one change of it.
+// towards a fight over it (by its HoldKey) if c counts any operation on
+// it (a tunnel bound again to its device and set up is more than what
+// the device's return explains). The operations on one object in one
+// converge (a tunnel created and set up) are one change of it.
 func (dm *Daemon) noteRepairs(applied []plan.Op, c counting) {
 	type change struct {
-		obj, form, tunnel string
-		counts            bool
+		obj, key, form, tunnel string
+		counts                 bool
 	}
 	var changes []change
 	at := map[string]int{}
 	for _, op := range applied {
-		obj := op.Object()
-		i, ok := at[obj]
+		key := HoldKey(op)
+		i, ok := at[key]
 		if !ok {
 			i = len(changes)
-			at[obj] = i
-			changes = append(changes, change{obj: obj, tunnel: dm.tunnelOf(op)})
+			at[key] = i
+			changes = append(changes, change{obj: op.Object(), key: key, tunnel: dm.tunnelOf(op)})
 		}
 		changes[i].form = form(op)
 		changes[i].counts = changes[i].counts || c.counts(op)
 	}
 	for _, ch := range changes {
-		dm.countRepair(ch.obj, ch.form, ch.tunnel, ch.counts)
+		dm.countRepair(ch.obj, ch.key, ch.form, ch.tunnel, ch.counts)
 	}
+}
+
+// HoldKey is what a fight over op's object is counted and held back by,
+// and what the daemon's facts name a hold by (Hold.Object): the object
+// (plan.Op.Object), but for a route of a type other than unicast, whose
+// type comes first ("unreachable route 0.0.0.0/0 table 100"). The
+// unreachable route that stands in for a route through a tunnel that is
+// not up has the route's object (the same table, destination and
+// metric: desired), and going from one to the other is a change of the
+// tunnel's state, not a repair of either. So a hold of the route never
+// keeps its stand-in out when the tunnel goes down (the table left
+// empty, what a rule sends there would fall through to the main table
+// and leave by the WAN unencapsulated), nor a hold of the stand-in the
+// route when it is up again: each is counted, and held back, on its
+// own. Their last form is the object's, one for both (see countRepair):
+// the two forms by turns, as the tunnel goes down and up, never count.
+func HoldKey(op plan.Op) string {
+	obj := op.Object()
+	if op.Route != nil && op.Route.Type != model.RouteUnicast {
+		return op.Route.Type.String() + " " + obj
+	}
+	return obj
+}
+
+// heldObject is the object (plan.Op.Object) of the hold key key (see
+// HoldKey).
+func heldObject(key string) string {
+	if typ, obj, ok := strings.Cut(key, " "); ok && strings.HasPrefix(obj, "route ") && typ != "route" {
+		return obj
+	}
+	return key
 }
 
 // form is what op leaves of its object, as a command that makes it so:
@@ -123,30 +155,31 @@ func form(op plan.Op) string {
 // the last change of it left it in, because something else undid it
 // (deleted it, changed it, or one time this and the next that). A changed
 // environment (a new WAN address every minute, a tunnel set down while
-// its device is gone and up when it is back) gives another form and
-// never counts. Too many repairs in FightWindow and the object is held
-// back for HoldOff (Deps.HoldOff), with one log line saying so; tunnel
-// is the tunnel it belongs to (see tunnelOf), for status. The loop
-// converges when the hold ends (see Run).
-func (dm *Daemon) countRepair(obj, form, tunnel string, counts bool) {
+// its device is gone and up when it is back, a route through it standing
+// as an unreachable route meanwhile) gives another form and never
+// counts. Repairs are counted by key (HoldKey); too many in FightWindow
+// and what key names is held back for HoldOff (Deps.HoldOff), with one
+// log line saying so; tunnel is the tunnel it belongs to (see tunnelOf),
+// for status. The loop converges when the hold ends (see Run).
+func (dm *Daemon) countRepair(obj, key, form, tunnel string, counts bool) {
 	now := dm.d.Now()
 	last, seen := dm.lastForm[obj]
 	dm.lastForm[obj] = form
 	if !counts || !seen || last != form {
 		return
 	}
-	times := slices.DeleteFunc(dm.repairs[obj], func(t time.Time) bool { return now.Sub(t) > FightWindow })
+	times := slices.DeleteFunc(dm.repairs[key], func(t time.Time) bool { return now.Sub(t) > FightWindow })
 	times = append(times, now)
-	dm.repairs[obj] = times
+	dm.repairs[key] = times
 	if len(times) > FightLimit {
-		dm.held[obj] = holding{until: now.Add(dm.d.HoldOff), tunnel: tunnel}
-		delete(dm.repairs, obj)
-		dm.d.Log.Warn(fmt.Sprintf("giving up on %s for %s: something else keeps changing it (%d repairs in %s)", obj, dm.d.HoldOff, len(times), FightWindow), "object", obj)
+		dm.held[key] = holding{until: now.Add(dm.d.HoldOff), tunnel: tunnel}
+		delete(dm.repairs, key)
+		dm.d.Log.Warn(fmt.Sprintf("giving up on %s for %s: something else keeps changing it (%d repairs in %s)", key, dm.d.HoldOff, len(times), FightWindow), "object", key)
 	}
 }
 
-// holding is an object whose repairs are held back: until when, and the
-// configured tunnel it belongs to ("" for none).
+// holding is an object whose repairs are held back (by its HoldKey):
+// until when, and the configured tunnel it belongs to ("" for none).
 type holding struct {
 	until  time.Time
 	tunnel string
@@ -210,15 +243,15 @@ func (dm *Daemon) freeRecovered(applied []plan.Op) bool {
 		}
 	}
 	freed := false
-	for _, obj := range slices.Sorted(maps.Keys(dm.held)) {
-		h := dm.held[obj]
-		if !slices.Contains(up, h.tunnel) || obj == (model.Link{Name: h.tunnel}).ID() {
+	for _, key := range slices.Sorted(maps.Keys(dm.held)) {
+		h := dm.held[key]
+		if !slices.Contains(up, h.tunnel) || key == (model.Link{Name: h.tunnel}).ID() {
 			continue
 		}
-		delete(dm.held, obj)
-		delete(dm.repairs, obj)
-		delete(dm.lastForm, obj)
-		dm.d.Log.Info("repairing again: its tunnel is up again", "object", obj)
+		delete(dm.held, key)
+		delete(dm.repairs, key)
+		delete(dm.lastForm, heldObject(key))
+		dm.d.Log.Info("repairing again: its tunnel is up again", "object", key)
 		freed = true
 	}
 	return freed

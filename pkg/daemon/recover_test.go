@@ -102,9 +102,11 @@ func TestHeldRouteFreedWhenTunnelRecovers(t *testing.T) {
 }
 
 // TestFreeRecovered: a tunnel set up by tunneld ends the holds of its
-// routes, addresses and sysctls, with their counts, not its own (a fight
-// over the tunnel itself goes on) nor another tunnel's; a tunnel created
-// and left down, or changed, ends none.
+// routes (and of the unreachable routes standing in for them, with the
+// last form of the object the two share), addresses and sysctls, with
+// their counts, not its own (a fight over the tunnel itself goes on) nor
+// another tunnel's; a tunnel created and left down, or changed, ends
+// none.
 func TestFreeRecovered(t *testing.T) {
 	c, err := config.Parse("f.toml", []byte(baseConfig+"[tunnel.larry]\nmode = \"ipip\"\nlocal = \"wan\"\nremote = \"192.0.2.99\"\n"))
 	if err != nil {
@@ -115,6 +117,8 @@ func TestFreeRecovered(t *testing.T) {
 	held := map[string]string{
 		`tunnel "moe"`:                           "moe",
 		"route 10.9.0.0/16 table main":           "moe",
+		"route 0.0.0.0/0 table 42":               "moe",
+		"unreachable route 0.0.0.0/0 table 42":   "moe",
 		"address 10.0.0.1/30 dev moe":            "moe",
 		"sysctl net.ipv4.conf.moe.rp_filter":     "moe",
 		"route 10.8.0.0/16 table main":           "larry",
@@ -130,9 +134,9 @@ func TestFreeRecovered(t *testing.T) {
 		freed []string
 	}{
 		{"moe set up", []plan.Op{{Kind: plan.LinkUp, Link: moe, Name: "moe"}},
-			[]string{"address 10.0.0.1/30 dev moe", "route 10.9.0.0/16 table main", "sysctl net.ipv4.conf.moe.rp_filter"}},
+			[]string{"address 10.0.0.1/30 dev moe", "route 0.0.0.0/0 table 42", "route 10.9.0.0/16 table main", "sysctl net.ipv4.conf.moe.rp_filter", "unreachable route 0.0.0.0/0 table 42"}},
 		{"moe created and set up", []plan.Op{{Kind: plan.LinkAdd, Link: moe}, {Kind: plan.LinkUp, Link: moe, Name: "moe"}},
-			[]string{"address 10.0.0.1/30 dev moe", "route 10.9.0.0/16 table main", "sysctl net.ipv4.conf.moe.rp_filter"}},
+			[]string{"address 10.0.0.1/30 dev moe", "route 0.0.0.0/0 table 42", "route 10.9.0.0/16 table main", "sysctl net.ipv4.conf.moe.rp_filter", "unreachable route 0.0.0.0/0 table 42"}},
 		{"larry set up", []plan.Op{{Kind: plan.LinkUp, Link: larry, Name: "larry"}}, []string{"route 10.8.0.0/16 table main"}},
 		{"moe created down", []plan.Op{{Kind: plan.LinkAdd, Link: &model.Link{Name: "moe"}}}, nil},
 		{"moe changed", []plan.Op{{Kind: plan.LinkChange, Link: moe, Old: &model.Link{Name: "moe", TTL: 9, Up: true}}}, nil},
@@ -144,7 +148,7 @@ func TestFreeRecovered(t *testing.T) {
 			for obj, tunnel := range held {
 				dm.held[obj] = holding{until: now.Add(time.Minute), tunnel: tunnel}
 				dm.repairs[obj] = []time.Time{now}
-				dm.lastForm[obj] = "form of " + obj
+				dm.lastForm[heldObject(obj)] = "form of " + heldObject(obj)
 			}
 			if got := dm.freeRecovered(tt.applied); got != (len(tt.freed) > 0) {
 				t.Errorf("freeRecovered = %v, want %v", got, len(tt.freed) > 0)
@@ -153,7 +157,7 @@ func TestFreeRecovered(t *testing.T) {
 			for obj := range held {
 				_, isHeld := dm.held[obj]
 				_, counted := dm.repairs[obj]
-				_, formed := dm.lastForm[obj]
+				_, formed := dm.lastForm[heldObject(obj)]
 				if isHeld != counted || isHeld != formed {
 					t.Errorf("%s: held %v, repairs kept %v, form kept %v: want all or none", obj, isHeld, counted, formed)
 				}

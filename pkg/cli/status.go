@@ -350,7 +350,9 @@ const heldBackMark = " (held back)"
 // The daemon drops the holds that are over when it is asked (its clock,
 // not status's, says when). None when the file was edited and not
 // reloaded (notReloaded): status then shows what a reload would bring,
-// and a reload ends every hold.
+// and a reload ends every hold. A hold is of what daemon.HoldKey names:
+// a route's hold is not its unreachable stand-in's, which the daemon
+// puts in place when the tunnel goes down, and the reverse.
 func daemonHold(f *daemon.Facts, notReloaded bool) []engine.Hold {
 	if f == nil || notReloaded {
 		return nil
@@ -362,7 +364,7 @@ func daemonHold(f *daemon.Facts, notReloaded bool) []engine.Hold {
 	if len(held) == 0 {
 		return nil
 	}
-	return []engine.Hold{func(op plan.Op) bool { return held[op.Object()] }}
+	return []engine.Hold{func(op plan.Op) bool { return held[daemon.HoldKey(op)] }}
 }
 
 // daemonHolds are all of f's holds; those of a daemon whose facts have

@@ -20,6 +20,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/minijson"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -1011,5 +1012,49 @@ table = "vpn"
 	Main(&Env{Stdout: &out, Stderr: &errb, Kernel: open, StateDir: t.TempDir()}, []string{"plan", "-c", file})
 	if !strings.Contains(out.String(), "#   "+strings.TrimSpace(want[4])+"\n") {
 		t.Errorf("plan:\n%s", out.String())
+	}
+}
+
+// TestStatusHeldStandIn: the unreachable route that stands in for a
+// route through a tunnel that is not up is held back on its own, not by
+// a hold of the route (which has its object: daemon.HoldKey). With the
+// route held (something kept deleting it before the tunnel went down)
+// the daemon puts the stand-in in place, and status does not mark its
+// add held back; with the stand-in held (something keeps deleting it
+// in turn) it does, and the tunnel's block names that hold.
+func TestStatusHeldStandIn(t *testing.T) {
+	conf := "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"wan\"\nremote = \"192.0.2.1\"\n[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\n"
+	file, c, k := configured(t, conf)
+	applied(t, file, k) // wan has no address: the route stands as an unreachable route
+	k.Routes = slices.DeleteFunc(k.Routes, func(r fakekernel.Route) bool { return r.Type == model.RouteUnreachable })
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	add := "  ip route add unreachable 10.9.0.0/16 table main proto 116"
+	for _, tt := range []struct {
+		name, held string
+		drift      string
+	}{
+		{"route held", "route 10.9.0.0/16 table main", add},
+		{"stand-in held", "unreachable route 10.9.0.0/16 table main", add + " (held back)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := daemon.Hold{Object: tt.held, Tunnel: "moe", Until: at.Add(5 * time.Minute)}
+			facts := daemon.Facts{Started: at, Converges: 9, LastConverge: at, ConfigFile: file, ConfigSum: c.Sum,
+				Tunnels: []desired.TunnelStatus{{Name: "moe", Reason: "local device wan has no IPv4 address"}},
+				Held:    []string{h.Object}, Holds: []daemon.Hold{h}}
+			out := statusText(t, file, k, serveFacts(t, facts))
+			lines := strings.Split(out, "\n")
+			i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "drift") })
+			j := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "daemon:") })
+			if i < 0 || j < i {
+				t.Fatalf("no drift lines:\n%s", out)
+			}
+			if diff := cmp.Diff([]string{tt.drift}, lines[i+1:j]); diff != "" {
+				t.Errorf("drift lines (-want +got):\n%s\n%s", diff, out)
+			}
+			line := "  not repairing " + tt.held + " until 2026-12-03 17:05:00: something else keeps changing it"
+			if !slices.Contains(tunnelLines(out), line) {
+				t.Errorf("the tunnel's block lacks %q:\n%s", line, out)
+			}
+		})
 	}
 }

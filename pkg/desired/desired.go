@@ -157,11 +157,12 @@ func (b *builder) up(name string) bool {
 }
 
 // routable reports whether routes can go through the tunnel now: it is up
-// in the desired state, and, when the daemon holds back its repairs
-// (model.Inputs.HeldTunnels), also in the kernel (a held tunnel that
-// someone else deleted or set down stays so until the hold ends).
+// in the desired state, the kernel did not refuse it in this converge
+// (model.Inputs.Refused), and, when the daemon holds back its repairs
+// (model.Inputs.HeldTunnels), it is up in the kernel too (a held tunnel
+// that someone else deleted or set down stays so until the hold ends).
 func (b *builder) routable(name string) bool {
-	if !b.up(name) {
+	if _, refused := b.in.Refused[name]; refused || !b.up(name) {
 		return false
 	}
 	if !b.in.HeldTunnels[name] {
@@ -224,6 +225,13 @@ func (b *builder) tunnel(t *config.Tunnel) {
 	}
 	st.Dropping = b.shortfall(t, under, underDev, l.MTU)
 	st.Up = true
+	if why, refused := b.in.Refused[t.Name]; refused {
+		// The kernel refused it in this converge: not up, and not
+		// routable (see routable). It stays in the desired state as
+		// it is, so that the plan tries it again and nothing keyed on
+		// it (the filter, its host route) changes with the refusal.
+		st.Up, st.Reason, st.Dropping = false, why, ""
+	}
 	b.res.Tunnels = append(b.res.Tunnels, st)
 	b.addLink(l)
 	b.addrs(t)

@@ -58,7 +58,8 @@ func destOf(r model.Route) destKey { return destKey{r.Table, r.Dst.Masked()} }
 
 // hold puts, in the place of each configured route through a tunnel
 // that is not up (waiting for an address, a device or a DNS answer, its
-// name held by another device), an unreachable route with its table,
+// name held by another device, its creation or setting up refused by
+// the kernel in this converge), an unreachable route with its table,
 // destination and metric: what it matches is refused (ICMP unreachable)
 // instead of being looked up further (a rule's table left empty falls
 // through to main, whose default route leaves by the WAN unencapsulated).

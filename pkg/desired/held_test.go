@@ -168,3 +168,47 @@ func TestHeldTunnelRoutes(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedTunnelRoutes: a tunnel whose creation or setting up the
+// kernel refused in this converge (model.Inputs.Refused) is not up, with
+// the refusal as its reason, and the routes through it stand as
+// unreachable routes, as for any tunnel that is not up. The tunnel stays
+// in the desired state as it would be (the plan tries it again, and the
+// filter, which names it, and its host route do not change with the
+// refusal); one not refused has its routes.
+func TestRefusedTunnelRoutes(t *testing.T) {
+	c := parse(t, "[tunnel.t1]\nmode = \"gre\"\nlocal = \"eth0\"\nremote = \"198.51.100.2\"\naddress = \"10.0.0.1/30\"\n"+
+		"[[route]]\nto = \"192.168.2.0/24\"\ndev = \"t1\"\n")
+	devices := map[string]model.Device{"eth0": {Name: "eth0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("192.0.2.7/24")}}}
+	through := model.Route{Table: 254, Dst: pfx("192.168.2.0/24"), Dev: "t1"}
+	unreachable := model.Route{Table: 254, Dst: pfx("192.168.2.0/24"), Type: model.RouteUnreachable}
+	const why = "creating it failed: file exists"
+	plain := Build(c, model.Inputs{Devices: devices}, model.State{})
+	for _, tt := range []struct {
+		name    string
+		refused map[string]string
+		routes  []model.Route
+		status  TunnelStatus
+	}{
+		{"refused", map[string]string{"t1": why}, []model.Route{unreachable},
+			TunnelStatus{Name: "t1", Reason: why, Local: ip("192.0.2.7"), Remote: ip("198.51.100.2"), Held: []model.Route{unreachable}}},
+		{"another tunnel refused", map[string]string{"t2": why}, []model.Route{through},
+			TunnelStatus{Name: "t1", Up: true, Local: ip("192.0.2.7"), Remote: ip("198.51.100.2")}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(c, model.Inputs{Devices: devices, Refused: tt.refused}, model.State{})
+			if diff := cmp.Diff(tt.routes, r.State.Routes, opts); diff != "" {
+				t.Errorf("routes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]TunnelStatus{tt.status}, r.Tunnels, opts); diff != "" {
+				t.Errorf("status (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(plain.State.Links, r.State.Links, opts); diff != "" {
+				t.Errorf("links (-not refused +refused):\n%s", diff)
+			}
+			if diff := cmp.Diff(plain.State.Filter, r.State.Filter, opts); diff != "" {
+				t.Errorf("filter (-not refused +refused):\n%s", diff)
+			}
+		})
+	}
+}

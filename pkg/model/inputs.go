@@ -33,6 +33,15 @@ type Inputs struct {
 	// one is missing or down, the routes through it stand as unreachable
 	// routes, as for any tunnel that is not up. Nil outside the daemon.
 	HeldTunnels map[string]bool
+	// Refused are the configured tunnels whose creation (or
+	// re-creation in another mode) or setting up the kernel refused in
+	// the last apply of the same converge, with the reason that says
+	// so ("creating it failed: …"): a tunnel it refused is not up, and
+	// the routes through it stand as unreachable routes, as for any
+	// tunnel that is not up (absent, they let its traffic fall through
+	// to main and out by the WAN unencapsulated). Nil outside a
+	// converge, and in its first round.
+	Refused map[string]string
 }
 
 // ForeignRule is a policy rule tunneld does not own, as far as placing

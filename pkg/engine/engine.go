@@ -135,16 +135,28 @@ type Hold func(plan.Op) bool
 // returns the operations' failures joined, or ErrNotConverged with what
 // is left when they stop making progress. Operations that hold returns
 // true for are not applied and do not count as left to do.
+//
+// A round after one whose apply the kernel refused a tunnel's creation
+// or setting up in plans with that tunnel not up (model.Inputs.Refused,
+// see refusedTunnels): the routes through it stand as unreachable
+// routes, and the plan tries the tunnel again. When the last round meets
+// a refusal its plan did not know of (or no longer meets one it did),
+// one more round follows, so that the routes are as the refusals say
+// when Converge returns; that round's refusals, like every round's
+// failures, are the error.
 func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr, hold ...Hold) (Report, error) {
 	var rep Report
 	var failures error
-	for round := range MaxRounds {
+	var refused map[string]string
+	rounds := MaxRounds
+	for round := 0; round < rounds; round++ {
 		start := time.Now()
 		have, in, err := k.Observe(ctx, Scope(c))
 		if err != nil {
 			return rep, err
 		}
 		in.HeldTunnels = heldTunnels(c, hold)
+		in.Refused = refused
 		s := Plan(have, in, c, resolved)
 		if round == 0 {
 			rep.FirstRead = time.Since(start)
@@ -161,11 +173,59 @@ func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved m
 		if err != nil {
 			failures = explainExists(err, s)
 		}
+		next := refusedTunnels(c, failures, err != nil)
+		if round == MaxRounds-1 && !maps.Equal(next, refused) && ctx.Err() == nil {
+			rounds++
+		}
+		refused = next
 	}
 	if failures != nil {
 		return rep, failures
 	}
 	return rep, fmt.Errorf("%w: still to do:\n%s", ErrNotConverged, rep.Last.Plan)
+}
+
+// refusedTunnels are the configured tunnels whose creation (LinkAdd, a
+// re-creation in another mode too) or setting up (LinkUp) failed in err,
+// the failures of an apply (when failed; nil when the apply worked),
+// with the reason a tunnel's status gives: "creating it failed: …",
+// "setting it up failed: …" (the daemon's wording for a tunnel the
+// kernel does not have, or has down). Such a tunnel is missing or down
+// in the kernel, and the routes through it would be refused (or skipped)
+// and be absent: the next round plans it as not up. A refused change of
+// a tunnel (LinkChange) is not among them: the kernel keeps the tunnel
+// as it was, with its old parameters, up if it was, and the routes
+// through it stay; planned as not up, the first round of the next
+// converge would put them back through it, and the one after take them
+// away again.
+func refusedTunnels(c *config.Config, err error, failed bool) map[string]string {
+	var ae *kernel.ApplyError
+	if !failed || !errors.As(err, &ae) {
+		return nil
+	}
+	var out map[string]string
+	for _, f := range ae.Failed {
+		var name, what string
+		switch f.Op.Kind {
+		case plan.LinkAdd:
+			name, what = f.Op.Link.Name, "creating it failed: "
+		case plan.LinkUp:
+			name, what = f.Op.Name, "setting it up failed: "
+		default:
+			continue
+		}
+		if c.TunnelByName(name) == nil {
+			continue
+		}
+		if _, ok := out[name]; ok {
+			continue // its creation failed, and then setting it up
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[name] = what + f.Err.Error()
+	}
+	return out
 }
 
 // heldTunnels are the configured tunnels whose creation a hold would

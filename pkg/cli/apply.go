@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/daemon"
@@ -37,7 +38,13 @@ func runApply(env *Env, args []string) int {
 	blocked := len(rep.Last.Want.RulesLeftOut) > 0
 	for _, t := range rep.Last.Want.Tunnels {
 		if !t.Up {
-			fmt.Fprintf(env.Stderr, "tunneld: tunnel %q is down: %s\n", t.Name, t.Reason)
+			reason := t.Reason
+			if t.Refused {
+				// The refusal is the error, printed last in full.
+				what, _, _ := strings.Cut(reason, ": ")
+				reason = what + " (see the error below)"
+			}
+			fmt.Fprintf(env.Stderr, "tunneld: tunnel %q is down: %s\n", t.Name, reason)
 			for _, l := range heldLines(t, rep.Last.Plan.Tables) {
 				fmt.Fprintf(env.Stderr, "tunneld:   %s\n", l)
 			}

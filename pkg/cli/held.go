@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tunneld/tunneld/pkg/desired"
@@ -13,11 +14,14 @@ import (
 // for those held as unreachable routes, then one line for each reason
 // others are withdrawn ("routes: 10.9.0.0/16 table main withdrawn until
 // t1 is up: another route to it in the configuration is in place").
-// tables names routing tables (number → name).
+// For a tunnel up in the desired state but not in the kernel, the first
+// line is of the unreachable routes in the kernel that stand for routes
+// through it (desired.TunnelStatus.Standing: a creation the kernel
+// refused left them). tables names routing tables (number → name).
 func heldLines(t desired.TunnelStatus, tables map[uint32]string) []string {
 	var out []string
-	if len(t.Held) > 0 {
-		out = append(out, fmt.Sprintf("routes: %s unreachable until %s is up", routeList(t.Held, tables), t.Name))
+	if held := slices.Concat(t.Held, t.Standing); len(held) > 0 {
+		out = append(out, fmt.Sprintf("routes: %s unreachable until %s is up", routeList(held, tables), t.Name))
 	}
 	var whys []string
 	byWhy := map[string][]model.Route{}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/model"
 )
 
 func runPlan(env *Env, args []string) int {
@@ -40,13 +41,28 @@ func runPlan(env *Env, args []string) int {
 
 // PrintPlan writes a snapshot's waiting tunnels, notes and warnings as
 // comments, then its plan.
+//
+// A tunnel to create or set up whose routes stand as unreachable routes
+// in the kernel meanwhile (desired.TunnelStatus.Standing: the kernel
+// refused its creation, or it waited) is listed too: until the plan
+// has brought it up, or when the kernel refuses it again, its routes
+// are refused.
 func PrintPlan(w io.Writer, s engine.Snapshot) {
 	for _, t := range s.Want.Tunnels {
-		if !t.Up {
+		switch {
+		case !t.Up:
 			fmt.Fprintf(w, "# tunnel %q is down: %s\n", t.Name, t.Reason)
-			for _, l := range heldLines(t, s.Plan.Tables) {
-				fmt.Fprintf(w, "#   %s\n", l)
+		case len(t.Standing) > 0:
+			what := "is not in the kernel: the plan creates it"
+			if _, ok := model.LinkNamed(s.Have.Links, t.Name); ok {
+				what = "is down in the kernel: the plan sets it up"
 			}
+			fmt.Fprintf(w, "# tunnel %q %s\n", t.Name, what)
+		default:
+			continue
+		}
+		for _, l := range heldLines(t, s.Plan.Tables) {
+			fmt.Fprintf(w, "#   %s\n", l)
 		}
 	}
 	for _, n := range s.Want.Notes {

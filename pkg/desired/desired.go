@@ -61,6 +61,15 @@ type TunnelStatus struct {
 	// with why. Both are empty when Up.
 	Held      []model.Route    `json:",omitempty"`
 	Withdrawn []WithdrawnRoute `json:",omitempty"`
+	// Refused is set when the kernel refused the tunnel's creation or
+	// setting up in this converge (model.Inputs.Refused): Reason says
+	// how, and the converge's error has the refusal too.
+	Refused bool `json:",omitempty"`
+	// Standing, for a tunnel up in the desired state but missing or
+	// down in the kernel, are the unreachable routes tunneld has there
+	// that stand for the routes through it (the plan replaces them once
+	// it has created it or set it up; see standing).
+	Standing []model.Route `json:",omitempty"`
 	// Dropping is set on an up tunnel that cannot carry every packet
 	// its MTU lets in, and says which it drops and why: an ip6ip6
 	// tunnel, or a gre tunnel with pmtudisc, whose underlay leaves less
@@ -86,6 +95,7 @@ func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 		b.tunnel(t)
 	}
 	b.routes()
+	b.standing()
 	b.foreignKeys()
 	b.rules()
 	b.hostRoutes()
@@ -230,7 +240,7 @@ func (b *builder) tunnel(t *config.Tunnel) {
 		// routable (see routable). It stays in the desired state as
 		// it is, so that the plan tries it again and nothing keyed on
 		// it (the filter, its host route) changes with the refusal.
-		st.Up, st.Reason, st.Dropping = false, why, ""
+		st.Up, st.Reason, st.Dropping, st.Refused = false, why, "", true
 	}
 	b.res.Tunnels = append(b.res.Tunnels, st)
 	b.addLink(l)

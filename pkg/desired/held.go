@@ -124,3 +124,58 @@ func (b *builder) ownLookups(v6 bool) map[uint32]bool {
 	}
 	return out
 }
+
+// standing fills in TunnelStatus.Standing: for each tunnel up in the
+// desired state, routable (not held back: those have their Held), but
+// missing or down in the kernel (the observed cur),
+// the unreachable routes of tunneld's there with the table, destination
+// and metric of a configured route through it, in file order. They are
+// what the last converge left while the tunnel was not up, or what one
+// whose creation the kernel refused left (plan and status, which do
+// not try it, see the tunnel as one to create): the routes through it
+// are refused until the plan has brought it up.
+func (b *builder) standing() {
+	var missing map[string]int // index in res.Tunnels
+	for i, st := range b.res.Tunnels {
+		if !b.routable(st.Name) {
+			continue // not up, or held back: its routes are Held
+		}
+		if l, ok := b.current(st.Name); ok && l.Up {
+			continue
+		}
+		if missing == nil {
+			missing = map[string]int{}
+		}
+		missing[st.Name] = i
+	}
+	if missing == nil {
+		return
+	}
+	var unreachable map[model.RouteKey]bool
+	for _, r := range b.cur.Routes {
+		if r.Type == model.RouteUnreachable {
+			if unreachable == nil {
+				unreachable = map[model.RouteKey]bool{}
+			}
+			unreachable[r.Key()] = true
+		}
+	}
+	if unreachable == nil {
+		return
+	}
+	for i := range b.c.Routes {
+		r := &b.c.Routes[i]
+		tun := RouteThrough(b.c, r)
+		if tun == nil {
+			continue
+		}
+		j, ok := missing[tun.Name]
+		if !ok {
+			continue
+		}
+		ph := model.Route{Table: r.Table, Dst: r.To, Metric: metric(r.To.Addr(), r.Metric), Type: model.RouteUnreachable}
+		if unreachable[ph.Key()] {
+			b.res.Tunnels[j].Standing = append(b.res.Tunnels[j].Standing, ph)
+		}
+	}
+}

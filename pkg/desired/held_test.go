@@ -191,7 +191,7 @@ func TestRefusedTunnelRoutes(t *testing.T) {
 		status  TunnelStatus
 	}{
 		{"refused", map[string]string{"t1": why}, []model.Route{unreachable},
-			TunnelStatus{Name: "t1", Reason: why, Local: ip("192.0.2.7"), Remote: ip("198.51.100.2"), Held: []model.Route{unreachable}}},
+			TunnelStatus{Name: "t1", Reason: why, Refused: true, Local: ip("192.0.2.7"), Remote: ip("198.51.100.2"), Held: []model.Route{unreachable}}},
 		{"another tunnel refused", map[string]string{"t2": why}, []model.Route{through},
 			TunnelStatus{Name: "t1", Up: true, Local: ip("192.0.2.7"), Remote: ip("198.51.100.2")}},
 	} {
@@ -208,6 +208,46 @@ func TestRefusedTunnelRoutes(t *testing.T) {
 			}
 			if diff := cmp.Diff(plain.State.Filter, r.State.Filter, opts); diff != "" {
 				t.Errorf("filter (-not refused +refused):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestStandingRoutes: a tunnel up in the desired state but missing or
+// down in the kernel has, in its status, the unreachable routes of
+// tunneld's there that stand for the routes through it (left by a
+// converge whose creation of it the kernel refused, or from while it
+// waited): plan and status, which do not try to create it, say the
+// routes are refused until it is up. None with the tunnel up in the
+// kernel, without such routes there (a first creation), or held back by
+// the daemon (its routes are then in Held).
+func TestStandingRoutes(t *testing.T) {
+	c := parse(t, "[global]\nfirewall = false\n[tunnel.t1]\nmode = \"ipip\"\nlocal = \"eth0\"\nremote = \"198.51.100.2\"\naddress = \"10.0.0.1/30\"\n"+
+		"[[route]]\nto = \"192.168.2.0/24\"\ndev = \"t1\"\n[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.0.2\"\nmetric = 5\n[[route]]\nto = \"10.8.0.0/16\"\ndev = \"t1\"\n")
+	devices := map[string]model.Device{"eth0": {Name: "eth0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("192.0.2.7/24")}}}
+	unr := func(dst string, metric uint32) model.Route {
+		return model.Route{Table: 254, Dst: pfx(dst), Metric: metric, Type: model.RouteUnreachable}
+	}
+	stand := []model.Route{unr("192.168.2.0/24", 0), unr("10.9.0.0/16", 5)} // not 10.8.0.0/16's
+	t1 := Build(c, model.Inputs{Devices: devices}, model.State{}).State.Links[0]
+	t1Down := t1
+	t1Down.Up = false
+	for _, tt := range []struct {
+		name string
+		have model.State
+		held map[string]bool
+		want []model.Route
+	}{
+		{"missing, routes refused", model.State{Routes: stand}, nil, stand},
+		{"down, routes refused", model.State{Links: []model.Link{t1Down}, Routes: stand}, nil, stand},
+		{"up", model.State{Links: []model.Link{t1}, Routes: stand}, nil, nil},
+		{"missing, no unreachable routes", model.State{}, nil, nil},
+		{"missing, held back (its routes are Held)", model.State{Routes: stand}, map[string]bool{"t1": true}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(c, model.Inputs{Devices: devices, HeldTunnels: tt.held}, tt.have)
+			if diff := cmp.Diff(tt.want, r.Tunnels[0].Standing, opts); diff != "" {
+				t.Errorf("standing (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -21,8 +21,10 @@ import (
 // it: one of its own, observed or made earlier in the same plan (two
 // tunnels that follow one device's address). Else the message says
 // where one it cannot see may be: a device of the kind tunneld does not
-// own (the kernel gives no endpoints of those to tunneld's observation),
-// or one moved into another network namespace (`ip link set NAME netns
+// own (the kernel reports those with their endpoints, but tunneld's
+// observation keeps the endpoints of its own tunnels only, so every
+// such device of the kind is named, whatever its endpoints), or one
+// moved into another network namespace (`ip link set NAME netns
 // …`), which the kernel keeps registered with its endpoints in the
 // namespace it was made in; and how to find and delete it there. The
 // errno stays wrapped (errors.Is(err, syscall.EEXIST)).

@@ -897,7 +897,7 @@ func TestStatusUnderlay(t *testing.T) {
 // while ping6 -s 1232 and up lost every packet over a 1300 underlay.
 //
 // A gre tunnel with pmtudisc (DF on its outer packets) drops them the
-// same way, and its IPv4 packets without DF; without pmtudisc the kernel
+// same way, and the forwarded IPv4 packets without DF; without pmtudisc the kernel
 // fragments its outer packets and only the raised mtu is warned of.
 func TestStatusIPv6Shortfall(t *testing.T) {
 	const ip6ip6 = "mode = \"ip6ip6\"\nremote = \"2001:db8:b::2\"\naddress = \"fd00:ab::1/64\"\n"
@@ -913,8 +913,8 @@ func TestStatusIPv6Shortfall(t *testing.T) {
 			`warning: tunnel "site-b": computed mtu 1252 (underlay 1300 minus overhead 48) is below IPv6's minimum 1280: using 1280, but ip6ip6 does not fragment its outer packets: IPv6 packets over 1252 bytes through it are dropped; raise the underlay wan's mtu to at least 1328`},
 		{"ethernet", ip6ip6, 1500, "tunnel site-b (ip6ip6): up", ""},
 		{"gre with pmtudisc over 1280", gre, 1280,
-			"tunnel site-b (gre): up, but IPv6 packets over 1256 bytes are dropped, and IPv4 ones without DF: the underlay wan's mtu 1280 is too small (1304 needed)",
-			`warning: tunnel "site-b": computed mtu 1256 (underlay 1280 minus overhead 24) is below IPv6's minimum 1280: using 1280, but gre sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them: IPv6 packets over 1256 bytes through it are dropped, and IPv4 ones without DF; raise the underlay wan's mtu to at least 1304, or set pmtudisc = false (the kernel then fragments the outer packets)`},
+			"tunnel site-b (gre): up, but IPv6 packets over 1256 bytes are dropped, and forwarded IPv4 ones without DF: the underlay wan's mtu 1280 is too small (1304 needed)",
+			`warning: tunnel "site-b": computed mtu 1256 (underlay 1280 minus overhead 24) is below IPv6's minimum 1280: using 1280, but gre sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them: IPv6 packets over 1256 bytes through it are dropped, and forwarded IPv4 ones without DF; raise the underlay wan's mtu to at least 1304, or set pmtudisc = false (the kernel then fragments the outer packets)`},
 		{"gre without pmtudisc over 1280", gre + "pmtudisc = false\n", 1280, "tunnel site-b (gre): up",
 			`warning: tunnel "site-b": computed mtu 1256 (underlay 1280 minus overhead 24) is below IPv6's minimum 1280: using 1280`},
 	} {

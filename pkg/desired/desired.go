@@ -75,7 +75,7 @@ type TunnelStatus struct {
 	// tunnel, or a gre tunnel with pmtudisc, whose underlay leaves less
 	// than IPv6's minimum 1280 after the overhead ("IPv6 packets over
 	// 1252 bytes are dropped: the underlay wan's mtu 1300 is too small
-	// (1328 needed)"; gre adds ", and IPv4 ones without DF" after
+	// (1328 needed)"; gre adds ", and forwarded IPv4 ones without DF" after
 	// "dropped"; see shortfall).
 	Dropping string `json:",omitempty"`
 }
@@ -342,10 +342,12 @@ func dropsOversize(t *config.Tunnel) bool {
 // Every IPv6 packet between under-overhead and 1280 bytes is dropped,
 // path MTU discovery never recovers, and TCP clamped to 1280 dies too (a
 // tester saw ping6 -s 1232 and up lose all over a 1300 underlay, with
-// status up and no drift). gre drops the IPv4 packets without DF in that
-// range as well (forwarded ones are not fragmented below the tunnel's
+// status up and no drift). gre drops the forwarded IPv4 packets without
+// DF in that range as well (they are not fragmented below the tunnel's
 // MTU, and nothing tells their sender); those with DF get a Fragmentation
-// Needed and shrink. A sit tunnel clears DF below 1280 and its outer IPv4
+// Needed and shrink. The router's own IPv4 packets without DF lose only
+// the first one to a destination: the kernel then fragments them at the
+// path MTU it learned (seen in the VM). A sit tunnel clears DF below 1280 and its outer IPv4
 // packets are fragmented, as are gre's without pmtudisc, so they have no
 // such gap; ipip and ipip6 carry IPv4 only, whose minimum is far below.
 // The warning says what to do: raise the underlay's MTU to 1280 plus the
@@ -371,7 +373,7 @@ func (b *builder) shortfall(t *config.Tunnel, under int, dev string, mtu int) st
 	also := ""
 	if !t.Mode.OuterIPv6() {
 		why = fmt.Sprintf("%s sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them", t.Mode)
-		also = ", and IPv4 ones without DF"
+		also = ", and forwarded IPv4 ones without DF"
 		how += ", or set pmtudisc = false (the kernel then fragments the outer packets)"
 	}
 	var given string

@@ -161,7 +161,7 @@ func TestMTUAndOverhead(t *testing.T) {
 // status says so (Dropping): a tester saw ping6 -s 1232 lose all over a
 // 1300 underlay with a warning that read like a fix, status up. A gre
 // tunnel with pmtudisc (DF on its outer packets) drops them too, and its
-// IPv4 packets without DF; one without pmtudisc, and sit, fragment.
+// forwarded IPv4 packets without DF; one without pmtudisc, and sit, fragment.
 func TestIPv6MinimumMTU(t *testing.T) {
 	const gre6 = "[[route]]\nto = \"2001:db8:100::/48\"\ndev = \"t\"\n"
 	tests := []struct {
@@ -202,14 +202,14 @@ func TestIPv6MinimumMTU(t *testing.T) {
 		// (ip_tunnel_xmit), and sends no Packet Too Big below 1280
 		// (tnl_update_pmtu): what the underlay cannot take is dropped.
 		{"gre with an IPv6 route through it over 1280", "gre", gre6, 1280, 1280,
-			[]string{`tunnel "t": computed mtu 1256 (underlay 1280 minus overhead 24) is below IPv6's minimum 1280: using 1280, but gre sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them: IPv6 packets over 1256 bytes through it are dropped, and IPv4 ones without DF; raise the underlay wan's mtu to at least 1304, or set pmtudisc = false (the kernel then fragments the outer packets)`},
-			"IPv6 packets over 1256 bytes are dropped, and IPv4 ones without DF: the underlay wan's mtu 1280 is too small (1304 needed)"},
+			[]string{`tunnel "t": computed mtu 1256 (underlay 1280 minus overhead 24) is below IPv6's minimum 1280: using 1280, but gre sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them: IPv6 packets over 1256 bytes through it are dropped, and forwarded IPv4 ones without DF; raise the underlay wan's mtu to at least 1304, or set pmtudisc = false (the kernel then fragments the outer packets)`},
+			"IPv6 packets over 1256 bytes are dropped, and forwarded IPv4 ones without DF: the underlay wan's mtu 1280 is too small (1304 needed)"},
 		{"gre with a key over 1300", "gre", "key = 5\n" + gre6, 1300, 1280,
-			[]string{`tunnel "t": computed mtu 1272 (underlay 1300 minus overhead 28) is below IPv6's minimum 1280: using 1280, but gre sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them: IPv6 packets over 1272 bytes through it are dropped, and IPv4 ones without DF; raise the underlay wan's mtu to at least 1308, or set pmtudisc = false (the kernel then fragments the outer packets)`},
-			"IPv6 packets over 1272 bytes are dropped, and IPv4 ones without DF: the underlay wan's mtu 1300 is too small (1308 needed)"},
+			[]string{`tunnel "t": computed mtu 1272 (underlay 1300 minus overhead 28) is below IPv6's minimum 1280: using 1280, but gre sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them: IPv6 packets over 1272 bytes through it are dropped, and forwarded IPv4 ones without DF; raise the underlay wan's mtu to at least 1308, or set pmtudisc = false (the kernel then fragments the outer packets)`},
+			"IPv6 packets over 1272 bytes are dropped, and forwarded IPv4 ones without DF: the underlay wan's mtu 1300 is too small (1308 needed)"},
 		{"gre with an explicit mtu over 1280", "gre", "mtu = 1400\n" + gre6, 1280, 1400,
-			[]string{`tunnel "t": mtu 1400 is above what the underlay carries (1280 minus overhead 24: 1256), but gre sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them: IPv6 packets over 1256 bytes through it are dropped, and IPv4 ones without DF; raise the underlay wan's mtu to at least 1304, or set pmtudisc = false (the kernel then fragments the outer packets)`},
-			"IPv6 packets over 1256 bytes are dropped, and IPv4 ones without DF: the underlay wan's mtu 1280 is too small (1304 needed)"},
+			[]string{`tunnel "t": mtu 1400 is above what the underlay carries (1280 minus overhead 24: 1256), but gre sets DF on its outer packets (pmtudisc = true), so the kernel does not fragment them: IPv6 packets over 1256 bytes through it are dropped, and forwarded IPv4 ones without DF; raise the underlay wan's mtu to at least 1304, or set pmtudisc = false (the kernel then fragments the outer packets)`},
+			"IPv6 packets over 1256 bytes are dropped, and forwarded IPv4 ones without DF: the underlay wan's mtu 1280 is too small (1304 needed)"},
 		// Without DF the kernel fragments the outer IPv4 packets.
 		{"gre without pmtudisc over 1280 fragments", "gre", "pmtudisc = false\n" + gre6, 1280, 1280,
 			[]string{`tunnel "t": computed mtu 1256 (underlay 1280 minus overhead 24) is below IPv6's minimum 1280: using 1280`}, ""},

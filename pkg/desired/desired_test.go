@@ -96,7 +96,7 @@ func TestFollowsDeviceAndName(t *testing.T) {
 		{name: "name not resolved: routes in main withdrawn, the lookup may need them",
 			in: model.Inputs{Devices: map[string]model.Device{"wan": wanDev}},
 			status: TunnelStatus{Name: "moe", Local: ip("192.0.2.7"), Reason: "remote peer.example has no IPv4 address (not resolved yet)",
-				Withdrawn: []WithdrawnRoute{{heldInFileOrder[0], whyLookup("peer.example")}, {heldInFileOrder[1], whyLookup("peer.example")}}}},
+				Withdrawn: []WithdrawnRoute{{heldInFileOrder[0], whyLookup("peer.example", "")}, {heldInFileOrder[1], whyLookup("peer.example", "")}}}},
 		{name: "WAN device missing: routes held as unreachable",
 			in:     model.Inputs{Resolved: resolved},
 			routes: held,

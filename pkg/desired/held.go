@@ -2,6 +2,7 @@ package desired
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -21,9 +22,13 @@ type WithdrawnRoute struct {
 const WhyFallback = "another route to it in the configuration is in place"
 
 // whyLookup is why such a route is withdrawn when the tunnel waits for
-// its remote's first DNS answer and the box's own lookups (that one's
+// its remote's first DNS answer of the family it needs (family: "" when
+// the name has no answer at all) and the box's own lookups (that one's
 // too) go by the route's table.
-func whyLookup(name string) string {
+func whyLookup(name, family string) string {
+	if family != "" {
+		return name + " has no " + family + " address yet, and its lookup may need the way an unreachable route would block"
+	}
 	return name + " is not resolved yet, and its lookup may need the way an unreachable route would block"
 }
 
@@ -92,7 +97,11 @@ func (b *builder) hold(waiting []*config.Route) {
 		case live[destOf(ph)]:
 			why = WhyFallback
 		case b.awaitsName(tun) && b.ownLookups(r.To.Addr().Is6())[r.Table]:
-			why = whyLookup(tun.RemoteHost)
+			family := ""
+			if len(b.in.Resolved[tun.RemoteHost]) > 0 {
+				family = familyWord(tun)
+			}
+			why = whyLookup(tun.RemoteHost, family)
 		}
 		if why != "" {
 			st.Withdrawn = append(st.Withdrawn, WithdrawnRoute{Route: ph, Why: why})
@@ -104,9 +113,15 @@ func (b *builder) hold(waiting []*config.Route) {
 }
 
 // awaitsName reports whether the tunnel's remote is a DNS name with no
-// answer yet (the daemon keeps the last good one when a lookup fails).
+// answer of the tunnel's outer family yet (the daemon keeps the last good
+// one when a lookup fails, or answers only with the other family). An
+// answer of the other family alone is no answer: the tunnel stays down
+// and the daemon asks again, and an unreachable route in a table its own
+// lookups use could block the way to the DNS server for good (a tester's
+// gre tunnel whose name first answered AAAA only never came up: the
+// route through it covered the server).
 func (b *builder) awaitsName(t *config.Tunnel) bool {
-	return t.RemoteHost != "" && len(b.in.Resolved[t.RemoteHost]) == 0
+	return t.RemoteHost != "" && !slices.ContainsFunc(b.in.Resolved[t.RemoteHost], func(a netip.Addr) bool { return outerFamily(t, a) })
 }
 
 // ownLookups are the tables the box's own packets of one family, to any

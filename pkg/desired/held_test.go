@@ -58,8 +58,9 @@ priority = 20999
 		remote    string // t1's
 		routes    string
 		devices   map[string]model.Device
-		want      []model.Route // State.Routes
-		held      []model.Route // t1's status
+		resolved  map[string][]netip.Addr // Inputs.Resolved
+		want      []model.Route           // State.Routes
+		held      []model.Route           // t1's status
 		withdrawn []WithdrawnRoute
 	}{
 		{name: "the tester's: via peer in a policy table, the WAN without address: unreachable in vpn",
@@ -104,12 +105,17 @@ priority = 20999
 			remote: "peer.example", devices: wanUp, // and no DNS answer
 			routes: "[[route]]\nto = \"default\"\ndev = \"t1\"\ntable = \"vpn\"\n[[route]]\nto = \"10.9.0.0/16\"\ndev = \"t1\"\n[[route]]\nto = \"10.8.0.0/16\"\ndev = \"t1\"\ntable = \"all\"\n",
 			want:   []model.Route{unr(100, "0.0.0.0/0", 0)}, held: []model.Route{unr(100, "0.0.0.0/0", 0)},
-			withdrawn: []WithdrawnRoute{{unr(254, "10.9.0.0/16", 0), whyLookup("peer.example")}, {unr(101, "10.8.0.0/16", 0), whyLookup("peer.example")}}},
+			withdrawn: []WithdrawnRoute{{unr(254, "10.9.0.0/16", 0), whyLookup("peer.example", "")}, {unr(101, "10.8.0.0/16", 0), whyLookup("peer.example", "")}}},
+		{name: "remote answers only the other family: as not resolved (an unreachable route in main could block the DNS server)",
+			remote: "peer.example", devices: wanUp, resolved: map[string][]netip.Addr{"peer.example": {ip("2001:db8::7")}},
+			routes: "[[route]]\nto = \"default\"\ndev = \"t1\"\ntable = \"vpn\"\n[[route]]\nto = \"10.9.0.0/16\"\ndev = \"t1\"\n",
+			want:   []model.Route{unr(100, "0.0.0.0/0", 0)}, held: []model.Route{unr(100, "0.0.0.0/0", 0)},
+			withdrawn: []WithdrawnRoute{{unr(254, "10.9.0.0/16", 0), whyLookup("peer.example", "IPv4")}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := parse(t, fmt.Sprintf(head, tt.remote)+tt.routes)
-			r := Build(c, model.Inputs{Devices: tt.devices}, model.State{})
+			r := Build(c, model.Inputs{Devices: tt.devices, Resolved: tt.resolved}, model.State{})
 			if diff := cmp.Diff(tt.want, r.State.Routes, opts); diff != "" {
 				t.Errorf("routes (-want +got):\n%s", diff)
 			}

@@ -351,3 +351,24 @@ func TestCounting(t *testing.T) {
 		})
 	}
 }
+
+// holdRoute deletes a route of tunneld's by del, each time with a hint,
+// until the daemon holds it back (FightLimit+1 repairs), and checks that
+// its facts name the hold by route; with gone, it deletes the route once
+// more and checks that the hold leaves it so (no write).
+func (h *harness) holdRoute(del func(), route string, gone bool) {
+	h.t.Helper()
+	for range FightLimit + 1 {
+		del()
+		h.event(watch.Route)
+	}
+	if gone {
+		del()
+		if w := h.event(watch.Route); w != 0 {
+			h.t.Fatalf("the route is repaired after %d repairs: %d writes", FightLimit+1, w)
+		}
+	}
+	if diff := cmp.Diff([]string{route}, h.d.Facts().Held); diff != "" {
+		h.t.Fatalf("held before the outage (-want +got):\n%s", diff)
+	}
+}

@@ -58,17 +58,7 @@ func TestHeldRouteFreedWhenTunnelRecovers(t *testing.T) {
 				h.k.Observe(context.Background(), model.Scope{}) // take the lock: the loop may be applying
 				h.k.Routes = slices.DeleteFunc(h.k.Routes, func(r fakekernel.Route) bool { return r.Dst == netip.MustParsePrefix("10.9.0.0/16") })
 			}
-			for range FightLimit + 1 {
-				del()
-				h.event(watch.Route)
-			}
-			del()
-			if w := h.event(watch.Route); w != 0 {
-				t.Fatalf("the route is repaired after %d repairs: %d writes", FightLimit+1, w)
-			}
-			if diff := cmp.Diff([]string{route}, h.d.Facts().Held); diff != "" {
-				t.Fatalf("held before the outage (-want +got):\n%s", diff)
-			}
+			h.holdRoute(del, route, true)
 			h.writes() // take the lock
 			kind := tt.out(h.k)
 			h.event(kind)

@@ -66,19 +66,7 @@ func TestStandInDespiteHeldRoute(t *testing.T) {
 				}
 				return out
 			}
-			for range FightLimit + 1 {
-				del()
-				h.event(watch.Route)
-			}
-			if !tt.present {
-				del()
-				if w := h.event(watch.Route); w != 0 {
-					t.Fatalf("the route is repaired after %d repairs: %d writes", FightLimit+1, w)
-				}
-			}
-			if diff := cmp.Diff([]string{route}, h.d.Facts().Held); diff != "" {
-				t.Fatalf("held before the outage (-want +got):\n%s", diff)
-			}
+			h.holdRoute(del, route, !tt.present)
 
 			h.writes() // take the lock
 			h.k.SetAddrs("wan")

@@ -52,16 +52,7 @@ table = "vpn"
 // was, up with its old ones, and the routes through it stay (their
 // traffic is encapsulated still; no route is absent).
 func TestRefusedTunnelRoutesUnreachable(t *testing.T) {
-	p := netip.MustParsePrefix
-	// In model.CompareRoute's order.
-	unreachable := []model.Route{
-		{Table: 100, Dst: p("0.0.0.0/0"), Type: model.RouteUnreachable},
-		{Table: model.TableMain, Dst: p("10.70.0.0/24"), Type: model.RouteUnreachable},
-	}
-	routed := []model.Route{
-		{Table: 100, Dst: p("0.0.0.0/0"), Dev: "tG"},
-		{Table: model.TableMain, Dst: p("10.70.0.0/24"), Dev: "tG"},
-	}
+	unreachable, routed := refusedConfRoutes()
 	foreign := func(name string, remote string, here bool) func(k *fakekernel.Kernel) {
 		return func(k *fakekernel.Kernel) {
 			k.Tunnels[name] = model.Link{Name: name, Mode: model.ModeGRE, Local: netip.MustParseAddr("203.0.113.10"), Remote: netip.MustParseAddr(remote), PMTUDisc: true, TTL: 64}
@@ -204,15 +195,7 @@ func TestRefusedRounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := netip.MustParsePrefix
-	unreachable := []model.Route{
-		{Table: 100, Dst: p("0.0.0.0/0"), Type: model.RouteUnreachable},
-		{Table: model.TableMain, Dst: p("10.70.0.0/24"), Type: model.RouteUnreachable},
-	}
-	routed := []model.Route{
-		{Table: 100, Dst: p("0.0.0.0/0"), Dev: "tG"},
-		{Table: model.TableMain, Dst: p("10.70.0.0/24"), Dev: "tG"},
-	}
+	unreachable, routed := refusedConfRoutes()
 	for _, tt := range []struct {
 		name string
 		// refusals is how many creations the kernel refuses.
@@ -246,4 +229,20 @@ func TestRefusedRounds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// refusedConfRoutes are refusedConf's two routes through tG, in
+// model.CompareRoute's order: as the unreachable routes that stand for
+// them while tG is not up, and as themselves.
+func refusedConfRoutes() (unreachable, routed []model.Route) {
+	p := netip.MustParsePrefix
+	unreachable = []model.Route{
+		{Table: 100, Dst: p("0.0.0.0/0"), Type: model.RouteUnreachable},
+		{Table: model.TableMain, Dst: p("10.70.0.0/24"), Type: model.RouteUnreachable},
+	}
+	routed = []model.Route{
+		{Table: 100, Dst: p("0.0.0.0/0"), Dev: "tG"},
+		{Table: model.TableMain, Dst: p("10.70.0.0/24"), Dev: "tG"},
+	}
+	return unreachable, routed
 }

@@ -182,7 +182,11 @@ func (dm *Daemon) answered(a answer) bool {
 	now := dm.d.Now()
 	interval := dm.cfg.Global.ResolveInterval
 	if a.err != nil {
-		dm.lookupFailed(a.name, st, a.err.Error(), "resolve failed; keeping the last answer", "err", a.err, "kept", st.addrs)
+		if len(st.addrs) == 0 {
+			dm.lookupFailed(a.name, st, a.err.Error(), "resolve failed; no earlier answer to keep", "err", a.err)
+		} else {
+			dm.lookupFailed(a.name, st, a.err.Error(), "resolve failed; keeping the last answer", "err", a.err, "kept", st.addrs)
+		}
 		st.due = now.Add(min(RetryResolve, interval))
 		return false
 	}

@@ -544,7 +544,8 @@ func TestFirstAnswerAfterReload(t *testing.T) {
 
 // TestResolveFailureLoggedOnce: a lookup that fails as the one before did
 // is logged at debug level; one that fails otherwise, or after an answer,
-// at warn level again.
+// at warn level again. Before any answer, the line says there is none to
+// keep (it said "keeping the last answer … kept=[]").
 func TestResolveFailureLoggedOnce(t *testing.T) {
 	c, err := config.Parse("t.toml", []byte("[global]\nfirewall = false\n[tunnel.t]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"peer.example\"\n"))
 	if err != nil {
@@ -567,9 +568,9 @@ func TestResolveFailureLoggedOnce(t *testing.T) {
 		got = append(got, line[strings.Index(line, " level=")+1:])
 	}
 	want := []string{
-		`level=WARN msg="resolve failed; keeping the last answer" name=peer.example err="i/o timeout" kept=[]`,
+		`level=WARN msg="resolve failed; no earlier answer to keep" name=peer.example err="i/o timeout"`,
 		`level=DEBUG msg="resolve failed as before" name=peer.example`,
-		`level=WARN msg="resolve failed; keeping the last answer" name=peer.example err="connection refused" kept=[]`,
+		`level=WARN msg="resolve failed; no earlier answer to keep" name=peer.example err="connection refused"`,
 		`level=DEBUG msg="resolve failed as before" name=peer.example`,
 		`level=WARN msg="resolve failed; keeping the last answer" name=peer.example err="connection refused" kept=[192.0.2.2]`,
 	}

@@ -349,12 +349,6 @@ func (b *builder) acceptRA() {
 	}
 }
 
-// fallbackDevices are created by the kernel with each tunnel module; an up
-// fallback device accepts encapsulated packets from anyone.
-var fallbackDevices = map[string]string{
-	"tunl0": "ipip", "gre0": "gre", "sit0": "sit", "ip6tnl0": "ip6tnl",
-}
-
 // fallbacks sets down the fallback devices of the kinds tunneld's tunnels
 // use: another kind's fallback device (an LVS real server's tunl0 up with
 // its service address, on a box where tunneld only manages GRE or only
@@ -364,8 +358,8 @@ func (b *builder) fallbacks() {
 	for _, t := range b.c.Tunnels {
 		kinds[t.Mode.Kind()] = true
 	}
-	for _, name := range sortedKeys(fallbackDevices) {
-		if d, ok := b.in.Devices[name]; ok && d.Up && d.Kind == fallbackDevices[name] && kinds[d.Kind] {
+	for _, name := range sortedKeys(model.FallbackDevices) {
+		if d, ok := b.in.Devices[name]; ok && d.Up && d.Kind == model.FallbackDevices[name] && kinds[d.Kind] {
 			b.res.Fallbacks = append(b.res.Fallbacks, name)
 		}
 	}

@@ -93,7 +93,7 @@ func sameEndpoints(l model.Link, kind plan.Kind, tunnels map[string]model.Link, 
 	k := l.Mode.Kind()
 	var foreign []string
 	for name, d := range devices {
-		if _, ours := tunnels[name]; !ours && d.Kind == k && name != l.Name && name != fallback[k] {
+		if _, ours := tunnels[name]; !ours && d.Kind == k && name != l.Name && model.FallbackDevices[name] != k {
 			foreign = append(foreign, name)
 		}
 	}
@@ -113,9 +113,6 @@ func sameEndpoints(l model.Link, kind plan.Kind, tunnels map[string]model.Link, 
 	}
 	return b.String()
 }
-
-// fallback is each kind's fallback device, which has no endpoints.
-var fallback = map[string]string{"ipip": "tunl0", "gre": "gre0", "sit": "sit0", "ip6tnl": "ip6tnl0"}
 
 // clash reports whether the kernel takes a and b for one tunnel: one
 // kind, local and remote, and but for ip6tnl (which looks at the

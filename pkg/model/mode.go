@@ -97,3 +97,10 @@ func (m Mode) Module() (module, pkg string) {
 	}
 	return "ip6_tunnel", "kmod-ip6-tunnel"
 }
+
+// FallbackDevices are the devices the kernel creates with each tunnel
+// module, by name, with their kind: they have no endpoints, and an up
+// one accepts encapsulated packets from anyone.
+var FallbackDevices = map[string]string{
+	"tunl0": "ipip", "gre0": "gre", "sit0": "sit", "ip6tnl0": "ip6tnl",
+}

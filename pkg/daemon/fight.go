@@ -238,8 +238,8 @@ func (dm *Daemon) tunnelOf(op plan.Op) string {
 func (dm *Daemon) freeRecovered(applied []plan.Op) bool {
 	var up []string
 	for _, op := range applied {
-		if op.Kind == plan.LinkUp && op.Link != nil && dm.cfg.TunnelByName(op.Link.Name) != nil {
-			up = append(up, op.Link.Name)
+		if op.Kind == plan.LinkUp && dm.cfg.TunnelByName(op.Name) != nil {
+			up = append(up, op.Name)
 		}
 	}
 	freed := false

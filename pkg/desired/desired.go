@@ -425,7 +425,23 @@ func (b *builder) localAddr(t *config.Tunnel) (netip.Addr, string) {
 	if why := unusableWhy(t, d.Unusable); why != "" {
 		return netip.Addr{}, fmt.Sprintf("local device %s has no usable %s address%s", t.LocalDev, familyWord(t), why)
 	}
+	if t.Mode.OuterIPv6() && d.LinkLocal.IsValid() {
+		return netip.Addr{}, linkLocalOnly(t, d.LinkLocal)
+	}
 	return netip.Addr{}, fmt.Sprintf("local device %s has no %s address", t.LocalDev, familyWord(t))
+}
+
+// linkLocalOnly is the reason of a tunnel whose local device has no
+// IPv6 address but link-local ones: those are never followed, which "has
+// no IPv6 address" left an admin who saw fe80::… on the device to guess.
+// A tunnel to a link-local remote can name the address itself (its dev
+// is required then).
+func linkLocalOnly(t *config.Tunnel, ll netip.Addr) string {
+	why := fmt.Sprintf("local device %s has only a link-local IPv6 address (%s), which is never followed", t.LocalDev, ll)
+	if t.Remote.IsLinkLocalUnicast() {
+		why += fmt.Sprintf(": for a tunnel between link-local addresses, write local = %q", ll.String())
+	}
+	return why
 }
 
 // unusableWhy words the addresses of the tunnel's outer family that

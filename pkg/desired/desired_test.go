@@ -709,6 +709,51 @@ func TestLocalDeviceUnusable(t *testing.T) {
 	}
 }
 
+// TestLocalDeviceLinkLocalOnly: an IPv6 tunnel whose local device has
+// only link-local addresses is down with a reason that says so and that
+// they are never followed: "has no IPv6 address" sent a tester looking
+// at the fe80::… that `ip addr` showed there. To a link-local remote the
+// reason says how to name the address instead. An unusable global
+// address is still the reason given first; an IPv4 tunnel is not told of
+// IPv6 link-local addresses.
+func TestLocalDeviceLinkLocalOnly(t *testing.T) {
+	ll := ip("fe80::1")
+	toLinkLocal := "[global]\nfirewall = false\n[tunnel.ll]\nmode = \"ip6ip6\"\nlocal = \"wan\"\nremote = \"fe80::2\"\ndev = \"wan\"\n"
+	tests := []struct {
+		name     string
+		conf     string
+		addrs    []netip.Prefix
+		unusable []model.UnusableAddr
+		want     TunnelStatus
+	}{
+		{"link-local only", dslite, nil, nil,
+			TunnelStatus{Name: "ds", Remote: ip("2001:db8:b::1"),
+				Reason: "local device wan has only a link-local IPv6 address (fe80::1), which is never followed"}},
+		{"to a link-local remote", toLinkLocal, nil, nil,
+			TunnelStatus{Name: "ll", Remote: ip("fe80::2"),
+				Reason: `local device wan has only a link-local IPv6 address (fe80::1), which is never followed: for a tunnel between link-local addresses, write local = "fe80::1"`}},
+		{"a global one in detection", dslite, nil, []model.UnusableAddr{{Prefix: pfx("2001:db8:a::6/64")}},
+			TunnelStatus{Name: "ds", Remote: ip("2001:db8:b::1"),
+				Reason: "local device wan has no usable IPv6 address yet (2001:db8:a::6 is in duplicate address detection)"}},
+		{"a global one beside", dslite, []netip.Prefix{pfx("2001:db8:a::2/64")}, nil,
+			TunnelStatus{Name: "ds", Up: true, Local: ip("2001:db8:a::2"), Remote: ip("2001:db8:b::1")}},
+		{"an IPv4 tunnel", wan, nil, nil,
+			TunnelStatus{Name: "moe", Remote: ip("198.51.100.2"), Reason: "local device wan has no IPv4 address"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := model.Inputs{
+				Devices:  map[string]model.Device{"wan": {Name: "wan", MTU: 1500, Up: true, Addrs: tt.addrs, Unusable: tt.unusable, LinkLocal: ll}},
+				Resolved: map[string][]netip.Addr{"aftr.example": {ip("2001:db8:b::1")}, "peer.example": {ip("198.51.100.2")}},
+			}
+			r := Build(parse(t, tt.conf), in, model.State{})
+			if diff := cmp.Diff([]TunnelStatus{tt.want}, r.Tunnels, opts, cmpopts.IgnoreFields(TunnelStatus{}, "Held")); diff != "" {
+				t.Errorf("status (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestAcceptRAWarning: with ipv6_forward = true, a device that an IPv6
 // tunnel takes its local address from and whose accept_ra is 1 gets a
 // warning with the remedy: forwarding makes the kernel ignore router

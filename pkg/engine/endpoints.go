@@ -23,8 +23,8 @@ import (
 // or undoes what a stale part of last got wrong. A kernel that is no
 // kernel.AddrReader, or a configuration without such tunnels, makes it do
 // nothing. The addresses left out for duplicate address detection
-// (Device.Unusable), which only word a down tunnel's reason, stay as last
-// observed until that converge. The Report's Last is last with the new
+// (Device.Unusable) and the link-local one (Device.LinkLocal), which only
+// word a down tunnel's reason, stay as last observed until that converge. The Report's Last is last with the new
 // addresses, and the tunnels and the filter as changed: what the next
 // short way, before the converge, plans from.
 func Endpoints(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr, last Snapshot, hold ...Hold) (Report, error) {

@@ -32,7 +32,7 @@ type Kernel interface {
 type AddrReader interface {
 	// DeviceAddrs returns the global-scope addresses by device index,
 	// primary first, as Observe gives them in Inputs.Devices (Addrs;
-	// not the Unusable ones).
+	// not the Unusable or LinkLocal ones).
 	DeviceAddrs(ctx context.Context) (map[int][]netip.Prefix, error)
 }
 

@@ -377,6 +377,34 @@ func TestPrivilegedObserveUnusable(t *testing.T) {
 	}
 }
 
+// TestPrivilegedObserveLinkLocal: a device with only a link-local IPv6
+// address has no address to follow, and that one is its LinkLocal (the
+// kernel gives fe80::/10 link scope), for the reason of a tunnel that
+// follows it. A global address beside it is followed.
+func TestPrivilegedObserveLinkLocal(t *testing.T) {
+	k := open(t)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(netnstest.Veth("eth0", "peer0", nil))
+	must(netnstest.AddAddr("eth0", mustPrefix("fe80::5/64")))
+	_, in, err := k.Observe(ctx, model.Scope{})
+	must(err)
+	d := in.Devices["eth0"]
+	if len(d.Addrs) != 0 || d.LinkLocal != netip.MustParseAddr("fe80::5") {
+		t.Errorf("eth0: addresses %v, link-local %v; want none and fe80::5", d.Addrs, d.LinkLocal)
+	}
+	must(netnstest.AddAddr("eth0", mustPrefix("2001:db8::5/64")))
+	_, in, err = k.Observe(ctx, model.Scope{})
+	must(err)
+	if d := in.Devices["eth0"]; len(d.Addrs) != 1 || d.Addrs[0] != mustPrefix("2001:db8::5/64") {
+		t.Errorf("eth0's addresses %v, want 2001:db8::5/64", d.Addrs)
+	}
+}
+
 // TestPrivilegedDeviceAddrs: the addresses read alone are those an
 // observation gives the devices (secondary and IPv6 ones included,
 // primary first), and reading them leaves the observed device indexes

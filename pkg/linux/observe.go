@@ -42,7 +42,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	}
 	for _, l := range links {
 		d := model.Device{Name: l.name, Index: int(l.index), Kind: l.kind, MTU: l.mtu, Up: l.up, Running: l.running, Stats: l.stats}
-		d.Addrs, d.Unusable = devAddrs.of(l.index), devAddrs.unusable[l.index]
+		d.Addrs, d.Unusable, d.LinkLocal = devAddrs.of(l.index), devAddrs.unusable[l.index], devAddrs.linkLocal[l.index]
 		in.Devices[l.name] = d
 		if !tunnelKinds[l.kind] {
 			continue
@@ -98,6 +98,9 @@ type addrsByDevice struct {
 	// left out for duplicate address detection (nil while there are
 	// none, as there mostly are).
 	unusable map[uint32][]model.UnusableAddr
+	// linkLocal holds, by device index, the first IPv6 link-local
+	// address it can send from (nil while there are none).
+	linkLocal map[uint32]netip.Addr
 }
 
 // addrRanks is the number of groups in a device's span.
@@ -127,6 +130,7 @@ func deviceAddrs(addrs []observedAddr) addrsByDevice {
 		a := &addrs[i]
 		r := a.rank()
 		if r < 0 {
+			g.noteLinkLocal(a)
 			if a.scope == unix.RT_SCOPE_UNIVERSE && a.unusable {
 				if g.unusable == nil {
 					g.unusable = map[uint32][]model.UnusableAddr{}
@@ -167,6 +171,22 @@ func deviceAddrs(addrs []observedAddr) addrsByDevice {
 		filled[j][r]++
 	}
 	return g
+}
+
+// noteLinkLocal keeps a's address as its device's link-local one if it
+// is the first usable IPv6 link-local address seen there.
+func (g *addrsByDevice) noteLinkLocal(a *observedAddr) {
+	ip := a.addr.Prefix.Addr()
+	if a.scope != unix.RT_SCOPE_LINK || a.unusable || !ip.Is6() || !ip.IsLinkLocalUnicast() {
+		return
+	}
+	if _, ok := g.linkLocal[a.index]; ok {
+		return
+	}
+	if g.linkLocal == nil {
+		g.linkLocal = map[uint32]netip.Addr{}
+	}
+	g.linkLocal[a.index] = ip
 }
 
 // of returns the addresses of the device with the given index (nil for

@@ -67,6 +67,10 @@ func TestDeviceAddrsUsable(t *testing.T) {
 	failed.dadFailed = true
 	linkLocal := a("fe80::1/64", false, true, false) // tentative, not global
 	linkLocal.scope = unix.RT_SCOPE_LINK
+	usableLL := a("fe80::2/64", false, false, false)
+	usableLL.scope = unix.RT_SCOPE_LINK
+	laterLL := a("fe80::3/64", false, false, false)
+	laterLL.scope = unix.RT_SCOPE_LINK
 	addrs := []observedAddr{
 		a("192.0.2.1/24", false, false, true),
 		a("192.0.2.2/24", true, false, false),
@@ -74,6 +78,8 @@ func TestDeviceAddrsUsable(t *testing.T) {
 		a("2001:db8:a::6/64", false, true, false), // tentative
 		failed,
 		linkLocal,
+		usableLL,
+		laterLL,
 		a("2001:db8:a::4/64", true, false, false),  // temporary (privacy)
 		a("2001:db8:a::3/64", false, false, false), // optimistic: usable
 		a("2001:db8:a::2/64", false, false, true),
@@ -93,6 +99,11 @@ func TestDeviceAddrsUsable(t *testing.T) {
 	wantUnusable := []model.UnusableAddr{{Prefix: p("2001:db8:a::6/64")}, {Prefix: p("2001:db8:a::5/64"), Failed: true}}
 	if diff := cmp.Diff(wantUnusable, g.unusable[2], cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("unusable addresses (-want +got):\n%s", diff)
+	}
+	// The first link-local address it can send from is kept, to say why
+	// a device with only those has no IPv6 address to follow.
+	if got, want := g.linkLocal[2], netip.MustParseAddr("fe80::2"); got != want {
+		t.Errorf("link-local address %v, want %v", got, want)
 	}
 }
 

@@ -80,6 +80,10 @@ type Device struct {
 	// kernel's order: never followed, they say why a device has none to
 	// follow.
 	Unusable []UnusableAddr
+	// LinkLocal is the device's first IPv6 link-local address (fe80::…)
+	// it can send from, or the zero Addr: never followed either, it says
+	// why a device with only that has no IPv6 address to follow.
+	LinkLocal netip.Addr
 	// Stats are the device's counters (zero where unknown).
 	Stats Stats
 }

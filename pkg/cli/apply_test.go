@@ -72,7 +72,7 @@ func TestApplyStatusDown(t *testing.T) {
 		t.Fatalf("down: exit %d\n%s", code, out)
 	}
 	code, out, _ = run("status", "-socket", t.TempDir()+"/none")
-	if code != 0 || !strings.Contains(out, "tunnel Moe (ipip): down: not created yet") || !strings.Contains(out, "ip link add Moe") ||
+	if code != 0 || !strings.Contains(out, "tunnel Moe (ipip): down: "+notCreated(false)) || !strings.Contains(out, "ip link add Moe") ||
 		!strings.Contains(out, "  no device Moe in the kernel\n") || strings.Contains(out, "mtu 0") {
 		t.Fatalf("status after down: exit %d\n%s", code, out)
 	}

@@ -70,7 +70,7 @@ func TestRefusedTunnelWording(t *testing.T) {
 	for _, tt := range []struct {
 		name, sock, reason string
 	}{
-		{"no daemon", filepath.Join(t.TempDir(), "none"), "not created yet"},
+		{"no daemon", filepath.Join(t.TempDir(), "none"), notCreated(false)},
 		{"the daemon met the refusal", serveFacts(t, failed), "creating it failed: " + refusal},
 	} {
 		t.Run("status, "+tt.name, func(t *testing.T) {

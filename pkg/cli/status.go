@@ -175,7 +175,7 @@ func runStatus(env *Env, args []string) int {
 			// failed, which the daemon knows.
 			r.Reason = daemonReason(st.Daemon, ts.Name)
 			if r.Reason == "" && i < 0 {
-				r.Reason = "not created yet"
+				r.Reason = notCreated(st.Daemon != nil)
 			}
 		}
 		r.followed(s.Inputs.Devices[t.LocalDev])
@@ -202,6 +202,17 @@ func runStatus(env *Env, args []string) int {
 		}
 	}
 	return emitStatus(env, st, *asJSON)
+}
+
+// notCreated is the reason of a tunnel not in the kernel that nothing in
+// the inputs keeps down. Without a daemon to ask, an `apply` that failed
+// to create it leaves no word of why: "not created yet" read as if
+// nothing had tried (a tester's apply had just failed).
+func notCreated(daemonRuns bool) string {
+	if daemonRuns {
+		return "not created yet"
+	}
+	return "not created, and no daemon runs to say why: `tunneld apply` creates it, or says why it cannot"
 }
 
 // statusInvalid is status for a file that cannot be read (err): a bad

@@ -378,9 +378,11 @@ func serveFacts(t *testing.T, f daemon.Facts) string {
 
 // TestStatusCreationFailed: a tunnel the daemon could not create (the
 // kernel has no ipip driver) is down with the daemon's reason, the
-// creation's failure, not "not created yet"; without a daemon, or when
-// the daemon has it up (status looked before it was created), it is
-// "not created yet".
+// creation's failure, not "not created yet"; when the daemon has it up
+// (status looked before it was created), it is "not created yet";
+// without a daemon, status says there is none to say why, and that
+// apply does (a tester read "not created yet" after a failed apply as
+// if nothing had tried).
 func TestStatusCreationFailed(t *testing.T) {
 	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.Moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\n")
 	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
@@ -392,7 +394,7 @@ func TestStatusCreationFailed(t *testing.T) {
 		name, sock, want string
 	}{
 		{"creation failed", serveFacts(t, failed), "tunnel Moe (ipip): down: creating it failed: kernel has no ipip support (load module ipip; on OpenWrt install kmod-ipip)"},
-		{"no daemon", filepath.Join(t.TempDir(), "none"), "tunnel Moe (ipip): down: not created yet"},
+		{"no daemon", filepath.Join(t.TempDir(), "none"), "tunnel Moe (ipip): down: not created, and no daemon runs to say why: `tunneld apply` creates it, or says why it cannot"},
 		{"daemon has it up", serveFacts(t, up), "tunnel Moe (ipip): down: not created yet"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -720,7 +722,7 @@ func TestStatusNotReloaded(t *testing.T) {
 	}{
 		{"daemon, same file", conf, serveFacts(t, facts), "tunnel moe (ipip): up", "drift: none"},
 		{"daemon, edited", edited, serveFacts(t, facts), notReloaded, "drift (what the daemon would do after a reload):"},
-		{"no daemon, edited", edited, filepath.Join(t.TempDir(), "none"), "tunnel larry (ipip): down: not created yet", "drift (what `tunneld apply` would do):"},
+		{"no daemon, edited", edited, filepath.Join(t.TempDir(), "none"), "tunnel larry (ipip): down: " + notCreated(false), "drift (what `tunneld apply` would do):"},
 		{"older daemon, edited", edited, serveFacts(t, older), "tunnel larry (ipip): down: not created yet", "drift (what the daemon would do with this file):"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -71,6 +71,9 @@ type TunnelReport struct {
 	RemoteName          string   `json:",omitempty"`
 	RemoteAnswers       []string `json:",omitempty"`
 	RemoteKept          []string `json:",omitempty"`
+	// RemoteFailing is the daemon's error of the remote name's last
+	// lookup while its lookups fail (daemon.Facts.Failing).
+	RemoteFailing string `json:",omitempty"`
 	// Foreign is set when a device tunneld does not own holds the
 	// tunnel's name (Reason says which kind): MTU and Stats are then not
 	// the tunnel's.
@@ -186,6 +189,7 @@ func runStatus(env *Env, args []string) int {
 		}
 		if fromDaemon {
 			r.RemoteKept = keptOf(st.Daemon.Kept[t.RemoteHost], t.Mode.OuterIPv6())
+			r.RemoteFailing = st.Daemon.Failing[t.RemoteHost]
 		}
 		if st.Daemon != nil {
 			r.LastChange = st.Daemon.LastChange[ts.Name]

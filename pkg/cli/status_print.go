@@ -190,7 +190,7 @@ func (r TunnelReport) upBut() string {
 		return ""
 	}
 	parts := r.Underlay
-	for _, s := range []string{r.Dropping, r.heldState(), r.hookState()} {
+	for _, s := range []string{r.Dropping, r.heldState(), r.hookState(), r.lookupState()} {
 		if s != "" {
 			parts = append(slices.Clip(parts), s)
 		}
@@ -208,6 +208,18 @@ func (r TunnelReport) heldState() string {
 		return ""
 	}
 	return "tunneld is not repairing " + count(len(r.Held), "of its objects", "of its objects") + " (see below)"
+}
+
+// lookupState says that the daemon's lookups of the tunnel's remote name
+// fail, so that it keeps the last good answer, which the peer may have
+// left ("aftr.example.net's lookup fails: its last good answer is
+// kept"); "" while it answers. A tester saw a tunnel "up" whose name had
+// stopped resolving, and the failure only on the last error's line.
+func (r TunnelReport) lookupState() string {
+	if r.RemoteFailing == "" || r.RemoteWanted == "" {
+		return ""
+	}
+	return r.RemoteName + "'s lookup fails: its last good answer is kept"
 }
 
 // hookState says that the last run of the tunnel's hook failed, so that
@@ -270,6 +282,9 @@ func printHeld(w io.Writer, held []daemon.Hold) {
 // or what it resolves to), never "any", which is a configuration value.
 func (r TunnelReport) unresolved() string {
 	why := "not resolved yet"
+	if r.RemoteFailing != "" {
+		why += ": " + r.RemoteFailing
+	}
 	if len(r.RemoteAnswers) > 0 {
 		family := "IPv4"
 		if r.Mode.OuterIPv6() {
@@ -290,6 +305,9 @@ func (r TunnelReport) unresolved() string {
 // answer is kept").
 func (r TunnelReport) remoteFrom() string {
 	if len(r.RemoteKept) == 0 {
+		if r.RemoteFailing != "" {
+			return r.RemoteName + ": its lookup fails (" + r.RemoteFailing + "): the last good answer is kept"
+		}
 		return r.RemoteName
 	}
 	family := "IPv4"

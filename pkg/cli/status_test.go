@@ -482,7 +482,8 @@ func TestStatusRemoteUnresolved(t *testing.T) {
 // by DNS: its remote line has the name and why it gives no address, from
 // status's own lookup or the daemon's answers, and the address once the
 // name gives one; while the daemon keeps its last IPv6 answer because the
-// name gives no IPv6 address, the line says so.
+// name gives no IPv6 address, the line says so, and so it does while the
+// daemon's lookups of the name fail, with their error.
 func TestStatusRemoteName(t *testing.T) {
 	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"2001:db8::2\"\nremote = \"aftr.example.net\"\n")
 	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
@@ -491,6 +492,10 @@ func TestStatusRemoteName(t *testing.T) {
 	}
 	kept := func(f daemon.Facts, kept ...string) daemon.Facts {
 		f.Kept = map[string][]string{"aftr.example.net": kept}
+		return f
+	}
+	failing := func(f daemon.Facts) daemon.Facts {
+		f.Failing = map[string]string{"aftr.example.net": "lookup aftr.example.net: no such host"}
 		return f
 	}
 	for _, tt := range []struct {
@@ -505,11 +510,51 @@ func TestStatusRemoteName(t *testing.T) {
 			"  remote 2001:db8::1 (aftr.example.net answers with no address: the last good IPv6 answer is kept)"},
 		{"daemon keeps an IPv4 answer for another tunnel", serveFacts(t, kept(facts("192.0.2.1", "2001:db8::1"), "192.0.2.1")),
 			"  remote 2001:db8::1 (aftr.example.net)"},
+		{"daemon's lookups fail, nothing to keep", serveFacts(t, failing(facts())),
+			"  remote aftr.example.net (not resolved yet: lookup aftr.example.net: no such host)"},
+		{"daemon keeps its last answer while lookups fail", serveFacts(t, failing(facts("2001:db8::1"))),
+			"  remote 2001:db8::1 (aftr.example.net: its lookup fails (lookup aftr.example.net: no such host): the last good answer is kept)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := tunnelLines(statusText(t, file, k, tt.sock))[2]
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("remote line (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestStatusLookupFailing: the line of a tunnel that is up says when the
+// daemon's lookups of its remote name fail, so that it keeps the last
+// good answer, which the peer may have left: a tester saw "up" with the
+// failure only on the daemon's last error line.
+func TestStatusLookupFailing(t *testing.T) {
+	const tunnel = "[global]\nfirewall = false\n[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"2001:db8::2\"\nremote = "
+	byAddr, _, k := configured(t, tunnel+"\"2001:db8::1\"\n")
+	applied(t, byAddr, k)
+	byName := filepath.Join(t.TempDir(), "tunneld.toml")
+	if err := os.WriteFile(byName, []byte(tunnel+"\"aftr.example.net\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	facts := daemon.Facts{Started: at, Converges: 1, LastConverge: at, Tunnels: []desired.TunnelStatus{{Name: "ds", Up: true}},
+		Resolved: map[string][]string{"aftr.example.net": {"2001:db8::1"}}}
+	for _, tt := range []struct {
+		name    string
+		failing map[string]string
+		want    string
+	}{
+		{"answering", nil, "tunnel ds (ipip6): up"},
+		{"failing", map[string]string{"aftr.example.net": "lookup aftr.example.net: i/o timeout"},
+			"tunnel ds (ipip6): up, but aftr.example.net's lookup fails: its last good answer is kept"},
+		{"another name failing", map[string]string{"other.example.net": "lookup other.example.net: i/o timeout"}, "tunnel ds (ipip6): up"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := facts
+			f.Failing = tt.failing
+			got := tunnelLines(statusText(t, byName, k, serveFacts(t, f)))[0]
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("tunnel line (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -576,6 +577,33 @@ func TestResolveFailureLoggedOnce(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("log (-want +got):\n%s", diff)
+	}
+}
+
+// TestFactsFailing: the facts carry a name's lookup error while its
+// lookups fail, whether or not an earlier answer is kept, and none once
+// it answers again: what status shows on the line of an up tunnel whose
+// name stopped resolving (a tester found the failure only on the last
+// error's line).
+func TestFactsFailing(t *testing.T) {
+	c, err := config.Parse("t.toml", []byte("[global]\nfirewall = false\n[tunnel.t]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"peer.example\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm := New(Deps{Log: logfmt.New(io.Discard, logfmt.Debug)})
+	dm.cfg = c
+	dm.names["peer.example"] = &nameState{}
+	timeout := errors.New("i/o timeout")
+	var got []string
+	for _, a := range []answer{{err: timeout}, {addrs: addrs("192.0.2.2")}, {err: timeout}, {addrs: addrs("2001:db8::2")}, {addrs: addrs("192.0.2.3")}} {
+		a.name = "peer.example"
+		dm.answered(a)
+		got = append(got, dm.Facts().Failing["peer.example"])
+	}
+	want := []string{"i/o timeout", "", "i/o timeout",
+		"peer.example has no IPv4 address (it resolves to 2001:db8::2 only): keeping the last good answer 192.0.2.2", ""}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("failing, answer by answer (-want +got):\n%s", diff)
 	}
 }
 

@@ -50,6 +50,11 @@ type Facts struct {
 	// only), and a tunnel keeps its last good answer then as it does
 	// when a lookup fails.
 	Kept map[string][]string `json:",omitempty"`
+	// Failing are, by name, the error of its last lookup while its
+	// lookups fail (or answer with no address of a family its tunnels
+	// need): the name's tunnels keep its last good answer, if any,
+	// meanwhile.
+	Failing map[string]string `json:",omitempty"`
 	// Hooks are the last run of each tunnel's hook.
 	Hooks map[string]HookRun `json:",omitempty"`
 }
@@ -86,6 +91,12 @@ func (dm *Daemon) Facts() Facts {
 	for n, st := range dm.names {
 		for _, a := range st.addrs {
 			f.Resolved[n] = append(f.Resolved[n], a.String())
+		}
+		if st.failing != "" {
+			if f.Failing == nil {
+				f.Failing = map[string]string{}
+			}
+			f.Failing[n] = st.failing
 		}
 		for _, a := range st.kept {
 			if f.Kept == nil {

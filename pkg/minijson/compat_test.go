@@ -59,6 +59,7 @@ func fullFacts() daemon.Facts {
 		Holds:      []daemon.Hold{{Object: "route 10.9.0.0/16 table main", Tunnel: nasty, Until: when}, {Object: nasty, Until: when.UTC()}},
 		Resolved:   map[string][]string{"peer.example": {"198.51.100.2", "2001:db8::2"}, "gone": nil, "empty": {}},
 		Kept:       map[string][]string{"peer.example": {"2001:db8::2"}, nasty: {nasty}, "empty": {}},
+		Failing:    map[string]string{"peer.example": nasty, nasty: ""},
 		Hooks:      map[string]daemon.HookRun{"moe": {Path: "/etc/tunneld/he-update.sh", Reason: "moved", At: when, Status: "exit status 1", Try: 3, Retry: when.Add(2 * time.Minute)}, nasty: {Status: nasty}},
 	}
 }
@@ -71,7 +72,7 @@ func fullStatus() cli.Status {
 			LocalWanted: "192.0.2.1", LocalActual: "192.0.2.2", RemoteWanted: "any", RemoteActual: nasty,
 			LocalDevice: "wan", LocalDeviceAddrs: []string{"192.0.2.1/24", "2001:db8::1/64"},
 			LocalDeviceUnusable: []string{"2001:db8::5/64 is in duplicate address detection"}, RemoteName: "peer.example",
-			RemoteAnswers: []string{"198.51.100.2", nasty}, RemoteKept: []string{nasty}, Foreign: true,
+			RemoteAnswers: []string{"198.51.100.2", nasty}, RemoteKept: []string{nasty}, RemoteFailing: nasty, Foreign: true,
 			MTU: -1, Stats: model.Stats{RxPackets: 1, TxPackets: 2, RxBytes: math.MaxUint64, TxBytes: 4, RxErrors: 5, TxErrors: 6, RxDropped: 7, TxDropped: 8},
 			LastChange: "yesterday",
 			Routes:     []string{"routes: 192.168.2.0/24 table vpn unreachable until moe is up", nasty},

@@ -3,7 +3,7 @@ package daemon
 import (
 	"maps"
 	"slices"
-	"strings"
+	"sort"
 	"time"
 
 	"github.com/tunneld/tunneld/pkg/desired"
@@ -133,6 +133,22 @@ func holdOver(tunnels []desired.TunnelStatus, h Hold) {
 	}
 }
 
+// sortHolds sorts holds by object, with sort.Sort: the order
+// slices.SortFunc gives (see model.SortForeignRules) without a sort
+// instantiated for Hold alone.
+func sortHolds(holds []Hold) {
+	if len(holds) > 1 {
+		sort.Sort(holdOrder(holds))
+	}
+}
+
+// holdOrder is sortHolds' sort.Interface.
+type holdOrder []Hold
+
+func (s holdOrder) Len() int           { return len(s) }
+func (s holdOrder) Swap(i, j int)      { s[i], s[j] = s[j], s[i] }
+func (s holdOrder) Less(i, j int) bool { return s[i].Object < s[j].Object }
+
 // showHolds puts the holds that last beyond now into the facts, by
 // object. The caller holds dm.mu.
 func (dm *Daemon) showHolds(now time.Time) {
@@ -145,7 +161,7 @@ func (dm *Daemon) showHolds(now time.Time) {
 		}
 		f.Holds = append(f.Holds, Hold{Object: obj, Tunnel: h.tunnel, Until: h.until})
 	}
-	slices.SortFunc(f.Holds, func(a, b Hold) int { return strings.Compare(a.Object, b.Object) })
+	sortHolds(f.Holds)
 	for _, h := range f.Holds {
 		f.Held = append(f.Held, h.Object)
 	}

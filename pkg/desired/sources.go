@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sort"
 
 	"github.com/tunneld/tunneld/pkg/config"
 )
@@ -89,7 +90,7 @@ func refusedSources(ix *sourceIndex, c *config.Config, t *config.Tunnel, byDev [
 			elsewhere = append(elsewhere, p)
 		}
 	}
-	slices.SortFunc(elsewhere, comparePrefix)
+	sortPrefixes(elsewhere)
 	var out []netip.Prefix
 	for _, p := range elsewhere {
 		// A prefix whose nearest enclosing one is elsewhere too is
@@ -159,7 +160,7 @@ func newSourceIndex(c *config.Config, subnets bool) *sourceIndex {
 			}
 		}
 	}
-	slices.SortFunc(ix.all, func(a, b routed) int { return comparePrefix(a.dst, b.dst) })
+	sortRouted(ix.all)
 	return ix
 }
 
@@ -211,6 +212,37 @@ func subtract(p netip.Prefix, holes []netip.Prefix) []netip.Prefix {
 	hi := netip.PrefixFrom(a, p.Bits()+1)
 	return append(subtract(lo, holes), subtract(hi, holes)...)
 }
+
+// sortPrefixes sorts ps in comparePrefix order, with sort.Sort: the
+// order slices.SortFunc gives (see model.SortForeignRules) without a
+// sort instantiated for netip.Prefix alone.
+func sortPrefixes(ps []netip.Prefix) {
+	if len(ps) > 1 {
+		sort.Sort(prefixOrder(ps))
+	}
+}
+
+// prefixOrder is sortPrefixes' sort.Interface.
+type prefixOrder []netip.Prefix
+
+func (s prefixOrder) Len() int           { return len(s) }
+func (s prefixOrder) Swap(i, j int)      { s[i], s[j] = s[j], s[i] }
+func (s prefixOrder) Less(i, j int) bool { return comparePrefix(s[i], s[j]) < 0 }
+
+// sortRouted sorts rs by destination, in comparePrefix order, as
+// sortPrefixes does.
+func sortRouted(rs []routed) {
+	if len(rs) > 1 {
+		sort.Sort(routedOrder(rs))
+	}
+}
+
+// routedOrder is sortRouted's sort.Interface.
+type routedOrder []routed
+
+func (s routedOrder) Len() int           { return len(s) }
+func (s routedOrder) Swap(i, j int)      { s[i], s[j] = s[j], s[i] }
+func (s routedOrder) Less(i, j int) bool { return comparePrefix(s[i].dst, s[j].dst) < 0 }
 
 func comparePrefix(a, b netip.Prefix) int {
 	if c := a.Addr().Compare(b.Addr()); c != 0 {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -182,5 +183,99 @@ func TestSortedLinks(t *testing.T) {
 	sorted := sortedLinks(10)
 	if got := SortedLinks(sorted); &got[0] != &sorted[0] {
 		t.Error("a sorted slice was copied")
+	}
+}
+
+// sortInputs are lists of n keys for the sort tests: random with many
+// repeats, and the patterns that take pdqsort down its other paths
+// (sorted, reversed, all equal, sawtooth, sorted with a few swapped).
+func sortInputs(r *rand.Rand) [][]int {
+	var out [][]int
+	for _, n := range []int{0, 1, 2, 3, 7, 12, 13, 33, 50, 100, 257, 1000, 3000} {
+		for _, keys := range []int{1, 2, 5, n/2 + 1, 1 << 30} {
+			l := make([]int, n)
+			for i := range l {
+				l[i] = r.IntN(keys)
+			}
+			out = append(out, l)
+		}
+		patterns := [][]int{make([]int, n), make([]int, n), make([]int, n), make([]int, n), make([]int, n)}
+		for i := range n {
+			patterns[0][i] = i
+			patterns[1][i] = n - i
+			patterns[2][i] = 7
+			patterns[3][i] = i % 17
+			patterns[4][i] = i
+		}
+		for range n / 20 {
+			i, j := r.IntN(n), r.IntN(n)
+			patterns[4][i], patterns[4][j] = patterns[4][j], patterns[4][i]
+		}
+		out = append(out, patterns...)
+	}
+	return out
+}
+
+// keyed is an element of TestSortOrderOfEquals, carrying its first
+// position to tell equal keys apart.
+type keyed struct{ key, pos int }
+
+// keyedOrder sorts keyed elements by key alone.
+type keyedOrder []keyed
+
+func (s keyedOrder) Len() int           { return len(s) }
+func (s keyedOrder) Swap(i, j int)      { s[i], s[j] = s[j], s[i] }
+func (s keyedOrder) Less(i, j int) bool { return s[i].key < s[j].key }
+
+// TestSortOrderOfEquals: sort.Sort leaves elements in the very order
+// slices.SortFunc does with the same comparison, equal keys included,
+// which SortForeignRules and the sorts of pkg/daemon and pkg/desired
+// rely on to keep the order they had with slices.SortFunc.
+func TestSortOrderOfEquals(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, keys := range sortInputs(r) {
+		give := make([]keyed, len(keys))
+		for i, k := range keys {
+			give[i] = keyed{k, i}
+		}
+		want := slices.Clone(give)
+		slices.SortFunc(want, func(a, b keyed) int { return a.key - b.key })
+		got := slices.Clone(give)
+		sort.Sort(keyedOrder(got))
+		if !slices.Equal(want, got) {
+			t.Fatalf("%d keys %v:\nslices.SortFunc %v\nsort.Sort       %v", len(keys), keys, want, got)
+		}
+	}
+}
+
+// TestSortForeignRules: SortForeignRules orders as it did with
+// slices.SortFunc, priority then family, equal ones (as the kernel may
+// report them) included.
+func TestSortForeignRules(t *testing.T) {
+	before := func(rules []ForeignRule) {
+		slices.SortFunc(rules, func(a, b ForeignRule) int {
+			if a.Priority != b.Priority {
+				if a.Priority < b.Priority {
+					return -1
+				}
+				return 1
+			}
+			return a.Family - b.Family
+		})
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 2, 5, 12, 13, 40, 200, 1000} {
+		for _, prios := range []int{1, 3, 50, 1 << 30} {
+			give := make([]ForeignRule, n)
+			for i := range give {
+				give[i] = ForeignRule{Priority: uint32(r.IntN(prios)) + uint32(r.IntN(2))<<31, Family: 4 + 2*r.IntN(2)}
+			}
+			want, got := slices.Clone(give), slices.Clone(give)
+			before(want)
+			SortForeignRules(got)
+			if !slices.Equal(want, got) {
+				t.Fatalf("%v:\nbefore %v\nnow    %v", give, want, got)
+			}
+		}
 	}
 }

@@ -1,8 +1,8 @@
 package config
 
 import (
-	"cmp"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/tunneld/tunneld/pkg/model"
@@ -134,10 +134,7 @@ func (d *decoder) tables(t *table) map[string]uint32 {
 		// Report the later of two tables with one number, as the file
 		// reads (positions are only scanned when there is one).
 		at := d.positions()
-		slices.SortStableFunc(names, func(a, b string) int {
-			pa, pb := at.keys[t.at(a)], at.keys[t.at(b)]
-			return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Col, pb.Col))
-		})
+		sort.SliceStable(names, func(i, j int) bool { return at.keys[t.at(names[i])].before(at.keys[t.at(names[j])]) })
 	}
 	for _, name := range names {
 		p := t.at(name)

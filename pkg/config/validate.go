@@ -1,10 +1,10 @@
 package config
 
 import (
-	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/tunneld/tunneld/pkg/model"
@@ -227,9 +227,8 @@ func (d *decoder) duplicateTunnels(c *Config) {
 	}
 	at := d.positions()
 	inFileOrder := slices.Clone(c.Tunnels)
-	slices.SortStableFunc(inFileOrder, func(a, b *Tunnel) int {
-		pa, pb := at.keys[tunnelPath(a.Name)], at.keys[tunnelPath(b.Name)]
-		return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Col, pb.Col))
+	sort.SliceStable(inFileOrder, func(i, j int) bool {
+		return at.keys[tunnelPath(inFileOrder[i].Name)].before(at.keys[tunnelPath(inFileOrder[j].Name)])
 	})
 	seen := map[string]string{}
 	for _, t := range inFileOrder {

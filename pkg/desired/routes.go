@@ -197,7 +197,7 @@ func (b *builder) hostRoutes() {
 				have[r.Key()] = true
 			}
 		}
-		for _, table := range sortedKeys(tables) {
+		for _, table := range sortedTables(tables) {
 			hr := model.Route{Table: table, Dst: host(l.Remote), Via: u.Via, Dev: u.Dev, Metric: metric(l.Remote, 0)}
 			if have[hr.Key()] {
 				continue

@@ -64,3 +64,18 @@ func TestSortRouted(t *testing.T) {
 		}
 	}
 }
+
+// TestSortedTables: sortedTables gives a map's tables in slices.Sort's
+// order, as sortedKeys did.
+func TestSortedTables(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 2, 3, 12, 13, 50, 300} {
+		m := map[uint32]bool{}
+		for len(m) < n {
+			m[r.Uint32()>>r.IntN(32)] = true
+		}
+		if got, want := sortedTables(m), sortedKeys(m); !slices.Equal(got, want) {
+			t.Fatalf("sortedTables %v, sortedKeys %v", got, want)
+		}
+	}
+}

@@ -279,3 +279,69 @@ func TestSortForeignRules(t *testing.T) {
 		}
 	}
 }
+
+// orderedBefore is the generic function State.Sort and SortedLinks used
+// before order and permuted stood for it.
+func orderedBefore[T any](s []T, less func(a, b *T) bool) []T {
+	i := 1
+	for i < len(s) && !less(&s[i], &s[i-1]) {
+		i++
+	}
+	if i >= len(s) {
+		return s
+	}
+	idx := make([]int, len(s))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return less(&s[idx[i]], &s[idx[j]]) })
+	out := make([]T, len(s))
+	for i, j := range idx {
+		out[i] = s[j]
+	}
+	return out
+}
+
+// TestSortAsBefore: State.Sort orders every slice as orderedBefore did,
+// equal keys included (objects with one key differ in another field),
+// on random states and on ones already in order, which it returns as
+// they are.
+func TestSortAsBefore(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	p := func() netip.Prefix {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(r.IntN(4))}), 24+r.IntN(3)).Masked()
+	}
+	opt := cmp.Options{cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })}
+	for _, n := range []int{0, 1, 2, 3, 12, 13, 40, 300} {
+		for range 10 {
+			var s State
+			for i := range n {
+				s.Links = append(s.Links, Link{Name: fmt.Sprint("t", r.IntN(n/2+1)), MTU: i})
+				s.Addrs = append(s.Addrs, Addr{Link: fmt.Sprint("t", r.IntN(3)), Prefix: p()})
+				s.Routes = append(s.Routes, Route{Table: uint32(r.IntN(3)), Dst: p(), Metric: uint32(r.IntN(2)), Dev: fmt.Sprint("t", i)})
+				s.Rules = append(s.Rules, Rule{Priority: uint32(r.IntN(4)), Family: 2 + 8*r.IntN(2), Table: uint32(i)})
+				s.Sysctls = append(s.Sysctls, Sysctl{Path: fmt.Sprint("net/ipv4/conf/t", r.IntN(n/2+1), "/forwarding"), Value: fmt.Sprint(i)})
+			}
+			want := State{
+				Links:  orderedBefore(s.Links, func(a, b *Link) bool { return a.Name < b.Name }),
+				Addrs:  orderedBefore(s.Addrs, func(a, b *Addr) bool { return CompareAddr(a, b) < 0 }),
+				Routes: orderedBefore(s.Routes, func(a, b *Route) bool { return CompareRoute(a, b) < 0 }),
+				Rules: orderedBefore(s.Rules, func(a, b *Rule) bool {
+					return a.Priority < b.Priority || a.Priority == b.Priority && a.Family < b.Family
+				}),
+				Sysctls: orderedBefore(s.Sysctls, func(a, b *Sysctl) bool { return a.Path < b.Path }),
+			}
+			got := s
+			got.Sort()
+			if diff := cmp.Diff(want, got, opt); diff != "" {
+				t.Fatalf("%d objects each (-before +now):\n%s", n, diff)
+			}
+			sorted := got
+			got.Sort()
+			if n > 0 && (&got.Links[0] != &sorted.Links[0] || &got.Addrs[0] != &sorted.Addrs[0] || &got.Routes[0] != &sorted.Routes[0] ||
+				&got.Rules[0] != &sorted.Rules[0] || &got.Sysctls[0] != &sorted.Sysctls[0]) {
+				t.Fatalf("%d objects each: a sorted slice was copied", n)
+			}
+		}
+	}
+}

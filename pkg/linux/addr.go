@@ -57,7 +57,18 @@ type observedAddr struct {
 }
 
 func (k *Kernel) listAddrs(into []observedAddr) ([]observedAddr, error) {
-	return list(k, into, "addresses", unix.RTM_GETADDR, &rtnetlink.AddressMessage{}, decodeAddr)
+	out := into[:0]
+	err := list(k, "addresses", unix.RTM_GETADDR, &rtnetlink.AddressMessage{}, func() { out = out[:0] }, func(b []byte) error {
+		a, ok, err := decodeAddr(b)
+		if err == nil && ok {
+			out = append(out, a)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // decodeAddr reads an RTM_NEWADDR message; ok is false for one without

@@ -213,10 +213,13 @@ func (t *tableRoutes) key(r model.Route) ([]listedRoute, error) {
 		if r.Table < 256 {
 			req.Table = uint8(r.Table)
 		}
-		var err error
-		if all, err = list(t.k, nil, "routes", unix.RTM_GETROUTE, req, func(b []byte) (listedRoute, bool, error) {
+		all = nil
+		if err := list(t.k, "routes", unix.RTM_GETROUTE, req, func() { all = all[:0] }, func(b []byte) error {
 			l, err := decodeListed(b, true)
-			return l, err == nil && l.route.Table == r.Table, err
+			if err == nil && l.route.Table == r.Table {
+				all = append(all, l)
+			}
+			return err
 		}); err != nil {
 			return nil, err
 		}

@@ -44,10 +44,18 @@ func (linkDump) MarshalBinary() ([]byte, error) {
 // listLinks dumps every link.
 func (k *Kernel) listLinks(into []observedLink) ([]observedLink, error) {
 	k.linkDumps++
-	return list(k, into, "links", unix.RTM_GETLINK, linkDump{}, func(b []byte) (observedLink, bool, error) {
+	out := into[:0]
+	err := list(k, "links", unix.RTM_GETLINK, linkDump{}, func() { out = out[:0] }, func(b []byte) error {
 		l, err := decodeLink(b)
-		return l, l.name != "", err
+		if err == nil && l.name != "" {
+			out = append(out, l)
+		}
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // decodeLink reads what tunneld uses from an RTM_NEWLINK message, and a

@@ -91,7 +91,18 @@ func (k *Kernel) listRoutes(into []observedRoute, table uint32, protocol uint8) 
 	if table < 256 {
 		req.Table = uint8(table)
 	}
-	return list(k, into, "routes", unix.RTM_GETROUTE, req, decodeRoute)
+	out := into[:0]
+	err := list(k, "routes", unix.RTM_GETROUTE, req, func() { out = out[:0] }, func(b []byte) error {
+		r, ok, err := decodeRoute(b)
+		if err == nil && ok {
+			out = append(out, r)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // listedRoute is a route as the kernel lists it, whatever its type and

@@ -166,11 +166,19 @@ func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
 }
 
 func (k *Kernel) listRules(into []ruleMsg, family uint8) ([]ruleMsg, error) {
-	return list(k, into, "rules", unix.RTM_GETRULE, ruleDumpReq(family), func(b []byte) (ruleMsg, bool, error) {
+	out := into[:0]
+	err := list(k, "rules", unix.RTM_GETRULE, ruleDumpReq(family), func() { out = out[:0] }, func(b []byte) error {
 		var m ruleMsg
 		err := m.UnmarshalBinary(b)
-		return m, true, err
+		if err == nil {
+			out = append(out, m)
+		}
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ruleDumpReq is a bare fib_rule_hdr: strict checking refuses attributes

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -243,7 +242,14 @@ func (dm *Daemon) freeRecovered(applied []plan.Op) bool {
 		}
 	}
 	freed := false
-	for _, key := range slices.Sorted(maps.Keys(dm.held)) {
+	// In key order; slices.Sorted(maps.Keys(…)) would link their
+	// iterators and a Sorted instantiated for them.
+	keys := make([]string, 0, len(dm.held))
+	for key := range dm.held {
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
 		h := dm.held[key]
 		if !slices.Contains(up, h.tunnel) || key == (model.Link{Name: h.tunnel}).ID() {
 			continue

@@ -256,7 +256,12 @@ func (h *hooks) configure(c *config.Config) map[string]bool {
 			changed[name] = true
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(h.paths)) {
+	names := make([]string, 0, len(h.paths))
+	for name := range h.paths {
+		names = append(names, name)
+	}
+	slices.Sort(names) // as slices.Sorted(maps.Keys(…)), without their iterators
+	for _, name := range names {
 		switch {
 		case paths[name] == "":
 			h.dropRetry(name, "the hook was removed")

@@ -457,6 +457,31 @@ func TestFallbacksOfTheKindsInUse(t *testing.T) {
 	}
 }
 
+// TestFallbacksInNameOrder: with tunnels of every kind, every fallback
+// device up is set down, in name order whatever the map's order, as
+// when the map's keys were sorted first.
+func TestFallbacksInNameOrder(t *testing.T) {
+	conf := "[global]\nfirewall = false\n"
+	for i, m := range []string{"ipip", "gre", "sit", "ip6ip6"} {
+		local, remote := "192.0.2.1", fmt.Sprintf("192.0.2.%d", 10+i)
+		if m == "ip6ip6" {
+			local, remote = "2001:db8::1", "2001:db8::2"
+		}
+		conf += fmt.Sprintf("[tunnel.t%d]\nmode = %q\nlocal = %q\nremote = %q\n", i, m, local, remote)
+	}
+	in := model.Inputs{Devices: map[string]model.Device{}}
+	for name, kind := range model.FallbackDevices {
+		in.Devices[name] = model.Device{Name: name, Kind: kind, Up: true}
+	}
+	c := parse(t, conf)
+	for range 20 {
+		r := Build(c, in, model.State{})
+		if diff := cmp.Diff([]string{"gre0", "ip6tnl0", "sit0", "tunl0"}, r.Fallbacks); diff != "" {
+			t.Fatalf("fallbacks (-want +got):\n%s", diff)
+		}
+	}
+}
+
 // TestNameTakenNoFilterRules: with the filter on, a tunnel named like a
 // device tunneld does not own (a typo for the LAN port) gets no filter
 // rules either, whose "iifname NAME jump spoof_NAME … drop" would cut

@@ -1,21 +1,8 @@
 package desired
 
-import (
-	"cmp"
-	"slices"
-	"sort"
-)
+import "sort"
 
-func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
-	out := make([]K, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// sortedTables is sortedKeys for route tables, with sort.Sort: equal
+// sortedTables is a map's route tables in order, with sort.Sort: equal
 // numbers are alike, so the order is slices.Sort's, without a sort
 // instantiated for uint32 alone (about 6 KB of the mipsle binary; sort.Sort
 // is linked anyway).

@@ -358,11 +358,12 @@ func (b *builder) fallbacks() {
 	for _, t := range b.c.Tunnels {
 		kinds[t.Mode.Kind()] = true
 	}
-	for _, name := range sortedKeys(model.FallbackDevices) {
-		if d, ok := b.in.Devices[name]; ok && d.Up && d.Kind == model.FallbackDevices[name] && kinds[d.Kind] {
+	for name, kind := range model.FallbackDevices {
+		if d, ok := b.in.Devices[name]; ok && d.Up && d.Kind == kind && kinds[d.Kind] {
 			b.res.Fallbacks = append(b.res.Fallbacks, name)
 		}
 	}
+	slices.Sort(b.res.Fallbacks) // in name order; no sort of the map's keys instantiated for it
 }
 
 // IPv6DefaultMetric is the metric the kernel gives an IPv6 route added

@@ -168,12 +168,19 @@ func newSourceIndex(c *config.Config, subnets bool) *sourceIndex {
 // itself included): they sit together in address order, from q's first
 // address on.
 func (ix *sourceIndex) inside(q netip.Prefix, f func(routed)) {
-	i, _ := slices.BinarySearchFunc(ix.all, q.Addr(), func(r routed, a netip.Addr) int { return r.dst.Addr().Compare(a) })
-	for ; i < len(ix.all) && q.Contains(ix.all[i].dst.Addr()); i++ {
+	for i := ix.from(q.Addr()); i < len(ix.all) && q.Contains(ix.all[i].dst.Addr()); i++ {
 		if r := ix.all[i]; r.dst.Bits() >= q.Bits() {
 			f(r)
 		}
 	}
+}
+
+// from is the index of the first route whose destination's address is
+// not below a: where slices.BinarySearchFunc would put a, with the same
+// probes (sort.Search; the generic one was instantiated for routed
+// alone).
+func (ix *sourceIndex) from(a netip.Addr) int {
+	return sort.Search(len(ix.all), func(i int) bool { return ix.all[i].dst.Addr().Compare(a) >= 0 })
 }
 
 // enclosing is the longest prefix of in that strictly contains p.

@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -65,6 +66,16 @@ func TestSortRouted(t *testing.T) {
 	}
 }
 
+// sortedKeys is the generic function sortedTables stands for.
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // TestSortedTables: sortedTables gives a map's tables in slices.Sort's
 // order, as sortedKeys did.
 func TestSortedTables(t *testing.T) {
@@ -76,6 +87,27 @@ func TestSortedTables(t *testing.T) {
 		}
 		if got, want := sortedTables(m), sortedKeys(m); !slices.Equal(got, want) {
 			t.Fatalf("sortedTables %v, sortedKeys %v", got, want)
+		}
+	}
+}
+
+// TestSourceIndexFrom: from gives the index slices.BinarySearchFunc by
+// destination address gave, for addresses of both families, there and
+// not there.
+func TestSourceIndexFrom(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{0, 1, 2, 3, 12, 50, 300} {
+		ix := &sourceIndex{}
+		for _, p := range randomPrefixes(r, n) {
+			ix.all = append(ix.all, routed{dst: p})
+		}
+		sortRouted(ix.all)
+		for _, q := range randomPrefixes(r, 50) {
+			a := q.Addr()
+			want, _ := slices.BinarySearchFunc(ix.all, a, func(r routed, a netip.Addr) int { return r.dst.Addr().Compare(a) })
+			if got := ix.from(a); got != want {
+				t.Fatalf("%d routes, %s: %d, slices.BinarySearchFunc %d", n, a, got, want)
+			}
 		}
 	}
 }

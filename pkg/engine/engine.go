@@ -373,5 +373,12 @@ func Names(c *config.Config) []string {
 			set[t.RemoteHost] = true
 		}
 	}
-	return slices.Sorted(maps.Keys(set))
+	// slices.Sorted(maps.Keys(set)), nil when empty, without their
+	// iterators and instantiation.
+	var names []string
+	for name := range set {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }

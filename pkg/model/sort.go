@@ -3,9 +3,7 @@ package model
 import (
 	"cmp"
 	"net/netip"
-	"slices"
 	"sort"
-	"strings"
 )
 
 // Sort puts every slice of s in key order, so that two states holding the
@@ -109,7 +107,10 @@ func CompareRoute(a, b *Route) int {
 }
 
 // LinkNamed finds the link called name in links, which are in name order
-// (as State.Sort leaves them): its index, and whether it is there.
+// (as State.Sort leaves them): its index, and whether it is there; the
+// index it would have when it is not. sort.Search probes as
+// slices.BinarySearchFunc does, which was instantiated for Link alone.
 func LinkNamed(links []Link, name string) (int, bool) {
-	return slices.BinarySearchFunc(links, name, func(l Link, name string) int { return strings.Compare(l.Name, name) })
+	i := sort.Search(len(links), func(i int) bool { return links[i].Name >= name })
+	return i, i < len(links) && links[i].Name == name
 }

@@ -345,3 +345,24 @@ func TestSortAsBefore(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkNamedAsBinarySearch: LinkNamed answers as
+// slices.BinarySearchFunc by name did, for names there and not there,
+// repeated ones included.
+func TestLinkNamedAsBinarySearch(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{0, 1, 2, 3, 7, 8, 50, 1000} {
+		links := make([]Link, n)
+		for i := range links {
+			links[i] = Link{Name: fmt.Sprint("t", r.IntN(2*n+1))}
+		}
+		links = SortedLinks(links)
+		for range 3*n + 3 {
+			name := fmt.Sprint("t", r.IntN(2*n+2))
+			wi, wok := slices.BinarySearchFunc(links, name, func(l Link, name string) int { return strings.Compare(l.Name, name) })
+			if i, ok := LinkNamed(links, name); i != wi || ok != wok {
+				t.Fatalf("%d links, %q: %d, %t; slices.BinarySearchFunc %d, %t", n, name, i, ok, wi, wok)
+			}
+		}
+	}
+}

@@ -69,15 +69,6 @@ type Event struct {
 	Secondary bool
 }
 
-// rtGroups are the rtnetlink multicast groups watched.
-var rtGroups = []uint32{
-	unix.RTNLGRP_LINK,
-	unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
-	unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE,
-	unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE,
-	unix.RTNLGRP_IPV4_NETCONF, unix.RTNLGRP_IPV6_NETCONF,
-}
-
 // ReadBuffer is the receive buffer asked for (root gets it forced).
 const ReadBuffer = 4 << 20
 
@@ -100,7 +91,16 @@ func Open(ignorePID uint32) (*Watcher, error) {
 		return nil, fmt.Errorf("watch rtnetlink: %w", err)
 	}
 	w := &Watcher{rt: rt, ignore: ignorePID}
-	for _, g := range rtGroups {
+	// The rtnetlink multicast groups watched. A literal here is a
+	// read-only array; a package variable was writable data, 64 bytes of
+	// the mipsle binary with its alignment.
+	for _, g := range [...]uint32{
+		unix.RTNLGRP_LINK,
+		unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
+		unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE,
+		unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE,
+		unix.RTNLGRP_IPV4_NETCONF, unix.RTNLGRP_IPV6_NETCONF,
+	} {
 		if err := rt.JoinGroup(g); err != nil {
 			rt.Close()
 			return nil, fmt.Errorf("watch rtnetlink: join group %d: %w", g, err)

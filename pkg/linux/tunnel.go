@@ -35,11 +35,11 @@ func tunnelData(l model.Link, underlay uint32) (rtnetlink.LinkDriver, error) {
 		if l.HasOKey {
 			g.OFlags, g.OKey = iptun.GREFlagKey, l.OKey
 		}
-		for _, f := range greFlags {
-			if *f.field(&l.Others) {
-				*f.flags(g) |= f.bit
-			}
-		}
+		// The GRE header flags tunneld does not configure (the key's is
+		// HasIKey and HasOKey), each with its field and its side.
+		o := &l.Others
+		g.IFlags |= bit16(o.ICsum, iptun.GREFlagCsum) | bit16(o.ISeq, iptun.GREFlagSeq)
+		g.OFlags |= bit16(o.OCsum, iptun.GREFlagCsum) | bit16(o.OSeq, iptun.GREFlagSeq)
 		return g, nil
 	case model.ModeIPIP6, model.ModeIP6IP6:
 		t := &iptun.IP6Tnl{Link: underlay, Local: l.Local, Remote: l.Remote, TTL: l.TTL, Proto: protoIPv6,
@@ -63,42 +63,34 @@ func tunnelData(l model.Link, underlay uint32) (rtnetlink.LinkDriver, error) {
 			t.FlowInfo = uint32(l.TOS) << 20 & iptun.FlowInfoTClassMask
 		}
 		t.FlowInfo |= l.Others.FlowLabel & iptun.FlowInfoFlowLabelMask
-		for _, f := range ip6Flags {
-			if *f.field(&l.Others) {
-				t.Flags |= f.bit
-			}
-		}
+		// The bits of the ip6tnl flags tunneld does not configure
+		// (encaplimit none and tclass inherit are EncapLimit and TOS).
+		o := &l.Others
+		t.Flags |= bit32(o.FlowLabelInherit, iptun.IP6TnlFlagUseOrigFlowLabel) | bit32(o.DSCPInherit, iptun.IP6TnlFlagRcvDSCPCopy) |
+			bit32(o.FwMarkInherit, iptun.IP6TnlFlagUseOrigFwMark) | bit32(o.AllowLocalRemote, iptun.IP6TnlFlagAllowLocalRemote) |
+			bit32(o.MIP6, iptun.IP6TnlFlagMIP6Dev)
 		return t, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q", l.Mode)
 }
 
-// ip6Flags are the bits of the ip6tnl flags tunneld does not configure
-// (encaplimit none and tclass inherit are EncapLimit and TOS), each
-// with its field. The kernel reports other bits besides, its own
-// capability flags (IP6_TNL_F_CAP_*), which are none of these.
-var ip6Flags = [...]struct {
-	bit   uint32
-	field func(*model.OtherParams) *bool
-}{
-	{iptun.IP6TnlFlagUseOrigFlowLabel, func(o *model.OtherParams) *bool { return &o.FlowLabelInherit }},
-	{iptun.IP6TnlFlagRcvDSCPCopy, func(o *model.OtherParams) *bool { return &o.DSCPInherit }},
-	{iptun.IP6TnlFlagUseOrigFwMark, func(o *model.OtherParams) *bool { return &o.FwMarkInherit }},
-	{iptun.IP6TnlFlagAllowLocalRemote, func(o *model.OtherParams) *bool { return &o.AllowLocalRemote }},
-	{iptun.IP6TnlFlagMIP6Dev, func(o *model.OtherParams) *bool { return &o.MIP6 }},
+// bit16 is b when on, else 0. It and bit32 write the flags of
+// OtherParams one field at a time: tables of the fields (with a function
+// each to reach it) were writable data, which the mipsle binary's data
+// segment, a little over a 64 KiB step, could not spare.
+func bit16(on bool, b uint16) uint16 {
+	if on {
+		return b
+	}
+	return 0
 }
 
-// greFlags are the GRE header flags tunneld does not configure (the key's
-// is HasIKey and HasOKey), each with its field and its side.
-var greFlags = [...]struct {
-	bit   uint16
-	flags func(*iptun.GRE) *uint16
-	field func(*model.OtherParams) *bool
-}{
-	{iptun.GREFlagCsum, func(g *iptun.GRE) *uint16 { return &g.IFlags }, func(o *model.OtherParams) *bool { return &o.ICsum }},
-	{iptun.GREFlagCsum, func(g *iptun.GRE) *uint16 { return &g.OFlags }, func(o *model.OtherParams) *bool { return &o.OCsum }},
-	{iptun.GREFlagSeq, func(g *iptun.GRE) *uint16 { return &g.IFlags }, func(o *model.OtherParams) *bool { return &o.ISeq }},
-	{iptun.GREFlagSeq, func(g *iptun.GRE) *uint16 { return &g.OFlags }, func(o *model.OtherParams) *bool { return &o.OSeq }},
+// bit32 is b when on, else 0.
+func bit32(on bool, b uint32) uint32 {
+	if on {
+		return b
+	}
+	return 0
 }
 
 // encapOf is a tunnel's UDP encapsulation as the model holds it: none,
@@ -138,9 +130,9 @@ func linkFromData(kind string, data rtnetlink.LinkDriver, names map[uint32]strin
 		if l.HasOKey {
 			l.OKey = d.OKey
 		}
-		for _, f := range greFlags {
-			*f.field(&l.Others) = *f.flags(d)&f.bit != 0
-		}
+		o := &l.Others
+		o.ICsum, o.OCsum = d.IFlags&iptun.GREFlagCsum != 0, d.OFlags&iptun.GREFlagCsum != 0
+		o.ISeq, o.OSeq = d.IFlags&iptun.GREFlagSeq != 0, d.OFlags&iptun.GREFlagSeq != 0
 	case *iptun.IP6Tnl:
 		l = model.Link{Local: d.Local, Remote: d.Remote, Dev: names[d.Link], TTL: d.TTL, EncapLimit: int(d.EncapLimit),
 			Others: model.OtherParams{FwMark: d.FwMark, Encap: encapOf(d.Encap)}}
@@ -157,9 +149,14 @@ func linkFromData(kind string, data rtnetlink.LinkDriver, names map[uint32]strin
 		// The kernel refuses any protocol but these and 0, any.
 		l.Others.AnyProto = d.Proto != protoIPIP && d.Proto != protoIPv6
 		l.Others.FlowLabel = d.FlowInfo & iptun.FlowInfoFlowLabelMask
-		for _, f := range ip6Flags {
-			*f.field(&l.Others) = d.Flags&f.bit != 0
-		}
+		// The kernel reports other bits besides, its own capability
+		// flags (IP6_TNL_F_CAP_*), which are none of these.
+		o := &l.Others
+		o.FlowLabelInherit = d.Flags&iptun.IP6TnlFlagUseOrigFlowLabel != 0
+		o.DSCPInherit = d.Flags&iptun.IP6TnlFlagRcvDSCPCopy != 0
+		o.FwMarkInherit = d.Flags&iptun.IP6TnlFlagUseOrigFwMark != 0
+		o.AllowLocalRemote = d.Flags&iptun.IP6TnlFlagAllowLocalRemote != 0
+		o.MIP6 = d.Flags&iptun.IP6TnlFlagMIP6Dev != 0
 		if d.Flags&iptun.IP6TnlFlagIgnEncapLimit != 0 {
 			l.EncapLimit = -1
 		}

@@ -1052,7 +1052,7 @@ table = "vpn"
 			t.Errorf("apply's stderr lacks %q:\n%s", line, errb.String())
 		}
 	}
-	if !strings.Contains(out.String(), "ip route add unreachable 192.168.2.0/24 table vpn proto 116") {
+	if !strings.Contains(out.String(), "ip route add unreachable 192.168.2.0/24 table 100 proto 116  # table vpn") {
 		t.Errorf("apply's stdout:\n%s", out.String())
 	}
 	out.Reset()

@@ -290,8 +290,8 @@ func TestForm(t *testing.T) {
 		{"tunnel moved", plan.Op{Kind: plan.LinkChange, Link: &moved, Old: &moe}, "ip link add moe mtu 1480 type ipip local 192.0.2.8 remote 198.51.100.2 ttl 64 pmtudisc (up)"},
 		{"tunnel deleted", plan.Op{Kind: plan.LinkDel, Link: &moe}, "ip link del moe"},
 		{"fallback device set down", plan.Op{Kind: plan.LinkDown, Name: "tunl0"}, "ip link set tunl0 down"},
-		{"route added", plan.Op{Kind: plan.RouteAdd, Route: route}, "ip route add 10.9.0.0/16 dev moe table 254 proto 116"},
-		{"route replaced", plan.Op{Kind: plan.RouteReplace, Route: route}, "ip route add 10.9.0.0/16 dev moe table 254 proto 116"},
+		{"route added", plan.Op{Kind: plan.RouteAdd, Route: route}, "ip route add 10.9.0.0/16 dev moe table main proto 116"},
+		{"route replaced", plan.Op{Kind: plan.RouteReplace, Route: route}, "ip route add 10.9.0.0/16 dev moe table main proto 116"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if diff := cmp.Diff(tt.want, form(tt.op)); diff != "" {

@@ -207,11 +207,32 @@ func addrArgs(a model.Addr) string {
 	return fmt.Sprintf("%s dev %s", a.Prefix, a.Link)
 }
 
-func tableArg(n uint32, tables map[uint32]string) string {
-	if name, ok := tables[n]; ok {
-		return name
+// tableArg is a table as the command names it: by number, which ip(8)
+// reads without a line for the table's name in /etc/iproute2/rt_tables,
+// a file tunneld neither needs nor writes (a printed `ip route add …
+// table vpn`, pasted into a shell, was refused); main, local and default
+// by name, which ip(8) knows.
+func tableArg(n uint32) string {
+	switch n {
+	case model.TableMain:
+		return "main"
+	case model.TableLocal:
+		return "local"
+	case model.TableDefault:
+		return "default"
 	}
 	return fmt.Sprint(n)
+}
+
+// tableComment names the table of a command that gives it by number, for
+// the reader, after it: "  # table vpn"; "" for a table without a name
+// or one ip(8) knows.
+func tableComment(n uint32, tables map[uint32]string) string {
+	name, ok := tables[n]
+	if !ok || tableArg(n) == name {
+		return ""
+	}
+	return "  # table " + name
 }
 
 // routeCmd prints a route operation. An IPv6 default route needs -6
@@ -250,8 +271,8 @@ func routeArgs(r model.Route, tables map[uint32]string) string {
 	if r.Metric != 0 {
 		a = append(a, "metric", fmt.Sprint(r.Metric))
 	}
-	a = append(a, "table", tableArg(r.Table, tables), "proto", fmt.Sprint(model.RouteProtocol))
-	return strings.Join(a, " ")
+	a = append(a, "table", tableArg(r.Table), "proto", fmt.Sprint(model.RouteProtocol))
+	return strings.Join(a, " ") + tableComment(r.Table, tables)
 }
 
 func ruleArgs(verb string, r model.Rule, tables map[uint32]string) string {
@@ -280,8 +301,8 @@ func ruleArgs(verb string, r model.Rule, tables map[uint32]string) string {
 		}
 		a = append(a, "fwmark", m)
 	}
-	a = append(a, "lookup", tableArg(r.Table, tables), "priority", fmt.Sprint(r.Priority), "protocol", fmt.Sprint(model.RuleProtocol))
-	return strings.Join(a, " ")
+	a = append(a, "lookup", tableArg(r.Table), "priority", fmt.Sprint(r.Priority), "protocol", fmt.Sprint(model.RuleProtocol))
+	return strings.Join(a, " ") + tableComment(r.Table, tables)
 }
 
 // prefix prints a host prefix as a bare address, as ip(8) does.

@@ -22,7 +22,7 @@ func TestRouteCommand(t *testing.T) {
 	v6unreach := model.Route{Table: 254, Dst: netip.MustParsePrefix("2001:db8::/48"), Metric: 1024, Type: model.RouteUnreachable}
 	v6blackhole := model.Route{Table: 254, Dst: netip.MustParsePrefix("::/0"), Metric: 1024, Type: model.RouteBlackhole}
 	v4prohibit := model.Route{Table: 1000, Dst: netip.MustParsePrefix("192.0.2.7/32"), Metric: 5, Type: model.RouteProhibit}
-	tables := map[uint32]string{253: "default", 254: "main"}
+	tables := map[uint32]string{253: "default", 254: "main", 42: "vpn"}
 	tests := []struct {
 		name string
 		op   Op
@@ -31,9 +31,9 @@ func TestRouteCommand(t *testing.T) {
 		{"v6 default add", Op{Kind: RouteAdd, Route: &v6def}, "ip -6 route add default via 2001:db8:1:: dev t6 metric 100 table default proto 116"},
 		{"v6 default replace", Op{Kind: RouteReplace, Route: &v6def}, "ip -6 route replace default via 2001:db8:1:: dev t6 metric 100 table default proto 116"},
 		{"v6 default del", Op{Kind: RouteDel, Route: &v6def}, "ip -6 route del default via 2001:db8:1:: dev t6 metric 100 table default proto 116"},
-		{"v4 default", Op{Kind: RouteAdd, Route: &v4def}, "ip route add default dev moe table 42 proto 116"},
+		{"v4 default", Op{Kind: RouteAdd, Route: &v4def}, "ip route add default dev moe table 42 proto 116  # table vpn"},
 		{"v6 prefix", Op{Kind: RouteAdd, Route: &v6net}, "ip route add 2001:db8:9::/48 dev t6 table main proto 116"},
-		{"v4 unreachable", Op{Kind: RouteAdd, Route: &v4unreach}, "ip route add unreachable 10.0.0.0/8 table 42 proto 116"},
+		{"v4 unreachable", Op{Kind: RouteAdd, Route: &v4unreach}, "ip route add unreachable 10.0.0.0/8 table 42 proto 116  # table vpn"},
 		{"v6 unreachable", Op{Kind: RouteAdd, Route: &v6unreach}, "ip route add unreachable 2001:db8::/48 metric 1024 table main proto 116"},
 		{"v6 unreachable del", Op{Kind: RouteDel, Route: &v6unreach}, "ip route del unreachable 2001:db8::/48 metric 1024 table main proto 116"},
 		{"v6 blackhole default", Op{Kind: RouteReplace, Route: &v6blackhole}, "ip -6 route replace blackhole default metric 1024 table main proto 116"},
@@ -42,6 +42,36 @@ func TestRouteCommand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if diff := cmp.Diff(tt.want, tt.op.Command(tables)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestTableByNumber: a command names a table by number, which ip(8)
+// reads without /etc/iproute2/rt_tables (tunneld writes no line there),
+// and the configuration's name of it after, in a comment; main, local
+// and default by name, which ip(8) knows, with or without names given.
+func TestTableByNumber(t *testing.T) {
+	rule := model.Rule{Family: 4, Src: netip.MustParsePrefix("10.0.0.1/32"), Table: 42, Priority: 20000}
+	main := route(254, "10.9.0.0/16", "moe")
+	local := route(255, "10.9.0.0/16", "moe")
+	named := map[uint32]string{42: "vpn", 254: "main", 255: "local"}
+	for _, tt := range []struct {
+		name   string
+		op     Op
+		tables map[uint32]string
+		want   string
+	}{
+		{"rule, named", Op{Kind: RuleAdd, Rule: &rule}, named, "ip rule add from 10.0.0.1 lookup 42 priority 20000 protocol 116  # table vpn"},
+		{"rule del, named", Op{Kind: RuleDel, Rule: &rule}, named, "ip rule del from 10.0.0.1 lookup 42 priority 20000 protocol 116  # table vpn"},
+		{"rule, no names", Op{Kind: RuleAdd, Rule: &rule}, nil, "ip rule add from 10.0.0.1 lookup 42 priority 20000 protocol 116"},
+		{"main, no names", Op{Kind: RouteAdd, Route: &main}, nil, "ip route add 10.9.0.0/16 dev moe table main proto 116"},
+		{"main, named", Op{Kind: RouteAdd, Route: &main}, named, "ip route add 10.9.0.0/16 dev moe table main proto 116"},
+		{"local, no names", Op{Kind: RouteDel, Route: &local}, nil, "ip route del 10.9.0.0/16 dev moe table local proto 116"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.op.Command(tt.tables)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})

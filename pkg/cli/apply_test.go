@@ -407,3 +407,28 @@ func TestForeignRouteSameKeyWarning(t *testing.T) {
 		t.Errorf("apply with metric = 512: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// TestApplyRename: renaming a tunnel in the configuration, endpoints
+// unchanged, is one apply that works (exit 0), and the next has nothing
+// to do. The old tunnel is deleted before the new one is made: the
+// kernel holds one tunnel per endpoints, and a tester's apply of a
+// renamed gre tunnel exited 1 with EEXIST (the next apply made it).
+func TestApplyRename(t *testing.T) {
+	const conf = "[global]\nfirewall = false\n[tunnel.%s]\nmode = \"gre\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\naddress = \"172.16.2.1 peer 172.16.2.2\"\n[[route]]\nto = \"10.99.0.0/16\"\ndev = \"%s\"\n"
+	before, _, k := configured(t, fmt.Sprintf(conf, "t2", "t2"))
+	applied(t, before, k)
+	after := filepath.Join(t.TempDir(), "tunneld.toml")
+	if err := os.WriteFile(after, []byte(fmt.Sprintf(conf, "t2x", "t2x")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"ip link del t2\nip link add t2x", "# nothing to do"} {
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+		if code := Main(env, []string{"apply", "-c", after}); code != 0 || !strings.HasPrefix(out.String(), want) {
+			t.Errorf("apply %d: exit %d, stdout:\n%s\nstderr:\n%s\nwant it to start %q", i+1, code, out.String(), errb.String(), want)
+		}
+	}
+	if _, ok := k.Tunnels["t2"]; ok {
+		t.Error("t2 is still in the kernel")
+	}
+}

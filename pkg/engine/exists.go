@@ -78,7 +78,7 @@ func failed(ae *kernel.ApplyError, op plan.Op) bool {
 func sameEndpoints(l model.Link, kind plan.Kind, tunnels map[string]model.Link, devices map[string]model.Device) string {
 	var names []string
 	for name, o := range tunnels {
-		if name != l.Name && clash(l, o) {
+		if name != l.Name && l.SameTunnel(o) {
 			names = append(names, name)
 		}
 	}
@@ -112,16 +112,6 @@ func sameEndpoints(l model.Link, kind plan.Kind, tunnels map[string]model.Link, 
 		fmt.Fprintf(&b, ", unless a device named %s appeared since tunneld looked", l.Name)
 	}
 	return b.String()
-}
-
-// clash reports whether the kernel takes a and b for one tunnel: one
-// kind, local and remote, and but for ip6tnl (which looks at the
-// addresses only) the same underlay device and GRE input key.
-func clash(a, b model.Link) bool {
-	if a.Mode.Kind() != b.Mode.Kind() || a.Local != b.Local || a.Remote != b.Remote {
-		return false
-	}
-	return a.Mode.OuterIPv6() || a.Dev == b.Dev && a.HasIKey == b.HasIKey && (!a.HasIKey || a.IKey == b.IKey)
 }
 
 // endpoints words l's endpoints as ip does: "local 192.0.2.1 remote

@@ -92,6 +92,17 @@ type Encap struct {
 	Type, Flags, SPort, DPort uint16
 }
 
+// SameTunnel reports whether the kernel takes l and o for one tunnel,
+// and so refuses to hold both (EEXIST): one kind, local and remote, and
+// but for ip6tnl (which looks at the addresses only) the same underlay
+// device and GRE input key. Their names are not compared.
+func (l Link) SameTunnel(o Link) bool {
+	if l.Mode.Kind() != o.Mode.Kind() || l.Local != o.Local || l.Remote != o.Remote {
+		return false
+	}
+	return l.Mode.OuterIPv6() || l.Dev == o.Dev && l.HasIKey == o.HasIKey && (!l.HasIKey || l.IKey == o.IKey)
+}
+
 // Params returns l without the fields a kernel change cannot reach in place
 // (none besides the name and mode), without Up and without Unmarked, for
 // comparing parameters.

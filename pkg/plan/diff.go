@@ -152,6 +152,41 @@ func (d *differ) links(have, want []model.Link) {
 			}
 		}
 	})
+	clearWay(&d.phase)
+}
+
+// clearWay moves the deletion of a tunnel that another is created or
+// changed to take the endpoints of (a tunnel renamed in the
+// configuration) before that creation or change, into phaseRecreate: the
+// kernel holds one tunnel per endpoints (model.Link.SameTunnel) and
+// refuses the second with EEXIST. Deleted last, as other deletions are,
+// it failed the rename's first converge, and the next one made it (a
+// tester's apply of a renamed gre tunnel exited 1).
+func clearWay(phase *[phases][]Op) {
+	dels := phase[phaseLinkDel]
+	if len(dels) == 0 {
+		return
+	}
+	kept := dels[:0]
+	for _, del := range dels {
+		if takenBy(phase[phaseLinks], *del.Link) {
+			phase[phaseRecreate] = append(phase[phaseRecreate], del)
+			continue
+		}
+		kept = append(kept, del)
+	}
+	phase[phaseLinkDel] = kept
+}
+
+// takenBy reports whether one of ops creates or changes a tunnel to take
+// old's endpoints.
+func takenBy(ops []Op, old model.Link) bool {
+	for _, op := range ops {
+		if (op.Kind == LinkAdd || op.Kind == LinkChange) && op.Link.Name != old.Name && op.Link.SameTunnel(old) {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *differ) create(w *model.Link) {

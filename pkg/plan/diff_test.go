@@ -168,3 +168,48 @@ func TestFilterDeletedLast(t *testing.T) {
 		t.Errorf("operations (-want +got):\n%s", diff)
 	}
 }
+
+// TestRenameDeletesFirst: a tunnel that goes while another is created or
+// changed to take its endpoints goes first, as a tunnel whose mode
+// changed does: the kernel holds one tunnel per endpoints and refuses
+// the second (EEXIST). A tester's apply of a renamed gre tunnel exited 1,
+// the old one deleted last; the next converge made it. Other deletions
+// stay last, after what they make room for is up.
+func TestRenameDeletesFirst(t *testing.T) {
+	t2 := link("t2", model.ModeGRE, "192.0.2.1", "192.0.2.2")
+	t2x := t2
+	t2x.Name = "t2x"
+	keyed := t2x
+	keyed.HasIKey, keyed.IKey, keyed.HasOKey, keyed.OKey = true, 5, true, 5
+	other := link("other", model.ModeGRE, "192.0.2.1", "192.0.2.3")
+	otherMoved := other
+	otherMoved.Remote = t2.Remote
+	ipip := link("t2x", model.ModeIPIP, "192.0.2.1", "192.0.2.2")
+	ds := link("ds", model.ModeIPIP6, "2001:db8::1", "2001:db8::2")
+	ds.Dev = "wan"
+	dsx := ds
+	dsx.Name, dsx.Dev = "dsx", "lan" // ip6tnl looks at the addresses only
+	for _, tt := range []struct {
+		name       string
+		have, want []model.Link
+		ops        []string
+	}{
+		{"renamed", []model.Link{t2}, []model.Link{t2x}, []string{"del t2", "add t2x", "up t2x"}},
+		{"another changed to its endpoints", []model.Link{t2, other}, []model.Link{otherMoved}, []string{"del t2", "change other"}},
+		{"renamed, ip6tnl over another device", []model.Link{ds}, []model.Link{dsx}, []string{"del ds", "add dsx", "up dsx"}},
+		{"another key: both may be", []model.Link{t2}, []model.Link{keyed}, []string{"add t2x", "up t2x", "del t2"}},
+		{"another kind: both may be", []model.Link{t2}, []model.Link{ipip}, []string{"add t2x", "up t2x", "del t2"}},
+		{"other endpoints: deleted last", []model.Link{t2, other}, []model.Link{t2x}, []string{"del t2", "add t2x", "up t2x", "del other"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, op := range Diff(model.State{Links: tt.have}, model.State{Links: tt.want}).Ops {
+				verb := map[Kind]string{LinkAdd: "add", LinkDel: "del", LinkChange: "change", LinkUp: "up"}[op.Kind]
+				got = append(got, verb+" "+op.Link.Name)
+			}
+			if diff := cmp.Diff(tt.ops, got); diff != "" {
+				t.Errorf("operations (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

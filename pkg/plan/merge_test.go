@@ -145,6 +145,7 @@ func randomState(rng *rand.Rand, observed bool) model.State {
 func mapDiff(have, want model.State, fallbacks ...string) Plan {
 	d := mapDiffer{gone: map[string]bool{}}
 	d.links(have.Links, want.Links)
+	clearWay(&d.phase) // not in the reference: TestRenameDeletesFirst's
 	d.addrs(have.Addrs, want.Addrs)
 	d.routes(have.Routes, want.Routes)
 	d.rules(have.Rules, want.Rules)

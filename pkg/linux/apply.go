@@ -22,13 +22,15 @@ import (
 // deleting what is gone count as done; any other failure is collected and
 // the next operation is tried. The plan's rule band is recorded before
 // its first rule is added, and the record of bands brought up to date
-// after a plan that added or deleted rules.
+// after a plan that added or deleted rules; so are the tunnels it
+// creates before the first creation, and that record after it
+// (creatingFile).
 func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	var ae *kernel.ApplyError
 	b := &batcher{k: k, errs: &ae, notCreated: map[string]bool{}}
 	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush, notCreated: b.notCreated}
 	tabs := &tableRoutes{k: k, before: b.flush}
-	bandRecorded := false
+	bandRecorded, creatingRecorded := false, false
 	for i, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
 			b.flush()
@@ -55,6 +57,13 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 			kernel.Collect(&ae, op, err)
 			continue
 		}
+		if op.Kind == plan.LinkAdd && !creatingRecorded {
+			if err := k.recordCreating(p); err != nil {
+				kernel.Collect(&ae, op, fmt.Errorf("record the tunnels being created: %w", err))
+				continue
+			}
+			creatingRecorded = true
+		}
 		if op.Kind == plan.LinkAdd {
 			idx.dumped = false // its index is known once it exists
 			idx.created(op.Link.Name)
@@ -73,6 +82,13 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		if err := k.syncBands(p.RuleBand); err != nil {
 			first := p.Ops[slices.IndexFunc(p.Ops, func(op plan.Op) bool { return op.Kind == plan.RuleAdd || op.Kind == plan.RuleDel })]
 			kernel.Collect(&ae, first, fmt.Errorf("record rule priority bands: %w", err))
+		}
+	}
+	if err := k.settleCreating(ae, b.notCreated); err != nil {
+		// The file is as it was, or written: the next Apply settles
+		// it again. Said with the first operation on a tunnel, if any.
+		if i := slices.IndexFunc(p.Ops, func(op plan.Op) bool { return op.Link != nil && onTunnel(op, op.Link.Name) }); i >= 0 {
+			kernel.Collect(&ae, p.Ops[i], fmt.Errorf("record the tunnels being created: %w", err))
 		}
 	}
 	if ae != nil {

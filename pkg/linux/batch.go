@@ -117,6 +117,13 @@ func (b *batcher) flush() {
 		return
 	}
 	errs := b.send(sendFirst, nil)
+	for j, op := range b.ops {
+		// Not created: the creation itself failed. One whose alias
+		// failed after it (sendAfterOK) exists, tunneld's unmarked.
+		if op.Kind == plan.LinkAdd && errs[j] != nil {
+			b.notCreated[op.Link.Name] = true
+		}
+	}
 	if b.later {
 		later := b.send(sendAfterOK, errs)
 		for j := range errs {
@@ -135,9 +142,6 @@ func (b *batcher) flush() {
 	}
 	for j, op := range b.ops {
 		kernel.Collect(b.errs, op, errs[j])
-		if op.Kind == plan.LinkAdd && errs[j] != nil {
-			b.notCreated[op.Link.Name] = true
-		}
 	}
 	b.ops, b.reqs, b.n, b.later, b.ifFailed = b.ops[:0], b.reqs[:0], 0, false, false
 }

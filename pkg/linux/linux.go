@@ -68,6 +68,10 @@ type Kernel struct {
 	// need not read the file again each time.
 	bands      []model.RuleBand
 	bandsKnown bool
+	// creating is the record of tunnels being created (creatingFile),
+	// kept as bands is, once creatingKnown.
+	creating      map[string]string
+	creatingKnown bool
 }
 
 var _ kernel.Kernel = (*Kernel)(nil)

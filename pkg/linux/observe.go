@@ -30,6 +30,12 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		return s, in, err
 	}
 	k.scratch.addrs = addrs
+	// A tunnel being created when a crash came is tunneld's without
+	// the alias (creatingFile).
+	creating, err := k.creatingRecord()
+	if err != nil {
+		return s, in, err
+	}
 	names := make(map[uint32]string, len(links))
 	for _, l := range links {
 		names[l.index] = l.name
@@ -48,7 +54,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 			continue
 		}
 		mode, inScope := scope.Links[l.name]
-		if l.alias != model.LinkAlias && !(inScope && mode.Kind() == l.kind) {
+		if l.alias != model.LinkAlias && !(inScope && mode.Kind() == l.kind) && creating[l.name] != l.kind {
 			continue
 		}
 		ml, ok := linkFromData(l.kind, l.data, names, mode)

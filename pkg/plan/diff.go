@@ -40,9 +40,17 @@ func Diff(have, want model.State, fallbacks ...string) Plan {
 	return p
 }
 
-// Phases of a plan, in execution order.
+// Phases of a plan, in execution order. The filter comes first: it
+// matches tunnels by name, so it can be in place before they exist, and a
+// crash in the middle of a plan then leaves no tunnel up and routed
+// without it (it came after the sysctls, and a tester's kill -9 of apply
+// left a tunnel forwarding what its forward = "drop" refused). A tunnel
+// the plan deletes loses its chains with that replace, before it goes at
+// the end; its deletion comes last so that its routes are replaced, not
+// withdrawn, first.
 const (
-	phaseRecreate      = iota // LinkDel of links whose mode changed
+	phaseFilter        = iota // FilterReplace
+	phaseRecreate             // LinkDel of links whose mode changed
 	phaseLinks                // LinkAdd, LinkChange, LinkMark
 	phaseAddrFix              // AddrDel of addresses re-added with another prefix
 	phaseAddrs                // AddrAdd
@@ -50,7 +58,6 @@ const (
 	phaseRoutes               // RouteAdd, RouteReplace
 	phaseRules                // RuleAdd
 	phaseSysctls              // SysctlSet
-	phaseFilter               // FilterReplace
 	phaseRestore              // SysctlRestore
 	phaseRestoreCopies        // SysctlRestore of what restoring a forwarding sysctl overwrote
 	phaseRuleDel              // RuleDel

@@ -213,3 +213,24 @@ func TestRenameDeletesFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestFilterFirst: the nftables table is replaced before anything it
+// guards is made: a tunnel created, set up and routed after it is never
+// up without it, whenever a crash stops the plan. It came after the
+// sysctls, and a tester's kill -9 of apply left a tunnel forwarding what
+// its forward = "drop" refused.
+func TestFilterFirst(t *testing.T) {
+	moe := link("moe", model.ModeIPIP, "192.0.2.1", "192.0.2.2")
+	want := model.State{Links: []model.Link{moe}, Addrs: []model.Addr{addr("moe", "10.0.0.1/30")},
+		Routes:  []model.Route{route(42, "0.0.0.0/0", "moe")},
+		Rules:   []model.Rule{{Family: 4, Priority: 20000, Src: netip.MustParsePrefix("10.0.0.1/32"), Table: 42}},
+		Sysctls: []model.Sysctl{{Path: "net/ipv4/ip_forward", Value: "1"}},
+		Filter:  &model.Filter{Chains: []model.Chain{{Name: "forward", Hook: "forward", Rules: []model.FRule{{IIF: "moe", Verdict: model.Verdict{Kind: model.Drop}}}}}}}
+	var kinds []Kind
+	for _, op := range Diff(model.State{}, want).Ops {
+		kinds = append(kinds, op.Kind)
+	}
+	if diff := cmp.Diff([]Kind{FilterReplace, LinkAdd, AddrAdd, LinkUp, RouteAdd, RuleAdd, SysctlSet}, kinds); diff != "" {
+		t.Errorf("operations (-want +got):\n%s", diff)
+	}
+}

@@ -23,6 +23,15 @@ func runRun(env *Env, args []string) int {
 	if !parse(env, fs, args) {
 		return 2
 	}
+	// SIGHUP is caught before anything else: its default action ends
+	// the process, and a reload sent right after the start (procd's
+	// reload_signal, a hook's kill -HUP) killed the daemon while it was
+	// still loading its file and opening the kernel (a tester saw exit
+	// 129 for up to 40 ms). One that comes before the loop runs is a
+	// reload at its start.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	lv, err := logfmt.ParseLevel(*level)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "tunneld: -log-level: %v\n", err)
@@ -77,9 +86,6 @@ func runRun(env *Env, args []string) int {
 			deps.Events = events
 		}
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	reload := make(chan struct{}, 1)
 	go func() {
 		for range hup {

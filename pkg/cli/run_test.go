@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,4 +169,46 @@ func dirNames(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// TestRunEarlyHUP: a SIGHUP that comes while `tunneld run` is still
+// starting (here: as it opens the kernel, after loading its file) does
+// not end it, and is a reload once the daemon runs. Its default action
+// killed the daemon (a tester saw exit 129 within its first 40 ms, from
+// a reload sent right after the start); without the fix this test's
+// process dies of it.
+func TestRunEarlyHUP(t *testing.T) {
+	const file = "../../testdata/seeds/002_ff25396f952da8ec/colo.toml"
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := emptyKernel(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncbuf.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: t.TempDir(),
+		Kernel: func(bool) (kernel.Kernel, error) {
+			if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+				t.Error(err)
+			}
+			time.Sleep(50 * time.Millisecond) // delivered meanwhile
+			return k, nil
+		}}
+	code := make(chan int, 1)
+	go func() { code <- Main(env, []string{"run", "-c", file}) }()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(errb.String(), "configuration reloaded"); time.Sleep(5 * time.Millisecond) {
+		select {
+		case c := <-code:
+			t.Fatalf("exit %d before the reload:\n%s", c, errb.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload within 10s:\n%s", errb.String())
+		}
+	}
+	cancel()
+	if c := <-code; c != 0 {
+		t.Errorf("exit %d:\n%s", c, errb.String())
+	}
 }

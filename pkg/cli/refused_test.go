@@ -28,7 +28,7 @@ func TestRefusedTunnelWording(t *testing.T) {
 	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.tG]\nmode = \"gre\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.4\"\n[[route]]\nto = \"10.70.0.0/24\"\ndev = \"tG\"\n")
 	k.Tunnels["foo"] = model.Link{Name: "foo", Mode: model.ModeGRE, Local: netip.MustParseAddr("192.0.2.1"), Remote: netip.MustParseAddr("192.0.2.4"), PMTUDisc: true, TTL: 64}
 	k.AddDevice(model.Device{Name: "foo", Kind: "gre", MTU: 1476})
-	const refusal = `the kernel holds another gre tunnel with the same endpoints (local 192.0.2.1 remote 192.0.2.4), one tunneld does not see: perhaps foo, a gre device tunneld does not own, or `
+	const refusal = `the gre tunnel foo, which tunneld does not own, has the same endpoints (local 192.0.2.1 remote 192.0.2.4), and the kernel keeps one tunnel per endpoint pair: delete it (ip link del foo, or remove the OpenWrt interface that made it) or give this tunnel other endpoints (or another key): file exists`
 	const routes = "routes: 10.70.0.0/24 table main unreachable until tG is up"
 	open := func(bool) (kernel.Kernel, error) { return k, nil }
 	run := func(args ...string) (int, string, string) {

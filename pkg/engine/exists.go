@@ -21,9 +21,9 @@ import (
 // it: one of its own, observed or made earlier in the same plan (two
 // tunnels that follow one device's address). Else the message says
 // where one it cannot see may be: a device of the kind tunneld does not
-// own (the kernel reports those with their endpoints, but tunneld's
-// observation keeps the endpoints of its own tunnels only, so every
-// such device of the kind is named, whatever its endpoints), or one
+// own, named alone when the observation carries its endpoints
+// (model.Device.Tunnel; a tester's message listed 32 candidates for the
+// one that had them), each of the kind otherwise; or one
 // moved into another network namespace (`ip link set NAME netns
 // …`), which the kernel keeps registered with its endpoints in the
 // namespace it was made in; and how to find and delete it there. The
@@ -91,11 +91,27 @@ func sameEndpoints(l model.Link, kind plan.Kind, tunnels map[string]model.Link, 
 		return s
 	}
 	k := l.Mode.Kind()
-	var foreign []string
+	// The foreign devices of the kind: the one with the endpoints when
+	// the observation has theirs (the Linux seam's has), else each.
+	var same, foreign []string
 	for name, d := range devices {
-		if _, ours := tunnels[name]; !ours && d.Kind == k && name != l.Name && model.FallbackDevices[name] != k {
-			foreign = append(foreign, name)
+		if _, ours := tunnels[name]; ours || d.Kind != k || name == l.Name || model.FallbackDevices[name] == k {
+			continue
 		}
+		switch {
+		case d.Tunnel == nil:
+			foreign = append(foreign, name)
+		case l.SameTunnel(*d.Tunnel):
+			same = append(same, name)
+		}
+	}
+	if len(same) > 0 {
+		slices.Sort(same)
+		s := fmt.Sprintf("the %s tunnel %s, which tunneld does not own, has the same endpoints (%s), and the kernel keeps one tunnel per endpoint pair: delete it (ip link del %s, or remove the OpenWrt interface that made it) or give this tunnel other endpoints", k, same[0], endpoints(l), same[0])
+		if l.Mode == model.ModeGRE {
+			s += " (or another key)"
+		}
+		return s
 	}
 	slices.Sort(foreign)
 	var b strings.Builder

@@ -18,9 +18,11 @@ import (
 // Linux seam can only word as "the name is taken …, or another tunnel has
 // the same endpoints". Converge has the observation at hand: it names the
 // tunnel tunneld sees with those endpoints (observed, or made earlier in
-// the same plan), and else says where one it cannot see may be: a device
-// of the kind tunneld does not own, or one moved into another network
-// namespace, which stays registered here. A change in place to endpoints
+// the same plan), or the foreign device that has them (the observation
+// carries a foreign tunnel's endpoints: a tester's message listed 32
+// candidates for that one), and else says where one it cannot see may
+// be: a device of the kind whose endpoints it lacks, or one moved into
+// another network namespace, which stays registered here. A change in place to endpoints
 // another tunnel has fails the same way.
 func TestSameEndpointsNamed(t *testing.T) {
 	// b follows eth0 (203.0.113.10): the configuration cannot tell
@@ -37,7 +39,9 @@ func TestSameEndpointsNamed(t *testing.T) {
 		// first is applied before conf, when given.
 		first, conf string
 		// before is what the kernel holds besides world(): foreign
-		// tunnels, with a device (here) or without (moved away).
+		// tunnels, with a device (here) or without (moved away); a
+		// device called bare… is one of the kind whose endpoints the
+		// observation lacks, gre7 a tunnel with other endpoints.
 		before map[string]bool
 		want   string
 	}{
@@ -46,8 +50,12 @@ func TestSameEndpointsNamed(t *testing.T) {
 		{"b changed to a's endpoints", a + bMoves, a + b, nil,
 			`tunnel "b": tunnel "a" has the same endpoints (gre local 203.0.113.10 remote 198.51.100.2), and the kernel keeps one tunnel per endpoint pair (give GRE tunnels different keys): file exists`},
 		{"a gre key of its own is no clash", "", a + b + "key = 5\n", nil, ""},
-		{"a foreign gre device here", "", b, map[string]bool{"gre9": true},
-			unseen + `perhaps gre9, a gre device tunneld does not own, or ` + moved},
+		{"a foreign gre device here, with the endpoints", "", b, map[string]bool{"gre9": true},
+			`tunnel "b": the gre tunnel gre9, which tunneld does not own, has the same endpoints (local 203.0.113.10 remote 198.51.100.2), and the kernel keeps one tunnel per endpoint pair: delete it (ip link del gre9, or remove the OpenWrt interface that made it) or give this tunnel other endpoints (or another key): file exists`},
+		{"foreign gre devices, their endpoints unknown", "", b, map[string]bool{"moved": false, "bare8": true, "bare9": true},
+			unseen + `perhaps bare8, bare9, gre devices tunneld does not own, or ` + moved},
+		{"a foreign gre device with other endpoints is not named", "", b, map[string]bool{"moved": false, "gre7": true},
+			unseen + moved},
 		{"one moved into another namespace", "", b, map[string]bool{"moved": false},
 			unseen + moved},
 	}
@@ -67,8 +75,17 @@ func TestSameEndpointsNamed(t *testing.T) {
 				}
 			}
 			for name, here := range tt.before {
+				if strings.HasPrefix(name, "bare") {
+					// A device of the kind whose endpoints the
+					// observation lacks.
+					k.AddDevice(model.Device{Name: name, Kind: "gre", MTU: 1476})
+					continue
+				}
 				l := other
 				l.Name = name
+				if name == "gre7" {
+					l.Remote = netip.MustParseAddr("198.51.100.7")
+				}
 				k.Tunnels[name] = l
 				if here {
 					k.AddDevice(model.Device{Name: name, Kind: "gre", MTU: 1476})

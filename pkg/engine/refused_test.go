@@ -89,7 +89,7 @@ func TestRefusedTunnelRoutesUnreachable(t *testing.T) {
 		reason string
 	}{
 		{name: "a foreign gre device has the endpoints", obstacle: foreign("foo", "192.0.2.4", true), clear: gone("foo"),
-			want: unreachable, reason: "creating it failed: the kernel holds another gre tunnel with the same endpoints"},
+			want: unreachable, reason: "creating it failed: the gre tunnel foo, which tunneld does not own, has the same endpoints"},
 		{name: "a tunnel moved into another namespace has them", obstacle: foreign("moved", "192.0.2.4", false), clear: gone("moved"),
 			want: unreachable, reason: "creating it failed: the kernel holds another gre tunnel with the same endpoints"},
 		{name: "no gre driver", obstacle: func(k *fakekernel.Kernel) { k.Drivers = map[string]bool{"ipip": true} },
@@ -97,7 +97,7 @@ func TestRefusedTunnelRoutesUnreachable(t *testing.T) {
 			want:  unreachable, reason: "creating it failed: kernel has no gre support"},
 		{name: "re-created from ipip, refused", first: "ipip", firstRemote: "192.0.2.4",
 			obstacle: foreign("foo", "192.0.2.4", true), clear: gone("foo"),
-			want: unreachable, reason: "creating it failed: the kernel holds another gre tunnel with the same endpoints"},
+			want: unreachable, reason: "creating it failed: the gre tunnel foo, which tunneld does not own, has the same endpoints"},
 		{name: "setting it up refused", obstacle: refuseUp, clear: func(k *fakekernel.Kernel) { k.SetFail(nil) },
 			want: unreachable, reason: "setting it up failed: operation not permitted"},
 		{name: "a change of its endpoints refused: up with the old ones", first: "gre", firstRemote: "192.0.2.5",

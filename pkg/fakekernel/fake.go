@@ -290,6 +290,10 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	for name, d := range k.Devices {
 		c := *d
 		c.Addrs, c.Unusable = slices.Clone(d.Addrs), slices.Clone(d.Unusable)
+		if l, ok := k.Tunnels[name]; ok && !slices.ContainsFunc(s.Links, func(o model.Link) bool { return o.Name == name }) {
+			l.Name = name
+			c.Tunnel = &l // someone else's
+		}
 		in.Devices[name] = c
 	}
 	s.Sort()

@@ -98,25 +98,9 @@ func TestPrivilegedCrashBeforeAlias(t *testing.T) {
 		t.Run(job, func(t *testing.T) {
 			k := open(t)
 			snap := foreign(t)
-			rt, err := rtnetlink.Dial(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rt.Close()
-			add := func(name, remote string) {
-				t.Helper()
-				err := rt.Link.New(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Attributes: &rtnetlink.LinkAttributes{Name: name,
-					Info: &rtnetlink.LinkInfo{Kind: iptun.KindIPIP, Data: &iptun.IPIP{Local: netip.MustParseAddr("192.0.2.10"), Remote: netip.MustParseAddr(remote)}}}})
-				if errors.Is(err, unix.EOPNOTSUPP) {
-					netnstest.NoDriver(t, "kernel has no ipip support")
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			add("admin0", "203.0.113.4")
+			handIPIP(t, "admin0", "203.0.113.4")
 			before := snap()
-			add("t3", "203.0.113.3") // as tunneld's creation left it
+			handIPIP(t, "t3", "203.0.113.3") // as tunneld's creation left it
 			if err := k.saveCreating(map[string]string{"t3": "ipip"}); err != nil {
 				t.Fatal(err)
 			}
@@ -149,4 +133,47 @@ func deviceNamed(t *testing.T, k *Kernel, name string) (model.Device, bool) {
 	}
 	d, ok := in.Devices[name]
 	return d, ok
+}
+
+// handIPIP adds an ipip tunnel from 192.0.2.10 to remote, without
+// tunneld's alias, as an admin would; it skips the test without the ipip
+// driver.
+func handIPIP(t *testing.T, name, remote string) {
+	t.Helper()
+	rt, err := rtnetlink.Dial(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	err = rt.Link.New(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Attributes: &rtnetlink.LinkAttributes{Name: name,
+		Info: &rtnetlink.LinkInfo{Kind: iptun.KindIPIP, Data: &iptun.IPIP{Local: netip.MustParseAddr("192.0.2.10"), Remote: netip.MustParseAddr(remote)}}}})
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		netnstest.NoDriver(t, "kernel has no ipip support")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPrivilegedForeignTunnelEndpoints: a tunnel device tunneld does not
+// own comes with its endpoints among the devices (model.Device.Tunnel),
+// which name it when the kernel refuses a tunnel with the same ones; the
+// kernel's fallback device (tunl0) has its own, any to any; tunneld's
+// own tunnels are in the state, not there.
+func TestPrivilegedForeignTunnelEndpoints(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	handIPIP(t, "admin0", "203.0.113.4")
+	_, in, err := k.Observe(ctx, model.Scope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := in.Devices["admin0"].Tunnel
+	want := model.Link{Name: "admin0", Mode: model.ModeIPIP, Local: netip.MustParseAddr("192.0.2.10"), Remote: netip.MustParseAddr("203.0.113.4")}
+	if got == nil || !got.SameTunnel(want) || got.Name != "admin0" {
+		t.Errorf("admin0's tunnel: %+v, want the endpoints of %+v", got, want)
+	}
+	if tunl0 := in.Devices["tunl0"].Tunnel; tunl0 == nil || tunl0.Local.IsValid() && !tunl0.Local.IsUnspecified() {
+		t.Errorf("tunl0's tunnel: %+v, want any to any", tunl0)
+	}
 }

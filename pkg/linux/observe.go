@@ -49,16 +49,19 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	for _, l := range links {
 		d := model.Device{Name: l.name, Index: int(l.index), Kind: l.kind, MTU: l.mtu, Up: l.up, Running: l.running, Stats: l.stats}
 		d.Addrs, d.Unusable, d.LinkLocal = devAddrs.of(l.index), devAddrs.unusable[l.index], devAddrs.linkLocal[l.index]
-		in.Devices[l.name] = d
 		if !tunnelKinds[l.kind] {
+			in.Devices[l.name] = d
 			continue
 		}
 		mode, inScope := scope.Links[l.name]
-		if l.alias != model.LinkAlias && !(inScope && mode.Kind() == l.kind) && creating[l.name] != l.kind {
-			continue
-		}
+		ours := l.alias == model.LinkAlias || inScope && mode.Kind() == l.kind || creating[l.name] == l.kind
 		ml, ok := linkFromData(l.kind, l.data, names, mode)
-		if !ok {
+		if !ours && ok {
+			ml.Name = l.name
+			d.Tunnel = &ml
+		}
+		in.Devices[l.name] = d
+		if !ours || !ok {
 			continue
 		}
 		ml.Name, ml.MTU, ml.Up, ml.Unmarked = l.name, l.mtu, l.up, l.alias != model.LinkAlias

@@ -97,6 +97,11 @@ type Device struct {
 	// it can send from, or the zero Addr: never followed either, it says
 	// why a device with only that has no IPv6 address to follow.
 	LinkLocal netip.Addr
+	// Tunnel holds the parameters of a tunnel device tunneld does not
+	// own (nil for other devices, and for tunneld's own, which are in
+	// State.Links): its endpoints, which the kernel holds one tunnel per,
+	// name the device in the way of a tunnel it refuses to create.
+	Tunnel *Link
 	// Stats are the device's counters (zero where unknown).
 	Stats Stats
 }

@@ -78,10 +78,13 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		b.add(op, reqs)
 	}
 	b.flush()
-	if changesRules(p) && ctx.Err() == nil {
+	if (changesRules(p) || k.bandsLeftEmpty()) && ctx.Err() == nil {
 		if err := k.syncBands(p.RuleBand); err != nil {
-			first := p.Ops[slices.IndexFunc(p.Ops, func(op plan.Op) bool { return op.Kind == plan.RuleAdd || op.Kind == plan.RuleDel })]
-			kernel.Collect(&ae, first, fmt.Errorf("record rule priority bands: %w", err))
+			// Said with the first rule operation; with none (a record
+			// left behind), the next Apply tries again.
+			if i := slices.IndexFunc(p.Ops, func(op plan.Op) bool { return op.Kind == plan.RuleAdd || op.Kind == plan.RuleDel }); i >= 0 {
+				kernel.Collect(&ae, p.Ops[i], fmt.Errorf("record rule priority bands: %w", err))
+			}
 		}
 	}
 	if err := k.settleCreating(ae, b.notCreated); err != nil {

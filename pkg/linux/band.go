@@ -99,6 +99,28 @@ func (k *Kernel) syncBands(current model.RuleBand) error {
 	return k.saveRuleBands(keep)
 }
 
+// bandsLeftEmpty reports whether a recorded band holds no rule of
+// tunneld's protocol in the last observation: a down killed after
+// deleting the rules and before forgetting their band left one, which no
+// later plan without rule operations brought up to date (a tester's).
+// It reads no file and dumps nothing.
+func (k *Kernel) bandsLeftEmpty() bool {
+	if !k.bandsKnown {
+		return false
+	}
+	for _, b := range k.bands {
+		used := false
+		for i := range k.scratch.rules {
+			m := &k.scratch.rules[i]
+			used = used || m.attrs.protocol == model.RuleProtocol && b.Contains(m.attrs.priority)
+		}
+		if !used {
+			return true
+		}
+	}
+	return false
+}
+
 // changesRules reports whether a plan adds or deletes a rule.
 func changesRules(p plan.Plan) bool {
 	return slices.ContainsFunc(p.Ops, func(op plan.Op) bool { return op.Kind == plan.RuleAdd || op.Kind == plan.RuleDel })

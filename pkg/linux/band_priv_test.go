@@ -1,8 +1,11 @@
 package linux
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +16,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/netnstest"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 // bandRules is a configuration with two rules, in the band 20000–20999
@@ -201,5 +205,53 @@ func TestPrivilegedForeignRuleInBand(t *testing.T) {
 		if err != nil || len(rep.Applied) != 0 {
 			t.Errorf("%s: applied again: %v, %v", st.name, err, rep.Applied)
 		}
+	}
+}
+
+// TestPrivilegedBandForgottenAfterKilledDown: a down killed after it
+// deleted tunneld's rules and before it forgot their band left the band
+// recorded; the next down, which has no rule left to delete, forgot it
+// no more (a tester's stale rule-bands.json). Now an Apply that finds
+// no rule of tunneld's protocol brings the record up to date. The rules
+// are deleted here through a second Kernel with a state directory of
+// its own, as the killed process left them.
+func TestPrivilegedBandForgottenAfterKilledDown(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	c := parse(t, withoutTunnels)
+	converge(t, k, c)
+	dir := k.opts.StateDir
+	if _, err := os.Stat(filepath.Join(dir, bandsFile)); err != nil {
+		t.Fatalf("no band recorded after apply: %v", err)
+	}
+	have, _, err := k.Observe(ctx, engine.Scope(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dels plan.Plan
+	for i := range have.Rules {
+		dels.Ops = append(dels.Ops, plan.Op{Kind: plan.RuleDel, Rule: &have.Rules[i]})
+	}
+	if len(dels.Ops) == 0 {
+		t.Fatal("withoutTunnels has no rules")
+	}
+	killed, err := Open(Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killed.Close()
+	if err := killed.Apply(ctx, dels); err != nil {
+		t.Fatal(err)
+	}
+	next, err := Open(Options{StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if _, err := engine.Down(ctx, next, c); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, bandsFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("record after down: %q (%v), want none", b, err)
 	}
 }

@@ -59,6 +59,13 @@ func Endpoints(ctx context.Context, k kernel.Kernel, c *config.Config, resolved 
 		}
 		return true
 	})
+	// The filter follows the moves here, where a plan has it first (see
+	// plan's phases): a move makes no tunnel and no chain, and the
+	// address is what the reaction to the hint waits for.
+	if i := slices.IndexFunc(s.Plan.Ops, func(op plan.Op) bool { return op.Kind == plan.FilterReplace }); i >= 0 {
+		f := s.Plan.Ops[i]
+		s.Plan.Ops = append(slices.Delete(s.Plan.Ops, i, i+1), f)
+	}
 	rep.FirstRead = time.Since(start)
 	rep.Last = s
 	if s.Plan.Empty() {

@@ -101,6 +101,11 @@ func TestEndpoints(t *testing.T) {
 					t.Errorf("applied %s, want only tunnel and filter changes", op.Command(nil))
 				}
 			}
+			// The move first, the filter after it: the reaction to
+			// the hint waits for the move (a plan has the filter first).
+			if n := len(got.Applied); n > 1 && got.Applied[n-1].Kind != plan.FilterReplace {
+				t.Errorf("applied %v, want the filter last", got.Applied)
+			}
 			if tc.wantLocal != "" {
 				if diff := cmp.Diff(tc.wantLocal, fk.Tunnels["wan"].Local.String()); diff != "" {
 					t.Errorf("wan tunnel's local (-want +got):\n%s", diff)

@@ -21,4 +21,7 @@
 //
 // Call Register once before decoding link messages so that rtnetlink knows
 // the four kinds.
+//
+// AddrGenMode builds the IFLA_AF_SPEC attribute of a setlink that sets a
+// link's IPv6 address generation mode (ip's addrgenmode).
 package iptun

@@ -23,6 +23,12 @@ func (p Plan) String() string {
 func (o Op) Command(tables map[uint32]string) string {
 	switch o.Kind {
 	case LinkAdd:
+		if o.Link.Mode == model.ModeIPIP6 {
+			// As the Linux seam creates one: without an IPv6
+			// link-local address of its own, whose packets an ipip6
+			// tunnel would drop as transmit errors.
+			return "ip link add " + linkArgs(*o.Link) + "\nip link set " + o.Link.Name + " addrgenmode none"
+		}
 		return "ip link add " + linkArgs(*o.Link)
 	case LinkChange:
 		return "ip link change " + linkArgs(*o.Link) + undoOthers(o.Old, o.Link)

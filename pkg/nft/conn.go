@@ -145,7 +145,17 @@ func (c *Conn) do(f func() error) error {
 	return err
 }
 
-// tableErr names tunneld's table in an error.
+// opErr words the failure of op on the table, for an operation's error,
+// which names the table already (plan.Op.Object).
+func opErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// tableErr names tunneld's table in an error (read and counters, whose
+// errors are not an operation's).
 func tableErr(op string, err error) error {
 	if err == nil {
 		return nil

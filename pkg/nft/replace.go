@@ -107,14 +107,37 @@ func compile(f *model.Filter) (*batch, error) {
 func (c *Conn) Replace(f *model.Filter) error {
 	b, err := compile(f)
 	if err != nil {
-		return tableErr("replace", err)
+		return opErr("replace", err)
 	}
-	return tableErr("replace", c.do(func() error { return c.send(b) }))
+	return replaceErr(f, c.do(func() error { return c.send(b) }))
+}
+
+// replaceErr words the failure of writing f. ENOENT is what the kernel
+// answers for an expression it has no module for: "no such file or
+// directory" sent a tester looking for a file.
+func replaceErr(f *model.Filter, err error) error {
+	if errors.Is(err, unix.ENOENT) {
+		err = fmt.Errorf("the kernel lacks an nftables expression the table uses, its module not loaded or not built%s: %w", masqueradeHint(f), err)
+	}
+	return opErr("replace", err)
+}
+
+// masqueradeHint names the module a masquerade rule needs when f has
+// one, the expression a router is most often without.
+func masqueradeHint(f *model.Filter) string {
+	for _, ch := range f.Chains {
+		for _, r := range ch.Rules {
+			if r.Verdict.Kind == model.Masquerade {
+				return " (masquerade needs nft_masq: on OpenWrt, kmod-nft-nat)"
+			}
+		}
+	}
+	return ""
 }
 
 // Delete removes table inet tunneld; a missing table is not an error.
 func (c *Conn) Delete() error {
-	return tableErr("delete", c.do(func() error {
+	return opErr("delete", c.do(func() error {
 		t := newTable()
 		c.nft.AddTable(t)
 		c.nft.DelTable(t)

@@ -77,6 +77,14 @@ func TestRefusedTunnelRoutesUnreachable(t *testing.T) {
 			return nil
 		})
 	}
+	refuseFilter := func(k *fakekernel.Kernel) {
+		k.SetFail(func(op plan.Op) error {
+			if op.Kind == plan.FilterReplace {
+				return syscall.ENOENT // no nft_masq, say
+			}
+			return nil
+		})
+	}
 	tests := []struct {
 		name string
 		// first, when given, is applied before: the mode and remote
@@ -100,6 +108,11 @@ func TestRefusedTunnelRoutesUnreachable(t *testing.T) {
 			want: unreachable, reason: "creating it failed: the gre tunnel foo, which tunneld does not own, has the same endpoints"},
 		{name: "setting it up refused", obstacle: refuseUp, clear: func(k *fakekernel.Kernel) { k.SetFail(nil) },
 			want: unreachable, reason: "setting it up failed: operation not permitted"},
+		// Both seams set no tunnel up once the plan's table failed
+		// (kernel.ErrUnguarded): a tester's kernel without nft_masq
+		// came up with its tunnels forwarding, unfiltered.
+		{name: "its nftables table could not be written", obstacle: refuseFilter, clear: func(k *fakekernel.Kernel) { k.SetFail(nil) },
+			want: unreachable, reason: "setting it up failed: not set up: tunneld's nftables table, which guards it, could not be written"},
 		{name: "a change of its endpoints refused: up with the old ones", first: "gre", firstRemote: "192.0.2.5",
 			obstacle: foreign("foo", "192.0.2.4", true), clear: gone("foo"),
 			want: routed},

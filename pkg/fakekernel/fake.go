@@ -306,10 +306,15 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var ae *kernel.ApplyError
-	rulesChanged := false
+	rulesChanged, unguarded := false, false
 	for i, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
 			kernel.Collect(&ae, op, err)
+			continue
+		}
+		if op.Kind == plan.LinkUp && unguarded {
+			// As the Linux seam: no tunnel up without its table.
+			kernel.Collect(&ae, op, kernel.ErrUnguarded)
 			continue
 		}
 		if k.Fail != nil {
@@ -318,6 +323,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 					delete(k.Aliases, op.Link.Name)
 				}
 				kernel.Collect(&ae, op, err)
+				unguarded = unguarded || op.Kind == plan.FilterReplace
 				continue
 			}
 		}
@@ -334,6 +340,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		if err == nil {
 			k.Writes++
 		}
+		unguarded = unguarded || op.Kind == plan.FilterReplace && err != nil
 		kernel.Collect(&ae, op, err)
 	}
 	if rulesChanged {

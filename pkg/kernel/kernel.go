@@ -103,6 +103,16 @@ func (e *NoDriverError) Error() string {
 // Is makes errors.Is(err, ErrNoDriver) true.
 func (e *NoDriverError) Is(target error) bool { return target == ErrNoDriver }
 
+// ErrUnguarded fails the setting up of a tunnel (plan.LinkUp) in a plan
+// whose nftables table could not be written (its FilterReplace failed,
+// the plan's first operation): both kernel seams refuse to bring a
+// tunnel up without the table that guards it. A tester's kernel without
+// nft_masq came up with its tunnels forwarding what their forward =
+// "drop" refused. The engine then plans the tunnel as refused: down,
+// its routes standing as unreachable routes, until the table can be
+// written.
+var ErrUnguarded = errors.New("not set up: tunneld's nftables table, which guards it, could not be written (see that error)")
+
 // ErrForeign is returned when an object that is not tunneld's stands
 // where tunneld must put its own.
 var ErrForeign = errors.New("an object not managed by tunneld is in the way")

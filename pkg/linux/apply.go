@@ -24,13 +24,15 @@ import (
 // its first rule is added, and the record of bands brought up to date
 // after a plan that added or deleted rules; so are the tunnels it
 // creates before the first creation, and that record after it
-// (creatingFile).
+// (creatingFile). A tunnel is not set up once the table failed
+// (kernel.ErrUnguarded).
 func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	var ae *kernel.ApplyError
 	b := &batcher{k: k, errs: &ae, notCreated: map[string]bool{}}
 	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush, notCreated: b.notCreated}
 	tabs := &tableRoutes{k: k, before: b.flush}
 	bandRecorded, creatingRecorded := false, false
+	unguarded := false // the plan's table could not be written: kernel.ErrUnguarded
 	for i, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
 			b.flush()
@@ -40,8 +42,15 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		switch op.Kind {
 		case plan.SysctlSet, plan.SysctlRestore, plan.SysctlKeep, plan.FilterReplace, plan.FilterDel:
 			b.flush()
-			kernel.Collect(&ae, op, k.direct(op, p.Ops[i+1:]))
+			err := k.direct(op, p.Ops[i+1:])
+			unguarded = unguarded || op.Kind == plan.FilterReplace && err != nil
+			kernel.Collect(&ae, op, err)
 			continue
+		case plan.LinkUp:
+			if unguarded {
+				kernel.Collect(&ae, op, kernel.ErrUnguarded)
+				continue
+			}
 		}
 		reqs, err := requests(op, idx, tabs)
 		if errors.Is(err, errNotCreated) {

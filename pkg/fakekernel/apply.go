@@ -105,14 +105,14 @@ func (k *Kernel) linkAdd(l model.Link) error {
 	return nil
 }
 
-// checkUnique refuses a second tunnel of one kind with the same
-// endpoints (and GRE input key), as the kernel does.
+// checkUnique refuses a second tunnel with the same endpoints, as the
+// kernel does: model.Link.SameTunnel, which also compares the underlay
+// device of ipip, gre and sit tunnels (the fake compared the addresses
+// and key alone, and refused two over different devices that Linux
+// holds).
 func (k *Kernel) checkUnique(l model.Link) error {
 	for name, o := range k.Tunnels {
-		if name == l.Name || o.Mode.Kind() != l.Mode.Kind() {
-			continue
-		}
-		if o.Local == l.Local && o.Remote == l.Remote && o.IKey == l.IKey && o.HasIKey == l.HasIKey {
+		if name != l.Name && o.SameTunnel(l) {
 			return errno(syscall.EEXIST, "tunnel %s has the same endpoints", name)
 		}
 	}

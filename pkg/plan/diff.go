@@ -11,11 +11,13 @@ import (
 // Diff returns the operations that turn have (the owned state observed in
 // the kernel) into want, and set down the given fallback devices. Order:
 // links whose mode changed are deleted first (a name cannot be held
-// twice); then links are created and changed, addresses added, links set
-// up, routes and rules added or changed, sysctls set and the filter table
-// replaced; then, in reverse, what is no longer wanted is removed. Objects
-// that a link deletion takes with it (its addresses and routes) are not
-// deleted separately.
+// twice), and so are those in the way of another's endpoints (clearWay);
+// then links are created and changed, each leaving its endpoints before
+// another takes them, addresses added, links set up, routes and rules
+// added or changed, sysctls set and the filter table replaced; then, in
+// reverse, what is no longer wanted is removed. Objects that a link
+// deletion takes with it (its addresses and routes) are not deleted
+// separately, and are added again to one created again.
 func Diff(have, want model.State, fallbacks ...string) Plan {
 	// Both sides in model.State's order (the observation and the desired
 	// state come so, and then this costs one comparison per object): each
@@ -50,7 +52,7 @@ func Diff(have, want model.State, fallbacks ...string) Plan {
 // withdrawn, first.
 const (
 	phaseFilter        = iota // FilterReplace
-	phaseRecreate             // LinkDel of links whose mode changed
+	phaseRecreate             // LinkDel of links whose mode changed, or in another's way (clearWay)
 	phaseLinks                // LinkAdd, LinkChange, LinkMark
 	phaseAddrFix              // AddrDel of addresses re-added with another prefix
 	phaseAddrs                // AddrAdd
@@ -159,30 +161,188 @@ func (d *differ) links(have, want []model.Link) {
 			}
 		}
 	})
-	clearWay(&d.phase)
+	clearWay(&d.phase, d.goes)
 }
 
-// clearWay moves the deletion of a tunnel that another is created or
-// changed to take the endpoints of (a tunnel renamed in the
-// configuration) before that creation or change, into phaseRecreate: the
-// kernel holds one tunnel per endpoints (model.Link.SameTunnel) and
-// refuses the second with EEXIST. Deleted last, as other deletions are,
-// it failed the rename's first converge, and the next one made it (a
-// tester's apply of a renamed gre tunnel exited 1).
-func clearWay(phase *[phases][]Op) {
-	dels := phase[phaseLinkDel]
-	if len(dels) == 0 {
+// clearWay orders the links' operations for the kernel, which holds one
+// tunnel per endpoints (model.Link.SameTunnel) and refuses a second with
+// EEXIST: a tunnel that goes while another is created or changed to take
+// its endpoints (a tunnel renamed in the configuration) is deleted first,
+// in phaseRecreate (deleted last, as other deletions are, it failed the
+// rename's first converge, and the next one made it: a tester's apply of
+// a renamed gre tunnel exited 1); and the changes are put in an order
+// in which each leaves its endpoints before another takes them
+// (orderLinks). goes is told of a tunnel that orderLinks deletes and
+// creates again.
+func clearWay(phase *[phases][]Op, goes func(name string)) {
+	if dels := phase[phaseLinkDel]; len(dels) > 0 {
+		kept := dels[:0]
+		for _, del := range dels {
+			if takenBy(phase[phaseLinks], *del.Link) {
+				phase[phaseRecreate] = append(phase[phaseRecreate], del)
+				continue
+			}
+			kept = append(kept, del)
+		}
+		phase[phaseLinkDel] = kept
+	}
+	orderLinks(phase, goes)
+}
+
+// linkRun is one tunnel's operations in phaseLinks, which orderLinks
+// moves together: its creation, or its change (two when ignore-df is
+// cleared first) and its mark. to is the tunnel it makes (nil for a mark
+// alone); from is the tunnel it was when a change moves it off its
+// endpoints (nil otherwise).
+type linkRun struct {
+	ops      []Op
+	from, to *model.Link
+}
+
+// leavesFor reports whether a leaves the endpoints b takes, and must so
+// come first.
+func leavesFor(a, b *linkRun) bool {
+	return a != b && a.from != nil && b.to != nil && a.from.SameTunnel(*b.to)
+}
+
+// orderLinks orders phaseLinks so that a tunnel changed off its
+// endpoints comes before the one created or changed to take them: a
+// chain (t1 takes t2's remote while t2 moves on to a new one) made it
+// only when the names happened to put t2 first. Otherwise the order
+// stays the names'. A cycle (two tunnels that swap remotes, as two DNS
+// names whose answers swap, or three in a rotation) has no such order:
+// one tunnel of it, the first by name, is deleted first (phaseRecreate)
+// and created again in its turn, as one whose mode changed is, its
+// addresses and routes added again (goes). Moving it to a temporary
+// endpoint instead would keep its device, but no endpoint is sure to be
+// free (another tunnel's, a foreign one's, or the any-remote catch-all
+// of another's local, which would take others' packets meanwhile) and it
+// costs two changes; the tunnel carries nothing right during the swap
+// either way, and the re-creation is the path a mode change already
+// takes.
+func orderLinks(phase *[phases][]Op, goes func(name string)) {
+	ops := phase[phaseLinks]
+	moves := false
+	for _, op := range ops {
+		if op.Kind == LinkChange && !op.Old.SameTunnel(*op.Link) {
+			moves = true
+			break
+		}
+	}
+	if !moves {
 		return
 	}
-	kept := dels[:0]
-	for _, del := range dels {
-		if takenBy(phase[phaseLinks], *del.Link) {
-			phase[phaseRecreate] = append(phase[phaseRecreate], del)
+	var runs []linkRun
+	for i := 0; i < len(ops); {
+		j := i + 1
+		for j < len(ops) && ops[j].Link.Name == ops[i].Link.Name {
+			j++
+		}
+		r := linkRun{ops: ops[i:j]}
+		if k := ops[i].Kind; k == LinkAdd || k == LinkChange {
+			r.to = ops[i].Link
+		}
+		if ops[i].Kind == LinkChange && !ops[i].Old.SameTunnel(*ops[i].Link) {
+			r.from = ops[i].Old
+		}
+		runs = append(runs, r)
+		i = j
+	}
+	// waits counts, by run, the runs not yet placed that leave what it
+	// takes; the next placed is the first by name that waits for none.
+	waits := make([]int, len(runs))
+	for a := range runs {
+		for b := range runs {
+			if leavesFor(&runs[a], &runs[b]) {
+				waits[b]++
+			}
+		}
+	}
+	placed := make([]bool, len(runs))
+	release := func(a int) {
+		for b := range runs {
+			if !placed[b] && leavesFor(&runs[a], &runs[b]) {
+				waits[b]--
+			}
+		}
+	}
+	out := make([]Op, 0, len(ops))
+	for left := len(runs); left > 0; {
+		next := -1
+		for i := range runs {
+			if !placed[i] && waits[i] == 0 {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			c := onCycle(runs, placed)
+			release(c)
+			runs[c] = recreate(phase, runs[c], goes)
 			continue
 		}
-		kept = append(kept, del)
+		placed[next] = true
+		left--
+		out = append(out, runs[next].ops...)
+		release(next)
 	}
-	phase[phaseLinkDel] = kept
+	phase[phaseLinks] = out
+}
+
+// onCycle returns the first by name of the runs on a cycle among those
+// not placed, each of which waits for another (leavesFor).
+func onCycle(runs []linkRun, placed []bool) int {
+	i := 0
+	for placed[i] {
+		i++
+	}
+	// Walk back from run to a run it waits for: within len(runs) steps
+	// the walk is on a cycle, and a second round of it finds its first.
+	waitsFor := func(b int) int {
+		for a := range runs {
+			if !placed[a] && leavesFor(&runs[a], &runs[b]) {
+				return a
+			}
+		}
+		panic("plan: a run waits for none") // not reached: every run not placed waits
+	}
+	for range runs {
+		i = waitsFor(i)
+	}
+	first := i
+	for j := waitsFor(i); j != i; j = waitsFor(j) {
+		first = min(first, j)
+	}
+	return first
+}
+
+// recreate turns r, a tunnel's change, into its deletion first
+// (phaseRecreate) and its creation in r's turn, set up (phaseUp) if
+// wanted up: it was up already, and no LinkUp was planned; one wanted
+// down is created down, and its LinkDown goes.
+func recreate(phase *[phases][]Op, r linkRun, goes func(name string)) linkRun {
+	old := r.ops[0].Old
+	w := r.to
+	for _, op := range r.ops {
+		if op.Kind == LinkChange {
+			w = op.Link // past the change that clears ignore-df first
+		}
+	}
+	phase[phaseRecreate] = append(phase[phaseRecreate], Op{Kind: LinkDel, Link: ptr(*old)})
+	goes(w.Name)
+	switch {
+	case w.Up && old.Up:
+		phase[phaseUp] = append(phase[phaseUp], Op{Kind: LinkUp, Link: ptr(*w), Name: w.Name})
+	case !w.Up && old.Up:
+		downs := phase[phaseDown][:0]
+		for _, op := range phase[phaseDown] {
+			if op.Kind != LinkDown || op.Name != w.Name {
+				downs = append(downs, op)
+			}
+		}
+		phase[phaseDown] = downs
+	}
+	return linkRun{ops: []Op{{Kind: LinkAdd, Link: ptr(*w)}}, to: w}
 }
 
 // takenBy reports whether one of ops creates or changes a tunnel to take

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -232,5 +233,113 @@ func TestFilterFirst(t *testing.T) {
 	}
 	if diff := cmp.Diff([]Kind{FilterReplace, LinkAdd, AddrAdd, LinkUp, RouteAdd, RuleAdd, SysctlSet}, kinds); diff != "" {
 		t.Errorf("operations (-want +got):\n%s", diff)
+	}
+}
+
+// TestSwapConverges: tunnels that trade endpoints (two that swap remotes,
+// as two DNS names whose answers swap, three in a rotation) never
+// converged: the kernel refused each change with EEXIST while another
+// still held the endpoints (a tester's apply exited 1 every time). A
+// chain is ordered so that the tunnel leaving the endpoints goes first,
+// whatever the names; a cycle is broken by deleting its first tunnel by
+// name first and creating it again after the others' changes, with its
+// address and route. Other operations stay as they were.
+func TestSwapConverges(t *testing.T) {
+	tun := func(name, remote string) model.Link {
+		return link(name, model.ModeIPIP, "192.0.2.1", remote)
+	}
+	state := func(links ...model.Link) model.State {
+		s := model.State{Links: links}
+		for _, l := range links {
+			s.Addrs = append(s.Addrs, addr(l.Name, fmt.Sprintf("10.0.%s.1/30", l.Name[1:])))
+			s.Routes = append(s.Routes, route(42, fmt.Sprintf("10.9.%s.0/24", l.Name[1:]), l.Name))
+		}
+		return s
+	}
+	mtu := tun("t0", "198.51.100.9")
+	mtu.MTU = 1400
+	clears := tun("t1", "198.51.100.1")
+	clears.Others.IgnoreDF, clears.PMTUDisc = true, false
+	down := tun("t1", "198.51.100.2")
+	down.Up = false
+	keyed := func(l model.Link, key uint32) model.Link {
+		l.Mode, l.HasIKey, l.IKey, l.HasOKey, l.OKey = model.ModeGRE, true, key, true, key
+		return l
+	}
+	for _, tt := range []struct {
+		name       string
+		have, want model.State
+		ops        []string
+	}{
+		{"swap", state(tun("t1", "198.51.100.1"), tun("t2", "198.51.100.2")),
+			state(tun("t1", "198.51.100.2"), tun("t2", "198.51.100.1")),
+			[]string{"del t1", "change t2", "add t1", "addr t1", "up t1", "route t1"}},
+		{"rotation of three", state(tun("t1", "198.51.100.1"), tun("t2", "198.51.100.2"), tun("t3", "198.51.100.3")),
+			state(tun("t1", "198.51.100.2"), tun("t2", "198.51.100.3"), tun("t3", "198.51.100.1")),
+			[]string{"del t1", "change t3", "change t2", "add t1", "addr t1", "up t1", "route t1"}},
+		{"chain, the one leaving first by name", state(tun("t1", "198.51.100.1"), tun("t2", "198.51.100.2")),
+			state(tun("t1", "198.51.100.3"), tun("t2", "198.51.100.1")),
+			[]string{"change t1", "change t2"}},
+		{"chain, the one leaving last by name", state(tun("t1", "198.51.100.1"), tun("t2", "198.51.100.2")),
+			state(tun("t1", "198.51.100.2"), tun("t2", "198.51.100.3")),
+			[]string{"change t2", "change t1"}},
+		{"chain onto a new tunnel", state(tun("t2", "198.51.100.2")),
+			state(tun("t1", "198.51.100.2"), tun("t2", "198.51.100.3")),
+			[]string{"change t2", "add t1", "addr t1", "up t1", "route t1"}},
+		{"swap among others", state(tun("t0", "198.51.100.9"), tun("t1", "198.51.100.1"), tun("t2", "198.51.100.2"), tun("t4", "198.51.100.4")),
+			state(mtu, tun("t1", "198.51.100.2"), tun("t2", "198.51.100.1"), tun("t3", "198.51.100.3"), tun("t4", "198.51.100.5")),
+			[]string{"del t1", "change t0", "add t3", "change t4", "change t2", "add t1", "addr t1", "addr t3", "up t3", "up t1", "route t1", "route t3"}},
+		{"swap, the first clearing ignore-df", state(clears, tun("t2", "198.51.100.2")),
+			state(tun("t1", "198.51.100.2"), tun("t2", "198.51.100.1")),
+			[]string{"del t1", "change t2", "add t1", "addr t1", "up t1", "route t1"}},
+		{"swap, the first wanted down", state(tun("t1", "198.51.100.1"), tun("t2", "198.51.100.2")),
+			state(down, tun("t2", "198.51.100.1")),
+			[]string{"del t1", "change t2", "add t1", "addr t1", "route t1"}},
+		{"swap of gre tunnels with other keys: name order", state(keyed(tun("t1", "198.51.100.1"), 1), keyed(tun("t2", "198.51.100.2"), 2)),
+			state(keyed(tun("t1", "198.51.100.2"), 1), keyed(tun("t2", "198.51.100.1"), 2)),
+			[]string{"change t1", "change t2"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := Diff(tt.have, tt.want)
+			var got []string
+			for _, op := range p.Ops {
+				verb := map[Kind]string{LinkAdd: "add", LinkDel: "del", LinkChange: "change", LinkUp: "up", LinkDown: "down",
+					AddrAdd: "addr", AddrDel: "addr del", RouteAdd: "route", RouteReplace: "route replace", RouteDel: "route del"}[op.Kind]
+				switch {
+				case op.Addr != nil:
+					got = append(got, verb+" "+op.Addr.Link)
+				case op.Route != nil:
+					got = append(got, verb+" "+op.Route.Dev)
+				default:
+					got = append(got, verb+" "+op.Link.Name)
+				}
+			}
+			if diff := cmp.Diff(tt.ops, got); diff != "" {
+				t.Errorf("operations (-want +got):\n%s", diff)
+			}
+			// Run as the kernel would: one tunnel per endpoints.
+			tunnels := map[string]model.Link{}
+			for _, l := range tt.have.Links {
+				tunnels[l.Name] = l.Params()
+			}
+			for _, op := range p.Ops {
+				switch op.Kind {
+				case LinkDel:
+					delete(tunnels, op.Link.Name)
+				case LinkAdd, LinkChange:
+					for name, o := range tunnels {
+						if name != op.Link.Name && o.SameTunnel(*op.Link) {
+							t.Errorf("%v of %s: EEXIST, %s has its endpoints", op.Kind, op.Link.Name, name)
+						}
+					}
+					tunnels[op.Link.Name] = op.Link.Params()
+				}
+			}
+			for _, w := range tt.want.Links {
+				if tunnels[w.Name] != w.Params() {
+					t.Errorf("%s ends as %+v, want %+v", w.Name, tunnels[w.Name], w.Params())
+				}
+			}
+		})
 	}
 }

@@ -145,7 +145,11 @@ func randomState(rng *rand.Rand, observed bool) model.State {
 func mapDiff(have, want model.State, fallbacks ...string) Plan {
 	d := mapDiffer{gone: map[string]bool{}}
 	d.links(have.Links, want.Links)
-	clearWay(&d.phase) // not in the reference: TestRenameDeletesFirst's
+	// Not in the reference: the deletion first of a renamed tunnel
+	// (TestRenameDeletesFirst) and the order of changes that trade
+	// endpoints (TestSwapConverges), which deletes and creates again one
+	// tunnel of a cycle and so tells gone.
+	clearWay(&d.phase, func(name string) { d.gone[name] = true })
 	d.addrs(have.Addrs, want.Addrs)
 	d.routes(have.Routes, want.Routes)
 	d.rules(have.Rules, want.Rules)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 // TestSameEndpointsNamed: the kernel refuses a second tunnel of one kind
@@ -105,5 +106,26 @@ func TestSameEndpointsNamed(t *testing.T) {
 				t.Errorf("error (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestSameEndpointsKeyHint: the wording of an EEXIST between two of
+// tunneld's tunnels says to give them different keys for gre alone:
+// ipip, sit and ip6tnl tunnels have no key to tell them apart (a tester
+// took the hint to be printed for ip6tnl too).
+func TestSameEndpointsKeyHint(t *testing.T) {
+	const hint = "(give GRE tunnels different keys)"
+	for _, mode := range model.Modes {
+		local, remote := "192.0.2.1", "192.0.2.2"
+		if mode.OuterIPv6() {
+			local, remote = "2001:db8::1", "2001:db8::2"
+		}
+		a := model.Link{Name: "a", Mode: mode, Local: netip.MustParseAddr(local), Remote: netip.MustParseAddr(remote)}
+		b := a
+		b.Name = "b"
+		got := sameEndpoints(b, plan.LinkChange, map[string]model.Link{"a": a}, nil)
+		if !strings.HasPrefix(got, `tunnel "a" has the same endpoints`) || strings.Contains(got, hint) != (mode == model.ModeGRE) {
+			t.Errorf("%s: %s", mode, got)
+		}
 	}
 }

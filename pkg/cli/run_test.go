@@ -19,6 +19,31 @@ import (
 	"github.com/tunneld/tunneld/pkg/kernel"
 )
 
+// coloFile is the seed configuration the daemon tests run.
+const coloFile = "../../testdata/seeds/002_ff25396f952da8ec/colo.toml"
+
+// coloDaemon is the environment of a `tunneld run` of coloFile against
+// the in-memory kernel with the devices it names, in a state directory of
+// its own: stdout gets the line "ready" at READY=1. cancel stops it.
+func coloDaemon(t *testing.T) (env *Env, out, errb *syncbuf.Buffer, cancel func()) {
+	t.Helper()
+	c, err := config.Load(coloFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := emptyKernel(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errb = &syncbuf.Buffer{}, &syncbuf.Buffer{}
+	env = &Env{Stdout: out, Stderr: errb, Context: ctx, StateDir: t.TempDir(),
+		Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
+		Notify: func(state string) {
+			if state == "READY=1" {
+				out.Write([]byte("ready\n"))
+			}
+		}}
+	return env, out, errb, cancel
+}
+
 // runDaemon runs `tunneld run` with args against the in-memory kernel
 // until stop returns, then stops it; it returns the exit code and stderr.
 func runDaemon(t *testing.T, stop func(stderr string) bool, args ...string) (int, string) {
@@ -31,25 +56,12 @@ func runDaemon(t *testing.T, stop func(stderr string) bool, args ...string) (int
 // is set; it returns stdout too (with the line "ready" at READY=1).
 func runDaemonIn(t *testing.T, journal bool, stop func(stderr string) bool, args ...string) (int, string, string) {
 	t.Helper()
-	const file = "../../testdata/seeds/002_ff25396f952da8ec/colo.toml"
-	c, err := config.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := emptyKernel(c)
-	ctx, cancel := context.WithCancel(context.Background())
+	env, out, errb, cancel := coloDaemon(t)
 	defer cancel()
-	var out, errb syncbuf.Buffer
-	state := t.TempDir()
-	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: state, Journal: journal,
-		Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
-		Notify: func(state string) {
-			if state == "READY=1" {
-				out.Write([]byte("ready\n"))
-			}
-		}}
+	env.Journal = journal
+	state := env.StateDir
 	code := make(chan int, 1)
-	go func() { code <- Main(env, append([]string{"run", "-c", file}, args...)) }()
+	go func() { code <- Main(env, append([]string{"run", "-c", coloFile}, args...)) }()
 	for deadline := time.Now().Add(10 * time.Second); !stop(errb.String()) || !strings.Contains(out.String(), "ready"); time.Sleep(5 * time.Millisecond) {
 		select {
 		case c := <-code:
@@ -178,25 +190,18 @@ func dirNames(t *testing.T, dir string) []string {
 // a reload sent right after the start); without the fix this test's
 // process dies of it.
 func TestRunEarlyHUP(t *testing.T) {
-	const file = "../../testdata/seeds/002_ff25396f952da8ec/colo.toml"
-	c, err := config.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := emptyKernel(c)
-	ctx, cancel := context.WithCancel(context.Background())
+	env, _, errb, cancel := coloDaemon(t)
 	defer cancel()
-	var out, errb syncbuf.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: t.TempDir(),
-		Kernel: func(bool) (kernel.Kernel, error) {
-			if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-				t.Error(err)
-			}
-			time.Sleep(50 * time.Millisecond) // delivered meanwhile
-			return k, nil
-		}}
+	open := env.Kernel
+	env.Kernel = func(filter bool) (kernel.Kernel, error) {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(50 * time.Millisecond) // delivered meanwhile
+		return open(filter)
+	}
 	code := make(chan int, 1)
-	go func() { code <- Main(env, []string{"run", "-c", file}) }()
+	go func() { code <- Main(env, []string{"run", "-c", coloFile}) }()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(errb.String(), "configuration reloaded"); time.Sleep(5 * time.Millisecond) {
 		select {
 		case c := <-code:

@@ -177,8 +177,14 @@ func runStatus(env *Env, args []string) int {
 			// Nothing in the inputs keeps it down: an operation on it
 			// failed, which the daemon knows.
 			r.Reason = daemonReason(st.Daemon, ts.Name)
-			if r.Reason == "" && i < 0 {
+			switch {
+			case r.Reason != "":
+			case i < 0:
 				r.Reason = notCreated(st.Daemon != nil)
+			case st.Daemon == nil:
+				// An apply that failed to set it up (its table
+				// refused, say) left it so.
+				r.Reason = "not set up, and no daemon runs to say why: `tunneld apply` sets it up, or says why it cannot"
 			}
 		}
 		r.followed(s.Inputs.Devices[t.LocalDev])

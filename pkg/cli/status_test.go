@@ -1105,3 +1105,29 @@ func TestStatusHeldStandIn(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusNotSetUp: without a daemon, a tunnel in the kernel but down,
+// which nothing in the inputs keeps down (an apply whose nftables table
+// the kernel refused left it so), says no daemon runs to say why, not a
+// bare "down" (a tester's); with a daemon, the daemon's reason.
+func TestStatusNotSetUp(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.Moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\n")
+	applied(t, file, k)
+	k.Devices["Moe"].Up = false
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	refused := daemon.Facts{Started: at, Converges: 3, LastConverge: at,
+		Tunnels: []desired.TunnelStatus{{Name: "Moe", Reason: "setting it up failed: " + kernel.ErrUnguarded.Error()}}}
+	for _, tt := range []struct {
+		name, sock, want string
+	}{
+		{"no daemon", filepath.Join(t.TempDir(), "none"), "tunnel Moe (ipip): down: not set up, and no daemon runs to say why: `tunneld apply` sets it up, or says why it cannot"},
+		{"the daemon's reason", serveFacts(t, refused), "tunnel Moe (ipip): down: setting it up failed: " + kernel.ErrUnguarded.Error()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := strings.SplitN(statusText(t, file, k, tt.sock), "\n", 2)[0]
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("tunnel line (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -32,7 +32,8 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush, notCreated: b.notCreated}
 	tabs := &tableRoutes{k: k, before: b.flush}
 	bandRecorded, creatingRecorded := false, false
-	unguarded := false // the plan's table could not be written: kernel.ErrUnguarded
+	unguarded := false     // the plan's table could not be written: kernel.ErrUnguarded
+	var regained []plan.Op // ipip6 changes after which dropLinkLocal runs
 	for i, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
 			b.flush()
@@ -85,8 +86,14 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 			bandRecorded = true
 		}
 		b.add(op, reqs)
+		if regainsIPv6(op) {
+			regained = append(regained, op)
+		}
 	}
 	b.flush()
+	if len(regained) > 0 {
+		k.dropLinkLocal(regained, idx, b)
+	}
 	if (changesRules(p) || k.bandsLeftEmpty()) && ctx.Err() == nil {
 		if err := k.syncBands(p.RuleBand); err != nil {
 			// Said with the first rule operation; with none (a record
@@ -107,6 +114,33 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		return ae
 	}
 	return nil
+}
+
+// dropLinkLocal deletes the IPv6 link-local addresses the kernel gave
+// the ipip6 tunnels that ops raised past an MTU of 1280 (regainsIPv6),
+// with one address dump; a failure is the change's.
+func (k *Kernel) dropLinkLocal(ops []plan.Op, idx *indexes, b *batcher) {
+	addrs, err := k.listAddrs(nil)
+	for _, op := range ops {
+		if err != nil {
+			kernel.Collect(b.errs, op, fmt.Errorf("changed, but reading its addresses failed: %w", err))
+			continue
+		}
+		i, err := idx.get(op.Link.Name)
+		if err != nil {
+			continue // gone since: nothing to delete
+		}
+		var dels []nlreq
+		for _, a := range addrs {
+			if a.index == i && a.addr.Prefix.Addr().Is6() && a.addr.Prefix.Addr().IsLinkLocalUnicast() {
+				dels = append(dels, delAddr(a.addr, i))
+			}
+		}
+		if len(dels) > 0 {
+			b.add(op, dels)
+		}
+	}
+	b.flush()
 }
 
 // direct performs the operations that are not rtnetlink requests; then
@@ -287,6 +321,9 @@ func requests(op plan.Op, idx *indexes, tabs *tableRoutes) ([]nlreq, error) {
 		r, err := changeLink(*op.Link, i, under)
 		if err != nil {
 			return nil, err
+		}
+		if regainsIPv6(op) {
+			return []nlreq{r, addrGenNone(op.Link.Name, "changed")}, nil
 		}
 		return one(r)
 	case plan.LinkMark:

@@ -12,6 +12,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/iptun"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 // observedLink is one link as listed.
@@ -149,17 +150,41 @@ func addLink(l model.Link, underlay uint32) ([]nlreq, error) {
 		{unix.RTM_NEWLINK, 0, aliasMsg{l.Name, model.LinkAlias}, nil},
 	}
 	if l.Mode == model.ModeIPIP6 {
-		reqs = append(reqs, nlreq{unix.RTM_NEWLINK, 0, addrGenNoneMsg{l.Name}, func(err error) error {
-			switch {
-			case errors.Is(err, unix.EAFNOSUPPORT):
-				return nil // no IPv6 on it (an MTU under 1280): nothing to keep quiet
-			case err != nil:
-				return fmt.Errorf("created, but giving it no IPv6 link-local address (addrgenmode none) failed: %w", err)
-			}
-			return nil
-		}})
+		reqs = append(reqs, addrGenNone(l.Name, "created"))
 	}
 	return reqs, nil
+}
+
+// addrGenNone is the follow-up that gives the ipip6 tunnel name IPv6
+// address generation mode none (addrGenNoneMsg), after what done says.
+func addrGenNone(name, done string) nlreq {
+	return nlreq{unix.RTM_NEWLINK, 0, addrGenNoneMsg{name}, func(err error) error {
+		switch {
+		case errors.Is(err, unix.EAFNOSUPPORT):
+			return nil // no IPv6 on it (an MTU under 1280): nothing to keep quiet
+		case err != nil:
+			return fmt.Errorf("%s, but giving it no IPv6 link-local address (addrgenmode none) failed: %w", done, err)
+		}
+		return nil
+	}}
+}
+
+// ipv6MinMTU is the least MTU a device keeps an IPv6 side with.
+const ipv6MinMTU = 1280
+
+// regainsIPv6 reports whether op, a change in place, raises an ipip6
+// tunnel's MTU from under 1280 to 1280 or more. Under 1280 the kernel
+// drops the device's IPv6 side, with its address generation mode; raised
+// again, it builds a new one with the default mode, and a tunnel that is
+// up gets a link-local address at once, whose router solicitations the
+// tunnel drops as transmit errors (a tester's, after `mtu = 1200` was
+// taken out, after the daemon repaired a hand change to 1200, and after
+// the underlay's MTU came back from 1300, which the tunnel's follows). So
+// such a change is followed by the mode none again, and the link-local
+// address the kernel made is deleted (Apply, dropLinkLocal).
+func regainsIPv6(op plan.Op) bool {
+	return op.Kind == plan.LinkChange && op.Link.Mode == model.ModeIPIP6 && op.Old != nil &&
+		op.Old.MTU < ipv6MinMTU && op.Link.MTU >= ipv6MinMTU
 }
 
 // addrGenNoneMsg is a setlink by name that gives an ipip6 tunnel IPv6

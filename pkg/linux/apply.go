@@ -106,7 +106,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	if err := k.settleCreating(ae, b.notCreated); err != nil {
 		// The file is as it was, or written: the next Apply settles
 		// it again. Said with the first operation on a tunnel, if any.
-		if i := slices.IndexFunc(p.Ops, func(op plan.Op) bool { return op.Link != nil && onTunnel(op, op.Link.Name) }); i >= 0 {
+		if i := slices.IndexFunc(p.Ops, onAnyTunnel); i >= 0 {
 			kernel.Collect(&ae, p.Ops[i], fmt.Errorf("record the tunnels being created: %w", err))
 		}
 	}

@@ -131,9 +131,14 @@ func undone(ae *kernel.ApplyError, name string) bool {
 // onTunnel reports whether op creates, marks or deletes the tunnel
 // called name.
 func onTunnel(op plan.Op, name string) bool {
+	return onAnyTunnel(op) && op.Link.Name == name
+}
+
+// onAnyTunnel reports whether op creates, marks or deletes a tunnel.
+func onAnyTunnel(op plan.Op) bool {
 	switch op.Kind {
 	case plan.LinkAdd, plan.LinkMark, plan.LinkDel:
-		return op.Link != nil && op.Link.Name == name
+		return op.Link != nil
 	}
 	return false
 }

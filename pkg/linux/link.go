@@ -169,9 +169,6 @@ func addrGenNone(name, done string) nlreq {
 	}}
 }
 
-// ipv6MinMTU is the least MTU a device keeps an IPv6 side with.
-const ipv6MinMTU = 1280
-
 // regainsIPv6 reports whether op, a change in place, raises an ipip6
 // tunnel's MTU from under 1280 to 1280 or more. Under 1280 the kernel
 // drops the device's IPv6 side, with its address generation mode; raised
@@ -184,7 +181,7 @@ const ipv6MinMTU = 1280
 // address the kernel made is deleted (Apply, dropLinkLocal).
 func regainsIPv6(op plan.Op) bool {
 	return op.Kind == plan.LinkChange && op.Link.Mode == model.ModeIPIP6 && op.Old != nil &&
-		op.Old.MTU < ipv6MinMTU && op.Link.MTU >= ipv6MinMTU
+		op.Old.MTU < model.IPv6MinMTU && op.Link.MTU >= model.IPv6MinMTU
 }
 
 // addrGenNoneMsg is a setlink by name that gives an ipip6 tunnel IPv6

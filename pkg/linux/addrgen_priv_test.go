@@ -47,16 +47,7 @@ address = "2001:db8:6::1/64"
 // in the VMs it must run.
 func TestPrivilegedIPIP6Quiet(t *testing.T) {
 	k := open(t)
-	for _, err := range []error{
-		netnstest.Veth("wan", "peer0", nil), netnstest.LinkUp("wan"), netnstest.LinkUp("peer0"),
-		netnstest.AddAddr("wan", netip.MustParsePrefix("2001:db8::1/64")),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The kernel solicits routers only while IPv6 forwarding is off.
-	writeSysctl(t, "net/ipv6/conf/all/forwarding", "0")
+	soliciting(t)
 	c := parse(t, quietIPIP6)
 	converge(t, k, c)
 	// The first solicitation goes at once, the next 4 s later.
@@ -91,6 +82,22 @@ func TestPrivilegedIPIP6Quiet(t *testing.T) {
 	}
 }
 
+// soliciting gives the namespace the underlay of quietIPIP6 (wan, with
+// 2001:db8::1) and IPv6 forwarding off, under which alone the kernel
+// solicits routers.
+func soliciting(t *testing.T) {
+	t.Helper()
+	for _, err := range []error{
+		netnstest.Veth("wan", "peer0", nil), netnstest.LinkUp("wan"), netnstest.LinkUp("peer0"),
+		netnstest.AddAddr("wan", netip.MustParsePrefix("2001:db8::1/64")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeSysctl(t, "net/ipv6/conf/all/forwarding", "0")
+}
+
 // ipv6Addrs lists the IPv6 addresses of a device.
 func ipv6Addrs(t *testing.T, name string) []netip.Addr {
 	t.Helper()
@@ -123,15 +130,7 @@ func ipv6Addrs(t *testing.T, name string) []netip.Addr {
 // driver (this host) it skips; in the VMs it must run.
 func TestPrivilegedIPIP6QuietAfterMTU(t *testing.T) {
 	k := open(t)
-	for _, err := range []error{
-		netnstest.Veth("wan", "peer0", nil), netnstest.LinkUp("wan"), netnstest.LinkUp("peer0"),
-		netnstest.AddAddr("wan", netip.MustParsePrefix("2001:db8::1/64")),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeSysctl(t, "net/ipv6/conf/all/forwarding", "0")
+	soliciting(t)
 	converge(t, k, parse(t, quietIPIP6))
 	raised := parse(t, strings.Replace(quietIPIP6, "mtu = 1200\n", "", 1))
 	rep := converge(t, k, raised)

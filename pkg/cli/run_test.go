@@ -103,7 +103,7 @@ func TestRunLog(t *testing.T) {
 	stamp := `time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d) `
 	for _, want := range []string{
 		stamp + `level=DEBUG msg=converged reason=start ops=8 took=\S+ read=\S+ apply=\S+\n`,
-		stamp + `level=INFO msg=changed object="tunnel \\"Moe\\"" cmd="ip link add Moe mtu 1480 type ipip local 192.0.2.2 remote 192.0.2.42 ttl 64 pmtudisc" reason=start\n`,
+		stamp + `level=INFO msg=changed object="tunnel \\"Moe\\"" cmd="ip link add Moe mtu 1480 type ipip local 192.0.2.2 remote 192.0.2.42 ttl 64 pmtudisc\\nip link set Moe alias tunneld" reason=start\n`,
 		stamp + `level=INFO msg=removed object="tunnel \\"Moe\\"" cmd="ip link del Moe"\n`,
 		stamp + `level=INFO msg="stopped; everything tunneld owned is removed"\n$`,
 	} {

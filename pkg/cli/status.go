@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/tunneld/tunneld/pkg/config"
@@ -149,7 +150,8 @@ func runStatus(env *Env, args []string) int {
 		if heldBack != nil && heldBack[i] {
 			// Not what the next convergence does: the daemon leaves
 			// it as something else made it, until the hold ends.
-			cmd += heldBackMark
+			// On each line: an operation may print as more than one.
+			cmd = strings.ReplaceAll(cmd, "\n", heldBackMark+"\n") + heldBackMark
 		}
 		st.Drift = append(st.Drift, cmd)
 	}

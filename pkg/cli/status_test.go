@@ -711,6 +711,7 @@ func TestStatusHeldTunnel(t *testing.T) {
 			[]string{
 				"drift (what the daemon's next convergence would do):",
 				"  ip link add moe mtu 1480 type ipip local 192.0.2.42 remote 192.0.2.1 ttl 64 pmtudisc (held back)",
+				"  ip link set moe alias tunneld (held back)",
 				"  ip address add 10.0.0.1/30 dev moe (held back)",
 				"  ip link set moe up (held back)",
 			}},
@@ -719,6 +720,7 @@ func TestStatusHeldTunnel(t *testing.T) {
 			[]string{
 				"drift (what the daemon would do after a reload):",
 				"  ip link add moe mtu 1480 type ipip local 192.0.2.42 remote 192.0.2.1 ttl 64 pmtudisc",
+				"  ip link set moe alias tunneld",
 				"  ip address add 10.0.0.1/30 dev moe",
 				"  ip link set moe up",
 				"  ip route replace 10.9.0.0/16 dev moe table main proto 116",

@@ -141,7 +141,10 @@ func form(op plan.Op) string {
 		if !op.Link.Up {
 			state = " (down)"
 		}
-		return plan.Op{Kind: plan.LinkAdd, Link: op.Link}.Command(nil) + state
+		// The creation's first line: the steps after it (the alias,
+		// an ipip6 tunnel's address mode) are the same for every form.
+		add, _, _ := strings.Cut(plan.Op{Kind: plan.LinkAdd, Link: op.Link}.Command(nil), "\n")
+		return add + state
 	case op.Kind == plan.RouteReplace:
 		return plan.Op{Kind: plan.RouteAdd, Route: op.Route}.Command(nil)
 	}

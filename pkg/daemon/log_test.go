@@ -77,7 +77,7 @@ func TestLog(t *testing.T) {
 	want := []string{
 		`level=DEBUG msg=converged reason=start ops=9 took=T read=T apply=T`,
 		`level=INFO msg=changed object="nftables table inet tunneld" cmd=` + nftInput("198.51.100.2") + ` reason=start`,
-		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link add moe mtu 1480 type ipip local 192.0.2.7 remote 198.51.100.2 ttl 64 pmtudisc" reason=start`,
+		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link add moe mtu 1480 type ipip local 192.0.2.7 remote 198.51.100.2 ttl 64 pmtudisc\nip link set moe alias tunneld" reason=start`,
 		`level=INFO msg=changed object="address 10.0.0.1/30 dev moe" cmd="ip address add 10.0.0.1/30 dev moe" reason=start`,
 		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link set moe up" reason=start`,
 		`level=INFO msg=changed object="route 0.0.0.0/0 table 42" cmd="ip route add default via 10.0.0.2 dev moe table 42 proto 116  # table moe" reason=start`,

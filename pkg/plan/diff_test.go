@@ -67,6 +67,7 @@ func TestDiff(t *testing.T) {
 	}{
 		{"from empty", model.State{}, full, nil, `
 ip link add moe mtu 1480 type ipip local 192.0.2.1 remote 192.0.2.2 ttl 64 pmtudisc
+ip link set moe alias tunneld
 ip address add 10.0.0.1/30 dev moe
 ip link set moe up
 ip route add default dev moe table 42 proto 116
@@ -92,6 +93,7 @@ ip link change moe mtu 1480 type ipip local 192.0.2.9 remote 192.0.2.2 ttl 64 pm
 		{"mode change recreates and re-adds what the deletion takes", full, model.State{Links: []model.Link{moeGRE}, Addrs: full.Addrs, Routes: full.Routes, Rules: full.Rules, Sysctls: full.Sysctls}, nil, `
 ip link del moe
 ip link add moe mtu 1476 type gre local 192.0.2.1 remote 192.0.2.2 ttl 64 pmtudisc
+ip link set moe alias tunneld
 ip address add 10.0.0.1/30 dev moe
 ip link set moe up
 ip route add default dev moe table 42 proto 116`},

@@ -23,13 +23,15 @@ func (p Plan) String() string {
 func (o Op) Command(tables map[uint32]string) string {
 	switch o.Kind {
 	case LinkAdd:
+		// As the Linux seam creates one: marked with tunneld's alias,
+		// so that a pasted plan makes tunnels tunneld owns; and an
+		// ipip6 one without an IPv6 link-local address of its own,
+		// whose packets it would drop as transmit errors.
+		cmd := "ip link add " + linkArgs(*o.Link) + "\nip link set " + o.Link.Name + " alias " + model.LinkAlias
 		if o.Link.Mode == model.ModeIPIP6 {
-			// As the Linux seam creates one: without an IPv6
-			// link-local address of its own, whose packets an ipip6
-			// tunnel would drop as transmit errors.
-			return "ip link add " + linkArgs(*o.Link) + "\nip link set " + o.Link.Name + " addrgenmode none"
+			cmd += "\nip link set " + o.Link.Name + " addrgenmode none"
 		}
-		return "ip link add " + linkArgs(*o.Link)
+		return cmd
 	case LinkChange:
 		return "ip link change " + linkArgs(*o.Link) + undoOthers(o.Old, o.Link)
 	case LinkMark:

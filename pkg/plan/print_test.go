@@ -99,18 +99,19 @@ func TestIP6TnlTClassCommand(t *testing.T) {
 	}
 }
 
-// TestIPIP6AddrGenModeCommand: an ipip6 tunnel's creation prints the
-// step that keeps it from an IPv6 link-local address of its own, as the
-// Linux seam takes it (addrGenNoneMsg); an ip6ip6 tunnel's does not.
+// TestIPIP6AddrGenModeCommand: a tunnel's creation prints the step that
+// marks it as tunneld's, and an ipip6 tunnel's the one after it that keeps
+// it from an IPv6 link-local address of its own, as the Linux seam takes
+// them (aliasMsg, addrGenNoneMsg); an ip6ip6 tunnel's not the second.
 func TestIPIP6AddrGenModeCommand(t *testing.T) {
 	l := model.Link{Name: "ds", Mode: model.ModeIPIP6, Local: netip.MustParseAddr("2001:db8::1"), Remote: netip.MustParseAddr("2001:db8::2"), TTL: 64, EncapLimit: -1, MTU: 1460}
 	six := l
 	six.Name, six.Mode = "six", model.ModeIP6IP6
-	want := "ip link add ds mtu 1460 type ip6tnl mode ipip6 local 2001:db8::1 remote 2001:db8::2 hoplimit 64 encaplimit none\nip link set ds addrgenmode none"
+	want := "ip link add ds mtu 1460 type ip6tnl mode ipip6 local 2001:db8::1 remote 2001:db8::2 hoplimit 64 encaplimit none\nip link set ds alias tunneld\nip link set ds addrgenmode none"
 	if diff := cmp.Diff(want, Op{Kind: LinkAdd, Link: &l}.Command(nil)); diff != "" {
 		t.Errorf("ipip6 (-want +got):\n%s", diff)
 	}
-	if got := (Op{Kind: LinkAdd, Link: &six}).Command(nil); strings.Contains(got, "addrgenmode") {
+	if got := (Op{Kind: LinkAdd, Link: &six}).Command(nil); strings.Contains(got, "addrgenmode") || !strings.HasSuffix(got, "\nip link set six alias tunneld") {
 		t.Errorf("ip6ip6: %q", got)
 	}
 }

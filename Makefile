@@ -62,6 +62,7 @@ deps-systemd:
 # missing and root.
 deps-vm:
 	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-system-mipsel >/dev/null \
+		|| ! command -v nft >/dev/null \
 		|| ! dpkg --print-foreign-architectures | grep -qx mipsel; then \
 		if [ "$$(id -u)" = 0 ]; then sh -e testdata/vm/REQUIREMENTS; \
 		else echo "deps-vm: run as root, or install what testdata/vm/REQUIREMENTS lists"; exit 1; fi; \

@@ -290,22 +290,7 @@ func (l *lab) tunnelLocal(ns, cfg string) string {
 // /etc/hosts, so it runs only in the test VM.
 func TestExampleDSLite(t *testing.T) {
 	l := newLab(t)
-	l.wire("lan", "eth0", "router", "br-lan")
-	l.wire("router", "wan", "isp", "r")
-	l.wire("aftr", "eth0", "isp", "a")
-	l.wire("aftr", "eth1", "inet", "eth0")
-	l.addr("isp", "r", "2001:db8:a::1/64")
-	l.addr("isp", "a", "2001:db8:b::1/64")
-	l.sysctl("isp", "net/ipv6/conf/all/forwarding", "1")
-	l.addr("router", "wan", "2001:db8:a::2/64")
-	l.route("router", "::/0", "2001:db8:a::1")
-	l.addr("router", "br-lan", "192.168.1.1/24")
-	l.addr("lan", "eth0", "192.168.1.100/24")
-	l.route("lan", "0.0.0.0/0", "192.168.1.1")
-	l.addr("aftr", "eth0", "2001:db8:b::2/64")
-	l.route("aftr", "::/0", "2001:db8:b::1")
-	l.addr("aftr", "eth1", "203.0.113.1/24")
-	l.addr("inet", "eth0", "203.0.113.100/24")
+	dsliteLab(l)
 	router, aftr := exampleFile("dslite"), exampleFile("dslite-aftr")
 	hosts := []string{"router", "aftr"}
 	before := l.snapshots(hosts...)
@@ -513,4 +498,27 @@ func TestExample6in4Policy(t *testing.T) {
 	if got := l.snapshot("router"); got != before {
 		t.Errorf("router after down differs:\n--- before\n%s--- after\n%s", before, got)
 	}
+}
+
+// dsliteLab is the DS-Lite topology: the LAN host (192.168.1.100) behind
+// the router (br-lan, and wan 2001:db8:a::2 behind the ISP); the ISP
+// routes IPv6 only, to the AFTR (2001:db8:b::2), whose eth1 leads to an
+// IPv4 host on the internet (203.0.113.100).
+func dsliteLab(l *lab) {
+	l.wire("lan", "eth0", "router", "br-lan")
+	l.wire("router", "wan", "isp", "r")
+	l.wire("aftr", "eth0", "isp", "a")
+	l.wire("aftr", "eth1", "inet", "eth0")
+	l.addr("isp", "r", "2001:db8:a::1/64")
+	l.addr("isp", "a", "2001:db8:b::1/64")
+	l.sysctl("isp", "net/ipv6/conf/all/forwarding", "1")
+	l.addr("router", "wan", "2001:db8:a::2/64")
+	l.route("router", "::/0", "2001:db8:a::1")
+	l.addr("router", "br-lan", "192.168.1.1/24")
+	l.addr("lan", "eth0", "192.168.1.100/24")
+	l.route("lan", "0.0.0.0/0", "192.168.1.1")
+	l.addr("aftr", "eth0", "2001:db8:b::2/64")
+	l.route("aftr", "::/0", "2001:db8:b::1")
+	l.addr("aftr", "eth1", "203.0.113.1/24")
+	l.addr("inet", "eth0", "203.0.113.100/24")
 }

@@ -20,18 +20,7 @@ const seed002 = "002_ff25396f952da8ec"
 // address arriving on the colo's eth0 is answered by the colo itself.
 func TestSeed002(t *testing.T) {
 	l := newLab(t)
-	l.wire("home", "eth0", "colo", "wan")
-	l.wire("colo", "eth0", "lanhost", "eth0")
-	l.addr("home", "eth0", "192.0.2.42/24")
-	l.addr("colo", "wan", "192.0.2.2/24")
-	// The colo's own LAN address is not its tunnel address 198.51.100.1:
-	// the colo's source rule sends everything from that one into the
-	// tunnel (the redirect's replies come from eth0's address).
-	l.addr("colo", "eth0", "198.51.100.2/24")
-	l.addr("lanhost", "eth0", "198.51.100.50/24")
-	l.addr("lanhost", "eth0", "203.0.113.7/32") // the test site
-	l.route("home", "0.0.0.0/0", "192.0.2.2")
-	l.route("colo", "203.0.113.0/24", "198.51.100.50")
+	seed002Lab(l)
 	before := map[string]string{"home": l.snapshot("home"), "colo": l.snapshot("colo")}
 
 	_, err := l.tunneld("colo", "apply", "-c", seedFile(seed002, "colo"))
@@ -130,4 +119,22 @@ func TestSeed002(t *testing.T) {
 	for _, n := range []string{"home", "colo"} {
 		l.downRestores(n, seedFile(seed002, n), before[n])
 	}
+}
+
+// seed002Lab is seed 002's topology: home (eth0 192.0.2.42) — colo (wan
+// 192.0.2.2; eth0 198.51.100.2 on the LAN) — lanhost (198.51.100.50, and
+// the test site 203.0.113.7).
+func seed002Lab(l *lab) {
+	l.wire("home", "eth0", "colo", "wan")
+	l.wire("colo", "eth0", "lanhost", "eth0")
+	l.addr("home", "eth0", "192.0.2.42/24")
+	l.addr("colo", "wan", "192.0.2.2/24")
+	// The colo's own LAN address is not its tunnel address 198.51.100.1:
+	// the colo's source rule sends everything from that one into the
+	// tunnel (the redirect's replies come from eth0's address).
+	l.addr("colo", "eth0", "198.51.100.2/24")
+	l.addr("lanhost", "eth0", "198.51.100.50/24")
+	l.addr("lanhost", "eth0", "203.0.113.7/32") // the test site
+	l.route("home", "0.0.0.0/0", "192.0.2.2")
+	l.route("colo", "203.0.113.0/24", "198.51.100.50")
 }

@@ -17,23 +17,7 @@ const seed004 = "004_f346a18590489699"
 // it does not route to.
 func TestSeed004(t *testing.T) {
 	l := newLab(t)
-	l.wire("doolittle", "eth0", "inet", "d")
-	l.wire("inet", "p", "ps3", "eth0")
-	l.wire("inet", "w", "www", "eth0")
-	l.wire("ps3", "eth1", "jill", "eth0")
-	l.addr("doolittle", "eth0", "130.88.198.58/24")
-	l.addr("inet", "d", "130.88.198.250/24")
-	l.addr("inet", "p", "130.88.203.250/24")
-	l.addr("inet", "w", "192.0.2.250/24")
-	l.addr("www", "eth0", "192.0.2.80/24")
-	l.addr("ps3", "eth0", "130.88.203.56/24")
-	l.addr("ps3", "eth1", "10.10.10.1/24")
-	l.addr("jill", "eth0", "10.10.10.54/24")
-	l.route("doolittle", "0.0.0.0/0", "130.88.198.250")
-	l.route("ps3", "0.0.0.0/0", "130.88.203.250")
-	l.route("www", "0.0.0.0/0", "192.0.2.250")
-	l.route("jill", "0.0.0.0/0", "10.10.10.1")
-	l.sysctl("inet", "net/ipv4/ip_forward", "1")
+	seed004Lab(l)
 	before := map[string]string{"doolittle": l.snapshot("doolittle"), "ps3": l.snapshot("ps3")}
 
 	_, err := l.tunneld("ps3", "apply", "-c", seedFile(seed004, "ps3"))
@@ -105,3 +89,26 @@ func peerAddr(t *testing.T, l *lab, from, to, addr string) string {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// seed004Lab is seed 004's section 5: doolittle (130.88.198.58) and ps3
+// (130.88.203.56) on the public network through inet, which also leads to
+// www (192.0.2.80); jill (10.10.10.54) on ps3's private eth1.
+func seed004Lab(l *lab) {
+	l.wire("doolittle", "eth0", "inet", "d")
+	l.wire("inet", "p", "ps3", "eth0")
+	l.wire("inet", "w", "www", "eth0")
+	l.wire("ps3", "eth1", "jill", "eth0")
+	l.addr("doolittle", "eth0", "130.88.198.58/24")
+	l.addr("inet", "d", "130.88.198.250/24")
+	l.addr("inet", "p", "130.88.203.250/24")
+	l.addr("inet", "w", "192.0.2.250/24")
+	l.addr("www", "eth0", "192.0.2.80/24")
+	l.addr("ps3", "eth0", "130.88.203.56/24")
+	l.addr("ps3", "eth1", "10.10.10.1/24")
+	l.addr("jill", "eth0", "10.10.10.54/24")
+	l.route("doolittle", "0.0.0.0/0", "130.88.198.250")
+	l.route("ps3", "0.0.0.0/0", "130.88.203.250")
+	l.route("www", "0.0.0.0/0", "192.0.2.250")
+	l.route("jill", "0.0.0.0/0", "10.10.10.1")
+	l.sysctl("inet", "net/ipv4/ip_forward", "1")
+}

@@ -3,6 +3,10 @@
 # test data is under /src at the paths the tests expect. Every privileged
 # test runs for real here: a missing tunnel driver is a failure, not a skip.
 export TUNNELD_PRIVILEGED=1 TUNNELD_REQUIRE_DRIVERS=1 TUNNELD_BIN=/t/tunneld
+# iproute2's ip and nft, where the suite put them (the amd64 guest).
+if [ -x /opt/iproute2/nft ]; then
+	export TUNNELD_IPROUTE2=/opt/iproute2
+fi
 rc=0
 for p in netnstest watch nft linux e2e; do
 	echo "=== VM suite: pkg/$p"

@@ -84,8 +84,10 @@ func run() int {
 		kargs    = flag.String("kernel-args", "", "space-separated arguments added to the guest kernel's command line")
 		prepare  = flag.Bool("prepare", false, "only download the packages and build the caches")
 		files    fileFlags
+		optional fileFlags
 	)
 	flag.Var(&files, "file", "host:guest file to add to the initramfs (repeatable; {arch} in the host path becomes the guest's arch)")
+	flag.Var(&optional, "file-if-present", "like -file, for a guest whose host file exists (the host's own programs, which only the amd64 guest runs)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "vm: unexpected arguments %q\n", flag.Args())
@@ -134,10 +136,16 @@ func run() int {
 		go func() {
 			defer wg.Done()
 			// "{arch}" in a host path names that guest's own build.
-			own := make([]vmharness.File, len(files))
-			for j, f := range files {
+			own := make([]vmharness.File, 0, len(files)+len(optional))
+			for _, f := range files {
 				f.Host = strings.ReplaceAll(f.Host, "{arch}", string(a))
-				own[j] = f
+				own = append(own, f)
+			}
+			for _, f := range optional {
+				f.Host = strings.ReplaceAll(f.Host, "{arch}", string(a))
+				if _, err := os.Stat(f.Host); err == nil {
+					own = append(own, f)
+				}
 			}
 			cfg := vmharness.Config{
 				Arch:       a,

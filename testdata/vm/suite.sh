@@ -25,6 +25,27 @@ for a in $arches; do
 	done
 done
 files=(-file "$out/{arch}/tunneld:/t/tunneld")
+# The host's iproute2 ip and nft, with their libraries, for the amd64
+# guest only (pkg/e2e's TestPastedPlan runs the printed plans with them).
+if [ "$arch" != mipsle ]; then
+	if ! command -v nft >/dev/null; then
+		echo "suite.sh: no nft on this host: install nftables (testdata/vm/REQUIREMENTS)" >&2
+		exit 1
+	fi
+	mkdir -p "$out/amd64/iproute2"
+	declare -A shipped
+	for prog in "$(command -v ip)" "$(command -v nft)"; do
+		cp "$prog" "$out/amd64/iproute2/"
+		files+=(-file-if-present "$out/{arch}/iproute2/$(basename "$prog"):/opt/iproute2/$(basename "$prog")")
+		for lib in $(ldd "$prog" | grep -o '/[^ ]*'); do
+			[ -z "${shipped[$lib]:-}" ] || continue
+			shipped[$lib]=1
+			mkdir -p "$out/amd64/lib$(dirname "$lib")"
+			cp "$(readlink -f "$lib")" "$out/amd64/lib$lib"
+			files+=(-file-if-present "$out/{arch}/lib$lib:$lib")
+		done
+	done
+fi
 for p in $pkgs; do
 	files+=(-file "$out/{arch}/$p.test:/t/$p.test")
 done

@@ -7,9 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tunneld/tunneld/pkg/netnstest"
 )
 
 // envIPRoute2 names a directory holding iproute2's ip and nftables' nft,
@@ -31,6 +34,8 @@ func TestPastedPlan(t *testing.T) {
 		name, ns, cfg string
 		lab           func(*lab)
 	}{
+		// Two ipip tunnels bound to eth0, onlink routes into them.
+		{"seed 001 proxy", "proxy", seedFile(seed001, "proxy"), seed001Lab},
 		// ipip, proxy ARP, a source rule into a table of its own,
 		// and a redirect.
 		{"seed 002 colo", "colo", seedFile(seed002, "colo"), seed002Lab},
@@ -43,6 +48,9 @@ func TestPastedPlan(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tools := os.Getenv(envIPRoute2)
+			if tools == "" && runtime.GOARCH == "amd64" && os.Getenv(netnstest.EnvRequireDrivers) == "1" {
+				t.Fatalf("%s is not set: the amd64 VM suite ships the host's ip and nft (testdata/vm/suite.sh)", envIPRoute2)
+			}
 			if tools == "" {
 				t.Skipf("set %s to a directory holding iproute2's ip and nftables' nft (the amd64 VM suite does)", envIPRoute2)
 			}

@@ -246,6 +246,9 @@ func (d *decoder) tunnelParams(t *table, tun *Tunnel) {
 		}
 	}
 	d.keys(t, tun)
+	if max := maxMTU(tun); tun.MTU > max {
+		t.errorf("mtu", "%d is more than %d, the largest the kernel gives %s: 65535 less its %d-byte outer header", tun.MTU, max, modeWithKey(tun), 65535-max)
+	}
 	if v, ok := t.get("encaplimit"); ok {
 		if !tun.Mode.OuterIPv6() {
 			t.errorf("encaplimit", "only ipip6 and ip6ip6 tunnels have an encapsulation limit")
@@ -294,6 +297,33 @@ func (d *decoder) tunnelParams(t *table, tun *Tunnel) {
 // table does (see ignoredFilter).
 func (d *decoder) filterOption(tun *Tunnel, option string) {
 	d.filterOptions = append(d.filterOptions, strconv.Quote(tun.Name)+" "+option)
+}
+
+// maxMTU is the largest MTU the kernel gives tun. An ipip or gre device
+// (ip_tunnel) takes at most IP_MAX_MTU (65535) less its outer header,
+// and a gre one's header has its output key: it clamps a larger one at
+// creation without a word, then refuses it in a change (EINVAL), so a
+// converge would retry for ever (a tester's mtu = 65535 on ipip, 65515
+// in the kernel). sit and ip6tnl devices take 65535 (their limit, from
+// IPv6's, is higher still: 65555 for sit in the amd64 VM).
+func maxMTU(tun *Tunnel) int {
+	switch tun.Mode {
+	case model.ModeIPIP, model.ModeGRE:
+		return 65535 - tun.Mode.Overhead(tun.HasOKey)
+	}
+	return 65535
+}
+
+// modeWithKey names tun, ipip or gre, for maxMTU's error: "an ipip
+// tunnel", "a gre tunnel", "a gre tunnel with an output key".
+func modeWithKey(tun *Tunnel) string {
+	switch {
+	case tun.Mode == model.ModeGRE && tun.HasOKey:
+		return "a gre tunnel with an output key"
+	case tun.Mode == model.ModeGRE:
+		return "a gre tunnel"
+	}
+	return "an ipip tunnel"
 }
 
 func (d *decoder) keys(t *table, tun *Tunnel) {

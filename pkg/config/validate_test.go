@@ -95,6 +95,15 @@ func TestValidationErrors(t *testing.T) {
 			"t.toml:6:7: tunnel.moe.mtu: 1200 is below 1280, IPv6's minimum, and the tunnel carries IPv6: the kernel turns IPv6 off on a device with a smaller mtu"}},
 		{"mtu below 1280 on an IPv4-only gre", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "mtu = 1200\n[[route]]\nto = \"10.1.0.0/16\"\ndev = \"moe\"\n", nil},
 		{"mtu 68 on ipip", moe + "mtu = 68\n", nil},
+		{"mtu 65515 on ipip", moe + "mtu = 65515\n", nil},
+		{"mtu 65535 on ipip", moe + "mtu = 65535\n", []string{
+			"t.toml:6:7: tunnel.moe.mtu: 65535 is more than 65515, the largest the kernel gives an ipip tunnel: 65535 less its 20-byte outer header"}},
+		{"mtu 65512 on gre", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "mtu = 65512\n", []string{
+			"t.toml:6:7: tunnel.moe.mtu: 65512 is more than 65511, the largest the kernel gives a gre tunnel: 65535 less its 24-byte outer header"}},
+		{"mtu 65511 on gre with an output key", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "mtu = 65511\nokey = 7\n", []string{
+			"t.toml:6:7: tunnel.moe.mtu: 65511 is more than 65507, the largest the kernel gives a gre tunnel with an output key: 65535 less its 28-byte outer header"}},
+		{"mtu 65511 on gre with an input key only", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "mtu = 65511\nikey = 7\n", nil},
+		{"mtu 65535 on ip6ip6", "[tunnel.six]\nmode = \"ip6ip6\"\nlocal = \"2001:db8::1\"\nremote = \"2001:db8::2\"\nmtu = 65535\n", nil},
 		{"key on ipip", moe + "key = 5\n", []string{"t.toml:6:7: tunnel.moe.key: only gre tunnels have keys (mode is ipip)"}},
 		{"key and ikey", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "key = 5\nikey = 6\n", []string{
 			"t.toml:6:7: tunnel.moe.key: set either key or ikey/okey, not both"}},

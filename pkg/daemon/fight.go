@@ -132,13 +132,23 @@ func heldObject(key string) string {
 // form is what op leaves of its object, as a command that makes it so:
 // how a repair, the object put back as it was, is told from a change of
 // what tunneld wants of it. A tunnel created (and set up), changed in
-// place or set up is the same tunnel, up; a route added or replaced the
-// same route. Anything else is its own command.
+// place while up, or set up is the same tunnel, up; one changed while
+// down is that tunnel, down; a route added or replaced the same route.
+// Anything else is its own command.
 func form(op plan.Op) string {
 	switch {
 	case op.Link != nil && op.Kind != plan.LinkDel:
+		up := op.Link.Up
+		if op.Kind == plan.LinkChange && op.Old != nil {
+			// A change in place leaves the tunnel up or down as it
+			// was (setting it up is an operation of its own): moved
+			// the short way while its device had no address, it is
+			// still down, and the converge's setting it up is no
+			// repair.
+			up = op.Old.Up
+		}
 		state := " (up)"
-		if !op.Link.Up {
+		if !up {
 			state = " (down)"
 		}
 		// The creation's first line: the steps after it (the alias,

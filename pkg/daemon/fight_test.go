@@ -267,8 +267,8 @@ func TestWANDeviceFlapsAreNotAFight(t *testing.T) {
 	}
 }
 
-// TestForm: a tunnel created (and set up), changed or set up is left in
-// one form, set down in another, one with other parameters in a third;
+// TestForm: a tunnel created (and set up), changed while up or set up is
+// left in one form, set down or changed while down in another, one with other parameters in a third;
 // a route added or replaced in one form.
 func TestForm(t *testing.T) {
 	moe := model.Link{Name: "moe", Mode: model.ModeIPIP, Local: netip.MustParseAddr("192.0.2.7"), Remote: netip.MustParseAddr("198.51.100.2"), TTL: 64, PMTUDisc: true, MTU: 1480, Up: true}
@@ -288,6 +288,7 @@ func TestForm(t *testing.T) {
 		{"tunnel set up", plan.Op{Kind: plan.LinkUp, Link: &moe, Name: "moe"}, up},
 		{"tunnel set down", plan.Op{Kind: plan.LinkDown, Link: &down, Name: "moe"}, "ip link add moe mtu 1480 type ipip local 192.0.2.7 remote 198.51.100.2 ttl 64 pmtudisc (down)"},
 		{"tunnel moved", plan.Op{Kind: plan.LinkChange, Link: &moved, Old: &moe}, "ip link add moe mtu 1480 type ipip local 192.0.2.8 remote 198.51.100.2 ttl 64 pmtudisc (up)"},
+		{"tunnel moved while down", plan.Op{Kind: plan.LinkChange, Link: &moved, Old: &down}, "ip link add moe mtu 1480 type ipip local 192.0.2.8 remote 198.51.100.2 ttl 64 pmtudisc (down)"},
 		{"tunnel deleted", plan.Op{Kind: plan.LinkDel, Link: &moe}, "ip link del moe"},
 		{"fallback device set down", plan.Op{Kind: plan.LinkDown, Name: "tunl0"}, "ip link set tunl0 down"},
 		{"route added", plan.Op{Kind: plan.RouteAdd, Route: route}, "ip route add 10.9.0.0/16 dev moe table main proto 116"},
@@ -370,5 +371,38 @@ func (h *harness) holdRoute(del func(), route string, gone bool) {
 	}
 	if diff := cmp.Diff([]string{route}, h.d.Facts().Held); diff != "" {
 		h.t.Fatalf("held before the outage (-want +got):\n%s", diff)
+	}
+}
+
+// TestWANReconnectsAreNotAFight: the WAN losing its address and getting
+// a new one, again and again (a DHCP lease lost, an LTE or PPPoE
+// reconnect), sets the tunnel down, moves it the short way while it is
+// still down, and sets it up again in the converge after: no repair, and
+// the tunnel follows every new address. The short way's change was noted
+// as leaving the tunnel up, so the converge's setting up counted as one
+// (a tester's: held for 5 minutes after 6 reconnects in a minute, on an
+// address the WAN no longer had).
+func TestWANReconnectsAreNotAFight(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	wan := h.k.Devices["wan"].Index
+	for i := range 3 * FightLimit {
+		h.k.SetAddrs("wan")
+		h.events <- watch.Event{Kind: watch.Addr, Index: wan}
+		h.next()
+		if h.k.Devices["moe"].Up {
+			t.Fatalf("reconnect %d: the tunnel is up while wan has no address: %s", i, tunnel(h.k))
+		}
+		addr := netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)})
+		h.k.SetAddrs("wan", netip.PrefixFrom(addr, 24))
+		h.events <- watch.Event{Kind: watch.Addr, Index: wan}
+		h.next()
+		h.writes() // take the lock
+		if l := h.link(); !h.k.Devices["moe"].Up || l.Local != addr {
+			t.Fatalf("reconnect %d: tunnel %s, want up from %s (held: %v)", i, tunnel(h.k), addr, h.d.Facts().Held)
+		}
+	}
+	if held := h.d.Facts().Held; len(held) != 0 {
+		t.Errorf("held = %v, want none", held)
 	}
 }

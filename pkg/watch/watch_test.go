@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"golang.org/x/sys/unix"
 
@@ -26,12 +28,56 @@ func TestClassify(t *testing.T) {
 		{unix.RTM_NEWNEIGH, 0},
 	}
 	for _, tt := range tests {
-		if got := classifyRoute(tt.typ); got != tt.want {
+		if got := classifyRoute(tt.typ, nil); got != tt.want {
 			t.Errorf("classifyRoute(%d) = %v, want %v", tt.typ, got, tt.want)
 		}
 	}
-	if classifyFilter(unix.NFNL_SUBSYS_NFTABLES<<8|6) != Filter || classifyFilter(unix.NFNL_SUBSYS_CTNETLINK<<8) != 0 {
-		t.Error("classifyFilter")
+}
+
+// TestClassifyFilter: an nf_tables notification is a hint when it names
+// table inet tunneld (the table, a chain, a rule, a set element), and
+// not when it names another table, the same name in another family, or
+// none (a new generation), nor when it is not nf_tables'.
+func TestClassifyFilter(t *testing.T) {
+	attr := func(typ uint16, v []byte) []byte {
+		b := binary.NativeEndian.AppendUint16(nil, uint16(4+len(v)))
+		b = binary.NativeEndian.AppendUint16(b, typ)
+		b = append(b, v...)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	msg := func(family byte, attrs ...[]byte) []byte {
+		b := []byte{family, 0, 0, 0}
+		for _, a := range attrs {
+			b = append(b, a...)
+		}
+		return b
+	}
+	name := func(s string) []byte { return append([]byte(s), 0) }
+	nft := func(m uint16) uint16 { return unix.NFNL_SUBSYS_NFTABLES<<8 | m }
+	gen := binary.BigEndian.AppendUint32(nil, 7)
+	for _, tt := range []struct {
+		name string
+		typ  uint16
+		data []byte
+		want Kind
+	}{
+		{"own table deleted", nft(unix.NFT_MSG_DELTABLE), msg(unix.NFPROTO_INET, attr(1, name("tunneld")), attr(3, []byte{0, 0, 0, 1})), Filter},
+		{"rule of own table", nft(unix.NFT_MSG_NEWRULE), msg(unix.NFPROTO_INET, attr(1, name("tunneld")), attr(2, name("input"))), Filter},
+		{"nested flag on the attribute", nft(unix.NFT_MSG_DELRULE), msg(unix.NFPROTO_INET, attr(1|unix.NLA_F_NET_BYTEORDER, name("tunneld"))), Filter},
+		{"element of another table's set", nft(unix.NFT_MSG_NEWSETELEM), msg(unix.NFPROTO_INET, attr(1, name("fw4")), attr(2, name("banned"))), 0},
+		{"same name, other family", nft(unix.NFT_MSG_NEWTABLE), msg(unix.NFPROTO_IPV4, attr(1, name("tunneld"))), 0},
+		{"a longer name", nft(unix.NFT_MSG_NEWTABLE), msg(unix.NFPROTO_INET, attr(1, name("tunneld2"))), 0},
+		{"new generation", nft(unix.NFT_MSG_NEWGEN), msg(unix.NFPROTO_UNSPEC, attr(1, gen)), 0},
+		{"short message", nft(unix.NFT_MSG_NEWRULE), []byte{unix.NFPROTO_INET}, 0},
+		{"truncated attribute", nft(unix.NFT_MSG_NEWRULE), msg(unix.NFPROTO_INET, attr(1, name("tunneld"))[:6]), 0},
+		{"conntrack", unix.NFNL_SUBSYS_CTNETLINK << 8, msg(unix.NFPROTO_INET, attr(1, name("tunneld"))), 0},
+	} {
+		if got := classifyFilter(tt.typ, tt.data); got != tt.want {
+			t.Errorf("%s: classifyFilter = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
 
@@ -203,6 +249,84 @@ func TestPrivilegedNetconfHints(t *testing.T) {
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("%s: hints (-want +got):\n%s", tt.name, diff)
 		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestPrivilegedFilterHints: nf_tables changes to another table (inet
+// fw4's chain and rules, a set's elements, the table deleted) give no
+// hint; the same changes to table inet tunneld each give one.
+func TestPrivilegedFilterHints(t *testing.T) {
+	netnstest.Enter(t)
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.nf == nil {
+		t.Skip("no nf_tables in this kernel")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Event, Backlog)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, out) }()
+	// changes makes a table with a base chain, a rule and a set with an
+	// element, then adds a second element and deletes the table, one
+	// transaction each, and returns the Filter hints they gave.
+	changes := func(family nftables.TableFamily, name string) int {
+		t.Helper()
+		hints := 0
+		quiet := func() {
+			for timer := time.NewTimer(300 * time.Millisecond); ; {
+				select {
+				case e := <-out:
+					if e.Kind == Filter {
+						hints++
+					}
+					timer.Reset(300 * time.Millisecond)
+					continue
+				case <-timer.C:
+				}
+				return
+			}
+		}
+		tab := c.AddTable(&nftables.Table{Family: family, Name: name})
+		ch := c.AddChain(&nftables.Chain{Table: tab, Name: "forward", Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter})
+		c.AddRule(&nftables.Rule{Table: tab, Chain: ch, Exprs: []expr.Any{&expr.Counter{}}})
+		set := &nftables.Set{Table: tab, Name: "banned", KeyType: nftables.TypeIPAddr}
+		if err := c.AddSet(set, []nftables.SetElement{{Key: []byte{192, 0, 2, 1}}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []func() error{
+			func() error { return nil },
+			func() error { return c.SetAddElements(set, []nftables.SetElement{{Key: []byte{192, 0, 2, 2}}}) },
+			func() error { c.DelTable(tab); return nil },
+		} {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			quiet()
+		}
+		return hints
+	}
+	if n := changes(nftables.TableFamilyINet, "fw4"); n != 0 {
+		t.Errorf("inet fw4's changes gave %d hints, want none", n)
+	}
+	if n := changes(nftables.TableFamilyIPv4, "tunneld"); n != 0 {
+		t.Errorf("ip tunneld's changes gave %d hints, want none", n)
+	}
+	if n := changes(nftables.TableFamilyINet, "tunneld"); n < 3 {
+		t.Errorf("inet tunneld's changes gave %d hints, want one or more for each of its 3 transactions", n)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -406,3 +406,26 @@ func TestWANReconnectsAreNotAFight(t *testing.T) {
 		t.Errorf("held = %v, want none", held)
 	}
 }
+
+// TestFilterFightIsNotHeldBack: the nftables table deleted by something
+// else again and again (`nft flush ruleset` in a firewall script) is
+// put back every time, never held back: held, the tunnels stayed up
+// without the table that guards them.
+func TestFilterFightIsNotHeldBack(t *testing.T) {
+	var log syncbuf.Buffer
+	h := startLogging(t, baseConfig, logfmt.New(&log, logfmt.Info))
+	defer h.stop()
+	for i := range 3 * FightLimit {
+		h.writes() // take the lock
+		h.k.SetFilter(nil)
+		if w := h.event(watch.Filter); w == 0 || h.k.Filter() == nil {
+			t.Fatalf("deletion %d: %d writes, table %v (held: %v)", i, w, h.k.Filter(), h.d.Facts().Held)
+		}
+	}
+	if held := h.d.Facts().Held; len(held) != 0 {
+		t.Errorf("held = %v, want none", held)
+	}
+	if strings.Contains(log.String(), "giving up") {
+		t.Errorf("the log gives up on something:\n%s", log.String())
+	}
+}

@@ -2,6 +2,7 @@ package desired
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -114,30 +115,84 @@ func (b *builder) present(name string) (model.Link, bool) {
 
 // outerRules accept each tunnel's encapsulated packets from its remote to
 // its local address and drop (and count) the same protocol from anyone
-// else to that local address (CERT VU#636397, CVE-2020-10136).
+// else to that local address (CERT VU#636397, CVE-2020-10136: a fallback
+// device, tunl0 or sit0, once up, takes them from anyone). The tunnels
+// tunneld does not own are accepted from their remotes too, and a tunnel
+// whose remote is any, its own or another's, leaves its local address
+// and protocol without the drop: it takes packets from anyone by design.
+// Without that, the drop cut off every other tunnel of the protocol on
+// the address, a netifd 6in4 or gre tunnel, a hub of tunneld's own (a
+// tester's, in the amd64 guest). A fallback device is no such tunnel.
 func (b *builder) outerRules() []model.FRule {
-	var accept, drop []model.FRule
 	type dk struct {
 		local netip.Addr
 		proto uint8
 	}
-	dropped := map[dk]bool{}
-	for _, t := range b.c.Tunnels {
-		l, ok := b.present(t.Name)
-		if !ok || !l.Remote.IsValid() {
-			continue
+	var accept, foreign []model.FRule
+	var keys []dk // (local, proto) of tunneld's tunnels, each once, in order
+	seen := map[dk]bool{}
+	open := map[dk]bool{} // taken by a remote-any tunnel; the zero local: every local
+	add := func(l model.Link, own bool) {
+		k := dk{l.Local, l.Mode.Protocol()}
+		if !l.Remote.IsValid() {
+			open[k] = true
+			return
 		}
-		r := model.FRule{Src: host(l.Remote), L4Proto: t.Mode.Protocol(), Verdict: model.Verdict{Kind: model.Accept}}
+		r := model.FRule{Src: host(l.Remote), L4Proto: k.proto, Verdict: model.Verdict{Kind: model.Accept}}
 		if l.Local.IsValid() {
 			r.Dst = host(l.Local)
 		}
+		if !own {
+			foreign = append(foreign, r)
+			return
+		}
 		accept = append(accept, r)
-		if k := (dk{l.Local, t.Mode.Protocol()}); l.Local.IsValid() && !dropped[k] {
-			dropped[k] = true
-			drop = append(drop, model.FRule{Dst: host(l.Local), L4Proto: k.proto, Counter: true, Verdict: model.Verdict{Kind: model.Drop}})
+		if k.local.IsValid() && !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
 		}
 	}
+	for _, t := range b.c.Tunnels {
+		if l, ok := b.present(t.Name); ok {
+			add(l, true)
+		}
+	}
+	for _, name := range b.foreignTunnels() {
+		add(*b.in.Devices[name].Tunnel, false)
+	}
+	var drop []model.FRule
+	for _, k := range keys {
+		if open[k] || open[dk{proto: k.proto}] {
+			continue
+		}
+		// Another's tunnel matters only where a drop follows: to this
+		// local address, with this protocol.
+		for _, r := range foreign {
+			if r.L4Proto == k.proto && (!r.Dst.IsValid() || r.Dst.Addr() == k.local) && !slices.Contains(accept, r) {
+				accept = append(accept, r)
+			}
+		}
+		drop = append(drop, model.FRule{Dst: host(k.local), L4Proto: k.proto, Counter: true, Verdict: model.Verdict{Kind: model.Drop}})
+	}
 	return append(accept, drop...)
+}
+
+// foreignTunnels are the names of the tunnel devices tunneld does not
+// own, in name order, but for the kernel's fallback devices (tunl0,
+// sit0, …: any to any, what the drop guards against).
+func (b *builder) foreignTunnels() []string {
+	var names []string
+	for name, d := range b.in.Devices {
+		if d.Tunnel == nil {
+			continue
+		}
+		if kind, ok := model.FallbackDevices[name]; ok && kind == d.Kind {
+			continue
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func host(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }

@@ -2,6 +2,7 @@ package desired
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -370,5 +371,84 @@ func BenchmarkSpoofSubnets1000(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Build(c, model.Inputs{}, model.State{})
+	}
+}
+
+// TestOuterRulesLeaveOtherTunnels: the input chain's drop of a
+// protocol to a tunnel's local address lets through what other tunnels
+// on that address take: the remote of a tunnel tunneld does not own is
+// accepted before the drop (a netifd gre or 6in4 tunnel), and a tunnel
+// whose remote is any, tunneld's own (a hub) or another's, leaves the
+// address and protocol without the drop. A fallback device (tunl0: any
+// to any) changes nothing, nor does another's tunnel on another address
+// or of another protocol. The drop cut them all off (a tester's).
+func TestOuterRulesLeaveOtherTunnels(t *testing.T) {
+	const (
+		acceptMoe = "ip saddr 192.0.2.2 ip daddr 192.0.2.1 meta l4proto 4 accept"
+		dropIPIP  = "ip daddr 192.0.2.1 meta l4proto 4 counter drop"
+	)
+	tunnel := func(mode, local, remote string) *model.Link {
+		l := model.Link{Mode: model.Mode(mode)}
+		if local != "" {
+			l.Local = netip.MustParseAddr(local)
+		}
+		if remote != "" {
+			l.Remote = netip.MustParseAddr(remote)
+		}
+		return &l
+	}
+	hub := `
+[tunnel.hub]
+mode = "ipip"
+local = "192.0.2.1"
+remote = "any"
+address = "10.1.0.1/24"
+`
+	for _, tt := range []struct {
+		name    string
+		conf    string
+		devices map[string]model.Device
+		want    []string
+	}{
+		{"alone", filterTunnel, nil, []string{acceptMoe, dropIPIP}},
+		{"tunneld's own hub on the address", filterTunnel + hub, nil, []string{acceptMoe}},
+		{"another's ipip tunnel on the address", filterTunnel, map[string]model.Device{
+			"wan_ipip": {Name: "wan_ipip", Kind: "ipip", Tunnel: tunnel("ipip", "192.0.2.1", "203.0.113.9")}},
+			[]string{acceptMoe, "ip saddr 203.0.113.9 ip daddr 192.0.2.1 meta l4proto 4 accept", dropIPIP}},
+		{"another's ipip tunnel from any local", filterTunnel, map[string]model.Device{
+			"x": {Name: "x", Kind: "ipip", Tunnel: tunnel("ipip", "", "203.0.113.9")}},
+			[]string{acceptMoe, "ip saddr 203.0.113.9 meta l4proto 4 accept", dropIPIP}},
+		{"another's hub on the address", filterTunnel, map[string]model.Device{
+			"x": {Name: "x", Kind: "ipip", Tunnel: tunnel("ipip", "192.0.2.1", "")}},
+			[]string{acceptMoe}},
+		{"another's any-to-any tunnel", filterTunnel, map[string]model.Device{
+			"x": {Name: "x", Kind: "ipip", Tunnel: tunnel("ipip", "", "")}},
+			[]string{acceptMoe}},
+		{"the fallback device", filterTunnel, map[string]model.Device{
+			"tunl0": {Name: "tunl0", Kind: "ipip", Tunnel: tunnel("ipip", "", "")}},
+			[]string{acceptMoe, dropIPIP}},
+		{"another's gre tunnel on the address", filterTunnel, map[string]model.Device{
+			"x": {Name: "x", Kind: "gre", Tunnel: tunnel("gre", "192.0.2.1", "203.0.113.9")}},
+			[]string{acceptMoe, dropIPIP}},
+		{"another's ipip tunnel on another address", filterTunnel, map[string]model.Device{
+			"x": {Name: "x", Kind: "ipip", Tunnel: tunnel("ipip", "192.0.2.99", "203.0.113.9")}},
+			[]string{acceptMoe, dropIPIP}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(parse(t, tt.conf), model.Inputs{Devices: tt.devices}, model.State{})
+			var got []string
+			for _, ch := range r.State.Filter.Chains {
+				if ch.Name == "input" {
+					for _, ru := range ch.Rules {
+						if ru.L4Proto != 0 {
+							got = append(got, ru.String())
+						}
+					}
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("input chain's outer-packet rules (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -219,7 +219,7 @@ func (d *decoder) rulesFit(c *Config) {
 func tunnelPath(name string) keyPath { return keyPath("tunnel").key(name) }
 
 // duplicateTunnels finds tunnels the kernel would refuse as the same: one
-// kind, local, remote and (for GRE) input key. The later one in the file
+// kind, local, remote, and but for ip6tnl device and (for GRE) input key. The later one in the file
 // is reported; positions are only looked at when there is a duplicate.
 func (d *decoder) duplicateTunnels(c *Config) {
 	if !hasDuplicateTunnel(c.Tunnels) {
@@ -237,7 +237,7 @@ func (d *decoder) duplicateTunnels(c *Config) {
 			continue
 		}
 		if other, ok := seen[key]; ok {
-			d.add(tunnelPath(t.Name), true, "same %s, local and remote as tunnel %q: the kernel keeps one tunnel per endpoint pair (give GRE tunnels different keys)", t.Mode.Kind(), other)
+			d.add(tunnelPath(t.Name), true, "same %s, local and remote as tunnel %q: the kernel keeps one tunnel per endpoint pair%s", t.Mode.Kind(), other, sameTunnelHint(t.Mode))
 			continue
 		}
 		seen[key] = t.Name
@@ -259,9 +259,24 @@ func hasDuplicateTunnel(ts []*Tunnel) bool {
 	return false
 }
 
-// endpointKey is what the kernel tells tunnels apart by; false for a
+// sameTunnelHint is what else tells two tunnels of mode apart for the
+// kernel (model.Link.SameTunnel): for ip6tnl, nothing.
+func sameTunnelHint(m model.Mode) string {
+	switch {
+	case m == model.ModeGRE:
+		return " (give them different keys, or bind them to different devices with dev)"
+	case m.OuterIPv6():
+		return ""
+	}
+	return " (bind them to different devices with dev)"
+}
+
+// endpointKey is what the kernel tells tunnels apart by, as
+// model.Link.SameTunnel says: kind, local and remote, and but for
+// ip6tnl the device bound to (dev) and a GRE input key; false for a
 // tunnel whose remote is a DNS name (compared once resolved, by the
-// kernel).
+// kernel). Two ipip tunnels from any local to one remote, one bound to
+// wan1 and one to wan2 (a dual-WAN box), are two for the kernel.
 func endpointKey(t *Tunnel) (string, bool) {
 	if t.RemoteHost != "" {
 		return "", false
@@ -278,6 +293,9 @@ func endpointKey(t *Tunnel) (string, bool) {
 		remote = t.Remote.String()
 	}
 	key := fmt.Sprintf("%s %s %s", t.Mode.Kind(), local, remote)
+	if t.Dev != "" && !t.Mode.OuterIPv6() {
+		key += " dev " + t.Dev
+	}
 	if t.Mode == model.ModeGRE && t.HasIKey {
 		key += fmt.Sprintf(" key %d", t.IKey)
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"errors"
 	"net/netip"
 	"strings"
@@ -110,7 +111,14 @@ func TestValidationErrors(t *testing.T) {
 		{"encaplimit on gre", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "encaplimit = 4\n", []string{
 			"t.toml:6:14: tunnel.moe.encaplimit: only ipip6 and ip6ip6 tunnels have an encapsulation limit"}},
 		{"duplicate tunnel", moe + strings.Replace(strings.Replace(moe, "tunnel.moe", "tunnel.larry", 1), "10.0.0.1/30", "10.0.1.1/30", 1), []string{
-			`t.toml:6:1: tunnel.larry: same ipip, local and remote as tunnel "moe": the kernel keeps one tunnel per endpoint pair (give GRE tunnels different keys)`}},
+			`t.toml:6:1: tunnel.larry: same ipip, local and remote as tunnel "moe": the kernel keeps one tunnel per endpoint pair (bind them to different devices with dev)`}},
+		{"devices tell ipip tunnels apart", dualWAN("ipip", "wan1", "wan2", "10.0.1.1/30"), nil},
+		{"one device for both", dualWAN("ipip", "wan1", "wan1", "10.0.1.1/30"), []string{
+			`t.toml:7:1: tunnel.up2: same ipip, local and remote as tunnel "up1": the kernel keeps one tunnel per endpoint pair (bind them to different devices with dev)`}},
+		{"one device for both gre", dualWAN("gre", "wan1", "wan1", "10.0.1.1/30"), []string{
+			`t.toml:7:1: tunnel.up2: same gre, local and remote as tunnel "up1": the kernel keeps one tunnel per endpoint pair (give them different keys, or bind them to different devices with dev)`}},
+		{"devices do not tell ip6tnl tunnels apart", dualWAN("ip6ip6", "wan1", "wan2", "2001:db8:1::1/64"), []string{
+			`t.toml:7:1: tunnel.up2: same ip6tnl, local and remote as tunnel "up1": the kernel keeps one tunnel per endpoint pair`}},
 		{"gre keys tell tunnels apart", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "key = 1\n" +
 			strings.Replace(strings.Replace(strings.Replace(moe, "tunnel.moe", "tunnel.larry", 1), `"ipip"`, `"gre"`, 1), "10.0.0.1/30", "10.0.1.1/30", 1) + "key = 2\n", nil},
 		{"duplicate address", strings.Replace(moe, `address = "10.0.0.1/30"`, `address = ["10.0.0.1/30", "10.0.0.1/24"]`, 1), []string{
@@ -392,4 +400,18 @@ func TestRouteTypes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dualWAN is a configuration of two tunnels of mode from any local
+// address to one remote, up1 bound to dev1 and up2 to dev2, up2 with the
+// address given (up1's is the same with a 0 where up2's has a 1).
+func dualWAN(mode, dev1, dev2, addr2 string) string {
+	remote, addr1 := "198.51.100.7", strings.Replace(addr2, "1.1", "0.1", 1)
+	if strings.Contains(addr2, ":") {
+		remote, addr1 = "2001:db8::7", strings.Replace(addr2, ":1::", ":0::", 1)
+	}
+	tunnel := func(name, dev, addr string) string {
+		return fmt.Sprintf("[tunnel.%s]\nmode = %q\nlocal = \"any\"\nremote = %q\ndev = %q\naddress = %q\n", name, mode, remote, dev, addr)
+	}
+	return tunnel("up1", dev1, addr1) + tunnel("up2", dev2, addr2)
 }

@@ -241,6 +241,12 @@ func (b *builder) tunnel(t *config.Tunnel) {
 		// it is, so that the plan tries it again and nothing keyed on
 		// it (the filter, its host route) changes with the refusal.
 		st.Up, st.Reason, st.Dropping, st.Refused = false, why, "", true
+		if cur, ok := b.current(t.Name); ok && !cur.SameTunnel(l) {
+			// Refused a move to its endpoints: the kernel keeps it
+			// between the old ones, with a peer the configuration
+			// no longer names. Set down, not left up sending there.
+			l.Up = false
+		}
 	}
 	b.res.Tunnels = append(b.res.Tunnels, st)
 	b.addLink(l)

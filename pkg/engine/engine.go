@@ -186,18 +186,22 @@ func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved m
 }
 
 // refusedTunnels are the configured tunnels whose creation (LinkAdd, a
-// re-creation in another mode too) or setting up (LinkUp) failed in err,
-// the failures of an apply (when failed; nil when the apply worked),
-// with the reason a tunnel's status gives: "creating it failed: …",
-// "setting it up failed: …" (the daemon's wording for a tunnel the
-// kernel does not have, or has down). Such a tunnel is missing or down
-// in the kernel, and the routes through it would be refused (or skipped)
-// and be absent: the next round plans it as not up. A refused change of
-// a tunnel (LinkChange) is not among them: the kernel keeps the tunnel
-// as it was, with its old parameters, up if it was, and the routes
-// through it stay; planned as not up, the first round of the next
-// converge would put them back through it, and the one after take them
-// away again.
+// re-creation in another mode too), setting up (LinkUp) or change to
+// other endpoints (plan.Op.MovesEndpoints: another tunnel holds them)
+// failed in err, the failures of an apply (when failed; nil when the
+// apply worked), with the reason a tunnel's status gives: "creating it
+// failed: …", "setting it up failed: …", "moving it to its endpoints
+// failed: …" (the daemon's wording for a tunnel the kernel does not
+// have, or has down). Such a tunnel is missing, down, or where it was,
+// with a peer the configuration no longer names, and the routes through
+// it would be refused (or skipped), absent, or lead to that peer: the
+// next round plans it as not up. Both kernel seams leave a tunnel whose
+// move failed as it was in the rest of that apply, not set up, addressed
+// or routed through (kernel.ApplyError.Skipped): so the first round of
+// the next converge, which tries the move again, does not put it up or
+// its routes back through it before the round after takes them away
+// again. Another change that fails (an MTU) leaves the tunnel between
+// the same endpoints, and up.
 func refusedTunnels(c *config.Config, err error, failed bool) map[string]string {
 	var ae *kernel.ApplyError
 	if !failed || !errors.As(err, &ae) {
@@ -211,6 +215,11 @@ func refusedTunnels(c *config.Config, err error, failed bool) map[string]string 
 			name, what = f.Op.Link.Name, "creating it failed: "
 		case plan.LinkUp:
 			name, what = f.Op.Name, "setting it up failed: "
+		case plan.LinkChange:
+			if !f.Op.MovesEndpoints() {
+				continue
+			}
+			name, what = f.Op.Link.Name, "moving it to its endpoints failed: "
 		default:
 			continue
 		}

@@ -113,9 +113,12 @@ func TestRefusedTunnelRoutesUnreachable(t *testing.T) {
 		// came up with its tunnels forwarding, unfiltered.
 		{name: "its nftables table could not be written", obstacle: refuseFilter, clear: func(k *fakekernel.Kernel) { k.SetFail(nil) },
 			want: unreachable, reason: "setting it up failed: not set up: tunneld's nftables table, which guards it, could not be written"},
-		{name: "a change of its endpoints refused: up with the old ones", first: "gre", firstRemote: "192.0.2.5",
+		// Left up between its old endpoints, it sent to a peer the
+		// configuration no longer names (a tester's, with a reload
+		// moving a remote to a foreign tunnel's).
+		{name: "a change of its endpoints refused", first: "gre", firstRemote: "192.0.2.5",
 			obstacle: foreign("foo", "192.0.2.4", true), clear: gone("foo"),
-			want: routed},
+			want: unreachable, reason: "moving it to its endpoints failed: the gre tunnel foo, which tunneld does not own, has the same endpoints"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,6 +162,9 @@ func TestRefusedTunnelRoutesUnreachable(t *testing.T) {
 				}
 				if diff := cmp.Diff(unreachable, sortedRoutes(st.Held), dumpOpts); diff != "" {
 					t.Errorf("tG's held routes (-want +got):\n%s", diff)
+				}
+				if d, ok := k.Devices["tG"]; ok && d.Up {
+					t.Errorf("tG is up in the kernel: %+v", k.Tunnels["tG"])
 				}
 			}
 			again, err2 := Converge(ctx, k, c, nil)

@@ -307,6 +307,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	defer k.mu.Unlock()
 	var ae *kernel.ApplyError
 	rulesChanged, unguarded := false, false
+	var notMoved map[string]bool // as the Linux seam: tunnels whose move failed
 	for i, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
 			kernel.Collect(&ae, op, err)
@@ -317,6 +318,20 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 			kernel.Collect(&ae, op, kernel.ErrUnguarded)
 			continue
 		}
+		if dev := op.OnTunnel(); dev != "" && notMoved[dev] {
+			// As the Linux seam: not set up, addressed or routed
+			// through where it was left.
+			if ae == nil {
+				ae = &kernel.ApplyError{}
+			}
+			ae.Skipped = append(ae.Skipped, op)
+			continue
+		}
+		failed := func() {
+			if op.MovesEndpoints() {
+				notMoved = setTrue(notMoved, op.Link.Name)
+			}
+		}
 		if k.Fail != nil {
 			if err := k.Fail(op); err != nil {
 				if errors.Is(err, ErrTorn) && op.Kind == plan.LinkAdd && k.linkAdd(*op.Link) == nil {
@@ -324,6 +339,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 				}
 				kernel.Collect(&ae, op, err)
 				unguarded = unguarded || op.Kind == plan.FilterReplace
+				failed()
 				continue
 			}
 		}
@@ -339,6 +355,8 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		err := k.apply(op, p.Ops[i+1:])
 		if err == nil {
 			k.Writes++
+		} else {
+			failed()
 		}
 		unguarded = unguarded || op.Kind == plan.FilterReplace && err != nil
 		kernel.Collect(&ae, op, err)
@@ -438,4 +456,13 @@ func (k *Kernel) observedSysctls(scope model.Scope) []string {
 	}
 	slices.Sort(paths)
 	return slices.Compact(paths)
+}
+
+// setTrue sets m[name], making m if it is nil.
+func setTrue(m map[string]bool, name string) map[string]bool {
+	if m == nil {
+		m = map[string]bool{}
+	}
+	m[name] = true
+	return m
 }

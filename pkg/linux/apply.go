@@ -28,8 +28,8 @@ import (
 // (kernel.ErrUnguarded).
 func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	var ae *kernel.ApplyError
-	b := &batcher{k: k, errs: &ae, notCreated: map[string]bool{}}
-	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush, notCreated: b.notCreated}
+	b := &batcher{k: k, errs: &ae, notCreated: map[string]bool{}, notMoved: map[string]bool{}}
+	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush, notCreated: b.notCreated, notMoved: b.notMoved}
 	tabs := &tableRoutes{k: k, before: b.flush}
 	bandRecorded, creatingRecorded := false, false
 	unguarded := false     // the plan's table could not be written: kernel.ErrUnguarded
@@ -52,6 +52,16 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 				kernel.Collect(&ae, op, kernel.ErrUnguarded)
 				continue
 			}
+		}
+		if dev := op.OnTunnel(); dev != "" && idx.moveFailed(dev) {
+			// Left where it was, with a peer the configuration no
+			// longer names: not set up, addressed or routed through
+			// (kernel.ApplyError.Skipped).
+			if ae == nil {
+				ae = &kernel.ApplyError{}
+			}
+			ae.Skipped = append(ae.Skipped, op)
+			continue
 		}
 		reqs, err := requests(op, idx, tabs)
 		if errors.Is(err, errNotCreated) {
@@ -86,6 +96,9 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 			bandRecorded = true
 		}
 		b.add(op, reqs)
+		if op.MovesEndpoints() {
+			idx.moving(op.Link.Name)
+		}
 		if regainsIPv6(op) {
 			regained = append(regained, op)
 		}
@@ -196,6 +209,31 @@ type indexes struct {
 	// notCreated: the batcher's tunnels whose creation failed.
 	pending    map[string]bool
 	notCreated map[string]bool
+	// movePending: tunnels whose change to other endpoints is batched
+	// but not yet sent; notMoved: the batcher's tunnels whose change to
+	// other endpoints failed.
+	movePending map[string]bool
+	notMoved    map[string]bool
+}
+
+// moving notes a tunnel whose change to other endpoints is batched.
+func (x *indexes) moving(name string) {
+	if x.movePending == nil {
+		x.movePending = map[string]bool{}
+	}
+	x.movePending[name] = true
+}
+
+// moveFailed reports whether the change of the tunnel name to other
+// endpoints failed earlier in the same Apply (another tunnel holds them:
+// the kernel keeps it as it was), sending what is batched first if that
+// change is among it.
+func (x *indexes) moveFailed(name string) bool {
+	if x.movePending[name] {
+		x.before()
+		x.movePending = nil // the flush sent every pending change
+	}
+	return x.notMoved[name]
 }
 
 // created notes a tunnel whose creation is batched.

@@ -92,6 +92,10 @@ type batcher struct {
 	// the operations on them after it are not tried (their failure
 	// would only repeat that one).
 	notCreated map[string]bool
+	// notMoved are the tunnels whose change to other endpoints failed
+	// in this Apply: they are not set up, addressed or routed through
+	// after it (indexes.moveFailed).
+	notMoved map[string]bool
 }
 
 func (b *batcher) add(op plan.Op, reqs []nlreq) {
@@ -122,6 +126,9 @@ func (b *batcher) flush() {
 		// failed after it (sendAfterOK) exists, tunneld's unmarked.
 		if op.Kind == plan.LinkAdd && errs[j] != nil {
 			b.notCreated[op.Link.Name] = true
+		}
+		if op.MovesEndpoints() && errs[j] != nil {
+			b.notMoved[op.Link.Name] = true
 		}
 	}
 	if b.later {

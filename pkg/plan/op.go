@@ -72,6 +72,27 @@ func (p Plan) Empty() bool { return len(p.Ops) == 0 }
 
 // Object names what an operation touches, for messages
 // (`tunnel "moe"`, `route 10.0.2.0/24 table 42`).
+// MovesEndpoints reports whether o changes a tunnel in place to other
+// endpoints: those the kernel tells tunnels apart by (model.Link's
+// SameTunnel), which it refuses when another tunnel holds them.
+func (o Op) MovesEndpoints() bool {
+	return o.Kind == LinkChange && o.Old != nil && o.Link != nil && !o.Old.SameTunnel(*o.Link)
+}
+
+// OnTunnel is the device o sets up, gives an address or routes through
+// ("" for other operations): what it needs in place before it.
+func (o Op) OnTunnel() string {
+	switch o.Kind {
+	case LinkUp:
+		return o.Name
+	case AddrAdd:
+		return o.Addr.Link
+	case RouteAdd, RouteReplace:
+		return o.Route.Dev
+	}
+	return ""
+}
+
 func (o Op) Object() string {
 	switch {
 	case o.Link != nil:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/netnstest"
@@ -277,5 +279,70 @@ dev = "tG"
 	}
 	if after := snap(); after != before {
 		t.Errorf("after down, the namespace differs:\n%s", cmp.Diff(before, after))
+	}
+}
+
+// TestPrivilegedRefusedTunnelMove: a tunnel whose move to its new
+// remote the kernel refuses, an admin's tunnel holding those endpoints,
+// is set down and the routes through it stand as unreachable routes:
+// left up between its old endpoints, it sent to a peer the configuration
+// no longer names (a tester's). A second converge tries the move again
+// and changes nothing else (the tunnel is not set up before it is set
+// down: the seam skips what follows the failed move), failing the same
+// way; once the admin's tunnel is gone, the next converge moves it and
+// sets it up again.
+func TestPrivilegedRefusedTunnelMove(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	conf := func(remote string) *config.Config {
+		return parse(t, `
+[global]
+firewall = false
+[tunnel.tI]
+mode = "ipip"
+local = "192.0.2.10"
+remote = "`+remote+`"
+[[route]]
+to = "10.70.0.0/24"
+dev = "tI"
+`)
+	}
+	converge(t, k, conf("203.0.113.5"))
+	handIPIP(t, "admin0", "203.0.113.4")
+	c := conf("203.0.113.4")
+	_, err := engine.Converge(ctx, k, c, nil)
+	if err == nil || !strings.Contains(err.Error(), "admin0") {
+		t.Fatalf("converge with the move refused: %v, want the refusal naming admin0", err)
+	}
+	check := func(when string) {
+		t.Helper()
+		d, ok := deviceNamed(t, k, "tI")
+		if !ok || d.Up {
+			t.Errorf("%s: tI exists %v, up %v, want it down", when, ok, d.Up)
+		}
+		if got, want := routesTo(t, "10.70.0.0/24"), "unreachable table 254 proto 116 oif 0"; got != want {
+			t.Errorf("%s: routes to 10.70.0.0/24: %q, want %q", when, got, want)
+		}
+	}
+	check("after the refusal")
+	rep, err2 := engine.Converge(ctx, k, c, nil)
+	if len(rep.Applied) != 0 {
+		t.Errorf("second converge applied %v", rep.Applied)
+	}
+	if err2 == nil || err2.Error() != err.Error() {
+		t.Errorf("second converge's error:\n%v\nwant the first's:\n%v", err2, err)
+	}
+	check("after the second converge")
+	if err := netnstest.DelLink("admin0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.Converge(ctx, k, c, nil); err != nil {
+		t.Fatalf("converge once admin0 is gone: %v", err)
+	}
+	if d, _ := deviceNamed(t, k, "tI"); !d.Up {
+		t.Errorf("tI down once admin0 is gone")
+	}
+	if got, want := routesTo(t, "10.70.0.0/24"), "unicast table 254 proto 116 oif "; !strings.HasPrefix(got, want) {
+		t.Errorf("routes to 10.70.0.0/24 once admin0 is gone: %q, want %q…", got, want)
 	}
 }

@@ -35,9 +35,10 @@ const (
 // a family but no address match), iifname, oifname, the family dependency
 // and the address matches, meta l4proto, th dport, ct state, the TCP flags
 // match of an MSS clamp (preceded by nft's implicit meta l4proto tcp when
-// L4Proto is 0), counter and the verdict or statement. One deliberate
-// difference: a /0 prefix yields only its family match, where nft 1.0.6
-// adds a no-op zero mask and compare.
+// L4Proto is 0), counter and the verdict or statement. A /0 prefix, too,
+// is what nft 1.0.6 makes of it: the address loaded, masked with zeros
+// and compared with zero, a no-op after its family match that keeps a
+// table loaded from tunneld's printed rules (nft -f) the one it writes.
 func Exprs(r model.FRule) ([]expr.Any, error) {
 	out, err := exprs(r)
 	if err != nil {
@@ -174,8 +175,8 @@ func ifnameMatch(key expr.MetaKey, name string) ([]expr.Any, error) {
 
 // prefixMatch matches the source (src) or destination address against a
 // prefix the way nft does: a prefix on a byte boundary loads and compares
-// only its whole bytes, any other loads the full address and masks it. A
-// /0 prefix matches everything of its family and needs no expression.
+// only its whole bytes, any other (and /0) loads the full address and
+// masks it.
 func prefixMatch(p netip.Prefix, src bool) []expr.Any {
 	p = p.Masked()
 	var off uint32
@@ -191,10 +192,7 @@ func prefixMatch(p netip.Prefix, src bool) []expr.Any {
 	}
 	addr := p.Addr().AsSlice()
 	bits := p.Bits()
-	if bits == 0 {
-		return nil
-	}
-	if bits%8 == 0 {
+	if bits%8 == 0 && bits > 0 {
 		n := bits / 8
 		return []expr.Any{
 			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: uint32(n)},

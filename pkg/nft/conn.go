@@ -31,6 +31,9 @@ type Conn struct {
 	// last is the table as Read last dumped it; reads counts the dumps.
 	last  lastRead
 	reads int
+	// matched remembers rules whose expressions Read found to be their
+	// tag's (see matches).
+	matched matched
 }
 
 // ErrUnavailable is in Open's error when the kernel has no nf_tables

@@ -316,8 +316,9 @@ func TestKernelMasqueradeIPv4Only(t *testing.T) {
 // plan` prints), loaded by an admin with nft -f, is the table tunneld
 // would install: it reads back equal to the desired one, so the next
 // apply plans nothing for it (and keeps its counters). The seeds' tables,
-// and one with every kind of rule and rules whose tags are too long for
-// nft's comments (128 bytes), which are hashed.
+// and one with every kind of rule, /0 prefixes (nft masks the address
+// with zeros) and rules whose tags are too long for nft's comments (128
+// bytes), which are hashed.
 func TestKernelPrintedTableLoads(t *testing.T) {
 	privileged(t)
 	if !haveNft() {
@@ -357,6 +358,9 @@ oif = "eth0"
 [[masquerade]]
 oif = "eth0"
 src = ["192.168.1.0/24", "fd00::/64"]
+[[masquerade]]
+oif = "eth2"
+src = ["0.0.0.0/0", "::/0"]
 [[redirect]]
 iif = "eth1"
 dst = "192.0.2.1"

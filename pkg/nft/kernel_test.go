@@ -622,3 +622,126 @@ func TestKernelTimeoutReconnects(t *testing.T) {
 	}
 	wantTable(t, c, seeds[1].filter)
 }
+
+// TestKernelReadSeesEditedRule: a rule whose expressions are changed
+// behind tunneld's back, its comment kept (an admin's nft list, edit and
+// load back), is drift; one whose counters alone differ is not.
+func TestKernelReadSeesEditedRule(t *testing.T) {
+	spoof := model.FRule{Src: pfx("10.9.0.0/24"), Verdict: v(model.Return)}
+	counted := model.FRule{IIF: "tun0", Counter: true, Verdict: v(model.Drop)}
+	want := &model.Filter{Chains: []model.Chain{
+		input(jump("tun0", "spoof_tun0"), counted),
+		regular("spoof_tun0", spoof, countDrop),
+	}}
+	// replace rewrites the rule tagged with r's tag in chain, keeping its
+	// comment and place, with exprs.
+	replace := func(t *testing.T, ns *testNS, chain string, r model.FRule, exprs []expr.Any) {
+		t.Helper()
+		l, err := nftables.New(nftables.WithNetNSFd(ns.fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules, err := l.GetRules(newTable(), &nftables.Chain{Name: chain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, old := range rules {
+			if tag, _ := commentFromUserData(old.UserData); tag == r.Tag() {
+				l.ReplaceRule(&nftables.Rule{Table: newTable(), Chain: &nftables.Chain{Name: chain},
+					Handle: old.Handle, Exprs: exprs, UserData: old.UserData})
+				if err := l.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
+		t.Fatalf("no rule %q in chain %s", r.Tag(), chain)
+	}
+	mustExprs := func(r model.FRule) []expr.Any {
+		es, err := Exprs(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+	ns := newNS(t)
+	c := ns.open(t)
+	if err := c.Replace(want); err != nil {
+		t.Fatal(err)
+	}
+	wantTable(t, c, want)
+
+	// The same expressions with counters at other values.
+	for _, r := range []struct {
+		chain string
+		rule  model.FRule
+	}{{"input", counted}, {"spoof_tun0", countDrop}} {
+		es := mustExprs(r.rule)
+		for i, e := range es {
+			if _, ok := e.(*expr.Counter); ok {
+				es[i] = &expr.Counter{Packets: 42, Bytes: 4200}
+			}
+		}
+		replace(t, ns, r.chain, r.rule, es)
+	}
+	counters, err := c.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := counters["input\t"+counted.Tag()]; got != (Counter{42, 4200}) {
+		t.Fatalf("counter %v, want 42 packets", got)
+	}
+	wantTable(t, c, want)
+
+	for _, e := range []struct {
+		name  string
+		chain string
+		rule  model.FRule
+		as    model.FRule
+	}{
+		{"any source", "spoof_tun0", spoof, model.FRule{Src: pfx("0.0.0.0/0"), Verdict: v(model.Return)}},
+		{"accept", "input", counted, model.FRule{IIF: "tun0", Counter: true, Verdict: v(model.Accept)}},
+		{"no interface", "input", jump("tun0", "spoof_tun0"), model.FRule{Verdict: model.Verdict{Kind: model.Jump, Chain: "spoof_tun0"}}},
+	} {
+		t.Run(e.name, func(t *testing.T) {
+			replace(t, ns, e.chain, e.rule, mustExprs(e.as))
+			got := mustRead(t, c)
+			if got.Equal(want) || !strings.Contains(got.Canonical(), "?edited") {
+				t.Fatalf("edited rule %q (now %q) not seen:\n%s", e.rule.Tag(), e.as, got.Canonical())
+			}
+			t.Logf("read back:\n%s", got.Canonical())
+			if err := c.Replace(want); err != nil {
+				t.Fatal(err)
+			}
+			wantTable(t, c, want)
+		})
+	}
+
+	// As the tester did it, with nft.
+	t.Run("nft", func(t *testing.T) {
+		if !haveNft() {
+			t.Skip("nft is not installed")
+		}
+		list, err := ns.nft("", "list", "table", "inet", model.TableName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edited := strings.Replace(list, "ip saddr 10.9.0.0/24 return", "ip saddr 0.0.0.0/0 return", 1)
+		if edited == list {
+			t.Fatalf("no spoof rule in:\n%s", list)
+		}
+		if _, err := ns.nft("delete table inet "+model.TableName+"\n"+edited, "-f", "-"); err != nil {
+			t.Fatal(err)
+		}
+		got := mustRead(t, c)
+		if got.Equal(want) {
+			t.Fatalf("rule edited with nft not seen:\n%s", edited)
+		}
+		t.Logf("read back:\n%s", got.Canonical())
+		// Loaded back unedited, it is the table tunneld writes.
+		if _, err := ns.nft("delete table inet "+model.TableName+"\n"+list, "-f", "-"); err != nil {
+			t.Fatal(err)
+		}
+		wantTable(t, c, want)
+	})
+}

@@ -37,7 +37,10 @@ const readTries = 5
 // Replace is the model's order. Anything Replace would not have written
 // makes the text differ from every desired table: a table flag (e.g.
 // dormant), a base chain policy other than accept, chain flags or a
-// device, a rule without a comment ("?untagged handle N").
+// device, a rule without a comment ("?untagged handle N"), a rule whose
+// expressions are not what Exprs makes of the rule its comment names
+// ("?edited TAG handle N": an edit that kept the comment), counter values
+// aside.
 //
 // The ruleset's generation changes with every committed change, by
 // anyone: while it is the one of the last read, the table is the one
@@ -119,11 +122,15 @@ func (c *Conn) readOnce() (*model.Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &model.Filter{Observed: canonical(t, chains, rules)}, nil
+	if c.matched == nil || len(c.matched) > 2*len(rules)+64 {
+		c.matched = matched{} // none left over from older tables
+	}
+	return &model.Filter{Observed: canonical(t, chains, rules, c.matched)}, nil
 }
 
-// canonical builds the table's canonical text (see model.Filter.Canonical).
-func canonical(t tableInfo, chains []chainInfo, rules []ruleInfo) string {
+// canonical builds the table's canonical text (see model.Filter.Canonical),
+// m remembering the rules found to match their tags.
+func canonical(t tableInfo, chains []chainInfo, rules []ruleInfo, m matched) string {
 	chains = slices.Clone(chains)
 	sort.SliceStable(chains, func(i, j int) bool { return chains[i].handle < chains[j].handle })
 	byChain := map[string][]ruleInfo{}
@@ -139,7 +146,7 @@ func canonical(t tableInfo, chains []chainInfo, rules []ruleInfo) string {
 		b.WriteString("\n")
 		for _, r := range byChain[ch.name] {
 			b.WriteString("\t")
-			b.WriteString(ruleLine(r))
+			b.WriteString(ruleLine(r, m))
 			b.WriteString("\n")
 		}
 	}
@@ -173,14 +180,18 @@ func chainHeader(ch chainInfo) string {
 	return h
 }
 
-// ruleLine is a rule's tag, or a line no tag can equal.
-func ruleLine(r ruleInfo) string {
+// ruleLine is a rule's tag, or a line no tag can equal: for a rule
+// without one, with one no rule has, or with expressions that are not
+// the ones its tag stands for (see matches).
+func ruleLine(r ruleInfo, m matched) string {
 	tag, ok := commentFromUserData(r.userData)
 	switch {
 	case !ok:
 		return fmt.Sprintf("?untagged handle %d", r.handle)
 	case strings.ContainsAny(tag, "\n") || strings.HasPrefix(tag, "?"):
 		return fmt.Sprintf("?comment %q handle %d", tag, r.handle)
+	case !m.matches(tag, r.exprs):
+		return fmt.Sprintf("?edited %q handle %d", tag, r.handle)
 	}
 	return tag
 }

@@ -23,20 +23,23 @@ func TestCanonicalOrderAndAnomalies(t *testing.T) {
 		{name: "mss", handle: 2, base: true, typ: "filter", hook: 2, priority: -150, policy: 0, hasPolicy: true, flags: nftChainBase},
 		{name: "odd", handle: 3, base: true, typ: "filter", hook: 9, priority: 7, policy: accept, hasPolicy: true, device: "eth0", flags: 3},
 	}
+	jumpSpoof := model.FRule{IIF: "tun0", Verdict: model.Verdict{Kind: model.Jump, Chain: "spoof"}}
 	rules := []ruleInfo{
-		{chain: "spoof", handle: 9, userData: tag("counter drop")},
-		{chain: "input", handle: 5, userData: tag("iifname tun0 jump spoof")},
+		{chain: "spoof", handle: 9, userData: tag("counter drop"), exprs: ruleExprs(t, countDrop, 3, 300)},
+		{chain: "input", handle: 5, userData: tag("iifname tun0 jump spoof"), exprs: ruleExprs(t, jumpSpoof, 0, 0)},
 		{chain: "input", handle: 6},
 		{chain: "input", handle: 7, userData: tag("x\nchain evil")},
 		{chain: "input", handle: 8, userData: tag("?untagged handle 1")},
+		{chain: "input", handle: 10, userData: tag("iifname tun1 jump spoof"), exprs: ruleExprs(t, jumpSpoof, 0, 0)},
 	}
-	got := canonical(tableInfo{name: model.TableName, flags: 1}, chains, rules)
+	got := canonical(tableInfo{name: model.TableName, flags: 1}, chains, rules, nil)
 	want := "?table flags 0x1\n" +
 		"chain input type filter hook input priority 0\n" +
 		"\tiifname tun0 jump spoof\n" +
 		"\t?untagged handle 6\n" +
 		"\t?comment \"x\\nchain evil\" handle 7\n" +
 		"\t?comment \"?untagged handle 1\" handle 8\n" +
+		"\t?edited \"iifname tun1 jump spoof\" handle 10\n" +
 		"chain mss type filter hook forward priority -150 ?policy 0\n" +
 		"chain odd type filter hook ?9 priority 7 ?device \"eth0\" ?flags 0x2\n" +
 		"chain spoof\n" +
@@ -46,12 +49,12 @@ func TestCanonicalOrderAndAnomalies(t *testing.T) {
 	}
 	// The desired side of the same chains, without the anomalies.
 	f := &model.Filter{Chains: []model.Chain{
-		input(model.FRule{IIF: "tun0", Verdict: model.Verdict{Kind: model.Jump, Chain: "spoof"}}),
+		input(jumpSpoof),
 		regular("spoof", countDrop),
 	}}
 	chains = []chainInfo{chains[0], chains[1]}
 	chains[1].flags = nftChainBase
-	if got := canonical(tableInfo{name: model.TableName}, chains, rules[:2]); got != f.Canonical() {
+	if got := canonical(tableInfo{name: model.TableName}, chains, rules[:2], matched{}); got != f.Canonical() {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, f.Canonical())
 	}
 }

@@ -34,6 +34,12 @@ type Conn struct {
 	// matched remembers rules whose expressions Read found to be their
 	// tag's (see matches).
 	matched matched
+	// wrote is the ruleset's generation once Replace last committed
+	// (see ruleLine).
+	wrote struct {
+		valid bool
+		gen   uint32
+	}
 }
 
 // ErrUnavailable is in Open's error when the kernel has no nf_tables

@@ -3,6 +3,7 @@ package nft
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -61,7 +62,14 @@ func (c *Conn) Read() (*model.Filter, error) {
 			}
 			c.last.valid = false
 			c.reads++
-			f, err = c.readOnce()
+			// At the generation tunneld's own Replace committed, the
+			// table is what it wrote: its rules' expressions, in the
+			// form this kernel dumps them, are learned as their tags'.
+			var learn matched
+			if c.wrote.valid && c.wrote.gen == g1 {
+				learn = matched{}
+			}
+			f, err = c.readOnce(learn)
 			if errors.Is(err, errDumpInterrupted) {
 				continue
 			}
@@ -74,6 +82,12 @@ func (c *Conn) Read() (*model.Filter, error) {
 			}
 			if g1 == g2 {
 				c.last.remember(g1, f)
+				if len(learn) > 0 {
+					if c.matched == nil {
+						c.matched = matched{}
+					}
+					maps.Copy(c.matched, learn)
+				}
 				return nil
 			}
 		}
@@ -108,8 +122,10 @@ func (l *lastRead) filter() *model.Filter {
 	return &model.Filter{Observed: l.observed}
 }
 
-// readOnce reads the table once.
-func (c *Conn) readOnce() (*model.Filter, error) {
+// readOnce reads the table once; with learn, as tunneld wrote it: its
+// tagged rules are taken as they are, and learned into learn (see
+// ruleLine).
+func (c *Conn) readOnce(learn matched) (*model.Filter, error) {
 	t, ok, err := c.table(model.TableName)
 	if err != nil || !ok {
 		return nil, err
@@ -125,12 +141,13 @@ func (c *Conn) readOnce() (*model.Filter, error) {
 	if c.matched == nil || len(c.matched) > 2*len(rules)+64 {
 		c.matched = matched{} // none left over from older tables
 	}
-	return &model.Filter{Observed: canonical(t, chains, rules, c.matched)}, nil
+	return &model.Filter{Observed: canonical(t, chains, rules, c.matched, learn)}, nil
 }
 
 // canonical builds the table's canonical text (see model.Filter.Canonical),
-// m remembering the rules found to match their tags.
-func canonical(t tableInfo, chains []chainInfo, rules []ruleInfo, m matched) string {
+// m remembering the rules found to match their tags, learn (when not
+// nil) the rules of a table tunneld wrote (see ruleLine).
+func canonical(t tableInfo, chains []chainInfo, rules []ruleInfo, m, learn matched) string {
 	chains = slices.Clone(chains)
 	sort.SliceStable(chains, func(i, j int) bool { return chains[i].handle < chains[j].handle })
 	byChain := map[string][]ruleInfo{}
@@ -146,7 +163,7 @@ func canonical(t tableInfo, chains []chainInfo, rules []ruleInfo, m matched) str
 		b.WriteString("\n")
 		for _, r := range byChain[ch.name] {
 			b.WriteString("\t")
-			b.WriteString(ruleLine(r, m))
+			b.WriteString(ruleLine(r, m, learn))
 			b.WriteString("\n")
 		}
 	}
@@ -183,13 +200,27 @@ func chainHeader(ch chainInfo) string {
 // ruleLine is a rule's tag, or a line no tag can equal: for a rule
 // without one, with one no rule has, or with expressions that are not
 // the ones its tag stands for (see matches).
-func ruleLine(r ruleInfo, m matched) string {
+//
+// A rule of a table read at the generation tunneld's own Replace
+// committed (learn set) is its tag, and its expressions are learned as
+// the tag's, whatever matches says: they are what this kernel made of
+// what tunneld sent. A kernel that dumps an attribute matches does not
+// know (another version's default) would otherwise read every rule as
+// edited, and tunneld would write the table at every converge, each
+// write the hint of the next. An edit since (another generation) is
+// told as any other. Someone else's commit between tunneld's and its
+// reading of the generation would be learned too: a window of one
+// request.
+func ruleLine(r ruleInfo, m, learn matched) string {
 	tag, ok := commentFromUserData(r.userData)
 	switch {
 	case !ok:
 		return fmt.Sprintf("?untagged handle %d", r.handle)
 	case strings.ContainsAny(tag, "\n") || strings.HasPrefix(tag, "?"):
 		return fmt.Sprintf("?comment %q handle %d", tag, r.handle)
+	case learn != nil:
+		zeroCounters(r.exprs)
+		learn[tag] = string(r.exprs)
 	case !m.matches(tag, r.exprs):
 		return fmt.Sprintf("?edited %q handle %d", tag, r.handle)
 	}

@@ -76,7 +76,7 @@ func BenchmarkKernelRead1000(b *testing.B) {
 		var g *model.Filter
 		err := c.do(func() error {
 			var err error
-			g, err = c.readOnce()
+			g, err = c.readOnce(nil)
 			return err
 		})
 		if err != nil {

@@ -109,7 +109,18 @@ func (c *Conn) Replace(f *model.Filter) error {
 	if err != nil {
 		return opErr("replace", err)
 	}
-	return replaceErr(f, c.do(func() error { return c.send(b) }))
+	return replaceErr(f, c.do(func() error {
+		c.wrote.valid = false
+		if err := c.send(b); err != nil {
+			return err
+		}
+		// The generation it committed, if no one else's came since:
+		// Read learns the table as this kernel holds it then.
+		if g, err := c.generation(); err == nil {
+			c.wrote.valid, c.wrote.gen = true, g
+		}
+		return nil
+	}))
 }
 
 // replaceErr words the failure of writing f. ENOENT is what the kernel

@@ -147,6 +147,10 @@ type Daemon struct {
 	// in heldCalls for flushHooks.
 	hooks     *hooks
 	holdHooks bool
+	// tables are the routing tables of the configuration's routes, as
+	// of tablesOf (see routeMatters).
+	tables    map[uint32]bool
+	tablesOf  *config.Config
 	heldCalls []hookCall
 }
 
@@ -300,6 +304,9 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return dm.stop()
 		case ev := <-dm.d.Events:
+			if !dm.routeMatters(ev) {
+				continue
+			}
 			pending[ev.Kind]++
 			if ev.Kind == watch.Overflow {
 				dm.d.Log.Warn("netlink events were lost (socket overflow): re-reading everything")

@@ -429,3 +429,38 @@ func TestFilterFightIsNotHeldBack(t *testing.T) {
 		t.Errorf("the log gives up on something:\n%s", log.String())
 	}
 }
+
+// TestRouteHintsOfOtherTables: a route hint of a table tunneld neither
+// writes nor reads (a routing daemon's table 77, protocol bird) starts
+// no convergence; one of the main table, of a table the configuration's
+// routes go in, of tunneld's own protocol in any table, or one that does
+// not say its table, does.
+func TestRouteHintsOfOtherTables(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	const bird = 12
+	quiet := func() bool {
+		select {
+		case <-h.facts:
+			return false
+		case <-time.After(300 * time.Millisecond):
+			return true
+		}
+	}
+	for _, tt := range []struct {
+		name     string
+		ev       watch.Event
+		converge bool
+	}{
+		{"a routing daemon's table", watch.Event{Kind: watch.Route, Table: 77, Proto: bird}, false},
+		{"the main table", watch.Event{Kind: watch.Route, Table: model.TableMain, Proto: bird}, true},
+		{"the configuration's table", watch.Event{Kind: watch.Route, Table: 42, Proto: bird}, true},
+		{"tunneld's protocol in another table", watch.Event{Kind: watch.Route, Table: 77, Proto: model.RouteProtocol}, true},
+		{"no table said", watch.Event{Kind: watch.Route}, true},
+	} {
+		h.events <- tt.ev
+		if converged := !quiet(); converged != tt.converge {
+			t.Errorf("%s: converged %v, want %v", tt.name, converged, tt.converge)
+		}
+	}
+}

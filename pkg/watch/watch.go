@@ -69,6 +69,12 @@ type Event struct {
 	// or going leaves the device's primary addresses as they are (the
 	// kernel promotes a secondary with a hint of its own).
 	Secondary bool
+	// Table and Proto are a route hint's routing table and protocol
+	// (0 for other kinds, and where the message is too short to say):
+	// a route in a table tunneld neither writes nor reads, by a routing
+	// daemon, says nothing it compares.
+	Table uint32
+	Proto uint8
 }
 
 // ReadBuffer is the receive buffer asked for (root gets it forced).
@@ -182,8 +188,10 @@ func (w *Watcher) read(c *netlink.Conn, classify func(uint16, []byte) Kind, out 
 				continue
 			}
 			if k := classify(uint16(m.Header.Type), m.Data); k != 0 {
-				index, secondary := addrHint(k, m.Data)
-				send(out, Event{Kind: k, Type: uint16(m.Header.Type), Index: index, Secondary: secondary})
+				e := Event{Kind: k, Type: uint16(m.Header.Type)}
+				e.Index, e.Secondary = addrHint(k, m.Data)
+				e.Table, e.Proto = routeHint(k, m.Data)
+				send(out, e)
 			}
 		}
 	}
@@ -199,6 +207,30 @@ func addrHint(k Kind, data []byte) (index int, secondary bool) {
 	}
 	family, flags := data[0], data[2]
 	return int(binary.NativeEndian.Uint32(data[4:8])), family == unix.AF_INET && flags&unix.IFA_F_SECONDARY != 0
+}
+
+// routeHint reads a route notification's table and protocol: struct
+// rtmsg's rtm_table and rtm_protocol, the table from RTA_TABLE when the
+// message has it (a table above 255 has only that). Other kinds, or a
+// short message, give 0 and 0.
+func routeHint(k Kind, data []byte) (table uint32, proto uint8) {
+	const rtmsgLen = 12 // struct rtmsg
+	if k != Route || len(data) < rtmsgLen {
+		return 0, 0
+	}
+	table, proto = uint32(data[4]), data[5]
+	for b := data[rtmsgLen:]; len(b) >= 4; {
+		l := int(binary.NativeEndian.Uint16(b))
+		if l < 4 || l > len(b) {
+			break
+		}
+		if binary.NativeEndian.Uint16(b[2:]) == unix.RTA_TABLE && l >= 8 {
+			table = binary.NativeEndian.Uint32(b[4:])
+			break
+		}
+		b = b[min((l+3)&^3, len(b)):]
+	}
+	return table, proto
 }
 
 func send(out chan<- Event, e Event) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"testing"
@@ -327,6 +328,87 @@ func TestPrivilegedFilterHints(t *testing.T) {
 	}
 	if n := changes(nftables.TableFamilyINet, "tunneld"); n < 3 {
 		t.Errorf("inet tunneld's changes gave %d hints, want one or more for each of its 3 transactions", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestRouteHint reads a route hint's table, from struct rtmsg or from
+// RTA_TABLE when there is one, and its protocol; other kinds and short
+// messages give zeros.
+func TestRouteHint(t *testing.T) {
+	msg := func(table, proto byte, attrs ...[]byte) []byte {
+		b := []byte{unix.AF_INET, 24, 0, 0, table, proto, 0, unix.RTN_UNICAST, 0, 0, 0, 0}
+		for _, a := range attrs {
+			b = append(b, a...)
+		}
+		return b
+	}
+	attr := func(typ uint16, v uint32) []byte {
+		b := binary.NativeEndian.AppendUint16(nil, 8)
+		b = binary.NativeEndian.AppendUint16(b, typ)
+		return binary.NativeEndian.AppendUint32(b, v)
+	}
+	dst := []byte{8, 0, unix.RTA_DST, 0, 10, 9, 0, 0}
+	for _, tt := range []struct {
+		name  string
+		kind  Kind
+		data  []byte
+		table uint32
+		proto uint8
+	}{
+		{"main, from rtmsg", Route, msg(254, 116), 254, 116},
+		{"table 77 after another attribute", Route, msg(77, 12, dst, attr(unix.RTA_TABLE, 77)), 77, 12},
+		{"a table above 255", Route, msg(unix.RT_TABLE_COMPAT, 4, dst, attr(unix.RTA_TABLE, 1000)), 1000, 4},
+		{"short", Route, msg(254, 116)[:8], 0, 0},
+		{"an address hint", Addr, msg(254, 116), 0, 0},
+	} {
+		table, proto := routeHint(tt.kind, tt.data)
+		if table != tt.table || proto != tt.proto {
+			t.Errorf("%s: table %d proto %d, want %d and %d", tt.name, table, proto, tt.table, tt.proto)
+		}
+	}
+}
+
+// TestPrivilegedRouteHints: a route added in the namespace arrives as a
+// route hint with its table and protocol, table 77 and 1000 alike.
+func TestPrivilegedRouteHints(t *testing.T) {
+	netnstest.Enter(t)
+	if err := netnstest.Veth("v0", "v1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := netnstest.LinkUp("v0"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Event, Backlog)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, out) }()
+	for _, table := range []uint32{77, 1000} {
+		r := netnstest.Route{Table: table, Dst: netip.MustParsePrefix("10.77.0.0/16"), Dev: "v0", Proto: 12}
+		if err := netnstest.AddRoute(r); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.After(5 * time.Second); ; {
+			select {
+			case e := <-out:
+				if e.Kind != Route {
+					continue
+				}
+				if e.Table != table || e.Proto != 12 {
+					t.Errorf("route hint %+v, want table %d proto 12", e, table)
+				}
+			case <-deadline:
+				t.Fatalf("no hint for a route in table %d", table)
+			}
+			break
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {

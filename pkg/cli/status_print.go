@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tunneld/tunneld/pkg/daemon"
 )
@@ -32,7 +33,7 @@ func printDaemonTunnels(w io.Writer, st Status) {
 		fmt.Fprintf(w, "tunnel %s: %s\n", t.Name, t.state())
 		fmt.Fprintf(w, "  local  %s\n  remote %s\n", orAny(t.LocalWanted), orAny(t.RemoteWanted))
 		if t.LastChange != "" {
-			fmt.Fprintf(w, "  last change %s\n", t.LastChange)
+			fmt.Fprintf(w, "  last change %s\n", stamp(t.LastChange))
 		}
 		printHook(w, t.LastHook)
 		printHeld(w, t.Held)
@@ -79,7 +80,7 @@ func printStatus(w io.Writer, st Status) {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
 		if t.LastChange != "" {
-			fmt.Fprintf(w, "  last change %s\n", t.LastChange)
+			fmt.Fprintf(w, "  last change %s\n", stamp(t.LastChange))
 		}
 		printHook(w, t.LastHook)
 		printHeld(w, t.Held)
@@ -386,4 +387,16 @@ func or1(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// stamp writes a time the daemon's facts give as RFC 3339 text (a
+// tunnel's last change) as status writes the others, "2006-01-02
+// 15:04:05", in the zone the daemon wrote it in; text that is no such
+// time is left as it is.
+func stamp(rfc3339 string) string {
+	t, err := time.Parse(time.RFC3339, rfc3339)
+	if err != nil {
+		return rfc3339
+	}
+	return t.Format("2006-01-02 15:04:05")
 }

@@ -838,7 +838,7 @@ func TestStatusInvalidFile(t *testing.T) {
 			"tunnel moe: up, but tunneld is not repairing 1 of its objects (see below)\n" +
 			"  local  192.0.2.42\n" +
 			"  remote 192.0.2.1\n" +
-			"  last change 2026-12-03T16:00:00Z\n" +
+			"  last change 2026-12-03 16:00:00\n" +
 			"  not repairing route 10.9.0.0/16 table main until 2026-12-03 17:05:00: something else keeps changing it\n" +
 			"tunnel larry: down: local device wan has no IPv4 address\n" +
 			"  local  any or unknown\n" +

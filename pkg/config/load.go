@@ -39,7 +39,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		d.sort()
 		return nil, d.errs
 	}
-	c.Sum = Sum(data)
+	c.Sum, c.Empty = Sum(data), strings.TrimSpace(src) == ""
 	return c, nil
 }
 

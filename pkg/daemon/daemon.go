@@ -385,6 +385,13 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	dm.d.Notify("RELOADING=1\nMONOTONIC_USEC=" + fmt.Sprint(monotonicUsec()))
 	defer dm.d.Notify("READY=1")
 	cfg, err := dm.d.Load()
+	if err == nil && cfg.Empty && !dm.cfg.Empty {
+		// Taken, it would remove every tunnel, route and rule: one
+		// emptied by accident (a full disk, `: > FILE`) is far likelier
+		// than that wish, which stopping the daemon, or a file with
+		// its [global] section alone, says (a tester's).
+		err = fmt.Errorf("%s is empty: stop the daemon to remove everything it made, or give a file with its [global] section only", cfg.File)
+	}
 	if err != nil {
 		var es config.Errors
 		if errors.As(err, &es) {

@@ -464,3 +464,36 @@ func TestRouteHintsOfOtherTables(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadRefusesEmptyFile: a reload of a file emptied (or holding
+// white space alone) is refused, the running configuration kept and
+// nothing removed; one with its [global] section alone is taken, and
+// removes everything.
+func TestReloadRefusesEmptyFile(t *testing.T) {
+	h := start(t, baseConfig)
+	defer h.stop()
+	before := h.writes()
+	h.mu.Lock()
+	h.cfg = " \n\n"
+	h.mu.Unlock()
+	h.reload <- struct{}{}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(h.d.Facts().LastError, "t.toml is empty") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if e := h.d.Facts().LastError; !strings.Contains(e, "reload refused: t.toml is empty") {
+		t.Fatalf("last error %q, want the empty file refused", e)
+	}
+	if w := h.writes() - before; w != 0 || h.link().Name != "moe" {
+		t.Errorf("the refused reload wrote %d times; moe %+v", w, h.link())
+	}
+	h.mu.Lock()
+	h.cfg = "[global]\n"
+	h.mu.Unlock()
+	h.reload <- struct{}{}
+	h.next()
+	h.writes() // take the lock
+	if _, ok := h.k.Tunnels["moe"]; ok || len(h.routes()) != 0 {
+		t.Errorf("a file with [global] alone left moe %v, routes %v", ok, h.routes())
+	}
+}

@@ -105,6 +105,7 @@ func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 	if c.Global.Firewall {
 		b.res.State.Filter = b.filter()
 	}
+	b.foreignTableRules()
 	b.res.Warnings = append(b.res.Warnings, SourceWarnings(c)...)
 	b.res.State.Sort()
 	return b.res

@@ -1,8 +1,10 @@
 package desired
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -360,4 +362,29 @@ func orAnyPort(p []uint16) []uint16 {
 		return []uint16{0}
 	}
 	return p
+}
+
+// foreignTableRules warns when the table inet tunneld in the kernel holds
+// rules tunneld did not write (without a comment, or with one no rule of
+// tunneld's has: nft.Read's "?untagged" and "?comment" lines). The table
+// is tunneld's by its name: the next write replaces it, or with the
+// filter off deletes it, and those rules go with it, which a tester saw
+// happen to an admin's rule without a word.
+func (b *builder) foreignTableRules() {
+	f := b.cur.Filter
+	if f == nil {
+		return
+	}
+	n := strings.Count(f.Observed, "\t?untagged ") + strings.Count(f.Observed, "\t?comment ")
+	if n == 0 {
+		return
+	}
+	rules, does := "a rule", "replaces the table, and the rule with it"
+	if n > 1 {
+		rules, does = fmt.Sprintf("%d rules", n), "replaces the table, and the rules with it"
+	}
+	if !b.c.Global.Firewall {
+		does = strings.Replace(does, "replaces", "deletes (firewall = false)", 1)
+	}
+	b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("nftables table inet %s holds %s tunneld did not write: the table is tunneld's by its name, and tunneld %s; keep your own rules in a table of your own", model.TableName, rules, does))
 }

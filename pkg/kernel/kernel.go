@@ -52,9 +52,10 @@ func (e *OpError) Unwrap() error { return e.Err }
 type ApplyError struct {
 	Failed []*OpError
 	// Skipped are the operations not tried because one they depend on
-	// failed (those on a tunnel whose creation failed): not done, but
-	// not listed by Error either, the failure they follow being the
-	// error.
+	// failed (those on a tunnel whose creation failed; the setting up,
+	// addresses and routes of one whose move to other endpoints failed):
+	// not done, but not listed by Error either, the failure they follow
+	// being the error.
 	Skipped []plan.Op
 }
 

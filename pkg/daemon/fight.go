@@ -171,9 +171,9 @@ func form(op plan.Op) string {
 // as an unreachable route meanwhile) gives another form and never
 // counts. Repairs are counted by key (HoldKey), but for the nftables
 // table's (filterKey); too many in FightWindow and what key names is
-// held back for HoldOff (Deps.HoldOff), with one
-// log line saying so; tunnel is the tunnel it belongs to (see tunnelOf),
-// for status. The loop converges when the hold ends (see Run).
+// held back for HoldOff (Deps.HoldOff), with one log line saying so;
+// tunnel is the tunnel it belongs to (see tunnelOf), for status. The
+// loop converges when the hold ends (see Run).
 func (dm *Daemon) countRepair(obj, key, form, tunnel string, counts bool) {
 	now := dm.d.Now()
 	last, seen := dm.lastForm[obj]
@@ -193,14 +193,14 @@ func (dm *Daemon) countRepair(obj, key, form, tunnel string, counts bool) {
 
 // filterKey is the nftables table's HoldKey (a function: a package
 // variable would be writable data, which on mipsle ends at a 64 KiB
-// step). The table is repaired
-// however often something else deletes or changes it, never held back:
-// it is what guards the tunnels, and held, they stayed up without it for
-// the hold's 5 minutes (a tester's, with `nft flush ruleset` run 7 times
-// in 10 s, as a firewall script or the restart of a firewall service
-// whose file starts with it does: packets with a spoofed inner source
-// reached the LAN). A manager that deletes it each time tunneld writes
-// it costs one atomic write of the table each time.
+// step). The table is repaired however often something else deletes or
+// changes it, never held back: it is what guards the tunnels, and held,
+// they stayed up without it for the hold's 5 minutes (a tester's, with
+// `nft flush ruleset` run 7 times in 10 s, as a firewall script or the
+// restart of a firewall service whose file starts with it does: packets
+// with a spoofed inner source reached the LAN). A manager that deletes
+// it each time tunneld writes it costs one atomic write of the table
+// each time.
 func filterKey() string { return plan.Op{Kind: plan.FilterDel}.Object() }
 
 // holding is an object whose repairs are held back (by its HoldKey):

@@ -231,6 +231,9 @@ func (r TunnelReport) lookupState() string {
 // never tried again, and the failure only on the hook's own line.
 func (r TunnelReport) hookState() string {
 	h := r.LastHook
+	if h != nil && !h.Running.IsZero() {
+		return "its hook runs (since " + h.Running.Format("15:04:05") + ")"
+	}
 	if h == nil || h.Status == hookOK {
 		return ""
 	}
@@ -250,6 +253,12 @@ func (r TunnelReport) hookState() string {
 func printHook(w io.Writer, h *daemon.HookRun) {
 	if h == nil {
 		return
+	}
+	if !h.Running.IsZero() {
+		fmt.Fprintf(w, "  hook %s: running since %s (%s)\n", h.Path, h.Running.Format("2006-01-02 15:04:05"), h.RunningFor)
+		if h.Status == "" {
+			return // its first run
+		}
 	}
 	why := h.Reason
 	if h.Try > 1 {

@@ -283,6 +283,16 @@ func TestStatusHookFailed(t *testing.T) {
 		{"worked", daemon.HookRun{Path: hook, Reason: "up", At: at, Status: "exit status 0", Try: 1}, []string{
 			"tunnel he (sit): up",
 			"  hook /etc/tunneld/he-update.sh: exit status 0 at 2026-12-03 17:00:00 (up)"}},
+		// A tester saw "its hook failed" all through the run that stood
+		// for the failure.
+		{"running, after a failure", daemon.HookRun{Path: hook, Reason: "moved", At: at, Status: "exit status 3", Try: 1,
+			Running: at.Add(40 * time.Second), RunningFor: "moved"}, []string{
+			"tunnel he (sit): up, but its hook runs (since 17:00:40)",
+			"  hook /etc/tunneld/he-update.sh: running since 2026-12-03 17:00:40 (moved)",
+			"  hook /etc/tunneld/he-update.sh: exit status 3 at 2026-12-03 17:00:00 (moved)"}},
+		{"running, its first run", daemon.HookRun{Path: hook, Running: at, RunningFor: "up"}, []string{
+			"tunnel he (sit): up, but its hook runs (since 17:00:00)",
+			"  hook /etc/tunneld/he-update.sh: running since 2026-12-03 17:00:00 (up)"}},
 		{"failed, older daemon: no retry", daemon.HookRun{Path: hook, Reason: "moved", At: at, Status: "exit status 1"}, []string{
 			"tunnel he (sit): up, but its hook failed (exit status 1)",
 			"  hook /etc/tunneld/he-update.sh: exit status 1 at 2026-12-03 17:00:00 (moved)"}},

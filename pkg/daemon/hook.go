@@ -167,6 +167,13 @@ type HookRun struct {
 	// (a newer run stands for it, the tunnel went down, a reload changed
 	// the hook).
 	Retry time.Time `json:",omitzero"`
+	// Running is when a run of the hook started that has not ended yet,
+	// for the reason RunningFor ("up", "moved"); zero when none runs.
+	// The fields above are then the run before it (zero when there was
+	// none): a tester saw "its hook failed" all through the 30 s of the
+	// run that stood for it.
+	Running    time.Time `json:",omitzero"`
+	RunningFor string    `json:",omitempty"`
 }
 
 // hookStopper is a timer armed for a retry (a *time.Timer).
@@ -358,6 +365,9 @@ func (h *hooks) runs(c hookCall, try int) {
 		h.mu.Unlock()
 		var e hookEnd
 		if path != "" {
+			h.mu.Lock()
+			h.started(path, c)
+			h.mu.Unlock()
 			start := time.Now()
 			e.status, e.out, e.ok = h.exec(path, c)
 			e.took = time.Since(start)
@@ -370,6 +380,18 @@ func (h *hooks) runs(c hookCall, try int) {
 		}
 		c, try = *due, 1
 	}
+}
+
+// started shows that a run of the hook at path for c began: the last
+// run's facts with Running set, its retry dropped (this run stands for
+// it). The caller holds mu.
+func (h *hooks) started(path string, c hookCall) {
+	r := h.last[c.Tunnel]
+	if r.Path == "" {
+		r.Path = path
+	}
+	r.Running, r.RunningFor, r.Retry = h.now(), c.Reason, time.Time{}
+	h.show(c.Tunnel, r)
 }
 
 // hookEnd is how a run ended (see exec), and how long it took.

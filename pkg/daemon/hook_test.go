@@ -181,7 +181,9 @@ type hookRig struct {
 	t   *testing.T
 	h   *hooks
 	log syncbuf.Buffer
-	ran chan HookRun
+	// ran gets the facts of each run that ended, started those of each
+	// run as it starts (HookRun.Running set).
+	ran, started chan HookRun
 
 	mu sync.Mutex
 	// timers are the timers the runner armed, in order.
@@ -206,8 +208,14 @@ func (ft *fakeTimer) Stop() bool {
 }
 
 func newHookRig(t *testing.T, timeout time.Duration, tunnels map[string]string) *hookRig {
-	r := &hookRig{t: t, ran: make(chan HookRun, 100)}
-	r.h = newHooks(logfmt.New(&r.log, logfmt.Info), func() time.Time { return hookNow }, timeout, func(tunnel string, run HookRun) { r.ran <- run })
+	r := &hookRig{t: t, ran: make(chan HookRun, 100), started: make(chan HookRun, 100)}
+	r.h = newHooks(logfmt.New(&r.log, logfmt.Info), func() time.Time { return hookNow }, timeout, func(tunnel string, run HookRun) {
+		if run.Running.IsZero() {
+			r.ran <- run
+		} else {
+			r.started <- run
+		}
+	})
 	r.h.forget = func(tunnel string) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -1101,5 +1109,35 @@ func TestDaemonHookRetry(t *testing.T) {
 				t.Errorf("the environment of the last run (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestHookRunningShown: a run that starts is shown as running, since
+// when and for what, with the run before it (a failure, its retry
+// dropped: this run stands for it); its end shows it as it ended. A
+// tester saw "its hook failed" for all the 30 s of the run standing for
+// it.
+func TestHookRunningShown(t *testing.T) {
+	dir := t.TempDir()
+	path := script(t, dir, "hook.sh", fmt.Sprintf(failingScript, dir, 1))
+	r := newHookRig(t, time.Minute, map[string]string{"he": path})
+	r.h.call(movedAB)
+	first := <-r.started
+	if first.Running != hookNow || first.RunningFor != "moved" || first.Status != "" || first.Path != path {
+		t.Errorf("the first run's start: %+v, want running since %v for moved, no run before", first, hookNow)
+	}
+	if failed := r.next(); failed.Status != "exit status 3" || failed.Retry.IsZero() || !failed.Running.IsZero() {
+		t.Fatalf("the failed run: %+v", failed)
+	}
+	r.h.call(hookCall{Tunnel: "he", Reason: "moved", Local: netip.MustParseAddr("192.0.2.100"), Remote: peerA, OldLocal: wanB, OldRemote: peerA})
+	if dropped := r.next(); dropped.Status != "exit status 3" || !dropped.Retry.IsZero() {
+		t.Errorf("the failed run, its retry dropped: %+v", dropped)
+	}
+	second := <-r.started
+	if second.Running != hookNow || second.Status != "exit status 3" || !second.Retry.IsZero() {
+		t.Errorf("the second run's start: %+v, want running, with the failure before it and no retry", second)
+	}
+	if ended := r.next(); ended.Status != "exit status 0" || !ended.Running.IsZero() {
+		t.Errorf("the second run's end: %+v", ended)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"net/netip"
@@ -121,6 +122,11 @@ func runStatus(env *Env, args []string) int {
 		st.Daemon = &facts
 	} else {
 		st.DaemonError = queryErr(*sock, err)
+	}
+	if st.Daemon != nil && st.Daemon.ConfigFile != "" && !given(fs, "c") {
+		// The running daemon's file, which may not be the default (a
+		// tester's `tunneld run -c /tmp/t.toml`, then `status`).
+		*path = st.Daemon.ConfigFile
 	}
 	c, err := config.Load(*path)
 	if err != nil {
@@ -455,4 +461,11 @@ func daemonAnswers(f *daemon.Facts, c *config.Config) map[string][]netip.Addr {
 		}
 	}
 	return out
+}
+
+// given reports whether the flag name was set on the command line.
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -1143,3 +1143,25 @@ func TestStatusNotSetUp(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusDaemonsFile: without -c, status reads the file the running
+// daemon runs, which need not be the default one; with -c, the one
+// given.
+func TestStatusDaemonsFile(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.he]\nmode = \"sit\"\nlocal = \"192.0.2.42\"\nremote = \"203.0.113.1\"\n")
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	sock := serveFacts(t, daemon.Facts{Started: at, Converges: 1, LastConverge: at, ConfigFile: file})
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+		code := Main(env, append([]string{"status", "-socket", sock}, args...))
+		return code, out.String() + errb.String()
+	}
+	if code, out := run(); code != 0 || !strings.Contains(out, "tunnel he (sit)") {
+		t.Errorf("status without -c: exit %d\n%s", code, out)
+	}
+	missing := filepath.Join(t.TempDir(), "none.toml")
+	if code, out := run("-c", missing); code == 0 || !strings.Contains(out, missing) {
+		t.Errorf("status -c %s: exit %d, want the file's error\n%s", missing, code, out)
+	}
+}

@@ -56,9 +56,13 @@ func printStatus(w io.Writer, st Status) {
 			follows = fmt.Sprintf("follows %s: %s", t.LocalDevice, addrs)
 		}
 		local := endpoint(t.LocalWanted, t.LocalActual, inKernel, follows)
-		if t.LocalDevice != "" && t.LocalWanted == "" && t.LocalActual == "" {
+		if t.LocalDevice != "" && t.LocalWanted == "" {
 			// The device gives none: "any" would be the
-			// configuration value, which this is not.
+			// configuration value, and "unknown" what the kernel
+			// has, which this is not (a tester saw both words).
+			if inKernel && t.LocalActual != "" {
+				follows += "; kernel has " + t.LocalActual
+			}
 			local = "none (" + follows + ")"
 		}
 		remote := endpoint(t.RemoteWanted, t.RemoteActual, inKernel, t.remoteFrom())

@@ -158,19 +158,25 @@ func TestStatusFollows(t *testing.T) {
 		name string
 		dev  model.Device
 		want string
+		// mtu and actual are the kernel's tunnel, when it has one.
+		mtu    int
+		actual string
 	}{
-		{"none", model.Device{}, "  local  none (follows wan: no address)"},
+		{"none", model.Device{}, "  local  none (follows wan: no address)", 0, ""},
+		// "unknown" said a tester's of the same, with the tunnel in the
+		// kernel still from the address the device lost.
+		{"none, the kernel's from before", model.Device{}, "  local  none (follows wan: no address; kernel has 2001:db8::7)", 1452, "2001:db8::7"},
 		{"usable", model.Device{Addrs: []netip.Prefix{p("192.0.2.7/24"), p("2001:db8::7/64")}},
-			"  local  2001:db8::7 (follows wan: 192.0.2.7/24, 2001:db8::7/64)"},
+			"  local  2001:db8::7 (follows wan: 192.0.2.7/24, 2001:db8::7/64)", 0, ""},
 		{"in detection", model.Device{Unusable: []model.UnusableAddr{tentative}},
-			"  local  none (follows wan: no usable address; 2001:db8::5/64 is in duplicate address detection)"},
+			"  local  none (follows wan: no usable address; 2001:db8::5/64 is in duplicate address detection)", 0, ""},
 		{"failed", model.Device{Unusable: []model.UnusableAddr{failed}},
-			"  local  none (follows wan: no usable address; 2001:db8::6/64 failed duplicate address detection)"},
+			"  local  none (follows wan: no usable address; 2001:db8::6/64 failed duplicate address detection)", 0, ""},
 		{"usable and not", model.Device{Addrs: []netip.Prefix{p("192.0.2.7/24")}, Unusable: []model.UnusableAddr{tentative, failed}},
-			"  local  none (follows wan: 192.0.2.7/24; 2001:db8::5/64 is in duplicate address detection, 2001:db8::6/64 failed duplicate address detection)"},
+			"  local  none (follows wan: 192.0.2.7/24; 2001:db8::5/64 is in duplicate address detection, 2001:db8::6/64 failed duplicate address detection)", 0, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := TunnelReport{Name: "ds", Mode: model.ModeIPIP6, LocalDevice: "wan"}
+			r := TunnelReport{Name: "ds", Mode: model.ModeIPIP6, LocalDevice: "wan", MTU: tt.mtu, LocalActual: tt.actual}
 			r.followed(tt.dev)
 			// What desired follows: the device's first IPv6 address,
 			// which the kernel's tunnel has.

@@ -439,10 +439,9 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 func (dm *Daemon) stop() error {
 	dm.d.Notify("STOPPING=1")
 	dm.endLookups()
-	// Removing a tunnel runs no hook; one running gets a short grace.
-	defer dm.hooks.stop(HookGrace)
 	if dm.cfg.Global.KeepOnExit {
 		dm.d.Log.Info("stopping; keep_on_exit: leaving the kernel state in place")
+		dm.hooks.stop(HookGrace)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -451,6 +450,10 @@ func (dm *Daemon) stop() error {
 	for _, op := range rep.Applied {
 		dm.d.Log.Info("removed", "object", op.Object(), "cmd", op.Command(rep.Last.Plan.Tables))
 	}
+	// Removing a tunnel runs no hook; one running gets a short grace,
+	// its end logged before the last line (a tester saw a hook killed
+	// at shutdown logged after "stopped").
+	dm.hooks.stop(HookGrace)
 	if err != nil {
 		dm.d.Log.Error("teardown incomplete", "err", err)
 		return err

@@ -1141,3 +1141,22 @@ func TestHookRunningShown(t *testing.T) {
 		t.Errorf("the second run's end: %+v", ended)
 	}
 }
+
+// TestStopLogsHookFirst: a hook still running when the daemon stops is
+// killed after its grace, and its end logged before the last line,
+// "stopped; everything tunneld owned is removed" (a tester saw it after).
+func TestStopLogsHookFirst(t *testing.T) {
+	dir := t.TempDir()
+	path := script(t, dir, "hook.sh", "#!/bin/sh\necho 1 >"+filepath.Join(dir, "count")+"\nexec sleep 30\n")
+	var log syncbuf.Buffer
+	h := startLogging(t, hookConfig(path), logfmt.New(&log, logfmt.Info))
+	waitRuns(t, dir, 1)
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	out := log.String()
+	hook, stopped := strings.Index(out, "hook "+path+": killed"), strings.Index(out, "stopped; everything tunneld owned is removed")
+	if hook < 0 || stopped < 0 || hook > stopped {
+		t.Errorf("the hook's end at %d, the last line at %d; the log:\n%s", hook, stopped, out)
+	}
+}

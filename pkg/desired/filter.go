@@ -133,10 +133,15 @@ func (b *builder) outerRules() []model.FRule {
 	var accept, foreign []model.FRule
 	var keys []dk // (local, proto) of tunneld's tunnels, each once, in order
 	seen := map[dk]bool{}
-	open := map[dk]bool{} // taken by a remote-any tunnel; the zero local: every local
-	add := func(l model.Link, own bool) {
-		k := dk{l.Local, l.Mode.Protocol()}
+	// open are the (local, proto) a remote-any tunnel takes; its
+	// family's unspecified address as local: every local of the family.
+	open := map[dk]bool{}
+	add := func(l model.Link, proto uint8, own bool) {
+		k := dk{l.Local, proto}
 		if !l.Remote.IsValid() {
+			if !k.local.IsValid() {
+				k.local = unspecified(l.Mode.OuterIPv6())
+			}
 			open[k] = true
 			return
 		}
@@ -156,15 +161,22 @@ func (b *builder) outerRules() []model.FRule {
 	}
 	for _, t := range b.c.Tunnels {
 		if l, ok := b.present(t.Name); ok {
-			add(l, true)
+			add(l, l.Mode.Protocol(), true)
 		}
 	}
 	for _, name := range b.foreignTunnels() {
-		add(*b.in.Devices[name].Tunnel, false)
+		l := *b.in.Devices[name].Tunnel
+		add(l, l.Mode.Protocol(), false)
+		if l.Others.AnyProto && l.Mode.OuterIPv6() {
+			// ip's mode any (iproute2's default for ip6tnl):
+			// IPv4 and IPv6 inside, protocols 4 and 41 both.
+			add(l, model.ModeIPIP6.Protocol(), false)
+			add(l, model.ModeIP6IP6.Protocol(), false)
+		}
 	}
 	var drop []model.FRule
 	for _, k := range keys {
-		if open[k] || open[dk{proto: k.proto}] {
+		if open[k] || open[dk{unspecified(k.local.Is6()), k.proto}] {
 			continue
 		}
 		// Another's tunnel matters only where a drop follows: to this
@@ -177,6 +189,14 @@ func (b *builder) outerRules() []model.FRule {
 		drop = append(drop, model.FRule{Dst: host(k.local), L4Proto: k.proto, Counter: true, Verdict: model.Verdict{Kind: model.Drop}})
 	}
 	return append(accept, drop...)
+}
+
+// unspecified is the unspecified address of IPv6 (v6) or IPv4.
+func unspecified(v6 bool) netip.Addr {
+	if v6 {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
 }
 
 // foreignTunnels are the names of the tunnel devices tunneld does not

@@ -397,6 +397,9 @@ func TestOuterRulesLeaveOtherTunnels(t *testing.T) {
 		}
 		return &l
 	}
+	anyProto := func(l *model.Link) *model.Link { l.Others.AnyProto = true; return l }
+	sitTunnel := strings.NewReplacer(`"ipip"`, `"sit"`, `"10.0.0.1 peer 10.0.0.2"`, `"2001:db8:1::1/64"`).Replace(filterTunnel)
+	ipip6Tunnel := strings.NewReplacer(`"ipip"`, `"ipip6"`, `"192.0.2.1"`, `"2001:db8::1"`, `"192.0.2.2"`, `"2001:db8::2"`).Replace(filterTunnel)
 	hub := `
 [tunnel.hub]
 mode = "ipip"
@@ -433,6 +436,16 @@ address = "10.1.0.1/24"
 		{"another's ipip tunnel on another address", filterTunnel, map[string]model.Device{
 			"x": {Name: "x", Kind: "ipip", Tunnel: tunnel("ipip", "192.0.2.99", "203.0.113.9")}},
 			[]string{acceptMoe, dropIPIP}},
+		// An IPv6 tunnel from any to any takes nothing of IPv4's: a
+		// tester's ip6ip6 took 6in4's drop away (both protocol 41).
+		{"another family's any-to-any tunnel", sitTunnel, map[string]model.Device{
+			"x": {Name: "x", Kind: "ip6tnl", Tunnel: tunnel("ip6ip6", "", "")}},
+			[]string{"ip saddr 192.0.2.2 ip daddr 192.0.2.1 meta l4proto 41 accept", "ip daddr 192.0.2.1 meta l4proto 41 counter drop"}},
+		// iproute2's default ip6tnl (mode any) carries IPv4 too.
+		{"another's ip6tnl of any protocol on the ipip6 address", ipip6Tunnel, map[string]model.Device{
+			"x": {Name: "x", Kind: "ip6tnl", Tunnel: anyProto(tunnel("ip6ip6", "2001:db8::1", "2001:db8::9"))}},
+			[]string{"ip6 saddr 2001:db8::2 ip6 daddr 2001:db8::1 meta l4proto 4 accept", "ip6 saddr 2001:db8::9 ip6 daddr 2001:db8::1 meta l4proto 4 accept",
+				"ip6 daddr 2001:db8::1 meta l4proto 4 counter drop"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Build(parse(t, tt.conf), model.Inputs{Devices: tt.devices}, model.State{})

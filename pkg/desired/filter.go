@@ -385,8 +385,9 @@ func orAnyPort(p []uint16) []uint16 {
 }
 
 // foreignTableRules warns when the table inet tunneld in the kernel holds
-// rules tunneld did not write (without a comment, or with one no rule of
-// tunneld's has: nft.Read's "?untagged" and "?comment" lines). The table
+// rules tunneld did not write (without a comment, or with one that is
+// not the rule's: nft.Read's "?untagged", "?comment" and "?edited"
+// lines), or edited. The table
 // is tunneld's by its name: the next write replaces it, or with the
 // filter off deletes it, and those rules go with it, which a tester saw
 // happen to an admin's rule without a word.
@@ -395,7 +396,9 @@ func (b *builder) foreignTableRules() {
 	if f == nil {
 		return
 	}
-	n := strings.Count(f.Observed, "\t?untagged ") + strings.Count(f.Observed, "\t?comment ")
+	// An admin's rule with a comment of its own reads as one of
+	// tunneld's edited: its expressions are not its comment's rule.
+	n := strings.Count(f.Observed, "\t?untagged ") + strings.Count(f.Observed, "\t?comment ") + strings.Count(f.Observed, "\t?edited ")
 	if n == 0 {
 		return
 	}
@@ -403,8 +406,9 @@ func (b *builder) foreignTableRules() {
 	if n > 1 {
 		rules, does = fmt.Sprintf("%d rules", n), "replaces the table, and the rules with it"
 	}
+	rules += " tunneld did not write (or edited by hand)"
 	if !b.c.Global.Firewall {
 		does = strings.Replace(does, "replaces", "deletes (firewall = false)", 1)
 	}
-	b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("nftables table inet %s holds %s tunneld did not write: the table is tunneld's by its name, and tunneld %s; keep your own rules in a table of your own", model.TableName, rules, does))
+	b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("nftables table inet %s holds %s: the table is tunneld's by its name, and tunneld %s; keep your own rules in a table of your own", model.TableName, rules, does))
 }

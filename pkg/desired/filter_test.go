@@ -470,7 +470,7 @@ address = "10.1.0.1/24"
 // that tunneld did not write are named in a warning that says the
 // table is replaced, or deleted with the filter off, and they with it.
 func TestForeignTableRulesWarned(t *testing.T) {
-	observed := "chain input type filter hook input priority 0\n\tip saddr 192.0.2.2 accept\n\t?untagged handle 6\n\t?comment \"admin rule\" handle 7\n"
+	observed := "chain input type filter hook input priority 0\n\tip saddr 192.0.2.2 accept\n\t?untagged handle 6\n\t?comment \"x\\ny\" handle 7\n\t?edited \"admin rule\" handle 8\n"
 	warned := func(conf string, f *model.Filter) []string {
 		var out []string
 		for _, w := range Build(parse(t, conf), model.Inputs{}, model.State{Filter: f}).Warnings {
@@ -487,9 +487,9 @@ func TestForeignTableRulesWarned(t *testing.T) {
 		want []string
 	}{
 		{"two foreign rules", filterTunnel, &model.Filter{Observed: observed}, []string{
-			"nftables table inet tunneld holds 2 rules tunneld did not write: the table is tunneld's by its name, and tunneld replaces the table, and the rules with it; keep your own rules in a table of your own"}},
+			"nftables table inet tunneld holds 3 rules tunneld did not write (or edited by hand): the table is tunneld's by its name, and tunneld replaces the table, and the rules with it; keep your own rules in a table of your own"}},
 		{"filter off", "[global]\nfirewall = false\n" + filterTunnel, &model.Filter{Observed: "chain x\n\t?untagged handle 2\n"}, []string{
-			"nftables table inet tunneld holds a rule tunneld did not write: the table is tunneld's by its name, and tunneld deletes (firewall = false) the table, and the rule with it; keep your own rules in a table of your own"}},
+			"nftables table inet tunneld holds a rule tunneld did not write (or edited by hand): the table is tunneld's by its name, and tunneld deletes (firewall = false) the table, and the rule with it; keep your own rules in a table of your own"}},
 		{"tunneld's own", filterTunnel, &model.Filter{Observed: "chain input type filter hook input priority 0\n\tip saddr 192.0.2.2 accept\n"}, nil},
 		{"no table", filterTunnel, nil, nil},
 	} {

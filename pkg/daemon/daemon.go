@@ -304,24 +304,28 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return dm.stop()
 		case ev := <-dm.d.Events:
-			if !dm.routeMatters(ev) {
-				continue
-			}
-			pending[ev.Kind]++
-			if ev.Kind == watch.Overflow {
-				dm.d.Log.Warn("netlink events were lost (socket overflow): re-reading everything")
-			}
 			now := dm.d.Now()
-			if ev.Kind == watch.Link {
-				linkHint = now
+			// A route hint of a table tunneld neither writes nor reads
+			// asks for nothing, but it may be the last of the queue an
+			// address hint waits for (an address brings its local
+			// table's routes): the short way below still runs.
+			if dm.routeMatters(ev) {
+				pending[ev.Kind]++
+				if ev.Kind == watch.Overflow {
+					dm.d.Log.Warn("netlink events were lost (socket overflow): re-reading everything")
+				}
+				if ev.Kind == watch.Link {
+					linkHint = now
+				}
+				// An address of a device that tunnels take their
+				// local address from: they follow it as soon as the
+				// hints queued are read (not in a storm), before the
+				// debounce ends. A secondary address cannot be the
+				// one they take.
+				followed := ev.Kind == watch.Addr && dm.follows(ev.Index)
+				debounce.Reset(max(pace.hint(now, followed).Sub(now), 0))
+				follow = follow || followed && !ev.Secondary
 			}
-			// An address of a device that tunnels take their local
-			// address from: they follow it as soon as the hints queued
-			// are read (not in a storm), before the debounce ends. A
-			// secondary address cannot be the one they take.
-			followed := ev.Kind == watch.Addr && dm.follows(ev.Index)
-			debounce.Reset(max(pace.hint(now, followed).Sub(now), 0))
-			follow = follow || followed && !ev.Secondary
 			if follow && len(dm.d.Events) == 0 {
 				if !pace.storming(now) {
 					dm.endpoints(ctx, "event: address (tunnel endpoints)", fights())

@@ -89,11 +89,16 @@ func (r *resolver) set(err error, addrs ...string) {
 }
 
 type harness struct {
-	t        *testing.T
-	k        *fakekernel.Kernel
-	res      *resolver
-	events   chan watch.Event
-	reload   chan struct{}
+	t      *testing.T
+	k      *fakekernel.Kernel
+	res    *resolver
+	events chan watch.Event
+	reload chan struct{}
+	// pause holds the loop after a convergence: a channel sent on it
+	// is waited on (closed) before the convergence's facts are sent;
+	// paused says the loop waits.
+	pause    chan chan struct{}
+	paused   chan struct{}
 	facts    chan Facts
 	cfg      string
 	mu       sync.Mutex
@@ -135,6 +140,8 @@ type opts struct {
 	hookRetry time.Duration
 	// holdOff is Deps.HoldOff.
 	holdOff time.Duration
+	// backlog is the room of the events channel (0: 1).
+	backlog int
 }
 
 // startOpts starts a daemon on cfg and waits for its first convergence.
@@ -148,7 +155,11 @@ func startOpts(t *testing.T, cfg string, o opts) *harness {
 	k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/24")}})
 	k.AddDevice(model.Device{Name: "lan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.168.1.1/24")}})
 	k.AddForeignRoute(model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1"), Dev: "wan"}, 3)
-	h := &harness{t: t, k: k, res: &resolver{}, events: make(chan watch.Event, 1), reload: make(chan struct{}),
+	backlog := 1
+	if o.backlog > 0 {
+		backlog = o.backlog
+	}
+	h := &harness{t: t, k: k, res: &resolver{}, events: make(chan watch.Event, backlog), reload: make(chan struct{}), pause: make(chan chan struct{}, 1), paused: make(chan struct{}, 1),
 		facts: make(chan Facts, 100), cfg: cfg, done: make(chan error, 1)}
 	h.res.set(nil, "198.51.100.2")
 	var r resolve.Resolver = h.res
@@ -170,10 +181,18 @@ func startOpts(t *testing.T, cfg string, o opts) *harness {
 		Log:          log,
 		Debounce:     debounce,
 		ResolveFloor: time.Millisecond,
-		OnConverge:   func(f Facts) { h.facts <- f },
-		Now:          o.now,
-		HookRetry:    o.hookRetry,
-		HoldOff:      o.holdOff,
+		OnConverge: func(f Facts) {
+			select {
+			case wait := <-h.pause:
+				h.paused <- struct{}{}
+				<-wait
+			default:
+			}
+			h.facts <- f
+		},
+		Now:       o.now,
+		HookRetry: o.hookRetry,
+		HoldOff:   o.holdOff,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -949,4 +968,10 @@ func TestLastChangeForgetsDroppedTunnels(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tunnelLocal is moe's local address in the kernel.
+func (h *harness) tunnelLocal() netip.Addr {
+	h.k.Observe(context.Background(), model.Scope{}) // take the lock
+	return h.k.Tunnels["moe"].Local
 }

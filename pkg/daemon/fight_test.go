@@ -497,3 +497,36 @@ func TestReloadRefusesEmptyFile(t *testing.T) {
 		t.Errorf("a file with [global] alone left moe %v, routes %v", ok, h.routes())
 	}
 }
+
+// TestShortWayAfterIgnoredRouteHint: an address hint of the WAN device
+// read with more hints queued behind it waits for them, and the short way
+// runs at the last; when that last is a route hint of a table tunneld
+// neither writes nor reads (the local table's route the new address
+// brings), the short way still runs then, not at the debounced converge.
+// Skipping such a hint skipped the short way too, and a WAN address
+// change waited for the converge (3× the reaction in the amd64 VM).
+func TestShortWayAfterIgnoredRouteHint(t *testing.T) {
+	var log syncbuf.Buffer
+	h := startOpts(t, baseConfig, opts{debounce: 10 * time.Second, backlog: 4, log: logfmt.New(&log, logfmt.Info)})
+	defer h.stop()
+	wan := h.k.Devices["wan"].Index
+	wait := make(chan struct{})
+	h.pause <- wait
+	h.reload <- struct{}{} // a convergence, held in its facts
+	<-h.paused
+	moved := netip.MustParseAddr("192.0.2.8")
+	h.k.SetAddrs("wan", netip.PrefixFrom(moved, 24))
+	h.events <- watch.Event{Kind: watch.Addr, Index: wan}
+	h.events <- watch.Event{Kind: watch.Route, Table: 255, Proto: 2}
+	close(wait)
+	h.next()
+	for deadline := time.Now().Add(2 * time.Second); h.tunnelLocal() != moved; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tunnel is still from %s 2 s after the hints (the debounce is 10 s)", h.tunnelLocal())
+		}
+	}
+	const shortWay = `cmd="ip link change moe mtu 1480 type ipip local 192.0.2.8 remote 198.51.100.2 ttl 64 pmtudisc" reason="event: address (tunnel endpoints)"`
+	if !strings.Contains(log.String(), shortWay) {
+		t.Errorf("the tunnel was not moved the short way; the log:\n%s", log.String())
+	}
+}

@@ -104,6 +104,9 @@ func TestValidationErrors(t *testing.T) {
 		{"mtu 65511 on gre with an output key", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "mtu = 65511\nokey = 7\n", []string{
 			"t.toml:6:7: tunnel.moe.mtu: 65511 is more than 65507, the largest the kernel gives a gre tunnel with an output key: 65535 less its 28-byte outer header"}},
 		{"mtu 65511 on gre with an input key only", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "mtu = 65511\nikey = 7\n", nil},
+		{"mtu 65496 on ipip6", "[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"2001:db8::1\"\nremote = \"2001:db8::2\"\nmtu = 65496\n", []string{
+			"t.toml:5:7: tunnel.ds.mtu: 65496 is more than 65495, the largest the kernel gives an ipip6 tunnel: 65535 less its 40-byte outer header"}},
+		{"mtu 65495 on ipip6", "[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"2001:db8::1\"\nremote = \"2001:db8::2\"\nmtu = 65495\n", nil},
 		{"mtu 65535 on ip6ip6", "[tunnel.six]\nmode = \"ip6ip6\"\nlocal = \"2001:db8::1\"\nremote = \"2001:db8::2\"\nmtu = 65535\n", nil},
 		{"key on ipip", moe + "key = 5\n", []string{"t.toml:6:7: tunnel.moe.key: only gre tunnels have keys (mode is ipip)"}},
 		{"key and ikey", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "key = 5\nikey = 6\n", []string{

@@ -167,11 +167,11 @@ func (b *builder) outerRules() []model.FRule {
 	for _, name := range b.foreignTunnels() {
 		l := *b.in.Devices[name].Tunnel
 		add(l, l.Mode.Protocol(), false)
-		if l.Others.AnyProto && l.Mode.OuterIPv6() {
-			// ip's mode any (iproute2's default for ip6tnl):
-			// IPv4 and IPv6 inside, protocols 4 and 41 both.
-			add(l, model.ModeIPIP6.Protocol(), false)
-			add(l, model.ModeIP6IP6.Protocol(), false)
+		if l.Others.AnyProto {
+			// ip's mode any (iproute2's default for ip6tnl and
+			// sit): IPv4 and IPv6 inside, protocols 4 and 41 both.
+			add(l, model.ModeIPIP.Protocol(), false)
+			add(l, model.ModeSIT.Protocol(), false)
 		}
 	}
 	var drop []model.FRule

@@ -441,6 +441,10 @@ address = "10.1.0.1/24"
 		{"another family's any-to-any tunnel", sitTunnel, map[string]model.Device{
 			"x": {Name: "x", Kind: "ip6tnl", Tunnel: tunnel("ip6ip6", "", "")}},
 			[]string{"ip saddr 192.0.2.2 ip daddr 192.0.2.1 meta l4proto 41 accept", "ip daddr 192.0.2.1 meta l4proto 41 counter drop"}},
+		// So does iproute2's default sit (mode any).
+		{"another's sit of any protocol on the ipip address", filterTunnel, map[string]model.Device{
+			"x": {Name: "x", Kind: "sit", Tunnel: anyProto(tunnel("sit", "192.0.2.1", "203.0.113.9"))}},
+			[]string{acceptMoe, "ip saddr 203.0.113.9 ip daddr 192.0.2.1 meta l4proto 4 accept", dropIPIP}},
 		// iproute2's default ip6tnl (mode any) carries IPv4 too.
 		{"another's ip6tnl of any protocol on the ipip6 address", ipip6Tunnel, map[string]model.Device{
 			"x": {Name: "x", Kind: "ip6tnl", Tunnel: anyProto(tunnel("ip6ip6", "2001:db8::1", "2001:db8::9"))}},

@@ -176,4 +176,21 @@ func TestPrivilegedForeignTunnelEndpoints(t *testing.T) {
 	if tunl0 := in.Devices["tunl0"].Tunnel; tunl0 == nil || tunl0.Local.IsValid() && !tunl0.Local.IsUnspecified() {
 		t.Errorf("tunl0's tunnel: %+v, want any to any", tunl0)
 	}
+	// iproute2's default sit (mode any) says it carries IPv4 too.
+	rt, err := rtnetlink.Dial(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	err = rt.Link.New(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Attributes: &rtnetlink.LinkAttributes{Name: "admin6",
+		Info: &rtnetlink.LinkInfo{Kind: iptun.KindSIT, Data: &iptun.SIT{Local: netip.MustParseAddr("192.0.2.10"), Remote: netip.MustParseAddr("203.0.113.6")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, in, err = k.Observe(ctx, model.Scope{}); err != nil {
+		t.Fatal(err)
+	}
+	if sit := in.Devices["admin6"].Tunnel; sit == nil || sit.Mode != model.ModeSIT || !sit.Others.AnyProto {
+		t.Errorf("admin6's tunnel: %+v, want a sit of any protocol", sit)
+	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tunneld/tunneld/pkg/iptun"
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
@@ -58,6 +59,12 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		ml, ok := linkFromData(l.kind, l.data, names, mode)
 		if !ours && ok {
 			ml.Name = l.name
+			if sit, isSIT := l.data.(*iptun.SIT); isSIT && sit.Proto == 0 {
+				// iproute2's default sit, mode any: IPv4 inside as
+				// well as IPv6 (the filter accepts both from its
+				// remote). tunneld's own are mode ip6ip.
+				ml.Others.AnyProto = true
+			}
 			d.Tunnel = &ml
 		}
 		in.Devices[l.name] = d

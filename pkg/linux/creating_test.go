@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/engine"
@@ -192,5 +193,87 @@ func TestPrivilegedForeignTunnelEndpoints(t *testing.T) {
 	}
 	if sit := in.Devices["admin6"].Tunnel; sit == nil || sit.Mode != model.ModeSIT || !sit.Others.AnyProto {
 		t.Errorf("admin6's tunnel: %+v, want a sit of any protocol", sit)
+	}
+}
+
+// greTap is a gretap or ip6gretap device's IFLA_INFO_DATA, its endpoints
+// alone: an rtnetlink.LinkDriver for making one in a test.
+type greTap struct {
+	kind          string
+	local, remote netip.Addr
+}
+
+func (g *greTap) New() rtnetlink.LinkDriver { return &greTap{kind: g.kind} }
+func (g *greTap) Kind() string              { return g.kind }
+func (g *greTap) Decode(*netlink.AttributeDecoder) error {
+	return nil
+}
+func (g *greTap) Encode(ae *netlink.AttributeEncoder) error {
+	ae.Bytes(iflaGRELocal, g.local.AsSlice())
+	ae.Bytes(iflaGRERemote, g.remote.AsSlice())
+	return nil
+}
+
+// TestPrivilegedForeignGRETap: another manager's gretap and ip6gretap
+// devices come with their endpoints among the devices, as GRE tunnels
+// (model.Device.Tunnel), so that the filter lets their packets through;
+// the kernel's gretap0 (any to any) does not.
+func TestPrivilegedForeignGRETap(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	rt, err := rtnetlink.Dial(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for _, g := range []*greTap{
+		{"gretap", netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("203.0.113.3")},
+		{"ip6gretap", netip.MustParseAddr("2001:db8::10"), netip.MustParseAddr("2001:db8::3")},
+	} {
+		err := rt.Link.New(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Attributes: &rtnetlink.LinkAttributes{Name: "x" + g.kind,
+			Info: &rtnetlink.LinkInfo{Kind: g.kind, Data: g}}})
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			netnstest.NoDriver(t, "kernel has no "+g.kind+" support")
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", g.kind, err)
+		}
+	}
+	_, in, err := k.Observe(ctx, model.Scope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]model.Link{
+		"xgretap":    {Name: "xgretap", Mode: model.ModeGRE, Local: netip.MustParseAddr("192.0.2.10"), Remote: netip.MustParseAddr("203.0.113.3")},
+		"xip6gretap": {Name: "xip6gretap", Mode: model.ModeGRE, Local: netip.MustParseAddr("2001:db8::10"), Remote: netip.MustParseAddr("2001:db8::3")},
+	} {
+		if got := in.Devices[name].Tunnel; got == nil || *got != want {
+			t.Errorf("%s's tunnel: %+v, want %+v", name, got, want)
+		}
+	}
+	if d, ok := in.Devices["gretap0"]; ok && d.Tunnel != nil {
+		t.Errorf("gretap0's tunnel: %+v, want none", d.Tunnel)
+	}
+}
+
+// TestGREAddrs reads a GRE device's endpoints, IPv4 or IPv6, the
+// unspecified ones as the zero Addr.
+func TestGREAddrs(t *testing.T) {
+	attrs := func(local, remote netip.Addr) []byte {
+		b, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: 1, Data: []byte{0, 0, 0, 2}},
+			{Type: iflaGRELocal, Data: local.AsSlice()}, {Type: iflaGRERemote, Data: remote.AsSlice()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tt := range []struct{ local, remote string }{{"192.0.2.1", "203.0.113.3"}, {"2001:db8::1", "2001:db8::3"}} {
+		l, r := greAddrs(attrs(netip.MustParseAddr(tt.local), netip.MustParseAddr(tt.remote)))
+		if l.String() != tt.local || r.String() != tt.remote {
+			t.Errorf("greAddrs: %s, %s, want %s, %s", l, r, tt.local, tt.remote)
+		}
+	}
+	if l, r := greAddrs(attrs(netip.IPv4Unspecified(), netip.IPv4Unspecified())); l.IsValid() || r.IsValid() {
+		t.Errorf("any to any: %s, %s, want zero Addrs", l, r)
 	}
 }

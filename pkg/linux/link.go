@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
@@ -24,6 +25,48 @@ type observedLink struct {
 	up, running bool
 	data        rtnetlink.LinkDriver // a tunnel's parameters, else nil
 	stats       model.Stats
+	// greLocal and greRemote are the endpoints of another kind of GRE
+	// device (greKind), which tunneld never makes.
+	greLocal, greRemote netip.Addr
+}
+
+// greKind reports whether kind is one of the GRE devices tunneld does
+// not make but whose packets, IP protocol 47, its filter's input chain
+// must let through from their remotes (desired.outerRules): an L2 gretap
+// of netifd's on the WAN address was cut off (a tester's), an erspan
+// too. (A switch: a map would be a package variable, writable data.)
+func greKind(kind string) bool {
+	switch kind {
+	case "gretap", "erspan", "ip6gre", "ip6gretap", "ip6erspan":
+		return true
+	}
+	return false
+}
+
+// The attributes of IFLA_INFO_DATA greAddrs reads (linux/if_tunnel.h).
+const (
+	iflaGRELocal  = 6
+	iflaGRERemote = 7
+)
+
+// greAddrs reads the local and remote addresses (IFLA_GRE_LOCAL,
+// IFLA_GRE_REMOTE, 4 or 16 bytes) of a GRE device's IFLA_INFO_DATA; an
+// unspecified one is the zero Addr, as the iptun drivers read them.
+func greAddrs(data []byte) (local, remote netip.Addr) {
+	_ = eachAttr(data, func(typ uint16, v []byte) error {
+		a, ok := netip.AddrFromSlice(v)
+		if !ok || a.IsUnspecified() {
+			return nil
+		}
+		switch typ {
+		case iflaGRELocal:
+			local = a
+		case iflaGRERemote:
+			remote = a
+		}
+		return nil
+	})
+	return local, remote
 }
 
 // rtextFilterSkipStats (RTEXT_FILTER_SKIP_STATS) leaves the per-protocol
@@ -97,6 +140,10 @@ func decodeLink(b []byte) (observedLink, error) {
 	})
 	if err != nil || data == nil {
 		return l, err
+	}
+	if greKind(l.kind) {
+		l.greLocal, l.greRemote = greAddrs(data)
+		return l, nil
 	}
 	d := iptun.Driver(l.kind)
 	if d == nil {

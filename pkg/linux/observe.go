@@ -51,6 +51,11 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		d := model.Device{Name: l.name, Index: int(l.index), Kind: l.kind, MTU: l.mtu, Up: l.up, Running: l.running, Stats: l.stats}
 		d.Addrs, d.Unusable, d.LinkLocal = devAddrs.of(l.index), devAddrs.unusable[l.index], devAddrs.linkLocal[l.index]
 		if !tunnelKinds[l.kind] {
+			if l.greRemote.IsValid() {
+				// Another kind of GRE device, to one remote: what
+				// the filter lets through (see greKind).
+				d.Tunnel = &model.Link{Name: l.name, Mode: model.ModeGRE, Local: l.greLocal, Remote: l.greRemote}
+			}
 			in.Devices[l.name] = d
 			continue
 		}

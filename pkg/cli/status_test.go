@@ -1171,3 +1171,26 @@ func TestStatusDaemonsFile(t *testing.T) {
 		t.Errorf("status -c %s: exit %d, want the file's error\n%s", missing, code, out)
 	}
 }
+
+// TestStatusEmptiedFile: a file emptied while the daemon runs another
+// configuration is not what a reload would bring (the daemon refuses
+// it): status says so, shows the daemon's tunnels and exits 1, as for a
+// file that does not validate, rather than offering the reload and the
+// removal of every tunnel as its drift (a tester's).
+func TestStatusEmptiedFile(t *testing.T) {
+	file, _, k := configured(t, "\n  \n")
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	sock := serveFacts(t, daemon.Facts{Started: at, Converges: 1, LastConverge: at, ConfigFile: file, ConfigSum: "0123",
+		Tunnels: []desired.TunnelStatus{{Name: "moe", Up: true}}})
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+	if code := Main(env, []string{"status", "-c", file, "-socket", sock}); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if want := file + " is empty: the daemon refuses it as a reload"; !strings.Contains(errb.String(), want) {
+		t.Errorf("stderr %q, want %q…", errb.String(), want)
+	}
+	if strings.Contains(out.String(), "reload the daemon to apply it") || strings.Contains(out.String(), "drift") || !strings.Contains(out.String(), "moe") {
+		t.Errorf("stdout:\n%s\nwant the daemon's tunnel moe, and no reload offered", out.String())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/tunneld/tunneld/pkg/config"
@@ -54,7 +55,7 @@ func runApply(env *Env, args []string) int {
 	for _, n := range rep.Last.Want.Notes {
 		fmt.Fprintf(env.Stderr, "tunneld: %s\n", n)
 	}
-	for _, n := range rep.Last.Want.Warnings {
+	for _, n := range append(slices.Clip(rep.Ended), rep.Last.Want.Warnings...) {
 		fmt.Fprintf(env.Stderr, "tunneld: warning: %s\n", n)
 	}
 	if err != nil {

@@ -500,3 +500,18 @@ func (c *countingKernel) Apply(ctx context.Context, p plan.Plan) error {
 	c.applies++
 	return c.Kernel.Apply(ctx, p)
 }
+
+// TestApplySaysEndedWarnings: apply names the rules it removes with the
+// table it replaces, which its last round no longer sees.
+func TestApplySaysEndedWarnings(t *testing.T) {
+	file, _, k := configured(t, "[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\n")
+	k.SetFilter(&model.Filter{Observed: "chain input type filter hook input priority 0\n\t?untagged handle 6\n"})
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+	if code := Main(env, []string{"apply", "-c", file}); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "tunneld: warning: nftables table inet tunneld holds a rule tunneld did not write") {
+		t.Errorf("stderr:\n%s\nwant the warning about the rule", errb.String())
+	}
+}

@@ -64,7 +64,7 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 	for _, n := range rep.Last.Want.Notes {
 		dm.d.Log.Debug("waiting", "note", n)
 	}
-	dm.warn(rep.Last)
+	dm.warn(rep.Last, rep.Ended)
 	tunnels := inKernel(rep.Last, err, dm.heldTunnels())
 	// A failed hook run of a tunnel that is down is not tried again:
 	// the LinkUp that brings it back runs the hook. Told before dm.mu is
@@ -141,9 +141,16 @@ func (dm *Daemon) retryAfter() time.Duration {
 // a tunnel that only the admin can bring up (desired.TunnelStatus.Blocked:
 // a device tunneld does not own holds its name), as apply and status say
 // it. A converge that observed nothing (s has no devices) changes nothing.
-func (dm *Daemon) warn(s engine.Snapshot) {
+func (dm *Daemon) warn(s engine.Snapshot, ended []string) {
 	if s.Inputs.Devices == nil {
 		return
+	}
+	// The converge's first round gave these, its own changes ended
+	// them (engine.Report.Ended): said once, now.
+	for _, w := range ended {
+		if !dm.warned[w] {
+			dm.d.Log.Warn(w)
+		}
 	}
 	warned := make(map[string]bool, len(s.Want.Warnings))
 	for _, w := range s.Want.Warnings {

@@ -530,3 +530,18 @@ func TestShortWayAfterIgnoredRouteHint(t *testing.T) {
 		t.Errorf("the tunnel was not moved the short way; the log:\n%s", log.String())
 	}
 }
+
+// TestEndedWarningLogged: a rule someone put into tunneld's table is
+// named in the log when the converge replaces the table, though the
+// converge's last round no longer sees it (engine.Report.Ended).
+func TestEndedWarningLogged(t *testing.T) {
+	var log syncbuf.Buffer
+	h := startLogging(t, baseConfig, logfmt.New(&log, logfmt.Info))
+	defer h.stop()
+	h.writes() // take the lock
+	h.k.SetFilter(&model.Filter{Observed: "chain input type filter hook input priority 0\n\t?untagged handle 6\n"})
+	h.event(watch.Filter)
+	if !strings.Contains(log.String(), `level=WARN msg="nftables table inet tunneld holds a rule tunneld did not write`) {
+		t.Errorf("no warning about the rule; the log:\n%s", log.String())
+	}
+}

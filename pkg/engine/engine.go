@@ -121,6 +121,22 @@ type Report struct {
 	// state and plan) took; Apply is the time spent applying, over all
 	// rounds.
 	FirstRead, Apply time.Duration
+	// Ended are the first round's warnings that the last round no longer
+	// gives: what the converge's own changes ended, such as rules in
+	// tunneld's table that it did not write, gone with the table it
+	// replaced. Said by apply and the daemon's log with the last round's
+	// (a tester's admin lost a rule without a word).
+	Ended []string
+}
+
+// ended sets rep.Ended from the first round's warnings.
+func (rep *Report) ended(first []string) {
+	rep.Ended = nil
+	for _, w := range first {
+		if !slices.Contains(rep.Last.Want.Warnings, w) {
+			rep.Ended = append(rep.Ended, w)
+		}
+	}
 }
 
 // ErrNotConverged means the kernel still differs from the plan after
@@ -148,6 +164,7 @@ func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved m
 	var rep Report
 	var failures error
 	var refused map[string]string
+	var first []string // the first round's warnings (see Report.Ended)
 	rounds := MaxRounds
 	for round := 0; round < rounds; round++ {
 		start := time.Now()
@@ -163,6 +180,10 @@ func Converge(ctx context.Context, k kernel.Kernel, c *config.Config, resolved m
 		}
 		s.Plan.Ops = dropHeld(s.Plan.Ops, hold)
 		rep.Last = s
+		if round == 0 {
+			first = s.Want.Warnings
+		}
+		rep.ended(first)
 		if s.Plan.Empty() {
 			return rep, nil
 		}

@@ -371,3 +371,28 @@ func TestDropHeld(t *testing.T) {
 		})
 	}
 }
+
+// TestConvergeEndedWarnings: a warning the first round gives and the
+// converge's own changes end (rules in tunneld's table it did not write,
+// gone with the table it replaces) is in Report.Ended, for apply and the
+// daemon to say; the last round's own warnings are not.
+func TestConvergeEndedWarnings(t *testing.T) {
+	k := world()
+	k.SetFilter(&model.Filter{Observed: "chain input type filter hook input priority 0\n\t?untagged handle 6\n"})
+	c, err := config.Parse("t.toml", []byte(strings.Replace(refusedConf, "%s", "gre", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Converge(context.Background(), k, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Ended) != 1 || !strings.Contains(rep.Ended[0], "holds a rule tunneld did not write") {
+		t.Errorf("Ended = %q, want the warning about the rule tunneld did not write", rep.Ended)
+	}
+	for _, w := range rep.Ended {
+		if slices.Contains(rep.Last.Want.Warnings, w) {
+			t.Errorf("Ended has the last round's warning %q", w)
+		}
+	}
+}

@@ -169,21 +169,30 @@ func form(op plan.Op) string {
 // environment (a new WAN address every minute, a tunnel set down while
 // its device is gone and up when it is back, a route through it standing
 // as an unreachable route meanwhile) gives another form and never
-// counts. Repairs are counted by key (HoldKey), but for the nftables
-// table's (filterKey); too many in FightWindow and what key names is
-// held back for HoldOff (Deps.HoldOff), with one log line saying so;
+// counts. Repairs are counted by key (HoldKey); too many in FightWindow
+// and what key names is held back for HoldOff (Deps.HoldOff), with one
+// log line saying so, but for the nftables table (filterKey), only said;
 // tunnel is the tunnel it belongs to (see tunnelOf), for status. The
 // loop converges when the hold ends (see Run).
 func (dm *Daemon) countRepair(obj, key, form, tunnel string, counts bool) {
 	now := dm.d.Now()
 	last, seen := dm.lastForm[obj]
 	dm.lastForm[obj] = form
-	if !counts || !seen || last != form || key == filterKey() {
+	if !counts || !seen || last != form {
 		return
 	}
 	times := slices.DeleteFunc(dm.repairs[key], func(t time.Time) bool { return now.Sub(t) > FightWindow })
 	times = append(times, now)
 	dm.repairs[key] = times
+	if key == filterKey() {
+		// Never held back; said once as the fight starts (a tester's
+		// two daemons, with two state directories, rewrote it 8
+		// times a second each, without a word).
+		if len(times) == FightLimit+1 {
+			dm.d.Log.Warn(fmt.Sprintf("something else keeps changing %s (%d repairs in %s): tunneld keeps putting it back, as it guards the tunnels; is another tunneld running here, with another state directory, or a script flushing the ruleset?", key, len(times), FightWindow), "object", key)
+		}
+		return
+	}
 	if len(times) > FightLimit {
 		dm.held[key] = holding{until: now.Add(dm.d.HoldOff), tunnel: tunnel}
 		delete(dm.repairs, key)

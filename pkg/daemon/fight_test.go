@@ -410,7 +410,7 @@ func TestWANReconnectsAreNotAFight(t *testing.T) {
 // TestFilterFightIsNotHeldBack: the nftables table deleted by something
 // else again and again (`nft flush ruleset` in a firewall script) is
 // put back every time, never held back: held, the tunnels stayed up
-// without the table that guards them.
+// without the table that guards them. The fight is said once.
 func TestFilterFightIsNotHeldBack(t *testing.T) {
 	var log syncbuf.Buffer
 	h := startLogging(t, baseConfig, logfmt.New(&log, logfmt.Info))
@@ -427,6 +427,10 @@ func TestFilterFightIsNotHeldBack(t *testing.T) {
 	}
 	if strings.Contains(log.String(), "giving up") {
 		t.Errorf("the log gives up on something:\n%s", log.String())
+	}
+	const said = `level=WARN msg="something else keeps changing nftables table inet tunneld (6 repairs in 1m0s): tunneld keeps putting it back`
+	if n := strings.Count(log.String(), said); n != 1 {
+		t.Errorf("%d lines %s…, want 1; the log:\n%s", n, said, log.String())
 	}
 }
 

@@ -970,8 +970,16 @@ func TestLastChangeForgetsDroppedTunnels(t *testing.T) {
 	}
 }
 
-// tunnelLocal is moe's local address in the kernel.
+// tunnelLocal is moe's local address in the kernel, read under the
+// kernel's lock (the loop may be changing it).
 func (h *harness) tunnelLocal() netip.Addr {
-	h.k.Observe(context.Background(), model.Scope{}) // take the lock
-	return h.k.Tunnels["moe"].Local
+	s, _, err := h.k.Observe(context.Background(), model.Scope{Links: map[string]model.Mode{"moe": model.ModeIPIP}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	i, ok := model.LinkNamed(s.Links, "moe")
+	if !ok {
+		return netip.Addr{}
+	}
+	return s.Links[i].Local
 }

@@ -139,19 +139,7 @@ func TestSeed001Tunnel3(t *testing.T) {
 // ways.
 func TestSeed001Private(t *testing.T) {
 	l := newLab(t)
-	l.wire("client", "eth0", "inet", "c")
-	l.wire("proxy", "eth0", "inet", "p")
-	l.wire("gateway", "eth0", "inet", "g")
-	l.addr("inet", "c", "128.198.61.1/26")
-	l.addr("inet", "p", "128.198.60.1/25")
-	l.addr("inet", "g", "128.198.60.129/25")
-	l.sysctl("inet", "net/ipv4/ip_forward", "1")
-	l.addr("client", "eth0", "128.198.61.51/26")
-	l.addr("proxy", "eth0", "128.198.60.42/25")
-	l.addr("gateway", "eth0", "128.198.60.200/25")
-	l.route("client", "0.0.0.0/0", "128.198.61.1")
-	l.route("proxy", "0.0.0.0/0", "128.198.60.1")
-	l.route("gateway", "0.0.0.0/0", "128.198.60.129")
+	campus(l)
 	hosts := []string{"client", "proxy", "gateway"}
 	cfg := func(n string) string { return seedFile(seed001, filepath.Join("private", n)) }
 	before := l.snapshots(hosts...)
@@ -199,16 +187,13 @@ func tunnelTx(st status, name string) uint64 {
 	return 0
 }
 
-// seed001Lab is section 2.2's campus network: client (128.198.61.51),
+// campus is section 2.2's campus network: client (128.198.61.51),
 // proxy (128.198.60.42) and gateway (128.198.60.200) on inet's segments,
-// and the target (128.198.60.201) behind the gateway's eth1.
-func seed001Lab(l *lab) {
+// each with its default route through inet.
+func campus(l *lab) {
 	l.wire("client", "eth0", "inet", "c")
 	l.wire("proxy", "eth0", "inet", "p")
 	l.wire("gateway", "eth0", "inet", "g")
-	// The target shares the gateway's segment in the how-to; here a veth
-	// from the gateway stands for it, with a host route to the target.
-	l.wire("target", "eth0", "gateway", "eth1")
 	l.addr("inet", "c", "128.198.61.1/26")
 	l.addr("inet", "p", "128.198.60.1/25")
 	l.addr("inet", "g", "128.198.60.129/25")
@@ -216,10 +201,19 @@ func seed001Lab(l *lab) {
 	l.addr("client", "eth0", "128.198.61.51/26")
 	l.addr("proxy", "eth0", "128.198.60.42/25")
 	l.addr("gateway", "eth0", "128.198.60.200/25")
-	l.addr("target", "eth0", "128.198.60.201/25")
 	l.route("client", "0.0.0.0/0", "128.198.61.1")
 	l.route("proxy", "0.0.0.0/0", "128.198.60.1")
 	l.route("gateway", "0.0.0.0/0", "128.198.60.129")
+}
+
+// seed001Lab is the campus network with the target (128.198.60.201)
+// behind the gateway's eth1.
+func seed001Lab(l *lab) {
+	campus(l)
+	// The target shares the gateway's segment in the how-to; here a veth
+	// from the gateway stands for it, with a host route to the target.
+	l.wire("target", "eth0", "gateway", "eth1")
+	l.addr("target", "eth0", "128.198.60.201/25")
 	l.in("gateway", func() error {
 		return netnstest.AddRoute(netnstest.Route{Table: 254, Dst: netip.MustParsePrefix("128.198.60.201/32"), Dev: "eth1", Proto: 4})
 	})

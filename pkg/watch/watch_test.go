@@ -136,14 +136,7 @@ func TestPrivilegedHints(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The request socket's port id: the kernel assigned it on bind.
-	w, err := Open(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan Event, 16)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, out) }()
+	_, out := watching(t)
 	addr := func(c *rtnetlink.Conn, ip string) error {
 		return c.Address.New(&rtnetlink.AddressMessage{Family: unix.AF_INET, PrefixLength: 24, Index: uint32(ifc.Index),
 			Attributes: &rtnetlink.AddressAttributes{Address: net.ParseIP(ip).To4(), Local: net.ParseIP(ip).To4()}})
@@ -177,10 +170,6 @@ func TestPrivilegedHints(t *testing.T) {
 		}
 		break
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
 }
 
 // TestPrivilegedNetconfHints: a sysctl the kernel announces, written in
@@ -205,14 +194,7 @@ func TestPrivilegedNetconfHints(t *testing.T) {
 	}
 	// The veth's own netconf notifications (a new device has them) came
 	// before the watcher: it sees the writes' alone.
-	w, err := Open(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan Event, Backlog)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, out) }()
+	_, out := watching(t)
 	netconf := Event{Kind: Netconf, Type: unix.RTM_NEWNETCONF}
 	for _, tt := range []struct {
 		name  string
@@ -251,10 +233,6 @@ func TestPrivilegedNetconfHints(t *testing.T) {
 			t.Errorf("%s: hints (-want +got):\n%s", tt.name, diff)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
 }
 
 // TestPrivilegedFilterHints: nf_tables changes to another table (inet
@@ -266,17 +244,10 @@ func TestPrivilegedFilterHints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := Open(0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, out := watching(t)
 	if w.nf == nil {
 		t.Skip("no nf_tables in this kernel")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan Event, Backlog)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, out) }()
 	// changes makes a table with a base chain, a rule and a set with an
 	// element, then adds a second element and deletes the table, one
 	// transaction each, and returns the Filter hints they gave.
@@ -329,10 +300,6 @@ func TestPrivilegedFilterHints(t *testing.T) {
 	if n := changes(nftables.TableFamilyINet, "tunneld"); n < 3 {
 		t.Errorf("inet tunneld's changes gave %d hints, want one or more for each of its 3 transactions", n)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
 }
 
 // TestRouteHint reads a route hint's table, from struct rtmsg or from
@@ -382,14 +349,7 @@ func TestPrivilegedRouteHints(t *testing.T) {
 	if err := netnstest.LinkUp("v0"); err != nil {
 		t.Fatal(err)
 	}
-	w, err := Open(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan Event, Backlog)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, out) }()
+	_, out := watching(t)
 	for _, table := range []uint32{77, 1000} {
 		r := netnstest.Route{Table: table, Dst: netip.MustParsePrefix("10.77.0.0/16"), Dev: "v0", Proto: 12}
 		if err := netnstest.AddRoute(r); err != nil {
@@ -410,8 +370,26 @@ func TestPrivilegedRouteHints(t *testing.T) {
 			break
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
+}
+
+// watching opens a watcher in the calling test's namespace and runs it
+// until the test ends (Run must then return no error); it returns the
+// watcher and its hints.
+func watching(t *testing.T) (*Watcher, <-chan Event) {
+	t.Helper()
+	w, err := Open(0)
+	if err != nil {
+		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Event, Backlog)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, out) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return w, out
 }

@@ -214,8 +214,9 @@ func (g *greTap) Encode(ae *netlink.AttributeEncoder) error {
 	return nil
 }
 
-// TestPrivilegedForeignGRETap: another manager's gretap and ip6gretap
-// devices come with their endpoints among the devices, as GRE tunnels
+// TestPrivilegedForeignGRETap: another manager's gretap, ip6gretap and
+// ip6gre devices (the last from one address to any remote) come with
+// their endpoints among the devices, as GRE tunnels
 // (model.Device.Tunnel), so that the filter lets their packets through;
 // the kernel's gretap0 (any to any) does not.
 func TestPrivilegedForeignGRETap(t *testing.T) {
@@ -229,6 +230,7 @@ func TestPrivilegedForeignGRETap(t *testing.T) {
 	for _, g := range []*greTap{
 		{"gretap", netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("203.0.113.3")},
 		{"ip6gretap", netip.MustParseAddr("2001:db8::10"), netip.MustParseAddr("2001:db8::3")},
+		{"ip6gre", netip.MustParseAddr("2001:db8::10"), netip.IPv6Unspecified()}, // a hub: any remote
 	} {
 		err := rt.Link.New(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Attributes: &rtnetlink.LinkAttributes{Name: "x" + g.kind,
 			Info: &rtnetlink.LinkInfo{Kind: g.kind, Data: g}}})
@@ -246,6 +248,7 @@ func TestPrivilegedForeignGRETap(t *testing.T) {
 	for name, want := range map[string]model.Link{
 		"xgretap":    {Name: "xgretap", Mode: model.ModeGRE, Local: netip.MustParseAddr("192.0.2.10"), Remote: netip.MustParseAddr("203.0.113.3")},
 		"xip6gretap": {Name: "xip6gretap", Mode: model.ModeGRE, Local: netip.MustParseAddr("2001:db8::10"), Remote: netip.MustParseAddr("2001:db8::3")},
+		"xip6gre":    {Name: "xip6gre", Mode: model.ModeGRE, Local: netip.MustParseAddr("2001:db8::10")},
 	} {
 		if got := in.Devices[name].Tunnel; got == nil || *got != want {
 			t.Errorf("%s's tunnel: %+v, want %+v", name, got, want)

@@ -51,9 +51,11 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		d := model.Device{Name: l.name, Index: int(l.index), Kind: l.kind, MTU: l.mtu, Up: l.up, Running: l.running, Stats: l.stats}
 		d.Addrs, d.Unusable, d.LinkLocal = devAddrs.of(l.index), devAddrs.unusable[l.index], devAddrs.linkLocal[l.index]
 		if !tunnelKinds[l.kind] {
-			if l.greRemote.IsValid() {
-				// Another kind of GRE device, to one remote: what
-				// the filter lets through (see greKind).
+			if l.greRemote.IsValid() || l.greLocal.IsValid() {
+				// Another kind of GRE device, to one remote or from
+				// one address to any: what the filter lets through
+				// (see greKind). Not the fallback gretap0, any to
+				// any, which the filter guards against.
 				d.Tunnel = &model.Link{Name: l.name, Mode: model.ModeGRE, Local: l.greLocal, Remote: l.greRemote}
 			}
 			in.Devices[l.name] = d

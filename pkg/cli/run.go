@@ -45,6 +45,11 @@ func runRun(env *Env, args []string) int {
 	if env.Journal {
 		log.PrefixPriority()
 	}
+	// The file by its absolute path, which the daemon's facts give:
+	// status run from another directory reads it (see runStatus).
+	if abs, err := filepath.Abs(*path); err == nil {
+		*path = abs
+	}
 	// The configuration first: an invalid one stops the daemon before it
 	// touches the kernel or the state directory.
 	c, ok := load(env, *path)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/kernel"
@@ -215,5 +216,34 @@ func TestRunEarlyHUP(t *testing.T) {
 	cancel()
 	if c := <-code; c != 0 {
 		t.Errorf("exit %d:\n%s", c, errb.String())
+	}
+}
+
+// TestRunConfigFileAbsolute: a daemon given its file by a relative path
+// names it by its absolute one in its facts, which status without -c
+// reads from any directory.
+func TestRunConfigFileAbsolute(t *testing.T) {
+	if filepath.IsAbs(coloFile) {
+		t.Fatalf("coloFile %s is absolute: the test shows nothing", coloFile)
+	}
+	env, out, errb, cancel := coloDaemon(t)
+	code := make(chan int, 1)
+	go func() { code <- Main(env, []string{"run", "-c", coloFile}) }()
+	defer func() {
+		cancel()
+		<-code
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "ready"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready within 10s:\n%s", errb.String())
+		}
+	}
+	f, err := daemon.Query(filepath.Join(env.StateDir, daemon.SocketName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := filepath.Abs(coloFile)
+	if f.ConfigFile != want {
+		t.Errorf("the daemon's file %q, want %q", f.ConfigFile, want)
 	}
 }

@@ -123,9 +123,11 @@ func runStatus(env *Env, args []string) int {
 	} else {
 		st.DaemonError = queryErr(*sock, err)
 	}
-	if st.Daemon != nil && st.Daemon.ConfigFile != "" && !given(fs, "c") {
+	if st.Daemon != nil && filepath.IsAbs(st.Daemon.ConfigFile) && !given(fs, "c") {
 		// The running daemon's file, which may not be the default (a
-		// tester's `tunneld run -c /tmp/t.toml`, then `status`).
+		// tester's `tunneld run -c /tmp/t.toml`, then `status`); by
+		// its absolute path (one relative to an older daemon's
+		// directory is not this one's).
 		*path = st.Daemon.ConfigFile
 	}
 	c, err := config.Load(*path)

@@ -1170,6 +1170,12 @@ func TestStatusDaemonsFile(t *testing.T) {
 	if code, out := run("-c", missing); code == 0 || !strings.Contains(out, missing) {
 		t.Errorf("status -c %s: exit %d, want the file's error\n%s", missing, code, out)
 	}
+	// A daemon's file by a relative path is its own directory's, not
+	// status's: the default file is read then (here, none).
+	sock = serveFacts(t, daemon.Facts{Started: at, Converges: 1, LastConverge: at, ConfigFile: "t.toml"})
+	if code, out := run(); code == 0 || !strings.Contains(out, config.DefaultPath) {
+		t.Errorf("status without -c, the daemon's file relative: exit %d, want the default file's error\n%s", code, out)
+	}
 }
 
 // TestStatusEmptiedFile: a file emptied while the daemon runs another

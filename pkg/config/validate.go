@@ -219,8 +219,9 @@ func (d *decoder) rulesFit(c *Config) {
 func tunnelPath(name string) keyPath { return keyPath("tunnel").key(name) }
 
 // duplicateTunnels finds tunnels the kernel would refuse as the same: one
-// kind, local, remote, and but for ip6tnl device and (for GRE) input key. The later one in the file
-// is reported; positions are only looked at when there is a duplicate.
+// kind, local and remote, and but for ip6tnl device and (for GRE) input
+// key. The later one in the file is reported; positions are only looked
+// at when there is a duplicate.
 func (d *decoder) duplicateTunnels(c *Config) {
 	if !hasDuplicateTunnel(c.Tunnels) {
 		return

@@ -70,8 +70,6 @@ type Plan struct {
 // Empty reports whether there is nothing to do.
 func (p Plan) Empty() bool { return len(p.Ops) == 0 }
 
-// Object names what an operation touches, for messages
-// (`tunnel "moe"`, `route 10.0.2.0/24 table 42`).
 // MovesEndpoints reports whether o changes a tunnel in place to other
 // endpoints: those the kernel tells tunnels apart by (model.Link's
 // SameTunnel), which it refuses when another tunnel holds them.
@@ -93,6 +91,8 @@ func (o Op) OnTunnel() string {
 	return ""
 }
 
+// Object names what an operation touches, for messages
+// (`tunnel "moe"`, `route 10.0.2.0/24 table 42`).
 func (o Op) Object() string {
 	switch {
 	case o.Link != nil:

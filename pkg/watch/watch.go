@@ -219,16 +219,8 @@ func routeHint(k Kind, data []byte) (table uint32, proto uint8) {
 		return 0, 0
 	}
 	table, proto = uint32(data[4]), data[5]
-	for b := data[rtmsgLen:]; len(b) >= 4; {
-		l := int(binary.NativeEndian.Uint16(b))
-		if l < 4 || l > len(b) {
-			break
-		}
-		if binary.NativeEndian.Uint16(b[2:]) == unix.RTA_TABLE && l >= 8 {
-			table = binary.NativeEndian.Uint32(b[4:])
-			break
-		}
-		b = b[min((l+3)&^3, len(b)):]
+	if v, ok := attr(data[rtmsgLen:], unix.RTA_TABLE); ok && len(v) >= 4 {
+		table = binary.NativeEndian.Uint32(v)
 	}
 	return table, proto
 }
@@ -280,20 +272,28 @@ func classifyFilter(t uint16, data []byte) Kind {
 // NFTA_SET_TABLE, NFTA_SET_ELEM_LIST_TABLE, NFTA_OBJ_TABLE,
 // NFTA_FLOWTABLE_TABLE), is "tunneld".
 func ownTable(data []byte) bool {
-	const nfgenmsgLen, nlaHdrLen, tableAttr = 4, 4, 1
+	const nfgenmsgLen, tableAttr = 4, 1
 	if len(data) < nfgenmsgLen || data[0] != unix.NFPROTO_INET {
 		return false
 	}
-	for b := data[nfgenmsgLen:]; len(b) >= nlaHdrLen; {
+	name, ok := attr(data[nfgenmsgLen:], tableAttr)
+	return ok && string(name) == model.TableName+"\x00"
+}
+
+// attr is the value of the first attribute of type typ (its flags
+// aside) in b, a run of netlink attributes; false when there is none, or
+// the run is malformed before it.
+func attr(b []byte, typ uint16) ([]byte, bool) {
+	const nlaHdrLen = 4
+	for len(b) >= nlaHdrLen {
 		l := int(binary.NativeEndian.Uint16(b))
-		typ := binary.NativeEndian.Uint16(b[2:]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
 		if l < nlaHdrLen || l > len(b) {
-			return false
+			return nil, false
 		}
-		if typ == tableAttr {
-			return string(b[nlaHdrLen:l]) == model.TableName+"\x00"
+		if binary.NativeEndian.Uint16(b[2:])&^(unix.NLA_F_NESTED|unix.NLA_F_NET_BYTEORDER) == typ {
+			return b[nlaHdrLen:l], true
 		}
 		b = b[min((l+3)&^3, len(b)):]
 	}
-	return false
+	return nil, false
 }

@@ -67,7 +67,7 @@ func TestClassifyFilter(t *testing.T) {
 	}{
 		{"own table deleted", nft(unix.NFT_MSG_DELTABLE), msg(unix.NFPROTO_INET, attr(1, name("tunneld")), attr(3, []byte{0, 0, 0, 1})), Filter},
 		{"rule of own table", nft(unix.NFT_MSG_NEWRULE), msg(unix.NFPROTO_INET, attr(1, name("tunneld")), attr(2, name("input"))), Filter},
-		{"nested flag on the attribute", nft(unix.NFT_MSG_DELRULE), msg(unix.NFPROTO_INET, attr(1|unix.NLA_F_NET_BYTEORDER, name("tunneld"))), Filter},
+		{"a flag on the attribute's type", nft(unix.NFT_MSG_DELRULE), msg(unix.NFPROTO_INET, attr(1|unix.NLA_F_NET_BYTEORDER, name("tunneld"))), Filter},
 		{"element of another table's set", nft(unix.NFT_MSG_NEWSETELEM), msg(unix.NFPROTO_INET, attr(1, name("fw4")), attr(2, name("banned"))), 0},
 		{"same name, other family", nft(unix.NFT_MSG_NEWTABLE), msg(unix.NFPROTO_IPV4, attr(1, name("tunneld"))), 0},
 		{"a longer name", nft(unix.NFT_MSG_NEWTABLE), msg(unix.NFPROTO_INET, attr(1, name("tunneld2"))), 0},

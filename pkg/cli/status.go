@@ -140,7 +140,7 @@ func runStatus(env *Env, args []string) int {
 		// Not what a reload would bring: the daemon refuses an emptied
 		// file (a tester's status offered the reload, and the removal
 		// of every tunnel as its drift).
-		err := fmt.Errorf("%s is empty: the daemon refuses it as a reload and keeps running what it loaded; to remove everything, stop the daemon, or give a file with its [global] section only", c.File)
+		err := daemon.EmptyReloadError(c.File)
 		printConfigErr(env, err)
 		return statusInvalid(env, st, err, *asJSON)
 	}

@@ -3,11 +3,11 @@ package engine
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/internal/scaletest"
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
@@ -15,18 +15,8 @@ import (
 // table and a source rule (the benchmark's shape), with or without
 // tunneld's nftables filter.
 func scaleConfig(tb testing.TB, n int, firewall bool) *config.Config {
-	var b strings.Builder
-	fmt.Fprintf(&b, "[global]\nfirewall = %t\nrule_priority_max = 29999\n[tables]\n", firewall)
-	for i := range n {
-		fmt.Fprintf(&b, "tab%d = %d\n", i, 1000+i)
-	}
-	for i := range n {
-		hi, lo := (i+1)/256, (i+1)%256
-		fmt.Fprintf(&b, "[tunnel.t%d]\nmode = \"ipip\"\nlocal = \"192.0.0.1\"\nremote = \"198.18.%d.%d\"\naddress = \"10.100.%d.%d/32\"\n", i, hi, lo, hi, lo)
-		fmt.Fprintf(&b, "[[route]]\nto = \"10.%d.%d.0/24\"\ndev = \"t%d\"\ntable = \"tab%d\"\n", 200+hi, lo, i, i)
-		fmt.Fprintf(&b, "[[rule]]\nfrom = \"10.100.%d.%d\"\ntable = \"tab%d\"\n", hi, lo, i)
-	}
-	c, err := config.Parse("scale.toml", []byte(b.String()))
+	tb.Helper()
+	c, err := config.Parse("scale.toml", []byte(scaletest.Config(n, firewall, true)))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,13 +1,12 @@
 package nft
 
 import (
-	"fmt"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/desired"
+	"github.com/tunneld/tunneld/pkg/internal/scaletest"
 	"github.com/tunneld/tunneld/pkg/model"
 	"golang.org/x/sys/unix"
 )
@@ -15,17 +14,8 @@ import (
 // scaleFilter is the table of n IPIP tunnels with tunneld's filter, the
 // shape of pkg/engine's scale benchmarks.
 func scaleFilter(tb testing.TB, n int) *model.Filter {
-	var b strings.Builder
-	fmt.Fprintf(&b, "[global]\nfirewall = true\nrule_priority_max = 29999\n[tables]\n")
-	for i := range n {
-		fmt.Fprintf(&b, "tab%d = %d\n", i, 1000+i)
-	}
-	for i := range n {
-		hi, lo := (i+1)/256, (i+1)%256
-		fmt.Fprintf(&b, "[tunnel.t%d]\nmode = \"ipip\"\nlocal = \"192.0.0.1\"\nremote = \"198.18.%d.%d\"\naddress = \"10.100.%d.%d/32\"\n", i, hi, lo, hi, lo)
-		fmt.Fprintf(&b, "[[route]]\nto = \"10.%d.%d.0/24\"\ndev = \"t%d\"\ntable = \"tab%d\"\n", 200+hi, lo, i, i)
-	}
-	c, err := config.Parse("scale.toml", []byte(b.String()))
+	tb.Helper()
+	c, err := config.Parse("scale.toml", []byte(scaletest.Config(n, true, false)))
 	if err != nil {
 		tb.Fatal(err)
 	}

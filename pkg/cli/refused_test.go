@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,5 +91,47 @@ func TestRefusedTunnelWording(t *testing.T) {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestStatusRefusedMoveDrift: a tunnel whose move to its endpoints the
+// kernel refused (another tunnel holds them) is down with its routes
+// unreachable, and the daemon keeps trying the move alone: status's
+// drift, with the daemon's facts, is that move, not the setting up and
+// routes that follow it only once it works (a tester's status listed
+// `ip link set … up`, which the daemon would skip).
+func TestStatusRefusedMoveDrift(t *testing.T) {
+	const conf = "[global]\nfirewall = false\n[tunnel.tM]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.%d\"\n[[route]]\nto = \"10.70.0.0/24\"\ndev = \"tM\"\n"
+	file, _, k := configured(t, fmt.Sprintf(conf, 2))
+	applied(t, file, k)
+	k.Tunnels["foo"] = model.Link{Name: "foo", Mode: model.ModeIPIP, Local: netip.MustParseAddr("192.0.2.1"), Remote: netip.MustParseAddr("192.0.2.4"), PMTUDisc: true, TTL: 64}
+	k.AddDevice(model.Device{Name: "foo", Kind: "ipip", MTU: 1480})
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(conf, 4)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+	if code := Main(env, []string{"apply", "-c", file}); code != 1 {
+		t.Fatalf("apply: exit %d, want 1 (the move refused)\n%s%s", code, out.String(), errb.String())
+	}
+	at := time.Date(2026, 12, 4, 19, 0, 0, 0, time.UTC)
+	const reason = "moving it to its endpoints failed: the ipip tunnel foo, which tunneld does not own, has the same endpoints"
+	facts := daemon.Facts{Started: at, Converges: 3, LastConverge: at, ConfigFile: file,
+		Tunnels: []desired.TunnelStatus{{Name: "tM", Reason: reason, Refused: true}}}
+	got := statusText(t, file, k, serveFacts(t, facts))
+	var drift []string
+	if _, after, ok := strings.Cut(got, "drift ("); ok {
+		for _, l := range strings.Split(after, "\n")[1:] {
+			if strings.HasPrefix(l, "  ") {
+				drift = append(drift, strings.TrimSpace(l))
+			}
+		}
+	}
+	want := []string{"ip link change tM mtu 1480 type ipip local 192.0.2.1 remote 192.0.2.4 ttl 64 pmtudisc"}
+	if diff := cmp.Diff(want, drift); diff != "" {
+		t.Errorf("drift (-want +got):\n%s\nstatus:\n%s", diff, got)
+	}
+	if first := strings.SplitN(got, "\n", 2)[0]; first != "tunnel tM (ipip): down: "+reason {
+		t.Errorf("tunnel line %q", first)
 	}
 }

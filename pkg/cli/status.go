@@ -155,7 +155,7 @@ func runStatus(env *Env, args []string) int {
 		resolved = resolveAll(env, c)
 	}
 	hold := daemonHold(st.Daemon, st.NotReloaded)
-	s, err := engine.Look(env.Context, k, c, resolved, hold...)
+	s, err := engine.LookRefused(env.Context, k, c, resolved, daemonRefused(st.Daemon, st.NotReloaded), hold...)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
 		return 1
@@ -404,6 +404,25 @@ func daemonHold(f *daemon.Facts, notReloaded bool) []engine.Hold {
 		return nil
 	}
 	return []engine.Hold{func(op plan.Op) bool { return held[daemon.HoldKey(op)] }}
+}
+
+// daemonRefused are the tunnels the kernel refused in the running
+// daemon's last converge (name → reason), nil without a daemon or when
+// the file is not the daemon's (as daemonHold).
+func daemonRefused(f *daemon.Facts, notReloaded bool) map[string]string {
+	if f == nil || notReloaded {
+		return nil
+	}
+	var out map[string]string
+	for _, t := range f.Tunnels {
+		if t.Refused {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[t.Name] = t.Reason
+		}
+	}
+	return out
 }
 
 // daemonHolds are all of f's holds; those of a daemon whose facts have

@@ -15,7 +15,8 @@ import (
 // tunnel again (someone deleted it, and the driver is gone), the routes
 // through it stand as unreachable routes after each converge, not absent
 // while the daemon retries; the facts give the refusal as the tunnel's
-// reason and those routes as held, which status shows.
+// reason and those routes as held, which status shows, and mark it
+// refused, which status plans with (engine.LookRefused).
 func TestRefusedTunnelRoutesHeld(t *testing.T) {
 	h := start(t, baseConfig)
 	h.k.SetFail(func(op plan.Op) error {
@@ -33,7 +34,7 @@ func TestRefusedTunnelRoutesHeld(t *testing.T) {
 		}
 	}
 	f := h.d.Facts()
-	if len(f.Tunnels) != 1 || f.Tunnels[0].Up || f.Tunnels[0].Reason != "creating it failed: kernel has no ipip support (load module ipip; on OpenWrt install kmod-ipip)" {
+	if len(f.Tunnels) != 1 || f.Tunnels[0].Up || !f.Tunnels[0].Refused || f.Tunnels[0].Reason != "creating it failed: kernel has no ipip support (load module ipip; on OpenWrt install kmod-ipip)" {
 		t.Fatalf("tunnels = %+v, want moe down, its creation refused", f.Tunnels)
 	}
 	if len(f.Tunnels[0].Held) == 0 {

@@ -71,11 +71,24 @@ type Snapshot struct {
 // the daemon's converge does, and the plan keeps every operation (see
 // HeldBack for those the daemon leaves out).
 func Look(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr, hold ...Hold) (Snapshot, error) {
+	return LookRefused(ctx, k, c, resolved, nil, hold...)
+}
+
+// LookRefused is Look for a daemon whose last converge met refusals:
+// refused are the tunnels (name → reason) whose creation, setting up or
+// move to its endpoints the kernel refused (desired.TunnelStatus.Refused).
+// The plan is then what the daemon's converges keep doing while the
+// refusal lasts: a tunnel whose move was refused is tried there again,
+// and stays down, its routes unreachable (see refusedTunnels), where
+// Look's plan would set it up and route through it, which the kernel
+// seams skip while the move fails.
+func LookRefused(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr, refused map[string]string, hold ...Hold) (Snapshot, error) {
 	have, in, err := k.Observe(ctx, Scope(c))
 	if err != nil {
 		return Snapshot{}, err
 	}
 	in.HeldTunnels = heldTunnels(c, hold)
+	in.Refused = refused
 	return Plan(have, in, c, resolved), nil
 }
 

@@ -424,6 +424,9 @@ func (b *builder) localAddr(t *config.Tunnel) (netip.Addr, string) {
 	if !ok {
 		return netip.Addr{}, fmt.Sprintf("local device %s does not exist", t.LocalDev)
 	}
+	if b.in.AddrsUnread {
+		return netip.Addr{}, fmt.Sprintf("it follows the %s address of %s, which --from-empty does not read (plan without it, as root or with CAP_NET_ADMIN, shows the tunnel)", familyWord(t), t.LocalDev)
+	}
 	for _, p := range d.Addrs {
 		if outerFamily(t, p.Addr()) {
 			return p.Addr(), ""

@@ -39,8 +39,13 @@ type Inputs struct {
 	// the routes through it stand as unreachable routes, as for any
 	// tunnel that is not up (absent, they let its traffic fall through
 	// to main and out by the WAN unencapsulated). Nil outside a
-	// converge, and in its first round.
+	// converge (status gives the running daemon's), and in its first
+	// round.
 	Refused map[string]string
+	// AddrsUnread says that the devices' addresses were not read (plan
+	// --from-empty): a tunnel that follows one waits for that read, not
+	// for an address the device lacks.
+	AddrsUnread bool
 }
 
 // ForeignRule is a policy rule tunneld does not own, as far as placing

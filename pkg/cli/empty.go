@@ -15,7 +15,7 @@ import (
 // proxy ARP off and IPv6 router advertisements accepted (accept_ra 1).
 // It is pure, so the production binary needs no in-memory kernel for it.
 func emptyObservation(c *config.Config) (model.State, model.Inputs) {
-	in := model.Inputs{AddrsUnread: true, Devices: map[string]model.Device{
+	in := model.Inputs{Devices: map[string]model.Device{
 		"lo": {Name: "lo", Index: 1, MTU: 65536, Up: true, Running: true,
 			Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
 	}}

@@ -22,6 +22,7 @@ func runPlan(env *Env, args []string) int {
 	var s engine.Snapshot
 	if *fromEmpty {
 		have, in := emptyObservation(c)
+		in.AddrsUnread = true
 		s = engine.Plan(have, in, c, resolveAll(env, c))
 	} else {
 		k, ok := openKernel(env, c.Global.Firewall, "try --from-empty")

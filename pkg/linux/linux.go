@@ -72,6 +72,10 @@ type Kernel struct {
 	// kept as bands is, once creatingKnown.
 	creating      map[string]string
 	creatingKnown bool
+	// sysctls is the record of sysctls changed (sysctlFile), kept as
+	// bands is, once sysctlsKnown.
+	sysctls      kernel.SysctlRecord
+	sysctlsKnown bool
 }
 
 var _ kernel.Kernel = (*Kernel)(nil)

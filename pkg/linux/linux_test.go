@@ -287,6 +287,61 @@ func TestPrivilegedSysctlRestoredAfterCrash(t *testing.T) {
 	}
 }
 
+// TestPrivilegedSysctlRecordOutlivesAWipe: a state directory wiped under
+// a running daemon (by hand, or by a clean-up of /run) loses no
+// original: the process that wrote the record keeps it, restores from it,
+// and writes it again at its next apply, so that a new process after a
+// crash restores it too (a tester's wiped directory lost them without a
+// word).
+func TestPrivilegedSysctlRecordOutlivesAWipe(t *testing.T) {
+	netnstest.Enter(t)
+	for _, tt := range []struct {
+		name  string
+		crash bool
+	}{{"the same process restores", false}, {"a new one after a crash restores", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			k1, err := Open(Options{StateDir: dir, NoFilter: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k1.Close()
+			writeSysctl(t, "net/ipv4/ip_forward", "0")
+			writeSysctl(t, "net/ipv4/conf/lo/proxy_arp", "0")
+			if _, err := engine.Converge(ctx, k1, parse(t, "[global]\nip_forward = true\n"), nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			k := k1
+			if tt.crash {
+				// Another change first (its apply writes the record
+				// again), then the crash.
+				if _, err := engine.Converge(ctx, k1, parse(t, "[global]\nip_forward = true\nproxy_arp = [\"lo\"]\n"), nil); err != nil {
+					t.Fatal(err)
+				}
+				k1.Close()
+				if k, err = Open(Options{StateDir: dir, NoFilter: true}); err != nil {
+					t.Fatal(err)
+				}
+				defer k.Close()
+			}
+			if _, err := engine.Converge(ctx, k, parse(t, ""), nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/lo/proxy_arp"} {
+				if b, _ := os.ReadFile("/proc/sys/" + p); string(b) != "0\n" {
+					t.Errorf("%s = %q after the restore, want 0", p, b)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, sysctlFile)); !os.IsNotExist(err) {
+				t.Errorf("the record of originals is still there: %v", err)
+			}
+		})
+	}
+}
+
 // TestPrivilegedObserveInputs: what is not tunneld's is read as inputs
 // (devices, their addresses, underlay routes, the rules in its band),
 // never as owned state. A rule of tunneld's protocol in the band that it

@@ -33,3 +33,30 @@ func (k *Kernel) saveRecord(name string, empty bool, v any) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// keepRecords writes again each record this process keeps (the sysctl
+// originals, the rule bands, the tunnels being created) that is not
+// empty and whose file is gone: a state directory wiped under a running
+// daemon (by hand, or by a clean-up of /run) would otherwise lose the
+// originals that a start after a crash, or `tunneld down`, restores.
+// Apply calls it first: only the process that holds the state
+// directory's lock applies. A failure is left to the record's next
+// write, which meets it too.
+func (k *Kernel) keepRecords() {
+	for _, r := range []struct {
+		name string
+		kept bool
+		v    any
+	}{
+		{sysctlFile, k.sysctlsKnown && len(k.sysctls) > 0, k.sysctls},
+		{bandsFile, k.bandsKnown && len(k.bands) > 0, k.bands},
+		{creatingFile, k.creatingKnown && len(k.creating) > 0, k.creating},
+	} {
+		if !r.kept {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(k.opts.StateDir, r.name)); errors.Is(err, fs.ErrNotExist) {
+			_ = k.saveRecord(r.name, false, r.v)
+		}
+	}
+}

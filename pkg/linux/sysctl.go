@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,8 +77,25 @@ func (k *Kernel) inputSysctls(paths []string) map[string]string {
 	return out
 }
 
-// originals reads the record (path → entry).
+// originals returns the record (path → entry), a copy of its caller's,
+// read from the file the first time and kept as written since (as the
+// rule bands are): a state directory wiped under a running daemon does
+// not take the originals with it (see keepRecords).
 func (k *Kernel) originals() (kernel.SysctlRecord, error) {
+	if k.sysctlsKnown {
+		return maps.Clone(k.sysctls), nil
+	}
+	m, err := k.readOriginals()
+	if err != nil {
+		return nil, err
+	}
+	k.sysctls, k.sysctlsKnown = m, true
+	return maps.Clone(m), nil
+}
+
+// readOriginals reads the record from its file (an empty one when there
+// is none).
+func (k *Kernel) readOriginals() (kernel.SysctlRecord, error) {
 	path := filepath.Join(k.opts.StateDir, sysctlFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -105,7 +123,12 @@ func (k *Kernel) originals() (kernel.SysctlRecord, error) {
 // saveOriginals writes the record atomically; an empty record removes
 // the file.
 func (k *Kernel) saveOriginals(m kernel.SysctlRecord) error {
-	return k.saveRecord(sysctlFile, len(m) == 0, m)
+	if err := k.saveRecord(sysctlFile, len(m) == 0, m); err != nil {
+		k.sysctlsKnown = false // read it again: it may or may not be written
+		return err
+	}
+	k.sysctls, k.sysctlsKnown = maps.Clone(m), true
+	return nil
 }
 
 // setSysctl records what the write changes (SysctlRecord.Set), then

@@ -51,7 +51,7 @@ func TestSysctlRecordFormat(t *testing.T) {
 		if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		got, err := k.originals()
+		got, err := k.readOriginals()
 		if diff := cmp.Diff(want, got); err != nil || diff != "" {
 			t.Errorf("originals of %q: %v (-want +got):\n%s", in, err, diff)
 		}
@@ -60,7 +60,7 @@ func TestSysctlRecordFormat(t *testing.T) {
 		if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := k.originals(); err == nil || !strings.HasPrefix(err.Error(), path+": ") {
+		if _, err := k.readOriginals(); err == nil || !strings.HasPrefix(err.Error(), path+": ") {
 			t.Errorf("originals of %q: %v, want an error naming %s", in, err, path)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/internal/nlattr"
 )
 
 // The request socket is dialled by mdlayher/netlink (options, port ID,
@@ -172,15 +174,14 @@ func answerError(h netlink.Header, data []byte) error {
 // attribute in b, until f fails.
 func eachAttr(b []byte, f func(typ uint16, v []byte) error) error {
 	for len(b) >= unix.SizeofNlAttr {
-		n := int(binary.NativeEndian.Uint16(b))
-		if n < unix.SizeofNlAttr || n > len(b) {
+		typ, v, rest, ok := nlattr.Next(b)
+		if !ok {
 			return errMalformed
 		}
-		typ := binary.NativeEndian.Uint16(b[2:]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
-		if err := f(typ, b[unix.SizeofNlAttr:n]); err != nil {
+		if err := f(typ, v); err != nil {
 			return err
 		}
-		b = b[min(nlaAlign(n), len(b)):]
+		b = rest
 	}
 	return nil
 }

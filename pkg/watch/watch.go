@@ -31,6 +31,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/tunneld/tunneld/pkg/internal/nlattr"
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
@@ -219,7 +220,7 @@ func routeHint(k Kind, data []byte) (table uint32, proto uint8) {
 		return 0, 0
 	}
 	table, proto = uint32(data[4]), data[5]
-	if v, ok := attr(data[rtmsgLen:], unix.RTA_TABLE); ok && len(v) >= 4 {
+	if v, ok := nlattr.Find(data[rtmsgLen:], unix.RTA_TABLE); ok && len(v) >= 4 {
 		table = binary.NativeEndian.Uint32(v)
 	}
 	return table, proto
@@ -276,24 +277,6 @@ func ownTable(data []byte) bool {
 	if len(data) < nfgenmsgLen || data[0] != unix.NFPROTO_INET {
 		return false
 	}
-	name, ok := attr(data[nfgenmsgLen:], tableAttr)
+	name, ok := nlattr.Find(data[nfgenmsgLen:], tableAttr)
 	return ok && string(name) == model.TableName+"\x00"
-}
-
-// attr is the value of the first attribute of type typ (its flags
-// aside) in b, a run of netlink attributes; false when there is none, or
-// the run is malformed before it.
-func attr(b []byte, typ uint16) ([]byte, bool) {
-	const nlaHdrLen = 4
-	for len(b) >= nlaHdrLen {
-		l := int(binary.NativeEndian.Uint16(b))
-		if l < nlaHdrLen || l > len(b) {
-			return nil, false
-		}
-		if binary.NativeEndian.Uint16(b[2:])&^(unix.NLA_F_NESTED|unix.NLA_F_NET_BYTEORDER) == typ {
-			return b[nlaHdrLen:l], true
-		}
-		b = b[min((l+3)&^3, len(b)):]
-	}
-	return nil, false
 }

@@ -66,6 +66,12 @@ type FRule struct {
 	Family   Family
 	IIF, OIF string
 	Src, Dst netip.Prefix
+	// GREv0 matches GRE version 0 only (RFC 2784: the low 3 bits of
+	// the header's second byte are zero), not PPTP's enhanced GRE,
+	// version 1 (RFC 2637), which Linux hands to pptp, never to a gre
+	// tunnel. It is a raw match of the transport header, by itself no
+	// match of protocol 47: the rule names that with L4Proto.
+	GREv0 bool
 	// L4Proto is the transport (meta l4proto) protocol; 0 matches any.
 	L4Proto uint8
 	// DPort is the transport destination port; 0 matches any.
@@ -104,6 +110,13 @@ func (r FRule) appendText(b []byte) []byte {
 	}
 	if r.Dst.IsValid() {
 		b = appendPrefix(append(word(ipKeyword(r.Dst.Addr())), " daddr "...), r.Dst)
+	}
+	if r.GREv0 {
+		// Before meta l4proto, as nft lists it: nft 1.0.6 aborts
+		// listing a masked @th match that follows meta l4proto 47
+		// (an assertion in payload_expr_complete), and so would
+		// `nft list ruleset` on the router.
+		b = word("@th,8,8 & 0x7 == 0x0")
 	}
 	if r.L4Proto != 0 {
 		b = append(word("meta l4proto "), ProtoName(r.L4Proto)...)

@@ -27,6 +27,8 @@ func TestRuleText(t *testing.T) {
 			`oifname "t0" meta l4proto tcp th dport 80 redirect to :3128`, "oifname t0 meta l4proto tcp th dport 80 redirect to :3128"},
 		{"mss", FRule{OIF: "t0", L4Proto: 6, Verdict: Verdict{Kind: ClampMSS}},
 			`oifname "t0" meta l4proto tcp tcp flags syn / syn,rst tcp option maxseg size set rt mtu`, "oifname t0 meta l4proto tcp tcp flags syn / syn,rst tcp option maxseg size set rt mtu"},
+		{"gre version 0", FRule{Dst: p("192.0.2.1/32"), GREv0: true, L4Proto: 47, Counter: true, Verdict: Verdict{Kind: Drop}},
+			"ip daddr 192.0.2.1 @th,8,8 & 0x7 == 0x0 meta l4proto 47 counter drop", "ip daddr 192.0.2.1 @th,8,8 & 0x7 == 0x0 meta l4proto 47 counter drop"},
 		{"established", FRule{CtEstablished: true, Verdict: Verdict{Kind: Accept}}, "ct state established,related accept", "ct state established,related accept"},
 		{"long tag hashed", FRule{IIF: "wan", Verdict: Verdict{Kind: Jump, Chain: long}}, longText, longTag},
 	}

@@ -28,12 +28,14 @@ const (
 	tcpOptMaxseg             = 2 // TCPOPT_MAXSEG
 	tcpOptMaxsegOff          = 2 // the size field inside the option
 	tcpOptMaxsegLen          = 2
+	greVersionOff            = 1    // GRE header: the byte whose low 3 bits are the version
+	greVersionMask           = 0x07 // RFC 2784's Ver field
 )
 
 // Exprs translates one rule into the expressions nft generates for the
 // rule's String(), in the same order: meta nfproto (only when the rule has
 // a family but no address match), iifname, oifname, the family dependency
-// and the address matches, meta l4proto, th dport, ct state, the TCP flags
+// and the address matches, the GRE version, meta l4proto, th dport, ct state, the TCP flags
 // match of an MSS clamp (preceded by nft's implicit meta l4proto tcp when
 // L4Proto is 0), counter and the verdict or statement. A /0 prefix, too,
 // is what nft 1.0.6 makes of it: the address loaded, masked with zeros
@@ -78,6 +80,9 @@ func exprs(r model.FRule) ([]expr.Any, error) {
 		if r.Dst.IsValid() {
 			out = append(out, prefixMatch(r.Dst, false)...)
 		}
+	}
+	if r.GREv0 {
+		out = append(out, greV0Match()...)
 	}
 	if r.L4Proto != 0 {
 		out = append(out, l4protoMatch(r.L4Proto)...)
@@ -220,6 +225,16 @@ func l4protoMatch(p uint8) []expr.Any {
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{p}},
+	}
+}
+
+// greV0Match is `@th,8,8 & 0x7 == 0x0` (what nft makes of `@th,13,3 0`):
+// the GRE header's version, its second byte's low 3 bits, is 0.
+func greV0Match() []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: greVersionOff, Len: 1},
+		&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 1, Mask: []byte{greVersionMask}, Xor: []byte{0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{0}},
 	}
 }
 

@@ -20,6 +20,8 @@ var goldenRules = []struct {
 	{"c", model.FRule{IIF: "moe", Src: pfx("10.0.0.0/24"), L4Proto: 6, DPort: 80, Counter: true, Verdict: v(model.Accept)}},
 	{"c", model.FRule{Src: pfx("152.16.10.2/32"), Dst: pfx("172.16.10.2/32"), L4Proto: 4, Verdict: v(model.Accept)}},
 	{"c", model.FRule{Dst: pfx("172.16.10.2/32"), L4Proto: 47, Counter: true, Verdict: v(model.Drop)}},
+	{"c", model.FRule{Dst: pfx("172.16.10.2/32"), GREv0: true, L4Proto: 47, Counter: true, Verdict: v(model.Drop)}},
+	{"c", model.FRule{Dst: pfx("2001:db8::1/128"), GREv0: true, L4Proto: 47, Counter: true, Verdict: v(model.Drop)}},
 	{"c", model.FRule{Family: model.FamilyV6, Verdict: v(model.Accept)}},
 	{"c", model.FRule{Family: model.FamilyV4, IIF: "a", Counter: true, Verdict: v(model.Accept)}},
 	{"c", model.FRule{Src: pfx("2001:db8::/32"), Dst: pfx("2001:db8::1/128"), Verdict: v(model.Drop)}},

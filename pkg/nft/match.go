@@ -337,6 +337,10 @@ func decodeMatch(r *model.FRule, load rawExpr, mask, data []byte) bool {
 		switch {
 		case base == unix.NFT_PAYLOAD_TRANSPORT_HEADER && off == thDportOff && len(data) == 2:
 			r.DPort = binary.BigEndian.Uint16(data)
+		case base == unix.NFT_PAYLOAD_TRANSPORT_HEADER && off == greVersionOff:
+			// Any other mask or value is not Exprs's: the
+			// comparison with its expressions tells it.
+			r.GREv0 = true
 		case base == unix.NFT_PAYLOAD_NETWORK_HEADER:
 			size := 4
 			if r.Family == model.FamilyV6 {

@@ -151,6 +151,23 @@ func TestMatchesEdited(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := kernelForm(t, own, 0, 0)
+	// GRE's drop of version 0: daddr, then the version match
+	// (gre[4:7]), then meta l4proto.
+	gre := model.FRule{Dst: pfx("192.0.2.1/32"), GREv0: true, L4Proto: 47, Counter: true, Verdict: v(model.Drop)}
+	g, err := Exprs(gre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := g[5].(*expr.Bitwise); !ok {
+		t.Fatalf("expression 5 of %s is %T, not the version's mask", gre, g[5])
+	}
+	greWith := func(i int, e expr.Any) []byte {
+		es := slices.Clone(g)
+		es[i] = e
+		return exprsOf(es...)
+	}
+	unversioned := gre
+	unversioned.GREv0 = false
 	// A bitwise operation other than mask and xor needs a mask: a /23.
 	shifted := model.FRule{Src: pfx("10.9.0.0/23"), Verdict: v(model.Return)}
 	for _, c := range []struct {
@@ -175,6 +192,14 @@ func TestMatchesEdited(t *testing.T) {
 		{"not equal", spoof.Tag(), exprsOf(own[0], own[1], own[2],
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: []byte{10, 9, 0}}, own[4])},
 		{"shift", shifted.Tag(), bitwiseOp(t, shifted, 1)},
+		{"gre version 1", gre.Tag(), greWith(6, &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{1}})},
+		{"gre version and flags", gre.Tag(), greWith(5, &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 1, Mask: []byte{0x0f}, Xor: []byte{0}})},
+		{"gre first byte", gre.Tag(), greWith(4, &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1})},
+		{"gre version in the network header", gre.Tag(), greWith(4, &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: greVersionOff, Len: 1})},
+		{"gre version not equal", gre.Tag(), greWith(6, &expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: []byte{0}})},
+		{"gre version match removed", gre.Tag(), ruleExprs(t, unversioned, 0, 0)},
+		{"gre version match after meta l4proto", gre.Tag(), exprsOf(append(append(slices.Clone(g[:4]), g[7], g[8], g[4], g[5], g[6]), g[9:]...)...)},
+		{"gre version match added", unversioned.Tag(), ruleExprs(t, gre, 0, 0)},
 		{"truncated", spoof.Tag(), full[:len(full)-4]},
 		{"no expressions", spoof.Tag(), nil},
 	} {

@@ -118,7 +118,11 @@ func (b *builder) present(name string) (model.Link, bool) {
 // outerRules accept each tunnel's encapsulated packets from its remote to
 // its local address and drop (and count) the same protocol from anyone
 // else to that local address (CERT VU#636397, CVE-2020-10136: a fallback
-// device, tunl0 or sit0, once up, takes them from anyone). The tunnels
+// device, tunl0 or sit0, once up, takes them from anyone); for GRE, only
+// version 0, the one gre tunnels take: the kernel's GRE demultiplexer
+// (gre_demux) hands version 1, PPTP's, to pptp, which the drop would cut
+// off for the router's PPTP connections on the address. The accept of
+// the remote stays protocol-wide: its PPTP is let through either way. The tunnels
 // tunneld does not own are accepted from their remotes too, and a tunnel
 // whose remote is any, its own or another's, leaves its local address
 // and protocol without the drop: it takes packets from anyone by design.
@@ -186,7 +190,11 @@ func (b *builder) outerRules() []model.FRule {
 				accept = append(accept, r)
 			}
 		}
-		drop = append(drop, model.FRule{Dst: host(k.local), L4Proto: k.proto, Counter: true, Verdict: model.Verdict{Kind: model.Drop}})
+		// GRE's drop is of version 0 alone: PPTP's version 1 to the
+		// address (the router a PPTP client or server) reaches pptp,
+		// never a gre tunnel, and dropping it broke PPTP.
+		greV0 := k.proto == model.ModeGRE.Protocol()
+		drop = append(drop, model.FRule{Dst: host(k.local), GREv0: greV0, L4Proto: k.proto, Counter: true, Verdict: model.Verdict{Kind: model.Drop}})
 	}
 	return append(accept, drop...)
 }

@@ -399,6 +399,11 @@ func TestOuterRulesLeaveOtherTunnels(t *testing.T) {
 	}
 	anyProto := func(l *model.Link) *model.Link { l.Others.AnyProto = true; return l }
 	sitTunnel := strings.NewReplacer(`"ipip"`, `"sit"`, `"10.0.0.1 peer 10.0.0.2"`, `"2001:db8:1::1/64"`).Replace(filterTunnel)
+	greTunnel := strings.Replace(filterTunnel, `"ipip"`, `"gre"`, 1)
+	const (
+		acceptGRE = "ip saddr 192.0.2.2 ip daddr 192.0.2.1 meta l4proto 47 accept"
+		dropGREv0 = "ip daddr 192.0.2.1 @th,8,8 & 0x7 == 0x0 meta l4proto 47 counter drop"
+	)
 	ipip6Tunnel := strings.NewReplacer(`"ipip"`, `"ipip6"`, `"192.0.2.1"`, `"2001:db8::1"`, `"192.0.2.2"`, `"2001:db8::2"`).Replace(filterTunnel)
 	hub := `
 [tunnel.hub]
@@ -436,6 +441,16 @@ address = "10.1.0.1/24"
 		{"another's ipip tunnel on another address", filterTunnel, map[string]model.Device{
 			"x": {Name: "x", Kind: "ipip", Tunnel: tunnel("ipip", "192.0.2.99", "203.0.113.9")}},
 			[]string{acceptMoe, dropIPIP}},
+		// GRE's drop is of version 0 alone: PPTP's version 1 to the
+		// address goes to pptp, never a gre tunnel (a tester's PPTP
+		// client was cut off). The remote is accepted whatever the
+		// version.
+		{"gre alone", greTunnel, nil, []string{acceptGRE, dropGREv0}},
+		{"another's gre tunnel on the gre address", greTunnel, map[string]model.Device{
+			"x": {Name: "x", Kind: "gre", Tunnel: tunnel("gre", "192.0.2.1", "203.0.113.9")}},
+			[]string{acceptGRE, "ip saddr 203.0.113.9 ip daddr 192.0.2.1 meta l4proto 47 accept", dropGREv0}},
+		{"gre and ipip on the address", greTunnel + strings.NewReplacer("Moe", "Larry", `"192.0.2.2"`, `"192.0.2.3"`).Replace(filterTunnel), nil,
+			[]string{"ip saddr 192.0.2.3 ip daddr 192.0.2.1 meta l4proto 4 accept", acceptGRE, dropIPIP, dropGREv0}},
 		// An IPv6 tunnel from any to any takes nothing of IPv4's: a
 		// tester's ip6ip6 took 6in4's drop away (both protocol 41).
 		{"another family's any-to-any tunnel", sitTunnel, map[string]model.Device{

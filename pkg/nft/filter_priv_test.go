@@ -2,10 +2,12 @@ package nft
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/desired"
@@ -318,7 +320,8 @@ func TestKernelMasqueradeIPv4Only(t *testing.T) {
 // apply plans nothing for it (and keeps its counters). The seeds' tables,
 // and one with every kind of rule, /0 prefixes (nft masks the address
 // with zeros) and rules whose tags are too long for nft's comments (128
-// bytes), which are hashed.
+// bytes), which are hashed. nft lists each, and its listing, loaded
+// back, is the same table.
 func TestKernelPrintedTableLoads(t *testing.T) {
 	privileged(t)
 	if !haveNft() {
@@ -383,6 +386,21 @@ to_port = 3128
 			if ops := plan.Diff(model.State{Filter: got}, model.State{Filter: f}).Ops; len(ops) != 0 {
 				t.Errorf("after nft -f of the printed table, tunneld plans %v\nread back:\n%s\nwant:\n%s", ops, got.Canonical(), f.Canonical())
 			}
+			// nft lists it (1.0.6 aborted listing a masked @th
+			// match after meta l4proto 47, the order GRE's
+			// version match is not in), and the listing loaded
+			// back is the same table.
+			list, err := ns.nft("", "list", "table", "inet", model.TableName)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, script)
+			}
+			if _, err := ns.nft("delete table inet "+model.TableName+"\n"+list, "-f", "-"); err != nil {
+				t.Fatalf("%v\n%s", err, list)
+			}
+			got = mustRead(t, ns.open(t))
+			if ops := plan.Diff(model.State{Filter: got}, model.State{Filter: f}).Ops; len(ops) != 0 {
+				t.Errorf("after nft -f of nft's listing, tunneld plans %v\nlisting:\n%s", ops, list)
+			}
 		})
 	}
 }
@@ -435,5 +453,141 @@ func TestKernelRedirectIPv4Only(t *testing.T) {
 	}
 	if err := connect("[2001:db8:1::1]:80"); err == nil {
 		t.Errorf("IPv6 to port 80: connected, want refused (not redirected)")
+	}
+}
+
+// TestKernelGREDropSparesPPTP: the input chain's drop of GRE to a gre
+// tunnel's local address from anyone but its remote drops and counts
+// GRE version 0, what a gre tunnel would take, and lets PPTP's enhanced
+// GRE (version 1) through to the host (a tester's PPTP client on the
+// WAN address was cut off). A raw GRE socket on the router stands for
+// pptp: it sees what the input hook let through.
+func TestKernelGREDropSparesPPTP(t *testing.T) {
+	f := desiredFilter(t, `
+[tunnel.Moe]
+mode = "gre"
+local = "10.99.0.1"
+remote = "192.0.2.2"
+address = "10.0.0.1 peer 10.0.0.2"
+`)
+	t.Logf("table:\n%s", f)
+	rtr, peer := newNS(t), newNS(t)
+	local, other := net.IPv4(10, 99, 0, 1).To4(), net.IPv4(10, 99, 0, 2).To4()
+	if err := rtr.veth("wan", local, peer, "eth0", other); err != nil {
+		t.Fatal(err)
+	}
+	c := rtr.open(t)
+	if err := c.Replace(f); err != nil {
+		t.Fatal(err)
+	}
+	var rx int
+	err := rtr.do(func() (err error) {
+		rx, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_GRE)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rx)
+	if err := unix.SetsockoptTimeval(rx, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5}); err != nil {
+		t.Fatal(err)
+	}
+
+	// GRE version 0 carrying IPv4 (RFC 2784), and PPTP's (RFC 2637):
+	// key and sequence number present, acknowledgment flag, version 1,
+	// PPP, payload length 0, call ID 1, sequence number 1.
+	v0 := []byte{0x00, 0x00, 0x08, 0x00}
+	v1 := []byte{0x30, 0x81, 0x88, 0x0b, 0, 0, 0, 1, 0, 0, 0, 1}
+	const nV0, nV1 = 3, 2
+	err = peer.do(func() error {
+		s, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_GRE)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(s)
+		to := &unix.SockaddrInet4{Addr: [4]byte(local)}
+		for _, p := range append(slices.Repeat([][]byte{v0}, nV0), slices.Repeat([][]byte{v1}, nV1)...) {
+			if err := unix.Sendto(s, p, 0, to); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// What reached the host, by GRE version: until the last version 1
+	// packet, sent after every version 0 one (the timeout ends a wait
+	// for what was dropped).
+	got := map[byte]int{}
+	buf := make([]byte, 1500)
+	for got[1] < nV1 {
+		n, _, err := unix.Recvfrom(rx, buf, 0)
+		if err != nil {
+			t.Logf("receive: %v", err)
+			break
+		}
+		if hl := int(buf[0]&0x0f) * 4; n > hl+1 {
+			got[buf[hl+1]&0x07]++
+		}
+	}
+	if d := cmp.Diff(map[byte]int{1: nV1}, got); d != "" {
+		t.Errorf("GRE packets that reached the router by version (-want +got):\n%s", d)
+	}
+
+	counters, err := c.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := model.FRule{Dst: pfx("10.99.0.1/32"), GREv0: true, L4Proto: 47, Counter: true, Verdict: v(model.Drop)}
+	if got := counters["input\t"+drop.Tag()].Packets; got != nV0 {
+		t.Errorf("drop counter %q at %d packets, want %d (the version 0 ones); counters: %v", drop.Tag(), got, nV0, counters)
+	}
+}
+
+// TestKernelReadSeesEditedGREVersion: GRE's version match edited with
+// nft, its comment kept, is drift: another version, another mask, or
+// the match moved after meta l4proto.
+func TestKernelReadSeesEditedGREVersion(t *testing.T) {
+	privileged(t)
+	if !haveNft() {
+		t.Skip("nft is not installed")
+	}
+	want := desiredFilter(t, `
+[tunnel.Moe]
+mode = "gre"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+address = "10.0.0.1 peer 10.0.0.2"
+`)
+	const rule = "ip daddr 192.0.2.1 @th,8,8 & 0x7 == 0x0 meta l4proto 47 counter drop comment"
+	script := plan.Op{Kind: plan.FilterReplace, Filter: want}.Command(nil)
+	if !strings.Contains(script, rule) {
+		t.Fatalf("no %q in:\n%s", rule, script)
+	}
+	ns := newNS(t)
+	c := ns.open(t)
+	for _, e := range []struct{ name, as string }{
+		{"version 1", "ip daddr 192.0.2.1 @th,8,8 & 0x7 == 0x1 meta l4proto 47 counter drop comment"},
+		{"version and flags", "ip daddr 192.0.2.1 @th,8,8 & 0xf == 0x0 meta l4proto 47 counter drop comment"},
+		{"flags byte", "ip daddr 192.0.2.1 @th,0,8 & 0x7 == 0x0 meta l4proto 47 counter drop comment"},
+		{"after meta l4proto", "ip daddr 192.0.2.1 meta l4proto 47 @th,8,8 & 0x7 == 0x0 counter drop comment"},
+		{"no version match", "ip daddr 192.0.2.1 meta l4proto 47 counter drop comment"},
+	} {
+		t.Run(e.name, func(t *testing.T) {
+			if err := c.Replace(want); err != nil {
+				t.Fatal(err)
+			}
+			wantTable(t, c, want)
+			edited := strings.Replace(strings.TrimSuffix(strings.TrimPrefix(script, "nft -f - <<'EOF'\n"), "EOF"), rule, e.as, 1)
+			if _, err := ns.nft(edited, "-f", "-"); err != nil {
+				t.Fatalf("%v\n%s", err, edited)
+			}
+			got := mustRead(t, c)
+			if got.Equal(want) || !strings.Contains(got.Canonical(), "?edited") {
+				t.Fatalf("edited rule (%s) not seen:\n%s", e.as, got.Canonical())
+			}
+		})
 	}
 }

@@ -45,8 +45,9 @@ func outerAccept(remote, local string, proto uint8) model.FRule {
 	return model.FRule{Src: pfx(remote + "/32"), Dst: pfx(local + "/32"), L4Proto: proto, Verdict: v(model.Accept)}
 }
 
+// outerDrop is desired's drop of proto to local: of GRE, version 0 alone.
 func outerDrop(local string, proto uint8) model.FRule {
-	return model.FRule{Dst: pfx(local + "/32"), L4Proto: proto, Counter: true, Verdict: v(model.Drop)}
+	return model.FRule{Dst: pfx(local + "/32"), GREv0: proto == 47, L4Proto: proto, Counter: true, Verdict: v(model.Drop)}
 }
 
 func srcReturn(p string) model.FRule { return model.FRule{Src: pfx(p), Verdict: v(model.Return)} }

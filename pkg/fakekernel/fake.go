@@ -14,7 +14,8 @@
 // opposite to all.accept_redirects; every write of
 // net.ipv6.conf.all.forwarding writes it to every interface's and
 // "default"'s IPv6 forwarding; a new device takes "default"'s, and
-// "default"'s accept_ra (1, as the kernel has it).
+// "default"'s accept_ra (1, as the kernel has it) and proxy_arp (0): a
+// tunnel deleted and created again loses what was written to its own.
 package fakekernel
 
 import (
@@ -92,6 +93,7 @@ func New() *Kernel {
 			model.IPForward: "0", "net/ipv4/conf/all/accept_redirects": "1", "net/ipv4/conf/default/forwarding": "0",
 			model.IPv6Forward: "0", "net/ipv6/conf/default/forwarding": "0",
 			"net/ipv6/conf/all/accept_ra": "1", "net/ipv6/conf/default/accept_ra": "1",
+			"net/ipv4/conf/default/proxy_arp": "0",
 		},
 		Originals: kernel.SysctlRecord{},
 		Tables:    map[string]string{},
@@ -101,7 +103,7 @@ func New() *Kernel {
 	return k
 }
 
-// AddDevice adds a foreign device (and its proxy_arp sysctl, and the
+// AddDevice adds a foreign device (and its proxy_arp sysctl, the
 // forwarding ones and IPv6 accept_ra, as "default" has them).
 func (k *Kernel) AddDevice(d model.Device) {
 	k.mu.Lock()
@@ -116,7 +118,7 @@ func (k *Kernel) addDevice(d model.Device) *model.Device {
 		d.MTU = 1500
 	}
 	k.Devices[d.Name] = &d
-	k.Sysctls["net/ipv4/conf/"+d.Name+"/proxy_arp"] = "0"
+	k.Sysctls["net/ipv4/conf/"+d.Name+"/proxy_arp"] = k.Sysctls["net/ipv4/conf/default/proxy_arp"]
 	for _, f := range []string{"ipv4", "ipv6"} {
 		k.Sysctls["net/"+f+"/conf/"+d.Name+"/forwarding"] = k.Sysctls["net/"+f+"/conf/default/forwarding"]
 	}

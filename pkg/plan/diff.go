@@ -18,7 +18,8 @@ import (
 // added or changed, sysctls set and the filter table replaced; then, in
 // reverse, what is no longer wanted is removed. Objects that a link
 // deletion takes with it (its addresses and routes) are not deleted
-// separately, and are added again to one created again.
+// separately, and are added again to one created again, whose device's
+// sysctls are written again too.
 func Diff(have, want model.State, fallbacks ...string) Plan {
 	// Both sides in model.State's order (the observation and the desired
 	// state come so, and then this costs one comparison per object): each
@@ -92,6 +93,12 @@ func (d *differ) own(name string) bool {
 func linkIn(links []model.Link, name string) bool {
 	_, found := model.LinkNamed(links, name)
 	return found
+}
+
+// recreated reports whether the link called name is deleted and created
+// again by this plan: it goes, and is wanted.
+func (d *differ) recreated(name string) bool {
+	return name != "" && d.gone[name] && linkIn(d.wantLinks, name)
 }
 
 func (d *differ) goes(name string) {
@@ -551,7 +558,15 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 	w := map[string]bool{}
 	for _, s := range want {
 		w[s.Path] = true
-		if old, ok := h[s.Path]; !ok || old.Value != s.Value {
+		// A device's sysctl on a tunnel this plan creates again (its
+		// mode changed, or it breaks a cycle of endpoints) is written
+		// whatever the old device had: the new one comes up with
+		// conf/default's value, and the write comes after it in the
+		// same plan, as its addresses and routes do. The record keeps
+		// the original found before tunneld first wrote the sysctl
+		// (the seam's Set records one only once), and the write makes
+		// the value ours again.
+		if old, ok := h[s.Path]; !ok || old.Value != s.Value || d.recreated(model.SysctlDevice(s.Path)) {
 			s.Original = old.Original
 			d.add(phaseSysctls, Op{Kind: SysctlSet, Sysctl: ptr(s)})
 		}

@@ -54,3 +54,35 @@ func TestCheckUniqueAsSameTunnel(t *testing.T) {
 		})
 	}
 }
+
+// TestRecreatedDeviceTakesDefault: a tunnel's device sysctls go with it,
+// and one created again under the name comes up with conf/default's
+// proxy_arp, not the value written to the old one, as on Linux.
+func TestRecreatedDeviceTakesDefault(t *testing.T) {
+	const arp = "net/ipv4/conf/t1/proxy_arp"
+	l := model.Link{Name: "t1", Mode: model.ModeIPIP, Local: netip.MustParseAddr("192.0.2.1"), Remote: netip.MustParseAddr("192.0.2.2"), TTL: 64}
+	for _, dflt := range []string{"0", "1"} {
+		k := New()
+		k.Sysctls["net/ipv4/conf/default/proxy_arp"] = dflt
+		add := plan.Plan{Ops: []plan.Op{{Kind: plan.LinkAdd, Link: &l}}}
+		if err := k.Apply(context.Background(), add); err != nil {
+			t.Fatal(err)
+		}
+		if got := k.Sysctls[arp]; got != dflt {
+			t.Errorf("default %s: new device's proxy_arp %q, want %q", dflt, got, dflt)
+		}
+		k.Sysctls[arp] = "7" // written to the old device
+		if err := k.Apply(context.Background(), plan.Plan{Ops: []plan.Op{{Kind: plan.LinkDel, Link: &l}}}); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := k.Sysctls[arp]; ok {
+			t.Errorf("default %s: proxy_arp %q left after the deletion", dflt, v)
+		}
+		if err := k.Apply(context.Background(), add); err != nil {
+			t.Fatal(err)
+		}
+		if got := k.Sysctls[arp]; got != dflt {
+			t.Errorf("default %s: proxy_arp of the device created again %q, want %q", dflt, got, dflt)
+		}
+	}
+}

@@ -297,8 +297,11 @@ func (b *builder) sysctls() {
 		add("net/ipv6/conf/all/forwarding", *g.IPv6Forward)
 	}
 	for _, dev := range g.ProxyARP {
+		// A tunnel the plan creates has its device by the sysctls'
+		// turn (they come after the links): one apply, or a plan
+		// pasted into a shell, sets it, not a second round.
 		_, exists := b.in.Devices[dev]
-		if !exists {
+		if _, made := b.links[dev]; !exists && !made {
 			b.note("sysctl %s: device %s does not exist", model.SysctlName("net/ipv4/conf/"+dev+"/proxy_arp"), dev)
 			continue
 		}

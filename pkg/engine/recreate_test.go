@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -109,4 +110,63 @@ func TestRecreateKeepsDeviceSysctls(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCreateSetsDeviceSysctls: a tunnel named in proxy_arp that the plan
+// creates gets the sysctl in that same plan, after its creation: the plan
+// applied once (as `tunneld plan` pasted into a shell) leaves nothing to
+// do, where the write waited for a second round before. A tunnel whose
+// creation the kernel refuses has the write skipped with it, its
+// creation the one error.
+func TestCreateSetsDeviceSysctls(t *testing.T) {
+	c, err := config.Parse("t.toml", []byte("[global]\nfirewall = false\nproxy_arp = [\"t1\"]\n[tunnel.t1]\nmode = \"ipip\"\nlocal = \"203.0.113.10\"\nremote = \"198.51.100.1\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const arp = "net/ipv4/conf/t1/proxy_arp"
+	t.Run("created", func(t *testing.T) {
+		k := world()
+		s, err := Look(ctx, k, c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Apply(ctx, s.Plan); err != nil {
+			t.Fatal(err)
+		}
+		if v := k.Sysctls[arp]; v != "1" {
+			t.Errorf("%s = %q after the plan, want 1:\n%s", arp, v, s.Plan)
+		}
+		again, err := Look(ctx, k, c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !again.Plan.Empty() {
+			t.Errorf("a second plan has something to do:\n%s", again.Plan)
+		}
+	})
+	t.Run("creation refused", func(t *testing.T) {
+		k := world()
+		k.SetFail(func(op plan.Op) error {
+			if op.Kind == plan.LinkAdd {
+				return &kernel.NoDriverError{Mode: op.Link.Mode}
+			}
+			return nil
+		})
+		s, err := Look(ctx, k, c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = k.Apply(ctx, s.Plan)
+		var ae *kernel.ApplyError
+		if !errors.As(err, &ae) {
+			t.Fatalf("apply: %v, want the refused creation", err)
+		}
+		var failed []string
+		for _, f := range ae.Failed {
+			failed = append(failed, f.Op.Object())
+		}
+		if diff := cmp.Diff([]string{`tunnel "t1"`}, failed); diff != "" {
+			t.Errorf("failed operations (-want +got):\n%s", diff)
+		}
+	})
 }

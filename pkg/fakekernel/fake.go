@@ -310,6 +310,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	var ae *kernel.ApplyError
 	rulesChanged, unguarded := false, false
 	var notMoved map[string]bool // as the Linux seam: tunnels whose move failed
+	var notCreated map[string]bool // and those whose creation failed
 	for i, op := range p.Ops {
 		if err := ctx.Err(); err != nil {
 			kernel.Collect(&ae, op, err)
@@ -320,9 +321,11 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 			kernel.Collect(&ae, op, kernel.ErrUnguarded)
 			continue
 		}
-		if dev := op.OnTunnel(); dev != "" && notMoved[dev] {
+		if dev := op.OnTunnel(); dev != "" && notMoved[dev] || dev != "" && notCreated[dev] ||
+			op.Kind == plan.SysctlSet && notCreated[model.SysctlDevice(op.Sysctl.Path)] {
 			// As the Linux seam: not set up, addressed or routed
-			// through where it was left.
+			// through where it was left; nothing sent to a tunnel
+			// whose creation failed, the one error.
 			if ae == nil {
 				ae = &kernel.ApplyError{}
 			}
@@ -332,6 +335,9 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		failed := func() {
 			if op.MovesEndpoints() {
 				notMoved = setTrue(notMoved, op.Link.Name)
+			}
+			if op.Kind == plan.LinkAdd {
+				notCreated = setTrue(notCreated, op.Link.Name)
 			}
 		}
 		if k.Fail != nil {

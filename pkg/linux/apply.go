@@ -44,6 +44,15 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		switch op.Kind {
 		case plan.SysctlSet, plan.SysctlRestore, plan.SysctlKeep, plan.FilterReplace, plan.FilterDel:
 			b.flush()
+			if op.Kind == plan.SysctlSet && b.notCreated[model.SysctlDevice(op.Sysctl.Path)] {
+				// A sysctl of a tunnel whose creation failed above:
+				// that failure is the error.
+				if ae == nil {
+					ae = &kernel.ApplyError{}
+				}
+				ae.Skipped = append(ae.Skipped, op)
+				continue
+			}
 			err := k.direct(op, p.Ops[i+1:])
 			unguarded = unguarded || op.Kind == plan.FilterReplace && err != nil
 			kernel.Collect(&ae, op, err)

@@ -309,7 +309,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 	defer k.mu.Unlock()
 	var ae *kernel.ApplyError
 	rulesChanged, unguarded := false, false
-	var notMoved map[string]bool // as the Linux seam: tunnels whose move failed
+	var notMoved map[string]bool   // as the Linux seam: tunnels whose move failed
 	var notCreated map[string]bool // and those whose creation failed
 	for i, op := range p.Ops {
 		if err := ctx.Err(); err != nil {

@@ -6,17 +6,13 @@ import (
 	"net/netip"
 
 	"github.com/google/nftables/expr"
+	"github.com/tunneld/tunneld/pkg/internal/nlattr"
 	"github.com/tunneld/tunneld/pkg/model"
 	"golang.org/x/sys/unix"
 )
 
 // nftaBitwiseOp is NFTA_BITWISE_OP, which golang.org/x/sys/unix lacks.
 const nftaBitwiseOp = 6
-
-// nlaTypeMask strips a netlink attribute type of its NLA_F_NESTED and
-// NLA_F_NET_BYTEORDER flags: the kernel dumps nested attributes without
-// the flag google/nftables sends them with.
-const nlaTypeMask = 0x3fff
 
 // matches reports whether a rule's expressions, as the kernel dumps them
 // (NFTA_RULE_EXPRESSIONS), are exactly those Exprs makes of a rule whose
@@ -86,7 +82,7 @@ func (m matched) matches(tag string, exprs []byte) bool {
 // expression list.
 func zeroCounters(b []byte) {
 	for len(b) > 0 {
-		_, e, rest, ok := nextAttr(b)
+		_, e, rest, ok := nlattr.Next(b)
 		if !ok {
 			return
 		}
@@ -95,7 +91,7 @@ func zeroCounters(b []byte) {
 			continue
 		}
 		for d := attr(e, unix.NFTA_EXPR_DATA); len(d) > 0; {
-			_, v, rest, ok := nextAttr(d)
+			_, v, rest, ok := nlattr.Next(d)
 			if !ok {
 				break
 			}
@@ -115,7 +111,7 @@ type rawExpr struct {
 // is false when it is malformed.
 func listExprs(b []byte) (out []rawExpr, ok bool) {
 	for len(b) > 0 {
-		typ, v, rest, ok := nextAttr(b)
+		typ, v, rest, ok := nlattr.Next(b)
 		if !ok || typ != unix.NFTA_LIST_ELEM {
 			return nil, false
 		}
@@ -132,7 +128,7 @@ func listExprs(b []byte) (out []rawExpr, ok bool) {
 // splitExpr splits one expression's attributes into its name and data.
 func splitExpr(b []byte) (e rawExpr, ok bool) {
 	for len(b) > 0 {
-		typ, v, rest, ok := nextAttr(b)
+		typ, v, rest, ok := nlattr.Next(b)
 		if !ok {
 			return e, false
 		}
@@ -147,34 +143,12 @@ func splitExpr(b []byte) (e rawExpr, ok bool) {
 	return e, true
 }
 
-// nextAttr splits the first netlink attribute off b: its type without
-// flags, its payload and what follows it (after the padding).
-func nextAttr(b []byte) (typ uint16, v, rest []byte, ok bool) {
-	if len(b) < 4 {
-		return 0, nil, nil, false
-	}
-	n := int(binary.NativeEndian.Uint16(b))
-	if n < 4 || n > len(b) {
-		return 0, nil, nil, false
-	}
-	typ = binary.NativeEndian.Uint16(b[2:]) & nlaTypeMask
-	next := min((n+3)&^3, len(b))
-	return typ, b[4:n], b[next:], true
-}
-
 // attr is the payload of b's first attribute of type typ (nil: none).
+// nlattr compares types without their flags: the kernel dumps nested
+// attributes without the NLA_F_NESTED google/nftables sends them with.
 func attr(b []byte, typ uint16) []byte {
-	for len(b) > 0 {
-		t, v, rest, ok := nextAttr(b)
-		if !ok {
-			return nil
-		}
-		if t == typ {
-			return v
-		}
-		b = rest
-	}
-	return nil
+	v, _ := nlattr.Find(b, typ)
+	return v
 }
 
 // u32 is a big-endian 32-bit attribute value, or ^0 for another size.
@@ -224,7 +198,7 @@ func defaulted(e rawExpr, typ uint16, v []byte) bool {
 func sameAttrs(got, want []byte, extra func(typ uint16, v []byte) bool) bool {
 	n := 0
 	for w := want; len(w) > 0; n++ {
-		typ, wv, rest, ok := nextAttr(w)
+		typ, wv, rest, ok := nlattr.Next(w)
 		if !ok {
 			return false
 		}
@@ -241,7 +215,7 @@ func sameAttrs(got, want []byte, extra func(typ uint16, v []byte) bool) bool {
 		}
 	}
 	for g := got; len(g) > 0; {
-		typ, gv, rest, ok := nextAttr(g)
+		typ, gv, rest, ok := nlattr.Next(g)
 		if !ok {
 			return false
 		}

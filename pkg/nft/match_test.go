@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/nftables/expr"
+	"github.com/tunneld/tunneld/pkg/internal/nlattr"
 	"github.com/tunneld/tunneld/pkg/model"
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +23,7 @@ func splitAttrs(t *testing.T, b []byte) []nlAttr {
 	t.Helper()
 	var out []nlAttr
 	for len(b) > 0 {
-		typ, v, rest, ok := nextAttr(b)
+		typ, v, rest, ok := nlattr.Next(b)
 		if !ok {
 			t.Fatalf("malformed attributes %x", b)
 		}
@@ -223,7 +224,7 @@ func bitwiseOp(t *testing.T, r model.FRule, op uint32) []byte {
 	for _, e := range es {
 		if e.name == "bitwise" {
 			for d := e.data; len(d) > 0; {
-				typ, v, rest, _ := nextAttr(d)
+				typ, v, rest, _ := nlattr.Next(d)
 				if typ == nftaBitwiseOp {
 					binary.BigEndian.PutUint32(v, op)
 					return b

@@ -120,6 +120,18 @@ func TestCheck(t *testing.T) {
 	if err := os.WriteFile(fwOff, []byte("[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\nforward = \"drop\"\n[[forward]]\ntunnel = \"moe\"\ndirection = \"in\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// An emptied file (a full disk, `: > FILE`): what the daemon
+	// refuses as a reload, check refuses, so the init script's and the
+	// unit's reload (check, then SIGHUP) fail as the daemon does; a
+	// file with [global] alone is how to remove everything (a tester's).
+	empty := filepath.Join(dir, "empty.toml")
+	global := filepath.Join(dir, "global.toml")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(global, []byte("[global]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	bandErr := band + ":10:1: rule[2]: no free priority left for it in tunneld's rule band 32000–32001 (global.rule_priority_min/max): widen the band\n"
 	tests := []struct {
 		args           []string
@@ -140,6 +152,8 @@ func TestCheck(t *testing.T) {
 			bad + ":5:7: tunnel.moe.ttl: 300 is out of range 1–255\n" + bad + ":6:7: tunnel.moe.mtu: 9 is out of range 68–65535\n"},
 		{[]string{"check", "-c", filepath.Join(dir, "missing.toml")}, 1, "",
 			"tunneld: open " + filepath.Join(dir, "missing.toml") + ": no such file or directory\n"},
+		{[]string{"check", "-c", empty}, 1, "", "tunneld: " + empty + " is empty: the daemon refuses it as a reload"},
+		{[]string{"check", "-c", global}, 0, global + ": ok (0 tunnels, 0 routes, 0 rules)\n", ""},
 		{[]string{"frobnicate"}, 2, "", "tunneld: unknown command \"frobnicate\"\n"},
 		{[]string{"check", "../../testdata/seeds/000_c4416a8950d425f4/host1.toml"}, 2, "",
 			"tunneld check: unexpected argument \"../../testdata/seeds/000_c4416a8950d425f4/host1.toml\" (the configuration file is given with -c FILE)\n"},

@@ -134,9 +134,37 @@ func (d *decoder) forwardingRoute(t *table, r *Route, needNexthop bool) {
 	}
 }
 
+// GatewayTunnel is the configured tunnel whose own subnet (an address's
+// prefix, or its peer) holds the gateway via, which the kernel reaches
+// only through that tunnel; nil for none. A route with that gateway and
+// no dev goes through the tunnel: decoding gives it the tunnel's name as
+// its Dev, so that everything keyed on a route's device (the host route
+// to the remote, the spoof chain's allowed sources, the unreachable
+// routes standing in while the tunnel is down) sees it (a tester's
+// via-only routes got no host route, and their replies were dropped as
+// spoofed).
+func (c *Config) GatewayTunnel(via netip.Addr) *Tunnel {
+	if !via.IsValid() {
+		return nil
+	}
+	for _, t := range c.Tunnels {
+		for _, a := range t.Addresses {
+			if a.Peer.IsValid() && a.Peer == via || !a.Peer.IsValid() && a.Prefix.Masked().Contains(via) {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
 // routeFamily settles "default" to the family the route is for and checks
 // that destination, gateway, source and tunnel agree.
 func (d *decoder) routeFamily(c *Config, t *table, r *Route, isDefault bool) {
+	if r.Dev == "" && r.Type == model.RouteUnicast {
+		if g := c.GatewayTunnel(r.Via); g != nil {
+			r.Dev = g.Name
+		}
+	}
 	tun := c.TunnelByName(r.Dev)
 	if r.ViaPeer && tun == nil {
 		if !d.undecodedTunnels[r.Dev] {

@@ -33,24 +33,10 @@ func whyLookup(name, family string) string {
 }
 
 // RouteThrough is the configured tunnel the route r goes through, or nil:
-// the one its dev names or, for a route with a gateway and no dev, the
-// one whose own subnet (an address's prefix, or its peer) holds the
-// gateway, which the kernel reaches only through that tunnel.
+// the one its dev names; config gives a route with a gateway and no dev
+// the tunnel that holds the gateway (config.Config.GatewayTunnel).
 func RouteThrough(c *config.Config, r *config.Route) *config.Tunnel {
-	if r.Dev != "" {
-		return c.TunnelByName(r.Dev)
-	}
-	if !r.Via.IsValid() {
-		return nil
-	}
-	for _, t := range c.Tunnels {
-		for _, a := range t.Addresses {
-			if a.Peer.IsValid() && a.Peer == r.Via || !a.Peer.IsValid() && a.Prefix.Masked().Contains(r.Via) {
-				return t
-			}
-		}
-	}
-	return nil
+	return c.TunnelByName(r.Dev)
 }
 
 // destKey is a route's table and destination, whatever its metric.

@@ -1,0 +1,63 @@
+package desired
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// TestGatewayOnlyRoutes: a route that names a gateway in a tunnel's own
+// subnet and no dev goes through the tunnel (config gives it the
+// tunnel's name), as one that names the tunnel does: the host route to
+// the remote keeps the tunnel's own packets out of it, and the spoof
+// chain takes replies from its destination. A tester's default route in
+// two halves "via" the peer got no host route (the tunnel's packets went
+// into the tunnel, status up, drift none), and a route to 10.9.0.0/24
+// "via" the peer had its replies dropped as spoofed.
+func TestGatewayOnlyRoutes(t *testing.T) {
+	c := parse(t, `
+[tunnel.tun0]
+mode = "ipip"
+local = "192.0.2.1"
+remote = "198.51.100.2"
+address = "10.255.0.1 peer 10.255.0.2"
+[[route]]
+to = "0.0.0.0/1"
+via = "10.255.0.2"
+[[route]]
+to = "128.0.0.0/1"
+via = "10.255.0.2"
+[[route]]
+to = "10.9.0.0/24"
+via = "10.255.0.2"
+`)
+	in := model.Inputs{
+		Devices: map[string]model.Device{"wan0": {Name: "wan0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("192.0.2.1/24")}}},
+		Routes:  []model.UnderlayRoute{{Dst: pfx("0.0.0.0/0"), Via: ip("192.0.2.2"), Dev: "wan0"}},
+	}
+	r := Build(c, in, model.State{})
+	want := model.Route{Table: model.TableMain, Dst: pfx("198.51.100.2/32"), Via: ip("192.0.2.2"), Dev: "wan0"}
+	if !slices.Contains(r.State.Routes, want) {
+		t.Errorf("no host route %s among %v", want.ID(), r.State.Routes)
+	}
+	for _, rt := range r.State.Routes {
+		if rt.Via == ip("10.255.0.2") && rt.Dev != "tun0" {
+			t.Errorf("route %s: dev %q, want tun0", rt.ID(), rt.Dev)
+		}
+	}
+	var spoof []string
+	for _, ch := range r.State.Filter.Chains {
+		if ch.Name == "spoof_tun0" {
+			for _, ru := range ch.Rules {
+				spoof = append(spoof, ru.String())
+			}
+		}
+	}
+	if !slices.Contains(spoof, "ip saddr 10.9.0.0/24 return") {
+		t.Errorf("spoof chain takes nothing from 10.9.0.0/24:\n%s", cmp.Diff([]string{"ip saddr 10.9.0.0/24 return"}, spoof))
+	}
+}

@@ -61,3 +61,45 @@ via = "10.255.0.2"
 		t.Errorf("spoof chain takes nothing from 10.9.0.0/24:\n%s", cmp.Diff([]string{"ip saddr 10.9.0.0/24 return"}, spoof))
 	}
 }
+
+// TestHostRouteLeftToForeign: a host route to the remote in main that
+// tunneld does not own (the how-to's `ip route add REMOTE via GW`)
+// keeps the tunnel's packets out of it already, and the kernel refuses a
+// second route of its key: tunneld adds none, and says so in a note (a
+// tester's apply failed with "file exists" every time, and the daemon
+// kept failing). One of another metric leaves tunneld's in place.
+func TestHostRouteLeftToForeign(t *testing.T) {
+	c := parse(t, `
+[tunnel.tun0]
+mode = "ipip"
+local = "192.0.2.1"
+remote = "198.51.100.2"
+address = "10.255.0.1 peer 10.255.0.2"
+[[route]]
+to = "default"
+dev = "tun0"
+`)
+	wan := map[string]model.Device{"wan0": {Name: "wan0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("192.0.2.1/24")}}}
+	def := model.UnderlayRoute{Dst: pfx("0.0.0.0/0"), Via: ip("192.0.2.2"), Dev: "wan0", Proto: 3}
+	ours := model.Route{Table: model.TableMain, Dst: pfx("198.51.100.2/32"), Via: ip("192.0.2.2"), Dev: "wan0"}
+	for _, tt := range []struct {
+		name  string
+		host  model.UnderlayRoute
+		ours  bool
+		notes []string
+	}{
+		{"same key: left to it", model.UnderlayRoute{Dst: pfx("198.51.100.2/32"), Via: ip("192.0.2.2"), Dev: "wan0", Proto: 3}, false,
+			[]string{`tunnel "tun0": host route to 198.51.100.2: table main has one tunneld does not own (198.51.100.2/32 via 192.0.2.2 dev wan0 proto boot metric 0), which it leaves to do the job`}},
+		{"another metric: tunneld's too", model.UnderlayRoute{Dst: pfx("198.51.100.2/32"), Via: ip("192.0.2.2"), Dev: "wan0", Proto: 3, Metric: 100}, true, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(c, model.Inputs{Devices: wan, Routes: []model.UnderlayRoute{def, tt.host}}, model.State{})
+			if got := slices.Contains(r.State.Routes, ours); got != tt.ours {
+				t.Errorf("tunneld's host route wanted: %v, want %v (routes %v)", got, tt.ours, r.State.Routes)
+			}
+			if diff := cmp.Diff(tt.notes, r.Notes); diff != "" {
+				t.Errorf("notes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -202,6 +202,15 @@ func (b *builder) hostRoutes() {
 			if have[hr.Key()] {
 				continue
 			}
+			if table == model.TableMain && u.Dst == hr.Dst && u.Metric == hr.Metric {
+				// Main has a host route to the remote that is not
+				// tunneld's (the how-to's `ip route add REMOTE via
+				// GW`, netifd's): it does the job, and the kernel
+				// would refuse tunneld's beside it (a tester's apply
+				// failed with "file exists" every time).
+				b.note("tunnel %q: host route to %s: table main has one tunneld does not own (%s), which it leaves to do the job", t.Name, l.Remote, underlayWords(u))
+				continue
+			}
 			have[hr.Key()] = true
 			b.res.State.Routes = append(b.res.State.Routes, hr)
 		}

@@ -151,6 +151,11 @@ func parseMark(s string) (mark, mask uint32, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("%q is not a mark (want MARK or MARK/MASK)", s)
 	}
+	if mv&^kv != 0 {
+		// The kernel compares the masked bits alone: 0x100/0xff
+		// matches every packet whose low byte is 0, unmarked ones too.
+		return 0, 0, fmt.Errorf("%q has mark bits outside the mask, which the kernel ignores (did you mean %#x/%#x?)", s, mv&kv, kv)
+	}
 	return uint32(mv), uint32(kv), nil
 }
 

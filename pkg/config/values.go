@@ -154,7 +154,7 @@ func parseMark(s string) (mark, mask uint32, err error) {
 	if mv&^kv != 0 {
 		// The kernel compares the masked bits alone: 0x100/0xff
 		// matches every packet whose low byte is 0, unmarked ones too.
-		return 0, 0, fmt.Errorf("%q has mark bits outside the mask, which the kernel ignores (did you mean %#x/%#x?)", s, mv&kv, kv)
+		return 0, 0, fmt.Errorf("%q has mark bits outside the mask, which the kernel ignores (give the mask the mark's bits: %#x/%#x)", s, mv, kv|mv)
 	}
 	return uint32(mv), uint32(kv), nil
 }

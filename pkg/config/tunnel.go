@@ -137,8 +137,11 @@ func (d *decoder) endpoints(t *table, tun *Tunnel) {
 	}
 	if hasLocal && local != "any" {
 		if a, err := parseAddr(local); err == nil {
-			if a.Is6() != tun.Mode.OuterIPv6() {
+			switch {
+			case a.Is6() != tun.Mode.OuterIPv6():
 				t.errorf("local", "mode %s needs an %s local address, not %s", tun.Mode, outer, a)
+			case a.IsUnspecified():
+				t.errorf("local", `%s is the unspecified address: write "any"`, a)
 			}
 			tun.Local = a
 		} else if looksLikeAddr(local) {
@@ -153,8 +156,20 @@ func (d *decoder) endpoints(t *table, tun *Tunnel) {
 	}
 	if hasRemote && remote != "any" {
 		if a, err := parseAddr(remote); err == nil {
-			if a.Is6() != tun.Mode.OuterIPv6() {
+			switch {
+			case a.Is6() != tun.Mode.OuterIPv6():
 				t.errorf("remote", "mode %s needs an %s remote address, not %s", tun.Mode, outer, a)
+			case a.IsUnspecified():
+				// The kernel keeps it as any, which `ip tunnel`
+				// writes 0.0.0.0: taken as an address, the tunnel
+				// never matched the kernel's, and the filter
+				// accepted its packets from 0.0.0.0 alone (a
+				// tester's).
+				t.errorf("remote", `%s is the unspecified address: write "any"`, a)
+			case a.IsLoopback():
+				t.errorf("remote", "%s is a loopback address: a tunnel to it never leaves this box", a)
+			case tun.Local.IsValid() && a == tun.Local:
+				t.errorf("remote", "%s is the tunnel's local address too: the remote is the other end", a)
 			}
 			tun.Remote = a
 		} else if looksLikeAddr(remote) {

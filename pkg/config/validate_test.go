@@ -73,6 +73,17 @@ func TestValidationErrors(t *testing.T) {
 		{"remote family", strings.Replace(strings.Replace(moe, `"ipip"`, `"ip6ip6"`, 1), `address = "10.0.0.1/30"`, `address = "fd00::1/64"`, 1), []string{
 			"t.toml:3:9: tunnel.moe.local: mode ip6ip6 needs an IPv6 local address, not 192.0.2.1",
 			"t.toml:4:10: tunnel.moe.remote: mode ip6ip6 needs an IPv6 remote address, not 192.0.2.2"}},
+		// A tester's remote = "0.0.0.0": the kernel keeps it as any, so
+		// the tunnel never matched, and the filter took only 0.0.0.0.
+		{"unspecified endpoints", strings.Replace(strings.Replace(moe, `local = "192.0.2.1"`, `local = "0.0.0.0"`, 1), `remote = "192.0.2.2"`, `remote = "0.0.0.0"`, 1), []string{
+			`t.toml:3:9: tunnel.moe.local: 0.0.0.0 is the unspecified address: write "any"`,
+			`t.toml:4:10: tunnel.moe.remote: 0.0.0.0 is the unspecified address: write "any"`}},
+		{"unspecified IPv6 remote", "[tunnel.six]\nmode = \"ip6ip6\"\nlocal = \"2001:db8::1\"\nremote = \"::\"\n", []string{
+			`t.toml:4:10: tunnel.six.remote: :: is the unspecified address: write "any"`}},
+		{"loopback remote", strings.Replace(moe, `remote = "192.0.2.2"`, `remote = "127.0.0.1"`, 1), []string{
+			"t.toml:4:10: tunnel.moe.remote: 127.0.0.1 is a loopback address: a tunnel to it never leaves this box"}},
+		{"remote is local", strings.Replace(moe, `remote = "192.0.2.2"`, `remote = "192.0.2.1"`, 1), []string{
+			"t.toml:4:10: tunnel.moe.remote: 192.0.2.1 is the tunnel's local address too: the remote is the other end"}},
 		{"inner family", strings.Replace(moe, `address = "10.0.0.1/30"`, `address = ["10.0.0.1/30", "fd00::1/64"]`, 1), []string{
 			"t.toml:5:27: tunnel.moe.address[1]: mode ipip does not carry IPv6"}},
 		{"bad remote name", strings.Replace(moe, `remote = "192.0.2.2"`, `remote = "peer_1.example"`, 1), []string{

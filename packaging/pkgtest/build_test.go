@@ -5,8 +5,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // crossTargets are the binaries `make cross` writes (CROSS_TARGETS).
@@ -143,19 +147,76 @@ func TestInstall(t *testing.T) {
 // TestVersionMapping checks the package version derived from git describe.
 func TestVersionMapping(t *testing.T) {
 	root := repoRoot(t)
-	for in, want := range map[string]string{
-		"v1.2.3":                  "1.2.3",
-		"v1.2.3-4-gabc1234":       "1.2.3+4.gabc1234",
-		"v1.2.3-dirty":            "1.2.3+dirty",
-		"v1.2.3-4-gabc1234-dirty": "1.2.3+4.gabc1234.dirty",
-		"v2.0.0-rc1":              "2.0.0~rc1",
-		"0af2767":                 "0.0.0~git20231114.0af2767",
-		"0af2767-dirty":           "0.0.0~git20231114.0af2767.dirty",
-	} {
-		got := strings.TrimSpace(run(t, root, nil, "sh", "packaging/scripts/pkgversion.sh", in, "1700000000"))
-		if got != want {
-			t.Errorf("pkgversion %q = %q, want %q", in, got, want)
+	tests := []struct{ in, want string }{
+		{"v1.2.3", "1.2.3"},
+		{"v1.2.3-4-gabc1234", "1.2.3+4.gabc1234"},
+		{"v1.2.3-dirty", "1.2.3+dirty"},
+		{"v1.2.3-4-gabc1234-dirty", "1.2.3+4.gabc1234.dirty"},
+		{"v2.0.0-rc1", "2.0.0~rc1"},
+		// 1700000000 is 2023-11-14 22:13:20 UTC.
+		{"0af2767", "0.0.0~git20231114.221320.0af2767"},
+		{"0af2767-dirty", "0.0.0~git20231114.221320.0af2767.dirty"},
+	}
+	for _, tt := range tests {
+		got := strings.TrimSpace(run(t, root, nil, "sh", "packaging/scripts/pkgversion.sh", tt.in, "1700000000"))
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("pkgversion %q (-want +got):\n%s", tt.in, diff)
 		}
+	}
+}
+
+// TestVersionOrder builds the package versions (with the release) of two
+// builds, the second of a later commit, and has dpkg order them: a later
+// commit must be an upgrade, whatever its hash. opkg compares versions
+// with dpkg's algorithm.
+func TestVersionOrder(t *testing.T) {
+	gate(t)
+	need(t, "dpkg")
+	root := repoRoot(t)
+	at := func(s string) string {
+		tm, err := time.Parse(time.DateTime, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strconv.FormatInt(tm.Unix(), 10)
+	}
+	type build struct{ describe, when string }
+	tests := []struct {
+		name         string
+		older, newer build
+	}{
+		{"one day, hours apart, the newer hash lower",
+			build{"b66037b", "2026-12-04 09:15:00"}, build{"6b53d62", "2026-12-04 13:40:00"}},
+		{"one day, before and after 10:00",
+			build{"fedcba9", "2026-12-04 09:59:59"}, build{"0123456", "2026-12-04 10:00:00"}},
+		{"one second apart",
+			build{"fedcba9", "2026-12-04 12:00:00"}, build{"0123456", "2026-12-04 12:00:01"}},
+		{"across midnight",
+			build{"fedcba9", "2026-12-04 23:59:59"}, build{"0123456", "2026-12-05 00:00:00"}},
+		{"across a month",
+			build{"fedcba9", "2026-11-30 23:00:00"}, build{"0123456", "2026-12-01 01:00:00"}},
+		{"a dirty tree after its commit",
+			build{"b66037b", "2026-12-04 09:15:00"}, build{"b66037b-dirty", "2026-12-04 09:15:00"}},
+		{"a dirty tree before the next commit",
+			build{"b66037b-dirty", "2026-12-04 09:15:00"}, build{"6b53d62", "2026-12-04 13:40:00"}},
+		{"untagged before the first tag",
+			build{"b66037b", "2026-12-04 09:15:00"}, build{"v0.1.0", "2026-12-04 08:00:00"}},
+		{"tagged: more commits after the tag",
+			build{"v1.2.3-9-gfedcba9", "2026-12-04 13:00:00"}, build{"v1.2.3-10-g0123456", "2026-12-04 09:00:00"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			version := func(b build) string {
+				v := strings.TrimSpace(run(t, root, nil, "sh", "packaging/scripts/pkgversion.sh", b.describe, at(b.when)))
+				return v + "-1"
+			}
+			older, newer := version(tt.older), version(tt.newer)
+			// dpkg warns on stderr about a version with bad syntax.
+			out, errOut, err := runErr("", nil, "dpkg", "--compare-versions", older, "lt", newer)
+			if err != nil || out+errOut != "" {
+				t.Errorf("dpkg --compare-versions %s lt %s: %v %s%s", older, newer, err, out, errOut)
+			}
+		})
 	}
 }
 

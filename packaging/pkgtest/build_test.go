@@ -233,6 +233,8 @@ func TestArchMapping(t *testing.T) {
 		{"ipk", "arm_cortex-a7_neon-vfpv4", "armv7"},
 		{"ipk", "arm_cortex-a9_vfpv3-d16", "armv7"},
 		{"ipk", "arm_arm1176jzf-s_vfp", "armv5"},
+		{"ipk", "arm_arm926ej-s", "armv5"},
+		{"ipk", "arm_xscale", "armv5"},
 		{"ipk", "x86_64", "amd64"},
 		{"deb", "amd64", "amd64"},
 		{"deb", "arm64", "arm64"},
@@ -245,9 +247,31 @@ func TestArchMapping(t *testing.T) {
 			t.Errorf("goarch %s %s = %q, want %q", c.kind, c.arch, got, c.want)
 		}
 	}
-	for _, c := range []struct{ kind, arch string }{{"ipk", "i386_pentium4"}, {"deb", "i386"}, {"rpm", "x86_64"}} {
-		if _, _, err := runErr(root, nil, "sh", "packaging/scripts/goarch.sh", c.kind, c.arch); err == nil {
-			t.Errorf("goarch %s %s: no error for an architecture without a build", c.kind, c.arch)
+	for _, c := range []struct{ kind, arch, wantErr string }{
+		{"ipk", "i386_pentium4", "no Go build for OpenWrt architecture 'i386_pentium4'\n"},
+		// ARMv4: Go's GOARM=5 code dies with SIGILL there.
+		{"ipk", "arm_fa526", "no Go build for OpenWrt architecture 'arm_fa526': an ARMv4 CPU"},
+		{"ipk", "arm_arm920t", "no Go build for OpenWrt architecture 'arm_arm920t': an ARMv4 CPU"},
+		{"deb", "i386", "no Go build for Debian architecture 'i386'"},
+		{"rpm", "x86_64", "first argument must be ipk or deb"},
+	} {
+		out, errOut, err := runErr(root, nil, "sh", "packaging/scripts/goarch.sh", c.kind, c.arch)
+		if err == nil || out != "" || !strings.Contains(errOut, c.wantErr) {
+			t.Errorf("goarch %s %s: %v, stdout %q, stderr %q; want an error saying %q", c.kind, c.arch, err, out, errOut, c.wantErr)
 		}
+	}
+}
+
+// TestIPKRefusesARMv4: make ipk stops at the mapping, before any build,
+// and writes no package.
+func TestIPKRefusesARMv4(t *testing.T) {
+	gate(t)
+	dist := t.TempDir()
+	_, errOut, err := runErr(repoRoot(t), nil, "make", "--no-print-directory", "ipk", "ARCH=arm_fa526", "DIST="+dist)
+	if err == nil || !strings.Contains(errOut, "an ARMv4 CPU") {
+		t.Errorf("make ipk ARCH=arm_fa526: %v, stderr %q; want it refused", err, errOut)
+	}
+	if ents, _ := os.ReadDir(dist); len(ents) != 0 {
+		t.Errorf("make ipk ARCH=arm_fa526 wrote %v", ents)
 	}
 }

@@ -14,6 +14,11 @@
 #   arm_CPU_vfp*2   GOARM=6 in the feed; GOARM=5 here (only 5 and 7 are
 #                   built; 5 runs on every ARMv6 too)
 #   arm_CPU_FPU     any other FPU (neon-vfpv4, vfpv3-d16, ...): GOARM=7
+#   arm_fa526, arm_arm920t
+#                   refused: ARMv4/ARMv4T (the two ARMv4 CPU types in
+#                   OpenWrt's include/target.mk, gemini's FA526 and the
+#                   ARM920T). Go's oldest ARM is ARMv5 (GOARM=5); its code
+#                   dies with SIGILL on ARMv4
 #   aarch64_*       arm64 (GOARM64=v8.0, the baseline)
 #   x86_64          amd64 (GOAMD64=v1)
 set -eu
@@ -26,6 +31,10 @@ ipk)
 	mips_*) echo mips-softfloat ;;
 	aarch64_*) echo arm64 ;;
 	x86_64) echo amd64 ;;
+	arm_fa526 | arm_fa526_* | arm_arm920t | arm_arm920t_*)
+		echo "goarch.sh: no Go build for OpenWrt architecture '$arch': an ARMv4 CPU, and Go needs ARMv5 or later (GOARM=5 code dies there with SIGILL)" >&2
+		exit 1
+		;;
 	arm_*_vfp | arm_*_vfpv2) echo armv5 ;;
 	arm_*_*) echo armv7 ;;
 	arm_*) echo armv5 ;;

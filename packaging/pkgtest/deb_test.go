@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // The .deb is built once, into debDir, and shared by the tests below.
@@ -145,6 +147,42 @@ func TestDeb(t *testing.T) {
 			t.Errorf("tunneld version = %q, want %q in it", out, v)
 		}
 		run(t, "", nil, bin, "check", "-c", filepath.Join(root, "etc/tunneld/tunneld.toml"))
+	}
+}
+
+// TestDebDepends: every program the unit runs is in the package or in a
+// package it depends on (dpkg -S on this Debian host says whose it is):
+// /bin/kill (ExecReload=) is procps's, which is not Essential.
+func TestDebDepends(t *testing.T) {
+	gate(t)
+	need(t, "dpkg-deb", "dpkg")
+	deb := buildDeb(t)
+	depends := strings.TrimSpace(run(t, "", nil, "dpkg-deb", "-f", deb, "Depends"))
+	if diff := cmp.Diff("procps", depends); diff != "" {
+		t.Errorf("Depends (-want +got):\n%s", diff)
+	}
+	deps := map[string]bool{}
+	for _, d := range strings.Split(depends, ",") {
+		if f := strings.Fields(d); len(f) > 0 {
+			deps[f[0]] = true // "pkg (>= version)": the name
+		}
+	}
+	root, _ := unpackDeb(t, deb)
+	unit := string(readFile(t, "init/tunneld.service"))
+	for _, m := range regexp.MustCompile(`(?m)^Exec[A-Za-z]*=[-@:+!]*(\S+)`).FindAllStringSubmatch(unit, -1) {
+		prog := m[1]
+		if _, err := os.Stat(filepath.Join(root, prog)); err == nil {
+			continue
+		}
+		out, errOut, err := runErr("", nil, "dpkg", "-S", prog)
+		if err != nil {
+			t.Errorf("%s: not in the package, and no package of this host has it: %v %s", prog, err, errOut)
+			continue
+		}
+		owner, _, _ := strings.Cut(out, ":")
+		if !deps[owner] {
+			t.Errorf("%s: %s's, which Depends (%q) does not name", prog, owner, depends)
+		}
 	}
 }
 

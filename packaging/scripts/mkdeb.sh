@@ -57,6 +57,9 @@ size=$(cd "$r" && find . -path ./DEBIAN -prune -o \( -type f -printf '%s\n' -o -
 	echo "Architecture: $DEB_ARCH"
 	echo "Maintainer: $PKG_MAINTAINER"
 	echo "Installed-Size: $size"
+	# The unit's ExecReload= runs /bin/kill, which is procps's (Priority
+	# important, not Essential: a minbase system or a container lacks it).
+	echo "Depends: procps"
 	echo "Section: net"
 	echo "Priority: optional"
 	echo "Homepage: https://github.com/tunneld/tunneld"

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestDebScriptsOtherRoot runs the .deb's maintainer scripts as dpkg does
@@ -15,33 +17,8 @@ import (
 // DPKG_ROOT itself, may still record the enablement in that root.
 func TestDebScriptsOtherRoot(t *testing.T) {
 	gate(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "bin")
-	systemd := filepath.Join(dir, "systemd-system")
-	runDir := filepath.Join(dir, "run-tunneld")
-	logf := filepath.Join(dir, "log")
-	for _, d := range []string{bin, systemd, runDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, c := range []string{"systemctl", "deb-systemd-invoke", "deb-systemd-helper"} {
-		stub := "#!/bin/sh\necho \"" + c + " $*\" >>'" + logf + "'\n[ \"$1\" != --quiet ]\n"
-		if err := os.WriteFile(filepath.Join(bin, c), []byte(stub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	script := map[string]string{}
-	for _, s := range []string{"postinst", "prerm", "postrm"} {
-		b := string(readFile(t, "packaging/debian/"+s))
-		b = strings.ReplaceAll(b, "/run/systemd/system", systemd)
-		b = strings.ReplaceAll(b, "/run/tunneld", runDir)
-		b = strings.ReplaceAll(b, "/etc/tunneld", filepath.Join(dir, "etc-tunneld"))
-		script[s] = filepath.Join(dir, s)
-		if err := os.WriteFile(script[s], []byte(b), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	d := newDebScripts(t)
+	dir, bin, runDir, logf, script := d.dir, d.bin, d.runDir, d.logf, d.script
 	// calls runs dpkg's sequence and returns the commands other than
 	// deb-systemd-helper that were run.
 	calls := func(dpkgRoot string) []string {
@@ -81,5 +58,107 @@ func TestDebScriptsOtherRoot(t *testing.T) {
 	}
 	if _, err := os.Stat(runDir); !os.IsNotExist(err) {
 		t.Errorf("without DPKG_ROOT, the purge left the run directory: %v", err)
+	}
+}
+
+// debScripts are the .deb's maintainer scripts in a scratch directory,
+// rewritten to use stand-ins: systemctl, deb-systemd-invoke and
+// deb-systemd-helper in bin record their calls in logf; systemd
+// (/run/systemd/system), runDir (/run/tunneld) and etc-tunneld are
+// directories of dir; /usr/sbin/tunneld is fakeCheck, which fails while
+// the file invalid exists.
+type debScripts struct {
+	dir, bin, runDir, logf, invalid string
+	script                          map[string]string
+}
+
+func newDebScripts(t *testing.T) debScripts {
+	t.Helper()
+	dir := t.TempDir()
+	d := debScripts{
+		dir: dir, bin: filepath.Join(dir, "bin"), runDir: filepath.Join(dir, "run-tunneld"),
+		logf: filepath.Join(dir, "log"), invalid: filepath.Join(dir, "invalid"), script: map[string]string{},
+	}
+	systemd := filepath.Join(dir, "systemd-system")
+	for _, p := range []string{d.bin, systemd, d.runDir} {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []string{"systemctl", "deb-systemd-invoke", "deb-systemd-helper"} {
+		stub := "#!/bin/sh\necho \"" + c + " $*\" >>'" + d.logf + "'\n[ \"$1\" != --quiet ]\n"
+		if err := os.WriteFile(filepath.Join(d.bin, c), []byte(stub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tunneld := filepath.Join(dir, "tunneld")
+	if err := os.WriteFile(tunneld, []byte(fakeCheck(d.invalid)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"postinst", "prerm", "postrm"} {
+		b := string(readFile(t, "packaging/debian/"+s))
+		b = strings.ReplaceAll(b, "/run/systemd/system", systemd)
+		b = strings.ReplaceAll(b, "/run/tunneld", d.runDir)
+		b = strings.ReplaceAll(b, "/usr/sbin/tunneld", tunneld)
+		// Not /etc/tunneld/tunneld.toml: the stand-in is asked about it.
+		b = strings.ReplaceAll(b, "/etc/tunneld ", filepath.Join(dir, "etc-tunneld")+" ")
+		d.script[s] = filepath.Join(dir, s)
+		if err := os.WriteFile(d.script[s], []byte(b), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// TestDebScriptsUpgradeInvalid runs an upgrade (the old prerm "upgrade",
+// the new postinst "configure OLDVERSION") as dpkg does, with a booted
+// systemd stood in for: with a file the new binary refuses (an edit not
+// reloaded yet) the daemon is not restarted, since the restart's stop would
+// tear everything down and its ExecStartPre then refuse to start it; one
+// line on stderr says so, and dpkg succeeds. With a valid file it is
+// restarted.
+func TestDebScriptsUpgradeInvalid(t *testing.T) {
+	gate(t)
+	tests := []struct {
+		name      string
+		invalid   bool
+		wantCalls []string
+		wantErr   string
+	}{
+		{"valid", false, []string{"systemctl --system daemon-reload", "deb-systemd-invoke restart tunneld.service"}, ""},
+		{"invalid", true, []string{"systemctl --system daemon-reload"},
+			"tunneld: not restarted after the upgrade (a running daemon keeps the old version and its configuration): " +
+				"2 problem(s) in /etc/tunneld/tunneld.toml, first: /etc/tunneld/tunneld.toml:2:14: syntax error: expected value but found \"ture\" instead; " +
+				"fix it (tunneld check -c /etc/tunneld/tunneld.toml lists them), then run: systemctl restart tunneld\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDebScripts(t)
+			if tt.invalid {
+				os.WriteFile(d.invalid, nil, 0o644)
+			}
+			env := []string{"PATH=" + d.bin + ":" + os.Getenv("PATH"), "DPKG_ROOT="}
+			var stderr string
+			for _, step := range [][]string{{"prerm", "upgrade", "9.9.9-1"}, {"postinst", "configure", "0.0.1-1"}} {
+				_, errOut, err := runErr(d.dir, env, "sh", append([]string{d.script[step[0]]}, step[1:]...)...)
+				if err != nil {
+					t.Errorf("%s: %v\n%s", strings.Join(step, " "), err, errOut)
+				}
+				stderr += errOut
+			}
+			b, _ := os.ReadFile(d.logf)
+			var calls []string
+			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				if l != "" && !strings.HasPrefix(l, "deb-systemd-helper ") {
+					calls = append(calls, l)
+				}
+			}
+			if diff := cmp.Diff(tt.wantCalls, calls); diff != "" {
+				t.Errorf("systemd calls (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantErr, stderr); diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

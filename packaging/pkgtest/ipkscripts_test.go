@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestIPKScripts runs the .ipk's postinst and prerm the way opkg does,
@@ -26,9 +28,17 @@ func TestIPKScripts(t *testing.T) {
 	if err := os.WriteFile(initd, []byte(fake), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The new package's binary: `check` fails while the file "invalid"
+	// exists, printing two problems.
+	invalid := filepath.Join(dir, "invalid")
+	bin := filepath.Join(dir, "tunneld")
+	if err := os.WriteFile(bin, []byte(fakeCheck(invalid)), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	script := map[string]string{}
 	for _, s := range []string{"postinst", "prerm"} {
 		b := strings.ReplaceAll(string(readFile(t, "packaging/ipk/"+s)), "/etc/init.d/tunneld", initd)
+		b = strings.ReplaceAll(b, "/usr/sbin/tunneld", bin)
 		script[s] = filepath.Join(dir, s)
 		if err := os.WriteFile(script[s], []byte(b), 0o755); err != nil {
 			t.Fatal(err)
@@ -69,6 +79,26 @@ func TestIPKScripts(t *testing.T) {
 		t.Errorf("upgrade of an enabled service: %q, want it restarted last", a)
 	}
 
+	// An upgrade while the file holds an edit the new binary refuses: the
+	// running daemon is left alone (a restart would tear everything down
+	// and start nothing), one line on stderr says so, and opkg succeeds.
+	os.WriteFile(invalid, nil, 0o644)
+	opkg("prerm", "1", "", "upgrade", "9.9.9-1")
+	_, errOut, err := runErr(dir, []string{"PKG_UPGRADE=1", "IPKG_INSTROOT=", "IPKG_NO_SCRIPT="}, "sh", script["postinst"], "configure")
+	if err != nil {
+		t.Errorf("upgrade with an invalid file: postinst failed: %v", err)
+	}
+	if diff := cmp.Diff("enabled", actions()); diff != "" {
+		t.Errorf("upgrade with an invalid file: the init script was asked (-want +got):\n%s", diff)
+	}
+	wantErr := "tunneld: not restarted after the upgrade (a running daemon keeps the old version and its configuration): " +
+		"2 problem(s) in /etc/tunneld/tunneld.toml, first: /etc/tunneld/tunneld.toml:2:14: syntax error: expected value but found \"ture\" instead; " +
+		"fix it (tunneld check -c /etc/tunneld/tunneld.toml lists them), then run: " + initd + " restart\n"
+	if diff := cmp.Diff(wantErr, errOut); diff != "" {
+		t.Errorf("upgrade with an invalid file: stderr (-want +got):\n%s", diff)
+	}
+	os.Remove(invalid)
+
 	os.Remove(state)
 	opkg("prerm", "1", "", "upgrade", "9.9.9-1")
 	opkg("postinst", "1", "", "configure")
@@ -81,4 +111,16 @@ func TestIPKScripts(t *testing.T) {
 	if a := actions(); a != "stop disable" || enabled() {
 		t.Errorf("remove: %q, enabled %v; want stop, disable", a, enabled())
 	}
+}
+
+// fakeCheck is a stand-in tunneld whose `check -c /etc/tunneld/tunneld.toml`
+// passes unless the file invalid exists; then it prints two problems and
+// fails, as tunneld check does. Anything else it is asked fails.
+func fakeCheck(invalid string) string {
+	return "#!/bin/sh\n" +
+		"[ \"$*\" = 'check -c /etc/tunneld/tunneld.toml' ] || { echo \"tunneld stand-in: unexpected $*\" >&2; exit 2; }\n" +
+		"[ -e '" + invalid + "' ] || { echo '/etc/tunneld/tunneld.toml: ok (0 tunnels, 0 routes, 0 rules)'; exit 0; }\n" +
+		"echo '/etc/tunneld/tunneld.toml:2:14: syntax error: expected value but found \"ture\" instead'\n" +
+		"echo '/etc/tunneld/tunneld.toml:3:1: global.foo: unknown option'\n" +
+		"exit 1\n"
 }

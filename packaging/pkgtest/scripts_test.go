@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // shellScripts are every shell script the packages run or build with.
@@ -191,6 +193,52 @@ echo "exit $?"
 			}
 			if got := string(out); got != tt.want {
 				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestInitRestart runs restart as rc.common does (its own restart, stop
+// then start, defined before the script is sourced, the script's after),
+// with stop, start, logger and tunneld stubbed: with an invalid file it
+// logs one line and fails without stopping the running daemon; with a
+// valid one it stops and starts.
+func TestInitRestart(t *testing.T) {
+	gate(t)
+	root := repoRoot(t)
+	fake := filepath.Join(t.TempDir(), "tunneld")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\n[ \"$1\" = check ] || exit 0\n[ \"$VALID\" = 1 ] && exit 0\necho 't.toml:2:14: global.ip_forward: must be true or false'\necho 't.toml:3:1: tunnel.x: unknown option'\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	harness := `
+restart() { trap '' TERM; stop "$@"; start "$@"; }
+stop() { echo stop; }
+start() { echo start; }
+logger() { echo "logger $*"; }
+. ./init/tunneld.init
+PROG=$FAKE
+restart
+echo "restart returned $?"
+`
+	tests := []struct {
+		name, valid, want string
+	}{
+		{"valid", "1", "stop\nstart\nrestart returned 0\n"},
+		{"invalid", "0", "logger -t tunneld -p daemon.err not restarted (nothing stopped): 2 problem(s) in /etc/tunneld/tunneld.toml, " +
+			"first: t.toml:2:14: global.ip_forward: must be true or false (run: tunneld check -c /etc/tunneld/tunneld.toml)\n" +
+			"restart returned 1\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command("sh", "-c", harness)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "FAKE="+fake, "VALID="+tt.valid)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if diff := cmp.Diff(tt.want, string(out)); diff != "" {
+				t.Errorf("restart (-want +got):\n%s", diff)
 			}
 		})
 	}

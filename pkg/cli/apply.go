@@ -82,9 +82,13 @@ func runDown(env *Env, args []string) int {
 	// must not keep an admin from taking everything down.
 	c, err := config.Load(*path)
 	if err != nil {
-		printConfigErr(env, err)
+		if !config.IsEmpty(err) {
+			// An empty file is no error here: down does what it
+			// would refuse to.
+			printConfigErr(env, err)
+		}
 		fmt.Fprintln(env.Stderr, "tunneld: down goes on without the configuration: it removes the links with tunneld's alias, the routes and rules of protocol 116 in tunneld's recorded priority bands, the nftables table inet tunneld and puts back the recorded sysctls")
-		if c, err = config.Parse(*path, nil); err != nil {
+		if c, err = config.Parse(*path, []byte("[global]\n")); err != nil {
 			printConfigErr(env, err)
 			return 1
 		}

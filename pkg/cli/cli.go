@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/config"
-	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -218,14 +217,6 @@ func runCheck(env *Env, args []string) int {
 	}
 	c, ok := load(env, *path)
 	if !ok {
-		return 1
-	}
-	if c.Empty {
-		// What the daemon refuses as a reload: the init script's and
-		// the unit's reload run check first, and said it worked (a
-		// tester's `service tunneld reload` exited 0, and only the log
-		// said the daemon refused it).
-		fmt.Fprintf(env.Stderr, "tunneld: %v\n", daemon.EmptyReloadError(c.File))
 		return 1
 	}
 	fmt.Fprintf(env.Stdout, "%s: ok (%s, %s, %s)\n", *path, count(len(c.Tunnels), "tunnel", "tunnels"),

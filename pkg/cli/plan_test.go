@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/kernel"
 )
 
@@ -126,7 +127,7 @@ func TestCheck(t *testing.T) {
 	// file with [global] alone is how to remove everything (a tester's).
 	empty := filepath.Join(dir, "empty.toml")
 	global := filepath.Join(dir, "global.toml")
-	if err := os.WriteFile(empty, []byte(" \n"), 0o644); err != nil {
+	if err := os.WriteFile(empty, []byte(" \n# [global]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(global, []byte("[global]\n"), 0o644); err != nil {
@@ -152,7 +153,9 @@ func TestCheck(t *testing.T) {
 			bad + ":5:7: tunnel.moe.ttl: 300 is out of range 1–255\n" + bad + ":6:7: tunnel.moe.mtu: 9 is out of range 68–65535\n"},
 		{[]string{"check", "-c", filepath.Join(dir, "missing.toml")}, 1, "",
 			"tunneld: open " + filepath.Join(dir, "missing.toml") + ": no such file or directory\n"},
-		{[]string{"check", "-c", empty}, 1, "", "tunneld: " + empty + " is empty: the daemon refuses it as a reload"},
+		{[]string{"check", "-c", empty}, 1, "", empty + ":1:1: " + config.EmptyMessage + "\n"},
+		{[]string{"apply", "-c", empty}, 1, "", empty + ":1:1: " + config.EmptyMessage + "\n"},
+		{[]string{"plan", "-c", empty}, 1, "", empty + ":1:1: " + config.EmptyMessage + "\n"},
 		{[]string{"check", "-c", global}, 0, global + ": ok (0 tunnels, 0 routes, 0 rules)\n", ""},
 		{[]string{"frobnicate"}, 2, "", "tunneld: unknown command \"frobnicate\"\n"},
 		{[]string{"check", "../../testdata/seeds/000_c4416a8950d425f4/host1.toml"}, 2, "",

@@ -1184,7 +1184,10 @@ func TestStatusDaemonsFile(t *testing.T) {
 // file that does not validate, rather than offering the reload and the
 // removal of every tunnel as its drift (a tester's).
 func TestStatusEmptiedFile(t *testing.T) {
-	file, _, k := configured(t, "\n  \n")
+	file, _, k := configured(t, "[global]\n")
+	if err := os.WriteFile(file, []byte("\n  \n# [tunnel.moe]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
 	sock := serveFacts(t, daemon.Facts{Started: at, Converges: 1, LastConverge: at, ConfigFile: file, ConfigSum: "0123",
 		Tunnels: []desired.TunnelStatus{{Name: "moe", Up: true}}})
@@ -1193,7 +1196,7 @@ func TestStatusEmptiedFile(t *testing.T) {
 	if code := Main(env, []string{"status", "-c", file, "-socket", sock}); code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	if want := file + " is empty: the daemon refuses it as a reload"; !strings.Contains(errb.String(), want) {
+	if want := file + ":1:1: " + config.EmptyMessage; !strings.Contains(errb.String(), want) {
 		t.Errorf("stderr %q, want %q…", errb.String(), want)
 	}
 	if strings.Contains(out.String(), "reload the daemon to apply it") || strings.Contains(out.String(), "drift") || !strings.Contains(out.String(), "moe") {

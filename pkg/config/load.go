@@ -33,14 +33,34 @@ func Parse(name string, data []byte) (*Config, error) {
 	if _, err := toml.Decode(src, &raw); err != nil {
 		return nil, Errors{syntaxError(name, src, err)}
 	}
+	if len(raw) == 0 {
+		// No key and no section: white space and comments only, a
+		// file emptied by accident (a full disk, `: > FILE`) or with
+		// every line commented out far likelier than the wish to
+		// remove everything, which [global] alone says (testers'
+		// truncated files removed every tunnel, by apply or reload).
+		return nil, Errors{{File: name, Line: 1, Col: 1, Msg: EmptyMessage}}
+	}
 	d := &decoder{file: name, src: src}
 	c := d.config(d.table("", raw))
 	if len(d.errs) > 0 {
 		d.sort()
 		return nil, d.errs
 	}
-	c.Sum, c.Empty = Sum(data), strings.TrimSpace(src) == ""
+	c.Sum = Sum(data)
 	return c, nil
+}
+
+// EmptyMessage is the error of a file that configures nothing (white
+// space and comments only), which every command refuses, and the daemon
+// as a reload: taken, it would remove everything tunneld owns.
+const EmptyMessage = "the file configures nothing (white space and comments only): refused, as it would remove everything tunneld owns; to remove everything, give a file with its [global] section only, or run tunneld down"
+
+// IsEmpty reports whether err is the refusal of a file that configures
+// nothing (EmptyMessage) alone.
+func IsEmpty(err error) bool {
+	var es Errors
+	return errors.As(err, &es) && len(es) == 1 && es[0].Msg == EmptyMessage
 }
 
 // Sum is a configuration file's content's FNV-1a 128-bit hash, in hex:

@@ -15,12 +15,8 @@ type Config struct {
 	// File is the path the configuration was read from; Sum the hash
 	// of its content, in hex (see Sum): status tells by it whether the
 	// file is the one the running daemon loaded.
-	File string
-	Sum  string
-	// Empty is set when the file held nothing but white space (a file
-	// emptied by accident, or by `: > FILE`): valid, it configures
-	// nothing, and the daemon refuses it as a reload (see Daemon).
-	Empty  bool
+	File   string
+	Sum    string
 	Global Global
 	// Tables maps routing table names to numbers; main, local and default
 	// are always present.

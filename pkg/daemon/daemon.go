@@ -382,12 +382,6 @@ func reason(pending map[watch.Kind]int) string {
 // reloadRefused begins the last error a refused reload leaves.
 const reloadRefused = "reload refused"
 
-// EmptyReloadError is why a reload of the file at path, emptied, is
-// refused (Daemon's reload), in the words status says it with too.
-func EmptyReloadError(path string) error {
-	return fmt.Errorf("%s is empty: the daemon refuses it as a reload and keeps running what it loaded; to remove everything, stop the daemon, or give a file with its [global] section only", path)
-}
-
 // reload re-reads the configuration; an invalid one is logged line by line
 // and the old one stays. A new one releases every object held back. It
 // reports whether the new one was taken.
@@ -395,13 +389,6 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	dm.d.Notify("RELOADING=1\nMONOTONIC_USEC=" + fmt.Sprint(monotonicUsec()))
 	defer dm.d.Notify("READY=1")
 	cfg, err := dm.d.Load()
-	if err == nil && cfg.Empty && !dm.cfg.Empty {
-		// Taken, it would remove every tunnel, route and rule: one
-		// emptied by accident (a full disk, `: > FILE`) is far likelier
-		// than that wish, which stopping the daemon, or a file with
-		// its [global] section alone, says (a tester's).
-		err = EmptyReloadError(cfg.File)
-	}
 	if err != nil {
 		var es config.Errors
 		if errors.As(err, &es) {

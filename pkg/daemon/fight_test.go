@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
@@ -470,22 +471,23 @@ func TestRouteHintsOfOtherTables(t *testing.T) {
 }
 
 // TestReloadRefusesEmptyFile: a reload of a file emptied (or holding
-// white space alone) is refused, the running configuration kept and
-// nothing removed; one with its [global] section alone is taken, and
-// removes everything.
+// white space and comments alone) is refused, the running configuration
+// kept and nothing removed; one with its [global] section alone is
+// taken, and removes everything.
 func TestReloadRefusesEmptyFile(t *testing.T) {
 	h := start(t, baseConfig)
 	defer h.stop()
 	before := h.writes()
 	h.mu.Lock()
-	h.cfg = " \n\n"
+	h.cfg = " \n# [tunnel.moe]\n\n"
 	h.mu.Unlock()
 	h.reload <- struct{}{}
+	want := "reload refused: t.toml:1:1: " + config.EmptyMessage
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(h.d.Facts().LastError, "t.toml is empty") && time.Now().Before(deadline) {
+	for h.d.Facts().LastError != want && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if e := h.d.Facts().LastError; !strings.Contains(e, "reload refused: t.toml is empty") {
+	if e := h.d.Facts().LastError; e != want {
 		t.Fatalf("last error %q, want the empty file refused", e)
 	}
 	if w := h.writes() - before; w != 0 || h.link().Name != "moe" {

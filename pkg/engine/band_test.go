@@ -52,7 +52,7 @@ func rulesOf(k *fakekernel.Kernel) []string {
 // outside every band tunneld used.
 func TestRuleBandMoved(t *testing.T) {
 	old, moved := bandConfig(t, 20000, 20999), bandConfig(t, 21000, 21999)
-	noRules, err := config.Parse("empty.toml", nil)
+	noRules, err := config.Parse("empty.toml", []byte("[global]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

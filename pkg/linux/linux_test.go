@@ -276,7 +276,7 @@ func TestPrivilegedSysctlRestoredAfterCrash(t *testing.T) {
 	}
 	defer k2.Close()
 	// The new configuration no longer sets it: it is restored.
-	if _, err := engine.Converge(ctx, k2, parse(t, ""), nil); err != nil {
+	if _, err := engine.Converge(ctx, k2, parse(t, "[global]\n"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); string(b) != "0\n" {
@@ -327,7 +327,7 @@ func TestPrivilegedSysctlRecordOutlivesAWipe(t *testing.T) {
 				}
 				defer k.Close()
 			}
-			if _, err := engine.Converge(ctx, k, parse(t, ""), nil); err != nil {
+			if _, err := engine.Converge(ctx, k, parse(t, "[global]\n"), nil); err != nil {
 				t.Fatal(err)
 			}
 			for _, p := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/lo/proxy_arp"} {

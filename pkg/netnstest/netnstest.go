@@ -56,6 +56,15 @@ func Enter(t testing.TB) {
 	if err := LinkUp("lo"); err != nil {
 		t.Fatal(err)
 	}
+	// The kernel copies the initial namespace's IPv4 settings into a
+	// new one (net.core.devconf_inherit_init_net 0): forwarding on in
+	// the host's, by anything else running there, was on in the test's,
+	// and a test that asserts the original 0 failed now and then.
+	// Forwarding off, as at boot (one write: the kernel copies it onto
+	// all, default and every device).
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("0"), 0); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // NewNS creates a further network namespace while the caller stays where

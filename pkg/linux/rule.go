@@ -3,6 +3,7 @@ package linux
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 
 	"github.com/mdlayher/netlink"
@@ -32,6 +33,11 @@ type ruleAttrs struct {
 	// hasProtocol: the message carries FRA_PROTOCOL, as every dump of
 	// a kernel since 4.17 does (older ones keep no protocol).
 	hasProtocol bool
+	// extra holds, whole and padded as read, the attributes tunneld's
+	// rules never carry: a selector such as FRA_IP_PROTO, a setting such
+	// as FRA_SUPPRESS_PREFIXLEN, or one this code does not know. The two
+	// suppressions the kernel reports unset (-1) are left out.
+	extra []byte
 }
 
 const fibRuleHdrLen = 12
@@ -64,6 +70,7 @@ func (m *ruleMsg) MarshalBinary() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	attrs = append(attrs, a.extra...)
 	b := make([]byte, fibRuleHdrLen, fibRuleHdrLen+len(attrs))
 	b[0], b[1], b[2], b[3], b[4], b[7] = m.family, m.dstLen, m.srcLen, m.tos, m.table, m.action
 	binary.NativeEndian.PutUint32(b[8:], m.flags)
@@ -99,6 +106,13 @@ func (m *ruleMsg) UnmarshalBinary(b []byte) error {
 			if len(v) > 0 {
 				a.protocol, a.hasProtocol = v[0], true
 			}
+		case unix.FRA_SUPPRESS_PREFIXLEN, unix.FRA_SUPPRESS_IFGROUP:
+			if u32(v) != 0xffffffff {
+				a.extra = appendAttr(a.extra, typ, v)
+			}
+		case unix.FRA_PAD:
+		default:
+			a.extra = appendAttr(a.extra, typ, v)
 		}
 		return nil
 	})
@@ -127,18 +141,32 @@ func toRuleMsg(r model.Rule) *ruleMsg {
 		a.mark, a.hasMark = r.Mark, true
 		a.mask, a.hasMask = r.Mask, true
 	}
+	// An observed rule's own header fields and attributes (see
+	// fromRuleMsg), for its deletion.
+	if w := r.Wire; len(w) >= ruleWireHdrLen {
+		m.tos, m.flags = w[0], binary.NativeEndian.Uint32([]byte(w[1:ruleWireHdrLen]))
+		a.extra = []byte(w[ruleWireHdrLen:])
+	}
 	return m
 }
 
-// fromRuleMsg decodes a rule; ok is false for rules tunneld cannot own
-// (another action, or flags such as invert). The flags the kernel sets on
-// a rule whose iif or oif names a device it doesn't have (detached: the
-// rule waits for the device) are not the rule's own: without them,
-// tunneld would not see its rule, add it again every round and never
-// remove it.
+// ruleWireHdrLen is the header of model.Rule.Wire as the Linux seam
+// writes it: the rule's tos, then its flags (host order); its extra
+// attributes follow.
+const ruleWireHdrLen = 5
+
+// fromRuleMsg decodes a rule; ok is false for rules tunneld cannot own:
+// another action than a lookup (`blackhole`, `goto`), which stays a
+// foreign rule. The flags the kernel sets on a rule whose iif or oif
+// names a device it doesn't have (detached: the rule waits for the
+// device) are not the rule's own: without them, tunneld would not see
+// its rule, add it again every round and never remove it. Whatever else
+// the rule carries that tunneld's rules never do (other flags such as
+// invert, a tos, extra attributes) is in Extra and Wire: someone
+// narrowed one of tunneld's rules, which is not the rule it wants.
 func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
 	const detached = unix.FIB_RULE_IIF_DETACHED | unix.FIB_RULE_OIF_DETACHED
-	if m.action != unix.FR_ACT_TO_TBL || m.flags&^detached != 0 || m.tos != 0 {
+	if m.action != unix.FR_ACT_TO_TBL {
 		return model.Rule{}, false
 	}
 	r := model.Rule{Family: 4, Priority: m.attrs.priority, IIF: m.attrs.iif, OIF: m.attrs.oif, Table: m.attrs.table}
@@ -162,7 +190,85 @@ func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
 			r.Mask = m.attrs.mask
 		}
 	}
+	if flags := m.flags &^ detached; flags != 0 || m.tos != 0 || len(m.attrs.extra) > 0 {
+		w := make([]byte, ruleWireHdrLen, ruleWireHdrLen+len(m.attrs.extra))
+		w[0] = m.tos
+		binary.NativeEndian.PutUint32(w[1:], flags)
+		r.Wire = string(append(w, m.attrs.extra...))
+		r.Extra = ruleExtraWords(m.tos, flags, m.attrs.extra)
+	}
 	return r, true
+}
+
+// ruleExtraWords names what a rule carries beyond tunneld's selectors,
+// in ip-rule(8) words where ip(8) has them (`not`, `tos 0x10`,
+// `ipproto 6`, `sport 1024-2047`, `dport 22`, `uidrange 0-0`,
+// `suppress_prefixlength 0`, `suppress_ifgroup 3`, `l3mdev`,
+// `tun_id 7`, `realms 1/2`) and as '#' words otherwise: `#flags:0x8`,
+// `#attr:30` for a netlink attribute.
+func ruleExtraWords(tos uint8, flags uint32, extra []byte) string {
+	var b []byte
+	word := func(s string) {
+		if len(b) > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, s...)
+	}
+	if flags&unix.FIB_RULE_INVERT != 0 {
+		word("not")
+		flags &^= unix.FIB_RULE_INVERT
+	}
+	if tos != 0 {
+		word(fmt.Sprintf("tos 0x%02x", tos))
+	}
+	_ = eachAttr(extra, func(typ uint16, v []byte) error {
+		switch {
+		case typ == unix.FRA_IP_PROTO && len(v) >= 1:
+			word(fmt.Sprintf("ipproto %d", v[0]))
+		case (typ == unix.FRA_SPORT_RANGE || typ == unix.FRA_DPORT_RANGE) && len(v) >= 4:
+			name := "sport "
+			if typ == unix.FRA_DPORT_RANGE {
+				name = "dport "
+			}
+			from, to := binary.NativeEndian.Uint16(v), binary.NativeEndian.Uint16(v[2:])
+			if from == to {
+				word(fmt.Sprintf("%s%d", name, from))
+			} else {
+				word(fmt.Sprintf("%s%d-%d", name, from, to))
+			}
+		case typ == unix.FRA_UID_RANGE && len(v) >= 8:
+			word(fmt.Sprintf("uidrange %d-%d", u32(v), u32(v[4:])))
+		case typ == unix.FRA_SUPPRESS_PREFIXLEN && len(v) >= 4:
+			word(fmt.Sprintf("suppress_prefixlength %d", int32(u32(v))))
+		case typ == unix.FRA_SUPPRESS_IFGROUP && len(v) >= 4:
+			word(fmt.Sprintf("suppress_ifgroup %d", int32(u32(v))))
+		case typ == unix.FRA_L3MDEV && len(v) >= 1 && v[0] != 0:
+			word("l3mdev")
+		case typ == unix.FRA_TUN_ID && len(v) >= 8:
+			word(fmt.Sprintf("tun_id %d", binary.BigEndian.Uint64(v)))
+		case typ == unix.FRA_FLOW && len(v) >= 4:
+			word(fmt.Sprintf("realms %d/%d", u32(v)>>16, u32(v)&0xffff))
+		default:
+			word(fmt.Sprintf("#attr:%d", typ))
+		}
+		return nil
+	})
+	if flags != 0 {
+		word(fmt.Sprintf("#flags:0x%x", flags))
+	}
+	return string(b)
+}
+
+// appendAttr appends a netlink attribute, padded, to b.
+func appendAttr(b []byte, typ uint16, v []byte) []byte {
+	var h [unix.SizeofNlAttr]byte
+	binary.NativeEndian.PutUint16(h[:], uint16(unix.SizeofNlAttr+len(v)))
+	binary.NativeEndian.PutUint16(h[2:], typ)
+	b = append(append(b, h[:]...), v...)
+	for len(b)%unix.NLA_ALIGNTO != 0 {
+		b = append(b, 0)
+	}
+	return b
 }
 
 func (k *Kernel) listRules(into []ruleMsg, family uint8) ([]ruleMsg, error) {

@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -60,15 +61,16 @@ func TestRuleMessageRoundTrip(t *testing.T) {
 		t.Errorf("fwmark 0x0/0xff as the kernel dumps it (-want +got):\n%s", diff)
 	}
 	// The flags: a detached rule (its iif or oif device missing) is
-	// still tunneld's; an inverted one is not a rule tunneld makes.
+	// still tunneld's rule as it wrote it; an inverted one is not a rule
+	// tunneld makes (TestRuleExtra).
 	for _, f := range []struct {
 		flags uint32
-		ok    bool
-	}{{unix.FIB_RULE_IIF_DETACHED, true}, {unix.FIB_RULE_OIF_DETACHED, true}, {unix.FIB_RULE_IIF_DETACHED | unix.FIB_RULE_OIF_DETACHED, true}, {unix.FIB_RULE_INVERT, false}, {unix.FIB_RULE_INVERT | unix.FIB_RULE_IIF_DETACHED, false}} {
+		extra string
+	}{{unix.FIB_RULE_IIF_DETACHED, ""}, {unix.FIB_RULE_OIF_DETACHED, ""}, {unix.FIB_RULE_IIF_DETACHED | unix.FIB_RULE_OIF_DETACHED, ""}, {unix.FIB_RULE_INVERT, "not"}, {unix.FIB_RULE_INVERT | unix.FIB_RULE_IIF_DETACHED, "not"}} {
 		fm := toRuleMsg(model.Rule{Family: 4, Priority: 105, IIF: "gone0", OIF: "gone1", Table: 42})
 		fm.flags = f.flags
-		if _, ok := fromRuleMsg(fm); ok != f.ok {
-			t.Errorf("a rule with flags %#x read as tunneld's: %v, want %v", f.flags, ok, f.ok)
+		if r, ok := fromRuleMsg(fm); !ok || r.Extra != f.extra {
+			t.Errorf("a rule with flags %#x read as %q, %v, want %q, true", f.flags, r.Extra, ok, f.extra)
 		}
 	}
 	var m ruleMsg
@@ -272,4 +274,114 @@ func withoutAttr(t *testing.T, b []byte, typ uint16) []byte {
 		t.Fatal(err)
 	}
 	return append(out, attrs...)
+}
+
+// TestRuleExtra: a rule of tunneld's that someone narrowed with a
+// selector or setting tunneld's rules never carry is read with it, named
+// in Extra, so that it is not the rule tunneld wants; its deletion is
+// sent with the same header fields and attributes, which the kernel
+// needs to delete that rule and not tunneld's beside it. The kernel's
+// unset suppressions (-1, in every dump) and padding are nothing.
+func TestRuleExtra(t *testing.T) {
+	u16s := func(a, b uint16) []byte {
+		v := make([]byte, 4)
+		binary.NativeEndian.PutUint16(v, a)
+		binary.NativeEndian.PutUint16(v[2:], b)
+		return v
+	}
+	u32s := func(a, b uint32) []byte {
+		v := make([]byte, 8)
+		binary.NativeEndian.PutUint32(v, a)
+		binary.NativeEndian.PutUint32(v[4:], b)
+		return v
+	}
+	for _, tt := range []struct {
+		name      string
+		tos       uint8
+		flags     uint32
+		attrs     func(ae *netlink.AttributeEncoder)
+		extra     string
+		wireAttrs bool // Wire carries attributes
+	}{
+		{"plain", 0, 0, func(ae *netlink.AttributeEncoder) {
+			ae.Uint32(unix.FRA_SUPPRESS_PREFIXLEN, 0xffffffff)
+			ae.Uint32(unix.FRA_SUPPRESS_IFGROUP, 0xffffffff)
+			ae.Bytes(unix.FRA_PAD, nil)
+		}, "", false},
+		{"ipproto", 0, 0, func(ae *netlink.AttributeEncoder) { ae.Uint8(unix.FRA_IP_PROTO, 6) }, "ipproto 6", true},
+		{"ports", 0, 0, func(ae *netlink.AttributeEncoder) {
+			ae.Bytes(unix.FRA_SPORT_RANGE, u16s(1024, 2047))
+			ae.Bytes(unix.FRA_DPORT_RANGE, u16s(22, 22))
+		}, "sport 1024-2047 dport 22", true},
+		{"uidrange", 0, 0, func(ae *netlink.AttributeEncoder) { ae.Bytes(unix.FRA_UID_RANGE, u32s(0, 0)) }, "uidrange 0-0", true},
+		{"suppressions", 0, 0, func(ae *netlink.AttributeEncoder) {
+			ae.Uint32(unix.FRA_SUPPRESS_PREFIXLEN, 0)
+			ae.Uint32(unix.FRA_SUPPRESS_IFGROUP, 3)
+		}, "suppress_prefixlength 0 suppress_ifgroup 3", true},
+		{"l3mdev, tun_id, realms", 0, 0, func(ae *netlink.AttributeEncoder) {
+			ae.Uint8(unix.FRA_L3MDEV, 1)
+			ae.Bytes(unix.FRA_TUN_ID, []byte{0, 0, 0, 0, 0, 0, 1, 2})
+			ae.Uint32(unix.FRA_FLOW, 1<<16|2)
+		}, "l3mdev tun_id 258 realms 1/2", true},
+		{"not, tos", 0x10, unix.FIB_RULE_INVERT | unix.FIB_RULE_IIF_DETACHED, func(*netlink.AttributeEncoder) {}, "not tos 0x10", false},
+		{"unknown attribute and flag", 0, 0x8000, func(ae *netlink.AttributeEncoder) { ae.Uint8(0x7e, 1) }, "#attr:126 #flags:0x8000", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := model.Rule{Family: 4, Priority: 20000, Src: netip.MustParsePrefix("192.168.1.0/24"), IIF: "lan0", Table: 42}
+			m := toRuleMsg(r)
+			m.tos, m.flags = tt.tos, tt.flags
+			ae := netlink.NewAttributeEncoder()
+			tt.attrs(ae)
+			extra, err := ae.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.attrs.extra = extra
+			b, err := m.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var read ruleMsg
+			if err := read.UnmarshalBinary(b); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := fromRuleMsg(&read)
+			if !ok {
+				t.Fatal("not read as a rule of tunneld's form")
+			}
+			if diff := cmp.Diff(tt.extra, got.Extra); diff != "" {
+				t.Errorf("Extra (-want +got):\n%s", diff)
+			}
+			if (got.Wire == "") != (tt.extra == "") || tt.wireAttrs != (len(got.Wire) > ruleWireHdrLen) {
+				t.Errorf("Wire = %q for Extra %q", got.Wire, got.Extra)
+			}
+			want := r
+			if tt.extra == "" {
+				if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+					t.Errorf("plain rule (-want +got):\n%s", diff)
+				}
+				return
+			}
+			if got == want {
+				t.Error("narrowed rule compares equal to tunneld's")
+			}
+			// The deletion: the header fields and attributes as read
+			// (but the detached flag, which is the kernel's).
+			del := toRuleMsg(got)
+			if del.tos != tt.tos || del.flags != tt.flags&^unix.FIB_RULE_IIF_DETACHED {
+				t.Errorf("deletion's tos, flags = %#x, %#x, want %#x, %#x", del.tos, del.flags, tt.tos, tt.flags&^unix.FIB_RULE_IIF_DETACHED)
+			}
+			db, err := del.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var again ruleMsg
+			if err := again.UnmarshalBinary(db); err != nil {
+				t.Fatal(err)
+			}
+			if back, _ := fromRuleMsg(&again); back != got {
+				t.Errorf("deletion reads back as %+v, want %+v", back, got)
+			}
+		})
+	}
 }

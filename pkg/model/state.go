@@ -211,6 +211,21 @@ type Rule struct {
 	Mark, Mask uint32
 	HasMark    bool
 	Table      uint32
+	// Extra is set on an observed rule of tunneld's protocol in its band
+	// that carries what tunneld's rules never do: a selector or setting
+	// such as `ipproto 6`, `uidrange 0-0`, `suppress_prefixlength 0` or
+	// `not` (someone narrowed tunneld's rule). It holds ip-rule(8) words,
+	// as the kernel seam names them; a word that starts with '#' is
+	// one ip(8) has no name for (`#attr:30`, a netlink attribute).
+	// Desired rules have none, so such a rule never stands for one of
+	// them: the plan adds tunneld's rule and deletes it.
+	Extra string `json:",omitempty"`
+	// Wire is the kernel seam's own record of what Extra names (the
+	// Linux seam's: the rule's header fields and netlink attributes as
+	// the kernel reported them), sent with a deletion so that the
+	// kernel, which deletes the first rule a request matches, deletes
+	// exactly this rule and not tunneld's beside it.
+	Wire string `json:"-"`
 }
 
 // ID names the rule for messages.

@@ -109,6 +109,12 @@ type Rule struct {
 	// Action is the rule's action (unix.FR_ACT_*); 0 is lookup Table
 	// (FR_ACT_TO_TBL). Any other has no table.
 	Action uint8
+	// TOS and Flags are the header's tos and flags (FIB_RULE_INVERT is
+	// `not`); Extra are further attributes, encoded, sent as they are
+	// (a selector such as FRA_IP_PROTO, which the VMs' busybox ip lacks).
+	TOS   uint8
+	Flags uint32
+	Extra []byte
 }
 
 // AddRule adds a "lookup TABLE" rule.
@@ -151,12 +157,13 @@ func ruleRequest(c *netlink.Conn, typ uint16, flags netlink.HeaderFlags, r Rule)
 	if err != nil {
 		return err
 	}
+	attrs = append(attrs, r.Extra...)
 	hdr := make([]byte, 12)
-	hdr[0], hdr[7] = r.Family, action
+	hdr[0], hdr[3], hdr[7] = r.Family, r.TOS, action
 	if r.Src.IsValid() {
 		hdr[2] = uint8(r.Src.Bits())
 	}
-	binary.NativeEndian.PutUint32(hdr[8:], 0)
+	binary.NativeEndian.PutUint32(hdr[8:], r.Flags)
 	_, err = c.Execute(netlink.Message{
 		Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.Request | netlink.Acknowledge | flags},
 		Data:   append(hdr, attrs...),

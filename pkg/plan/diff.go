@@ -542,9 +542,14 @@ func (d *differ) rules(have, want []model.Rule) {
 				d.add(phaseRules, Op{Kind: RuleAdd, Rule: ptr(ws[i])})
 			}
 		}
-		for i := range hs {
-			if !has(ws, &hs[i]) {
-				d.add(phaseRuleDel, Op{Kind: RuleDel, Rule: ptr(hs[i])})
+		// Rules someone narrowed (model.Rule.Extra) go first: the kernel
+		// deletes the first rule a deletion matches, and one of
+		// tunneld's rule matches a narrowed rule at its priority too.
+		for _, narrowed := range [2]bool{true, false} {
+			for i := range hs {
+				if (hs[i].Extra != "") == narrowed && !has(ws, &hs[i]) {
+					d.add(phaseRuleDel, Op{Kind: RuleDel, Rule: ptr(hs[i])})
+				}
 			}
 		}
 	})

@@ -59,6 +59,12 @@ func TestDiff(t *testing.T) {
 	moeUnmarkedOld := moeUnmarked
 	moeUnmarkedOld.Links = []model.Link{moeNewLocal}
 	moeUnmarkedOld.Links[0].Unmarked = true
+	narrowed := withOriginal
+	narrowed.Rules = []model.Rule{full.Rules[0]}
+	narrowed.Rules[0].Extra, narrowed.Rules[0].Wire = "ipproto 6", "\x00\x00\x00\x00\x00\x05\x00\x16\x00\x06\x00\x00\x00"
+	narrowedBeside := withOriginal
+	narrowedBeside.Rules = []model.Rule{narrowed.Rules[0], full.Rules[0]}
+	narrowedBeside.Rules[0].Extra = "uidrange 0-0"
 	tests := []struct {
 		name       string
 		have, want model.State
@@ -106,6 +112,14 @@ ip route replace default via 10.0.0.2 dev moe table 42 proto 116`},
 		{"rule change adds before it deletes", full, model.State{Links: full.Links, Addrs: full.Addrs, Routes: full.Routes, Sysctls: full.Sysctls,
 			Rules: []model.Rule{{Family: 4, Priority: 20000, Src: netip.MustParsePrefix("10.0.0.0/30"), Table: 42}}}, nil, `
 ip rule add from 10.0.0.0/30 lookup 42 priority 20000 protocol 116
+ip rule del from 10.0.0.1 lookup 42 priority 20000 protocol 116`},
+		{"a rule someone narrowed is replaced: tunneld's added, then the narrowed one deleted by its selectors", narrowed, full, nil, `
+ip rule add from 10.0.0.1 lookup 42 priority 20000 protocol 116
+ip rule del from 10.0.0.1 ipproto 6 lookup 42 priority 20000 protocol 116`},
+		{"a narrowed rule beside tunneld's: deleted alone", narrowedBeside, full, nil, `
+ip rule del from 10.0.0.1 uidrange 0-0 lookup 42 priority 20000 protocol 116`},
+		{"rules deleted with a narrowed one behind: the narrowed one first", model.State{Rules: []model.Rule{full.Rules[0], narrowed.Rules[0]}}, model.State{}, nil, `
+ip rule del from 10.0.0.1 ipproto 6 lookup 42 priority 20000 protocol 116
 ip rule del from 10.0.0.1 lookup 42 priority 20000 protocol 116`},
 		{"same address, new prefix: delete first", full, model.State{Links: full.Links, Routes: full.Routes, Rules: full.Rules, Sysctls: full.Sysctls,
 			Addrs: []model.Addr{addr("moe", "10.0.0.1/24")}}, nil, `

@@ -309,8 +309,29 @@ func ruleArgs(verb string, r model.Rule, tables map[uint32]string) string {
 		}
 		a = append(a, "fwmark", m)
 	}
+	// What someone narrowed one of tunneld's rules with (model.Rule.Extra):
+	// the deletion names it, so that ip(8), as the kernel seam, deletes
+	// that rule and not tunneld's beside it; what ip(8) has no words for
+	// is said in a comment.
+	var unnamed []string
+	for _, w := range strings.Fields(r.Extra) {
+		if strings.HasPrefix(w, "#") {
+			unnamed = append(unnamed, w[1:])
+		} else {
+			a = append(a, w)
+		}
+	}
 	a = append(a, "lookup", tableArg(r.Table), "priority", fmt.Sprint(r.Priority), "protocol", fmt.Sprint(model.RuleProtocol))
-	return strings.Join(a, " ") + tableComment(r.Table, tables)
+	s := strings.Join(a, " ") + tableComment(r.Table, tables)
+	if len(unnamed) > 0 {
+		if !strings.Contains(s, "#") {
+			s += "  #"
+		} else {
+			s += ";"
+		}
+		s += " the rule has selectors tunneld does not write (" + strings.Join(unnamed, " ") + ")"
+	}
+	return s
 }
 
 // prefix prints a host prefix as a bare address, as ip(8) does.

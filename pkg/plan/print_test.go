@@ -182,3 +182,30 @@ func TestLinkChangeUndoesOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestNarrowedRuleCommand: a rule of tunneld's someone narrowed
+// (model.Rule.Extra) is deleted with what it was narrowed with, in
+// ip(8)'s words, so that ip(8) deletes that rule and not tunneld's
+// beside it; what ip(8) has no words for is said in a comment.
+func TestNarrowedRuleCommand(t *testing.T) {
+	named := map[uint32]string{42: "vpn"}
+	narrowed := model.Rule{Family: 4, Src: netip.MustParsePrefix("10.0.0.0/24"), Table: 42, Priority: 20000,
+		Extra: "not tos 0x10 ipproto 6 dport 22 uidrange 0-0 suppress_prefixlength 0", Wire: "\x10\x02\x00\x00\x00"}
+	unnamed := model.Rule{Family: 6, Table: 42, Priority: 20001, Extra: "sport 1024-2047 #attr:30 #flags:0x8"}
+	for _, tt := range []struct {
+		name   string
+		rule   *model.Rule
+		tables map[uint32]string
+		want   string
+	}{
+		{"named", &narrowed, named, "ip rule del from 10.0.0.0/24 not tos 0x10 ipproto 6 dport 22 uidrange 0-0 suppress_prefixlength 0 lookup 42 priority 20000 protocol 116  # table vpn"},
+		{"unnamed", &unnamed, named, "ip -6 rule del sport 1024-2047 lookup 42 priority 20001 protocol 116  # table vpn; the rule has selectors tunneld does not write (attr:30 flags:0x8)"},
+		{"unnamed, no table names", &unnamed, nil, "ip -6 rule del sport 1024-2047 lookup 42 priority 20001 protocol 116  # the rule has selectors tunneld does not write (attr:30 flags:0x8)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, Op{Kind: RuleDel, Rule: tt.rule}.Command(tt.tables)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -55,7 +55,15 @@ func (k *Kernel) apply(op plan.Op, then []plan.Op) error {
 	case plan.RuleAdd:
 		k.Rules = append(k.Rules, Rule{*op.Rule, model.RuleProtocol})
 	case plan.RuleDel:
-		if i := slices.IndexFunc(k.Rules, func(r Rule) bool { return r.Proto == model.RuleProtocol && r.Rule == *op.Rule }); i >= 0 {
+		// As the kernel does, the first rule that matches: a deletion
+		// without what someone narrowed a rule with (model.Rule.Extra)
+		// matches that rule too.
+		if i := slices.IndexFunc(k.Rules, func(r Rule) bool {
+			if op.Rule.Extra == "" {
+				r.Extra, r.Wire = "", ""
+			}
+			return r.Proto == model.RuleProtocol && r.Rule == *op.Rule
+		}); i >= 0 {
 			k.Rules = slices.Delete(k.Rules, i, i+1)
 		}
 	case plan.SysctlSet:

@@ -34,6 +34,7 @@ func (d *decoder) validate(c *Config) {
 	}
 	d.ipv6MTU(c)
 	d.ignoredFilter(c)
+	d.nearTunnels(c)
 }
 
 // ignoredFilter warns, with firewall = false, about the sections and
@@ -351,4 +352,54 @@ func otherHost(p netip.Prefix) (netip.Addr, bool) {
 		}
 	}
 	return netip.Addr{}, false
+}
+
+// nearTunnels warns about a route's dev, or a rule's iif or oif, that is
+// none of the file's tunnels but nearly is one (another case, or one
+// letter off): a device of that name most likely never exists, and a
+// route through it is left out, so what the table's rules send there
+// goes on to the next rule, main's, and out by the WAN unencapsulated (a
+// tester's dev = "moe" for tunnel Moe: check said ok, apply exited 0,
+// status said drift none).
+func (d *decoder) nearTunnels(c *Config) {
+	warn := func(p keyPath, name string) {
+		if name == "" || c.TunnelByName(name) != nil {
+			return
+		}
+		for _, t := range c.Tunnels {
+			if strings.EqualFold(t.Name, name) || oneEdit(t.Name, name) {
+				at := d.where(p, false)
+				w := &Error{File: d.file, Line: at.Line, Col: at.Col, Path: string(p),
+					Msg: fmt.Sprintf("%q is not one of the file's tunnels: did you mean %q? (names are case-sensitive; a route through a device that does not exist is left out, and what rules send to its table goes on to the next rule)", name, t.Name)}
+				c.Warnings = append(c.Warnings, w.Error())
+				return
+			}
+		}
+	}
+	for _, r := range c.Routes {
+		warn(keyPath("route").index(r.Index).key("dev"), r.Dev)
+	}
+	for _, r := range c.Rules {
+		warn(keyPath("rule").index(r.Index).key("iif"), r.IIF)
+		warn(keyPath("rule").index(r.Index).key("oif"), r.OIF)
+	}
+}
+
+// oneEdit reports whether a and b differ by one letter changed, added or
+// removed.
+func oneEdit(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if len(b)-len(a) > 1 {
+		return false
+	}
+	i := 0
+	for i < len(a) && a[i] == b[i] {
+		i++
+	}
+	if len(a) == len(b) {
+		return i < len(a) && a[i+1:] == b[i+1:]
+	}
+	return a[i:] == b[i+1:]
 }

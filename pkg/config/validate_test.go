@@ -432,3 +432,47 @@ func dualWAN(mode, dev1, dev2, addr2 string) string {
 	}
 	return tunnel("up1", dev1, addr1) + tunnel("up2", dev2, addr2)
 }
+
+// TestNearTunnelWarning: a route's dev, or a rule's iif or oif, that is
+// no tunnel of the file but another case or one letter off one is
+// warned about where it is written; a device name far from every tunnel
+// (eth0, wan) is not (a tester's dev = "moe" for tunnel Moe left the
+// table empty and the traffic went out by the WAN, without a word).
+func TestNearTunnelWarning(t *testing.T) {
+	for _, tt := range []struct {
+		name, src string
+		want      []string
+	}{
+		{"the tunnel", moe + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\n", nil},
+		{"other devices", moe + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"eth0\"\n[[rule]]\niif = \"wan\"\ntable = 42\n", nil},
+		{"another case", moe + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"Moe\"\n", []string{
+			`t.toml:8:7: route[0].dev: "Moe" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; a route through a device that does not exist is left out, and what rules send to its table goes on to the next rule)`}},
+		{"a letter off, in a rule", moe + "[[rule]]\niif = \"mo\"\noif = \"moes\"\ntable = 42\n", []string{
+			`t.toml:7:7: rule[0].iif: "mo" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; a route through a device that does not exist is left out, and what rules send to its table goes on to the next rule)`,
+			`t.toml:8:7: rule[0].oif: "moes" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; a route through a device that does not exist is left out, and what rules send to its table goes on to the next rule)`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.toml", []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, c.Warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestOneEdit(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{
+		{"moe", "moe", false}, {"moe", "moa", true}, {"moe", "mo", true}, {"moe", "moes", true}, {"moe", "xmoe", true},
+		{"moe", "mxe", true}, {"moe", "eom", false}, {"moe", "m", false}, {"", "a", true}, {"wan", "Moe", false},
+	} {
+		if got := oneEdit(tt.a, tt.b); got != tt.want {
+			t.Errorf("oneEdit(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}

@@ -35,6 +35,26 @@ func (d *decoder) validate(c *Config) {
 	d.ipv6MTU(c)
 	d.ignoredFilter(c)
 	d.nearTunnels(c)
+	d.noSources(c)
+}
+
+// noSources warns about an empty allowed_sources: valid, it makes the
+// tunnel's spoof chain drop everything that comes out of it, which an
+// admin writing [] for "no restriction" does not mean (a tester's).
+func (d *decoder) noSources(c *Config) {
+	if !c.Global.Firewall {
+		return // ignoredFilter names it
+	}
+	for _, t := range c.Tunnels {
+		if t.AllowedSources == nil || len(t.AllowedSources) > 0 {
+			continue
+		}
+		p := tunnelPath(t.Name).key("allowed_sources")
+		at := d.where(p, false)
+		w := &Error{File: d.file, Line: at.Line, Col: at.Col, Path: string(p),
+			Msg: `is empty: every packet from the tunnel is dropped (leave the option out for the default, its peers and the destinations routed into it; ["0.0.0.0/0", "::/0"] allows any source)`}
+		c.Warnings = append(c.Warnings, w.Error())
+	}
 }
 
 // ignoredFilter warns, with firewall = false, about the sections and

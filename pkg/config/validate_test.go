@@ -444,6 +444,9 @@ func TestNearTunnelWarning(t *testing.T) {
 		want      []string
 	}{
 		{"the tunnel", moe + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\n", nil},
+		// Not a name, but a warning of the same kind (a tester's).
+		{"allowed_sources empty", moe + "allowed_sources = []\n", []string{
+			`t.toml:6:19: tunnel.moe.allowed_sources: is empty: every packet from the tunnel is dropped (leave the option out for the default, its peers and the destinations routed into it; ["0.0.0.0/0", "::/0"] allows any source)`}},
 		{"other devices", moe + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"eth0\"\n[[rule]]\niif = \"wan\"\ntable = 42\n", nil},
 		{"another case", moe + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"Moe\"\n", []string{
 			`t.toml:8:7: route[0].dev: "Moe" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; a route through a device that does not exist is left out, and what rules send to its table goes on to the next rule)`}},

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,8 +126,12 @@ func printNotReloaded(w io.Writer, st Status) {
 	if !f.LastReload.IsZero() {
 		loaded = f.LastReload
 	}
-	fmt.Fprintf(w, "configuration: the file differs from the one the daemon runs (%s, loaded %s): what follows is the file's; reload the daemon to apply it (systemctl reload tunneld, service tunneld reload or kill -HUP $(pidof tunneld))\n",
-		f.ConfigFile, loaded.Format("2006-01-02 15:04:05"))
+	kill := "$(pidof tunneld)"
+	if f.PID > 0 {
+		kill = strconv.Itoa(f.PID)
+	}
+	fmt.Fprintf(w, "configuration: the file differs from the one the daemon runs (%s, loaded %s): what follows is the file's; reload the daemon to apply it (systemctl reload tunneld, service tunneld reload or kill -HUP %s)\n",
+		f.ConfigFile, loaded.Format("2006-01-02 15:04:05"), kill)
 }
 
 // driftWhat says what the drift is: what apply would do when no daemon

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -218,6 +219,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	dm.started = dm.d.Now()
 	dm.mu.Lock()
 	dm.facts.ConfigFile, dm.facts.ConfigSum = cfg.File, cfg.Sum
+	dm.facts.PID = os.Getpid()
 	dm.mu.Unlock()
 	dm.newGeneration(ctx)
 	defer dm.endLookups()

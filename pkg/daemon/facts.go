@@ -15,6 +15,10 @@ import (
 type Facts struct {
 	Started    time.Time
 	LastReload time.Time `json:",omitzero"`
+	// PID is the daemon's process id, which status names in the
+	// command that reloads it (several daemons in their namespaces
+	// make `pidof tunneld` ambiguous).
+	PID int `json:",omitempty"`
 	// ConfigFile is the file of the configuration the daemon runs, and
 	// ConfigSum the hash of the content it loaded (config.Sum): a
 	// file edited since, and not reloaded, has another.

@@ -610,3 +610,25 @@ func TestPrivilegedNothingAfterAFailedCreate(t *testing.T) {
 		t.Errorf("the device holding the name was changed:\n%s", cmp.Diff(before, after))
 	}
 }
+
+// TestPrivilegedRouteRefusedSays: a route the kernel refuses for its
+// gateway (on none of the device's subnets, no onlink) or its source (no
+// address of the box's) fails with what to change, not the kernel's
+// words alone (a tester's "Nexthop has invalid gateway").
+func TestPrivilegedRouteRefusedSays(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	for _, tt := range []struct{ name, conf, want string }{
+		{"gateway", "[[route]]\nto = \"10.9.0.0/16\"\nvia = \"172.16.0.1\"\ndev = \"eth0\"\n",
+			"route 10.9.0.0/16 table main: the gateway 172.16.0.1 is on none of eth0's subnets (fix via, or set onlink = true if it is reachable on the link all the same): "},
+		{"source", "[[route]]\nto = \"10.7.0.0/16\"\ndev = \"eth0\"\nsrc = \"10.55.0.1\"\n",
+			"route 10.7.0.0/16 table main: the source 10.55.0.1 is not an address of this box (src must be one of its own): "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := engine.Converge(ctx, k, parse(t, "[global]\nfirewall = false\n"+tt.conf), nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want %q…", err, tt.want)
+			}
+		})
+	}
+}

@@ -2,9 +2,11 @@ package linux
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
@@ -256,8 +258,28 @@ func addRoute(r model.Route, oif uint32) nlreq {
 		if isExist(err) {
 			return fmt.Errorf("a route not owned by tunneld has the same table, destination and metric: %w", err)
 		}
-		return err
+		return routeRefused(r, err)
 	}}
+}
+
+// routeRefused says what to change where the kernel refuses a route for
+// its gateway or source, which check cannot know (it reads no kernel): a
+// tester got the kernel's words alone ("network is unreachable: Nexthop
+// has invalid gateway", "invalid argument: Invalid prefsrc address").
+func routeRefused(r model.Route, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.ENETUNREACH) && r.Via.IsValid() && !r.OnLink:
+		on := "any of the box's subnets"
+		if r.Dev != "" {
+			on = r.Dev + "'s subnets"
+		}
+		return fmt.Errorf("the gateway %s is on none of %s (fix via, or set onlink = true if it is reachable on the link all the same): %w", r.Via, on, err)
+	case errors.Is(err, unix.EINVAL) && r.Src.IsValid() && strings.Contains(err.Error(), "prefsrc"):
+		return fmt.Errorf("the source %s is not an address of this box (src must be one of its own): %w", r.Src, err)
+	}
+	return err
 }
 
 func delRoute(r model.Route, oif uint32) nlreq {

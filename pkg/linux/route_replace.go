@@ -57,7 +57,7 @@ func replaceRoute(r model.Route, oif, lo uint32, key []listedRoute, dev func(uin
 	ipv4 := r.Dst.Addr().Is4()
 	switch {
 	case len(foreign) == 0 && len(ours) <= 1, len(ours) == 1 && key[0].owned() && !key[0].multipath && (ipv4 || ours[0].route.Via.IsValid() == r.Via.IsValid()):
-		return []nlreq{{unix.RTM_NEWROUTE, netlink.Create | netlink.Replace, routeMsg(r, oif), nil}}, nil
+		return []nlreq{{unix.RTM_NEWROUTE, netlink.Create | netlink.Replace, routeMsg(r, oif), func(err error) error { return routeRefused(r, err) }}}, nil
 	case len(ours) == 0:
 		// Gone since the observation: a replace would take the foreign
 		// route; an add is refused.
@@ -80,7 +80,7 @@ func replaceRoute(r model.Route, oif, lo uint32, key []listedRoute, dev func(uin
 		if ipv4 {
 			flags |= netlink.Append
 		}
-		reqs = append(reqs, nlreq{unix.RTM_NEWROUTE, flags, routeMsg(r, oif), nil})
+		reqs = append(reqs, nlreq{unix.RTM_NEWROUTE, flags, routeMsg(r, oif), func(err error) error { return routeRefused(r, err) }})
 	}
 	for _, l := range ours {
 		if l.is(r, oif) {
@@ -99,7 +99,7 @@ func replaceRoute(r model.Route, oif, lo uint32, key []listedRoute, dev func(uin
 		reqs = append(reqs, d)
 	}
 	if !addFirst && !there {
-		reqs = append(reqs, nlreq{unix.RTM_NEWROUTE, netlink.Create, routeMsg(r, oif), nil})
+		reqs = append(reqs, nlreq{unix.RTM_NEWROUTE, netlink.Create, routeMsg(r, oif), func(err error) error { return routeRefused(r, err) }})
 	}
 	return append(reqs, back...), nil
 }

@@ -39,6 +39,7 @@ func fullFacts() daemon.Facts {
 		LastReload:   when.Add(time.Second).UTC(),
 		ConfigFile:   nasty,
 		ConfigSum:    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		PID:          4242,
 		LastConverge: time.Now(), // with a monotonic reading
 		Converges:    math.MaxInt32,
 		LastError:    nasty,

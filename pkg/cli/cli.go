@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/config"
+	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
@@ -235,6 +236,11 @@ func runCheck(env *Env, args []string) int {
 		}
 		if why := notRunnable(t.Hook); why != "" {
 			fmt.Fprintf(env.Stderr, "tunneld: warning: tunnel %q: hook %s: %s (the daemon could not run it)\n", t.Name, t.Hook, why)
+		} else if why, fix := daemon.HookExecProblem(t.Hook); why != "" {
+			// The kernel, not the file system, refuses these: a
+			// script without #!, which a shell would run, or one
+			// naming an interpreter the box lacks (bash on OpenWrt).
+			fmt.Fprintf(env.Stderr, "tunneld: warning: tunnel %q: hook %s: %s, so the daemon could not run it (%s)\n", t.Name, t.Hook, why, fix)
 		}
 	}
 	return 0

@@ -70,18 +70,32 @@ func noDNS(_ context.Context, name string) ([]netip.Addr, error) {
 // not a program it could run here.
 func TestCheckHook(t *testing.T) {
 	dir := t.TempDir()
-	for name, mode := range map[string]os.FileMode{"hook.sh": 0o755, "plain.sh": 0o644} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), mode); err != nil {
+	for _, f := range []struct {
+		name, body string
+		mode       os.FileMode
+	}{
+		{"hook.sh", "#!/bin/sh\n", 0o755},
+		{"plain.sh", "#!/bin/sh\n", 0o644},
+		{"noshebang.sh", "echo hi\n", 0o755},
+		{"bash.sh", "#!/nonexistent/bash\necho hi\n", 0o755},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, f.name), []byte(f.body), f.mode); err != nil {
 			t.Fatal(err)
 		}
 	}
+	const runIt = " (the daemon could not run it)"
 	for _, tt := range []struct {
 		name, hook, warning string
 	}{
 		{"executable", filepath.Join(dir, "hook.sh"), ""},
-		{"missing", filepath.Join(dir, "none.sh"), "no such file or directory"},
-		{"not executable", filepath.Join(dir, "plain.sh"), "not executable"},
-		{"a directory", dir, "is a directory"},
+		{"missing", filepath.Join(dir, "none.sh"), "no such file or directory" + runIt},
+		{"not executable", filepath.Join(dir, "plain.sh"), "not executable" + runIt},
+		{"a directory", dir, "is a directory" + runIt},
+		// The kernel refuses these, where a shell would run the first.
+		{"no #! line", filepath.Join(dir, "noshebang.sh"),
+			"no #! line, so the daemon could not run it (start it with #!/bin/sh: the kernel runs a script only by its #! line)"},
+		{"interpreter missing", filepath.Join(dir, "bash.sh"),
+			"its interpreter /nonexistent/bash does not exist, so the daemon could not run it (OpenWrt has /bin/sh; change the #! line)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			file, _, _ := configured(t, "[tunnel.he]\nmode = \"sit\"\nlocal = \"wan\"\nremote = \"203.0.113.1\"\nhook = \""+tt.hook+"\"\n")
@@ -94,7 +108,7 @@ func TestCheckHook(t *testing.T) {
 			}
 			want := ""
 			if tt.warning != "" {
-				want = `tunneld: warning: tunnel "he": hook ` + tt.hook + ": " + tt.warning + " (the daemon could not run it)\n"
+				want = `tunneld: warning: tunnel "he": hook ` + tt.hook + ": " + tt.warning + "\n"
 			}
 			if diff := cmp.Diff(want, errb.String()); diff != "" {
 				t.Errorf("stderr (-want +got):\n%s", diff)

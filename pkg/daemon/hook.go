@@ -8,10 +8,13 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/logfmt"
@@ -519,6 +522,13 @@ func (h *hooks) exec(path string, c hookCall) (status, out string, ok bool) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
+		// ENOENT for a file that exists is its #! interpreter missing,
+		// ENOEXEC a script without #!: the kernel's words name neither.
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOEXEC) {
+			if why, _ := HookExecProblem(path); why != "" {
+				return "cannot start: " + why, "", false
+			}
+		}
 		return "cannot start: " + err.Error(), "", false
 	}
 	output := make(chan string, 1)
@@ -540,6 +550,63 @@ func (h *hooks) exec(path string, c hookCall) (status, out string, ok bool) {
 		return killed, out, false
 	}
 	return st.String(), out, st.Success()
+}
+
+// HookExecProblem says why the kernel would refuse to exec the file at
+// path, a hook, judged by its first line: why ("its interpreter /bin/bash
+// does not exist", "no #! line") and what to do about it. Both are ""
+// when the file starts with #! and an interpreter that is there and
+// executable, or is an ELF binary, or cannot be read (the caller says
+// that). tunneld check warns with it, and the daemon names it where the
+// kernel's ENOENT would name a file that exists, or ENOEXEC nothing.
+func HookExecProblem(path string) (why, fix string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", ""
+	}
+	defer f.Close()
+	// The kernel reads the #! line from the file's first 256 bytes.
+	buf := make([]byte, 256)
+	n, _ := io.ReadFull(f, buf)
+	head := string(buf[:n])
+	if strings.HasPrefix(head, "\x7fELF") {
+		return "", ""
+	}
+	line, ok := strings.CutPrefix(head, "#!")
+	if !ok {
+		return "no #! line", "start it with #!/bin/sh: the kernel runs a script only by its #! line"
+	}
+	line, _, _ = strings.Cut(line, "\n")
+	// The interpreter is the first word: the kernel splits at
+	// spaces and tabs.
+	for line != "" && (line[0] == ' ' || line[0] == '\t') {
+		line = line[1:]
+	}
+	interp := line
+	if i := strings.IndexAny(line, " \t"); i >= 0 {
+		interp = line[:i]
+	}
+	switch {
+	case strings.HasSuffix(interp, "\r"):
+		return "its #! line ends in a carriage return (Windows line ends): the kernel looks for " + strconv.Quote(interp),
+			`convert it to Unix line ends: sed -i 's/\r$//' ` + path
+	case interp == "":
+		return "its #! line names no interpreter", "start it with #!/bin/sh"
+	case !strings.HasPrefix(interp, "/"):
+		return "its interpreter " + interp + " is not an absolute path", "give the interpreter's full path: #!/bin/sh"
+	}
+	fi, err := os.Stat(interp)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "its interpreter " + interp + " does not exist", "OpenWrt has /bin/sh; change the #! line"
+	case err != nil:
+		return "", ""
+	case fi.IsDir():
+		return "its interpreter " + interp + " is a directory", "change the #! line"
+	case unix.Access(interp, unix.X_OK) != nil:
+		return "its interpreter " + interp + " is not executable", "change the #! line"
+	}
+	return "", ""
 }
 
 // kill kills the process group of pid, a hook's, if it is still running,

@@ -393,6 +393,15 @@ func TestHookFails(t *testing.T) {
 		{"missing", "-",
 			HookRun{Reason: "up", Status: "cannot start: no such file or directory", Try: 1, Retry: hookNow.Add(HookRetry)},
 			`level=WARN msg="tunnel \"he\": hook PATH: cannot start: no such file or directory" reason=up took=T retry_in=30s`},
+		// The kernel's ENOEXEC and ENOENT (for a file that is there)
+		// said nothing of the #! line a tester's hooks lacked or
+		// named wrong.
+		{"no shebang", "echo hi\n",
+			HookRun{Reason: "up", Status: "cannot start: no #! line", Try: 1, Retry: hookNow.Add(HookRetry)},
+			`level=WARN msg="tunnel \"he\": hook PATH: cannot start: no #! line" reason=up took=T retry_in=30s`},
+		{"interpreter missing", "#!/nonexistent/bash\necho hi\n",
+			HookRun{Reason: "up", Status: "cannot start: its interpreter /nonexistent/bash does not exist", Try: 1, Retry: hookNow.Add(HookRetry)},
+			`level=WARN msg="tunnel \"he\": hook PATH: cannot start: its interpreter /nonexistent/bash does not exist" reason=up took=T retry_in=30s`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".sh")
@@ -415,6 +424,51 @@ func TestHookFails(t *testing.T) {
 				t.Errorf("log (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestHookExecProblem: what the kernel would refuse to exec, by the
+// file's first line, and what it would run.
+func TestHookExecProblem(t *testing.T) {
+	dir := t.TempDir()
+	elf, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notexec"), []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, body string
+		why, fix   string
+	}{
+		{"sh", "#!/bin/sh\necho hi\n", "", ""},
+		{"space and argument", "#! /bin/sh -e\n", "", ""},
+		{"env", "#!/usr/bin/env sh\n", "", ""},
+		{"elf", string(elf), "", ""},
+		{"no shebang", "echo hi\n", "no #! line", "start it with #!/bin/sh: the kernel runs a script only by its #! line"},
+		{"empty", "", "no #! line", "start it with #!/bin/sh: the kernel runs a script only by its #! line"},
+		{"interpreter missing", "#!/nonexistent/bash\necho hi\n", "its interpreter /nonexistent/bash does not exist", "OpenWrt has /bin/sh; change the #! line"},
+		{"interpreter missing, no newline", "#!/nonexistent/bash", "its interpreter /nonexistent/bash does not exist", "OpenWrt has /bin/sh; change the #! line"},
+		{"interpreter a directory", "#!/\n", "its interpreter / is a directory", "change the #! line"},
+		{"interpreter not executable", "#!" + filepath.Join(dir, "notexec") + "\n", "its interpreter " + filepath.Join(dir, "notexec") + " is not executable", "change the #! line"},
+		{"relative interpreter", "#!sh\n", "its interpreter sh is not an absolute path", "give the interpreter's full path: #!/bin/sh"},
+		{"no interpreter", "#!\necho hi\n", "its #! line names no interpreter", "start it with #!/bin/sh"},
+		{"windows line ends", "#!/bin/sh\r\necho hi\r\n", `its #! line ends in a carriage return (Windows line ends): the kernel looks for "/bin/sh\r"`, "convert it to Unix line ends: sed -i 's/\\r$//' PATH"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-"))
+			if err := os.WriteFile(path, []byte(tt.body), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			why, fix := HookExecProblem(path)
+			if diff := cmp.Diff([2]string{tt.why, strings.Replace(tt.fix, "PATH", path, 1)}, [2]string{why, fix}); diff != "" {
+				t.Errorf("HookExecProblem (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if why, fix := HookExecProblem(filepath.Join(dir, "none")); why != "" || fix != "" {
+		t.Errorf("a missing file: %q, %q, want nothing (the caller says it is missing)", why, fix)
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"path"
 	"strconv"
@@ -220,6 +221,16 @@ func familyName(a netip.Addr) string {
 	return "IPv6"
 }
 
+// hexTOSHint is what to write for a tos given as netifd and ip take it,
+// a string of hexadecimal digits ("10" is 0x10), or "".
+func hexTOSHint(s string) string {
+	n, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 8)
+	if err != nil || n&1 == 1 {
+		return ""
+	}
+	return fmt.Sprintf(" (netifd and ip read it as hexadecimal: write tos = %#x, a number)", n)
+}
+
 // tunnelParams reads mtu, ttl, tos, pmtudisc, keys and the rest.
 func (d *decoder) tunnelParams(t *table, tun *Tunnel) {
 	if n, ok := t.integer("mtu", 68, 65535); ok {
@@ -251,9 +262,9 @@ func (d *decoder) tunnelParams(t *table, tun *Tunnel) {
 			if s == "inherit" {
 				tun.TOS = 1
 			} else {
-				t.errorf("tos", "must be 0–255 or \"inherit\", not %q", s)
+				t.errorf("tos", "must be an even number 0–254 or \"inherit\", not %q%s", s, hexTOSHint(s))
 			}
-		} else if n, ok := d.integer(t.at("tos"), v, 0, 255); ok {
+		} else if n, ok := d.integer(t.at("tos"), v, 0, 254); ok {
 			if n&1 == 1 {
 				t.errorf("tos", "%d has bit 0 set, which the kernel reads as inherit: write \"inherit\" or an even value", n)
 			}

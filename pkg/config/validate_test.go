@@ -97,6 +97,15 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:6:7: tunnel.moe.ttl: a fixed ttl needs pmtudisc (the kernel refuses ttl 64 with nopmtudisc): set ttl = "inherit" or pmtudisc = true`}},
 		{"tos odd", moe + "tos = 5\n", []string{
 			`t.toml:6:7: tunnel.moe.tos: 5 has bit 0 set, which the kernel reads as inherit: write "inherit" or an even value`}},
+		// The reference says an even number 0–254, and so do the
+		// messages: 255 is odd, and was out of range 0–255.
+		{"tos range", moe + "tos = 256\n", []string{"t.toml:6:7: tunnel.moe.tos: 256 is out of range 0–254"}},
+		{"tos 255", moe + "tos = 255\n", []string{"t.toml:6:7: tunnel.moe.tos: 255 is out of range 0–254"}},
+		{"tos word", moe + "tos = \"high\"\n", []string{`t.toml:6:7: tunnel.moe.tos: must be an even number 0–254 or "inherit", not "high"`}},
+		{"tos as netifd writes it", moe + "tos = \"10\"\n", []string{
+			`t.toml:6:7: tunnel.moe.tos: must be an even number 0–254 or "inherit", not "10" (netifd and ip read it as hexadecimal: write tos = 0x10, a number)`}},
+		{"tos hex string", moe + "tos = \"0xb8\"\n", []string{
+			`t.toml:6:7: tunnel.moe.tos: must be an even number 0–254 or "inherit", not "0xb8" (netifd and ip read it as hexadecimal: write tos = 0xb8, a number)`}},
 		{"mtu range", moe + "mtu = 40\n", []string{"t.toml:6:7: tunnel.moe.mtu: 40 is out of range 68–65535"}},
 		{"mtu ipv6", strings.Replace(strings.Replace(moe, `"ipip"`, `"sit"`, 1), `"10.0.0.1/30"`, `"2001:db8::1/64"`, 1) + "mtu = 1200\n", []string{
 			"t.toml:6:7: tunnel.moe.mtu: 1200 is below 1280, IPv6's minimum, and the tunnel carries IPv6: the kernel turns IPv6 off on a device with a smaller mtu"}},

@@ -41,7 +41,7 @@ func TestPrivilegedForeignRouteSameKey(t *testing.T) {
 		{"IPv4, default route by hand", "0.0.0.0/0", netip.MustParsePrefix("192.0.2.7/24"),
 			netnstest.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1"), Dev: "wan", Proto: 3},
 			"route[0]: route 0.0.0.0/0 table main has the same table, destination and metric as default via 192.0.2.1 dev wan proto boot metric 0, a route tunneld does not own: " +
-				"the kernel refuses a second route of that key, and apply cannot add it; give route[0] a metric no route there has (lower to come first, higher to back the other up), " +
+				"the kernel refuses a second route of that key, and apply cannot add it; give route[0] a metric no route there has (higher to back the other up), " +
 				"or delete that route: ip route del default via 192.0.2.1 dev wan metric 0",
 			"ip route add default dev d0 table main proto 116"},
 	} {

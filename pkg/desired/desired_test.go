@@ -873,7 +873,7 @@ address = "10.0.0.1 peer 10.0.0.2"
 		"the kernel refuses a second route of that key, and apply cannot add it; give route[0] a metric no route there has (lower to come first, higher to back the other up, not 0: an IPv6 route without one has 1024), " +
 		"or delete that route: ip -6 route del default via 2001:db8:a::1 dev wan metric 1024, after setting net.ipv6.conf.wan.accept_ra_defrtr to 0, else the next router advertisement on wan adds it again"
 	const v4 = "route[0]: route 0.0.0.0/0 table main has the same table, destination and metric as default via 192.0.2.1 dev wan proto boot metric 0, a route tunneld does not own: " +
-		"the kernel refuses a second route of that key, and apply cannot add it; give route[0] a metric no route there has (lower to come first, higher to back the other up), " +
+		"the kernel refuses a second route of that key, and apply cannot add it; give route[0] a metric no route there has (higher to back the other up), " +
 		"or delete that route: ip route del default via 192.0.2.1 dev wan metric 0"
 	v6Route := "[[route]]\nto = \"::/0\"\ndev = \"he\"\n"
 	tests := []struct {
@@ -894,6 +894,11 @@ address = "10.0.0.1 peer 10.0.0.2"
 		{"another destination", "[[route]]\nto = \"2000::/3\"\ndev = \"he\"\n", []model.UnderlayRoute{raDefault}, nil, nil, nil},
 		{"IPv4 default, the WAN's", "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n", []model.UnderlayRoute{v4Default}, nil, nil, []string{v4}},
 		{"IPv4 default, the WAN's at DHCP's metric", "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n", []model.UnderlayRoute{v4DHCP}, nil, nil, nil},
+		// Below metric 100 there is room: lower comes first.
+		{"IPv4 default, both at DHCP's metric", "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\nmetric = 100\n", []model.UnderlayRoute{v4DHCP}, nil, nil, []string{
+			"route[0]: route 0.0.0.0/0 table main metric 100 has the same table, destination and metric as default via 192.0.2.1 dev wan proto dhcp metric 100, a route tunneld does not own: " +
+				"the kernel refuses a second route of that key, and apply cannot add it; give route[0] a metric no route there has (lower to come first, higher to back the other up), " +
+				"or delete that route: ip route del default via 192.0.2.1 dev wan metric 100"}},
 		{"IPv4 default, two of them", "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n",
 			[]model.UnderlayRoute{v4Default, {Dst: pfx("0.0.0.0/0"), Via: ip("192.0.2.254"), Dev: "wan", Proto: 4}}, nil, nil, []string{
 				strings.Replace(strings.Replace(v4, "proto boot metric 0, a route", "proto boot metric 0 and default via 192.0.2.254 dev wan proto static metric 0, routes", 1),

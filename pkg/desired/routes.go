@@ -85,12 +85,16 @@ func (b *builder) foreignKeys() {
 		if slices.ContainsFunc(b.cur.Routes, func(c model.Route) bool { return c.Key() == key }) {
 			what = "tunneld's route is in place beside it, but once removed (down, the daemon's stop) apply cannot add it again"
 		}
-		zero := ""
-		if key.Metric == IPv6DefaultMetric && r.To.Addr().Is6() {
-			zero = ", not 0: an IPv6 route without one has 1024"
+		// Nothing is lower than metric 0.
+		how := "lower to come first, higher to back the other up"
+		switch {
+		case key.Metric == 0:
+			how = "higher to back the other up"
+		case key.Metric == IPv6DefaultMetric && r.To.Addr().Is6():
+			how += ", not 0: an IPv6 route without one has 1024"
 		}
-		b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("route[%d]: %s has the same table, destination and metric as %s, %s: %s; give route[%d] a metric no route there has (lower to come first, higher to back the other up%s), or delete %s: %s",
-			r.Index, id, strings.Join(descs, " and "), which, what, r.Index, zero, that, strings.Join(dels, "; ")))
+		b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("route[%d]: %s has the same table, destination and metric as %s, %s: %s; give route[%d] a metric no route there has (%s), or delete %s: %s",
+			r.Index, id, strings.Join(descs, " and "), which, what, r.Index, how, that, strings.Join(dels, "; ")))
 	}
 }
 

@@ -41,7 +41,8 @@ func (d *decoder) config(root *table) *Config {
 	for i, t := range root.repeated("redirect") {
 		c.Redirects = append(c.Redirects, d.redirect(i, t))
 	}
-	root.done("global", "tables", "tunnel", "route", "rule", "forward", "masquerade", "redirect")
+	root.hint = topLevelHint
+	root.done(sectionKeys()...)
 	d.validate(c)
 	return c
 }

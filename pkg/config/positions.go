@@ -112,6 +112,11 @@ func (s *scanner) document() {
 			base := keyPath("")
 			for _, k := range s.key(']') {
 				base = base.key(k)
+				// [tunels.moe] defines tunels too: an error about
+				// it is on the first header naming it.
+				if _, ok := s.p.keys[base]; !ok {
+					s.p.keys[base] = at
+				}
 			}
 			for s.peek() == ']' {
 				s.next()

@@ -90,6 +90,9 @@ type table struct {
 	path keyPath
 	m    map[string]any
 	used map[string]bool
+	// hint, when set, is the message for an unknown key that says what
+	// to write instead ("" for none: the known keys are listed).
+	hint func(key string, v any) string
 }
 
 func (d *decoder) table(p keyPath, v any) *table {
@@ -211,9 +214,18 @@ func (t *table) done(known ...string) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		msg := "unknown option"
-		if len(known) > 0 {
-			msg += " (known: " + strings.Join(known, ", ") + ")"
+		msg := ""
+		if t.hint != nil {
+			msg = t.hint(k, t.m[k])
+		}
+		switch s := didYouMean(k, known); {
+		case msg != "":
+		case s != "":
+			msg = "unknown option (did you mean " + s + "?)"
+		case len(known) > 0:
+			msg = "unknown option (known: " + strings.Join(known, ", ") + ")"
+		default:
+			msg = "unknown option"
 		}
 		t.d.add(t.at(k), true, "%s", msg)
 	}

@@ -15,6 +15,10 @@ var tunnelKeys = []string{"mode", "local", "remote", "dev", "address", "mtu", "t
 	"key", "ikey", "okey", "encaplimit", "host_route", "allowed_sources", "forward", "mss_clamp", "hook"}
 
 func (d *decoder) tunnel(t *table) *Tunnel {
+	t.hint = tunnelHint
+	if d.dottedTunnel(t) {
+		return nil
+	}
 	tun := &Tunnel{Name: t.name(), PMTUDisc: true, MSSClamp: true, EncapLimit: 4}
 	if err := checkIfname(tun.Name); err != nil {
 		d.add(t.path, true, "%v", err)
@@ -24,13 +28,14 @@ func (d *decoder) tunnel(t *table) *Tunnel {
 	if s, ok := t.str("mode"); ok {
 		m, err := model.ParseMode(s)
 		if err != nil {
-			t.errorf("mode", "%v", err)
+			t.errorf("mode", "%s", modeError(s, err))
 			d.undecoded(t, tun.Name)
 			return nil
 		}
 		tun.Mode = m
 	} else {
-		if !t.has("mode") {
+		// netifd's proto and ip's type get their own hint: write mode.
+		if !t.has("mode") && !t.has("proto") && !t.has("type") {
 			d.add(t.path, true, "missing option mode (ipip, gre, sit, ipip6 or ip6ip6)")
 		}
 		d.undecoded(t, tun.Name)
@@ -116,6 +121,12 @@ func (d *decoder) undecoded(t *table, name string) {
 		t.get(k)
 	}
 	t.done(tunnelKeys...)
+	d.undecodedTunnel(name)
+}
+
+// undecodedTunnel remembers name as a tunnel that exists but is not in
+// the Config.
+func (d *decoder) undecodedTunnel(name string) {
 	if d.undecodedTunnels == nil {
 		d.undecodedTunnels = map[string]bool{}
 	}
@@ -361,7 +372,17 @@ func (d *decoder) keys(t *table, tun *Tunnel) {
 		if !t.has(k) {
 			continue
 		}
-		n, ok := t.integer(k, 0, 1<<32-1)
+		var n int64
+		ok := false
+		s, _ := t.m[k].(string)
+		if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+			// ip's dotted form of a key: "1.2.3.4" is 0x01020304.
+			b := a.As4()
+			t.get(k)
+			t.errorf(k, "must be an integer, not the string %q (ip's dotted form: write %s = %d)", a, k, uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3]))
+		} else {
+			n, ok = t.integer(k, 0, 1<<32-1)
+		}
 		if tun.Mode != model.ModeGRE {
 			t.errorf(k, "only gre tunnels have keys (mode is %s)", tun.Mode)
 			continue

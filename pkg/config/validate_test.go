@@ -39,8 +39,11 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:2:21: syntax error: invalid integer "020000": cannot have leading zeroes`}},
 		{"unknown top-level key", "colour = 1\n", []string{
 			"t.toml:1:1: colour: unknown option (known: global, tables, tunnel, route, rule, forward, masquerade, redirect)"}},
-		{"unknown tunnel key", moe + "tll = 64\n", []string{
-			"t.toml:6:1: tunnel.moe.tll: unknown option (known: mode, local, remote, dev, address, mtu, ttl, tos, pmtudisc, key, ikey, okey, encaplimit, host_route, allowed_sources, forward, mss_clamp, hook)"}},
+		{"unknown tunnel key", moe + "colour = 64\n", []string{
+			"t.toml:6:1: tunnel.moe.colour: unknown option (known: mode, local, remote, dev, address, mtu, ttl, tos, pmtudisc, key, ikey, okey, encaplimit, host_route, allowed_sources, forward, mss_clamp, hook)"}},
+		// One known name a slip away is named instead of all 18.
+		{"misspelt tunnel key", moe + "tll = 64\n", []string{
+			"t.toml:6:1: tunnel.moe.tll: unknown option (did you mean ttl?)"}},
 		{"interface name too long", strings.Replace(moe, "tunnel.moe", "tunnel.abcdefghijklmnop", 1), []string{
 			`t.toml:1:1: tunnel.abcdefghijklmnop: interface name "abcdefghijklmnop" is longer than 15 bytes`}},
 		{"interface name with colon", strings.Replace(moe, "tunnel.moe", `tunnel."eth0:1"`, 1), []string{
@@ -253,7 +256,54 @@ func TestValidationErrors(t *testing.T) {
 		{"unknown mode: misspelt options still reported, no unknown tunnel", "[tunnel.moe]\nmode = \"ipipx\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\ntll = 3\n" +
 			"[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n[[forward]]\ntunnel = \"moe\"\ndirection = \"in\"\n", []string{
 			`t.toml:2:8: tunnel.moe.mode: unknown mode "ipipx" (want ipip, gre, sit, ipip6 or ip6ip6)`,
-			"t.toml:5:1: tunnel.moe.tll: unknown option (known: mode, local, remote, dev, address, mtu, ttl, tos, pmtudisc, key, ikey, okey, encaplimit, host_route, allowed_sources, forward, mss_clamp, hook)"}},
+			"t.toml:5:1: tunnel.moe.tll: unknown option (did you mean ttl?)"}},
+		// netifd's and ip's names (packaging/README.md's mapping) say
+		// what to write, instead of listing the 18 known options; a
+		// tester's netifd section, as it would be carried over.
+		{"netifd's option names", "[tunnel.moe]\nproto = \"ipip\"\npeeraddr = \"192.0.2.2\"\nipaddr = \"192.0.2.42\"\ntunlink = \"wan\"\ndf = false\n", []string{
+			`t.toml:2:1: tunnel.moe.proto: unknown option (netifd's name): write mode = "ipip"`,
+			`t.toml:3:1: tunnel.moe.peeraddr: unknown option (netifd's name): write remote = "192.0.2.2"`,
+			"t.toml:4:1: tunnel.moe.ipaddr: unknown option (netifd's name): write local for the outer address, or address for the tunnel's own (netifd's static interface's ipaddr)",
+			"t.toml:5:1: tunnel.moe.tunlink: unknown option (netifd's name): write dev, naming the Linux device, not netifd's interface (eth0.2 or pppoe-wan: ifstatus wan shows it as l3_device)",
+			"t.toml:6:1: tunnel.moe.df: unknown option (netifd's name): write pmtudisc = false"}},
+		{"netifd's and ip's option names beside a mode", moe + "proto = \"6in4\"\ndf = true\nnopmtudisc = true\nhoplimit = 64\ntclass = 0\nip6addr = \"2001:db8::1/64\"\nnetmask = \"255.255.255.0\"\ntype = \"ip6tnl\"\n", []string{
+			`t.toml:6:1: tunnel.moe.proto: unknown option (netifd's name): write mode = "sit"`,
+			"t.toml:7:1: tunnel.moe.df: unknown option (netifd's name): write pmtudisc = true",
+			"t.toml:8:1: tunnel.moe.nopmtudisc: unknown option (ip's word): write pmtudisc = false",
+			"t.toml:9:1: tunnel.moe.hoplimit: unknown option (ip's name): write ttl (the outer hop limit of ipip6 and ip6ip6)",
+			"t.toml:10:1: tunnel.moe.tclass: unknown option (ip's name): write tos (the outer traffic class of ipip6 and ip6ip6)",
+			"t.toml:11:1: tunnel.moe.ip6addr: unknown option (netifd's name): write address (an IPv6 address on a sit tunnel)",
+			`t.toml:12:1: tunnel.moe.netmask: unknown option (netifd's name): write the length in address: address = "A/LEN"`,
+			`t.toml:13:1: tunnel.moe.type: unknown option (ip's word): write mode = "ipip6" (IPv4 in IPv6) or "ip6ip6" (IPv6 in IPv6)`}},
+		{"a key in ip's dotted form", strings.Replace(moe, `"ipip"`, `"gre"`, 1) + "key = \"1.2.3.4\"\nikey = 7\nokey = 7\n", []string{
+			`t.toml:6:7: tunnel.moe.key: must be an integer, not the string "1.2.3.4" (ip's dotted form: write key = 16909060)`}},
+		{"netifd's and the kernel's mode names", strings.Replace(moe, `"ipip"`, `"6in4"`, 1) + strings.Replace(strings.Replace(moe, "moe", "aftr", 1), `"ipip"`, `"ip6tnl"`, 1) +
+			strings.Replace(strings.Replace(moe, "moe", "ds", 1), `"ipip"`, `"dslite"`, 1) + strings.Replace(strings.Replace(moe, "moe", "big", 1), `"ipip"`, `"GRE"`, 1), []string{
+			`t.toml:2:8: tunnel.moe.mode: unknown mode "6in4" (netifd's name): write "sit"`,
+			`t.toml:7:8: tunnel.aftr.mode: unknown mode "ip6tnl" (the kernel's name for both): write "ipip6" (IPv4 in IPv6) or "ip6ip6" (IPv6 in IPv6)`,
+			`t.toml:12:8: tunnel.ds.mode: unknown mode "dslite" (netifd's name for IPv4 in IPv6): write "ipip6"`,
+			`t.toml:17:8: tunnel.big.mode: unknown mode "GRE" (modes are lower case): write "gre"`}},
+		// [tunnel.wan.6in4] is a table 6in4 in a tunnel wan: one error
+		// that says so, not "wan misses mode" and "6in4 is unknown".
+		{"dotted tunnel name", "[tunnel.wan.6in4]\nmode = \"sit\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n[[route]]\nto = \"::/0\"\ndev = \"wan.6in4\"\n", []string{
+			`t.toml:1:1: tunnel.wan: a tunnel name with a dot needs quotes: [tunnel."wan.6in4"]`}},
+		{"dotted tunnel name, two dots", "[tunnel.a.b.c]\nmode = \"sit\"\n", []string{
+			`t.toml:1:1: tunnel.a: a tunnel name with a dot needs quotes: [tunnel."a.b.c"]`}},
+		{"dotted tunnel name quoted", "[tunnel.\"wan.6in4\"]\nmode = \"sit\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n", nil},
+		{"a table in a tunnel with a mode", moe + "[tunnel.moe.x]\nttl = 1\n", []string{
+			"t.toml:6:1: tunnel.moe.x: unknown option (known: mode, local, remote, dev, address, mtu, ttl, tos, pmtudisc, key, ikey, okey, encaplimit, host_route, allowed_sources, forward, mss_clamp, hook)"}},
+		// A top-level table is a section, and a slip of a known one
+		// is named.
+		{"unknown section", "[colours]\nred = 1\n", []string{
+			"t.toml:1:1: colours: unknown section (known: global, tables, tunnel, route, rule, forward, masquerade, redirect)"}},
+		{"misspelt sections", "[tunnels.moe]\nmode = \"ipip\"\n[[routes]]\nto = \"default\"\n[tabels]\nvpn = 1\n[Global]\n[tunel.x]\n", []string{
+			"t.toml:1:1: tunnels: unknown section (did you mean tunnel?)",
+			"t.toml:3:1: routes: unknown section (did you mean route?)",
+			"t.toml:5:1: tabels: unknown section (did you mean tables?)",
+			"t.toml:7:1: Global: unknown section (did you mean global?)",
+			"t.toml:8:1: tunel: unknown section (did you mean tunnel?)"}},
+		{"a global option above the first header", "ip_forward = true\n[global]\n", []string{
+			"t.toml:1:1: ip_forward: an option of [global]: write it below a [global] header (above the first header, it is in no section)"}},
 		{"missing mode: no unknown tunnel", "[tunnel.moe]\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n" +
 			"[[forward]]\ntunnel = \"moe\"\ndirection = \"in\"\n", []string{
 			"t.toml:1:1: tunnel.moe: missing option mode (ipip, gre, sit, ipip6 or ip6ip6)"}},
@@ -485,6 +535,28 @@ func TestOneEdit(t *testing.T) {
 	} {
 		if got := oneEdit(tt.a, tt.b); got != tt.want {
 			t.Errorf("oneEdit(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+// TestDidYouMean: one known name a slip away is named; none when two are.
+func TestDidYouMean(t *testing.T) {
+	known := []string{"key", "ikey", "okey", "ttl", "tos", "tunnel"}
+	for _, tt := range []struct{ in, want string }{
+		{"tll", "ttl"},        // swapped
+		{"tunnels", "tunnel"}, // a trailing s
+		{"tunel", "tunnel"},   // a letter dropped
+		{"tunnal", "tunnel"},  // a letter changed
+		{"Tunnel", "tunnel"},
+		{"TUNNEL", "tunnel"},
+		{"keys", "key"},
+		{"xkey", ""}, // key, ikey and okey are all one edit away
+		{"colour", ""},
+		{"t", ""},
+		{"", ""},
+	} {
+		if got := didYouMean(tt.in, known); got != tt.want {
+			t.Errorf("didYouMean(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

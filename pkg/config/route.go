@@ -135,37 +135,44 @@ func (d *decoder) forwardingRoute(t *table, r *Route, needNexthop bool) {
 }
 
 // GatewayTunnel is the configured tunnel whose own subnet (an address's
-// prefix, or its peer) holds the gateway via, which the kernel reaches
-// only through that tunnel; nil for none. A route with that gateway and
-// no dev goes through the tunnel: decoding gives it the tunnel's name as
-// its Dev, so that everything keyed on a route's device (the host route
-// to the remote, the spoof chain's allowed sources, the unreachable
-// routes standing in while the tunnel is down) sees it (a tester's
-// via-only routes got no host route, and their replies were dropped as
-// spoofed).
+// prefix, or its peer) holds the gateway via, the narrowest of them as
+// the kernel's lookup of the gateway takes it; nil for none. A route with
+// that gateway and no dev goes through the tunnel, unless a device
+// tunneld does not know holds a narrower subnet with it (the kernel then
+// takes that one; config cannot know).
 func (c *Config) GatewayTunnel(via netip.Addr) *Tunnel {
 	if !via.IsValid() {
 		return nil
 	}
+	var best *Tunnel
+	bits := -1
 	for _, t := range c.Tunnels {
 		for _, a := range t.Addresses {
-			if a.Peer.IsValid() && a.Peer == via || !a.Peer.IsValid() && a.Prefix.Masked().Contains(via) {
-				return t
+			n := -1
+			switch {
+			case a.Peer.IsValid() && a.Peer == via:
+				n = via.BitLen()
+			case !a.Peer.IsValid() && a.Prefix.Masked().Contains(via):
+				n = a.Prefix.Bits()
+			}
+			if n > bits {
+				best, bits = t, n
 			}
 		}
 	}
-	return nil
+	return best
 }
 
 // routeFamily settles "default" to the family the route is for and checks
 // that destination, gateway, source and tunnel agree.
 func (d *decoder) routeFamily(c *Config, t *table, r *Route, isDefault bool) {
-	if r.Dev == "" && r.Type == model.RouteUnicast {
-		if g := c.GatewayTunnel(r.Via); g != nil {
-			r.Dev = g.Name
-		}
-	}
 	tun := c.TunnelByName(r.Dev)
+	if r.Dev == "" && r.Type == model.RouteUnicast {
+		tun = c.GatewayTunnel(r.Via)
+	}
+	if tun != nil {
+		r.Through = tun.Name
+	}
 	if r.ViaPeer && tun == nil {
 		if !d.undecodedTunnels[r.Dev] {
 			t.errorf("via", `"peer" needs dev to name one of the configured tunnels`)

@@ -124,6 +124,16 @@ type Route struct {
 	Via     netip.Addr
 	ViaPeer bool
 	Dev     string
+	// Through is the tunnel the route goes through: the one dev names,
+	// or, for a unicast route with a gateway and no dev, the one whose
+	// own subnet holds the gateway (GatewayTunnel), which the kernel
+	// reaches through it; "" for none. Everything keyed on a route's
+	// tunnel (its host route to the remote, the spoof chain's allowed
+	// sources, the unreachable route standing in while it is down) goes
+	// by it: a tester's via-only routes got no host route, and their
+	// replies were dropped as spoofed. The route itself is written as
+	// configured: without dev, the kernel picks the device.
+	Through string
 	OnLink  bool
 	Metric  uint32
 	Table   uint32

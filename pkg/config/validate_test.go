@@ -560,3 +560,32 @@ func TestDidYouMean(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteThrough: a route goes through the tunnel its dev names, or,
+// with a gateway and no dev, the one whose subnet holding the gateway is
+// the narrowest (its peer before a prefix), as the kernel's lookup of
+// the gateway goes: a tester's tunnel a (a /24) listed before b (a /30
+// inside it) took b's route. Its dev stays as written.
+func TestRouteThrough(t *testing.T) {
+	const tunnels = "[tunnel.a]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\naddress = \"10.255.0.1/24\"\n" +
+		"[tunnel.b]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.3\"\naddress = \"10.255.0.5/30\"\n" +
+		"[tunnel.c]\nmode = \"gre\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.4\"\naddress = \"10.255.0.9 peer 10.255.0.200\"\n"
+	for _, tt := range []struct{ name, route, through, dev string }{
+		{"dev names it", "dev = \"a\"\nvia = \"10.255.0.6\"\n", "a", "a"},
+		{"the narrower subnet", "via = \"10.255.0.6\"\n", "b", ""},
+		{"the wider one", "via = \"10.255.0.77\"\n", "a", ""},
+		{"a peer", "via = \"10.255.0.200\"\n", "c", ""},
+		{"no tunnel's", "via = \"192.0.2.254\"\n", "", ""},
+		{"another device", "dev = \"eth0\"\n", "", "eth0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.toml", []byte(tunnels+"[[route]]\nto = \"10.20.0.0/16\"\n"+tt.route))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := c.Routes[0]; r.Through != tt.through || r.Dev != tt.dev {
+				t.Errorf("through %q, dev %q; want %q, %q", r.Through, r.Dev, tt.through, tt.dev)
+			}
+		})
+	}
+}

@@ -329,12 +329,15 @@ func (b *builder) sources() *sourceIndex {
 	return b.srcIndex
 }
 
-// routesVia indexes the configured routes by device, once.
+// routesVia indexes the configured routes by the tunnel they go
+// through (config.Route.Through), once.
 func (b *builder) routesVia() map[string][]config.Route {
 	if b.byDev == nil {
 		b.byDev = map[string][]config.Route{}
 		for _, r := range b.c.Routes {
-			b.byDev[r.Dev] = append(b.byDev[r.Dev], r)
+			if r.Through != "" {
+				b.byDev[r.Through] = append(b.byDev[r.Through], r)
+			}
 		}
 	}
 	return b.byDev

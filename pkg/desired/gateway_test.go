@@ -11,8 +11,8 @@ import (
 )
 
 // TestGatewayOnlyRoutes: a route that names a gateway in a tunnel's own
-// subnet and no dev goes through the tunnel (config gives it the
-// tunnel's name), as one that names the tunnel does: the host route to
+// subnet and no dev goes through the tunnel (config.Route.Through), as
+// one that names the tunnel does: the host route to
 // the remote keeps the tunnel's own packets out of it, and the spoof
 // chain takes replies from its destination. A tester's default route in
 // two halves "via" the peer got no host route (the tunnel's packets went
@@ -45,8 +45,11 @@ via = "10.255.0.2"
 		t.Errorf("no host route %s among %v", want.ID(), r.State.Routes)
 	}
 	for _, rt := range r.State.Routes {
-		if rt.Via == ip("10.255.0.2") && rt.Dev != "tun0" {
-			t.Errorf("route %s: dev %q, want tun0", rt.ID(), rt.Dev)
+		// Written as configured, without dev: the kernel picks the
+		// device that holds the gateway, which may be narrower than
+		// the tunnel's subnet (a tester's LAN inside it).
+		if rt.Via == ip("10.255.0.2") && rt.Dev != "" {
+			t.Errorf("route %s: dev %q, want none", rt.ID(), rt.Dev)
 		}
 	}
 	var spoof []string

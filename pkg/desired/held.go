@@ -32,11 +32,10 @@ func whyLookup(name, family string) string {
 	return name + " is not resolved yet, and its lookup may need the way an unreachable route would block"
 }
 
-// RouteThrough is the configured tunnel the route r goes through, or nil:
-// the one its dev names; config gives a route with a gateway and no dev
-// the tunnel that holds the gateway (config.Config.GatewayTunnel).
+// RouteThrough is the configured tunnel the route r goes through, or nil
+// (config.Route.Through).
 func RouteThrough(c *config.Config, r *config.Route) *config.Tunnel {
-	return c.TunnelByName(r.Dev)
+	return c.TunnelByName(r.Through)
 }
 
 // destKey is a route's table and destination, whatever its metric.

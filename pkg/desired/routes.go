@@ -154,7 +154,9 @@ func (b *builder) hostRoutes() {
 	var have map[model.RouteKey]bool
 	into := newCovering(len(b.res.State.Routes))
 	for _, r := range b.res.State.Routes {
-		if b.c.TunnelByName(r.Dev) != nil {
+		// Through a tunnel: one its dev names, or one whose subnet holds
+		// its gateway (config.Route.Through: written without dev).
+		if b.c.TunnelByName(r.Dev) != nil || r.Dev == "" && r.Type == model.RouteUnicast && b.c.GatewayTunnel(r.Via) != nil {
 			into.add(r)
 		}
 	}

@@ -279,7 +279,9 @@ func SourceWarnings(c *config.Config) []string {
 	var out []string
 	routesByDev := map[string][]config.Route{}
 	for _, r := range c.Routes {
-		routesByDev[r.Dev] = append(routesByDev[r.Dev], r)
+		if r.Through != "" {
+			routesByDev[r.Through] = append(routesByDev[r.Through], r)
+		}
 	}
 	// routes indexes the [[route]] sections, subnets the tunnels' own
 	// subnets and peers as well (what the spoof chains refuse); each is

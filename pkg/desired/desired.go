@@ -205,6 +205,12 @@ func (b *builder) tunnel(t *config.Tunnel) {
 	if why == "" {
 		why = why2
 	}
+	if why == "" && local.IsValid() && local == remote {
+		// A name that resolves to the local address, or a device whose
+		// address is the remote: the kernel takes it, and the tunnel
+		// talks to itself (a tester's).
+		why = fmt.Sprintf("local and remote are both %s: the remote is the other end", local)
+	}
 	if why == "" {
 		why = b.underlayGone(t)
 	}
@@ -490,14 +496,24 @@ func (b *builder) remoteAddr(t *config.Tunnel) (netip.Addr, string) {
 	if l, ok := b.current(t.Name); ok && l.Remote.IsValid() && outerFamily(t, l.Remote) && slices.Contains(answers, l.Remote) {
 		return l.Remote, ""
 	}
-	var lowest netip.Addr
+	var lowest, unusable netip.Addr
 	for _, a := range answers {
-		if outerFamily(t, a) && (!lowest.IsValid() || a.Less(lowest)) {
+		switch {
+		case !outerFamily(t, a):
+		case a.IsUnspecified() || a.IsLoopback():
+			// A DNS blocker's answer (0.0.0.0, ::, 127.0.0.1) is no
+			// peer: taken, the kernel kept any, and the tunnel
+			// never matched (a tester's sinkholed name).
+			unusable = a
+		case !lowest.IsValid() || a.Less(lowest):
 			lowest = a
 		}
 	}
 	if lowest.IsValid() {
 		return lowest, ""
+	}
+	if unusable.IsValid() {
+		return netip.Addr{}, fmt.Sprintf("remote %s resolves to %s, which is no peer's address (a DNS blocker's answer?)", t.RemoteHost, unusable)
 	}
 	if len(answers) > 0 {
 		other := make([]string, len(answers))

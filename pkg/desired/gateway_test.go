@@ -106,3 +106,36 @@ dev = "tun0"
 		})
 	}
 }
+
+// TestRemoteNoPeer: a remote name that resolves to 0.0.0.0, :: or a
+// loopback address (a DNS blocker's answer), or an endpoint pair whose
+// local and remote are one address (a name resolving to the local one,
+// a followed device holding the remote), leaves the tunnel down with
+// the reason, as check refuses the same written literally: taken, the
+// kernel kept any, apply failed every time and the daemon held the
+// tunnel as fought over (a tester's).
+func TestRemoteNoPeer(t *testing.T) {
+	wan := map[string]model.Device{"wan0": {Name: "wan0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("192.0.2.1/24")}}}
+	for _, tt := range []struct {
+		name, local, remote string
+		answers             []netip.Addr
+		reason              string
+	}{
+		{"sinkholed", "192.0.2.1", "peer.example", []netip.Addr{ip("0.0.0.0")}, "remote peer.example resolves to 0.0.0.0, which is no peer's address (a DNS blocker's answer?)"},
+		{"loopback", "192.0.2.1", "peer.example", []netip.Addr{ip("127.0.0.1")}, "remote peer.example resolves to 127.0.0.1, which is no peer's address (a DNS blocker's answer?)"},
+		{"sinkholed beside a real one", "192.0.2.1", "peer.example", []netip.Addr{ip("0.0.0.0"), ip("198.51.100.9")}, ""},
+		{"the local address", "192.0.2.1", "peer.example", []netip.Addr{ip("192.0.2.1")}, "local and remote are both 192.0.2.1: the remote is the other end"},
+		{"a followed device's", "wan0", "192.0.2.1", nil, "local and remote are both 192.0.2.1: the remote is the other end"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := parse(t, "[tunnel.t1]\nmode = \"ipip\"\nlocal = \""+tt.local+"\"\nremote = \""+tt.remote+"\"\n")
+			r := Build(c, model.Inputs{Devices: wan, Resolved: map[string][]netip.Addr{"peer.example": tt.answers}}, model.State{})
+			if got := r.Tunnels[0].Reason; got != tt.reason {
+				t.Errorf("reason %q, want %q", got, tt.reason)
+			}
+			if up := r.Tunnels[0].Up; up != (tt.reason == "") {
+				t.Errorf("up %v", up)
+			}
+		})
+	}
+}

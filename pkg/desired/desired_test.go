@@ -3,6 +3,7 @@ package desired
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -925,5 +926,20 @@ address = "10.0.0.1 peer 10.0.0.2"
 				t.Errorf("he is not down with its route held: %+v", r.Tunnels[0])
 			}
 		})
+	}
+}
+
+// TestProxyARPNotOnForeignName: proxy_arp naming a tunnel of the file
+// whose name a device tunneld does not own holds is not set there (a
+// tester's veth t1 got proxy_arp 1): the tunnel gets it once it is in
+// the kernel.
+func TestProxyARPNotOnForeignName(t *testing.T) {
+	c := parse(t, "[global]\nproxy_arp = [\"t1\"]\n[tunnel.t1]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n")
+	r := Build(c, model.Inputs{Devices: map[string]model.Device{"t1": {Name: "t1", Kind: "veth", Up: true}}}, model.State{})
+	if len(r.State.Sysctls) != 0 {
+		t.Errorf("sysctls %v, want none on the veth", r.State.Sysctls)
+	}
+	if want := "sysctl net.ipv4.conf.t1.proxy_arp: tunnel t1 is not in the kernel yet"; !slices.Contains(r.Notes, want) {
+		t.Errorf("notes %q, want %q", r.Notes, want)
 	}
 }

@@ -125,6 +125,11 @@ func (d *decoder) forwardingRoute(t *table, r *Route, needNexthop bool) {
 		t.errorf("via", "a link-local gateway needs dev (the link it is on)")
 	}
 	r.OnLink = t.boolean("onlink", false)
+	if r.OnLink && !t.has("dev") {
+		// The kernel refuses it ("Nexthop device required for
+		// onlink"): the gateway is taken as on a link it must be told.
+		t.errorf("onlink", "needs dev, the link the gateway is on")
+	}
 	if s, ok := t.str("src"); ok {
 		if a, err := parseAddr(s); err != nil {
 			t.errorf("src", "%v", err)

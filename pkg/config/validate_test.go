@@ -196,6 +196,8 @@ func TestValidationErrors(t *testing.T) {
 			"t.toml:18:1: rule[4]: no free priority left for it in tunneld's rule band 100–102 (global.rule_priority_min/max): widen the band",
 			"t.toml:21:1: rule[5]: no free priority left for it in tunneld's rule band 100–102 (global.rule_priority_min/max): widen the band"}},
 		{"rules filling the band, two at one priority", "[global]\nrule_priority_min = 32000\nrule_priority_max = 32001\n[[rule]]\nfrom = \"10.0.0.1\"\ntable = \"main\"\n[[rule]]\nfrom = \"10.0.0.2\"\ntable = \"main\"\npriority = 32001\n[[rule]]\nfrom = \"10.0.0.3\"\ntable = \"main\"\npriority = 32001\n", nil},
+		{"onlink without dev", "[[route]]\nto = \"10.9.0.0/16\"\nvia = \"172.16.0.1\"\nonlink = true\n", []string{
+			"t.toml:4:10: route[0].onlink: needs dev, the link the gateway is on"}},
 		{"fwmark with bits outside its mask", "[[rule]]\nfwmark = \"0x100/0xff\"\ntable = 42\n[[rule]]\nfwmark = \"0xffffffff/0\"\ntable = 43\n", []string{
 			`t.toml:2:10: rule[0].fwmark: "0x100/0xff" has mark bits outside the mask, which the kernel ignores (give the mask the mark's bits: 0x100/0x1ff)`,
 			`t.toml:5:10: rule[1].fwmark: "0xffffffff/0" has mark bits outside the mask, which the kernel ignores (give the mask the mark's bits: 0xffffffff/0xffffffff)`}},

@@ -270,13 +270,14 @@ func routeRefused(r model.Route, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, unix.ENETUNREACH) && r.Via.IsValid() && !r.OnLink:
-		on := "any of the box's subnets"
-		if r.Dev != "" {
-			on = r.Dev + "'s subnets"
+	case (errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH)) && r.Via.IsValid() && !r.OnLink:
+		// IPv4 says "network is unreachable", IPv6 "no route to host".
+		if r.Dev == "" {
+			return fmt.Errorf("the gateway %s is on none of the box's subnets (fix via): %w", r.Via, err)
 		}
-		return fmt.Errorf("the gateway %s is on none of %s (fix via, or set onlink = true if it is reachable on the link all the same): %w", r.Via, on, err)
-	case errors.Is(err, unix.EINVAL) && r.Src.IsValid() && strings.Contains(err.Error(), "prefsrc"):
+		return fmt.Errorf("the gateway %s is on none of %s's subnets (fix via, or set onlink = true if it is reachable on the link all the same): %w", r.Via, r.Dev, err)
+	case errors.Is(err, unix.EINVAL) && r.Src.IsValid() && (strings.Contains(err.Error(), "prefsrc") || strings.Contains(err.Error(), "source address")):
+		// IPv4's "Invalid prefsrc address", IPv6's "Invalid source address".
 		return fmt.Errorf("the source %s is not an address of this box (src must be one of its own): %w", r.Src, err)
 	}
 	return err

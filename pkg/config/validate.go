@@ -387,10 +387,10 @@ func (d *decoder) nearTunnels(c *Config) {
 			return
 		}
 		for _, t := range c.Tunnels {
-			if strings.EqualFold(t.Name, name) || oneEdit(t.Name, name) {
+			if strings.EqualFold(t.Name, name) || oneEdit(t.Name, name) && !digitEdit(t.Name, name) {
 				at := d.where(p, false)
 				w := &Error{File: d.file, Line: at.Line, Col: at.Col, Path: string(p),
-					Msg: fmt.Sprintf("%q is not one of the file's tunnels: did you mean %q? (names are case-sensitive; a route through a device that does not exist is left out, and what rules send to its table goes on to the next rule)", name, t.Name)}
+					Msg: fmt.Sprintf("%q is not one of the file's tunnels: did you mean %q? (names are case-sensitive; while no device has that name, a route through it is left out, and a rule on it matches nothing)", name, t.Name)}
 				c.Warnings = append(c.Warnings, w.Error())
 				return
 			}
@@ -403,6 +403,21 @@ func (d *decoder) nearTunnels(c *Config) {
 		warn(keyPath("rule").index(r.Index).key("iif"), r.IIF)
 		warn(keyPath("rule").index(r.Index).key("oif"), r.OIF)
 	}
+}
+
+// digitEdit reports whether the one edit between a and b (see oneEdit)
+// is a digit's: tun0 and tun1, wan and wan6 are names of devices of
+// their own, not slips.
+func digitEdit(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	i := 0
+	for i < len(a) && a[i] == b[i] {
+		i++
+	}
+	isDigit := func(c byte) bool { return '0' <= c && c <= '9' }
+	return i < len(b) && isDigit(b[i]) || i < len(a) && isDigit(a[i])
 }
 
 // oneEdit reports whether a and b differ by one letter changed, added or

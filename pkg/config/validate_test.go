@@ -509,11 +509,14 @@ func TestNearTunnelWarning(t *testing.T) {
 		{"allowed_sources empty", moe + "allowed_sources = []\n", []string{
 			`t.toml:6:19: tunnel.moe.allowed_sources: is empty: every packet from the tunnel is dropped (leave the option out for the default, its peers and the destinations routed into it; ["0.0.0.0/0", "::/0"] allows any source)`}},
 		{"other devices", moe + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"eth0\"\n[[rule]]\niif = \"wan\"\ntable = 42\n", nil},
+		// A digit of its own names another device (a tester's tun0
+		// beside tunnel tun1): no slip.
+		{"a digit off", strings.ReplaceAll(moe, "moe", "tun1") + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"tun0\"\n[[rule]]\niif = \"tun\"\noif = \"tun12\"\ntable = 42\n", nil},
 		{"another case", moe + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"Moe\"\n", []string{
-			`t.toml:8:7: route[0].dev: "Moe" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; a route through a device that does not exist is left out, and what rules send to its table goes on to the next rule)`}},
+			`t.toml:8:7: route[0].dev: "Moe" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; while no device has that name, a route through it is left out, and a rule on it matches nothing)`}},
 		{"a letter off, in a rule", moe + "[[rule]]\niif = \"mo\"\noif = \"moes\"\ntable = 42\n", []string{
-			`t.toml:7:7: rule[0].iif: "mo" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; a route through a device that does not exist is left out, and what rules send to its table goes on to the next rule)`,
-			`t.toml:8:7: rule[0].oif: "moes" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; a route through a device that does not exist is left out, and what rules send to its table goes on to the next rule)`}},
+			`t.toml:7:7: rule[0].iif: "mo" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; while no device has that name, a route through it is left out, and a rule on it matches nothing)`,
+			`t.toml:8:7: rule[0].oif: "moes" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; while no device has that name, a route through it is left out, and a rule on it matches nothing)`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := Parse("t.toml", []byte(tt.src))

@@ -60,6 +60,7 @@ const (
 	phaseAddrs                // AddrAdd
 	phaseUp                   // LinkUp
 	phaseRoutes               // RouteAdd, RouteReplace
+	phaseRuleClear            // RuleDel of a rule narrowed as the kernel's duplicate check ignores (see clashes)
 	phaseRules                // RuleAdd
 	phaseSysctls              // SysctlSet
 	phaseRestore              // SysctlRestore
@@ -548,11 +549,30 @@ func (d *differ) rules(have, want []model.Rule) {
 		for _, narrowed := range [2]bool{true, false} {
 			for i := range hs {
 				if (hs[i].Extra != "") == narrowed && !has(ws, &hs[i]) {
-					d.add(phaseRuleDel, Op{Kind: RuleDel, Rule: ptr(hs[i])})
+					phase := phaseRuleDel
+					if clashes(hs[i]) {
+						phase = phaseRuleClear
+					}
+					d.add(phase, Op{Kind: RuleDel, Rule: ptr(hs[i])})
 				}
 			}
 		}
 	})
+}
+
+// clashes reports whether r was narrowed with what the kernel's check
+// for an existing rule ignores (`not`, a `tos` where the new rule has
+// none, `realms`): tunneld's rule at its priority would be refused as a
+// duplicate while r is there, so r goes before the additions, not
+// after (a tester's pasted plan removed the narrowed rule and added
+// nothing; apply took a second round).
+func clashes(r model.Rule) bool {
+	for _, w := range strings.Fields(r.Extra) {
+		if w == "not" || w == "tos" || w == "realms" {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *differ) sysctls(have, want []model.Sysctl) {

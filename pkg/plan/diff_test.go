@@ -62,6 +62,9 @@ func TestDiff(t *testing.T) {
 	narrowed := withOriginal
 	narrowed.Rules = []model.Rule{full.Rules[0]}
 	narrowed.Rules[0].Extra, narrowed.Rules[0].Wire = "ipproto 6", "\x00\x00\x00\x00\x00\x05\x00\x16\x00\x06\x00\x00\x00"
+	inverted := withOriginal
+	inverted.Rules = []model.Rule{full.Rules[0]}
+	inverted.Rules[0].Extra, inverted.Rules[0].Wire = "not tos 0x10", "\x10\x02\x00\x00\x00"
 	narrowedBeside := withOriginal
 	narrowedBeside.Rules = []model.Rule{narrowed.Rules[0], full.Rules[0]}
 	narrowedBeside.Rules[0].Extra = "uidrange 0-0"
@@ -116,6 +119,9 @@ ip rule del from 10.0.0.1 lookup 42 priority 20000 protocol 116`},
 		{"a rule someone narrowed is replaced: tunneld's added, then the narrowed one deleted by its selectors", narrowed, full, nil, `
 ip rule add from 10.0.0.1 lookup 42 priority 20000 protocol 116
 ip rule del from 10.0.0.1 ipproto 6 lookup 42 priority 20000 protocol 116`},
+		{"a rule narrowed as the kernel's duplicate check ignores (not, tos): deleted first, or tunneld's add is refused", inverted, full, nil, `
+ip rule del from 10.0.0.1 not tos 0x10 lookup 42 priority 20000 protocol 116
+ip rule add from 10.0.0.1 lookup 42 priority 20000 protocol 116`},
 		{"a narrowed rule beside tunneld's: deleted alone", narrowedBeside, full, nil, `
 ip rule del from 10.0.0.1 uidrange 0-0 lookup 42 priority 20000 protocol 116`},
 		{"rules deleted with a narrowed one behind: the narrowed one first", model.State{Rules: []model.Rule{full.Rules[0], narrowed.Rules[0]}}, model.State{}, nil, `

@@ -18,6 +18,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/statelock"
 )
 
 const lockFile = "../../testdata/seeds/002_ff25396f952da8ec/colo.toml"
@@ -161,5 +162,72 @@ func TestStatusWithABadFile(t *testing.T) {
 	if !strings.HasPrefix(got, "configuration: the file cannot be read") || !strings.Contains(got, "\ntunnel Moe: up\n") ||
 		!strings.Contains(got, "\ndaemon: running since ") || strings.Contains(got, "drift") {
 		t.Errorf("stdout %q: want the daemon's tunnels and facts, no drift", got)
+	}
+}
+
+// TestRunKeepsWipedStateDir: a state directory wiped while the daemon
+// runs gets its lock and status socket back at the next resync: a second
+// run is refused again, naming the daemon, and status reaches it (a
+// tester's wipe left both gone for good, and a second daemon started).
+func TestRunKeepsWipedStateDir(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "t.toml")
+	if err := os.WriteFile(file, []byte("[global]\nfirewall = false\nresync_interval = \"1s\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := emptyKernel(c)
+	state := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncbuf.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: state,
+		Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
+		Notify: func(s string) {
+			if s == "READY=1" {
+				out.Write([]byte("ready\n"))
+			}
+		}}
+	code := make(chan int, 1)
+	go func() { code <- Main(env, []string{"run", "-c", file}) }()
+	defer func() {
+		cancel()
+		if c := <-code; c != 0 {
+			t.Errorf("the daemon: exit %d:\n%s", c, errb.String())
+		}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "ready"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon is not ready within 10s:\n%s", errb.String())
+		}
+	}
+	if err := os.RemoveAll(state); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(state, daemon.SocketName)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, errLock := os.Stat(filepath.Join(state, statelock.FileName))
+		_, errSock := os.Stat(sock)
+		if errLock == nil && errSock == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lock (%v) and socket (%v) not back within 10s:\n%s", errLock, errSock, errb.String())
+		}
+	}
+	if _, err := daemon.Query(sock); err != nil {
+		t.Errorf("status cannot reach the daemon: %v", err)
+	}
+	var errb2 syncbuf.Buffer
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel2()
+	env2 := &Env{Stdout: &syncbuf.Buffer{}, Stderr: &errb2, Context: ctx2, StateDir: state,
+		Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+	if c := Main(env2, []string{"run", "-c", file}); c != 1 || !strings.Contains(errb2.String(), "a daemon is already running") {
+		t.Errorf("a second run: exit %d, %q; want it refused", c, errb2.String())
+	}
+	if !strings.Contains(errb.String(), "the state directory's lock was gone") || !strings.Contains(errb.String(), "the status socket was gone") {
+		t.Errorf("the daemon's log does not say what it put back:\n%s", errb.String())
 	}
 }

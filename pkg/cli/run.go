@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/logfmt"
 	"github.com/tunneld/tunneld/pkg/resolve"
+	"github.com/tunneld/tunneld/pkg/statelock"
 )
 
 func runRun(env *Env, args []string) int {
@@ -101,29 +105,57 @@ func runRun(env *Env, args []string) int {
 		}
 	}()
 	deps.Reload = reload
-	d := daemon.New(deps)
 	sock := filepath.Join(env.StateDir, daemon.SocketName)
-	served := make(chan struct{})
-	if l, err := daemon.Listen(sock); err != nil {
-		log.Warn("no status socket", "path", sock, "err", err)
-		close(served)
-	} else {
+	var d *daemon.Daemon
+	var serving sync.WaitGroup
+	serve := func() {
+		l, err := daemon.Listen(sock)
+		if err != nil {
+			log.Warn("no status socket", "path", sock, "err", err)
+			return
+		}
+		serving.Add(1)
 		go func() {
-			defer close(served)
+			defer serving.Done()
 			if err := d.Serve(ctx, l); err != nil {
 				log.Warn("status socket failed", "path", sock, "err", err)
 			}
 		}()
 	}
+	deps.Keep = func() { keepStateDir(log, lock, sock, k, serve) }
+	d = daemon.New(deps)
+	serve()
 	start := time.Now()
 	err = d.Run(ctx)
 	cancel()
-	<-served
+	serving.Wait()
 	if err != nil {
 		log.Error("stopped with an error", "err", err, "uptime", time.Since(start).Round(time.Second))
 		return 1
 	}
 	return 0
+}
+
+// keepStateDir puts back what a wipe of the state directory took while
+// the daemon runs (by hand, or a clean-up of /run): the lock, without
+// which a second tunneld could start there and `down` run beside the
+// daemon; the status socket, without which status says no daemon runs;
+// and the records of sysctl originals and rule bands, without which a
+// crash before the next change loses them (a tester's wipe lost all
+// three for good).
+func keepStateDir(log *logfmt.Logger, lock *statelock.Lock, sock string, k kernel.Kernel, serve func()) {
+	if kept, err := lock.Keep("run"); err != nil {
+		log.Error("the state directory's lock was gone, and could not be taken again", "err", err)
+	} else if kept {
+		log.Warn("the state directory's lock was gone (the directory wiped?): taken again")
+	}
+	if _, err := os.Stat(sock); errors.Is(err, fs.ErrNotExist) {
+		log.Warn("the status socket was gone (the directory wiped?): listening again", "path", sock)
+		serve()
+	}
+	if r, ok := k.(interface{ KeepRecords() }); ok {
+		r.KeepRecords()
+	}
 }
 
 // filterRequirer is implemented by kernels that may have been opened

@@ -104,6 +104,11 @@ type Deps struct {
 	// HoldOff overrides HoldOff, how long repairs of an object in a
 	// fight are held back (tests).
 	HoldOff time.Duration
+	// Keep, when set, is called at each periodic resync, before it: it
+	// puts back what a wipe of the state directory took (the lock, the
+	// status socket, the records), which no change may come to write
+	// again for long.
+	Keep func()
 }
 
 // Daemon is one running control loop.
@@ -338,6 +343,9 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		case <-debounce.C:
 			converge(reason(pending), fights())
 		case <-resync.C:
+			if dm.d.Keep != nil {
+				dm.d.Keep()
+			}
 			converge("resync", fights())
 		case <-retry.C:
 			converge("retry", fights())

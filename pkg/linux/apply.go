@@ -27,7 +27,7 @@ import (
 // (creatingFile). A tunnel is not set up once the table failed
 // (kernel.ErrUnguarded).
 func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
-	k.keepRecords()
+	k.KeepRecords()
 	var ae *kernel.ApplyError
 	b := &batcher{k: k, errs: &ae, notCreated: map[string]bool{}, notMoved: map[string]bool{}}
 	idx := &indexes{k: k, m: k.observedIndexes(), before: b.flush, notCreated: b.notCreated, notMoved: b.notMoved}

@@ -34,15 +34,15 @@ func (k *Kernel) saveRecord(name string, empty bool, v any) error {
 	return os.Rename(tmp, path)
 }
 
-// keepRecords writes again each record this process keeps (the sysctl
+// KeepRecords writes again each record this process keeps (the sysctl
 // originals, the rule bands, the tunnels being created) that is not
 // empty and whose file is gone: a state directory wiped under a running
 // daemon (by hand, or by a clean-up of /run) would otherwise lose the
 // originals that a start after a crash, or `tunneld down`, restores.
-// Apply calls it first: only the process that holds the state
-// directory's lock applies. A failure is left to the record's next
-// write, which meets it too.
-func (k *Kernel) keepRecords() {
+// Apply calls it first, and the daemon at each resync: only the process
+// that holds the state directory's lock applies, or runs. A failure is
+// left to the record's next write, which meets it too.
+func (k *Kernel) KeepRecords() {
 	for _, r := range []struct {
 		name string
 		kept bool

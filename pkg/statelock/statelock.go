@@ -149,3 +149,22 @@ func (l *Lock) Release() error {
 	l.f = nil
 	return err
 }
+
+// Keep takes the lock again when its file is no longer at its path (the
+// state directory wiped while its holder runs: then nothing stopped a
+// second tunneld from taking a lock of its own there, and the holder's
+// release would remove that one's file). It reports whether it did; an
+// error, a *HeldError among them, when it could not, and l stays as it
+// was.
+func (l *Lock) Keep(command string) (bool, error) {
+	if l == nil || l.f == nil || current(l.f, l.path) {
+		return false, nil
+	}
+	n, err := Acquire(filepath.Dir(l.path), command)
+	if err != nil {
+		return false, err
+	}
+	l.f.Close()
+	l.f = n.f
+	return true, nil
+}

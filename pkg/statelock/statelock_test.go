@@ -148,3 +148,38 @@ func dirNames(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+// TestKeepAfterWipe: a lock whose file went with its directory's content
+// (a wipe while the daemon runs) is taken again by Keep, under the holder's
+// pid, so that another tunneld is refused again; a lock in place is left
+// alone; one another process took meanwhile is its.
+func TestKeepAfterWipe(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Acquire(dir, "run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if kept, err := l.Keep("run"); kept || err != nil {
+		t.Fatalf("Keep of a lock in place: %v, %v", kept, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if other, err := Acquire(dir, "apply"); err != nil {
+		t.Fatalf("after the wipe, another could not take the lock: %v", err)
+	} else {
+		if kept, err := l.Keep("run"); kept || !errors.As(err, new(*HeldError)) {
+			t.Errorf("Keep while another holds it: %v, %v; want its HeldError", kept, err)
+		}
+		other.Release()
+	}
+	if kept, err := l.Keep("run"); !kept || err != nil {
+		t.Fatalf("Keep after the wipe: %v, %v", kept, err)
+	}
+	_, err = Acquire(dir, "apply")
+	var he *HeldError
+	if !errors.As(err, &he) || he.Pid != os.Getpid() || he.Command != "run" {
+		t.Errorf("a second Acquire after Keep: %v, want held by run (pid %d)", err, os.Getpid())
+	}
+}

@@ -104,10 +104,12 @@ type Deps struct {
 	// HoldOff overrides HoldOff, how long repairs of an object in a
 	// fight are held back (tests).
 	HoldOff time.Duration
-	// Keep, when set, is called at each periodic resync, before it: it
-	// puts back what a wipe of the state directory took (the lock, the
-	// status socket, the records), which no change may come to write
-	// again for long.
+	// Keep, when set, is called before each of the loop's convergences
+	// after the first (an event's, a resync's, a retry's; not the short
+	// way's):
+	// it puts back what a wipe of the state directory took (the lock,
+	// the status socket, the records), which no change may come to
+	// write again for long.
 	Keep func()
 }
 
@@ -268,6 +270,9 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	// converge converges and tells the pacer; a batch of hints pending
 	// is forgotten: the converge's re-read covered it.
 	converge := func(why string, c counting) {
+		if dm.d.Keep != nil {
+			dm.d.Keep()
+		}
 		start := dm.d.Now()
 		var waited time.Duration
 		if !pace.first.IsZero() {
@@ -343,9 +348,6 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		case <-debounce.C:
 			converge(reason(pending), fights())
 		case <-resync.C:
-			if dm.d.Keep != nil {
-				dm.d.Keep()
-			}
 			converge("resync", fights())
 		case <-retry.C:
 			converge("retry", fights())

@@ -400,10 +400,7 @@ func TestIgnoredFilterWarning(t *testing.T) {
 	const off = "[global]\nfirewall = false\n"
 	filter := "[[forward]]\ntunnel = \"moe\"\ndirection = \"in\"\n[[forward]]\ntunnel = \"moe\"\ndirection = \"out\"\n" +
 		"[[masquerade]]\noif = \"eth0\"\n[[redirect]]\nport = 80\n"
-	for _, tt := range []struct {
-		name, src string
-		want      []string
-	}{
+	testWarnings(t, []warningCase{
 		{"firewall on", moe + "forward = \"drop\"\n" + filter, nil},
 		{"nothing for the filter", off + moe, nil},
 		{"options at their defaults or off", off + moe + "forward = \"accept\"\nmss_clamp = false\n", nil},
@@ -412,7 +409,20 @@ func TestIgnoredFilterWarning(t *testing.T) {
 		{"tunnel options", off + moe + "forward = \"drop\"\nallowed_sources = \"10.0.0.0/8\"\nmss_clamp = true\n" +
 			strings.Replace(strings.Replace(moe, "tunnel.moe", "tunnel.larry", 1), "192.0.2.2", "192.0.2.3", 1) + "forward = \"drop\"\n[[redirect]]\nport = 80\n", []string{
 			`t.toml:2:12: global.firewall: is false, so these are ignored (only tunneld's nftables table does them): [[redirect]] (1 section), tunnel "larry" forward = "drop", tunnel "moe" allowed_sources, tunnel "moe" forward = "drop", tunnel "moe" mss_clamp = true`}},
-	} {
+	})
+}
+
+// warningCase is a file and the warnings Parse gives for it.
+type warningCase struct {
+	name, src string
+	want      []string
+}
+
+// testWarnings parses each case's file, which must be valid, and
+// compares its warnings.
+func testWarnings(t *testing.T, cases []warningCase) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := Parse("t.toml", []byte(tt.src))
 			if err != nil {
@@ -500,10 +510,7 @@ func dualWAN(mode, dev1, dev2, addr2 string) string {
 // (eth0, wan) is not (a tester's dev = "moe" for tunnel Moe left the
 // table empty and the traffic went out by the WAN, without a word).
 func TestNearTunnelWarning(t *testing.T) {
-	for _, tt := range []struct {
-		name, src string
-		want      []string
-	}{
+	testWarnings(t, []warningCase{
 		{"the tunnel", moe + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\n", nil},
 		// Not a name, but a warning of the same kind (a tester's).
 		{"allowed_sources empty", moe + "allowed_sources = []\n", []string{
@@ -517,17 +524,7 @@ func TestNearTunnelWarning(t *testing.T) {
 		{"a letter off, in a rule", moe + "[[rule]]\niif = \"mo\"\noif = \"moes\"\ntable = 42\n", []string{
 			`t.toml:7:7: rule[0].iif: "mo" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; while no device has that name, a route through it is left out, and a rule on it matches nothing)`,
 			`t.toml:8:7: rule[0].oif: "moes" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; while no device has that name, a route through it is left out, and a rule on it matches nothing)`}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse("t.toml", []byte(tt.src))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, c.Warnings); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
-		})
-	}
+	})
 }
 
 func TestOneEdit(t *testing.T) {

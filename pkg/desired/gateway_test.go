@@ -10,6 +10,15 @@ import (
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
+// tun0 is an ipip tunnel from the WAN's 192.0.2.1 to a remote off its
+// subnet, with a peer address to route via.
+const tun0 = `
+[tunnel.tun0]
+mode = "ipip"
+local = "192.0.2.1"
+remote = "198.51.100.2"
+address = "10.255.0.1 peer 10.255.0.2"`
+
 // TestGatewayOnlyRoutes: a route that names a gateway in a tunnel's own
 // subnet and no dev goes through the tunnel (config.Route.Through), as
 // one that names the tunnel does: the host route to
@@ -19,12 +28,7 @@ import (
 // into the tunnel, status up, drift none), and a route to 10.9.0.0/24
 // "via" the peer had its replies dropped as spoofed.
 func TestGatewayOnlyRoutes(t *testing.T) {
-	c := parse(t, `
-[tunnel.tun0]
-mode = "ipip"
-local = "192.0.2.1"
-remote = "198.51.100.2"
-address = "10.255.0.1 peer 10.255.0.2"
+	c := parse(t, tun0+`
 [[route]]
 to = "0.0.0.0/1"
 via = "10.255.0.2"
@@ -72,12 +76,7 @@ via = "10.255.0.2"
 // tester's apply failed with "file exists" every time, and the daemon
 // kept failing). One of another metric leaves tunneld's in place.
 func TestHostRouteLeftToForeign(t *testing.T) {
-	c := parse(t, `
-[tunnel.tun0]
-mode = "ipip"
-local = "192.0.2.1"
-remote = "198.51.100.2"
-address = "10.255.0.1 peer 10.255.0.2"
+	c := parse(t, tun0+`
 [[route]]
 to = "default"
 dev = "tun0"

@@ -231,3 +231,76 @@ func TestRunKeepsWipedStateDir(t *testing.T) {
 		t.Errorf("the daemon's log does not say what it put back:\n%s", errb.String())
 	}
 }
+
+// TestRunLosesStateDir: when a second run took the state directory after
+// a wipe, before the first took it back, the first stops at its next
+// convergence without the teardown, and leaves the second's lock and
+// socket where they are (a tester's first daemon fought the second for
+// good, and at its stop removed what the second kept, lock and socket
+// included).
+func TestRunLosesStateDir(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "t.toml")
+	if err := os.WriteFile(file, []byte("[global]\nfirewall = false\nresync_interval = \"1s\"\n[[rule]]\nfrom = \"10.0.0.0/24\"\ntable = 100\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := emptyKernel(c)
+	state := t.TempDir()
+	type daemonRun struct {
+		out, errb syncbuf.Buffer
+		code      chan int
+		cancel    context.CancelFunc
+	}
+	run := func() *daemonRun {
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &daemonRun{code: make(chan int, 1), cancel: cancel}
+		env := &Env{Stdout: &r.out, Stderr: &r.errb, Context: ctx, StateDir: state,
+			Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
+			Notify: func(s string) {
+				if s == "READY=1" {
+					r.out.Write([]byte("ready\n"))
+				}
+			}}
+		go func() { r.code <- Main(env, []string{"run", "-c", file}) }()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(r.out.String(), "ready"); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("a daemon is not ready within 10s:\n%s", r.errb.String())
+			}
+		}
+		return r
+	}
+	first := run()
+	if err := os.RemoveAll(state); err != nil {
+		t.Fatal(err)
+	}
+	second := run()
+	defer func() {
+		second.cancel()
+		if c := <-second.code; c != 0 {
+			t.Errorf("the second daemon: exit %d:\n%s", c, second.errb.String())
+		}
+	}()
+	select {
+	case c := <-first.code:
+		if c != 1 {
+			t.Errorf("the first daemon: exit %d, want 1", c)
+		}
+	case <-time.After(10 * time.Second):
+		first.cancel()
+		t.Fatalf("the first daemon did not stop:\n%s", first.errb.String())
+	}
+	if log := first.errb.String(); !strings.Contains(log, "another tunneld took the state directory") || strings.Contains(log, "removed") {
+		t.Errorf("the first daemon's log, want it stopped without the teardown:\n%s", log)
+	}
+	for _, name := range []string{statelock.FileName, daemon.SocketName} {
+		if _, err := os.Stat(filepath.Join(state, name)); err != nil {
+			t.Errorf("the second daemon's %s: %v", name, err)
+		}
+	}
+	if _, err := daemon.Query(filepath.Join(state, daemon.SocketName)); err != nil {
+		t.Errorf("status cannot reach the second daemon: %v", err)
+	}
+}

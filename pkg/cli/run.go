@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -108,21 +109,42 @@ func runRun(env *Env, args []string) int {
 	sock := filepath.Join(env.StateDir, daemon.SocketName)
 	var d *daemon.Daemon
 	var serving sync.WaitGroup
+	// listening is the socket served now; a new one (the file wiped,
+	// see keepStateDir) ends it, without removing the path, which is
+	// the new one's.
+	var listening struct {
+		l    *net.UnixListener
+		stop context.CancelFunc
+	}
 	serve := func() {
 		l, err := daemon.Listen(sock)
 		if err != nil {
 			log.Warn("no status socket", "path", sock, "err", err)
 			return
 		}
+		if listening.l != nil {
+			listening.l.SetUnlinkOnClose(false)
+			listening.stop()
+		}
+		sctx, stop := context.WithCancel(ctx)
+		listening.stop = stop
+		listening.l, _ = l.(*net.UnixListener)
 		serving.Add(1)
 		go func() {
 			defer serving.Done()
-			if err := d.Serve(ctx, l); err != nil {
+			if err := d.Serve(sctx, l); err != nil {
 				log.Warn("status socket failed", "path", sock, "err", err)
 			}
 		}()
 	}
-	deps.Keep = func() { keepStateDir(log, lock, sock, k, serve) }
+	deps.Keep = func() error {
+		err := keepStateDir(log, lock, sock, k, serve)
+		if err != nil && listening.l != nil {
+			// The path is the other daemon's socket now.
+			listening.l.SetUnlinkOnClose(false)
+		}
+		return err
+	}
 	d = daemon.New(deps)
 	serve()
 	start := time.Now()
@@ -142,10 +164,11 @@ func runRun(env *Env, args []string) int {
 // daemon; the status socket, without which status says no daemon runs;
 // and the records of sysctl originals and rule bands, without which a
 // crash before the next change loses them (a tester's wipe lost all
-// three for good).
-func keepStateDir(log *logfmt.Logger, lock *statelock.Lock, sock string, k kernel.Kernel, serve func()) {
+// three for good). An error (a *statelock.HeldError) says another
+// tunneld took the lock in the meantime: the directory is its.
+func keepStateDir(log *logfmt.Logger, lock *statelock.Lock, sock string, k kernel.Kernel, serve func()) error {
 	if kept, err := lock.Keep("run"); err != nil {
-		log.Error("the state directory's lock was gone, and could not be taken again", "err", err)
+		return err
 	} else if kept {
 		log.Warn("the state directory's lock was gone (the directory wiped?): taken again")
 	}
@@ -156,6 +179,7 @@ func keepStateDir(log *logfmt.Logger, lock *statelock.Lock, sock string, k kerne
 	if r, ok := k.(interface{ KeepRecords() }); ok {
 		r.KeepRecords()
 	}
+	return nil
 }
 
 // filterRequirer is implemented by kernels that may have been opened

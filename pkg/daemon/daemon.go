@@ -105,12 +105,13 @@ type Deps struct {
 	// fight are held back (tests).
 	HoldOff time.Duration
 	// Keep, when set, is called before each of the loop's convergences
-	// after the first (an event's, a resync's, a retry's; not the short
-	// way's):
-	// it puts back what a wipe of the state directory took (the lock,
-	// the status socket, the records), which no change may come to
-	// write again for long.
-	Keep func()
+	// after the first (an event's, a resync's, a retry's, a reload's; not
+	// the short way's): it puts back what a wipe of the state directory
+	// took (the lock, the status socket, the records), which no change
+	// may come to write again for long. An error says another tunneld
+	// took the directory meanwhile: the loop stops at once, without the
+	// teardown, which would remove what that one keeps (see LostError).
+	Keep func() error
 }
 
 // Daemon is one running control loop.
@@ -269,9 +270,18 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	var follow bool
 	// converge converges and tells the pacer; a batch of hints pending
 	// is forgotten: the converge's re-read covered it.
+	// lost is set when Keep found another tunneld in the state
+	// directory: the loop ends at its next turn.
+	var lost error
+	keep := func() bool {
+		if dm.d.Keep != nil && lost == nil {
+			lost = dm.d.Keep()
+		}
+		return lost == nil
+	}
 	converge := func(why string, c counting) {
-		if dm.d.Keep != nil {
-			dm.d.Keep()
+		if !keep() {
+			return
 		}
 		start := dm.d.Now()
 		var waited time.Duration
@@ -312,6 +322,9 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		return countUnflushed
 	}
 	for {
+		if lost != nil {
+			return dm.abandon(lost)
+		}
 		select {
 		case <-ctx.Done():
 			return dm.stop()
@@ -362,6 +375,9 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			}
 			dm.armResolve(resolveT)
 		case <-dm.d.Reload:
+			if !keep() {
+				continue
+			}
 			if dm.reload(ctx) {
 				resync.Reset(dm.cfg.Global.ResyncInterval)
 				dm.armResolve(resolveT)
@@ -443,6 +459,28 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	dm.converge(ctx, "reload", countNone, 0)
 	dm.flushHooks(hookReload, newHooks)
 	return true
+}
+
+// LostError is why the loop stopped without its teardown: another tunneld
+// took the state directory (Deps.Keep).
+type LostError struct{ Err error }
+
+func (e *LostError) Error() string {
+	return "another tunneld took the state directory, and keeps the kernel now: stopped without the teardown, which would remove what it keeps: " + e.Err.Error()
+}
+
+// Unwrap is the error Keep gave.
+func (e *LostError) Unwrap() error { return e.Err }
+
+// abandon ends the loop without the teardown: what tunneld owns is
+// another daemon's to keep now.
+func (dm *Daemon) abandon(err error) error {
+	dm.d.Notify("STOPPING=1")
+	dm.endLookups()
+	dm.hooks.stop(HookGrace)
+	lost := &LostError{Err: err}
+	dm.d.Log.Error(lost.Error())
+	return lost
 }
 
 func (dm *Daemon) stop() error {

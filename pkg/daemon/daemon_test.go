@@ -142,6 +142,8 @@ type opts struct {
 	holdOff time.Duration
 	// backlog is the room of the events channel (0: 1).
 	backlog int
+	// keep is Deps.Keep.
+	keep func() error
 }
 
 // startOpts starts a daemon on cfg and waits for its first convergence.
@@ -193,6 +195,7 @@ func startOpts(t *testing.T, cfg string, o opts) *harness {
 		Now:       o.now,
 		HookRetry: o.hookRetry,
 		HoldOff:   o.holdOff,
+		Keep:      o.keep,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel

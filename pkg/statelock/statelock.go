@@ -141,8 +141,13 @@ func (l *Lock) Release() error {
 		return nil
 	}
 	// Removed while still held: nobody can take a lock on it that
-	// current would not see through.
-	err := os.Remove(l.path)
+	// current would not see through. Not when the file at the path is
+	// no longer this one (the directory wiped, and another tunneld's
+	// lock there since): that one is not ours to remove.
+	var err error
+	if current(l.f, l.path) {
+		err = os.Remove(l.path)
+	}
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}

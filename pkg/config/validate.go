@@ -390,7 +390,7 @@ func (d *decoder) nearTunnels(c *Config) {
 			if strings.EqualFold(t.Name, name) || oneEdit(t.Name, name) && !digitEdit(t.Name, name) {
 				at := d.where(p, false)
 				w := &Error{File: d.file, Line: at.Line, Col: at.Col, Path: string(p),
-					Msg: fmt.Sprintf("%q is not one of the file's tunnels: did you mean %q? (names are case-sensitive; while no device has that name, a route through it is left out, and a rule on it matches nothing)", name, t.Name)}
+					Msg: fmt.Sprintf("%q is not one of the file's tunnels: did you mean %q? (names are case-sensitive; while no device has that name, a route through it cannot be made, and a rule on it matches nothing)", name, t.Name)}
 				c.Warnings = append(c.Warnings, w.Error())
 				return
 			}
@@ -406,8 +406,9 @@ func (d *decoder) nearTunnels(c *Config) {
 }
 
 // digitEdit reports whether the one edit between a and b (see oneEdit)
-// is a digit's: tun0 and tun1, wan and wan6 are names of devices of
-// their own, not slips.
+// is a digit's: another digit for a digit (tun0, tun1), or one added or
+// removed (wan, wan6) names a device of its own, not a slip; a letter for
+// a digit (tunO for tun0) is one.
 func digitEdit(a, b string) bool {
 	if len(a) > len(b) {
 		a, b = b, a
@@ -417,7 +418,10 @@ func digitEdit(a, b string) bool {
 		i++
 	}
 	isDigit := func(c byte) bool { return '0' <= c && c <= '9' }
-	return i < len(b) && isDigit(b[i]) || i < len(a) && isDigit(a[i])
+	if len(a) == len(b) {
+		return i < len(a) && isDigit(a[i]) && isDigit(b[i])
+	}
+	return i < len(b) && isDigit(b[i])
 }
 
 // oneEdit reports whether a and b differ by one letter changed, added or

@@ -519,11 +519,14 @@ func TestNearTunnelWarning(t *testing.T) {
 		// A digit of its own names another device (a tester's tun0
 		// beside tunnel tun1): no slip.
 		{"a digit off", strings.ReplaceAll(moe, "moe", "tun1") + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"tun0\"\n[[rule]]\niif = \"tun\"\noif = \"tun12\"\ntable = 42\n", nil},
+		// A letter for the digit is a slip (a tester's O for 0).
+		{"a letter for a digit", strings.ReplaceAll(moe, "moe", "tun0") + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"tunO\"\n", []string{
+			`t.toml:8:7: route[0].dev: "tunO" is not one of the file's tunnels: did you mean "tun0"? (names are case-sensitive; while no device has that name, a route through it cannot be made, and a rule on it matches nothing)`}},
 		{"another case", moe + "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"Moe\"\n", []string{
-			`t.toml:8:7: route[0].dev: "Moe" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; while no device has that name, a route through it is left out, and a rule on it matches nothing)`}},
+			`t.toml:8:7: route[0].dev: "Moe" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; while no device has that name, a route through it cannot be made, and a rule on it matches nothing)`}},
 		{"a letter off, in a rule", moe + "[[rule]]\niif = \"mo\"\noif = \"moes\"\ntable = 42\n", []string{
-			`t.toml:7:7: rule[0].iif: "mo" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; while no device has that name, a route through it is left out, and a rule on it matches nothing)`,
-			`t.toml:8:7: rule[0].oif: "moes" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; while no device has that name, a route through it is left out, and a rule on it matches nothing)`}},
+			`t.toml:7:7: rule[0].iif: "mo" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; while no device has that name, a route through it cannot be made, and a rule on it matches nothing)`,
+			`t.toml:8:7: rule[0].oif: "moes" is not one of the file's tunnels: did you mean "moe"? (names are case-sensitive; while no device has that name, a route through it cannot be made, and a rule on it matches nothing)`}},
 	})
 }
 

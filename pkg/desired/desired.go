@@ -205,6 +205,14 @@ func (b *builder) tunnel(t *config.Tunnel) {
 	if why == "" {
 		why = why2
 	}
+	if why == "" && t.RemoteHost != "" && remote != local {
+		if dev := b.holder(remote); dev != "" {
+			// A name pointing at the router itself (its own dynamic
+			// DNS name, say): the tunnel would talk to this box (a
+			// tester's).
+			why = fmt.Sprintf("remote %s resolves to %s, an address of this box's (%s): the remote is the other end", t.RemoteHost, remote, dev)
+		}
+	}
 	if why == "" && local.IsValid() && local == remote {
 		// A name that resolves to the local address, or a device whose
 		// address is the remote: the kernel takes it, and the tunnel
@@ -258,6 +266,24 @@ func (b *builder) tunnel(t *config.Tunnel) {
 	b.res.Tunnels = append(b.res.Tunnels, st)
 	b.addLink(l)
 	b.addrs(t)
+}
+
+// holder is the device that has the address a, "" for none; the
+// devices are looked at in name order, for a stable answer.
+func (b *builder) holder(a netip.Addr) string {
+	var found string
+	for name, d := range b.in.Devices {
+		if found != "" && name > found {
+			continue
+		}
+		for _, p := range d.Addrs {
+			if p.Addr() == a {
+				found = name
+				break
+			}
+		}
+	}
+	return found
 }
 
 // nameTaken says why the tunnel's name is held by a device tunneld does

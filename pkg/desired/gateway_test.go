@@ -114,7 +114,8 @@ dev = "tun0"
 // kernel kept any, apply failed every time and the daemon held the
 // tunnel as fought over (a tester's).
 func TestRemoteNoPeer(t *testing.T) {
-	wan := map[string]model.Device{"wan0": {Name: "wan0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("192.0.2.1/24")}}}
+	wan := map[string]model.Device{"wan0": {Name: "wan0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("192.0.2.1/24")}},
+		"lan0": {Name: "lan0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("10.1.1.1/24")}}}
 	for _, tt := range []struct {
 		name, local, remote string
 		answers             []netip.Addr
@@ -125,6 +126,7 @@ func TestRemoteNoPeer(t *testing.T) {
 		{"sinkholed beside a real one", "192.0.2.1", "peer.example", []netip.Addr{ip("0.0.0.0"), ip("198.51.100.9")}, ""},
 		{"the local address", "192.0.2.1", "peer.example", []netip.Addr{ip("192.0.2.1")}, "local and remote are both 192.0.2.1: the remote is the other end"},
 		{"a followed device's", "wan0", "192.0.2.1", nil, "local and remote are both 192.0.2.1: the remote is the other end"},
+		{"another of the box's", "any", "peer.example", []netip.Addr{ip("10.1.1.1")}, "remote peer.example resolves to 10.1.1.1, an address of this box's (lan0): the remote is the other end"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := parse(t, "[tunnel.t1]\nmode = \"ipip\"\nlocal = \""+tt.local+"\"\nremote = \""+tt.remote+"\"\n")

@@ -140,3 +140,25 @@ func TestRemoteNoPeer(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayOnALANInside: a route with a gateway and no dev, where the
+// gateway is in a tunnel's wide subnet but on a LAN device's narrower
+// one, goes by the LAN, as the kernel takes it: no unreachable route
+// stands in for it while the tunnel is down (a tester's 10.1.1.9 on
+// lan0 inside tunnel t0's 10.0.0.0/8).
+func TestGatewayOnALANInside(t *testing.T) {
+	c := parse(t, "[tunnel.t0]\nmode = \"ipip\"\nlocal = \"wan0\"\nremote = \"198.51.100.2\"\naddress = \"10.0.0.1/8\"\n[[route]]\nto = \"172.16.0.0/16\"\nvia = \"10.1.1.9\"\n[[route]]\nto = \"172.17.0.0/16\"\nvia = \"10.2.0.9\"\n")
+	devs := map[string]model.Device{
+		"wan0": {Name: "wan0", MTU: 1500, Up: true}, // no address: t0 is down
+		"lan0": {Name: "lan0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("10.1.1.1/24")}},
+	}
+	r := Build(c, model.Inputs{Devices: devs}, model.State{})
+	var got []string
+	for _, rt := range r.State.Routes {
+		got = append(got, rt.ID()+" "+rt.Type.String())
+	}
+	want := []string{"route 172.16.0.0/16 table main unicast", "route 172.17.0.0/16 table main unreachable"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("routes (-want +got):\n%s", diff)
+	}
+}

@@ -14,7 +14,7 @@ func (b *builder) routes() {
 	var waiting []*config.Route
 	for i := range b.c.Routes {
 		r := &b.c.Routes[i]
-		if tun := RouteThrough(b.c, r); tun != nil && !b.routable(tun.Name) {
+		if tun := b.through(r); tun != nil && !b.routable(tun.Name) {
 			// Held as an unreachable route while the tunnel is not
 			// up (see hold); its status says why it is not.
 			waiting = append(waiting, r)
@@ -42,6 +42,38 @@ func (b *builder) routes() {
 		})
 	}
 	b.hold(waiting)
+}
+
+// through is the tunnel r goes through (RouteThrough), nil for a route
+// with a gateway and no dev where a device that is not one of the file's
+// tunnels holds a narrower subnet with the gateway: the kernel reaches
+// it there (a tester's LAN gateway inside a tunnel's /8 had its route
+// refused as unreachable while the tunnel was down).
+func (b *builder) through(r *config.Route) *config.Tunnel {
+	t := RouteThrough(b.c, r)
+	if t == nil || r.Dev != "" {
+		return t
+	}
+	bits := -1
+	for _, a := range t.Addresses {
+		switch {
+		case a.Peer.IsValid() && a.Peer == r.Via:
+			bits = max(bits, r.Via.BitLen())
+		case !a.Peer.IsValid() && a.Prefix.Masked().Contains(r.Via):
+			bits = max(bits, a.Prefix.Bits())
+		}
+	}
+	for name, d := range b.in.Devices {
+		if b.c.TunnelByName(name) != nil {
+			continue
+		}
+		for _, p := range d.Addrs {
+			if p.Bits() > bits && p.Masked().Contains(r.Via) {
+				return nil
+			}
+		}
+	}
+	return t
 }
 
 // foreignKeys warns about each configured route in table main whose

@@ -158,6 +158,13 @@ check "no info line at err priority" bash -c "! journalctl -u tunneld.service -p
 kill -HUP "$pid"
 eventually "the daemon's refusal of a SIGHUP is at err priority" 10 bash -c "journalctl -u tunneld.service -p err -o cat --no-pager | grep -q 'level=ERROR msg=\"reload refused: $cfg:2:'"
 check "the daemon still runs" test "$(mainpid)" = "$pid"
+# An upgrade (the package again) with that file: postinst's check fails,
+# so it does not restart the daemon (whose stop would tear everything
+# down before ExecStartPre refused the start), and says so.
+check "an upgrade with it installs" bash -c "dpkg -i /root/tunneld.deb >/root/upgrade.out 2>&1"
+check "the upgrade leaves the daemon running" test "$(mainpid)" = "$pid"
+check "and its tunnel" has_link moe ipip
+check "the upgrade says it did not restart the daemon, and why" grep -q "not restarted after the upgrade.*$cfg:2:" /root/upgrade.out
 t0=$(mark)
 check "a restart with it fails" bash -c '! systemctl restart tunneld.service'
 # RestartSec=5s, StartLimitBurst=5: the fifth failure is the last.

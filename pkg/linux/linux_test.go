@@ -344,9 +344,11 @@ func TestPrivilegedSysctlRecordOutlivesAWipe(t *testing.T) {
 
 // TestPrivilegedObserveInputs: what is not tunneld's is read as inputs
 // (devices, their addresses, underlay routes, the rules in its band),
-// never as owned state. A rule of tunneld's protocol in the band that it
-// cannot own (a blackhole) is one of the band's foreign rules too; one
-// outside the band is none, and neither is a multicast routing rule.
+// never as owned state. A rule of tunneld's protocol in the band with
+// another action than its lookup (a blackhole) is tunneld's, turned into
+// that by someone (Extra: the plan deletes it; a tester's overrode
+// tunneld's rule as someone else's); one outside the band is none of
+// either, and neither is a multicast routing rule.
 func TestPrivilegedObserveInputs(t *testing.T) {
 	k := open(t)
 	foreign(t)
@@ -366,8 +368,8 @@ func TestPrivilegedObserveInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(have.Addrs) != 0 || len(have.Routes) != 0 || len(have.Rules) != 0 {
-		t.Errorf("foreign state observed as owned: %+v", have)
+	if len(have.Addrs) != 0 || len(have.Routes) != 0 || len(have.Rules) != 1 || have.Rules[0].Priority != 20700 || have.Rules[0].Extra != "blackhole" {
+		t.Errorf("foreign state observed as owned, or the blackhole of protocol 116 not as tunneld's: %+v", have)
 	}
 	eth0 := in.Devices["eth0"]
 	if !eth0.Up || len(eth0.Addrs) != 1 || eth0.Addrs[0] != netip.MustParsePrefix("192.0.2.10/24") || eth0.Kind != "veth" {
@@ -377,7 +379,7 @@ func TestPrivilegedObserveInputs(t *testing.T) {
 	if !ok || u.Via != netip.MustParseAddr("192.0.2.1") || u.Dev != "eth0" {
 		t.Errorf("underlay lookup = %+v, %v (routes %+v)", u, ok, in.Routes)
 	}
-	want := []model.ForeignRule{{Priority: 20001, Family: 4}, {Priority: 20001, Family: 6}, {Priority: 20500, Family: 6}, {Priority: 20700, Family: 4}}
+	want := []model.ForeignRule{{Priority: 20001, Family: 4}, {Priority: 20001, Family: 6}, {Priority: 20500, Family: 6}}
 	if diff := cmp.Diff(want, in.ForeignRules); diff != "" {
 		t.Errorf("foreign rules in the band (-want +got):\n%s", diff)
 	}

@@ -52,21 +52,29 @@ func TestPrivilegedNarrowedRule(t *testing.T) {
 		tos         uint8
 		flags       uint32
 		orders      []string // nil: all three
+		// action, when set, is the narrowed rule's instead of a lookup
+		// (it then has no table).
+		action uint8
 	}{
 		// The kernel takes a rule without a tos, or one without `not`,
 		// for one that exists when they differ in that alone (EEXIST):
 		// a rule with `not` is never beside tunneld's, one with a tos
 		// only after it. tunneld's addition is refused as long as
 		// they are there: it takes a second round of the converge.
-		{"tos", "tos 0x10", nil, 0x10, 0, []string{"in its place", "after tunneld's"}},
-		{"not", "not", nil, 0, unix.FIB_RULE_INVERT, []string{"deleted, then in its place"}},
-		{"ipproto tcp", "ipproto 6", attr(func(ae *netlink.AttributeEncoder) { ae.Uint8(unix.FRA_IP_PROTO, unix.IPPROTO_TCP) }), 0, 0, nil},
-		{"uidrange 0-0", "uidrange 0-0", attr(func(ae *netlink.AttributeEncoder) { ae.Bytes(unix.FRA_UID_RANGE, pair(0, 0, 4)) }), 0, 0, nil},
-		{"suppress_prefixlength 0", "suppress_prefixlength 0", attr(func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.FRA_SUPPRESS_PREFIXLEN, 0) }), 0, 0, nil},
+		{"tos", "tos 0x10", nil, 0x10, 0, []string{"in its place", "after tunneld's"}, 0},
+		{"not", "not", nil, 0, unix.FIB_RULE_INVERT, []string{"deleted, then in its place"}, 0},
+		{"ipproto tcp", "ipproto 6", attr(func(ae *netlink.AttributeEncoder) { ae.Uint8(unix.FRA_IP_PROTO, unix.IPPROTO_TCP) }), 0, 0, nil, 0},
+		{"uidrange 0-0", "uidrange 0-0", attr(func(ae *netlink.AttributeEncoder) { ae.Bytes(unix.FRA_UID_RANGE, pair(0, 0, 4)) }), 0, 0, nil, 0},
+		{"suppress_prefixlength 0", "suppress_prefixlength 0", attr(func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.FRA_SUPPRESS_PREFIXLEN, 0) }), 0, 0, nil, 0},
 		{"dport 1000-2000", "dport 1000-2000 ipproto 17", attr(func(ae *netlink.AttributeEncoder) {
 			ae.Uint8(unix.FRA_IP_PROTO, unix.IPPROTO_UDP)
 			ae.Bytes(unix.FRA_DPORT_RANGE, pair(1000, 2000, 2))
-		}), 0, 0, nil},
+		}), 0, 0, nil, 0},
+		// Another action (a tester's blackhole and goto of protocol
+		// 116 in the band were someone else's rules to tunneld, placed
+		// before its own and overriding it).
+		{"blackhole", "blackhole", nil, 0, 0, nil, unix.FR_ACT_BLACKHOLE},
+		{"goto", "goto 32766", attr(func(ae *netlink.AttributeEncoder) { ae.Uint32(unix.FRA_GOTO, 32766) }), 0, 0, nil, unix.FR_ACT_GOTO},
 	}
 	families := []struct {
 		family uint8
@@ -91,6 +99,9 @@ func TestPrivilegedNarrowedRule(t *testing.T) {
 					plain := netnstest.Rule{Family: f.family, Priority: 20000, Table: 42, Proto: model.RuleProtocol, Src: netip.MustParsePrefix(f.src)}
 					narrowed := plain
 					narrowed.Extra, narrowed.TOS, narrowed.Flags = v.attrs, v.tos, v.flags
+					if v.action != 0 {
+						narrowed.Action, narrowed.Table = v.action, 0
+					}
 					deleted := order == "deleted, then in its place"
 					if deleted {
 						if err := netnstest.DelRule(raw, plain); err != nil {

@@ -144,16 +144,16 @@ func toRuleMsg(r model.Rule) *ruleMsg {
 	// An observed rule's own header fields and attributes (see
 	// fromRuleMsg), for its deletion.
 	if w := r.Wire; len(w) >= ruleWireHdrLen {
-		m.tos, m.flags = w[0], binary.NativeEndian.Uint32([]byte(w[1:ruleWireHdrLen]))
+		m.tos, m.flags, m.action = w[0], binary.NativeEndian.Uint32([]byte(w[1:5])), w[5]
 		a.extra = []byte(w[ruleWireHdrLen:])
 	}
 	return m
 }
 
 // ruleWireHdrLen is the header of model.Rule.Wire as the Linux seam
-// writes it: the rule's tos, then its flags (host order); its extra
-// attributes follow.
-const ruleWireHdrLen = 5
+// writes it: the rule's tos, its flags (host order) and its action; its
+// extra attributes follow.
+const ruleWireHdrLen = 6
 
 // fromRuleMsg decodes a rule; ok is false for rules tunneld cannot own:
 // another action than a lookup (`blackhole`, `goto`), which stays a
@@ -166,7 +166,7 @@ const ruleWireHdrLen = 5
 // narrowed one of tunneld's rules, which is not the rule it wants.
 func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
 	const detached = unix.FIB_RULE_IIF_DETACHED | unix.FIB_RULE_OIF_DETACHED
-	if m.action != unix.FR_ACT_TO_TBL {
+	if ruleAction(m.action) == "" {
 		return model.Rule{}, false
 	}
 	r := model.Rule{Family: 4, Priority: m.attrs.priority, IIF: m.attrs.iif, OIF: m.attrs.oif, Table: m.attrs.table}
@@ -190,29 +190,57 @@ func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
 			r.Mask = m.attrs.mask
 		}
 	}
-	if flags := m.flags &^ detached; flags != 0 || m.tos != 0 || len(m.attrs.extra) > 0 {
+	if flags := m.flags &^ detached; flags != 0 || m.tos != 0 || len(m.attrs.extra) > 0 || m.action != unix.FR_ACT_TO_TBL {
 		w := make([]byte, ruleWireHdrLen, ruleWireHdrLen+len(m.attrs.extra))
 		w[0] = m.tos
 		binary.NativeEndian.PutUint32(w[1:], flags)
+		w[5] = m.action
 		r.Wire = string(append(w, m.attrs.extra...))
-		r.Extra = ruleExtraWords(m.tos, flags, m.attrs.extra)
+		r.Extra = ruleExtraWords(m.action, m.tos, flags, m.attrs.extra)
 	}
 	return r, true
 }
 
+// ruleAction is the ip-rule(8) word of a rule action tunneld reads:
+// "lookup" for its own, another (blackhole, goto …) for one of its rules
+// that someone turned into that (a tester's blackhole of protocol 116
+// in the band was someone else's to tunneld, and overrode its rule); ""
+// for one it does not know.
+func ruleAction(a uint8) string {
+	switch a {
+	case unix.FR_ACT_TO_TBL:
+		return "lookup"
+	case unix.FR_ACT_GOTO:
+		return "goto"
+	case unix.FR_ACT_NOP:
+		return "nop"
+	case unix.FR_ACT_BLACKHOLE:
+		return "blackhole"
+	case unix.FR_ACT_UNREACHABLE:
+		return "unreachable"
+	case unix.FR_ACT_PROHIBIT:
+		return "prohibit"
+	}
+	return ""
+}
+
 // ruleExtraWords names what a rule carries beyond tunneld's selectors,
+// its action first where it is not a lookup (`blackhole`, `goto 32766`),
 // in ip-rule(8) words where ip(8) has them (`not`, `tos 0x10`,
 // `ipproto 6`, `sport 1024-2047`, `dport 22`, `uidrange 0-0`,
 // `suppress_prefixlength 0`, `suppress_ifgroup 3`, `l3mdev`,
 // `tun_id 7`, `realms 1/2`) and as '#' words otherwise: `#flags:0x8`,
 // `#attr:30` for a netlink attribute.
-func ruleExtraWords(tos uint8, flags uint32, extra []byte) string {
+func ruleExtraWords(action, tos uint8, flags uint32, extra []byte) string {
 	var b []byte
 	word := func(s string) {
 		if len(b) > 0 {
 			b = append(b, ' ')
 		}
 		b = append(b, s...)
+	}
+	if action != unix.FR_ACT_TO_TBL && action != unix.FR_ACT_GOTO {
+		word(ruleAction(action)) // goto is said with its target below
 	}
 	if flags&unix.FIB_RULE_INVERT != 0 {
 		word("not")
@@ -246,6 +274,8 @@ func ruleExtraWords(tos uint8, flags uint32, extra []byte) string {
 			word("l3mdev")
 		case typ == unix.FRA_TUN_ID && len(v) >= 8:
 			word(fmt.Sprintf("tun_id %d", binary.BigEndian.Uint64(v)))
+		case typ == unix.FRA_GOTO && len(v) >= 4:
+			word(fmt.Sprintf("goto %d", u32(v)))
 		case typ == unix.FRA_FLOW && len(v) >= 4:
 			word(fmt.Sprintf("realms %d/%d", u32(v)>>16, u32(v)&0xffff))
 		default:

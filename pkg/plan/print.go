@@ -314,14 +314,23 @@ func ruleArgs(verb string, r model.Rule, tables map[uint32]string) string {
 	// that rule and not tunneld's beside it; what ip(8) has no words for
 	// is said in a comment.
 	var unnamed []string
+	lookup := true
 	for _, w := range strings.Fields(r.Extra) {
-		if strings.HasPrefix(w, "#") {
+		switch {
+		case strings.HasPrefix(w, "#"):
 			unnamed = append(unnamed, w[1:])
-		} else {
-			a = append(a, w)
+			continue
+		case w == "blackhole" || w == "unreachable" || w == "prohibit" || w == "nop" || w == "goto":
+			// Another action than tunneld's lookup, which the
+			// rule then has no table for.
+			lookup = false
 		}
+		a = append(a, w)
 	}
-	a = append(a, "lookup", tableArg(r.Table), "priority", fmt.Sprint(r.Priority), "protocol", fmt.Sprint(model.RuleProtocol))
+	if lookup {
+		a = append(a, "lookup", tableArg(r.Table))
+	}
+	a = append(a, "priority", fmt.Sprint(r.Priority), "protocol", fmt.Sprint(model.RuleProtocol))
 	s := strings.Join(a, " ") + tableComment(r.Table, tables)
 	if len(unnamed) > 0 {
 		if !strings.Contains(s, "#") {

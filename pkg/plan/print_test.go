@@ -192,6 +192,9 @@ func TestNarrowedRuleCommand(t *testing.T) {
 	narrowed := model.Rule{Family: 4, Src: netip.MustParsePrefix("10.0.0.0/24"), Table: 42, Priority: 20000,
 		Extra: "not tos 0x10 ipproto 6 dport 22 uidrange 0-0 suppress_prefixlength 0", Wire: "\x10\x02\x00\x00\x00"}
 	unnamed := model.Rule{Family: 6, Table: 42, Priority: 20001, Extra: "sport 1024-2047 #attr:30 #flags:0x8"}
+	// Another action: no lookup, no table.
+	blackhole := model.Rule{Family: 4, Src: netip.MustParsePrefix("10.0.0.0/24"), Priority: 20000, Extra: "blackhole"}
+	gotoRule := model.Rule{Family: 4, Src: netip.MustParsePrefix("10.0.0.0/24"), Priority: 20000, Extra: "goto 32766"}
 	for _, tt := range []struct {
 		name   string
 		rule   *model.Rule
@@ -200,6 +203,8 @@ func TestNarrowedRuleCommand(t *testing.T) {
 	}{
 		{"named", &narrowed, named, "ip rule del from 10.0.0.0/24 not tos 0x10 ipproto 6 dport 22 uidrange 0-0 suppress_prefixlength 0 lookup 42 priority 20000 protocol 116  # table vpn"},
 		{"unnamed", &unnamed, named, "ip -6 rule del sport 1024-2047 lookup 42 priority 20001 protocol 116  # table vpn; the rule has selectors tunneld does not write (attr:30 flags:0x8)"},
+		{"blackhole", &blackhole, named, "ip rule del from 10.0.0.0/24 blackhole priority 20000 protocol 116"},
+		{"goto", &gotoRule, named, "ip rule del from 10.0.0.0/24 goto 32766 priority 20000 protocol 116"},
 		{"unnamed, no table names", &unnamed, nil, "ip -6 rule del sport 1024-2047 lookup 42 priority 20001 protocol 116  # the rule has selectors tunneld does not write (attr:30 flags:0x8)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -342,6 +342,38 @@ func TestPrivilegedSysctlRecordOutlivesAWipe(t *testing.T) {
 	}
 }
 
+// TestPrivilegedSysctlRestoredUnrecorded: a state directory that cannot
+// be written at the teardown (a file in its place) does not keep the
+// original from being put back, from memory; the error says the record
+// could not follow (a tester's stop left ip_forward on).
+func TestPrivilegedSysctlRestoredUnrecorded(t *testing.T) {
+	netnstest.Enter(t)
+	dir := filepath.Join(t.TempDir(), "state")
+	k, err := Open(Options{StateDir: dir, NoFilter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	writeSysctl(t, "net/ipv4/ip_forward", "0")
+	c := parse(t, "[global]\nip_forward = true\n")
+	if _, err := engine.Converge(ctx, k, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.Down(ctx, k, c)
+	if err == nil || !strings.Contains(err.Error(), "record the values") {
+		t.Errorf("down: %v, want the record's failure said", err)
+	}
+	if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); string(b) != "0\n" {
+		t.Errorf("ip_forward = %q after down, want 0 put back", b)
+	}
+}
+
 // TestPrivilegedObserveInputs: what is not tunneld's is read as inputs
 // (devices, their addresses, underlay routes, the rules in its band),
 // never as owned state. A rule of tunneld's protocol in the band with

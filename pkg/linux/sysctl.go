@@ -123,12 +123,12 @@ func (k *Kernel) readOriginals() (kernel.SysctlRecord, error) {
 // saveOriginals writes the record atomically; an empty record removes
 // the file.
 func (k *Kernel) saveOriginals(m kernel.SysctlRecord) error {
-	if err := k.saveRecord(sysctlFile, len(m) == 0, m); err != nil {
-		k.sysctlsKnown = false // read it again: it may or may not be written
-		return err
-	}
+	// Kept in memory whether the file could be written or not: this
+	// process holds the state directory, and what it must put back is
+	// what it knows, not what a broken directory still has (KeepRecords
+	// writes it again where it can).
 	k.sysctls, k.sysctlsKnown = maps.Clone(m), true
-	return nil
+	return k.saveRecord(sysctlFile, len(m) == 0, m)
 }
 
 // setSysctl records what the write changes (SysctlRecord.Set), then
@@ -159,9 +159,14 @@ func (k *Kernel) restoreSysctl(op plan.Op, then []plan.Op) error {
 	if err != nil {
 		return err
 	}
+	// A record that cannot be written (the state directory replaced by
+	// a file, a full disk) does not keep the original from being put
+	// back, from memory: a tester's stop left ip_forward on. The error
+	// says the record could not follow.
+	var recorded error
 	if orig.Restoring(op, then) {
 		if err := k.saveOriginals(orig); err != nil {
-			return fmt.Errorf("record the values to put back: %w", err)
+			recorded = fmt.Errorf("record the values to put back: %w", err)
 		}
 	}
 	p := op.Sysctl.Path
@@ -171,7 +176,10 @@ func (k *Kernel) restoreSysctl(op plan.Op, then []plan.Op) error {
 		}
 	}
 	orig.Restored(op, k.readSysctl)
-	return k.saveOriginals(orig)
+	if err := k.saveOriginals(orig); err != nil && recorded == nil {
+		recorded = fmt.Errorf("record the values put back: %w", err)
+	}
+	return recorded
 }
 
 // copiesOf lists the sysctls that exist now and that the kernel overwrites

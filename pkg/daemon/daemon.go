@@ -106,7 +106,7 @@ type Deps struct {
 	HoldOff time.Duration
 	// Keep, when set, is called before each of the loop's convergences
 	// after the first (an event's, a resync's, a retry's, a reload's; not
-	// the short way's): it puts back what a wipe of the state directory
+	// the short way's) and before the teardown at its stop: it puts back what a wipe of the state directory
 	// took (the lock, the status socket, the records), which no change
 	// may come to write again for long. An error says another tunneld
 	// took the directory meanwhile: the loop stops at once, without the
@@ -327,6 +327,12 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// The teardown only where the directory is still ours: a
+			// tester's stop in the window after another run took it
+			// removed what that one keeps.
+			if !keep() {
+				return dm.abandon(lost)
+			}
 			return dm.stop()
 		case ev := <-dm.d.Events:
 			now := dm.d.Now()

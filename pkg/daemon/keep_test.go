@@ -65,3 +65,38 @@ func TestKeepBeforeConverges(t *testing.T) {
 		t.Errorf("the lost daemon wrote %d times (moe %+v): no teardown wanted", w, h.link())
 	}
 }
+
+// TestKeepBeforeTeardown: a daemon stopped (SIGTERM) after another
+// tunneld took its wiped state directory, before a convergence found
+// that, stops without the teardown (a tester's stop removed what the
+// other kept); one whose directory is its own tears down as ever.
+func TestKeepBeforeTeardown(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		lost     bool
+		teardown bool
+	}{{"lost", true, false}, {"its own", false, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var lost error
+			h := startOpts(t, baseConfig, opts{keep: func() error {
+				mu.Lock()
+				defer mu.Unlock()
+				return lost
+			}})
+			if tt.lost {
+				mu.Lock()
+				lost = errors.New("state directory /run/tunneld: in use by tunneld run (pid 42)")
+				mu.Unlock()
+			}
+			err := h.stop()
+			var le *LostError
+			if got := errors.As(err, &le); got != tt.lost {
+				t.Errorf("Run: %v; lost %v, want %v", err, got, tt.lost)
+			}
+			if gone := h.link().Name == ""; gone != tt.teardown {
+				t.Errorf("moe removed: %v, want %v", gone, tt.teardown)
+			}
+		})
+	}
+}

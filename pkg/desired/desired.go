@@ -268,22 +268,38 @@ func (b *builder) tunnel(t *config.Tunnel) {
 	b.addrs(t)
 }
 
-// holder is the device that has the address a, "" for none; the
-// devices are looked at in name order, for a stable answer.
+// holder is the device that has the address a, or whose IPv4 subnet's
+// broadcast address it is (a tester's name answering 10.1.1.255), in
+// words ("lan0", "lan0's subnet's broadcast"); "" for none. The devices
+// are looked at in name order, for a stable answer.
 func (b *builder) holder(a netip.Addr) string {
-	var found string
+	var found, what string
 	for name, d := range b.in.Devices {
 		if found != "" && name > found {
 			continue
 		}
 		for _, p := range d.Addrs {
-			if p.Addr() == a {
-				found = name
-				break
+			switch {
+			case p.Addr() == a:
+				found, what = name, name
+			case a.Is4() && p.Addr().Is4() && p.Bits() < 31 && broadcast(p) == a:
+				found, what = name, name+"'s subnet's broadcast"
+			default:
+				continue
 			}
+			break
 		}
 	}
-	return found
+	return what
+}
+
+// broadcast is the broadcast address of the IPv4 prefix p.
+func broadcast(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	for i := p.Bits(); i < 32; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom4(b)
 }
 
 // nameTaken says why the tunnel's name is held by a device tunneld does
@@ -526,7 +542,7 @@ func (b *builder) remoteAddr(t *config.Tunnel) (netip.Addr, string) {
 	for _, a := range answers {
 		switch {
 		case !outerFamily(t, a):
-		case a.IsUnspecified() || a.IsLoopback():
+		case a.IsUnspecified() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 			// A DNS blocker's answer (0.0.0.0, ::, 127.0.0.1) is no
 			// peer: taken, the kernel kept any, and the tunnel
 			// never matched (a tester's sinkholed name).

@@ -127,6 +127,8 @@ func TestRemoteNoPeer(t *testing.T) {
 		{"the local address", "192.0.2.1", "peer.example", []netip.Addr{ip("192.0.2.1")}, "local and remote are both 192.0.2.1: the remote is the other end"},
 		{"a followed device's", "wan0", "192.0.2.1", nil, "local and remote are both 192.0.2.1: the remote is the other end"},
 		{"another of the box's", "any", "peer.example", []netip.Addr{ip("10.1.1.1")}, "remote peer.example resolves to 10.1.1.1, an address of this box's (lan0): the remote is the other end"},
+		{"a subnet's broadcast", "any", "peer.example", []netip.Addr{ip("10.1.1.255")}, "remote peer.example resolves to 10.1.1.255, an address of this box's (lan0's subnet's broadcast): the remote is the other end"},
+		{"the broadcast", "192.0.2.1", "peer.example", []netip.Addr{ip("255.255.255.255")}, "remote peer.example resolves to 255.255.255.255, which is no peer's address (a DNS blocker's answer?)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := parse(t, "[tunnel.t1]\nmode = \"ipip\"\nlocal = \""+tt.local+"\"\nremote = \""+tt.remote+"\"\n")

@@ -654,13 +654,13 @@ func TestPrivilegedRouteRefusedSays(t *testing.T) {
 	foreign(t)
 	for _, tt := range []struct{ name, conf, want string }{
 		{"gateway", "[[route]]\nto = \"10.9.0.0/16\"\nvia = \"172.16.0.1\"\ndev = \"eth0\"\n",
-			"route 10.9.0.0/16 table main: the gateway 172.16.0.1 is on none of eth0's subnets (fix via, or set onlink = true if it is reachable on the link all the same): "},
+			"route 10.9.0.0/16 table main: the gateway 172.16.0.1 is on none of eth0's subnets, or eth0 is down (fix via, bring it up, or set onlink = true if it is reachable on the link all the same): "},
 		{"source", "[[route]]\nto = \"10.7.0.0/16\"\ndev = \"eth0\"\nsrc = \"10.55.0.1\"\n",
 			"route 10.7.0.0/16 table main: the source 10.55.0.1 is not an address of this box (src must be one of its own): "},
 		{"gateway, no dev", "[[route]]\nto = \"10.9.0.0/16\"\nvia = \"172.16.0.1\"\n",
-			"route 10.9.0.0/16 table main: the gateway 172.16.0.1 is on none of the box's subnets (fix via): "},
+			"route 10.9.0.0/16 table main: the gateway 172.16.0.1 is on none of the box's subnets that are up (fix via, or bring its device up): "},
 		{"IPv6 gateway", "[[route]]\nto = \"2001:db8:9::/48\"\nvia = \"2001:db8:77::1\"\ndev = \"eth0\"\n",
-			"route 2001:db8:9::/48 table main metric 1024: the gateway 2001:db8:77::1 is on none of eth0's subnets (fix via, or set onlink = true if it is reachable on the link all the same): "},
+			"route 2001:db8:9::/48 table main metric 1024: the gateway 2001:db8:77::1 is on none of eth0's subnets, or eth0 is down (fix via, bring it up, or set onlink = true if it is reachable on the link all the same): "},
 		{"IPv6 source", "[[route]]\nto = \"2001:db8:7::/48\"\ndev = \"eth0\"\nsrc = \"2001:db8:55::1\"\n",
 			"route 2001:db8:7::/48 table main metric 1024: the source 2001:db8:55::1 is not an address of this box (src must be one of its own): "},
 	} {

@@ -272,10 +272,12 @@ func routeRefused(r model.Route, err error) error {
 		return nil
 	case (errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH)) && r.Via.IsValid() && !r.OnLink:
 		// IPv4 says "network is unreachable", IPv6 "no route to host".
+		// "Subnets that are up": a tester's gateway was on a LAN
+		// device that was only down.
 		if r.Dev == "" {
-			return fmt.Errorf("the gateway %s is on none of the box's subnets (fix via): %w", r.Via, err)
+			return fmt.Errorf("the gateway %s is on none of the box's subnets that are up (fix via, or bring its device up): %w", r.Via, err)
 		}
-		return fmt.Errorf("the gateway %s is on none of %s's subnets (fix via, or set onlink = true if it is reachable on the link all the same): %w", r.Via, r.Dev, err)
+		return fmt.Errorf("the gateway %s is on none of %s's subnets, or %s is down (fix via, bring it up, or set onlink = true if it is reachable on the link all the same): %w", r.Via, r.Dev, r.Dev, err)
 	case errors.Is(err, unix.EINVAL) && r.Src.IsValid() && (strings.Contains(err.Error(), "prefsrc") || strings.Contains(err.Error(), "source address")):
 		// IPv4's "Invalid prefsrc address", IPv6's "Invalid source address".
 		return fmt.Errorf("the source %s is not an address of this box (src must be one of its own): %w", r.Src, err)

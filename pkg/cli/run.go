@@ -138,7 +138,7 @@ func runRun(env *Env, args []string) int {
 		}()
 	}
 	deps.Keep = func() error {
-		err := keepStateDir(log, lock, sock, k, serve)
+		err := keepStateDir(ctx, log, lock, sock, k, serve)
 		if err != nil && listening.l != nil {
 			// The path is the other daemon's socket now.
 			listening.l.SetUnlinkOnClose(false)
@@ -165,14 +165,17 @@ func runRun(env *Env, args []string) int {
 // and the records of sysctl originals and rule bands, without which a
 // crash before the next change loses them (a tester's wipe lost all
 // three for good). An error (a *statelock.HeldError) says another
-// tunneld took the lock in the meantime: the directory is its.
-func keepStateDir(log *logfmt.Logger, lock *statelock.Lock, sock string, k kernel.Kernel, serve func()) error {
+// tunneld took the lock in the meantime: the directory is its. Once ctx
+// is done (the daemon stopping), only the lock is looked at.
+func keepStateDir(ctx context.Context, log *logfmt.Logger, lock *statelock.Lock, sock string, k kernel.Kernel, serve func()) error {
 	if kept, err := lock.Keep("run"); err != nil {
 		return err
 	} else if kept {
 		log.Warn("the state directory's lock was gone (the directory wiped?): taken again")
 	}
-	if _, err := os.Stat(sock); errors.Is(err, fs.ErrNotExist) {
+	// Stopping (ctx done: the keep before the teardown), the socket is
+	// closed on purpose, and only the lock matters.
+	if _, err := os.Stat(sock); ctx.Err() == nil && errors.Is(err, fs.ErrNotExist) {
 		log.Warn("the status socket was gone (the directory wiped?): listening again", "path", sock)
 		serve()
 	}

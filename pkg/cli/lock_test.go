@@ -165,43 +165,68 @@ func TestStatusWithABadFile(t *testing.T) {
 	}
 }
 
-// TestRunKeepsWipedStateDir: a state directory wiped while the daemon
-// runs gets its lock and status socket back at the next resync: a second
-// run is refused again, naming the daemon, and status reaches it (a
-// tester's wipe left both gone for good, and a second daemon started).
-func TestRunKeepsWipedStateDir(t *testing.T) {
+// wipeTest is a daemon of the wiped-state-directory tests: `tunneld run`
+// of file on k in state, until stopped.
+type wipeTest struct {
+	out, errb syncbuf.Buffer
+	code      chan int
+	cancel    context.CancelFunc
+}
+
+// wipeConfig writes a configuration that resyncs every second, with the
+// extra sections given, and returns its path and an in-memory kernel.
+func wipeConfig(t *testing.T, extra string) (string, kernel.Kernel) {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "t.toml")
-	if err := os.WriteFile(file, []byte("[global]\nfirewall = false\nresync_interval = \"1s\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("[global]\nfirewall = false\nresync_interval = \"1s\"\n"+extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, err := config.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := emptyKernel(c)
-	state := t.TempDir()
+	return file, emptyKernel(c)
+}
+
+// runWiped starts `tunneld run` and waits until it is ready.
+func runWiped(t *testing.T, k kernel.Kernel, state, file string) *wipeTest {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncbuf.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: state,
+	r := &wipeTest{code: make(chan int, 1), cancel: cancel}
+	env := &Env{Stdout: &r.out, Stderr: &r.errb, Context: ctx, StateDir: state,
 		Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
 		Notify: func(s string) {
 			if s == "READY=1" {
-				out.Write([]byte("ready\n"))
+				r.out.Write([]byte("ready\n"))
 			}
 		}}
-	code := make(chan int, 1)
-	go func() { code <- Main(env, []string{"run", "-c", file}) }()
-	defer func() {
-		cancel()
-		if c := <-code; c != 0 {
-			t.Errorf("the daemon: exit %d:\n%s", c, errb.String())
-		}
-	}()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "ready"); time.Sleep(5 * time.Millisecond) {
+	go func() { r.code <- Main(env, []string{"run", "-c", file}) }()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(r.out.String(), "ready"); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the daemon is not ready within 10s:\n%s", errb.String())
+			t.Fatalf("a daemon is not ready within 10s:\n%s", r.errb.String())
 		}
 	}
+	return r
+}
+
+// stop stops the daemon and checks that it exited 0.
+func (r *wipeTest) stop(t *testing.T, which string) {
+	t.Helper()
+	r.cancel()
+	if c := <-r.code; c != 0 {
+		t.Errorf("%s: exit %d:\n%s", which, c, r.errb.String())
+	}
+}
+
+// TestRunKeepsWipedStateDir: a state directory wiped while the daemon
+// runs gets its lock and status socket back at the next resync: a second
+// run is refused again, naming the daemon, and status reaches it (a
+// tester's wipe left both gone for good, and a second daemon started).
+func TestRunKeepsWipedStateDir(t *testing.T) {
+	file, k := wipeConfig(t, "")
+	state := t.TempDir()
+	d := runWiped(t, k, state, file)
+	defer d.stop(t, "the daemon")
 	if err := os.RemoveAll(state); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +238,7 @@ func TestRunKeepsWipedStateDir(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("lock (%v) and socket (%v) not back within 10s:\n%s", errLock, errSock, errb.String())
+			t.Fatalf("lock (%v) and socket (%v) not back within 10s:\n%s", errLock, errSock, d.errb.String())
 		}
 	}
 	if _, err := daemon.Query(sock); err != nil {
@@ -227,8 +252,8 @@ func TestRunKeepsWipedStateDir(t *testing.T) {
 	if c := Main(env2, []string{"run", "-c", file}); c != 1 || !strings.Contains(errb2.String(), "a daemon is already running") {
 		t.Errorf("a second run: exit %d, %q; want it refused", c, errb2.String())
 	}
-	if !strings.Contains(errb.String(), "the state directory's lock was gone") || !strings.Contains(errb.String(), "the status socket was gone") {
-		t.Errorf("the daemon's log does not say what it put back:\n%s", errb.String())
+	if !strings.Contains(d.errb.String(), "the state directory's lock was gone") || !strings.Contains(d.errb.String(), "the status socket was gone") {
+		t.Errorf("the daemon's log does not say what it put back:\n%s", d.errb.String())
 	}
 }
 
@@ -239,50 +264,14 @@ func TestRunKeepsWipedStateDir(t *testing.T) {
 // good, and at its stop removed what the second kept, lock and socket
 // included).
 func TestRunLosesStateDir(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "t.toml")
-	if err := os.WriteFile(file, []byte("[global]\nfirewall = false\nresync_interval = \"1s\"\n[[rule]]\nfrom = \"10.0.0.0/24\"\ntable = 100\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := emptyKernel(c)
+	file, k := wipeConfig(t, "[[rule]]\nfrom = \"10.0.0.0/24\"\ntable = 100\n")
 	state := t.TempDir()
-	type daemonRun struct {
-		out, errb syncbuf.Buffer
-		code      chan int
-		cancel    context.CancelFunc
-	}
-	run := func() *daemonRun {
-		ctx, cancel := context.WithCancel(context.Background())
-		r := &daemonRun{code: make(chan int, 1), cancel: cancel}
-		env := &Env{Stdout: &r.out, Stderr: &r.errb, Context: ctx, StateDir: state,
-			Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
-			Notify: func(s string) {
-				if s == "READY=1" {
-					r.out.Write([]byte("ready\n"))
-				}
-			}}
-		go func() { r.code <- Main(env, []string{"run", "-c", file}) }()
-		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(r.out.String(), "ready"); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("a daemon is not ready within 10s:\n%s", r.errb.String())
-			}
-		}
-		return r
-	}
-	first := run()
+	first := runWiped(t, k, state, file)
 	if err := os.RemoveAll(state); err != nil {
 		t.Fatal(err)
 	}
-	second := run()
-	defer func() {
-		second.cancel()
-		if c := <-second.code; c != 0 {
-			t.Errorf("the second daemon: exit %d:\n%s", c, second.errb.String())
-		}
-	}()
+	second := runWiped(t, k, state, file)
+	defer second.stop(t, "the second daemon")
 	select {
 	case c := <-first.code:
 		if c != 1 {

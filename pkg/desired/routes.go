@@ -184,12 +184,13 @@ func (b *builder) hostRoutes() {
 	// have, the routes' keys, is made when the first host route is:
 	// most configurations need none.
 	var have map[model.RouteKey]bool
-	into := newCovering(len(b.res.State.Routes))
-	for _, r := range b.res.State.Routes {
-		// Through a tunnel: one its dev names, or one whose subnet holds
-		// its gateway (config.Route.Through: written without dev).
-		if b.c.TunnelByName(r.Dev) != nil || r.Dev == "" && r.Type == model.RouteUnicast && b.c.GatewayTunnel(r.Via) != nil {
-			into.add(r)
+	into := newCovering(len(b.c.Routes))
+	for i := range b.c.Routes {
+		// The configured routes into a tunnel that routes() put in the
+		// desired state, by the one judgement it makes (through).
+		r := &b.c.Routes[i]
+		if t := b.through(r); t != nil && b.routable(t.Name) {
+			into.add(model.Route{Table: r.Table, Dst: r.To})
 		}
 	}
 	for _, t := range b.c.Tunnels {

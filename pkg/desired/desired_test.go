@@ -905,6 +905,10 @@ address = "10.0.0.1 peer 10.0.0.2"
 				strings.Replace(strings.Replace(v4, "proto boot metric 0, a route", "proto boot metric 0 and default via 192.0.2.254 dev wan proto static metric 0, routes", 1),
 					"delete that route: ip route del default via 192.0.2.1 dev wan metric 0", "delete those routes: ip route del default via 192.0.2.1 dev wan metric 0; ip route del default via 192.0.2.254 dev wan metric 0", 1)}},
 		{"a blackhole route", "[[route]]\ntype = \"blackhole\"\nto = \"::/0\"\n", []model.UnderlayRoute{raDefault}, nil, nil, []string{ra}},
+		{"IPv4 default, an admin's unreachable default", "[[route]]\nto = \"default\"\nvia = \"peer\"\ndev = \"moe\"\n",
+			[]model.UnderlayRoute{{Dst: pfx("0.0.0.0/0"), Proto: 3, Type: model.RouteUnreachable}}, nil, nil, []string{
+				strings.Replace(strings.Replace(v4, "default via 192.0.2.1 dev wan proto boot", "unreachable default proto boot", 1),
+					"ip route del default via 192.0.2.1 dev wan metric 0", "ip route del unreachable default metric 0", 1)}},
 		{"the tunnel down: its unreachable stand-in is refused too", v6Route, []model.UnderlayRoute{raDefault}, []netip.Prefix{}, nil, []string{ra}},
 		{"tunneld's route in place beside it", v6Route, []model.UnderlayRoute{raDefault}, nil,
 			[]model.Route{{Table: model.TableMain, Dst: pfx("::/0"), Dev: "he", Metric: 1024}}, []string{

@@ -3,6 +3,7 @@ package desired
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -89,10 +90,16 @@ dev = "tun0"
 		host  model.UnderlayRoute
 		ours  bool
 		notes []string
+		warn  string
 	}{
 		{"same key: left to it", model.UnderlayRoute{Dst: pfx("198.51.100.2/32"), Via: ip("192.0.2.2"), Dev: "wan0", Proto: 3}, false,
-			[]string{`tunnel "tun0": host route to 198.51.100.2: table main has one tunneld does not own (198.51.100.2/32 via 192.0.2.2 dev wan0 proto boot metric 0), which it leaves to do the job`}},
-		{"another metric: tunneld's too", model.UnderlayRoute{Dst: pfx("198.51.100.2/32"), Via: ip("192.0.2.2"), Dev: "wan0", Proto: 3, Metric: 100}, true, nil},
+			[]string{`tunnel "tun0": host route to 198.51.100.2: table main has one tunneld does not own (198.51.100.2/32 via 192.0.2.2 dev wan0 proto boot metric 0), which it leaves to do the job`}, ""},
+		{"a blackhole of the same key: warned about", model.UnderlayRoute{Dst: pfx("198.51.100.2/32"), Proto: 3, Type: model.RouteBlackhole}, false,
+			nil, `tunnel "tun0": host route to 198.51.100.2: table main has a blackhole route to it that tunneld does not own (blackhole 198.51.100.2/32 proto boot metric 0): the tunnel's packets to its remote are dropped, and the kernel refuses tunneld's host route beside it; delete it: ip route del blackhole 198.51.100.2/32 metric 0`},
+		{"a route into the tunnel itself: warned about", model.UnderlayRoute{Dst: pfx("198.51.100.2/32"), Dev: "tun0", Proto: 3}, false,
+			nil, `tunnel "tun0": host route to 198.51.100.2: table main has one tunneld does not own (198.51.100.2/32 dev tun0 proto boot metric 0), which sends the tunnel's packets to its remote into tunnel "tun0", and the kernel refuses tunneld's host route beside it; delete it: ip route del 198.51.100.2/32 dev tun0 metric 0`},
+		{"a blackhole of another metric: tunneld's too", model.UnderlayRoute{Dst: pfx("198.51.100.2/32"), Proto: 3, Type: model.RouteBlackhole, Metric: 5}, true, nil, ""},
+		{"another metric: tunneld's too", model.UnderlayRoute{Dst: pfx("198.51.100.2/32"), Via: ip("192.0.2.2"), Dev: "wan0", Proto: 3, Metric: 100}, true, nil, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Build(c, model.Inputs{Devices: wan, Routes: []model.UnderlayRoute{def, tt.host}}, model.State{})
@@ -101,6 +108,19 @@ dev = "tun0"
 			}
 			if diff := cmp.Diff(tt.notes, r.Notes); diff != "" {
 				t.Errorf("notes (-want +got):\n%s", diff)
+			}
+			var warns []string
+			for _, w := range r.Warnings {
+				if strings.Contains(w, "host route") {
+					warns = append(warns, w)
+				}
+			}
+			var want []string
+			if tt.warn != "" {
+				want = []string{tt.warn}
+			}
+			if diff := cmp.Diff(want, warns); diff != "" {
+				t.Errorf("host route warnings (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -134,6 +134,9 @@ func (b *builder) foreignKeys() {
 // 2001:db8:a::1 dev wan proto ra metric 1024".
 func underlayWords(u model.UnderlayRoute) string {
 	w := dstWord(u.Dst)
+	if u.Type != model.RouteUnicast {
+		w = u.Type.String() + " " + w
+	}
 	if u.Via.IsValid() {
 		w += " via " + u.Via.String()
 	}
@@ -150,6 +153,9 @@ func deleteAdvice(u model.UnderlayRoute) string {
 	cmd := "ip route del "
 	if u.Dst.Addr().Is6() {
 		cmd = "ip -6 route del "
+	}
+	if u.Type != model.RouteUnicast {
+		cmd += u.Type.String() + " "
 	}
 	cmd += dstWord(u.Dst)
 	if u.Via.IsValid() {
@@ -241,19 +247,40 @@ func (b *builder) hostRoutes() {
 			if have[hr.Key()] {
 				continue
 			}
-			if table == model.TableMain && u.Dst == hr.Dst && u.Metric == hr.Metric {
-				// Main has a host route to the remote that is not
-				// tunneld's (the how-to's `ip route add REMOTE via
-				// GW`, netifd's): it does the job, and the kernel
-				// would refuse tunneld's beside it (a tester's apply
-				// failed with "file exists" every time).
-				b.note("tunnel %q: host route to %s: table main has one tunneld does not own (%s), which it leaves to do the job", t.Name, l.Remote, underlayWords(u))
+			if table == model.TableMain && b.leftToForeign(t.Name, l.Remote, hr) {
 				continue
 			}
 			have[hr.Key()] = true
 			b.res.State.Routes = append(b.res.State.Routes, hr)
 		}
 	}
+}
+
+// leftToForeign reports whether main holds the key of hr, the host route
+// to the remote, with a route tunneld does not own: the kernel would
+// refuse tunneld's beside it (a tester's apply failed with "file exists"
+// every time). A unicast one (the how-to's `ip route add REMOTE via GW`,
+// netifd's) does the job, and a note says so; one that drops (an
+// admin's blackhole) keeps the tunnel from its remote, and a warning
+// says how to delete it.
+func (b *builder) leftToForeign(tunnel string, remote netip.Addr, hr model.Route) bool {
+	for _, u := range b.in.Routes {
+		if u.Dst != hr.Dst || u.Metric != hr.Metric {
+			continue
+		}
+		switch {
+		case u.Type == model.RouteUnicast && b.c.TunnelByName(u.Dev) != nil:
+			b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("tunnel %q: host route to %s: table main has one tunneld does not own (%s), which sends the tunnel's packets to its remote into tunnel %q, and the kernel refuses tunneld's host route beside it; delete it: %s",
+				tunnel, remote, underlayWords(u), u.Dev, deleteAdvice(u)))
+		case u.Type == model.RouteUnicast:
+			b.note("tunnel %q: host route to %s: table main has one tunneld does not own (%s), which it leaves to do the job", tunnel, remote, underlayWords(u))
+		default:
+			b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("tunnel %q: host route to %s: table main has a %s route to it that tunneld does not own (%s): the tunnel's packets to its remote are dropped, and the kernel refuses tunneld's host route beside it; delete it: %s",
+				tunnel, remote, u.Type, underlayWords(u), deleteAdvice(u)))
+		}
+		return true
+	}
+	return false
 }
 
 // covering indexes routes by destination so that the routes containing

@@ -259,8 +259,8 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	for _, r := range k.Routes {
 		if r.Proto == model.RouteProtocol {
 			s.Routes = append(s.Routes, r.Route)
-		} else if r.Table == model.TableMain && r.Type == model.RouteUnicast {
-			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Metric: r.Metric, Proto: r.Proto})
+		} else if r.Table == model.TableMain {
+			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Metric: r.Metric, Proto: r.Proto, Type: r.Type})
 		}
 	}
 	for _, r := range k.Rules {

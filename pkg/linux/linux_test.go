@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -414,6 +415,42 @@ func TestPrivilegedObserveInputs(t *testing.T) {
 	want := []model.ForeignRule{{Priority: 20001, Family: 4}, {Priority: 20001, Family: 6}, {Priority: 20500, Family: 6}}
 	if diff := cmp.Diff(want, in.ForeignRules); diff != "" {
 		t.Errorf("foreign rules in the band (-want +got):\n%s", diff)
+	}
+}
+
+// TestPrivilegedObserveForeignDropRoutes: a route in main that drops
+// (an admin's blackhole or unreachable) is read among the inputs with
+// its type, so that tunneld's own routes know its key is taken (a
+// tester's blackhole host route to the remote made every apply fail with
+// "file exists"); the underlay lookup passes it by.
+func TestPrivilegedObserveForeignDropRoutes(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	ipCmd(t, "route", "add", "blackhole", "203.0.113.1/32")
+	ipCmd(t, "route", "add", "unreachable", "198.51.100.0/24", "metric", "5")
+	_, in, err := k.Observe(ctx, model.Scope{Band: model.RuleBand{Min: 20000, Max: 20999}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drops []model.UnderlayRoute
+	for _, u := range in.Routes {
+		if u.Type != model.RouteUnicast {
+			drops = append(drops, u)
+		}
+	}
+	want := []model.UnderlayRoute{
+		{Dst: mustPrefix("203.0.113.1/32"), Proto: unix.RTPROT_BOOT, Type: model.RouteBlackhole},
+		{Dst: mustPrefix("198.51.100.0/24"), Metric: 5, Proto: unix.RTPROT_BOOT, Type: model.RouteUnreachable},
+	}
+	less := func(a, b model.UnderlayRoute) int { return a.Dst.Addr().Compare(b.Dst.Addr()) }
+	slices.SortFunc(drops, less)
+	slices.SortFunc(want, less)
+	if diff := cmp.Diff(want, drops, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("dropping routes in main (-want +got):\n%s", diff)
+	}
+	u, ok := model.Lookup(in.Routes, netip.MustParseAddr("203.0.113.1"))
+	if !ok || u.Type != model.RouteUnicast || u.Dev != "eth0" {
+		t.Errorf("underlay lookup = %+v, %v: want the unicast route by eth0", u, ok)
 	}
 }
 

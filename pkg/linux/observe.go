@@ -228,7 +228,7 @@ func (g addrsByDevice) of(index uint32) []netip.Prefix {
 }
 
 // observeRoutes reads tunneld's routes (every table) and the main table's
-// other unicast routes (the underlay), in two filtered dumps: a full dump would also
+// other routes (the underlay, and the keys they hold), in two filtered dumps: a full dump would also
 // carry the local table's entries for every address.
 func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint32]string) error {
 	ours, err := k.listRoutes(k.scratch.routes[0], 0, model.RouteProtocol)
@@ -254,8 +254,8 @@ func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint3
 		in.Routes = make([]model.UnderlayRoute, 0, len(main))
 	}
 	for _, r := range main {
-		if r.protocol != model.RouteProtocol && r.route.Table == model.TableMain && r.route.Type == model.RouteUnicast {
-			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.route.Dst, Via: r.route.Via, Dev: names[r.oif], Metric: r.route.Metric, Proto: r.protocol})
+		if r.protocol != model.RouteProtocol && r.route.Table == model.TableMain {
+			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.route.Dst, Via: r.route.Via, Dev: names[r.oif], Metric: r.route.Metric, Proto: r.protocol, Type: r.route.Type})
 		}
 	}
 	return nil

@@ -139,7 +139,9 @@ type Counter struct {
 	Packets, Bytes uint64
 }
 
-// UnderlayRoute is a main-table route used to reach a remote endpoint.
+// UnderlayRoute is a main-table route tunneld does not own: unicast ones
+// reach the remote endpoints, and any of them can hold a key tunneld's
+// own routes in main would need.
 type UnderlayRoute struct {
 	Dst    netip.Prefix
 	Via    netip.Addr
@@ -148,6 +150,10 @@ type UnderlayRoute struct {
 	// Proto is its route protocol (RTPROT_*: 2 kernel, 3 boot, 4
 	// static, 9 ra, 16 dhcp, …), which says where it comes from.
 	Proto uint8
+	// Type is unicast, or a type that drops what it matches (an
+	// admin's blackhole route): those have no Via or Dev, and Lookup
+	// passes them by.
+	Type RouteType
 }
 
 // Lookup returns the most specific route containing a, with the lowest
@@ -156,7 +162,7 @@ func Lookup(routes []UnderlayRoute, a netip.Addr) (UnderlayRoute, bool) {
 	var best UnderlayRoute
 	found := false
 	for _, r := range routes {
-		if !r.Dst.Contains(a) {
+		if r.Type != RouteUnicast || !r.Dst.Contains(a) {
 			continue
 		}
 		if !found || r.Dst.Bits() > best.Dst.Bits() ||

@@ -169,6 +169,7 @@ func runRun(env *Env, args []string) int {
 // is done (the daemon stopping), only the lock is looked at.
 func keepStateDir(ctx context.Context, log *logfmt.Logger, lock *statelock.Lock, sock string, k kernel.Kernel, serve func()) error {
 	if kept, err := lock.Keep("run"); err != nil {
+		handOver(log, k, err)
 		return err
 	} else if kept {
 		log.Warn("the state directory's lock was gone (the directory wiped?): taken again")
@@ -183,6 +184,23 @@ func keepStateDir(ctx context.Context, log *logfmt.Logger, lock *statelock.Lock,
 		r.KeepRecords()
 	}
 	return nil
+}
+
+// handOver gives the tunneld that took the state directory (err is a
+// *statelock.HeldError) the records this daemon keeps and the files lack
+// (linux.Kernel.HandOverRecords): it stops without the teardown, and
+// the originals of the sysctls it set would be lost with it.
+func handOver(log *logfmt.Logger, k kernel.Kernel, err error) {
+	var held *statelock.HeldError
+	h, ok := k.(interface{ HandOverRecords() error })
+	if !ok || !errors.As(err, &held) {
+		return
+	}
+	if err := h.HandOverRecords(); err != nil {
+		log.Error("cannot hand this daemon's records over to the tunneld that took the state directory: `tunneld down` after both stop may leave sysctls as tunneld set them", "err", err)
+		return
+	}
+	log.Info("handed this daemon's records (sysctl originals, rule bands) over to the tunneld that took the state directory")
 }
 
 // filterRequirer is implemented by kernels that may have been opened

@@ -35,18 +35,9 @@ func (k *Kernel) ruleBands() ([]model.RuleBand, error) {
 	if k.bandsKnown {
 		return slices.Clone(k.bands), nil
 	}
-	path := filepath.Join(k.opts.StateDir, bandsFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		k.bands, k.bandsKnown = nil, true
-		return nil, nil
-	}
+	bands, err := k.readBands()
 	if err != nil {
 		return nil, err
-	}
-	var bands []model.RuleBand
-	if err := minijson.Unmarshal(b, &bands); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	k.bands, k.bandsKnown = bands, true
 	return slices.Clone(bands), nil
@@ -124,4 +115,34 @@ func (k *Kernel) bandsLeftEmpty() bool {
 // changesRules reports whether a plan adds or deletes a rule.
 func changesRules(p plan.Plan) bool {
 	return slices.ContainsFunc(p.Ops, func(op plan.Op) bool { return op.Kind == plan.RuleAdd || op.Kind == plan.RuleDel })
+}
+
+// readBands reads the rule bands' record from its file (none when there
+// is no file).
+func (k *Kernel) readBands() ([]model.RuleBand, error) {
+	path := filepath.Join(k.opts.StateDir, bandsFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var bands []model.RuleBand
+	if err := minijson.Unmarshal(b, &bands); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return bands, nil
+}
+
+// unionBands returns a with the bands of b it lacks appended, and whether
+// there were any.
+func unionBands(a, b []model.RuleBand) ([]model.RuleBand, bool) {
+	added := false
+	for _, band := range b {
+		if !slices.Contains(a, band) {
+			a, added = append(a, band), true
+		}
+	}
+	return a, added
 }

@@ -1,0 +1,69 @@
+package linux
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// TestHandOverRecords: a daemon that lost the state directory adds to its
+// records the sysctl originals and rule bands they lack, leaving the
+// entries there as they are; the process that holds the directory takes
+// the additions into its own at its next KeepRecords, and its next write
+// of a record keeps them.
+func TestHandOverRecords(t *testing.T) {
+	dir := t.TempDir()
+	lost := &Kernel{opts: Options{StateDir: dir}}
+	lost.sysctls, lost.sysctlsKnown = kernel.SysctlRecord{
+		model.IPForward:               {Original: "0", Ours: []string{"1"}},
+		"net/ipv4/conf/lan/proxy_arp": {Original: "0", Ours: []string{"1"}},
+	}, true
+	lost.bands, lost.bandsKnown = []model.RuleBand{{Min: 20000, Max: 20999}, {Min: 30000, Max: 30999}}, true
+	holder := &Kernel{opts: Options{StateDir: dir}}
+	if err := holder.saveOriginals(kernel.SysctlRecord{"net/ipv4/conf/lan/proxy_arp": {Original: "1", Ours: []string{"1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.saveRuleBands([]model.RuleBand{{Min: 20000, Max: 20999}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lost.HandOverRecords(); err != nil {
+		t.Fatal(err)
+	}
+	want := kernel.SysctlRecord{
+		model.IPForward:               {Original: "0", Ours: []string{"1"}},
+		"net/ipv4/conf/lan/proxy_arp": {Original: "1", Ours: []string{"1"}},
+	}
+	if got, err := holder.readOriginals(); err != nil || !cmp.Equal(want, got) {
+		t.Errorf("the file after the hand-over: %v (-want +got):\n%s", err, cmp.Diff(want, got))
+	}
+	holder.KeepRecords()
+	if got, _ := holder.originals(); !cmp.Equal(want, got) {
+		t.Errorf("the holder's record after KeepRecords (-want +got):\n%s", cmp.Diff(want, got))
+	}
+	wantBands := []model.RuleBand{{Min: 20000, Max: 20999}, {Min: 30000, Max: 30999}}
+	if got, _ := holder.ruleBands(); !cmp.Equal(wantBands, got) {
+		t.Errorf("the holder's bands after KeepRecords (-want +got):\n%s", cmp.Diff(wantBands, got))
+	}
+	// The holder's next write (a restore of ip_forward) keeps the rest.
+	rec, _ := holder.originals()
+	delete(rec, model.IPForward)
+	if err := holder.saveOriginals(rec); err != nil {
+		t.Fatal(err)
+	}
+	delete(want, model.IPForward)
+	if got, _ := holder.readOriginals(); !cmp.Equal(want, got) {
+		t.Errorf("the file after the holder's restore (-want +got):\n%s", cmp.Diff(want, got))
+	}
+	// Nothing new to hand over writes nothing: the file stays the holder's.
+	same := &Kernel{opts: Options{StateDir: dir}}
+	same.sysctls, same.sysctlsKnown = kernel.SysctlRecord{"net/ipv4/conf/lan/proxy_arp": {Original: "0"}}, true
+	if err := same.HandOverRecords(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := holder.readOriginals(); !cmp.Equal(want, got) {
+		t.Errorf("the file after a hand-over of nothing new (-want +got):\n%s", cmp.Diff(want, got))
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/plan"
+	"github.com/tunneld/tunneld/pkg/statelock"
 )
 
 func runApply(env *Env, args []string) int {
@@ -29,7 +30,11 @@ func runApply(env *Env, args []string) int {
 		return 1
 	}
 	defer lock.Release()
-	rep, err := engine.Converge(env.Context, k, c, resolveAll(env, c))
+	resolved := resolveAll(env, c)
+	if !keepLock(env, lock, "apply") {
+		return 1
+	}
+	rep, err := engine.Converge(env.Context, k, c, resolved)
 	printOps(env, rep)
 	// A tunnel that only the admin can bring up is not done: apply
 	// fails (one that waits for an address, a device or a name is done).
@@ -113,6 +118,29 @@ func runDown(env *Env, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// keepLock checks, before command changes the kernel, that it still
+// holds the state directory's lock: its look-ups of remote names can take
+// seconds, and a wipe of the directory meanwhile (by hand, or a clean-up
+// of /run) lets a `tunneld run` start there, which would then find
+// command changing the kernel beside it (a tester's apply went on). A
+// lock file gone with no one else's in its place is taken again, with a
+// warning; one another tunneld holds ends command before any change.
+func keepLock(env *Env, lock *statelock.Lock, command string) bool {
+	kept, err := lock.Keep(command)
+	var he *statelock.HeldError
+	switch {
+	case errors.As(err, &he):
+		fmt.Fprintf(env.Stderr, "tunneld: state directory %s: %s took it while %s looked up remote names (the directory wiped?): it keeps the kernel now; %s changed nothing\n", he.Dir, he.Holder(), command, command)
+		return false
+	case err != nil:
+		fmt.Fprintf(env.Stderr, "tunneld: %v: %s changed nothing\n", err, command)
+		return false
+	case kept:
+		fmt.Fprintf(env.Stderr, "tunneld: warning: the state directory's lock was gone (the directory wiped?): taken again\n")
+	}
+	return true
 }
 
 // printOps prints the operations performed, as commands, in one write (a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -291,5 +292,60 @@ func TestRunLosesStateDir(t *testing.T) {
 	}
 	if _, err := daemon.Query(filepath.Join(state, daemon.SocketName)); err != nil {
 		t.Errorf("status cannot reach the second daemon: %v", err)
+	}
+}
+
+// TestApplyKeepsLockAcrossLookups: a state directory wiped while apply
+// looks up remote names, and taken by a `tunneld run` meanwhile, ends
+// apply before it changes anything (a tester's apply went on changing
+// the kernel beside the new daemon); wiped with no one taking it, apply
+// takes its lock back, warns, and applies.
+func TestApplyKeepsLockAcrossLookups(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "t.toml")
+	conf := "[global]\nfirewall = false\n[tunnel.t0]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"peer.example\"\n"
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		taken   bool
+		code    int
+		errs    string
+		tunnels int
+	}{
+		{"taken by a run", true, 1, "took it while apply looked up remote names (the directory wiped?): it keeps the kernel now; apply changed nothing\n", 0},
+		{"wiped only", false, 0, "tunneld: warning: the state directory's lock was gone (the directory wiped?): taken again\n", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			k := emptyKernel(c)
+			state := t.TempDir()
+			var out, errb bytes.Buffer
+			env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
+				Lookup: func(context.Context, string) ([]netip.Addr, error) {
+					if err := os.RemoveAll(state); err != nil {
+						t.Error(err)
+					}
+					if tt.taken {
+						l, err := statelock.Acquire(state, "run")
+						if err != nil {
+							t.Error(err)
+						} else {
+							t.Cleanup(func() { l.Release() })
+						}
+					}
+					return []netip.Addr{netip.MustParseAddr("198.51.100.7")}, nil
+				}}
+			code := Main(env, []string{"apply", "-c", file})
+			if code != tt.code || !strings.Contains(errb.String(), tt.errs) {
+				t.Errorf("apply: exit %d, stderr %q; want %d and %q", code, errb.String(), tt.code, tt.errs)
+			}
+			if n := len(k.Tunnels); n != tt.tunnels {
+				t.Errorf("%d tunnels in the kernel after apply, want %d:\n%s", n, tt.tunnels, out.String())
+			}
+		})
 	}
 }

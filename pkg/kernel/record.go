@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
@@ -23,6 +24,41 @@ type SysctlEntry struct {
 	// since tunneld did (model.Sysctl.Ours); nil in a record an older
 	// version wrote, which did not keep them.
 	Ours []string `json:"ours,omitempty"`
+	// Index is the index of the device a per-device sysctl
+	// (net/ipv4/conf/DEV/…) belongs to, 0 when not known: a device
+	// renamed since takes its record along (Rekey), so that what tunneld
+	// set there is still put back.
+	Index int `json:"index,omitempty"`
+}
+
+// Rekey moves the record of each per-device sysctl whose device was
+// renamed (its Index now has another name, by nameOf) to the sysctl's
+// new path (a tester's LAN device, renamed while the daemon ran, kept
+// proxy_arp 1 after it stopped: the record went with the old name). A
+// new path recorded already, or an index gone, leaves the entry as it
+// is. It reports whether the record changed.
+func (r SysctlRecord) Rekey(nameOf func(index int) (string, bool)) bool {
+	changed := false
+	for p, e := range r {
+		dev := model.SysctlDevice(p)
+		if e.Index == 0 || dev == "" {
+			continue
+		}
+		now, ok := nameOf(e.Index)
+		if !ok || now == dev {
+			continue
+		}
+		parts := strings.Split(p, "/")
+		parts[3] = now
+		np := strings.Join(parts, "/")
+		if _, taken := r[np]; taken {
+			continue
+		}
+		delete(r, p)
+		r[np] = e
+		changed = true
+	}
+	return changed
 }
 
 // Set is called before v is written to p: it records p's current value

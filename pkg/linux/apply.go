@@ -53,7 +53,7 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 				ae.Skipped = append(ae.Skipped, op)
 				continue
 			}
-			err := k.direct(op, p.Ops[i+1:])
+			err := k.direct(op, p.Ops[i+1:], idx)
 			unguarded = unguarded || op.Kind == plan.FilterReplace && err != nil
 			kernel.Collect(&ae, op, err)
 			continue
@@ -167,11 +167,14 @@ func (k *Kernel) dropLinkLocal(ops []plan.Op, idx *indexes, b *batcher) {
 }
 
 // direct performs the operations that are not rtnetlink requests; then
-// are the plan's operations after op.
-func (k *Kernel) direct(op plan.Op, then []plan.Op) error {
+// are the plan's operations after op, idx the Apply's device indexes.
+func (k *Kernel) direct(op plan.Op, then []plan.Op, idx *indexes) error {
 	switch op.Kind {
 	case plan.SysctlSet:
-		return k.setSysctl(op.Sysctl.Path, op.Sysctl.Value)
+		return k.setSysctl(op.Sysctl.Path, op.Sysctl.Value, func(dev string) uint32 {
+			i, _ := idx.get(dev)
+			return i
+		})
 	case plan.SysctlRestore, plan.SysctlKeep:
 		return k.restoreSysctl(op, then)
 	case plan.FilterReplace:

@@ -77,10 +77,10 @@ func TestOpenWithoutNFTables(t *testing.T) {
 			if c, err := k.FilterCounters(); c != nil || err != nil {
 				t.Errorf("FilterCounters = %v, %v", c, err)
 			}
-			if err := k.direct(plan.Op{Kind: plan.FilterDel}, nil); err != nil {
+			if err := k.direct(plan.Op{Kind: plan.FilterDel}, nil, nil); err != nil {
 				t.Errorf("removing the table: %v", err)
 			}
-			if err := k.direct(plan.Op{Kind: plan.FilterReplace}, nil); err == nil || err.Error() != hint {
+			if err := k.direct(plan.Op{Kind: plan.FilterReplace}, nil, nil); err == nil || err.Error() != hint {
 				t.Errorf("making the table: %v, want %q", err, hint)
 			}
 			// A reload that turns the filter on: still no nf_tables.

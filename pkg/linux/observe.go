@@ -94,7 +94,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	if err := k.observeRules(&s, &in, scope); err != nil {
 		return s, in, err
 	}
-	if err := k.observeSysctls(&s, scope); err != nil {
+	if err := k.observeSysctls(&s, scope, names); err != nil {
 		return s, in, err
 	}
 	in.Sysctls = k.inputSysctls(scope.ReadSysctls)
@@ -315,11 +315,18 @@ func foreignRule(m *ruleMsg, band model.RuleBand) (model.ForeignRule, bool) {
 // copy of a forwarding sysctl (an interface's forwarding) is left out
 // while the configuration sets that sysctl; once it no longer does, every
 // such copy that exists is reported, recorded or not, since restoring the
-// forwarding sysctl overwrites them all.
-func (k *Kernel) observeSysctls(s *model.State, scope model.Scope) error {
+// forwarding sysctl overwrites them all. Names are the devices by index:
+// the record of a device renamed since moves to its new name first
+// (kernel.SysctlRecord.Rekey).
+func (k *Kernel) observeSysctls(s *model.State, scope model.Scope, names map[uint32]string) error {
 	orig, err := k.originals()
 	if err != nil {
 		return err
+	}
+	if orig.Rekey(func(i int) (string, bool) { n, ok := names[uint32(i)]; return n, ok }) {
+		// Kept in memory if the file cannot be written: the record's
+		// next write meets that error.
+		_ = k.saveOriginals(orig)
 	}
 	paths := slices.Clone(scope.Sysctls)
 	for p := range orig {

@@ -131,16 +131,30 @@ func (k *Kernel) saveOriginals(m kernel.SysctlRecord) error {
 	return k.saveRecord(sysctlFile, len(m) == 0, m)
 }
 
-// setSysctl records what the write changes (SysctlRecord.Set), then
-// writes the new value.
-func (k *Kernel) setSysctl(p, v string) error {
+// setSysctl records what the write changes (SysctlRecord.Set), with the
+// index of the device of each per-device sysctl recorded (indexOf, 0 when
+// not known; SysctlRecord.Rekey), then writes the new value.
+func (k *Kernel) setSysctl(p, v string, indexOf func(dev string) uint32) error {
 	orig, err := k.originals()
 	if err != nil {
 		return err
 	}
-	changed, err := orig.Set(p, v, k.copiesOf(p), k.readSysctl)
+	copies := k.copiesOf(p)
+	changed, err := orig.Set(p, v, copies, k.readSysctl)
 	if err != nil {
 		return err
+	}
+	for _, f := range append(copies, p) {
+		e, ok := orig[f]
+		dev := model.SysctlDevice(f)
+		if !ok || e.Index != 0 || dev == "" || dev == "all" || dev == "default" {
+			continue
+		}
+		if i := indexOf(dev); i != 0 {
+			e.Index = int(i)
+			orig[f] = e
+			changed = true
+		}
 	}
 	if changed {
 		if err := k.saveOriginals(orig); err != nil {

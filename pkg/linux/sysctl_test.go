@@ -24,6 +24,7 @@ func TestSysctlRecordFormat(t *testing.T) {
 		{"net/ipv4/ip_forward": {Original: "0", Ours: []string{"1"}}},
 		{"net/ipv4/ip_forward": {Original: "1", Ours: []string{"0", "1"}}, "net/ipv6/conf/all/forwarding": {Original: "0"}, "net/ipv4/conf/moe/rp_filter": {Original: "2", Ours: []string{"0"}}},
 		{"net/ipv4/conf/a<b>&c/rp_filter": {Original: "\"\\\t\u2028\x01", Ours: []string{"é😀"}}, "net/ipv4/conf/é😀/x": {}},
+		{"net/ipv4/conf/lan/proxy_arp": {Original: "0", Ours: []string{"1"}, Index: 7}, "net/ipv6/conf/wan/forwarding": {Original: "1", Index: 2147483647}},
 	} {
 		if err := k.saveOriginals(m); err != nil {
 			t.Fatal(err)
@@ -33,7 +34,7 @@ func TestSysctlRecordFormat(t *testing.T) {
 		if diff := cmp.Diff(string(want)+"\n", string(got)); diff != "" {
 			t.Errorf("record (-want +got):\n%s", diff)
 		}
-		back, err := k.originals()
+		back, err := k.readOriginals()
 		if err != nil {
 			t.Fatal(err)
 		}

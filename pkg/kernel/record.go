@@ -25,23 +25,27 @@ type SysctlEntry struct {
 	// version wrote, which did not keep them.
 	Ours []string `json:"ours,omitempty"`
 	// Index is the index of the device a per-device sysctl
-	// (net/ipv4/conf/DEV/…) belongs to, 0 when not known: a device
-	// renamed since takes its record along (Rekey), so that what tunneld
-	// set there is still put back.
-	Index int `json:"index,omitempty"`
+	// (net/ipv4/conf/DEV/…) belongs to, 0 when not known, and Boot the
+	// kernel's boot id (kernel/random/boot_id) when it was read: a
+	// device renamed since takes its record along (Rekey), so that what
+	// tunneld set there is still put back. After a reboot (a state
+	// directory that outlives one) the indexes are another device's.
+	Index int    `json:"index,omitempty"`
+	Boot  string `json:"boot,omitempty"`
 }
 
 // Rekey moves the record of each per-device sysctl whose device was
 // renamed (its Index now has another name, by nameOf) to the sysctl's
 // new path (a tester's LAN device, renamed while the daemon ran, kept
-// proxy_arp 1 after it stopped: the record went with the old name). A
-// new path recorded already, or an index gone, leaves the entry as it
-// is. It reports whether the record changed.
-func (r SysctlRecord) Rekey(nameOf func(index int) (string, bool)) bool {
+// proxy_arp 1 after it stopped: the record went with the old name). Only
+// an entry of this boot moves ("" is not known); a new path recorded
+// already, or an index gone, leaves the entry as it is too. It reports
+// whether the record changed.
+func (r SysctlRecord) Rekey(boot string, nameOf func(index int) (string, bool)) bool {
 	changed := false
 	for p, e := range r {
 		dev := model.SysctlDevice(p)
-		if e.Index == 0 || dev == "" {
+		if e.Index == 0 || dev == "" || boot == "" || e.Boot != boot {
 			continue
 		}
 		now, ok := nameOf(e.Index)

@@ -64,7 +64,8 @@ func TestSysctlRecordSet(t *testing.T) {
 // TestRekey: the record of a per-device sysctl follows its device's index
 // to the device's new name; an entry without an index, one whose index is
 // gone, one whose device kept its name, one whose new path is recorded
-// already, and a global sysctl stay where they are.
+// already, one of another boot (the indexes are another device's), and a
+// global sysctl stay where they are, as does any with the boot not known.
 func TestRekey(t *testing.T) {
 	names := map[int]string{2: "lan0", 3: "eth2", 4: "wan"}
 	nameOf := func(i int) (string, bool) { n, ok := names[i]; return n, ok }
@@ -74,27 +75,32 @@ func TestRekey(t *testing.T) {
 		want    SysctlRecord
 		changed bool
 	}{
-		{"renamed", SysctlRecord{"net/ipv4/conf/eth1/proxy_arp": {Original: "0", Ours: []string{"1"}, Index: 2}},
-			SysctlRecord{"net/ipv4/conf/lan0/proxy_arp": {Original: "0", Ours: []string{"1"}, Index: 2}}, true},
-		{"same name", SysctlRecord{"net/ipv4/conf/eth2/proxy_arp": {Original: "0", Index: 3}},
-			SysctlRecord{"net/ipv4/conf/eth2/proxy_arp": {Original: "0", Index: 3}}, false},
-		{"index gone", SysctlRecord{"net/ipv4/conf/eth9/proxy_arp": {Original: "0", Index: 9}},
-			SysctlRecord{"net/ipv4/conf/eth9/proxy_arp": {Original: "0", Index: 9}}, false},
+		{"renamed", SysctlRecord{"net/ipv4/conf/eth1/proxy_arp": {Original: "0", Ours: []string{"1"}, Index: 2, Boot: "b1"}},
+			SysctlRecord{"net/ipv4/conf/lan0/proxy_arp": {Original: "0", Ours: []string{"1"}, Index: 2, Boot: "b1"}}, true},
+		{"same name", SysctlRecord{"net/ipv4/conf/eth2/proxy_arp": {Original: "0", Index: 3, Boot: "b1"}},
+			SysctlRecord{"net/ipv4/conf/eth2/proxy_arp": {Original: "0", Index: 3, Boot: "b1"}}, false},
+		{"index gone", SysctlRecord{"net/ipv4/conf/eth9/proxy_arp": {Original: "0", Index: 9, Boot: "b1"}},
+			SysctlRecord{"net/ipv4/conf/eth9/proxy_arp": {Original: "0", Index: 9, Boot: "b1"}}, false},
 		{"no index (an older record)", SysctlRecord{"net/ipv4/conf/eth1/proxy_arp": {Original: "0"}},
 			SysctlRecord{"net/ipv4/conf/eth1/proxy_arp": {Original: "0"}}, false},
-		{"new path recorded already", SysctlRecord{"net/ipv4/conf/eth1/proxy_arp": {Original: "0", Index: 4}, "net/ipv4/conf/wan/proxy_arp": {Original: "1", Index: 4}},
-			SysctlRecord{"net/ipv4/conf/eth1/proxy_arp": {Original: "0", Index: 4}, "net/ipv4/conf/wan/proxy_arp": {Original: "1", Index: 4}}, false},
-		{"global", SysctlRecord{model.IPForward: {Original: "0", Index: 2}},
-			SysctlRecord{model.IPForward: {Original: "0", Index: 2}}, false},
-		{"IPv6 forwarding copy", SysctlRecord{"net/ipv6/conf/eth1/forwarding": {Original: "0", Ours: []string{"1"}, Index: 2}},
-			SysctlRecord{"net/ipv6/conf/lan0/forwarding": {Original: "0", Ours: []string{"1"}, Index: 2}}, true},
+		{"new path recorded already", SysctlRecord{"net/ipv4/conf/eth1/proxy_arp": {Original: "0", Index: 4, Boot: "b1"}, "net/ipv4/conf/wan/proxy_arp": {Original: "1", Index: 4, Boot: "b1"}},
+			SysctlRecord{"net/ipv4/conf/eth1/proxy_arp": {Original: "0", Index: 4, Boot: "b1"}, "net/ipv4/conf/wan/proxy_arp": {Original: "1", Index: 4, Boot: "b1"}}, false},
+		{"another boot's index", SysctlRecord{"net/ipv4/conf/eth1/proxy_arp": {Original: "0", Index: 2, Boot: "b0"}},
+			SysctlRecord{"net/ipv4/conf/eth1/proxy_arp": {Original: "0", Index: 2, Boot: "b0"}}, false},
+		{"global", SysctlRecord{model.IPForward: {Original: "0", Index: 2, Boot: "b1"}},
+			SysctlRecord{model.IPForward: {Original: "0", Index: 2, Boot: "b1"}}, false},
+		{"IPv6 forwarding copy", SysctlRecord{"net/ipv6/conf/eth1/forwarding": {Original: "0", Ours: []string{"1"}, Index: 2, Boot: "b1"}},
+			SysctlRecord{"net/ipv6/conf/lan0/forwarding": {Original: "0", Ours: []string{"1"}, Index: 2, Boot: "b1"}}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.in.Rekey(nameOf); got != tt.changed {
+			if got := tt.in.Rekey("b1", nameOf); got != tt.changed {
 				t.Errorf("Rekey = %v, want %v", got, tt.changed)
 			}
 			if diff := cmp.Diff(tt.want, tt.in); diff != "" {
 				t.Errorf("record (-want +got):\n%s", diff)
+			}
+			if tt.in.Rekey("", nameOf) {
+				t.Errorf("Rekey with the boot not known changed the record")
 			}
 		})
 	}

@@ -323,7 +323,11 @@ func (k *Kernel) observeSysctls(s *model.State, scope model.Scope, names map[uin
 	if err != nil {
 		return err
 	}
-	if orig.Rekey(func(i int) (string, bool) { n, ok := names[uint32(i)]; return n, ok }) {
+	indexed := false
+	for _, e := range orig {
+		indexed = indexed || e.Index != 0
+	}
+	if indexed && orig.Rekey(k.bootID(), func(i int) (string, bool) { n, ok := names[uint32(i)]; return n, ok }) {
 		// Kept in memory if the file cannot be written: the record's
 		// next write meets that error.
 		_ = k.saveOriginals(orig)

@@ -144,14 +144,15 @@ func (k *Kernel) setSysctl(p, v string, indexOf func(dev string) uint32) error {
 	if err != nil {
 		return err
 	}
+	boot := k.bootID()
 	for _, f := range append(copies, p) {
 		e, ok := orig[f]
 		dev := model.SysctlDevice(f)
-		if !ok || e.Index != 0 || dev == "" || dev == "all" || dev == "default" {
+		if !ok || boot == "" || e.Index != 0 || dev == "" || dev == "all" || dev == "default" {
 			continue
 		}
 		if i := indexOf(dev); i != 0 {
-			e.Index = int(i)
+			e.Index, e.Boot = int(i), boot
 			orig[f] = e
 			changed = true
 		}
@@ -194,6 +195,13 @@ func (k *Kernel) restoreSysctl(op plan.Op, then []plan.Op) error {
 		recorded = fmt.Errorf("record the values put back: %w", err)
 	}
 	return recorded
+}
+
+// bootID is the kernel's boot id, "" when it cannot be read: device
+// indexes are of one boot (kernel.SysctlEntry.Boot).
+func (k *Kernel) bootID() string {
+	id, _ := k.readSysctl("kernel/random/boot_id")
+	return id
 }
 
 // copiesOf lists the sysctls that exist now and that the kernel overwrites

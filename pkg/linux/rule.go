@@ -207,21 +207,10 @@ func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
 // in the band was someone else's to tunneld, and overrode its rule); ""
 // for one it does not know.
 func ruleAction(a uint8) string {
-	switch a {
-	case unix.FR_ACT_TO_TBL:
+	if a == unix.FR_ACT_TO_TBL {
 		return "lookup"
-	case unix.FR_ACT_GOTO:
-		return "goto"
-	case unix.FR_ACT_NOP:
-		return "nop"
-	case unix.FR_ACT_BLACKHOLE:
-		return "blackhole"
-	case unix.FR_ACT_UNREACHABLE:
-		return "unreachable"
-	case unix.FR_ACT_PROHIBIT:
-		return "prohibit"
 	}
-	return ""
+	return model.RuleActionWord(a)
 }
 
 // ruleExtraWords names what a rule carries beyond tunneld's selectors,

@@ -385,3 +385,21 @@ func TestRuleExtra(t *testing.T) {
 		})
 	}
 }
+
+// TestRuleActionWords: the kernel's rule actions get ip-rule(8)'s words,
+// those the plan reads as a rule without a table (model.IsRuleAction);
+// a lookup is no such word, and a number ip(8) has none for gets none.
+func TestRuleActionWords(t *testing.T) {
+	for a, want := range map[uint8]string{
+		unix.FR_ACT_TO_TBL: "lookup", unix.FR_ACT_GOTO: "goto", unix.FR_ACT_NOP: "nop",
+		unix.FR_ACT_BLACKHOLE: "blackhole", unix.FR_ACT_UNREACHABLE: "unreachable", unix.FR_ACT_PROHIBIT: "prohibit",
+		4: "", 5: "", 9: "", 255: "",
+	} {
+		if got := ruleAction(a); got != want {
+			t.Errorf("ruleAction(%d) = %q, want %q", a, got, want)
+		}
+		if got, wantAction := model.IsRuleAction(want), want != "" && want != "lookup"; got != wantAction {
+			t.Errorf("IsRuleAction(%q) = %v, want %v", want, got, wantAction)
+		}
+	}
+}

@@ -231,6 +231,26 @@ type Rule struct {
 // ID names the rule for messages.
 func (r Rule) ID() string { return fmt.Sprintf("rule priority %d", r.Priority) }
 
+// ruleActions are ip-rule(8)'s words for the actions a rule can have
+// besides tunneld's lookup (FR_ACT_TO_TBL, 1), by the kernel's FR_ACT_*
+// number.
+var ruleActions = [...]string{2: "goto", 3: "nop", 6: "blackhole", 7: "unreachable", 8: "prohibit"}
+
+// RuleActionWord names a rule's action other than a lookup as ip(8)
+// does ("" for a lookup or a number ip(8) has no word for).
+func RuleActionWord(action uint8) string {
+	if int(action) < len(ruleActions) {
+		return ruleActions[action]
+	}
+	return ""
+}
+
+// IsRuleAction reports whether an Extra word is an action other than a
+// lookup: such a rule has no table.
+func IsRuleAction(w string) bool {
+	return w != "" && slices.Contains(ruleActions[:], w)
+}
+
 // Sysctl is one value under /proc/sys that tunneld sets. Path uses slashes
 // relative to /proc/sys (net/ipv4/ip_forward).
 type Sysctl struct {

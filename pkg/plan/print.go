@@ -320,7 +320,7 @@ func ruleArgs(verb string, r model.Rule, tables map[uint32]string) string {
 		case strings.HasPrefix(w, "#"):
 			unnamed = append(unnamed, w[1:])
 			continue
-		case w == "blackhole" || w == "unreachable" || w == "prohibit" || w == "nop" || w == "goto":
+		case model.IsRuleAction(w):
 			// Another action than tunneld's lookup, which the
 			// rule then has no table for.
 			lookup = false

@@ -29,12 +29,13 @@ func main() {
 	// namespace) keep their sysctl records and sockets apart.
 	stateDir := os.Getenv("TUNNELD_STATE_DIR")
 	code := cli.Main(&cli.Env{
-		StateDir: stateDir,
-		Stdout:   os.Stdout,
-		Stderr:   os.Stderr,
-		Journal:  isJournal(os.Getenv("JOURNAL_STREAM"), os.Stderr),
-		Version:  version,
-		Context:  ctx,
+		StateDir:      stateDir,
+		NamespaceLock: true,
+		Stdout:        os.Stdout,
+		Stderr:        os.Stderr,
+		Journal:       isJournal(os.Getenv("JOURNAL_STREAM"), os.Stderr),
+		Version:       version,
+		Context:       ctx,
 		Kernel: func(needFilter bool) (kernel.Kernel, error) {
 			return linux.Open(linux.Options{StateDir: stateDir, FilterOptional: !needFilter})
 		},

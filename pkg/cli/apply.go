@@ -31,7 +31,7 @@ func runApply(env *Env, args []string) int {
 	}
 	defer lock.Release()
 	resolved := resolveAll(env, c)
-	if !keepLock(env, lock, "apply") {
+	if !keepLock(env, lock.Lock, "apply") {
 		return 1
 	}
 	rep, err := engine.Converge(env.Context, k, c, resolved)

@@ -52,6 +52,12 @@ type Env struct {
 	// start with their syslog priority, and every other line on Stderr
 	// is marked as an error, so that `journalctl -p` sorts them.
 	Journal bool
+	// NamespaceLock: run, apply and down also take the network
+	// namespace's lock (statelock.AcquireNamespace), which keeps a
+	// tunneld with another state directory out of the namespace. The
+	// binary sets it; tests whose in-memory kernels share the test
+	// process's namespace do not.
+	NamespaceLock bool
 
 	// logTo is where the daemon logs: Stderr as given, before Main marks
 	// its lines as errors for the journal.
@@ -304,14 +310,34 @@ func openKernel(env *Env, needFilter bool, alternative string) (kernel.Kernel, b
 	return k, true
 }
 
+// heldLocks are the locks a command holds: the state directory's, and
+// the network namespace's where Env.NamespaceLock is set.
+type heldLocks struct {
+	*statelock.Lock
+	ns *statelock.NamespaceLock
+}
+
+// Release lets go of both.
+func (h *heldLocks) Release() error {
+	h.ns.Release()
+	return h.Lock.Release()
+}
+
 // lockState takes the state directory's lock for command ("run",
 // "apply", "down"): one tunneld at a time changes the kernel. When it is
 // held, one line says by whom and what to do instead. The caller
 // releases the lock.
-func lockState(env *Env, command string) (*statelock.Lock, bool) {
+func lockState(env *Env, command string) (*heldLocks, bool) {
 	l, err := statelock.Acquire(env.StateDir, command)
+	if err == nil && env.NamespaceLock {
+		var n *statelock.NamespaceLock
+		if n, err = statelock.AcquireNamespace(env.StateDir, command); err == nil {
+			return &heldLocks{Lock: l, ns: n}, true
+		}
+		l.Release()
+	}
 	if err == nil {
-		return l, true
+		return &heldLocks{Lock: l}, true
 	}
 	var he *statelock.HeldError
 	if !errors.As(err, &he) {
@@ -319,6 +345,15 @@ func lockState(env *Env, command string) (*statelock.Lock, bool) {
 		return nil, false
 	}
 	where := "tunneld: state directory " + he.Dir + ": "
+	if he.Namespace {
+		// Another state directory's tunneld (or this one's, the
+		// directory wiped since it started).
+		where = "tunneld: this network namespace is kept by " + he.Holder()
+		if he.Dir != "" {
+			where += " with state directory " + he.Dir
+		}
+		where += " (one tunneld per network namespace: TUNNELD_STATE_DIR is for instances in separate ones): "
+	}
 	switch {
 	case he.Command != "run":
 		fmt.Fprintf(env.Stderr, "%s%s is changing the kernel: try again when it is done\n", where, he.Holder())

@@ -192,6 +192,12 @@ func wipeConfig(t *testing.T, extra string) (string, kernel.Kernel) {
 // runWiped starts `tunneld run` and waits until it is ready.
 func runWiped(t *testing.T, k kernel.Kernel, state, file string) *wipeTest {
 	t.Helper()
+	return runWipedEnv(t, k, state, file, nil)
+}
+
+// runWipedEnv is runWiped with the Env edited by edit (when not nil).
+func runWipedEnv(t *testing.T, k kernel.Kernel, state, file string, edit func(*Env)) *wipeTest {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &wipeTest{code: make(chan int, 1), cancel: cancel}
 	env := &Env{Stdout: &r.out, Stderr: &r.errb, Context: ctx, StateDir: state,
@@ -201,6 +207,9 @@ func runWiped(t *testing.T, k kernel.Kernel, state, file string) *wipeTest {
 				r.out.Write([]byte("ready\n"))
 			}
 		}}
+	if edit != nil {
+		edit(env)
+	}
 	go func() { r.code <- Main(env, []string{"run", "-c", file}) }()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(r.out.String(), "ready"); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -347,5 +356,33 @@ func TestApplyKeepsLockAcrossLookups(t *testing.T) {
 				t.Errorf("%d tunnels in the kernel after apply, want %d:\n%s", n, tt.tunnels, out.String())
 			}
 		})
+	}
+}
+
+// TestSecondTunneldInNamespace: with the namespace's lock on (the
+// binary's), a tunneld with another state directory in the same network
+// namespace is refused, naming the daemon and its state directory: the
+// two would undo each other's routes, rules, table and sysctls (a second
+// instance started beside the first and fought it).
+func TestSecondTunneldInNamespace(t *testing.T) {
+	old := statelock.NamespaceName
+	statelock.NamespaceName = fmt.Sprintf("@tunneld-cli-test-%d", os.Getpid())
+	defer func() { statelock.NamespaceName = old }()
+	file, k := wipeConfig(t, "")
+	first := runWipedEnv(t, k, t.TempDir(), file, func(e *Env) { e.NamespaceLock = true })
+	defer first.stop(t, "the daemon")
+	other := t.TempDir()
+	for _, cmd := range []string{"run", "apply", "down"} {
+		var errb bytes.Buffer
+		env := &Env{Stdout: &bytes.Buffer{}, Stderr: &errb, StateDir: other, NamespaceLock: true, Context: context.Background(),
+			Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+		code := Main(env, []string{cmd, "-c", file})
+		want := fmt.Sprintf("tunneld: this network namespace is kept by tunneld run (pid %d) with state directory ", os.Getpid())
+		if code != 1 || !strings.HasPrefix(errb.String(), want) || !strings.Contains(errb.String(), "(one tunneld per network namespace: TUNNELD_STATE_DIR is for instances in separate ones)") {
+			t.Errorf("%s with another state directory: exit %d, stderr %q; want 1 and %q…", cmd, code, errb.String(), want)
+		}
+		if _, err := os.Stat(filepath.Join(other, statelock.FileName)); err == nil {
+			t.Errorf("%s left its state directory's lock file behind", cmd)
+		}
 	}
 }

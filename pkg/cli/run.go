@@ -138,7 +138,7 @@ func runRun(env *Env, args []string) int {
 		}()
 	}
 	deps.Keep = func() error {
-		err := keepStateDir(ctx, log, lock, sock, k, serve)
+		err := keepStateDir(ctx, log, lock.Lock, sock, k, serve)
 		if err != nil && listening.l != nil {
 			// The path is the other daemon's socket now.
 			listening.l.SetUnlinkOnClose(false)

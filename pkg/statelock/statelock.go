@@ -28,8 +28,12 @@ type Lock struct {
 
 // HeldError is returned by Acquire when another process holds the lock.
 type HeldError struct {
-	// Dir is the state directory.
+	// Dir is the state directory ("" when the holder of a namespace's
+	// lock did not say).
 	Dir string
+	// Namespace is set when the lock is the network namespace's
+	// (AcquireNamespace): the holder runs with another state directory.
+	Namespace bool
 	// Pid and Command name the holder (0 and "" when it has not written
 	// them yet).
 	Pid     int
@@ -39,6 +43,12 @@ type HeldError struct {
 // Error names the state directory and the holder: "state directory
 // /run/tunneld: in use by tunneld run (pid 1234)".
 func (e *HeldError) Error() string {
+	if e.Namespace && e.Dir != "" {
+		return "network namespace: in use by " + e.Holder() + ", state directory " + e.Dir
+	}
+	if e.Namespace {
+		return "network namespace: in use by " + e.Holder()
+	}
 	return "state directory " + e.Dir + ": in use by " + e.Holder()
 }
 

@@ -190,8 +190,8 @@ func (b *builder) addLink(l model.Link) {
 }
 
 func (b *builder) tunnel(t *config.Tunnel) {
-	local, why := b.localAddr(t)
 	remote, why2 := b.remoteAddr(t)
+	local, why := b.localAddr(t, remote)
 	st := TunnelStatus{Name: t.Name, Local: local, Remote: remote}
 	if taken := b.nameTaken(t); taken != "" {
 		// Creating the link fails, and its addresses, its up state and
@@ -462,9 +462,10 @@ func familyWord(t *config.Tunnel) string {
 	return "IPv4"
 }
 
-// localAddr resolves the tunnel's local endpoint; a non-empty reason
-// means it cannot be known now.
-func (b *builder) localAddr(t *config.Tunnel) (netip.Addr, string) {
+// localAddr resolves the tunnel's local endpoint, for one that follows a
+// device the address the kernel would send to remote from (localFor); a
+// non-empty reason means it cannot be known now.
+func (b *builder) localAddr(t *config.Tunnel, remote netip.Addr) (netip.Addr, string) {
 	if t.LocalDev == "" {
 		return t.Local, ""
 	}
@@ -475,10 +476,8 @@ func (b *builder) localAddr(t *config.Tunnel) (netip.Addr, string) {
 	if b.in.AddrsUnread {
 		return netip.Addr{}, fmt.Sprintf("it follows the %s address of %s, which --from-empty does not read (plan without it, as root or with CAP_NET_ADMIN, shows the tunnel)", familyWord(t), t.LocalDev)
 	}
-	for _, p := range d.Addrs {
-		if outerFamily(t, p.Addr()) {
-			return p.Addr(), ""
-		}
+	if a, ok := localFor(d, t.Mode.OuterIPv6(), remote, b.in.Routes); ok {
+		return a, ""
 	}
 	if why := unusableWhy(t, d.Unusable); why != "" {
 		return netip.Addr{}, fmt.Sprintf("local device %s has no usable %s address%s", t.LocalDev, familyWord(t), why)

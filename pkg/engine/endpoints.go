@@ -41,7 +41,8 @@ func Endpoints(ctx context.Context, k kernel.Kernel, c *config.Config, resolved 
 	in := last.Inputs
 	in.Devices = maps.Clone(in.Devices)
 	for name, d := range in.Devices {
-		d.Addrs = addrs[d.Index]
+		l := addrs[d.Index]
+		d.Addrs, d.Secondary, d.Deprecated = l.Addrs, l.Secondary, l.Deprecated
 		in.Devices[name] = d
 	}
 	s := Plan(last.Have, in, c, resolved)

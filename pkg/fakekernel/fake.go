@@ -260,7 +260,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		if r.Proto == model.RouteProtocol {
 			s.Routes = append(s.Routes, r.Route)
 		} else if r.Table == model.TableMain {
-			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Metric: r.Metric, Proto: r.Proto, Type: r.Type})
+			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.Dst, Via: r.Via, Dev: r.Dev, Metric: r.Metric, Proto: r.Proto, Type: r.Type, Src: r.Src})
 		}
 	}
 	for _, r := range k.Rules {
@@ -397,14 +397,14 @@ func errno(e syscall.Errno, format string, args ...any) error {
 var _ kernel.AddrReader = (*Kernel)(nil)
 
 // DeviceAddrs implements kernel.AddrReader. AddrReads counts the calls.
-func (k *Kernel) DeviceAddrs(ctx context.Context) (map[int][]netip.Prefix, error) {
+func (k *Kernel) DeviceAddrs(ctx context.Context) (map[int]model.AddrList, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.AddrReads++
-	out := map[int][]netip.Prefix{}
+	out := map[int]model.AddrList{}
 	for _, d := range k.Devices {
 		if len(d.Addrs) > 0 {
-			out[d.Index] = slices.Clone(d.Addrs)
+			out[d.Index] = model.AddrList{Addrs: slices.Clone(d.Addrs), Secondary: d.Secondary, Deprecated: d.Deprecated}
 		}
 	}
 	return out, ctx.Err()

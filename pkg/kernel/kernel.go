@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/tunneld/tunneld/pkg/model"
@@ -31,9 +30,9 @@ type Kernel interface {
 // address hint on a device a tunnel takes its local endpoint from.
 type AddrReader interface {
 	// DeviceAddrs returns the global-scope addresses by device index,
-	// primary first, as Observe gives them in Inputs.Devices (Addrs;
-	// not the Unusable or LinkLocal ones).
-	DeviceAddrs(ctx context.Context) (map[int][]netip.Prefix, error)
+	// primary first, as Observe gives them in Inputs.Devices (Addrs,
+	// Secondary and Deprecated; not the Unusable or LinkLocal ones).
+	DeviceAddrs(ctx context.Context) (map[int]model.AddrList, error)
 }
 
 // OpError is the failure of one operation.

@@ -552,16 +552,19 @@ func TestPrivilegedDeviceAddrs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[int][]netip.Prefix{}
+	want := map[int]model.AddrList{}
 	for _, d := range in.Devices {
 		if len(d.Addrs) > 0 {
-			want[d.Index] = d.Addrs
+			want[d.Index] = model.AddrList{Addrs: d.Addrs, Secondary: d.Secondary, Deprecated: d.Deprecated}
 		}
 	}
 	if diff := cmp.Diff(want, got, opts); diff != "" {
 		t.Errorf("DeviceAddrs (-observed +got):\n%s", diff)
 	}
-	eth0 := got[in.Devices["eth0"].Index]
+	if d := in.Devices["eth0"]; d.Secondary != 1 || d.Deprecated != 0 {
+		t.Errorf("eth0: %d secondary and %d deprecated addresses, want 1 and 0", d.Secondary, d.Deprecated)
+	}
+	eth0 := got[in.Devices["eth0"].Index].Addrs
 	if len(eth0) != 4 || eth0[0] != mustPrefix("192.0.2.10/24") || eth0[3] != mustPrefix("192.0.2.11/24") {
 		t.Errorf("eth0's addresses = %v, want 192.0.2.10/24 first, the secondary 192.0.2.11/24 last", eth0)
 	}

@@ -50,6 +50,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	for _, l := range links {
 		d := model.Device{Name: l.name, Index: int(l.index), Kind: l.kind, MTU: l.mtu, Up: l.up, Running: l.running, Stats: l.stats}
 		d.Addrs, d.Unusable, d.LinkLocal = devAddrs.of(l.index), devAddrs.unusable[l.index], devAddrs.linkLocal[l.index]
+		d.Secondary, d.Deprecated = devAddrs.ranks(l.index)
 		if !tunnelKinds[l.kind] {
 			if l.greRemote.IsValid() || l.greLocal.IsValid() {
 				// Another kind of GRE device, to one remote or from
@@ -212,6 +213,16 @@ func (g *addrsByDevice) noteLinkLocal(a *observedAddr) {
 	g.linkLocal[a.index] = ip
 }
 
+// ranks returns how many of the device's addresses are secondary and
+// deprecated (model.Device.Secondary, Deprecated).
+func (g addrsByDevice) ranks(index uint32) (secondary, deprecated int) {
+	i, ok := g.span[index]
+	if !ok {
+		return 0, 0
+	}
+	return g.spans[i].n[1], g.spans[i].n[2]
+}
+
 // of returns the addresses of the device with the given index (nil for
 // none), capped so that appending to it copies.
 func (g addrsByDevice) of(index uint32) []netip.Prefix {
@@ -255,7 +266,7 @@ func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint3
 	}
 	for _, r := range main {
 		if r.protocol != model.RouteProtocol && r.route.Table == model.TableMain {
-			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.route.Dst, Via: r.route.Via, Dev: names[r.oif], Metric: r.route.Metric, Proto: r.protocol, Type: r.route.Type})
+			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.route.Dst, Via: r.route.Via, Dev: names[r.oif], Metric: r.route.Metric, Proto: r.protocol, Type: r.route.Type, Src: r.route.Src})
 		}
 	}
 	return nil
@@ -369,16 +380,18 @@ func (k *Kernel) observeSysctls(s *model.State, scope model.Scope, names map[uin
 // from, as they are. The addresses left out for duplicate address
 // detection (Device.Unusable) are not among what it returns: the short
 // way follows usable addresses only.
-func (k *Kernel) DeviceAddrs(ctx context.Context) (map[int][]netip.Prefix, error) {
+func (k *Kernel) DeviceAddrs(ctx context.Context) (map[int]model.AddrList, error) {
 	addrs, err := k.listAddrs(k.scratch.addrs)
 	if err != nil {
 		return nil, err
 	}
 	k.scratch.addrs = addrs
 	g := deviceAddrs(addrs)
-	out := make(map[int][]netip.Prefix, len(g.span))
+	out := make(map[int]model.AddrList, len(g.span))
 	for index := range g.span {
-		out[int(index)] = g.of(index)
+		l := model.AddrList{Addrs: g.of(index)}
+		l.Secondary, l.Deprecated = g.ranks(index)
+		out[int(index)] = l
 	}
 	return out, ctx.Err()
 }

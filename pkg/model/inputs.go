@@ -93,6 +93,11 @@ type Device struct {
 	// ones, then deprecated ones; IPv6 newest first, as the kernel lists
 	// them.
 	Addrs []netip.Prefix
+	// Secondary and Deprecated count the addresses of Addrs that are
+	// preferred secondary (IPv6: temporary) ones and deprecated ones,
+	// which come last, in that order: the others are preferred primary
+	// ones (AddrRank).
+	Secondary, Deprecated int
 	// Unusable are the device's global-scope addresses left out of Addrs
 	// because duplicate address detection has not passed, in the
 	// kernel's order: never followed, they say why a device has none to
@@ -109,6 +114,26 @@ type Device struct {
 	Tunnel *Link
 	// Stats are the device's counters (zero where unknown).
 	Stats Stats
+}
+
+// AddrRank is the rank of the device's address Addrs[i]: 0 for a
+// preferred primary one, 1 for a preferred secondary (IPv6: temporary)
+// one, 2 for a deprecated one.
+func (d Device) AddrRank(i int) int {
+	switch {
+	case i >= len(d.Addrs)-d.Deprecated:
+		return 2
+	case i >= len(d.Addrs)-d.Deprecated-d.Secondary:
+		return 1
+	}
+	return 0
+}
+
+// AddrList is a device's addresses as Device holds them: Addrs, and how
+// many of them are secondary and deprecated.
+type AddrList struct {
+	Addrs                 []netip.Prefix
+	Secondary, Deprecated int
 }
 
 // UnusableAddr is an address its device cannot send from.
@@ -154,6 +179,9 @@ type UnderlayRoute struct {
 	// admin's blackhole route): those have no Via or Dev, and Lookup
 	// passes them by.
 	Type RouteType
+	// Src is the route's preferred source address (RTA_PREFSRC, `ip
+	// route … src`), which the kernel sends from by it.
+	Src netip.Addr
 }
 
 // Lookup returns the most specific route containing a, with the lowest

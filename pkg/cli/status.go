@@ -102,6 +102,9 @@ type TunnelReport struct {
 	// bytes are dropped: the underlay wan's mtu 1300 is too small (1328
 	// needed)"; desired.TunnelStatus.Dropping).
 	Dropping string `json:",omitempty"`
+	// Looped says that an up tunnel's packets to its remote go into
+	// itself (desired.TunnelStatus.Looped).
+	Looped string `json:",omitempty"`
 }
 
 // FilterCounters is implemented by kernels that can read rule counters.
@@ -169,7 +172,7 @@ func runStatus(env *Env, args []string) int {
 	for _, ts := range s.Want.Tunnels {
 		t := c.TunnelByName(ts.Name)
 		r := TunnelReport{Name: ts.Name, Mode: t.Mode, Reason: ts.Reason, LocalDevice: t.LocalDev, RemoteName: t.RemoteHost,
-			LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote), Dropping: ts.Dropping}
+			LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote), Dropping: ts.Dropping, Looped: ts.Looped}
 		i := slices.IndexFunc(s.Have.Links, func(l model.Link) bool { return l.Name == ts.Name })
 		if i >= 0 {
 			l := s.Have.Links[i]
@@ -276,7 +279,7 @@ func daemonTunnels(f *daemon.Facts) []TunnelReport {
 	}
 	for _, ts := range f.Tunnels {
 		r := TunnelReport{Name: ts.Name, Up: ts.Up, Reason: ts.Reason, LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote),
-			LastChange: f.LastChange[ts.Name], Held: heldOf(f, ts.Name), Dropping: ts.Dropping}
+			LastChange: f.LastChange[ts.Name], Held: heldOf(f, ts.Name), Dropping: ts.Dropping, Looped: ts.Looped}
 		if run, ok := f.Hooks[ts.Name]; ok {
 			r.LastHook = &run
 		}

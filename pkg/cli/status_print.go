@@ -200,7 +200,7 @@ func (r TunnelReport) upBut() string {
 		return ""
 	}
 	parts := r.Underlay
-	for _, s := range []string{r.Dropping, r.heldState(), r.hookState(), r.lookupState()} {
+	for _, s := range []string{r.Looped, r.Dropping, r.heldState(), r.hookState(), r.lookupState()} {
 		if s != "" {
 			parts = append(slices.Clip(parts), s)
 		}

@@ -1208,3 +1208,27 @@ func TestStatusEmptiedFile(t *testing.T) {
 		t.Errorf("stdout:\n%s\nwant the daemon's tunnel moe, and no reload offered", out.String())
 	}
 }
+
+// TestStatusLooped: an up tunnel with a route through it that holds its
+// remote, once the WAN's default route is gone, says on its line that its
+// packets to the remote go into itself (a tester's status said "up", and
+// only a note, apart, said there was no underlay route).
+func TestStatusLooped(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"wan\"\nremote = \"198.51.100.9\"\n[[route]]\nto = \"128.0.0.0/1\"\ndev = \"moe\"\n")
+	if k.Devices["wan"] == nil {
+		k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true})
+	}
+	k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.7/24"))
+	wanDefault := model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1"), Dev: "wan"}
+	k.AddForeignRoute(wanDefault, 3)
+	applied(t, file, k)
+	none := filepath.Join(t.TempDir(), "none")
+	if got := tunnelLines(statusText(t, file, k, none))[0]; got != "tunnel moe (ipip): up" {
+		t.Errorf("with the WAN's default route: %q, want up", got)
+	}
+	k.Routes = slices.DeleteFunc(k.Routes, func(r fakekernel.Route) bool { return r.Route == wanDefault })
+	want := "tunnel moe (ipip): up, but its packets to 198.51.100.9 go into itself: table main has no route to it by the underlay"
+	if got := tunnelLines(statusText(t, file, k, none))[0]; got != want {
+		t.Errorf("without it: %q, want %q", got, want)
+	}
+}

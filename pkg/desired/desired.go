@@ -78,6 +78,11 @@ type TunnelStatus struct {
 	// (1328 needed)"; gre adds ", and forwarded IPv4 ones without DF" after
 	// "dropped"; see shortfall).
 	Dropping string `json:",omitempty"`
+	// Looped is set on a tunnel whose packets to its remote go into the
+	// tunnel itself: a route through it holds the remote, and table
+	// main has no route to the remote by the underlay for its host route
+	// (the WAN's default route gone; a tester's status said up).
+	Looped string `json:",omitempty"`
 }
 
 // Build computes the desired state. cur is the owned state observed now

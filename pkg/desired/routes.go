@@ -234,6 +234,9 @@ func (b *builder) hostRoutes() {
 		}
 		if !ok {
 			b.note("tunnel %q: host route to %s: no underlay route to it in table main", t.Name, l.Remote)
+			if i := slices.IndexFunc(b.res.Tunnels, func(s TunnelStatus) bool { return s.Name == t.Name }); i >= 0 {
+				b.res.Tunnels[i].Looped = fmt.Sprintf("its packets to %s go into itself: table main has no route to it by the underlay", l.Remote)
+			}
 			continue
 		}
 		if have == nil {

@@ -84,7 +84,7 @@ func TestFollowsDeviceAndName(t *testing.T) {
 			links: []model.Link{link}, routes: routes, addrsSet: true,
 			status: TunnelStatus{Name: "moe", Up: true, Local: ip("192.0.2.7"), Remote: ip("198.51.100.2"),
 				Looped: "its packets to 198.51.100.2 go into itself: table main has no route to it by the underlay"},
-			notes:  []string{`tunnel "moe": host route to 198.51.100.2: no underlay route to it in table main`}},
+			notes: []string{`tunnel "moe": host route to 198.51.100.2: no underlay route to it in table main`}},
 		{name: "WAN without address, tunnel not created yet: routes held as unreachable",
 			in:     model.Inputs{Devices: map[string]model.Device{"wan": {Name: "wan", Up: true}}, Resolved: resolved},
 			routes: held,

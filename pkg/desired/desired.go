@@ -78,6 +78,11 @@ type TunnelStatus struct {
 	// (1328 needed)"; gre adds ", and forwarded IPv4 ones without DF" after
 	// "dropped"; see shortfall).
 	Dropping string `json:",omitempty"`
+	// LocalGuess is set on a tunnel that follows a device whose local
+	// address was a guess (localFor: nothing decided among the device's
+	// addresses): the short way, reading addresses alone, does not move
+	// a tunnel by one; the converge, with the routes, does.
+	LocalGuess bool `json:",omitempty"`
 	// Looped is set on a tunnel whose packets to its remote go into the
 	// tunnel itself: a route through it holds the remote, and table
 	// main has no route to the remote by the underlay for its host route
@@ -196,8 +201,8 @@ func (b *builder) addLink(l model.Link) {
 
 func (b *builder) tunnel(t *config.Tunnel) {
 	remote, why2 := b.remoteAddr(t)
-	local, why := b.localAddr(t, remote)
-	st := TunnelStatus{Name: t.Name, Local: local, Remote: remote}
+	local, guess, why := b.localAddr(t, remote)
+	st := TunnelStatus{Name: t.Name, Local: local, Remote: remote, LocalGuess: guess}
 	if taken := b.nameTaken(t); taken != "" {
 		// Creating the link fails, and its addresses, its up state and
 		// the routes through it would land on the device holding the
@@ -468,29 +473,34 @@ func familyWord(t *config.Tunnel) string {
 }
 
 // localAddr resolves the tunnel's local endpoint, for one that follows a
-// device the address the kernel would send to remote from (localFor); a
-// non-empty reason means it cannot be known now.
-func (b *builder) localAddr(t *config.Tunnel, remote netip.Addr) (netip.Addr, string) {
+// device the address the kernel would send to remote from (localFor;
+// guess when nothing decided it); a non-empty reason means it cannot be
+// known now.
+func (b *builder) localAddr(t *config.Tunnel, remote netip.Addr) (local netip.Addr, guess bool, why string) {
 	if t.LocalDev == "" {
-		return t.Local, ""
+		return t.Local, false, ""
 	}
 	d, ok := b.in.Devices[t.LocalDev]
 	if !ok {
-		return netip.Addr{}, fmt.Sprintf("local device %s does not exist", t.LocalDev)
+		return netip.Addr{}, false, fmt.Sprintf("local device %s does not exist", t.LocalDev)
 	}
 	if b.in.AddrsUnread {
-		return netip.Addr{}, fmt.Sprintf("it follows the %s address of %s, which --from-empty does not read (plan without it, as root or with CAP_NET_ADMIN, shows the tunnel)", familyWord(t), t.LocalDev)
+		return netip.Addr{}, false, fmt.Sprintf("it follows the %s address of %s, which --from-empty does not read (plan without it, as root or with CAP_NET_ADMIN, shows the tunnel)", familyWord(t), t.LocalDev)
 	}
-	if a, ok := localFor(d, t.Mode.OuterIPv6(), remote, b.in.Routes); ok {
-		return a, ""
+	var cur netip.Addr
+	if l, ok := b.current(t.Name); ok {
+		cur = l.Local
+	}
+	if a, guess, ok := localFor(d, t.Mode.OuterIPv6(), remote, cur, b.in.Routes); ok {
+		return a, guess, ""
 	}
 	if why := unusableWhy(t, d.Unusable); why != "" {
-		return netip.Addr{}, fmt.Sprintf("local device %s has no usable %s address%s", t.LocalDev, familyWord(t), why)
+		return netip.Addr{}, false, fmt.Sprintf("local device %s has no usable %s address%s", t.LocalDev, familyWord(t), why)
 	}
 	if t.Mode.OuterIPv6() && d.LinkLocal.IsValid() {
-		return netip.Addr{}, linkLocalOnly(t, d.LinkLocal)
+		return netip.Addr{}, false, linkLocalOnly(t, d.LinkLocal)
 	}
-	return netip.Addr{}, fmt.Sprintf("local device %s has no %s address", t.LocalDev, familyWord(t))
+	return netip.Addr{}, false, fmt.Sprintf("local device %s has no %s address", t.LocalDev, familyWord(t))
 }
 
 // linkLocalOnly is the reason of a tunnel whose local device has no

@@ -13,9 +13,13 @@ import (
 // lease, a ULA from an upstream router beside the ISP's prefix) must not
 // take whichever came first or last (a tester's tunnels took the alias
 // and the ULA: dead, with status saying up). routes are the main table's
-// routes tunneld does not own. Without a remote, or with one address, it
-// is the first, as before: a preferred primary one.
-func localFor(d model.Device, v6 bool, remote netip.Addr, routes []model.UnderlayRoute) (netip.Addr, bool) {
+// routes tunneld does not own. With one address it is that one. Where
+// nothing decides (no remote known yet; IPv4, a next hop on none of the
+// device's subnets: the routes not read since the device's addresses
+// changed, or gone), guess is set, and it is cur, the tunnel's local
+// address now, while the device still has it, else the first, a
+// preferred primary one: a guess does not move a tunnel for nothing.
+func localFor(d model.Device, v6 bool, remote, cur netip.Addr, routes []model.UnderlayRoute) (a netip.Addr, guess, ok bool) {
 	first, n := -1, 0
 	for i, p := range d.Addrs {
 		if p.Addr().Is6() == v6 {
@@ -27,9 +31,11 @@ func localFor(d model.Device, v6 bool, remote netip.Addr, routes []model.Underla
 	}
 	switch {
 	case first < 0:
-		return netip.Addr{}, false
-	case n == 1 || !remote.IsValid() || remote.Is6() != v6:
-		return d.Addrs[first].Addr(), true
+		return netip.Addr{}, false, false
+	case n == 1:
+		return d.Addrs[first].Addr(), false, true
+	case !remote.IsValid() || remote.Is6() != v6:
+		return stay(d, v6, cur, d.Addrs[first].Addr()), true, true
 	}
 	// The route to the remote by the device: its preferred source, where
 	// it is one of the device's, is what the kernel sends from.
@@ -41,34 +47,33 @@ func localFor(d model.Device, v6 bool, remote netip.Addr, routes []model.Underla
 	}
 	r, routed := model.Lookup(byDev, remote)
 	if routed && r.Src.IsValid() && has(d, r.Src) {
-		return r.Src, true
+		return r.Src, false, true
 	}
 	if v6 {
-		return localFor6(d, remote), true
+		return localFor6(d, remote), false, true
 	}
 	hop := remote
 	if routed && !onSubnet(d, remote) {
 		hop = r.Via
 	}
-	return localFor4(d, hop), true
-}
-
-// localFor4 follows the kernel's choice for IPv4 (inet_select_addr) by
-// the next hop to the remote (the remote itself on one of the device's
-// subnets, else the gateway of the route to it by the device): the
-// first address whose subnet holds it, else the first.
-func localFor4(d model.Device, hop netip.Addr) netip.Addr {
+	// The kernel's choice for IPv4 (inet_select_addr) by the next hop to
+	// the remote (the remote itself on one of the device's subnets, else
+	// the gateway of the route to it by the device): the first address
+	// whose subnet holds it.
 	for _, p := range d.Addrs {
 		if p.Addr().Is4() && hop.IsValid() && p.Masked().Contains(hop) {
-			return p.Addr()
+			return p.Addr(), false, true
 		}
 	}
-	for _, p := range d.Addrs {
-		if p.Addr().Is4() {
-			return p.Addr()
-		}
+	return stay(d, false, cur, d.Addrs[first].Addr()), true, true
+}
+
+// stay is cur where d still has it (of the family), else first.
+func stay(d model.Device, v6 bool, cur, first netip.Addr) netip.Addr {
+	if cur.IsValid() && cur.Is6() == v6 && has(d, cur) {
+		return cur
 	}
-	return netip.Addr{}
+	return first
 }
 
 // onSubnet reports whether a is on one of d's IPv4 subnets.

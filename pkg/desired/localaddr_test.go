@@ -38,37 +38,47 @@ func TestLocalFor(t *testing.T) {
 		remote string
 		routes []model.UnderlayRoute
 		want   string
+		guess  bool
+		cur    string // the tunnel's local address now
 	}{
-		{"IPv4: the remote on the lease's subnet, the modem's address first", modem, false, "192.0.2.2", nil, "192.0.2.5"},
-		{"IPv4: by the default route's gateway", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "192.0.2.1", "wan0", "")}, "192.0.2.5"},
-		{"IPv4: by a route through the modem's subnet", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "192.0.2.1", "wan0", ""), route("198.51.100.0/24", "192.168.100.1", "wan0", "")}, "192.168.100.2"},
-		{"IPv4: the route's preferred source", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "192.168.100.1", "wan0", "192.0.2.5")}, "192.0.2.5"},
-		{"IPv4: a preferred source not the device's", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "192.0.2.1", "wan0", "10.0.0.1")}, "192.0.2.5"},
-		{"IPv4: a route by another device only: the first", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "192.0.2.1", "lan", "")}, "192.168.100.2"},
-		{"IPv4: no remote known: the first", modem, false, "", nil, "192.168.100.2"},
-		{"IPv4: one address", dev(0, 0, "192.0.2.5/24", "2001:db8::1/64"), false, "198.51.100.9", nil, "192.0.2.5"},
-		{"IPv6: a global address for a global remote, not the newer ULA", ula, true, "2001:db8:aa::2", []model.UnderlayRoute{route("::/0", "fe80::1", "wan0", "")}, "2001:db8:ff::1"},
-		{"IPv6: a ULA for a ULA remote", ula, true, "fd00:aa::2", nil, "fd00:ff::1"},
-		{"IPv6: a preferred ULA before a deprecated global address, as the kernel", dev(0, 1, "fd00:ff::1/64", "2001:db8:ff::1/64"), true, "2001:db8:aa::2", nil, "fd00:ff::1"},
-		{"IPv6: the new prefix, not the deprecated one sharing more with the remote", dev(0, 1, "2001:db8:2::1/64", "2001:db8:1::1/64"), true, "2001:db8:1::99", nil, "2001:db8:2::1"},
-		{"IPv6: the longest prefix in common", dev(0, 0, "2001:db8:1::5/64", "2001:db9::5/64"), true, "2001:db9:a::1", nil, "2001:db9::5"},
-		{"IPv6: public before temporary", dev(1, 0, "2001:db8::1/64", "2001:db8::abcd/64"), true, "2001:db8::abcd:1", nil, "2001:db8::1"},
-		{"IPv6: the route's preferred source", ula, true, "2001:db8:aa::2", []model.UnderlayRoute{route("::/0", "fe80::1", "wan0", "fd00:ff::1")}, "fd00:ff::1"},
-		{"IPv6: a tie: the kernel's order, newest first", dev(0, 0, "2001:db8:1::5/64", "2001:db8:2::5/64"), true, "2001:db9::1", nil, "2001:db8:1::5"},
-		{"IPv6: an IPv4 address first in the list", dev(0, 0, "192.0.2.5/24", "fd00:ff::1/64", "2001:db8:ff::1/64"), true, "2001:db8:aa::2", nil, "2001:db8:ff::1"},
+		{"IPv4: the remote on the lease's subnet, the modem's address first", modem, false, "192.0.2.2", nil, "192.0.2.5", false, ""},
+		{"IPv4: by the default route's gateway", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "192.0.2.1", "wan0", "")}, "192.0.2.5", false, ""},
+		{"IPv4: by a route through the modem's subnet", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "192.0.2.1", "wan0", ""), route("198.51.100.0/24", "192.168.100.1", "wan0", "")}, "192.168.100.2", false, ""},
+		{"IPv4: the route's preferred source", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "192.168.100.1", "wan0", "192.0.2.5")}, "192.0.2.5", false, ""},
+		{"IPv4: a preferred source not the device's", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "192.0.2.1", "wan0", "10.0.0.1")}, "192.0.2.5", false, ""},
+		{"IPv4: a route by another device only: the first, a guess", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "192.0.2.1", "lan", "")}, "192.168.100.2", true, ""},
+		{"IPv4: a gateway on none of the subnets (routes read before a renew): a guess", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "203.0.113.1", "wan0", "")}, "192.168.100.2", true, ""},
+		{"IPv4: no remote known: the first, a guess", modem, false, "", nil, "192.168.100.2", true, ""},
+		{"IPv4: a guess keeps the address the tunnel has", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "203.0.113.1", "wan0", "")}, "192.0.2.5", true, "192.0.2.5"},
+		{"IPv4: a guess, the tunnel's address gone: the first", modem, false, "198.51.100.9", []model.UnderlayRoute{route("0.0.0.0/0", "203.0.113.1", "wan0", "")}, "192.168.100.2", true, "192.0.2.9"},
+		{"IPv4: decided, not kept", modem, false, "192.0.2.2", nil, "192.0.2.5", false, "192.168.100.2"},
+		{"IPv4: one address", dev(0, 0, "192.0.2.5/24", "2001:db8::1/64"), false, "198.51.100.9", nil, "192.0.2.5", false, ""},
+		{"IPv6: a global address for a global remote, not the newer ULA", ula, true, "2001:db8:aa::2", []model.UnderlayRoute{route("::/0", "fe80::1", "wan0", "")}, "2001:db8:ff::1", false, ""},
+		{"IPv6: a ULA for a ULA remote", ula, true, "fd00:aa::2", nil, "fd00:ff::1", false, ""},
+		{"IPv6: a preferred ULA before a deprecated global address, as the kernel", dev(0, 1, "fd00:ff::1/64", "2001:db8:ff::1/64"), true, "2001:db8:aa::2", nil, "fd00:ff::1", false, ""},
+		{"IPv6: the new prefix, not the deprecated one sharing more with the remote", dev(0, 1, "2001:db8:2::1/64", "2001:db8:1::1/64"), true, "2001:db8:1::99", nil, "2001:db8:2::1", false, ""},
+		{"IPv6: the longest prefix in common", dev(0, 0, "2001:db8:1::5/64", "2001:db9::5/64"), true, "2001:db9:a::1", nil, "2001:db9::5", false, ""},
+		{"IPv6: public before temporary", dev(1, 0, "2001:db8::1/64", "2001:db8::abcd/64"), true, "2001:db8::abcd:1", nil, "2001:db8::1", false, ""},
+		{"IPv6: the route's preferred source", ula, true, "2001:db8:aa::2", []model.UnderlayRoute{route("::/0", "fe80::1", "wan0", "fd00:ff::1")}, "fd00:ff::1", false, ""},
+		{"IPv6: a tie: the kernel's order, newest first", dev(0, 0, "2001:db8:1::5/64", "2001:db8:2::5/64"), true, "2001:db9::1", nil, "2001:db8:1::5", false, ""},
+		{"IPv6: an IPv4 address first in the list", dev(0, 0, "192.0.2.5/24", "fd00:ff::1/64", "2001:db8:ff::1/64"), true, "2001:db8:aa::2", nil, "2001:db8:ff::1", false, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var remote netip.Addr
 			if tt.remote != "" {
 				remote = ip(tt.remote)
 			}
-			got, ok := localFor(tt.d, tt.v6, remote, tt.routes)
-			if !ok || got != ip(tt.want) {
-				t.Errorf("localFor = %v, %v; want %s", got, ok, tt.want)
+			var cur netip.Addr
+			if tt.cur != "" {
+				cur = ip(tt.cur)
+			}
+			got, guess, ok := localFor(tt.d, tt.v6, remote, cur, tt.routes)
+			if !ok || got != ip(tt.want) || guess != tt.guess {
+				t.Errorf("localFor = %v, guess %v, %v; want %s, guess %v", got, guess, ok, tt.want, tt.guess)
 			}
 		})
 	}
-	if a, ok := localFor(dev(0, 0, "192.0.2.5/24"), true, ip("2001:db8::1"), nil); ok {
+	if a, _, ok := localFor(dev(0, 0, "192.0.2.5/24"), true, ip("2001:db8::1"), netip.Addr{}, nil); ok {
 		t.Errorf("no IPv6 address: got %v", a)
 	}
 }

@@ -24,7 +24,10 @@ import (
 // kernel.AddrReader, or a configuration without such tunnels, makes it do
 // nothing. The addresses left out for duplicate address detection
 // (Device.Unusable) and the link-local one (Device.LinkLocal), which only
-// word a down tunnel's reason, stay as last observed until that converge. The Report's Last is last with the new
+// word a down tunnel's reason, stay as last observed until that converge.
+// A tunnel whose new local address is a guess (desired.TunnelStatus
+// LocalGuess: the routes that would decide it are last's) is not moved
+// here either. The Report's Last is last with the new
 // addresses, and the tunnels and the filter as changed: what the next
 // short way, before the converge, plans from.
 func Endpoints(ctx context.Context, k kernel.Kernel, c *config.Config, resolved map[string][]netip.Addr, last Snapshot, hold ...Hold) (Report, error) {
@@ -46,12 +49,26 @@ func Endpoints(ctx context.Context, k kernel.Kernel, c *config.Config, resolved 
 		in.Devices[name] = d
 	}
 	s := Plan(last.Have, in, c, resolved)
+	// A local address the builder guessed (the routes that would decide
+	// it are last's, read before the addresses changed) waits for the
+	// converge, which reads them: a renew that moves the WAN to a new
+	// subnet would move the tunnel to the wrong address and back.
+	var guessed map[string]bool
+	for _, t := range s.Want.Tunnels {
+		if t.LocalGuess {
+			if guessed == nil {
+				guessed = map[string]bool{}
+			}
+			guessed[t.Name] = true
+		}
+	}
 	held := func(op plan.Op) bool { return slices.ContainsFunc(hold, func(h Hold) bool { return h(op) }) }
-	moved := slices.ContainsFunc(s.Plan.Ops, func(op plan.Op) bool { return isMove(op) && !held(op) })
+	waits := func(op plan.Op) bool { return held(op) || guessed[op.Link.Name] }
+	moved := slices.ContainsFunc(s.Plan.Ops, func(op plan.Op) bool { return isMove(op) && !waits(op) })
 	s.Plan.Ops = slices.DeleteFunc(s.Plan.Ops, func(op plan.Op) bool {
 		switch {
 		case isMove(op):
-			return held(op)
+			return waits(op)
 		case op.Kind == plan.FilterReplace:
 			// The filter names the tunnels' local addresses: it moves
 			// with them, or packets to the new address would pass it

@@ -65,6 +65,16 @@ func TestEndpoints(t *testing.T) {
 		{name: "secondary added", cfg: c,
 			change:    func(k *fakekernel.Kernel) { k.SetAddrs("eth0", netip.MustParsePrefix("203.0.113.10/24"), renewed) },
 			wantLocal: "203.0.113.10", wantReads: 1},
+		// A renew to another subnet beside a modem's access address:
+		// the routes last read name the old gateway, on none of the
+		// new subnets, so the pick is a guess, left to the converge
+		// (which reads the new routes) rather than a move to the
+		// modem's address and back.
+		{name: "renewed to another subnet beside an alias", cfg: c,
+			change: func(k *fakekernel.Kernel) {
+				k.SetAddrs("eth0", netip.MustParsePrefix("192.168.100.2/24"), netip.MustParsePrefix("198.18.5.5/24"))
+			},
+			wantLocal: "203.0.113.10", wantReads: 1},
 		{name: "address gone", cfg: c, change: func(k *fakekernel.Kernel) { k.SetAddrs("eth0") },
 			wantLocal: "203.0.113.10", wantReads: 1},
 		{name: "held", cfg: c, change: func(k *fakekernel.Kernel) { k.SetAddrs("eth0", renewed) },

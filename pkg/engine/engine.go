@@ -114,10 +114,16 @@ func HeldBack(ops []plan.Op, hold ...Hold) []bool {
 }
 
 // Plan is the pure part of Look: what the configuration wants, given an
-// observation (have, in) and the current DNS answers.
+// observation (have, in) and the current DNS answers. The observation's
+// warnings (model.Inputs.Warnings) come first in Want.Warnings.
 func Plan(have model.State, in model.Inputs, c *config.Config, resolved map[string][]netip.Addr) Snapshot {
 	in.Resolved = resolved
 	want := desired.Build(c, in, have)
+	if len(in.Warnings) > 0 {
+		// The seam's first (an unreadable record): said by
+		// whatever says the configuration's.
+		want.Warnings = append(slices.Clip(in.Warnings), want.Warnings...)
+	}
 	p := plan.Diff(have, want.State, want.Fallbacks...)
 	p.Tables = Tables(c)
 	p.RuleBand = Band(c)
@@ -137,8 +143,13 @@ type Report struct {
 	// Ended are the first round's warnings that the last round no longer
 	// gives: what the converge's own changes ended, such as rules in
 	// tunneld's table that it did not write, gone with the table it
-	// replaced. Said by apply and the daemon's log with the last round's
-	// (a tester's admin lost a rule without a word).
+	// replaced, and the seam's, which only the observation that met
+	// them gives (model.Inputs.Warnings: an unreadable record). Said by
+	// apply and the daemon's log with the last round's (a tester's admin
+	// lost a rule without a word).
+	//
+	// Down's report has no desired state: Last.Want holds only the
+	// seam's warnings of all its rounds.
 	Ended []string
 }
 
@@ -388,14 +399,17 @@ func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error
 	// sysctls out of scope, it also reads what restoring them overwrites.
 	scope := Scope(c)
 	scope.Sysctls = nil
+	var warnings []string // the seam's (see Report.Ended)
 	for range MaxRounds {
 		have, in, err := k.Observe(ctx, scope)
 		if err != nil {
 			return rep, err
 		}
+		warnings = append(warnings, in.Warnings...)
 		p := plan.Diff(have, model.State{})
 		p.Tables, p.RuleBand = Tables(c), Band(c)
 		rep.Last = Snapshot{Have: have, Inputs: in, Plan: p}
+		rep.Last.Want.Warnings = warnings
 		if p.Empty() {
 			return rep, nil
 		}

@@ -396,3 +396,50 @@ func TestConvergeEndedWarnings(t *testing.T) {
 		}
 	}
 }
+
+// seamWarning is a kernel whose next observation gives warn, once, as
+// the Linux seam gives an unreadable record's (model.Inputs.Warnings).
+type seamWarning struct {
+	kernel.Kernel
+	warn []string
+}
+
+func (k *seamWarning) Observe(ctx context.Context, scope model.Scope) (model.State, model.Inputs, error) {
+	s, in, err := k.Kernel.Observe(ctx, scope)
+	in.Warnings, k.warn = k.warn, nil
+	return s, in, err
+}
+
+// TestSeamWarnings: the seam's warnings (an unreadable record, moved
+// aside) come first among the snapshot's, for plan and status; a
+// converge gives each once, in Ended when a later round no longer does,
+// for apply and the daemon; and Down, which plans no desired state,
+// gives them in Last.Want.Warnings, for down and the daemon's teardown.
+func TestSeamWarnings(t *testing.T) {
+	const w = "state record /run/tunneld/sysctl.json is unreadable"
+	c, err := config.Parse("t.toml", []byte(strings.Replace(refusedConf, "%s", "gre", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &seamWarning{Kernel: world(), warn: []string{w}}
+	s, err := Look(ctx, k, c, nil)
+	if err != nil || len(s.Want.Warnings) == 0 || s.Want.Warnings[0] != w {
+		t.Errorf("Look: warnings %q, %v; want %q first", s.Want.Warnings, err, w)
+	}
+	k.warn = []string{w}
+	rep, err := Converge(ctx, k, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(strings.Join(append(rep.Ended, rep.Last.Want.Warnings...), "\n"), w); n != 1 {
+		t.Errorf("Converge: %d of the seam's warning in Ended %q and the last round's %q, want 1", n, rep.Ended, rep.Last.Want.Warnings)
+	}
+	k.warn = []string{w}
+	rep, err = Down(ctx, k, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Last.Want.Warnings, []string{w}) {
+		t.Errorf("Down: warnings %q, want %q", rep.Last.Want.Warnings, w)
+	}
+}

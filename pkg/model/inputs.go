@@ -46,6 +46,13 @@ type Inputs struct {
 	// --from-empty): a tunnel that follows one waits for that read, not
 	// for an address the device lacks.
 	AddrsUnread bool
+	// Warnings are what the seam met reading the kernel and its records
+	// that the admin must hear of: a record in the state directory it
+	// could not read, and so went on without (what is lost with it, and
+	// what to do). Each is given once, by the observation that met it.
+	// The engine adds them to the desired state's (desired.Result.Warnings),
+	// which apply, plan, status and the daemon's log say.
+	Warnings []string
 }
 
 // ForeignRule is a policy rule tunneld does not own, as far as placing

@@ -2,7 +2,6 @@ package linux
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -29,15 +28,19 @@ import (
 // apply that adds or deletes a rule finds them empty and forgets them.
 const bandsFile = "rule-bands.json"
 
-// ruleBands returns the recorded bands (none when there is no record),
-// read from the file the first time.
+// ruleBands returns the recorded bands (none when there is no record,
+// or one that cannot be read: setAside), read from the file the first
+// time.
 func (k *Kernel) ruleBands() ([]model.RuleBand, error) {
 	if k.bandsKnown {
 		return slices.Clone(k.bands), nil
 	}
 	bands, err := k.readBands()
 	if err != nil {
-		return nil, err
+		if err = k.setAside(err, lostBands); err != nil {
+			return nil, err
+		}
+		bands = nil
 	}
 	k.bands, k.bandsKnown = bands, true
 	return slices.Clone(bands), nil
@@ -118,7 +121,7 @@ func changesRules(p plan.Plan) bool {
 }
 
 // readBands reads the rule bands' record from its file (none when there
-// is no file).
+// is no file; a *badRecordError when it cannot be read as the record).
 func (k *Kernel) readBands() ([]model.RuleBand, error) {
 	path := filepath.Join(k.opts.StateDir, bandsFile)
 	b, err := os.ReadFile(path)
@@ -130,9 +133,17 @@ func (k *Kernel) readBands() ([]model.RuleBand, error) {
 	}
 	var bands []model.RuleBand
 	if err := minijson.Unmarshal(b, &bands); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, &badRecordError{path: path, content: b, err: err}
 	}
 	return bands, nil
+}
+
+// lostBands is what an unreadable rule bands' record loses, for its
+// warning (setAside).
+func lostBands([]byte) string {
+	return "rules of protocol 116 in a priority band tunneld used before, other than the configuration's " +
+		"(global.rule_priority_min/max), are no longer seen as tunneld's, and stay: list them (ip rule show proto 116; " +
+		"ip -6 rule show proto 116) and delete by hand those outside the band (ip rule del prio N)"
 }
 
 // unionBands returns a with the bands of b it lacks appended, and whether

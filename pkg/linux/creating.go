@@ -2,7 +2,6 @@ package linux
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -27,8 +26,8 @@ import (
 // failed (a device of that name is then someone else's).
 const creatingFile = "creating.json"
 
-// creatingRecord returns the record (nil when there is none), read from
-// the file the first time.
+// creatingRecord returns the record (nil when there is none, or one
+// that cannot be read: setAside), read from the file the first time.
 func (k *Kernel) creatingRecord() (map[string]string, error) {
 	if k.creatingKnown {
 		return k.creating, nil
@@ -44,10 +43,21 @@ func (k *Kernel) creatingRecord() (map[string]string, error) {
 	}
 	var rec map[string]string
 	if err := minijson.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		if err := k.setAside(&badRecordError{path: path, content: b, err: err}, lostCreating); err != nil {
+			return nil, err
+		}
+		rec = nil
 	}
 	k.creating, k.creatingKnown = rec, true
 	return rec, nil
+}
+
+// lostCreating is what an unreadable record of the tunnels being created
+// loses, for its warning (setAside).
+func lostCreating([]byte) string {
+	return "a tunnel that a crash left created but without tunneld's alias is no longer known as tunneld's: " +
+		"one the configuration names is still taken over, one it does not stays; " +
+		"look for tunnels without the alias tunneld (ip -d link show) and delete those no one made by hand (ip link del NAME)"
 }
 
 // saveCreating writes the record atomically; an empty one removes the

@@ -76,6 +76,11 @@ type Kernel struct {
 	// bands is, once sysctlsKnown.
 	sysctls      kernel.SysctlRecord
 	sysctlsKnown bool
+	// locked is set once the caller holds the state directory's lock
+	// (StateLocked); warnings are those of unreadable records
+	// (setAside) that no observation has given yet.
+	locked   bool
+	warnings []string
 }
 
 var _ kernel.Kernel = (*Kernel)(nil)

@@ -17,7 +17,8 @@ var tunnelKinds = map[string]bool{"ipip": true, "gre": true, "sit": true, "ip6tn
 // Observe implements kernel.Kernel: one dump each of links, addresses,
 // routes and rules (others' rules in the scope's band are inputs), the
 // sysctls in scope (and those it reads as inputs), and tunneld's
-// nftables table.
+// nftables table. A record in the state directory that cannot be read
+// is read as missing, with a warning (setAside).
 func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, model.Inputs, error) {
 	var s model.State
 	var in model.Inputs
@@ -105,7 +106,13 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		}
 	}
 	s.Sort()
-	return s, in, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return s, in, err
+	}
+	// The records' warnings are given once, by the observation that
+	// read them (or the next one that works).
+	in.Warnings, k.warnings = k.warnings, nil
+	return s, in, nil
 }
 
 // addrsByDevice holds the addresses a device's own traffic can come from

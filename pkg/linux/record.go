@@ -2,9 +2,11 @@ package linux
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/tunneld/tunneld/pkg/minijson"
 )
@@ -61,4 +63,54 @@ func (k *Kernel) KeepRecords() {
 			_ = k.saveRecord(r.name, false, r.v)
 		}
 	}
+}
+
+// badRecordError is a record's file that is there but cannot be read as
+// the record (empty, cut short, garbage: written by someone else, or a
+// bug). Its message names the file first, as the record's readers'
+// errors did.
+type badRecordError struct {
+	path    string
+	content []byte
+	err     error
+}
+
+func (e *badRecordError) Error() string { return e.path + ": " + e.err.Error() }
+
+func (e *badRecordError) Unwrap() error { return e.err }
+
+// StateLocked tells k that its caller holds the state directory's lock
+// (apply, down and run take it before they observe): a record k finds
+// unreadable from then on is moved aside (setAside). Without it (status
+// and plan, which only read and take no lock) such a record is read as
+// missing and left where it is, for the next of those to move.
+func (k *Kernel) StateLocked() { k.locked = true }
+
+// setAside deals with err, from reading a record: one that is no
+// *badRecordError is returned as it is. An unreadable record must not
+// lock the admin out of every command (a tester's empty sysctl.json
+// failed apply, status, down and run, the daemon restarting into it, and
+// deleting the file by hand was the only way out): it is read as
+// missing, and a warning (Observe's model.Inputs.Warnings) names the
+// file, says what is lost with it (lost, of the file's content: what
+// tunneld no longer knows, and what to do) and where the file is now. Its content is kept: a
+// process that holds the state directory's lock moves it to
+// NAME.broken-TIME beside it, atomically, so the record is written anew
+// from then on; one that does not leaves it.
+func (k *Kernel) setAside(err error, lost func(content []byte) string) error {
+	var bad *badRecordError
+	if !errors.As(err, &bad) {
+		return err
+	}
+	where := "read as missing here, and left for the next tunneld that changes the kernel (apply, down or run) to move aside"
+	if k.locked {
+		to := bad.path + ".broken-" + time.Now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(bad.path, to); rerr != nil {
+			where = "tunneld goes on without it, but could not move it aside (" + rerr.Error() + "): its next write replaces it"
+		} else {
+			where = "moved aside to " + to + ", and tunneld goes on without it"
+		}
+	}
+	k.warnings = append(k.warnings, fmt.Sprintf("state record %s is unreadable (%v): %s; %s", bad.path, bad.err, where, lost(bad.content)))
+	return nil
 }

@@ -80,21 +80,25 @@ func (k *Kernel) inputSysctls(paths []string) map[string]string {
 // originals returns the record (path → entry), a copy of its caller's,
 // read from the file the first time and kept as written since (as the
 // rule bands are): a state directory wiped under a running daemon does
-// not take the originals with it (see keepRecords).
+// not take the originals with it (see keepRecords). A file that cannot
+// be read as the record is read as none (setAside).
 func (k *Kernel) originals() (kernel.SysctlRecord, error) {
 	if k.sysctlsKnown {
 		return maps.Clone(k.sysctls), nil
 	}
 	m, err := k.readOriginals()
 	if err != nil {
-		return nil, err
+		if err = k.setAside(err, lostOriginals); err != nil {
+			return nil, err
+		}
+		m = kernel.SysctlRecord{}
 	}
 	k.sysctls, k.sysctlsKnown = m, true
 	return maps.Clone(m), nil
 }
 
 // readOriginals reads the record from its file (an empty one when there
-// is none).
+// is none; a *badRecordError when it cannot be read as the record).
 func (k *Kernel) readOriginals() (kernel.SysctlRecord, error) {
 	path := filepath.Join(k.opts.StateDir, sysctlFile)
 	b, err := os.ReadFile(path)
@@ -110,7 +114,7 @@ func (k *Kernel) readOriginals() (kernel.SysctlRecord, error) {
 		// An older version's record: the originals alone.
 		old := map[string]string{}
 		if minijson.Unmarshal(b, &old) != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, &badRecordError{path: path, content: b, err: err}
 		}
 		m = make(kernel.SysctlRecord, len(old))
 		for p, o := range old {
@@ -118,6 +122,31 @@ func (k *Kernel) readOriginals() (kernel.SysctlRecord, error) {
 		}
 	}
 	return m, nil
+}
+
+// lostOriginals says, for the warning of an unreadable sysctl record
+// (content, the file's), what is lost with it and what to do: the
+// sysctls it names, as far as their names can still be read in it (a
+// quoted string that looks like a sysctl's path, net/…), may not be put
+// back.
+func lostOriginals(content []byte) string {
+	var names []string
+	parts := strings.Split(string(content), `"`)
+	for i := 1; i < len(parts)-1; i += 2 { // between two quotes
+		p := parts[i]
+		if strings.HasPrefix(p, "net/") && !strings.ContainsAny(p, "\\ \t\n") {
+			if n := model.SysctlName(p); !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	named := "none legible in the record"
+	if len(names) > 0 {
+		named = "legible in the record: " + strings.Join(names, ", ")
+	}
+	return "the sysctls tunneld set (ip_forward, IPv6 forwarding, proxy_arp as the configuration names them, " +
+		"and the interfaces' forwarding the kernel copies from these) may not be put back to their values before it (" + named +
+		"): after `tunneld down`, check them (sysctl NAME) and set by hand those left as tunneld set them"
 }
 
 // saveOriginals writes the record atomically; an empty record removes

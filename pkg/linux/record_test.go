@@ -1,0 +1,146 @@
+package linux
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tunneld/tunneld/pkg/model"
+)
+
+// TestUnreadableRecords: a record that cannot be read (empty, cut short,
+// garbage, JSON of the wrong shape) is read as missing, not an error that
+// stops every command (a tester's empty sysctl.json failed apply, status,
+// down and run alike); a warning names it, what is lost with it (the
+// sysctls still legible in a sysctl record) and what to do. A kernel
+// whose caller holds the state directory's lock moves it aside, its
+// content kept, once; one that does not (status, plan) leaves it.
+func TestUnreadableRecords(t *testing.T) {
+	type record struct {
+		name  string
+		good  string                       // cut short below
+		wrong string                       // JSON of another shape
+		lost  string                       // in each warning
+		read  func(k *Kernel) (int, error) // the record's length
+	}
+	records := []record{
+		{sysctlFile, `{"net/ipv4/conf/lan0/proxy_arp": {"Original": "0", "Ours": ["1"]}, "net/ipv4/ip_forward": {"Original": "0", "Ours": ["1"]}}`, `["net/ipv4/ip_forward"]`,
+			"after `tunneld down`, check them (sysctl NAME)",
+			func(k *Kernel) (int, error) { m, err := k.originals(); return len(m), err }},
+		{bandsFile, `[{"Min": 25000, "Max": 25999}]`, `{"Min": 25000}`,
+			"ip rule show proto 116",
+			func(k *Kernel) (int, error) { b, err := k.ruleBands(); return len(b), err }},
+		{creatingFile, `{"t1": "ipip", "t2": "gre"}`, `{"t1": 1}`,
+			"ip -d link show",
+			func(k *Kernel) (int, error) { m, err := k.creatingRecord(); return len(m), err }},
+	}
+	for _, r := range records {
+		for _, content := range []string{"", r.good[:len(r.good)-8], "\x00\xffgarbage{", r.wrong} {
+			for _, locked := range []bool{true, false} {
+				dir := t.TempDir()
+				path := filepath.Join(dir, r.name)
+				if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				k := &Kernel{opts: Options{StateDir: dir}}
+				if locked {
+					k.StateLocked()
+				}
+				what := r.name + " " + strings.ToValidUTF8(content, "?")
+				if locked {
+					what += ", locked"
+				}
+				if n, err := r.read(k); err != nil || n != 0 {
+					t.Errorf("%s: read %d entries, %v; want none, no error", what, n, err)
+					continue
+				}
+				if len(k.warnings) != 1 {
+					t.Errorf("%s: warnings %q, want one", what, k.warnings)
+					continue
+				}
+				w := k.warnings[0]
+				if !strings.HasPrefix(w, "state record "+path+" is unreadable (") || !strings.Contains(w, r.lost) {
+					t.Errorf("%s: warning %q does not name the file and what is lost", what, w)
+				}
+				if r.name == sysctlFile {
+					named := "legible in the record: net.ipv4.conf.lan0.proxy_arp, net.ipv4.ip_forward)"
+					if content == r.wrong {
+						named = "legible in the record: net.ipv4.ip_forward)"
+					}
+					if content == "" || content[0] == 0 {
+						named = "none legible in the record"
+					}
+					if !strings.Contains(w, named) {
+						t.Errorf("%s: warning %q does not say %q", what, w, named)
+					}
+				}
+				aside, _ := filepath.Glob(path + ".broken-*")
+				if !locked {
+					if b, err := os.ReadFile(path); err != nil || string(b) != content || len(aside) != 0 {
+						t.Errorf("%s: the record was moved (%v, %q; aside %q), want it left", what, err, b, aside)
+					}
+					if !strings.Contains(w, "left for the next tunneld that changes the kernel") {
+						t.Errorf("%s: warning %q does not say it is left", what, w)
+					}
+					continue
+				}
+				if _, err := os.Stat(path); !os.IsNotExist(err) {
+					t.Errorf("%s: the record is still there: %v", what, err)
+				}
+				if len(aside) != 1 {
+					t.Errorf("%s: moved aside as %q, want one file", what, aside)
+					continue
+				}
+				if b, err := os.ReadFile(aside[0]); err != nil || string(b) != content {
+					t.Errorf("%s: moved aside %q, %v; want the content kept", what, b, err)
+				}
+				if !strings.Contains(w, "moved aside to "+aside[0]+", and tunneld goes on without it") {
+					t.Errorf("%s: warning %q does not say where it went", what, w)
+				}
+				// Said once: it is known as missing now, in this
+				// process and in the next.
+				k.warnings = nil
+				for _, k := range []*Kernel{k, {opts: k.opts, locked: true}} {
+					if n, err := r.read(k); err != nil || n != 0 || len(k.warnings) != 0 {
+						t.Errorf("%s: read again: %d entries, %v, warnings %q", what, n, err, k.warnings)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestUnreadableRecordWrittenAnew: once the unreadable record is moved
+// aside, the next change writes a new one, readable, in its place; and a
+// record that cannot be read for another reason than its content (a
+// directory in its place) is still an error.
+func TestUnreadableRecordWrittenAnew(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, bandsFile)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	band := model.RuleBand{Min: 25000, Max: 25999}
+	k := &Kernel{opts: Options{StateDir: dir}}
+	k.StateLocked()
+	if err := k.recordBand(band); err != nil {
+		t.Fatal(err)
+	}
+	got, err := (&Kernel{opts: k.opts}).readBands()
+	if err != nil || len(got) != 1 || got[0] != band {
+		t.Errorf("record after the move: %v, %v", got, err)
+	}
+	if len(k.warnings) != 1 {
+		t.Errorf("warnings %q, want one", k.warnings)
+	}
+	other := t.TempDir()
+	if err := os.Mkdir(filepath.Join(other, sysctlFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	k = &Kernel{opts: Options{StateDir: other}}
+	k.StateLocked()
+	if _, err := k.originals(); err == nil {
+		t.Errorf("a directory in the sysctl record's place: no error")
+	}
+}

@@ -30,6 +30,7 @@ func runApply(env *Env, args []string) int {
 		return 1
 	}
 	defer lock.Release()
+	stateLocked(k)
 	resolved := resolveAll(env, c)
 	if !keepLock(env, lock.Lock, "apply") {
 		return 1
@@ -110,9 +111,13 @@ func runDown(env *Env, args []string) int {
 		return 1
 	}
 	defer lock.Release()
+	stateLocked(k)
 	rep, err := engine.Down(env.Context, k, c)
 	removeStaleSocket(env)
 	printOps(env, rep)
+	for _, n := range rep.Last.Want.Warnings {
+		fmt.Fprintf(env.Stderr, "tunneld: warning: %s\n", n)
+	}
 	if err != nil {
 		printErr(env, err)
 		return 1

@@ -323,6 +323,16 @@ func (h *heldLocks) Release() error {
 	return h.Lock.Release()
 }
 
+// stateLocked tells a kernel seam that keeps records in the state
+// directory (linux.Kernel.StateLocked) that the command holds the
+// directory's lock: it may then move an unreadable record aside. status
+// and plan, which take no lock, do not call it.
+func stateLocked(k kernel.Kernel) {
+	if l, ok := k.(interface{ StateLocked() }); ok {
+		l.StateLocked()
+	}
+}
+
 // lockState takes the state directory's lock for command ("run",
 // "apply", "down"): one tunneld at a time changes the kernel. When it is
 // held, one line says by whom and what to do instead. The caller

@@ -74,6 +74,7 @@ func runRun(env *Env, args []string) int {
 		return 1
 	}
 	defer lock.Release()
+	stateLocked(k)
 	// ctx ends with the loop, whichever way it stops, and with it the
 	// status socket: Serve is waited for, so its file is gone when run
 	// returns.

@@ -41,7 +41,9 @@ type Status struct {
 	Drift []string `json:",omitempty"`
 	Notes []string `json:",omitempty"`
 	// Warnings are what the configuration does, applied, that an admin
-	// would not want (desired.Result.Warnings).
+	// would not want (desired.Result.Warnings), after what the kernel
+	// seam met reading its records (model.Inputs.Warnings: one it could
+	// not read, which status leaves where it is).
 	Warnings []string `json:",omitempty"`
 	// Drops are the counters of tunneld's drop rules, by "chain: rule".
 	Drops map[string]model.Counter `json:",omitempty"`

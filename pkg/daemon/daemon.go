@@ -503,6 +503,9 @@ func (dm *Daemon) stop() error {
 	for _, op := range rep.Applied {
 		dm.d.Log.Info("removed", "object", op.Object(), "cmd", op.Command(rep.Last.Plan.Tables))
 	}
+	for _, w := range rep.Last.Want.Warnings {
+		dm.d.Log.Warn(w)
+	}
 	// Removing a tunnel runs no hook; one running gets a short grace,
 	// its end logged before the last line (a tester saw a hook killed
 	// at shutdown logged after "stopped").

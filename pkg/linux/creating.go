@@ -2,33 +2,197 @@ package linux
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/minijson"
+	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 // creatingFile records the tunnels tunneld is creating, as a JSON object
-// of name → kind. A tunnel is created and then given tunneld's alias in
-// a second request (see addLink): a crash between the two leaves it
-// without the alias, tunneld's only by its name while the configuration
-// names it. Once a configuration without it was applied, nothing said
-// it was tunneld's, and it stayed for good (a tester's kill -9 of apply,
-// then an apply and a down of a file without that tunnel). The names are
-// recorded before their creation is sent, and a tunnel of the recorded
-// kind found without the alias is tunneld's, unmarked (observe.go): the
-// next plan marks or deletes it. An Apply forgets a name once nothing of
-// its is left undone: created and marked, deleted, or its creation
-// failed (a device of that name is then someone else's).
+// of name → the tunnel (creatingEntry). A tunnel is created and then
+// given tunneld's alias in a second request (see addLink): a crash
+// between the two leaves it without the alias, tunneld's only by its
+// name while the configuration names it. Once a configuration without
+// it was applied, nothing said it was tunneld's, and it stayed for good
+// (a tester's kill -9 of apply, then an apply and a down of a file
+// without that tunnel). The tunnels are recorded before their creation
+// is sent, and a tunnel found without the alias is tunneld's, unmarked
+// (observe.go), when it is the one recorded under its name: of its
+// mode, endpoints, underlay device and GRE keys (creatingEntry.is); the
+// next plan marks or deletes it. Any other device of the name is
+// foreign, and stays: the record names every tunnel of a plan before the
+// first is sent, and after a crash early in a large apply an admin may
+// make one of those names by hand (a tester's ipip t180, with other
+// endpoints, which the next apply or down of a file without it deleted
+// when the kind alone was recorded). An Apply forgets a name once
+// nothing of its is left undone: created and marked, deleted, or its
+// creation failed (a device of that name is then someone else's).
 const creatingFile = "creating.json"
+
+// creatingEntry is what the record holds of one tunnel being created:
+// its mode and what the kernel tells tunnels apart by
+// (model.Link.SameTunnel), with the output key besides. It is written as
+// a string of ip(8)'s words, `MODE local ADDR|any remote ADDR|any [dev
+// DEV] [ikey N] [okey N]` (ip tunnel's modes: ipip, gre, sit, ipip6,
+// ip6ip6), so that the file stays a JSON object of strings, as an older
+// version wrote it (`"t1": "ipip"`, the kind alone): such a version
+// reads this one's record without error, and its comparison of the
+// string with a device's kind never matches, so it takes no device for
+// its own by the record (it stays foreign to it). An older version's
+// entry, read by this one, is any tunnel of its kind, whatever its
+// endpoints, as that version took it: it is a crash-recovery record
+// whose endpoints nobody knows, and taking tunneld's own tunnel for
+// foreign would leave it for good.
+type creatingEntry struct {
+	kind string // the kernel's link kind
+	// link holds the Mode, Local, Remote, Dev and GRE keys of the
+	// tunnel; its Mode is empty in an older version's entry.
+	link model.Link
+}
+
+// newCreatingEntry is the entry of l, a tunnel being created.
+func newCreatingEntry(l model.Link) creatingEntry {
+	e := creatingEntry{kind: l.Mode.Kind(), link: model.Link{Mode: l.Mode, Local: anyAddr(l.Local), Remote: anyAddr(l.Remote),
+		Dev: l.Dev, HasIKey: l.HasIKey, HasOKey: l.HasOKey}}
+	if l.HasIKey {
+		e.link.IKey = l.IKey
+	}
+	if l.HasOKey {
+		e.link.OKey = l.OKey
+	}
+	return e
+}
+
+// anyAddr is a with the unspecified address as the zero Addr, the
+// kernel's any as linkFromData reads it.
+func anyAddr(a netip.Addr) netip.Addr {
+	if a.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return a
+}
+
+// is reports whether the tunnel of the given kind that the kernel holds,
+// observed as ml (linkFromData), is the one the entry records: of its
+// mode (an ip6tnl one of its inner protocol, not any), endpoints,
+// underlay device and keys; or, for an older version's entry, of its
+// kind.
+func (e *creatingEntry) is(kind string, ml *model.Link) bool {
+	if e.kind != kind {
+		return false
+	}
+	r := &e.link
+	if r.Mode == "" {
+		return true
+	}
+	return ml.Mode == r.Mode && !ml.Others.AnyProto && ml.SameTunnel(*r) &&
+		ml.HasIKey == r.HasIKey && ml.IKey == r.IKey && ml.HasOKey == r.HasOKey && ml.OKey == r.OKey
+}
+
+// MarshalText implements encoding.TextMarshaler (see creatingEntry).
+func (e creatingEntry) MarshalText() ([]byte, error) {
+	l := &e.link
+	if l.Mode == "" {
+		return []byte(e.kind), nil
+	}
+	b := append([]byte(l.Mode), " local "...)
+	b = appendAny(b, l.Local)
+	b = append(b, " remote "...)
+	b = appendAny(b, l.Remote)
+	if l.Dev != "" {
+		b = append(append(b, " dev "...), l.Dev...)
+	}
+	if l.HasIKey {
+		b = strconv.AppendUint(append(b, " ikey "...), uint64(l.IKey), 10)
+	}
+	if l.HasOKey {
+		b = strconv.AppendUint(append(b, " okey "...), uint64(l.OKey), 10)
+	}
+	return b, nil
+}
+
+// appendAny appends a, or "any" for the zero Addr.
+func appendAny(b []byte, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return append(b, "any"...)
+	}
+	return a.AppendTo(b)
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler (see creatingEntry):
+// a word alone is an older version's entry, the kind; the words a newer
+// version may add, each followed by its value, are skipped, and a mode
+// this one does not know makes an entry that is none of its tunnels.
+func (e *creatingEntry) UnmarshalText(b []byte) error {
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return errors.New("empty entry")
+	}
+	*e = creatingEntry{}
+	if len(f) == 1 {
+		e.kind = f[0]
+		return nil
+	}
+	if len(f)%2 == 0 {
+		return fmt.Errorf("%q: a word without its value", b)
+	}
+	l := model.Link{Mode: model.Mode(f[0])}
+	var local, remote bool
+	for i := 1; i < len(f); i += 2 {
+		word, v := f[i], f[i+1]
+		switch word {
+		case "local", "remote":
+			a := netip.Addr{}
+			if v != "any" {
+				var err error
+				if a, err = netip.ParseAddr(v); err != nil {
+					return err
+				}
+			}
+			if word == "local" {
+				l.Local, local = anyAddr(a), true
+			} else {
+				l.Remote, remote = anyAddr(a), true
+			}
+		case "dev":
+			l.Dev = v
+		case "ikey", "okey":
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return fmt.Errorf("%s: %w", word, err)
+			}
+			if word == "ikey" {
+				l.IKey, l.HasIKey = uint32(n), true
+			} else {
+				l.OKey, l.HasOKey = uint32(n), true
+			}
+		}
+	}
+	if !local || !remote {
+		return fmt.Errorf("%q: no local or no remote", b)
+	}
+	// A mode this version does not know (a newer one's) is of no kind
+	// it manages: the entry is none of its tunnels.
+	if slices.Contains(model.Modes, l.Mode) {
+		e.kind = l.Mode.Kind()
+	}
+	e.link = l
+	return nil
+}
 
 // creatingRecord returns the record (nil when there is none, or one
 // that cannot be read: setAside), read from the file the first time.
-func (k *Kernel) creatingRecord() (map[string]string, error) {
+func (k *Kernel) creatingRecord() (map[string]creatingEntry, error) {
 	if k.creatingKnown {
 		return k.creating, nil
 	}
@@ -41,7 +205,7 @@ func (k *Kernel) creatingRecord() (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rec map[string]string
+	var rec map[string]creatingEntry
 	if err := minijson.Unmarshal(b, &rec); err != nil {
 		if err := k.setAside(&badRecordError{path: path, content: b, err: err}, lostCreating); err != nil {
 			return nil, err
@@ -62,7 +226,7 @@ func lostCreating([]byte) string {
 
 // saveCreating writes the record atomically; an empty one removes the
 // file.
-func (k *Kernel) saveCreating(rec map[string]string) error {
+func (k *Kernel) saveCreating(rec map[string]creatingEntry) error {
 	if err := k.saveRecord(creatingFile, len(rec) == 0, rec); err != nil {
 		k.creatingKnown = false // read it again: it may or may not be written
 		return err
@@ -75,7 +239,8 @@ func (k *Kernel) saveCreating(rec map[string]string) error {
 }
 
 // recordCreating adds the tunnels p creates to the record, before the
-// first of them is sent.
+// first of them is sent; a name recorded already takes the tunnel p
+// creates under it.
 func (k *Kernel) recordCreating(p plan.Plan) error {
 	old, err := k.creatingRecord()
 	if err != nil {
@@ -85,9 +250,9 @@ func (k *Kernel) recordCreating(p plan.Plan) error {
 	for _, op := range p.Ops {
 		if op.Kind == plan.LinkAdd {
 			if rec == nil {
-				rec = map[string]string{}
+				rec = map[string]creatingEntry{}
 			}
-			rec[op.Link.Name] = op.Link.Mode.Kind()
+			rec[op.Link.Name] = newCreatingEntry(*op.Link)
 		}
 	}
 	if maps.Equal(rec, old) {
@@ -107,10 +272,10 @@ func (k *Kernel) settleCreating(ae *kernel.ApplyError, notCreated map[string]boo
 	if err != nil || len(old) == 0 {
 		return err
 	}
-	rec := map[string]string{}
-	for name, kind := range old {
+	rec := map[string]creatingEntry{}
+	for name, e := range old {
 		if !notCreated[name] && undone(ae, name) {
-			rec[name] = kind
+			rec[name] = e
 		}
 	}
 	if maps.Equal(rec, old) {

@@ -2,6 +2,8 @@ package linux
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,44 +18,66 @@ import (
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/iptun"
 	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/minijson"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/netnstest"
 	"github.com/tunneld/tunneld/pkg/plan"
 )
 
-// readCreating is the record in dir as the file holds it (nil for none).
+// readCreating is the record in dir as the file holds it, name → entry
+// (nil for none).
 func readCreating(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	k := &Kernel{opts: Options{StateDir: dir}}
-	rec, err := k.creatingRecord()
+	b, err := os.ReadFile(filepath.Join(dir, creatingFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]string
+	if err := minijson.Unmarshal(b, &rec); err != nil {
 		t.Fatal(err)
 	}
 	return rec
 }
 
+// writeCreating writes the file of the record in dir as an older
+// version, or a killed apply, left it.
+func writeCreating(t *testing.T, dir string, rec map[string]string) {
+	t.Helper()
+	b, err := minijson.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, creatingFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCreatingRecord: the tunnels a plan creates are recorded with their
-// kind, added to what the record holds; an Apply's end keeps only those
-// an operation left undone (made without the alias, or a marking or
-// deletion that failed) and forgets those whose creation failed (a device
-// of that name is someone else's), those done, and those the plan did
-// not touch; an empty record is no file.
+// mode, endpoints, underlay device and GRE keys, added to what the record
+// holds (an older version's entry, the kind alone, kept as it is); an
+// Apply's end keeps only those an operation left undone (made without
+// the alias, or a marking or deletion that failed) and forgets those
+// whose creation failed (a device of that name is someone else's), those
+// done, and those the plan did not touch; an empty record is no file.
 func TestCreatingRecord(t *testing.T) {
 	dir := t.TempDir()
 	k := &Kernel{opts: Options{StateDir: dir}}
-	t1 := model.Link{Name: "t1", Mode: model.ModeIPIP}
-	t2 := model.Link{Name: "t2", Mode: model.ModeGRE}
-	t3 := model.Link{Name: "t3", Mode: model.ModeIPIP6}
+	t1 := model.Link{Name: "t1", Mode: model.ModeIPIP, Local: netip.MustParseAddr("192.0.2.10"), Remote: netip.MustParseAddr("203.0.113.1"), TTL: 64}
+	t2 := model.Link{Name: "t2", Mode: model.ModeGRE, Remote: netip.MustParseAddr("203.0.113.2"), Dev: "eth0",
+		HasIKey: true, IKey: 7, HasOKey: true, OKey: 8}
+	t3 := model.Link{Name: "t3", Mode: model.ModeIPIP6, Local: netip.MustParseAddr("2001:db8::10"), Remote: netip.IPv6Unspecified()}
 	old := model.Link{Name: "old", Mode: model.ModeSIT}
-	if err := k.saveCreating(map[string]string{"old": "sit"}); err != nil {
-		t.Fatal(err)
-	}
+	writeCreating(t, dir, map[string]string{"old": "sit"})
 	p := plan.Plan{Ops: []plan.Op{{Kind: plan.LinkAdd, Link: &t1}, {Kind: plan.LinkUp, Link: &t1, Name: "t1"},
 		{Kind: plan.LinkAdd, Link: &t2}, {Kind: plan.LinkAdd, Link: &t3}, {Kind: plan.LinkDel, Link: &old}}}
 	if err := k.recordCreating(p); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"t1": "ipip", "t2": "gre", "t3": "ip6tnl", "old": "sit"}
+	want := map[string]string{"t1": "ipip local 192.0.2.10 remote 203.0.113.1", "t2": "gre local any remote 203.0.113.2 dev eth0 ikey 7 okey 8",
+		"t3": "ipip6 local 2001:db8::10 remote any", "old": "sit"}
 	if diff := cmp.Diff(want, readCreating(t, dir)); diff != "" {
 		t.Fatalf("record before the creations (-want +got):\n%s", diff)
 	}
@@ -67,8 +91,8 @@ func TestCreatingRecord(t *testing.T) {
 			{Op: plan.Op{Kind: plan.LinkAdd, Link: &t1}, Err: syscall.EPERM},
 			{Op: plan.Op{Kind: plan.LinkAdd, Link: &t2}, Err: syscall.EEXIST},
 			{Op: plan.Op{Kind: plan.LinkDel, Link: &old}, Err: syscall.EBUSY},
-		}}, map[string]bool{"t2": true}, map[string]string{"t1": "ipip", "old": "sit"}},
-		{"t1 not marked again", &kernel.ApplyError{Skipped: []plan.Op{{Kind: plan.LinkMark, Link: &t1}}}, nil, map[string]string{"t1": "ipip"}},
+		}}, map[string]bool{"t2": true}, map[string]string{"t1": want["t1"], "old": "sit"}},
+		{"t1 not marked again", &kernel.ApplyError{Skipped: []plan.Op{{Kind: plan.LinkMark, Link: &t1}}}, nil, map[string]string{"t1": want["t1"]}},
 		{"only other operations failed", &kernel.ApplyError{Failed: []*kernel.OpError{
 			{Op: plan.Op{Kind: plan.LinkUp, Link: &t1, Name: "t1"}, Err: syscall.EPERM}}}, nil, nil},
 	} {
@@ -86,39 +110,188 @@ func TestCreatingRecord(t *testing.T) {
 	}
 }
 
+// TestCreatingEntry: an entry read back from the record is the tunnel
+// recorded, the kernel's tunnel of that mode, endpoints, underlay device
+// and keys is it, and any other is not; an older version's entry (the
+// kind alone, from a record of name → kind) is any tunnel of its kind,
+// as that version took it; words a newer version may add are skipped,
+// and a mode it may add is none of this version's tunnels.
+func TestCreatingEntry(t *testing.T) {
+	ip := netip.MustParseAddr
+	ipip := model.Link{Name: "t1", Mode: model.ModeIPIP, Local: ip("192.0.2.10"), Remote: ip("203.0.113.1")}
+	gre := model.Link{Name: "t2", Mode: model.ModeGRE, Local: ip("192.0.2.10"), Remote: ip("203.0.113.2"), Dev: "eth0",
+		HasIKey: true, IKey: 7, HasOKey: true, OKey: 8}
+	ipip6 := model.Link{Name: "t3", Mode: model.ModeIPIP6, Local: ip("2001:db8::10"), Remote: ip("2001:db8::3")}
+	hub := model.Link{Name: "t4", Mode: model.ModeSIT, Local: ip("192.0.2.10")}
+	dir := t.TempDir()
+	writeCreating(t, dir, map[string]string{"t1": "ipip local 192.0.2.10 remote 203.0.113.1",
+		"t2": "gre local 192.0.2.10 remote 203.0.113.2 dev eth0 ikey 7 okey 8", "t3": "ipip6 local 2001:db8::10 remote 2001:db8::3",
+		"t4": "sit local 192.0.2.10 remote any", "old": "ipip", "old6": "ip6tnl",
+		"newer": "ipip local 192.0.2.10 remote 203.0.113.9 someday 1", "later": "ipip4 local 192.0.2.10 remote 203.0.113.9"})
+	k := &Kernel{opts: Options{StateDir: dir}}
+	rec, err := k.creatingRecord()
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(l model.Link, f func(*model.Link)) model.Link { f(&l); return l }
+	for _, tt := range []struct {
+		name string
+		kind string
+		l    model.Link
+		want bool
+	}{
+		{"t1", "ipip", ipip, true},
+		{"t1", "ipip", with(ipip, func(l *model.Link) { l.TTL, l.Up = 64, true }), true}, // not what tells tunnels apart
+		{"t1", "ipip", with(ipip, func(l *model.Link) { l.Remote = ip("203.0.113.99") }), false},
+		{"t1", "ipip", with(ipip, func(l *model.Link) { l.Local = netip.Addr{} }), false},
+		{"t1", "ipip", with(ipip, func(l *model.Link) { l.Dev = "eth0" }), false},
+		{"t1", "sit", with(ipip, func(l *model.Link) { l.Mode = model.ModeSIT }), false},
+		{"t2", "gre", gre, true},
+		{"t2", "gre", with(gre, func(l *model.Link) { l.IKey = 6 }), false},
+		{"t2", "gre", with(gre, func(l *model.Link) { l.OKey = 6 }), false},
+		{"t2", "gre", with(gre, func(l *model.Link) { l.HasOKey, l.OKey = false, 0 }), false},
+		{"t2", "gre", with(gre, func(l *model.Link) { l.Dev = "" }), false},
+		{"t3", "ip6tnl", ipip6, true},
+		{"t3", "ip6tnl", with(ipip6, func(l *model.Link) { l.Mode = model.ModeIP6IP6 }), false},
+		{"t3", "ip6tnl", with(ipip6, func(l *model.Link) { l.Others.AnyProto = true }), false},
+		{"t4", "sit", hub, true},
+		{"t4", "sit", with(hub, func(l *model.Link) { l.Remote = ip("203.0.113.4") }), false},
+		{"old", "ipip", with(ipip, func(l *model.Link) { l.Remote = ip("203.0.113.99") }), true},
+		{"old", "gre", gre, false},
+		{"old6", "ip6tnl", with(ipip6, func(l *model.Link) { l.Mode, l.Others.AnyProto = model.ModeIP6IP6, true }), true},
+		{"newer", "ipip", with(ipip, func(l *model.Link) { l.Remote = ip("203.0.113.9") }), true},
+		{"later", "ipip", with(ipip, func(l *model.Link) { l.Remote = ip("203.0.113.9") }), false},
+	} {
+		e, ok := rec[tt.name]
+		if got := ok && e.is(tt.kind, &tt.l); got != tt.want {
+			t.Errorf("entry %s (%v) is %s %+v: %v, want %v", tt.name, ok, tt.kind, tt.l, got, tt.want)
+		}
+	}
+	// Written again, as the next recordCreating does, each entry reads
+	// back the same.
+	if err := k.saveCreating(rec); err != nil {
+		t.Fatal(err)
+	}
+	k = &Kernel{opts: Options{StateDir: dir}}
+	again, err := k.creatingRecord()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(rec, again) {
+		t.Errorf("record read back: %+v, written: %+v", again, rec)
+	}
+	if got := readCreating(t, dir)["old"]; got != "ipip" {
+		t.Errorf("older version's entry written as %q, want \"ipip\"", got)
+	}
+	for _, bad := range []string{"", "ipip local 192.0.2.10", "ipip local 192.0.2.10 remote", "ipip local x remote any", "gre local any remote any ikey -1"} {
+		writeCreating(t, dir, map[string]string{"t1": bad})
+		k := &Kernel{opts: Options{StateDir: dir}}
+		if rec, err := k.creatingRecord(); err == nil {
+			t.Errorf("entry %q read as %+v, want an error", bad, rec["t1"])
+		}
+	}
+}
+
 // TestPrivilegedCrashBeforeAlias: a tunnel tunneld created and was
 // killed before giving it its alias (addLink's two requests) is found
-// by the record of tunnels being created; an apply of a configuration
-// without it deletes it, and leaves a foreign tunnel without the alias,
-// not in the record, and everything else foreign as it was. Before, it
-// stayed for good (a tester's kill -9 of apply in the VM). The record
-// is gone after. Skips without the ipip driver (this host); the VMs run
-// it.
+// by the record of tunnels being created, this version's (the tunnel
+// with its endpoints) or an older one's (its kind alone); an apply of a
+// configuration without it deletes it, and leaves a foreign tunnel
+// without the alias, not in the record, and everything else foreign as
+// it was. Before, it stayed for good (a tester's kill -9 of apply in the
+// VM). The record is gone after. Skips without the ipip driver (this
+// host); the VMs run it.
 func TestPrivilegedCrashBeforeAlias(t *testing.T) {
+	for _, job := range []string{"apply", "down"} {
+		for _, older := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/older=%v", job, older), func(t *testing.T) {
+				k := open(t)
+				snap := foreign(t)
+				handIPIP(t, "admin0", "203.0.113.4")
+				before := snap()
+				if older {
+					writeCreating(t, k.opts.StateDir, map[string]string{"t3": "ipip"})
+				} else {
+					t3 := model.Link{Name: "t3", Mode: model.ModeIPIP, Local: netip.MustParseAddr("192.0.2.10"), Remote: netip.MustParseAddr("203.0.113.3")}
+					if err := k.recordCreating(plan.Plan{Ops: []plan.Op{{Kind: plan.LinkAdd, Link: &t3}}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				handIPIP(t, "t3", "203.0.113.3") // as tunneld's creation left it
+				c := parse(t, withoutTunnels)
+				if job == "apply" {
+					converge(t, k, c)
+					if _, ok := deviceNamed(t, k, "t3"); ok {
+						t.Error("apply left t3")
+					}
+				}
+				if _, err := engine.Down(ctx, k, c); err != nil { // the rest of what apply made
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(before, snap()); diff != "" {
+					t.Errorf("namespace (-before +after):\n%s", diff)
+				}
+				if rec := readCreating(t, k.opts.StateDir); rec != nil {
+					t.Errorf("record after: %v, want none", rec)
+				}
+			})
+		}
+	}
+}
+
+// TestPrivilegedCreatingOtherTunnel: tunnels by the names an apply
+// killed early was creating (the record names every tunnel of its plan
+// before the first is sent), made by hand since, while tunneld was dead,
+// and dropped from the file, are foreign when they are not the recorded
+// tunnels: an ipip tunnel to another remote, a gre one with another
+// key, an ip6tnl one of the other inner protocol. An apply or a down of
+// the file without them leaves them; the apply forgets the record.
+// Before, the kind alone made them tunneld's, and both deleted them
+// without a word (a tester's ipip t180 in the VM). Skips without the
+// tunnel drivers (this host); the VMs run it.
+func TestPrivilegedCreatingOtherTunnel(t *testing.T) {
+	ip := netip.MustParseAddr
 	for _, job := range []string{"apply", "down"} {
 		t.Run(job, func(t *testing.T) {
 			k := open(t)
 			snap := foreign(t)
-			handIPIP(t, "admin0", "203.0.113.4")
-			before := snap()
-			handIPIP(t, "t3", "203.0.113.3") // as tunneld's creation left it
-			if err := k.saveCreating(map[string]string{"t3": "ipip"}); err != nil {
+			// The killed apply's record: none of them was made.
+			recorded := []model.Link{
+				{Name: "t180", Mode: model.ModeIPIP, Local: ip("192.0.2.10"), Remote: ip("203.0.113.180")},
+				{Name: "g1", Mode: model.ModeGRE, Local: ip("192.0.2.10"), Remote: ip("203.0.113.2"), HasIKey: true, IKey: 5, HasOKey: true, OKey: 5},
+				{Name: "v6", Mode: model.ModeIPIP6, Local: ip("2001:db8::10"), Remote: ip("2001:db8::6")},
+			}
+			var p plan.Plan
+			for i := range recorded {
+				p.Ops = append(p.Ops, plan.Op{Kind: plan.LinkAdd, Link: &recorded[i]})
+			}
+			if err := k.recordCreating(p); err != nil {
 				t.Fatal(err)
 			}
+			// The admin's.
+			handIPIP(t, "t180", "203.0.113.99")
+			handTunnel(t, "g1", &iptun.GRE{Local: ip("192.0.2.10"), Remote: ip("203.0.113.2"),
+				IFlags: iptun.GREFlagKey, IKey: 6, OFlags: iptun.GREFlagKey, OKey: 6})
+			handTunnel(t, "v6", &iptun.IP6Tnl{Local: ip("2001:db8::10"), Remote: ip("2001:db8::6"), Proto: protoIPv6})
+			before := snap()
 			c := parse(t, withoutTunnels)
 			if job == "apply" {
 				converge(t, k, c)
-				if _, ok := deviceNamed(t, k, "t3"); ok {
-					t.Error("apply left t3")
+				for _, l := range recorded {
+					if d, ok := deviceNamed(t, k, l.Name); !ok || d.Tunnel == nil {
+						t.Errorf("after apply, %s: %+v (%v), want the admin's tunnel, foreign", l.Name, d, ok)
+					}
 				}
 			}
-			if _, err := engine.Down(ctx, k, c); err != nil { // the rest of what apply made
+			if _, err := engine.Down(ctx, k, c); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(before, snap()); diff != "" {
 				t.Errorf("namespace (-before +after):\n%s", diff)
 			}
-			if rec := readCreating(t, k.opts.StateDir); rec != nil {
+			// A down with nothing to remove applies nothing, and leaves
+			// the record to the next Apply.
+			if rec := readCreating(t, k.opts.StateDir); job == "apply" && rec != nil {
 				t.Errorf("record after: %v, want none", rec)
 			}
 		})
@@ -141,15 +314,22 @@ func deviceNamed(t *testing.T, k *Kernel, name string) (model.Device, bool) {
 // driver.
 func handIPIP(t *testing.T, name, remote string) {
 	t.Helper()
+	handTunnel(t, name, &iptun.IPIP{Local: netip.MustParseAddr("192.0.2.10"), Remote: netip.MustParseAddr(remote)})
+}
+
+// handTunnel adds the tunnel name of data's kind, without tunneld's
+// alias, as an admin would; it skips the test without the kind's driver.
+func handTunnel(t *testing.T, name string, data rtnetlink.LinkDriver) {
+	t.Helper()
 	rt, err := rtnetlink.Dial(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Close()
 	err = rt.Link.New(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Attributes: &rtnetlink.LinkAttributes{Name: name,
-		Info: &rtnetlink.LinkInfo{Kind: iptun.KindIPIP, Data: &iptun.IPIP{Local: netip.MustParseAddr("192.0.2.10"), Remote: netip.MustParseAddr(remote)}}}})
+		Info: &rtnetlink.LinkInfo{Kind: data.Kind(), Data: data}}})
 	if errors.Is(err, unix.EOPNOTSUPP) {
-		netnstest.NoDriver(t, "kernel has no ipip support")
+		netnstest.NoDriver(t, "kernel has no "+data.Kind()+" support")
 	}
 	if err != nil {
 		t.Fatal(err)

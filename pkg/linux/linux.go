@@ -70,7 +70,7 @@ type Kernel struct {
 	bandsKnown bool
 	// creating is the record of tunnels being created (creatingFile),
 	// kept as bands is, once creatingKnown.
-	creating      map[string]string
+	creating      map[string]creatingEntry
 	creatingKnown bool
 	// sysctls is the record of sysctls changed (sysctlFile), kept as
 	// bands is, once sysctlsKnown.

@@ -33,7 +33,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	}
 	k.scratch.addrs = addrs
 	// A tunnel being created when a crash came is tunneld's without
-	// the alias (creatingFile).
+	// the alias (creatingFile), when it is the one recorded.
 	creating, err := k.creatingRecord()
 	if err != nil {
 		return s, in, err
@@ -64,8 +64,14 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 			continue
 		}
 		mode, inScope := scope.Links[l.name]
-		ours := l.alias == model.LinkAlias || inScope && mode.Kind() == l.kind || creating[l.name] == l.kind
 		ml, ok := linkFromData(l.kind, l.data, names, mode)
+		ours := l.alias == model.LinkAlias || inScope && mode.Kind() == l.kind
+		if !ours && ok && len(creating) > 0 {
+			// Only the tunnel that was being created: another of the
+			// name (made by hand since) is foreign.
+			e, recorded := creating[l.name]
+			ours = recorded && e.is(l.kind, &ml)
+		}
 		if !ours && ok {
 			ml.Name = l.name
 			if sit, isSIT := l.data.(*iptun.SIT); isSIT && sit.Proto == 0 {

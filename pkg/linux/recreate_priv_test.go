@@ -2,13 +2,16 @@ package linux
 
 import (
 	"errors"
+	"net"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/netnstest"
 	"github.com/tunneld/tunneld/pkg/plan"
 )
@@ -55,8 +58,20 @@ func TestPrivilegedRecreateKeepsProxyARP(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if diff := cmp.Diff(record, got); diff != "" {
+				if diff := cmp.Diff(record, got, cmpopts.IgnoreFields(kernel.SysctlEntry{}, "Index", "Boot")); diff != "" {
 					t.Errorf("record %s (-want +got):\n%s", when, diff)
+				}
+				// Each names its device's index now (a device
+				// created again has a new one).
+				for _, p := range paths {
+					dev := model.SysctlDevice(p)
+					ifi, err := net.InterfaceByName(dev)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got[p].Index != ifi.Index || got[p].Boot == "" {
+						t.Errorf("record %s: %s names index %d (boot %q), %s has %d", when, p, got[p].Index, got[p].Boot, dev, ifi.Index)
+					}
 				}
 			}
 			originals("after the first converge")

@@ -177,10 +177,12 @@ func (k *Kernel) setSysctl(p, v string, indexOf func(dev string) uint32) error {
 	for _, f := range append(copies, p) {
 		e, ok := orig[f]
 		dev := model.SysctlDevice(f)
-		if !ok || boot == "" || e.Index != 0 || dev == "" || dev == "all" || dev == "default" {
+		if !ok || boot == "" || dev == "" || dev == "all" || dev == "default" {
 			continue
 		}
-		if i := indexOf(dev); i != 0 {
+		// The device's index now: a tunnel the plan created again
+		// under its name has a new one.
+		if i := indexOf(dev); i != 0 && (e.Index != int(i) || e.Boot != boot) {
 			e.Index, e.Boot = int(i), boot
 			orig[f] = e
 			changed = true

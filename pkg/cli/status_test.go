@@ -1210,11 +1210,12 @@ func TestStatusEmptiedFile(t *testing.T) {
 }
 
 // TestStatusLooped: an up tunnel with a route through it that holds its
-// remote, once the WAN's default route is gone, says on its line that its
-// packets to the remote go into itself (a tester's status said "up", and
-// only a note, apart, said there was no underlay route).
+// remote, once the WAN's default route is gone, keeps its host route
+// while the gateway is on the WAN's subnet; once it is not, its line says
+// that its packets to the remote go into itself (a tester's status said
+// "up", and only a note, apart, said there was no underlay route).
 func TestStatusLooped(t *testing.T) {
-	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"wan\"\nremote = \"198.51.100.9\"\n[[route]]\nto = \"128.0.0.0/1\"\ndev = \"moe\"\n")
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.7\"\nremote = \"198.51.100.9\"\n[[route]]\nto = \"128.0.0.0/1\"\ndev = \"moe\"\n")
 	if k.Devices["wan"] == nil {
 		k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true})
 	}
@@ -1227,8 +1228,13 @@ func TestStatusLooped(t *testing.T) {
 		t.Errorf("with the WAN's default route: %q, want up", got)
 	}
 	k.Routes = slices.DeleteFunc(k.Routes, func(r fakekernel.Route) bool { return r.Route == wanDefault })
+	out := statusText(t, file, k, none)
+	if got := tunnelLines(out)[0]; got != "tunnel moe (ipip): up" || !strings.Contains(out, "the one via 192.0.2.1 dev wan is kept while 192.0.2.1 is on wan's subnet") || strings.Contains(out, "drift: route") {
+		t.Errorf("without it, the gateway on wan's subnet: %q, want up, the host route kept:\n%s", got, out)
+	}
+	k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.7/32"))
 	want := "tunnel moe (ipip): up, but its packets to 198.51.100.9 go into itself: table main has no route to it by the underlay"
 	if got := tunnelLines(statusText(t, file, k, none))[0]; got != want {
-		t.Errorf("without it: %q, want %q", got, want)
+		t.Errorf("the gateway off wan's subnets: %q, want %q", got, want)
 	}
 }

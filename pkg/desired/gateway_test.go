@@ -184,3 +184,45 @@ func TestGatewayOnALANInside(t *testing.T) {
 		t.Errorf("routes (-want +got):\n%s", diff)
 	}
 }
+
+// TestHostRouteKeptWithoutUnderlay: with main's default route gone (a
+// DHCP lease without its router option), the host route tunneld has to
+// the remote stays while its gateway is on its device's subnet, which is
+// up: deleting it sent the tunnel's packets to its remote into the
+// tunnel itself (a tester's). Once the gateway is off every subnet of
+// the device, or the device is down, it goes, and the status says the
+// tunnel loops.
+func TestHostRouteKeptWithoutUnderlay(t *testing.T) {
+	c := parse(t, `
+[tunnel.tun0]
+mode = "ipip"
+local = "192.0.2.1"
+remote = "198.51.100.2"
+address = "10.255.0.1 peer 10.255.0.2"
+[[route]]
+to = "default"
+dev = "tun0"
+`)
+	hr := model.Route{Table: model.TableMain, Dst: pfx("198.51.100.2/32"), Via: ip("192.0.2.2"), Dev: "wan0"}
+	cur := model.State{Routes: []model.Route{hr}}
+	for _, tt := range []struct {
+		name   string
+		wan    model.Device
+		kept   bool
+		looped bool
+	}{
+		{"gateway on the subnet", model.Device{Name: "wan0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("192.0.2.1/24")}}, true, false},
+		{"gateway off the subnets", model.Device{Name: "wan0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("192.0.2.1/32")}}, false, true},
+		{"device down", model.Device{Name: "wan0", MTU: 1500, Addrs: []netip.Prefix{pfx("192.0.2.1/24")}}, false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(c, model.Inputs{Devices: map[string]model.Device{"wan0": tt.wan}}, cur)
+			if got := slices.Contains(r.State.Routes, hr); got != tt.kept {
+				t.Errorf("host route kept: %v, want %v (routes %v)", got, tt.kept, r.State.Routes)
+			}
+			if got := r.Tunnels[0].Looped != ""; got != tt.looped {
+				t.Errorf("looped %q, want it set: %v", r.Tunnels[0].Looped, tt.looped)
+			}
+		})
+	}
+}

@@ -233,6 +233,12 @@ func (b *builder) hostRoutes() {
 			ok = false
 		}
 		if !ok {
+			u, ok = b.keptHostRoute(l.Remote)
+			if ok {
+				b.note("tunnel %q: host route to %s: no underlay route to it in table main now; the one via %s dev %s is kept while %s is on %s's subnet", t.Name, l.Remote, u.Via, u.Dev, u.Via, u.Dev)
+			}
+		}
+		if !ok {
 			b.note("tunnel %q: host route to %s: no underlay route to it in table main", t.Name, l.Remote)
 			if i := slices.IndexFunc(b.res.Tunnels, func(s TunnelStatus) bool { return s.Name == t.Name }); i >= 0 {
 				b.res.Tunnels[i].Looped = fmt.Sprintf("its packets to %s go into itself: table main has no route to it by the underlay", l.Remote)
@@ -257,6 +263,31 @@ func (b *builder) hostRoutes() {
 			b.res.State.Routes = append(b.res.State.Routes, hr)
 		}
 	}
+}
+
+// keptHostRoute is the host route to remote that tunneld has in main
+// while main has no underlay route to the remote (the WAN's default route
+// gone: a DHCP lease without its router option), as an underlay route,
+// where its gateway is still on a subnet of its device, which is up: it
+// still keeps the tunnel's packets to its remote out of the tunnel, and
+// deleting it sent them into the tunnel itself (a tester's).
+func (b *builder) keptHostRoute(remote netip.Addr) (model.UnderlayRoute, bool) {
+	hr := host(remote)
+	for _, r := range b.cur.Routes {
+		if r.Table != model.TableMain || r.Dst != hr || !r.Via.IsValid() || r.Type != model.RouteUnicast {
+			continue
+		}
+		d, ok := b.in.Devices[r.Dev]
+		if !ok || !d.Up || b.c.TunnelByName(r.Dev) != nil {
+			continue
+		}
+		for _, p := range d.Addrs {
+			if p.Addr().Is4() == r.Via.Is4() && p.Masked().Contains(r.Via) {
+				return model.UnderlayRoute{Dst: hr, Via: r.Via, Dev: r.Dev}, true
+			}
+		}
+	}
+	return model.UnderlayRoute{}, false
 }
 
 // leftToForeign reports whether main holds the key of hr, the host route

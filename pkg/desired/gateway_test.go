@@ -226,3 +226,43 @@ dev = "tun0"
 		})
 	}
 }
+
+// TestHostRouteOffLoops: a tunnel with host_route = false whose remote a
+// configured route through a tunnel holds, more specifically than main's
+// underlay route to it, is looped on its status (a tester's status said
+// up while `ip route get REMOTE` gave dev tun0); a host route of the
+// admin's in main, or no route holding the remote, is none.
+func TestHostRouteOffLoops(t *testing.T) {
+	const conf = `
+[tunnel.tun0]
+mode = "ipip"
+local = "192.0.2.1"
+remote = "198.51.100.2"
+host_route = false
+[[route]]
+to = "128.0.0.0/1"
+dev = "tun0"
+`
+	wan := map[string]model.Device{"wan0": {Name: "wan0", MTU: 1500, Up: true, Addrs: []netip.Prefix{pfx("192.0.2.1/24")}}}
+	def := model.UnderlayRoute{Dst: pfx("0.0.0.0/0"), Via: ip("192.0.2.2"), Dev: "wan0", Proto: 3}
+	hostByHand := model.UnderlayRoute{Dst: pfx("198.51.100.2/32"), Via: ip("192.0.2.2"), Dev: "wan0", Proto: 3}
+	for _, tt := range []struct {
+		name   string
+		conf   string
+		routes []model.UnderlayRoute
+		want   string
+	}{
+		{"the /1 holds the remote", conf, []model.UnderlayRoute{def},
+			"its packets to 198.51.100.2 go into a tunnel: host_route = false, and the route to 128.0.0.0/1 in table main through a tunnel holds it"},
+		{"the admin's host route", conf, []model.UnderlayRoute{def, hostByHand}, ""},
+		{"no route holds it", strings.Replace(conf, "128.0.0.0/1", "10.0.0.0/8", 1), []model.UnderlayRoute{def}, ""},
+		{"host_route auto adds one instead", strings.Replace(conf, "host_route = false\n", "", 1), []model.UnderlayRoute{def}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(parse(t, tt.conf), model.Inputs{Devices: wan, Routes: tt.routes}, model.State{})
+			if got := r.Tunnels[0].Looped; got != tt.want {
+				t.Errorf("looped %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

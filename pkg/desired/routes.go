@@ -200,6 +200,9 @@ func (b *builder) hostRoutes() {
 		}
 	}
 	for _, t := range b.c.Tunnels {
+		if t.HostRoute == config.HostRouteOff && t.Dev == "" && b.up(t.Name) {
+			b.loopsWithout(t, into)
+		}
 		if !b.up(t.Name) || t.HostRoute == config.HostRouteOff || t.HostRoute == config.HostRouteAuto && t.Dev != "" {
 			continue
 		}
@@ -262,6 +265,34 @@ func (b *builder) hostRoutes() {
 			have[hr.Key()] = true
 			b.res.State.Routes = append(b.res.State.Routes, hr)
 		}
+	}
+}
+
+// loopsWithout marks t, a tunnel with host_route = false and no dev, as
+// looped (TunnelStatus.Looped) where a configured route through a tunnel
+// in main holds its remote and is more specific than main's underlay
+// route to it: the tunnel's packets to its remote then go into that
+// tunnel (a tester's status said up). into indexes the configured routes
+// into tunnels.
+func (b *builder) loopsWithout(t *config.Tunnel, into *covering) {
+	l, _ := b.present(t.Name)
+	if !l.Remote.IsValid() {
+		return
+	}
+	var best *model.Route
+	into.containing(l.Remote, func(r *model.Route) {
+		if r.Table == model.TableMain && (best == nil || r.Dst.Bits() > best.Dst.Bits()) {
+			best = r
+		}
+	})
+	if best == nil {
+		return
+	}
+	if u, ok := model.Lookup(b.underlay(), l.Remote); ok && u.Dst.Bits() >= best.Dst.Bits() {
+		return
+	}
+	if i := slices.IndexFunc(b.res.Tunnels, func(s TunnelStatus) bool { return s.Name == t.Name }); i >= 0 {
+		b.res.Tunnels[i].Looped = fmt.Sprintf("its packets to %s go into a tunnel: host_route = false, and the route to %s in table main through a tunnel holds it", l.Remote, dstWord(best.Dst))
 	}
 }
 

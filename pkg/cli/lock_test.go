@@ -386,3 +386,38 @@ func TestSecondTunneldInNamespace(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusDaemonAfterWipe: with the state directory wiped under a
+// quiet daemon, status names the daemon that holds the network
+// namespace, and says its socket comes back at its next convergence (a
+// tester's status said no daemon ran, while run named it).
+func TestStatusDaemonAfterWipe(t *testing.T) {
+	old := statelock.NamespaceName
+	statelock.NamespaceName = fmt.Sprintf("@tunneld-cli-status-test-%d", os.Getpid())
+	defer func() { statelock.NamespaceName = old }()
+	file := filepath.Join(t.TempDir(), "t.toml")
+	if err := os.WriteFile(file, []byte("[global]\nfirewall = false\nresync_interval = \"1h\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := emptyKernel(c)
+	state := t.TempDir()
+	d := runWipedEnv(t, k, state, file, func(e *Env) { e.NamespaceLock = true })
+	defer d.stop(t, "the daemon")
+	if err := os.RemoveAll(state); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, NamespaceLock: true, Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+	if code := Main(env, []string{"status", "-c", file}); code != 0 {
+		t.Fatalf("status: exit %d\n%s", code, errb.String())
+	}
+	want := fmt.Sprintf("daemon: a daemon runs in this network namespace (tunneld run (pid %d), state directory %s), but its status socket %s is gone (the state directory wiped?)",
+		os.Getpid(), state, filepath.Join(state, daemon.SocketName))
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("status does not name the daemon; want %q in:\n%s", want, out.String())
+	}
+}

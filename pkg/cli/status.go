@@ -17,6 +17,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/minijson"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
+	"github.com/tunneld/tunneld/pkg/statelock"
 )
 
 // Status is what `tunneld status` reports (also as JSON).
@@ -127,6 +128,13 @@ func runStatus(env *Env, args []string) int {
 		st.Daemon = &facts
 	} else {
 		st.DaemonError = queryErr(*sock, err)
+		if h := namespaceDaemon(env); h != nil {
+			// A wipe of the state directory took the socket; the
+			// daemon puts it back at its next convergence (a
+			// tester's status said no daemon ran).
+			st.DaemonError = fmt.Sprintf("a daemon runs in this network namespace (%s, state directory %s), but its status socket %s is gone (the state directory wiped?): it listens again at its next convergence (after an event, or its resync at the latest); until then status shows what the file wants, not the daemon's facts",
+				h.Holder(), h.Dir, *sock)
+		}
 	}
 	if st.Daemon != nil && filepath.IsAbs(st.Daemon.ConfigFile) && !given(fs, "c") {
 		// The running daemon's file, which may not be the default (a
@@ -437,6 +445,19 @@ func daemonHolds(f *daemon.Facts) []daemon.Hold {
 
 // hookOK is the status of a hook run that worked.
 const hookOK = "exit status 0"
+
+// namespaceDaemon names the `tunneld run` that holds the network
+// namespace's lock (statelock.NamespaceHolder), nil when none does or
+// the namespace's lock is not used (Env.NamespaceLock).
+func namespaceDaemon(env *Env) *statelock.HeldError {
+	if !env.NamespaceLock {
+		return nil
+	}
+	if h := statelock.NamespaceHolder(); h != nil && h.Command == "run" {
+		return h
+	}
+	return nil
+}
 
 // queryErr says in an admin's words why the daemon's socket gave no
 // answer.

@@ -58,6 +58,17 @@ func AcquireNamespace(dir, command string) (*NamespaceLock, error) {
 	return n, nil
 }
 
+// NamespaceHolder names the tunneld that holds the network namespace's
+// lock, without taking it (status, which only reads): nil when none does.
+func NamespaceHolder() *HeldError {
+	c, err := net.DialTimeout("unix", NamespaceName, time.Second)
+	if err != nil {
+		return nil
+	}
+	c.Close()
+	return namespaceHolder()
+}
+
 // namespaceHolder asks the holder of the namespace's lock who it is.
 func namespaceHolder() *HeldError {
 	e := &HeldError{Namespace: true}

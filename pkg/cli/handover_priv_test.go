@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tunneld/tunneld/pkg/linux"
 	"github.com/tunneld/tunneld/pkg/netnstest"
@@ -20,14 +19,7 @@ import (
 // namespace, before the daemons' goroutines start.
 func TestPrivilegedLostStateDirHandsOverSysctls(t *testing.T) {
 	netnstest.Enter(t)
-	procSys := t.TempDir()
-	forward := filepath.Join(procSys, "net/ipv4/ip_forward")
-	if err := os.MkdirAll(filepath.Dir(forward), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(forward, []byte("0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	procSys, value := fakeForward(t)
 	state := t.TempDir()
 	open := func() *linux.Kernel {
 		k, err := linux.Open(linux.Options{StateDir: state, ProcSys: procSys, FilterOptional: true})
@@ -44,13 +36,6 @@ func TestPrivilegedLostStateDirHandsOverSysctls(t *testing.T) {
 	if !strings.Contains(string(b), "[global]\nfirewall = false\nresync_interval = \"1s\"\nip_forward = true\n") {
 		t.Fatalf("configuration:\n%s", b)
 	}
-	value := func() string {
-		b, err := os.ReadFile(forward)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
 	first := runWiped(t, k1, state, file)
 	if v := value(); v != "1" {
 		t.Fatalf("ip_forward %q under the first daemon, want 1", v)
@@ -59,15 +44,7 @@ func TestPrivilegedLostStateDirHandsOverSysctls(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := runWiped(t, k2, state, file)
-	select {
-	case c := <-first.code:
-		if c != 1 {
-			t.Errorf("the first daemon: exit %d, want 1", c)
-		}
-	case <-time.After(10 * time.Second):
-		first.cancel()
-		t.Fatalf("the first daemon did not stop:\n%s", first.errb.String())
-	}
+	first.lost(t)
 	if log := first.errb.String(); !strings.Contains(log, "handed this daemon's records") {
 		t.Errorf("the first daemon's log does not say it handed its records over:\n%s", log)
 	}
@@ -77,5 +54,27 @@ func TestPrivilegedLostStateDirHandsOverSysctls(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(state, "sysctl.json")); err == nil {
 		t.Errorf("the sysctl record is left after the second's teardown")
+	}
+}
+
+// fakeForward makes a sysctl tree in a temporary directory with
+// ip_forward 0, for a kernel seam's ProcSys, and returns it with a
+// function that reads ip_forward there.
+func fakeForward(t *testing.T) (procSys string, value func() string) {
+	t.Helper()
+	procSys = t.TempDir()
+	forward := filepath.Join(procSys, "net/ipv4/ip_forward")
+	if err := os.MkdirAll(filepath.Dir(forward), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(forward, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return procSys, func() string {
+		b, err := os.ReadFile(forward)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
 	}
 }

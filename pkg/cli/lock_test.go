@@ -219,6 +219,21 @@ func runWipedEnv(t *testing.T, k kernel.Kernel, state, file string, edit func(*E
 	return r
 }
 
+// lost waits for the daemon to stop by itself, having lost its state
+// directory to another run (exit 1).
+func (r *wipeTest) lost(t *testing.T) {
+	t.Helper()
+	select {
+	case c := <-r.code:
+		if c != 1 {
+			t.Errorf("the first daemon: exit %d, want 1", c)
+		}
+	case <-time.After(10 * time.Second):
+		r.cancel()
+		t.Fatalf("the first daemon did not stop:\n%s", r.errb.String())
+	}
+}
+
 // stop stops the daemon and checks that it exited 0.
 func (r *wipeTest) stop(t *testing.T, which string) {
 	t.Helper()
@@ -282,15 +297,7 @@ func TestRunLosesStateDir(t *testing.T) {
 	}
 	second := runWiped(t, k, state, file)
 	defer second.stop(t, "the second daemon")
-	select {
-	case c := <-first.code:
-		if c != 1 {
-			t.Errorf("the first daemon: exit %d, want 1", c)
-		}
-	case <-time.After(10 * time.Second):
-		first.cancel()
-		t.Fatalf("the first daemon did not stop:\n%s", first.errb.String())
-	}
+	first.lost(t)
 	if log := first.errb.String(); !strings.Contains(log, "another tunneld took the state directory") || strings.Contains(log, "removed") {
 		t.Errorf("the first daemon's log, want it stopped without the teardown:\n%s", log)
 	}

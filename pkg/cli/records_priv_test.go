@@ -36,21 +36,7 @@ func TestPrivilegedUnreadableRecords(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			netnstest.Enter(t)
-			procSys := t.TempDir()
-			forward := filepath.Join(procSys, "net/ipv4/ip_forward")
-			if err := os.MkdirAll(filepath.Dir(forward), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(forward, []byte("0\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			value := func() string {
-				b, err := os.ReadFile(forward)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return strings.TrimSpace(string(b))
-			}
+			procSys, value := fakeForward(t)
 			state := t.TempDir()
 			file, _ := wipeConfig(t, "ip_forward = true\n[[rule]]\nfrom = \"10.0.0.0/24\"\ntable = 100\n")
 			// Opened here, in the namespace: the daemon's goroutines

@@ -269,9 +269,14 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 			s.Rules = append(s.Rules, r.Rule)
 		case scope.Band.Contains(r.Priority):
 			in.ForeignRules = append(in.ForeignRules, model.ForeignRule{Priority: r.Priority, Family: r.Family})
+		case r.Proto == model.RuleProtocol:
+			// Outside every band tunneld owns: the Linux seam's
+			// strayRule.
+			in.StrayRules = append(in.StrayRules, r.Rule)
 		}
 	}
 	model.SortForeignRules(in.ForeignRules)
+	in.StrayRules = model.SortedRules(in.StrayRules)
 	for _, p := range k.observedSysctls(scope) {
 		o, recorded := k.Originals[p]
 		if v, ok := k.Sysctls[p]; ok {

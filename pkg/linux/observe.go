@@ -287,7 +287,8 @@ func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint3
 
 // observeRules reads tunneld's rules: protocol 116 and a priority in the
 // scope's band or in one recorded as used (bandsFile); and, as inputs,
-// the other IPv4 and IPv6 rules in the scope's band.
+// the other IPv4 and IPv6 rules in the scope's band, and those of
+// protocol 116 outside every band it owns (model.Inputs.StrayRules).
 func (k *Kernel) observeRules(s *model.State, in *model.Inputs, scope model.Scope) error {
 	recorded, err := k.ruleBands()
 	if err != nil {
@@ -308,10 +309,28 @@ func (k *Kernel) observeRules(s *model.State, in *model.Inputs, scope model.Scop
 		}
 		if f, ok := foreignRule(m, scope.Band); ok {
 			in.ForeignRules = append(in.ForeignRules, f)
+			continue
+		}
+		if r, ok := strayRule(m); ok {
+			in.StrayRules = append(in.StrayRules, r)
 		}
 	}
 	model.SortForeignRules(in.ForeignRules)
+	in.StrayRules = model.SortedRules(in.StrayRules)
 	return nil
+}
+
+// strayRule is m as a rule of tunneld's protocol that is not tunneld's
+// (model.Inputs.StrayRules): only an IPv4 or IPv6 one outside every band
+// tunneld owns, and one whose action tunneld can name (fromRuleMsg).
+// The caller has taken those in a band it owns.
+func strayRule(m *ruleMsg) (model.Rule, bool) {
+	if m.attrs.protocol != model.RuleProtocol || !m.attrs.hasProtocol || m.family != unix.AF_INET && m.family != unix.AF_INET6 {
+		return model.Rule{}, false
+	}
+	r, ok := fromRuleMsg(m)
+	r.Wire = "" // tunneld never deletes it
+	return r, ok
 }
 
 // foreignRule is m, a rule that is not tunneld's, as an input: only an

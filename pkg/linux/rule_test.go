@@ -252,6 +252,66 @@ func TestForeignRule(t *testing.T) {
 	}
 }
 
+// TestStrayRule: a rule that is neither tunneld's nor an input in the
+// band is one of model.Inputs.StrayRules when it has tunneld's protocol
+// and is IPv4 or IPv6, read with its selectors and what tunneld's rules
+// never carry (Extra, for the command that deletes it; no Wire: tunneld
+// never deletes it). Another protocol, a multicast routing rule and a
+// rule of a kernel that keeps no protocol are none.
+func TestStrayRule(t *testing.T) {
+	src := netip.MustParsePrefix("10.100.2.1/32")
+	msg := func(family uint8, protocol uint8, hasProtocol bool, extra []byte) *ruleMsg {
+		m := toRuleMsg(model.Rule{Family: 4, Priority: 25000, Src: src, Table: 102})
+		m.family, m.attrs.protocol, m.attrs.hasProtocol, m.attrs.extra = family, protocol, hasProtocol, extra
+		if family == unix.AF_INET6 {
+			m.attrs.src, m.srcLen = netip.MustParseAddr("2001:db8:2::"), 64
+		}
+		return m
+	}
+	const ipmr = 128 // RTNL_FAMILY_IPMR: `ip mrule`
+	tests := []struct {
+		name string
+		m    *ruleMsg
+		want model.Rule
+		ok   bool
+	}{
+		{"IPv4, protocol 116", msg(unix.AF_INET, model.RuleProtocol, true, nil), model.Rule{Family: 4, Priority: 25000, Src: src, Table: 102}, true},
+		{"IPv6, protocol 116", msg(unix.AF_INET6, model.RuleProtocol, true, nil),
+			model.Rule{Family: 6, Priority: 25000, Src: netip.MustParsePrefix("2001:db8:2::/64"), Table: 102}, true},
+		{"narrowed: ipproto 6", msg(unix.AF_INET, model.RuleProtocol, true, appendAttr(nil, unix.FRA_IP_PROTO, []byte{6})),
+			model.Rule{Family: 4, Priority: 25000, Src: src, Table: 102, Extra: "ipproto 6"}, true},
+		{"protocol boot", msg(unix.AF_INET, unix.RTPROT_BOOT, true, nil), model.Rule{}, false},
+		{"a multicast routing rule", msg(ipmr, model.RuleProtocol, true, nil), model.Rule{}, false},
+		{"no protocol: a kernel before 4.17", msg(unix.AF_INET, 0, false, nil), model.Rule{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Through the wire form, as a dump brings it.
+			b, err := tt.m.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.m.attrs.hasProtocol {
+				b = withoutAttr(t, b, unix.FRA_PROTOCOL)
+			}
+			var m ruleMsg
+			if err := m.UnmarshalBinary(b); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := strayRule(&m)
+			if ok != tt.ok {
+				t.Errorf("stray: %v, want %v", ok, tt.ok)
+			}
+			if !ok {
+				return
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // withoutAttr removes the attributes of type typ from a rule message.
 func withoutAttr(t *testing.T, b []byte, typ uint16) []byte {
 	t.Helper()

@@ -27,6 +27,17 @@ type Inputs struct {
 	// rule protocol (before 4.17) gives none: its rules cannot be told
 	// from tunneld's.
 	ForeignRules []ForeignRule
+	// StrayRules are the IPv4 and IPv6 policy rules of tunneld's
+	// protocol (RuleProtocol) with a priority outside every band it
+	// owns (the scope's and the recorded ones: Scope.OwnsRule): not
+	// tunneld's, so never changed or removed, yet in its protocol: the
+	// rules of an earlier band whose record was lost (the state
+	// directory wiped, or its record unreadable), or someone's. The
+	// desired state names each in a warning with the command that
+	// deletes it. They are read as the seam reads its own rules (Extra
+	// names what tunneld's rules never carry), sorted as State.Sort
+	// sorts rules; nil while there are none, as there mostly are.
+	StrayRules []Rule
 	// HeldTunnels are the configured tunnels whose repairs the daemon
 	// holds back (something else keeps deleting or changing them): while
 	// one is missing or down, the routes through it stand as unreachable

@@ -16,12 +16,7 @@ func (s *State) Sort() {
 	a, r, u, y := s.Addrs, s.Routes, s.Rules, s.Sysctls
 	s.Addrs = permuted(a, order(len(a), func(i, j int) bool { return CompareAddr(&a[i], &a[j]) < 0 }))
 	s.Routes = permuted(r, order(len(r), func(i, j int) bool { return CompareRoute(&r[i], &r[j]) < 0 }))
-	s.Rules = permuted(u, order(len(u), func(i, j int) bool {
-		if u[i].Priority != u[j].Priority {
-			return u[i].Priority < u[j].Priority
-		}
-		return u[i].Family < u[j].Family
-	}))
+	s.Rules = SortedRules(u)
 	s.Sysctls = permuted(y, order(len(y), func(i, j int) bool { return y[i].Path < y[j].Path }))
 }
 
@@ -57,6 +52,18 @@ func permuted[T any](s []T, idx []int) []T {
 		out[i] = s[j]
 	}
 	return out
+}
+
+// SortedRules returns rules by priority, then family, equal ones in
+// their original order: rules itself when it already is in that order
+// (as a dump gives one family), else a new slice.
+func SortedRules(rules []Rule) []Rule {
+	return permuted(rules, order(len(rules), func(i, j int) bool {
+		if rules[i].Priority != rules[j].Priority {
+			return rules[i].Priority < rules[j].Priority
+		}
+		return rules[i].Family < rules[j].Family
+	}))
 }
 
 // SortedLinks returns links in name order, equal names in their original

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 // rules puts the configuration's rules into the desired state, each at
@@ -45,12 +46,55 @@ func (b *builder) rules() {
 			b.placedPast(r, prio, from, held, explicit)
 			from = prio + 1
 		}
-		b.res.State.Rules = append(b.res.State.Rules, model.Rule{
-			Family: r.Family, Priority: prio, Src: config.Selector(r.From), Dst: config.Selector(r.To), IIF: r.IIF, OIF: r.OIF,
-			Mark: r.Mark, Mask: r.Mask, HasMark: r.MatchesMark(), Table: r.Table,
-		})
+		b.res.State.Rules = append(b.res.State.Rules, ruleOf(r, prio))
+	}
+	b.res.Warnings = append(b.res.Warnings, StrayRuleWarnings(b.c.Global.RulePriorityMin, b.c.Global.RulePriorityMax, b.in.StrayRules, b.c.Rules)...)
+}
+
+// ruleOf is the kernel's rule for the configuration's r at prio.
+func ruleOf(r *config.Rule, prio uint32) model.Rule {
+	return model.Rule{
+		Family: r.Family, Priority: prio, Src: config.Selector(r.From), Dst: config.Selector(r.To), IIF: r.IIF, OIF: r.OIF,
+		Mark: r.Mark, Mask: r.Mask, HasMark: r.MatchesMark(), Table: r.Table,
 	}
 }
+
+// StrayRuleWarnings names each rule of stray (model.Inputs.StrayRules:
+// tunneld's protocol, a priority outside every band it owns) in a
+// warning: it is not tunneld's and stays, it may be a leftover of an
+// earlier band whose record was lost (the tester's: the state directory
+// wiped, the band then edited, and every rule of the file was in the
+// kernel twice, status saying "drift: none" and down leaving the old
+// ones), and the command that deletes exactly it. One with the
+// selectors and table of a rule of configured says so: what that rule
+// matches is looked up in its table twice. min and max are the
+// configuration's band; nil for no stray rule.
+func StrayRuleWarnings(min, max uint32, stray []model.Rule, configured []config.Rule) []string {
+	if len(stray) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(stray))
+	for _, s := range stray {
+		twin := ""
+		for i := range configured {
+			c := ruleOf(&configured[i], s.Priority)
+			if s.Extra == "" && c == s {
+				twin = fmt.Sprintf("; it has the selectors and table of rule[%d]: what rule[%d] matches is looked up in table %s twice",
+					configured[i].Index, configured[i].Index, model.TableWord(s.Table))
+				break
+			}
+		}
+		out = append(out, fmt.Sprintf("IPv%d rule at priority %d has tunneld's protocol %d but lies outside its rule band %d–%d and every band it recorded as used: "+
+			"it is not tunneld's, and tunneld leaves it alone (a rule of an earlier band whose record, %s in the state directory, was lost, or someone else's)%s; "+
+			"unless it is someone else's, delete it: %s",
+			s.Family, s.Priority, model.RuleProtocol, min, max, bandsRecord, twin, plan.RuleCommand("del", s)))
+	}
+	return out
+}
+
+// bandsRecord is the kernel seam's record of the rule bands tunneld
+// used, in the state directory (the Linux seam's bandsFile).
+const bandsRecord = "rule-bands.json"
 
 // foreignPriorities are the priorities rules holds (nil for none).
 func foreignPriorities(rules []model.ForeignRule) map[uint32]bool {

@@ -1,6 +1,8 @@
 package desired
 
 import (
+	"fmt"
+	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -73,6 +75,63 @@ func TestRulesAroundForeignRules(t *testing.T) {
 			}
 			if len(r.Notes) != 0 {
 				t.Errorf("notes: %q", r.Notes)
+			}
+		})
+	}
+}
+
+// TestStrayRuleWarnings: each rule of tunneld's protocol outside every
+// band it owns (Inputs.StrayRules) is named in a warning that says it is
+// not tunneld's and stays, and gives the command that deletes exactly
+// it (its family, selectors, what someone narrowed it with, priority);
+// one with a configured rule's selectors and table says so. The tester
+// lost the band record, edited the band, and had every rule twice, with
+// status saying "drift: none"; the rules placed in the band are as they
+// were, the stray ones not being in it.
+func TestStrayRuleWarnings(t *testing.T) {
+	const conf = "[[rule]]\nfrom = \"10.100.2.1\"\ntable = 102\n[[rule]]\nfrom = \"10.100.4.1\"\ntable = 101\n[[rule]]\nfrom = \"2001:db8:2::/64\"\ntable = 102\n"
+	v4 := func(p uint32, src string, table uint32) model.Rule {
+		return model.Rule{Family: 4, Priority: p, Src: netip.MustParsePrefix(src), Table: table}
+	}
+	const not = "IPv%d rule at priority %d has tunneld's protocol 116 but lies outside its rule band 20000–20999 and every band it recorded as used: " +
+		"it is not tunneld's, and tunneld leaves it alone (a rule of an earlier band whose record, rule-bands.json in the state directory, was lost, or someone else's)"
+	tests := []struct {
+		name     string
+		stray    []model.Rule
+		warnings []string
+	}{
+		{"none", nil, nil},
+		{"the tester's: the old band's copies of the file's rules", []model.Rule{v4(25000, "10.100.2.1/32", 102), v4(25001, "10.100.4.1/32", 101),
+			{Family: 6, Priority: 25002, Src: netip.MustParsePrefix("2001:db8:2::/64"), Table: 102}},
+			[]string{
+				fmt.Sprintf(not, 4, 25000) + "; it has the selectors and table of rule[0]: what rule[0] matches is looked up in table 102 twice; " +
+					"unless it is someone else's, delete it: ip rule del from 10.100.2.1 lookup 102 priority 25000 protocol 116",
+				fmt.Sprintf(not, 4, 25001) + "; it has the selectors and table of rule[1]: what rule[1] matches is looked up in table 101 twice; " +
+					"unless it is someone else's, delete it: ip rule del from 10.100.4.1 lookup 101 priority 25001 protocol 116",
+				fmt.Sprintf(not, 6, 25002) + "; it has the selectors and table of rule[2]: what rule[2] matches is looked up in table 102 twice; " +
+					"unless it is someone else's, delete it: ip -6 rule del from 2001:db8:2::/64 lookup 102 priority 25002 protocol 116",
+			}},
+		{"another table is no copy", []model.Rule{v4(100, "10.100.2.1/32", 7)}, []string{
+			fmt.Sprintf(not, 4, 100) + "; unless it is someone else's, delete it: ip rule del from 10.100.2.1 lookup 7 priority 100 protocol 116"}},
+		{"two at one priority: each deleted by its selectors", []model.Rule{v4(30000, "10.9.0.0/16", 7), {Family: 4, Priority: 30000, HasMark: true, Mark: 1, Mask: 1, Table: 7}}, []string{
+			fmt.Sprintf(not, 4, 30000) + "; unless it is someone else's, delete it: ip rule del from 10.9.0.0/16 lookup 7 priority 30000 protocol 116",
+			fmt.Sprintf(not, 4, 30000) + "; unless it is someone else's, delete it: ip rule del fwmark 0x1/0x1 lookup 7 priority 30000 protocol 116"}},
+		{"narrowed: no copy, deleted with what narrows it", []model.Rule{{Family: 4, Priority: 25000, Src: netip.MustParsePrefix("10.100.2.1/32"), Table: 102, Extra: "ipproto 6"}}, []string{
+			fmt.Sprintf(not, 4, 25000) + "; unless it is someone else's, delete it: ip rule del from 10.100.2.1 ipproto 6 lookup 102 priority 25000 protocol 116"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := parse(t, "[global]\nfirewall = false\n"+conf)
+			r := Build(c, model.Inputs{StrayRules: tt.stray}, model.State{})
+			if diff := cmp.Diff(tt.warnings, r.Warnings, opts); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			var got []uint32
+			for _, ru := range r.State.Rules {
+				got = append(got, ru.Priority)
+			}
+			if diff := cmp.Diff([]uint32{20000, 20001, 20002}, got); diff != "" {
+				t.Errorf("priorities (-want +got):\n%s", diff)
 			}
 		})
 	}

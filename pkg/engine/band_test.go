@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -190,6 +191,99 @@ func TestForeignRuleInBand(t *testing.T) {
 			rep, err := Converge(ctx, k, c, nil)
 			if err != nil || k.Writes != writes || len(rep.Applied) != 0 {
 				t.Errorf("applied again: %v, %d writes: %v", err, k.Writes-writes, rep.Applied)
+			}
+		})
+	}
+}
+
+// strayCommands lists, for each warning about a rule of tunneld's
+// protocol outside its bands, the deletion it gives, "copy: " first
+// where it says the rule has a configured one's selectors and table.
+func strayCommands(warnings []string) []string {
+	var out []string
+	for _, w := range warnings {
+		i := strings.LastIndex(w, "delete it: ")
+		if !strings.Contains(w, "outside its rule band") || i < 0 {
+			continue
+		}
+		cmd := w[i+len("delete it: "):]
+		if strings.Contains(w, "looked up in table") {
+			cmd = "copy: " + cmd
+		}
+		out = append(out, cmd)
+	}
+	return out
+}
+
+// TestStrayRulesAfterLostBandRecord: the tester's case. Rules applied in
+// the band 25000–25999, the record of bands lost (the state directory
+// wiped), the band edited back to the default, and apply added the
+// file's rules again in it: the old ones, protocol 116 outside every
+// band tunneld owns, are not tunneld's and stay, but apply, status
+// (Look: no drift) and down each name them in a warning with their
+// deletion, apply and status saying they copy configured rules. Before,
+// nothing said a word and every rule was in the kernel twice. With the
+// record kept, the old ones are tunneld's: moved, and no warning.
+func TestStrayRulesAfterLostBandRecord(t *testing.T) {
+	old, moved := bandConfig(t, 25000, 25999), bandConfig(t, 20000, 20999)
+	copies := []string{
+		"copy: ip rule del from 10.60.0.0/16 lookup 42 priority 25000 protocol 116",
+		"copy: ip rule del from 10.61.0.0/16 lookup 43 priority 25001 protocol 116",
+	}
+	left := []string{
+		"ip rule del from 10.60.0.0/16 lookup 42 priority 25000 protocol 116",
+		"ip rule del from 10.61.0.0/16 lookup 43 priority 25001 protocol 116",
+	}
+	tests := []struct {
+		name      string
+		lost      bool
+		wantRules []string // after the apply of the moved band
+		warned    []string // by that apply and by status
+		afterDown []string
+		downWarns []string
+	}{
+		{"record kept", false, []string{"20000/116", "20001/116"}, nil, nil, nil},
+		{"record lost", true, []string{"20000/116", "20001/116", "25000/116", "25001/116"}, copies,
+			[]string{"25000/116", "25001/116"}, left},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := fakekernel.New()
+			if _, err := Converge(ctx, k, old, nil); err != nil {
+				t.Fatal(err)
+			}
+			if tt.lost {
+				k.Bands = nil
+			}
+			rep, err := Converge(ctx, k, moved, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.wantRules, rulesOf(k)); diff != "" {
+				t.Errorf("rules (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.warned, strayCommands(append(slices.Clip(rep.Ended), rep.Last.Want.Warnings...))); diff != "" {
+				t.Errorf("apply's warnings (-want +got):\n%s", diff)
+			}
+			s, err := Look(ctx, k, moved, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !s.Plan.Empty() {
+				t.Errorf("status: drift\n%s", s.Plan)
+			}
+			if diff := cmp.Diff(tt.warned, strayCommands(s.Want.Warnings)); diff != "" {
+				t.Errorf("status's warnings (-want +got):\n%s", diff)
+			}
+			rep, err = Down(ctx, k, moved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.afterDown, rulesOf(k)); diff != "" {
+				t.Errorf("rules after down (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.downWarns, strayCommands(rep.Last.Want.Warnings)); diff != "" {
+				t.Errorf("down's warnings (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -149,7 +149,9 @@ type Report struct {
 	// lost a rule without a word).
 	//
 	// Down's report has no desired state: Last.Want holds only the
-	// seam's warnings of all its rounds.
+	// seam's warnings of all its rounds, and the last round's warnings
+	// about the rules of tunneld's protocol outside its bands, which
+	// stay (model.Inputs.StrayRules).
 	Ended []string
 }
 
@@ -391,7 +393,9 @@ func opEqual(a, b plan.Op) bool {
 // Down removes everything tunneld owns within c's scope (plus links it
 // marked as its own, and rules in the priority bands the kernel seam
 // recorded as used: c may not be the configuration that was applied) and
-// restores the sysctls it changed.
+// restores the sysctls it changed. Rules of tunneld's protocol outside
+// those bands stay, each named in a warning with its deletion
+// (desired.StrayRuleWarnings).
 func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error) {
 	var rep Report
 	// Only the sysctls with a recorded original are tunneld's to restore;
@@ -409,7 +413,10 @@ func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error
 		p := plan.Diff(have, model.State{})
 		p.Tables, p.RuleBand = Tables(c), Band(c)
 		rep.Last = Snapshot{Have: have, Inputs: in, Plan: p}
-		rep.Last.Want.Warnings = warnings
+		// The rules of tunneld's protocol outside its bands stay, and
+		// the last round says how to delete them (a tester's down
+		// left the old band's copies of every rule without a word).
+		rep.Last.Want.Warnings = append(slices.Clip(warnings), desired.StrayRuleWarnings(c.Global.RulePriorityMin, c.Global.RulePriorityMax, in.StrayRules, nil)...)
 		if p.Empty() {
 			return rep, nil
 		}

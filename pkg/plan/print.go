@@ -283,6 +283,15 @@ func routeArgs(r model.Route, tables map[uint32]string) string {
 	return strings.Join(a, " ") + tableComment(r.Table, tables)
 }
 
+// RuleCommand prints the ip(8) command that adds or deletes (verb "add"
+// or "del") the rule r of tunneld's protocol, with every selector r
+// has, as a plan does: `ip rule del from 10.0.0.1 lookup 42 priority
+// 25000 protocol 116`. A warning about a rule tunneld leaves alone
+// gives the admin that rule's deletion by it.
+func RuleCommand(verb string, r model.Rule) string {
+	return "ip " + ruleArgs(verb, r, nil)
+}
+
 func ruleArgs(verb string, r model.Rule, tables map[uint32]string) string {
 	a := []string{"rule", verb}
 	if r.Family == 6 {

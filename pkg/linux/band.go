@@ -142,8 +142,8 @@ func (k *Kernel) readBands() ([]model.RuleBand, error) {
 // warning (setAside).
 func lostBands([]byte) string {
 	return "rules of protocol 116 in a priority band tunneld used before, other than the configuration's " +
-		"(global.rule_priority_min/max), are no longer seen as tunneld's, and stay: list them (ip rule show proto 116; " +
-		"ip -6 rule show proto 116) and delete by hand those outside the band (ip rule del prio N)"
+		"(global.rule_priority_min/max), are no longer seen as tunneld's, and stay (ip rule show proto 116; ip -6 rule show proto 116): " +
+		"a warning names each with the command that deletes it"
 }
 
 // unionBands returns a with the bands of b it lacks appended, and whether

@@ -3,7 +3,6 @@ package linux
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 
@@ -124,7 +123,7 @@ func changesRules(p plan.Plan) bool {
 // is no file; a *badRecordError when it cannot be read as the record).
 func (k *Kernel) readBands() ([]model.RuleBand, error) {
 	path := filepath.Join(k.opts.StateDir, bandsFile)
-	b, err := os.ReadFile(path)
+	b, err := readRecordFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"maps"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -197,20 +196,21 @@ func (k *Kernel) creatingRecord() (map[string]creatingEntry, error) {
 		return k.creating, nil
 	}
 	path := filepath.Join(k.opts.StateDir, creatingFile)
-	b, err := os.ReadFile(path)
+	b, err := readRecordFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		k.creating, k.creatingKnown = nil, true
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
 	var rec map[string]creatingEntry
-	if err := minijson.Unmarshal(b, &rec); err != nil {
-		if err := k.setAside(&badRecordError{path: path, content: b, err: err}, lostCreating); err != nil {
+	if err == nil {
+		if uerr := minijson.Unmarshal(b, &rec); uerr != nil {
+			err, rec = &badRecordError{path: path, content: b, err: uerr}, nil
+		}
+	}
+	if err != nil {
+		if err := k.setAside(err, lostCreating); err != nil {
 			return nil, err
 		}
-		rec = nil
 	}
 	k.creating, k.creatingKnown = rec, true
 	return rec, nil

@@ -79,6 +79,37 @@ func (e *badRecordError) Error() string { return e.path + ": " + e.err.Error() }
 
 func (e *badRecordError) Unwrap() error { return e.err }
 
+// readRecordFile reads a record's file: one that is not a regular file
+// (a directory, a FIFO, a device where the record was) is a
+// *badRecordError, set aside as an unreadable one is, not read: a
+// tester's directory failed every command with "is a directory", and a
+// FIFO hung status and apply for good. A missing one is fs.ErrNotExist.
+func readRecordFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &badRecordError{path: path, err: fmt.Errorf("not a regular file (%s)", fileKind(fi.Mode()))}
+	}
+	return os.ReadFile(path)
+}
+
+// fileKind names the kind of file m is, in ls(1)'s words.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.String()
+}
+
 // StateLocked tells k that its caller holds the state directory's lock
 // (apply, down and run take it before they observe): a record k finds
 // unreadable from then on is moved aside (setAside). Without it (status

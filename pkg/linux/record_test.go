@@ -1,10 +1,14 @@
 package linux
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/model"
 )
@@ -112,9 +116,7 @@ func TestUnreadableRecords(t *testing.T) {
 }
 
 // TestUnreadableRecordWrittenAnew: once the unreadable record is moved
-// aside, the next change writes a new one, readable, in its place; and a
-// record that cannot be read for another reason than its content (a
-// directory in its place) is still an error.
+// aside, the next change writes a new one, readable, in its place.
 func TestUnreadableRecordWrittenAnew(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, bandsFile)
@@ -134,13 +136,52 @@ func TestUnreadableRecordWrittenAnew(t *testing.T) {
 	if len(k.warnings) != 1 {
 		t.Errorf("warnings %q, want one", k.warnings)
 	}
-	other := t.TempDir()
-	if err := os.Mkdir(filepath.Join(other, sysctlFile), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	k = &Kernel{opts: Options{StateDir: other}}
-	k.StateLocked()
-	if _, err := k.originals(); err == nil {
-		t.Errorf("a directory in the sysctl record's place: no error")
+}
+
+// TestRecordNotAFile: a directory or a FIFO where a record's file was is
+// unreadable as garbage is: read as missing, with a warning, moved aside
+// by a caller that holds the lock, left by one that does not. A tester's
+// directory failed every command with "is a directory" and the daemon's
+// teardown; a FIFO hung status and apply for good (this test would).
+func TestRecordNotAFile(t *testing.T) {
+	for _, kind := range []string{"a directory", "a FIFO"} {
+		for _, locked := range []bool{false, true} {
+			for _, name := range []string{sysctlFile, bandsFile, creatingFile} {
+				dir := t.TempDir()
+				path := filepath.Join(dir, name)
+				var err error
+				if kind == "a directory" {
+					err = os.Mkdir(path, 0o700)
+				} else {
+					err = unix.Mkfifo(path, 0o600)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				k := &Kernel{opts: Options{StateDir: dir}}
+				if locked {
+					k.StateLocked()
+				}
+				switch name {
+				case sysctlFile:
+					_, err = k.originals()
+				case bandsFile:
+					_, err = k.ruleBands()
+				case creatingFile:
+					_, err = k.creatingRecord()
+				}
+				if err != nil {
+					t.Errorf("%s as %s (locked %v): %v, want it read as missing", kind, name, locked, err)
+					continue
+				}
+				if len(k.warnings) != 1 || !strings.Contains(k.warnings[0], "not a regular file ("+kind+")") {
+					t.Errorf("%s as %s: warnings %q, want one saying so", kind, name, k.warnings)
+				}
+				_, statErr := os.Lstat(path)
+				if moved := errors.Is(statErr, fs.ErrNotExist); moved != locked {
+					t.Errorf("%s as %s (locked %v): moved aside %v", kind, name, locked, moved)
+				}
+			}
+		}
 	}
 }

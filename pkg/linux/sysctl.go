@@ -101,7 +101,7 @@ func (k *Kernel) originals() (kernel.SysctlRecord, error) {
 // is none; a *badRecordError when it cannot be read as the record).
 func (k *Kernel) readOriginals() (kernel.SysctlRecord, error) {
 	path := filepath.Join(k.opts.StateDir, sysctlFile)
-	b, err := os.ReadFile(path)
+	b, err := readRecordFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return kernel.SysctlRecord{}, nil
 	}

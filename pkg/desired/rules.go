@@ -2,6 +2,7 @@ package desired
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -74,7 +75,19 @@ func StrayRuleWarnings(min, max uint32, stray []model.Rule, configured []config.
 		return nil
 	}
 	out := make([]string, 0, len(stray))
-	for _, s := range stray {
+	for i, s := range stray {
+		// The kernel deletes the first rule at the priority that a
+		// deletion's words match; an earlier one (stray keeps the
+		// kernel's order within a priority) with all of this one's
+		// selectors and more matches them too (a tester's command for
+		// a copy deleted someone's narrower rule before it).
+		first := ""
+		for _, o := range stray[:i] {
+			if o.Priority == s.Priority && o.Family == s.Family && matchesDeletion(s, o) {
+				first = fmt.Sprintf(" (the kernel deletes the first rule at priority %d that these words match, and one before it matches them too: delete that one first, with its own command, else this one deletes it instead)", s.Priority)
+				break
+			}
+		}
 		twin := ""
 		for i := range configured {
 			c := ruleOf(&configured[i], s.Priority)
@@ -86,10 +99,28 @@ func StrayRuleWarnings(min, max uint32, stray []model.Rule, configured []config.
 		}
 		out = append(out, fmt.Sprintf("IPv%d rule at priority %d has tunneld's protocol %d but lies outside its rule band %d–%d and every band it recorded as used: "+
 			"it is not tunneld's, and tunneld leaves it alone (a rule of an earlier band whose record, %s in the state directory, was lost, or someone else's)%s; "+
-			"unless it is someone else's, delete it: %s",
-			s.Family, s.Priority, model.RuleProtocol, min, max, bandsRecord, twin, plan.RuleCommand("del", s)))
+			"unless it is someone else's, delete it: %s%s",
+			s.Family, s.Priority, model.RuleProtocol, min, max, bandsRecord, twin, plan.RuleCommand("del", s), first))
 	}
 	return out
+}
+
+// matchesDeletion reports whether o has every selector, the table and
+// every word of what narrows it (Extra) that s, deleted by its own
+// command, names: the kernel would take o for it.
+func matchesDeletion(s, o model.Rule) bool {
+	if s.Src.IsValid() && o.Src != s.Src || s.Dst.IsValid() && o.Dst != s.Dst ||
+		s.IIF != "" && o.IIF != s.IIF || s.OIF != "" && o.OIF != s.OIF ||
+		s.HasMark && (!o.HasMark || o.Mark != s.Mark || o.Mask != s.Mask) || o.Table != s.Table {
+		return false
+	}
+	words := strings.Fields(o.Extra)
+	for _, w := range strings.Fields(s.Extra) {
+		if !slices.Contains(words, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // bandsRecord is the kernel seam's record of the rule bands tunneld

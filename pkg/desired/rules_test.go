@@ -116,6 +116,11 @@ func TestStrayRuleWarnings(t *testing.T) {
 		{"two at one priority: each deleted by its selectors", []model.Rule{v4(30000, "10.9.0.0/16", 7), {Family: 4, Priority: 30000, HasMark: true, Mark: 1, Mask: 1, Table: 7}}, []string{
 			fmt.Sprintf(not, 4, 30000) + "; unless it is someone else's, delete it: ip rule del from 10.9.0.0/16 lookup 7 priority 30000 protocol 116",
 			fmt.Sprintf(not, 4, 30000) + "; unless it is someone else's, delete it: ip rule del fwmark 0x1/0x1 lookup 7 priority 30000 protocol 116"}},
+		{"a narrower one first at the priority: the copy's command would take it", []model.Rule{
+			{Family: 4, Priority: 25000, Src: netip.MustParsePrefix("10.1.1.7/32"), Table: 200, Extra: "sport 1000-2000"}, v4(25000, "10.1.1.7/32", 200)}, []string{
+			fmt.Sprintf(not, 4, 25000) + "; unless it is someone else's, delete it: ip rule del from 10.1.1.7 sport 1000-2000 lookup 200 priority 25000 protocol 116",
+			fmt.Sprintf(not, 4, 25000) + "; unless it is someone else's, delete it: ip rule del from 10.1.1.7 lookup 200 priority 25000 protocol 116" +
+				" (the kernel deletes the first rule at priority 25000 that these words match, and one before it matches them too: delete that one first, with its own command, else this one deletes it instead)"}},
 		{"narrowed: no copy, deleted with what narrows it", []model.Rule{{Family: 4, Priority: 25000, Src: netip.MustParsePrefix("10.100.2.1/32"), Table: 102, Extra: "ipproto 6"}}, []string{
 			fmt.Sprintf(not, 4, 25000) + "; unless it is someone else's, delete it: ip rule del from 10.100.2.1 ipproto 6 lookup 102 priority 25000 protocol 116"}},
 	}

@@ -90,7 +90,7 @@ func readRecordFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &badRecordError{path: path, err: fmt.Errorf("not a regular file (%s)", fileKind(fi.Mode()))}
+		return nil, &badRecordError{path: path, err: fmt.Errorf("not a regular file: %s", fileKind(fi.Mode()))}
 	}
 	return os.ReadFile(path)
 }

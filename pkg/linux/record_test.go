@@ -174,7 +174,7 @@ func TestRecordNotAFile(t *testing.T) {
 					t.Errorf("%s as %s (locked %v): %v, want it read as missing", kind, name, locked, err)
 					continue
 				}
-				if len(k.warnings) != 1 || !strings.Contains(k.warnings[0], "not a regular file ("+kind+")") {
+				if len(k.warnings) != 1 || !strings.Contains(k.warnings[0], "not a regular file: "+kind) {
 					t.Errorf("%s as %s: warnings %q, want one saying so", kind, name, k.warnings)
 				}
 				_, statErr := os.Lstat(path)

@@ -181,6 +181,9 @@ func keepStateDir(ctx context.Context, log *logfmt.Logger, lock *statelock.Lock,
 		log.Warn("the status socket was gone (the directory wiped?): listening again", "path", sock)
 		serve()
 	}
+	if r, ok := k.(interface{ AdoptRecords() }); ok {
+		r.AdoptRecords()
+	}
 	if r, ok := k.(interface{ KeepRecords() }); ok {
 		r.KeepRecords()
 	}

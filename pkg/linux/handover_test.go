@@ -12,7 +12,7 @@ import (
 // TestHandOverRecords: a daemon that lost the state directory adds to its
 // records the sysctl originals and rule bands they lack, leaving the
 // entries there as they are; the process that holds the directory takes
-// the additions into its own at its next KeepRecords, and its next write
+// the additions into its own at its next AdoptRecords, and its next write
 // of a record keeps them.
 func TestHandOverRecords(t *testing.T) {
 	dir := t.TempDir()
@@ -39,13 +39,13 @@ func TestHandOverRecords(t *testing.T) {
 	if got, err := holder.readOriginals(); err != nil || !cmp.Equal(want, got) {
 		t.Errorf("the file after the hand-over: %v (-want +got):\n%s", err, cmp.Diff(want, got))
 	}
-	holder.KeepRecords()
+	holder.AdoptRecords()
 	if got, _ := holder.originals(); !cmp.Equal(want, got) {
-		t.Errorf("the holder's record after KeepRecords (-want +got):\n%s", cmp.Diff(want, got))
+		t.Errorf("the holder's record after AdoptRecords (-want +got):\n%s", cmp.Diff(want, got))
 	}
 	wantBands := []model.RuleBand{{Min: 20000, Max: 20999}, {Min: 30000, Max: 30999}}
 	if got, _ := holder.ruleBands(); !cmp.Equal(wantBands, got) {
-		t.Errorf("the holder's bands after KeepRecords (-want +got):\n%s", cmp.Diff(wantBands, got))
+		t.Errorf("the holder's bands after AdoptRecords (-want +got):\n%s", cmp.Diff(wantBands, got))
 	}
 	// The holder's next write (a restore of ip_forward) keeps the rest.
 	rec, _ := holder.originals()

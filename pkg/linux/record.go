@@ -43,10 +43,8 @@ func (k *Kernel) saveRecord(name string, empty bool, v any) error {
 // originals that a start after a crash, or `tunneld down`, restores.
 // Apply calls it first, and the daemon at each resync: only the process
 // that holds the state directory's lock applies, or runs. A failure is
-// left to the record's next write, which meets it too. First it takes in
-// what another daemon handed over (adoptRecords).
+// left to the record's next write, which meets it too.
 func (k *Kernel) KeepRecords() {
-	k.adoptRecords()
 	for _, r := range []struct {
 		name string
 		kept bool

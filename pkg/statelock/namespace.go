@@ -1,9 +1,9 @@
 package statelock
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -78,8 +78,10 @@ func namespaceHolder() *HeldError {
 	}
 	defer c.Close()
 	_ = c.SetReadDeadline(time.Now().Add(time.Second))
-	line, _ := bufio.NewReader(c).ReadString('\n')
-	fields := strings.SplitN(strings.TrimSuffix(line, "\n"), " ", 3)
+	// The holder writes its one line and closes the connection.
+	b, _ := io.ReadAll(io.LimitReader(c, 4096))
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.SplitN(line, " ", 3)
 	if len(fields) == 3 {
 		if pid, err := strconv.Atoi(fields[0]); err == nil && pid > 0 {
 			e.Pid, e.Command, e.Dir = pid, fields[1], fields[2]

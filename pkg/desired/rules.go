@@ -74,8 +74,19 @@ func StrayRuleWarnings(min, max uint32, stray []model.Rule, configured []config.
 	if len(stray) == 0 {
 		return nil
 	}
-	out := make([]string, 0, len(stray))
+	n := len(stray)
+	if n > maxStrayWarnings {
+		n = maxStrayWarnings + 1
+	}
+	out := make([]string, 0, n)
 	for i, s := range stray {
+		if i == maxStrayWarnings {
+			// A lost record of a large band: the rest in one line.
+			rest := stray[i:]
+			out = append(out, fmt.Sprintf("and %d more rules of protocol %d outside tunneld's rule band, at priorities %d–%d: ip rule show proto %d and ip -6 rule show proto %d list them",
+				len(rest), model.RuleProtocol, rest[0].Priority, rest[len(rest)-1].Priority, model.RuleProtocol, model.RuleProtocol))
+			break
+		}
 		// The kernel deletes the first rule at the priority that a
 		// deletion's words match; an earlier one (stray keeps the
 		// kernel's order within a priority) with all of this one's
@@ -97,6 +108,13 @@ func StrayRuleWarnings(min, max uint32, stray []model.Rule, configured []config.
 				break
 			}
 		}
+		if i > 0 {
+			// The first says why; the others are one line each (a
+			// tester's hundred made 41 KB of status).
+			out = append(out, fmt.Sprintf("IPv%d rule at priority %d: protocol %d outside the band too, left alone%s; delete it: %s%s",
+				s.Family, s.Priority, model.RuleProtocol, twin, plan.RuleCommand("del", s), first))
+			continue
+		}
 		out = append(out, fmt.Sprintf("IPv%d rule at priority %d has tunneld's protocol %d but lies outside its rule band %d–%d and every band it recorded as used: "+
 			"it is not tunneld's, and tunneld leaves it alone (a rule of an earlier band whose record, %s in the state directory, was lost, or someone else's)%s; "+
 			"unless it is someone else's, delete it: %s%s",
@@ -104,6 +122,10 @@ func StrayRuleWarnings(min, max uint32, stray []model.Rule, configured []config.
 	}
 	return out
 }
+
+// maxStrayWarnings is how many stray rules StrayRuleWarnings names one
+// by one; the rest are counted in one more warning.
+const maxStrayWarnings = 20
 
 // matchesDeletion reports whether o has every selector, the table and
 // every word of what narrows it (Extra) that s, deleted by its own

@@ -95,6 +95,8 @@ func TestStrayRuleWarnings(t *testing.T) {
 	}
 	const not = "IPv%d rule at priority %d has tunneld's protocol 116 but lies outside its rule band 20000–20999 and every band it recorded as used: " +
 		"it is not tunneld's, and tunneld leaves it alone (a rule of an earlier band whose record, rule-bands.json in the state directory, was lost, or someone else's)"
+	// The ones after the first, which says why.
+	const short = "IPv%d rule at priority %d: protocol 116 outside the band too, left alone"
 	tests := []struct {
 		name     string
 		stray    []model.Rule
@@ -106,20 +108,20 @@ func TestStrayRuleWarnings(t *testing.T) {
 			[]string{
 				fmt.Sprintf(not, 4, 25000) + "; it has the selectors and table of rule[0]: what rule[0] matches is looked up in table 102 twice; " +
 					"unless it is someone else's, delete it: ip rule del from 10.100.2.1 lookup 102 priority 25000 protocol 116",
-				fmt.Sprintf(not, 4, 25001) + "; it has the selectors and table of rule[1]: what rule[1] matches is looked up in table 101 twice; " +
-					"unless it is someone else's, delete it: ip rule del from 10.100.4.1 lookup 101 priority 25001 protocol 116",
-				fmt.Sprintf(not, 6, 25002) + "; it has the selectors and table of rule[2]: what rule[2] matches is looked up in table 102 twice; " +
-					"unless it is someone else's, delete it: ip -6 rule del from 2001:db8:2::/64 lookup 102 priority 25002 protocol 116",
+				fmt.Sprintf(short, 4, 25001) + "; it has the selectors and table of rule[1]: what rule[1] matches is looked up in table 101 twice; " +
+					"delete it: ip rule del from 10.100.4.1 lookup 101 priority 25001 protocol 116",
+				fmt.Sprintf(short, 6, 25002) + "; it has the selectors and table of rule[2]: what rule[2] matches is looked up in table 102 twice; " +
+					"delete it: ip -6 rule del from 2001:db8:2::/64 lookup 102 priority 25002 protocol 116",
 			}},
 		{"another table is no copy", []model.Rule{v4(100, "10.100.2.1/32", 7)}, []string{
 			fmt.Sprintf(not, 4, 100) + "; unless it is someone else's, delete it: ip rule del from 10.100.2.1 lookup 7 priority 100 protocol 116"}},
 		{"two at one priority: each deleted by its selectors", []model.Rule{v4(30000, "10.9.0.0/16", 7), {Family: 4, Priority: 30000, HasMark: true, Mark: 1, Mask: 1, Table: 7}}, []string{
 			fmt.Sprintf(not, 4, 30000) + "; unless it is someone else's, delete it: ip rule del from 10.9.0.0/16 lookup 7 priority 30000 protocol 116",
-			fmt.Sprintf(not, 4, 30000) + "; unless it is someone else's, delete it: ip rule del fwmark 0x1/0x1 lookup 7 priority 30000 protocol 116"}},
+			fmt.Sprintf(short, 4, 30000) + "; delete it: ip rule del fwmark 0x1/0x1 lookup 7 priority 30000 protocol 116"}},
 		{"a narrower one first at the priority: the copy's command would take it", []model.Rule{
 			{Family: 4, Priority: 25000, Src: netip.MustParsePrefix("10.1.1.7/32"), Table: 200, Extra: "sport 1000-2000"}, v4(25000, "10.1.1.7/32", 200)}, []string{
 			fmt.Sprintf(not, 4, 25000) + "; unless it is someone else's, delete it: ip rule del from 10.1.1.7 sport 1000-2000 lookup 200 priority 25000 protocol 116",
-			fmt.Sprintf(not, 4, 25000) + "; unless it is someone else's, delete it: ip rule del from 10.1.1.7 lookup 200 priority 25000 protocol 116" +
+			fmt.Sprintf(short, 4, 25000) + "; delete it: ip rule del from 10.1.1.7 lookup 200 priority 25000 protocol 116" +
 				" (the kernel deletes the first rule at priority 25000 that these words match, and one before it matches them too: delete that one first, with its own command, else this one deletes it instead)"}},
 		{"narrowed: no copy, deleted with what narrows it", []model.Rule{{Family: 4, Priority: 25000, Src: netip.MustParsePrefix("10.100.2.1/32"), Table: 102, Extra: "ipproto 6"}}, []string{
 			fmt.Sprintf(not, 4, 25000) + "; unless it is someone else's, delete it: ip rule del from 10.100.2.1 ipproto 6 lookup 102 priority 25000 protocol 116"}},
@@ -139,5 +141,14 @@ func TestStrayRuleWarnings(t *testing.T) {
 				t.Errorf("priorities (-want +got):\n%s", diff)
 			}
 		})
+	}
+	// Past twenty, the rest are counted in one warning.
+	var many []model.Rule
+	for p := uint32(30000); p < 30025; p++ {
+		many = append(many, v4(p, "10.9.0.0/16", 7))
+	}
+	r := Build(parse(t, "[global]\nfirewall = false\n"+conf), model.Inputs{StrayRules: many}, model.State{})
+	if n := len(r.Warnings); n != 21 || r.Warnings[20] != "and 5 more rules of protocol 116 outside tunneld's rule band, at priorities 30020–30024: ip rule show proto 116 and ip -6 rule show proto 116 list them" {
+		t.Errorf("25 stray rules: %d warnings, the last %q; want 21, the last counting 5 more", n, r.Warnings[n-1])
 	}
 }

@@ -203,7 +203,7 @@ func strayCommands(warnings []string) []string {
 	var out []string
 	for _, w := range warnings {
 		i := strings.LastIndex(w, "delete it: ")
-		if !strings.Contains(w, "outside its rule band") || i < 0 {
+		if !strings.Contains(w, "outside its rule band") && !strings.Contains(w, "outside the band too") || i < 0 {
 			continue
 		}
 		cmd := w[i+len("delete it: "):]

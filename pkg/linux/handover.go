@@ -1,7 +1,10 @@
 package linux
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"time"
 
 	"github.com/tunneld/tunneld/pkg/kernel"
 )
@@ -59,20 +62,43 @@ func (k *Kernel) HandOverRecords() error {
 // p50 beside bebd474, three runs).
 func (k *Kernel) AdoptRecords() {
 	if k.sysctlsKnown {
-		if file, err := k.readOriginals(); err == nil {
-			for p, e := range file {
-				if _, ok := k.sysctls[p]; !ok {
-					if k.sysctls == nil {
-						k.sysctls = kernel.SysctlRecord{}
-					}
-					k.sysctls[p] = e
+		file, err := k.readOriginals()
+		for p, e := range file {
+			if _, ok := k.sysctls[p]; !ok {
+				if k.sysctls == nil {
+					k.sysctls = kernel.SysctlRecord{}
 				}
+				k.sysctls[p] = e
 			}
 		}
+		k.rewriteBroken(err, sysctlFile, len(k.sysctls) == 0, k.sysctls)
 	}
 	if k.bandsKnown {
-		if file, err := k.readBands(); err == nil {
-			k.bands, _ = unionBands(k.bands, file)
-		}
+		file, err := k.readBands()
+		k.bands, _ = unionBands(k.bands, file)
+		k.rewriteBroken(err, bandsFile, len(k.bands) == 0, k.bands)
 	}
+}
+
+// rewriteBroken deals with a record found unreadable (err a
+// *badRecordError) while this process, which holds the lock, keeps it in
+// memory: the file is moved aside and written again from memory, with a
+// warning. Nothing is lost, unlike at a start (setAside). A tester's
+// record garbled under a running daemon stayed garbled, for a crash to
+// lose, until that record's next write.
+func (k *Kernel) rewriteBroken(err error, name string, empty bool, v any) {
+	var bad *badRecordError
+	if !errors.As(err, &bad) {
+		return
+	}
+	to := bad.path + ".broken-" + time.Now().UTC().Format("20060102T150405Z")
+	if rerr := os.Rename(bad.path, to); rerr != nil {
+		k.warnings = append(k.warnings, fmt.Sprintf("state record %s is unreadable (%v), and could not be moved aside (%v): the daemon keeps it in memory, and its next write replaces it", bad.path, bad.err, rerr))
+		return
+	}
+	if werr := k.saveRecord(name, empty, v); werr != nil {
+		k.warnings = append(k.warnings, fmt.Sprintf("state record %s was unreadable (%v): moved aside to %s, but not written again (%v); the daemon keeps it in memory", bad.path, bad.err, to, werr))
+		return
+	}
+	k.warnings = append(k.warnings, fmt.Sprintf("state record %s was unreadable (%v): moved aside to %s and written again from the daemon's memory; nothing is lost", bad.path, bad.err, to))
 }

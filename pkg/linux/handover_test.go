@@ -1,6 +1,9 @@
 package linux
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -65,5 +68,38 @@ func TestHandOverRecords(t *testing.T) {
 	}
 	if got, _ := holder.readOriginals(); !cmp.Equal(want, got) {
 		t.Errorf("the file after a hand-over of nothing new (-want +got):\n%s", cmp.Diff(want, got))
+	}
+}
+
+// TestAdoptRecordsRewritesBroken: a record garbled while the daemon runs
+// (which keeps it in memory) is moved aside and written again from
+// memory at the daemon's next keep, with a warning that nothing is lost;
+// before, it stayed garbled until that record's next write.
+func TestAdoptRecordsRewritesBroken(t *testing.T) {
+	dir := t.TempDir()
+	k := &Kernel{opts: Options{StateDir: dir}}
+	rec := kernel.SysctlRecord{model.IPForward: {Original: "0", Ours: []string{"1"}}}
+	if err := k.saveOriginals(rec); err != nil {
+		t.Fatal(err)
+	}
+	bands := []model.RuleBand{{Min: 20000, Max: 20999}}
+	if err := k.saveRuleBands(bands); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{sysctlFile, bandsFile} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("{garbage"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k.AdoptRecords()
+	if got, err := (&Kernel{opts: k.opts}).readOriginals(); err != nil || !cmp.Equal(rec, got) {
+		t.Errorf("sysctl record after the keep: %v, %v; want it written again", got, err)
+	}
+	if got, err := (&Kernel{opts: k.opts}).readBands(); err != nil || !cmp.Equal(bands, got) {
+		t.Errorf("bands record after the keep: %v, %v; want it written again", got, err)
+	}
+	broken, _ := filepath.Glob(filepath.Join(dir, "*.broken-*"))
+	if len(broken) != 2 || len(k.warnings) != 2 || !strings.Contains(k.warnings[0], "written again from the daemon's memory; nothing is lost") {
+		t.Errorf("moved aside %q, warnings %q; want both moved, each said", broken, k.warnings)
 	}
 }

@@ -20,6 +20,12 @@ import (
 func (k *Kernel) HandOverRecords() error {
 	if k.sysctlsKnown && len(k.sysctls) > 0 {
 		file, err := k.readOriginals()
+		var bad *badRecordError
+		if errors.As(err, &bad) {
+			// Unreadable: what this daemon hands over replaces it (the
+			// other keeps its own in memory, and takes these in).
+			file, err = kernel.SysctlRecord{}, nil
+		}
 		if err != nil {
 			return fmt.Errorf("sysctl originals: %w", err)
 		}
@@ -37,6 +43,10 @@ func (k *Kernel) HandOverRecords() error {
 	}
 	if k.bandsKnown && len(k.bands) > 0 {
 		file, err := k.readBands()
+		var bad *badRecordError
+		if errors.As(err, &bad) {
+			file, err = nil, nil
+		}
 		if err != nil {
 			return fmt.Errorf("rule bands: %w", err)
 		}

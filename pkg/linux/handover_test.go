@@ -103,3 +103,27 @@ func TestAdoptRecordsRewritesBroken(t *testing.T) {
 		t.Errorf("moved aside %q, warnings %q; want both moved, each said", broken, k.warnings)
 	}
 }
+
+// TestHandOverOverBrokenRecord: a record of the other daemon's that
+// cannot be read is replaced by what this one hands over, which had
+// failed the hand-over (logged) and lost the originals.
+func TestHandOverOverBrokenRecord(t *testing.T) {
+	dir := t.TempDir()
+	lost := &Kernel{opts: Options{StateDir: dir}}
+	lost.sysctls, lost.sysctlsKnown = kernel.SysctlRecord{model.IPForward: {Original: "0", Ours: []string{"1"}}}, true
+	lost.bands, lost.bandsKnown = []model.RuleBand{{Min: 20000, Max: 20999}}, true
+	for _, name := range []string{sysctlFile, bandsFile} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("{garbage"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := lost.HandOverRecords(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := (&Kernel{opts: lost.opts}).readOriginals(); err != nil || !cmp.Equal(lost.sysctls, got) {
+		t.Errorf("sysctl record after the hand-over: %v, %v", got, err)
+	}
+	if got, err := (&Kernel{opts: lost.opts}).readBands(); err != nil || !cmp.Equal(lost.bands, got) {
+		t.Errorf("bands record after the hand-over: %v, %v", got, err)
+	}
+}

@@ -101,6 +101,9 @@ type Deps struct {
 	// HookRetry overrides HookRetry, the wait before a failed hook run
 	// is tried again the first time (tests).
 	HookRetry time.Duration
+	// HookSettle overrides HookSettle, how long a tunnel's hook waits
+	// after a move (tests).
+	HookSettle time.Duration
 	// HoldOff overrides HoldOff, how long repairs of an object in a
 	// fight are held back (tests).
 	HoldOff time.Duration
@@ -205,6 +208,10 @@ func New(d Deps) *Daemon {
 	dm.hooks.forget = dm.hookForget
 	if d.HookRetry != 0 {
 		dm.hooks.retry = d.HookRetry
+	}
+	dm.hooks.settle = HookSettle
+	if d.HookSettle != 0 {
+		dm.hooks.settle = d.HookSettle
 	}
 	return dm
 }

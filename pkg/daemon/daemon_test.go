@@ -194,8 +194,10 @@ func startOpts(t *testing.T, cfg string, o opts) *harness {
 		},
 		Now:       o.now,
 		HookRetry: o.hookRetry,
-		HoldOff:   o.holdOff,
-		Keep:      o.keep,
+		// Short: the moves' hooks wait it (HookSettle).
+		HookSettle: 20 * time.Millisecond,
+		HoldOff:    o.holdOff,
+		Keep:       o.keep,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel

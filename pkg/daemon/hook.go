@@ -58,6 +58,13 @@ const (
 	// would have the broker asked as often.
 	HookRetry    = 30 * time.Second
 	HookRetryMax = 10 * time.Minute
+	// HookSettle is how long a tunnel's hook waits after a move before
+	// it runs, a later move or up standing for it: a DHCP renew that
+	// deletes the old address before it adds the new one leaves a cable
+	// modem's access address alone on the WAN for a moment, the tunnel
+	// moves there and back, and a tester's broker was told that address
+	// first, at every renew. The tunnel itself moves at once.
+	HookSettle = 2 * time.Second
 )
 
 // The reasons a hook runs for (TUNNELD_REASON).
@@ -209,6 +216,9 @@ type hooks struct {
 	// retry and retryMax are HookRetry and HookRetryMax (Deps.HookRetry
 	// overrides retry).
 	retry, retryMax time.Duration
+	// settle is how long a move's call waits (HookSettle; 0: none, as in
+	// the hooks' own tests).
+	settle time.Duration
 
 	mu sync.Mutex
 	// paths are the configured hooks by tunnel.
@@ -216,6 +226,9 @@ type hooks struct {
 	// busy holds the tunnels whose hook is running, each with the call
 	// due after it (nil: none).
 	busy map[string]*hookCall
+	// settling hold the calls that wait for the tunnel's address to
+	// settle (settle), by tunnel.
+	settling map[string]*hookRetry
 	// retries hold the changes due again after a failed run, by tunnel:
 	// never one whose hook is running (a failed run with a call due
 	// after it has that call deliver its change, see then).
@@ -241,7 +254,7 @@ type hooks struct {
 func newHooks(log *logfmt.Logger, now func() time.Time, timeout time.Duration, ran func(string, HookRun)) *hooks {
 	return &hooks{log: log, now: now, timeout: timeout, drain: hookDrain, ran: ran, forget: func(string) {},
 		after: func(d time.Duration, f func()) hookStopper { return time.AfterFunc(d, f) }, retry: HookRetry, retryMax: HookRetryMax,
-		paths: map[string]string{}, busy: map[string]*hookCall{}, retries: map[string]*hookRetry{}, last: map[string]HookRun{},
+		paths: map[string]string{}, busy: map[string]*hookCall{}, retries: map[string]*hookRetry{}, settling: map[string]*hookRetry{}, last: map[string]HookRun{},
 		down: map[string]bool{}, procs: map[int]string{}}
 }
 
@@ -294,6 +307,11 @@ func (h *hooks) tunnelsDown(names []string) {
 	for _, name := range names {
 		h.down[name] = true
 		h.dropRetry(name, "the tunnel is down")
+		// The LinkUp that brings it back runs the hook.
+		if sc, ok := h.settling[name]; ok {
+			sc.timer.Stop()
+			delete(h.settling, name)
+		}
 	}
 }
 
@@ -339,22 +357,58 @@ func (h *hooks) call(calls ...hookCall) {
 		if h.stopping || h.paths[c.Tunnel] == "" {
 			continue
 		}
-		delete(h.down, c.Tunnel)
-		if rt, ok := h.retries[c.Tunnel]; ok {
-			c = rt.call.then(c)
-			h.dropRetry(c.Tunnel, "a newer run stands for it")
-		}
-		if due, running := h.busy[c.Tunnel]; running {
-			if due != nil {
-				c = due.then(c)
+		// A move waits for the address to settle; a call that comes
+		// meanwhile joins it (then) and waits with it.
+		sc, settling := h.settling[c.Tunnel]
+		if h.settle > 0 && (c.Reason == hookMoved || settling) {
+			if settling {
+				sc.timer.Stop()
+				sc.call = sc.call.then(c)
+			} else {
+				sc = &hookRetry{call: c}
+				h.settling[c.Tunnel] = sc
 			}
-			h.busy[c.Tunnel] = &c
+			tunnel := c.Tunnel
+			sc.timer = h.after(h.settle, func() { h.settled(tunnel, sc) })
 			continue
 		}
-		h.busy[c.Tunnel] = nil
-		h.wg.Add(1)
-		go h.runs(c, 1)
+		h.deliver(c)
 	}
+}
+
+// settled delivers the call that waited for tunnel's address to settle,
+// unless a later one took its place (sc is no longer the tunnel's) or the
+// hooks stop.
+func (h *hooks) settled(tunnel string, sc *hookRetry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.settling[tunnel] != sc || h.stopping {
+		return
+	}
+	delete(h.settling, tunnel)
+	if h.paths[tunnel] != "" {
+		h.deliver(sc.call)
+	}
+}
+
+// deliver starts the run of c, or has it run after the one under way
+// (see call). The caller holds mu.
+func (h *hooks) deliver(c hookCall) {
+	delete(h.down, c.Tunnel)
+	if rt, ok := h.retries[c.Tunnel]; ok {
+		c = rt.call.then(c)
+		h.dropRetry(c.Tunnel, "a newer run stands for it")
+	}
+	if due, running := h.busy[c.Tunnel]; running {
+		if due != nil {
+			c = due.then(c)
+		}
+		h.busy[c.Tunnel] = &c
+		return
+	}
+	h.busy[c.Tunnel] = nil
+	h.wg.Add(1)
+	go h.runs(c, 1)
 }
 
 // runs runs c, the try-th run of its change, then the call due after it
@@ -651,6 +705,10 @@ func (h *hooks) stop(grace time.Duration) {
 		rt.timer.Stop()
 	}
 	clear(h.retries)
+	for _, sc := range h.settling {
+		sc.timer.Stop()
+	}
+	clear(h.settling)
 	h.mu.Unlock()
 	done := make(chan struct{})
 	go func() {

@@ -1214,3 +1214,45 @@ func TestStopLogsHookFirst(t *testing.T) {
 		t.Errorf("the hook's end at %d, the last line at %d; the log:\n%s", hook, stopped, out)
 	}
 }
+
+// TestHookSettle: a move's run waits HookSettle; a move to another
+// address meanwhile (a renew that left the modem's access address alone
+// on the WAN for a moment, then the new lease) joins it, so the broker is
+// told the last address once, with the address from before the first
+// move as the old one (a tester's broker was told the modem's address at
+// every renew). A tunnel that goes down meanwhile drops the wait: the up
+// that brings it back runs the hook.
+func TestHookSettle(t *testing.T) {
+	dir := t.TempDir()
+	path := script(t, dir, "hook.sh", fmt.Sprintf(envScript, dir))
+	r := newHookRig(t, time.Minute, map[string]string{"he": path})
+	r.h.settle = HookSettle
+	modem := netip.MustParseAddr("192.168.100.2")
+	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: modem, Remote: peerA, OldLocal: wanA, OldRemote: peerA})
+	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: wanB, Remote: peerA, OldLocal: modem, OldRemote: peerA})
+	if got := r.armed(); !cmp.Equal(got, []time.Duration{HookSettle}) {
+		t.Fatalf("timers armed %v, want one of HookSettle", got)
+	}
+	if runs := r.drain(); len(runs) != 0 {
+		t.Fatalf("ran before the address settled: %v", runs)
+	}
+	r.fire()
+	r.next()
+	want := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TUNNELD_LOCAL=192.0.2.99", "TUNNELD_OLD_LOCAL=192.0.2.7", "TUNNELD_OLD_REMOTE=198.51.100.2",
+		"TUNNELD_REASON=moved", "TUNNELD_REMOTE=198.51.100.2", "TUNNELD_TUNNEL=he"}
+	if diff := cmp.Diff(want, hookEnv(t, dir, 1)); diff != "" {
+		t.Errorf("the one run's environment (-want +got):\n%s", diff)
+	}
+	// Down while it waits: no run.
+	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: wanA, Remote: peerA, OldLocal: wanB, OldRemote: peerA})
+	r.h.tunnelsDown([]string{"he"})
+	if got := r.armed(); len(got) != 0 {
+		t.Errorf("timers armed %v after the tunnel went down, want none", got)
+	}
+	// An up is not delayed.
+	r.h.call(hookCall{Tunnel: "he", Reason: hookUp, Local: wanA, Remote: peerA})
+	r.next()
+	if got := hookEnv(t, dir, 2); !slices.Contains(got, "TUNNELD_REASON=up") {
+		t.Errorf("the up's run: %v", got)
+	}
+}

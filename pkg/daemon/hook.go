@@ -386,8 +386,15 @@ func (h *hooks) settled(tunnel string, sc *hookRetry) {
 		return
 	}
 	delete(h.settling, tunnel)
+	c := sc.call
+	if c.Reason == hookMoved && c.Local == c.OldLocal && c.Remote == c.OldRemote {
+		// Back where it was (a renew that kept the lease): the broker
+		// has it.
+		h.log.Info(fmt.Sprintf("tunnel %q: hook not run: the tunnel moved back to where it was", tunnel), "local", addrString(c.Local))
+		return
+	}
 	if h.paths[tunnel] != "" {
-		h.deliver(sc.call)
+		h.deliver(c)
 	}
 }
 

@@ -1243,6 +1243,13 @@ func TestHookSettle(t *testing.T) {
 	if diff := cmp.Diff(want, hookEnv(t, dir, 1)); diff != "" {
 		t.Errorf("the one run's environment (-want +got):\n%s", diff)
 	}
+	// Away and back while it waits: no run.
+	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: modem, Remote: peerA, OldLocal: wanB, OldRemote: peerA})
+	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: wanB, Remote: peerA, OldLocal: modem, OldRemote: peerA})
+	r.fire()
+	if runs := r.drain(); len(runs) != 0 || !strings.Contains(r.log.String(), `hook not run: the tunnel moved back to where it was" local=192.0.2.99`) {
+		t.Errorf("away and back: runs %v; log:\n%s", runs, r.log.String())
+	}
 	// Down while it waits: no run.
 	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: wanA, Remote: peerA, OldLocal: wanB, OldRemote: peerA})
 	r.h.tunnelsDown([]string{"he"})

@@ -229,18 +229,7 @@ func TestForeignRule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// Through the wire form, as a dump brings it.
-			b, err := tt.m.MarshalBinary()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !tt.m.attrs.hasProtocol {
-				b = withoutAttr(t, b, unix.FRA_PROTOCOL)
-			}
-			var m ruleMsg
-			if err := m.UnmarshalBinary(b); err != nil {
-				t.Fatal(err)
-			}
+			m := throughWire(t, tt.m)
 			got, ok := foreignRule(&m, band)
 			if ok != tt.ok {
 				t.Errorf("foreign: %v, want %v", ok, tt.ok)
@@ -286,18 +275,7 @@ func TestStrayRule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// Through the wire form, as a dump brings it.
-			b, err := tt.m.MarshalBinary()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !tt.m.attrs.hasProtocol {
-				b = withoutAttr(t, b, unix.FRA_PROTOCOL)
-			}
-			var m ruleMsg
-			if err := m.UnmarshalBinary(b); err != nil {
-				t.Fatal(err)
-			}
+			m := throughWire(t, tt.m)
 			got, ok := strayRule(&m)
 			if ok != tt.ok {
 				t.Errorf("stray: %v, want %v", ok, tt.ok)
@@ -462,4 +440,22 @@ func TestRuleActionWords(t *testing.T) {
 			t.Errorf("IsRuleAction(%q) = %v, want %v", want, got, wantAction)
 		}
 	}
+}
+
+// throughWire is m as a dump brings it: marshalled, without the
+// protocol attribute where m has none (a kernel before 4.17), and read.
+func throughWire(t *testing.T, m *ruleMsg) ruleMsg {
+	t.Helper()
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.attrs.hasProtocol {
+		b = withoutAttr(t, b, unix.FRA_PROTOCOL)
+	}
+	var out ruleMsg
+	if err := out.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -359,15 +359,16 @@ func (h *hooks) call(calls ...hookCall) {
 		}
 		// A move waits for the address to settle; a call that comes
 		// meanwhile joins it (then) and waits with it.
-		sc, settling := h.settling[c.Tunnel]
+		old, settling := h.settling[c.Tunnel]
 		if h.settle > 0 && (c.Reason == hookMoved || settling) {
+			// A new wait each time: the old one's timer, if it fired
+			// meanwhile, finds itself replaced (settled).
+			sc := &hookRetry{call: c}
 			if settling {
-				sc.timer.Stop()
-				sc.call = sc.call.then(c)
-			} else {
-				sc = &hookRetry{call: c}
-				h.settling[c.Tunnel] = sc
+				old.timer.Stop()
+				sc.call = old.call.then(c)
 			}
+			h.settling[c.Tunnel] = sc
 			tunnel := c.Tunnel
 			sc.timer = h.after(h.settle, func() { h.settled(tunnel, sc) })
 			continue

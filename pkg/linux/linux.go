@@ -81,6 +81,8 @@ type Kernel struct {
 	// (setAside) that no observation has given yet.
 	locked   bool
 	warnings []string
+	// boot is the kernel's boot id, once read (bootID).
+	boot string
 }
 
 var _ kernel.Kernel = (*Kernel)(nil)

@@ -229,10 +229,13 @@ func (k *Kernel) restoreSysctl(op plan.Op, then []plan.Op) error {
 }
 
 // bootID is the kernel's boot id, "" when it cannot be read: device
-// indexes are of one boot (kernel.SysctlEntry.Boot).
+// indexes are of one boot (kernel.SysctlEntry.Boot). It is read once: a
+// process lives in one boot, and observations ask at each.
 func (k *Kernel) bootID() string {
-	id, _ := k.readSysctl("kernel/random/boot_id")
-	return id
+	if k.boot == "" {
+		k.boot, _ = k.readSysctl("kernel/random/boot_id")
+	}
+	return k.boot
 }
 
 // copiesOf lists the sysctls that exist now and that the kernel overwrites

@@ -3,8 +3,6 @@ package linux
 import (
 	"errors"
 	"fmt"
-	"os"
-	"time"
 
 	"github.com/tunneld/tunneld/pkg/kernel"
 )
@@ -101,8 +99,8 @@ func (k *Kernel) rewriteBroken(err error, name string, empty bool, v any) {
 	if !errors.As(err, &bad) {
 		return
 	}
-	to := bad.path + ".broken-" + time.Now().UTC().Format("20060102T150405Z")
-	if rerr := os.Rename(bad.path, to); rerr != nil {
+	to, rerr := moveAside(bad.path)
+	if rerr != nil {
 		k.warnings = append(k.warnings, fmt.Sprintf("state record %s is unreadable (%v), and could not be moved aside (%v): the daemon keeps it in memory, and its next write replaces it", bad.path, bad.err, rerr))
 		return
 	}

@@ -108,6 +108,13 @@ func fileKind(m fs.FileMode) string {
 	return "mode " + m.String()
 }
 
+// moveAside renames the unreadable record at path to PATH.broken-TIME
+// beside it, its content kept for the admin, and returns the new path.
+func moveAside(path string) (string, error) {
+	to := path + ".broken-" + time.Now().UTC().Format("20060102T150405Z")
+	return to, os.Rename(path, to)
+}
+
 // StateLocked tells k that its caller holds the state directory's lock
 // (apply, down and run take it before they observe): a record k finds
 // unreadable from then on is moved aside (setAside). Without it (status
@@ -133,8 +140,7 @@ func (k *Kernel) setAside(err error, lost func(content []byte) string) error {
 	}
 	where := "read as missing here, and left for the next tunneld that changes the kernel (apply, down or run) to move aside"
 	if k.locked {
-		to := bad.path + ".broken-" + time.Now().UTC().Format("20060102T150405Z")
-		if rerr := os.Rename(bad.path, to); rerr != nil {
+		if to, rerr := moveAside(bad.path); rerr != nil {
 			where = "tunneld goes on without it, but could not move it aside (" + rerr.Error() + "): its next write replaces it"
 		} else {
 			where = "moved aside to " + to + ", and tunneld goes on without it"

@@ -65,17 +65,23 @@ func NamespaceHolder() *HeldError {
 	if err != nil {
 		return nil
 	}
-	c.Close()
-	return namespaceHolder()
+	return holderOn(c)
 }
 
-// namespaceHolder asks the holder of the namespace's lock who it is.
+// namespaceHolder asks the holder of the namespace's lock who it is (an
+// error whose holder is not known where it does not answer).
 func namespaceHolder() *HeldError {
-	e := &HeldError{Namespace: true}
 	c, err := net.DialTimeout("unix", NamespaceName, time.Second)
 	if err != nil {
-		return e
+		return &HeldError{Namespace: true}
 	}
+	return holderOn(c)
+}
+
+// holderOn reads the holder's line from c, a connection to the
+// namespace's lock, and closes it.
+func holderOn(c net.Conn) *HeldError {
+	e := &HeldError{Namespace: true}
 	defer c.Close()
 	_ = c.SetReadDeadline(time.Now().Add(time.Second))
 	// The holder writes its one line and closes the connection.

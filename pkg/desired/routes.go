@@ -243,9 +243,7 @@ func (b *builder) hostRoutes() {
 		}
 		if !ok {
 			b.note("tunnel %q: host route to %s: no underlay route to it in table main", t.Name, l.Remote)
-			if i := slices.IndexFunc(b.res.Tunnels, func(s TunnelStatus) bool { return s.Name == t.Name }); i >= 0 {
-				b.res.Tunnels[i].Looped = fmt.Sprintf("its packets to %s go into itself: table main has no route to it by the underlay", l.Remote)
-			}
+			b.loops(t.Name, fmt.Sprintf("its packets to %s go into itself: table main has no route to it by the underlay", l.Remote))
 			continue
 		}
 		if have == nil {
@@ -291,8 +289,13 @@ func (b *builder) loopsWithout(t *config.Tunnel, into *covering) {
 	if u, ok := model.Lookup(b.underlay(), l.Remote); ok && u.Dst.Bits() >= best.Dst.Bits() {
 		return
 	}
-	if i := slices.IndexFunc(b.res.Tunnels, func(s TunnelStatus) bool { return s.Name == t.Name }); i >= 0 {
-		b.res.Tunnels[i].Looped = fmt.Sprintf("its packets to %s go into a tunnel: host_route = false, and the route to %s in table main through a tunnel holds it", l.Remote, dstWord(best.Dst))
+	b.loops(t.Name, fmt.Sprintf("its packets to %s go into a tunnel: host_route = false, and the route to %s in table main through a tunnel holds it", l.Remote, dstWord(best.Dst)))
+}
+
+// loops puts why on the status of the tunnel name (TunnelStatus.Looped).
+func (b *builder) loops(name, why string) {
+	if i := slices.IndexFunc(b.res.Tunnels, func(s TunnelStatus) bool { return s.Name == name }); i >= 0 {
+		b.res.Tunnels[i].Looped = why
 	}
 }
 

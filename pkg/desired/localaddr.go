@@ -76,10 +76,10 @@ func stay(d model.Device, v6 bool, cur, first netip.Addr) netip.Addr {
 	return first
 }
 
-// onSubnet reports whether a is on one of d's IPv4 subnets.
+// onSubnet reports whether a is on one of d's subnets (of a's family).
 func onSubnet(d model.Device, a netip.Addr) bool {
 	for _, p := range d.Addrs {
-		if p.Addr().Is4() && p.Masked().Contains(a) {
+		if p.Addr().Is4() == a.Is4() && p.Masked().Contains(a) {
 			return true
 		}
 	}

@@ -312,13 +312,8 @@ func (b *builder) keptHostRoute(remote netip.Addr) (model.UnderlayRoute, bool) {
 			continue
 		}
 		d, ok := b.in.Devices[r.Dev]
-		if !ok || !d.Up || b.c.TunnelByName(r.Dev) != nil {
-			continue
-		}
-		for _, p := range d.Addrs {
-			if p.Addr().Is4() == r.Via.Is4() && p.Masked().Contains(r.Via) {
-				return model.UnderlayRoute{Dst: hr, Via: r.Via, Dev: r.Dev}, true
-			}
+		if ok && d.Up && b.c.TunnelByName(r.Dev) == nil && onSubnet(d, r.Via) {
+			return model.UnderlayRoute{Dst: hr, Via: r.Via, Dev: r.Dev}, true
 		}
 	}
 	return model.UnderlayRoute{}, false

@@ -25,12 +25,11 @@ func runApply(env *Env, args []string) int {
 		return code
 	}
 	defer closeKernel(k)
-	lock, ok := lockState(env, "apply")
+	lock, ok := lockState(env, "apply", k)
 	if !ok {
 		return 1
 	}
 	defer lock.Release()
-	stateLocked(k)
 	resolved := resolveAll(env, c)
 	if !keepLock(env, lock.Lock, "apply") {
 		return 1
@@ -106,12 +105,11 @@ func runDown(env *Env, args []string) int {
 		return 1
 	}
 	defer closeKernel(k)
-	lock, ok := lockState(env, "down")
+	lock, ok := lockState(env, "down", k)
 	if !ok {
 		return 1
 	}
 	defer lock.Release()
-	stateLocked(k)
 	rep, err := engine.Down(env.Context, k, c)
 	removeStaleSocket(env)
 	printOps(env, rep)

@@ -323,31 +323,27 @@ func (h *heldLocks) Release() error {
 	return h.Lock.Release()
 }
 
-// stateLocked tells a kernel seam that keeps records in the state
-// directory (linux.Kernel.StateLocked) that the command holds the
-// directory's lock: it may then move an unreadable record aside. status
-// and plan, which take no lock, do not call it.
-func stateLocked(k kernel.Kernel) {
-	if l, ok := k.(interface{ StateLocked() }); ok {
-		l.StateLocked()
-	}
-}
-
 // lockState takes the state directory's lock for command ("run",
-// "apply", "down"): one tunneld at a time changes the kernel. When it is
-// held, one line says by whom and what to do instead. The caller
-// releases the lock.
-func lockState(env *Env, command string) (*heldLocks, bool) {
+// "apply", "down"), and the network namespace's where Env.NamespaceLock
+// is set: one tunneld at a time changes the kernel. When one is held,
+// one line says by whom and what to do instead. Taken, it tells k (a
+// seam that keeps records) so. The caller releases the locks.
+func lockState(env *Env, command string, k kernel.Kernel) (*heldLocks, bool) {
 	l, err := statelock.Acquire(env.StateDir, command)
+	var n *statelock.NamespaceLock
 	if err == nil && env.NamespaceLock {
-		var n *statelock.NamespaceLock
-		if n, err = statelock.AcquireNamespace(env.StateDir, command); err == nil {
-			return &heldLocks{Lock: l, ns: n}, true
+		if n, err = statelock.AcquireNamespace(env.StateDir, command); err != nil {
+			l.Release()
 		}
-		l.Release()
 	}
 	if err == nil {
-		return &heldLocks{Lock: l}, true
+		// A kernel seam that keeps records in the state directory
+		// (linux.Kernel.StateLocked) may now move an unreadable one
+		// aside; status and plan, which take no lock, never do.
+		if s, ok := k.(interface{ StateLocked() }); ok {
+			s.StateLocked()
+		}
+		return &heldLocks{Lock: l, ns: n}, true
 	}
 	var he *statelock.HeldError
 	if !errors.As(err, &he) {

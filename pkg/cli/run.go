@@ -69,12 +69,11 @@ func runRun(env *Env, args []string) int {
 	// One daemon per state directory: a second one would take over the
 	// status socket and, when it stops, tear down what the first keeps.
 	// Released last, when the socket is gone and the teardown done.
-	lock, ok := lockState(env, "run")
+	lock, ok := lockState(env, "run", k)
 	if !ok {
 		return 1
 	}
 	defer lock.Release()
-	stateLocked(k)
 	// ctx ends with the loop, whichever way it stops, and with it the
 	// status socket: Serve is waited for, so its file is gone when run
 	// returns.

@@ -6,6 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tunneld/tunneld/pkg/minijson"
@@ -108,11 +111,42 @@ func fileKind(m fs.FileMode) string {
 	return "mode " + m.String()
 }
 
+// keptAside is how many of a record's files set aside (moveAside) are
+// kept: a record that breaks again and again must not fill the state
+// directory (a tmpfs on a router), and the newest say what broke it.
+const keptAside = 3
+
 // moveAside renames the unreadable record at path to PATH.broken-TIME
 // beside it, its content kept for the admin, and returns the new path.
+// A second one in the same second is PATH.broken-TIME-01, and so on to
+// 99: a rename over an earlier one would lose it. Of the record's files set
+// aside, only the keptAside newest stay.
 func moveAside(path string) (string, error) {
-	to := path + ".broken-" + time.Now().UTC().Format("20060102T150405Z")
-	return to, os.Rename(path, to)
+	base := path + ".broken-" + time.Now().UTC().Format("20060102T150405Z")
+	// After the newest of this second (those older may be gone, and a
+	// name of theirs would sort among the oldest).
+	to := base
+	if same, _ := filepath.Glob(base + "*"); len(same) > 0 {
+		n := 1
+		if last := same[len(same)-1]; last != base {
+			i, err := strconv.Atoi(strings.TrimPrefix(last, base+"-"))
+			if err != nil || i >= 99 {
+				return "", fmt.Errorf("%s: cannot be numbered after %s", base, last)
+			}
+			n = i + 1
+		}
+		to = fmt.Sprintf("%s-%02d", base, n)
+	}
+	if err := os.Rename(path, to); err != nil {
+		return "", err
+	}
+	// The names sort by time, and in a second by their number.
+	aside, _ := filepath.Glob(path + ".broken-*")
+	slices.Sort(aside)
+	for _, old := range aside[:max(0, len(aside)-keptAside)] {
+		_ = os.Remove(old) // a directory set aside stays unless empty
+	}
+	return to, nil
 }
 
 // StateLocked tells k that its caller holds the state directory's lock

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,7 +69,7 @@ func TestUnreadableRecords(t *testing.T) {
 					t.Errorf("%s: warning %q does not name the file and what is lost", what, w)
 				}
 				if r.name == sysctlFile {
-					named := "legible in the record: net.ipv4.conf.lan0.proxy_arp, net.ipv4.ip_forward)"
+					named := "legible in the record: net.ipv4.conf.lan0.proxy_arp (was 0), net.ipv4.ip_forward (was 0))"
 					if content == r.wrong {
 						named = "legible in the record: net.ipv4.ip_forward)"
 					}
@@ -183,5 +184,60 @@ func TestRecordNotAFile(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestLostOriginals: the warning of an unreadable sysctl record names
+// each sysctl still legible in it with its value before tunneld, where
+// that is legible too (this version's entry, an older version's plain
+// value), so that the admin can put it back by hand.
+func TestLostOriginals(t *testing.T) {
+	for _, tc := range []struct{ content, want string }{
+		{`{"net/ipv4/ip_forward": {"original": "0", "ours": ["1"]}, "net/ipv6/conf/all/forwarding": {"original": "1"`,
+			"legible in the record: net.ipv4.ip_forward (was 0), net.ipv6.conf.all.forwarding (was 1))"},
+		{`{"net/ipv4/ip_forward": "1", "net/ipv4/conf/lan0/proxy_arp": "0"`,
+			"legible in the record: net.ipv4.ip_forward (was 1), net.ipv4.conf.lan0.proxy_arp (was 0))"},
+		// The value cut off, or in no shape tunneld writes: the name alone.
+		{`{"net/ipv4/ip_forward": {"original": "0`, "legible in the record: net.ipv4.ip_forward)"},
+		{`{"net/ipv4/ip_forward": {"ours": ["1"], "original": "0"}}`, "legible in the record: net.ipv4.ip_forward)"},
+		{`["net/ipv4/ip_forward", "net/ipv4/ip_forward"]`, "legible in the record: net.ipv4.ip_forward)"},
+		{"\x00garbage", "(none legible in the record)"},
+	} {
+		if got := lostOriginals([]byte(tc.content)); !strings.Contains(got, tc.want) {
+			t.Errorf("lostOriginals(%q) = %q, want it to say %q", tc.content, got, tc.want)
+		}
+	}
+}
+
+// TestMoveAside: records set aside in the same second each keep their
+// own file (a rename over the earlier one lost it), and only the
+// keptAside newest stay.
+func TestMoveAside(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sysctlFile)
+	var moved []string
+	for i := 1; i <= keptAside+2; i++ {
+		if err := os.WriteFile(path, []byte{byte('0' + i)}, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		to, err := moveAside(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved = append(moved, to)
+	}
+	var got []string
+	aside, _ := filepath.Glob(path + ".broken-*")
+	for _, p := range aside {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(b))
+	}
+	if want := []string{"3", "4", "5"}; !slices.Equal(got, want) {
+		t.Errorf("kept %q (files %q), want the newest %q", got, aside, want)
+	}
+	if !slices.Equal(aside, moved[2:]) {
+		t.Errorf("files %q, want the last three moved, %q", aside, moved[2:])
 	}
 }

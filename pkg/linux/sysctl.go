@@ -128,16 +128,26 @@ func (k *Kernel) readOriginals() (kernel.SysctlRecord, error) {
 // (content, the file's), what is lost with it and what to do: the
 // sysctls it names, as far as their names can still be read in it (a
 // quoted string that looks like a sysctl's path, net/…), may not be put
-// back.
+// back; each with its value before tunneld where that is still legible
+// after it (`"original": "V"` in its entry, or an older record's `"V"`).
 func lostOriginals(content []byte) string {
 	var names []string
 	parts := strings.Split(string(content), `"`)
+	colon := func(i int) bool { return i < len(parts) && strings.TrimSpace(parts[i]) == ":" }
 	for i := 1; i < len(parts)-1; i += 2 { // between two quotes
 		p := parts[i]
-		if strings.HasPrefix(p, "net/") && !strings.ContainsAny(p, "\\ \t\n") {
-			if n := model.SysctlName(p); !slices.Contains(names, n) {
-				names = append(names, n)
-			}
+		if !strings.HasPrefix(p, "net/") || strings.ContainsAny(p, "\\ \t\n") {
+			continue
+		}
+		n := model.SysctlName(p)
+		switch {
+		case strings.TrimSpace(parts[i+1]) == ": {" && i+4 < len(parts)-1 && strings.EqualFold(parts[i+2], "original") && colon(i+3):
+			n += " (was " + parts[i+4] + ")"
+		case colon(i+1) && i+2 < len(parts)-1:
+			n += " (was " + parts[i+2] + ")"
+		}
+		if !slices.Contains(names, n) {
+			names = append(names, n)
 		}
 	}
 	named := "none legible in the record"

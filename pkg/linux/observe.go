@@ -322,15 +322,16 @@ func (k *Kernel) observeRules(s *model.State, in *model.Inputs, scope model.Scop
 
 // strayRule is m as a rule of tunneld's protocol that is not tunneld's
 // (model.Inputs.StrayRules): only an IPv4 or IPv6 one outside every band
-// tunneld owns, and one whose action tunneld can name (fromRuleMsg).
-// The caller has taken those in a band it owns.
+// tunneld owns, of any action (one ip(8) has no word for, a `nat`
+// rule's, is a '#' word: decodeRule). The caller has taken those in a
+// band it owns.
 func strayRule(m *ruleMsg) (model.Rule, bool) {
 	if m.attrs.protocol != model.RuleProtocol || !m.attrs.hasProtocol || m.family != unix.AF_INET && m.family != unix.AF_INET6 {
 		return model.Rule{}, false
 	}
-	r, ok := fromRuleMsg(m)
+	r := decodeRule(m)
 	r.Wire = "" // tunneld never deletes it
-	return r, ok
+	return r, true
 }
 
 // foreignRule is m, a rule that is not tunneld's, as an input: only an

@@ -150,6 +150,13 @@ func toRuleMsg(r model.Rule) *ruleMsg {
 	return m
 }
 
+// fraSportMask and fraDportMask are the masks of a rule's port ranges
+// (FRA_SPORT_MASK, FRA_DPORT_MASK), which golang.org/x/sys does not name.
+const (
+	fraSportMask = 28
+	fraDportMask = 29
+)
+
 // ruleWireHdrLen is the header of model.Rule.Wire as the Linux seam
 // writes it: the rule's tos, its flags (host order) and its action; its
 // extra attributes follow.
@@ -165,10 +172,16 @@ const ruleWireHdrLen = 6
 // invert, a tos, extra attributes) is in Extra and Wire: someone
 // narrowed one of tunneld's rules, which is not the rule it wants.
 func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
-	const detached = unix.FIB_RULE_IIF_DETACHED | unix.FIB_RULE_OIF_DETACHED
 	if ruleAction(m.action) == "" {
 		return model.Rule{}, false
 	}
+	return decodeRule(m), true
+}
+
+// decodeRule decodes a rule of any action: one ip(8) has no word for
+// (a deprecated `nat` rule's) is a '#' word of Extra, `#action:10`.
+func decodeRule(m *ruleMsg) model.Rule {
+	const detached = unix.FIB_RULE_IIF_DETACHED | unix.FIB_RULE_OIF_DETACHED
 	r := model.Rule{Family: 4, Priority: m.attrs.priority, IIF: m.attrs.iif, OIF: m.attrs.oif, Table: m.attrs.table}
 	if m.family == unix.AF_INET6 {
 		r.Family = 6
@@ -198,7 +211,7 @@ func fromRuleMsg(m *ruleMsg) (model.Rule, bool) {
 		r.Wire = string(append(w, m.attrs.extra...))
 		r.Extra = ruleExtraWords(m.action, m.tos, flags, m.attrs.extra)
 	}
-	return r, true
+	return r
 }
 
 // ruleAction is the ip-rule(8) word of a rule action tunneld reads:
@@ -228,8 +241,13 @@ func ruleExtraWords(action, tos uint8, flags uint32, extra []byte) string {
 		}
 		b = append(b, s...)
 	}
-	if action != unix.FR_ACT_TO_TBL && action != unix.FR_ACT_GOTO {
-		word(ruleAction(action)) // goto is said with its target below
+	switch {
+	case action == unix.FR_ACT_TO_TBL || action == unix.FR_ACT_GOTO:
+		// goto is said with its target below
+	case ruleAction(action) == "":
+		word(fmt.Sprintf("#action:%d", action))
+	default:
+		word(ruleAction(action))
 	}
 	if flags&unix.FIB_RULE_INVERT != 0 {
 		word("not")
@@ -265,6 +283,10 @@ func ruleExtraWords(action, tos uint8, flags uint32, extra []byte) string {
 			word(fmt.Sprintf("tun_id %d", binary.BigEndian.Uint64(v)))
 		case typ == unix.FRA_GOTO && len(v) >= 4:
 			word(fmt.Sprintf("goto %d", u32(v)))
+		case (typ == fraSportMask || typ == fraDportMask) && len(v) >= 2 && binary.NativeEndian.Uint16(v) == 0xffff:
+			// A port range's mask of every bit, which a kernel of
+			// 6.15 and later sends with each range: the range says
+			// it all.
 		case typ == unix.FRA_FLOW && len(v) >= 4:
 			word(fmt.Sprintf("realms %d/%d", u32(v)>>16, u32(v)&0xffff))
 		default:

@@ -324,8 +324,12 @@ func ruleArgs(verb string, r model.Rule, tables map[uint32]string) string {
 	// is said in a comment.
 	var unnamed []string
 	lookup := true
+	action := ""
 	for _, w := range strings.Fields(r.Extra) {
 		switch {
+		case strings.HasPrefix(w, "#action:"):
+			action = w[len("#action:"):]
+			continue
 		case strings.HasPrefix(w, "#"):
 			unnamed = append(unnamed, w[1:])
 			continue
@@ -348,6 +352,15 @@ func ruleArgs(verb string, r model.Rule, tables map[uint32]string) string {
 			s += ";"
 		}
 		s += " the rule has selectors tunneld does not write (" + strings.Join(unnamed, " ") + ")"
+	}
+	if action != "" {
+		if !strings.Contains(s, "#") {
+			s += "  #"
+		} else {
+			s += ";"
+		}
+		// The kernel matches a deletion's action only where it names one.
+		s += " the rule's action " + action + " has no ip(8) word (a deprecated nat rule's, shown as masquerade or map-to): the command names none, and deletes the rule whatever its action"
 	}
 	return s
 }

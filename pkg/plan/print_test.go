@@ -195,6 +195,10 @@ func TestNarrowedRuleCommand(t *testing.T) {
 	// Another action: no lookup, no table.
 	blackhole := model.Rule{Family: 4, Src: netip.MustParsePrefix("10.0.0.0/24"), Priority: 20000, Extra: "blackhole"}
 	gotoRule := model.Rule{Family: 4, Src: netip.MustParsePrefix("10.0.0.0/24"), Priority: 20000, Extra: "goto 32766"}
+	// An action ip(8) has no word for (a nat rule's, of a stray rule):
+	// the deletion names none, and keeps the lookup the kernel matches.
+	nat := model.Rule{Family: 4, Src: netip.MustParsePrefix("10.1.1.8/32"), Priority: 25009, Table: 254, Extra: "#action:10"}
+	natMore := model.Rule{Family: 4, Src: netip.MustParsePrefix("10.1.1.8/32"), Priority: 25009, Table: 42, Extra: "#action:10 #attr:30"}
 	for _, tt := range []struct {
 		name   string
 		rule   *model.Rule
@@ -205,6 +209,8 @@ func TestNarrowedRuleCommand(t *testing.T) {
 		{"unnamed", &unnamed, named, "ip -6 rule del sport 1024-2047 lookup 42 priority 20001 protocol 116  # table vpn; the rule has selectors tunneld does not write (attr:30 flags:0x8)"},
 		{"blackhole", &blackhole, named, "ip rule del from 10.0.0.0/24 blackhole priority 20000 protocol 116"},
 		{"goto", &gotoRule, named, "ip rule del from 10.0.0.0/24 goto 32766 priority 20000 protocol 116"},
+		{"nat", &nat, named, "ip rule del from 10.1.1.8 lookup main priority 25009 protocol 116  # the rule's action 10 has no ip(8) word (a deprecated nat rule's, shown as masquerade or map-to): the command names none, and deletes the rule whatever its action"},
+		{"nat and more", &natMore, named, "ip rule del from 10.1.1.8 lookup 42 priority 25009 protocol 116  # table vpn; the rule has selectors tunneld does not write (attr:30); the rule's action 10 has no ip(8) word (a deprecated nat rule's, shown as masquerade or map-to): the command names none, and deletes the rule whatever its action"},
 		{"unnamed, no table names", &unnamed, nil, "ip -6 rule del sport 1024-2047 lookup 42 priority 20001 protocol 116  # the rule has selectors tunneld does not write (attr:30 flags:0x8)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

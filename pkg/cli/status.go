@@ -108,6 +108,10 @@ type TunnelReport struct {
 	// Looped says that an up tunnel's packets to its remote go into
 	// itself (desired.TunnelStatus.Looped).
 	Looped string `json:",omitempty"`
+	// LocalGuess says that no route decided the tunnel's local address
+	// among its device's (desired.TunnelStatus.LocalGuess): a tester's
+	// status said up on a modem's address for a whole renew.
+	LocalGuess bool `json:",omitempty"`
 }
 
 // FilterCounters is implemented by kernels that can read rule counters.
@@ -182,7 +186,7 @@ func runStatus(env *Env, args []string) int {
 	for _, ts := range s.Want.Tunnels {
 		t := c.TunnelByName(ts.Name)
 		r := TunnelReport{Name: ts.Name, Mode: t.Mode, Reason: ts.Reason, LocalDevice: t.LocalDev, RemoteName: t.RemoteHost,
-			LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote), Dropping: ts.Dropping, Looped: ts.Looped}
+			LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote), Dropping: ts.Dropping, Looped: ts.Looped, LocalGuess: ts.LocalGuess}
 		i := slices.IndexFunc(s.Have.Links, func(l model.Link) bool { return l.Name == ts.Name })
 		if i >= 0 {
 			l := s.Have.Links[i]
@@ -289,7 +293,7 @@ func daemonTunnels(f *daemon.Facts) []TunnelReport {
 	}
 	for _, ts := range f.Tunnels {
 		r := TunnelReport{Name: ts.Name, Up: ts.Up, Reason: ts.Reason, LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote),
-			LastChange: f.LastChange[ts.Name], Held: heldOf(f, ts.Name), Dropping: ts.Dropping, Looped: ts.Looped}
+			LastChange: f.LastChange[ts.Name], Held: heldOf(f, ts.Name), Dropping: ts.Dropping, Looped: ts.Looped, LocalGuess: ts.LocalGuess}
 		if run, ok := f.Hooks[ts.Name]; ok {
 			r.LastHook = &run
 		}

@@ -194,13 +194,14 @@ func (r TunnelReport) state() string {
 // cannot carry them, its underlay's MTU is too small for the packets its
 // own MTU lets in (an ip6ip6 tunnel at 1280 over a 1300 underlay), the
 // daemon no longer repairs some of its objects (a route through it gone),
-// or its hook failed (the broker it tells may send to the old address).
+// its local address is a guess, or its hook failed (the broker it tells
+// may send to the old address).
 func (r TunnelReport) upBut() string {
 	if !r.Up {
 		return ""
 	}
 	parts := r.Underlay
-	for _, s := range []string{r.Looped, r.Dropping, r.heldState(), r.hookState(), r.lookupState()} {
+	for _, s := range []string{r.Looped, r.guessState(), r.Dropping, r.heldState(), r.hookState(), r.lookupState()} {
 		if s != "" {
 			parts = append(slices.Clip(parts), s)
 		}
@@ -209,6 +210,16 @@ func (r TunnelReport) upBut() string {
 		return ""
 	}
 	return ", but " + strings.Join(parts, "; ")
+}
+
+// guessState says that no route decided the tunnel's local address
+// among its device's, "" when one did (or its packets loop, which says
+// more).
+func (r TunnelReport) guessState() string {
+	if !r.LocalGuess || r.Looped != "" {
+		return ""
+	}
+	return "no route to its remote by its device decides its local address yet: " + r.LocalWanted + " is a guess"
 }
 
 // heldState says that the daemon no longer repairs some of the tunnel's

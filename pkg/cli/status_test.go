@@ -1238,3 +1238,27 @@ func TestStatusLooped(t *testing.T) {
 		t.Errorf("the gateway off wan's subnets: %q, want %q", got, want)
 	}
 }
+
+// TestStatusLocalGuess: a tunnel whose local address follows a device
+// with two addresses, once no route decides between them (the WAN's
+// default route gone in a renew), says that its address is a guess (a
+// tester's status said up on a modem's address for the whole gap).
+func TestStatusLocalGuess(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"wan\"\nremote = \"198.51.100.9\"\nhost_route = false\n")
+	if k.Devices["wan"] == nil {
+		k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true})
+	}
+	k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.7/24"), netip.MustParsePrefix("192.168.100.2/24"))
+	wanDefault := model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1"), Dev: "wan"}
+	k.AddForeignRoute(wanDefault, 3)
+	applied(t, file, k)
+	none := filepath.Join(t.TempDir(), "none")
+	if got := tunnelLines(statusText(t, file, k, none))[0]; got != "tunnel moe (ipip): up" {
+		t.Errorf("with the WAN's default route: %q, want up", got)
+	}
+	k.Routes = slices.DeleteFunc(k.Routes, func(r fakekernel.Route) bool { return r.Route == wanDefault })
+	want := "tunnel moe (ipip): up, but no route to its remote by its device decides its local address yet: 192.0.2.7 is a guess"
+	if got := tunnelLines(statusText(t, file, k, none))[0]; got != want {
+		t.Errorf("without it: %q, want %q", got, want)
+	}
+}

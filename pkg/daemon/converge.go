@@ -76,6 +76,7 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 		}
 	}
 	dm.hooks.tunnelsDown(down)
+	dm.hooks.tunnelsUnsettled(unsettled(rep.Last.Want.Tunnels))
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
 	f := &dm.facts
@@ -171,6 +172,23 @@ func (dm *Daemon) warn(s engine.Snapshot, ended []string) {
 		warned[w] = true
 	}
 	dm.warned = warned
+}
+
+// unsettled names the tunnels a move's hook call waits on for
+// (hooks.tunnelsUnsettled), each with why: one whose local address was a
+// guess (no route by its device to the remote), or whose packets to the
+// remote go into itself.
+func unsettled(tunnels []desired.TunnelStatus) map[string]string {
+	out := map[string]string{}
+	for _, t := range tunnels {
+		switch {
+		case t.Looped != "":
+			out[t.Name] = t.Looped
+		case t.LocalGuess:
+			out[t.Name] = "no route to the remote decides its local address yet"
+		}
+	}
+	return out
 }
 
 // inKernel is the tunnels' status as the kernel has them after a

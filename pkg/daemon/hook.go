@@ -65,6 +65,14 @@ const (
 	// moves there and back, and a tester's broker was told that address
 	// first, at every renew. The tunnel itself moves at once.
 	HookSettle = 2 * time.Second
+	// HookSettleMax is how long a move's call waits at most while the
+	// last converge could only guess the tunnel's local address (no
+	// route by its device to the remote: desired.TunnelStatus.LocalGuess)
+	// or found its packets to the remote going into itself (Looped): a
+	// tester's WAN had its default route back 3 s after its address, and
+	// the broker was told the modem's address the tunnel had meanwhile.
+	// Past it, the hook runs with what there is.
+	HookSettleMax = 30 * time.Second
 )
 
 // The reasons a hook runs for (TUNNELD_REASON).
@@ -195,6 +203,11 @@ type hookRetry struct {
 	// try is the run of the change that failed last.
 	try   int
 	timer hookStopper
+	// since is, for a call that waits to settle (hooks.settling), when
+	// its first move came, and waitSaid whether its waiting on for an
+	// unsettled tunnel was logged.
+	since    time.Time
+	waitSaid bool
 }
 
 // hooks runs the tunnels' hooks in the background, at most one run per
@@ -217,8 +230,9 @@ type hooks struct {
 	// overrides retry).
 	retry, retryMax time.Duration
 	// settle is how long a move's call waits (HookSettle; 0: none, as in
-	// the hooks' own tests).
-	settle time.Duration
+	// the hooks' own tests), and settleMax how long at most while the
+	// tunnel is unsettled (HookSettleMax).
+	settle, settleMax time.Duration
 
 	mu sync.Mutex
 	// paths are the configured hooks by tunnel.
@@ -229,6 +243,10 @@ type hooks struct {
 	// settling hold the calls that wait for the tunnel's address to
 	// settle (settle), by tunnel.
 	settling map[string]*hookRetry
+	// unsettled holds the tunnels whose local address the last converge
+	// could only guess, or whose packets to the remote loop, each with
+	// why (tunnelsUnsettled): a call of theirs waits on.
+	unsettled map[string]string
 	// retries hold the changes due again after a failed run, by tunnel:
 	// never one whose hook is running (a failed run with a call due
 	// after it has that call deliver its change, see then).
@@ -253,8 +271,8 @@ type hooks struct {
 
 func newHooks(log *logfmt.Logger, now func() time.Time, timeout time.Duration, ran func(string, HookRun)) *hooks {
 	return &hooks{log: log, now: now, timeout: timeout, drain: hookDrain, ran: ran, forget: func(string) {},
-		after: func(d time.Duration, f func()) hookStopper { return time.AfterFunc(d, f) }, retry: HookRetry, retryMax: HookRetryMax,
-		paths: map[string]string{}, busy: map[string]*hookCall{}, retries: map[string]*hookRetry{}, settling: map[string]*hookRetry{}, last: map[string]HookRun{},
+		after: func(d time.Duration, f func()) hookStopper { return time.AfterFunc(d, f) }, retry: HookRetry, retryMax: HookRetryMax, settleMax: HookSettleMax,
+		paths: map[string]string{}, busy: map[string]*hookCall{}, retries: map[string]*hookRetry{}, settling: map[string]*hookRetry{}, unsettled: map[string]string{}, last: map[string]HookRun{},
 		down: map[string]bool{}, procs: map[int]string{}}
 }
 
@@ -315,6 +333,18 @@ func (h *hooks) tunnelsDown(names []string) {
 	}
 }
 
+// tunnelsUnsettled takes the tunnels whose local address the last
+// converge could only guess, or whose packets to the remote loop, each
+// with why: a move's call of theirs waits on past HookSettle, up to
+// HookSettleMax from the first move, until a converge finds the tunnel
+// settled.
+func (h *hooks) tunnelsUnsettled(why map[string]string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	clear(h.unsettled)
+	maps.Copy(h.unsettled, why)
+}
+
 // dropRetry drops the retry due for tunnel, if there is one, saying why
 // in the log. The caller holds mu.
 func (h *hooks) dropRetry(tunnel, why string) {
@@ -363,10 +393,10 @@ func (h *hooks) call(calls ...hookCall) {
 		if h.settle > 0 && (c.Reason == hookMoved || settling) {
 			// A new wait each time: the old one's timer, if it fired
 			// meanwhile, finds itself replaced (settled).
-			sc := &hookRetry{call: c}
+			sc := &hookRetry{call: c, since: h.now()}
 			if settling {
 				old.timer.Stop()
-				sc.call = old.call.then(c)
+				sc.call, sc.since, sc.waitSaid = old.call.then(c), old.since, old.waitSaid
 			}
 			h.settling[c.Tunnel] = sc
 			tunnel := c.Tunnel
@@ -386,8 +416,19 @@ func (h *hooks) settled(tunnel string, sc *hookRetry) {
 	if h.settling[tunnel] != sc || h.stopping {
 		return
 	}
-	delete(h.settling, tunnel)
 	c := sc.call
+	if why := h.unsettled[tunnel]; why != "" && c.Reason == hookMoved {
+		if waited := h.now().Sub(sc.since); waited < h.settleMax {
+			if !sc.waitSaid {
+				sc.waitSaid = true
+				h.log.Info(fmt.Sprintf("tunnel %q: hook waits: %s", tunnel, why), "local", addrString(c.Local), "for", (h.settleMax - waited).Round(time.Second))
+			}
+			sc.timer = h.after(h.settle, func() { h.settled(tunnel, sc) })
+			return
+		}
+		h.log.Warn(fmt.Sprintf("tunnel %q: hook runs although %s", tunnel, why), "local", addrString(c.Local), "waited", h.settleMax)
+	}
+	delete(h.settling, tunnel)
 	if c.Reason == hookMoved && c.Local == c.OldLocal && c.Remote == c.OldRemote {
 		// Back where it was (a renew that kept the lease): the broker
 		// has it.

@@ -1272,3 +1272,73 @@ func TestHookSettle(t *testing.T) {
 		t.Errorf("the up's run: %v", got)
 	}
 }
+
+// TestHookSettleWhileUnsettled: a move's call waits on past HookSettle
+// while the last converge could only guess the tunnel's local address
+// (the renew tester's WAN, its default route back 3 s after its address:
+// the broker was told the modem's address the tunnel had meanwhile),
+// and runs once the tunnel is settled, with the address from before the
+// first move as the old one; past HookSettleMax it runs with what there
+// is, and says so.
+func TestHookSettleWhileUnsettled(t *testing.T) {
+	dir := t.TempDir()
+	path := script(t, dir, "hook.sh", fmt.Sprintf(envScript, dir))
+	r := newHookRig(t, time.Minute, map[string]string{"he": path})
+	r.h.settle = HookSettle
+	var mu sync.Mutex
+	now := hookNow
+	r.h.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	tick := func() {
+		t.Helper()
+		mu.Lock()
+		now = now.Add(HookSettle)
+		mu.Unlock()
+		if d := r.fire(); d != HookSettle {
+			t.Fatalf("fired a wait of %v, want HookSettle", d)
+		}
+	}
+	const why = "no route to the remote decides its local address yet"
+	modem := netip.MustParseAddr("192.168.100.2")
+	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: modem, Remote: peerA, OldLocal: wanA, OldRemote: peerA})
+	r.h.tunnelsUnsettled(map[string]string{"he": why})
+	tick()
+	tick()
+	if runs := r.drain(); len(runs) != 0 || len(r.armed()) != 1 {
+		t.Fatalf("4 s after a move to a guessed address: runs %v, timers %v; want none, and a wait on", runs, r.armed())
+	}
+	if got := strings.Count(r.log.String(), `tunnel \"he\": hook waits: `+why); got != 1 {
+		t.Errorf("the wait is logged %d times, want once:\n%s", got, r.log.String())
+	}
+	// The default route back: the converge moves the tunnel to the new
+	// address, which it no longer guesses.
+	r.h.tunnelsUnsettled(nil)
+	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: wanB, Remote: peerA, OldLocal: modem, OldRemote: peerA})
+	tick()
+	r.next()
+	want := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TUNNELD_LOCAL=192.0.2.99", "TUNNELD_OLD_LOCAL=192.0.2.7", "TUNNELD_OLD_REMOTE=198.51.100.2",
+		"TUNNELD_REASON=moved", "TUNNELD_REMOTE=198.51.100.2", "TUNNELD_TUNNEL=he"}
+	if diff := cmp.Diff(want, hookEnv(t, dir, 1)); diff != "" {
+		t.Errorf("the one run's environment (-want +got):\n%s", diff)
+	}
+	// Unsettled for good: the hook runs at HookSettleMax, with a warning.
+	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: modem, Remote: peerA, OldLocal: wanB, OldRemote: peerA})
+	r.h.tunnelsUnsettled(map[string]string{"he": why})
+	for range HookSettleMax/HookSettle - 1 {
+		tick()
+	}
+	if runs := r.drain(); len(runs) != 0 {
+		t.Fatalf("before HookSettleMax: runs %v", runs)
+	}
+	tick()
+	r.next()
+	if got := hookEnv(t, dir, 2); !slices.Contains(got, "TUNNELD_LOCAL=192.168.100.2") {
+		t.Errorf("the run at HookSettleMax: %v", got)
+	}
+	if !strings.Contains(r.log.String(), `tunnel \"he\": hook runs although `+why) {
+		t.Errorf("no warning that the hook ran unsettled:\n%s", r.log.String())
+	}
+}

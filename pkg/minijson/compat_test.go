@@ -79,7 +79,7 @@ func fullStatus() cli.Status {
 			Routes:     []string{"routes: 192.168.2.0/24 table vpn unreachable until moe is up", nasty},
 			LastHook:   &daemon.HookRun{Path: nasty, Reason: "start", At: when.UTC(), Status: "killed after 30s", Try: math.MaxInt32, Retry: when.Add(30 * time.Second).UTC(), Running: when.UTC(), RunningFor: nasty},
 			Held:       []daemon.Hold{{Object: `tunnel "moe"`, Tunnel: "moe", Until: when}},
-			Underlay:   []string{"wan has no carrier", nasty}, Dropping: nasty, Looped: nasty,
+			Underlay:   []string{"wan has no carrier", nasty}, Dropping: nasty, Looped: nasty, LocalGuess: true,
 		}, {Name: "larry"}},
 		NotReloaded:  true,
 		ConfigErrors: []string{nasty, "t.toml:3:7: tunnel.moe.ttl: 999 is out of range 1–255"},

@@ -31,7 +31,7 @@ func TestPrivilegedUnreadableRecords(t *testing.T) {
 		named   string            // in the sysctl record's warning
 	}{
 		{"bands and creating, down", map[string]string{"rule-bands.json": `[{"Min": 20000, "Ma`, "creating.json": "\x00garbage"}, "down", "0", ""},
-		{"sysctl, down", map[string]string{"sysctl.json": "cut"}, "down", "1", "legible in the record: net.ipv4.ip_forward"},
+		{"sysctl, down", map[string]string{"sysctl.json": "cut"}, "down", "1", "legible in the record: net.ipv4.ip_forward (was 0)"},
 		{"sysctl empty, bands, run", map[string]string{"sysctl.json": "", "rule-bands.json": "{}"}, "run", "1", "none legible in the record"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

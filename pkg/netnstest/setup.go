@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
@@ -50,7 +51,29 @@ func addrRequest(dev string, p netip.Prefix, add, dad bool) error {
 	if !dad {
 		m.Flags, m.Attributes.Flags = unix.IFA_F_NODAD, unix.IFA_F_NODAD
 	}
-	return c.Address.New(m)
+	if err := c.Address.New(m); err != nil {
+		return err
+	}
+	if fam == unix.AF_INET6 && !dad && ifc.Flags&net.FlagUp != 0 {
+		// The kernel adds the address's local route in a work item
+		// after the address, also without DAD: a test that took the
+		// namespace's routes just after it met it later (a snapshot
+		// before and after a test differed by it).
+		waitLocal(c, ip)
+	}
+	return nil
+}
+
+// waitLocal waits, up to two seconds, until the kernel routes ip as one of
+// its own addresses.
+func waitLocal(c *rtnetlink.Conn, ip net.IP) {
+	for range 200 {
+		rs, err := c.Route.Get(&rtnetlink.RouteMessage{Family: unix.AF_INET6, DstLength: 128, Attributes: rtnetlink.RouteAttributes{Dst: ip}})
+		if err == nil && len(rs) > 0 && rs[0].Type == unix.RTN_LOCAL {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Route describes a route to add in a test.

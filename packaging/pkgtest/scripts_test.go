@@ -243,3 +243,57 @@ echo "restart returned $?"
 		})
 	}
 }
+
+// TestInitStopUpgrade runs stop as rc.common does (stop_service, then
+// procd stops the daemon), with procd, ubus, logger and tunneld stubbed:
+// OpenWrt's default prerm (the feed package's) runs it on an upgrade too,
+// and a tester's upgrade with an edit not reloaded yet tore everything
+// down and started nothing. On an upgrade, with a daemon running and a
+// file that does not validate, the daemon is left running, and the admin
+// told; otherwise stop stops.
+func TestInitStopUpgrade(t *testing.T) {
+	gate(t)
+	root := repoRoot(t)
+	fake := filepath.Join(t.TempDir(), "tunneld")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\n[ \"$1\" = check ] || exit 0\n[ \"$VALID\" = 1 ] && exit 0\necho 't.toml:2:14: global.ip_forward: must be true or false'\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	harness := `
+stop() { type stop_service >/dev/null 2>&1 && stop_service "$@"; echo procd_kill; }
+logger() { echo "logger $*"; }
+ubus() { echo "$RUNNING"; }
+jsonfilter() { cat; }
+. ./init/tunneld.init
+PROG=$FAKE
+( stop; echo "stop returned $?" )
+echo "exit $?"
+`
+	kept := "logger -t tunneld -p daemon.err not stopped for the upgrade (nothing stopped): 1 problem(s) in /etc/tunneld/tunneld.toml, " +
+		"first: t.toml:2:14: global.ip_forward: must be true or false (run: tunneld check -c /etc/tunneld/tunneld.toml)\nexit 0\n"
+	for _, tt := range []struct {
+		name, upgrade, valid, running, want string
+	}{
+		{"no upgrade, invalid", "", "0", "true", "procd_kill\nstop returned 0\nexit 0\n"},
+		{"upgrade, valid", "1", "1", "true", "procd_kill\nstop returned 0\nexit 0\n"},
+		{"upgrade, invalid, running", "1", "0", "true", kept},
+		{"upgrade, invalid, none running", "1", "0", "", "procd_kill\nstop returned 0\nexit 0\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command("sh", "-c", harness)
+			cmd.Dir = root
+			var errb strings.Builder
+			cmd.Stderr = &errb
+			cmd.Env = append(os.Environ(), "FAKE="+fake, "VALID="+tt.valid, "RUNNING="+tt.running, "PKG_UPGRADE="+tt.upgrade)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%v\n%s%s", err, out, errb.String())
+			}
+			if diff := cmp.Diff(tt.want, string(out)); diff != "" {
+				t.Errorf("stop (-want +got):\n%s", diff)
+			}
+			if told := strings.Contains(errb.String(), "tunneld: not stopped for the upgrade: "); told != (tt.want == kept) {
+				t.Errorf("stderr %q: told %v, want %v", errb.String(), told, tt.want == kept)
+			}
+		})
+	}
+}

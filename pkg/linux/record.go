@@ -9,7 +9,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/minijson"
 )
@@ -36,7 +39,30 @@ func (k *Kernel) saveRecord(name string, empty bool, v any) error {
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
 		return err
 	}
+	if err := ownLikeDir(tmp, k.opts.StateDir); err != nil {
+		return err
+	}
 	return os.Rename(tmp, path)
+}
+
+// ownLikeDir gives path, a file written in the state directory dir, the
+// directory's owner when this process is root and the directory is
+// another user's: that of a service that runs as its own user (systemd's
+// DynamicUser, whose directory it keeps between runs). A tester's root
+// `tunneld apply` between two runs wrote records only root could read,
+// and every convergence of the next start failed on them.
+func ownLikeDir(path, dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil || st.Uid == 0 {
+		return nil
+	}
+	if err := os.Chown(path, int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("giving it the state directory's owner (uid %d): %w", st.Uid, err)
+	}
+	return nil
 }
 
 // KeepRecords writes again each record this process keeps (the sysctl
@@ -93,7 +119,23 @@ func readRecordFile(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, &badRecordError{path: path, err: fmt.Errorf("not a regular file: %s", fileKind(fi.Mode()))}
 	}
-	return os.ReadFile(path)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrPermission) {
+		// Another user's, this process not root (a record a root
+		// `tunneld apply` wrote before ownLikeDir, under a service that
+		// runs as its own user): unreadable, and set aside as such,
+		// which the directory, this process's, allows.
+		return nil, &badRecordError{path: path, err: fmt.Errorf("permission denied: owned by uid %d, mode %v", ownerOf(fi), fi.Mode().Perm())}
+	}
+	return b, err
+}
+
+// ownerOf is the uid that owns the file fi describes.
+func ownerOf(fi fs.FileInfo) uint32 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Uid
+	}
+	return 0
 }
 
 // fileKind names the kind of file m is, in ls(1)'s words.

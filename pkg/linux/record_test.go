@@ -2,15 +2,19 @@ package linux
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
 )
 
@@ -239,5 +243,85 @@ func TestMoveAside(t *testing.T) {
 	}
 	if !slices.Equal(aside, moved[2:]) {
 		t.Errorf("files %q, want the last three moved, %q", aside, moved[2:])
+	}
+}
+
+// TestRecordsOfTheServiceUser: a root tunneld (`tunneld apply` between
+// two runs of a service that runs as its own user, whose state directory
+// systemd keeps) writes its records with the directory's owner, so that
+// the service can read them (a tester's next start failed every
+// convergence on root's 0600 files); and a service that meets a record
+// it cannot read (one a root tunneld of an earlier version wrote) sets it
+// aside, as an unreadable one, instead of failing on it.
+func TestRecordsOfTheServiceUser(t *testing.T) {
+	if os.Getenv("TUNNELD_RECORD_HELPER") != "" {
+		// The service: another user, in the directory it owns.
+		k := &Kernel{opts: Options{StateDir: os.Getenv("TUNNELD_RECORD_HELPER")}}
+		k.StateLocked()
+		m, err := k.originals()
+		fmt.Printf("entries %d, err %v\n", len(m), err)
+		for _, w := range k.warnings {
+			fmt.Println("warning:", w)
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to write as root and read as another user")
+	}
+	const uid, gid = 61234, 61234
+	// The other user reaches the directory, and runs a copy of this
+	// test binary from beside it (the build's directory is root's).
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(base, "linux.test")
+	if b, err := os.ReadFile(os.Args[0]); err != nil || os.WriteFile(bin, b, 0o755) != nil {
+		t.Fatalf("copying the test binary: %v", err)
+	}
+	dir := filepath.Join(base, "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	k := &Kernel{opts: Options{StateDir: dir}}
+	rec := kernel.SysctlRecord{"net/ipv4/ip_forward": {Original: "0", Ours: []string{"1"}}}
+	if err := k.saveOriginals(rec); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, sysctlFile)
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil || st.Uid != uid || st.Gid != gid {
+		t.Errorf("root's record: uid %d gid %d (%v), want the directory's, %d:%d", st.Uid, st.Gid, err, uid, gid)
+	}
+	helper := func() string {
+		t.Helper()
+		cmd := exec.Command(bin, "-test.run=^TestRecordsOfTheServiceUser$")
+		cmd.Env = append(os.Environ(), "TUNNELD_RECORD_HELPER="+dir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("helper: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if out := helper(); !strings.HasPrefix(out, "entries 1, err <nil>\n") || strings.Contains(out, "warning") {
+		t.Errorf("the service reading root's record:\n%s", out)
+	}
+	// A record root wrote before: root's, 0600.
+	if err := os.Chown(path, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	out := helper()
+	if !strings.HasPrefix(out, "entries 0, err <nil>\n") ||
+		!strings.Contains(out, "warning: state record "+path+" is unreadable (permission denied: owned by uid 0, mode -rw-------): moved aside to "+path+".broken-") {
+		t.Errorf("the service reading a record only root can read:\n%s", out)
+	}
+	if aside, _ := filepath.Glob(path + ".broken-*"); len(aside) != 1 {
+		t.Errorf("set aside: %q, want one", aside)
 	}
 }

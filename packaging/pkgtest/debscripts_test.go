@@ -51,7 +51,7 @@ func TestDebScriptsOtherRoot(t *testing.T) {
 	// stand-ins are in place.
 	got := strings.Join(calls(""), "\n")
 	for _, want := range []string{"systemctl --system daemon-reload", "deb-systemd-invoke start tunneld.service",
-		"deb-systemd-invoke restart tunneld.service", "deb-systemd-invoke stop tunneld.service"} {
+		"deb-systemd-invoke restart tunneld.service", "deb-systemd-invoke stop tunneld.service\ntunneld down"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("without DPKG_ROOT, %q was not run; the calls:\n%s", want, got)
 		}
@@ -91,6 +91,13 @@ func newDebScripts(t *testing.T) debScripts {
 			t.Fatal(err)
 		}
 	}
+	// setpriv records its options and runs the command as it is, telling
+	// the tunneld stand-in (SETPRIV=1).
+	setpriv := "#!/bin/sh\nopts=\nwhile [ \"${1#--}\" != \"$1\" ]; do opts=\"$opts $1\"; shift; done\n" +
+		"echo \"setpriv$opts\" >>'" + d.logf + "'\nSETPRIV=1 exec \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(d.bin, "setpriv"), []byte(setpriv), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	tunneld := filepath.Join(dir, "tunneld")
 	if err := os.WriteFile(tunneld, []byte(fakeCheck(d.invalid)), 0o755); err != nil {
 		t.Fatal(err)
@@ -116,7 +123,7 @@ func newDebScripts(t *testing.T) debScripts {
 // reloaded yet) the daemon is not restarted, since the restart's stop would
 // tear everything down and its ExecStartPre then refuse to start it; one
 // line on stderr says so, and dpkg succeeds. With a valid file it is
-// restarted.
+// restarted, unless the unit's user cannot read it (checked as nobody).
 func TestDebScriptsUpgradeInvalid(t *testing.T) {
 	gate(t)
 	tests := []struct {
@@ -125,7 +132,12 @@ func TestDebScriptsUpgradeInvalid(t *testing.T) {
 		wantCalls []string
 		wantErr   string
 	}{
-		{"valid", false, []string{"systemctl --system daemon-reload", "deb-systemd-invoke restart tunneld.service"}, ""},
+		{"valid", false, []string{"systemctl --system daemon-reload", "setpriv --reuid=nobody --regid=nogroup --clear-groups", "deb-systemd-invoke restart tunneld.service"}, ""},
+		// Valid, but not to the unit's dynamic user (a root 0600 file).
+		{"unreadable", false, []string{"systemctl --system daemon-reload", "setpriv --reuid=nobody --regid=nogroup --clear-groups"},
+			"tunneld: not restarted after the upgrade (a running daemon keeps the old version and its configuration): " +
+				"the user the unit runs as cannot use /etc/tunneld/tunneld.toml: tunneld: open /etc/tunneld/tunneld.toml: permission denied (tunneld runs as uid 65534 here, which may not read it); " +
+				"fix it, then run: systemctl restart tunneld\n"},
 		{"invalid", true, []string{"systemctl --system daemon-reload"},
 			"tunneld: not restarted after the upgrade (a running daemon keeps the old version and its configuration): " +
 				"2 problem(s) in /etc/tunneld/tunneld.toml, first: /etc/tunneld/tunneld.toml:2:14: syntax error: expected value but found \"ture\" instead; " +
@@ -136,6 +148,9 @@ func TestDebScriptsUpgradeInvalid(t *testing.T) {
 			d := newDebScripts(t)
 			if tt.invalid {
 				os.WriteFile(d.invalid, nil, 0o644)
+			}
+			if tt.name == "unreadable" {
+				os.WriteFile(filepath.Join(d.dir, "unreadable"), nil, 0o644)
 			}
 			env := []string{"PATH=" + d.bin + ":" + os.Getenv("PATH"), "DPKG_ROOT="}
 			var stderr string

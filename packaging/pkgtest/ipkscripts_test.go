@@ -106,19 +106,37 @@ func TestIPKScripts(t *testing.T) {
 		t.Errorf("upgrade of a disabled service: %q, enabled %v; want it left disabled and not started", a, enabled())
 	}
 
+	// A removal stops the daemon, then has down remove what it kept
+	// (keep_on_exit = true), once the daemon has ended: down is refused
+	// while it runs, and tried again a second later.
 	os.WriteFile(state, nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "busy"), nil, 0o644)
 	opkg("prerm", "0", "", "remove")
-	if a := actions(); a != "stop disable" || enabled() {
-		t.Errorf("remove: %q, enabled %v; want stop, disable", a, enabled())
+	if a := actions(); a != "stop tunneld down tunneld down disable" || enabled() {
+		t.Errorf("remove: %q, enabled %v; want stop, down (refused, then again), disable", a, enabled())
 	}
 }
 
 // fakeCheck is a stand-in tunneld whose `check -c /etc/tunneld/tunneld.toml`
 // passes unless the file invalid exists; then it prints two problems and
-// fails, as tunneld check does. Anything else it is asked fails.
+// fails, as tunneld check does. Run by the setpriv stand-in (SETPRIV=1)
+// it fails while the file DIR/unreadable exists (DIR: invalid's), as
+// tunneld does on a file its user may not read. `down -c
+// /etc/tunneld/tunneld.toml` is recorded in DIR/log as "tunneld down";
+// while DIR/busy exists, it is refused once (the daemon still running)
+// and DIR/busy removed. Anything else it is asked fails.
 func fakeCheck(invalid string) string {
+	dir := filepath.Dir(invalid)
 	return "#!/bin/sh\n" +
+		"if [ \"$*\" = 'down -c /etc/tunneld/tunneld.toml' ]; then\n" +
+		"  echo 'tunneld down' >>'" + filepath.Join(dir, "log") + "'\n" +
+		"  [ -e '" + filepath.Join(dir, "busy") + "' ] || exit 0\n" +
+		"  rm '" + filepath.Join(dir, "busy") + "'; echo 'tunneld: state directory /run/tunneld: held by tunneld run (pid 7)' >&2; exit 1\n" +
+		"fi\n" +
 		"[ \"$*\" = 'check -c /etc/tunneld/tunneld.toml' ] || { echo \"tunneld stand-in: unexpected $*\" >&2; exit 2; }\n" +
+		"if [ \"$SETPRIV\" = 1 ] && [ -e '" + filepath.Join(dir, "unreadable") + "' ]; then\n" +
+		"  echo 'tunneld: open /etc/tunneld/tunneld.toml: permission denied (tunneld runs as uid 65534 here, which may not read it)' >&2; exit 1\n" +
+		"fi\n" +
 		"[ -e '" + invalid + "' ] || { echo '/etc/tunneld/tunneld.toml: ok (0 tunnels, 0 routes, 0 rules)'; exit 0; }\n" +
 		"echo '/etc/tunneld/tunneld.toml:2:14: syntax error: expected value but found \"ture\" instead'\n" +
 		"echo '/etc/tunneld/tunneld.toml:3:1: global.foo: unknown option'\n" +

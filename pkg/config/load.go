@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"os"
 	"strings"
 	"unicode/utf8"
@@ -15,6 +16,12 @@ import (
 // Load reads and validates the configuration at path.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrPermission) {
+		// The systemd unit runs as a dynamic user, neither the file's
+		// owner nor in its group (a tester's root 0600 file, the mode
+		// the .ipk ships it in for root's daemon, stopped the unit).
+		return nil, fmt.Errorf("%w (tunneld runs as uid %d here, which may not read it: make it readable by that user, e.g. chmod o+r %s under the systemd unit, whose user is a dynamic one)", err, os.Geteuid(), path)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/linux"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/netnstest"
@@ -72,14 +70,7 @@ func TestPrivilegedForeignRouteSameKey(t *testing.T) {
 			}
 			write("")
 			state := t.TempDir()
-			run := func(args ...string) (int, string, string) {
-				var out, errb bytes.Buffer
-				env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) {
-					return linux.Open(linux.Options{StateDir: state, FilterOptional: true})
-				}}
-				code := Main(env, append(args, "-c", file))
-				return code, out.String(), errb.String()
-			}
+			run := linuxRun(state, file, linux.Options{})
 			if code, out, errs := run("plan"); code != 0 || !strings.Contains(out, "# warning: "+tc.warning+"\n") || !strings.Contains(out, tc.add) {
 				t.Errorf("plan: exit %d, want 0, the warning and %q\n%s%s", code, tc.add, out, errs)
 			}

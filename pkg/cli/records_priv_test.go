@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/linux"
 	"github.com/tunneld/tunneld/pkg/netnstest"
 )
@@ -46,14 +44,7 @@ func TestPrivilegedUnreadableRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { k.Close() })
-			run := func(args ...string) (int, string, string) {
-				var out, errb bytes.Buffer
-				env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) {
-					return linux.Open(linux.Options{StateDir: state, ProcSys: procSys, FilterOptional: true})
-				}}
-				code := Main(env, append(args, "-c", file))
-				return code, out.String(), errb.String()
-			}
+			run := linuxRun(state, file, linux.Options{ProcSys: procSys})
 			if code, out, errs := run("apply"); code != 0 || value() != "1" {
 				t.Fatalf("apply: exit %d, ip_forward %s\n%s%s", code, value(), out, errs)
 			}

@@ -38,14 +38,7 @@ func TestPrivilegedStrayRulesAfterLostBandRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) {
-			return linux.Open(linux.Options{StateDir: state, FilterOptional: true})
-		}}
-		code := Main(env, append(args, "-c", file))
-		return code, out.String(), errb.String()
-	}
+	run := linuxRun(state, file, linux.Options{})
 	write("rule_priority_min = 25000\nrule_priority_max = 25999\n")
 	if code, out, errs := run("apply"); code != 0 || strings.Contains(errs, "warning") {
 		t.Fatalf("apply in 25000–25999: exit %d\n%s%s", code, out, errs)
@@ -169,14 +162,7 @@ func TestPrivilegedStrayRulesOfOtherActions(t *testing.T) {
 	if err := os.WriteFile(file, []byte("[global]\nfirewall = false\n[[rule]]\nfrom = \"10.100.2.1\"\ntable = 102\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) {
-			return linux.Open(linux.Options{StateDir: state, FilterOptional: true})
-		}}
-		code := Main(env, append(args, "-c", file))
-		return code, out.String(), errb.String()
-	}
+	run := linuxRun(state, file, linux.Options{})
 	for _, add := range []string{
 		"ip rule add from 10.1.1.8 nat 192.0.2.9 priority 25009 protocol 116",
 		"ip rule add from 10.1.1.9 ipproto tcp dport 80 lookup 102 priority 25010 protocol 116",
@@ -217,5 +203,21 @@ func TestPrivilegedStrayRulesOfOtherActions(t *testing.T) {
 	}
 	if code, out, errs := run("status"); code != 0 || strings.Contains(out, "warning") {
 		t.Errorf("status after the deletions: exit %d, want no warning\n%s%s", code, out, errs)
+	}
+}
+
+// linuxRun runs tunneld's commands with the configuration file and the
+// state directory state, on the namespace's kernel (opts, with the state
+// directory and an optional filter): it returns the exit code, stdout and
+// stderr.
+func linuxRun(state, file string, opts linux.Options) func(args ...string) (int, string, string) {
+	opts.StateDir, opts.FilterOptional = state, true
+	return func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) {
+			return linux.Open(opts)
+		}}
+		code := Main(env, append(args, "-c", file))
+		return code, out.String(), errb.String()
 	}
 }

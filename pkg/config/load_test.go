@@ -2,11 +2,11 @@ package config
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/tunneld/tunneld/pkg/internal/otheruser"
 )
 
 // TestLoadNotReadable: a file tunneld's user may not read (a root 0600
@@ -18,32 +18,14 @@ func TestLoadNotReadable(t *testing.T) {
 		os.Stdout.WriteString(err.Error())
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, to run as another user")
-	}
-	base := t.TempDir()
-	for _, d := range []string{filepath.Dir(base), base} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin := filepath.Join(base, "config.test")
-	if b, err := os.ReadFile(os.Args[0]); err != nil || os.WriteFile(bin, b, 0o755) != nil {
-		t.Fatalf("copying the test binary: %v", err)
-	}
-	path := filepath.Join(base, "tunneld.toml")
+	dir := otheruser.Dir(t)
+	path := filepath.Join(dir, "tunneld.toml")
 	if err := os.WriteFile(path, []byte("[global]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-test.run=^TestLoadNotReadable$")
-	cmd.Env = append(os.Environ(), "TUNNELD_LOAD_HELPER="+path)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 61234, Gid: 61234}}
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("helper: %v\n%s", err, out)
-	}
+	out := otheruser.Run(t, dir, "TestLoadNotReadable", "TUNNELD_LOAD_HELPER="+path)
 	want := "open " + path + ": permission denied (tunneld runs as uid 61234 here, which may not read it: make it readable by that user, e.g. chmod o+r " + path
-	if !strings.HasPrefix(string(out), want) {
+	if !strings.HasPrefix(out, want) {
 		t.Errorf("Load as another user: %q, want %q…", out, want)
 	}
 }

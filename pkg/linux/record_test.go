@@ -5,15 +5,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tunneld/tunneld/pkg/internal/otheruser"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
 )
@@ -265,22 +264,8 @@ func TestRecordsOfTheServiceUser(t *testing.T) {
 		}
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, to write as root and read as another user")
-	}
-	const uid, gid = 61234, 61234
-	// The other user reaches the directory, and runs a copy of this
-	// test binary from beside it (the build's directory is root's).
-	base := t.TempDir()
-	for _, d := range []string{filepath.Dir(base), base} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin := filepath.Join(base, "linux.test")
-	if b, err := os.ReadFile(os.Args[0]); err != nil || os.WriteFile(bin, b, 0o755) != nil {
-		t.Fatalf("copying the test binary: %v", err)
-	}
+	const uid, gid = otheruser.UID, otheruser.UID
+	base := otheruser.Dir(t)
 	dir := filepath.Join(base, "state")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -300,14 +285,7 @@ func TestRecordsOfTheServiceUser(t *testing.T) {
 	}
 	helper := func() string {
 		t.Helper()
-		cmd := exec.Command(bin, "-test.run=^TestRecordsOfTheServiceUser$")
-		cmd.Env = append(os.Environ(), "TUNNELD_RECORD_HELPER="+dir)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("helper: %v\n%s", err, out)
-		}
-		return string(out)
+		return otheruser.Run(t, base, "TestRecordsOfTheServiceUser", "TUNNELD_RECORD_HELPER="+dir)
 	}
 	if out := helper(); !strings.HasPrefix(out, "entries 1, err <nil>\n") || strings.Contains(out, "warning") {
 		t.Errorf("the service reading root's record:\n%s", out)

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -319,10 +320,13 @@ func TestApplyForeignRules(t *testing.T) {
 	}
 }
 
-// TestApplyTakesOverUnmarkedTunnel: a tunnel of the configured name and
-// kind without tunneld's alias (made by hand, or left by a crash between
-// creating it and writing the alias) is marked, and apply says so on
-// stderr as a warning beside the command.
+// TestApplyTakesOverUnmarkedTunnel: a tunnel without tunneld's alias
+// left by a crash between creating it and writing the alias (recorded as
+// being created: fakekernel.Kernel.Creating) is marked, and apply says so
+// on stderr as a warning beside the command. One made by hand, of the
+// configured name and kind, is not tunneld's: apply leaves it, and says
+// that the tunnel is down for it (a tester's reload took one over,
+// changed it, and deleted it at the next).
 func TestApplyTakesOverUnmarkedTunnel(t *testing.T) {
 	const conf = "[global]\nfirewall = false\n[tunnel.Moe]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"198.51.100.2\"\n"
 	file, _, k := configured(t, conf)
@@ -336,6 +340,14 @@ func TestApplyTakesOverUnmarkedTunnel(t *testing.T) {
 		t.Fatalf("first apply: exit %d\n%s%s", code, out, errs)
 	}
 	delete(k.Aliases, "Moe")
+	made := k.Tunnels["Moe"]
+	if code, out, errs := apply(); code != 1 || out != "" || !strings.Contains(errs, `tunnel "Moe" is down: the name Moe is taken by an ipip device tunneld does not own (made by hand: tunneld does not take it over)`) {
+		t.Errorf("apply with one made by hand: exit %d, want 1 and the tunnel down for it\n%s%s", code, out, errs)
+	}
+	if got := k.Tunnels["Moe"]; !reflect.DeepEqual(got, made) || k.Aliases["Moe"] != "" {
+		t.Errorf("the tunnel made by hand was changed (alias %q): %+v, was %+v", k.Aliases["Moe"], got, made)
+	}
+	k.Creating = map[string]bool{"Moe": true}
 	code, out, errs := apply()
 	if code != 0 {
 		t.Errorf("apply: exit %d", code)
@@ -344,7 +356,7 @@ func TestApplyTakesOverUnmarkedTunnel(t *testing.T) {
 		t.Errorf("stdout (-want +got):\n%s", diff)
 	}
 	want := "tunneld: warning: tunnel \"Moe\": taking over the ipip device Moe, which does not carry tunneld's alias " +
-		"(made by hand, or left by a tunneld stopped while creating it): tunneld now owns it and removes it when the configuration drops it\n"
+		"(left by a tunneld stopped while creating it): tunneld now owns it and removes it when the configuration drops it\n"
 	if diff := cmp.Diff(want, errs); diff != "" {
 		t.Errorf("stderr (-want +got):\n%s", diff)
 	}

@@ -223,9 +223,9 @@ func TestLogForeignDevice(t *testing.T) {
 	}
 }
 
-// TestLogTakeOver: a tunnel held by its configured name only (no
-// tunneld alias: made by hand, or left by a crash between its creation
-// and its alias) is marked, and the daemon says so once at warn level.
+// TestLogTakeOver: a tunnel without tunneld's alias left by a crash
+// between its creation and its alias (recorded as being created) is
+// marked, and the daemon says so once at warn level.
 func TestLogTakeOver(t *testing.T) {
 	var buf syncbuf.Buffer
 	h := startLogging(t, baseConfig, logfmt.New(&buf, logfmt.Info))
@@ -233,6 +233,7 @@ func TestLogTakeOver(t *testing.T) {
 	before := len(buf.String())
 	h.writes()
 	delete(h.k.Aliases, "moe")
+	h.k.Creating = map[string]bool{"moe": true}
 	h.event(watch.Link)
 	h.event(watch.Link)
 	var got []string
@@ -243,7 +244,7 @@ func TestLogTakeOver(t *testing.T) {
 	}
 	want := []string{
 		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link set moe alias tunneld" reason="event: link"`,
-		`level=WARN msg="tunnel \"moe\": taking over the ipip device moe, which does not carry tunneld's alias (made by hand, or left by a tunneld stopped while creating it): tunneld now owns it and removes it when the configuration drops it" object="tunnel \"moe\""`,
+		`level=WARN msg="tunnel \"moe\": taking over the ipip device moe, which does not carry tunneld's alias (left by a tunneld stopped while creating it): tunneld now owns it and removes it when the configuration drops it" object="tunnel \"moe\""`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("lines (-want +got):\n%s\nlog:\n%s", diff, buf.String())

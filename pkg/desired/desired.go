@@ -332,6 +332,12 @@ func (b *builder) nameTaken(t *config.Tunnel) string {
 			what = "an " + d.Kind + " device" // an ipip device
 		}
 	}
+	if d.Tunnel != nil || d.Kind == t.Mode.Kind() {
+		// A tunnel made by hand, perhaps the one the configuration
+		// replaces (ip tunnel add in a start script): tunneld never
+		// takes it over, nor deletes it.
+		return fmt.Sprintf("the name %s is taken by %s tunneld does not own (made by hand: tunneld does not take it over): give the tunnel another name, or delete that device (ip link del %s)", t.Name, what, t.Name)
+	}
 	return fmt.Sprintf("the name %s is taken by %s tunneld does not own: give the tunnel another name", t.Name, what)
 }
 

@@ -22,6 +22,7 @@ func (k *Kernel) apply(op plan.Op, then []plan.Op) error {
 			return errno(syscall.ENODEV, "no device %s", op.Link.Name)
 		}
 		k.Aliases[op.Link.Name] = model.LinkAlias
+		delete(k.Creating, op.Link.Name)
 	case plan.LinkUp, plan.LinkDown:
 		d, ok := k.Devices[op.Name]
 		if !ok {

@@ -57,6 +57,10 @@ type Kernel struct {
 	Addrs   []model.Addr
 	Routes  []Route
 	Rules   []Rule
+	// Creating holds the tunnels a crash left without the alias while
+	// they were being created (Linux: creating.json): tunneld's by their
+	// name. Any other tunnel without the alias is foreign.
+	Creating map[string]bool
 	// Sysctls are the values under /proc/sys by path; set them with
 	// SetSysctl to have the kernel copy a forwarding sysctl's value.
 	Sysctls map[string]string
@@ -150,6 +154,7 @@ func (k *Kernel) delDevice(name string) {
 	delete(k.Devices, name)
 	delete(k.Tunnels, name)
 	delete(k.Aliases, name)
+	delete(k.Creating, name)
 	for p := range k.Sysctls {
 		if model.SysctlDevice(p) == name {
 			delete(k.Sysctls, p)
@@ -241,8 +246,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	defer k.mu.Unlock()
 	var s model.State
 	for name, l := range k.Tunnels {
-		mode, inScope := scope.Links[name]
-		ours := k.Aliases[name] == model.LinkAlias || inScope && mode.Kind() == l.Mode.Kind()
+		ours := k.Aliases[name] == model.LinkAlias || k.Creating[name]
 		if !ours {
 			continue
 		}
@@ -348,7 +352,10 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 		if k.Fail != nil {
 			if err := k.Fail(op); err != nil {
 				if errors.Is(err, ErrTorn) && op.Kind == plan.LinkAdd && k.linkAdd(*op.Link) == nil {
+					// Created, the alias not yet written: tunneld's
+					// as the one it was creating (creating.json).
 					delete(k.Aliases, op.Link.Name)
+					k.Creating = setTrue(k.Creating, op.Link.Name)
 				}
 				kernel.Collect(&ae, op, err)
 				unguarded = unguarded || op.Kind == plan.FilterReplace

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/tunneld/tunneld/pkg/desired"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/iptun"
 	"github.com/tunneld/tunneld/pkg/kernel"
@@ -460,5 +462,37 @@ func TestGREAddrs(t *testing.T) {
 	}
 	if l, r := greAddrs(attrs(netip.IPv4Unspecified(), netip.IPv4Unspecified())); l.IsValid() || r.IsValid() {
 		t.Errorf("any to any: %s, %s, want zero Addrs", l, r)
+	}
+}
+
+// TestPrivilegedHandMadeOfConfiguredName is the reload tester's case: a
+// configuration (a reload) that names a tunnel of the name and kind of
+// one the admin made by hand, with other endpoints, and no record of
+// tunneld creating it. That tunnel is not tunneld's: the converge leaves
+// it as it is (it took it over, changed its remote and deleted the
+// admin's address on it, and the next reload without the name deleted
+// it), says the name is taken, and down leaves it too.
+func TestPrivilegedHandMadeOfConfiguredName(t *testing.T) {
+	k := open(t)
+	snap := foreign(t)
+	handIPIP(t, "moe", "203.0.113.99")
+	if err := netnstest.AddAddr("moe", netip.MustParsePrefix("10.99.0.1/32")); err != nil {
+		t.Fatal(err)
+	}
+	before := snap()
+	c := parse(t, withTunnel)
+	rep := converge(t, k, c)
+	if d, ok := deviceNamed(t, k, "moe"); !ok || d.Tunnel == nil {
+		t.Errorf("after the converge, moe: %+v (%v), want the admin's tunnel, foreign", d, ok)
+	}
+	i := slices.IndexFunc(rep.Last.Want.Tunnels, func(s desired.TunnelStatus) bool { return s.Name == "moe" })
+	if i < 0 || rep.Last.Want.Tunnels[i].Up || !strings.Contains(rep.Last.Want.Tunnels[i].Reason, "the name moe is taken by an ipip device tunneld does not own") {
+		t.Errorf("moe's status: %+v, want down, its name taken", rep.Last.Want.Tunnels)
+	}
+	if _, err := engine.Down(ctx, k, c); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, snap()); diff != "" {
+		t.Errorf("namespace after down (-before +after):\n%s", diff)
 	}
 }

@@ -168,9 +168,9 @@ func stats64(v []byte) model.Stats {
 // setlink by name needs no index, and is sent only once the creation
 // worked: by name, it would otherwise mark a device of that name that is
 // not tunneld's (which would then count as its own). A crash between the
-// two leaves a tunnel without the alias, still tunneld's by its name and
-// kind while the configuration names it: observed Unmarked, and marked by
-// the next converge (plan.LinkMark). An ipip6 tunnel is given IPv6
+// two leaves a tunnel without the alias, still tunneld's as the one the
+// record of the tunnels being created names (creatingFile): observed
+// Unmarked, and marked by the next converge (plan.LinkMark). An ipip6 tunnel is given IPv6
 // address generation mode none after the alias (addrGenNoneMsg).
 func addLink(l model.Link, underlay uint32) ([]nlreq, error) {
 	data, err := tunnelData(l, underlay)

@@ -63,9 +63,14 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 			in.Devices[l.name] = d
 			continue
 		}
-		mode, inScope := scope.Links[l.name]
+		mode := scope.Links[l.name]
 		ml, ok := linkFromData(l.kind, l.data, names, mode)
-		ours := l.alias == model.LinkAlias || inScope && mode.Kind() == l.kind
+		// tunneld's by its alias, or as the tunnel it was creating when
+		// a crash came (creatingFile); not by a configured name and
+		// kind alone: a tester's reload that added a tunnel of the name
+		// and kind of one made by hand took that one over, changed it,
+		// and deleted it at the next reload without the name.
+		ours := l.alias == model.LinkAlias
 		if !ours && ok && len(creating) > 0 {
 			// Only the tunnel that was being created: another of the
 			// name (made by hand since) is foreign.

@@ -47,9 +47,10 @@ type Link struct {
 	// Up is the administrative state.
 	Up bool
 	// Unmarked is set on an observed tunnel that lacks tunneld's alias
-	// (LinkAlias) and is tunneld's only by its configured name and kind:
-	// a process stopped between creating the tunnel and writing the alias
-	// leaves one. The desired state never sets it.
+	// (LinkAlias) and is tunneld's only as the tunnel it was creating
+	// (the kernel seam's record of them): a process stopped between
+	// creating the tunnel and writing the alias leaves one. The desired
+	// state never sets it.
 	Unmarked bool `json:",omitempty"`
 }
 

@@ -112,9 +112,9 @@ func (o Op) Object() string {
 }
 
 // TakeOver says what a LinkMark does, for a warning: the tunnel was
-// tunneld's by its configured name and kind only.
+// tunneld's only as the one it was creating when it stopped.
 func (o Op) TakeOver() string {
 	return fmt.Sprintf("%s: taking over the %s device %s, which does not carry tunneld's alias "+
-		"(made by hand, or left by a tunneld stopped while creating it): tunneld now owns it and removes it when the configuration drops it",
+		"(left by a tunneld stopped while creating it): tunneld now owns it and removes it when the configuration drops it",
 		o.Link.ID(), o.Link.Mode.Kind(), o.Link.Name)
 }

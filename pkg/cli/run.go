@@ -96,16 +96,10 @@ func runRun(env *Env, args []string) int {
 			deps.Events = events
 		}
 	}
-	reload := make(chan struct{}, 1)
-	go func() {
-		for range hup {
-			select {
-			case reload <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	deps.Reload = reload
+	// Straight from signal.Notify, which coalesces SIGHUPs as the relay
+	// that was here did: a SIGHUP followed by a SIGTERM is then in it
+	// when the daemon sees the stop (see daemon.Deps.Reload).
+	deps.Reload = hup
 	sock := filepath.Join(env.StateDir, daemon.SocketName)
 	var d *daemon.Daemon
 	var serving sync.WaitGroup

@@ -78,8 +78,10 @@ type Deps struct {
 	Resolver resolve.Resolver
 	// Events are the watcher's hints (nil: none).
 	Events <-chan watch.Event
-	// Reload receives a value per SIGHUP.
-	Reload <-chan struct{}
+	// Reload receives a value per SIGHUP: the channel signal.Notify
+	// sends SIGHUP to, so that one sent before a SIGTERM is there when
+	// the stop comes (see Run).
+	Reload <-chan os.Signal
 	// Log receives the loop's log lines (nil: none).
 	Log *logfmt.Logger
 	// Notify sends a systemd notification ("READY=1", …); nil: none.
@@ -340,6 +342,21 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			if !keep() {
 				return dm.abandon(lost)
 			}
+			// A SIGHUP sent before the SIGTERM is here by now (the
+			// kernel hands the lower-numbered signal over first, and
+			// Reload has it at once, where the stop goes through
+			// signal.NotifyContext's goroutine): its file says what
+			// the stop keeps (keep_on_exit). A tester's "keep_on_exit
+			// = true, reload, stop" to a busy daemon lost the reload,
+			// and the stop removed everything. It is taken, not
+			// converged to: the next start does that.
+			select {
+			case <-dm.d.Reload:
+				if _, ok := dm.takeConfig(); ok {
+					dm.d.Log.Info("the reload that came with the stop is taken for it, not applied")
+				}
+			default:
+			}
 			return dm.stop()
 		case ev := <-dm.d.Events:
 			now := dm.d.Now()
@@ -429,6 +446,26 @@ const reloadRefused = "reload refused"
 func (dm *Daemon) reload(ctx context.Context) bool {
 	dm.d.Notify("RELOADING=1\nMONOTONIC_USEC=" + fmt.Sprint(monotonicUsec()))
 	defer dm.d.Notify("READY=1")
+	newHooks, ok := dm.takeConfig()
+	if !ok {
+		return false
+	}
+	// Every name is looked up again, in the background: the converge
+	// takes the answers there are, and a name that has none yet (a new
+	// one) converges again when its first answer comes.
+	dm.newGeneration(ctx)
+	dm.startDue(true)
+	dm.holdHooks = true
+	dm.converge(ctx, "reload", countNone, 0)
+	dm.flushHooks(hookReload, newHooks)
+	return true
+}
+
+// takeConfig reads the configuration again and makes it the running
+// one, without converging to it; an invalid one is logged line by line
+// and the old one stays. It returns the tunnels whose hook is new or
+// changed (hooks.configure), and whether the new one was taken.
+func (dm *Daemon) takeConfig() (map[string]bool, bool) {
 	cfg, err := dm.d.Load()
 	if err != nil {
 		var es config.Errors
@@ -441,7 +478,7 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 		}
 		dm.setError(failedReload, fmt.Errorf("%s: %w", reloadRefused, err))
 		dm.d.Log.Warn("keeping the running configuration")
-		return false
+		return nil, false
 	}
 	dm.cfg = cfg
 	newHooks := dm.hooks.configure(cfg)
@@ -463,15 +500,7 @@ func (dm *Daemon) reload(ctx context.Context) bool {
 	dm.worked(failedReload, "a reload", dm.facts.LastReload)
 	dm.mu.Unlock()
 	dm.d.Log.Info("configuration reloaded", "file", cfg.File)
-	// Every name is looked up again, in the background: the converge
-	// takes the answers there are, and a name that has none yet (a new
-	// one) converges again when its first answer comes.
-	dm.newGeneration(ctx)
-	dm.startDue(true)
-	dm.holdHooks = true
-	dm.converge(ctx, "reload", countNone, 0)
-	dm.flushHooks(hookReload, newHooks)
-	return true
+	return newHooks, true
 }
 
 // LostError is why the loop stopped without its teardown: another tunneld

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -93,7 +94,7 @@ type harness struct {
 	k      *fakekernel.Kernel
 	res    *resolver
 	events chan watch.Event
-	reload chan struct{}
+	reload chan os.Signal
 	// pause holds the loop after a convergence: a channel sent on it
 	// is waited on (closed) before the convergence's facts are sent;
 	// paused says the loop waits.
@@ -144,6 +145,9 @@ type opts struct {
 	backlog int
 	// keep is Deps.Keep.
 	keep func() error
+	// reloadRoom is the room of the reload channel (0: none; 1, as
+	// signal.Notify's in tunneld run).
+	reloadRoom int
 }
 
 // startOpts starts a daemon on cfg and waits for its first convergence.
@@ -161,7 +165,7 @@ func startOpts(t *testing.T, cfg string, o opts) *harness {
 	if o.backlog > 0 {
 		backlog = o.backlog
 	}
-	h := &harness{t: t, k: k, res: &resolver{}, events: make(chan watch.Event, backlog), reload: make(chan struct{}), pause: make(chan chan struct{}, 1), paused: make(chan struct{}, 1),
+	h := &harness{t: t, k: k, res: &resolver{}, events: make(chan watch.Event, backlog), reload: make(chan os.Signal, o.reloadRoom), pause: make(chan chan struct{}, 1), paused: make(chan struct{}, 1),
 		facts: make(chan Facts, 100), cfg: cfg, done: make(chan error, 1)}
 	h.res.set(nil, "198.51.100.2")
 	var r resolve.Resolver = h.res
@@ -526,7 +530,7 @@ func TestReload(t *testing.T) {
 	index := h.k.Devices["moe"].Index
 	// Unchanged configuration: nothing written.
 	before := h.writes()
-	h.reload <- struct{}{}
+	h.reload <- syscall.SIGHUP
 	h.next()
 	if h.writes() != before {
 		t.Errorf("reloading an unchanged configuration wrote %d times", h.writes()-before)
@@ -535,7 +539,7 @@ func TestReload(t *testing.T) {
 	h.mu.Lock()
 	h.cfg = strings.Replace(baseConfig, `mode = "ipip"`, `mode = "ipip"`+"\nttl = 999", 1)
 	h.mu.Unlock()
-	h.reload <- struct{}{}
+	h.reload <- syscall.SIGHUP
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(h.d.Facts().LastError, "t.toml:11:7: tunnel.moe.ttl: 999 is out of range 1–255") && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -550,7 +554,7 @@ func TestReload(t *testing.T) {
 	h.mu.Lock()
 	h.cfg = strings.Replace(baseConfig, `to = "10.9.0.0/16"`, `to = "10.8.0.0/16"`, 1)
 	h.mu.Unlock()
-	h.reload <- struct{}{}
+	h.reload <- syscall.SIGHUP
 	h.next()
 	if w := h.writes() - before; w != 2 { // add the new route, delete the old
 		t.Errorf("route change: %d writes, want 2", w)
@@ -587,7 +591,7 @@ func TestReloadMovesRuleBand(t *testing.T) {
 	h.mu.Lock()
 	h.cfg = strings.Replace(baseConfig, "[global]\n", "[global]\nrule_priority_min = 21000\nrule_priority_max = 21999\n", 1)
 	h.mu.Unlock()
-	h.reload <- struct{}{}
+	h.reload <- syscall.SIGHUP
 	h.next()
 	if diff := cmp.Diff([]string{"21000/116"}, rules()); diff != "" {
 		t.Errorf("rules after the reload (-want +got):\n%s", diff)
@@ -703,7 +707,7 @@ func TestReloadReleasesHeld(t *testing.T) {
 			h.mu.Lock()
 			h.cfg = tc.cfg
 			h.mu.Unlock()
-			h.reload <- struct{}{}
+			h.reload <- syscall.SIGHUP
 			f := h.next()
 			h.writes() // take the lock
 			var got []string
@@ -766,6 +770,33 @@ func TestKeepOnExit(t *testing.T) {
 	}
 	if len(h.k.Tunnels) != 1 || !slices.Equal(h.routes(), allRoutes) {
 		t.Fatal("keep_on_exit: state was removed")
+	}
+}
+
+// TestReloadWithStop: a SIGHUP and a SIGTERM that a busy daemon finds
+// both waiting (a tester's "keep_on_exit = true, reload, stop" removed
+// everything, the reload lost): the reload's file decides what the stop
+// keeps, whichever of the two the loop takes first. Twenty times: the
+// loop's select picks at random.
+func TestReloadWithStop(t *testing.T) {
+	for i := range 20 {
+		h := startOpts(t, baseConfig, opts{reloadRoom: 1})
+		wait := make(chan struct{})
+		h.pause <- wait
+		h.events <- watch.Event{Kind: watch.Link} // a convergence, held in its facts
+		<-h.paused
+		h.mu.Lock()
+		h.cfg = strings.Replace(baseConfig, "ip_forward = true", "ip_forward = true\nkeep_on_exit = true", 1)
+		h.mu.Unlock()
+		h.reload <- syscall.SIGHUP
+		h.cancel()
+		close(wait)
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+		if len(h.k.Tunnels) != 1 || !slices.Equal(h.routes(), allRoutes) {
+			t.Fatalf("try %d: the stop removed what the reloaded file keeps (keep_on_exit): tunnels %v, routes %v", i, h.k.Tunnels, h.routes())
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -306,7 +307,7 @@ func (h *harness) reloadWith(cfg string) {
 	h.mu.Unlock()
 	guarded(h.t, "a reload", func(guard <-chan time.Time) bool {
 		select {
-		case h.reload <- struct{}{}:
+		case h.reload <- syscall.SIGHUP:
 			return true
 		case <-guard:
 			return false

@@ -4,9 +4,11 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,7 +73,7 @@ func TestPrivilegedStopCutsAReloadShort(t *testing.T) {
 	file := privConfig
 	var log syncbuf.Buffer
 	converged := make(chan struct{}, 1)
-	reload := make(chan struct{})
+	reload := make(chan os.Signal)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	d := New(Deps{
@@ -100,7 +102,7 @@ func TestPrivilegedStopCutsAReloadShort(t *testing.T) {
 		file = strings.Replace(privConfig, `to = "10.51.0.0/16"`, `to = "10.52.0.0/16"`, 1)
 		mu.Unlock()
 		k.armed.Store(true)
-		reload <- struct{}{}
+		reload <- syscall.SIGHUP
 		select {
 		case <-k.entered:
 		case <-time.After(10 * time.Second):

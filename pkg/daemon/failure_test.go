@@ -92,7 +92,7 @@ func TestStopCutsAConvergeShort(t *testing.T) {
 			h.mu.Lock()
 			h.cfg = strings.Replace(baseConfig, `to = "10.9.0.0/16"`, `to = "10.8.0.0/16"`, 1)
 			h.mu.Unlock()
-			h.reload <- struct{}{}
+			h.reload <- syscall.SIGHUP
 		}, "10.8.0.0/16"},
 		{"hint", func(h *harness) {
 			h.writes() // take the lock

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -481,7 +482,7 @@ func TestReloadRefusesEmptyFile(t *testing.T) {
 	h.mu.Lock()
 	h.cfg = " \n# [tunnel.moe]\n\n"
 	h.mu.Unlock()
-	h.reload <- struct{}{}
+	h.reload <- syscall.SIGHUP
 	want := "reload refused: t.toml:1:1: " + config.EmptyMessage
 	deadline := time.Now().Add(5 * time.Second)
 	for h.d.Facts().LastError != want && time.Now().Before(deadline) {
@@ -496,7 +497,7 @@ func TestReloadRefusesEmptyFile(t *testing.T) {
 	h.mu.Lock()
 	h.cfg = "[global]\n"
 	h.mu.Unlock()
-	h.reload <- struct{}{}
+	h.reload <- syscall.SIGHUP
 	h.next()
 	h.writes() // take the lock
 	if _, ok := h.k.Tunnels["moe"]; ok || len(h.routes()) != 0 {
@@ -518,7 +519,7 @@ func TestShortWayAfterIgnoredRouteHint(t *testing.T) {
 	wan := h.k.Devices["wan"].Index
 	wait := make(chan struct{})
 	h.pause <- wait
-	h.reload <- struct{}{} // a convergence, held in its facts
+	h.reload <- syscall.SIGHUP // a convergence, held in its facts
 	<-h.paused
 	moved := netip.MustParseAddr("192.0.2.8")
 	h.k.SetAddrs("wan", netip.PrefixFrom(moved, 24))

@@ -1065,7 +1065,7 @@ func TestDaemonRunsHookOnReload(t *testing.T) {
 		h.mu.Lock()
 		h.cfg = cfg
 		h.mu.Unlock()
-		h.reload <- struct{}{}
+		h.reload <- syscall.SIGHUP
 		h.next()
 	}
 	dir, other := t.TempDir(), t.TempDir()
@@ -1122,7 +1122,7 @@ func TestDaemonHookRetry(t *testing.T) {
 			h.mu.Lock()
 			h.cfg = baseConfig
 			h.mu.Unlock()
-			h.reload <- struct{}{}
+			h.reload <- syscall.SIGHUP
 		}, 1, upEnv("192.0.2.7"), nil},
 		{"the tunnel goes down", time.Hour, 100, func(t *testing.T, h *harness, _ string) {
 			h.k.SetAddrs("wan")

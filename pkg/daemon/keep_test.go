@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestKeepBeforeConverges(t *testing.T) {
 	if n := count(); n != 1 {
 		t.Errorf("kept %d times after an event's convergence, want 1", n)
 	}
-	h.reload <- struct{}{}
+	h.reload <- syscall.SIGHUP
 	h.next()
 	if n := count(); n != 2 {
 		t.Errorf("kept %d times after a reload, want 2", n)

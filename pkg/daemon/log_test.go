@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,7 +58,7 @@ func TestLog(t *testing.T) {
 	h.mu.Lock()
 	h.cfg = strings.Replace(baseConfig, `mode = "ipip"`, `mode = "ipip"`+"\nttl = 999", 1)
 	h.mu.Unlock()
-	h.reload <- struct{}{}
+	h.reload <- syscall.SIGHUP
 	waitLog("keeping the running configuration")
 	if err := h.stop(); err != nil {
 		t.Fatal(err)

@@ -102,6 +102,17 @@ func (d *differ) recreated(name string) bool {
 	return name != "" && d.gone[name] && linkIn(d.wantLinks, name)
 }
 
+// deletedBefore reports whether the plan deletes the device name, for
+// good, before it puts sysctls back (phaseRecreate: a tunnel in another's
+// way, as a renamed one is): the device's sysctls are gone with it then,
+// and there is nothing to write back.
+func (d *differ) deletedBefore(name string) bool {
+	if name == "" || !d.gone[name] || linkIn(d.wantLinks, name) {
+		return false
+	}
+	return slices.ContainsFunc(d.phase[phaseRecreate], func(op Op) bool { return op.Kind == LinkDel && op.Link.Name == name })
+}
+
 func (d *differ) goes(name string) {
 	if d.gone == nil {
 		d.gone = map[string]bool{}
@@ -622,7 +633,7 @@ func (d *differ) sysctls(have, want []model.Sysctl) {
 		if model.WriteCopies(s.Path, s.Value, s.Original) {
 			copied[s.Path] = s.Original
 		}
-		d.add(phaseRestore, Op{Kind: SysctlRestore, Sysctl: ptr(s)})
+		d.add(phaseRestore, Op{Kind: SysctlRestore, Sysctl: ptr(s), DeviceGone: d.deletedBefore(model.SysctlDevice(s.Path))})
 	}
 	// What the kernel copies a forwarding sysctl onto (every interface's
 	// forwarding) is seen to once the forwarding sysctl is no longer

@@ -365,3 +365,41 @@ func TestSwapConverges(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreOnDeviceGone: a device's sysctl no longer wanted is written
+// back before the device is deleted last, but a renamed tunnel goes
+// first (it is in the way of its new name): its sysctls go with it, and
+// the plan says there is nothing to put back (a tester's log said
+// net.ipv4.conf.t1.proxy_arp was written back on a t1 the same
+// convergence had deleted).
+func TestRestoreOnDeviceGone(t *testing.T) {
+	t1 := link("t1", model.ModeIPIP, "192.0.2.1", "192.0.2.2")
+	t9 := t1
+	t9.Name = "t9"
+	other := link("t9", model.ModeIPIP, "192.0.2.1", "192.0.2.3")
+	arp := func(dev string) model.Sysctl {
+		return model.Sysctl{Path: "net/ipv4/conf/" + dev + "/proxy_arp", Value: "1", Original: "0", Ours: []string{"1"}}
+	}
+	for _, tt := range []struct {
+		name string
+		want model.State
+		cmds []string
+	}{
+		{"renamed", model.State{Links: []model.Link{t9}, Sysctls: []model.Sysctl{{Path: "net/ipv4/conf/t9/proxy_arp", Value: "1"}}},
+			[]string{"ip link del t1", "# net.ipv4.conf.t1.proxy_arp went with t1: nothing to put back"}},
+		{"removed, another created", model.State{Links: []model.Link{other}},
+			[]string{"sysctl -w net.ipv4.conf.t1.proxy_arp=0  # original value", "ip link del t1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, op := range Diff(model.State{Links: []model.Link{t1}, Sysctls: []model.Sysctl{arp("t1")}}, tt.want).Ops {
+				if op.Kind == LinkDel || op.Kind == SysctlRestore {
+					got = append(got, op.Command(nil))
+				}
+			}
+			if diff := cmp.Diff(tt.cmds, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}

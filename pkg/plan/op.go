@@ -55,6 +55,11 @@ type Op struct {
 	// "default"), the path of "default"'s forwarding: the value written
 	// is the one "default" ends with.
 	From string `json:",omitempty"`
+	// DeviceGone is set on a SysctlRestore of a device's sysctl when the
+	// plan has deleted that device before (see differ.deletedBefore):
+	// its sysctls went with it, and the operation only forgets the
+	// record (a tester's log said the value was written back).
+	DeviceGone bool `json:",omitempty"`
 }
 
 // Plan is an ordered list of operations; an empty plan means converged.

@@ -59,6 +59,9 @@ func (o Op) Command(tables map[uint32]string) string {
 	case SysctlSet:
 		return fmt.Sprintf("sysctl -w %s=%s", model.SysctlName(o.Sysctl.Path), o.Sysctl.Value)
 	case SysctlRestore:
+		if o.DeviceGone {
+			return fmt.Sprintf("# %s went with %s: nothing to put back", model.SysctlName(o.Sysctl.Path), model.SysctlDevice(o.Sysctl.Path))
+		}
 		return restoreCmd(*o.Sysctl, o.From)
 	case SysctlKeep:
 		if l := model.SysctlLeader(o.Sysctl.Path); l != "" && o.Sysctl.Original == "" {

@@ -129,7 +129,8 @@ const maxStrayWarnings = 20
 
 // matchesDeletion reports whether o has every selector, the table and
 // every word of what narrows it (Extra) that s, deleted by its own
-// command, names: the kernel would take o for it.
+// command, names (not its '#' words, which the command leaves out): the
+// kernel would take o for it.
 func matchesDeletion(s, o model.Rule) bool {
 	if s.Src.IsValid() && o.Src != s.Src || s.Dst.IsValid() && o.Dst != s.Dst ||
 		s.IIF != "" && o.IIF != s.IIF || s.OIF != "" && o.OIF != s.OIF ||
@@ -138,7 +139,9 @@ func matchesDeletion(s, o model.Rule) bool {
 	}
 	words := strings.Fields(o.Extra)
 	for _, w := range strings.Fields(s.Extra) {
-		if !slices.Contains(words, w) {
+		// What ip(8) has no word for (an attribute, a nat rule's
+		// action) is not in the command, and narrows nothing.
+		if !strings.HasPrefix(w, "#") && !slices.Contains(words, w) {
 			return false
 		}
 	}

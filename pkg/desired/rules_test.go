@@ -123,6 +123,15 @@ func TestStrayRuleWarnings(t *testing.T) {
 			fmt.Sprintf(not, 4, 25000) + "; unless it is someone else's, delete it: ip rule del from 10.1.1.7 sport 1000-2000 lookup 200 priority 25000 protocol 116",
 			fmt.Sprintf(short, 4, 25000) + "; delete it: ip rule del from 10.1.1.7 lookup 200 priority 25000 protocol 116" +
 				" (the kernel deletes the first rule at priority 25000 that these words match, and one before it matches them too: delete that one first, with its own command, else this one deletes it instead)"}},
+		// A plain rule first, then a nat rule of the same selectors (a
+		// tester's): the nat rule's command names no action (ip(8) has
+		// no word to delete it by), and takes the plain rule first.
+		{"a plain rule, then a nat one of the same selectors", []model.Rule{
+			v4(25009, "10.1.1.8/32", 254), {Family: 4, Priority: 25009, Src: netip.MustParsePrefix("10.1.1.8/32"), Table: 254, Extra: "#action:10"}}, []string{
+			fmt.Sprintf(not, 4, 25009) + "; unless it is someone else's, delete it: ip rule del from 10.1.1.8 lookup main priority 25009 protocol 116",
+			fmt.Sprintf(short, 4, 25009) + "; delete it: ip rule del from 10.1.1.8 lookup main priority 25009 protocol 116" +
+				"  # the rule's action 10 has no ip(8) word (a deprecated nat rule's, shown as masquerade or map-to): the command names none, and deletes the rule whatever its action" +
+				" (the kernel deletes the first rule at priority 25009 that these words match, and one before it matches them too: delete that one first, with its own command, else this one deletes it instead)"}},
 		{"narrowed: no copy, deleted with what narrows it", []model.Rule{{Family: 4, Priority: 25000, Src: netip.MustParsePrefix("10.100.2.1/32"), Table: 102, Extra: "ipproto 6"}}, []string{
 			fmt.Sprintf(not, 4, 25000) + "; unless it is someone else's, delete it: ip rule del from 10.100.2.1 ipproto 6 lookup 102 priority 25000 protocol 116"}},
 	}

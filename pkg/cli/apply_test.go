@@ -341,7 +341,7 @@ func TestApplyTakesOverUnmarkedTunnel(t *testing.T) {
 	}
 	delete(k.Aliases, "Moe")
 	made := k.Tunnels["Moe"]
-	if code, out, errs := apply(); code != 1 || out != "" || !strings.Contains(errs, `tunnel "Moe" is down: the name Moe is taken by an ipip device tunneld does not own (made by hand: tunneld does not take it over)`) {
+	if code, out, errs := apply(); code != 1 || out != "" || !strings.Contains(errs, `tunnel "Moe" is down: the name Moe is taken by an ipip device without tunneld's alias, which tunneld does not own`) {
 		t.Errorf("apply with one made by hand: exit %d, want 1 and the tunnel down for it\n%s%s", code, out, errs)
 	}
 	if got := k.Tunnels["Moe"]; !reflect.DeepEqual(got, made) || k.Aliases["Moe"] != "" {

@@ -7,10 +7,12 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
 )
 
 // Load reads and validates the configuration at path.
@@ -20,12 +22,35 @@ func Load(path string) (*Config, error) {
 		// The systemd unit runs as a dynamic user, neither the file's
 		// owner nor in its group (a tester's root 0600 file, the mode
 		// the .ipk ships it in for root's daemon, stopped the unit).
-		return nil, fmt.Errorf("%w (tunneld runs as uid %d here, which may not read it: make it readable by that user, e.g. chmod o+r %s under the systemd unit, whose user is a dynamic one)", err, os.Geteuid(), path)
+		return nil, fmt.Errorf("%w (tunneld runs as uid %d here, which may not read it: %s)", err, os.Geteuid(), readableHint(path))
 	}
 	if err != nil {
 		return nil, err
 	}
 	return Parse(path, data)
+}
+
+// readableHint says what makes the file at path, which this process may
+// not read, readable to it: the first directory on the way that it may
+// not enter (a tester's /etc/tunneld at 0750), or else the file.
+func readableHint(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	var dirs []string
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		dirs = append(dirs, d)
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if unix.Access(dirs[i], unix.X_OK) != nil {
+			return "let that user enter the directory, e.g. chmod o+x " + dirs[i] + " under the systemd unit, whose user is a dynamic one"
+		}
+	}
+	return "make it readable by that user, e.g. chmod o+r " + path + " under the systemd unit, whose user is a dynamic one"
 }
 
 // Parse validates a configuration held in memory; name is used in error

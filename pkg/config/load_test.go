@@ -28,4 +28,19 @@ func TestLoadNotReadable(t *testing.T) {
 	if !strings.HasPrefix(out, want) {
 		t.Errorf("Load as another user: %q, want %q…", out, want)
 	}
+	// The file readable, its directory not to be entered (a tester's
+	// /etc/tunneld at 0750): the directory is named.
+	sub := filepath.Join(dir, "etc-tunneld")
+	path = filepath.Join(sub, "tunneld.toml")
+	if err := os.Mkdir(sub, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("[global]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = otheruser.Run(t, dir, "TestLoadNotReadable", "TUNNELD_LOAD_HELPER="+path)
+	want = "open " + path + ": permission denied (tunneld runs as uid 61234 here, which may not read it: let that user enter the directory, e.g. chmod o+x " + sub
+	if !strings.HasPrefix(out, want) {
+		t.Errorf("Load as another user, the directory closed: %q, want %q…", out, want)
+	}
 }

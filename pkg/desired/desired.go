@@ -334,9 +334,15 @@ func (b *builder) nameTaken(t *config.Tunnel) string {
 	}
 	if d.Tunnel != nil || d.Kind == t.Mode.Kind() {
 		// A tunnel made by hand, perhaps the one the configuration
-		// replaces (ip tunnel add in a start script): tunneld never
-		// takes it over, nor deletes it.
-		return fmt.Sprintf("the name %s is taken by %s tunneld does not own (made by hand: tunneld does not take it over): give the tunnel another name, or delete that device (ip link del %s)", t.Name, what, t.Name)
+		// replaces (ip tunnel add in a start script), or tunneld's own
+		// whose alias someone changed: tunneld never takes it over, nor
+		// deletes it; the alias gives it back.
+		alias := "without tunneld's alias"
+		if d.Alias != "" {
+			alias = fmt.Sprintf("with the alias %q, not tunneld's", d.Alias)
+		}
+		return fmt.Sprintf("the name %s is taken by %s %s, which tunneld does not own: give the tunnel another name, or delete that device (ip link del %s); "+
+			"if it is tunneld's own and someone changed its alias, give it back: ip link set %s alias %s", t.Name, what, alias, t.Name, t.Name, model.LinkAlias)
 	}
 	return fmt.Sprintf("the name %s is taken by %s tunneld does not own: give the tunnel another name", t.Name, what)
 }

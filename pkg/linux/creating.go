@@ -20,11 +20,10 @@ import (
 // creatingFile records the tunnels tunneld is creating, as a JSON object
 // of name → the tunnel (creatingEntry). A tunnel is created and then
 // given tunneld's alias in a second request (see addLink): a crash
-// between the two leaves it without the alias, tunneld's only by its
-// name while the configuration names it. Once a configuration without
-// it was applied, nothing said it was tunneld's, and it stayed for good
-// (a tester's kill -9 of apply, then an apply and a down of a file
-// without that tunnel). The tunnels are recorded before their creation
+// between the two leaves it without the alias, and nothing else says it
+// is tunneld's: once a configuration without it was applied, it stayed
+// for good (a tester's kill -9 of apply, then an apply and a down of a
+// file without that tunnel). The tunnels are recorded before their creation
 // is sent, and a tunnel found without the alias is tunneld's, unmarked
 // (observe.go), when it is the one recorded under its name: of its
 // mode, endpoints, underlay device and GRE keys (creatingEntry.is); the
@@ -219,9 +218,9 @@ func (k *Kernel) creatingRecord() (map[string]creatingEntry, error) {
 // lostCreating is what an unreadable record of the tunnels being created
 // loses, for its warning (setAside).
 func lostCreating([]byte) string {
-	return "a tunnel that a crash left created but without tunneld's alias is no longer known as tunneld's: " +
-		"one the configuration names is still taken over, one it does not stays; " +
-		"look for tunnels without the alias tunneld (ip -d link show) and delete those no one made by hand (ip link del NAME)"
+	return "a tunnel that a crash left created but without tunneld's alias is no longer known as tunneld's, and stays: " +
+		"one the configuration names is down, its name taken; " +
+		"look for tunnels without the alias tunneld (ip -d link show): give back tunneld's (ip link set NAME alias tunneld), or delete (ip link del NAME), those no one made by hand"
 }
 
 // saveCreating writes the record atomically; an empty one removes the

@@ -486,7 +486,7 @@ func TestPrivilegedHandMadeOfConfiguredName(t *testing.T) {
 		t.Errorf("after the converge, moe: %+v (%v), want the admin's tunnel, foreign", d, ok)
 	}
 	i := slices.IndexFunc(rep.Last.Want.Tunnels, func(s desired.TunnelStatus) bool { return s.Name == "moe" })
-	if i < 0 || rep.Last.Want.Tunnels[i].Up || !strings.Contains(rep.Last.Want.Tunnels[i].Reason, "the name moe is taken by an ipip device tunneld does not own") {
+	if i < 0 || rep.Last.Want.Tunnels[i].Up || !strings.Contains(rep.Last.Want.Tunnels[i].Reason, "the name moe is taken by an ipip device without tunneld's alias, which tunneld does not own") {
 		t.Errorf("moe's status: %+v, want down, its name taken", rep.Last.Want.Tunnels)
 	}
 	if _, err := engine.Down(ctx, k, c); err != nil {

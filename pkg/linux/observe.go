@@ -85,7 +85,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 				// remote). tunneld's own are mode ip6ip.
 				ml.Others.AnyProto = true
 			}
-			d.Tunnel = &ml
+			d.Tunnel, d.Alias = &ml, l.alias
 		}
 		in.Devices[l.name] = d
 		if !ours || !ok {

@@ -130,6 +130,11 @@ type Device struct {
 	// State.Links): its endpoints, which the kernel holds one tunnel per,
 	// name the device in the way of a tunnel it refuses to create.
 	Tunnel *Link
+	// Alias is the interface alias of a tunnel device tunneld does not
+	// own (ip link set NAME alias …), "" for none: one whose alias
+	// someone changed from tunneld's is no longer tunneld's, and the
+	// status of the tunnel whose name it holds says how to give it back.
+	Alias string `json:",omitempty"`
 	// Stats are the device's counters (zero where unknown).
 	Stats Stats
 }

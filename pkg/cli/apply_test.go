@@ -339,8 +339,12 @@ func TestApplyTakesOverUnmarkedTunnel(t *testing.T) {
 	if code, out, errs := apply(); code != 0 || errs != "" {
 		t.Fatalf("first apply: exit %d\n%s%s", code, out, errs)
 	}
-	delete(k.Aliases, "Moe")
+	// Deleted, and made again by hand: another device, without the
+	// alias.
 	made := k.Tunnels["Moe"]
+	k.DelDevice("Moe")
+	k.AddDevice(model.Device{Name: "Moe", Kind: "ipip", MTU: 1480, Up: true, Running: true})
+	k.Tunnels["Moe"] = made
 	if code, out, errs := apply(); code != 1 || out != "" || !strings.Contains(errs, `tunnel "Moe" is down: the name Moe is taken by an ipip device without tunneld's alias, which tunneld does not own`) {
 		t.Errorf("apply with one made by hand: exit %d, want 1 and the tunnel down for it\n%s%s", code, out, errs)
 	}
@@ -356,7 +360,7 @@ func TestApplyTakesOverUnmarkedTunnel(t *testing.T) {
 		t.Errorf("stdout (-want +got):\n%s", diff)
 	}
 	want := "tunneld: warning: tunnel \"Moe\": taking over the ipip device Moe, which does not carry tunneld's alias " +
-		"(left by a tunneld stopped while creating it): tunneld now owns it and removes it when the configuration drops it\n"
+		"(left by a tunneld stopped while creating it, or its alias changed since): tunneld now owns it and removes it when the configuration drops it\n"
 	if diff := cmp.Diff(want, errs); diff != "" {
 		t.Errorf("stderr (-want +got):\n%s", diff)
 	}

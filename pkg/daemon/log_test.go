@@ -245,12 +245,33 @@ func TestLogTakeOver(t *testing.T) {
 	}
 	want := []string{
 		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link set moe alias tunneld" reason="event: link"`,
-		`level=WARN msg="tunnel \"moe\": taking over the ipip device moe, which does not carry tunneld's alias (left by a tunneld stopped while creating it): tunneld now owns it and removes it when the configuration drops it" object="tunnel \"moe\""`,
+		`level=WARN msg="tunnel \"moe\": taking over the ipip device moe, which does not carry tunneld's alias (left by a tunneld stopped while creating it, or its alias changed since): tunneld now owns it and removes it when the configuration drops it" object="tunnel \"moe\""`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("lines (-want +got):\n%s\nlog:\n%s", diff, buf.String())
 	}
 	if h.k.Aliases["moe"] != model.LinkAlias {
 		t.Errorf("moe's alias is %q, want %q", h.k.Aliases["moe"], model.LinkAlias)
+	}
+}
+
+// TestRelabeledTunnelTakenBack: a tunnel of tunneld's whose alias
+// someone changed (ip link set moe alias to-branch-office: a tester's
+// label) is still the daemon's, the device it found its own: the alias is
+// given back, with the warning, and nothing else changes.
+func TestRelabeledTunnelTakenBack(t *testing.T) {
+	var buf syncbuf.Buffer
+	h := startLogging(t, baseConfig, logfmt.New(&buf, logfmt.Info))
+	defer h.stop()
+	before := len(buf.String())
+	h.k.Aliases["moe"] = "to-branch-office"
+	if w := h.event(watch.Link); w != 1 {
+		t.Errorf("writes %d, want 1 (the alias)", w)
+	}
+	if h.k.Aliases["moe"] != model.LinkAlias || !slices.Equal(h.routes(), allRoutes) {
+		t.Errorf("after the relabel: alias %q, routes %v", h.k.Aliases["moe"], h.routes())
+	}
+	if !strings.Contains(buf.String()[before:], `taking over the ipip device moe, which does not carry tunneld's alias (left by a tunneld stopped while creating it, or its alias changed since)`) {
+		t.Errorf("no warning:\n%s", buf.String()[before:])
 	}
 }

@@ -61,6 +61,10 @@ type Kernel struct {
 	// they were being created (Linux: creating.json): tunneld's by their
 	// name. Any other tunnel without the alias is foreign.
 	Creating map[string]bool
+	// owned are the device indexes of the tunnels the last observation
+	// found tunneld's, by name: as the Linux seam, one found again
+	// without the alias is still tunneld's, unmarked.
+	owned map[string]int
 	// Sysctls are the values under /proc/sys by path; set them with
 	// SetSysctl to have the kernel copy a forwarding sysctl's value.
 	Sysctls map[string]string
@@ -246,11 +250,11 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	defer k.mu.Unlock()
 	var s model.State
 	for name, l := range k.Tunnels {
-		ours := k.Aliases[name] == model.LinkAlias || k.Creating[name]
+		d := k.Devices[name]
+		ours := k.Aliases[name] == model.LinkAlias || k.Creating[name] || d != nil && d.Index != 0 && k.owned[name] == d.Index
 		if !ours {
 			continue
 		}
-		d := k.Devices[name]
 		l.MTU, l.Up, l.Unmarked = d.MTU, d.Up, k.Aliases[name] != model.LinkAlias
 		s.Links = append(s.Links, l)
 		for _, a := range k.Addrs {
@@ -258,6 +262,13 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 				s.Addrs = append(s.Addrs, a)
 			}
 		}
+	}
+	clear(k.owned)
+	for _, l := range s.Links {
+		if k.owned == nil {
+			k.owned = map[string]int{}
+		}
+		k.owned[l.Name] = k.Devices[l.Name].Index
 	}
 	in := model.Inputs{Devices: map[string]model.Device{}}
 	for _, r := range k.Routes {

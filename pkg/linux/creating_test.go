@@ -496,3 +496,49 @@ func TestPrivilegedHandMadeOfConfiguredName(t *testing.T) {
 		t.Errorf("namespace after down (-before +after):\n%s", diff)
 	}
 }
+
+// TestPrivilegedRelabeledTunnel: a tunnel of tunneld's whose alias
+// someone changed (ip link set moe alias to-branch-office: a tester's
+// label, after which the tunnel was taken for one made by hand, its routes
+// unreachable, and left behind at the stop) is still tunneld's to the
+// process that found it its own (the daemon's): the next converge gives
+// the alias back, and nothing else. To another process (apply after it)
+// it is foreign, and the status says how to give the alias back.
+func TestPrivilegedRelabeledTunnel(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	c := parse(t, withTunnel)
+	converge(t, k, c)
+	if err := setAlias(k, "moe", "to-branch-office"); err != nil {
+		t.Fatal(err)
+	}
+	rep := converge(t, k, c)
+	var kinds []plan.Kind
+	for _, op := range rep.Applied {
+		kinds = append(kinds, op.Kind)
+	}
+	if diff := cmp.Diff([]plan.Kind{plan.LinkMark}, kinds); diff != "" {
+		t.Errorf("the same process's converge after the relabel (-want +got kinds):\n%s", diff)
+	}
+	if err := setAlias(k, "moe", "to-branch-office"); err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(Options{StateDir: k.opts.StateDir, FilterOptional: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	_, in, err := other.Observe(ctx, engine.Scope(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := in.Devices["moe"]; d.Tunnel == nil || d.Alias != "to-branch-office" {
+		t.Errorf("to another process, moe: %+v, want foreign, with its alias", d)
+	}
+	snap := engine.Plan(model.State{}, in, c, nil)
+	i := slices.IndexFunc(snap.Want.Tunnels, func(s desired.TunnelStatus) bool { return s.Name == "moe" })
+	if i < 0 || !strings.Contains(snap.Want.Tunnels[i].Reason, `with the alias "to-branch-office", not tunneld's`) ||
+		!strings.Contains(snap.Want.Tunnels[i].Reason, "ip link set moe alias tunneld") {
+		t.Errorf("moe's status to another process: %+v", snap.Want.Tunnels)
+	}
+}

@@ -83,6 +83,12 @@ type Kernel struct {
 	warnings []string
 	// boot is the kernel's boot id, once read (bootID).
 	boot string
+	// owned are the indexes of the tunnels the last observation found
+	// tunneld's, by name: one of them found again without the alias
+	// (someone changed it: ip link set NAME alias LABEL) is still
+	// tunneld's, unmarked, in this process (the daemon's); a device
+	// made since under the name has another index.
+	owned map[string]uint32
 }
 
 var _ kernel.Kernel = (*Kernel)(nil)

@@ -70,7 +70,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		// kind alone: a tester's reload that added a tunnel of the name
 		// and kind of one made by hand took that one over, changed it,
 		// and deleted it at the next reload without the name.
-		ours := l.alias == model.LinkAlias
+		ours := l.alias == model.LinkAlias || ok && l.index != 0 && k.owned[l.name] == l.index
 		if !ours && ok && len(creating) > 0 {
 			// Only the tunnel that was being created: another of the
 			// name (made by hand since) is foreign.
@@ -94,6 +94,15 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		ml.Name, ml.MTU, ml.Up, ml.Unmarked = l.name, l.mtu, l.up, l.alias != model.LinkAlias
 		s.Links = append(s.Links, ml)
 		owned[l.index] = true
+	}
+	clear(k.owned)
+	for _, l := range links {
+		if owned[l.index] {
+			if k.owned == nil {
+				k.owned = make(map[string]uint32, len(s.Links))
+			}
+			k.owned[l.name] = l.index
+		}
 	}
 	for _, a := range addrs {
 		if owned[a.index] && !a.addr.Prefix.Addr().IsLinkLocalUnicast() {

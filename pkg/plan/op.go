@@ -117,9 +117,10 @@ func (o Op) Object() string {
 }
 
 // TakeOver says what a LinkMark does, for a warning: the tunnel was
-// tunneld's only as the one it was creating when it stopped.
+// tunneld's only as the one it was creating when it stopped, or as the
+// one the daemon found its own before someone changed its alias.
 func (o Op) TakeOver() string {
 	return fmt.Sprintf("%s: taking over the %s device %s, which does not carry tunneld's alias "+
-		"(left by a tunneld stopped while creating it): tunneld now owns it and removes it when the configuration drops it",
+		"(left by a tunneld stopped while creating it, or its alias changed since): tunneld now owns it and removes it when the configuration drops it",
 		o.Link.ID(), o.Link.Mode.Kind(), o.Link.Name)
 }

@@ -386,9 +386,9 @@ dev = "moe"
 		{"a foreign tunnel of another kind", &model.Device{Name: "moe", Kind: "gre", Up: true}, model.State{}, held,
 			"the name moe is taken by a gre device tunneld does not own: give the tunnel another name"},
 		{"a foreign tunnel of the same kind", &model.Device{Name: "moe", Kind: "ipip"}, model.State{}, held,
-			"the name moe is taken by an ipip device without tunneld's alias, which tunneld does not own: give the tunnel another name, or delete that device (ip link del moe); if it is tunneld's own and someone changed its alias, give it back: ip link set moe alias tunneld"},
+			"the name moe is taken by an ipip device without tunneld's alias, which tunneld does not own: give the tunnel another name, or delete that device (ip link del moe); if it is tunneld's own and someone changed its alias, give it back: ip link set moe alias tunneld (busybox ip: echo tunneld > /sys/class/net/moe/ifalias)"},
 		{"a foreign tunnel of the same kind, relabeled", &model.Device{Name: "moe", Kind: "ipip", Alias: "to-branch-office"}, model.State{}, held,
-			"the name moe is taken by an ipip device with the alias \"to-branch-office\", not tunneld's, which tunneld does not own: give the tunnel another name, or delete that device (ip link del moe); if it is tunneld's own and someone changed its alias, give it back: ip link set moe alias tunneld"},
+			"the name moe is taken by an ipip device with the alias \"to-branch-office\", not tunneld's, which tunneld does not own: give the tunnel another name, or delete that device (ip link del moe); if it is tunneld's own and someone changed its alias, give it back: ip link set moe alias tunneld (busybox ip: echo tunneld > /sys/class/net/moe/ifalias)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -519,7 +519,7 @@ dev = "eth0"
 		{"foreign gre tunnel", model.Device{Name: "eth0", Kind: "gre", Up: true}, model.State{},
 			"the name eth0 is taken by a gre device tunneld does not own: give the tunnel another name"},
 		{"foreign ipip tunnel", model.Device{Name: "eth0", Kind: "ipip", Up: true}, model.State{},
-			"the name eth0 is taken by an ipip device without tunneld's alias, which tunneld does not own: give the tunnel another name, or delete that device (ip link del eth0); if it is tunneld's own and someone changed its alias, give it back: ip link set eth0 alias tunneld"},
+			"the name eth0 is taken by an ipip device without tunneld's alias, which tunneld does not own: give the tunnel another name, or delete that device (ip link del eth0); if it is tunneld's own and someone changed its alias, give it back: ip link set eth0 alias tunneld (busybox ip: echo tunneld > /sys/class/net/eth0/ifalias)"},
 		{"own gre tunnel, mode changed to ipip", model.Device{Name: "eth0", Kind: "gre", Up: true}, model.State{Links: []model.Link{owned}}, ""},
 	}
 	for _, tt := range tests {

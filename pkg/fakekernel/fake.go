@@ -61,10 +61,11 @@ type Kernel struct {
 	// they were being created (Linux: creating.json): tunneld's by their
 	// name. Any other tunnel without the alias is foreign.
 	Creating map[string]bool
-	// owned are the device indexes of the tunnels the last observation
-	// found tunneld's, by name: as the Linux seam, one found again
-	// without the alias is still tunneld's, unmarked.
-	owned map[string]int
+	// owned are the tunnels the last observation found tunneld's, with
+	// their device indexes, by name: as the Linux seam, one found again
+	// without the alias, the same device and the same tunnel, is still
+	// tunneld's, unmarked.
+	owned map[string]ownedTunnel
 	// Sysctls are the values under /proc/sys by path; set them with
 	// SetSysctl to have the kernel copy a forwarding sysctl's value.
 	Sysctls map[string]string
@@ -89,6 +90,12 @@ type Kernel struct {
 	// an error wrapping ErrTorn, half-way through it).
 	Fail func(plan.Op) error
 	next int
+}
+
+// ownedTunnel is a tunnel an observation found tunneld's (Kernel.owned).
+type ownedTunnel struct {
+	index int
+	link  model.Link
 }
 
 // New returns a kernel with a loopback device and the usual sysctls.
@@ -251,7 +258,10 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	var s model.State
 	for name, l := range k.Tunnels {
 		d := k.Devices[name]
-		ours := k.Aliases[name] == model.LinkAlias || k.Creating[name] || d != nil && d.Index != 0 && k.owned[name] == d.Index
+		o, seen := k.owned[name]
+		ours := k.Aliases[name] == model.LinkAlias || k.Creating[name] ||
+			seen && d != nil && d.Index == o.index && l.Mode == o.link.Mode && l.SameTunnel(o.link) &&
+				l.HasIKey == o.link.HasIKey && l.IKey == o.link.IKey && l.HasOKey == o.link.HasOKey && l.OKey == o.link.OKey
 		if !ours {
 			continue
 		}
@@ -266,9 +276,9 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	clear(k.owned)
 	for _, l := range s.Links {
 		if k.owned == nil {
-			k.owned = map[string]int{}
+			k.owned = map[string]ownedTunnel{}
 		}
-		k.owned[l.Name] = k.Devices[l.Name].Index
+		k.owned[l.Name] = ownedTunnel{index: k.Devices[l.Name].Index, link: l}
 	}
 	in := model.Inputs{Devices: map[string]model.Device{}}
 	for _, r := range k.Routes {

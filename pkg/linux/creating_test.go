@@ -325,12 +325,19 @@ func handIPIP(t *testing.T, name, remote string) {
 // alias, as an admin would; it skips the test without the kind's driver.
 func handTunnel(t *testing.T, name string, data rtnetlink.LinkDriver) {
 	t.Helper()
+	handTunnelIndex(t, name, 0, data)
+}
+
+// handTunnelIndex is handTunnel with the device's index chosen (ip link
+// add NAME index N …; 0: the kernel's choice).
+func handTunnelIndex(t *testing.T, name string, index uint32, data rtnetlink.LinkDriver) {
+	t.Helper()
 	rt, err := rtnetlink.Dial(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Close()
-	err = rt.Link.New(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Attributes: &rtnetlink.LinkAttributes{Name: name,
+	err = rt.Link.New(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: index, Attributes: &rtnetlink.LinkAttributes{Name: name,
 		Info: &rtnetlink.LinkInfo{Kind: data.Kind(), Data: data}}})
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		netnstest.NoDriver(t, "kernel has no "+data.Kind()+" support")
@@ -540,5 +547,32 @@ func TestPrivilegedRelabeledTunnel(t *testing.T) {
 	if i < 0 || !strings.Contains(snap.Want.Tunnels[i].Reason, `with the alias "to-branch-office", not tunneld's`) ||
 		!strings.Contains(snap.Want.Tunnels[i].Reason, "ip link set moe alias tunneld") {
 		t.Errorf("moe's status to another process: %+v", snap.Want.Tunnels)
+	}
+}
+
+// TestPrivilegedSameIndexMadeByHand: tunneld's tunnel deleted while the
+// daemon did not look, and one made by hand under its name with its
+// index (ip link add moe index N …) and other endpoints: it is not the
+// tunnel the daemon found its own, and stays foreign (a tester's was
+// taken, changed, and deleted at the stop).
+func TestPrivilegedSameIndexMadeByHand(t *testing.T) {
+	k := open(t)
+	foreign(t)
+	c := parse(t, withTunnel)
+	converge(t, k, c)
+	d, ok := deviceNamed(t, k, "moe")
+	if !ok {
+		t.Fatal("moe was not created")
+	}
+	if err := netnstest.DelLink("moe"); err != nil {
+		t.Fatal(err)
+	}
+	handTunnelIndex(t, "moe", uint32(d.Index), &iptun.IPIP{Local: netip.MustParseAddr("192.0.2.10"), Remote: netip.MustParseAddr("203.0.113.77")})
+	have, in, err := k.Observe(ctx, engine.Scope(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, owned := model.LinkNamed(have.Links, "moe"); owned || in.Devices["moe"].Tunnel == nil || in.Devices["moe"].Index != d.Index {
+		t.Errorf("moe made by hand with index %d: owned %v, device %+v; want foreign, of that index", d.Index, owned, in.Devices["moe"])
 	}
 }

@@ -83,12 +83,20 @@ type Kernel struct {
 	warnings []string
 	// boot is the kernel's boot id, once read (bootID).
 	boot string
-	// owned are the indexes of the tunnels the last observation found
-	// tunneld's, by name: one of them found again without the alias
-	// (someone changed it: ip link set NAME alias LABEL) is still
-	// tunneld's, unmarked, in this process (the daemon's); a device
-	// made since under the name has another index.
-	owned map[string]uint32
+	// owned are the tunnels the last observation found tunneld's, by
+	// name: one of them found again without the alias (someone changed
+	// it: ip link set NAME alias LABEL) is still tunneld's, unmarked, in
+	// this process (the daemon's), when it is the same device (its
+	// index) and the same tunnel (creatingEntry.is: a tester made one by
+	// hand with the index of tunneld's, deleted while the daemon did
+	// not look, and other endpoints, which the daemon took).
+	owned map[string]ownedLink
+}
+
+// ownedLink is a tunnel an observation found tunneld's (Kernel.owned).
+type ownedLink struct {
+	index  uint32
+	tunnel creatingEntry
 }
 
 var _ kernel.Kernel = (*Kernel)(nil)

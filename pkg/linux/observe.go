@@ -45,6 +45,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	devAddrs := deviceAddrs(addrs)
 	in.Devices = make(map[string]model.Device, len(links))
 	owned := make(map[uint32]bool, len(scope.Links))
+	var ownedIdx []uint32 // the indexes of s.Links, in its order here
 	if len(scope.Links) > 0 {
 		s.Links = make([]model.Link, 0, len(scope.Links))
 	}
@@ -70,7 +71,10 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		// kind alone: a tester's reload that added a tunnel of the name
 		// and kind of one made by hand took that one over, changed it,
 		// and deleted it at the next reload without the name.
-		ours := l.alias == model.LinkAlias || ok && l.index != 0 && k.owned[l.name] == l.index
+		ours := l.alias == model.LinkAlias
+		if o, seen := k.owned[l.name]; !ours && ok && seen && o.index == l.index {
+			ours = o.tunnel.is(l.kind, &ml)
+		}
 		if !ours && ok && len(creating) > 0 {
 			// Only the tunnel that was being created: another of the
 			// name (made by hand since) is foreign.
@@ -94,15 +98,14 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		ml.Name, ml.MTU, ml.Up, ml.Unmarked = l.name, l.mtu, l.up, l.alias != model.LinkAlias
 		s.Links = append(s.Links, ml)
 		owned[l.index] = true
+		ownedIdx = append(ownedIdx, l.index)
 	}
 	clear(k.owned)
-	for _, l := range links {
-		if owned[l.index] {
-			if k.owned == nil {
-				k.owned = make(map[string]uint32, len(s.Links))
-			}
-			k.owned[l.name] = l.index
+	for i := range s.Links {
+		if k.owned == nil {
+			k.owned = make(map[string]ownedLink, len(s.Links))
 		}
+		k.owned[s.Links[i].Name] = ownedLink{index: ownedIdx[i], tunnel: newCreatingEntry(s.Links[i])}
 	}
 	for _, a := range addrs {
 		if owned[a.index] && !a.addr.Prefix.Addr().IsLinkLocalUnicast() {

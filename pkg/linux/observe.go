@@ -66,11 +66,14 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		}
 		mode := scope.Links[l.name]
 		ml, ok := linkFromData(l.kind, l.data, names, mode)
-		// tunneld's by its alias, or as the tunnel it was creating when
-		// a crash came (creatingFile); not by a configured name and
-		// kind alone: a tester's reload that added a tunnel of the name
-		// and kind of one made by hand took that one over, changed it,
-		// and deleted it at the next reload without the name.
+		// tunneld's by its alias; to this process, as a tunnel its last
+		// observation found its own, the same device and tunnel, whose
+		// alias someone changed since (Kernel.owned); or as the tunnel
+		// it was creating when a crash came (creatingFile). Not by a
+		// configured name and kind alone: a tester's reload that added
+		// a tunnel of the name and kind of one made by hand took that
+		// one over, changed it, and deleted it at the next reload
+		// without the name.
 		ours := l.alias == model.LinkAlias
 		if o, seen := k.owned[l.name]; !ours && ok && seen && o.index == l.index {
 			ours = o.tunnel.is(l.kind, &ml)

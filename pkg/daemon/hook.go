@@ -335,14 +335,13 @@ func (h *hooks) tunnelsDown(names []string) {
 
 // tunnelsUnsettled takes the tunnels whose local address the last
 // converge could only guess, or whose packets to the remote loop, each
-// with why: a move's call of theirs waits on past HookSettle, up to
-// HookSettleMax from the first move, until a converge finds the tunnel
-// settled.
+// with why (the caller's map, which it no longer uses): a move's call of
+// theirs waits on past HookSettle, up to HookSettleMax from the first
+// move, until a converge finds the tunnel settled.
 func (h *hooks) tunnelsUnsettled(why map[string]string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	clear(h.unsettled)
-	maps.Copy(h.unsettled, why)
+	h.unsettled = why
 }
 
 // dropRetry drops the retry due for tunnel, if there is one, saying why

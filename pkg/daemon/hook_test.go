@@ -349,8 +349,7 @@ func TestHookRuns(t *testing.T) {
 	if diff := cmp.Diff(HookRun{Path: path, Reason: "moved", Status: "exit status 0", Try: 1}, run, cmpopts.IgnoreFields(HookRun{}, "At")); diff != "" {
 		t.Errorf("run (-want +got):\n%s", diff)
 	}
-	want := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TUNNELD_LOCAL=192.0.2.99", "TUNNELD_OLD_LOCAL=192.0.2.7", "TUNNELD_OLD_REMOTE=198.51.100.2",
-		"TUNNELD_REASON=moved", "TUNNELD_REMOTE=198.51.100.2", "TUNNELD_TUNNEL=he"}
+	want := movedEnv
 	if diff := cmp.Diff(want, hookEnv(t, dir, 1)); diff != "" {
 		t.Errorf("environment (-want +got):\n%s", diff)
 	}
@@ -1247,9 +1246,7 @@ func TestHookSettle(t *testing.T) {
 	}
 	r.fire()
 	r.next()
-	want := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TUNNELD_LOCAL=192.0.2.99", "TUNNELD_OLD_LOCAL=192.0.2.7", "TUNNELD_OLD_REMOTE=198.51.100.2",
-		"TUNNELD_REASON=moved", "TUNNELD_REMOTE=198.51.100.2", "TUNNELD_TUNNEL=he"}
-	if diff := cmp.Diff(want, hookEnv(t, dir, 1)); diff != "" {
+	if diff := cmp.Diff(movedEnv, hookEnv(t, dir, 1)); diff != "" {
 		t.Errorf("the one run's environment (-want +got):\n%s", diff)
 	}
 	// Away and back while it waits: no run.
@@ -1319,9 +1316,7 @@ func TestHookSettleWhileUnsettled(t *testing.T) {
 	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: wanB, Remote: peerA, OldLocal: modem, OldRemote: peerA})
 	tick()
 	r.next()
-	want := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TUNNELD_LOCAL=192.0.2.99", "TUNNELD_OLD_LOCAL=192.0.2.7", "TUNNELD_OLD_REMOTE=198.51.100.2",
-		"TUNNELD_REASON=moved", "TUNNELD_REMOTE=198.51.100.2", "TUNNELD_TUNNEL=he"}
-	if diff := cmp.Diff(want, hookEnv(t, dir, 1)); diff != "" {
+	if diff := cmp.Diff(movedEnv, hookEnv(t, dir, 1)); diff != "" {
 		t.Errorf("the one run's environment (-want +got):\n%s", diff)
 	}
 	// Unsettled for good: the hook runs at HookSettleMax, with a warning.

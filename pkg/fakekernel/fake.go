@@ -260,8 +260,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		d := k.Devices[name]
 		o, seen := k.owned[name]
 		ours := k.Aliases[name] == model.LinkAlias || k.Creating[name] ||
-			seen && d != nil && d.Index == o.index && l.Mode == o.link.Mode && l.SameTunnel(o.link) &&
-				l.HasIKey == o.link.HasIKey && l.IKey == o.link.IKey && l.HasOKey == o.link.HasOKey && l.OKey == o.link.OKey
+			seen && d != nil && d.Index == o.index && l.SameAs(o.link)
 		if !ours {
 			continue
 		}

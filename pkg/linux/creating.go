@@ -93,8 +93,7 @@ func (e *creatingEntry) is(kind string, ml *model.Link) bool {
 	if r.Mode == "" {
 		return true
 	}
-	return ml.Mode == r.Mode && !ml.Others.AnyProto && ml.SameTunnel(*r) &&
-		ml.HasIKey == r.HasIKey && ml.IKey == r.IKey && ml.HasOKey == r.HasOKey && ml.OKey == r.OKey
+	return ml.SameAs(*r)
 }
 
 // MarshalText implements encoding.TextMarshaler (see creatingEntry).

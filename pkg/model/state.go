@@ -104,6 +104,15 @@ func (l Link) SameTunnel(o Link) bool {
 	return l.Mode.OuterIPv6() || l.Dev == o.Dev && l.HasIKey == o.HasIKey && (!l.HasIKey || l.IKey == o.IKey)
 }
 
+// SameAs reports whether l and o are one tunnel as tunneld makes it:
+// SameTunnel, of one mode (and, for sit, one inner protocol: not any),
+// with the same GRE keys both ways. Their names and other parameters
+// are not compared.
+func (l Link) SameAs(o Link) bool {
+	return l.Mode == o.Mode && l.Others.AnyProto == o.Others.AnyProto && l.SameTunnel(o) &&
+		l.HasIKey == o.HasIKey && l.IKey == o.IKey && l.HasOKey == o.HasOKey && l.OKey == o.OKey
+}
+
 // Params returns l without the fields a kernel change cannot reach in place
 // (none besides the name and mode), without Up and without Unmarked, for
 // comparing parameters.

@@ -349,23 +349,22 @@ func ruleArgs(verb string, r model.Rule, tables map[uint32]string) string {
 	a = append(a, "priority", fmt.Sprint(r.Priority), "protocol", fmt.Sprint(model.RuleProtocol))
 	s := strings.Join(a, " ") + tableComment(r.Table, tables)
 	if len(unnamed) > 0 {
-		if !strings.Contains(s, "#") {
-			s += "  #"
-		} else {
-			s += ";"
-		}
-		s += " the rule has selectors tunneld does not write (" + strings.Join(unnamed, " ") + ")"
+		s = commented(s, "the rule has selectors tunneld does not write ("+strings.Join(unnamed, " ")+")")
 	}
 	if action != "" {
-		if !strings.Contains(s, "#") {
-			s += "  #"
-		} else {
-			s += ";"
-		}
 		// The kernel matches a deletion's action only where it names one.
-		s += " the rule's action " + action + " has no ip(8) word (a deprecated nat rule's, shown as masquerade or map-to): the command names none, and deletes the rule whatever its action"
+		s = commented(s, "the rule's action "+action+" has no ip(8) word (a deprecated nat rule's, shown as masquerade or map-to): the command names none, and deletes the rule whatever its action")
 	}
 	return s
+}
+
+// commented adds note to the comment that ends the command s, or begins
+// one.
+func commented(s, note string) string {
+	if strings.Contains(s, "#") {
+		return s + "; " + note
+	}
+	return s + "  # " + note
 }
 
 // prefix prints a host prefix as a bare address, as ip(8) does.

@@ -14,6 +14,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/daemon"
 	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/minijson"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
@@ -158,6 +159,11 @@ func runStatus(env *Env, args []string) int {
 		return 1
 	}
 	defer closeKernel(k)
+	if kp, ok := k.(kernel.Keeper); ok && st.Daemon != nil && len(st.Daemon.Unmarked) > 0 {
+		// Tunnels the daemon keeps though someone changed their
+		// alias: its, not someone else's, as it knows them.
+		kp.Keep(st.Daemon.Unmarked)
+	}
 	resolved := daemonAnswers(st.Daemon, c)
 	fromDaemon := resolved != nil
 	if !fromDaemon {

@@ -1262,3 +1262,46 @@ func TestStatusLocalGuess(t *testing.T) {
 		t.Errorf("without it: %q, want %q", got, want)
 	}
 }
+
+// TestStatusKeptUnmarked: a tunnel whose alias someone keeps changing is
+// still the running daemon's, which holds back giving it back (its
+// facts' Unmarked, with the index): status, a process without the
+// daemon's memory of its tunnels, says it is up with the alias to give
+// back held, where an ownership tester's said down and someone else's
+// while the daemon routed through it. Without the daemon's word (an
+// older daemon, or none) it is someone else's, as to any new process.
+func TestStatusKeptUnmarked(t *testing.T) {
+	conf := "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\n"
+	file, c, k := configured(t, conf)
+	applied(t, file, k)
+	k.Aliases["moe"] = "to-branch-office"
+	k.Forget()
+	obj := model.Link{Name: "moe"}.ID()
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	h := daemon.Hold{Object: obj, Tunnel: "moe", Until: at.Add(5 * time.Minute)}
+	facts := daemon.Facts{Started: at, Converges: 9, LastConverge: at, ConfigFile: file, ConfigSum: c.Sum,
+		Tunnels: []desired.TunnelStatus{{Name: "moe", Up: true}},
+		Held:    []string{h.Object}, Holds: []daemon.Hold{h}}
+	kept := facts
+	kept.Unmarked = map[string]int{"moe": k.Devices["moe"].Index}
+	for _, tt := range []struct {
+		name   string
+		facts  daemon.Facts
+		tunnel string
+		drift  string
+	}{
+		{"kept by the daemon", kept, "tunnel moe (ipip): up", "  ip link set moe alias tunneld (held back)"},
+		{"no word of it", facts, "tunnel moe (ipip): down: the name moe is taken by an ipip device", "drift: none"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := statusText(t, file, k, serveFacts(t, tt.facts))
+			k.Forget()
+			if got := tunnelLines(out)[0]; !strings.HasPrefix(got, tt.tunnel) {
+				t.Errorf("tunnel line %q, want it to begin %q\n%s", got, tt.tunnel, out)
+			}
+			if !slices.Contains(strings.Split(out, "\n"), tt.drift) {
+				t.Errorf("no line %q:\n%s", tt.drift, out)
+			}
+		})
+	}
+}

@@ -83,6 +83,7 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 	f.Started, f.Converges, f.LastConverge = dm.started, f.Converges+1, now
 	f.Tunnels = tunnels
 	f.Notes = rep.Last.Want.Notes
+	f.Unmarked = unmarked(rep.Last)
 	if err != nil {
 		dm.failed(failedConverge, err.Error(), now)
 		dm.fails++
@@ -350,4 +351,20 @@ func monotonicUsec() int64 {
 		return 0
 	}
 	return ts.Nano() / 1000
+}
+
+// unmarked are the tunnels s found tunneld's without its alias, by name,
+// with their indexes (Facts.Unmarked); nil for none.
+func unmarked(s engine.Snapshot) map[string]int {
+	var out map[string]int
+	for _, l := range s.Have.Links {
+		if !l.Unmarked {
+			continue
+		}
+		if out == nil {
+			out = map[string]int{}
+		}
+		out[l.Name] = s.Inputs.Devices[l.Name].Index
+	}
+	return out
 }

@@ -61,6 +61,13 @@ type Facts struct {
 	Failing map[string]string `json:",omitempty"`
 	// Hooks are the last run of each tunnel's hook.
 	Hooks map[string]HookRun `json:",omitempty"`
+	// Unmarked are, by name, the indexes of the tunnels the daemon
+	// keeps as its own without tunneld's alias at its last convergence
+	// (someone changed it, and its repair is held back): status, a
+	// process of its own, takes them for tunneld's by them
+	// (kernel.Keeper). An ownership tester's status called such a
+	// tunnel down and someone else's while the daemon routed through it.
+	Unmarked map[string]int `json:",omitempty"`
 }
 
 // Facts returns a copy of the current facts.
@@ -71,6 +78,7 @@ func (dm *Daemon) Facts() Facts {
 	// Its own map and tunnels: the loop changes dm.facts' while the
 	// copy is written to the socket, and holdOver changes the copy's.
 	f.LastChange = maps.Clone(f.LastChange)
+	f.Unmarked = maps.Clone(f.Unmarked)
 	f.Tunnels = slices.Clone(f.Tunnels)
 	// A hold that ended since the last converge is over, whether or not
 	// the loop's converge at its end has run yet.

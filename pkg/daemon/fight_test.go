@@ -48,13 +48,16 @@ func TestTunnelFightIsHeldBack(t *testing.T) {
 		// unreachable are tunneld's unreachable routes while it is held:
 		// those through it stand so while it is missing or down.
 		unreachable []string
+		// unmarked: the daemon keeps it without its alias, and its
+		// facts say so (Facts.Unmarked), for status.
+		unmarked bool
 	}{
 		{"deleted", func(k *fakekernel.Kernel, _ int) { deleted(k) },
-			func(k *fakekernel.Kernel) bool { _, ok := k.Tunnels["moe"]; return !ok }, throughMoe},
+			func(k *fakekernel.Kernel) bool { _, ok := k.Tunnels["moe"]; return !ok }, throughMoe, false},
 		{"changed", func(k *fakekernel.Kernel, _ int) { changed(k) },
-			func(k *fakekernel.Kernel) bool { return k.Tunnels["moe"].TTL == 9 }, nil},
+			func(k *fakekernel.Kernel) bool { return k.Tunnels["moe"].TTL == 9 }, nil, false},
 		{"set down", func(k *fakekernel.Kernel, _ int) { k.SetUp("moe", false) },
-			func(k *fakekernel.Kernel) bool { return !k.Devices["moe"].Up }, throughMoe},
+			func(k *fakekernel.Kernel) bool { return !k.Devices["moe"].Up }, throughMoe, false},
 		// Deleted, then changed: tunneld creates it one time and changes
 		// it the next, back to the same tunnel each time.
 		{"deleted or changed", func(k *fakekernel.Kernel, i int) {
@@ -63,7 +66,11 @@ func TestTunnelFightIsHeldBack(t *testing.T) {
 			} else {
 				changed(k)
 			}
-		}, func(k *fakekernel.Kernel) bool { _, ok := k.Tunnels["moe"]; return !ok }, throughMoe},
+		}, func(k *fakekernel.Kernel) bool { _, ok := k.Tunnels["moe"]; return !ok }, throughMoe, false},
+		// Its alias changed, again and again (ip link set moe alias
+		// LABEL): still tunneld's, and routed through, unmarked.
+		{"relabeled", func(k *fakekernel.Kernel, i int) { k.Aliases["moe"] = fmt.Sprintf("to-branch-%d", i) },
+			func(k *fakekernel.Kernel) bool { return k.Aliases["moe"] != model.LinkAlias }, nil, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var log syncbuf.Buffer
@@ -101,6 +108,13 @@ func TestTunnelFightIsHeldBack(t *testing.T) {
 			h.writes() // take the lock
 			if diff := cmp.Diff(tt.unreachable, h.unreachable()); diff != "" {
 				t.Errorf("unreachable routes while held (-want +got):\n%s", diff)
+			}
+			var unmarked map[string]int
+			if tt.unmarked {
+				unmarked = map[string]int{"moe": h.k.Devices["moe"].Index}
+			}
+			if diff := cmp.Diff(unmarked, h.d.Facts().Unmarked); diff != "" {
+				t.Errorf("unmarked tunnels in the facts (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -96,6 +96,28 @@ type Kernel struct {
 type ownedTunnel struct {
 	index int
 	link  model.Link
+	// kept: on a running daemon's word (Keep), whatever the tunnel is.
+	kept bool
+}
+
+// Keep implements kernel.Keeper.
+func (k *Kernel) Keep(indexes map[string]int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for name, i := range indexes {
+		if k.owned == nil {
+			k.owned = map[string]ownedTunnel{}
+		}
+		k.owned[name] = ownedTunnel{index: i, kept: true}
+	}
+}
+
+// Forget drops the memory of the tunnels the last observation found
+// tunneld's, which a new process's seam (status, apply) starts without.
+func (k *Kernel) Forget() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	clear(k.owned)
 }
 
 // New returns a kernel with a loopback device and the usual sysctls.
@@ -260,7 +282,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		d := k.Devices[name]
 		o, seen := k.owned[name]
 		ours := k.Aliases[name] == model.LinkAlias || k.Creating[name] ||
-			seen && d != nil && d.Index == o.index && l.SameAs(o.link)
+			seen && d != nil && d.Index == o.index && (o.kept || l.SameAs(o.link))
 		if !ours {
 			continue
 		}

@@ -35,6 +35,18 @@ type AddrReader interface {
 	DeviceAddrs(ctx context.Context) (map[int]model.AddrList, error)
 }
 
+// Keeper is a Kernel that can be told which tunnels without tunneld's
+// alias a running daemon keeps as its own (someone changed the alias,
+// and the daemon has not given it back yet: it holds back its repairs of
+// a tunnel relabeled again and again). The daemon knows them by the
+// memory of its last observation; status, a process of its own, has no
+// such memory and would call them someone else's.
+type Keeper interface {
+	// Keep makes the next observations take the devices named, at
+	// these indexes, for tunneld's tunnels whatever their alias.
+	Keep(indexes map[string]int)
+}
+
 // OpError is the failure of one operation.
 type OpError struct {
 	Op  plan.Op

@@ -548,6 +548,16 @@ func TestPrivilegedRelabeledTunnel(t *testing.T) {
 		!strings.Contains(snap.Want.Tunnels[i].Reason, "ip link set moe alias tunneld") {
 		t.Errorf("moe's status to another process: %+v", snap.Want.Tunnels)
 	}
+	// Told by the daemon that it keeps moe (status, with its facts'
+	// Unmarked): tunneld's, unmarked.
+	other.Keep(map[string]int{"moe": in.Devices["moe"].Index})
+	have, _, err := other.Observe(ctx, engine.Scope(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(have.Links, func(l model.Link) bool { return l.Name == "moe" }); i < 0 || !have.Links[i].Unmarked {
+		t.Errorf("kept on the daemon's word, moe is not tunneld's unmarked tunnel: %+v", have.Links)
+	}
 }
 
 // TestPrivilegedSameIndexMadeByHand: tunneld's tunnel deleted while the

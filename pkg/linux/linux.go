@@ -97,6 +97,19 @@ type Kernel struct {
 type ownedLink struct {
 	index  uint32
 	tunnel creatingEntry
+	// kept is set on a running daemon's word (Keep): the tunnel at the
+	// index is tunneld's whatever it is now.
+	kept bool
+}
+
+// Keep implements kernel.Keeper.
+func (k *Kernel) Keep(indexes map[string]int) {
+	for name, i := range indexes {
+		if k.owned == nil {
+			k.owned = make(map[string]ownedLink, len(indexes))
+		}
+		k.owned[name] = ownedLink{index: uint32(i), kept: true}
+	}
 }
 
 var _ kernel.Kernel = (*Kernel)(nil)

@@ -76,7 +76,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		// without the name.
 		ours := l.alias == model.LinkAlias
 		if o, seen := k.owned[l.name]; !ours && ok && seen && o.index == l.index {
-			ours = o.tunnel.is(l.kind, &ml)
+			ours = o.kept || o.tunnel.is(l.kind, &ml)
 		}
 		if !ours && ok && len(creating) > 0 {
 			// Only the tunnel that was being created: another of the

@@ -62,6 +62,7 @@ func fullFacts() daemon.Facts {
 		Kept:       map[string][]string{"peer.example": {"2001:db8::2"}, nasty: {nasty}, "empty": {}},
 		Failing:    map[string]string{"peer.example": nasty, nasty: ""},
 		Hooks:      map[string]daemon.HookRun{"moe": {Path: "/etc/tunneld/he-update.sh", Reason: "moved", At: when, Status: "exit status 1", Try: 3, Retry: when.Add(2 * time.Minute), Running: when.Add(time.Minute), RunningFor: "up"}, nasty: {Status: nasty}},
+		Unmarked:   map[string]int{"moe": 7, nasty: math.MaxInt32},
 	}
 }
 

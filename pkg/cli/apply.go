@@ -20,7 +20,7 @@ import (
 
 func runApply(env *Env, args []string) int {
 	fs, path := flags(env, "apply")
-	c, k, code := live(env, fs, path, args, true)
+	c, k, code := live(env, fs, path, args)
 	if code != 0 {
 		return code
 	}

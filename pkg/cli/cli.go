@@ -29,8 +29,9 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	// Kernel opens the live kernel seam (nil: none on this platform).
 	// needFilter is false when the command can do without nftables (the
-	// configuration has firewall = false, or the command is down): a
-	// kernel without nf_tables is then no error.
+	// configuration has firewall = false; the command is down; or it is
+	// apply or run, where the filter's failure keeps the tunnels down):
+	// a kernel without nf_tables is then no error.
 	Kernel func(needFilter bool) (kernel.Kernel, error)
 	// Version is printed by `tunneld version`.
 	Version string
@@ -200,10 +201,14 @@ func printConfigErr(env *Env, err error) {
 }
 
 // live parses the flags, loads the configuration and opens the kernel,
-// for the commands that work on the live kernel; filter is whether the
-// command needs nftables when the configuration has the filter on. code
-// is non-zero when the command must stop; the caller closes the kernel.
-func live(env *Env, fs *flag.FlagSet, path *string, args []string, filter bool) (c *config.Config, k kernel.Kernel, code int) {
+// for the commands that change the live kernel. It is opened without
+// nftables where the kernel has no nf_tables: a configuration with the
+// filter on then fails closed, the table's failure keeping its tunnels
+// down and their routes unreachable (see linux.Kernel.RequireFilter),
+// where refusing to start set nothing up and let their traffic out by
+// the WAN (a tester's). code is non-zero when the command must stop;
+// the caller closes the kernel.
+func live(env *Env, fs *flag.FlagSet, path *string, args []string) (c *config.Config, k kernel.Kernel, code int) {
 	if !parse(env, fs, args) {
 		return nil, nil, 2
 	}
@@ -211,7 +216,7 @@ func live(env *Env, fs *flag.FlagSet, path *string, args []string, filter bool) 
 	if !ok {
 		return nil, nil, 1
 	}
-	if k, ok = openKernel(env, filter && c.Global.Firewall, ""); !ok {
+	if k, ok = openKernel(env, false, ""); !ok {
 		return nil, nil, 1
 	}
 	return c, k, 0

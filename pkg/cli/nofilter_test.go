@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +21,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 // withFirewall writes the seed's colo.toml with firewall set to on into
@@ -37,7 +42,9 @@ func withFirewall(t *testing.T, dir string, on bool) string {
 
 // TestKernelNeedsFilter: the kernel is opened needing nftables only when
 // the configuration has the filter on, and never for down, which has
-// nothing to remove where there is no nf_tables.
+// nothing to remove where there is no nf_tables, nor for apply and run,
+// where the filter's failure keeps the tunnels down
+// (TestFilterOnWithoutNFTables).
 func TestKernelNeedsFilter(t *testing.T) {
 	for _, tt := range []struct {
 		cmd      string
@@ -46,11 +53,11 @@ func TestKernelNeedsFilter(t *testing.T) {
 	}{
 		{"plan", true, true},
 		{"plan", false, false},
-		{"apply", true, true},
+		{"apply", true, false},
 		{"apply", false, false},
 		{"status", true, true},
 		{"status", false, false},
-		{"run", true, true},
+		{"run", true, false},
 		{"run", false, false},
 		{"down", true, false},
 		{"down", false, false},
@@ -184,4 +191,103 @@ func TestRunReloadFilterOnWithoutNFTables(t *testing.T) {
 	if k.required != 1 {
 		t.Errorf("RequireFilter called %d times, want 1", k.required)
 	}
+}
+
+// TestFilterOnWithoutNFTables: apply and run with the filter on, where
+// the kernel has no nf_tables, fail closed: the table's failure (the
+// Linux seam's, emulated) keeps the tunnel down and its route
+// unreachable, apply exits 1 with the kernel's words, and the daemon
+// runs on, trying again, until nf_tables is there (a module installed):
+// then the tunnel comes up. A tester's kernel without kmod-nft-core got
+// nothing set up, its routes leaking by the WAN, and the daemon exited.
+func TestFilterOnWithoutNFTables(t *testing.T) {
+	conf := "[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\naddress = \"10.0.0.1/30\"\n[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\n"
+	var noNFT sync.Mutex // guards missing
+	missing := true
+	failing := func(k *fakekernel.Kernel) {
+		k.SetFail(func(op plan.Op) error {
+			noNFT.Lock()
+			defer noNFT.Unlock()
+			if op.Kind == plan.FilterReplace && missing {
+				return &kernel.NoNFTablesError{Err: fmt.Errorf("nftables: not available: netlink receive: %w", syscall.EINVAL)}
+			}
+			return nil
+		})
+	}
+	// open is main's: a kernel without nf_tables is an error where
+	// the command needs nftables.
+	open := func(k *fakekernel.Kernel) func(bool) (kernel.Kernel, error) {
+		return func(needFilter bool) (kernel.Kernel, error) {
+			if needFilter {
+				return nil, &kernel.NoNFTablesError{Err: fmt.Errorf("nftables: not available: netlink receive: %w", syscall.EINVAL)}
+			}
+			return k, nil
+		}
+	}
+	unreachable := func(k *fakekernel.Kernel) bool {
+		return slices.ContainsFunc(k.Routes, func(r fakekernel.Route) bool {
+			return r.Dst == netip.MustParsePrefix("10.9.0.0/16") && r.Type == model.RouteUnreachable
+		})
+	}
+	t.Run("apply", func(t *testing.T) {
+		file, _, k := configured(t, conf)
+		failing(k)
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: open(k)}
+		if code := Main(env, []string{"apply", "-c", file}); code != 1 {
+			t.Errorf("apply: exit %d, want 1", code)
+		}
+		for _, want := range []string{noNFTablesErr, "routes: 10.9.0.0/16 table main unreachable until moe is up"} {
+			if !strings.Contains(errb.String(), want) {
+				t.Errorf("no %q in apply's errors:\n%s", want, errb.String())
+			}
+		}
+		if k.Devices["moe"] != nil && k.Devices["moe"].Up || !unreachable(k) {
+			t.Errorf("moe up without its filter, or its route not unreachable: %+v\n%v", k.Devices["moe"], k.Routes)
+		}
+	})
+	t.Run("run", func(t *testing.T) {
+		file, _, k := configured(t, conf)
+		failing(k)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var out, errb syncbuf.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: t.TempDir(),
+			Kernel: open(k),
+			Notify: func(state string) { out.Write([]byte(state + "\n")) }}
+		code := make(chan int, 1)
+		go func() { code <- Main(env, []string{"run", "-c", file}) }()
+		wait := func(what string, done func() bool) {
+			t.Helper()
+			for deadline := time.Now().Add(10 * time.Second); !done(); time.Sleep(5 * time.Millisecond) {
+				select {
+				case c := <-code:
+					t.Fatalf("%s: the daemon exited %d:\n%s", what, c, errb.String())
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: not within 10s:\n%s", what, errb.String())
+				}
+			}
+		}
+		locked := func(f func() bool) func() bool {
+			return func() bool {
+				k.Observe(context.Background(), model.Scope{}) // take the lock: the loop may be applying
+				return f()
+			}
+		}
+		wait("ready", func() bool { return strings.Contains(out.String(), "READY=1") })
+		wait("the route unreachable", locked(func() bool { return unreachable(k) }))
+		if k.Devices["moe"] != nil && k.Devices["moe"].Up {
+			t.Errorf("moe up without its filter")
+		}
+		noNFT.Lock()
+		missing = false
+		noNFT.Unlock()
+		wait("moe up once nf_tables is there", locked(func() bool { return k.Devices["moe"] != nil && k.Devices["moe"].Up && !unreachable(k) }))
+		cancel()
+		if c := <-code; c != 0 {
+			t.Errorf("exit %d:\n%s", c, errb.String())
+		}
+	})
 }

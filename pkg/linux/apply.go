@@ -179,8 +179,16 @@ func (k *Kernel) direct(op plan.Op, then []plan.Op, idx *indexes) error {
 		return k.restoreSysctl(op, then)
 	case plan.FilterReplace:
 		if k.nft == nil {
-			// Never silently: the tunnels would run unprotected.
-			return &kernel.NoNFTablesError{}
+			// Opened without it (the kernel had no nf_tables): a
+			// module installed since is taken now. Never silently
+			// without: the tunnels would run unprotected, and the
+			// failure keeps them down (kernel.ErrUnguarded).
+			if err := k.RequireFilter(); err != nil {
+				return err
+			}
+			if k.nft == nil {
+				return &kernel.NoNFTablesError{}
+			}
 		}
 		return k.nft.Replace(op.Filter)
 	case plan.FilterDel:

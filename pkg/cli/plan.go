@@ -3,10 +3,12 @@ package cli
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 func runPlan(env *Env, args []string) int {
@@ -37,7 +39,29 @@ func runPlan(env *Env, args []string) int {
 		}
 	}
 	PrintPlan(env.Stdout, s)
+	if before := unrecorded(s); len(before) > 0 {
+		fmt.Fprintf(env.Stdout, "# pasted, the sysctl writes above are not recorded, and `tunneld down` does not put them back (it puts back what apply and the daemon write): before them, %s\n", strings.Join(before, ", "))
+	}
 	return 0
+}
+
+// unrecorded are the sysctls s's plan writes that the kernel seam has no
+// record of, as "name=value" with their values now: pasted into a shell
+// the plan writes them without the record apply keeps, and down leaves
+// them as the plan set them (a tester's box forwarded on after down).
+func unrecorded(s engine.Snapshot) []string {
+	var out []string
+	for _, op := range s.Plan.Ops {
+		if op.Kind != plan.SysctlSet || op.Sysctl.Original != "" {
+			continue
+		}
+		i := slices.IndexFunc(s.Have.Sysctls, func(h model.Sysctl) bool { return h.Path == op.Sysctl.Path })
+		if i < 0 || s.Have.Sysctls[i].Value == "" {
+			continue
+		}
+		out = append(out, model.SysctlName(op.Sysctl.Path)+"="+s.Have.Sysctls[i].Value)
+	}
+	return out
 }
 
 // PrintPlan writes a snapshot's waiting tunnels, notes and warnings as

@@ -265,3 +265,30 @@ func TestHelp(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanUnrecordedSysctls: a plan that writes sysctls the kernel seam
+// has no record of ends by saying that, pasted, they are not recorded
+// and down leaves them, with their values before: a tester's pasted plan
+// left the box forwarding after down. A sysctl apply has recorded (set
+// back by someone since) is put back by down, and not listed.
+func TestPlanUnrecordedSysctls(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\nip_forward = true\n")
+	planText := func() string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, StateDir: t.TempDir(), Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+		if code := Main(env, []string{"plan", "-c", file}); code != 0 {
+			t.Fatalf("plan: exit %d\n%s", code, errb.String())
+		}
+		return out.String()
+	}
+	const pasted = "# pasted, the sysctl writes above are not recorded, and `tunneld down` does not put them back (it puts back what apply and the daemon write): before them, net.ipv4.ip_forward=0\n"
+	if got := planText(); !strings.HasSuffix(got, "sysctl -w net.ipv4.ip_forward=1\n"+pasted) {
+		t.Errorf("plan before apply:\n%s", got)
+	}
+	applied(t, file, k)
+	k.Sysctls["net/ipv4/ip_forward"] = "0"
+	if got := planText(); got != "sysctl -w net.ipv4.ip_forward=1\n" {
+		t.Errorf("plan of a recorded sysctl:\n%s", got)
+	}
+}

@@ -48,6 +48,11 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:1:1: tunnel.abcdefghijklmnop: interface name "abcdefghijklmnop" is longer than 15 bytes`}},
 		{"interface name with colon", strings.Replace(moe, "tunnel.moe", `tunnel."eth0:1"`, 1), []string{
 			`t.toml:1:1: tunnel."eth0:1": interface name "eth0:1" contains '/' or ':'`}},
+		// The kernel refuses these names; a tester's [tunnel.all]
+		// passed check and failed apply with "invalid argument".
+		{"the kernel's names for every interface's settings", strings.Replace(moe, "tunnel.moe", "tunnel.all", 1) + "[global]\nproxy_arp = [\"default\"]\n", []string{
+			`t.toml:1:1: tunnel.all: interface name "all" is the kernel's name for the settings of every interface (net.ipv4.conf.all), not a device's: name each interface`,
+			`t.toml:7:14: global.proxy_arp[0]: interface name "default" is the kernel's name for the settings of interfaces made from now on (net.ipv4.conf.default), not a device's: name each interface`}},
 		{"interface name with space", moe + "dev = \"eth 0\"\n", []string{
 			`t.toml:6:7: tunnel.moe.dev: interface name "eth 0" contains whitespace`}},
 		{"interface names the filter and the printed commands could not take", "[tunnel.\"t@1\"]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n[tunnel.\"tün\"]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.3\"\n[tunnel.\"br-lan.2_x\"]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.4\"\n[[masquerade]]\noif = \"ppp*\"\n[[forward]]\ntunnel = \"br-lan.2_x\"\ndirection = \"in\"\ninterface = \"eth+\"\n", []string{

@@ -19,6 +19,11 @@ func checkIfname(s string) error {
 		return fmt.Errorf("interface name %q is longer than 15 bytes", s)
 	case s == "." || s == "..":
 		return fmt.Errorf("interface name %q is not allowed", s)
+	case s == "all" || s == "default":
+		// The kernel refuses them (EINVAL): its sysctls of every
+		// interface, and of new ones, go by these names. A tester's
+		// [tunnel.all] passed check and failed with "invalid argument".
+		return fmt.Errorf("interface name %q is the kernel's name for the settings of %s (net.ipv4.conf.%s), not a device's: name each interface", s, map[string]string{"all": "every interface", "default": "interfaces made from now on"}[s], s)
 	case strings.ContainsAny(s, "/:"):
 		return fmt.Errorf("interface name %q contains '/' or ':'", s)
 	case strings.IndexFunc(s, unicode.IsSpace) >= 0:

@@ -76,7 +76,8 @@ func TestPrivilegedForeignRouteSameKey(t *testing.T) {
 			}
 			code, out, errs := run("apply")
 			if code != 1 || !strings.Contains(errs, "tunneld: warning: "+tc.warning+"\n") ||
-				!strings.Contains(errs, "a route not owned by tunneld has the same table, destination and metric: file exists") {
+				!strings.Contains(errs, "a route not owned by tunneld has the same table, destination and metric (") ||
+				!strings.Contains(errs, "): give this route a metric no route there has, or delete that one: file exists") {
 				t.Errorf("apply: exit %d, want 1, the warning and the kernel's refusal\n%s%s", code, out, errs)
 			}
 			write("metric = 512\n")

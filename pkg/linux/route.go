@@ -256,7 +256,14 @@ func decodeRoute(b []byte) (r observedRoute, ok bool, err error) {
 func addRoute(r model.Route, oif uint32) nlreq {
 	return nlreq{unix.RTM_NEWROUTE, netlink.Create | netlink.Excl, routeMsg(r, oif), func(err error) error {
 		if isExist(err) {
-			return fmt.Errorf("a route not owned by tunneld has the same table, destination and metric: %w", err)
+			// Outside main tunneld reads no one else's routes, so
+			// this is where it can say what to do (a tester's got
+			// the kernel's "file exists" alone).
+			ip := "ip"
+			if r.Dst.Addr().Is6() {
+				ip = "ip -6"
+			}
+			return fmt.Errorf("a route not owned by tunneld has the same table, destination and metric (%s route show table %d %s lists it): give this route a metric no route there has, or delete that one: %w", ip, r.Table, r.Dst, err)
 		}
 		return routeRefused(r, err)
 	}}

@@ -527,7 +527,7 @@ func TestApplySaysEndedWarnings(t *testing.T) {
 	if code := Main(env, []string{"apply", "-c", file}); code != 0 {
 		t.Fatalf("apply: exit %d\n%s", code, errb.String())
 	}
-	if !strings.Contains(errb.String(), "tunneld: warning: nftables table inet tunneld holds a rule tunneld did not write") {
+	if !strings.Contains(errb.String(), "tunneld: warning: nftables table inet tunneld holds a rule this version of tunneld did not write") {
 		t.Errorf("stderr:\n%s\nwant the warning about the rule", errb.String())
 	}
 }

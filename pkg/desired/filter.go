@@ -417,7 +417,7 @@ func (b *builder) foreignTableRules() {
 	if n > 1 {
 		rules, does = fmt.Sprintf("%d rules", n), "replaces the table, and the rules with it"
 	}
-	rules += " tunneld did not write (or edited by hand)"
+	rules += " this version of tunneld did not write (an older version's, or written or edited by hand)"
 	if !b.c.Global.Firewall {
 		does = strings.Replace(does, "replaces", "deletes (firewall = false)", 1)
 	}

@@ -506,9 +506,9 @@ func TestForeignTableRulesWarned(t *testing.T) {
 		want []string
 	}{
 		{"two foreign rules", filterTunnel, &model.Filter{Observed: observed}, []string{
-			"nftables table inet tunneld holds 3 rules tunneld did not write (or edited by hand): the table is tunneld's by its name, and tunneld replaces the table, and the rules with it; keep your own rules in a table of your own"}},
+			"nftables table inet tunneld holds 3 rules this version of tunneld did not write (an older version's, or written or edited by hand): the table is tunneld's by its name, and tunneld replaces the table, and the rules with it; keep your own rules in a table of your own"}},
 		{"filter off", "[global]\nfirewall = false\n" + filterTunnel, &model.Filter{Observed: "chain x\n\t?untagged handle 2\n"}, []string{
-			"nftables table inet tunneld holds a rule tunneld did not write (or edited by hand): the table is tunneld's by its name, and tunneld deletes (firewall = false) the table, and the rule with it; keep your own rules in a table of your own"}},
+			"nftables table inet tunneld holds a rule this version of tunneld did not write (an older version's, or written or edited by hand): the table is tunneld's by its name, and tunneld deletes (firewall = false) the table, and the rule with it; keep your own rules in a table of your own"}},
 		{"tunneld's own", filterTunnel, &model.Filter{Observed: "chain input type filter hook input priority 0\n\tip saddr 192.0.2.2 accept\n"}, nil},
 		{"no table", filterTunnel, nil, nil},
 	} {

@@ -388,7 +388,7 @@ func TestConvergeEndedWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Ended) != 1 || !strings.Contains(rep.Ended[0], "holds a rule tunneld did not write") {
+	if len(rep.Ended) != 1 || !strings.Contains(rep.Ended[0], "holds a rule this version of tunneld did not write") {
 		t.Errorf("Ended = %q, want the warning about the rule tunneld did not write", rep.Ended)
 	}
 	for _, w := range rep.Ended {

@@ -266,3 +266,56 @@ dev = "tun0"
 		})
 	}
 }
+
+// TestGatewayDevice: a route with a gateway and no dev, not through a
+// tunnel, is written with the up device whose subnet holds the gateway,
+// the narrowest: the kernel would look the gateway up in the route's own
+// table first, where a tester's edit found the default route it replaced
+// (the route stayed on that device), and IPv6 by the policy rules, where
+// a default route through another gateway refused it. None holds it,
+// two of one width, or only a down device: no dev, the kernel decides.
+func TestGatewayDevice(t *testing.T) {
+	dev := func(name string, up bool, addrs ...string) model.Device {
+		d := model.Device{Name: name, MTU: 1500, Up: up}
+		for _, a := range addrs {
+			d.Addrs = append(d.Addrs, pfx(a))
+		}
+		return d
+	}
+	for _, tt := range []struct {
+		name    string
+		via     string
+		devices []model.Device
+		want    string
+	}{
+		{"on a subnet", "192.168.5.9", []model.Device{dev("v0", true, "10.9.0.1/24"), dev("br0", true, "192.168.5.1/24")}, "br0"},
+		{"the narrowest subnet", "10.1.2.3", []model.Device{dev("wide", true, "10.0.0.1/8"), dev("narrow", true, "10.1.2.1/24")}, "narrow"},
+		{"IPv6", "fd05::9", []model.Device{dev("v0", true, "fd09::1/64"), dev("br0", true, "192.168.5.1/24", "fd05::1/64")}, "br0"},
+		{"the other family's subnet", "fd05::9", []model.Device{dev("br0", true, "192.168.5.1/24")}, ""},
+		{"on no subnet", "203.0.113.9", []model.Device{dev("br0", true, "192.168.5.1/24")}, ""},
+		{"a down device", "192.168.5.9", []model.Device{dev("br0", false, "192.168.5.1/24")}, ""},
+		{"two of one width", "192.168.5.9", []model.Device{dev("br0", true, "192.168.5.1/24"), dev("br1", true, "192.168.5.2/24")}, ""},
+		{"two of one width, a narrower one", "192.168.5.9", []model.Device{dev("br0", true, "192.168.5.1/24"), dev("br1", true, "192.168.5.2/24"), dev("br2", true, "192.168.5.8/29")}, "br2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			to, given := "198.51.100.0/24", "198.51.101.0/24"
+			if strings.Contains(tt.via, ":") {
+				to, given = "2001:db8:100::/48", "2001:db8:101::/48"
+			}
+			c := parse(t, "[global]\nfirewall = false\n[[route]]\nto = \""+to+"\"\nvia = \""+tt.via+"\"\ntable = 100\n"+
+				"[[route]]\nto = \""+given+"\"\nvia = \""+tt.via+"\"\ndev = \"given\"\ntable = 100\n")
+			in := model.Inputs{Devices: map[string]model.Device{"given": dev("given", true)}}
+			for _, d := range tt.devices {
+				in.Devices[d.Name] = d
+			}
+			r := Build(c, in, model.State{})
+			got := map[string]string{}
+			for _, rt := range r.State.Routes {
+				got[rt.Dst.String()] = rt.Dev
+			}
+			if diff := cmp.Diff(map[string]string{to: tt.want, given: "given"}, got); diff != "" {
+				t.Errorf("routes' devices (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

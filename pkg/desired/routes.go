@@ -33,12 +33,15 @@ func (b *builder) routes() {
 				continue
 			}
 		}
-		via := r.Via
+		via, dev := r.Via, r.Dev
 		if r.ViaPeer {
 			via, _ = config.PeerOf(b.c.TunnelByName(r.Dev), r.To.Addr().Is6())
 		}
+		if dev == "" && via.IsValid() && RouteThrough(b.c, r) == nil {
+			dev = b.gatewayDevice(via)
+		}
 		b.res.State.Routes = append(b.res.State.Routes, model.Route{
-			Table: r.Table, Dst: r.To, Via: via, Dev: r.Dev, OnLink: r.OnLink, Metric: metric(r.To.Addr(), r.Metric), Src: r.Src, Type: r.Type,
+			Table: r.Table, Dst: r.To, Via: via, Dev: dev, OnLink: r.OnLink, Metric: metric(r.To.Addr(), r.Metric), Src: r.Src, Type: r.Type,
 		})
 	}
 	b.hold(waiting)
@@ -74,6 +77,38 @@ func (b *builder) through(r *config.Route) *config.Tunnel {
 		}
 	}
 	return t
+}
+
+// gatewayDevice is the up device whose subnet holds gateway, the
+// narrowest one ("" for none, or two of one width: the kernel decides).
+// A route with a gateway and no dev gets it: the kernel would look the
+// gateway up in the route's own table first (IPv6: by the policy rules),
+// where another route may take it to another device or refuse it. A
+// tester's edit put a route on the device of the default route it
+// replaced in that table, and an IPv6 one was refused for good once a
+// rule sent lookups into a table with a default route through another
+// gateway.
+func (b *builder) gatewayDevice(gateway netip.Addr) string {
+	best, bits, tie := "", -1, false
+	for name, d := range b.in.Devices {
+		if !d.Up {
+			continue
+		}
+		for _, p := range d.Addrs {
+			if p.Addr().Is4() != gateway.Is4() || !p.Masked().Contains(gateway) || p.Bits() < bits {
+				continue
+			}
+			if p.Bits() == bits && name != best {
+				tie = true
+				continue
+			}
+			best, bits, tie = name, p.Bits(), false
+		}
+	}
+	if tie {
+		return ""
+	}
+	return best
 }
 
 // foreignKeys warns about each configured route in table main whose

@@ -1,0 +1,67 @@
+package linux
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/engine"
+	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/netnstest"
+)
+
+// TestPrivilegedGatewayDevice: routes with a gateway and no dev in a
+// table of their own go to the device whose subnet holds the gateway
+// (desired's gatewayDevice), whatever else that table holds: a
+// tester's edit, added before the default route it replaced was
+// deleted, stayed on that route's device (v0), with no drift; an IPv6
+// one was refused ("no route to host") at every apply while a rule sent
+// lookups into its table, which held a default route through another
+// gateway.
+func TestPrivilegedGatewayDevice(t *testing.T) {
+	k := open(t)
+	for _, pair := range [][2]string{{"v0", "v0peer"}, {"br0", "br0peer"}} {
+		if err := netnstest.Veth(pair[0], pair[1], nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range pair {
+			if err := netnstest.LinkUp(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for dev, addrs := range map[string][]string{"v0": {"10.9.0.1/24", "fd09::1/64"}, "br0": {"192.168.5.1/24", "fd05::1/64"}} {
+		for _, a := range addrs {
+			if err := netnstest.AddAddr(dev, netip.MustParsePrefix(a)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := netnstest.AddRule(netnstest.Rule{Family: unix.AF_INET6, Priority: 20999, Table: 42, Proto: unix.RTPROT_STATIC}); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		before = "[global]\nfirewall = false\n[[route]]\nto = \"default\"\ndev = \"v0\"\ntable = 100\n"
+		after  = "[global]\nfirewall = false\n[[route]]\nto = \"198.51.100.0/24\"\nvia = \"192.168.5.9\"\ntable = 100\n" +
+			"[[route]]\nto = \"::/0\"\nvia = \"fd09::2\"\ndev = \"v0\"\ntable = 42\n[[route]]\nto = \"fd10::/48\"\nvia = \"fd05::9\"\ntable = 42\n"
+	)
+	c := parse(t, before)
+	if _, err := engine.Converge(ctx, k, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	c = parse(t, after)
+	if _, err := engine.Converge(ctx, k, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	have, _, err := k.Observe(ctx, engine.Scope(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dst, dev := range map[string]string{"198.51.100.0/24": "br0", "fd10::/48": "br0", "::/0": "v0"} {
+		if !slices.ContainsFunc(have.Routes, func(r model.Route) bool { return r.Dst == netip.MustParsePrefix(dst) && r.Dev == dev }) {
+			t.Errorf("no route to %s on %s: %+v", dst, dev, have.Routes)
+		}
+	}
+}

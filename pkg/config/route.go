@@ -13,7 +13,12 @@ func (d *decoder) tableRef(c *Config, p keyPath, v any) (uint32, bool) {
 		if id, ok := c.Tables[v]; ok {
 			return id, true
 		}
-		if !d.refusedTables[v] { // else its entry's error says it
+		switch {
+		case d.refusedTables[v]: // its entry's error says it
+		case isDigits(v):
+			// A tester's table = "300".
+			d.errorf(p, "unknown table %q (a number goes without quotes: table = %s; or name it in [tables])", v, v)
+		default:
 			d.errorf(p, "unknown table %q (name it in [tables])", v)
 		}
 	case int64:
@@ -313,4 +318,17 @@ func (d *decoder) ruleFamily(t *table, r *Rule) {
 		t.errorf("family", "does not match the family of from/to")
 	}
 	r.Family = fam
+}
+
+// isDigits reports whether s is a decimal number.
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -166,6 +166,8 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:9:9: route[0].table: table 254 is reserved: write "main"`}},
 		{"unknown table in route: no same-destination error against main's", "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"eth0\"\ntable = \"nope\"\n[[route]]\nto = \"10.9.0.0/16\"\ndev = \"eth0\"\n", []string{
 			`t.toml:4:9: route[0].table: unknown table "nope" (name it in [tables])`}},
+		{"a table's number in quotes", "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"eth0\"\ntable = \"300\"\n", []string{
+			`t.toml:4:9: route[0].table: unknown table "300" (a number goes without quotes: table = 300; or name it in [tables])`}},
 		{"unknown table in rule", "[[rule]]\nfrom = \"10.0.0.1\"\ntable = 42000000000\n", []string{
 			"t.toml:3:9: rule[0].table: table 42000000000 is out of range 1–4294967295"}},
 		{"rule without table", "[[rule]]\nfrom = \"10.0.0.1\"\n", []string{"t.toml:1:1: rule[0]: missing option table"}},

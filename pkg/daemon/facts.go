@@ -86,6 +86,15 @@ func (dm *Daemon) Facts() Facts {
 	f.Held, f.Holds = nil, nil
 	for _, h := range dm.facts.Holds {
 		if now.Before(h.Until) {
+			// In the wall clock of now (rebase), in the held
+			// tunnel's reason too.
+			until := rebase(now, h.Until)
+			for i, t := range f.Tunnels {
+				if t.Name == h.Tunnel && t.Reason == HeldReason(h.Until) {
+					f.Tunnels[i].Reason = HeldReason(until)
+				}
+			}
+			h.Until = until
 			f.Holds = append(f.Holds, h)
 			f.Held = append(f.Held, h.Object)
 			continue
@@ -98,6 +107,19 @@ func (dm *Daemon) Facts() Facts {
 		// [] in the JSON, before the first convergence and without
 		// tunnels, as for a list: not null.
 		f.Tunnels = []desired.TunnelStatus{}
+	}
+	f.Started, f.LastReload, f.LastConverge, f.LastErrorAt = rebase(now, f.Started), rebase(now, f.LastReload), rebase(now, f.LastConverge), rebase(now, f.LastErrorAt)
+	if f.Cleared != nil {
+		c := *f.Cleared
+		c.At, c.Cleared = rebase(now, c.At), rebase(now, c.Cleared)
+		f.Cleared = &c
+	}
+	if f.Hooks != nil {
+		f.Hooks = maps.Clone(f.Hooks)
+		for n, r := range f.Hooks {
+			r.At, r.Retry, r.Running = rebase(now, r.At), rebase(now, r.Retry), rebase(now, r.Running)
+			f.Hooks[n] = r
+		}
 	}
 	f.Resolved = map[string][]string{}
 	for n, st := range dm.names {
@@ -118,6 +140,18 @@ func (dm *Daemon) Facts() Facts {
 		}
 	}
 	return f
+}
+
+// rebase gives t, a time this process took (with its monotonic
+// reading), in the wall clock of now: a router without a clock, whose
+// time NTP steps by years after the boot, showed a hold's end, the
+// daemon's start and a hook's retry in 1970. A time without a monotonic
+// reading (zero, or another clock's) stays as it is.
+func rebase(now, t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return now.Add(t.Sub(now))
 }
 
 // Hold is an object whose repairs are held back: something else kept

@@ -390,6 +390,13 @@ func (h *hooks) call(calls ...hookCall) {
 		// meanwhile joins it (then) and waits with it.
 		old, settling := h.settling[c.Tunnel]
 		if h.settle > 0 && (c.Reason == hookMoved || settling) {
+			if rt, ok := h.retries[c.Tunnel]; ok {
+				// It stands for the failed change, as a call
+				// delivered does: a retry due while it waits
+				// told a tester's broker the old address.
+				c = rt.call.then(c)
+				h.dropRetry(c.Tunnel, "a newer run stands for it")
+			}
 			// A new wait each time: the old one's timer, if it fired
 			// meanwhile, finds itself replaced (settled).
 			sc := &hookRetry{call: c, since: h.now()}

@@ -801,6 +801,16 @@ func TestHookRetryDropped(t *testing.T) {
 				"TUNNELD_REASON=moved", "TUNNELD_REMOTE=198.51.100.2", "TUNNELD_TUNNEL=he"},
 			[]string{`level=INFO msg="tunnel \"he\": hook retry dropped: a newer run stands for it" reason=moved tries=1`,
 				`level=INFO msg="tunnel \"he\": hook PATH: exit status 0" reason=moved took=T output="run 2 for he"`}, nil},
+		// A move that waits for its address to settle stands for it
+		// too: a retry due while it waited ran with the old address
+		// (a tester's broker was told it).
+		{"a move waiting to settle", func(r *hookRig, _ string) {
+			r.h.mu.Lock()
+			r.h.settle = HookSettle
+			r.h.mu.Unlock()
+			r.h.call(hookCall{Tunnel: "he", Reason: "moved", Local: wanC, Remote: peerA, OldLocal: wanB, OldRemote: peerA})
+		}, false, []HookRun{cleared}, nil,
+			[]string{`level=INFO msg="tunnel \"he\": hook retry dropped: a newer run stands for it" reason=moved tries=1`}, nil},
 		{"a reload removes the hook", func(r *hookRig, _ string) { r.configure(nil) }, false, []HookRun{cleared}, nil,
 			[]string{`level=INFO msg="tunnel \"he\": hook retry dropped: the hook was removed" reason=moved tries=1`}, []string{"he"}},
 		{"a reload changes the hook", func(r *hookRig, dir string) {

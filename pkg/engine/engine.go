@@ -417,6 +417,7 @@ func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error
 		// the last round says how to delete them (a tester's down
 		// left the old band's copies of every rule without a word).
 		rep.Last.Want.Warnings = append(slices.Clip(warnings), desired.StrayRuleWarnings(c.Global.RulePriorityMin, c.Global.RulePriorityMax, in.StrayRules, nil)...)
+		rep.Last.Want.Warnings = append(rep.Last.Want.Warnings, unmarkedLeft(c, in)...)
 		if p.Empty() {
 			return rep, nil
 		}
@@ -445,4 +446,21 @@ func Names(c *config.Config) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// unmarkedLeft says of each tunnel of c whose name a tunnel device
+// without tunneld's alias holds that down leaves it, and how to delete
+// it if tunneld made it: a crash of a version that recorded no tunnels
+// being created left them unmarked, and a tester's down said nothing of
+// the 32 it left.
+func unmarkedLeft(c *config.Config, in model.Inputs) []string {
+	var out []string
+	for _, t := range c.Tunnels {
+		d, ok := in.Devices[t.Name]
+		if !ok || d.Tunnel == nil {
+			continue
+		}
+		out = append(out, fmt.Sprintf("tunnel %q: the %s device %s, without tunneld's alias, is left as it is: if tunneld made it (a crash of an older version left it unmarked, or someone changed its alias), delete it: ip link del %s", t.Name, d.Kind, t.Name, t.Name))
+	}
+	return out
 }

@@ -447,3 +447,28 @@ func TestSeamWarnings(t *testing.T) {
 		t.Errorf("Down: warnings (-want +got):\n%s", diff)
 	}
 }
+
+// TestDownSaysUnmarkedLeft: down leaves a tunnel device of a configured
+// name without tunneld's alias, and says so with the command that
+// deletes it (a crash of an older version, which recorded no tunnels
+// being created, left a tester 32 such, and down said nothing).
+func TestDownSaysUnmarkedLeft(t *testing.T) {
+	c, err := config.Parse("t.toml", []byte("[global]\nfirewall = false\n[tunnel.t1]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.2\"\n[tunnel.t2]\nmode = \"ipip\"\nlocal = \"192.0.2.1\"\nremote = \"192.0.2.3\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := fakekernel.New()
+	k.AddDevice(model.Device{Name: "t1", Kind: "ipip", MTU: 1480})
+	k.Tunnels["t1"] = model.Link{Name: "t1", Mode: model.ModeIPIP, Local: netip.MustParseAddr("192.0.2.1"), Remote: netip.MustParseAddr("192.0.2.2")}
+	rep, err := Down(ctx, k, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`tunnel "t1": the ipip device t1, without tunneld's alias, is left as it is: if tunneld made it (a crash of an older version left it unmarked, or someone changed its alias), delete it: ip link del t1`}
+	if diff := cmp.Diff(want, rep.Last.Want.Warnings); diff != "" {
+		t.Errorf("down's warnings (-want +got):\n%s", diff)
+	}
+	if _, ok := k.Tunnels["t1"]; !ok {
+		t.Error("down deleted t1")
+	}
+}

@@ -162,7 +162,11 @@ const keptAside = 3
 // beside it, its content kept for the admin, and returns the new path.
 // A second one in the same second is PATH.broken-TIME-01, and so on to
 // 99: a rename over an earlier one would lose it. Of the record's files set
-// aside, only the keptAside newest stay.
+// aside, the one just made stays, and the keptAside-1 others whose names
+// sort last: after the wall clock stepped back (a router without a
+// real-time clock, NTP), the one just made has the earliest name, and
+// pruning by name alone deleted it at once, the warning naming a file
+// that was gone.
 func moveAside(path string) (string, error) {
 	base := path + ".broken-" + time.Now().UTC().Format("20060102T150405Z")
 	// After the newest of this second (those older may be gone, and a
@@ -184,8 +188,9 @@ func moveAside(path string) (string, error) {
 	}
 	// The names sort by time, and in a second by their number.
 	aside, _ := filepath.Glob(path + ".broken-*")
+	aside = slices.DeleteFunc(aside, func(p string) bool { return p == to })
 	slices.Sort(aside)
-	for _, old := range aside[:max(0, len(aside)-keptAside)] {
+	for _, old := range aside[:max(0, len(aside)-(keptAside-1))] {
 		_ = os.Remove(old) // a directory set aside stays unless empty
 	}
 	return to, nil

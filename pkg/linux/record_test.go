@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/internal/otheruser"
@@ -301,5 +302,54 @@ func TestRecordsOfTheServiceUser(t *testing.T) {
 	}
 	if aside, _ := filepath.Glob(path + ".broken-*"); len(aside) != 1 {
 		t.Errorf("set aside: %q, want one", aside)
+	}
+}
+
+// TestMoveAsideClockStepped: the file just set aside is kept whatever its
+// name, with the newest others by name: after the wall clock stepped back
+// (a router without a real-time clock, NTP), its name sorts first, and a
+// tester's was deleted at once, the warning naming a file that was gone.
+func TestMoveAsideClockStepped(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		before []string // set aside earlier, by their time
+		kept   []string // of before, those that stay with the new one
+	}{
+		{"clock stepped back", []string{"20991205T030001Z", "20991205T030003Z", "20991205T030005Z"}, []string{"20991205T030003Z", "20991205T030005Z"}},
+		{"clock stepped back, one before", []string{"20991205T030001Z"}, []string{"20991205T030001Z"}},
+		{"clock in order", []string{"20000101T000001Z", "20000101T000002Z", "20000101T000003Z", "20000101T000004Z"}, []string{"20000101T000003Z", "20000101T000004Z"}},
+		{"none before", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), sysctlFile)
+			for _, b := range tc.before {
+				if err := os.WriteFile(path+".broken-"+b, []byte(b), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			to, err := moveAside(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			aside, _ := filepath.Glob(path + ".broken-*")
+			for _, p := range aside {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[p] = string(b)
+			}
+			want := map[string]string{to: "garbage"}
+			for _, k := range tc.kept {
+				want[path+".broken-"+k] = k
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("set aside (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -64,7 +64,7 @@ func runApply(env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "tunneld: warning: %s\n", n)
 	}
 	if err != nil {
-		printErr(env, err)
+		printErr(env, err, "")
 		return 1
 	}
 	if blocked {
@@ -116,8 +116,13 @@ func runDown(env *Env, args []string) int {
 	for _, n := range rep.Last.Want.Warnings {
 		fmt.Fprintf(env.Stderr, "tunneld: warning: %s\n", n)
 	}
+	if kernel.OnlyRecords(err) {
+		// The kernel's state is restored: only the record lags.
+		printErr(env, err, "warning: ")
+		return 0
+	}
 	if err != nil {
-		printErr(env, err)
+		printErr(env, err, "")
 		return 1
 	}
 	return 0
@@ -161,16 +166,17 @@ func printOps(env *Env, rep engine.Report) {
 	}
 }
 
-// printErr prints an apply error one failed operation per line.
-func printErr(env *Env, err error) {
+// printErr prints an apply error one failed operation per line, each
+// after "tunneld: " and level ("warning: ", or "" for an error).
+func printErr(env *Env, err error, level string) {
 	var ae *kernel.ApplyError
 	if errors.As(err, &ae) {
 		for _, f := range ae.Failed {
-			fmt.Fprintf(env.Stderr, "tunneld: %v\n", f)
+			fmt.Fprintf(env.Stderr, "tunneld: %s%v\n", level, f)
 		}
 		return
 	}
-	fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
+	fmt.Fprintf(env.Stderr, "tunneld: %s%v\n", level, err)
 }
 
 func closeKernel(k kernel.Kernel) {

@@ -2,14 +2,18 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 // downConfig has a tunnel, a route, a rule in a band of its own and a
@@ -108,4 +112,47 @@ func ownedLeft(k *fakekernel.Kernel) string {
 		b.WriteString("ip_forward " + k.Sysctls[model.IPForward] + "\n")
 	}
 	return b.String()
+}
+
+// TestDownRecordLags: a down whose only failures are a state record's
+// update (kernel.RecordError: a full state directory), the kernel's
+// teardown done, says them as warnings and exits 0; a failure in the
+// kernel is an error, exit 1. A tester's full directory had the sysctls
+// put back and an error that said the teardown was incomplete.
+func TestDownRecordLags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		code int
+		want string // on stderr
+	}{
+		{"record", &kernel.RecordError{Err: errors.New("put back in the kernel, but the state record could not be updated")}, 0,
+			"tunneld: warning: sysctl net.ipv4.ip_forward: put back in the kernel, but the state record could not be updated\n"},
+		{"kernel", errors.New("permission denied"), 1, "tunneld: sysctl net.ipv4.ip_forward: permission denied\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file, _, k := configured(t, downConfig)
+			k.AddDevice(model.Device{Name: "eth0", Up: true, Running: true})
+			k.SetAddrs("eth0", netip.MustParsePrefix("192.0.2.2/24"))
+			state := t.TempDir()
+			run := func(args ...string) (int, string) {
+				var out, errb bytes.Buffer
+				env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+				return Main(env, append(args, "-c", file)), errb.String()
+			}
+			if code, errs := run("apply"); code != 0 {
+				t.Fatalf("apply: exit %d\n%s", code, errs)
+			}
+			k.SetFail(func(op plan.Op) error {
+				if op.Kind == plan.SysctlRestore {
+					return tc.err
+				}
+				return nil
+			})
+			code, errs := run("down")
+			if diff := cmp.Diff(tc.want, errs); code != tc.code || diff != "" {
+				t.Errorf("down: exit %d, want %d; stderr (-want +got):\n%s", code, tc.code, diff)
+			}
+		})
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
+	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/logfmt"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
@@ -376,5 +377,47 @@ func TestRetryAfter(t *testing.T) {
 	dm.fails = 1000
 	if d := dm.retryAfter(); d <= 0 {
 		t.Errorf("after 1000 failures in a row: retry after %s", d)
+	}
+}
+
+// TestStopRecordLags: a stop whose teardown the kernel took whole, and
+// whose only failures are a state record's update (kernel.RecordError: a
+// full state directory), is said as that, at warn level, and the stop
+// works (exit 0); a failure in the kernel is still a teardown
+// incomplete. A tester's full directory logged "teardown incomplete"
+// and exited 1, the sysctls put back.
+func TestStopRecordLags(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		want    []string // the warn and error lines, from the message on
+		stopErr bool
+	}{
+		{"record", &kernel.RecordError{Err: errors.New("the state record could not be updated: no space left on device")},
+			[]string{`WARN msg="stopped; everything tunneld owned is removed from the kernel, but a state record could not be updated" err="sysctl net.ipv4.ip_forward: the state record could not be updated: no space left on device"`}, false},
+		{"kernel", errors.New("permission denied"),
+			[]string{`ERROR msg="teardown incomplete" err="sysctl net.ipv4.ip_forward: permission denied"`}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log syncbuf.Buffer
+			h := startLogging(t, baseConfig, logfmt.New(&log, logfmt.Info))
+			h.k.SetFail(func(op plan.Op) error {
+				if op.Kind == plan.SysctlRestore {
+					return tc.err
+				}
+				return nil
+			})
+			h.cancel()
+			if err := h.stop(); (err != nil) != tc.stopErr {
+				t.Errorf("Run returned %v, want an error: %v", err, tc.stopErr)
+			}
+			var got []string
+			for _, l := range levelLines(log.String(), "WARN") {
+				got = append(got, strings.TrimPrefix(l, "level="))
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("warn and error lines (-want +got):\n%s\nthe log:\n%s", diff, log.String())
+			}
+		})
 	}
 }

@@ -88,6 +88,33 @@ func (e *ApplyError) Unwrap() []error {
 	return out
 }
 
+// RecordError is an operation's failure to update a state record (in
+// the state directory) after its change in the kernel was made: the
+// kernel is as the operation meant it, and only the record lags behind
+// (a full tmpfs). A teardown that meets only such failures is done.
+type RecordError struct{ Err error }
+
+func (e *RecordError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the record's failure.
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// OnlyRecords reports whether err, an Apply's, holds failures and all of
+// them are RecordErrors: the kernel is as the plan meant it.
+func OnlyRecords(err error) bool {
+	var ae *ApplyError
+	if !errors.As(err, &ae) || len(ae.Failed) == 0 {
+		return false
+	}
+	for _, f := range ae.Failed {
+		var re *RecordError
+		if !errors.As(f.Err, &re) {
+			return false
+		}
+	}
+	return true
+}
+
 // Collect adds the failure of op to *ae, allocating it on first use.
 func Collect(ae **ApplyError, op plan.Op, err error) {
 	if err == nil {

@@ -73,9 +73,15 @@ type Kernel struct {
 	creating      map[string]creatingEntry
 	creatingKnown bool
 	// sysctls is the record of sysctls changed (sysctlFile), kept as
-	// bands is, once sysctlsKnown.
-	sysctls      kernel.SysctlRecord
-	sysctlsKnown bool
+	// bands is, once sysctlsKnown. unsaved is the failure of its last
+	// write, while the file lags behind it (KeepRecords writes it
+	// again).
+	sysctls        kernel.SysctlRecord
+	sysctlsKnown   bool
+	sysctlsUnsaved error
+	// writeFile writes a record's temporary file: os.WriteFile, or a
+	// test's failure (a full state directory).
+	writeFile func(name string, data []byte, perm os.FileMode) error
 	// locked is set once the caller holds the state directory's lock
 	// (StateLocked); warnings are those of unreadable records
 	// (setAside) that no observation has given yet.

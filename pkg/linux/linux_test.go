@@ -344,34 +344,68 @@ func TestPrivilegedSysctlRecordOutlivesAWipe(t *testing.T) {
 }
 
 // TestPrivilegedSysctlRestoredUnrecorded: a state directory that cannot
-// be written at the teardown (a file in its place) does not keep the
-// original from being put back, from memory; the error says the record
-// could not follow (a tester's stop left ip_forward on).
+// be written at the teardown does not keep the originals from being put
+// back, from memory (a tester's stop left ip_forward on). A full one
+// (the record's writes fail, its removal works) is no failure: the
+// teardown's last write removes the record (a tester's stop said the
+// teardown was incomplete, and exited 1). One whose record cannot be
+// removed either (a file in its place) fails with the record's failure
+// alone (kernel.RecordError), the kernel's state restored.
 func TestPrivilegedSysctlRestoredUnrecorded(t *testing.T) {
-	netnstest.Enter(t)
-	dir := filepath.Join(t.TempDir(), "state")
-	k, err := Open(Options{StateDir: dir, NoFilter: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	writeSysctl(t, "net/ipv4/ip_forward", "0")
-	c := parse(t, "[global]\nip_forward = true\n")
-	if _, err := engine.Converge(ctx, k, c, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dir, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err = engine.Down(ctx, k, c)
-	if err == nil || !strings.Contains(err.Error(), "record the values") {
-		t.Errorf("down: %v, want the record's failure said", err)
-	}
-	if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); string(b) != "0\n" {
-		t.Errorf("ip_forward = %q after down, want 0 put back", b)
+	for _, tc := range []struct {
+		name    string
+		spoil   func(t *testing.T, k *Kernel, dir string)
+		wantErr string // "" for none
+	}{
+		{"full", func(t *testing.T, k *Kernel, dir string) {
+			k.writeFile = func(name string, _ []byte, _ os.FileMode) error {
+				return &os.PathError{Op: "write", Path: name, Err: unix.ENOSPC}
+			}
+		}, ""},
+		{"a file in its place", func(t *testing.T, k *Kernel, dir string) {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dir, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "put back in the kernel, but the state record could not be updated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			netnstest.Enter(t)
+			dir := filepath.Join(t.TempDir(), "state")
+			k, err := Open(Options{StateDir: dir, NoFilter: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Close()
+			writeSysctl(t, "net/ipv4/ip_forward", "0")
+			writeSysctl(t, "net/ipv4/conf/lo/proxy_arp", "0")
+			c := parse(t, "[global]\nip_forward = true\nproxy_arp = [\"lo\"]\n")
+			if _, err := engine.Converge(ctx, k, c, nil); err != nil {
+				t.Fatal(err)
+			}
+			tc.spoil(t, k, dir)
+			_, err = engine.Down(ctx, k, c)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (!strings.Contains(got, tc.wantErr) || !kernel.OnlyRecords(err)) {
+				t.Errorf("down: %v, want %q", err, tc.wantErr)
+			}
+			for _, p := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/lo/proxy_arp"} {
+				if b, _ := os.ReadFile("/proc/sys/" + p); string(b) != "0\n" {
+					t.Errorf("%s = %q after down, want 0 put back", p, b)
+				}
+			}
+			if tc.wantErr == "" {
+				left, _ := filepath.Glob(filepath.Join(dir, "*"))
+				if len(left) != 0 {
+					t.Errorf("the state directory after down: %q, want nothing (no record, no temporary file)", left)
+				}
+			}
+		})
 	}
 }
 

@@ -36,13 +36,23 @@ func (k *Kernel) saveRecord(name string, empty bool, v any) error {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
+	write := k.writeFile
+	if write == nil {
+		write = os.WriteFile
 	}
-	if err := ownLikeDir(tmp, k.opts.StateDir); err != nil {
-		return err
+	err = write(tmp, append(b, '\n'), 0o600)
+	if err == nil {
+		err = ownLikeDir(tmp, k.opts.StateDir)
 	}
-	return os.Rename(tmp, path)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		// Not left behind: a full directory kept a tester's empty
+		// one for good.
+		_ = os.Remove(tmp)
+	}
+	return err
 }
 
 // ownLikeDir gives path, a file written in the state directory dir, the
@@ -69,11 +79,16 @@ func ownLikeDir(path, dir string) error {
 // originals, the rule bands, the tunnels being created) that is not
 // empty and whose file is gone: a state directory wiped under a running
 // daemon (by hand, or by a clean-up of /run) would otherwise lose the
-// originals that a start after a crash, or `tunneld down`, restores.
+// originals that a start after a crash, or `tunneld down`, restores. So
+// is the sysctl record whose last write failed (a full state directory:
+// the sysctls put back, or renamed, since), once it can be written.
 // Apply calls it first, and the daemon at each resync: only the process
 // that holds the state directory's lock applies, or runs. A failure is
 // left to the record's next write, which meets it too.
 func (k *Kernel) KeepRecords() {
+	if k.sysctlsUnsaved != nil {
+		_ = k.saveOriginals(k.sysctls)
+	}
 	for _, r := range []struct {
 		name string
 		kept bool

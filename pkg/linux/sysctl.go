@@ -160,19 +160,26 @@ func lostOriginals(content []byte) string {
 }
 
 // saveOriginals writes the record atomically; an empty record removes
-// the file.
+// the file. It is for what the kernel has already (values put back,
+// devices renamed): setSysctl records before its write instead.
 func (k *Kernel) saveOriginals(m kernel.SysctlRecord) error {
 	// Kept in memory whether the file could be written or not: this
 	// process holds the state directory, and what it must put back is
 	// what it knows, not what a broken directory still has (KeepRecords
 	// writes it again where it can).
 	k.sysctls, k.sysctlsKnown = maps.Clone(m), true
-	return k.saveRecord(sysctlFile, len(m) == 0, m)
+	k.sysctlsUnsaved = k.saveRecord(sysctlFile, len(m) == 0, m)
+	return k.sysctlsUnsaved
 }
 
 // setSysctl records what the write changes (SysctlRecord.Set), with the
 // index of the device of each per-device sysctl recorded (indexOf, 0 when
-// not known; SysctlRecord.Rekey), then writes the new value.
+// not known; SysctlRecord.Rekey), then writes the new value. The record
+// is in the file before the write, and only then in memory: a record
+// that cannot be written (a full state directory) fails the write, and
+// the next converge records and writes it again. A tester's reload, with
+// the record in memory alone, wrote the sysctl at the converge's next
+// round without a word, and a crash lost its original.
 func (k *Kernel) setSysctl(p, v string, indexOf func(dev string) uint32) error {
 	orig, err := k.originals()
 	if err != nil {
@@ -199,9 +206,10 @@ func (k *Kernel) setSysctl(p, v string, indexOf func(dev string) uint32) error {
 		}
 	}
 	if changed {
-		if err := k.saveOriginals(orig); err != nil {
-			return fmt.Errorf("record original value: %w", err)
+		if err := k.saveRecord(sysctlFile, false, orig); err != nil {
+			return fmt.Errorf("not written: its value before tunneld, which down puts back, could not be recorded (%w); tunneld writes it once the state directory %s takes the record (free space there)", err, k.opts.StateDir)
 		}
+		k.sysctls, k.sysctlsKnown, k.sysctlsUnsaved = orig, true, nil
 	}
 	return k.writeSysctl(p, v)
 }
@@ -210,20 +218,20 @@ func (k *Kernel) setSysctl(p, v string, indexOf func(dev string) uint32) error {
 // leaves the value someone else set (a SysctlKeep), and forgets the
 // record. A sysctl whose device is gone has nothing left to restore. then
 // are the plan's operations after this one (see SysctlRecord.Restoring).
+//
+// A record that cannot be written (the state directory replaced by a
+// file, a full disk) does not keep the original from being put back,
+// from memory: a tester's stop left ip_forward on. Nor is it this
+// operation's failure: Apply says, after the plan's last sysctl, that the
+// record could not follow (unsavedRecord), when its last write failed
+// too; a teardown's removes the file, which a full disk allows.
 func (k *Kernel) restoreSysctl(op plan.Op, then []plan.Op) error {
 	orig, err := k.originals()
 	if err != nil {
 		return err
 	}
-	// A record that cannot be written (the state directory replaced by
-	// a file, a full disk) does not keep the original from being put
-	// back, from memory: a tester's stop left ip_forward on. The error
-	// says the record could not follow.
-	var recorded error
 	if orig.Restoring(op, then) {
-		if err := k.saveOriginals(orig); err != nil {
-			recorded = fmt.Errorf("record the values to put back: %w", err)
-		}
+		_ = k.saveOriginals(orig)
 	}
 	p := op.Sysctl.Path
 	if full, err := k.sysctlPath(p); err == nil && exists(full) && op.Kind == plan.SysctlRestore {
@@ -232,10 +240,25 @@ func (k *Kernel) restoreSysctl(op plan.Op, then []plan.Op) error {
 		}
 	}
 	orig.Restored(op, k.readSysctl)
-	if err := k.saveOriginals(orig); err != nil && recorded == nil {
-		recorded = fmt.Errorf("record the values put back: %w", err)
+	_ = k.saveOriginals(orig)
+	return nil
+}
+
+// unsavedRecord is the failure Apply gives, with the last of ops that
+// puts a sysctl back (its index, -1 for none), when the sysctl record's
+// last write failed: the kernel is as the plan meant it, and the record
+// in the state directory still names what was put back
+// (kernel.RecordError).
+func (k *Kernel) unsavedRecord(ops []plan.Op) (int, error) {
+	if k.sysctlsUnsaved == nil {
+		return -1, nil
 	}
-	return recorded
+	for i := len(ops) - 1; i >= 0; i-- {
+		if ops[i].Kind == plan.SysctlRestore || ops[i].Kind == plan.SysctlKeep {
+			return i, &kernel.RecordError{Err: fmt.Errorf("put back in the kernel, but the state record could not be updated (%v): it still names sysctls put back; a running daemon writes it again once the state directory %s can be written (free space there); after down, remove it by hand", k.sysctlsUnsaved, k.opts.StateDir)}
+		}
+	}
+	return -1, nil
 }
 
 // bootID is the kernel's boot id, "" when it cannot be read: device

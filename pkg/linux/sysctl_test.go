@@ -2,15 +2,19 @@ package linux
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
+	"github.com/tunneld/tunneld/pkg/plan"
 )
 
 // TestSysctlRecordFormat: the record is written byte for byte as
@@ -147,5 +151,101 @@ func TestCopiesOf(t *testing.T) {
 		"net/ipv4/conf/wan/forwarding", "net/ipv4/conf/é/forwarding"}
 	if diff := cmp.Diff(want, k.copiesOf(model.IPForward)); diff != "" {
 		t.Errorf("copies of ip_forward (-want +got):\n%s", diff)
+	}
+}
+
+// TestSysctlRecordFull: with a state directory that cannot take the
+// record (a full tmpfs), a sysctl is not written and its write fails,
+// in every round, where a tester's second round wrote it, its original
+// in memory alone, without a word; no temporary file is left; once the
+// record can be written the sysctl is recorded and written. A value put
+// back is put back all the same, the record's failure said after the
+// plan's last sysctl (kernel.RecordError), and the record is written
+// again once it can be (KeepRecords).
+func TestSysctlRecordFull(t *testing.T) {
+	const lan, wan = "net/ipv4/conf/lan0/proxy_arp", "net/ipv4/conf/wan0/proxy_arp"
+	proc, dir := t.TempDir(), t.TempDir()
+	for _, p := range []string{lan, wan} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(proc, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(proc, p), []byte("0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := &Kernel{opts: Options{StateDir: dir, ProcSys: proc}}
+	full := false
+	k.writeFile = func(name string, data []byte, perm os.FileMode) error {
+		if full {
+			// As a full tmpfs does: the file made, empty.
+			_ = os.WriteFile(name, nil, perm)
+			return &os.PathError{Op: "write", Path: name, Err: syscall.ENOSPC}
+		}
+		return os.WriteFile(name, data, perm)
+	}
+	none := func(string) uint32 { return 0 }
+	restore := func(p string) plan.Op {
+		return plan.Op{Kind: plan.SysctlRestore, Sysctl: &model.Sysctl{Path: p, Value: "1", Original: "0", Ours: []string{"1"}}}
+	}
+	lanRecorded := kernel.SysctlEntry{Original: "0", Ours: []string{"1"}}
+	for _, step := range []struct {
+		name    string
+		full    bool
+		do      func() error
+		wantErr string // in the error; "" for none
+		record  bool   // a kernel.RecordError
+		values  map[string]string
+		file    kernel.SysctlRecord
+	}{
+		{"lan0 set", false, func() error { return k.setSysctl(lan, "1", none) }, "", false,
+			map[string]string{lan: "1", wan: "0"}, kernel.SysctlRecord{lan: lanRecorded}},
+		{"wan0 set, full", true, func() error { return k.setSysctl(wan, "1", none) }, "not written: its value before tunneld, which down puts back, could not be recorded (write " + filepath.Join(dir, sysctlFile) + ".tmp: no space left on device)", false,
+			map[string]string{lan: "1", wan: "0"}, kernel.SysctlRecord{lan: lanRecorded}},
+		{"wan0 set again, full", true, func() error { return k.setSysctl(wan, "1", none) }, "no space left on device", false,
+			map[string]string{lan: "1", wan: "0"}, kernel.SysctlRecord{lan: lanRecorded}},
+		{"wan0 set, space back", false, func() error { return k.setSysctl(wan, "1", none) }, "", false,
+			map[string]string{lan: "1", wan: "1"}, kernel.SysctlRecord{lan: lanRecorded, wan: {Original: "0", Ours: []string{"1"}}}},
+		{"lan0 put back, full", true, func() error {
+			ops := []plan.Op{restore(lan)}
+			if err := k.restoreSysctl(ops[0], nil); err != nil {
+				return err
+			}
+			var ae *kernel.ApplyError
+			if i, err := k.unsavedRecord(ops); i >= 0 {
+				kernel.Collect(&ae, ops[i], err)
+				return ae
+			}
+			return nil
+		}, "sysctl net.ipv4.conf.lan0.proxy_arp: put back in the kernel, but the state record could not be updated", true,
+			map[string]string{lan: "0", wan: "1"}, kernel.SysctlRecord{lan: lanRecorded, wan: {Original: "0", Ours: []string{"1"}}}},
+		{"kept, space back", false, func() error { k.KeepRecords(); return nil }, "", false,
+			map[string]string{lan: "0", wan: "1"}, kernel.SysctlRecord{wan: {Original: "0", Ours: []string{"1"}}}},
+	} {
+		full = step.full
+		err := step.do()
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if step.wantErr == "" && err != nil || step.wantErr != "" && !strings.Contains(got, step.wantErr) {
+			t.Errorf("%s: error %q, want %q in it", step.name, got, step.wantErr)
+		}
+		if kernel.OnlyRecords(err) != step.record {
+			t.Errorf("%s: only the record's failure: %v, want %v", step.name, !step.record, step.record)
+		}
+		values := map[string]string{}
+		for p := range step.values {
+			values[p], _ = k.readSysctl(p)
+		}
+		if diff := cmp.Diff(step.values, values); diff != "" {
+			t.Errorf("%s: sysctls (-want +got):\n%s", step.name, diff)
+		}
+		file, err := k.readOriginals()
+		if diff := cmp.Diff(step.file, file); err != nil || diff != "" {
+			t.Errorf("%s: record file: %v (-want +got):\n%s", step.name, err, diff)
+		}
+		if _, err := os.Stat(filepath.Join(dir, sysctlFile+".tmp")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: temporary file left: %v", step.name, err)
+		}
 	}
 }

@@ -116,6 +116,9 @@ func runDown(env *Env, args []string) int {
 	for _, n := range rep.Last.Want.Warnings {
 		fmt.Fprintf(env.Stderr, "tunneld: warning: %s\n", n)
 	}
+	if w := rep.LeftWarning(); w != "" {
+		fmt.Fprintf(env.Stderr, "tunneld: warning: sysctls %s\n", w)
+	}
 	if kernel.OnlyRecords(err) {
 		// The kernel's state is restored: only the record lags.
 		printErr(env, err, "warning: ")

@@ -156,3 +156,28 @@ func TestDownRecordLags(t *testing.T) {
 		})
 	}
 }
+
+// TestDownSaysSysctlsLeft: down names the sysctls the configuration sets
+// that it leaves as they are, tunneld having no record of their values
+// before it (here the record lost, as with a state directory wiped after
+// a stop with keep_on_exit: a tester's).
+func TestDownSaysSysctlsLeft(t *testing.T) {
+	file, _, k := configured(t, downConfig)
+	k.AddDevice(model.Device{Name: "eth0", Up: true, Running: true})
+	k.SetAddrs("eth0", netip.MustParsePrefix("192.0.2.2/24"))
+	state := t.TempDir()
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+		return Main(env, append(args, "-c", file)), errb.String()
+	}
+	if code, errs := run("apply"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, errs)
+	}
+	k.Originals = kernel.SysctlRecord{}
+	code, errs := run("down")
+	want := "tunneld: warning: sysctls left as they are, tunneld having no record of their values before it (found so at its start, or the record lost): net.ipv4.ip_forward = 1; check them (sysctl NAME) and set by hand those tunneld had set\n"
+	if diff := cmp.Diff(want, errs); code != 0 || diff != "" {
+		t.Errorf("down: exit %d; stderr (-want +got):\n%s", code, diff)
+	}
+}

@@ -421,3 +421,38 @@ func TestStopRecordLags(t *testing.T) {
 		})
 	}
 }
+
+// TestStopSaysSysctlsLeft: a stop that leaves sysctls the configuration
+// sets as they are, with no record of their values before tunneld (here
+// the record lost), names them, at warn level, instead of saying that
+// everything is removed (a tester's stop after a wiped state directory
+// said so, ip_forward and proxy_arp left on).
+func TestStopSaysSysctlsLeft(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lose bool
+		want []string // the warn and error lines, from the level on
+	}{
+		{"recorded", false, nil},
+		{"record lost", true, []string{`WARN msg="stopped; everything tunneld owned is removed, but sysctls are left as they are, tunneld having no record of their values before it (found so at its start, or the record lost): net.ipv4.ip_forward = 1; check them (sysctl NAME) and set by hand those tunneld had set"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log syncbuf.Buffer
+			h := startLogging(t, baseConfig, logfmt.New(&log, logfmt.Info))
+			if tc.lose {
+				h.writes() // take the lock
+				h.k.Originals = kernel.SysctlRecord{}
+			}
+			if err := h.stop(); err != nil {
+				t.Errorf("Run returned %v", err)
+			}
+			var got []string
+			for _, l := range levelLines(log.String(), "WARN") {
+				got = append(got, strings.TrimPrefix(l, "level="))
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("warn and error lines (-want +got):\n%s\nthe log:\n%s", diff, log.String())
+			}
+		})
+	}
+}

@@ -488,6 +488,35 @@ func (b *builder) sysctls() {
 		}
 		add("net/ipv4/conf/"+dev+"/proxy_arp", true)
 	}
+	if b.in.SysctlsUnknown {
+		if w := UnknownOriginalsWarning(b.res.State.Sysctls, b.cur.Sysctls); w != "" {
+			b.res.Warnings = append(b.res.Warnings, w)
+		}
+	}
+}
+
+// UnknownOriginalsWarning is the warning for the sysctls of want (the
+// configuration's) that cur (the kernel's, with the record's originals)
+// has as want sets them without a recorded original, when tunneld's
+// objects were found without a sysctl record (model.Inputs.SysctlsUnknown):
+// their values before tunneld are unknown, and down leaves them as they
+// are. "" when there are none.
+func UnknownOriginalsWarning(want, cur []model.Sysctl) string {
+	var names []string
+	for _, w := range want {
+		for _, c := range cur {
+			if c.Path == w.Path && c.Value == w.Value && c.Original == "" && c.Ours == nil {
+				names = append(names, model.SysctlName(w.Path)+" = "+w.Value)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "the state directory has no sysctl record, but the kernel has tunneld's tunnels, routes, rules or table " +
+		"(kept at a stop with keep_on_exit, or by a crash, and the directory wiped since?): the values before tunneld of " +
+		strings.Join(names, ", ") + ", already as the configuration sets them, are unknown, and `tunneld down` leaves them as they are: " +
+		"after it, check them (sysctl NAME) and set by hand those tunneld had set"
 }
 
 // InputSysctls are the sysctls Build reads from Inputs.Sysctls (the

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tunneld/tunneld/pkg/config"
@@ -153,6 +154,50 @@ type Report struct {
 	// about the rules of tunneld's protocol outside its bands, which
 	// stay (model.Inputs.StrayRules).
 	Ended []string
+	// Left are, after Down, the sysctls the configuration sets that the
+	// kernel has as it sets them and that tunneld has no record of
+	// (found so, or their record lost: model.Inputs.SysctlsUnknown):
+	// down leaves them as they are. Each as "NAME = VALUE".
+	Left []string
+}
+
+// LeftWarning says which sysctls down left as they are (Report.Left),
+// for the daemon's stop and down; "" when none.
+func (rep Report) LeftWarning() string {
+	if len(rep.Left) == 0 {
+		return ""
+	}
+	return "left as they are, tunneld having no record of their values before it (found so at its start, or the record lost): " +
+		strings.Join(rep.Left, ", ") + "; check them (sysctl NAME) and set by hand those tunneld had set"
+}
+
+// leftSysctls are the sysctls c sets that have, in in.Sysctls (Down reads
+// them as inputs), the value c sets, and no record in have (Report.Left).
+func leftSysctls(c *config.Config, have model.State, in model.Inputs) []string {
+	var left []string
+	for _, p := range Scope(c).Sysctls {
+		want := "1"
+		switch p {
+		case model.IPForward:
+			want = onOff(*c.Global.IPForward)
+		case model.IPv6Forward:
+			want = onOff(*c.Global.IPv6Forward)
+		}
+		v, ok := in.Sysctls[p]
+		if !ok || v != want || slices.ContainsFunc(have.Sysctls, func(s model.Sysctl) bool { return s.Path == p }) {
+			continue
+		}
+		left = append(left, model.SysctlName(p)+" = "+v)
+	}
+	return left
+}
+
+// onOff is a boolean sysctl's value.
+func onOff(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // ended sets rep.Ended from the first round's warnings.
@@ -401,7 +446,10 @@ func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error
 	// Only the sysctls with a recorded original are tunneld's to restore;
 	// the seam reads those whatever the scope says. With the forwarding
 	// sysctls out of scope, it also reads what restoring them overwrites.
+	// The configuration's are read as inputs, for what down leaves
+	// (Report.Left).
 	scope := Scope(c)
+	scope.ReadSysctls = append(slices.Clip(scope.ReadSysctls), scope.Sysctls...)
 	scope.Sysctls = nil
 	var warnings []string // the seam's (see Report.Ended)
 	for range MaxRounds {
@@ -413,6 +461,7 @@ func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error
 		p := plan.Diff(have, model.State{})
 		p.Tables, p.RuleBand = Tables(c), Band(c)
 		rep.Last = Snapshot{Have: have, Inputs: in, Plan: p}
+		rep.Left = leftSysctls(c, have, in)
 		// The rules of tunneld's protocol outside its bands stay, and
 		// the last round says how to delete them (a tester's down
 		// left the old band's copies of every rule without a word).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/fakekernel"
+	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
 )
@@ -396,6 +397,57 @@ func TestDownNewInterfaceForwarding(t *testing.T) {
 				if len(k.Originals) != 0 {
 					t.Errorf("record left: %v", k.Originals)
 				}
+			}
+		})
+	}
+}
+
+// TestDownLeftSysctls: down names the sysctls the configuration sets
+// that it leaves as they are, having no record of their values before
+// tunneld (found so at the start, or the record lost with the state
+// directory); those it put back, and those at other values, it does not.
+// A tester's stop after a wiped state directory said everything was
+// removed, ip_forward and proxy_arp left on.
+func TestDownLeftSysctls(t *testing.T) {
+	const arp = "net/ipv4/conf/lan0/proxy_arp"
+	for _, tc := range []struct {
+		name    string
+		before  map[string]string // the sysctls before the apply
+		lost    bool              // the record lost after it
+		want    []string
+		warning string
+	}{
+		{"recorded", map[string]string{model.IPForward: "0", arp: "0"}, false, nil, ""},
+		{"record lost", map[string]string{model.IPForward: "0", arp: "0"}, true, []string{"net.ipv4.ip_forward = 1", "net.ipv4.conf.lan0.proxy_arp = 1"},
+			"left as they are, tunneld having no record of their values before it (found so at its start, or the record lost): net.ipv4.ip_forward = 1, net.ipv4.conf.lan0.proxy_arp = 1; check them (sysctl NAME) and set by hand those tunneld had set"},
+		{"found so", map[string]string{model.IPForward: "1", arp: "0"}, false, []string{"net.ipv4.ip_forward = 1"},
+			"left as they are, tunneld having no record of their values before it (found so at its start, or the record lost): net.ipv4.ip_forward = 1; check them (sysctl NAME) and set by hand those tunneld had set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Parse("t.toml", []byte("[global]\nfirewall = false\nip_forward = true\nproxy_arp = [\"lan0\"]\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := fakekernel.New()
+			k.AddDevice(model.Device{Name: "lan0", Up: true, Running: true})
+			for p, v := range tc.before {
+				k.SetSysctl(p, v)
+			}
+			if _, err := Converge(ctx, k, c, nil); err != nil {
+				t.Fatal(err)
+			}
+			if tc.lost {
+				k.Originals = kernel.SysctlRecord{}
+			}
+			rep, err := Down(ctx, k, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, rep.Left); diff != "" {
+				t.Errorf("left (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.warning, rep.LeftWarning()); diff != "" {
+				t.Errorf("warning (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -79,6 +79,11 @@ type Kernel struct {
 	sysctls        kernel.SysctlRecord
 	sysctlsKnown   bool
 	sysctlsUnsaved error
+	// sysctlsNone is set when the first read of the sysctl record found
+	// none; observed once the first observation is made, and
+	// sysctlsUnknown then when it found tunneld's objects too
+	// (model.Inputs.SysctlsUnknown).
+	sysctlsNone, observed, sysctlsUnknown bool
 	// writeFile writes a record's temporary file: os.WriteFile, or a
 	// test's failure (a full state directory).
 	writeFile func(name string, data []byte, perm os.FileMode) error

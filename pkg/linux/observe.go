@@ -135,6 +135,16 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 	if err := ctx.Err(); err != nil {
 		return s, in, err
 	}
+	if !k.observed {
+		// The first observation, before this process changed anything:
+		// tunneld's objects without a sysctl record are a previous
+		// run's whose record is gone (a tester's keep_on_exit, then
+		// rm -rf /run/tunneld: the next stop left ip_forward on
+		// without a word).
+		k.observed = true
+		k.sysctlsUnknown = k.sysctlsNone && (len(s.Links) > 0 || len(s.Routes) > 0 || len(s.Rules) > 0 || s.Filter != nil)
+	}
+	in.SysctlsUnknown = k.sysctlsUnknown
 	// The records' warnings are given once, by the observation that
 	// read them (or the next one that works).
 	in.Warnings, k.warnings = k.warnings, nil

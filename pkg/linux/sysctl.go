@@ -87,6 +87,9 @@ func (k *Kernel) originals() (kernel.SysctlRecord, error) {
 		return maps.Clone(k.sysctls), nil
 	}
 	m, err := k.readOriginals()
+	// No file (tunneld never writes an empty one); not an unreadable
+	// one, which has a warning of its own.
+	k.sysctlsNone = err == nil && len(m) == 0
 	if err != nil {
 		if err = k.setAside(err, lostOriginals); err != nil {
 			return nil, err

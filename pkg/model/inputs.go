@@ -57,6 +57,14 @@ type Inputs struct {
 	// --from-empty): a tunnel that follows one waits for that read, not
 	// for an address the device lacks.
 	AddrsUnread bool
+	// SysctlsUnknown says that this process's first observation found
+	// tunneld's own objects in the kernel (tunnels with its alias, routes
+	// of its protocol, rules in its band, its nftables table) and no
+	// sysctl record in the state directory: kept at a stop with
+	// keep_on_exit, or by a crash, and the directory wiped since. The
+	// values before tunneld of the sysctls found as the configuration
+	// sets them are then unknown (desired.UnknownOriginalsWarning).
+	SysctlsUnknown bool
 	// Warnings are what the seam met reading the kernel and its records
 	// that the admin must hear of: a record in the state directory it
 	// could not read, and so went on without (what is lost with it, and

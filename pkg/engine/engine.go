@@ -468,6 +468,9 @@ func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error
 		rep.Last.Want.Warnings = append(slices.Clip(warnings), desired.StrayRuleWarnings(c.Global.RulePriorityMin, c.Global.RulePriorityMax, in.StrayRules, nil)...)
 		rep.Last.Want.Warnings = append(rep.Last.Want.Warnings, unmarkedLeft(c, in)...)
 		if p.Empty() {
+			if d, ok := k.(Dropper); ok {
+				d.DroppedAll()
+			}
 			return rep, nil
 		}
 		err = k.Apply(ctx, p)
@@ -477,6 +480,15 @@ func Down(ctx context.Context, k kernel.Kernel, c *config.Config) (Report, error
 		}
 	}
 	return rep, fmt.Errorf("%w: still to remove:\n%s", ErrNotConverged, rep.Last.Plan)
+}
+
+// Dropper is a kernel seam that keeps records for as long as tunneld's
+// objects are in the kernel (the Linux seam's empty sysctl record): Down
+// tells it when none is left.
+type Dropper interface {
+	// DroppedAll says that the teardown is done: nothing of tunneld's
+	// is left in the kernel.
+	DroppedAll()
 }
 
 // Names lists the DNS names c's tunnels need resolved.

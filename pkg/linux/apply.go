@@ -133,6 +133,9 @@ func (k *Kernel) Apply(ctx context.Context, p plan.Plan) error {
 			kernel.Collect(&ae, p.Ops[i], fmt.Errorf("record the tunnels being created: %w", err))
 		}
 	}
+	if ctx.Err() == nil {
+		k.markSysctls(p)
+	}
 	if i, err := k.unsavedRecord(p.Ops); i >= 0 {
 		kernel.Collect(&ae, p.Ops[i], err)
 	}

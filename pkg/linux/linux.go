@@ -84,6 +84,12 @@ type Kernel struct {
 	// sysctlsUnknown then when it found tunneld's objects too
 	// (model.Inputs.SysctlsUnknown).
 	sysctlsNone, observed, sysctlsUnknown bool
+	// sysctlsMarked keeps the sysctl record's file when it is empty
+	// ({}), from the first plan this process applies that adds
+	// tunneld's objects, its first observation having lost no
+	// original (markSysctls): a later process that finds the objects
+	// then knows that no value before tunneld was lost.
+	sysctlsMarked bool
 	// writeFile writes a record's temporary file: os.WriteFile, or a
 	// test's failure (a full state directory).
 	writeFile func(name string, data []byte, perm os.FileMode) error

@@ -94,7 +94,7 @@ func (k *Kernel) KeepRecords() {
 		kept bool
 		v    any
 	}{
-		{sysctlFile, k.sysctlsKnown && len(k.sysctls) > 0, k.sysctls},
+		{sysctlFile, k.sysctlsKnown && (len(k.sysctls) > 0 || k.sysctlsMarked), k.sysctls},
 		{bandsFile, k.bandsKnown && len(k.bands) > 0, k.bands},
 		{creatingFile, k.creatingKnown && len(k.creating) > 0, k.creating},
 	} {

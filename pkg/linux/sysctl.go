@@ -86,10 +86,11 @@ func (k *Kernel) originals() (kernel.SysctlRecord, error) {
 	if k.sysctlsKnown {
 		return maps.Clone(k.sysctls), nil
 	}
+	// No file: not an unreadable one, which has a warning of its own,
+	// nor an empty one (markSysctls).
+	_, statErr := os.Lstat(filepath.Join(k.opts.StateDir, sysctlFile))
+	k.sysctlsNone = errors.Is(statErr, fs.ErrNotExist)
 	m, err := k.readOriginals()
-	// No file (tunneld never writes an empty one); not an unreadable
-	// one, which has a warning of its own.
-	k.sysctlsNone = err == nil && len(m) == 0
 	if err != nil {
 		if err = k.setAside(err, lostOriginals); err != nil {
 			return nil, err
@@ -171,8 +172,42 @@ func (k *Kernel) saveOriginals(m kernel.SysctlRecord) error {
 	// what it knows, not what a broken directory still has (KeepRecords
 	// writes it again where it can).
 	k.sysctls, k.sysctlsKnown = maps.Clone(m), true
-	k.sysctlsUnsaved = k.saveRecord(sysctlFile, len(m) == 0, m)
+	k.sysctlsUnsaved = k.saveRecord(sysctlFile, len(m) == 0 && !k.sysctlsMarked, m)
 	return k.sysctlsUnsaved
+}
+
+// markSysctls keeps the sysctl record's file, {} when empty, once p adds
+// tunneld's objects in a process whose first observation lost no
+// original (Kernel.sysctlsMarked): without it, an apply that found every
+// sysctl already set wrote no record, and every later process that found
+// its objects would take the originals for lost
+// (model.Inputs.SysctlsUnknown). A failure is KeepRecords' to mend.
+func (k *Kernel) markSysctls(p plan.Plan) {
+	if k.sysctlsMarked || !k.observed || k.sysctlsUnknown || !k.sysctlsKnown {
+		return
+	}
+	if !slices.ContainsFunc(p.Ops, func(op plan.Op) bool {
+		switch op.Kind {
+		case plan.LinkAdd, plan.LinkMark, plan.RouteAdd, plan.RouteReplace, plan.RuleAdd, plan.FilterReplace:
+			return true
+		}
+		return false
+	}) {
+		return
+	}
+	k.sysctlsMarked = true
+	if len(k.sysctls) == 0 {
+		_ = k.saveOriginals(k.sysctls)
+	}
+}
+
+// DroppedAll implements engine.Dropper: after a teardown, an empty sysctl
+// record (markSysctls) is removed with the rest.
+func (k *Kernel) DroppedAll() {
+	k.sysctlsMarked = false
+	if k.sysctlsKnown && len(k.sysctls) == 0 {
+		_ = k.saveOriginals(k.sysctls)
+	}
 }
 
 // setSysctl records what the write changes (SysctlRecord.Set), with the

@@ -1,6 +1,8 @@
 package linux
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +35,7 @@ func TestPrivilegedSysctlsUnknown(t *testing.T) {
 		{"objects, no record", "", true, true},
 		{"objects, a record", `{"net/ipv4/conf/lo/proxy_arp": {"original": "0", "ours": ["1"]}}`, true, false},
 		{"objects, an unreadable record", "{garbage", true, false},
+		{"objects, an empty record", "{}\n", true, false},
 		{"no objects at the first observation", "", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,5 +89,47 @@ func TestPrivilegedSysctlsUnknown(t *testing.T) {
 				t.Errorf("warnings %q: the unknown originals said %v, want %v", s.Want.Warnings, warnedOnce, tc.unknown)
 			}
 		})
+	}
+}
+
+// TestPrivilegedSysctlRecordKept: an apply that adds tunneld's objects
+// and finds every sysctl already as the configuration sets it keeps an
+// empty sysctl record ({}), so that a later process that finds the
+// objects does not take the originals for lost; down removes it with the
+// rest.
+func TestPrivilegedSysctlRecordKept(t *testing.T) {
+	netnstest.Enter(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, sysctlFile)
+	writeSysctl(t, "net/ipv4/ip_forward", "1")
+	c := parse(t, "[global]\nip_forward = true\n[[rule]]\nfrom = \"10.0.0.0/24\"\ntable = 100\n")
+	open := func() *Kernel {
+		k, err := Open(Options{StateDir: dir, NoFilter: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { k.Close() })
+		k.StateLocked()
+		return k
+	}
+	if _, err := engine.Converge(ctx, open(), c, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "{}\n" {
+		t.Errorf("the record after the apply: %q, %v; want {}", b, err)
+	}
+	k := open()
+	s, err := engine.Look(ctx, k, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Inputs.SysctlsUnknown || len(s.Want.Warnings) != 0 {
+		t.Errorf("the next process: originals unknown %v, warnings %q; want neither", s.Inputs.SysctlsUnknown, s.Want.Warnings)
+	}
+	if _, err := engine.Down(ctx, k, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the record after down: %v, want it gone", err)
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strconv"
 
 	"github.com/tunneld/tunneld/pkg/model"
 )
@@ -15,7 +16,7 @@ func (d *decoder) tableRef(c *Config, p keyPath, v any) (uint32, bool) {
 		}
 		switch {
 		case d.refusedTables[v]: // its entry's error says it
-		case isDigits(v):
+		case isDigits(v) && validTable(v):
 			// A tester's table = "300".
 			d.errorf(p, "unknown table %q (a number goes without quotes: table = %s; or name it in [tables])", v, v)
 		default:
@@ -331,4 +332,12 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// validTable reports whether s, digits, is a table number a route or
+// rule may name: the hint to drop the quotes must not lead to another
+// refusal (a tester's "254").
+func validTable(s string) bool {
+	n, err := strconv.ParseUint(s, 10, 32)
+	return err == nil && n >= 1 && n != model.TableMain && n != model.TableLocal && n != model.TableDefault
 }

@@ -168,6 +168,10 @@ func TestValidationErrors(t *testing.T) {
 			`t.toml:4:9: route[0].table: unknown table "nope" (name it in [tables])`}},
 		{"a table's number in quotes", "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"eth0\"\ntable = \"300\"\n", []string{
 			`t.toml:4:9: route[0].table: unknown table "300" (a number goes without quotes: table = 300; or name it in [tables])`}},
+		// No hint to a number check then refuses.
+		{"a number no table may have, in quotes", "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"eth0\"\ntable = \"254\"\n[[route]]\nto = \"10.8.0.0/16\"\ndev = \"eth0\"\ntable = \"4294967296\"\n", []string{
+			`t.toml:4:9: route[0].table: unknown table "254" (name it in [tables])`,
+			`t.toml:8:9: route[1].table: unknown table "4294967296" (name it in [tables])`}},
 		{"unknown table in rule", "[[rule]]\nfrom = \"10.0.0.1\"\ntable = 42000000000\n", []string{
 			"t.toml:3:9: rule[0].table: table 42000000000 is out of range 1–4294967295"}},
 		{"rule without table", "[[rule]]\nfrom = \"10.0.0.1\"\n", []string{"t.toml:1:1: rule[0]: missing option table"}},

@@ -267,35 +267,34 @@ dev = "tun0"
 	}
 }
 
-// TestGatewayDevice: a route with a gateway and no dev, not through a
-// tunnel, is written with the up device whose subnet holds the gateway,
-// the narrowest: the kernel would look the gateway up in the route's own
-// table first, where a tester's edit found the default route it replaced
-// (the route stayed on that device), and IPv6 by the policy rules, where
-// a default route through another gateway refused it. None holds it,
-// two of one width, or only a down device: no dev, the kernel decides.
+// TestGatewayDevice: a route with a gateway and no dev is written with
+// the device of main's most specific route to the gateway, when that one
+// is direct and its device up: the kernel would look the gateway up in
+// the route's own table first, where a tester's edit found the default
+// route it replaced (the route stayed on that device), and IPv6 by the
+// policy rules, where a default route through another gateway refused
+// it. Main's route is the box's own way to the gateway: a host route (a
+// /32 cloud address's) or a peer's beats a wider subnet (a tester's
+// Docker bridge /16 took a first version's route, which went by
+// addresses alone). Reached only by a gateway, on a down device, or not
+// at all: no dev, the kernel decides.
 func TestGatewayDevice(t *testing.T) {
-	dev := func(name string, up bool, addrs ...string) model.Device {
-		d := model.Device{Name: name, MTU: 1500, Up: up}
-		for _, a := range addrs {
-			d.Addrs = append(d.Addrs, pfx(a))
-		}
-		return d
-	}
+	type route struct{ dst, via, dev string }
 	for _, tt := range []struct {
-		name    string
-		via     string
-		devices []model.Device
-		want    string
+		name   string
+		via    string
+		routes []route
+		down   string // a device that is down
+		want   string
 	}{
-		{"on a subnet", "192.168.5.9", []model.Device{dev("v0", true, "10.9.0.1/24"), dev("br0", true, "192.168.5.1/24")}, "br0"},
-		{"the narrowest subnet", "10.1.2.3", []model.Device{dev("wide", true, "10.0.0.1/8"), dev("narrow", true, "10.1.2.1/24")}, "narrow"},
-		{"IPv6", "fd05::9", []model.Device{dev("v0", true, "fd09::1/64"), dev("br0", true, "192.168.5.1/24", "fd05::1/64")}, "br0"},
-		{"the other family's subnet", "fd05::9", []model.Device{dev("br0", true, "192.168.5.1/24")}, ""},
-		{"on no subnet", "203.0.113.9", []model.Device{dev("br0", true, "192.168.5.1/24")}, ""},
-		{"a down device", "192.168.5.9", []model.Device{dev("br0", false, "192.168.5.1/24")}, ""},
-		{"two of one width", "192.168.5.9", []model.Device{dev("br0", true, "192.168.5.1/24"), dev("br1", true, "192.168.5.2/24")}, ""},
-		{"two of one width, a narrower one", "192.168.5.9", []model.Device{dev("br0", true, "192.168.5.1/24"), dev("br1", true, "192.168.5.2/24"), dev("br2", true, "192.168.5.8/29")}, "br2"},
+		{"on a subnet", "192.168.5.9", []route{{"10.9.0.0/24", "", "v0"}, {"192.168.5.0/24", "", "br0"}, {"0.0.0.0/0", "10.9.0.254", "v0"}}, "", "br0"},
+		{"the most specific route", "10.1.2.3", []route{{"10.0.0.0/8", "", "wide"}, {"10.1.2.0/24", "", "narrow"}}, "", "narrow"},
+		{"a host route beats a subnet", "172.31.1.1", []route{{"172.31.0.0/16", "", "br-docker"}, {"172.31.1.1/32", "", "eth0"}}, "", "eth0"},
+		{"a peer", "10.0.0.1", []route{{"10.0.0.0/8", "", "d2"}, {"10.0.0.1/32", "", "d1"}}, "", "d1"},
+		{"IPv6", "fd05::9", []route{{"fd09::/64", "", "v0"}, {"fd05::/64", "", "br0"}, {"::/0", "fd09::2", "v0"}}, "", "br0"},
+		{"reached by a gateway only", "203.0.113.9", []route{{"192.168.5.0/24", "", "br0"}, {"0.0.0.0/0", "192.168.5.254", "br0"}}, "", ""},
+		{"a down device", "192.168.5.9", []route{{"192.168.5.0/24", "", "br0"}}, "br0", ""},
+		{"no route", "192.168.5.9", nil, "", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			to, given := "198.51.100.0/24", "198.51.101.0/24"
@@ -304,9 +303,14 @@ func TestGatewayDevice(t *testing.T) {
 			}
 			c := parse(t, "[global]\nfirewall = false\n[[route]]\nto = \""+to+"\"\nvia = \""+tt.via+"\"\ntable = 100\n"+
 				"[[route]]\nto = \""+given+"\"\nvia = \""+tt.via+"\"\ndev = \"given\"\ntable = 100\n")
-			in := model.Inputs{Devices: map[string]model.Device{"given": dev("given", true)}}
-			for _, d := range tt.devices {
-				in.Devices[d.Name] = d
+			in := model.Inputs{Devices: map[string]model.Device{"given": {Name: "given", MTU: 1500, Up: true}}}
+			for _, r := range tt.routes {
+				u := model.UnderlayRoute{Dst: pfx(r.dst), Dev: r.dev}
+				if r.via != "" {
+					u.Via = ip(r.via)
+				}
+				in.Routes = append(in.Routes, u)
+				in.Devices[r.dev] = model.Device{Name: r.dev, MTU: 1500, Up: r.dev != tt.down}
 			}
 			r := Build(c, in, model.State{})
 			got := map[string]string{}

@@ -37,7 +37,7 @@ func (b *builder) routes() {
 		if r.ViaPeer {
 			via, _ = config.PeerOf(b.c.TunnelByName(r.Dev), r.To.Addr().Is6())
 		}
-		if dev == "" && via.IsValid() && RouteThrough(b.c, r) == nil {
+		if dev == "" && via.IsValid() {
 			dev = b.gatewayDevice(via)
 		}
 		b.res.State.Routes = append(b.res.State.Routes, model.Route{
@@ -79,8 +79,12 @@ func (b *builder) through(r *config.Route) *config.Tunnel {
 	return t
 }
 
-// gatewayDevice is the up device whose subnet holds gateway, the
-// narrowest one ("" for none, or two of one width: the kernel decides).
+// gatewayDevice is the device main's most specific route to gateway
+// leaves by, when that route is a direct one (no gateway of its own) on
+// an up device: where the box reaches the gateway, its own subnet, a
+// host route to it (a /32 cloud address's), a peer's. "" otherwise (the
+// tunnel to carry it not made yet, say): the kernel decides, and the
+// next round of a convergence, which reads the route back, puts it right.
 // A route with a gateway and no dev gets it: the kernel would look the
 // gateway up in the route's own table first (IPv6: by the policy rules),
 // where another route may take it to another device or refuse it. A
@@ -89,26 +93,11 @@ func (b *builder) through(r *config.Route) *config.Tunnel {
 // rule sent lookups into a table with a default route through another
 // gateway.
 func (b *builder) gatewayDevice(gateway netip.Addr) string {
-	best, bits, tie := "", -1, false
-	for name, d := range b.in.Devices {
-		if !d.Up {
-			continue
-		}
-		for _, p := range d.Addrs {
-			if p.Addr().Is4() != gateway.Is4() || !p.Masked().Contains(gateway) || p.Bits() < bits {
-				continue
-			}
-			if p.Bits() == bits && name != best {
-				tie = true
-				continue
-			}
-			best, bits, tie = name, p.Bits(), false
-		}
-	}
-	if tie {
+	u, ok := model.Lookup(b.in.Routes, gateway)
+	if !ok || u.Via.IsValid() || u.Dev == "" || !b.in.Devices[u.Dev].Up {
 		return ""
 	}
-	return best
+	return u.Dev
 }
 
 // foreignKeys warns about each configured route in table main whose

@@ -22,7 +22,7 @@ import (
 // gateway.
 func TestPrivilegedGatewayDevice(t *testing.T) {
 	k := open(t)
-	for _, pair := range [][2]string{{"v0", "v0peer"}, {"br0", "br0peer"}} {
+	for _, pair := range [][2]string{{"v0", "v0peer"}, {"br0", "br0peer"}, {"cl0", "cl0peer"}, {"dk0", "dk0peer"}} {
 		if err := netnstest.Veth(pair[0], pair[1], nil); err != nil {
 			t.Fatal(err)
 		}
@@ -32,12 +32,18 @@ func TestPrivilegedGatewayDevice(t *testing.T) {
 			}
 		}
 	}
-	for dev, addrs := range map[string][]string{"v0": {"10.9.0.1/24", "fd09::1/64"}, "br0": {"192.168.5.1/24", "fd05::1/64"}} {
+	// cl0: a cloud host's /32 and a host route to its gateway; dk0: a
+	// Docker bridge whose /16 holds that gateway (a tester's first
+	// version of this went by addresses alone, and took dk0).
+	for dev, addrs := range map[string][]string{"v0": {"10.9.0.1/24", "fd09::1/64"}, "br0": {"192.168.5.1/24", "fd05::1/64"}, "cl0": {"203.0.113.10/32"}, "dk0": {"172.31.0.1/16"}} {
 		for _, a := range addrs {
 			if err := netnstest.AddAddr(dev, netip.MustParsePrefix(a)); err != nil {
 				t.Fatal(err)
 			}
 		}
+	}
+	if err := netnstest.AddRoute(netnstest.Route{Table: 254, Dst: netip.MustParsePrefix("172.31.1.1/32"), Dev: "cl0", Proto: unix.RTPROT_BOOT}); err != nil {
+		t.Fatal(err)
 	}
 	if err := netnstest.AddRule(netnstest.Rule{Family: unix.AF_INET6, Priority: 20999, Table: 42, Proto: unix.RTPROT_STATIC}); err != nil {
 		t.Fatal(err)
@@ -45,7 +51,8 @@ func TestPrivilegedGatewayDevice(t *testing.T) {
 	const (
 		before = "[global]\nfirewall = false\n[[route]]\nto = \"default\"\ndev = \"v0\"\ntable = 100\n"
 		after  = "[global]\nfirewall = false\n[[route]]\nto = \"198.51.100.0/24\"\nvia = \"192.168.5.9\"\ntable = 100\n" +
-			"[[route]]\nto = \"::/0\"\nvia = \"fd09::2\"\ndev = \"v0\"\ntable = 42\n[[route]]\nto = \"fd10::/48\"\nvia = \"fd05::9\"\ntable = 42\n"
+			"[[route]]\nto = \"::/0\"\nvia = \"fd09::2\"\ndev = \"v0\"\ntable = 42\n[[route]]\nto = \"fd10::/48\"\nvia = \"fd05::9\"\ntable = 42\n" +
+			"[[route]]\nto = \"198.18.0.0/15\"\nvia = \"172.31.1.1\"\n"
 	)
 	c := parse(t, before)
 	if _, err := engine.Converge(ctx, k, c, nil); err != nil {
@@ -59,7 +66,7 @@ func TestPrivilegedGatewayDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for dst, dev := range map[string]string{"198.51.100.0/24": "br0", "fd10::/48": "br0", "::/0": "v0"} {
+	for dst, dev := range map[string]string{"198.51.100.0/24": "br0", "fd10::/48": "br0", "::/0": "v0", "198.18.0.0/15": "cl0"} {
 		if !slices.ContainsFunc(have.Routes, func(r model.Route) bool { return r.Dst == netip.MustParsePrefix(dst) && r.Dev == dev }) {
 			t.Errorf("no route to %s on %s: %+v", dst, dev, have.Routes)
 		}

@@ -289,12 +289,16 @@ func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string
 			// One the configuration no longer has (removed, or
 			// renamed), deleted: forgotten, not noted (see reload).
 			delete(dm.facts.LastChange, op.Link.Name)
+			delete(dm.changedAt, op.Link.Name)
 			continue
 		}
 		if dm.facts.LastChange == nil {
 			dm.facts.LastChange = map[string]string{}
 		}
-		dm.facts.LastChange[op.Link.Name] = now.Format("2006-01-02T15:04:05Z07:00")
+		if dm.changedAt == nil {
+			dm.changedAt = map[string]time.Time{}
+		}
+		dm.facts.LastChange[op.Link.Name], dm.changedAt[op.Link.Name] = now.Format(changeFormat), now
 	}
 	dm.mu.Unlock()
 	dm.runHooks(applied)

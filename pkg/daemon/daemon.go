@@ -131,7 +131,11 @@ type Daemon struct {
 	held     map[string]holding
 	mu       sync.Mutex
 	facts    Facts
-	started  time.Time
+	// changedAt is when each tunnel's link was last changed, whose
+	// Facts.LastChange gives in the wall clock of the moment it is read
+	// (rebase). Guarded by mu.
+	changedAt map[string]time.Time
+	started   time.Time
 	// last is the kernel as the loop last saw it: the last converge's
 	// final observation, with what a short way read and changed since
 	// (engine.Endpoints plans from it).
@@ -496,6 +500,7 @@ func (dm *Daemon) takeConfig() (map[string]bool, bool) {
 	// A tunnel the configuration no longer has (removed, or renamed) has
 	// no last change to show: status would list it forever.
 	maps.DeleteFunc(dm.facts.LastChange, func(name, _ string) bool { return cfg.TunnelByName(name) == nil })
+	maps.DeleteFunc(dm.changedAt, func(name string, _ time.Time) bool { return cfg.TunnelByName(name) == nil })
 	// The file that was refused is fixed: that error is over.
 	dm.worked(failedReload, "a reload", dm.facts.LastReload)
 	dm.mu.Unlock()

@@ -108,6 +108,10 @@ func (dm *Daemon) Facts() Facts {
 		// tunnels, as for a list: not null.
 		f.Tunnels = []desired.TunnelStatus{}
 	}
+	// A tunnel's last change too (a tester's status gave it in 1970).
+	for n, t := range dm.changedAt {
+		f.LastChange[n] = rebase(now, t).Format(changeFormat)
+	}
 	f.Started, f.LastReload, f.LastConverge, f.LastErrorAt = rebase(now, f.Started), rebase(now, f.LastReload), rebase(now, f.LastConverge), rebase(now, f.LastErrorAt)
 	if f.Cleared != nil {
 		c := *f.Cleared
@@ -141,6 +145,9 @@ func (dm *Daemon) Facts() Facts {
 	}
 	return f
 }
+
+// changeFormat is how Facts.LastChange gives a time.
+const changeFormat = "2006-01-02T15:04:05Z07:00"
 
 // rebase gives t, a time this process took (with its monotonic
 // reading), in the wall clock of now: a router without a clock, whose

@@ -154,11 +154,19 @@ func runStatus(env *Env, args []string) int {
 		return statusInvalid(env, st, err, *asJSON)
 	}
 	st.NotReloaded = notReloaded(st.Daemon, c)
-	k, ok := openKernel(env, c.Global.Firewall, "")
+	// Without nftables where the kernel has no nf_tables: the daemon
+	// runs on, its tunnels down (see live), and status is what says so
+	// (a tester's printed the kernel's error alone). The lack is its
+	// first warning.
+	k, ok := openKernel(env, false, "")
 	if !ok {
 		return 1
 	}
 	defer closeKernel(k)
+	var noFilter error
+	if fr, ok := k.(filterRequirer); ok && c.Global.Firewall {
+		noFilter = fr.RequireFilter()
+	}
 	if kp, ok := k.(kernel.Keeper); ok && st.Daemon != nil && len(st.Daemon.Unmarked) > 0 {
 		// Tunnels the daemon keeps though someone changed their
 		// alias: its, not someone else's, as it knows them.
@@ -187,6 +195,9 @@ func runStatus(env *Env, args []string) int {
 		st.Drift = append(st.Drift, cmd)
 	}
 	st.Notes, st.Warnings = s.Want.Notes, s.Want.Warnings
+	if noFilter != nil {
+		st.Warnings = append([]string{noFilter.Error() + ": no tunnel is set up until it is there"}, st.Warnings...)
+	}
 	// [] in the JSON for a configuration without tunnels, not null.
 	st.Tunnels = make([]TunnelReport, 0, len(s.Want.Tunnels))
 	for _, ts := range s.Want.Tunnels {

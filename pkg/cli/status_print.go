@@ -168,11 +168,11 @@ func printDaemon(w io.Writer, st Status) {
 	}
 	switch c := f.Cleared; {
 	case f.LastError != "":
-		fmt.Fprintf(w, "  last error at %s: %s\n", f.LastErrorAt.Format("2006-01-02 15:04:05"), f.LastError)
+		fmt.Fprintf(w, "  last error at %s: %s\n", f.LastErrorAt.Format("2006-01-02 15:04:05"), indentMore(f.LastError))
 	case c != nil:
 		// Over, and nothing else fails: what ended it, and when,
 		// come before the error, which must not read as current.
-		fmt.Fprintf(w, "  last error at %s, cleared by %s at %s: %s\n", c.At.Format("2006-01-02 15:04:05"), c.By, c.Cleared.Format("2006-01-02 15:04:05"), c.Err)
+		fmt.Fprintf(w, "  last error at %s, cleared by %s at %s: %s\n", c.At.Format("2006-01-02 15:04:05"), c.By, c.Cleared.Format("2006-01-02 15:04:05"), indentMore(c.Err))
 	}
 	printHeld(w, daemonHolds(f))
 }
@@ -428,4 +428,11 @@ func stamp(rfc3339 string) string {
 		return rfc3339
 	}
 	return t.Format("2006-01-02 15:04:05")
+}
+
+// indentMore indents the lines of an error after its first under the
+// line it is on: a cleared error's second failure, at the left margin,
+// read as a problem of now (a tester's).
+func indentMore(err string) string {
+	return strings.ReplaceAll(err, "\n", "\n    ")
 }

@@ -131,6 +131,13 @@ func TestPrintDaemonError(t *testing.T) {
 			running + "  last error at 2026-12-03 16:59:58, cleared by a convergence at 2026-12-03 16:59:59: tunnel \"moe\": cannot assign requested address\n"},
 		{"another holds", daemon.Facts{LastError: "no such host", LastErrorAt: at.Add(-time.Minute), Cleared: cleared},
 			running + "  last error at 2026-12-03 16:59:00: no such host\n"},
+		// The lines after an error's first stay under it: a tester's
+		// cleared error's second failure, at the margin, read as one
+		// of now.
+		{"of two lines, cleared", daemon.Facts{Cleared: &daemon.ClearedError{Err: "nftables table inet tunneld: no nf_tables\ntunnel \"t1\": not set up", At: cleared.At, Cleared: cleared.Cleared, By: "a convergence"}},
+			running + "  last error at 2026-12-03 16:59:58, cleared by a convergence at 2026-12-03 16:59:59: nftables table inet tunneld: no nf_tables\n    tunnel \"t1\": not set up\n"},
+		{"of two lines", daemon.Facts{LastError: "route 10.9.0.0/16 table main: file exists\nroute 10.8.0.0/16 table main: file exists", LastErrorAt: at.Add(-time.Minute)},
+			running + "  last error at 2026-12-03 16:59:00: route 10.9.0.0/16 table main: file exists\n    route 10.8.0.0/16 table main: file exists\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.facts

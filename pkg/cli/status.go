@@ -339,7 +339,10 @@ func (r *TunnelReport) underlay(devs map[string]model.Device, t *config.Tunnel) 
 	if t.Local.IsValid() {
 		var on []string
 		for name, d := range devs {
-			if slices.ContainsFunc(d.Addrs, func(p netip.Prefix) bool { return p.Addr() == t.Local }) {
+			// Not the tunnel itself, which may carry its local
+			// address too (a seed's): it is no underlay of its own
+			// (a tester's status said "underlay tunl1 is down").
+			if name != t.Name && slices.ContainsFunc(d.Addrs, func(p netip.Prefix) bool { return p.Addr() == t.Local }) {
 				on = append(on, name)
 			}
 		}

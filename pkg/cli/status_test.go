@@ -1312,3 +1312,20 @@ func TestStatusKeptUnmarked(t *testing.T) {
 		})
 	}
 }
+
+// TestUnderlayNotItself: a tunnel that carries its local address too (a
+// seed's, bound to eth0) is not its own underlay: with eth0 gone a
+// tester's status said "underlay tunl1 is down".
+func TestUnderlayNotItself(t *testing.T) {
+	local := netip.MustParseAddr("192.0.2.7")
+	tun := &config.Tunnel{Name: "tunl1", Mode: model.ModeIPIP, Local: local, Dev: "eth0"}
+	devs := map[string]model.Device{
+		"tunl1": {Name: "tunl1", Addrs: []netip.Prefix{netip.PrefixFrom(local, 32)}},
+		"lan":   {Name: "lan", Addrs: []netip.Prefix{netip.PrefixFrom(local, 24)}},
+	}
+	var r TunnelReport
+	r.underlay(devs, tun)
+	if diff := cmp.Diff([]string{"lan is down"}, r.Underlay); diff != "" {
+		t.Errorf("underlay (-want +got):\n%s", diff)
+	}
+}

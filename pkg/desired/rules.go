@@ -83,7 +83,7 @@ func StrayRuleWarnings(min, max uint32, stray []model.Rule, configured []config.
 		if i == maxStrayWarnings {
 			// A lost record of a large band: the rest in one line.
 			rest := stray[i:]
-			out = append(out, fmt.Sprintf("and %d more rules of protocol %d outside tunneld's rule band, at priorities %d–%d: ip rule show proto %d and ip -6 rule show proto %d list them",
+			out = append(out, fmt.Sprintf("and %d more rules of protocol %d outside tunneld's rule band, at priorities %d–%d: ip rule show proto %d and ip -6 rule show proto %d list them (busybox's ip shows no protocol: ip rule show, at those priorities)",
 				len(rest), model.RuleProtocol, rest[0].Priority, rest[len(rest)-1].Priority, model.RuleProtocol, model.RuleProtocol))
 			break
 		}
@@ -118,10 +118,14 @@ func StrayRuleWarnings(min, max uint32, stray []model.Rule, configured []config.
 		out = append(out, fmt.Sprintf("IPv%d rule at priority %d has tunneld's protocol %d but lies outside its rule band %d–%d and every band it recorded as used: "+
 			"it is not tunneld's, and tunneld leaves it alone (a rule of an earlier band whose record, %s in the state directory, was lost, or someone else's)%s; "+
 			"unless it is someone else's, delete it: %s%s",
-			s.Family, s.Priority, model.RuleProtocol, min, max, bandsRecord, twin, plan.RuleCommand("del", s), first))
+			s.Family, s.Priority, model.RuleProtocol, min, max, bandsRecord, twin+BusyboxRuleDel, plan.RuleCommand("del", s), first))
 	}
 	return out
 }
+
+// BusyboxRuleDel ends the first stray rule's warning: OpenWrt's busybox
+// ip has no protocol selector (a tester's command was refused there).
+const BusyboxRuleDel = "; busybox's ip knows no protocol: leave out the protocol words of the commands below, and each deletes the first rule at its priority with its selectors, whatever its protocol"
 
 // maxStrayWarnings is how many stray rules StrayRuleWarnings names one
 // by one; the rest are counted in one more warning.

@@ -106,7 +106,7 @@ func TestStrayRuleWarnings(t *testing.T) {
 		{"the tester's: the old band's copies of the file's rules", []model.Rule{v4(25000, "10.100.2.1/32", 102), v4(25001, "10.100.4.1/32", 101),
 			{Family: 6, Priority: 25002, Src: netip.MustParsePrefix("2001:db8:2::/64"), Table: 102}},
 			[]string{
-				fmt.Sprintf(not, 4, 25000) + "; it has the selectors and table of rule[0]: what rule[0] matches is looked up in table 102 twice; " +
+				fmt.Sprintf(not, 4, 25000) + "; it has the selectors and table of rule[0]: what rule[0] matches is looked up in table 102 twice" + BusyboxRuleDel + "; " +
 					"unless it is someone else's, delete it: ip rule del from 10.100.2.1 lookup 102 priority 25000 protocol 116",
 				fmt.Sprintf(short, 4, 25001) + "; it has the selectors and table of rule[1]: what rule[1] matches is looked up in table 101 twice; " +
 					"delete it: ip rule del from 10.100.4.1 lookup 101 priority 25001 protocol 116",
@@ -114,13 +114,13 @@ func TestStrayRuleWarnings(t *testing.T) {
 					"delete it: ip -6 rule del from 2001:db8:2::/64 lookup 102 priority 25002 protocol 116",
 			}},
 		{"another table is no copy", []model.Rule{v4(100, "10.100.2.1/32", 7)}, []string{
-			fmt.Sprintf(not, 4, 100) + "; unless it is someone else's, delete it: ip rule del from 10.100.2.1 lookup 7 priority 100 protocol 116"}},
+			fmt.Sprintf(not, 4, 100) + BusyboxRuleDel + "; unless it is someone else's, delete it: ip rule del from 10.100.2.1 lookup 7 priority 100 protocol 116"}},
 		{"two at one priority: each deleted by its selectors", []model.Rule{v4(30000, "10.9.0.0/16", 7), {Family: 4, Priority: 30000, HasMark: true, Mark: 1, Mask: 1, Table: 7}}, []string{
-			fmt.Sprintf(not, 4, 30000) + "; unless it is someone else's, delete it: ip rule del from 10.9.0.0/16 lookup 7 priority 30000 protocol 116",
+			fmt.Sprintf(not, 4, 30000) + BusyboxRuleDel + "; unless it is someone else's, delete it: ip rule del from 10.9.0.0/16 lookup 7 priority 30000 protocol 116",
 			fmt.Sprintf(short, 4, 30000) + "; delete it: ip rule del fwmark 0x1/0x1 lookup 7 priority 30000 protocol 116"}},
 		{"a narrower one first at the priority: the copy's command would take it", []model.Rule{
 			{Family: 4, Priority: 25000, Src: netip.MustParsePrefix("10.1.1.7/32"), Table: 200, Extra: "sport 1000-2000"}, v4(25000, "10.1.1.7/32", 200)}, []string{
-			fmt.Sprintf(not, 4, 25000) + "; unless it is someone else's, delete it: ip rule del from 10.1.1.7 sport 1000-2000 lookup 200 priority 25000 protocol 116",
+			fmt.Sprintf(not, 4, 25000) + BusyboxRuleDel + "; unless it is someone else's, delete it: ip rule del from 10.1.1.7 sport 1000-2000 lookup 200 priority 25000 protocol 116",
 			fmt.Sprintf(short, 4, 25000) + "; delete it: ip rule del from 10.1.1.7 lookup 200 priority 25000 protocol 116" +
 				" (the kernel deletes the first rule at priority 25000 that these words match, and one before it matches them too: delete that one first, with its own command, else this one deletes it instead)"}},
 		// A plain rule first, then a nat rule of the same selectors (a
@@ -128,12 +128,12 @@ func TestStrayRuleWarnings(t *testing.T) {
 		// no word to delete it by), and takes the plain rule first.
 		{"a plain rule, then a nat one of the same selectors", []model.Rule{
 			v4(25009, "10.1.1.8/32", 254), {Family: 4, Priority: 25009, Src: netip.MustParsePrefix("10.1.1.8/32"), Table: 254, Extra: "#action:10"}}, []string{
-			fmt.Sprintf(not, 4, 25009) + "; unless it is someone else's, delete it: ip rule del from 10.1.1.8 lookup main priority 25009 protocol 116",
+			fmt.Sprintf(not, 4, 25009) + BusyboxRuleDel + "; unless it is someone else's, delete it: ip rule del from 10.1.1.8 lookup main priority 25009 protocol 116",
 			fmt.Sprintf(short, 4, 25009) + "; delete it: ip rule del from 10.1.1.8 lookup main priority 25009 protocol 116" +
 				"  # the rule's action 10 has no ip(8) word (a deprecated nat rule's, shown as masquerade or map-to): the command names none, and deletes the rule whatever its action" +
 				" (the kernel deletes the first rule at priority 25009 that these words match, and one before it matches them too: delete that one first, with its own command, else this one deletes it instead)"}},
 		{"narrowed: no copy, deleted with what narrows it", []model.Rule{{Family: 4, Priority: 25000, Src: netip.MustParsePrefix("10.100.2.1/32"), Table: 102, Extra: "ipproto 6"}}, []string{
-			fmt.Sprintf(not, 4, 25000) + "; unless it is someone else's, delete it: ip rule del from 10.100.2.1 ipproto 6 lookup 102 priority 25000 protocol 116"}},
+			fmt.Sprintf(not, 4, 25000) + BusyboxRuleDel + "; unless it is someone else's, delete it: ip rule del from 10.100.2.1 ipproto 6 lookup 102 priority 25000 protocol 116"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,7 +157,7 @@ func TestStrayRuleWarnings(t *testing.T) {
 		many = append(many, v4(p, "10.9.0.0/16", 7))
 	}
 	r := Build(parse(t, "[global]\nfirewall = false\n"+conf), model.Inputs{StrayRules: many}, model.State{})
-	if n := len(r.Warnings); n != 21 || r.Warnings[20] != "and 5 more rules of protocol 116 outside tunneld's rule band, at priorities 30020–30024: ip rule show proto 116 and ip -6 rule show proto 116 list them" {
+	if n := len(r.Warnings); n != 21 || r.Warnings[20] != "and 5 more rules of protocol 116 outside tunneld's rule band, at priorities 30020–30024: ip rule show proto 116 and ip -6 rule show proto 116 list them (busybox's ip shows no protocol: ip rule show, at those priorities)" {
 		t.Errorf("25 stray rules: %d warnings, the last %q; want 21, the last counting 5 more", n, r.Warnings[n-1])
 	}
 }

@@ -219,7 +219,7 @@ func (k *Kernel) creatingRecord() (map[string]creatingEntry, error) {
 func lostCreating([]byte) string {
 	return "a tunnel that a crash left created but without tunneld's alias is no longer known as tunneld's, and stays: " +
 		"one the configuration names is down, its name taken; " +
-		"look for tunnels without the alias tunneld (ip -d link show): give back tunneld's (ip link set NAME alias tunneld), or delete (ip link del NAME), those no one made by hand"
+		"look for tunnels without the alias tunneld (ip -d link show; busybox: cat /sys/class/net/*/ifalias): give back tunneld's (ip link set NAME alias tunneld; busybox: echo tunneld > /sys/class/net/NAME/ifalias), or delete (ip link del NAME), those no one made by hand"
 }
 
 // saveCreating writes the record atomically; an empty one removes the

@@ -131,18 +131,7 @@ func TestDownRecordLags(t *testing.T) {
 		{"kernel", errors.New("permission denied"), 1, "tunneld: sysctl net.ipv4.ip_forward: permission denied\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			file, _, k := configured(t, downConfig)
-			k.AddDevice(model.Device{Name: "eth0", Up: true, Running: true})
-			k.SetAddrs("eth0", netip.MustParsePrefix("192.0.2.2/24"))
-			state := t.TempDir()
-			run := func(args ...string) (int, string) {
-				var out, errb bytes.Buffer
-				env := &Env{Stdout: &out, Stderr: &errb, StateDir: state, Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
-				return Main(env, append(args, "-c", file)), errb.String()
-			}
-			if code, errs := run("apply"); code != 0 {
-				t.Fatalf("apply: exit %d\n%s", code, errs)
-			}
+			k, run := appliedDown(t)
 			k.SetFail(func(op plan.Op) error {
 				if op.Kind == plan.SysctlRestore {
 					return tc.err
@@ -162,6 +151,20 @@ func TestDownRecordLags(t *testing.T) {
 // before it (here the record lost, as with a state directory wiped after
 // a stop with keep_on_exit: a tester's).
 func TestDownSaysSysctlsLeft(t *testing.T) {
+	k, run := appliedDown(t)
+	k.Originals = kernel.SysctlRecord{}
+	code, errs := run("down")
+	want := "tunneld: warning: sysctls left as they are, tunneld having no record of their values before it (found so at its start, or the record lost): net.ipv4.ip_forward = 1; check them (sysctl NAME) and set by hand those tunneld had set\n"
+	if diff := cmp.Diff(want, errs); code != 0 || diff != "" {
+		t.Errorf("down: exit %d; stderr (-want +got):\n%s", code, diff)
+	}
+}
+
+// appliedDown applies downConfig to an in-memory kernel with eth0 on
+// 192.0.2.2/24, and returns the kernel and how to run a command on it
+// with that file and state directory (its exit code and stderr).
+func appliedDown(t *testing.T) (*fakekernel.Kernel, func(args ...string) (int, string)) {
+	t.Helper()
 	file, _, k := configured(t, downConfig)
 	k.AddDevice(model.Device{Name: "eth0", Up: true, Running: true})
 	k.SetAddrs("eth0", netip.MustParsePrefix("192.0.2.2/24"))
@@ -174,10 +177,5 @@ func TestDownSaysSysctlsLeft(t *testing.T) {
 	if code, errs := run("apply"); code != 0 {
 		t.Fatalf("apply: exit %d\n%s", code, errs)
 	}
-	k.Originals = kernel.SysctlRecord{}
-	code, errs := run("down")
-	want := "tunneld: warning: sysctls left as they are, tunneld having no record of their values before it (found so at its start, or the record lost): net.ipv4.ip_forward = 1; check them (sysctl NAME) and set by hand those tunneld had set\n"
-	if diff := cmp.Diff(want, errs); code != 0 || diff != "" {
-		t.Errorf("down: exit %d; stderr (-want +got):\n%s", code, diff)
-	}
+	return k, run
 }

@@ -155,39 +155,21 @@ func TestRunReloadFilterOnWithoutNFTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := &noNFTables{Kernel: emptyKernel(c)}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errb syncbuf.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: t.TempDir(),
-		Kernel: func(bool) (kernel.Kernel, error) { return k, nil },
-		Notify: func(state string) { out.Write([]byte(state + "\n")) }}
-	code := make(chan int, 1)
-	go func() { code <- Main(env, []string{"run", "-c", file}) }()
-	wait := func(what string, done func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !done(); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 10s:\n%s", what, errb.String())
-			}
-		}
-	}
-	wait("ready", func() bool { return strings.Contains(out.String(), "READY=1") })
+	d := startRun(t, file, func(bool) (kernel.Kernel, error) { return k, nil })
+	d.wait("ready", func() bool { return strings.Contains(d.out.String(), "READY=1") })
 	withFirewall(t, dir, true)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	wait("reload refused", func() bool { return strings.Count(out.String(), "READY=1") == 2 })
-	if !strings.Contains(errb.String(), `level=ERROR msg="reload refused" err="`+noNFTablesErr+`"`) {
-		t.Errorf("no reload refused line in the log:\n%s", errb.String())
+	d.wait("reload refused", func() bool { return strings.Count(d.out.String(), "READY=1") == 2 })
+	if !strings.Contains(d.errb.String(), `level=ERROR msg="reload refused" err="`+noNFTablesErr+`"`) {
+		t.Errorf("no reload refused line in the log:\n%s", d.errb.String())
 	}
 	k.Observe(context.Background(), model.Scope{}) // take the lock: the loop may be applying
 	if k.Filter() != nil {
 		t.Errorf("a filter was made")
 	}
-	cancel()
-	if c := <-code; c != 0 {
-		t.Errorf("exit %d:\n%s", c, errb.String())
-	}
+	d.stop()
 	if k.required != 1 {
 		t.Errorf("RequireFilter called %d times, want 1", k.required)
 	}
@@ -269,45 +251,69 @@ func TestFilterOnWithoutNFTables(t *testing.T) {
 	t.Run("run", func(t *testing.T) {
 		file, _, k := configured(t, conf)
 		failing(k)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		var out, errb syncbuf.Buffer
-		env := &Env{Stdout: &out, Stderr: &errb, Context: ctx, StateDir: t.TempDir(),
-			Kernel: open(k),
-			Notify: func(state string) { out.Write([]byte(state + "\n")) }}
-		code := make(chan int, 1)
-		go func() { code <- Main(env, []string{"run", "-c", file}) }()
-		wait := func(what string, done func() bool) {
-			t.Helper()
-			for deadline := time.Now().Add(10 * time.Second); !done(); time.Sleep(5 * time.Millisecond) {
-				select {
-				case c := <-code:
-					t.Fatalf("%s: the daemon exited %d:\n%s", what, c, errb.String())
-				default:
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: not within 10s:\n%s", what, errb.String())
-				}
-			}
-		}
+		d := startRun(t, file, open(k))
 		locked := func(f func() bool) func() bool {
 			return func() bool {
 				k.Observe(context.Background(), model.Scope{}) // take the lock: the loop may be applying
 				return f()
 			}
 		}
-		wait("ready", func() bool { return strings.Contains(out.String(), "READY=1") })
-		wait("the route unreachable", locked(func() bool { return unreachable(k) }))
+		d.wait("ready", func() bool { return strings.Contains(d.out.String(), "READY=1") })
+		d.wait("the route unreachable", locked(func() bool { return unreachable(k) }))
 		if k.Devices["moe"] != nil && k.Devices["moe"].Up {
 			t.Errorf("moe up without its filter")
 		}
 		noNFT.Lock()
 		missing = false
 		noNFT.Unlock()
-		wait("moe up once nf_tables is there", locked(func() bool { return k.Devices["moe"] != nil && k.Devices["moe"].Up && !unreachable(k) }))
-		cancel()
-		if c := <-code; c != 0 {
-			t.Errorf("exit %d:\n%s", c, errb.String())
-		}
+		d.wait("moe up once nf_tables is there", locked(func() bool { return k.Devices["moe"] != nil && k.Devices["moe"].Up && !unreachable(k) }))
+		d.stop()
 	})
+}
+
+// daemonRun is `tunneld run` started in the test (startRun).
+type daemonRun struct {
+	t         *testing.T
+	out, errb syncbuf.Buffer
+	code      chan int
+	cancel    context.CancelFunc
+}
+
+// startRun starts `tunneld run -c file` with open as its kernel, its
+// notifications written to out.
+func startRun(t *testing.T, file string, open func(bool) (kernel.Kernel, error)) *daemonRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d := &daemonRun{t: t, code: make(chan int, 1), cancel: cancel}
+	env := &Env{Stdout: &d.out, Stderr: &d.errb, Context: ctx, StateDir: t.TempDir(),
+		Kernel: open,
+		Notify: func(state string) { d.out.Write([]byte(state + "\n")) }}
+	go func() { d.code <- Main(env, []string{"run", "-c", file}) }()
+	return d
+}
+
+// wait waits up to 10 s for done, failing the test if the daemon exits
+// meanwhile.
+func (d *daemonRun) wait(what string, done func() bool) {
+	d.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !done(); time.Sleep(5 * time.Millisecond) {
+		select {
+		case c := <-d.code:
+			d.t.Fatalf("%s: the daemon exited %d:\n%s", what, c, d.errb.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("%s: not within 10s:\n%s", what, d.errb.String())
+		}
+	}
+}
+
+// stop stops the daemon and checks that it exits 0.
+func (d *daemonRun) stop() {
+	d.t.Helper()
+	d.cancel()
+	if c := <-d.code; c != 0 {
+		d.t.Errorf("exit %d:\n%s", c, d.errb.String())
+	}
 }

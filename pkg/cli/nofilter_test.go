@@ -252,21 +252,26 @@ func TestFilterOnWithoutNFTables(t *testing.T) {
 		file, _, k := configured(t, conf)
 		failing(k)
 		d := startRun(t, file, open(k))
-		locked := func(f func() bool) func() bool {
-			return func() bool {
-				k.Observe(context.Background(), model.Scope{}) // take the lock: the loop may be applying
-				return f()
+		// seen says whether moe is up and its route unreachable, from
+		// an observation's copies: the loop may be applying.
+		seen := func() (up, unreachable bool) {
+			have, in, err := k.Observe(context.Background(), model.Scope{})
+			if err != nil {
+				t.Fatal(err)
 			}
+			return in.Devices["moe"].Up, slices.ContainsFunc(have.Routes, func(r model.Route) bool {
+				return r.Dst == netip.MustParsePrefix("10.9.0.0/16") && r.Type == model.RouteUnreachable
+			})
 		}
 		d.wait("ready", func() bool { return strings.Contains(d.out.String(), "READY=1") })
-		d.wait("the route unreachable", locked(func() bool { return unreachable(k) }))
-		if k.Devices["moe"] != nil && k.Devices["moe"].Up {
+		d.wait("the route unreachable", func() bool { _, u := seen(); return u })
+		if up, _ := seen(); up {
 			t.Errorf("moe up without its filter")
 		}
 		noNFT.Lock()
 		missing = false
 		noNFT.Unlock()
-		d.wait("moe up once nf_tables is there", locked(func() bool { return k.Devices["moe"] != nil && k.Devices["moe"].Up && !unreachable(k) }))
+		d.wait("moe up once nf_tables is there", func() bool { up, u := seen(); return up && !u })
 		d.stop()
 	})
 }

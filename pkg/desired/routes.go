@@ -444,44 +444,59 @@ func (b *builder) reachableTables(l model.Link) map[uint32]bool {
 }
 
 func (b *builder) sysctls() {
-	g := b.c.Global
-	add := func(path string, on bool) {
-		v := "0"
-		if on {
-			v = "1"
+	for _, sc := range ConfiguredSysctls(b.c) {
+		if dev, ok := strings.CutSuffix(strings.TrimPrefix(sc.Path, "net/ipv4/conf/"), "/proxy_arp"); ok {
+			// A tunnel the plan creates has its device by the sysctls'
+			// turn (they come after the links): one apply, or a plan
+			// pasted into a shell, sets it, not a second round.
+			_, exists := b.in.Devices[dev]
+			_, made := b.links[dev]
+			if b.c.TunnelByName(dev) != nil && !made {
+				// A tunnel of the file's that is not there: a device
+				// that holds its name is someone else's (a tester's
+				// veth got proxy_arp), and the tunnel's own gets it
+				// with it.
+				b.note("sysctl %s: tunnel %s is not in the kernel yet", model.SysctlName(sc.Path), dev)
+				continue
+			}
+			if !exists && !made {
+				b.note("sysctl %s: device %s does not exist", model.SysctlName(sc.Path), dev)
+				continue
+			}
 		}
-		b.res.State.Sysctls = append(b.res.State.Sysctls, model.Sysctl{Path: path, Value: v})
-	}
-	if g.IPForward != nil {
-		add("net/ipv4/ip_forward", *g.IPForward)
-	}
-	if g.IPv6Forward != nil {
-		add("net/ipv6/conf/all/forwarding", *g.IPv6Forward)
-	}
-	for _, dev := range g.ProxyARP {
-		// A tunnel the plan creates has its device by the sysctls'
-		// turn (they come after the links): one apply, or a plan
-		// pasted into a shell, sets it, not a second round.
-		_, exists := b.in.Devices[dev]
-		_, made := b.links[dev]
-		if b.c.TunnelByName(dev) != nil && !made {
-			// A tunnel of the file's that is not there: a device that
-			// holds its name is someone else's (a tester's veth got
-			// proxy_arp), and the tunnel's own gets it with it.
-			b.note("sysctl %s: tunnel %s is not in the kernel yet", model.SysctlName("net/ipv4/conf/"+dev+"/proxy_arp"), dev)
-			continue
-		}
-		if !exists && !made {
-			b.note("sysctl %s: device %s does not exist", model.SysctlName("net/ipv4/conf/"+dev+"/proxy_arp"), dev)
-			continue
-		}
-		add("net/ipv4/conf/"+dev+"/proxy_arp", true)
+		b.res.State.Sysctls = append(b.res.State.Sysctls, sc)
 	}
 	if b.in.SysctlsUnknown {
 		if w := UnknownOriginalsWarning(b.res.State.Sysctls, b.cur.Sysctls); w != "" {
 			b.res.Warnings = append(b.res.Warnings, w)
 		}
 	}
+}
+
+// ConfiguredSysctls are the sysctls c sets, with the values it sets them
+// to: ip_forward and IPv6 forwarding as given, and proxy_arp on each of
+// its devices, whether or not they exist (Build leaves out those that do
+// not yet).
+func ConfiguredSysctls(c *config.Config) []model.Sysctl {
+	g := c.Global
+	var out []model.Sysctl
+	add := func(path string, on bool) {
+		v := "0"
+		if on {
+			v = "1"
+		}
+		out = append(out, model.Sysctl{Path: path, Value: v})
+	}
+	if g.IPForward != nil {
+		add(model.IPForward, *g.IPForward)
+	}
+	if g.IPv6Forward != nil {
+		add(model.IPv6Forward, *g.IPv6Forward)
+	}
+	for _, dev := range g.ProxyARP {
+		add("net/ipv4/conf/"+dev+"/proxy_arp", true)
+	}
+	return out
 }
 
 // UnknownOriginalsWarning is the warning for the sysctls of want (the

@@ -175,29 +175,14 @@ func (rep Report) LeftWarning() string {
 // them as inputs), the value c sets, and no record in have (Report.Left).
 func leftSysctls(c *config.Config, have model.State, in model.Inputs) []string {
 	var left []string
-	for _, p := range Scope(c).Sysctls {
-		want := "1"
-		switch p {
-		case model.IPForward:
-			want = onOff(*c.Global.IPForward)
-		case model.IPv6Forward:
-			want = onOff(*c.Global.IPv6Forward)
-		}
-		v, ok := in.Sysctls[p]
-		if !ok || v != want || slices.ContainsFunc(have.Sysctls, func(s model.Sysctl) bool { return s.Path == p }) {
+	for _, s := range desired.ConfiguredSysctls(c) {
+		v, ok := in.Sysctls[s.Path]
+		if !ok || v != s.Value || slices.ContainsFunc(have.Sysctls, func(h model.Sysctl) bool { return h.Path == s.Path }) {
 			continue
 		}
-		left = append(left, model.SysctlName(p)+" = "+v)
+		left = append(left, model.SysctlName(s.Path)+" = "+v)
 	}
 	return left
-}
-
-// onOff is a boolean sysctl's value.
-func onOff(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
 }
 
 // ended sets rep.Ended from the first round's warnings.

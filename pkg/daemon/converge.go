@@ -288,17 +288,13 @@ func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string
 		if dm.cfg.TunnelByName(op.Link.Name) == nil {
 			// One the configuration no longer has (removed, or
 			// renamed), deleted: forgotten, not noted (see reload).
-			delete(dm.facts.LastChange, op.Link.Name)
 			delete(dm.changedAt, op.Link.Name)
 			continue
-		}
-		if dm.facts.LastChange == nil {
-			dm.facts.LastChange = map[string]string{}
 		}
 		if dm.changedAt == nil {
 			dm.changedAt = map[string]time.Time{}
 		}
-		dm.facts.LastChange[op.Link.Name], dm.changedAt[op.Link.Name] = now.Format(changeFormat), now
+		dm.changedAt[op.Link.Name] = now
 	}
 	dm.mu.Unlock()
 	dm.runHooks(applied)

@@ -131,7 +131,7 @@ type Daemon struct {
 	held     map[string]holding
 	mu       sync.Mutex
 	facts    Facts
-	// changedAt is when each tunnel's link was last changed, whose
+	// changedAt is when each tunnel's link was last changed, which
 	// Facts.LastChange gives in the wall clock of the moment it is read
 	// (rebase). Guarded by mu.
 	changedAt map[string]time.Time
@@ -499,7 +499,6 @@ func (dm *Daemon) takeConfig() (map[string]bool, bool) {
 	dm.facts.ConfigFile, dm.facts.ConfigSum = cfg.File, cfg.Sum
 	// A tunnel the configuration no longer has (removed, or renamed) has
 	// no last change to show: status would list it forever.
-	maps.DeleteFunc(dm.facts.LastChange, func(name, _ string) bool { return cfg.TunnelByName(name) == nil })
 	maps.DeleteFunc(dm.changedAt, func(name string, _ time.Time) bool { return cfg.TunnelByName(name) == nil })
 	// The file that was refused is fixed: that error is over.
 	dm.worked(failedReload, "a reload", dm.facts.LastReload)

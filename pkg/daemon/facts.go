@@ -75,9 +75,8 @@ func (dm *Daemon) Facts() Facts {
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
 	f := dm.facts
-	// Its own map and tunnels: the loop changes dm.facts' while the
+	// Its own maps and tunnels: the loop changes dm.facts' while the
 	// copy is written to the socket, and holdOver changes the copy's.
-	f.LastChange = maps.Clone(f.LastChange)
 	f.Unmarked = maps.Clone(f.Unmarked)
 	f.Tunnels = slices.Clone(f.Tunnels)
 	// A hold that ended since the last converge is over, whether or not
@@ -109,7 +108,11 @@ func (dm *Daemon) Facts() Facts {
 		f.Tunnels = []desired.TunnelStatus{}
 	}
 	// A tunnel's last change too (a tester's status gave it in 1970).
+	f.LastChange = nil
 	for n, t := range dm.changedAt {
+		if f.LastChange == nil {
+			f.LastChange = make(map[string]string, len(dm.changedAt))
+		}
 		f.LastChange[n] = rebase(now, t).Format(changeFormat)
 	}
 	f.Started, f.LastReload, f.LastConverge, f.LastErrorAt = rebase(now, f.Started), rebase(now, f.LastReload), rebase(now, f.LastConverge), rebase(now, f.LastErrorAt)

@@ -16,7 +16,7 @@ func (d *decoder) tableRef(c *Config, p keyPath, v any) (uint32, bool) {
 		}
 		switch {
 		case d.refusedTables[v]: // its entry's error says it
-		case isDigits(v) && validTable(v):
+		case validTable(v):
 			// A tester's table = "300".
 			d.errorf(p, "unknown table %q (a number goes without quotes: table = %s; or name it in [tables])", v, v)
 		default:
@@ -321,21 +321,8 @@ func (d *decoder) ruleFamily(t *table, r *Rule) {
 	r.Family = fam
 }
 
-// isDigits reports whether s is a decimal number.
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// validTable reports whether s, digits, is a table number a route or
-// rule may name: the hint to drop the quotes must not lead to another
+// validTable reports whether s is a table number a route or rule may
+// name, in digits: the hint to drop the quotes must not lead to another
 // refusal (a tester's "254").
 func validTable(s string) bool {
 	n, err := strconv.ParseUint(s, 10, 32)

@@ -17,9 +17,17 @@ import (
 )
 
 // RetryConverge is how long after a failed converge the loop tries again
-// unasked; twice as long after each further failure in a row, for as long
-// as that comes before the resync (see retryAfter).
+// unasked; twice as long after each further failure in a row, up to
+// RetryConvergeMax, for as long as that comes before the resync (see
+// retryAfter).
 const RetryConverge = time.Second
+
+// RetryConvergeMax is the longest wait between tries of a failure that
+// lasts: a module loaded after a long outage (nf_tables, a tunnel
+// driver) is taken within it, not at the next resync, up to its
+// interval later (5 minutes by default). A try that fails as before
+// costs a read of the kernel and a line at debug level.
+const RetryConvergeMax = time.Minute
 
 // converge brings the kernel to the configuration and records the facts;
 // one that ctx's end cuts short records nothing but what it did. A
@@ -123,14 +131,14 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 // retryAfter is how long after the last converge the loop tries again
 // unasked (0: it does not): not at all after one that worked,
 // RetryConverge after a first failure, twice as long after each further
-// one in a row (a failure that lasts, such as a missing driver, is not
-// tried again every second), and not at all once that would come no
-// sooner than the resync, which tries anyway.
+// one in a row up to RetryConvergeMax (a failure that lasts, such as a
+// missing driver, is not tried again every second), and not at all when
+// that would come no sooner than the resync, which tries anyway.
 func (dm *Daemon) retryAfter() time.Duration {
 	if dm.fails == 0 {
 		return 0
 	}
-	d := RetryConverge << min(dm.fails-1, 20)
+	d := min(RetryConverge<<min(dm.fails-1, 20), RetryConvergeMax)
 	if d >= dm.cfg.Global.ResyncInterval {
 		return 0
 	}

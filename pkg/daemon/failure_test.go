@@ -344,14 +344,17 @@ func TestFailedConvergeIsRetried(t *testing.T) {
 }
 
 // TestRetryAfter: a failure is tried again a second after it, then after
-// twice as long for each further failure in a row, until that would
-// come no sooner than the resync.
+// twice as long for each further failure in a row, up to a minute, and
+// not at all where that would come no sooner than the resync. A tester's
+// daemon, nf_tables loaded after a long outage, waited for the resync:
+// the doubling had reached 256 s and then stopped.
 func TestRetryAfter(t *testing.T) {
 	for _, tc := range []struct {
 		resync string
 		want   []time.Duration // by failures in a row: 0, 1, 2, …
 	}{
-		{"5m", []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, 64 * time.Second, 128 * time.Second, 256 * time.Second, 0, 0}},
+		{"5m", []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute, time.Minute, time.Minute, time.Minute}},
+		{"45s", []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, 0, 0}},
 		{"3s", []time.Duration{0, time.Second, 2 * time.Second, 0, 0}},
 		{"1s", []time.Duration{0, 0, 0}},
 	} {
@@ -375,8 +378,8 @@ func TestRetryAfter(t *testing.T) {
 	dm.cfg = &config.Config{}
 	dm.cfg.Global.ResyncInterval = 1 << 62
 	dm.fails = 1000
-	if d := dm.retryAfter(); d <= 0 {
-		t.Errorf("after 1000 failures in a row: retry after %s", d)
+	if d := dm.retryAfter(); d != RetryConvergeMax {
+		t.Errorf("after 1000 failures in a row: retry after %s, want %s", d, RetryConvergeMax)
 	}
 }
 

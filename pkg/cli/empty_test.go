@@ -31,6 +31,14 @@ func emptyKernel(c *config.Config) *fakekernel.Kernel {
 	return k
 }
 
+// holding adds to k a device wan with the address p, which a tunnel's
+// pinned local address is, so that status does not say that no device
+// of the box can send from it.
+func holding(k *fakekernel.Kernel, p string) *fakekernel.Kernel {
+	k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix(p)}})
+	return k
+}
+
 // configured writes conf to a file in a temporary directory and returns
 // the file, its configuration and the emptyKernel for it.
 func configured(t *testing.T, conf string) (string, *config.Config, *fakekernel.Kernel) {

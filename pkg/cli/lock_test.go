@@ -149,7 +149,7 @@ func TestStatusWithABadFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := t.TempDir()
-	startDaemon(t, emptyKernel(c), state)
+	startDaemon(t, holding(emptyKernel(c), "192.0.2.2/24"), state)
 	bad := filepath.Join(t.TempDir(), "bad.toml")
 	if err := os.WriteFile(bad, []byte("[global]\nip_forward = \"yes\"\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -194,14 +194,15 @@ func (r TunnelReport) state() string {
 // cannot carry them, its underlay's MTU is too small for the packets its
 // own MTU lets in (an ip6ip6 tunnel at 1280 over a 1300 underlay), the
 // daemon no longer repairs some of its objects (a route through it gone),
-// its local address is a guess, or its hook failed (the broker it tells
+// no device of the box can send from its local address, its local
+// address is a guess, or its hook failed (the broker it tells
 // may send to the old address).
 func (r TunnelReport) upBut() string {
 	if !r.Up {
 		return ""
 	}
 	parts := r.Underlay
-	for _, s := range []string{r.Looped, r.guessState(), r.Dropping, r.heldState(), r.hookState(), r.lookupState()} {
+	for _, s := range []string{r.LocalAbsent, r.Looped, r.guessState(), r.Dropping, r.heldState(), r.hookState(), r.lookupState()} {
 		if s != "" {
 			parts = append(slices.Clip(parts), s)
 		}

@@ -277,7 +277,7 @@ func TestStatusHook(t *testing.T) {
 func TestStatusHookFailed(t *testing.T) {
 	const hook = "/etc/tunneld/he-update.sh"
 	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.he]\nmode = \"sit\"\nlocal = \"192.0.2.42\"\nremote = \"203.0.113.1\"\nhook = \""+hook+"\"\n")
-	applied(t, file, k)
+	applied(t, file, holding(k, "192.0.2.42/24"))
 	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		name string
@@ -554,6 +554,7 @@ func TestStatusRemoteName(t *testing.T) {
 func TestStatusLookupFailing(t *testing.T) {
 	const tunnel = "[global]\nfirewall = false\n[tunnel.ds]\nmode = \"ipip6\"\nlocal = \"2001:db8::2\"\nremote = "
 	byAddr, _, k := configured(t, tunnel+"\"2001:db8::1\"\n")
+	holding(k, "2001:db8::2/64")
 	applied(t, byAddr, k)
 	byName := filepath.Join(t.TempDir(), "tunneld.toml")
 	if err := os.WriteFile(byName, []byte(tunnel+"\"aftr.example.net\"\n"), 0o600); err != nil {
@@ -631,7 +632,7 @@ func applied(t *testing.T, file string, k kernel.Kernel) {
 // its end; an older daemon's, which give no end, "for now".
 func TestStatusHeld(t *testing.T) {
 	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\n[[route]]\nto = \"10.9.0.0/16\"\ndev = \"moe\"\n")
-	applied(t, file, k)
+	applied(t, file, holding(k, "192.0.2.42/24"))
 	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
 	route := daemon.Hold{Object: "route 10.9.0.0/16 table main", Tunnel: "moe", Until: at.Add(5 * time.Minute)}
 	rule := daemon.Hold{Object: "rule priority 20000", Until: at.Add(4 * time.Minute)}
@@ -778,7 +779,7 @@ func TestStatusHeldTunnel(t *testing.T) {
 func TestStatusNotReloaded(t *testing.T) {
 	conf := "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\n"
 	file, c, k := configured(t, conf)
-	applied(t, file, k)
+	applied(t, file, holding(k, "192.0.2.42/24"))
 	edited := conf + "[tunnel.larry]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.9\"\n"
 	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
 	facts := daemon.Facts{Started: at, LastReload: at.Add(time.Minute), Converges: 2, LastConverge: at, ConfigFile: file, ConfigSum: c.Sum,
@@ -1327,5 +1328,30 @@ func TestUnderlayNotItself(t *testing.T) {
 	r.underlay(devs, tun)
 	if diff := cmp.Diff([]string{"lan is down"}, r.Underlay); diff != "" {
 		t.Errorf("underlay (-want +got):\n%s", diff)
+	}
+}
+
+// TestStatusLocalGone: a tunnel whose pinned local address has left the
+// box is up in the kernel and sends nothing; status says so on its line,
+// in the text and the JSON, and says nothing while the address is there.
+// A tester deleted the WAN's address: status said up, drift none.
+func TestStatusLocalGone(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.42\"\nremote = \"192.0.2.1\"\n")
+	applied(t, file, holding(k, "192.0.2.42/24"))
+	none := filepath.Join(t.TempDir(), "none")
+	if got := tunnelLines(statusText(t, file, k, none))[0]; got != "tunnel moe (ipip): up" {
+		t.Errorf("with the address on wan: %q, want up", got)
+	}
+	k.SetAddrs("wan", netip.MustParsePrefix("192.0.2.43/24"))
+	const gone = "its local address 192.0.2.42 is on no device of this box: the kernel sends nothing from it"
+	if diff := cmp.Diff("tunnel moe (ipip): up, but "+gone, tunnelLines(statusText(t, file, k, none))[0]); diff != "" {
+		t.Errorf("the address gone (-want +got):\n%s", diff)
+	}
+	var rep struct{ Tunnels []TunnelReport }
+	if err := minijson.Unmarshal([]byte(statusText(t, file, k, none, "--json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Tunnels) != 1 || rep.Tunnels[0].LocalAbsent != gone {
+		t.Errorf("JSON tunnels %+v: want LocalAbsent %q", rep.Tunnels, gone)
 	}
 }

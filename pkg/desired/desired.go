@@ -88,6 +88,10 @@ type TunnelStatus struct {
 	// main has no route to the remote by the underlay for its host route
 	// (the WAN's default route gone; a tester's status said up).
 	Looped string `json:",omitempty"`
+	// LocalAbsent is set on an up tunnel whose local address, given as
+	// an address, no device of the box can send from, and says why
+	// (pinnedAbsent).
+	LocalAbsent string `json:",omitempty"`
 }
 
 // Build computes the desired state. cur is the owned state observed now
@@ -259,6 +263,7 @@ func (b *builder) tunnel(t *config.Tunnel) {
 		l.MTU = b.computedMTU(t, under)
 	}
 	st.Dropping = b.shortfall(t, under, underDev, l.MTU)
+	st.LocalAbsent = b.pinnedAbsent(t)
 	st.Up = true
 	if why, refused := b.in.Refused[t.Name]; refused {
 		// The kernel refused it in this converge: not up, and not

@@ -524,7 +524,8 @@ dev = "eth0"
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Build(c, model.Inputs{Devices: map[string]model.Device{"eth0": tt.dev}}, tt.cur)
+			wan := model.Device{Name: "wan", Up: true, Running: true, Addrs: []netip.Prefix{pfx("192.0.2.1/24")}}
+			r := Build(c, model.Inputs{Devices: map[string]model.Device{"eth0": tt.dev, "wan": wan}}, tt.cur)
 			// The endpoints are the configured ones whoever holds the
 			// name: status shows them. Only the admin can free the name.
 			want := TunnelStatus{Name: "eth0", Up: tt.reason == "", Reason: tt.reason, Blocked: tt.reason != "", Local: ip("192.0.2.1"), Remote: ip("192.0.2.2")}

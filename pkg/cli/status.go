@@ -471,7 +471,7 @@ func daemonHolds(f *daemon.Facts) []daemon.Hold {
 }
 
 // hookOK is the status of a hook run that worked.
-const hookOK = "exit status 0"
+const hookOK = daemon.HookWorked
 
 // namespaceDaemon names the `tunneld run` that holds the network
 // namespace's lock (statelock.NamespaceHolder), nil when none does or

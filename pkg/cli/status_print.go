@@ -255,7 +255,7 @@ func (r TunnelReport) hookState() string {
 	if h != nil && !h.Running.IsZero() {
 		return "its hook runs (since " + h.Running.Format("15:04:05") + ")"
 	}
-	if h == nil || h.Status == hookOK {
+	if h == nil || h.Status == hookOK || h.MovedBack {
 		return ""
 	}
 	s := "its hook failed"
@@ -270,7 +270,8 @@ func (r TunnelReport) hookState() string {
 }
 
 // printHook prints the last run of a tunnel's hook, if it ran: which try
-// of its change it was when not the first.
+// of its change it was when not the first, and that a failed run's change
+// was undone since (HookRun.MovedBack).
 func printHook(w io.Writer, h *daemon.HookRun) {
 	if h == nil {
 		return
@@ -285,7 +286,11 @@ func printHook(w io.Writer, h *daemon.HookRun) {
 	if h.Try > 1 {
 		why += fmt.Sprintf(", try %d", h.Try)
 	}
-	fmt.Fprintf(w, "  hook %s: %s at %s (%s)\n", h.Path, h.Status, h.At.Format("2006-01-02 15:04:05"), why)
+	undone := ""
+	if h.MovedBack {
+		undone = "; not run again: the tunnel moved back to where the run before it put it"
+	}
+	fmt.Fprintf(w, "  hook %s: %s at %s (%s)%s\n", h.Path, h.Status, h.At.Format("2006-01-02 15:04:05"), why, undone)
 }
 
 // printUnderlay prints what the tunnel's underlay devices lack, and

@@ -293,6 +293,11 @@ func TestStatusHookFailed(t *testing.T) {
 		{"worked at the third try", daemon.HookRun{Path: hook, Reason: "moved", At: at, Status: "exit status 0", Try: 3}, []string{
 			"tunnel he (sit): up",
 			"  hook /etc/tunneld/he-update.sh: exit status 0 at 2026-12-03 17:00:00 (moved, try 3)"}},
+		// The failed change undone since: nothing is due (a tester's
+		// status said the hook failed until the next change).
+		{"failed, moved back since", daemon.HookRun{Path: hook, Reason: "moved", At: at, Status: "exit status 3", Try: 1, MovedBack: true}, []string{
+			"tunnel he (sit): up",
+			"  hook /etc/tunneld/he-update.sh: exit status 3 at 2026-12-03 17:00:00 (moved); not run again: the tunnel moved back to where the run before it put it"}},
 		{"worked", daemon.HookRun{Path: hook, Reason: "up", At: at, Status: "exit status 0", Try: 1}, []string{
 			"tunnel he (sit): up",
 			"  hook /etc/tunneld/he-update.sh: exit status 0 at 2026-12-03 17:00:00 (up)"}},

@@ -192,7 +192,14 @@ type HookRun struct {
 	// run that stood for it.
 	Running    time.Time `json:",omitzero"`
 	RunningFor string    `json:",omitempty"`
+	// MovedBack says that the failed run's change was undone since, the
+	// tunnel back where the run before it put it (the broker has that):
+	// no run is due.
+	MovedBack bool `json:",omitempty"`
 }
+
+// HookWorked is the Status of a run that worked: its exit status 0.
+const HookWorked = "exit status 0"
 
 // hookStopper is a timer armed for a retry (a *time.Timer).
 type hookStopper interface{ Stop() bool }
@@ -439,6 +446,13 @@ func (h *hooks) settled(tunnel string, sc *hookRetry) {
 		// Back where it was (a renew that kept the lease): the broker
 		// has it.
 		h.log.Info(fmt.Sprintf("tunnel %q: hook not run: the tunnel moved back to where it was", tunnel), "local", addrString(c.Local))
+		if r, ok := h.last[tunnel]; ok && r.Status != HookWorked && r.Running.IsZero() && r.Retry.IsZero() {
+			// The failed run's change is undone: its retry, dropped
+			// for this call, is not due either (a tester's status
+			// said the hook failed until the next change).
+			r.MovedBack = true
+			h.show(tunnel, r)
+		}
 		return
 	}
 	if h.paths[tunnel] != "" {

@@ -811,6 +811,18 @@ func TestHookRetryDropped(t *testing.T) {
 			r.h.call(hookCall{Tunnel: "he", Reason: "moved", Local: wanC, Remote: peerA, OldLocal: wanB, OldRemote: peerA})
 		}, false, []HookRun{cleared}, nil,
 			[]string{`level=INFO msg="tunnel \"he\": hook retry dropped: a newer run stands for it" reason=moved tries=1`}, nil},
+		// A move back, once settled, undoes the failed change: nothing
+		// is due, and status is told so (a tester's said the hook
+		// failed until the next change).
+		{"a move back", func(r *hookRig, _ string) {
+			r.h.mu.Lock()
+			r.h.settle = HookSettle
+			r.h.mu.Unlock()
+			r.h.call(hookCall{Tunnel: "he", Reason: "moved", Local: wanA, Remote: peerA, OldLocal: wanB, OldRemote: peerA})
+			r.fire()
+		}, false, []HookRun{cleared, {Reason: "moved", Status: "exit status 3", Try: 1, MovedBack: true}}, nil,
+			[]string{`level=INFO msg="tunnel \"he\": hook retry dropped: a newer run stands for it" reason=moved tries=1`,
+				`level=INFO msg="tunnel \"he\": hook not run: the tunnel moved back to where it was" local=192.0.2.7`}, nil},
 		{"a reload removes the hook", func(r *hookRig, _ string) { r.configure(nil) }, false, []HookRun{cleared}, nil,
 			[]string{`level=INFO msg="tunnel \"he\": hook retry dropped: the hook was removed" reason=moved tries=1`}, []string{"he"}},
 		{"a reload changes the hook", func(r *hookRig, dir string) {

@@ -61,7 +61,7 @@ func fullFacts() daemon.Facts {
 		Resolved:   map[string][]string{"peer.example": {"198.51.100.2", "2001:db8::2"}, "gone": nil, "empty": {}},
 		Kept:       map[string][]string{"peer.example": {"2001:db8::2"}, nasty: {nasty}, "empty": {}},
 		Failing:    map[string]string{"peer.example": nasty, nasty: ""},
-		Hooks:      map[string]daemon.HookRun{"moe": {Path: "/etc/tunneld/he-update.sh", Reason: "moved", At: when, Status: "exit status 1", Try: 3, Retry: when.Add(2 * time.Minute), Running: when.Add(time.Minute), RunningFor: "up"}, nasty: {Status: nasty}},
+		Hooks:      map[string]daemon.HookRun{"moe": {Path: "/etc/tunneld/he-update.sh", Reason: "moved", At: when, Status: "exit status 1", Try: 3, Retry: when.Add(2 * time.Minute), Running: when.Add(time.Minute), RunningFor: "up", MovedBack: true}, nasty: {Status: nasty}},
 		Unmarked:   map[string]int{"moe": 7, nasty: math.MaxInt32},
 	}
 }
@@ -78,7 +78,7 @@ func fullStatus() cli.Status {
 			MTU: -1, Stats: model.Stats{RxPackets: 1, TxPackets: 2, RxBytes: math.MaxUint64, TxBytes: 4, RxErrors: 5, TxErrors: 6, RxDropped: 7, TxDropped: 8},
 			LastChange: "yesterday",
 			Routes:     []string{"routes: 192.168.2.0/24 table vpn unreachable until moe is up", nasty},
-			LastHook:   &daemon.HookRun{Path: nasty, Reason: "start", At: when.UTC(), Status: "killed after 30s", Try: math.MaxInt32, Retry: when.Add(30 * time.Second).UTC(), Running: when.UTC(), RunningFor: nasty},
+			LastHook:   &daemon.HookRun{Path: nasty, Reason: "start", At: when.UTC(), Status: "killed after 30s", Try: math.MaxInt32, Retry: when.Add(30 * time.Second).UTC(), Running: when.UTC(), RunningFor: nasty, MovedBack: true},
 			Held:       []daemon.Hold{{Object: `tunnel "moe"`, Tunnel: "moe", Until: when}},
 			Underlay:   []string{"wan has no carrier", nasty}, Dropping: nasty, Looped: nasty, LocalAbsent: nasty, LocalGuess: true,
 		}, {Name: "larry"}},

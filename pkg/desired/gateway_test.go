@@ -323,3 +323,58 @@ func TestGatewayDevice(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayOnDownDevice: a route with a gateway and no dev whose
+// gateway is on the subnet of a device that is down is left out with a
+// note, as one that names that device is: a tester's LAN went down, the
+// kernel removed its subnet route, and the route, added again without a
+// device, went into a tunnel by its table's default route, with no note
+// and no drift. Up again, the route is back on the LAN.
+func TestGatewayOnDownDevice(t *testing.T) {
+	const conf = "[global]\nfirewall = false\n[[route]]\nto = \"172.16.0.0/16\"\nvia = \"192.168.1.254\"\ntable = 100\n"
+	lan := func(up bool) model.Device {
+		return model.Device{Name: "lan0", MTU: 1500, Up: up, Running: up, Addrs: []netip.Prefix{pfx("192.168.1.1/24")}}
+	}
+	wide := model.Device{Name: "wide", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{pfx("192.168.0.1/16")}}
+	connected := model.UnderlayRoute{Dst: pfx("192.168.1.0/24"), Dev: "lan0"}
+	note := "route 172.16.0.0/16 table 100: its gateway 192.168.1.254 is on the subnet of lan0, which is down"
+	for _, tt := range []struct {
+		name    string
+		devices []model.Device
+		routes  []model.UnderlayRoute
+		dev     string // the route's device, "" for none
+		note    string
+	}{
+		{"up", []model.Device{lan(true)}, []model.UnderlayRoute{connected}, "lan0", ""},
+		{"down", []model.Device{lan(false)}, nil, "", note},
+		{"down, a wider subnet up", []model.Device{lan(false), wide}, nil, "", note},
+		{"down, a direct route up", []model.Device{lan(false), wide}, []model.UnderlayRoute{{Dst: pfx("192.168.0.0/16"), Dev: "wide"}}, "wide", ""},
+		{"another subnet down", []model.Device{{Name: "lan1", MTU: 1500, Addrs: []netip.Prefix{pfx("192.168.2.1/24")}}}, nil, "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := model.Inputs{Devices: map[string]model.Device{}, Routes: tt.routes}
+			for _, d := range tt.devices {
+				in.Devices[d.Name] = d
+			}
+			r := Build(parse(t, conf), in, model.State{})
+			var got []string
+			for _, rt := range r.State.Routes {
+				got = append(got, rt.Dst.String()+" dev "+rt.Dev)
+			}
+			var want []string
+			if tt.note == "" {
+				want = []string{"172.16.0.0/16 dev " + tt.dev}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("routes (-want +got):\n%s", diff)
+			}
+			var notes []string
+			if tt.note != "" {
+				notes = []string{tt.note}
+			}
+			if diff := cmp.Diff(notes, r.Notes); diff != "" {
+				t.Errorf("notes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

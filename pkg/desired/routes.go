@@ -40,6 +40,14 @@ func (b *builder) routes() {
 		if dev == "" && via.IsValid() {
 			dev = b.gatewayDevice(via)
 		}
+		if down := b.downHolder(r, via, dev); down != "" {
+			// As for a route given its down device: the kernel would
+			// take the gateway by whatever route it finds in the
+			// route's table (a tester's went into a tunnel, by that
+			// table's default route).
+			b.note("route %s table %d: its gateway %s is on the subnet of %s, which is down", r.To, r.Table, via, down)
+			continue
+		}
 		b.res.State.Routes = append(b.res.State.Routes, model.Route{
 			Table: r.Table, Dst: r.To, Via: via, Dev: dev, OnLink: r.OnLink, Metric: metric(r.To.Addr(), r.Metric), Src: r.Src, Type: r.Type,
 		})
@@ -98,6 +106,31 @@ func (b *builder) gatewayDevice(gateway netip.Addr) string {
 		return ""
 	}
 	return u.Dev
+}
+
+// downHolder is, for a route r with a gateway and no dev for which no
+// device that is up was found (dev, see gatewayDevice), the device that
+// is down, not one of the file's tunnels, whose address's subnet holds
+// the gateway (the narrowest); "" when none does, and for other routes.
+// That is the device the route reaches its gateway by once it is up: the
+// kernel removes a down device's IPv4 subnet routes and keeps its
+// addresses, so that main has no route to say it.
+func (b *builder) downHolder(r *config.Route, gateway netip.Addr, dev string) string {
+	if r.Dev != "" || dev != "" || !gateway.IsValid() {
+		return ""
+	}
+	found, bits := "", -1
+	for name, d := range b.in.Devices {
+		if d.Up || b.c.TunnelByName(name) != nil {
+			continue
+		}
+		for _, p := range d.Addrs {
+			if p.Masked().Contains(gateway) && (p.Bits() > bits || p.Bits() == bits && name < found) {
+				found, bits = name, p.Bits()
+			}
+		}
+	}
+	return found
 }
 
 // foreignKeys warns about each configured route in table main whose

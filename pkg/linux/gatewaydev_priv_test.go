@@ -72,3 +72,60 @@ func TestPrivilegedGatewayDevice(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivilegedGatewayDeviceDown: a route with a gateway and no dev
+// whose gateway's device goes down is left out (with a note), as one
+// that names the device is, and comes back on it when it is up: a
+// tester's was added again without a device while the LAN was down, and
+// the kernel put it on the tunnel of its table's default route.
+func TestPrivilegedGatewayDeviceDown(t *testing.T) {
+	k := open(t)
+	for _, pair := range [][2]string{{"v0", "v0peer"}, {"lan0", "lan0peer"}} {
+		if err := netnstest.Veth(pair[0], pair[1], nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range pair {
+			if err := netnstest.LinkUp(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := netnstest.AddAddr("lan0", netip.MustParsePrefix("192.168.1.1/24")); err != nil {
+		t.Fatal(err)
+	}
+	c := parse(t, "[global]\nfirewall = false\n[[route]]\nto = \"default\"\ndev = \"v0\"\ntable = 100\n"+
+		"[[route]]\nto = \"172.16.0.0/16\"\nvia = \"192.168.1.254\"\ntable = 100\n")
+	on := func(when string) (string, []string) {
+		t.Helper()
+		rep, err := engine.Converge(ctx, k, c, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		have, _, err := k.Observe(ctx, engine.Scope(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev := "none"
+		for _, r := range have.Routes {
+			if r.Dst == netip.MustParsePrefix("172.16.0.0/16") {
+				dev = r.Dev
+			}
+		}
+		return dev, rep.Last.Want.Notes
+	}
+	if dev, _ := on("lan0 up"); dev != "lan0" {
+		t.Errorf("lan0 up: the route is on %s, want lan0", dev)
+	}
+	if err := netnstest.LinkDown("lan0"); err != nil {
+		t.Fatal(err)
+	}
+	if dev, notes := on("lan0 down"); dev != "none" || len(notes) != 1 {
+		t.Errorf("lan0 down: the route is on %s with notes %q, want none and one note", dev, notes)
+	}
+	if err := netnstest.LinkUp("lan0"); err != nil {
+		t.Fatal(err)
+	}
+	if dev, _ := on("lan0 up again"); dev != "lan0" {
+		t.Errorf("lan0 up again: the route is on %s, want lan0", dev)
+	}
+}

@@ -323,13 +323,20 @@ func daemonTunnels(f *daemon.Facts) []TunnelReport {
 }
 
 // followed fills in the addresses of d, the device the tunnel's local
-// address follows: those it can follow, and those it cannot with why.
+// address follows: those of the tunnel's outer family (r.Mode) it can
+// follow, and those it cannot with why. A tester's sit tunnel listed the
+// WAN's IPv6 addresses, and their failed detection, beside its IPv4 one.
 func (r *TunnelReport) followed(d model.Device) {
+	six := r.Mode.OuterIPv6()
 	for _, p := range d.Addrs {
-		r.LocalDeviceAddrs = append(r.LocalDeviceAddrs, p.String())
+		if p.Addr().Is6() == six {
+			r.LocalDeviceAddrs = append(r.LocalDeviceAddrs, p.String())
+		}
 	}
 	for _, u := range d.Unusable {
-		r.LocalDeviceUnusable = append(r.LocalDeviceUnusable, u.Prefix.String()+" "+u.Why())
+		if u.Prefix.Addr().Is6() == six {
+			r.LocalDeviceUnusable = append(r.LocalDeviceUnusable, u.Prefix.String()+" "+u.Why())
+		}
 	}
 }
 

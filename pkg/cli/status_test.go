@@ -174,13 +174,17 @@ func TestStatusFollows(t *testing.T) {
 		// kernel still from the address the device lost.
 		{"none, the kernel's from before", model.Device{}, "  local  none (follows wan: no address; kernel has 2001:db8::7)", 1452, "2001:db8::7"},
 		{"usable", model.Device{Addrs: []netip.Prefix{p("192.0.2.7/24"), p("2001:db8::7/64")}},
-			"  local  2001:db8::7 (follows wan: 192.0.2.7/24, 2001:db8::7/64)", 0, ""},
+			"  local  2001:db8::7 (follows wan: 2001:db8::7/64)", 0, ""},
 		{"in detection", model.Device{Unusable: []model.UnusableAddr{tentative}},
 			"  local  none (follows wan: no usable address; 2001:db8::5/64 is in duplicate address detection)", 0, ""},
 		{"failed", model.Device{Unusable: []model.UnusableAddr{failed}},
 			"  local  none (follows wan: no usable address; 2001:db8::6/64 failed duplicate address detection)", 0, ""},
 		{"usable and not", model.Device{Addrs: []netip.Prefix{p("192.0.2.7/24")}, Unusable: []model.UnusableAddr{tentative, failed}},
-			"  local  none (follows wan: 192.0.2.7/24; 2001:db8::5/64 is in duplicate address detection, 2001:db8::6/64 failed duplicate address detection)", 0, ""},
+			"  local  none (follows wan: no usable address; 2001:db8::5/64 is in duplicate address detection, 2001:db8::6/64 failed duplicate address detection)", 0, ""},
+		// The outer family's only: a tester's ipip6 tunnel listed the
+		// WAN's IPv4 address among those it could follow.
+		{"the other family's only", model.Device{Addrs: []netip.Prefix{p("192.0.2.7/24")}},
+			"  local  none (follows wan: no address)", 0, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := TunnelReport{Name: "ds", Mode: model.ModeIPIP6, LocalDevice: "wan", MTU: tt.mtu, LocalActual: tt.actual}
@@ -204,6 +208,20 @@ func TestStatusFollows(t *testing.T) {
 				t.Errorf("local line (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestStatusFollowsIPv4: a sit tunnel's local line lists the device's
+// IPv4 addresses only, not its IPv6 ones nor their failed detection (a
+// tester's did).
+func TestStatusFollowsIPv4(t *testing.T) {
+	p := netip.MustParsePrefix
+	r := TunnelReport{Name: "he", Mode: model.ModeSIT, LocalDevice: "wan", LocalWanted: "192.0.2.7"}
+	r.followed(model.Device{Addrs: []netip.Prefix{p("192.0.2.7/24"), p("2001:db8::7/64")}, Unusable: []model.UnusableAddr{{Prefix: p("2001:db8::6/64"), Failed: true}}})
+	var b bytes.Buffer
+	printStatus(&b, Status{Tunnels: []TunnelReport{r}})
+	if want := "  local  192.0.2.7 (follows wan: 192.0.2.7/24)\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("status:\n%s\nwant the line %q", b.String(), want)
 	}
 }
 

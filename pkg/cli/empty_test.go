@@ -32,10 +32,19 @@ func emptyKernel(c *config.Config) *fakekernel.Kernel {
 }
 
 // holding adds to k a device wan with the address p, which a tunnel's
-// pinned local address is, so that status does not say that no device
-// of the box can send from it.
+// pinned local address is, and a default route of its family by it, so
+// that status does not say that no device of the box can send from it,
+// nor that table main has no route to the remote.
 func holding(k *fakekernel.Kernel, p string) *fakekernel.Kernel {
 	k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix(p)}})
+	return routed(k, "wan", p)
+}
+
+// routed adds to k a default route by dev, via the first address of the
+// subnet of p (an address of dev's, whose family it takes).
+func routed(k *fakekernel.Kernel, dev, p string) *fakekernel.Kernel {
+	sub := netip.MustParsePrefix(p).Masked()
+	k.AddForeignRoute(model.Route{Table: model.TableMain, Dst: netip.PrefixFrom(sub.Addr(), 0).Masked(), Via: sub.Addr().Next(), Dev: dev}, 3)
 	return k
 }
 

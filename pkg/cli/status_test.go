@@ -1026,7 +1026,7 @@ func TestStatusIPv6Shortfall(t *testing.T) {
 			}
 			k.Devices["wan"].MTU = tt.underlay
 			k.SetAddrs("wan", netip.MustParsePrefix("2001:db8:a::2/64"), netip.MustParsePrefix("192.0.2.7/24"))
-			applied(t, file, k)
+			applied(t, file, routed(k, "wan", "2001:db8:a::2/64"))
 			out := statusText(t, file, k, filepath.Join(t.TempDir(), "none"))
 			if diff := cmp.Diff(tt.line, tunnelLines(out)[0]); diff != "" {
 				t.Errorf("tunnel line (-want +got):\n%s", diff)
@@ -1273,7 +1273,8 @@ func TestStatusLooped(t *testing.T) {
 // TestStatusLocalGuess: a tunnel whose local address follows a device
 // with two addresses, once no route decides between them (the WAN's
 // default route gone in a renew), says that its address is a guess (a
-// tester's status said up on a modem's address for the whole gap).
+// tester's status said up on a modem's address for the whole gap). With
+// no route to the remote at all, it says that instead.
 func TestStatusLocalGuess(t *testing.T) {
 	file, _, k := configured(t, "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"wan\"\nremote = \"198.51.100.9\"\nhost_route = false\n")
 	if k.Devices["wan"] == nil {
@@ -1288,9 +1289,17 @@ func TestStatusLocalGuess(t *testing.T) {
 		t.Errorf("with the WAN's default route: %q, want up", got)
 	}
 	k.Routes = slices.DeleteFunc(k.Routes, func(r fakekernel.Route) bool { return r.Route == wanDefault })
-	want := "tunnel moe (ipip): up, but no route to its remote by its device decides its local address yet: 192.0.2.7 is a guess"
+	// No route at all says more than the guess: nothing is sent.
+	want := "tunnel moe (ipip): up, but table main has no route to its remote 198.51.100.9: the kernel cannot send its packets (the WAN's default route gone?)"
 	if got := tunnelLines(statusText(t, file, k, none))[0]; got != want {
 		t.Errorf("without it: %q, want %q", got, want)
+	}
+	// A route by another device (an LTE backup's): the guess.
+	k.AddDevice(model.Device{Name: "lte0", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("10.64.0.2/24")}})
+	routed(k, "lte0", "10.64.0.2/24")
+	want = "tunnel moe (ipip): up, but no route to its remote by its device decides its local address yet: 192.0.2.7 is a guess"
+	if got := tunnelLines(statusText(t, file, k, none))[0]; got != want {
+		t.Errorf("with a default route by another device: %q, want %q", got, want)
 	}
 }
 

@@ -92,6 +92,9 @@ type TunnelStatus struct {
 	// an address, no device of the box can send from, and says why
 	// (pinnedAbsent).
 	LocalAbsent string `json:",omitempty"`
+	// Unrouted is set on an up tunnel whose remote table main has no
+	// route to, and says so (unrouted).
+	Unrouted string `json:",omitempty"`
 }
 
 // Build computes the desired state. cur is the owned state observed now
@@ -113,6 +116,7 @@ func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 	b.foreignKeys()
 	b.rules()
 	b.hostRoutes()
+	b.unroutedTunnels()
 	b.sysctls()
 	b.acceptRA()
 	b.fallbacks()

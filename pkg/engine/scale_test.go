@@ -52,6 +52,7 @@ func converged(tb testing.TB, n int) (*config.Config, model.State, model.Inputs)
 	c := scaleConfig(tb, n, false)
 	k := fakekernel.New()
 	k.AddDevice(model.Device{Name: "eth0", Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.0.1/16")}})
+	k.AddForeignRoute(model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.0.254"), Dev: "eth0"}, 3)
 	if _, err := Converge(ctx, k, c, nil); err != nil {
 		tb.Fatal(err)
 	}

@@ -65,3 +65,54 @@ func TestPinnedAbsent(t *testing.T) {
 		})
 	}
 }
+
+// TestUnrouted: an up tunnel whose remote table main has no route to
+// says so, and not while main reaches the remote: a route of the
+// underlay's, the remote on an up device's subnet, a route of tunneld's
+// own through another tunnel; nor for a tunnel bound to a device, one
+// whose packets loop (which says more), or where the routes were not
+// read. A tester's WAN lost its router advertisement's default route:
+// status said up.
+func TestUnrouted(t *testing.T) {
+	const v6 = "[global]\nfirewall = false\n[tunnel.t6]\nmode = \"ip6ip6\"\nlocal = \"wan\"\nremote = \"2001:db8:b::1\"\n"
+	const bound = "[global]\nfirewall = false\n[tunnel.t6]\nmode = \"ip6ip6\"\nlocal = \"wan\"\ndev = \"wan\"\nremote = \"2001:db8:b::1\"\n"
+	const nested = v6 + "[tunnel.outer]\nmode = \"ip6ip6\"\nlocal = \"wan\"\nremote = \"2001:db8:c::1\"\n[[route]]\nto = \"2001:db8:b::/48\"\ndev = \"outer\"\n"
+	const looped = v6 + "address = \"fd00::1/64\"\n[[route]]\nto = \"::/0\"\ndev = \"t6\"\n"
+	wan := model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{pfx("2001:db8:a::2/64")}}
+	onLink := wan
+	onLink.Addrs = []netip.Prefix{pfx("2001:db8:b::2/64")}
+	gone := "table main has no route to its remote 2001:db8:b::1: the kernel cannot send its packets (the WAN's default route gone?)"
+	for _, tt := range []struct {
+		name, conf string
+		wan        model.Device
+		routes     []model.UnderlayRoute
+		unread     bool
+		want       string
+	}{
+		{"a default route", v6, wan, defaults("wan"), false, ""},
+		{"none", v6, wan, nil, false, gone},
+		{"only another family's", v6, wan, defaults("wan")[:1], false, gone},
+		{"on the wan's subnet", v6, onLink, nil, false, ""},
+		{"bound to the wan", bound, wan, nil, false, ""},
+		{"through another tunnel", nested, wan, nil, false, ""},
+		{"looped", looped, wan, nil, false, ""},
+		{"routes not read", v6, wan, nil, true, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := model.Inputs{Devices: map[string]model.Device{"wan": tt.wan}, Routes: tt.routes, AddrsUnread: tt.unread}
+			r := Build(parse(t, tt.conf), in, model.State{})
+			got, up := "", false
+			for _, st := range r.Tunnels {
+				if st.Name == "t6" {
+					got, up = st.Unrouted, st.Up
+				}
+			}
+			if !up && !tt.unread {
+				t.Fatalf("t6 is not up: %+v", r.Tunnels)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Unrouted (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -327,14 +327,32 @@ func daemonTunnels(f *daemon.Facts) []TunnelReport {
 
 // followed fills in the addresses of d, the device the tunnel's local
 // address follows: those of the tunnel's outer family (r.Mode) it can
-// follow, and those it cannot with why. A tester's sit tunnel listed the
+// follow, temporary (IPv4: secondary) and deprecated ones marked, and
+// those it cannot with why. A tester's sit tunnel listed the
 // WAN's IPv6 addresses, and their failed detection, beside its IPv4 one.
 func (r *TunnelReport) followed(d model.Device) {
 	six := r.Mode.OuterIPv6()
-	for _, p := range d.Addrs {
-		if p.Addr().Is6() == six {
-			r.LocalDeviceAddrs = append(r.LocalDeviceAddrs, p.String())
+	// The device's addresses come primary first, then secondary (IPv6:
+	// temporary), then deprecated ones (model.Device.Secondary,
+	// Deprecated): those are marked so, which says why the local address
+	// is not one the kernel would send from (a tester's with
+	// use_tempaddr = 2, whose kernel took a temporary address).
+	deprecated := len(d.Addrs) - d.Deprecated
+	secondary := deprecated - d.Secondary
+	for i, p := range d.Addrs {
+		if p.Addr().Is6() != six {
+			continue
 		}
+		a := p.String()
+		switch {
+		case i >= deprecated:
+			a += " deprecated"
+		case i >= secondary && six:
+			a += " temporary"
+		case i >= secondary:
+			a += " secondary"
+		}
+		r.LocalDeviceAddrs = append(r.LocalDeviceAddrs, a)
 	}
 	for _, u := range d.Unusable {
 		if u.Prefix.Addr().Is6() == six {

@@ -181,6 +181,10 @@ func TestStatusFollows(t *testing.T) {
 			"  local  none (follows wan: no usable address; 2001:db8::6/64 failed duplicate address detection)", 0, ""},
 		{"usable and not", model.Device{Addrs: []netip.Prefix{p("192.0.2.7/24")}, Unusable: []model.UnusableAddr{tentative, failed}},
 			"  local  none (follows wan: no usable address; 2001:db8::5/64 is in duplicate address detection, 2001:db8::6/64 failed duplicate address detection)", 0, ""},
+		// Temporary and deprecated ones marked (a tester's kernel sent
+		// from a temporary one, and status did not say which it was).
+		{"temporary and deprecated", model.Device{Addrs: []netip.Prefix{p("2001:db8::7/64"), p("192.0.2.7/24"), p("2001:db8::8/64"), p("2001:db8::9/64")}, Secondary: 1, Deprecated: 1},
+			"  local  2001:db8::7 (follows wan: 2001:db8::7/64, 2001:db8::8/64 temporary, 2001:db8::9/64 deprecated)", 0, ""},
 		// The outer family's only: a tester's ipip6 tunnel listed the
 		// WAN's IPv4 address among those it could follow.
 		{"the other family's only", model.Device{Addrs: []netip.Prefix{p("192.0.2.7/24")}},

@@ -288,8 +288,10 @@ func statusInvalid(env *Env, st Status, err error, asJSON bool) int {
 		emitStatus(env, st, true)
 		return 1
 	}
-	printDaemonTunnels(env.Stdout, st)
-	printDaemon(env.Stdout, st)
+	w := &printable{w: env.Stdout}
+	printDaemonTunnels(w, st)
+	printDaemon(w, st)
+	w.Flush()
 	return 1
 }
 
@@ -407,7 +409,9 @@ func emitStatus(env *Env, st Status, asJSON bool) int {
 		env.Stdout.Write(append(b, '\n'))
 		return 0
 	}
-	printStatus(env.Stdout, st)
+	w := &printable{w: env.Stdout}
+	printStatus(w, st)
+	w.Flush()
 	return 0
 }
 

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -1389,5 +1390,23 @@ func TestStatusLocalGone(t *testing.T) {
 	}
 	if len(rep.Tunnels) != 1 || rep.Tunnels[0].LocalAbsent != gone {
 		t.Errorf("JSON tunnels %+v: want LocalAbsent %q", rep.Tunnels, gone)
+	}
+}
+
+// TestStatusPrintable: what status prints of the daemon's facts, which
+// come from a socket in the state directory, has its control characters
+// escaped: a tester's fake daemon there cleared the screen and coloured
+// status's lines with a last error of escape sequences.
+func TestStatusPrintable(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n")
+	applied(t, file, k)
+	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
+	facts := daemon.Facts{Started: at, Converges: 1, LastConverge: at, LastError: "boom\x1b[2J\x1b[31mRED\u009b1m", LastErrorAt: at}
+	out := statusText(t, file, k, serveFacts(t, facts))
+	if strings.ContainsAny(out, "\x1b\u009b") || !utf8.ValidString(out) {
+		t.Errorf("status prints control characters or bytes that are not UTF-8:\n%q", out)
+	}
+	if want := `boom\x1b[2J\x1b[31mRED\xc2\x9b1m`; !strings.Contains(out, want) {
+		t.Errorf("status:\n%s\nwant the last error as %s", out, want)
 	}
 }

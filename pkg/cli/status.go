@@ -138,14 +138,7 @@ func runStatus(env *Env, args []string) int {
 	if err == nil {
 		st.Daemon = &facts
 	} else {
-		st.DaemonError = queryErr(*sock, err)
-		if h := namespaceDaemon(env); h != nil {
-			// A wipe of the state directory took the socket; the
-			// daemon puts it back at its next convergence (a
-			// tester's status said no daemon ran).
-			st.DaemonError = fmt.Sprintf("a daemon runs in this network namespace (%s, state directory %s), but its status socket %s is gone (the state directory wiped?): it listens again at its next convergence (after an event, or its resync at the latest); until then status shows what the file wants, not the daemon's facts",
-				h.Holder(), h.Dir, *sock)
-		}
+		st.DaemonError = daemonError(*sock, err, namespaceDaemon(env))
 	}
 	if st.Daemon != nil && filepath.IsAbs(st.Daemon.ConfigFile) && !given(fs, "c") {
 		// The running daemon's file, which may not be the default (a
@@ -518,6 +511,23 @@ func namespaceDaemon(env *Env) *statelock.HeldError {
 	return nil
 }
 
+// daemonError says why the daemon's socket sock gave no answer (err),
+// where h is the daemon that holds the network namespace, if one does:
+// a wipe of the state directory took the socket, which the daemon puts
+// back at its next convergence (a tester's status said no daemon ran).
+// A socket this user may not reach is not gone (a tester's non-root
+// status was told so).
+func daemonError(sock string, err error, h *statelock.HeldError) string {
+	if h == nil || denied(err) {
+		return queryErr(sock, err)
+	}
+	return fmt.Sprintf("a daemon runs in this network namespace (%s, state directory %s), but its status socket %s is gone (the state directory wiped?): it listens again at its next convergence (after an event, or its resync at the latest); until then status shows what the file wants, not the daemon's facts",
+		h.Holder(), h.Dir, sock)
+}
+
+// denied reports whether err is a refusal for want of permission.
+func denied(err error) bool { return errors.Is(err, fs.ErrPermission) }
+
 // queryErr says in an admin's words why the daemon's socket gave no
 // answer.
 func queryErr(sock string, err error) string {
@@ -526,8 +536,10 @@ func queryErr(sock string, err error) string {
 		return "no daemon running (no socket " + sock + ")"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "no daemon running (nothing listens on " + sock + ")"
-	case errors.Is(err, fs.ErrPermission):
-		return "cannot ask the daemon: permission denied on " + sock
+	case denied(err):
+		// Not "gone": a tester's non-root status was told so while
+		// the socket was there, the daemon's user's alone.
+		return "cannot ask the daemon: permission denied on " + sock + " (it and its state directory are the daemon's user's: run status as root, or as that user)"
 	}
 	return "cannot ask the daemon at " + sock + ": " + err.Error()
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/minijson"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/plan"
+	"github.com/tunneld/tunneld/pkg/statelock"
 )
 
 // TestQueryErr: a daemon that cannot be asked is described without the
@@ -48,8 +49,12 @@ func TestQueryErr(t *testing.T) {
 		{"missing", filepath.Join(dir, "none.sock"), nil, "no daemon running (no socket " + filepath.Join(dir, "none.sock") + ")"},
 		{"stale", stale, nil, "no daemon running (nothing listens on " + stale + ")"},
 		{"permission", "/run/x.sock", &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)},
-			"cannot ask the daemon: permission denied on /run/x.sock"},
+			"cannot ask the daemon: permission denied on /run/x.sock (it and its state directory are the daemon's user's: run status as root, or as that user)"},
 	}
+	// With a daemon holding the network namespace, a socket that is not
+	// there is gone; one this user may not reach is not (a tester's
+	// non-root status was told it was gone).
+	running := &statelock.HeldError{Namespace: true, Pid: 42, Command: "run", Dir: "/run/tunneld"}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.err
@@ -58,6 +63,10 @@ func TestQueryErr(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, queryErr(tt.sock, err)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
+			}
+			got := daemonError(tt.sock, err, running)
+			if gone := strings.Contains(got, "is gone"); gone != (tt.name != "permission") {
+				t.Errorf("with a daemon running: %q", got)
 			}
 		})
 	}

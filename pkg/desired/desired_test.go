@@ -27,12 +27,13 @@ func parse(t *testing.T, src string) *config.Config {
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
+func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
+
 // defaults are an IPv4 and an IPv6 default route by dev, as main has on
 // a WAN, for inputs whose tunnels must not be unrouted.
 func defaults(dev string) []model.UnderlayRoute {
 	return []model.UnderlayRoute{{Dst: pfx("0.0.0.0/0"), Via: ip("192.0.2.1"), Dev: dev}, {Dst: pfx("::/0"), Via: ip("fe80::1"), Dev: dev}}
 }
-func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
 
 const wan = `
 [global]

@@ -615,6 +615,7 @@ func (h *hooks) retryDue(tunnel string, rt *hookRetry) {
 // how it ended, the start of its output, and whether it exited with
 // status 0.
 func (h *hooks) exec(path string, c hookCall) (status, out string, ok bool) {
+	closeInherited()
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		return "cannot start: " + err.Error(), "", false

@@ -1359,3 +1359,29 @@ func TestHookSettleWhileUnsettled(t *testing.T) {
 		t.Errorf("no warning that the hook ran unsettled:\n%s", r.log.String())
 	}
 }
+
+// TestHookInheritedDescriptors: a descriptor the daemon inherited without
+// close-on-exec (a shell's `exec 7>file` before `tunneld run`) is not
+// open in a hook; a tester's hook had it.
+func TestHookInheritedDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	fd, err := syscall.Open(filepath.Join(dir, "leak"), syscall.O_CREAT|syscall.O_WRONLY, 0o600) // no O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	inheritedOnce = sync.Once{} // another test's hook may have run first
+	path := script(t, dir, "hook.sh", fmt.Sprintf("#!/bin/sh\nls /proc/$$/fd >%s/fds\n", dir))
+	r := newHookRig(t, time.Minute, map[string]string{"he": path})
+	r.h.call(hookCall{Tunnel: "he", Reason: "up", Local: wanB})
+	if run := r.next(); run.Status != HookWorked {
+		t.Fatalf("hook: %+v", run)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "fds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(strings.Fields(string(b)), strconv.Itoa(fd)) {
+		t.Errorf("descriptor %d is open in the hook: %s", fd, strings.Fields(string(b)))
+	}
+}

@@ -62,6 +62,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	// document: left in, it would shift every position on line 1 and
 	// hide the first section's header from the position scanner.
 	src := strings.TrimPrefix(string(data), "\uFEFF")
+	if e := tooDeep(name, src); e != nil {
+		return nil, Errors{e}
+	}
 	if _, err := toml.Decode(src, &raw); err != nil {
 		return nil, Errors{syntaxError(name, src, err)}
 	}

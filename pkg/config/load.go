@@ -17,7 +17,7 @@ import (
 
 // Load reads and validates the configuration at path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, _, err := readFile(path)
 	if errors.Is(err, fs.ErrPermission) {
 		// The systemd unit runs as a dynamic user, neither the file's
 		// owner nor in its group (a tester's root 0600 file, the mode

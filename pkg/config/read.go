@@ -1,0 +1,67 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxSize is the largest configuration file tunneld reads, 8 MiB: it is
+// read whole and decoded in memory, about five times its size (a
+// tester's 100 MB file of comments took 500 MB). 10 000 tunnels, each
+// with a table, a route and a rule, take 2.3 MB (scaletest.Config).
+const maxSize = 8 << 20
+
+// readFile reads the configuration file at path, which must be a regular
+// file of maxSize bytes at most, and returns its content and what fstat
+// says of it. It is opened without blocking: opening a FIFO for reading
+// waits for a writer, and status, which reads the file the daemon's
+// socket names, hung on one for good (a tester's).
+func readFile(path string) ([]byte, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s: is %s, not a regular file: give the path of the configuration file", path, fileKind(fi.Mode()))
+	}
+	if fi.Size() > maxSize {
+		return nil, nil, tooBig(path, fi.Size())
+	}
+	// Limited: the file may grow while it is read.
+	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(data) > maxSize {
+		return nil, nil, tooBig(path, int64(len(data)))
+	}
+	return data, fi, nil
+}
+
+func tooBig(path string, size int64) error {
+	return fmt.Errorf("%s: is %d bytes, more than the %d (%d MiB) a configuration file may have (10 000 tunnels, each with a table, a route and a rule, take 2.3 MB): is it the right file?", path, size, maxSize, maxSize>>20)
+}
+
+// fileKind names the kind of file m is, in ls(1)'s words.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.String()
+}

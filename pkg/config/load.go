@@ -15,9 +15,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Load reads and validates the configuration at path.
+// Load reads and validates the configuration at path. Besides the
+// file's problems, the Config's Warnings say when the file, a hook, or
+// the directory holding either may be written by other users.
 func Load(path string) (*Config, error) {
-	data, _, err := readFile(path)
+	data, fi, err := readFile(path)
 	if errors.Is(err, fs.ErrPermission) {
 		// The systemd unit runs as a dynamic user, neither the file's
 		// owner nor in its group (a tester's root 0600 file, the mode
@@ -27,7 +29,12 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	c, d, err := parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	d.writableFiles(c, path, fi)
+	return c, nil
 }
 
 // readableHint says what makes the file at path, which this process may
@@ -57,16 +64,22 @@ func readableHint(path string) string {
 // positions. On error the result is nil and err is an Errors holding every
 // problem found.
 func Parse(name string, data []byte) (*Config, error) {
+	c, _, err := parse(name, data)
+	return c, err
+}
+
+// parse is Parse, with the decoder for Load's warnings about the files.
+func parse(name string, data []byte) (*Config, *decoder, error) {
 	var raw map[string]any
 	// A byte-order mark (Windows editors write one) is not part of the
 	// document: left in, it would shift every position on line 1 and
 	// hide the first section's header from the position scanner.
 	src := strings.TrimPrefix(string(data), "\uFEFF")
 	if e := tooDeep(name, src); e != nil {
-		return nil, Errors{e}
+		return nil, nil, Errors{e}
 	}
 	if _, err := toml.Decode(src, &raw); err != nil {
-		return nil, Errors{syntaxError(name, src, err)}
+		return nil, nil, Errors{syntaxError(name, src, err)}
 	}
 	if len(raw) == 0 {
 		// No key and no section: white space and comments only, a
@@ -74,16 +87,16 @@ func Parse(name string, data []byte) (*Config, error) {
 		// every line commented out far likelier than the wish to
 		// remove everything, which [global] alone says (testers'
 		// truncated files removed every tunnel, by apply or reload).
-		return nil, Errors{{File: name, Line: 1, Col: 1, Msg: EmptyMessage}}
+		return nil, nil, Errors{{File: name, Line: 1, Col: 1, Msg: EmptyMessage}}
 	}
 	d := &decoder{file: name, src: src}
 	c := d.config(d.table("", raw))
 	if len(d.errs) > 0 {
 		d.sort()
-		return nil, d.errs
+		return nil, nil, d.errs
 	}
 	c.Sum = Sum(data)
-	return c, nil
+	return c, d, nil
 }
 
 // EmptyMessage is the error of a file that configures nothing (white

@@ -31,8 +31,10 @@ type Config struct {
 
 	// Warnings are parts of the file that are valid but that tunneld
 	// reads and then does not do (the filter's sections with firewall =
-	// false), each as FILE:LINE:COL: option: message. tunneld check
-	// prints them; they do not make the file invalid.
+	// false), each as FILE:LINE:COL: option: message, and, from Load,
+	// the file, a hook or a directory holding one that other users may
+	// write (the file's own as FILE: message). tunneld check prints
+	// them; they do not make the file invalid.
 	Warnings []string
 
 	byName map[string]*Tunnel

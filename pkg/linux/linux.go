@@ -90,9 +90,9 @@ type Kernel struct {
 	// original (markSysctls): a later process that finds the objects
 	// then knows that no value before tunneld was lost.
 	sysctlsMarked bool
-	// writeFile writes a record's temporary file: os.WriteFile, or a
-	// test's failure (a full state directory).
-	writeFile func(name string, data []byte, perm os.FileMode) error
+	// writeRecord writes a record's temporary file, just made: writeAll,
+	// or a test's failure (a full state directory).
+	writeRecord func(f *os.File, data []byte) error
 	// locked is set once the caller holds the state directory's lock
 	// (StateLocked); warnings are those of unreadable records
 	// (setAside) that no observation has given yet.

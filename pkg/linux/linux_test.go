@@ -358,8 +358,8 @@ func TestPrivilegedSysctlRestoredUnrecorded(t *testing.T) {
 		wantErr string // "" for none
 	}{
 		{"full", func(t *testing.T, k *Kernel, dir string) {
-			k.writeFile = func(name string, _ []byte, _ os.FileMode) error {
-				return &os.PathError{Op: "write", Path: name, Err: unix.ENOSPC}
+			k.writeRecord = func(f *os.File, _ []byte) error {
+				return &os.PathError{Op: "write", Path: f.Name(), Err: unix.ENOSPC}
 			}
 		}, ""},
 		{"a file in its place", func(t *testing.T, k *Kernel, dir string) {

@@ -3,6 +3,7 @@ package linux
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -20,6 +21,14 @@ import (
 // saveRecord writes v as indented JSON to the file name in the state
 // directory, atomically (a crash leaves the old or the new file, never
 // half of one); when empty is set it removes the file instead.
+//
+// The state directory may be another user's (systemd's DynamicUser),
+// who can plant a symbolic link where the record's temporary file goes:
+// a tester's link at sysctl.json.tmp had root's apply write the record
+// into the file it named and give that file to the directory's owner. So
+// the temporary file is made anew (what was there removed first: a link
+// itself, not what it names), never through a link (O_EXCL|O_NOFOLLOW),
+// and given the directory's owner through the file opened, not by name.
 func (k *Kernel) saveRecord(name string, empty bool, v any) error {
 	path := filepath.Join(k.opts.StateDir, name)
 	if empty {
@@ -36,13 +45,23 @@ func (k *Kernel) saveRecord(name string, empty bool, v any) error {
 		return err
 	}
 	tmp := path + ".tmp"
-	write := k.writeFile
-	if write == nil {
-		write = os.WriteFile
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
-	err = write(tmp, append(b, '\n'), 0o600)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	write := k.writeRecord
+	if write == nil {
+		write = writeAll
+	}
+	err = write(f, append(b, '\n'))
 	if err == nil {
-		err = ownLikeDir(tmp, k.opts.StateDir)
+		err = ownLikeDir(f, k.opts.StateDir)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)
@@ -55,13 +74,21 @@ func (k *Kernel) saveRecord(name string, empty bool, v any) error {
 	return err
 }
 
-// ownLikeDir gives path, a file written in the state directory dir, the
+// writeAll writes b to f (a record's temporary file).
+func writeAll(f *os.File, b []byte) error {
+	_, err := f.Write(b)
+	return err
+}
+
+// ownLikeDir gives f, a file just made in the state directory dir, the
 // directory's owner when this process is root and the directory is
 // another user's: that of a service that runs as its own user (systemd's
 // DynamicUser, whose directory it keeps between runs). A tester's root
 // `tunneld apply` between two runs wrote records only root could read,
-// and every convergence of the next start failed on them.
-func ownLikeDir(path, dir string) error {
+// and every convergence of the next start failed on them. It goes
+// through the open file (fchown), never by name: a name the directory's
+// owner can replace by a link to any file.
+func ownLikeDir(f *os.File, dir string) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
@@ -69,7 +96,7 @@ func ownLikeDir(path, dir string) error {
 	if err := unix.Stat(dir, &st); err != nil || st.Uid == 0 {
 		return nil
 	}
-	if err := os.Chown(path, int(st.Uid), int(st.Gid)); err != nil {
+	if err := f.Chown(int(st.Uid), int(st.Gid)); err != nil {
 		return fmt.Errorf("giving it the state directory's owner (uid %d): %w", st.Uid, err)
 	}
 	return nil
@@ -125,16 +152,20 @@ func (e *badRecordError) Unwrap() error { return e.err }
 // (a directory, a FIFO, a device where the record was) is a
 // *badRecordError, set aside as an unreadable one is, not read: a
 // tester's directory failed every command with "is a directory", and a
-// FIFO hung status and apply for good. A missing one is fs.ErrNotExist.
+// FIFO hung status and apply for good. So is a symbolic link, whatever it
+// names, never followed: the state directory's owner (systemd's
+// DynamicUser) could point one at a file only root may read. A missing
+// one is fs.ErrNotExist.
 func readRecordFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err != nil {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, &badRecordError{path: path, err: fmt.Errorf("not a regular file: %s", fileKind(fi.Mode()))}
 	}
-	b, err := os.ReadFile(path)
+	// Not through a link, nor blocking on a FIFO, put there since.
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, fs.ErrPermission) {
 		// Another user's, this process not root (a record a root
 		// `tunneld apply` wrote before ownLikeDir, under a service that
@@ -142,7 +173,20 @@ func readRecordFile(path string) ([]byte, error) {
 		// which the directory, this process's, allows.
 		return nil, &badRecordError{path: path, err: fmt.Errorf("permission denied: owned by uid %d, mode %v", ownerOf(fi), fi.Mode().Perm())}
 	}
-	return b, err
+	if errors.Is(err, unix.ELOOP) {
+		return nil, &badRecordError{path: path, err: errors.New("not a regular file: a symbolic link")}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &badRecordError{path: path, err: fmt.Errorf("not a regular file: %s", fileKind(fi.Mode()))}
+	}
+	return io.ReadAll(f)
 }
 
 // ownerOf is the uid that owns the file fi describes.
@@ -164,6 +208,8 @@ func fileKind(m fs.FileMode) string {
 		return "a socket"
 	case m&fs.ModeDevice != 0:
 		return "a device"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
 	}
 	return "mode " + m.String()
 }

@@ -143,22 +143,31 @@ func TestUnreadableRecordWrittenAnew(t *testing.T) {
 	}
 }
 
-// TestRecordNotAFile: a directory or a FIFO where a record's file was is
+// TestRecordNotAFile: a directory, a FIFO or a symbolic link where a record's file was is
 // unreadable as garbage is: read as missing, with a warning, moved aside
 // by a caller that holds the lock, left by one that does not. A tester's
 // directory failed every command with "is a directory" and the daemon's
 // teardown; a FIFO hung status and apply for good (this test would).
 func TestRecordNotAFile(t *testing.T) {
-	for _, kind := range []string{"a directory", "a FIFO"} {
+	for _, kind := range []string{"a directory", "a FIFO", "a symbolic link"} {
 		for _, locked := range []bool{false, true} {
 			for _, name := range []string{sysctlFile, bandsFile, creatingFile} {
 				dir := t.TempDir()
 				path := filepath.Join(dir, name)
 				var err error
-				if kind == "a directory" {
+				switch kind {
+				case "a directory":
 					err = os.Mkdir(path, 0o700)
-				} else {
+				case "a FIFO":
 					err = unix.Mkfifo(path, 0o600)
+				default:
+					// To a file that reads as the record: not read
+					// for all that (the file may be one only root
+					// may read).
+					target := filepath.Join(t.TempDir(), "target")
+					if err = os.WriteFile(target, []byte(`{}`), 0o600); err == nil {
+						err = os.Symlink(target, path)
+					}
 				}
 				if err != nil {
 					t.Fatal(err)
@@ -351,5 +360,71 @@ func TestMoveAsideClockStepped(t *testing.T) {
 				t.Errorf("set aside (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestRecordTmpLink: a record is written through no symbolic link, and
+// no file but its own is given the state directory's owner. A tester,
+// as the owner of the state directory (systemd's DynamicUser), planted
+// sysctl.json.tmp -> a file of root's: root's apply wrote the record
+// into that file and chowned it to the tester. A link to no file made
+// that file; a stale temporary file of another's is replaced.
+func TestRecordTmpLink(t *testing.T) {
+	const uid = otheruser.UID
+	base := otheruser.Dir(t)
+	for _, name := range []string{sysctlFile, bandsFile, creatingFile} {
+		for _, planted := range []string{"a link to a file", "a link to none", "a file"} {
+			what := name + ".tmp as " + planted
+			dir := filepath.Join(base, name+"-"+strings.ReplaceAll(planted, " ", "-"))
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(dir, uid, uid); err != nil {
+				t.Fatal(err)
+			}
+			victim := filepath.Join(base, "victim-"+filepath.Base(dir))
+			tmp := filepath.Join(dir, name+".tmp")
+			var err error
+			switch planted {
+			case "a link to a file":
+				if err = os.WriteFile(victim, []byte("root:x:0:0\n"), 0o600); err == nil {
+					err = os.Symlink(victim, tmp)
+				}
+			case "a link to none":
+				err = os.Symlink(victim, tmp)
+			default:
+				err = os.WriteFile(tmp, []byte("stale"), 0o644)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := &Kernel{opts: Options{StateDir: dir}}
+			switch name {
+			case sysctlFile:
+				err = k.saveOriginals(kernel.SysctlRecord{"net/ipv4/ip_forward": {Original: "0", Ours: []string{"1"}}})
+			case bandsFile:
+				err = k.saveRuleBands([]model.RuleBand{{Min: 25000, Max: 25999}})
+			case creatingFile:
+				err = k.saveCreating(map[string]creatingEntry{"t1": {kind: "ipip"}})
+			}
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+				continue
+			}
+			var st unix.Stat_t
+			switch err := unix.Lstat(victim, &st); {
+			case planted == "a link to a file" && (err != nil || st.Uid != 0 || st.Size != int64(len("root:x:0:0\n"))):
+				t.Errorf("%s: the file linked to is changed: uid %d, %d bytes (%v)", what, st.Uid, st.Size, err)
+			case planted == "a link to none" && !errors.Is(err, unix.ENOENT):
+				t.Errorf("%s: the file linked to is made (%v)", what, err)
+			}
+			path := filepath.Join(dir, name)
+			if err := unix.Lstat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != uid || st.Mode&0o777 != 0o600 {
+				t.Errorf("%s: the record is mode %o, uid %d (%v); want a regular file, 0600, the directory's owner's", what, st.Mode, st.Uid, err)
+			}
+			if _, err := os.Lstat(tmp); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%s: left behind (%v)", what, err)
+			}
+		}
 	}
 }

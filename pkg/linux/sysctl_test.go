@@ -175,13 +175,12 @@ func TestSysctlRecordFull(t *testing.T) {
 	}
 	k := &Kernel{opts: Options{StateDir: dir, ProcSys: proc}}
 	full := false
-	k.writeFile = func(name string, data []byte, perm os.FileMode) error {
+	k.writeRecord = func(f *os.File, data []byte) error {
 		if full {
 			// As a full tmpfs does: the file made, empty.
-			_ = os.WriteFile(name, nil, perm)
-			return &os.PathError{Op: "write", Path: name, Err: syscall.ENOSPC}
+			return &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
 		}
-		return os.WriteFile(name, data, perm)
+		return writeAll(f, data)
 	}
 	none := func(string) uint32 { return 0 }
 	restore := func(p string) plan.Op {

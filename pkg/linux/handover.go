@@ -3,6 +3,7 @@ package linux
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/tunneld/tunneld/pkg/kernel"
 )
@@ -17,7 +18,9 @@ import (
 // at its next convergence or stop (AdoptRecords).
 func (k *Kernel) HandOverRecords() error {
 	if k.sysctlsKnown && len(k.sysctls) > 0 {
-		file, err := k.readOriginals()
+		// Without the entries of sysctls tunneld never sets: the
+		// other process warns of them, and drops them too.
+		file, _, err := k.readOriginals()
 		var bad *badRecordError
 		if errors.As(err, &bad) {
 			// Unreadable: what this daemon hands over replaces it (the
@@ -70,7 +73,7 @@ func (k *Kernel) HandOverRecords() error {
 // p50 beside bebd474, three runs).
 func (k *Kernel) AdoptRecords() {
 	if k.sysctlsKnown {
-		file, err := k.readOriginals()
+		file, dropped, err := k.readOriginals()
 		for p, e := range file {
 			if _, ok := k.sysctls[p]; !ok {
 				if k.sysctls == nil {
@@ -80,6 +83,16 @@ func (k *Kernel) AdoptRecords() {
 			}
 		}
 		k.rewriteBroken(err, sysctlFile, len(k.sysctls) == 0, k.sysctls)
+		if len(dropped) > 0 {
+			// Written in the file since the daemon read it: said
+			// once, the file written again from memory without them.
+			k.warnForeignSysctls(filepath.Join(k.opts.StateDir, sysctlFile), dropped)
+			rec := k.sysctls
+			if rec == nil {
+				rec = kernel.SysctlRecord{}
+			}
+			_ = k.saveRecord(sysctlFile, false, rec)
+		}
 	}
 	if k.bandsKnown {
 		file, err := k.readBands()

@@ -39,7 +39,7 @@ func TestHandOverRecords(t *testing.T) {
 		model.IPForward:               {Original: "0", Ours: []string{"1"}},
 		"net/ipv4/conf/lan/proxy_arp": {Original: "1", Ours: []string{"1"}},
 	}
-	if got, err := holder.readOriginals(); err != nil || !cmp.Equal(want, got) {
+	if got, _, err := holder.readOriginals(); err != nil || !cmp.Equal(want, got) {
 		t.Errorf("the file after the hand-over: %v (-want +got):\n%s", err, cmp.Diff(want, got))
 	}
 	holder.AdoptRecords()
@@ -57,7 +57,7 @@ func TestHandOverRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	delete(want, model.IPForward)
-	if got, _ := holder.readOriginals(); !cmp.Equal(want, got) {
+	if got, _, _ := holder.readOriginals(); !cmp.Equal(want, got) {
 		t.Errorf("the file after the holder's restore (-want +got):\n%s", cmp.Diff(want, got))
 	}
 	// Nothing new to hand over writes nothing: the file stays the holder's.
@@ -66,7 +66,7 @@ func TestHandOverRecords(t *testing.T) {
 	if err := same.HandOverRecords(); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := holder.readOriginals(); !cmp.Equal(want, got) {
+	if got, _, _ := holder.readOriginals(); !cmp.Equal(want, got) {
 		t.Errorf("the file after a hand-over of nothing new (-want +got):\n%s", cmp.Diff(want, got))
 	}
 }
@@ -92,7 +92,7 @@ func TestAdoptRecordsRewritesBroken(t *testing.T) {
 		}
 	}
 	k.AdoptRecords()
-	if got, err := (&Kernel{opts: k.opts}).readOriginals(); err != nil || !cmp.Equal(rec, got) {
+	if got, _, err := (&Kernel{opts: k.opts}).readOriginals(); err != nil || !cmp.Equal(rec, got) {
 		t.Errorf("sysctl record after the keep: %v, %v; want it written again", got, err)
 	}
 	if got, err := (&Kernel{opts: k.opts}).readBands(); err != nil || !cmp.Equal(bands, got) {
@@ -120,7 +120,7 @@ func TestHandOverOverBrokenRecord(t *testing.T) {
 	if err := lost.HandOverRecords(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := (&Kernel{opts: lost.opts}).readOriginals(); err != nil || !cmp.Equal(lost.sysctls, got) {
+	if got, _, err := (&Kernel{opts: lost.opts}).readOriginals(); err != nil || !cmp.Equal(lost.sysctls, got) {
 		t.Errorf("sysctl record after the hand-over: %v, %v", got, err)
 	}
 	if got, err := (&Kernel{opts: lost.opts}).readBands(); err != nil || !cmp.Equal(lost.bands, got) {

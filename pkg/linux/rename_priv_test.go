@@ -48,7 +48,7 @@ func TestPrivilegedRenamedDeviceSysctl(t *testing.T) {
 	if diff := cmp.Diff(map[string]string{renamed: "0", old: "0"}, readSysctls(t, []string{renamed, old})); diff != "" {
 		t.Errorf("proxy_arp after down (-want +got):\n%s", diff)
 	}
-	if rec, err := k.readOriginals(); err != nil || len(rec) != 0 {
+	if rec, _, err := k.readOriginals(); err != nil || len(rec) != 0 {
 		t.Errorf("the record after down: %v, %v; want it empty", rec, err)
 	}
 }

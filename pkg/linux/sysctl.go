@@ -90,27 +90,38 @@ func (k *Kernel) originals() (kernel.SysctlRecord, error) {
 	// nor an empty one (markSysctls).
 	_, statErr := os.Lstat(filepath.Join(k.opts.StateDir, sysctlFile))
 	k.sysctlsNone = errors.Is(statErr, fs.ErrNotExist)
-	m, err := k.readOriginals()
+	m, dropped, err := k.readOriginals()
 	if err != nil {
 		if err = k.setAside(err, lostOriginals); err != nil {
 			return nil, err
 		}
 		m = kernel.SysctlRecord{}
 	}
+	if len(dropped) > 0 {
+		// Said once: the file is written without them by a process
+		// that holds the lock (an empty record kept, {}: the file
+		// was there), and read so by the next.
+		k.warnForeignSysctls(filepath.Join(k.opts.StateDir, sysctlFile), dropped)
+		if k.locked {
+			_ = k.saveRecord(sysctlFile, false, m)
+		}
+	}
 	k.sysctls, k.sysctlsKnown = m, true
 	return maps.Clone(m), nil
 }
 
 // readOriginals reads the record from its file (an empty one when there
-// is none; a *badRecordError when it cannot be read as the record).
-func (k *Kernel) readOriginals() (kernel.SysctlRecord, error) {
+// is none; a *badRecordError when it cannot be read as the record),
+// without the entries of sysctls tunneld never sets, whose paths it
+// returns besides (dropForeignSysctls): they are never written.
+func (k *Kernel) readOriginals() (kernel.SysctlRecord, []string, error) {
 	path := filepath.Join(k.opts.StateDir, sysctlFile)
 	b, err := readRecordFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return kernel.SysctlRecord{}, nil
+		return kernel.SysctlRecord{}, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m := kernel.SysctlRecord{}
 	err = minijson.Unmarshal(b, &m)
@@ -118,14 +129,16 @@ func (k *Kernel) readOriginals() (kernel.SysctlRecord, error) {
 		// An older version's record: the originals alone.
 		old := map[string]string{}
 		if minijson.Unmarshal(b, &old) != nil {
-			return nil, &badRecordError{path: path, content: b, err: err}
+			return nil, nil, &badRecordError{path: path, content: b, err: err}
 		}
 		m = make(kernel.SysctlRecord, len(old))
 		for p, o := range old {
 			m[p] = kernel.SysctlEntry{Original: o}
 		}
 	}
-	return m, nil
+	dropped := dropForeignSysctls(m)
+	slices.Sort(dropped)
+	return m, dropped, nil
 }
 
 // lostOriginals says, for the warning of an unreadable sysctl record

@@ -26,8 +26,8 @@ func TestSysctlRecordFormat(t *testing.T) {
 	path := filepath.Join(k.opts.StateDir, sysctlFile)
 	for _, m := range []kernel.SysctlRecord{
 		{"net/ipv4/ip_forward": {Original: "0", Ours: []string{"1"}}},
-		{"net/ipv4/ip_forward": {Original: "1", Ours: []string{"0", "1"}}, "net/ipv6/conf/all/forwarding": {Original: "0"}, "net/ipv4/conf/moe/rp_filter": {Original: "2", Ours: []string{"0"}}},
-		{"net/ipv4/conf/a<b>&c/rp_filter": {Original: "\"\\\t\u2028\x01", Ours: []string{"é😀"}}, "net/ipv4/conf/é😀/x": {}},
+		{"net/ipv4/ip_forward": {Original: "1", Ours: []string{"0", "1"}}, "net/ipv6/conf/all/forwarding": {Original: "0"}, "net/ipv4/conf/moe/proxy_arp": {Original: "2", Ours: []string{"0"}}},
+		{"net/ipv4/conf/a<b>&c/proxy_arp": {Original: "\"\\\t\u2028\x01", Ours: []string{"é😀"}}, "net/ipv4/conf/é😀/proxy_arp": {}},
 		{"net/ipv4/conf/lan/proxy_arp": {Original: "0", Ours: []string{"1"}, Index: 7}, "net/ipv6/conf/wan/forwarding": {Original: "1", Index: 2147483647}},
 	} {
 		if err := k.saveOriginals(m); err != nil {
@@ -38,7 +38,7 @@ func TestSysctlRecordFormat(t *testing.T) {
 		if diff := cmp.Diff(string(want)+"\n", string(got)); diff != "" {
 			t.Errorf("record (-want +got):\n%s", diff)
 		}
-		back, err := k.readOriginals()
+		back, _, err := k.readOriginals()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,15 +48,15 @@ func TestSysctlRecordFormat(t *testing.T) {
 	}
 	for in, want := range map[string]kernel.SysctlRecord{
 		"{}": {},
-		" \r\n\t{ \"a\" :\t\"1\" , \"b\\u00e9\\ud83d\\ude00\\/\":\"\\n\" }\n": {"a": {Original: "1"}, "bé😀/": {Original: "\n"}},
-		`{"a":"1","a":"2","b":null}`:                                          {"a": {Original: "2"}, "b": {}},
-		`{"net/ipv4/ip_forward": "0", "net/ipv4/conf/lan/forwarding": "1"}`:   {"net/ipv4/ip_forward": {Original: "0"}, "net/ipv4/conf/lan/forwarding": {Original: "1"}},
-		`{"a":{"original":"1","ours":["0","2"]},"b":{"original":"0"}}`:        {"a": {Original: "1", Ours: []string{"0", "2"}}, "b": {Original: "0"}},
+		" \r\n\t{ \"net/ipv4/ip_forward\" :\t\"1\" , \"net\\/ipv4\\/conf\\/b\\u00e9\\ud83d\\ude00\\/proxy_arp\":\"\\n\" }\n": {"net/ipv4/ip_forward": {Original: "1"}, "net/ipv4/conf/bé😀/proxy_arp": {Original: "\n"}},
+		`{"net/ipv4/ip_forward":"1","net/ipv4/ip_forward":"2","net/ipv6/conf/all/forwarding":null}`:                          {"net/ipv4/ip_forward": {Original: "2"}, "net/ipv6/conf/all/forwarding": {}},
+		`{"net/ipv4/ip_forward": "0", "net/ipv4/conf/lan/forwarding": "1"}`:                                                  {"net/ipv4/ip_forward": {Original: "0"}, "net/ipv4/conf/lan/forwarding": {Original: "1"}},
+		`{"net/ipv4/ip_forward":{"original":"1","ours":["0","2"]},"net/ipv6/conf/all/forwarding":{"original":"0"}}`:          {"net/ipv4/ip_forward": {Original: "1", Ours: []string{"0", "2"}}, "net/ipv6/conf/all/forwarding": {Original: "0"}},
 	} {
 		if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		got, err := k.readOriginals()
+		got, _, err := k.readOriginals()
 		if diff := cmp.Diff(want, got); err != nil || diff != "" {
 			t.Errorf("originals of %q: %v (-want +got):\n%s", in, err, diff)
 		}
@@ -65,7 +65,7 @@ func TestSysctlRecordFormat(t *testing.T) {
 		if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := k.readOriginals(); err == nil || !strings.HasPrefix(err.Error(), path+": ") {
+		if _, _, err := k.readOriginals(); err == nil || !strings.HasPrefix(err.Error(), path+": ") {
 			t.Errorf("originals of %q: %v, want an error naming %s", in, err, path)
 		}
 	}
@@ -239,7 +239,7 @@ func TestSysctlRecordFull(t *testing.T) {
 		if diff := cmp.Diff(step.values, values); diff != "" {
 			t.Errorf("%s: sysctls (-want +got):\n%s", step.name, diff)
 		}
-		file, err := k.readOriginals()
+		file, _, err := k.readOriginals()
 		if diff := cmp.Diff(step.file, file); err != nil || diff != "" {
 			t.Errorf("%s: record file: %v (-want +got):\n%s", step.name, err, diff)
 		}

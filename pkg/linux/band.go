@@ -2,6 +2,7 @@ package linux
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -34,12 +35,20 @@ func (k *Kernel) ruleBands() ([]model.RuleBand, error) {
 	if k.bandsKnown {
 		return slices.Clone(k.bands), nil
 	}
-	bands, err := k.readBands()
+	bands, dropped, err := k.readBands()
 	if err != nil {
 		if err = k.setAside(err, lostBands); err != nil {
 			return nil, err
 		}
 		bands = nil
+	}
+	if len(dropped) > 0 {
+		// Said once: the file is written without them by a process
+		// that holds the lock, and read so by the next.
+		k.warnForeignBands(filepath.Join(k.opts.StateDir, bandsFile), dropped)
+		if k.locked {
+			_ = k.saveRecord(bandsFile, len(bands) == 0, bands)
+		}
 	}
 	k.bands, k.bandsKnown = bands, true
 	return slices.Clone(bands), nil
@@ -120,21 +129,57 @@ func changesRules(p plan.Plan) bool {
 }
 
 // readBands reads the rule bands' record from its file (none when there
-// is no file; a *badRecordError when it cannot be read as the record).
-func (k *Kernel) readBands() ([]model.RuleBand, error) {
+// is no file; a *badRecordError when it cannot be read as the record),
+// without the bands no configuration makes, which it returns besides
+// (configurableBand).
+func (k *Kernel) readBands() (bands, dropped []model.RuleBand, err error) {
 	path := filepath.Join(k.opts.StateDir, bandsFile)
 	b, err := readRecordFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var bands []model.RuleBand
 	if err := minijson.Unmarshal(b, &bands); err != nil {
-		return nil, &badRecordError{path: path, content: b, err: err}
+		return nil, nil, &badRecordError{path: path, content: b, err: err}
 	}
-	return bands, nil
+	bands = slices.DeleteFunc(bands, func(b model.RuleBand) bool {
+		if !configurableBand(b) {
+			dropped = append(dropped, b)
+			return true
+		}
+		return false
+	})
+	return bands, dropped, nil
+}
+
+// Rule priorities a configuration's band may hold
+// (global.rule_priority_min/max): not 0, the kernel's rule of table
+// local, nor 32766 and 32767, those of tables main and default.
+const (
+	minBandPriority = 1
+	maxBandPriority = 32765
+)
+
+// configurableBand reports whether a configuration can make band b, and
+// so whether tunneld can have recorded it: of priorities in
+// minBandPriority..maxBandPriority, its minimum not above its maximum. A
+// tester's forged rule-bands.json, [{"Min": 0, "Max": 32766}], had down
+// delete rules of protocol 116 that were not tunneld's, at priority 0
+// too.
+func configurableBand(b model.RuleBand) bool {
+	return b.Min >= minBandPriority && b.Max <= maxBandPriority && b.Min <= b.Max
+}
+
+// warnForeignBands adds the warning (Inputs.Warnings) for each band of
+// dropped (readBands) that the record at path named.
+func (k *Kernel) warnForeignBands(path string, dropped []model.RuleBand) {
+	for _, b := range dropped {
+		k.warnings = append(k.warnings, fmt.Sprintf("state record %s names rule priority band %s, which no configuration makes "+
+			"(global.rule_priority_min/max: %d-%d, the minimum not above the maximum): not tunneld's doing (written by hand, or by someone who can write the state directory); "+
+			"dropped from the record, and the rules of protocol 116 in it outside tunneld's bands left alone", path, b, minBandPriority, maxBandPriority))
+	}
 }
 
 // lostBands is what an unreadable rule bands' record loses, for its

@@ -255,3 +255,52 @@ func TestPrivilegedBandForgottenAfterKilledDown(t *testing.T) {
 		t.Errorf("record after down: %q (%v), want none", b, err)
 	}
 }
+
+// TestPrivilegedForgedBand: a forged band record ([{"Min": 0, "Max":
+// 32766}], a tester's) makes down delete no rule of protocol 116 outside
+// tunneld's band, at priority 0 neither; tunneld's own go.
+func TestPrivilegedForgedBand(t *testing.T) {
+	k := open(t)
+	k.StateLocked()
+	stray := []netnstest.Rule{
+		{Family: unix.AF_INET, Priority: 0, Table: unix.RT_TABLE_MAIN, Proto: model.RuleProtocol, Src: netip.MustParsePrefix("10.57.0.0/24")},
+		{Family: unix.AF_INET, Priority: 100, Table: 55, Proto: model.RuleProtocol, Src: netip.MustParsePrefix("10.55.0.0/24")},
+		{Family: unix.AF_INET, Priority: 32000, Table: 56, Proto: model.RuleProtocol, Src: netip.MustParsePrefix("10.56.0.0/24")},
+	}
+	for _, r := range stray {
+		if err := netnstest.AddRule(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := parse(t, bandRules(t, false))
+	if _, err := engine.Converge(ctx, k, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(k.opts.StateDir, bandsFile)
+	if err := os.WriteFile(path, []byte(`[{"Min": 0, "Max": 32766}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// As `tunneld down` does, in a process of its own.
+	k2, err := Open(Options{StateDir: k.opts.StateDir, NoFilter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k2.Close()
+	k2.StateLocked()
+	rep, err := engine.Down(ctx, k2, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range kernelRules(t, k2) {
+		if strings.HasSuffix(r, "/116") {
+			got = append(got, r)
+		}
+	}
+	if diff := cmp.Diff([]string{"0/116", "100/116", "32000/116"}, got); diff != "" {
+		t.Errorf("rules of protocol 116 after down (-want +got):\n%s", diff)
+	}
+	if w := strings.Join(rep.Last.Want.Warnings, "\n"); !strings.Contains(w, "names rule priority band 0-32766, which no configuration makes") {
+		t.Errorf("down's warnings do not name the forged band:\n%s", w)
+	}
+}

@@ -43,7 +43,7 @@ func (k *Kernel) HandOverRecords() error {
 		}
 	}
 	if k.bandsKnown && len(k.bands) > 0 {
-		file, err := k.readBands()
+		file, _, err := k.readBands()
 		var bad *badRecordError
 		if errors.As(err, &bad) {
 			file, err = nil, nil
@@ -95,9 +95,14 @@ func (k *Kernel) AdoptRecords() {
 		}
 	}
 	if k.bandsKnown {
-		file, err := k.readBands()
+		file, dropped, err := k.readBands()
 		k.bands, _ = unionBands(k.bands, file)
 		k.rewriteBroken(err, bandsFile, len(k.bands) == 0, k.bands)
+		if len(dropped) > 0 {
+			// As for the sysctl record's above.
+			k.warnForeignBands(filepath.Join(k.opts.StateDir, bandsFile), dropped)
+			_ = k.saveRecord(bandsFile, len(k.bands) == 0, k.bands)
+		}
 	}
 }
 

@@ -95,7 +95,7 @@ func TestAdoptRecordsRewritesBroken(t *testing.T) {
 	if got, _, err := (&Kernel{opts: k.opts}).readOriginals(); err != nil || !cmp.Equal(rec, got) {
 		t.Errorf("sysctl record after the keep: %v, %v; want it written again", got, err)
 	}
-	if got, err := (&Kernel{opts: k.opts}).readBands(); err != nil || !cmp.Equal(bands, got) {
+	if got, _, err := (&Kernel{opts: k.opts}).readBands(); err != nil || !cmp.Equal(bands, got) {
 		t.Errorf("bands record after the keep: %v, %v; want it written again", got, err)
 	}
 	broken, _ := filepath.Glob(filepath.Join(dir, "*.broken-*"))
@@ -123,7 +123,7 @@ func TestHandOverOverBrokenRecord(t *testing.T) {
 	if got, _, err := (&Kernel{opts: lost.opts}).readOriginals(); err != nil || !cmp.Equal(lost.sysctls, got) {
 		t.Errorf("sysctl record after the hand-over: %v, %v", got, err)
 	}
-	if got, err := (&Kernel{opts: lost.opts}).readBands(); err != nil || !cmp.Equal(lost.bands, got) {
+	if got, _, err := (&Kernel{opts: lost.opts}).readBands(); err != nil || !cmp.Equal(lost.bands, got) {
 		t.Errorf("bands record after the hand-over: %v, %v", got, err)
 	}
 }

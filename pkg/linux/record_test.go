@@ -134,7 +134,7 @@ func TestUnreadableRecordWrittenAnew(t *testing.T) {
 	if err := k.recordBand(band); err != nil {
 		t.Fatal(err)
 	}
-	got, err := (&Kernel{opts: k.opts}).readBands()
+	got, _, err := (&Kernel{opts: k.opts}).readBands()
 	if err != nil || len(got) != 1 || got[0] != band {
 		t.Errorf("record after the move: %v, %v", got, err)
 	}

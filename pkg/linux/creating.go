@@ -50,7 +50,9 @@ const creatingFile = "creating.json"
 // entry, read by this one, is any tunnel of its kind, whatever its
 // endpoints, as that version took it: it is a crash-recovery record
 // whose endpoints nobody knows, and taking tunneld's own tunnel for
-// foreign would leave it for good.
+// foreign would leave it for good. But only a tunnel the configuration
+// names (createdTunnel): anyone who can write the state directory can
+// write such an entry.
 type creatingEntry struct {
 	kind string // the kernel's link kind
 	// link holds the Mode, Local, Remote, Dev and GRE keys of the
@@ -212,6 +214,53 @@ func (k *Kernel) creatingRecord() (map[string]creatingEntry, error) {
 	}
 	k.creating, k.creatingKnown = rec, true
 	return rec, nil
+}
+
+// createdTunnel reports whether the tunnel called name, of the kind,
+// observed as ml (linkFromData) without tunneld's alias, is the one the
+// record of the tunnels being created (creating) names under its name
+// (creatingEntry.is). An older version's entry, of the kind alone, takes
+// it only when the configuration names it (scope.Links): such an entry
+// is whatever tunnel of its kind, and a forged one ({"fo3": "ipip"},
+// a tester's, written by someone who could write the state directory)
+// had apply delete a foreign tunnel that no configuration named. Any
+// other such entry is dropped (dropOlderEntry), the tunnel left alone.
+func (k *Kernel) createdTunnel(creating map[string]creatingEntry, name, kind string, ml *model.Link, scope model.Scope) bool {
+	e, recorded := creating[name]
+	if !recorded || !e.is(kind, ml) {
+		return false
+	}
+	if _, configured := scope.Links[name]; configured || e.link.Mode != "" {
+		return true
+	}
+	k.dropOlderEntry(name, kind)
+	return false
+}
+
+// dropOlderEntry drops the older version's entry of the tunnel called
+// name, of the kind, that no configured tunnel has (createdTunnel), with
+// a warning (Inputs.Warnings): from the file when the caller holds the
+// lock, from memory alone otherwise, so that it is said once.
+func (k *Kernel) dropOlderEntry(name, kind string) {
+	path := filepath.Join(k.opts.StateDir, creatingFile)
+	dropped := "dropped from the record"
+	if !k.locked {
+		dropped = "left in the record for the next tunneld that changes the kernel (apply, down or run) to drop"
+	}
+	n := shownName(name)
+	k.warnings = append(k.warnings, fmt.Sprintf("state record %s names tunnel %s (%s) in an older version's form, of the kind alone, and the configuration has no tunnel %s: "+
+		"not taken for tunneld's, the record maybe not tunneld's doing (written by hand, or by someone who can write the state directory); %s, and the tunnel left alone "+
+		"(if it is a leftover of tunneld's, `ip link del %s` deletes it)", path, n, kind, n, dropped, n))
+	rec := maps.Clone(k.creating)
+	delete(rec, name)
+	if k.locked {
+		_ = k.saveCreating(rec)
+		return
+	}
+	if len(rec) == 0 {
+		rec = nil
+	}
+	k.creating = rec
 }
 
 // lostCreating is what an unreadable record of the tunnels being created

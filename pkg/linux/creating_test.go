@@ -199,17 +199,22 @@ func TestCreatingEntry(t *testing.T) {
 // TestPrivilegedCrashBeforeAlias: a tunnel tunneld created and was
 // killed before giving it its alias (addLink's two requests) is found
 // by the record of tunnels being created, this version's (the tunnel
-// with its endpoints) or an older one's (its kind alone); an apply of a
-// configuration without it deletes it, and leaves a foreign tunnel
-// without the alias, not in the record, and everything else foreign as
-// it was. Before, it stayed for good (a tester's kill -9 of apply in the
-// VM). The record is gone after. Skips without the ipip driver (this
-// host); the VMs run it.
+// with its endpoints); an apply of a configuration without it deletes
+// it, and leaves a foreign tunnel without the alias, not in the record,
+// and everything else foreign as it was. Before, it stayed for good (a
+// tester's kill -9 of apply in the VM). An older version's entry (its
+// kind alone) takes no tunnel the configuration does not name: one
+// forged by someone who could write the state directory
+// ({"fo3": "ipip"}, a tester's) had apply delete a foreign tunnel; it
+// is dropped with a warning, the tunnel left (TestOlderEntry has one the
+// configuration names taken). The record is gone after. Skips without
+// the ipip driver (this host); the VMs run it.
 func TestPrivilegedCrashBeforeAlias(t *testing.T) {
 	for _, job := range []string{"apply", "down"} {
 		for _, older := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/older=%v", job, older), func(t *testing.T) {
 				k := open(t)
+				k.StateLocked() // as apply and down do
 				snap := foreign(t)
 				handIPIP(t, "admin0", "203.0.113.4")
 				before := snap()
@@ -222,21 +227,31 @@ func TestPrivilegedCrashBeforeAlias(t *testing.T) {
 					}
 				}
 				handIPIP(t, "t3", "203.0.113.3") // as tunneld's creation left it
+				if older {
+					before = snap() // foreign to it, and left
+				}
 				c := parse(t, withoutTunnels)
+				var warnings []string
 				if job == "apply" {
-					converge(t, k, c)
-					if _, ok := deviceNamed(t, k, "t3"); ok {
-						t.Error("apply left t3")
+					warnings = converge(t, k, c).Last.Want.Warnings
+					if _, ok := deviceNamed(t, k, "t3"); ok != older {
+						t.Errorf("after apply, t3 is there: %v, want %v", ok, older)
 					}
 				}
-				if _, err := engine.Down(ctx, k, c); err != nil { // the rest of what apply made
+				rep, err := engine.Down(ctx, k, c) // the rest of what apply made
+				if err != nil {
 					t.Fatal(err)
 				}
+				warnings = append(warnings, rep.Last.Want.Warnings...)
 				if diff := cmp.Diff(before, snap()); diff != "" {
 					t.Errorf("namespace (-before +after):\n%s", diff)
 				}
 				if rec := readCreating(t, k.opts.StateDir); rec != nil {
 					t.Errorf("record after: %v, want none", rec)
+				}
+				said := strings.Contains(strings.Join(warnings, "\n"), "names tunnel t3 (ipip) in an older version's form")
+				if said != older {
+					t.Errorf("the older entry warned of: %v, want %v (warnings %q)", said, older, warnings)
 				}
 			})
 		}
@@ -584,5 +599,47 @@ func TestPrivilegedSameIndexMadeByHand(t *testing.T) {
 	}
 	if _, owned := model.LinkNamed(have.Links, "moe"); owned || in.Devices["moe"].Tunnel == nil || in.Devices["moe"].Index != d.Index {
 		t.Errorf("moe made by hand with index %d: owned %v, device %+v; want foreign, of that index", d.Index, owned, in.Devices["moe"])
+	}
+}
+
+// TestOlderEntry: an older version's entry of the record of tunnels
+// being created (the kind alone) takes the tunnel of its name and kind
+// only when the configuration names it; another is dropped, with a
+// warning that names it and says how to delete it, once: from the file
+// by a caller that holds the lock, from memory alone otherwise. This
+// version's entry (the tunnel with its endpoints) is taken as before.
+// The kernel's part (TestPrivilegedCrashBeforeAlias) needs the ipip
+// driver, which this host lacks: the VMs run it.
+func TestOlderEntry(t *testing.T) {
+	t1 := model.Link{Mode: model.ModeIPIP, Local: netip.MustParseAddr("192.0.2.10"), Remote: netip.MustParseAddr("203.0.113.1")}
+	scope := model.Scope{Links: map[string]model.Mode{"t2": model.ModeIPIP}}
+	for _, locked := range []bool{false, true} {
+		dir := t.TempDir()
+		writeCreating(t, dir, map[string]string{"fo3": "ipip", "t2": "ipip", "t1": "ipip local 192.0.2.10 remote 203.0.113.1"})
+		k := &Kernel{opts: Options{StateDir: dir}, locked: locked}
+		creating, err := k.creatingRecord()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name string
+			want bool
+		}{{"fo3", false}, {"t2", true}, {"t1", true}, {"fo3", false}} {
+			if got := k.createdTunnel(creating, tc.name, "ipip", &t1, scope); got != tc.want {
+				t.Errorf("locked %v: %s taken: %v, want %v", locked, tc.name, got, tc.want)
+			}
+			creating = k.creating
+		}
+		if len(k.warnings) != 1 || !strings.HasPrefix(k.warnings[0], "state record "+filepath.Join(dir, creatingFile)+" names tunnel fo3 (ipip) in an older version's form") ||
+			!strings.Contains(k.warnings[0], "the tunnel left alone (if it is a leftover of tunneld's, `ip link del fo3` deletes it)") {
+			t.Errorf("locked %v: warnings %q, want one naming fo3", locked, k.warnings)
+		}
+		want := map[string]string{"t2": "ipip", "t1": "ipip local 192.0.2.10 remote 203.0.113.1"}
+		if !locked {
+			want["fo3"] = "ipip"
+		}
+		if diff := cmp.Diff(want, readCreating(t, dir)); diff != "" {
+			t.Errorf("locked %v: the record after (-want +got):\n%s", locked, diff)
+		}
 	}
 }

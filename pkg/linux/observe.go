@@ -81,8 +81,7 @@ func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, m
 		if !ours && ok && len(creating) > 0 {
 			// Only the tunnel that was being created: another of the
 			// name (made by hand since) is foreign.
-			e, recorded := creating[l.name]
-			ours = recorded && e.is(l.kind, &ml)
+			ours = k.createdTunnel(creating, l.name, l.kind, &ml, scope)
 		}
 		if !ours && ok {
 			ml.Name = l.name

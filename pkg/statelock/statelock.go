@@ -76,15 +76,16 @@ func Acquire(dir, command string) (*Lock, error) {
 	// before that and locked just after is no longer the lock. Retry
 	// with the file now at path.
 	for range 10 {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		f, err := open(path)
 		if err != nil {
-			return nil, fmt.Errorf("lock: %w", err)
+			return nil, err
 		}
 		err = flock(f)
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			b, _ := os.ReadFile(path)
+			b := make([]byte, 256)
+			n, _ := f.ReadAt(b, 0)
 			f.Close()
-			return nil, held(dir, string(b))
+			return nil, held(dir, string(b[:n]))
 		}
 		if err != nil {
 			f.Close()
@@ -104,6 +105,45 @@ func Acquire(dir, command string) (*Lock, error) {
 	return nil, fmt.Errorf("lock %s: replaced again and again while taking it", path)
 }
 
+// open opens the lock file at path, created when missing, and only a
+// regular file of one link: whoever can write the state directory (the
+// service user, a hook) could have put a symbolic link, a hard link or a
+// fifo there, and root's apply would truncate and write the file it leads
+// to (a tester's /etc/passwd). Nothing after this goes by the path but
+// current's lstat and Release's remove, which follow no link.
+func open(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, notLockFile(path, "a symbolic link")
+	}
+	if errors.Is(err, unix.EISDIR) {
+		return nil, notLockFile(path, "a directory")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		f.Close()
+		return nil, notLockFile(path, "not a regular file")
+	case st.Nlink > 1:
+		f.Close()
+		return nil, notLockFile(path, fmt.Sprintf("a file with %d hard links", st.Nlink))
+	}
+	return f, nil
+}
+
+// notLockFile is the error for a path that tunneld did not make its lock
+// file.
+func notLockFile(path, what string) error {
+	return fmt.Errorf("lock %s: %s, not tunneld's lock file (whoever can write the state directory put it there): remove it and try again", path, what)
+}
+
 // flock takes an exclusive lock on f without waiting, retrying when a
 // signal interrupts it.
 func flock(f *os.File) error {
@@ -115,17 +155,19 @@ func flock(f *os.File) error {
 	}
 }
 
-// current reports whether f is still the file at path.
+// current reports whether f is still the file at path (a link there
+// since, even to f, is not).
 func current(f *os.File, path string) bool {
 	fi, err := f.Stat()
 	if err != nil {
 		return false
 	}
-	pi, err := os.Stat(path)
+	pi, err := os.Lstat(path)
 	return err == nil && os.SameFile(fi, pi)
 }
 
-// record writes "PID COMMAND\n" into the lock file.
+// record writes "PID COMMAND\n" into the lock file, through its
+// descriptor.
 func (l *Lock) record(command string) error {
 	if err := l.f.Truncate(0); err != nil {
 		return err

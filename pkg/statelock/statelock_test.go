@@ -70,8 +70,8 @@ func TestHeldError(t *testing.T) {
 	}
 }
 
-// TestCurrent: a lock file removed (by a holder letting go) or replaced
-// after it was opened is not the lock any more.
+// TestCurrent: a lock file removed (by a holder letting go), replaced, or
+// put behind a symbolic link after it was opened is not the lock any more.
 func TestCurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
 	for _, tt := range []struct {
@@ -82,8 +82,12 @@ func TestCurrent(t *testing.T) {
 		{"unchanged", func() {}, true},
 		{"removed", func() { os.Remove(path) }, false},
 		{"replaced", func() { os.Remove(path); os.WriteFile(path, nil, 0o600) }, false},
+		// Release would remove the link, and the file would stay locked
+		// where nobody looks.
+		{"a link to it", func() { os.Rename(path, path+".real"); os.Symlink(path+".real", path) }, false},
 	} {
 		os.Remove(path)
+		os.Remove(path + ".real")
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			t.Fatal(err)
@@ -181,5 +185,56 @@ func TestKeepAfterWipe(t *testing.T) {
 	var he *HeldError
 	if !errors.As(err, &he) || he.Pid != os.Getpid() || he.Command != "run" {
 		t.Errorf("a second Acquire after Keep: %v, want held by run (pid %d)", err, os.Getpid())
+	}
+}
+
+// TestNotLockFile: a symbolic link, a hard link, a fifo or a directory
+// at the lock file's path (put there by whoever can write the state
+// directory) is refused, naming the path and saying to remove it, and
+// the file a link leads to is left as it was (a tester's root apply
+// truncated /etc/passwd through a symbolic link).
+func TestNotLockFile(t *testing.T) {
+	for _, tt := range []struct {
+		name, what string
+		make       func(path, victim string) error
+	}{
+		{"symlink", "a symbolic link", func(path, victim string) error { return os.Symlink(victim, path) }},
+		{"dangling symlink", "a symbolic link", func(path, victim string) error {
+			return os.Symlink(victim+".missing", path)
+		}},
+		{"hard link", "a file with 2 hard links", func(path, victim string) error { return os.Link(victim, path) }},
+		{"fifo", "not a regular file", func(path, _ string) error { return syscall.Mkfifo(path, 0o600) }},
+		{"directory", "a directory", func(path, _ string) error { return os.Mkdir(path, 0o700) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			victim := filepath.Join(t.TempDir(), "victim")
+			const content = "root:x:0:0:root:/root:/bin/sh\n"
+			if err := os.WriteFile(victim, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, FileName)
+			if err := tt.make(path, victim); err != nil {
+				t.Fatal(err)
+			}
+			l, err := Acquire(dir, "apply")
+			if err == nil {
+				l.Release()
+				t.Fatalf("Acquire took %s", tt.name)
+			}
+			want := "lock " + path + ": " + tt.what + ", not tunneld's lock file (whoever can write the state directory put it there): remove it and try again"
+			if got := err.Error(); got != want {
+				t.Errorf("error %q,\nwant  %q", got, want)
+			}
+			if b, _ := os.ReadFile(victim); string(b) != content {
+				t.Errorf("the victim now holds %q", b)
+			}
+			if _, err := os.Stat(victim + ".missing"); err == nil {
+				t.Errorf("a dangling link's target was created")
+			}
+			if _, err := os.Lstat(path); err != nil {
+				t.Errorf("the path is gone: %v", err)
+			}
+		})
 	}
 }

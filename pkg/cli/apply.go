@@ -25,7 +25,7 @@ func runApply(env *Env, args []string) int {
 		return code
 	}
 	defer closeKernel(k)
-	lock, ok := lockState(env, "apply", k)
+	lock, ok := lockState(env, "apply", k, warnLine(env))
 	if !ok {
 		return 1
 	}
@@ -105,7 +105,7 @@ func runDown(env *Env, args []string) int {
 		return 1
 	}
 	defer closeKernel(k)
-	lock, ok := lockState(env, "down", k)
+	lock, ok := lockState(env, "down", k, warnLine(env))
 	if !ok {
 		return 1
 	}
@@ -167,6 +167,11 @@ func printOps(env *Env, rep engine.Report) {
 			fmt.Fprintf(env.Stderr, "tunneld: warning: %s\n", op.TakeOver())
 		}
 	}
+}
+
+// warnLine prints a warning as apply and down do.
+func warnLine(env *Env) func(string) {
+	return func(w string) { fmt.Fprintf(env.Stderr, "tunneld: warning: %s\n", w) }
 }
 
 // printErr prints an apply error one failed operation per line, each

@@ -331,14 +331,19 @@ func (h *heldLocks) Release() error {
 // lockState takes the state directory's lock for command ("run",
 // "apply", "down"), and the network namespace's where Env.NamespaceLock
 // is set: one tunneld at a time changes the kernel. When one is held,
-// one line says by whom and what to do instead. Taken, it tells k (a
-// seam that keeps records) so. The caller releases the locks.
-func lockState(env *Env, command string, k kernel.Kernel) (*heldLocks, bool) {
+// one line says by whom and what to do instead. The namespace's lock held
+// by a process that cannot be a tunneld is gone on without, and warn
+// says so. Taken, it tells k (a seam that keeps records) so. The caller
+// releases the locks.
+func lockState(env *Env, command string, k kernel.Kernel, warn func(string)) (*heldLocks, bool) {
 	l, err := statelock.Acquire(env.StateDir, command)
 	var n *statelock.NamespaceLock
 	if err == nil && env.NamespaceLock {
-		if n, err = statelock.AcquireNamespace(env.StateDir, command); err != nil {
+		var w string
+		if n, w, err = statelock.AcquireNamespace(env.StateDir, command); err != nil {
 			l.Release()
+		} else if w != "" {
+			warn(w)
 		}
 	}
 	if err == nil {
@@ -353,6 +358,13 @@ func lockState(env *Env, command string, k kernel.Kernel) (*heldLocks, bool) {
 	var he *statelock.HeldError
 	if !errors.As(err, &he) {
 		fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
+		return nil, false
+	}
+	if he.Namespace && he.Pid == 0 {
+		// Not a tunneld's answer: who holds the name, and how to find
+		// it, rather than "another tunneld" (a tester's uid 65534 held
+		// it).
+		fmt.Fprintf(env.Stderr, "tunneld: this network namespace's %s\n", he.Foreign())
 		return nil, false
 	}
 	where := "tunneld: state directory " + he.Dir + ": "

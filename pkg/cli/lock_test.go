@@ -375,6 +375,8 @@ func TestSecondTunneldInNamespace(t *testing.T) {
 	old := statelock.NamespaceName
 	statelock.NamespaceName = fmt.Sprintf("@tunneld-cli-test-%d", os.Getpid())
 	defer func() { statelock.NamespaceName = old }()
+	// The daemon as root is (this process may not be).
+	procStatus(t, "Name:\ttunneld\nUid:\t0\t0\t0\t0\nCapEff:\t000001ffffffffff\n", nil)
 	file, k := wipeConfig(t, "")
 	first := runWipedEnv(t, k, t.TempDir(), file, func(e *Env) { e.NamespaceLock = true })
 	defer first.stop(t, "the daemon")
@@ -427,4 +429,82 @@ func TestStatusDaemonAfterWipe(t *testing.T) {
 	if !strings.Contains(out.String(), want) {
 		t.Errorf("status does not name the daemon; want %q in:\n%s", want, out.String())
 	}
+}
+
+// procStatus makes statelock read status as every process's
+// /proc/PID/status, and holders as the processes holding a socket (nil:
+// /proc's).
+func procStatus(t *testing.T, status string, holders func(string) []int) {
+	oldStatus, oldHolders := statelock.ReadStatus, statelock.SocketHolders
+	t.Cleanup(func() { statelock.ReadStatus, statelock.SocketHolders = oldStatus, oldHolders })
+	statelock.ReadStatus = func(int) ([]byte, error) { return []byte(status), nil }
+	if holders != nil {
+		statelock.SocketHolders = holders
+	}
+}
+
+// TestForeignNamespaceHolder: the network namespace's lock held by a
+// process without CAP_NET_ADMIN (a tester's uid 65534 bound the name and
+// kept apply and run off, "another tunneld" said) is gone on without:
+// apply and down warn once, run logs it once. One that cannot be
+// identified still keeps them off, saying who holds the name as far as
+// known and how to find it, not "another tunneld". The holder is this
+// process, a socket bound without listening; /proc is injected.
+func TestForeignNamespaceHolder(t *testing.T) {
+	old := statelock.NamespaceName
+	statelock.NamespaceName = fmt.Sprintf("@tunneld-cli-foreign-test-%d", os.Getpid())
+	defer func() { statelock.NamespaceName = old }()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: statelock.NamespaceName}); err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(statelock.NamespaceName, "@")
+	warning := fmt.Sprintf("the network namespace's lock %s is held by pid %d (uid 65534, python3), which has no CAP_NET_ADMIN and so is not a tunneld: going on without it; find it with `ss -xap | grep %s`",
+		statelock.NamespaceName, os.Getpid(), name)
+	t.Run("no capability", func(t *testing.T) {
+		procStatus(t, "Name:\tpython3\nUid:\t65534\t65534\t65534\t65534\nCapEff:\t0000000000000000\n", func(string) []int { return []int{os.Getpid()} })
+		file, k := wipeConfig(t, "")
+		for _, cmd := range []string{"apply", "down"} {
+			var errb bytes.Buffer
+			env := &Env{Stdout: &bytes.Buffer{}, Stderr: &errb, StateDir: t.TempDir(), NamespaceLock: true, Context: context.Background(),
+				Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+			code := Main(env, []string{cmd, "-c", file})
+			if diff := cmp.Diff("tunneld: warning: "+warning+"\n", errb.String()); code != 0 || diff != "" {
+				t.Errorf("%s: exit %d, stderr (-want +got):\n%s", cmd, code, diff)
+			}
+		}
+		d := runWipedEnv(t, k, t.TempDir(), file, func(e *Env) { e.NamespaceLock = true })
+		d.stop(t, "the daemon")
+		if got := d.errb.String(); strings.Count(got, warning) != 1 || !strings.Contains(got, `level=WARN msg="`+warning+`"`) {
+			t.Errorf("run's log does not warn once of the holder (%q):\n%s", warning, got)
+		}
+	})
+	t.Run("unknown", func(t *testing.T) {
+		procStatus(t, "", func(string) []int { return nil })
+		file, k := wipeConfig(t, "")
+		// Root sees every process of its pid namespace.
+		unknown := "a process this user cannot identify (root can)"
+		if os.Geteuid() == 0 {
+			unknown = "a process that /proc does not show"
+		}
+		want := fmt.Sprintf("tunneld: this network namespace's lock %s is held by %s, which does not answer as a tunneld does: find it with `ss -xap | grep %s`, and stop it or try again when it is gone\n",
+			statelock.NamespaceName, unknown, name)
+		for _, cmd := range []string{"run", "apply", "down"} {
+			var errb bytes.Buffer
+			state := t.TempDir()
+			env := &Env{Stdout: &bytes.Buffer{}, Stderr: &errb, StateDir: state, NamespaceLock: true, Context: context.Background(),
+				Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+			code := Main(env, []string{cmd, "-c", file})
+			if diff := cmp.Diff(want, errb.String()); code != 1 || diff != "" {
+				t.Errorf("%s: exit %d, stderr (-want +got):\n%s", cmd, code, diff)
+			}
+			if _, err := os.Stat(filepath.Join(state, statelock.FileName)); err == nil {
+				t.Errorf("%s left its state directory's lock file behind", cmd)
+			}
+		}
+	})
 }

@@ -72,7 +72,7 @@ func runRun(env *Env, args []string) int {
 	// One daemon per state directory: a second one would take over the
 	// status socket and, when it stops, tear down what the first keeps.
 	// Released last, when the socket is gone and the teardown done.
-	lock, ok := lockState(env, "run", k)
+	lock, ok := lockState(env, "run", k, func(w string) { log.Warn(w) })
 	if !ok {
 		return 1
 	}

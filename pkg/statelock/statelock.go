@@ -38,11 +38,17 @@ type HeldError struct {
 	// them yet).
 	Pid     int
 	Command string
+	// Holders are the processes that hold a namespace's lock, as far as
+	// /proc and SO_PEERCRED show them (none when neither does).
+	Holders []Process
 }
 
 // Error names the state directory and the holder: "state directory
 // /run/tunneld: in use by tunneld run (pid 1234)".
 func (e *HeldError) Error() string {
+	if e.Namespace && e.Pid == 0 {
+		return "network namespace: " + e.Foreign()
+	}
 	if e.Namespace && e.Dir != "" {
 		return "network namespace: in use by " + e.Holder() + ", state directory " + e.Dir
 	}
@@ -50,6 +56,15 @@ func (e *HeldError) Error() string {
 		return "network namespace: in use by " + e.Holder()
 	}
 	return "state directory " + e.Dir + ": in use by " + e.Holder()
+}
+
+// Foreign says, for a namespace's lock whose holder did not answer as a
+// tunneld does (Pid 0), who holds it as far as known, and how to find it:
+// "lock @tunneld.lock is held by pid 1234 (uid 0, python3), which does
+// not answer as a tunneld does: find it with …".
+func (e *HeldError) Foreign() string {
+	return "lock " + NamespaceName + " is held by " + e.holders() +
+		", which does not answer as a tunneld does: find it with " + findHint() + ", and stop it or try again when it is gone"
 }
 
 // Holder names the holder: "tunneld run (pid 1234)", or "another

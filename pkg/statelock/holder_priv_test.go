@@ -3,7 +3,6 @@ package statelock
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,15 +14,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"github.com/tunneld/tunneld/pkg/internal/otheruser"
 	"github.com/tunneld/tunneld/pkg/netnstest"
 )
 
-// TestPrivilegedForeignHolder: a process running as uid 65534 without
-// capabilities that binds the namespace's name (listening or not, a
-// tester's python3) does not keep root's tunneld off: it goes on with a
-// warning naming the process, found through the real /proc (SO_PEERCRED,
+// TestPrivilegedForeignHolder: a process running as another user
+// (otheruser.UID) without capabilities that binds the namespace's name
+// (listening or not, as a tester's python3 did as uid 65534) does not
+// keep root's tunneld off: it goes on with a warning naming the process, found through the real /proc (SO_PEERCRED,
 // /proc/net/unix, /proc/PID/fd and status); once it is gone the lock is
-// taken. The holder is this test binary, copied where uid 65534 may run
+// taken. The holder is this test binary, copied where that user may run
 // it and started in the test's namespace.
 func TestPrivilegedForeignHolder(t *testing.T) {
 	if name := os.Getenv("STATELOCK_FOREIGN"); name != "" {
@@ -37,7 +37,7 @@ func TestPrivilegedForeignHolder(t *testing.T) {
 			testNamespaceName(t)
 			cmd := exec.Command(bin, "-test.run=^TestPrivilegedForeignHolder$")
 			cmd.Env = append(os.Environ(), "STATELOCK_FOREIGN="+NamespaceName, fmt.Sprintf("STATELOCK_FOREIGN_LISTEN=%d", map[bool]int{true: 1}[listen]))
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: otheruser.UID, Gid: otheruser.UID, Groups: []uint32{}}}
 			cmd.Stderr = os.Stderr
 			out, err := cmd.StdoutPipe()
 			if err != nil {
@@ -55,10 +55,10 @@ func TestPrivilegedForeignHolder(t *testing.T) {
 			n, warning, err := AcquireNamespace("/run/tunneld", "apply")
 			if err != nil || n != nil {
 				n.Release()
-				t.Fatalf("AcquireNamespace with uid 65534 holding the name: %v, %v; want a warning", n, err)
+				t.Fatalf("AcquireNamespace with uid %d holding the name: %v, %v; want a warning", otheruser.UID, n, err)
 			}
-			want := fmt.Sprintf("the network namespace's lock %s is held by pid %d (uid 65534, statelock.test), which has no CAP_NET_ADMIN and so is not a tunneld: going on without it; find it with `ss -xap | grep %s`",
-				NamespaceName, cmd.Process.Pid, strings.TrimPrefix(NamespaceName, "@"))
+			want := fmt.Sprintf("the network namespace's lock %s is held by pid %d (uid %d, statelock.test), which has no CAP_NET_ADMIN and so is not a tunneld: going on without it; find it with `ss -xap | grep %s`",
+				NamespaceName, cmd.Process.Pid, otheruser.UID, strings.TrimPrefix(NamespaceName, "@"))
 			if diff := cmp.Diff(want, warning); diff != "" {
 				t.Errorf("warning (-want +got):\n%s", diff)
 			}
@@ -92,37 +92,18 @@ func foreignHolder(name string, listen bool) {
 	os.Exit(0)
 }
 
-// copyTestBinary copies the test binary where uid 65534 may run it (go
-// test's build directory is root's alone).
+// copyTestBinary copies the test binary where otheruser.UID may run it
+// (go test's build directory is root's alone). otheruser.Run waits for
+// its child; this test's holds the name while the test goes on.
 func copyTestBinary(t *testing.T) string {
 	t.Helper()
-	self, err := os.Executable()
+	bin := filepath.Join(otheruser.Dir(t), "statelock.test")
+	b, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.WriteFile(bin, b, 0o755)
+	}
 	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "statelock-foreign")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	in, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	bin := filepath.Join(dir, "statelock.test")
-	out, err := os.OpenFile(bin, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("copying the test binary: %v", err)
 	}
 	return bin
 }

@@ -8,7 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/minijson"
 )
@@ -28,11 +31,37 @@ func Listen(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := chmodSocket(path, 0o600); err != nil {
 		l.Close()
-		return nil, err
+		return nil, fmt.Errorf("status socket: %w", err)
 	}
 	return l, nil
+}
+
+// chmodSocket sets the mode of the socket at path through a descriptor of
+// the path itself (O_PATH|O_NOFOLLOW), which must be a socket: a link
+// swapped in since the bind, by whoever can write the state directory,
+// is refused, not followed (os.Chmod would have given its target the
+// mode; a tester's review).
+func chmodSocket(path string, mode uint32) error {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return fmt.Errorf("%s is no longer the socket just made there (whoever can write the state directory replaced it)", path)
+	}
+	// An O_PATH descriptor has no fchmod; its /proc link names the
+	// very inode.
+	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode); err != nil {
+		return &os.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	return nil
 }
 
 // Serve answers every connection on l (from Listen) with the daemon's

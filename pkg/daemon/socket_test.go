@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,38 @@ func TestFactsNoTunnels(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"Tunnels":[]`) {
 		t.Errorf("facts %s lack \"Tunnels\":[]", b)
+	}
+}
+
+// TestChmodSocket: the status socket's mode is set on the socket itself;
+// a link put in its place is refused, and what it names keeps its mode
+// (os.Chmod followed it).
+func TestChmodSocket(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, SocketName)
+	l, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if fi, err := os.Lstat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %v, %v: want mode 0600", fi, err)
+	}
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := chmodSocket(link, 0o600); err == nil {
+		t.Error("a link was taken for the socket")
+	}
+	if err := chmodSocket(victim, 0o600); err == nil {
+		t.Error("a regular file was taken for the socket")
+	}
+	if fi, _ := os.Stat(victim); fi.Mode().Perm() != 0o644 {
+		t.Errorf("the link's target has mode %v, want 0644", fi.Mode().Perm())
 	}
 }

@@ -162,6 +162,9 @@ type builder struct {
 	// byDev caches routesVia(), srcIndex sources().
 	byDev    map[string][]config.Route
 	srcIndex *sourceIndex
+	// boxAddrs indexes the devices' addresses for pinnedAbsent, made
+	// at its first call.
+	boxAddrs map[netip.Addr]addrHolder
 	// underlayRoutes caches underlay().
 	underlayRoutes []model.UnderlayRoute
 	underlayDone   bool

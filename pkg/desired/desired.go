@@ -162,9 +162,17 @@ type builder struct {
 	// byDev caches routesVia(), srcIndex sources().
 	byDev    map[string][]config.Route
 	srcIndex *sourceIndex
-	// boxAddrs indexes the devices' addresses for pinnedAbsent, made
-	// at its first call.
-	boxAddrs map[netip.Addr]addrHolder
+	// hostRoutesHad indexes tunneld's host routes in main, by
+	// destination, for keptHostRoute, made at its first call.
+	hostRoutesHad map[netip.Prefix][]model.Route
+	// lans are the devices that are up and not the file's tunnels,
+	// for routed, made at its first call that needs them.
+	lans     []model.Device
+	lansDone bool
+	// boxAddrs and tunnelAddrs index the addresses of the devices that
+	// are not the file's tunnels and of those that are, for
+	// pinnedAbsent, made at its first call that needs each.
+	boxAddrs, tunnelAddrs map[netip.Addr]addrHolder
 	// underlayRoutes caches underlay().
 	underlayRoutes []model.UnderlayRoute
 	underlayDone   bool

@@ -24,9 +24,20 @@ func (b *builder) pinnedAbsent(t *config.Tunnel) string {
 		return ""
 	}
 	if b.boxAddrs == nil {
-		b.boxAddrs = b.addrHolders()
+		b.boxAddrs = b.addrHolders(false)
 	}
-	if h, ok := b.boxAddrs[a]; ok {
+	h, ok := b.boxAddrs[a]
+	if !ok || h.why != "" {
+		// On a tunnel of the file's (seed 001's carry their own
+		// local address), or nowhere.
+		if b.tunnelAddrs == nil {
+			b.tunnelAddrs = b.addrHolders(true)
+		}
+		if th, tok := b.tunnelAddrs[a]; tok && (!ok || th.why == "") {
+			h, ok = th, true
+		}
+	}
+	if ok {
 		if h.why == "" {
 			return ""
 		}
@@ -72,8 +83,16 @@ func (b *builder) routed(remote netip.Addr) bool {
 	if _, ok := b.keptHostRoute(remote); ok {
 		return true
 	}
-	for name, d := range b.in.Devices {
-		if d.Up && b.c.TunnelByName(name) == nil && onSubnet(d, remote) {
+	if !b.lansDone {
+		b.lansDone = true
+		for name, d := range b.in.Devices {
+			if d.Up && b.c.TunnelByName(name) == nil {
+				b.lans = append(b.lans, d)
+			}
+		}
+	}
+	for _, d := range b.lans {
+		if onSubnet(d, remote) {
 			return true
 		}
 	}
@@ -84,13 +103,18 @@ func (b *builder) routed(remote netip.Addr) bool {
 // ("" when it can).
 type addrHolder struct{ dev, why string }
 
-// addrHolders indexes the box's addresses, once per Build: a thousand
+// addrHolders indexes the addresses of the box's devices that are not
+// the file's tunnels (a WAN's, lo's: few), once per Build; pinnedAbsent
+// looks at the tunnels' own only for an address not there. A thousand
 // tunnels pinned to one WAN address each looked it up among a thousand
-// devices (6x the pure part of a resync, measured). An address usable
-// on one device is usable, whatever another says of it.
-func (b *builder) addrHolders() map[netip.Addr]addrHolder {
+// devices (6x the pure part of a resync, measured). An address usable on
+// one device is usable, whatever another says of it.
+func (b *builder) addrHolders(tunnels bool) map[netip.Addr]addrHolder {
 	m := map[netip.Addr]addrHolder{}
 	for name, d := range b.in.Devices {
+		if (b.c.TunnelByName(name) != nil) != tunnels {
+			continue
+		}
 		for _, u := range d.Unusable {
 			if _, ok := m[u.Prefix.Addr()]; !ok {
 				m[u.Prefix.Addr()] = addrHolder{dev: name, why: u.Why()}
@@ -98,6 +122,9 @@ func (b *builder) addrHolders() map[netip.Addr]addrHolder {
 		}
 	}
 	for name, d := range b.in.Devices {
+		if (b.c.TunnelByName(name) != nil) != tunnels {
+			continue
+		}
 		for _, p := range d.Addrs {
 			m[p.Addr()] = addrHolder{dev: name}
 		}

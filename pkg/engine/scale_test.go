@@ -46,13 +46,21 @@ func TestScale(t *testing.T) {
 	}
 }
 
+// scaleKernel is the in-memory kernel the scale configuration's tunnels
+// start from: a WAN with their local address and a default route (the
+// remotes are off its subnet).
+func scaleKernel() *fakekernel.Kernel {
+	k := fakekernel.New()
+	k.AddDevice(model.Device{Name: "eth0", Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.0.1/16")}})
+	k.AddForeignRoute(model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.0.254"), Dev: "eth0"}, 3)
+	return k
+}
+
 // converged is n tunnels converged on the fake kernel, and its
 // observation.
 func converged(tb testing.TB, n int) (*config.Config, model.State, model.Inputs) {
 	c := scaleConfig(tb, n, false)
-	k := fakekernel.New()
-	k.AddDevice(model.Device{Name: "eth0", Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.0.1/16")}})
-	k.AddForeignRoute(model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.0.254"), Dev: "eth0"}, 3)
+	k := scaleKernel()
 	if _, err := Converge(ctx, k, c, nil); err != nil {
 		tb.Fatal(err)
 	}
@@ -84,8 +92,7 @@ func BenchmarkLook1000(b *testing.B) {
 	for _, fw := range []bool{false, true} {
 		b.Run(fmt.Sprintf("firewall=%t", fw), func(b *testing.B) {
 			c := scaleConfig(b, 1000, fw)
-			k := fakekernel.New()
-			k.AddDevice(model.Device{Name: "eth0", Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.0.1/16")}})
+			k := scaleKernel()
 			if _, err := Converge(ctx, k, c, nil); err != nil {
 				b.Fatal(err)
 			}

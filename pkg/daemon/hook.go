@@ -150,6 +150,21 @@ func (c hookCall) then(next hookCall) hookCall {
 	return next
 }
 
+// toULA says why a move's call waits when it took the tunnel from a
+// global IPv6 address to a unique local one (fc00::/7) while its remote
+// is global: a renumbering whose new prefix comes after the old one goes
+// leaves the upstream router's ULA alone on the WAN, and a tester's
+// broker was told it, then told it as the old address at the next run;
+// "" otherwise. A WAN that only has a ULA (NAT66 upstream) moves there
+// once; its run waits HookSettleMax.
+func toULA(c hookCall) string {
+	global := func(a netip.Addr) bool { return a.Is6() && a.IsGlobalUnicast() && !a.IsPrivate() }
+	if c.Reason != hookMoved || !c.Local.Is6() || !c.Local.IsPrivate() || !global(c.OldLocal) || !global(c.Remote) {
+		return ""
+	}
+	return "it moved from " + c.OldLocal.String() + " to the unique local address " + c.Local.String() + ": a new prefix may come"
+}
+
 // env is the hook's environment for c.
 func (c hookCall) env() []string {
 	env := []string{hookPath, "TUNNELD_TUNNEL=" + c.Tunnel, "TUNNELD_REASON=" + c.Reason,
@@ -430,7 +445,11 @@ func (h *hooks) settled(tunnel string, sc *hookRetry) {
 		return
 	}
 	c := sc.call
-	if why := h.unsettled[tunnel]; why != "" && c.Reason == hookMoved {
+	why := h.unsettled[tunnel]
+	if why == "" {
+		why = toULA(c)
+	}
+	if why != "" && c.Reason == hookMoved {
 		if waited := h.now().Sub(sc.since); waited < h.settleMax {
 			if !sc.waitSaid {
 				sc.waitSaid = true

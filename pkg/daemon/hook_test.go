@@ -1385,3 +1385,60 @@ func TestHookInheritedDescriptors(t *testing.T) {
 		t.Errorf("descriptor %d is open in the hook: %s", fd, strings.Fields(string(b)))
 	}
 }
+
+// TestHookSettleToULA: a move from a global IPv6 address to a unique
+// local one, with a global remote, waits past HookSettle as an unsettled
+// tunnel's does: a tester's ISP renumbered, the old prefix went 4 s
+// before the new one came, and the broker was told the upstream router's
+// ULA, then told it as the old address. The new prefix's move joins the
+// wait, and one run tells the broker old → new. A WAN with a ULA alone
+// runs at HookSettleMax.
+func TestHookSettleToULA(t *testing.T) {
+	dir := t.TempDir()
+	path := script(t, dir, "hook.sh", fmt.Sprintf(envScript, dir))
+	r := newHookRig(t, time.Minute, map[string]string{"he": path})
+	r.h.settle = HookSettle
+	var mu sync.Mutex
+	now := hookNow
+	r.h.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	tick := func() {
+		t.Helper()
+		mu.Lock()
+		now = now.Add(HookSettle)
+		mu.Unlock()
+		r.fire()
+	}
+	old, ula, renumbered := netip.MustParseAddr("2001:db8:a::2"), netip.MustParseAddr("fd00:1::2"), netip.MustParseAddr("2001:db8:c::2")
+	remote := netip.MustParseAddr("2001:db8:b::1")
+	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: ula, Remote: remote, OldLocal: old, OldRemote: remote})
+	tick()
+	tick()
+	if runs := r.drain(); len(runs) != 0 {
+		t.Fatalf("4 s after a move to the ULA: runs %v, want none", runs)
+	}
+	if !strings.Contains(r.log.String(), `hook waits: it moved from 2001:db8:a::2 to the unique local address fd00:1::2: a new prefix may come`) {
+		t.Errorf("the wait is not logged:\n%s", r.log.String())
+	}
+	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: renumbered, Remote: remote, OldLocal: ula, OldRemote: remote})
+	tick()
+	r.next()
+	env := hookEnv(t, dir, 1)
+	for _, want := range []string{"TUNNELD_LOCAL=2001:db8:c::2", "TUNNELD_OLD_LOCAL=2001:db8:a::2"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("the one run's environment %v: want %s", env, want)
+		}
+	}
+	// A ULA alone: the run comes at HookSettleMax.
+	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: ula, Remote: remote, OldLocal: renumbered, OldRemote: remote})
+	for range HookSettleMax / HookSettle {
+		tick()
+	}
+	r.next()
+	if env := hookEnv(t, dir, 2); !slices.Contains(env, "TUNNELD_LOCAL=fd00:1::2") {
+		t.Errorf("the run at HookSettleMax: %v", env)
+	}
+}

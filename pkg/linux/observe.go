@@ -308,7 +308,7 @@ func (k *Kernel) observeRoutes(s *model.State, in *model.Inputs, names map[uint3
 	}
 	for _, r := range main {
 		if r.protocol != model.RouteProtocol && r.route.Table == model.TableMain {
-			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.route.Dst, Via: r.route.Via, Dev: names[r.oif], Metric: r.route.Metric, Proto: r.protocol, Type: r.route.Type, Src: r.route.Src})
+			in.Routes = append(in.Routes, model.UnderlayRoute{Dst: r.route.Dst, Via: r.route.Via, Dev: names[r.oif], Metric: r.route.Metric, Proto: r.protocol, Type: r.route.Type, Src: r.route.Src, Expired: r.expired})
 		}
 	}
 	return nil

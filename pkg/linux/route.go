@@ -82,6 +82,10 @@ type observedRoute struct {
 	route    model.Route
 	oif      uint32
 	protocol uint8
+	// expired: its lifetime (an IPv6 router advertisement's) ran out
+	// and the kernel no longer takes it, though it lists it until its
+	// garbage collection (RTA_CACHEINFO's rta_expires below zero).
+	expired bool
 }
 
 // listRoutes dumps the routes of one table (0: all) with one protocol
@@ -186,6 +190,12 @@ func decodeListed(b []byte, hops bool) (r listedRoute, err error) {
 			r.route.Metric = u32(v)
 		case unix.RTA_TABLE:
 			r.route.Table = u32(v)
+		case unix.RTA_CACHEINFO:
+			// struct rta_cacheinfo: rta_expires, an __s32 in clock
+			// ticks, follows two __u32.
+			if len(v) >= 12 {
+				r.expired = int32(binary.NativeEndian.Uint32(v[8:])) < 0
+			}
 		case unix.RTA_MULTIPATH:
 			r.multipath = true
 			if hops || family == unix.AF_INET6 && r.protocol == model.RouteProtocol {

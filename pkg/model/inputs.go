@@ -213,15 +213,21 @@ type UnderlayRoute struct {
 	// Src is the route's preferred source address (RTA_PREFSRC, `ip
 	// route … src`), which the kernel sends from by it.
 	Src netip.Addr
+	// Expired is set on a route whose lifetime ran out (an IPv6 router
+	// advertisement's default route once the router stopped sending
+	// them): the kernel lists it until its garbage collection, and no
+	// longer takes it; Lookup passes it by. It still holds its key.
+	Expired bool
 }
 
 // Lookup returns the most specific route containing a, with the lowest
-// metric among equally specific ones.
+// metric among equally specific ones, of those the kernel takes (unicast,
+// not expired).
 func Lookup(routes []UnderlayRoute, a netip.Addr) (UnderlayRoute, bool) {
 	var best UnderlayRoute
 	found := false
 	for _, r := range routes {
-		if r.Type != RouteUnicast || !r.Dst.Contains(a) {
+		if r.Type != RouteUnicast || r.Expired || !r.Dst.Contains(a) {
 			continue
 		}
 		if !found || r.Dst.Bits() > best.Dst.Bits() ||

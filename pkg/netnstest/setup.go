@@ -84,6 +84,9 @@ type Route struct {
 	Dev    string
 	Proto  uint8
 	Metric uint32
+	// Expires, in seconds, is an IPv6 route's lifetime (a router
+	// advertisement's default route has one); 0 for none.
+	Expires uint32
 }
 
 // AddRoute adds a route (scope link when it has no gateway).
@@ -105,6 +108,9 @@ func AddRoute(r Route) error {
 	}
 	if r.Dst.Bits() > 0 {
 		m.Attributes.Dst = net.IP(r.Dst.Addr().AsSlice())
+	}
+	if r.Expires != 0 {
+		m.Attributes.Expires = &r.Expires
 	}
 	if r.Via.IsValid() {
 		m.Attributes.Gateway = net.IP(r.Via.AsSlice())

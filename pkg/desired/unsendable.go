@@ -71,7 +71,7 @@ func (b *builder) unroutedTunnels() {
 		if t := b.c.TunnelByName(st.Name); t == nil || t.Dev != "" || b.routed(st.Remote) {
 			continue
 		}
-		st.Unrouted = fmt.Sprintf("table main has no route to its remote %s: the kernel cannot send its packets (the WAN's default route gone?)", st.Remote)
+		st.Unrouted = fmt.Sprintf("table main has no route to its remote %s: unless a policy rule takes them to another table (netifd's ip4table), the kernel cannot send its packets: the WAN's default route gone?", st.Remote)
 	}
 }
 

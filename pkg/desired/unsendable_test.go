@@ -81,7 +81,7 @@ func TestUnrouted(t *testing.T) {
 	wan := model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{pfx("2001:db8:a::2/64")}}
 	onLink := wan
 	onLink.Addrs = []netip.Prefix{pfx("2001:db8:b::2/64")}
-	gone := "table main has no route to its remote 2001:db8:b::1: the kernel cannot send its packets (the WAN's default route gone?)"
+	gone := "table main has no route to its remote 2001:db8:b::1: unless a policy rule takes them to another table (netifd's ip4table), the kernel cannot send its packets: the WAN's default route gone?"
 	for _, tt := range []struct {
 		name, conf string
 		wan        model.Device

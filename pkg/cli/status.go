@@ -112,8 +112,8 @@ type TunnelReport struct {
 	// LocalAbsent says that no device of the box can send from an up
 	// tunnel's local address (desired.TunnelStatus.LocalAbsent).
 	LocalAbsent string `json:",omitempty"`
-	// Unrouted says that table main has no route to an up tunnel's
-	// remote (desired.TunnelStatus.Unrouted).
+	// Unrouted says that the kernel has no route to an up tunnel's
+	// remote for its packets, from its local address (routeGone).
 	Unrouted string `json:",omitempty"`
 	// LocalGuess says that no route decided the tunnel's local address
 	// among its device's (desired.TunnelStatus.LocalGuess): a tester's
@@ -202,7 +202,7 @@ func runStatus(env *Env, args []string) int {
 	for _, ts := range s.Want.Tunnels {
 		t := c.TunnelByName(ts.Name)
 		r := TunnelReport{Name: ts.Name, Mode: t.Mode, Reason: ts.Reason, LocalDevice: t.LocalDev, RemoteName: t.RemoteHost,
-			LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote), Dropping: ts.Dropping, Looped: ts.Looped, LocalAbsent: ts.LocalAbsent, Unrouted: ts.Unrouted, LocalGuess: ts.LocalGuess}
+			LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote), Dropping: ts.Dropping, Looped: ts.Looped, LocalAbsent: ts.LocalAbsent, LocalGuess: ts.LocalGuess}
 		i := slices.IndexFunc(s.Have.Links, func(l model.Link) bool { return l.Name == ts.Name })
 		if i >= 0 {
 			l := s.Have.Links[i]
@@ -232,6 +232,7 @@ func runStatus(env *Env, args []string) int {
 		}
 		r.followed(s.Inputs.Devices[t.LocalDev])
 		r.underlay(s.Inputs.Devices, t)
+		r.Unrouted = routeGone(env.Context, k, t, ts, r)
 		r.Routes = heldLines(ts, s.Plan.Tables)
 		for _, a := range resolved[t.RemoteHost] {
 			r.RemoteAnswers = append(r.RemoteAnswers, a.String())
@@ -311,7 +312,7 @@ func daemonTunnels(f *daemon.Facts) []TunnelReport {
 	}
 	for _, ts := range f.Tunnels {
 		r := TunnelReport{Name: ts.Name, Up: ts.Up, Reason: ts.Reason, LocalWanted: addrString(ts.Local), RemoteWanted: addrString(ts.Remote),
-			LastChange: f.LastChange[ts.Name], Held: heldOf(f, ts.Name), Dropping: ts.Dropping, Looped: ts.Looped, LocalAbsent: ts.LocalAbsent, Unrouted: ts.Unrouted, LocalGuess: ts.LocalGuess}
+			LastChange: f.LastChange[ts.Name], Held: heldOf(f, ts.Name), Dropping: ts.Dropping, Looped: ts.Looped, LocalAbsent: ts.LocalAbsent, LocalGuess: ts.LocalGuess}
 		if run, ok := f.Hooks[ts.Name]; ok {
 			r.LastHook = &run
 		}

@@ -1304,7 +1304,7 @@ func TestStatusLocalGuess(t *testing.T) {
 	}
 	k.Routes = slices.DeleteFunc(k.Routes, func(r fakekernel.Route) bool { return r.Route == wanDefault })
 	// No route at all says more than the guess: nothing is sent.
-	want := "tunnel moe (ipip): up, but table main has no route to its remote 198.51.100.9: unless a policy rule takes them to another table (netifd's ip4table), the kernel cannot send its packets: the WAN's default route gone?"
+	want := "tunnel moe (ipip): up, but the kernel has no route to its remote 198.51.100.9 from 192.0.2.7 (ip route get 198.51.100.9 from 192.0.2.7): it cannot send its packets; the WAN's default route gone?"
 	if got := tunnelLines(statusText(t, file, k, none))[0]; got != want {
 		t.Errorf("without it: %q, want %q", got, want)
 	}

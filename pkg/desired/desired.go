@@ -92,9 +92,6 @@ type TunnelStatus struct {
 	// an address, no device of the box can send from, and says why
 	// (pinnedAbsent).
 	LocalAbsent string `json:",omitempty"`
-	// Unrouted is set on an up tunnel whose remote table main has no
-	// route to, and says so (unrouted).
-	Unrouted string `json:",omitempty"`
 }
 
 // Build computes the desired state. cur is the owned state observed now
@@ -116,7 +113,6 @@ func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 	b.foreignKeys()
 	b.rules()
 	b.hostRoutes()
-	b.unroutedTunnels()
 	b.sysctls()
 	b.acceptRA()
 	b.fallbacks()
@@ -165,10 +161,6 @@ type builder struct {
 	// hostRoutesHad indexes tunneld's host routes in main, by
 	// destination, for keptHostRoute, made at its first call.
 	hostRoutesHad map[netip.Prefix][]model.Route
-	// lans are the devices that are up and not the file's tunnels,
-	// for routed, made at its first call that needs them.
-	lans     []model.Device
-	lansDone bool
 	// boxAddrs and tunnelAddrs index the addresses of the devices that
 	// are not the file's tunnels and of those that are, for
 	// pinnedAbsent, made at its first call that needs each.

@@ -26,14 +26,7 @@ func parse(t *testing.T, src string) *config.Config {
 }
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-
-func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
-
-// defaults are an IPv4 and an IPv6 default route by dev, as main has on
-// a WAN, for inputs whose tunnels must not be unrouted.
-func defaults(dev string) []model.UnderlayRoute {
-	return []model.UnderlayRoute{{Dst: pfx("0.0.0.0/0"), Via: ip("192.0.2.1"), Dev: dev}, {Dst: pfx("::/0"), Via: ip("fe80::1"), Dev: dev}}
-}
+func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
 
 const wan = `
 [global]
@@ -736,7 +729,6 @@ func TestLocalDeviceUnusable(t *testing.T) {
 			in := model.Inputs{
 				Devices:  map[string]model.Device{"wan": {Name: "wan", MTU: 1500, Up: true, Addrs: tt.addrs, Unusable: tt.unusable}},
 				Resolved: map[string][]netip.Addr{"aftr.example": {ip("2001:db8:b::1")}, "peer.example": {ip("198.51.100.2")}},
-				Routes:   defaults("wan"),
 			}
 			r := Build(parse(t, tt.conf), in, model.State{})
 			// The routes held while it is down are TestHeldRoutes'.
@@ -783,7 +775,6 @@ func TestLocalDeviceLinkLocalOnly(t *testing.T) {
 			in := model.Inputs{
 				Devices:  map[string]model.Device{"wan": {Name: "wan", MTU: 1500, Up: true, Addrs: tt.addrs, Unusable: tt.unusable, LinkLocal: ll}},
 				Resolved: map[string][]netip.Addr{"aftr.example": {ip("2001:db8:b::1")}, "peer.example": {ip("198.51.100.2")}},
-				Routes:   defaults("wan"),
 			}
 			r := Build(parse(t, tt.conf), in, model.State{})
 			if diff := cmp.Diff([]TunnelStatus{tt.want}, r.Tunnels, opts, cmpopts.IgnoreFields(TunnelStatus{}, "Held")); diff != "" {

@@ -189,7 +189,7 @@ func TestRefusedTunnelRoutes(t *testing.T) {
 	through := model.Route{Table: 254, Dst: pfx("192.168.2.0/24"), Dev: "t1"}
 	unreachable := model.Route{Table: 254, Dst: pfx("192.168.2.0/24"), Type: model.RouteUnreachable}
 	const why = "creating it failed: file exists"
-	plain := Build(c, model.Inputs{Devices: devices, Routes: defaults("eth0")}, model.State{})
+	plain := Build(c, model.Inputs{Devices: devices}, model.State{})
 	for _, tt := range []struct {
 		name    string
 		refused map[string]string
@@ -202,7 +202,7 @@ func TestRefusedTunnelRoutes(t *testing.T) {
 			TunnelStatus{Name: "t1", Up: true, Local: ip("192.0.2.7"), Remote: ip("198.51.100.2")}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Build(c, model.Inputs{Devices: devices, Refused: tt.refused, Routes: defaults("eth0")}, model.State{})
+			r := Build(c, model.Inputs{Devices: devices, Refused: tt.refused}, model.State{})
 			if diff := cmp.Diff(tt.routes, r.State.Routes, opts); diff != "" {
 				t.Errorf("routes (-want +got):\n%s", diff)
 			}

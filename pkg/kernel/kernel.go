@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/tunneld/tunneld/pkg/model"
@@ -45,6 +46,20 @@ type Keeper interface {
 	// Keep makes the next observations take the devices named, at
 	// these indexes, for tunneld's tunnels whatever their alias.
 	Keep(indexes map[string]int)
+}
+
+// RouteAsker is a Kernel that can ask its routing for the way to an
+// address, as `ip route get DST from SRC` does: by the policy rules, of
+// every table, with multipath and source-specific routes (which Observe
+// does not read as the underlay). Status asks it for each tunnel's
+// remote from its local address.
+type RouteAsker interface {
+	// Unroutable reports whether the kernel has no route to dst for
+	// packets from src: none at all (the WAN's default route gone), or
+	// one that refuses them (unreachable, prohibit, blackhole). An
+	// error is a question the kernel would not answer (src not an
+	// address of the box's, say): nothing is known.
+	Unroutable(ctx context.Context, dst, src netip.Addr) (bool, error)
 }
 
 // OpError is the failure of one operation.

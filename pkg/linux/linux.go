@@ -51,6 +51,9 @@ type Kernel struct {
 	seq  uint32        // the last request's sequence number
 	nft  *nft.Conn
 	opts Options
+	// ask is the socket Unroutable asks the kernel's routing over,
+	// dialled at its first question.
+	ask *netlink.Conn
 	// scratch holds the arrays of the last observation's dumps, reused
 	// by the next (a Kernel serves one caller at a time). Apply takes the
 	// device indexes from its links.
@@ -197,6 +200,9 @@ func (k *Kernel) Close() error {
 	errs = append(errs, k.nl.Close())
 	if k.nft != nil {
 		errs = append(errs, k.nft.Close())
+	}
+	if k.ask != nil {
+		errs = append(errs, k.ask.Close())
 	}
 	return errors.Join(errs...)
 }

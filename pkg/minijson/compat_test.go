@@ -49,7 +49,7 @@ func fullFacts() daemon.Facts {
 			{Name: "moe", Up: true, Local: netip.MustParseAddr("192.0.2.1"), Remote: netip.MustParseAddr("2001:db8::2")},
 			{Name: nasty, Reason: nasty, Blocked: true, Remote: netip.MustParseAddr("fe80::1%eth0"),
 				Held:      []model.Route{{Table: 42, Dst: netip.MustParsePrefix("192.168.2.0/24"), Via: netip.MustParseAddr("10.0.0.2"), Dev: nasty, OnLink: true, Metric: 7, Src: netip.MustParseAddr("10.0.0.1"), Type: model.RouteUnreachable}},
-				Withdrawn: []desired.WithdrawnRoute{{Route: model.Route{Table: 254, Dst: netip.MustParsePrefix("::/0"), Metric: 1024, Type: model.RouteUnreachable}, Why: nasty}}, Dropping: nasty, LocalGuess: true, Looped: nasty, LocalAbsent: nasty, Unrouted: nasty},
+				Withdrawn: []desired.WithdrawnRoute{{Route: model.Route{Table: 254, Dst: netip.MustParsePrefix("::/0"), Metric: 1024, Type: model.RouteUnreachable}, Why: nasty}}, Dropping: nasty, LocalGuess: true, Looped: nasty, LocalAbsent: nasty},
 			{Local: netip.MustParseAddr("::ffff:192.0.2.1")},
 			{Name: "larry", Reason: nasty, Refused: true},
 			{Name: "curly", Up: true, Standing: []model.Route{{Table: 254, Dst: netip.MustParsePrefix("10.70.0.0/24"), Type: model.RouteUnreachable}}},

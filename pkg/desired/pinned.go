@@ -5,7 +5,6 @@ import (
 	"net/netip"
 
 	"github.com/tunneld/tunneld/pkg/config"
-	"github.com/tunneld/tunneld/pkg/model"
 )
 
 // pinnedAbsent says why a tunnel whose local address is given as an
@@ -44,59 +43,6 @@ func (b *builder) pinnedAbsent(t *config.Tunnel) string {
 		return fmt.Sprintf("its local address %s on %s %s: the kernel sends nothing from it", a, h.dev, h.why)
 	}
 	return fmt.Sprintf("its local address %s is on no device of this box: the kernel sends nothing from it", a)
-}
-
-// unroutedTunnels says, on each up tunnel that is not bound to a device
-// (dev) and whose packets do not loop (Looped, which says more), when
-// table main has no route to its remote: none of the underlay's, and no
-// host route tunneld keeps to it (a route of tunneld's own that holds
-// the remote, through another tunnel or itself, makes the tunnel looped
-// without them), and the remote is on no subnet of a device that is up
-// (whose prefix route reaches it; an address without one, noprefixroute,
-// is rare on a WAN). The kernel cannot send the tunnel's packets then,
-// unless a policy rule takes them to another table. A tester's WAN lost
-// its router advertisement's default route: status said up. A tunnel
-// bound to a device is left alone: the kernel sends its packets there as
-// if the remote were on its link. Routes not read (--from-empty) say
-// nothing.
-func (b *builder) unroutedTunnels() {
-	if b.in.Devices == nil || b.in.AddrsUnread {
-		return
-	}
-	for i := range b.res.Tunnels {
-		st := &b.res.Tunnels[i]
-		if !st.Up || st.Looped != "" || !st.Remote.IsValid() {
-			continue
-		}
-		if t := b.c.TunnelByName(st.Name); t == nil || t.Dev != "" || b.routed(st.Remote) {
-			continue
-		}
-		st.Unrouted = fmt.Sprintf("table main has no route to its remote %s: unless a policy rule takes them to another table (netifd's ip4table), the kernel cannot send its packets: the WAN's default route gone?", st.Remote)
-	}
-}
-
-// routed reports whether table main reaches remote (see unroutedTunnels).
-func (b *builder) routed(remote netip.Addr) bool {
-	if _, ok := model.Lookup(b.underlay(), remote); ok {
-		return true
-	}
-	if _, ok := b.keptHostRoute(remote); ok {
-		return true
-	}
-	if !b.lansDone {
-		b.lansDone = true
-		for name, d := range b.in.Devices {
-			if d.Up && b.c.TunnelByName(name) == nil {
-				b.lans = append(b.lans, d)
-			}
-		}
-	}
-	for _, d := range b.lans {
-		if onSubnet(d, remote) {
-			return true
-		}
-	}
-	return false
 }
 
 // addrHolder is a device with an address: why it cannot send from it

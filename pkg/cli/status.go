@@ -147,7 +147,9 @@ func runStatus(env *Env, args []string) int {
 		// directory is not this one's).
 		*path = st.Daemon.ConfigFile
 	}
-	c, err := config.Load(*path)
+	// A regular file only: the path may be what a socket in the state
+	// directory says (a tester's fake daemon named a FIFO).
+	c, err := config.LoadRegular(*path)
 	if err != nil {
 		printConfigErr(env, err)
 		return statusInvalid(env, st, err, *asJSON)

@@ -18,8 +18,16 @@ import (
 // Load reads and validates the configuration at path. Besides the
 // file's problems, the Config's Warnings say when the file, a hook, or
 // the directory holding either may be written by other users.
-func Load(path string) (*Config, error) {
-	data, fi, err := readFile(path)
+func Load(path string) (*Config, error) { return load(path, false) }
+
+// LoadRegular is Load for a path that must name a regular file: status
+// reads the file the running daemon's socket names, which may be
+// anything a socket in the state directory says (a tester's fake daemon
+// named a FIFO, whose writer it may hold open without writing).
+func LoadRegular(path string) (*Config, error) { return load(path, true) }
+
+func load(path string, regular bool) (*Config, error) {
+	data, fi, err := readFile(path, regular)
 	if errors.Is(err, fs.ErrPermission) {
 		// The systemd unit runs as a dynamic user, neither the file's
 		// owner nor in its group (a tester's root 0600 file, the mode

@@ -15,12 +15,14 @@ import (
 // with a table, a route and a rule, take 2.3 MB (scaletest.Config).
 const maxSize = 8 << 20
 
-// readFile reads the configuration file at path, which must be a regular
-// file of maxSize bytes at most, and returns its content and what fstat
-// says of it. It is opened without blocking: opening a FIFO for reading
-// waits for a writer, and status, which reads the file the daemon's
-// socket names, hung on one for good (a tester's).
-func readFile(path string) ([]byte, fs.FileInfo, error) {
+// readFile reads the configuration file at path, of maxSize bytes at
+// most, and returns its content and what fstat says of it. It must be a
+// regular file, or else (unless regular is set) a pipe or a terminal:
+// `tunneld check -c /dev/stdin` and `-c <(…)` read one. It is opened
+// without blocking: opening a FIFO for reading waits for a writer, and
+// status, which reads the file the daemon's socket names, hung on one
+// for good (a tester's); a pipe without a writer reads as empty.
+func readFile(path string, regular bool) ([]byte, fs.FileInfo, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, err
@@ -30,7 +32,8 @@ func readFile(path string) ([]byte, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if !fi.Mode().IsRegular() {
+	piped := fi.Mode()&fs.ModeNamedPipe != 0 || fi.Mode()&fs.ModeCharDevice != 0
+	if !fi.Mode().IsRegular() && (regular || !piped) {
 		return nil, nil, fmt.Errorf("%s: is %s, not a regular file: give the path of the configuration file", path, fileKind(fi.Mode()))
 	}
 	if fi.Size() > maxSize {

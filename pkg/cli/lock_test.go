@@ -462,6 +462,11 @@ func TestForeignNamespaceHolder(t *testing.T) {
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: statelock.NamespaceName}); err != nil {
 		t.Fatal(err)
 	}
+	// Listening, and answering nothing: bound alone, it is no tunneld
+	// whoever it is (the "bound only" case).
+	if err := unix.Listen(fd, 8); err != nil {
+		t.Fatal(err)
+	}
 	name := strings.TrimPrefix(statelock.NamespaceName, "@")
 	warning := fmt.Sprintf("the network namespace's lock %s is held by pid %d (uid 65534, python3), which has no CAP_NET_ADMIN and so is not a tunneld: going on without it; find it with `ss -xap | grep %s`",
 		statelock.NamespaceName, os.Getpid(), name)
@@ -486,13 +491,10 @@ func TestForeignNamespaceHolder(t *testing.T) {
 	t.Run("unknown", func(t *testing.T) {
 		procStatus(t, "", func(string) []int { return nil })
 		file, k := wipeConfig(t, "")
-		// Root sees every process of its pid namespace.
-		unknown := "a process this user cannot identify (root can)"
-		if os.Geteuid() == 0 {
-			unknown = "a process that /proc does not show"
-		}
-		want := fmt.Sprintf("tunneld: this network namespace's lock %s is held by %s, which does not answer as a tunneld does: find it with `ss -xap | grep %s`, and stop it or try again when it is gone\n",
-			statelock.NamespaceName, unknown, name)
+		// Its credentials (SO_PEERCRED), its status unreadable: it may
+		// be a tunneld.
+		want := fmt.Sprintf("tunneld: this network namespace's lock %s is held by pid %d (uid %d), which does not answer as a tunneld does: find it with `ss -xap | grep %s`, and stop it or try again when it is gone\n",
+			statelock.NamespaceName, os.Getpid(), os.Geteuid(), name)
 		for _, cmd := range []string{"run", "apply", "down"} {
 			var errb bytes.Buffer
 			state := t.TempDir()
@@ -505,6 +507,35 @@ func TestForeignNamespaceHolder(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(state, statelock.FileName)); err == nil {
 				t.Errorf("%s left its state directory's lock file behind", cmd)
 			}
+		}
+	})
+	// Bound and not listened on, which no tunneld does: a user that is
+	// not root cannot see who holds it, and a tester's service user
+	// (CAP_NET_ADMIN only) was kept off by anyone's bind.
+	t.Run("bound only", func(t *testing.T) {
+		procStatus(t, "", func(string) []int { return nil })
+		statelock.NamespaceName += "-bound"
+		bound, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(bound)
+		if err := unix.Bind(bound, &unix.SockaddrUnix{Name: statelock.NamespaceName}); err != nil {
+			t.Fatal(err)
+		}
+		unknown := "a process this user cannot identify (root can)"
+		if os.Geteuid() == 0 {
+			unknown = "a process that /proc does not show"
+		}
+		want := fmt.Sprintf("tunneld: warning: the network namespace's lock %s is held by %s, which does not listen on it as every tunneld does, and so is not one: going on without it; find it with `ss -xap | grep %s`\n",
+			statelock.NamespaceName, unknown, strings.TrimPrefix(statelock.NamespaceName, "@"))
+		file, k := wipeConfig(t, "")
+		var errb bytes.Buffer
+		env := &Env{Stdout: &bytes.Buffer{}, Stderr: &errb, StateDir: t.TempDir(), NamespaceLock: true, Context: context.Background(),
+			Kernel: func(bool) (kernel.Kernel, error) { return k, nil }}
+		code := Main(env, []string{"apply", "-c", file})
+		if diff := cmp.Diff(want, errb.String()); code != 0 || diff != "" {
+			t.Errorf("apply: exit %d, stderr (-want +got):\n%s", code, diff)
 		}
 	})
 }

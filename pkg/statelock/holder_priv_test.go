@@ -57,8 +57,12 @@ func TestPrivilegedForeignHolder(t *testing.T) {
 				n.Release()
 				t.Fatalf("AcquireNamespace with uid %d holding the name: %v, %v; want a warning", otheruser.UID, n, err)
 			}
-			want := fmt.Sprintf("the network namespace's lock %s is held by pid %d (uid %d, statelock.test), which has no CAP_NET_ADMIN and so is not a tunneld: going on without it; find it with `ss -xap | grep %s`",
-				NamespaceName, cmd.Process.Pid, otheruser.UID, strings.TrimPrefix(NamespaceName, "@"))
+			which := "has no CAP_NET_ADMIN and so is not a tunneld"
+			if !listen {
+				which = "does not listen on it as every tunneld does, and so is not one"
+			}
+			want := fmt.Sprintf("the network namespace's lock %s is held by pid %d (uid %d, statelock.test), which %s: going on without it; find it with `ss -xap | grep %s`",
+				NamespaceName, cmd.Process.Pid, otheruser.UID, which, strings.TrimPrefix(NamespaceName, "@"))
 			if diff := cmp.Diff(want, warning); diff != "" {
 				t.Errorf("warning (-want +got):\n%s", diff)
 			}

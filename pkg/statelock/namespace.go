@@ -90,6 +90,10 @@ func listenNamespace(dir, command string) (*NamespaceLock, error) {
 	return n, nil
 }
 
+// deafWait is how long namespaceHolder waits before it connects again to
+// a name bound and not listened on.
+const deafWait = 50 * time.Millisecond
+
 // NamespaceHolder names the tunneld that holds the network namespace's
 // lock, without taking it (status, which only reads): nil when none does.
 func NamespaceHolder() *HeldError {
@@ -110,6 +114,16 @@ func namespaceHolder() *HeldError {
 	e := &HeldError{Namespace: true}
 	peer := Process{Uid: -1}
 	c, err := net.DialTimeout("unix", NamespaceName, time.Second)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		// Bound, not listening: a tunneld listens as soon as it has
+		// bound the name (net.ListenUnix), so once more past that
+		// moment. A user that is not root cannot see who holds it
+		// (another user's descriptors), and a tester's service user was
+		// kept off by anyone's bind alone.
+		time.Sleep(deafWait)
+		c, err = net.DialTimeout("unix", NamespaceName, time.Second)
+		e.Deaf = errors.Is(err, syscall.ECONNREFUSED)
+	}
 	if err == nil {
 		defer c.Close()
 		if cred := peerCred(c); cred != nil && cred.Pid > 0 {
@@ -155,8 +169,12 @@ func peerCred(c net.Conn) *unix.Ucred {
 }
 
 // mayBeTunneld reports whether the holders of a namespace's lock may be
-// a tunneld: one of them could be, or none is known.
+// a tunneld: nothing listens on the name (Deaf), which every tunneld
+// does, or one of them could be, or none is known.
 func (e *HeldError) mayBeTunneld() bool {
+	if e.Deaf {
+		return false
+	}
 	if len(e.Holders) == 0 {
 		return true
 	}
@@ -172,7 +190,10 @@ func (e *HeldError) mayBeTunneld() bool {
 // that cannot be a tunneld.
 func (e *HeldError) notTunneld() string {
 	which := "which has no CAP_NET_ADMIN and so is not a tunneld"
-	if len(e.Holders) > 1 {
+	switch {
+	case e.Deaf:
+		which = "which does not listen on it as every tunneld does, and so is not one"
+	case len(e.Holders) > 1:
 		which = "none of which has CAP_NET_ADMIN, so none is a tunneld"
 	}
 	return "the network namespace's lock " + NamespaceName + " is held by " + e.holders() + ", " + which +

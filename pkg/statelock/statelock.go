@@ -41,6 +41,9 @@ type HeldError struct {
 	// Holders are the processes that hold a namespace's lock, as far as
 	// /proc and SO_PEERCRED show them (none when neither does).
 	Holders []Process
+	// Deaf: the namespace's name is bound and nothing listens on it
+	// (connecting is refused), which no tunneld does.
+	Deaf bool
 }
 
 // Error names the state directory and the holder: "state directory

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // writableFiles warns when the configuration file at path (fi, as read),
@@ -15,12 +16,17 @@ import (
 // 0666 file naming a 0777 hook was taken without a word). A file is
 // writable by its group or others; a directory by others, without the
 // sticky bit (/tmp's 1777 lets no one replace another's file). Files
-// that cannot be read are left to their own errors and warnings.
+// that cannot be read are left to their own errors and warnings. So does
+// either that another user than root (or this process's) owns.
 func (d *decoder) writableFiles(c *Config, path string, fi fs.FileInfo) {
 	seen := map[string]bool{}
 	if who := writableBy(fi.Mode()); who != "" {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: is writable by %s (mode %04o): anyone who can edit it decides the tunnels, routes and filter tunneld sets up, and the hooks it runs (as root under procd); chmod go-w %s",
 			path, who, fi.Mode().Perm(), path))
+	}
+	if uid, ok := otherOwner(fi); ok {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: is owned by uid %d, not root: that user decides the tunnels, routes and filter tunneld sets up, and the hooks it runs (as root under procd); chown root %s",
+			path, uid, path))
 	}
 	for _, dir := range dirsOf(path) {
 		if w := openDir(dir, seen); w != "" {
@@ -46,12 +52,28 @@ func (d *decoder) writableFiles(c *Config, path string, fi fs.FileInfo) {
 			warn(fmt.Sprintf("%s is writable by %s (mode %04o): anyone who can edit it runs code with tunneld's privileges (root's under procd) when the tunnel comes up or moves; chmod go-w %s",
 				t.Hook, who, hi.Mode().Perm(), t.Hook))
 		}
+		if uid, ok := otherOwner(hi); ok && !seen["owner "+t.Hook] {
+			seen["owner "+t.Hook] = true
+			warn(fmt.Sprintf("%s is owned by uid %d, not root: that user runs code with tunneld's privileges (root's under procd) when the tunnel comes up or moves; chown root %s",
+				t.Hook, uid, t.Hook))
+		}
 		for _, dir := range dirsOf(t.Hook) {
 			if w := openDir(dir, seen); w != "" {
 				warn(fmt.Sprintf("%s's %s: anyone can put another program in its place; chmod o-w %s", t.Hook, w, dir))
 			}
 		}
 	}
+}
+
+// otherOwner returns the owner of the file fi describes when it is
+// neither root nor this process's user: that user may edit it whatever
+// its mode (a tester's 0644 hook of an unprivileged user's, run by root).
+func otherOwner(fi fs.FileInfo) (int, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 || int(st.Uid) == os.Geteuid() {
+		return 0, false
+	}
+	return int(st.Uid), true
 }
 
 // writableBy says who besides a file's owner may write it, by its mode:

@@ -129,3 +129,33 @@ func write(t *testing.T, path, content string, mode fs.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+// TestOwnedByOther: a configuration file or a hook owned by another user
+// than root (or this process's) is warned about whatever its mode: that
+// user may edit it (a tester's 0644 hook of an unprivileged user's, which
+// root ran). Root is needed to give a file away.
+func TestOwnedByOther(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving a file to another user needs root")
+	}
+	dir := t.TempDir()
+	path, hook := filepath.Join(dir, "tunneld.toml"), filepath.Join(dir, "up.sh")
+	write(t, path, moe+"hook = \""+hook+"\"\n", 0o644)
+	write(t, hook, "#!/bin/sh\n", 0o755)
+	for _, p := range []string{path, hook} {
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		path + ": is owned by uid 65534, not root: that user decides the tunnels, routes and filter tunneld sets up, and the hooks it runs (as root under procd); chown root " + path,
+		path + ":6:8: tunnel.moe.hook: " + hook + " is owned by uid 65534, not root: that user runs code with tunneld's privileges (root's under procd) when the tunnel comes up or moves; chown root " + hook,
+	}
+	if diff := cmp.Diff(want, c.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+}

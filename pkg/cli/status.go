@@ -181,7 +181,13 @@ func runStatus(env *Env, args []string) int {
 	hold := daemonHold(st.Daemon, st.NotReloaded)
 	s, err := engine.LookRefused(env.Context, k, c, resolved, daemonRefused(st.Daemon, st.NotReloaded), hold...)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "tunneld: %v\n", err)
+		hint := ""
+		if denied(err) {
+			// The state directory's records: a tester's non-root
+			// status got the kernel's words alone.
+			hint = " (the state directory " + env.StateDir + " is the daemon's user's: run status as root, or as that user)"
+		}
+		fmt.Fprintf(env.Stderr, "tunneld: %v%s\n", err, hint)
 		return 1
 	}
 	heldBack := engine.HeldBack(s.Plan.Ops, hold...)

@@ -57,8 +57,13 @@ func chmodSocket(path string, mode uint32) error {
 		return fmt.Errorf("%s is no longer the socket just made there (whoever can write the state directory replaced it)", path)
 	}
 	// An O_PATH descriptor has no fchmod; its /proc link names the
-	// very inode.
-	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode); err != nil {
+	// very inode. Without /proc (a tester's chroot), by name, the
+	// socket just seen there: the window this closes is open again.
+	err = unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode)
+	if errors.Is(err, unix.ENOENT) {
+		err = unix.Fchmodat(unix.AT_FDCWD, path, mode, 0)
+	}
+	if err != nil {
 		return &os.PathError{Op: "chmod", Path: path, Err: err}
 	}
 	return nil

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -1417,5 +1418,28 @@ func TestStatusPrintable(t *testing.T) {
 	}
 	if want := `boom\x1b[2J\x1b[31mRED\xc2\x9b1m`; !strings.Contains(out, want) {
 		t.Errorf("status:\n%s\nwant the last error as %s", out, want)
+	}
+}
+
+// deniedKernel is an in-memory kernel whose observations fail as the
+// Linux seam's do for a user who may not read the state directory's
+// records.
+type deniedKernel struct{ *fakekernel.Kernel }
+
+func (deniedKernel) Observe(context.Context, model.Scope) (model.State, model.Inputs, error) {
+	return model.State{}, model.Inputs{}, &fs.PathError{Op: "lstat", Path: "/run/tunneld/creating.json", Err: syscall.EACCES}
+}
+
+// TestStatusRecordsDenied: status run by a user who may not read the
+// state directory's records says to run it as root (a tester's got the
+// kernel's lstat error alone).
+func TestStatusRecordsDenied(t *testing.T) {
+	file, _, k := configured(t, "[global]\nfirewall = false\n")
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, StateDir: "/run/tunneld", Kernel: func(bool) (kernel.Kernel, error) { return deniedKernel{k}, nil }}
+	code := Main(env, []string{"status", "-c", file, "-socket", filepath.Join(t.TempDir(), "none")})
+	want := "tunneld: lstat /run/tunneld/creating.json: permission denied (the state directory /run/tunneld is the daemon's user's: run status as root, or as that user)\n"
+	if diff := cmp.Diff(want, errb.String()); code != 1 || diff != "" {
+		t.Errorf("exit %d, stderr (-want +got):\n%s", code, diff)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tunneld/tunneld/pkg/internal/filekind"
 )
 
 // maxSize is the largest configuration file tunneld reads, 8 MiB: it is
@@ -34,7 +36,7 @@ func readFile(path string, regular bool) ([]byte, fs.FileInfo, error) {
 	}
 	piped := fi.Mode()&fs.ModeNamedPipe != 0 || fi.Mode()&fs.ModeCharDevice != 0
 	if !fi.Mode().IsRegular() && (regular || !piped) {
-		return nil, nil, fmt.Errorf("%s: is %s, not a regular file: give the path of the configuration file", path, fileKind(fi.Mode()))
+		return nil, nil, fmt.Errorf("%s: is %s, not a regular file: give the path of the configuration file", path, filekind.Of(fi.Mode()))
 	}
 	if fi.Size() > maxSize {
 		return nil, nil, tooBig(path, fi.Size())
@@ -52,19 +54,4 @@ func readFile(path string, regular bool) ([]byte, fs.FileInfo, error) {
 
 func tooBig(path string, size int64) error {
 	return fmt.Errorf("%s: is %d bytes, more than the %d (%d MiB) a configuration file may have (10 000 tunnels, each with a table, a route and a rule, take 2.3 MB): is it the right file?", path, size, maxSize, maxSize>>20)
-}
-
-// fileKind names the kind of file m is, in ls(1)'s words.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "mode " + m.String()
 }

@@ -1292,6 +1292,28 @@ func TestHookSettle(t *testing.T) {
 	}
 }
 
+// settling makes r's moves wait HookSettle, on a clock that tick, which
+// it returns, moves on by HookSettle as it fires the one wait armed.
+func (r *hookRig) settling(t *testing.T) (tick func()) {
+	r.h.settle = HookSettle
+	var mu sync.Mutex
+	now := hookNow
+	r.h.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	return func() {
+		t.Helper()
+		mu.Lock()
+		now = now.Add(HookSettle)
+		mu.Unlock()
+		if d := r.fire(); d != HookSettle {
+			t.Fatalf("fired a wait of %v, want HookSettle", d)
+		}
+	}
+}
+
 // TestHookSettleWhileUnsettled: a move's call waits on past HookSettle
 // while the last converge could only guess the tunnel's local address
 // (the renew tester's WAN, its default route back 3 s after its address:
@@ -1303,23 +1325,7 @@ func TestHookSettleWhileUnsettled(t *testing.T) {
 	dir := t.TempDir()
 	path := script(t, dir, "hook.sh", fmt.Sprintf(envScript, dir))
 	r := newHookRig(t, time.Minute, map[string]string{"he": path})
-	r.h.settle = HookSettle
-	var mu sync.Mutex
-	now := hookNow
-	r.h.now = func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}
-	tick := func() {
-		t.Helper()
-		mu.Lock()
-		now = now.Add(HookSettle)
-		mu.Unlock()
-		if d := r.fire(); d != HookSettle {
-			t.Fatalf("fired a wait of %v, want HookSettle", d)
-		}
-	}
+	tick := r.settling(t)
 	const why = "no route to the remote decides its local address yet"
 	modem := netip.MustParseAddr("192.168.100.2")
 	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: modem, Remote: peerA, OldLocal: wanA, OldRemote: peerA})
@@ -1397,21 +1403,7 @@ func TestHookSettleToULA(t *testing.T) {
 	dir := t.TempDir()
 	path := script(t, dir, "hook.sh", fmt.Sprintf(envScript, dir))
 	r := newHookRig(t, time.Minute, map[string]string{"he": path})
-	r.h.settle = HookSettle
-	var mu sync.Mutex
-	now := hookNow
-	r.h.now = func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}
-	tick := func() {
-		t.Helper()
-		mu.Lock()
-		now = now.Add(HookSettle)
-		mu.Unlock()
-		r.fire()
-	}
+	tick := r.settling(t)
 	old, ula, renumbered := netip.MustParseAddr("2001:db8:a::2"), netip.MustParseAddr("fd00:1::2"), netip.MustParseAddr("2001:db8:c::2")
 	remote := netip.MustParseAddr("2001:db8:b::1")
 	r.h.call(hookCall{Tunnel: "he", Reason: hookMoved, Local: ula, Remote: remote, OldLocal: old, OldRemote: remote})

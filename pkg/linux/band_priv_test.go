@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"github.com/tunneld/tunneld/pkg/config"
 	"github.com/tunneld/tunneld/pkg/engine"
 	"github.com/tunneld/tunneld/pkg/model"
 	"github.com/tunneld/tunneld/pkg/netnstest"
@@ -280,17 +281,7 @@ func TestPrivilegedForgedBand(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`[{"Min": 0, "Max": 32766}]`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// As `tunneld down` does, in a process of its own.
-	k2, err := Open(Options{StateDir: k.opts.StateDir, NoFilter: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k2.Close()
-	k2.StateLocked()
-	rep, err := engine.Down(ctx, k2, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k2, rep := downApart(t, k, c)
 	var got []string
 	for _, r := range kernelRules(t, k2) {
 		if strings.HasSuffix(r, "/116") {
@@ -303,4 +294,21 @@ func TestPrivilegedForgedBand(t *testing.T) {
 	if w := strings.Join(rep.Last.Want.Warnings, "\n"); !strings.Contains(w, "names rule priority band 0-32766, which no configuration makes") {
 		t.Errorf("down's warnings do not name the forged band:\n%s", w)
 	}
+}
+
+// downApart runs `tunneld down` of c on k's state directory as a process
+// of its own does: with a kernel opened anew, holding the lock.
+func downApart(t *testing.T, k *Kernel, c *config.Config) (*Kernel, engine.Report) {
+	t.Helper()
+	k2, err := Open(Options{StateDir: k.opts.StateDir, NoFilter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k2.Close() })
+	k2.StateLocked()
+	rep, err := engine.Down(ctx, k2, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k2, rep
 }

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tunneld/tunneld/pkg/internal/filekind"
 	"github.com/tunneld/tunneld/pkg/minijson"
 )
 
@@ -162,7 +163,7 @@ func readRecordFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &badRecordError{path: path, err: fmt.Errorf("not a regular file: %s", fileKind(fi.Mode()))}
+		return nil, &badRecordError{path: path, err: fmt.Errorf("not a regular file: %s", filekind.Of(fi.Mode()))}
 	}
 	// Not through a link, nor blocking on a FIFO, put there since.
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -184,7 +185,7 @@ func readRecordFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &badRecordError{path: path, err: fmt.Errorf("not a regular file: %s", fileKind(fi.Mode()))}
+		return nil, &badRecordError{path: path, err: fmt.Errorf("not a regular file: %s", filekind.Of(fi.Mode()))}
 	}
 	return io.ReadAll(f)
 }
@@ -195,23 +196,6 @@ func ownerOf(fi fs.FileInfo) uint32 {
 		return st.Uid
 	}
 	return 0
-}
-
-// fileKind names the kind of file m is, in ls(1)'s words.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	}
-	return "mode " + m.String()
 }
 
 // keptAside is how many of a record's files set aside (moveAside) are

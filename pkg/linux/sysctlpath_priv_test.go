@@ -31,17 +31,7 @@ func TestPrivilegedForgedSysctlRecord(t *testing.T) {
 	if err := os.WriteFile(path, []byte(forged), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// As `tunneld down` does, in a process of its own.
-	k2, err := Open(Options{StateDir: k.opts.StateDir, NoFilter: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k2.Close()
-	k2.StateLocked()
-	rep, err := engine.Down(ctx, k2, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k2, rep := downApart(t, k, c)
 	for p, want := range map[string]string{"net/ipv4/tcp_syncookies": "1", "net/ipv4/ip_forward": "0"} {
 		if v, _ := k2.readSysctl(p); v != want {
 			t.Errorf("%s = %s after down, want %s", p, v, want)

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"github.com/tunneld/tunneld/pkg/fakekernel"
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/kernel"
+	"github.com/tunneld/tunneld/pkg/model"
 )
 
 // coloFile is the seed configuration the daemon tests run.
@@ -33,6 +35,8 @@ func coloDaemon(t *testing.T) (env *Env, out, errb *syncbuf.Buffer, cancel func(
 		t.Fatal(err)
 	}
 	k := emptyKernel(c)
+	// colo's pinned local address, on a device of its own.
+	k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}})
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errb = &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	env = &Env{Stdout: out, Stderr: errb, Context: ctx, StateDir: t.TempDir(),

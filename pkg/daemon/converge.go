@@ -150,7 +150,8 @@ func (dm *Daemon) retryAfter() time.Duration {
 // admin acts, and a line each time would bury the rest of the log. So is
 // a tunnel that only the admin can bring up (desired.TunnelStatus.Blocked:
 // a device tunneld does not own holds its name), as apply and status say
-// it. A converge that observed nothing (s has no devices) changes nothing.
+// it, and one up whose local address no device can send from
+// (desired.TunnelStatus.LocalAbsent). A converge that observed nothing (s has no devices) changes nothing.
 func (dm *Daemon) warn(s engine.Snapshot, ended []string) {
 	if s.Inputs.Devices == nil {
 		return
@@ -170,11 +171,19 @@ func (dm *Daemon) warn(s engine.Snapshot, ended []string) {
 		warned[w] = true
 	}
 	for _, t := range s.Want.Tunnels {
-		if !t.Blocked {
+		obj := model.Link{Name: t.Name}.ID()
+		var w string
+		switch {
+		case t.Blocked:
+			w = obj + " is down: " + t.Reason
+		case t.Up && t.LocalAbsent != "":
+			// Up, and sending nothing: status says so on its line,
+			// and a tester's daemon said nothing (its WAN address
+			// deleted from under a pinned local).
+			w = obj + " is up, but " + t.LocalAbsent
+		default:
 			continue
 		}
-		obj := model.Link{Name: t.Name}.ID()
-		w := obj + " is down: " + t.Reason
 		if !dm.warned[w] {
 			dm.d.Log.Warn(w, "object", obj)
 		}

@@ -160,6 +160,9 @@ func startOpts(t *testing.T, cfg string, o opts) *harness {
 	k := fakekernel.New()
 	k.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/24")}})
 	k.AddDevice(model.Device{Name: "lan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.168.1.1/24")}})
+	// The IPv6 address the DS-Lite tests' tunnels pin, on a device of
+	// its own that no tunnel follows.
+	k.AddDevice(model.Device{Name: "wan6", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("2001:db8:a::7/64")}})
 	k.AddForeignRoute(model.Route{Table: model.TableMain, Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1"), Dev: "wan"}, 3)
 	backlog := 1
 	if o.backlog > 0 {

@@ -275,3 +275,44 @@ func TestRelabeledTunnelTakenBack(t *testing.T) {
 		t.Errorf("no warning:\n%s", buf.String()[before:])
 	}
 }
+
+// TestLogLocalAbsent: a tunnel up whose pinned local address no device
+// has any more (the WAN's address deleted) is logged at warn level when
+// that begins, not again while it lasts, and again when it comes back: a
+// tester's daemon said nothing while the tunnel sent nothing.
+func TestLogLocalAbsent(t *testing.T) {
+	cfg := "[global]\nfirewall = false\n[tunnel.moe]\nmode = \"ipip\"\nlocal = \"192.0.2.7\"\nremote = \"198.51.100.2\"\n"
+	var buf syncbuf.Buffer
+	h := startLogging(t, cfg, logfmt.New(&buf, logfmt.Info))
+	defer h.stop()
+	gone := `level=WARN msg="tunnel \"moe\" is up, but its local address 192.0.2.7 is on no device of this box: the kernel sends nothing from it" object="tunnel \"moe\""`
+	setWAN := func(p string) func(k *fakekernel.Kernel) {
+		return func(k *fakekernel.Kernel) { k.SetAddrs("wan", netip.MustParsePrefix(p)) }
+	}
+	for _, step := range []struct {
+		name string
+		do   func(k *fakekernel.Kernel)
+		want []string
+	}{
+		{"deleted", setWAN("192.0.2.8/24"), []string{gone}},
+		{"still gone", nil, nil},
+		{"back", setWAN("192.0.2.7/24"), nil},
+		{"deleted again", setWAN("192.0.2.9/24"), []string{gone}},
+	} {
+		before := len(buf.String())
+		if step.do != nil {
+			h.writes()
+			step.do(h.k)
+		}
+		h.event(watch.Addr)
+		var got []string
+		for _, line := range strings.Split(buf.String()[before:], "\n") {
+			if strings.Contains(line, "level=WARN") {
+				got = append(got, line[strings.Index(line, " level=")+1:])
+			}
+		}
+		if diff := cmp.Diff(step.want, got); diff != "" {
+			t.Errorf("%s: warn lines (-want +got):\n%s\nlog:\n%s", step.name, diff, buf.String())
+		}
+	}
+}

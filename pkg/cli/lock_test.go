@@ -448,20 +448,14 @@ func procStatus(t *testing.T, status string, holders func(string) []int) {
 // kept apply and run off, "another tunneld" said) is gone on without:
 // apply and down warn once, run logs it once. One that cannot be
 // identified still keeps them off, saying who holds the name as far as
-// known and how to find it, not "another tunneld". The holder is this
-// process, a socket bound without listening; /proc is injected.
+// known and how to find it, not "another tunneld"; one bound and not
+// listening is gone on without too. The holder is this process's socket;
+// /proc is injected.
 func TestForeignNamespaceHolder(t *testing.T) {
 	old := statelock.NamespaceName
 	statelock.NamespaceName = fmt.Sprintf("@tunneld-cli-foreign-test-%d", os.Getpid())
 	defer func() { statelock.NamespaceName = old }()
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: statelock.NamespaceName}); err != nil {
-		t.Fatal(err)
-	}
+	fd := bindName(t, statelock.NamespaceName)
 	// Listening, and answering nothing: bound alone, it is no tunneld
 	// whoever it is (the "bound only" case).
 	if err := unix.Listen(fd, 8); err != nil {
@@ -515,14 +509,7 @@ func TestForeignNamespaceHolder(t *testing.T) {
 	t.Run("bound only", func(t *testing.T) {
 		procStatus(t, "", func(string) []int { return nil })
 		statelock.NamespaceName += "-bound"
-		bound, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Close(bound)
-		if err := unix.Bind(bound, &unix.SockaddrUnix{Name: statelock.NamespaceName}); err != nil {
-			t.Fatal(err)
-		}
+		bindName(t, statelock.NamespaceName)
 		unknown := "a process this user cannot identify (root can)"
 		if os.Geteuid() == 0 {
 			unknown = "a process that /proc does not show"
@@ -538,4 +525,19 @@ func TestForeignNamespaceHolder(t *testing.T) {
 			t.Errorf("apply: exit %d, stderr (-want +got):\n%s", code, diff)
 		}
 	})
+}
+
+// bindName binds a unix socket of this process's to the abstract name
+// ("@…"), not listening, until the test ends, and returns it.
+func bindName(t *testing.T, name string) int {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	return fd
 }

@@ -194,9 +194,9 @@ func (r TunnelReport) state() string {
 // cannot carry them, its underlay's MTU is too small for the packets its
 // own MTU lets in (an ip6ip6 tunnel at 1280 over a 1300 underlay), the
 // daemon no longer repairs some of its objects (a route through it gone),
-// no device of the box can send from its local address, table main has
-// no route to its remote, its local address is a guess, or its hook failed (the broker it tells
-// may send to the old address).
+// no device of the box can send from its local address, the kernel has
+// no route to its remote, its local address is a guess, or its hook
+// failed (the broker it tells may send to the old address).
 func (r TunnelReport) upBut() string {
 	if !r.Up {
 		return ""
@@ -213,8 +213,9 @@ func (r TunnelReport) upBut() string {
 	return ", but " + strings.Join(parts, "; ")
 }
 
-// unroutedState says that table main has no route to the tunnel's
-// remote, "" when it has one or its packets loop, which says more.
+// unroutedState says that the kernel has no route to the tunnel's
+// remote (routeGone), "" when it has one or its packets loop, which says
+// more.
 func (r TunnelReport) unroutedState() string {
 	if r.Looped != "" {
 		return ""
@@ -223,8 +224,8 @@ func (r TunnelReport) unroutedState() string {
 }
 
 // guessState says that no route decided the tunnel's local address
-// among its device's, "" when one did (or its packets loop, or table
-// main has no route to its remote at all, which say more).
+// among its device's, "" when one did (or its packets loop, or the
+// kernel has no route to its remote at all, which say more).
 func (r TunnelReport) guessState() string {
 	if !r.LocalGuess || r.Looped != "" || r.Unrouted != "" {
 		return ""

@@ -151,7 +151,8 @@ func (dm *Daemon) retryAfter() time.Duration {
 // a tunnel that only the admin can bring up (desired.TunnelStatus.Blocked:
 // a device tunneld does not own holds its name), as apply and status say
 // it, and one up whose local address no device can send from
-// (desired.TunnelStatus.LocalAbsent). A converge that observed nothing (s has no devices) changes nothing.
+// (desired.TunnelStatus.LocalAbsent). A converge that observed nothing
+// (s has no devices) changes nothing.
 func (dm *Daemon) warn(s engine.Snapshot, ended []string) {
 	if s.Inputs.Devices == nil {
 		return

@@ -158,9 +158,6 @@ type builder struct {
 	// byDev caches routesVia(), srcIndex sources().
 	byDev    map[string][]config.Route
 	srcIndex *sourceIndex
-	// hostRoutesHad indexes tunneld's host routes in main, by
-	// destination, for keptHostRoute, made at its first call.
-	hostRoutesHad map[netip.Prefix][]model.Route
 	// boxAddrs and tunnelAddrs index the addresses of the devices that
 	// are not the file's tunnels and of those that are, for
 	// pinnedAbsent, made at its first call that needs each.

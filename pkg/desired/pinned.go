@@ -66,11 +66,6 @@ func (b *builder) addrHolders(tunnels bool) map[netip.Addr]addrHolder {
 				m[u.Prefix.Addr()] = addrHolder{dev: name, why: u.Why()}
 			}
 		}
-	}
-	for name, d := range b.in.Devices {
-		if (b.c.TunnelByName(name) != nil) != tunnels {
-			continue
-		}
 		for _, p := range d.Addrs {
 			m[p.Addr()] = addrHolder{dev: name}
 		}

@@ -364,17 +364,10 @@ func (b *builder) loops(name, why string) {
 // deleting it sent them into the tunnel itself (a tester's).
 func (b *builder) keptHostRoute(remote netip.Addr) (model.UnderlayRoute, bool) {
 	hr := host(remote)
-	if b.hostRoutesHad == nil {
-		// Indexed once per build: a thousand tunnels without an
-		// underlay route each searched every route tunneld has.
-		b.hostRoutesHad = map[netip.Prefix][]model.Route{}
-		for _, r := range b.cur.Routes {
-			if r.Table == model.TableMain && r.Dst.IsSingleIP() && r.Via.IsValid() && r.Type == model.RouteUnicast {
-				b.hostRoutesHad[r.Dst] = append(b.hostRoutesHad[r.Dst], r)
-			}
+	for _, r := range b.cur.Routes {
+		if r.Table != model.TableMain || r.Dst != hr || !r.Via.IsValid() || r.Type != model.RouteUnicast {
+			continue
 		}
-	}
-	for _, r := range b.hostRoutesHad[hr] {
 		d, ok := b.in.Devices[r.Dev]
 		if ok && d.Up && b.c.TunnelByName(r.Dev) == nil && onSubnet(d, r.Via) {
 			return model.UnderlayRoute{Dst: hr, Via: r.Via, Dev: r.Dev}, true

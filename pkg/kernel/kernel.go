@@ -57,8 +57,9 @@ type RouteAsker interface {
 	// Unroutable reports whether the kernel has no route to dst for
 	// packets from src: none at all (the WAN's default route gone), or
 	// one that refuses them (unreachable, prohibit, blackhole). An
-	// error is a question the kernel would not answer (src not an
-	// address of the box's, say): nothing is known.
+	// error is a question the kernel would not answer: nothing is
+	// known. From an address the box does not have, the kernel answers
+	// unreachable whatever its routes: ask from one it has.
 	Unroutable(ctx context.Context, dst, src netip.Addr) (bool, error)
 }
 

@@ -177,7 +177,7 @@ func configurableBand(b model.RuleBand) bool {
 func (k *Kernel) warnForeignBands(path string, dropped []model.RuleBand) {
 	for _, b := range dropped {
 		k.warnings = append(k.warnings, fmt.Sprintf("state record %s names rule priority band %s, which no configuration makes "+
-			"(global.rule_priority_min/max: %d-%d, the minimum not above the maximum): not tunneld's doing (written by hand, or by someone who can write the state directory); "+
+			"(global.rule_priority_min/max: %d-%d, the minimum not above the maximum): not tunneld's doing "+notOurs+"; "+
 			"dropped from the record, and the rules of protocol 116 in it outside tunneld's bands left alone", path, b, minBandPriority, maxBandPriority))
 	}
 }

@@ -249,7 +249,7 @@ func (k *Kernel) dropOlderEntry(name, kind string) {
 	}
 	n := shownName(name)
 	k.warnings = append(k.warnings, fmt.Sprintf("state record %s names tunnel %s (%s) in an older version's form, of the kind alone, and the configuration has no tunnel %s: "+
-		"not taken for tunneld's, the record maybe not tunneld's doing (written by hand, or by someone who can write the state directory); %s, and the tunnel left alone "+
+		"not taken for tunneld's, the record maybe not tunneld's doing "+notOurs+"; %s, and the tunnel left alone "+
 		"(if it is a leftover of tunneld's, `ip link del %s` deletes it)", path, n, kind, n, dropped, n))
 	rec := maps.Clone(k.creating)
 	delete(rec, name)

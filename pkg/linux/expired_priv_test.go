@@ -24,13 +24,8 @@ func TestPrivilegedExpiredRoute(t *testing.T) {
 	if err := os.WriteFile("/proc/sys/net/ipv6/route/gc_interval", []byte("60"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := netnstest.Veth("wan0", "wan0peer", nil); err != nil {
+	if err := netnstest.VethUp("wan0", "wan0peer"); err != nil {
 		t.Fatal(err)
-	}
-	for _, d := range []string{"wan0", "wan0peer"} {
-		if err := netnstest.LinkUp(d); err != nil {
-			t.Fatal(err)
-		}
 	}
 	def := netip.MustParsePrefix("::/0")
 	if err := netnstest.AddRoute(netnstest.Route{Table: model.TableMain, Dst: def, Via: netip.MustParseAddr("fe80::1"), Dev: "wan0", Proto: 9, Expires: 1}); err != nil {

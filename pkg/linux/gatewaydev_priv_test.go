@@ -23,13 +23,8 @@ import (
 func TestPrivilegedGatewayDevice(t *testing.T) {
 	k := open(t)
 	for _, pair := range [][2]string{{"v0", "v0peer"}, {"br0", "br0peer"}, {"cl0", "cl0peer"}, {"dk0", "dk0peer"}} {
-		if err := netnstest.Veth(pair[0], pair[1], nil); err != nil {
+		if err := netnstest.VethUp(pair[0], pair[1]); err != nil {
 			t.Fatal(err)
-		}
-		for _, d := range pair {
-			if err := netnstest.LinkUp(d); err != nil {
-				t.Fatal(err)
-			}
 		}
 	}
 	// cl0: a cloud host's /32 and a host route to its gateway; dk0: a
@@ -81,13 +76,8 @@ func TestPrivilegedGatewayDevice(t *testing.T) {
 func TestPrivilegedGatewayDeviceDown(t *testing.T) {
 	k := open(t)
 	for _, pair := range [][2]string{{"v0", "v0peer"}, {"lan0", "lan0peer"}} {
-		if err := netnstest.Veth(pair[0], pair[1], nil); err != nil {
+		if err := netnstest.VethUp(pair[0], pair[1]); err != nil {
 			t.Fatal(err)
-		}
-		for _, d := range pair {
-			if err := netnstest.LinkUp(d); err != nil {
-				t.Fatal(err)
-			}
 		}
 	}
 	if err := netnstest.AddAddr("lan0", netip.MustParsePrefix("192.168.1.1/24")); err != nil {

@@ -21,13 +21,8 @@ func TestPrivilegedUnroutable(t *testing.T) {
 		t.Skipf("no iproute2 ip to make the routes with (%v: %s)", err, out)
 	}
 	for _, pair := range [][2]string{{"wan0", "wan0peer"}, {"wan1", "wan1peer"}} {
-		if err := netnstest.Veth(pair[0], pair[1], nil); err != nil {
+		if err := netnstest.VethUp(pair[0], pair[1]); err != nil {
 			t.Fatal(err)
-		}
-		for _, d := range pair {
-			if err := netnstest.LinkUp(d); err != nil {
-				t.Fatal(err)
-			}
 		}
 	}
 	ip := func(args ...string) {

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,8 +50,13 @@ func validDevName(s string) bool {
 	return s != "" && len(s) <= 15 && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t\n\v\f\r")
 }
 
+// notOurs says who writes a record's entry tunneld never wrote, in the
+// warnings of the records' readers.
+const notOurs = "(written by hand, or by someone who can write the state directory)"
+
 // dropForeignSysctls removes from m the entries of sysctls tunneld never
-// sets (tunneldSysctl) and returns their paths.
+// sets (tunneldSysctl) and returns their paths, sorted (m is a map: the
+// warnings come in their order).
 func dropForeignSysctls(m kernel.SysctlRecord) []string {
 	var dropped []string
 	for p, e := range m {
@@ -59,6 +65,7 @@ func dropForeignSysctls(m kernel.SysctlRecord) []string {
 			dropped = append(dropped, p)
 		}
 	}
+	slices.Sort(dropped)
 	return dropped
 }
 
@@ -67,7 +74,7 @@ func dropForeignSysctls(m kernel.SysctlRecord) []string {
 func (k *Kernel) warnForeignSysctls(path string, dropped []string) {
 	for _, p := range dropped {
 		k.warnings = append(k.warnings, fmt.Sprintf("state record %s names sysctl %s, which tunneld never sets: "+
-			"not tunneld's doing (written by hand, or by someone who can write the state directory); dropped from the record, and the sysctl left alone",
+			"not tunneld's doing "+notOurs+"; dropped from the record, and the sysctl left alone",
 			path, shownName(model.SysctlName(p))))
 	}
 }

@@ -64,6 +64,18 @@ func Veth(name, peer string, peerNS *NS) error {
 	})
 }
 
+// VethUp creates a veth pair in the calling thread's namespace, as Veth
+// does, and sets both ends up.
+func VethUp(name, peer string) error {
+	if err := Veth(name, peer, nil); err != nil {
+		return err
+	}
+	if err := LinkUp(name); err != nil {
+		return err
+	}
+	return LinkUp(peer)
+}
+
 // Bridge creates a bridge device in the calling thread's namespace, left
 // down.
 func Bridge(name string) error {

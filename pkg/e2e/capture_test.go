@@ -45,7 +45,9 @@ func capture(dev string) (int, error) {
 	return fd, nil
 }
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
+// htons is v in network byte order, as the socket calls take a protocol
+// number: swapped on a little-endian machine, as is on a big-endian one.
+func htons(v uint16) uint16 { return binary.NativeEndian.Uint16(binary.BigEndian.AppendUint16(nil, v)) }
 
 // readPackets collects encapsulated packets from fd until d passes.
 func readPackets(fd int, d time.Duration) []packet {

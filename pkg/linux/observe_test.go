@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"testing"
 
@@ -115,16 +116,13 @@ func TestDecodeAddrFlags(t *testing.T) {
 	msg := func(flags uint8, ext uint32) []byte {
 		b := make([]byte, unix.SizeofIfAddrmsg)
 		b[0], b[1], b[2], b[3] = unix.AF_INET6, 64, flags, unix.RT_SCOPE_UNIVERSE
-		b[4] = 2
+		binary.NativeEndian.PutUint32(b[4:], 2)
 		attr := func(typ uint16, v []byte) {
-			h := make([]byte, 4)
-			h[0], h[2] = byte(4+len(v)), byte(typ)
-			b = append(append(b, h...), v...)
+			b = binary.NativeEndian.AppendUint16(b, uint16(4+len(v)))
+			b = append(binary.NativeEndian.AppendUint16(b, typ), v...)
 		}
 		attr(unix.IFA_ADDRESS, netip.MustParseAddr("2001:db8::1").AsSlice())
-		e := make([]byte, 4)
-		e[0], e[1], e[2], e[3] = byte(ext), byte(ext>>8), byte(ext>>16), byte(ext>>24)
-		attr(unix.IFA_FLAGS, e)
+		attr(unix.IFA_FLAGS, binary.NativeEndian.AppendUint32(nil, ext))
 		return b
 	}
 	for _, tt := range []struct {

@@ -163,7 +163,7 @@ func TestLikeSlog(t *testing.T) {
 			info("punctuation", "p", `!#$%&'()*+,-./:;<>?@[]^_{|}~`+"`"),
 		}},
 		{"numbers and durations", Info, []call{
-			info("ints", "int", -1, "zero", 0, "big", math.MaxInt64, "min", math.MinInt64, "i8", int8(-8), "i16", int16(16), "i32", int32(-32), "i64", int64(64)),
+			info("ints", "int", -1, "zero", 0, "big", math.MaxInt, "min", math.MinInt, "i8", int8(-8), "i16", int16(16), "i32", int32(-32), "i64", int64(64)),
 			info("uints", "uint", uint(1), "u8", uint8(255), "u16", uint16(16), "u32", uint32(32), "u64", uint64(math.MaxUint64), "uintptr", uintptr(0xff)),
 			info("floats", "f64", 1.5, "tiny", 1e-7, "huge", 1e21, "whole", 3.0, "f32", float32(0.1), "nan", math.NaN(), "inf", math.Inf(1), "-inf", math.Inf(-1), "negzero", math.Copysign(0, -1)),
 			info("bools", "t", true, "f", false),

@@ -2,6 +2,8 @@ package minijson_test
 
 import (
 	"encoding/json"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -72,7 +74,7 @@ func TestMalformed(t *testing.T) {
 // Unmarshal reads the same.
 func TestEdges(t *testing.T) {
 	for _, in := range []string{
-		`null`, ` {} `, "\t\r\n{\t\r\n}\t\r\n", `{"Converges":-0}`, `{"Converges":-9223372036854775808}`,
+		`null`, ` {} `, "\t\r\n{\t\r\n}\t\r\n", `{"Converges":-0}`, `{"Converges":` + strconv.Itoa(math.MinInt) + `}`,
 		`{"Converges":null,"Started":null,"Tunnels":null,"LastChange":null}`, `{"Tunnels":[null,{}]}`,
 		`{"converges":3,"CONVERGES":4}`, `{"Converges":1,"Converges":2}`, `{"LastChange":{"a":"1","a":"2","b":null}}`,
 		`{"Unknown":{"a":[1,-2.5e+3,0.0E-0,true,false,null,"\u0041",{},[]]},"Converges":7}`,

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tunneld/tunneld/pkg/internal/otheruser"
 )
 
 // TestAcquire: a second Acquire, of any command, is refused naming the
@@ -120,6 +122,7 @@ func TestKilledHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
+		otheruser.SkipUnstartable(t, err)
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()

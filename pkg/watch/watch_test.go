@@ -318,7 +318,8 @@ func TestRouteHint(t *testing.T) {
 		b = binary.NativeEndian.AppendUint16(b, typ)
 		return binary.NativeEndian.AppendUint32(b, v)
 	}
-	dst := []byte{8, 0, unix.RTA_DST, 0, 10, 9, 0, 0}
+	dst := binary.NativeEndian.AppendUint16(nil, 8)
+	dst = append(binary.NativeEndian.AppendUint16(dst, unix.RTA_DST), 10, 9, 0, 0)
 	for _, tt := range []struct {
 		name  string
 		kind  Kind

@@ -4,6 +4,7 @@
 package otheruser
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,8 +51,20 @@ func Run(t *testing.T, dir, test string, env ...string) string {
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: UID, Gid: UID}}
 	out, err := cmd.Output()
+	SkipUnstartable(t, err)
 	if err != nil {
 		t.Fatalf("%s as uid %d: %v\n%s", test, UID, err, out)
 	}
 	return string(out)
+}
+
+// SkipUnstartable skips the test when err, from starting this test's
+// binary again, says the kernel cannot run it: the binary is for another
+// machine and runs under a user-mode emulator (make test-cross's
+// qemu-user) with no binfmt_misc entry to run a second one.
+func SkipUnstartable(t *testing.T, err error) {
+	t.Helper()
+	if errors.Is(err, syscall.ENOEXEC) {
+		t.Skipf("cannot start this test binary again here (%v): another machine's binary under an emulator", err)
+	}
 }

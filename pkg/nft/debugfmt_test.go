@@ -8,12 +8,15 @@ import (
 	"github.com/google/nftables/expr"
 )
 
-// debugText renders an expression the way libnftnl prints it for
-// `nft --debug=netlink` (register data as 32-bit words in host order),
-// so Exprs can be compared with nft's own output line by line. Only the
+// debugText renders an expression the way libnftnl on x86_64, where the
+// golden outputs were recorded, prints it for `nft --debug=netlink`
+// (register data as 32-bit words in host order), so Exprs can be compared
+// with nft's own output line by line on any machine. host says whether
+// the data compared or masked is a host-order value (what ct state and
+// rt tcpmss load), not bytes (addresses, ports, names, u8s). Only the
 // expressions and fields tunneld uses are rendered; any other field
 // being set shows up as a difference.
-func debugText(e expr.Any) string {
+func debugText(e expr.Any, host bool) string {
 	switch e := e.(type) {
 	case *expr.Meta:
 		if e.SourceRegister {
@@ -23,7 +26,7 @@ func debugText(e expr.Any) string {
 	case *expr.Cmp:
 		ops := map[expr.CmpOp]string{expr.CmpOpEq: "eq", expr.CmpOpNeq: "neq", expr.CmpOpLt: "lt",
 			expr.CmpOpLte: "lte", expr.CmpOpGt: "gt", expr.CmpOpGte: "gte"}
-		return fmt.Sprintf("cmp %s reg %d %s", ops[e.Op], e.Register, words(e.Data))
+		return fmt.Sprintf("cmp %s reg %d %s", ops[e.Op], e.Register, words(e.Data, host))
 	case *expr.Payload:
 		bases := map[expr.PayloadBase]string{expr.PayloadBaseLLHeader: "link", expr.PayloadBaseNetworkHeader: "network",
 			expr.PayloadBaseTransportHeader: "transport"}
@@ -35,7 +38,7 @@ func debugText(e expr.Any) string {
 		if e.Len != uint32(len(e.Mask)) || e.Len != uint32(len(e.Xor)) {
 			return fmt.Sprintf("bitwise with len %d, mask %d bytes, xor %d bytes", e.Len, len(e.Mask), len(e.Xor))
 		}
-		return fmt.Sprintf("bitwise reg %d = ( reg %d & %s ) ^ %s", e.DestRegister, e.SourceRegister, words(e.Mask), words(e.Xor))
+		return fmt.Sprintf("bitwise reg %d = ( reg %d & %s ) ^ %s", e.DestRegister, e.SourceRegister, words(e.Mask, host), words(e.Xor, host))
 	case *expr.Ct:
 		if e.Key != expr.CtKeySTATE || e.SourceRegister {
 			return fmt.Sprintf("ct %+v", *e)
@@ -52,7 +55,7 @@ func debugText(e expr.Any) string {
 		}
 		return s
 	case *expr.Immediate:
-		return fmt.Sprintf("immediate reg %d %s", e.Register, words(e.Data))
+		return fmt.Sprintf("immediate reg %d %s", e.Register, words(e.Data, host))
 	case *expr.Masq:
 		if e.Random || e.FullyRandom || e.Persistent || e.ToPorts {
 			return fmt.Sprintf("masq %+v", *e)
@@ -101,18 +104,38 @@ func metaKeyName(k expr.MetaKey) string {
 	return fmt.Sprintf("key%d", k)
 }
 
-// words prints data as libnftnl does: 32-bit words read in host byte
-// order, the last one zero-padded.
-func words(b []byte) string {
+// words prints data as libnftnl on x86_64 does: 32-bit words read in
+// little-endian order, the last one zero-padded. A host-order value (host)
+// is printed as its number, as x86_64 held it; bytes as x86_64 reads the
+// same bytes, whichever this machine's byte order.
+func words(b []byte, host bool) string {
+	order := binary.ByteOrder(binary.LittleEndian)
+	if host {
+		order = binary.NativeEndian
+	}
 	var w []string
 	for i := 0; i < len(b); i += 4 {
 		var word [4]byte
 		copy(word[:], b[i:])
-		w = append(w, fmt.Sprintf("0x%08x", binary.NativeEndian.Uint32(word[:])))
+		w = append(w, fmt.Sprintf("0x%08x", order.Uint32(word[:])))
 	}
 	return strings.Join(w, " ")
 }
 
-// littleEndian reports whether the golden outputs (recorded on x86_64)
-// apply to this host's printing.
-var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+// loadsHostOrder reports whether e loads a register (ok) and whether the
+// value it loads is a host-order number: ct state and rt tcpmss are;
+// payloads, interface names, protocol numbers and a byteorder's result
+// are bytes as the packet has them.
+func loadsHostOrder(e expr.Any) (host, ok bool) {
+	switch e := e.(type) {
+	case *expr.Ct:
+		return !e.SourceRegister, !e.SourceRegister
+	case *expr.Rt:
+		return true, true
+	case *expr.Meta:
+		return false, !e.SourceRegister
+	case *expr.Payload, *expr.Byteorder:
+		return false, true
+	}
+	return false, false
+}

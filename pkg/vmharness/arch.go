@@ -16,6 +16,12 @@ const (
 	// MIPSLE is a little-endian 32-bit MIPS guest: qemu-system-mipsel on the
 	// Malta board with Debian's linux-image-*-4kc-malta:mipsel kernel.
 	MIPSLE Arch = "mipsle"
+	// MIPS is a big-endian 32-bit MIPS guest: qemu-system-mips on the Malta
+	// board. Debian 12 has no big-endian MIPS port, so the kernel (an ELF
+	// vmlinux) and a static busybox are built locally and named by
+	// TUNNELD_VM_MIPS_KERNEL and TUNNELD_VM_MIPS_BUSYBOX (see local.go).
+	// Not part of Arches(): "all" stays amd64 and mipsle.
+	MIPS Arch = "mips"
 )
 
 // Arches returns every supported architecture, in a fixed order.
@@ -29,6 +35,8 @@ func ParseArch(s string) (Arch, error) {
 		return AMD64, nil
 	case "mipsle", "mipsel":
 		return MIPSLE, nil
+	case "mips", "mipsbe", "mips-be":
+		return MIPS, nil
 	}
 	return "", fmt.Errorf("vmharness: unknown arch %q (want amd64 or mipsle)", s)
 }
@@ -39,6 +47,8 @@ func (a Arch) GoEnv() []string {
 	switch a {
 	case MIPSLE:
 		return []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=mipsle", "GOMIPS=softfloat"}
+	case MIPS:
+		return []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=mips", "GOMIPS=softfloat"}
 	default:
 		return []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + string(a)}
 	}
@@ -55,6 +65,7 @@ type guest struct {
 	console    string   // serial console device in the guest
 	memMiB     int
 	cpus       int
+	local      bool // kernel and busybox come from the environment, not apt
 }
 
 var guests = map[Arch]guest{
@@ -78,6 +89,17 @@ var guests = map[Arch]guest{
 		console:    "ttyS0",
 		memMiB:     256, // the Malta memory map gives the kernel 256 MiB at most
 		cpus:       1,
+	},
+	MIPS: {
+		arch:    MIPS,
+		debArch: "mips",
+		qemu:    "qemu-system-mips",
+		qemuPkg: "qemu-system-mips",
+		machine: []string{"-M", "malta"},
+		console: "ttyS0",
+		memMiB:  256,
+		cpus:    1,
+		local:   true,
 	},
 }
 

@@ -62,6 +62,9 @@ func Prepare(ctx context.Context, cfg Config) (Kernel, error) {
 		return Kernel{}, err
 	}
 	defer unlock()
+	if g.local {
+		return prepareLocal(g, archDir, log)
+	}
 	// With the lock held, build directories left behind are from killed runs.
 	if stale, _ := filepath.Glob(filepath.Join(archDir, ".build-*")); len(stale) > 0 {
 		for _, d := range stale {

@@ -7,7 +7,7 @@ arch=${1:-all}
 shift || true
 case $arch in
 all) arches="amd64 mipsle" ;;
-amd64 | mipsle) arches=$arch ;;
+amd64 | mipsle | mips) arches=$arch ;;
 *) echo "suite.sh: unknown arch $arch" >&2; exit 2 ;;
 esac
 out=${TUNNELD_VM_BUILD:-$(mktemp -d)}
@@ -18,6 +18,7 @@ for a in $arches; do
 	case $a in
 	amd64) goenv="GOARCH=amd64" ;;
 	mipsle) goenv="GOARCH=mipsle GOMIPS=softfloat" ;;
+	mips) goenv="GOARCH=mips GOMIPS=softfloat" ;;
 	esac
 	env CGO_ENABLED=0 GOOS=linux $goenv go build -trimpath -o "$out/$a/tunneld" ./cmd/tunneld
 	for p in $pkgs; do
@@ -27,7 +28,7 @@ done
 files=(-file "$out/{arch}/tunneld:/t/tunneld")
 # The host's iproute2 ip and nft, with their libraries, for the amd64
 # guest only (pkg/e2e's TestPastedPlan runs the printed plans with them).
-if [ "$arch" != mipsle ]; then
+if [ "$arch" != mipsle ] && [ "$arch" != mips ]; then
 	if ! command -v nft >/dev/null; then
 		echo "suite.sh: no nft on this host: install nftables (testdata/vm/REQUIREMENTS)" >&2
 		exit 1

@@ -38,7 +38,7 @@ func ParseArch(s string) (Arch, error) {
 	case "mips", "mipsbe", "mips-be":
 		return MIPS, nil
 	}
-	return "", fmt.Errorf("vmharness: unknown arch %q (want amd64 or mipsle)", s)
+	return "", fmt.Errorf("vmharness: unknown arch %q (want amd64, mipsle or mips)", s)
 }
 
 // GoEnv returns the environment settings that cross-compile a Go binary
@@ -106,7 +106,7 @@ var guests = map[Arch]guest{
 func lookupGuest(a Arch) (guest, error) {
 	g, ok := guests[a]
 	if !ok {
-		return guest{}, fmt.Errorf("vmharness: unknown arch %q (want amd64 or mipsle)", string(a))
+		return guest{}, fmt.Errorf("vmharness: unknown arch %q (want amd64, mipsle or mips)", string(a))
 	}
 	return g, nil
 }

@@ -6,7 +6,7 @@ import (
 )
 
 func TestParseArch(t *testing.T) {
-	for in, want := range map[string]Arch{"amd64": AMD64, "x86_64": AMD64, "mipsle": MIPSLE, "MIPSEL": MIPSLE} {
+	for in, want := range map[string]Arch{"amd64": AMD64, "x86_64": AMD64, "mipsle": MIPSLE, "MIPSEL": MIPSLE, "mips": MIPS} {
 		got, err := ParseArch(in)
 		if err != nil || got != want {
 			t.Errorf("ParseArch(%q) = %q, %v; want %q", in, got, err, want)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the privileged tests and the seed scenarios in the test VMs.
-# usage: testdata/vm/suite.sh [amd64|mipsle|all] [extra testdata/vm flags]
+# usage: testdata/vm/suite.sh [amd64|mipsle|all|mips] [extra testdata/vm flags]
+# (mips, the big-endian guest, needs TUNNELD_VM_MIPS_KERNEL and
+# TUNNELD_VM_MIPS_BUSYBOX: make test-vm-mips sets them)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 arch=${1:-all}

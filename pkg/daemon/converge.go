@@ -292,6 +292,14 @@ func linkFailure(err error, kind plan.Kind, name string) error {
 func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string, c counting) time.Time {
 	now := dm.d.Now()
 	for _, op := range applied {
+		if op.Kind == plan.FilterReplace {
+			// The whole script, 700 bytes a tunnel, at every address
+			// move would push everything else out of a router's
+			// 64 KiB log (a tester's): its size in the log at info.
+			dm.d.Log.Info("changed", "object", op.Object(), "rules", op.FilterSummary(), "reason", why)
+			dm.d.Log.Debug("changed", "object", op.Object(), "cmd", op.Command(tables), "reason", why)
+			continue
+		}
 		dm.d.Log.Info("changed", "object", op.Object(), "cmd", op.Command(tables), "reason", why)
 		if op.Kind == plan.LinkMark {
 			dm.d.Log.Warn(op.TakeOver(), "object", op.Object())

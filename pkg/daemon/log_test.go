@@ -77,7 +77,8 @@ func TestLog(t *testing.T) {
 	}
 	want := []string{
 		`level=DEBUG msg=converged reason=start ops=9 took=T read=T apply=T`,
-		`level=INFO msg=changed object="nftables table inet tunneld" cmd=` + nftInput("198.51.100.2") + ` reason=start`,
+		`level=INFO msg=changed object="nftables table inet tunneld" rules="6 rules added, 0 removed, 0 kept" reason=start`,
+		`level=DEBUG msg=changed object="nftables table inet tunneld" cmd=` + nftInput("198.51.100.2") + ` reason=start`,
 		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link add moe mtu 1480 type ipip local 192.0.2.7 remote 198.51.100.2 ttl 64 pmtudisc\nip link set moe alias tunneld" reason=start`,
 		`level=INFO msg=changed object="address 10.0.0.1/30 dev moe" cmd="ip address add 10.0.0.1/30 dev moe" reason=start`,
 		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link set moe up" reason=start`,
@@ -88,7 +89,8 @@ func TestLog(t *testing.T) {
 		`level=INFO msg=changed object="sysctl net.ipv4.ip_forward" cmd="sysctl -w net.ipv4.ip_forward=1" reason=start`,
 		`level=INFO msg="peer address changed" name=peer.example was=[198.51.100.2] now="[198.51.100.3 198.51.100.77]"`,
 		`level=DEBUG msg=converged reason=dns ops=2 took=T read=T apply=T`,
-		`level=INFO msg=changed object="nftables table inet tunneld" cmd=` + nftInput("198.51.100.3") + ` reason=dns`,
+		`level=INFO msg=changed object="nftables table inet tunneld" rules="1 rule added, 1 removed, 5 kept" reason=dns`,
+		`level=DEBUG msg=changed object="nftables table inet tunneld" cmd=` + nftInput("198.51.100.3") + ` reason=dns`,
 		`level=INFO msg=changed object="tunnel \"moe\"" cmd="ip link change moe mtu 1480 type ipip local 192.0.2.7 remote 198.51.100.3 ttl 64 pmtudisc" reason=dns`,
 		`level=WARN msg="resolve failed; keeping the last answer" name=peer.example err="no such host" kept="[198.51.100.3 198.51.100.77]"`,
 		`level=ERROR msg="reload refused: t.toml:11:7: tunnel.moe.ttl: 999 is out of range 1–255" file=t.toml line=11 col=7`,

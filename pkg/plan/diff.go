@@ -782,6 +782,6 @@ func (d *differ) filter(have, want *model.Filter) {
 	case want == nil && have != nil:
 		d.add(phaseFilterDel, Op{Kind: FilterDel})
 	case want != nil && !want.Equal(have):
-		d.add(phaseFilter, Op{Kind: FilterReplace, Filter: want})
+		d.add(phaseFilter, Op{Kind: FilterReplace, Filter: want, OldFilter: have})
 	}
 }

@@ -46,6 +46,9 @@ type Op struct {
 	Rule   *model.Rule   `json:",omitempty"`
 	Sysctl *model.Sysctl `json:",omitempty"`
 	Filter *model.Filter `json:",omitempty"`
+	// OldFilter is, for FilterReplace, the table it replaces (nil: none),
+	// for FilterSummary; it is not part of the operation.
+	OldFilter *model.Filter `json:"-"`
 	// Name is the device for LinkUp and LinkDown (a fallback device has
 	// no Link of tunneld's).
 	Name string `json:",omitempty"`

@@ -67,6 +67,17 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 		dm.d.Log.Info("convergence cut short: tunneld is stopping", "reason", why)
 		return
 	}
+	quiet := err != nil && errors.Is(err, kernel.ErrDumpInterrupted) && dm.fails == 0 && dm.interrupted < InterruptedQuiet
+	if quiet && len(rep.Applied) == 0 {
+		// Someone else's flood of changes (addresses added and deleted
+		// by the thousand) kept the kernel's dumps interrupted: no
+		// failure of tunneld's or the admin's, over at the next read
+		// (a tester's log had warnings and errors for it). Nothing
+		// was read or done: the last facts stand.
+		dm.interrupted++
+		dm.d.Log.Debug("converge interrupted by changes of someone else's; reading again", "reason", why, "err", err)
+		return
+	}
 	dm.last = rep.Last
 	now := dm.record(rep.Applied, rep.Last.Plan.Tables, why, c)
 	for _, n := range rep.Last.Want.Notes {
@@ -92,7 +103,11 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 	f.Tunnels = tunnels
 	f.Notes = rep.Last.Want.Notes
 	f.Unmarked = unmarked(rep.Last)
-	if err != nil {
+	if quiet {
+		// As above, after a read that did something.
+		dm.interrupted++
+		dm.d.Log.Debug("converge interrupted by changes of someone else's; reading again", "reason", why, "err", err)
+	} else if err != nil {
 		dm.failed(failedConverge, err.Error(), now)
 		dm.fails++
 		// The same failure again (a driver missing, a device taken)
@@ -113,7 +128,7 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 			dm.d.Log.Info("converged again after a failure", "reason", why)
 		}
 		dm.worked(failedConverge, "a convergence", now)
-		dm.failing, dm.fails = "", 0
+		dm.failing, dm.fails, dm.interrupted = "", 0, 0
 	}
 	dm.showHolds(now)
 	up := 0
@@ -128,14 +143,24 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 	}
 }
 
+// InterruptedQuiet is how many converges in a row the kernel's
+// interrupted dumps may fail before it is a failure like any other:
+// until then each is logged at debug level and tried again after
+// RetryConverge.
+const InterruptedQuiet = 10
+
 // retryAfter is how long after the last converge the loop tries again
-// unasked (0: it does not): not at all after one that worked,
+// unasked (0: it does not): not at all after one that worked, RetryConverge
+// after one the kernel's interrupted dumps failed (see InterruptedQuiet),
 // RetryConverge after a first failure, twice as long after each further
 // one in a row up to RetryConvergeMax (a failure that lasts, such as a
 // missing driver, is not tried again every second), and not at all when
 // that would come no sooner than the resync, which tries anyway.
 func (dm *Daemon) retryAfter() time.Duration {
 	if dm.fails == 0 {
+		if dm.interrupted > 0 {
+			return RetryConverge
+		}
 		return 0
 	}
 	d := min(RetryConverge<<min(dm.fails-1, 20), RetryConvergeMax)

@@ -145,6 +145,9 @@ type Daemon struct {
 	// the failed converges in a row (see retryAfter).
 	failing string
 	fails   int
+	// interrupted counts the converges in a row that the kernel's
+	// interrupted dumps failed, logged at debug level (InterruptedQuiet).
+	interrupted int
 	// failures are the failures that hold, by what they are of, and
 	// cleared the one last over (see failed and worked, facts.go).
 	failures map[string]failure

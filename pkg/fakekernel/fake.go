@@ -89,7 +89,11 @@ type Kernel struct {
 	// Fail, when set, may fail an operation before it is applied (or, with
 	// an error wrapping ErrTorn, half-way through it).
 	Fail func(plan.Op) error
-	next int
+	// ObserveFail, when set, may fail an Observe before it reads (as
+	// the real seam's does when a flood of foreign changes keeps
+	// interrupting its dumps).
+	ObserveFail func() error
+	next        int
 }
 
 // ownedTunnel is a tunnel an observation found tunneld's (Kernel.owned).
@@ -174,6 +178,13 @@ func (k *Kernel) SetFail(f func(plan.Op) error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.Fail = f
+}
+
+// SetObserveFail sets ObserveFail while no observation is being made.
+func (k *Kernel) SetObserveFail(f func() error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ObserveFail = f
 }
 
 // DelDevice removes a device and everything that referred to it.
@@ -277,6 +288,11 @@ var _ kernel.Kernel = (*Kernel)(nil)
 func (k *Kernel) Observe(ctx context.Context, scope model.Scope) (model.State, model.Inputs, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.ObserveFail != nil {
+		if err := k.ObserveFail(); err != nil {
+			return model.State{}, model.Inputs{}, err
+		}
+	}
 	var s model.State
 	for name, l := range k.Tunnels {
 		d := k.Devices[name]

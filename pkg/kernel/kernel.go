@@ -168,6 +168,12 @@ func (e *NoDriverError) Is(target error) bool { return target == ErrNoDriver }
 // written.
 var ErrUnguarded = errors.New("not set up: tunneld's nftables table, which guards it, could not be written (see that error)")
 
+// ErrDumpInterrupted is Observe's error when the kernel kept reporting a
+// table's dump interrupted by a concurrent change (another process adding
+// and deleting addresses or routes in a flood), after the seam started it
+// again a few times: nothing is wrong, the next read will likely do.
+var ErrDumpInterrupted = errors.New("dump interrupted by a concurrent change")
+
 // ErrForeign is returned when an object that is not tunneld's stands
 // where tunneld must put its own.
 var ErrForeign = errors.New("an object not managed by tunneld is in the way")

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tunneld/tunneld/pkg/internal/nlattr"
+	"github.com/tunneld/tunneld/pkg/kernel"
 )
 
 // The request socket is dialled by mdlayher/netlink (options, port ID,
@@ -215,8 +216,9 @@ func internString(v []byte, known ...string) string {
 }
 
 // errDumpInterrupted: the kernel's table changed during a dump, which may
-// then miss or repeat objects.
-var errDumpInterrupted = errors.New("dump interrupted by a concurrent change")
+// then miss or repeat objects; dumpWith starts it again, and after
+// dumpRetries the error is Observe's.
+var errDumpInterrupted = kernel.ErrDumpInterrupted
 
 // dumpOnce sends a dump request with sequence number seq and calls each
 // with every object's message until the dump ends. A stale answer left on

@@ -305,7 +305,13 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			waited = start.Sub(pace.first)
 		}
 		dm.converge(ctx, why, c, waited)
-		pace.converged(start, dm.d.Now(), len(dm.d.Events) > 0)
+		began, over, lasted, n := pace.converged(start, dm.d.Now(), len(dm.d.Events) > 0)
+		switch {
+		case began:
+			dm.d.Log.Info("netlink events keep coming: converging at most half the time until they calm down", "reason", why)
+		case over:
+			dm.d.Log.Info("the netlink events calmed down", "lasted", lasted.Round(time.Millisecond), "converges", n)
+		}
 		debounce.Stop()
 		clear(pending)
 		follow = false

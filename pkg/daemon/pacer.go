@@ -33,6 +33,10 @@ type pacer struct {
 	lastEnd  time.Time
 	lastTook time.Duration
 	busy     int
+	// stormStart is when the storm under way began (zero: none), and
+	// stormConverges counts its converges, for the log.
+	stormStart     time.Time
+	stormConverges int
 }
 
 // hint notes a hint at now (followed: an address hint of a device tunnels
@@ -72,13 +76,31 @@ func (p *pacer) storming(now time.Time) bool {
 
 // converged notes a converge (for whatever reason) from start to end;
 // waiting says whether hints had arrived meanwhile. A batch pending
-// before it was covered by it.
-func (p *pacer) converged(start, end time.Time, waiting bool) {
+// before it was covered by it. It reports the storm's edges, which the
+// loop logs: began, this converge made it one (the second in a row with
+// hints waiting); over, it was the first quiet one after a storm, which
+// lasted that long with that many converges. A flapping cable kept a
+// tester's router half busy for minutes with nothing in the log.
+func (p *pacer) converged(start, end time.Time, waiting bool) (began, over bool, lasted time.Duration, converges int) {
 	p.first, p.followed = time.Time{}, false
 	p.lastEnd, p.lastTook = end, end.Sub(start)
+	if p.busy >= 2 {
+		p.stormConverges++
+	}
 	if waiting {
 		p.busy++
-	} else {
-		p.busy = 0
+		if p.busy == 2 {
+			p.stormStart, p.stormConverges = start, 1
+			return true, false, 0, 0
+		}
+		return false, false, 0, 0
 	}
+	was := p.busy >= 2
+	p.busy = 0
+	if !was {
+		return false, false, 0, 0
+	}
+	lasted, converges = end.Sub(p.stormStart), p.stormConverges
+	p.stormStart, p.stormConverges = time.Time{}, 0
+	return false, true, lasted, converges
 }

@@ -33,11 +33,18 @@ type pacer struct {
 	lastEnd  time.Time
 	lastTook time.Duration
 	busy     int
-	// stormStart is when the storm under way began (zero: none), and
-	// stormConverges counts its converges, for the log.
+	// stormStart is when the storm under way began (zero: none),
+	// stormConverges counts its converges, and stormLogged says its
+	// beginning was reported, for the log.
 	stormStart     time.Time
 	stormConverges int
+	stormLogged    bool
 }
+
+// StormLogged is how long a storm lasts before the log tells of it: a
+// WAN renew's notifications, trickling in over a slow router's converge
+// or two, are none.
+const StormLogged = time.Second
 
 // hint notes a hint at now (followed: an address hint of a device tunnels
 // follow) and returns when the pending batch is due (the caller re-arms
@@ -76,11 +83,12 @@ func (p *pacer) storming(now time.Time) bool {
 
 // converged notes a converge (for whatever reason) from start to end;
 // waiting says whether hints had arrived meanwhile. A batch pending
-// before it was covered by it. It reports the storm's edges, which the
-// loop logs: began, this converge made it one (the second in a row with
-// hints waiting); over, it was the first quiet one after a storm, which
-// lasted that long with that many converges. A flapping cable kept a
-// tester's router half busy for minutes with nothing in the log.
+// before it was covered by it. It reports the edges of a storm (from
+// the second converge in a row with hints waiting) that lasts
+// StormLogged, which the loop logs: began, this converge is the first
+// past StormLogged; over, it was the first quiet one after such a storm,
+// which lasted that long with that many converges. A flapping cable kept
+// a tester's router half busy for minutes with nothing in the log.
 func (p *pacer) converged(start, end time.Time, waiting bool) (began, over bool, lasted time.Duration, converges int) {
 	p.first, p.followed = time.Time{}, false
 	p.lastEnd, p.lastTook = end, end.Sub(start)
@@ -91,16 +99,18 @@ func (p *pacer) converged(start, end time.Time, waiting bool) (began, over bool,
 		p.busy++
 		if p.busy == 2 {
 			p.stormStart, p.stormConverges = start, 1
+		}
+		if p.busy >= 2 && !p.stormLogged && end.Sub(p.stormStart) >= StormLogged {
+			p.stormLogged = true
 			return true, false, 0, 0
 		}
 		return false, false, 0, 0
 	}
-	was := p.busy >= 2
-	p.busy = 0
-	if !was {
+	logged := p.busy >= 2 && p.stormLogged
+	lasted, converges = end.Sub(p.stormStart), p.stormConverges
+	p.busy, p.stormStart, p.stormConverges, p.stormLogged = 0, time.Time{}, 0, false
+	if !logged {
 		return false, false, 0, 0
 	}
-	lasted, converges = end.Sub(p.stormStart), p.stormConverges
-	p.stormStart, p.stormConverges = time.Time{}, 0
 	return false, true, lasted, converges
 }

@@ -132,10 +132,11 @@ func TestStorming(t *testing.T) {
 	}
 }
 
-// TestStormEdges: converged reports a storm's beginning at its second
-// busy converge in a row, nothing while it lasts, and its end at the
-// first quiet converge after it, with how long it lasted and its
-// converges; one busy converge alone, then a quiet one, is no storm.
+// TestStormEdges: converged reports a storm's beginning at its first
+// converge StormLogged after its second busy converge in a row, nothing
+// while it lasts, and its end at the first quiet converge after it, with
+// how long it lasted and its converges; one busy converge alone, or a
+// storm over sooner, is not reported.
 func TestStormEdges(t *testing.T) {
 	p := &pacer{debounce: 2 * time.Millisecond, maxDebounce: 50 * time.Millisecond, maxRest: time.Second}
 	at := func(ms int) time.Time { return time.Unix(1000, 0).Add(time.Duration(ms) * time.Millisecond) }
@@ -152,11 +153,16 @@ func TestStormEdges(t *testing.T) {
 		{0, 10, true, edges{}},
 		{20, 30, false, edges{}},
 		{100, 110, true, edges{}},
-		{120, 130, true, edges{Began: true}},
+		{120, 130, true, edges{}},
 		{140, 150, true, edges{}},
-		{160, 170, true, edges{}},
-		{180, 190, false, edges{Over: true, Lasted: 70 * time.Millisecond, Converges: 4}},
-		{300, 310, false, edges{}},
+		{160, 170, false, edges{}}, // over in 50 ms
+		{200, 210, true, edges{}},
+		{220, 230, true, edges{}},
+		{600, 1210, true, edges{}},
+		{1220, 1230, true, edges{Began: true}},
+		{1240, 1250, true, edges{}},
+		{1260, 1270, false, edges{Over: true, Lasted: 1050 * time.Millisecond, Converges: 5}},
+		{1300, 1310, false, edges{}},
 	} {
 		var got edges
 		got.Began, got.Over, got.Lasted, got.Converges = p.converged(at(step.start), at(step.end), step.waiting)

@@ -27,6 +27,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -89,6 +90,9 @@ type Watcher struct {
 	// address and rule notifications with the requester's port id.
 	ignore uint32
 	once   sync.Once
+	// lost says an Overflow found the channel full: it is delivered
+	// before the next event that finds room (see deliver).
+	lost atomic.Bool
 }
 
 // Open dials and joins the groups. ignorePID is the port id of tunneld's
@@ -147,7 +151,8 @@ const Backlog = 256
 // Run delivers hints to out until ctx ends or the watcher is closed. It
 // never blocks on out: a full channel already holds hints that will make
 // the daemon re-read, so further ones are dropped (with what they said
-// about their device).
+// about their device), but for an Overflow, which goes first once there
+// is room (see deliver).
 func (w *Watcher) Run(ctx context.Context, out chan<- Event) error {
 	stop := context.AfterFunc(ctx, func() { w.Close() })
 	defer stop()
@@ -175,7 +180,7 @@ func (w *Watcher) read(c *netlink.Conn, classify func(uint16, []byte) Kind, out 
 	for {
 		msgs, err := c.Receive()
 		if errors.Is(err, unix.ENOBUFS) {
-			send(out, Event{Kind: Overflow})
+			deliver(out, Event{Kind: Overflow}, &w.lost)
 			continue
 		}
 		if err != nil {
@@ -192,7 +197,7 @@ func (w *Watcher) read(c *netlink.Conn, classify func(uint16, []byte) Kind, out 
 				e := Event{Kind: k, Type: uint16(m.Header.Type)}
 				e.Index, e.Secondary = addrHint(k, m.Data)
 				e.Table, e.Proto = routeHint(k, m.Data)
-				send(out, e)
+				deliver(out, e, &w.lost)
 			}
 		}
 	}
@@ -226,10 +231,29 @@ func routeHint(k Kind, data []byte) (table uint32, proto uint8) {
 	return table, proto
 }
 
-func send(out chan<- Event, e Event) {
+// deliver sends e without blocking; a full channel drops it (its hints
+// already make the daemon re-read), except an Overflow, which lost keeps
+// until a later event finds room and it goes first: the daemon logs the
+// events lost, and a tester's overflows while the queue was full were
+// half of them untold.
+func deliver(out chan<- Event, e Event, lost *atomic.Bool) {
+	if lost.Load() {
+		select {
+		case out <- Event{Kind: Overflow}:
+			lost.Store(false)
+		default:
+			return
+		}
+		if e.Kind == Overflow {
+			return
+		}
+	}
 	select {
 	case out <- e:
 	default:
+		if e.Kind == Overflow {
+			lost.Store(true)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -393,4 +394,36 @@ func watching(t *testing.T) (*Watcher, <-chan Event) {
 		}
 	})
 	return w, out
+}
+
+// TestDeliver: events that find the channel full are dropped, but an
+// Overflow is kept and goes first once there is room, once however many
+// overflows came meanwhile.
+func TestDeliver(t *testing.T) {
+	out := make(chan Event, 2)
+	var lost atomic.Bool
+	drain := func() []Kind {
+		var ks []Kind
+		for len(out) > 0 {
+			ks = append(ks, (<-out).Kind)
+		}
+		return ks
+	}
+	deliver(out, Event{Kind: Link}, &lost)
+	deliver(out, Event{Kind: Addr}, &lost)
+	deliver(out, Event{Kind: Route}, &lost)    // full: dropped
+	deliver(out, Event{Kind: Overflow}, &lost) // full: kept
+	deliver(out, Event{Kind: Overflow}, &lost) // full: kept once
+	if diff := cmp.Diff([]Kind{Link, Addr}, drain()); diff != "" {
+		t.Errorf("while full (-want +got):\n%s", diff)
+	}
+	deliver(out, Event{Kind: Rule}, &lost)
+	deliver(out, Event{Kind: Link}, &lost) // full again: dropped, nothing kept
+	if diff := cmp.Diff([]Kind{Overflow, Rule}, drain()); diff != "" {
+		t.Errorf("after room (-want +got):\n%s", diff)
+	}
+	deliver(out, Event{Kind: Overflow}, &lost)
+	if diff := cmp.Diff([]Kind{Overflow}, drain()); diff != "" || lost.Load() {
+		t.Errorf("an overflow with room (-want +got):\n%s (still kept: %v)", diff, lost.Load())
+	}
 }

@@ -257,6 +257,11 @@ func (dm *Daemon) Run(ctx context.Context) error {
 	debounce := newTimer()
 	defer debounce.Stop()
 	pace := &pacer{debounce: dm.d.Debounce, followDebounce: FollowDebounce, maxDebounce: MaxDebounce, maxRest: MaxRest}
+	// busy tells the log of converges that keep coming (a cable that
+	// flaps for minutes), and calm when they stopped.
+	busy := &busyLog{}
+	calm := newTimer()
+	defer calm.Stop()
 	pending := map[watch.Kind]int{}
 	// retryFailed arms retry after a converge: a failed one is tried
 	// again (see retryAfter), unless another converge comes first.
@@ -305,12 +310,15 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			waited = start.Sub(pace.first)
 		}
 		dm.converge(ctx, why, c, waited)
-		began, over, lasted, n := pace.converged(start, dm.d.Now(), len(dm.d.Events) > 0)
-		switch {
-		case began:
-			dm.d.Log.Info("netlink events keep coming: converging at most half the time until they calm down", "reason", why)
-		case over:
-			dm.d.Log.Info("the netlink events calmed down", "lasted", lasted.Round(time.Millisecond), "converges", n)
+		pace.converged(start, dm.d.Now(), len(dm.d.Events) > 0)
+		if busy.note(start) {
+			dm.d.Log.Info("netlink events keep coming: converging at most every "+BusyRest.String()+" until they calm down",
+				"converges", len(busy.starts), "in", BusyWindow)
+		}
+		pace.busyRest = 0
+		if busy.logged {
+			pace.busyRest = BusyRest
+			calm.Reset(BusyWindow)
 		}
 		debounce.Stop()
 		clear(pending)
@@ -427,6 +435,10 @@ func (dm *Daemon) Run(ctx context.Context) error {
 				retryFailed()
 				holdOver()
 			}
+		case <-calm.C:
+			lasted, n := busy.calmed()
+			pace.busyRest = 0
+			dm.d.Log.Info("the netlink events calmed down", "lasted", lasted.Round(time.Second), "converges", n)
 		case <-watchdog:
 			dm.d.Notify("WATCHDOG=1")
 		}

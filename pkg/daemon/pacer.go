@@ -21,7 +21,8 @@ import "time"
 // well: from the second converge in a row that found hints waiting, the
 // next batch also waits, after the last converge ended, as long as that
 // converge took (at most maxRest), so that the loop spends no more than
-// about half its time converging.
+// about half its time converging. While converges keep coming for longer
+// (see busyLog), each batch also waits busyRest after the last converge.
 type pacer struct {
 	debounce, followDebounce, maxDebounce, maxRest time.Duration
 	// first is the pending batch's first hint; zero: none. followed: it
@@ -33,18 +34,10 @@ type pacer struct {
 	lastEnd  time.Time
 	lastTook time.Duration
 	busy     int
-	// stormStart is when the storm under way began (zero: none),
-	// stormConverges counts its converges, and stormLogged says its
-	// beginning was reported, for the log.
-	stormStart     time.Time
-	stormConverges int
-	stormLogged    bool
+	// busyRest, set while converges keep coming (busyLog), is the least
+	// time between the end of one converge and the next.
+	busyRest time.Duration
 }
-
-// StormLogged is how long a storm lasts before the log tells of it: a
-// WAN renew's notifications, trickling in over a slow router's converge
-// or two, are none.
-const StormLogged = time.Second
 
 // hint notes a hint at now (followed: an address hint of a device tunnels
 // follow) and returns when the pending batch is due (the caller re-arms
@@ -67,6 +60,9 @@ func (p *pacer) hint(now time.Time, followed bool) time.Time {
 			due = rest
 		}
 	}
+	if rest := p.lastEnd.Add(p.busyRest); p.busyRest > 0 && rest.After(due) {
+		due = rest
+	}
 	return due
 }
 
@@ -75,42 +71,22 @@ func (p *pacer) restEnd() time.Time { return p.lastEnd.Add(min(p.lastTook, p.max
 
 // storming reports whether the loop is resting in a storm at now: two
 // converges in a row found hints waiting, and the rest after the last
-// is not over. (A storm that died down is over once the rest is, though
-// busy counts on until the next quiet converge.)
+// is not over, or busyRest after the last converge is not over. (A storm
+// that died down is over once the rest is, though busy counts on until
+// the next quiet converge.)
 func (p *pacer) storming(now time.Time) bool {
-	return p.busy >= 2 && now.Before(p.restEnd())
+	return p.busy >= 2 && now.Before(p.restEnd()) || p.busyRest > 0 && now.Before(p.lastEnd.Add(p.busyRest))
 }
 
 // converged notes a converge (for whatever reason) from start to end;
 // waiting says whether hints had arrived meanwhile. A batch pending
-// before it was covered by it. It reports the edges of a storm (from
-// the second converge in a row with hints waiting) that lasts
-// StormLogged, which the loop logs: began, this converge is the first
-// past StormLogged; over, it was the first quiet one after such a storm,
-// which lasted that long with that many converges. A flapping cable kept
-// a tester's router half busy for minutes with nothing in the log.
-func (p *pacer) converged(start, end time.Time, waiting bool) (began, over bool, lasted time.Duration, converges int) {
+// before it was covered by it.
+func (p *pacer) converged(start, end time.Time, waiting bool) {
 	p.first, p.followed = time.Time{}, false
 	p.lastEnd, p.lastTook = end, end.Sub(start)
-	if p.busy >= 2 {
-		p.stormConverges++
-	}
 	if waiting {
 		p.busy++
-		if p.busy == 2 {
-			p.stormStart, p.stormConverges = start, 1
-		}
-		if p.busy >= 2 && !p.stormLogged && end.Sub(p.stormStart) >= StormLogged {
-			p.stormLogged = true
-			return true, false, 0, 0
-		}
-		return false, false, 0, 0
+	} else {
+		p.busy = 0
 	}
-	logged := p.busy >= 2 && p.stormLogged
-	lasted, converges = end.Sub(p.stormStart), p.stormConverges
-	p.busy, p.stormStart, p.stormConverges, p.stormLogged = 0, time.Time{}, 0, false
-	if !logged {
-		return false, false, 0, 0
-	}
-	return false, true, lasted, converges
 }

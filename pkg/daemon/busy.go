@@ -2,18 +2,16 @@ package daemon
 
 import "time"
 
-// BusyWindow, BusyConverges and BusyRest: when the loop has converged
+// BusyWindow and BusyConverges: when the loop has converged
 // BusyConverges times within BusyWindow (events that keep coming: a
 // cable that flaps for minutes, a flood of someone else's changes), the
-// log says so once, and converges come at most every BusyRest, until
-// BusyWindow passes with no converge, which the log tells too. A
-// tester's flapping cable kept a router's CPU half busy for a minute,
+// log says so once, and again when BusyWindow passed with no converge.
+// A tester's flapping cable kept a router's CPU half busy for a minute,
 // converging at every flap, with nothing in the log. A WAN renew's few
 // converges are far from it.
 const (
 	BusyWindow    = 10 * time.Second
 	BusyConverges = 20
-	BusyRest      = 250 * time.Millisecond
 )
 
 // busyLog notes the converges' starts to tell when they keep coming.

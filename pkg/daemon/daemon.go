@@ -312,12 +312,9 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		dm.converge(ctx, why, c, waited)
 		pace.converged(start, dm.d.Now(), len(dm.d.Events) > 0)
 		if busy.note(start) {
-			dm.d.Log.Info("netlink events keep coming: converging at most every "+BusyRest.String()+" until they calm down",
-				"converges", len(busy.starts), "in", BusyWindow)
+			dm.d.Log.Info("netlink events keep coming", "converges", len(busy.starts), "in", BusyWindow)
 		}
-		pace.busyRest = 0
 		if busy.logged {
-			pace.busyRest = BusyRest
 			calm.Reset(BusyWindow)
 		}
 		debounce.Stop()
@@ -437,7 +434,6 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			}
 		case <-calm.C:
 			lasted, n := busy.calmed()
-			pace.busyRest = 0
 			dm.d.Log.Info("the netlink events calmed down", "lasted", lasted.Round(time.Second), "converges", n)
 		case <-watchdog:
 			dm.d.Notify("WATCHDOG=1")

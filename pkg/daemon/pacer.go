@@ -21,8 +21,7 @@ import "time"
 // well: from the second converge in a row that found hints waiting, the
 // next batch also waits, after the last converge ended, as long as that
 // converge took (at most maxRest), so that the loop spends no more than
-// about half its time converging. While converges keep coming for longer
-// (see busyLog), each batch also waits busyRest after the last converge.
+// about half its time converging.
 type pacer struct {
 	debounce, followDebounce, maxDebounce, maxRest time.Duration
 	// first is the pending batch's first hint; zero: none. followed: it
@@ -34,9 +33,6 @@ type pacer struct {
 	lastEnd  time.Time
 	lastTook time.Duration
 	busy     int
-	// busyRest, set while converges keep coming (busyLog), is the least
-	// time between the end of one converge and the next.
-	busyRest time.Duration
 }
 
 // hint notes a hint at now (followed: an address hint of a device tunnels
@@ -60,9 +56,6 @@ func (p *pacer) hint(now time.Time, followed bool) time.Time {
 			due = rest
 		}
 	}
-	if rest := p.lastEnd.Add(p.busyRest); p.busyRest > 0 && rest.After(due) {
-		due = rest
-	}
 	return due
 }
 
@@ -71,11 +64,10 @@ func (p *pacer) restEnd() time.Time { return p.lastEnd.Add(min(p.lastTook, p.max
 
 // storming reports whether the loop is resting in a storm at now: two
 // converges in a row found hints waiting, and the rest after the last
-// is not over, or busyRest after the last converge is not over. (A storm
-// that died down is over once the rest is, though busy counts on until
-// the next quiet converge.)
+// is not over. (A storm that died down is over once the rest is, though
+// busy counts on until the next quiet converge.)
 func (p *pacer) storming(now time.Time) bool {
-	return p.busy >= 2 && now.Before(p.restEnd()) || p.busyRest > 0 && now.Before(p.lastEnd.Add(p.busyRest))
+	return p.busy >= 2 && now.Before(p.restEnd())
 }
 
 // converged notes a converge (for whatever reason) from start to end;

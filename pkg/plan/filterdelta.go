@@ -13,7 +13,7 @@ import (
 // of a replaced table in a line of its own size, where the whole script
 // grew by some 700 bytes a tunnel and came with every WAN address move.
 func FilterDelta(before, after *model.Filter) (added, removed, kept int) {
-	count := func(f *model.Filter, n int) map[string]int {
+	count := func(f *model.Filter) map[string]int {
 		m := map[string]int{}
 		if f == nil {
 			return m
@@ -23,14 +23,14 @@ func FilterDelta(before, after *model.Filter) (added, removed, kept int) {
 			switch {
 			case line == "":
 			case strings.HasPrefix(line, "\t"):
-				m[chain+"\n"+line] += n
+				m[chain+"\n"+line]++
 			default:
 				chain = line
 			}
 		}
 		return m
 	}
-	have, want := count(before, 1), count(after, 1)
+	have, want := count(before), count(after)
 	for k, w := range want {
 		h := have[k]
 		kept += min(h, w)

@@ -67,16 +67,18 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 		dm.d.Log.Info("convergence cut short: tunneld is stopping", "reason", why)
 		return
 	}
+	// Someone else's flood of changes (addresses added and deleted by
+	// the thousand) kept the kernel's dumps interrupted: no failure of
+	// tunneld's or the admin's, over at the next read (a tester's log had
+	// warnings and errors for it). When nothing was done, the last facts
+	// stand.
 	quiet := err != nil && errors.Is(err, kernel.ErrDumpInterrupted) && dm.fails == 0 && dm.interrupted < InterruptedQuiet
-	if quiet && len(rep.Applied) == 0 {
-		// Someone else's flood of changes (addresses added and deleted
-		// by the thousand) kept the kernel's dumps interrupted: no
-		// failure of tunneld's or the admin's, over at the next read
-		// (a tester's log had warnings and errors for it). Nothing
-		// was read or done: the last facts stand.
+	if quiet {
 		dm.interrupted++
 		dm.d.Log.Debug("converge interrupted by changes of someone else's; reading again", "reason", why, "err", err)
-		return
+		if len(rep.Applied) == 0 {
+			return
+		}
 	}
 	dm.last = rep.Last
 	now := dm.record(rep.Applied, rep.Last.Plan.Tables, why, c)
@@ -103,11 +105,10 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 	f.Tunnels = tunnels
 	f.Notes = rep.Last.Want.Notes
 	f.Unmarked = unmarked(rep.Last)
-	if quiet {
-		// As above, after a read that did something.
-		dm.interrupted++
-		dm.d.Log.Debug("converge interrupted by changes of someone else's; reading again", "reason", why, "err", err)
-	} else if err != nil {
+	switch {
+	case quiet:
+		// Logged above: neither a failure nor one that worked.
+	case err != nil:
 		dm.failed(failedConverge, err.Error(), now)
 		dm.fails++
 		// The same failure again (a driver missing, a device taken)
@@ -123,7 +124,7 @@ func (dm *Daemon) converge(ctx context.Context, why string, c counting, waited t
 			dm.d.Log.Debug("converge failed as before", "reason", why)
 		}
 		dm.failing = err.Error()
-	} else {
+	default:
 		if dm.fails > 0 {
 			dm.d.Log.Info("converged again after a failure", "reason", why)
 		}

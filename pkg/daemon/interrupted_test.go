@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/tunneld/tunneld/pkg/internal/syncbuf"
 	"github.com/tunneld/tunneld/pkg/kernel"
 	"github.com/tunneld/tunneld/pkg/logfmt"
@@ -73,8 +75,8 @@ func TestInterruptedDumps(t *testing.T) {
 			if f.LastError != wantLast {
 				t.Errorf("last error %q, want %q", f.LastError, wantLast)
 			}
-			if got := levelLines(log.String(), "WARN"); strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
-				t.Errorf("warnings and errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			if diff := cmp.Diff(tc.want, levelLines(log.String(), "WARN")); diff != "" {
+				t.Errorf("warnings and errors (-want +got):\n%s", diff)
 			}
 			h.k.SetObserveFail(nil)
 		})

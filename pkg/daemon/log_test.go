@@ -158,7 +158,7 @@ func TestLogWarnings(t *testing.T) {
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
-	got := warnLines(buf.String())
+	got := levelLines(buf.String(), "WARN")
 	line := `level=WARN msg="net.ipv6.conf.wan.accept_ra is 1: with ipv6_forward on, the kernel ignores router advertisements there and the address from SLAAC expires; set it to 2"`
 	if diff := cmp.Diff([]string{line, line}, got); diff != "" {
 		t.Errorf("warn lines (-want +got):\n%s\nlog:\n%s", diff, buf.String())
@@ -206,7 +206,7 @@ func TestLogForeignDevice(t *testing.T) {
 		for _, k := range step.hints {
 			h.event(k)
 		}
-		got := warnLines(buf.String()[before:])
+		got := levelLines(buf.String()[before:], "WARN")
 		if diff := cmp.Diff(step.want, got); diff != "" {
 			t.Errorf("%s: warn lines (-want +got):\n%s\nlog:\n%s", step.name, diff, buf.String())
 		}
@@ -297,20 +297,9 @@ func TestLogLocalAbsent(t *testing.T) {
 			step.do(h.k)
 		}
 		h.event(watch.Addr)
-		got := warnLines(buf.String()[before:])
+		got := levelLines(buf.String()[before:], "WARN")
 		if diff := cmp.Diff(step.want, got); diff != "" {
 			t.Errorf("%s: warn lines (-want +got):\n%s\nlog:\n%s", step.name, diff, buf.String())
 		}
 	}
-}
-
-// warnLines are log's lines at warn level, without their times.
-func warnLines(log string) []string {
-	var out []string
-	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, "level=WARN") {
-			out = append(out, line[strings.Index(line, " level=")+1:])
-		}
-	}
-	return out
 }

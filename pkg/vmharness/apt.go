@@ -272,19 +272,32 @@ func fetchDeb(ctx context.Context, debDir string, p debPackage, log io.Writer) (
 // checkSHA256 reports whether file exists and hashes to want (any content
 // is accepted when want is empty).
 func checkSHA256(file, want string) (bool, error) {
-	f, err := os.Open(file)
+	if want == "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return false, err
+		}
+		return true, f.Close()
+	}
+	got, err := fileSHA256(file)
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	if want == "" {
-		return true, nil
+	return got == want, nil
+}
+
+// fileSHA256 is the hex SHA-256 of file's content.
+func fileSHA256(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", err
 	}
+	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return false, err
+		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil)) == want, nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // extractDeb unpacks a .deb's files into dir with dpkg-deb.

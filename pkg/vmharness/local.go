@@ -1,8 +1,6 @@
 package vmharness
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -35,23 +33,15 @@ func prepareLocal(g guest, archDir string, log io.Writer) (Kernel, error) {
 	if b, err := os.ReadFile(filepath.Join(filepath.Dir(kpath), "include", "config", "kernel.release")); err == nil {
 		ver = strings.TrimSpace(string(b))
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\nlocal\n", layoutVersion)
+	what := "local\n"
 	for _, p := range []string{kpath, bpath} {
-		f, err := os.Open(p)
+		sum, err := fileSHA256(p)
 		if err != nil {
 			return Kernel{}, err
 		}
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return Kernel{}, err
-		}
+		what += sum + "\n"
 	}
-	for _, k := range sortedKeys(baseEtc) {
-		fmt.Fprintf(h, "%s=%q\n", k, baseEtc[k])
-	}
-	key := hex.EncodeToString(h.Sum(nil))[:12]
+	key := baseKeyOf(what)
 	dir := filepath.Join(archDir, "local-"+key)
 	k := Kernel{Arch: g.arch, Version: ver, Vmlinuz: filepath.Join(dir, "vmlinux"), BaseInitrd: filepath.Join(dir, "base.cpio.gz")}
 	if _, err := os.Stat(k.BaseInitrd); err == nil {

@@ -117,9 +117,15 @@ func lookupPackages(ctx context.Context, g guest, pkgcache string) (kernel, busy
 // baseKey names a base build: it hashes everything besides the kernel that
 // goes into the base archive.
 func baseKey(busybox debPackage) string {
+	return baseKeyOf(fmt.Sprintf("busybox=%s %s\nmodules=%s\n", busybox.debFile(), busybox.SHA256,
+		strings.Join(wantedModules, " ")))
+}
+
+// baseKeyOf hashes the layout's version, what (the base's inputs as
+// lines) and the files the base's /etc holds.
+func baseKeyOf(what string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\nbusybox=%s %s\nmodules=%s\n", layoutVersion, busybox.debFile(), busybox.SHA256,
-		strings.Join(wantedModules, " "))
+	fmt.Fprintf(h, "%s\n%s", layoutVersion, what)
 	for _, k := range sortedKeys(baseEtc) {
 		fmt.Fprintf(h, "%s=%q\n", k, baseEtc[k])
 	}

@@ -2,16 +2,18 @@ package daemon
 
 import "time"
 
-// BusyWindow and BusyConverges: when the loop has converged
+// BusyWindow, BusyConverges and BusyRest: when the loop has converged
 // BusyConverges times within BusyWindow (events that keep coming: a
 // cable that flaps for minutes, a flood of someone else's changes), the
 // log says so once, and again when BusyWindow passed with no converge.
-// A tester's flapping cable kept a router's CPU half busy for a minute,
-// converging at every flap, with nothing in the log. A WAN renew's few
-// converges are far from it.
+// In between, the pacer rests after each converge BusyRest times as long
+// as it took. A tester's flapping cable kept a router's CPU half busy for
+// a minute, converging at every flap, with nothing in the log. A WAN
+// renew's few converges are far from it.
 const (
 	BusyWindow    = 10 * time.Second
 	BusyConverges = 20
+	BusyRest      = 9
 )
 
 // busyLog notes the converges' starts to tell when they keep coming.

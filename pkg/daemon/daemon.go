@@ -312,6 +312,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 		dm.converge(ctx, why, c, waited)
 		pace.converged(start, dm.d.Now(), len(dm.d.Events) > 0)
 		if busy.note(start) {
+			pace.coming = true
 			dm.d.Log.Info("netlink events keep coming", "converges", len(busy.starts), "in", BusyWindow)
 		}
 		if busy.logged {
@@ -434,6 +435,7 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			}
 		case <-calm.C:
 			lasted, n := busy.calmed()
+			pace.coming = false
 			dm.d.Log.Info("the netlink events calmed down", "lasted", lasted.Round(time.Second), "converges", n)
 		case <-watchdog:
 			dm.d.Notify("WATCHDOG=1")

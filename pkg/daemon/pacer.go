@@ -22,8 +22,20 @@ import "time"
 // next batch also waits, after the last converge ended, as long as that
 // converge took (at most maxRest), so that the loop spends no more than
 // about half its time converging.
+//
+// Converges that keep coming (see busyLog) are paced harder, storm or
+// not: every batch waits, after the last converge ended, BusyRest times
+// as long as that converge took (at most maxRest), so that the loop
+// spends no more than about a tenth of its time converging. A cable that
+// flaps every 50–200 ms seldom sends its hints during a converge, so it
+// makes no storm, yet a tester's kept a slow router's CPU half busy
+// for as long as it flapped. A rest in proportion to the converge costs
+// a fast machine, and the tests' in-memory kernel, next to nothing.
 type pacer struct {
 	debounce, followDebounce, maxDebounce, maxRest time.Duration
+	// coming: converges keep coming (the loop sets it when busyLog
+	// says so, and clears it when they calmed down).
+	coming bool
 	// first is the pending batch's first hint; zero: none. followed: it
 	// holds an address hint of a device tunnels follow.
 	first    time.Time
@@ -51,7 +63,7 @@ func (p *pacer) hint(now time.Time, followed bool) time.Time {
 	if last := p.first.Add(p.maxDebounce); due.After(last) {
 		due = last
 	}
-	if p.busy >= 2 {
+	if p.busy >= 2 || p.coming {
 		if rest := p.restEnd(); rest.After(due) {
 			due = rest
 		}
@@ -59,15 +71,22 @@ func (p *pacer) hint(now time.Time, followed bool) time.Time {
 	return due
 }
 
-// restEnd is when the rest after the last converge ends, in a storm.
-func (p *pacer) restEnd() time.Time { return p.lastEnd.Add(min(p.lastTook, p.maxRest)) }
+// restEnd is when the rest after the last converge ends, in a storm or
+// while converges keep coming.
+func (p *pacer) restEnd() time.Time {
+	rest := p.lastTook
+	if p.coming {
+		rest *= BusyRest
+	}
+	return p.lastEnd.Add(min(rest, p.maxRest))
+}
 
-// storming reports whether the loop is resting in a storm at now: two
-// converges in a row found hints waiting, and the rest after the last
-// is not over. (A storm that died down is over once the rest is, though
-// busy counts on until the next quiet converge.)
+// storming reports whether the loop is resting at now: two converges in
+// a row found hints waiting, or converges keep coming, and the rest after
+// the last is not over. (A storm that died down is over once the rest
+// is, though busy counts on until the next quiet converge.)
 func (p *pacer) storming(now time.Time) bool {
-	return p.busy >= 2 && now.Before(p.restEnd())
+	return (p.busy >= 2 || p.coming) && now.Before(p.restEnd())
 }
 
 // converged notes a converge (for whatever reason) from start to end;

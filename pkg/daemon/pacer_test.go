@@ -33,7 +33,9 @@ func TestPacer(t *testing.T) {
 		name string
 		// debounce in ms (default 2)
 		debounce int
-		steps    []step
+		// coming: converges keep coming (busyLog said so)
+		coming bool
+		steps  []step
 		// due lists, per hint, when the pending batch is due (ms).
 		due []int
 	}{{
@@ -81,13 +83,28 @@ func TestPacer(t *testing.T) {
 		name:  "a storm's rest already over: the debounce alone",
 		steps: []step{conv(100, 50, true), conv(200, 50, true), hint(400)},
 		due:   []int{402},
+	}, {
+		name:   "converges that keep coming: the loop rests BusyRest times as long as the last took, storm or not",
+		coming: true,
+		steps:  []step{conv(100, 10, false), hint(101), hint(150), conv(200, 10, false), hint(250)},
+		due:    []int{190, 190, 290},
+	}, {
+		name:   "converges that keep coming: the rest never exceeds MaxRest",
+		coming: true,
+		steps:  []step{conv(1000, 200, false), hint(1000)},
+		due:    []int{2000},
+	}, {
+		name:   "converges that keep coming: a rest already over leaves the debounce",
+		coming: true,
+		steps:  []step{conv(100, 10, false), hint(300)},
+		due:    []int{302},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			debounce := 2 * time.Millisecond
 			if tc.debounce > 0 {
 				debounce = time.Duration(tc.debounce) * time.Millisecond
 			}
-			p := &pacer{debounce: debounce, followDebounce: 20 * time.Millisecond, maxDebounce: 50 * time.Millisecond, maxRest: time.Second}
+			p := &pacer{debounce: debounce, followDebounce: 20 * time.Millisecond, maxDebounce: 50 * time.Millisecond, maxRest: time.Second, coming: tc.coming}
 			at := func(ms int) time.Time { return time.Unix(1000, 0).Add(time.Duration(ms) * time.Millisecond) }
 			var got []int
 			for _, s := range tc.steps {
@@ -153,12 +170,46 @@ func (k *slowKernel) Observe(ctx context.Context, scope model.Scope) (model.Stat
 // it at most MaxDebounce after). Only lower bounds are checked, which a
 // slow machine cannot break: the loop's timers never fire early.
 func TestStormIsPaced(t *testing.T) {
+	starts, ends := flood(t, 2*MaxDebounce, 200*time.Microsecond)
+	if len(ends) < 4 {
+		t.Fatalf("a storm of 2 s gave %d converges; too few to check", len(ends))
+	}
+	for i := 2; i < len(ends); i++ {
+		took, gap := ends[i-1].Sub(starts[i-1]), starts[i].Sub(ends[i-1])
+		if gap < took {
+			t.Errorf("storm converge %d started %s after the one before ended, which took %s", i+1, gap, took)
+		}
+	}
+}
+
+// TestBusyRest sends the loop a hint every 5 ms while each converge takes
+// 4 ms: once converges keep coming (the BusyConverges-th), each starts no
+// sooner after the end of the one before than BusyRest times as long as
+// that one took. Without the rest, the debounce would start it 1 ms after
+// the next hint, about 5 ms after. Only lower bounds are checked.
+func TestBusyRest(t *testing.T) {
+	starts, ends := flood(t, 4*time.Millisecond, 5*time.Millisecond)
+	if len(ends) < BusyConverges+5 {
+		t.Fatalf("hints for 2 s gave %d converges; too few to check", len(ends))
+	}
+	for i := BusyConverges; i < len(ends); i++ {
+		took, gap := ends[i-1].Sub(starts[i-1]), starts[i].Sub(ends[i-1])
+		if gap < BusyRest*took {
+			t.Errorf("converge %d started %s after the one before ended, which took %s", i+1, gap, took)
+		}
+	}
+}
+
+// flood runs a daemon whose every observation takes delay and sends it
+// a hint every every (when the channel has room) for 2 s; it returns when
+// each converge after the first began its last observation and ended.
+// Every converge of the flood has one observation (nothing to do).
+func flood(t *testing.T, delay, every time.Duration) (starts, ends []time.Time) {
 	fk := fakekernel.New()
 	fk.AddDevice(model.Device{Name: "wan", MTU: 1500, Up: true, Running: true, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/24")}})
-	k := &slowKernel{Kernel: fk, delay: 2 * MaxDebounce}
+	k := &slowKernel{Kernel: fk, delay: delay}
 	events := make(chan watch.Event, 1)
 	var mu sync.Mutex
-	var ends, starts []time.Time
 	d := New(Deps{
 		Kernel: k, Events: events, Debounce: time.Millisecond,
 		Load: func() (*config.Config, error) {
@@ -170,8 +221,6 @@ func TestStormIsPaced(t *testing.T) {
 			ends = append(ends, time.Now())
 			k.mu.Lock()
 			defer k.mu.Unlock()
-			// The last observation began the converge if it had only
-			// one, as every converge of the storm has (nothing to do).
 			starts = append(starts, k.observed[len(k.observed)-1])
 		},
 	})
@@ -186,8 +235,7 @@ func TestStormIsPaced(t *testing.T) {
 	for converges() < 1 {
 		time.Sleep(time.Millisecond)
 	}
-	first := converges()
-	for stop := time.Now().Add(2 * time.Second); time.Now().Before(stop); time.Sleep(200 * time.Microsecond) {
+	for stop := time.Now().Add(2 * time.Second); time.Now().Before(stop); time.Sleep(every) {
 		select {
 		case events <- watch.Event{Kind: watch.Route}:
 		default:
@@ -199,15 +247,6 @@ func TestStormIsPaced(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	storm := len(ends) - first
-	if storm < 4 {
-		t.Fatalf("a storm of 2 s gave %d converges; too few to check", storm)
-	}
-	for i := first + 2; i < len(ends); i++ {
-		took, gap := ends[i-1].Sub(starts[i-1]), starts[i].Sub(ends[i-1])
-		if gap < took {
-			t.Errorf("storm converge %d started %s after the one before ended, which took %s", i-first+1, gap, took)
-		}
-	}
-	t.Logf("a storm of 2 s, converges of %s: %d converges", k.delay, storm)
+	t.Logf("hints for 2 s, converges of %s: %d converges", delay, len(ends)-1)
+	return starts[1:], ends[1:]
 }

@@ -30,7 +30,8 @@ import "time"
 // flaps every 50–200 ms seldom sends its hints during a converge, so it
 // makes no storm, yet a tester's kept a slow router's CPU half busy
 // for as long as it flapped. A rest in proportion to the converge costs
-// a fast machine, and the tests' in-memory kernel, next to nothing.
+// a fast machine, and the tests' in-memory kernel, next to nothing. The
+// short way is not held back by it (see storming).
 type pacer struct {
 	debounce, followDebounce, maxDebounce, maxRest time.Duration
 	// coming: converges keep coming (the loop sets it when busyLog
@@ -81,12 +82,15 @@ func (p *pacer) restEnd() time.Time {
 	return p.lastEnd.Add(min(rest, p.maxRest))
 }
 
-// storming reports whether the loop is resting at now: two converges in
-// a row found hints waiting, or converges keep coming, and the rest after
-// the last is not over. (A storm that died down is over once the rest
-// is, though busy counts on until the next quiet converge.)
+// storming reports whether the loop is resting in a storm at now: two
+// converges in a row found hints waiting, and the rest after the last
+// (as long as it took) is not over. (A storm that died down is over once
+// the rest is, though busy counts on until the next quiet converge.)
+// Converges that merely keep coming leave the short way alone: it moves
+// the tunnels to a WAN's new address at once, reading only that device,
+// while their converges rest.
 func (p *pacer) storming(now time.Time) bool {
-	return (p.busy >= 2 || p.coming) && now.Before(p.restEnd())
+	return p.busy >= 2 && now.Before(p.lastEnd.Add(min(p.lastTook, p.maxRest)))
 }
 
 // converged notes a converge (for whatever reason) from start to end;

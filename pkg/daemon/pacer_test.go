@@ -144,6 +144,11 @@ func TestStorming(t *testing.T) {
 	if p.storming(at(511)) {
 		t.Error("storming after a quiet converge")
 	}
+	// Converges that keep coming rest the batches, not the short way.
+	p.coming = true
+	if p.storming(at(511)) {
+		t.Error("storming after a quiet converge while converges keep coming")
+	}
 }
 
 // slowKernel makes every observation take delay, and notes when each

@@ -385,7 +385,13 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			// table's routes): the short way below still runs.
 			if dm.routeMatters(ev) {
 				pending[ev.Kind]++
-				if ev.Kind == watch.Overflow {
+				// A Drained one asks for the re-read after the
+				// overflow's last loss: the end of what the
+				// warning began.
+				switch {
+				case ev.Kind == watch.Overflow && ev.Drained:
+					dm.d.Log.Info("netlink events are no longer lost: re-reading everything")
+				case ev.Kind == watch.Overflow:
 					dm.d.Log.Warn("netlink events were lost (socket overflow): re-reading everything")
 				}
 				if ev.Kind == watch.Link {

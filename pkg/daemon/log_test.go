@@ -303,3 +303,29 @@ func TestLogLocalAbsent(t *testing.T) {
 		}
 	}
 }
+
+// TestOverflowLogged: an Overflow is logged at warn level and re-read
+// after; a Drained one, sent when the overflow's drops ended, is re-read
+// after too, and logged at info level.
+func TestOverflowLogged(t *testing.T) {
+	var buf syncbuf.Buffer
+	h := startLogging(t, baseConfig, logfmt.New(&buf, logfmt.Info))
+	defer h.stop()
+	h.events <- watch.Event{Kind: watch.Overflow}
+	h.next()
+	h.events <- watch.Event{Kind: watch.Overflow, Drained: true}
+	h.next() // the re-read: a converge
+	want := []string{
+		`level=WARN msg="netlink events were lost (socket overflow): re-reading everything"`,
+		`level=INFO msg="netlink events are no longer lost: re-reading everything"`,
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if strings.Contains(l, "netlink events") {
+			got = append(got, l[strings.Index(l, "level="):])
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("overflow lines (-want +got):\n%s", diff)
+	}
+}

@@ -4,7 +4,8 @@
 // carry no state (an address hint names its device and whether the
 // address is a secondary one, no more): the daemon re-reads the kernel
 // when one arrives. A lost event (socket overflow) is reported as
-// Overflow, which asks for a full re-read.
+// Overflow, which asks for a full re-read, and again, Drained, once the
+// kernel stops dropping them (see Event.Drained).
 //
 // The netconf groups catch a change of the sysctls the kernel announces
 // (RTM_NEWNETCONF): forwarding (net.ipv4.ip_forward, IPv6 forwarding and
@@ -77,6 +78,15 @@ type Event struct {
 	// daemon, says nothing it compares.
 	Table uint32
 	Proto uint8
+	// Drained marks an Overflow sent when the socket's queue was next
+	// found empty after one: the kernel drops every notification from
+	// an overflow until its queue is read empty, and tells of the
+	// overflow once (ENOBUFS). The first Overflow's re-read may begin
+	// while it still drops; this one asks for another, after the last
+	// loss, and tells nothing new. A tester's repeated overflows came
+	// half of them untold: the queue of one had not been read empty when
+	// the next began.
+	Drained bool
 }
 
 // ReadBuffer is the receive buffer asked for (root gets it forced).
@@ -157,11 +167,11 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event) error {
 	stop := context.AfterFunc(ctx, func() { w.Close() })
 	defer stop()
 	errc := make(chan error, 2)
-	go func() { errc <- w.read(w.rt, classifyRoute, out) }()
+	go func() { errc <- w.read(socket{w.rt}, classifyRoute, out) }()
 	n := 1
 	if w.nf != nil {
 		n = 2
-		go func() { errc <- w.read(w.nf, classifyFilter, out) }()
+		go func() { errc <- w.read(socket{w.nf}, classifyFilter, out) }()
 	}
 	var first error
 	for range n {
@@ -176,11 +186,58 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event) error {
 	return first
 }
 
-func (w *Watcher) read(c *netlink.Conn, classify func(uint16, []byte) Kind, out chan<- Event) error {
+// source is a notification socket as read sees it.
+type source interface {
+	Receive() ([]netlink.Message, error)
+	// Empty reports whether the receive queue is empty (the kernel
+	// ends an overflow's drops there), or an overflow's error.
+	Empty() (bool, error)
+}
+
+// socket is a netlink socket as a source.
+type socket struct{ *netlink.Conn }
+
+// Empty peeks at the queue without waiting: a read that would block
+// finds it empty, and the kernel, at such a read, ends the drops of an
+// overflow (netlink_rcv_wake). An overflow's ENOBUFS, pending, comes
+// first, and is taken.
+func (s socket) Empty() (bool, error) {
+	rc, err := s.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var perr error
+	var b [unix.SizeofNlMsghdr]byte
+	if err := rc.Read(func(fd uintptr) bool {
+		_, _, perr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return true
+	}); err != nil {
+		return false, err
+	}
+	if errors.Is(perr, unix.EAGAIN) {
+		return true, nil
+	}
+	return false, perr
+}
+
+func (w *Watcher) read(c source, classify func(uint16, []byte) Kind, out chan<- Event) error {
+	// dropping: an overflow was told, and its queue not yet found empty.
+	dropping := false
 	for {
+		if dropping {
+			empty, err := c.Empty()
+			switch {
+			case errors.Is(err, unix.ENOBUFS):
+				deliver(out, Event{Kind: Overflow}, &w.lost)
+			case empty:
+				dropping = false
+				deliver(out, Event{Kind: Overflow, Drained: true}, &w.lost)
+			}
+		}
 		msgs, err := c.Receive()
 		if errors.Is(err, unix.ENOBUFS) {
 			deliver(out, Event{Kind: Overflow}, &w.lost)
+			dropping = true
 			continue
 		}
 		if err != nil {
@@ -234,8 +291,7 @@ func routeHint(k Kind, data []byte) (table uint32, proto uint8) {
 // deliver sends e without blocking; a full channel drops it (its hints
 // already make the daemon re-read), except an Overflow, which lost keeps
 // until a later event finds room and it goes first: the daemon logs the
-// events lost, and a tester's overflows while the queue was full were
-// half of them untold.
+// events lost. A Drained one is a hint like the others.
 func deliver(out chan<- Event, e Event, lost *atomic.Bool) {
 	if lost.Load() {
 		select {
@@ -251,7 +307,7 @@ func deliver(out chan<- Event, e Event, lost *atomic.Bool) {
 	select {
 	case out <- e:
 	default:
-		if e.Kind == Overflow {
+		if e.Kind == Overflow && !e.Drained {
 			lost.Store(true)
 		}
 	}

@@ -312,12 +312,21 @@ func linkFailure(err error, kind plan.Kind, name string) error {
 }
 
 // record logs the operations a converge (or the short way after an
-// address hint) applied, counts the repairs among them as c says,
+// address hint) applied (a line each, but one for the tunnels of a move,
+// see MovesLogged), counts the repairs among them as c says,
 // notes when each tunnel last changed, and runs the hooks of the tunnels
 // they set up or moved. It returns the time it noted.
 func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string, c counting) time.Time {
 	now := dm.d.Now()
+	grouped := moves(applied)
 	for _, op := range applied {
+		if m, ok := moveOf(op); ok && grouped[m] != nil {
+			if names := grouped[m]; names[0] == op.Link.Name {
+				dm.logMoves(m, names, why)
+			}
+			dm.d.Log.Debug("changed", "object", op.Object(), "cmd", op.Command(tables), "reason", why)
+			continue
+		}
 		if op.Kind == plan.FilterReplace {
 			// The whole script, 700 bytes a tunnel, at every address
 			// move would push everything else out of a router's

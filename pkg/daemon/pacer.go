@@ -75,11 +75,16 @@ func (p *pacer) hint(now time.Time, followed bool) time.Time {
 // restEnd is when the rest after the last converge ends, in a storm or
 // while converges keep coming.
 func (p *pacer) restEnd() time.Time {
-	rest := p.lastTook
 	if p.coming {
-		rest *= BusyRest
+		return p.restFor(BusyRest)
 	}
-	return p.lastEnd.Add(min(rest, p.maxRest))
+	return p.restFor(1)
+}
+
+// restFor is when a rest times as long as the last converge ends (at
+// most maxRest after it).
+func (p *pacer) restFor(times time.Duration) time.Time {
+	return p.lastEnd.Add(min(p.lastTook*times, p.maxRest))
 }
 
 // storming reports whether the loop is resting in a storm at now: two
@@ -90,7 +95,7 @@ func (p *pacer) restEnd() time.Time {
 // the tunnels to a WAN's new address at once, reading only that device,
 // while their converges rest.
 func (p *pacer) storming(now time.Time) bool {
-	return p.busy >= 2 && now.Before(p.lastEnd.Add(min(p.lastTook, p.maxRest)))
+	return p.busy >= 2 && now.Before(p.restFor(1))
 }
 
 // converged notes a converge (for whatever reason) from start to end;

@@ -23,7 +23,7 @@ type script struct {
 
 var errEmpty = errors.New("empty")
 
-func (s *script) Receive() ([]netlink.Message, error) {
+func (s *script) receive() ([]netlink.Message, error) {
 	if len(s.reads) == 0 {
 		return nil, net.ErrClosed
 	}
@@ -35,7 +35,7 @@ func (s *script) Receive() ([]netlink.Message, error) {
 	return []netlink.Message{{Header: netlink.Header{Type: unix.RTM_NEWLINK}, Data: make([]byte, 16)}}, nil
 }
 
-func (s *script) Empty() (bool, error) {
+func (s *script) empty() (bool, error) {
 	if len(s.peeks) == 0 {
 		return false, nil
 	}
@@ -98,7 +98,7 @@ func TestDrained(t *testing.T) {
 }
 
 // TestPrivilegedEmpty overflows a watcher's socket with 2000 addresses
-// while nothing reads it: Empty takes the ENOBUFS, then finds the queue
+// while nothing reads it: empty takes the ENOBUFS, then finds the queue
 // not empty while it holds notifications, and empty once they are read.
 // An address added after the ENOBUFS was taken and some notifications
 // read, with room in the queue, is dropped untold (why the Drained
@@ -137,11 +137,11 @@ func TestPrivilegedEmpty(t *testing.T) {
 		add(i + 1)
 	}
 	s := socket{w.rt}
-	if empty, err := s.Empty(); empty || !errors.Is(err, unix.ENOBUFS) {
-		t.Fatalf("Empty after 2000 addresses unread = %v, %v; want the overflow (ENOBUFS)", empty, err)
+	if empty, err := s.empty(); empty || !errors.Is(err, unix.ENOBUFS) {
+		t.Fatalf("empty after 2000 addresses unread = %v, %v; want the overflow (ENOBUFS)", empty, err)
 	}
-	if empty, err := s.Empty(); empty || err != nil {
-		t.Fatalf("Empty with the notifications queued = %v, %v; want false", empty, err)
+	if empty, err := s.empty(); empty || err != nil {
+		t.Fatalf("empty with the notifications queued = %v, %v; want false", empty, err)
 	}
 	seen := map[int]bool{}
 	receive := func() {
@@ -163,7 +163,7 @@ func TestPrivilegedEmpty(t *testing.T) {
 	}
 	add(2500)
 	for {
-		if empty, err := s.Empty(); err != nil {
+		if empty, err := s.empty(); err != nil {
 			t.Fatal(err)
 		} else if empty {
 			break

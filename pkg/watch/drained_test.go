@@ -1,10 +1,12 @@
 package watch
 
 import (
-	"encoding/binary"
+	"context"
 	"errors"
 	"net"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jsimonetti/rtnetlink/v2"
@@ -14,14 +16,15 @@ import (
 	"github.com/tunneld/tunneld/pkg/netnstest"
 )
 
-// script is a source that gives its reads and peeks in turn, then
-// reports itself closed.
+// script is a source that gives its reads in turn (nil: a link
+// notification; os.ErrDeadlineExceeded only while a deadline is set),
+// then reports itself closed, and notes the deadlines set.
 type script struct {
-	reads []error // nil: a link notification
-	peeks []error // nil: not empty; errEmpty: empty
+	t         *testing.T
+	reads     []error
+	deadlines []bool // set (true) or cleared
+	deadline  bool
 }
-
-var errEmpty = errors.New("empty")
 
 func (s *script) receive() ([]netlink.Message, error) {
 	if len(s.reads) == 0 {
@@ -29,57 +32,54 @@ func (s *script) receive() ([]netlink.Message, error) {
 	}
 	err := s.reads[0]
 	s.reads = s.reads[1:]
+	if errors.Is(err, os.ErrDeadlineExceeded) && !s.deadline {
+		s.t.Fatal("a receive timed out with no deadline set")
+	}
 	if err != nil {
 		return nil, err
 	}
 	return []netlink.Message{{Header: netlink.Header{Type: unix.RTM_NEWLINK}, Data: make([]byte, 16)}}, nil
 }
 
-func (s *script) empty() (bool, error) {
-	if len(s.peeks) == 0 {
-		return false, nil
-	}
-	err := s.peeks[0]
-	s.peeks = s.peeks[1:]
-	if err == errEmpty {
-		return true, nil
-	}
-	return false, err
+func (s *script) setReadDeadline(t time.Time) error {
+	s.deadline = !t.IsZero()
+	s.deadlines = append(s.deadlines, s.deadline)
+	return nil
 }
 
-// TestDrained: after an overflow, the watcher peeks at the queue before
-// each read and, when it finds it empty, sends a Drained Overflow; an
-// ENOBUFS the peek takes is an Overflow of its own; once drained, it
-// peeks no more.
+// TestDrained: after an overflow, each receive waits DrainQuiet at most,
+// and the first that finds nothing in that time sends a Drained Overflow
+// and clears the deadline; another overflow meanwhile is told again.
 func TestDrained(t *testing.T) {
 	type ev struct {
 		Kind    Kind
 		Drained bool
 	}
+	timeout := os.ErrDeadlineExceeded
 	for _, tc := range []struct {
-		name  string
-		src   script
-		want  []ev
-		peeks int // left unused
+		name      string
+		reads     []error
+		want      []ev
+		deadlines []bool
 	}{{
-		name:  "no overflow: no peek",
-		src:   script{reads: []error{nil, nil}, peeks: []error{errEmpty}},
+		name:  "no overflow: no deadline",
+		reads: []error{nil, nil},
 		want:  []ev{{Kind: Link}, {Kind: Link}},
-		peeks: 1,
 	}, {
-		name:  "the queue read empty after an overflow",
-		src:   script{reads: []error{unix.ENOBUFS, nil, nil, nil}, peeks: []error{nil, nil, errEmpty, errEmpty}},
-		want:  []ev{{Kind: Overflow}, {Kind: Link}, {Kind: Link}, {Kind: Overflow, Drained: true}, {Kind: Link}},
-		peeks: 1,
+		name:      "the queue read empty after an overflow",
+		reads:     []error{unix.ENOBUFS, nil, nil, timeout, nil},
+		want:      []ev{{Kind: Overflow}, {Kind: Link}, {Kind: Link}, {Kind: Overflow, Drained: true}, {Kind: Link}},
+		deadlines: []bool{true, true, true, false},
 	}, {
-		name: "another overflow before the queue was empty",
-		src:  script{reads: []error{unix.ENOBUFS, nil, nil}, peeks: []error{nil, unix.ENOBUFS, errEmpty}},
-		want: []ev{{Kind: Overflow}, {Kind: Link}, {Kind: Overflow}, {Kind: Link}, {Kind: Overflow, Drained: true}},
+		name:      "another overflow before the queue was empty",
+		reads:     []error{unix.ENOBUFS, nil, unix.ENOBUFS, nil, timeout},
+		want:      []ev{{Kind: Overflow}, {Kind: Link}, {Kind: Overflow}, {Kind: Link}, {Kind: Overflow, Drained: true}},
+		deadlines: []bool{true, true, true, true, false},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
+			src := &script{t: t, reads: tc.reads}
 			out := make(chan Event, 100)
-			w := &Watcher{}
-			if err := w.read(&tc.src, classifyRoute, out); err != nil {
+			if err := (&Watcher{}).read(src, classifyRoute, out); err != nil {
 				t.Fatal(err)
 			}
 			close(out)
@@ -90,30 +90,23 @@ func TestDrained(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
 			}
-			if len(tc.src.peeks) != tc.peeks {
-				t.Errorf("%d peeks left, want %d", len(tc.src.peeks), tc.peeks)
+			if diff := cmp.Diff(tc.deadlines, src.deadlines); diff != "" {
+				t.Errorf("deadlines set (true) and cleared (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-// TestPrivilegedEmpty overflows a watcher's socket with 2000 addresses
-// while nothing reads it: empty takes the ENOBUFS, then finds the queue
-// not empty while it holds notifications, and empty once they are read.
-// An address added after the ENOBUFS was taken and some notifications
-// read, with room in the queue, is dropped untold (why the Drained
-// Overflow); one added after the drain is queued: the drops are over.
-func TestPrivilegedEmpty(t *testing.T) {
+// TestPrivilegedDrained overflows a watcher's socket with 2000 address
+// notifications while nothing reads it. Read by hand: the ENOBUFS comes
+// first; an address added after it, once some notifications are read
+// and the queue has room, is dropped untold (why the Drained Overflow);
+// a receive with a deadline times out once the queue is empty. Then a
+// watcher overflowed the same way, run: it sends the Overflow, the
+// Drained one, and after that the hints of new changes again.
+func TestPrivilegedDrained(t *testing.T) {
 	netnstest.Enter(t)
 	if err := netnstest.Bridge("d0"); err != nil {
-		t.Fatal(err)
-	}
-	w, err := Open(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if err := w.rt.SetReadBuffer(64 << 10); err != nil {
 		t.Fatal(err)
 	}
 	c, err := rtnetlink.Dial(nil)
@@ -125,31 +118,41 @@ func TestPrivilegedEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	add := func(i int) {
+	next := 0
+	add := func() int {
 		t.Helper()
-		ip := net.IPv4(10, 100, byte(i>>8), byte(i)).To4()
+		next++
+		ip := net.IPv4(10, 100, byte(next>>8), byte(next)).To4()
 		if err := c.Address.New(&rtnetlink.AddressMessage{Family: unix.AF_INET, PrefixLength: 32, Index: uint32(ifc.Index),
 			Attributes: &rtnetlink.AddressAttributes{Address: ip, Local: ip}}); err != nil {
 			t.Fatal(err)
 		}
+		return next
 	}
-	for i := range 2000 {
-		add(i + 1)
-	}
-	s := socket{w.rt}
-	if empty, err := s.empty(); empty || !errors.Is(err, unix.ENOBUFS) {
-		t.Fatalf("empty after 2000 addresses unread = %v, %v; want the overflow (ENOBUFS)", empty, err)
-	}
-	if empty, err := s.empty(); empty || err != nil {
-		t.Fatalf("empty with the notifications queued = %v, %v; want false", empty, err)
-	}
-	seen := map[int]bool{}
-	receive := func() {
+	overflowed := func() *Watcher {
 		t.Helper()
-		msgs, err := w.rt.Receive()
+		w, err := Open(0)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if err := w.rt.SetReadBuffer(64 << 10); err != nil {
+			t.Fatal(err)
+		}
+		for range 2000 {
+			add()
+		}
+		return w
+	}
+
+	w := overflowed()
+	defer w.Close()
+	if _, err := w.rt.Receive(); !errors.Is(err, unix.ENOBUFS) {
+		t.Fatalf("first receive after 2000 addresses unread: %v, want ENOBUFS", err)
+	}
+	seen := map[int]bool{}
+	s := socket{w.rt}
+	receive := func() error {
+		msgs, err := s.receive()
 		for _, m := range msgs {
 			var a rtnetlink.AddressMessage
 			if m.Header.Type == unix.RTM_NEWADDR && a.UnmarshalBinary(m.Data) == nil && a.Attributes != nil {
@@ -157,28 +160,59 @@ func TestPrivilegedEmpty(t *testing.T) {
 				seen[int(ip[2])<<8|int(ip[3])] = true
 			}
 		}
+		return err
 	}
 	for range 20 {
-		receive()
-	}
-	add(2500)
-	for {
-		if empty, err := s.empty(); err != nil {
+		if err := receive(); err != nil {
 			t.Fatal(err)
-		} else if empty {
+		}
+	}
+	dropped := add()
+	for {
+		s.setReadDeadline(time.Now().Add(DrainQuiet))
+		err := receive()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			break
 		}
-		receive()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	if !seen[1] || seen[2500] {
-		t.Errorf("the first address told: %v, the one added while the kernel dropped: %v; want true, false", seen[1], seen[2500])
+	if !seen[1] || seen[dropped] {
+		t.Errorf("the first address told: %v, the one added while the kernel dropped: %v; want true, false", seen[1], seen[dropped])
 	}
-	add(3000)
-	msgs, err := w.rt.Receive()
-	if err != nil {
-		t.Fatalf("the address after the drain: %v", err)
+
+	w2 := overflowed()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := make(chan Event, 10000)
+	done := make(chan error, 1)
+	go func() { done <- w2.Run(ctx, out) }()
+	var overflows []bool // Drained or not, in order
+	// after: -1 before the Drained Overflow, then the address added at
+	// it until its hint came, then 0.
+	after := -1
+	for deadline := time.After(10 * time.Second); after != 0; {
+		select {
+		case e := <-out:
+			switch {
+			case e.Kind == Overflow:
+				overflows = append(overflows, e.Drained)
+				if e.Drained && after < 0 {
+					after = add()
+				}
+			case e.Kind == Addr && after > 0:
+				after = 0
+			}
+		case <-deadline:
+			t.Fatalf("within 10 s: overflows %v (Drained or not), the address added after the drain told: %v", overflows, after == 0)
+		}
 	}
-	if len(msgs) == 0 || msgs[0].Header.Type != unix.RTM_NEWADDR || binary.NativeEndian.Uint32(msgs[0].Data[4:]) != uint32(ifc.Index) {
-		t.Errorf("after the drain: %+v, want d0's new address", msgs)
+	if diff := cmp.Diff([]bool{false, true}, overflows); diff != "" {
+		t.Errorf("overflows, Drained or not (-want +got):\n%s", diff)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -82,11 +82,11 @@ type Event struct {
 	// Drained marks an Overflow sent when the socket's queue was next
 	// found empty after one (for DrainQuiet): the kernel drops every
 	// notification from an overflow until its queue is read empty, and
-	// tells of the overflow once (ENOBUFS). The first Overflow's re-read may begin
-	// while it still drops; this one asks for another, after the last
-	// loss, and tells nothing new. A tester's repeated overflows came
-	// half of them untold: the queue of one had not been read empty when
-	// the next began.
+	// tells of the overflow once (ENOBUFS). The first Overflow's
+	// re-read may begin while it still drops; this one asks for
+	// another, after the last loss, and tells nothing new. A tester's
+	// repeated overflows came half of them untold: the queue of one had
+	// not been read empty when the next began.
 	Drained bool
 }
 

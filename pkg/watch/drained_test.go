@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -16,15 +15,14 @@ import (
 	"github.com/tunneld/tunneld/pkg/netnstest"
 )
 
-// script is a source that gives its reads in turn (nil: a link
-// notification; os.ErrDeadlineExceeded only while a deadline is set),
-// then reports itself closed, and notes the deadlines set.
+// script is a source that gives its reads and peeks in turn, then
+// reports itself closed.
 type script struct {
-	t         *testing.T
-	reads     []error
-	deadlines []bool // set (true) or cleared
-	deadline  bool
+	reads []error // nil: a link notification
+	peeks []error // nil: not empty; errEmpty: empty
 }
+
+var errEmpty = errors.New("empty")
 
 func (s *script) receive() ([]netlink.Message, error) {
 	if len(s.reads) == 0 {
@@ -32,54 +30,57 @@ func (s *script) receive() ([]netlink.Message, error) {
 	}
 	err := s.reads[0]
 	s.reads = s.reads[1:]
-	if errors.Is(err, os.ErrDeadlineExceeded) && !s.deadline {
-		s.t.Fatal("a receive timed out with no deadline set")
-	}
 	if err != nil {
 		return nil, err
 	}
 	return []netlink.Message{{Header: netlink.Header{Type: unix.RTM_NEWLINK}, Data: make([]byte, 16)}}, nil
 }
 
-func (s *script) setReadDeadline(t time.Time) error {
-	s.deadline = !t.IsZero()
-	s.deadlines = append(s.deadlines, s.deadline)
-	return nil
+func (s *script) empty() (bool, error) {
+	if len(s.peeks) == 0 {
+		return false, nil
+	}
+	err := s.peeks[0]
+	s.peeks = s.peeks[1:]
+	if err == errEmpty {
+		return true, nil
+	}
+	return false, err
 }
 
-// TestDrained: after an overflow, each receive waits DrainQuiet at most,
-// and the first that finds nothing in that time sends a Drained Overflow
-// and clears the deadline; another overflow meanwhile is told again.
+// TestDrained: after an overflow, the watcher peeks at the queue before
+// each read and, when it finds it empty, sends a Drained Overflow; an
+// ENOBUFS the peek takes is an Overflow of its own; once drained, it
+// peeks no more.
 func TestDrained(t *testing.T) {
 	type ev struct {
 		Kind    Kind
 		Drained bool
 	}
-	timeout := os.ErrDeadlineExceeded
 	for _, tc := range []struct {
-		name      string
-		reads     []error
-		want      []ev
-		deadlines []bool
+		name  string
+		src   script
+		want  []ev
+		peeks int // left unused
 	}{{
-		name:  "no overflow: no deadline",
-		reads: []error{nil, nil},
+		name:  "no overflow: no peek",
+		src:   script{reads: []error{nil, nil}, peeks: []error{errEmpty}},
 		want:  []ev{{Kind: Link}, {Kind: Link}},
+		peeks: 1,
 	}, {
-		name:      "the queue read empty after an overflow",
-		reads:     []error{unix.ENOBUFS, nil, nil, timeout, nil},
-		want:      []ev{{Kind: Overflow}, {Kind: Link}, {Kind: Link}, {Kind: Overflow, Drained: true}, {Kind: Link}},
-		deadlines: []bool{true, true, true, false},
+		name:  "the queue read empty after an overflow",
+		src:   script{reads: []error{unix.ENOBUFS, nil, nil, nil}, peeks: []error{nil, nil, errEmpty, errEmpty}},
+		want:  []ev{{Kind: Overflow}, {Kind: Link}, {Kind: Link}, {Kind: Overflow, Drained: true}, {Kind: Link}},
+		peeks: 1,
 	}, {
-		name:      "another overflow before the queue was empty",
-		reads:     []error{unix.ENOBUFS, nil, unix.ENOBUFS, nil, timeout},
-		want:      []ev{{Kind: Overflow}, {Kind: Link}, {Kind: Overflow}, {Kind: Link}, {Kind: Overflow, Drained: true}},
-		deadlines: []bool{true, true, true, true, false},
+		name: "another overflow before the queue was empty",
+		src:  script{reads: []error{unix.ENOBUFS, nil, nil}, peeks: []error{nil, unix.ENOBUFS, errEmpty}},
+		want: []ev{{Kind: Overflow}, {Kind: Link}, {Kind: Overflow}, {Kind: Link}, {Kind: Overflow, Drained: true}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			src := &script{t: t, reads: tc.reads}
 			out := make(chan Event, 100)
-			if err := (&Watcher{}).read(src, classifyRoute, out); err != nil {
+			w := &Watcher{}
+			if err := w.read(&tc.src, classifyRoute, out); err != nil {
 				t.Fatal(err)
 			}
 			close(out)
@@ -90,8 +91,8 @@ func TestDrained(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tc.deadlines, src.deadlines); diff != "" {
-				t.Errorf("deadlines set (true) and cleared (-want +got):\n%s", diff)
+			if len(tc.src.peeks) != tc.peeks {
+				t.Errorf("%d peeks left, want %d", len(tc.src.peeks), tc.peeks)
 			}
 		})
 	}
@@ -101,7 +102,7 @@ func TestDrained(t *testing.T) {
 // notifications while nothing reads it. Read by hand: the ENOBUFS comes
 // first; an address added after it, once some notifications are read
 // and the queue has room, is dropped untold (why the Drained Overflow);
-// a receive with a deadline times out once the queue is empty. Then a
+// empty finds the queue not empty, then empty once read. Then a
 // watcher overflowed the same way, run: it sends the Overflow, the
 // Drained one, and after that the hints of new changes again.
 func TestPrivilegedDrained(t *testing.T) {
@@ -168,13 +169,16 @@ func TestPrivilegedDrained(t *testing.T) {
 		}
 	}
 	dropped := add()
+	if empty, err := s.empty(); empty || err != nil {
+		t.Fatalf("empty with notifications queued = %v, %v; want false", empty, err)
+	}
 	for {
-		s.setReadDeadline(time.Now().Add(DrainQuiet))
-		err := receive()
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if empty, err := s.empty(); err != nil {
+			t.Fatal(err)
+		} else if empty {
 			break
 		}
-		if err != nil {
+		if err := receive(); err != nil {
 			t.Fatal(err)
 		}
 	}

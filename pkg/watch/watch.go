@@ -29,7 +29,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -80,13 +79,13 @@ type Event struct {
 	Table uint32
 	Proto uint8
 	// Drained marks an Overflow sent when the socket's queue was next
-	// found empty after one (for DrainQuiet): the kernel drops every
-	// notification from an overflow until its queue is read empty, and
-	// tells of the overflow once (ENOBUFS). The first Overflow's
-	// re-read may begin while it still drops; this one asks for
-	// another, after the last loss, and tells nothing new. A tester's
-	// repeated overflows came half of them untold: the queue of one had
-	// not been read empty when the next began.
+	// found empty after one: the kernel drops every notification from
+	// an overflow until its queue is read empty, with room in it or
+	// not, and tells of the overflow once (ENOBUFS). The first
+	// Overflow's re-read may begin while it still drops; this one asks
+	// for another, after the last loss, and tells nothing new. A
+	// tester's repeated overflows came half of them untold: the queue
+	// of one had not been read empty when the next began.
 	Drained bool
 }
 
@@ -193,9 +192,9 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event) error {
 // socket's among them: 14 KB of the mipsle binary's code).
 type source interface {
 	receive() ([]netlink.Message, error)
-	// setReadDeadline ends a receive that waits past t (zero: none)
-	// with an error matching os.ErrDeadlineExceeded.
-	setReadDeadline(t time.Time) error
+	// empty reports whether the receive queue is empty (the kernel
+	// ends an overflow's drops there), or an overflow's error.
+	empty() (bool, error)
 }
 
 // socket is a netlink socket as a source.
@@ -203,31 +202,49 @@ type socket struct{ c *netlink.Conn }
 
 func (s socket) receive() ([]netlink.Message, error) { return s.c.Receive() }
 
-func (s socket) setReadDeadline(t time.Time) error { return s.c.SetReadDeadline(t) }
-
-// DrainQuiet is how long the queue must stay empty, after an overflow,
-// for the watcher to take the kernel's drops as over (see Drained): a
-// receive that finds the queue empty ends them, and one that waits this
-// long found it so.
-const DrainQuiet = 10 * time.Millisecond
+// empty peeks at the queue without waiting: a read that would block
+// finds it empty, and the kernel, at such a read, ends the drops of an
+// overflow (netlink_rcv_wake). An overflow's ENOBUFS, pending, comes
+// first, and is taken. It costs a system call for each notification
+// read while an overflow's drops last; a receive with a deadline would
+// cost none, but on a slow or busy machine Go's poller can time it out
+// before it reads at all (in the amd64 guest, the end of the drops was
+// told with megabytes of notifications still queued).
+func (s socket) empty() (bool, error) {
+	rc, err := s.c.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var perr error
+	var b [unix.SizeofNlMsghdr]byte
+	if err := rc.Read(func(fd uintptr) bool {
+		_, _, perr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return true
+	}); err != nil {
+		return false, err
+	}
+	if errors.Is(perr, unix.EAGAIN) {
+		return true, nil
+	}
+	return false, perr
+}
 
 func (w *Watcher) read(c source, classify func(uint16, []byte) Kind, out chan<- Event) error {
 	// dropping: an overflow was told, and its queue not yet found empty.
-	// Meanwhile each receive waits DrainQuiet at most: a queue with
-	// notifications gives them at once, with no more system calls.
 	dropping := false
 	for {
 		if dropping {
-			_ = c.setReadDeadline(time.Now().Add(DrainQuiet))
+			empty, err := c.empty()
+			switch {
+			case errors.Is(err, unix.ENOBUFS):
+				deliver(out, Event{Kind: Overflow}, &w.lost)
+			case empty:
+				dropping = false
+				deliver(out, Event{Kind: Overflow, Drained: true}, &w.lost)
+			}
 		}
 		msgs, err := c.receive()
-		switch {
-		case dropping && errors.Is(err, os.ErrDeadlineExceeded):
-			dropping = false
-			_ = c.setReadDeadline(time.Time{})
-			deliver(out, Event{Kind: Overflow, Drained: true}, &w.lost)
-			continue
-		case errors.Is(err, unix.ENOBUFS):
+		if errors.Is(err, unix.ENOBUFS) {
 			deliver(out, Event{Kind: Overflow}, &w.lost)
 			dropping = true
 			continue

@@ -28,7 +28,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -100,9 +99,9 @@ type Watcher struct {
 	// address and rule notifications with the requester's port id.
 	ignore uint32
 	once   sync.Once
-	// lost says an Overflow found the channel full: it is delivered
-	// before the next event that finds room (see deliver).
-	lost atomic.Bool
+	// done ends Run (its context's Done): an Overflow waits for room
+	// in the channel until then (see deliver).
+	done <-chan struct{}
 }
 
 // Open dials and joins the groups. ignorePID is the port id of tunneld's
@@ -159,11 +158,12 @@ func (w *Watcher) Close() error {
 const Backlog = 256
 
 // Run delivers hints to out until ctx ends or the watcher is closed. It
-// never blocks on out: a full channel already holds hints that will make
-// the daemon re-read, so further ones are dropped (with what they said
-// about their device), but for an Overflow, which goes first once there
-// is room (see deliver).
+// blocks on out for an Overflow only: a full channel already holds hints
+// that will make the daemon re-read, so further ones are dropped (with
+// what they said about their device), but an Overflow waits for room
+// (see deliver).
 func (w *Watcher) Run(ctx context.Context, out chan<- Event) error {
+	w.done = ctx.Done()
 	stop := context.AfterFunc(ctx, func() { w.Close() })
 	defer stop()
 	errc := make(chan error, 2)
@@ -237,15 +237,15 @@ func (w *Watcher) read(c source, classify func(uint16, []byte) Kind, out chan<- 
 			empty, err := c.empty()
 			switch {
 			case errors.Is(err, unix.ENOBUFS):
-				deliver(out, Event{Kind: Overflow}, &w.lost)
+				deliver(out, Event{Kind: Overflow}, w.done)
 			case empty:
 				dropping = false
-				deliver(out, Event{Kind: Overflow, Drained: true}, &w.lost)
+				deliver(out, Event{Kind: Overflow, Drained: true}, w.done)
 			}
 		}
 		msgs, err := c.receive()
 		if errors.Is(err, unix.ENOBUFS) {
-			deliver(out, Event{Kind: Overflow}, &w.lost)
+			deliver(out, Event{Kind: Overflow}, w.done)
 			dropping = true
 			continue
 		}
@@ -263,7 +263,7 @@ func (w *Watcher) read(c source, classify func(uint16, []byte) Kind, out chan<- 
 				e := Event{Kind: k, Type: uint16(m.Header.Type)}
 				e.Index, e.Secondary = addrHint(k, m.Data)
 				e.Table, e.Proto = routeHint(k, m.Data)
-				deliver(out, e, &w.lost)
+				deliver(out, e, w.done)
 			}
 		}
 	}
@@ -298,27 +298,24 @@ func routeHint(k Kind, data []byte) (table uint32, proto uint8) {
 }
 
 // deliver sends e without blocking; a full channel drops it (its hints
-// already make the daemon re-read), except an Overflow, which lost keeps
-// until a later event finds room and it goes first: the daemon logs the
-// events lost. A Drained one is a hint like the others.
-func deliver(out chan<- Event, e Event, lost *atomic.Bool) {
-	if lost.Load() {
+// already make the daemon re-read), but for an Overflow, which waits for
+// room until done: the daemon logs each (the overflow, the end of its
+// drops) and re-reads after it. A tester's daemon logged the end of 3 of
+// 10 overflows' drops, when a full channel dropped the rest (stop 32's
+// version kept one Overflow for later, and a Drained one not at all).
+// Meanwhile the socket's queue holds the notifications that come; an
+// overflow of it is told at the next read.
+func deliver(out chan<- Event, e Event, done <-chan struct{}) {
+	if e.Kind == Overflow {
 		select {
-		case out <- Event{Kind: Overflow}:
-			lost.Store(false)
-		default:
-			return
+		case out <- e:
+		case <-done:
 		}
-		if e.Kind == Overflow {
-			return
-		}
+		return
 	}
 	select {
 	case out <- e:
 	default:
-		if e.Kind == Overflow && !e.Drained {
-			lost.Store(true)
-		}
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -396,34 +395,35 @@ func watching(t *testing.T) (*Watcher, <-chan Event) {
 	return w, out
 }
 
-// TestDeliver: events that find the channel full are dropped, but an
-// Overflow is kept and goes first once there is room, once however many
-// overflows came meanwhile.
+// TestDeliver: hints that find the channel full are dropped; an
+// Overflow, plain or Drained, waits for room, and goes after what was
+// there; it gives up when done closes.
 func TestDeliver(t *testing.T) {
 	out := make(chan Event, 2)
-	var lost atomic.Bool
-	drain := func() []Kind {
-		var ks []Kind
-		for len(out) > 0 {
-			ks = append(ks, (<-out).Kind)
-		}
-		return ks
+	done := make(chan struct{})
+	deliver(out, Event{Kind: Link}, done)
+	deliver(out, Event{Kind: Addr}, done)
+	deliver(out, Event{Kind: Route}, done) // full: dropped
+	sent := make(chan struct{})
+	go func() {
+		deliver(out, Event{Kind: Overflow}, done)
+		deliver(out, Event{Kind: Overflow, Drained: true}, done)
+		close(sent)
+	}()
+	var got []Event
+	for len(got) < 4 {
+		got = append(got, <-out)
 	}
-	deliver(out, Event{Kind: Link}, &lost)
-	deliver(out, Event{Kind: Addr}, &lost)
-	deliver(out, Event{Kind: Route}, &lost)    // full: dropped
-	deliver(out, Event{Kind: Overflow}, &lost) // full: kept
-	deliver(out, Event{Kind: Overflow}, &lost) // full: kept once
-	if diff := cmp.Diff([]Kind{Link, Addr}, drain()); diff != "" {
-		t.Errorf("while full (-want +got):\n%s", diff)
+	<-sent
+	want := []Event{{Kind: Link}, {Kind: Addr}, {Kind: Overflow}, {Kind: Overflow, Drained: true}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
 	}
-	deliver(out, Event{Kind: Rule}, &lost)
-	deliver(out, Event{Kind: Link}, &lost) // full again: dropped, nothing kept
-	if diff := cmp.Diff([]Kind{Overflow, Rule}, drain()); diff != "" {
-		t.Errorf("after room (-want +got):\n%s", diff)
-	}
-	deliver(out, Event{Kind: Overflow}, &lost)
-	if diff := cmp.Diff([]Kind{Overflow}, drain()); diff != "" || lost.Load() {
-		t.Errorf("an overflow with room (-want +got):\n%s (still kept: %v)", diff, lost.Load())
+	deliver(out, Event{Kind: Link}, done)
+	deliver(out, Event{Kind: Link}, done)
+	close(done)
+	deliver(out, Event{Kind: Overflow}, done) // full, and done: given up
+	if len(out) != 2 {
+		t.Errorf("%d events in the channel, want 2", len(out))
 	}
 }

@@ -21,20 +21,20 @@ func TestBusyLog(t *testing.T) {
 	var b busyLog
 	// A renew: three converges.
 	for i := range 3 {
-		if b.note(at(i * 100)) {
+		if b.note(at(i*100), 10*time.Millisecond) {
 			t.Fatalf("a renew's converge %d reported", i)
 		}
 	}
 	// Spread out: one every 600 ms stays under 20 in 10 s.
 	for i := range 40 {
-		if b.note(at(1000 + i*600)) {
+		if b.note(at(1000+i*600), 10*time.Millisecond) {
 			t.Fatalf("converge %d, 600 ms apart, reported", i)
 		}
 	}
 	// Flapping: one every 200 ms; the 20th within 10 s reports.
 	var reported []int
 	for i := range 60 {
-		if b.note(at(30000 + i*200)) {
+		if b.note(at(30000+i*200), 10*time.Millisecond) {
 			reported = append(reported, i)
 		}
 	}
@@ -43,6 +43,11 @@ func TestBusyLog(t *testing.T) {
 	// 23800 and 24400 beside 17 of them.
 	if diff := cmp.Diff([]int{16}, reported); diff != "" {
 		t.Errorf("converges reported (-want +got):\n%s", diff)
+	}
+	// 10 ms of every 200: the window holds the last 51 flapping ones,
+	// from 31 800 ms to the end of the last, 41 810 ms.
+	if got, want := b.share(), 51*10.0/(50*200+10); got != want {
+		t.Errorf("share = %v, want %v", got, want)
 	}
 	lasted, n := b.calmed()
 	if want := at(30000 + 59*200).Sub(at(23200)); lasted != want || n != 20+43 {
@@ -78,5 +83,38 @@ func TestBusyLogged(t *testing.T) {
 	}
 	if b, c := strings.Count(log.String(), began), strings.Count(log.String(), calmed); b != 1 || c != 1 {
 		t.Errorf("%d lines saying events keep coming, %d saying they calmed down, want 1 each; the log:\n%s", b, c, log.String())
+	}
+}
+
+// TestBusyRests: converges that keep coming make the pacer rest only
+// when they take BusyShare of the time: a WAN that flaps once a second,
+// its converges 30 ms each on a slow router, does not; one that flaps
+// every 100 ms does, as does a flood whose converges follow each other.
+func TestBusyRests(t *testing.T) {
+	at := func(ms int) time.Time { return time.Unix(1000, 0).Add(time.Duration(ms) * time.Millisecond) }
+	for _, tc := range []struct {
+		name        string
+		every, took int // ms
+		want        bool
+	}{
+		{"a flap a second: two converges a second, 30 ms each", 500, 30, false},
+		{"a flap every 100 ms, converges of 30 ms", 50, 30, true},
+		{"a flood, one converge after the other", 5, 4, true},
+		{"a fast machine's flood", 5, 0, false},
+	} {
+		var b busyLog
+		var got []bool
+		for i := range 40 {
+			b.note(at(i*tc.every), time.Duration(tc.took)*time.Millisecond)
+			got = append(got, b.rests())
+		}
+		// Not before the converges keep coming; then as the share says.
+		want := make([]bool, 40)
+		for i := BusyConverges - 1; i < 40; i++ {
+			want[i] = tc.want
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: rests after each converge (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }

@@ -310,10 +310,14 @@ func (dm *Daemon) Run(ctx context.Context) error {
 			waited = start.Sub(pace.first)
 		}
 		dm.converge(ctx, why, c, waited)
-		pace.converged(start, dm.d.Now(), len(dm.d.Events) > 0)
-		if busy.note(start) {
-			pace.coming = true
+		end := dm.d.Now()
+		pace.converged(start, end, len(dm.d.Events) > 0)
+		if busy.note(start, end.Sub(start)) {
 			dm.d.Log.Info("netlink events keep coming", "converges", len(busy.starts), "in", BusyWindow)
+		}
+		if !pace.coming && busy.rests() {
+			pace.coming = true
+			dm.d.Log.Debug("resting after each converge while events keep coming", "share", busy.share(), "rest", BusyRest)
 		}
 		if busy.logged {
 			calm.Reset(BusyWindow)

@@ -23,8 +23,8 @@ import "time"
 // converge took (at most maxRest), so that the loop spends no more than
 // about half its time converging.
 //
-// Converges that keep coming (see busyLog) are paced harder, storm or
-// not: every batch waits, after the last converge ended, BusyRest times
+// Converges that keep coming and take BusyShare of the loop's time (see
+// busyLog) are paced harder, storm or not: every batch waits, after the last converge ended, BusyRest times
 // as long as that converge took (at most maxRest), so that the loop
 // spends no more than about a tenth of its time converging. A cable that
 // flaps every 50–200 ms seldom sends its hints during a converge, so it
@@ -34,8 +34,9 @@ import "time"
 // short way is not held back by it (see storming).
 type pacer struct {
 	debounce, followDebounce, maxDebounce, maxRest time.Duration
-	// coming: converges keep coming (the loop sets it when busyLog
-	// says so, and clears it when they calmed down).
+	// coming: converges keep coming and take much of the time (the loop
+	// sets it when busyLog says so, and clears it when they calmed
+	// down).
 	coming bool
 	// first is the pending batch's first hint; zero: none. followed: it
 	// holds an address hint of a device tunnels follow.

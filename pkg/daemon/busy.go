@@ -8,11 +8,11 @@ import "time"
 // changes), the log says so once, and again when BusyWindow passed with
 // no converge. In between, once the converges of the window took
 // BusyShare of its time or more, the pacer rests after each converge
-// BusyRest times as long as it took, until then. A tester's flapping
-// cable kept a router's CPU half busy for a minute, converging at every
-// flap, with nothing in the log. A WAN renew's few converges are far
-// from it; a WAN that flaps once a second made converges that kept
-// coming, about a seventh of the slow router's time, and the rest
+// BusyRest times as long as it took, until they calmed down. A tester's
+// flapping cable kept a router's CPU half busy for a minute, converging
+// at every flap, with nothing in the log. A WAN renew's few converges
+// are far from it; a WAN that flaps once a second made converges that
+// kept coming, about a seventh of the slow router's time, and the rest
 // only slowed their repairs (the day's tester), hence the share.
 const (
 	BusyWindow    = 10 * time.Second
@@ -21,7 +21,8 @@ const (
 	BusyRest      = 9
 )
 
-// busyLog notes the converges' starts to tell when they keep coming.
+// busyLog notes the converges' starts and lengths to tell when they keep
+// coming, and how much of the time they take.
 type busyLog struct {
 	// starts are the converges' starts within BusyWindow of the last,
 	// took how long each took.

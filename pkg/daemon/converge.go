@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -322,7 +323,7 @@ func (dm *Daemon) record(applied []plan.Op, tables map[uint32]string, why string
 	for _, op := range applied {
 		if m, ok := moveOf(op); ok && grouped[m] != nil {
 			if names := grouped[m]; names[0] == op.Link.Name {
-				dm.logMoves(m, names, why)
+				dm.d.Log.Info("tunnels followed the address", "tunnels", strings.Join(names, " "), "from", m.from, "to", m.to, "reason", why)
 			}
 			dm.d.Log.Debug("changed", "object", op.Object(), "cmd", op.Command(tables), "reason", why)
 			continue

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"net/netip"
-	"strings"
 
 	"github.com/tunneld/tunneld/pkg/plan"
 )
@@ -54,9 +53,4 @@ func moveOf(op plan.Op) (move, bool) {
 		return move{}, false
 	}
 	return move{from: op.Old.Local, to: op.Link.Local}, true
-}
-
-// logMoves logs the tunnels of one move in one line.
-func (dm *Daemon) logMoves(m move, names []string, why string) {
-	dm.d.Log.Info("tunnels followed the address", "tunnels", strings.Join(names, " "), "from", m.from, "to", m.to, "reason", why)
 }

@@ -300,9 +300,9 @@ func routeHint(k Kind, data []byte) (table uint32, proto uint8) {
 // deliver sends e without blocking; a full channel drops it (its hints
 // already make the daemon re-read), but for an Overflow, which waits for
 // room until done: the daemon logs each (the overflow, the end of its
-// drops) and re-reads after it. A tester's daemon logged the end of 3 of
-// 10 overflows' drops, when a full channel dropped the rest (stop 32's
-// version kept one Overflow for later, and a Drained one not at all).
+// drops) and re-reads after it. A tester's daemon did not log the end
+// of 3 of 10 overflows' drops: a full channel had dropped it (stop 32's
+// version kept one plain Overflow for later, a Drained one not at all).
 // Meanwhile the socket's queue holds the notifications that come; an
 // overflow of it is told at the next read.
 func deliver(out chan<- Event, e Event, done <-chan struct{}) {

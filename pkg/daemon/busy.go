@@ -12,7 +12,7 @@ import "time"
 // flapping cable kept a router's CPU half busy for a minute, converging
 // at every flap, with nothing in the log. A WAN renew's few converges
 // are far from it; a WAN that flaps once a second made converges that
-// kept coming, about a seventh of the slow router's time, and the rest
+// kept coming, about a seventh of the slow router's CPU, and the rest
 // only slowed their repairs (the day's tester), hence the share.
 const (
 	BusyWindow    = 10 * time.Second

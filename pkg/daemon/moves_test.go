@@ -16,8 +16,8 @@ import (
 
 // TestMovesLogged: three tunnels that follow wan's new address are
 // logged in one line at info level, each one's command at debug level;
-// a tunnel whose move changes more (its MTU, with the WAN's) and one
-// alone keep their own line.
+// a tunnel that moves alone keeps its own line (TestMoves has one whose
+// MTU changes with its address).
 func TestMovesLogged(t *testing.T) {
 	cfg := "[global]\nfirewall = false\n"
 	for i, remote := range []string{"198.51.100.2", "198.51.100.3", "198.51.100.4"} {

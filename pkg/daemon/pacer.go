@@ -24,9 +24,10 @@ import "time"
 // about half its time converging.
 //
 // Converges that keep coming and take BusyShare of the loop's time (see
-// busyLog) are paced harder, storm or not: every batch waits, after the last converge ended, BusyRest times
-// as long as that converge took (at most maxRest), so that the loop
-// spends no more than about a tenth of its time converging. A cable that
+// busyLog) are paced harder, storm or not: every batch waits, after the
+// last converge ended, BusyRest times as long as that converge took (at
+// most maxRest), so that the loop spends no more than about a tenth of
+// its time converging. A cable that
 // flaps every 50–200 ms seldom sends its hints during a converge, so it
 // makes no storm, yet a tester's kept a slow router's CPU half busy
 // for as long as it flapped. A rest in proportion to the converge costs

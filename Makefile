@@ -63,7 +63,7 @@ test-vm-amd64 test-vm-mipsle: test-vm-%: deps-vm
 
 ## test-vm-mips: the same suite in a big-endian MIPS Malta guest (ath79's
 ## byte order), whose kernel and busybox testdata/vm/mips/build.sh builds
-## first (Debian 12 has no big-endian mips port; ~20 minutes the first
+## first (Debian 12 has no big-endian mips port; 12 minutes here the first
 ## time, then cached). Not part of test: run it by hand.
 VM_CACHE ?= $(or $(TUNNELD_VM_CACHE),$(HOME)/.cache/tunneld-vm)
 test-vm-mips: deps-vm

@@ -113,6 +113,7 @@ func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 	b.foreignKeys()
 	b.rules()
 	b.hostRoutes()
+	b.astray()
 	b.sysctls()
 	b.acceptRA()
 	b.fallbacks()
@@ -603,11 +604,13 @@ func (b *builder) remoteAddr(t *config.Tunnel) (netip.Addr, string) {
 }
 
 // underlayMTU is the MTU of the device the tunnel's packets leave by,
-// and its name ("" when none is known: then 1500).
+// and its name ("" when none is known: then 1500): its dev, or that of
+// main's route to the remote (by the followed device where main has one:
+// underlayTo), or the followed device.
 func (b *builder) underlayMTU(t *config.Tunnel, remote netip.Addr) (int, string) {
 	dev := t.Dev
 	if dev == "" && remote.IsValid() {
-		if r, ok := model.Lookup(b.underlay(), remote); ok {
+		if r, ok := b.underlayTo(t, remote); ok {
 			dev = r.Dev
 		}
 	}

@@ -274,6 +274,7 @@ func (b *builder) hostRoutes() {
 			tables = map[uint32]bool{model.TableMain: true}
 		}
 		var reach map[uint32]bool
+		covered := false // a route into a tunnel holds the remote
 		into.containing(l.Remote, func(r *model.Route) {
 			if reach == nil {
 				reach = b.reachableTables(l)
@@ -282,13 +283,13 @@ func (b *builder) hostRoutes() {
 				if tables == nil {
 					tables = map[uint32]bool{}
 				}
-				tables[r.Table] = true
+				tables[r.Table], covered = true, true
 			}
 		})
 		if len(tables) == 0 {
 			continue
 		}
-		u, ok := model.Lookup(b.underlay(), l.Remote)
+		u, ok := b.underlayTo(t, l.Remote)
 		if d, exists := b.in.Devices[u.Dev]; ok && exists && !d.Up {
 			ok = false
 		}
@@ -300,7 +301,12 @@ func (b *builder) hostRoutes() {
 		}
 		if !ok {
 			b.note("tunnel %q: host route to %s: no underlay route to it in table main", t.Name, l.Remote)
-			b.loops(t.Name, fmt.Sprintf("its packets to %s go into itself: table main has no route to it by the underlay", l.Remote))
+			if covered {
+				// Otherwise nothing sends them into a tunnel (host_route
+				// = true alone): the kernel has no route for them, which
+				// status asks it about (a tester's said "into itself").
+				b.loops(t.Name, fmt.Sprintf("its packets to %s go into itself: table main has no route to it by the underlay", l.Remote))
+			}
 			continue
 		}
 		if have == nil {
@@ -321,6 +327,22 @@ func (b *builder) hostRoutes() {
 			b.res.State.Routes = append(b.res.State.Routes, hr)
 		}
 	}
+}
+
+// underlayTo is main's underlay route to the tunnel t's remote: for a
+// tunnel that follows a device's address, the best of main's routes by
+// that device when there is one, as the packets from that address must
+// leave by it; otherwise main's best (model.Lookup). With two WANs' default
+// routes, a tester's host route for the tunnel following wan1 went by
+// wan0's, which has the lower metric, and its ISP drops wan1's source.
+func (b *builder) underlayTo(t *config.Tunnel, remote netip.Addr) (model.UnderlayRoute, bool) {
+	routes := b.underlay()
+	if t.LocalDev != "" {
+		if u, ok := model.LookupBy(routes, remote, t.LocalDev); ok {
+			return u, true
+		}
+	}
+	return model.Lookup(routes, remote)
 }
 
 // loopsWithout marks t, a tunnel with host_route = false and no dev, as

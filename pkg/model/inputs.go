@@ -224,10 +224,15 @@ type UnderlayRoute struct {
 // metric among equally specific ones, of those the kernel takes (unicast,
 // not expired).
 func Lookup(routes []UnderlayRoute, a netip.Addr) (UnderlayRoute, bool) {
+	return LookupBy(routes, a, "")
+}
+
+// LookupBy is Lookup among the routes by the device dev ("": all).
+func LookupBy(routes []UnderlayRoute, a netip.Addr, dev string) (UnderlayRoute, bool) {
 	var best UnderlayRoute
 	found := false
 	for _, r := range routes {
-		if r.Type != RouteUnicast || r.Expired || !r.Dst.Contains(a) {
+		if r.Type != RouteUnicast || r.Expired || !r.Dst.Contains(a) || dev != "" && r.Dev != dev {
 			continue
 		}
 		if !found || r.Dst.Bits() > best.Dst.Bits() ||

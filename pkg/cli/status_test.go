@@ -982,7 +982,7 @@ func TestStatusUnderlay(t *testing.T) {
 	}{
 		{"follows, no carrier", "local = \"wan\"", false, []string{"tunnel moe (ipip): up, but wan has no carrier", "  local  192.0.2.7 (follows wan: 192.0.2.7/24)", hint}},
 		{"its address on it, no carrier", "local = \"192.0.2.7\"", false, []string{"tunnel moe (ipip): up, but wan has no carrier", "  local  192.0.2.7", hint}},
-		{"bound to it, no carrier", "local = \"any\"\ndev = \"wan\"", false, []string{"tunnel moe (ipip): up, but wan has no carrier", "  local  any", hint}},
+		{"bound to it, no carrier", "local = \"any\"\ndev = \"wan\"", false, []string{"tunnel moe (ipip): down: device wan (dev) has no carrier", "  local  any", hint}},
 		{"follows, carrier", "local = \"wan\"", true, []string{"tunnel moe (ipip): up", "  local  192.0.2.7 (follows wan: 192.0.2.7/24)"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

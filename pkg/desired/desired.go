@@ -270,6 +270,12 @@ func (b *builder) tunnel(t *config.Tunnel) {
 	st.Dropping = b.shortfall(t, under, underDev, l.MTU)
 	st.LocalAbsent = b.pinnedAbsent(t)
 	st.Up = true
+	if why := b.underlayDown(t); why != "" {
+		// Made, or kept, down: the routes through it are withdrawn
+		// to a failover, or stand unreachable, as for a tunnel whose
+		// local device lost its address.
+		l.Up, st.Up, st.Reason, st.Dropping = false, false, why, ""
+	}
 	if why, refused := b.in.Refused[t.Name]; refused {
 		// The kernel refused it in this converge: not up, and not
 		// routable (see routable). It stays in the desired state as
@@ -369,6 +375,28 @@ func (b *builder) underlayGone(t *config.Tunnel) string {
 		return ""
 	}
 	return fmt.Sprintf("device %s (dev) does not exist", t.Dev)
+}
+
+// underlayDown says that the device the tunnel is bound to (its dev) is
+// down or has no carrier, or "": nothing the tunnel sends can leave. A
+// tester's bound tunnel whose WAN went down with its address kept stayed
+// up, and the routes through it too: the failover route the
+// configuration gave never took over, and the LAN's packets died in the
+// tunnel. A dev naming another configured tunnel is that tunnel's.
+func (b *builder) underlayDown(t *config.Tunnel) string {
+	if t.Dev == "" || b.c.TunnelByName(t.Dev) != nil {
+		return ""
+	}
+	d, ok := b.in.Devices[t.Dev]
+	switch {
+	case !ok:
+		return "" // underlayGone's
+	case !d.Up:
+		return fmt.Sprintf("device %s (dev) is down", t.Dev)
+	case !d.Running:
+		return fmt.Sprintf("device %s (dev) has no carrier", t.Dev)
+	}
+	return ""
 }
 
 func (b *builder) addrs(t *config.Tunnel) {

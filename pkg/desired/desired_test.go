@@ -231,7 +231,7 @@ func TestIPv6MinimumMTU(t *testing.T) {
 				local, remote = "2001:db8::1", "2001:db8::2"
 			}
 			c := parse(t, "[global]\nfirewall = false\n[tunnel.t]\nmode = \""+tt.mode+"\"\nlocal = \""+local+"\"\nremote = \""+remote+"\"\ndev = \"wan\"\n"+tt.extra)
-			in := model.Inputs{Devices: map[string]model.Device{"wan": {Name: "wan", MTU: tt.underlay, Up: true}}}
+			in := model.Inputs{Devices: map[string]model.Device{"wan": {Name: "wan", MTU: tt.underlay, Up: true, Running: true}}}
 			r := Build(c, in, model.State{})
 			if len(r.State.Links) != 1 || r.State.Links[0].MTU != tt.mtu {
 				t.Fatalf("links = %+v, want MTU %d", r.State.Links, tt.mtu)
@@ -562,7 +562,11 @@ dev = "eth0"
 // not exist is down with that reason, as one whose local device is
 // missing: the kernel would refuse the link, and its addresses and routes
 // would fail one by one after it. An existing tunnel is kept, down. A dev
-// naming another configured tunnel is created in the same round.
+// naming another configured tunnel is created in the same round. A
+// device that is down or has no carrier takes the tunnel down with it
+// (made so, or set so), the route through it standing unreachable: a
+// tester's stayed up, its routes with it, and the LAN's packets died in
+// it.
 func TestUnderlayDeviceMissing(t *testing.T) {
 	conf := `
 [tunnel.moe]
@@ -583,7 +587,7 @@ dev = "moe"
 		TTL: 64, PMTUDisc: true, MTU: 1480, Up: true}
 	down := link
 	down.Up = false
-	eth0 := map[string]model.Device{"eth0": {Name: "eth0", MTU: 1500, Up: true}}
+	eth0 := map[string]model.Device{"eth0": {Name: "eth0", MTU: 1500, Up: true, Running: true}}
 	tests := []struct {
 		name   string
 		dev    string
@@ -597,6 +601,8 @@ dev = "moe"
 		{"missing, not created", "eth0", model.Inputs{}, model.State{}, nil, 1, "device eth0 (dev) does not exist"},
 		{"missing, tunnel exists: kept down", "eth0", model.Inputs{}, model.State{Links: []model.Link{link}}, []model.Link{down}, 1, "device eth0 (dev) does not exist"},
 		{"another configured tunnel", "lower", model.Inputs{}, model.State{}, []model.Link{func() model.Link { l := link; l.Dev = "lower"; return l }()}, 1, ""},
+		{"down: made down", "eth0", model.Inputs{Devices: map[string]model.Device{"eth0": {Name: "eth0", MTU: 1500}}}, model.State{}, []model.Link{down}, 1, "device eth0 (dev) is down"},
+		{"no carrier: set down", "eth0", model.Inputs{Devices: map[string]model.Device{"eth0": {Name: "eth0", MTU: 1500, Up: true}}}, model.State{Links: []model.Link{link}}, []model.Link{down}, 1, "device eth0 (dev) has no carrier"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,8 @@
 package desired
 
 import (
+	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -114,6 +116,77 @@ host_route = true
 			const note = `tunnel "tun0": host route to 203.0.113.2: no underlay route to it in table main`
 			if !slices.Contains(r.Notes, note) {
 				t.Errorf("notes %q, want %q among them", r.Notes, note)
+			}
+		})
+	}
+}
+
+// TestBoundWANDownFailsOver: a tunnel bound to wan0 whose WAN goes down
+// with its address kept (a static WAN's cable pulled, or ip link set
+// down) is down, and the default route through it is withdrawn to the
+// configured failover through the tunnel over wan1, as when wan0 loses
+// its address. A tester's stayed up, its route in place, and the LAN's
+// packets died in it (tx_carrier_errors) while the failover never took
+// over.
+func TestBoundWANDownFailsOver(t *testing.T) {
+	c := parse(t, `
+[tables]
+t0 = 100
+[tunnel.tun0]
+mode = "ipip"
+local = "wan0"
+dev = "wan0"
+remote = "203.0.113.2"
+address = "10.255.0.1 peer 10.255.0.2"
+[tunnel.tun1]
+mode = "gre"
+local = "wan1"
+dev = "wan1"
+remote = "203.0.113.3"
+address = "10.255.1.1 peer 10.255.1.2"
+[[route]]
+to = "default"
+via = "peer"
+dev = "tun0"
+table = "t0"
+[[route]]
+to = "default"
+via = "peer"
+dev = "tun1"
+table = "t0"
+metric = 100
+`)
+	defaults := func(r Result) []string {
+		var out []string
+		for _, rt := range r.State.Routes {
+			if rt.Table == 100 {
+				out = append(out, fmt.Sprintf("%s %s metric %d", rt.Type, rt.Dev, rt.Metric))
+			}
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name   string
+		wan0   func(*model.Device)
+		want   []string
+		reason string
+	}{
+		{"both up", func(*model.Device) {}, []string{"unicast tun0 metric 0", "unicast tun1 metric 100"}, ""},
+		{"wan0 down, its address kept", func(d *model.Device) { d.Up, d.Running = false, false }, []string{"unicast tun1 metric 100"}, "device wan0 (dev) is down"},
+		{"wan0 without carrier", func(d *model.Device) { d.Running = false }, []string{"unicast tun1 metric 100"}, "device wan0 (dev) has no carrier"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := twoWANs
+			in.Devices = maps.Clone(twoWANs.Devices)
+			d := in.Devices["wan0"]
+			tt.wan0(&d)
+			in.Devices["wan0"] = d
+			r := Build(c, in, model.State{})
+			if diff := cmp.Diff(tt.want, defaults(r)); diff != "" {
+				t.Errorf("table t0 (-want +got):\n%s", diff)
+			}
+			if r.Tunnels[0].Name != "tun0" || r.Tunnels[0].Up != (tt.reason == "") || r.Tunnels[0].Reason != tt.reason {
+				t.Errorf("tun0's status %+v, want up %v, reason %q", r.Tunnels[0], tt.reason == "", tt.reason)
 			}
 		})
 	}

@@ -249,7 +249,7 @@ func (b *builder) tunnel(t *config.Tunnel) {
 		if l, ok := b.current(t.Name); ok && l.Mode == t.Mode {
 			l.Up = false
 			b.addLink(l)
-			b.addrs(t)
+			b.addrs(t, false)
 		}
 		return
 	}
@@ -291,7 +291,7 @@ func (b *builder) tunnel(t *config.Tunnel) {
 	}
 	b.res.Tunnels = append(b.res.Tunnels, st)
 	b.addLink(l)
-	b.addrs(t)
+	b.addrs(t, l.Up)
 }
 
 // holder is the device that has the address a, or whose IPv4 subnet's
@@ -399,8 +399,18 @@ func (b *builder) underlayDown(t *config.Tunnel) string {
 	return ""
 }
 
-func (b *builder) addrs(t *config.Tunnel) {
-	b.res.State.Addrs = append(b.res.State.Addrs, t.Addresses...)
+// addrs puts the tunnel's addresses into the desired state; on a tunnel
+// that is down (up false), not its IPv6 addresses with a peer: added to a
+// down device, such an address never gets its route to the peer (see
+// plan's upFirst), and setting a tunnel down deletes its IPv6 addresses
+// (net.ipv6.conf.*.keep_addr_on_down, off by default), which the plan
+// would add again while it is down. They come when it is up.
+func (b *builder) addrs(t *config.Tunnel, up bool) {
+	for _, a := range t.Addresses {
+		if up || !a.Peer.Is6() {
+			b.res.State.Addrs = append(b.res.State.Addrs, a)
+		}
+	}
 }
 
 // computedMTU is the MTU of a tunnel the configuration gives none: the

@@ -54,11 +54,12 @@ func Diff(have, want model.State, fallbacks ...string) Plan {
 // withdrawn, first.
 const (
 	phaseFilter        = iota // FilterReplace
-	phaseRecreate             // LinkDel of links whose mode changed, or in another's way (clearWay)
+	phaseRecreate             // LinkDel of links whose mode changed (or flipsPointToPoint), or in another's way (clearWay)
 	phaseLinks                // LinkAdd, LinkChange, LinkMark
 	phaseAddrFix              // AddrDel of addresses re-added with another prefix
 	phaseAddrs                // AddrAdd
 	phaseUp                   // LinkUp
+	phasePeerAddrs            // AddrAdd of IPv6 addresses with a peer (see upFirst)
 	phaseRoutes               // RouteAdd, RouteReplace
 	phaseRuleClear            // RuleDel of a rule narrowed as the kernel's duplicate check ignores (see clashes)
 	phaseRules                // RuleAdd
@@ -143,7 +144,7 @@ func (d *differ) links(have, want []model.Link) {
 				continue
 			}
 			old := &hs[0]
-			if old.Mode != w.Mode {
+			if old.Mode != w.Mode || flipsPointToPoint(old, w) {
 				d.add(phaseRecreate, Op{Kind: LinkDel, Link: ptr(*old)})
 				d.goes(w.Name)
 				d.create(w)
@@ -183,6 +184,42 @@ func (d *differ) links(have, want []model.Link) {
 	})
 	clearWay(&d.phase, d.goes)
 }
+
+// flipsPointToPoint reports whether changing the tunnel old into w turns
+// its remote from any to an address or back, for a tunnel with an IPv4
+// outer header (ipip, gre, sit): the kernel then refuses the change in
+// place (EINVAL: it would flip the device's IFF_POINTOPOINT), and the
+// tunnel is deleted and created again (a tester's gre tunnel whose remote
+// went from any to an address stayed down, each apply failing with
+// "invalid argument"). ip6tnl changes it in place.
+func flipsPointToPoint(old, w *model.Link) bool {
+	if w.Mode.OuterIPv6() {
+		return false
+	}
+	return remoteClass(old.Remote) != remoteClass(w.Remote)
+}
+
+// remoteClass is what the kernel makes of an IPv4 tunnel's remote for its
+// device's flags: none (any), a multicast group (IFF_BROADCAST), or a
+// unicast peer (IFF_POINTOPOINT).
+func remoteClass(a netip.Addr) int {
+	switch {
+	case !a.IsValid() || a.IsUnspecified():
+		return 0
+	case a.IsMulticast():
+		return 1
+	}
+	return 2
+}
+
+// upFirst reports whether the address a is added after its link is set
+// up (phasePeerAddrs): an IPv6 address with a peer, whose route to the
+// peer the kernel adds when the address is added to an up device, and
+// never later (added while the link is down, the route's creation fails
+// on the down device, and setting the link up does not make it again: a
+// tester's routes via the peer failed with "no route to host" at every
+// apply after the tunnel was created).
+func upFirst(a *model.Addr) bool { return a.Peer.IsValid() && a.Peer.Is6() }
 
 // clearWay orders the links' operations for the kernel, which holds one
 // tunnel per endpoints (model.Link.SameTunnel) and refuses a second with
@@ -482,7 +519,11 @@ func (d *differ) addrs(have, want []model.Addr) {
 		}
 		for i := range ws {
 			if !has(hs, &ws[i]) {
-				d.add(phaseAddrs, Op{Kind: AddrAdd, Addr: ptr(ws[i])})
+				ph := phaseAddrs
+				if upFirst(&ws[i]) {
+					ph = phasePeerAddrs
+				}
+				d.add(ph, Op{Kind: AddrAdd, Addr: ptr(ws[i])})
 			}
 		}
 		for i := range hs {

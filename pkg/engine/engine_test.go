@@ -310,8 +310,8 @@ remote = "198.51.100.1"
 		cmds = append(cmds, op.Command(nil))
 	}
 	wantCmds := []string{
-		"ip link change g mtu 1476 type gre local 203.0.113.10 remote 198.51.100.1 ttl 64 nopmtudisc noignore-df",
-		"ip link change g mtu 1476 type gre local 203.0.113.10 remote 198.51.100.1 ttl 64 pmtudisc",
+		"ip link change dev g mtu 1476 type gre local 203.0.113.10 remote 198.51.100.1 ttl 64 nopmtudisc noignore-df",
+		"ip link change dev g mtu 1476 type gre local 203.0.113.10 remote 198.51.100.1 ttl 64 pmtudisc",
 	}
 	if diff := cmp.Diff(wantCmds, cmds); diff != "" {
 		t.Errorf("applied (-want +got):\n%s", diff)

@@ -27,21 +27,21 @@ func (o Op) Command(tables map[uint32]string) string {
 		// so that a pasted plan makes tunnels tunneld owns; and an
 		// ipip6 one without an IPv6 link-local address of its own,
 		// whose packets it would drop as transmit errors.
-		cmd := "ip link add " + linkArgs(*o.Link) + "\nip link set " + o.Link.Name + " alias " + model.LinkAlias
+		cmd := "ip link add " + linkArgs(*o.Link) + "\nip link set " + model.LinkArg(o.Link.Name) + " alias " + model.LinkAlias
 		if o.Link.Mode == model.ModeIPIP6 {
-			cmd += "\nip link set " + o.Link.Name + " addrgenmode none"
+			cmd += "\nip link set " + model.LinkArg(o.Link.Name) + " addrgenmode none"
 		}
 		return cmd
 	case LinkChange:
 		return "ip link change " + linkArgs(*o.Link) + undoOthers(o.Old, o.Link)
 	case LinkMark:
-		return "ip link set " + o.Link.Name + " alias " + model.LinkAlias
+		return "ip link set " + model.LinkArg(o.Link.Name) + " alias " + model.LinkAlias
 	case LinkUp:
-		return "ip link set " + o.Name + " up"
+		return "ip link set " + model.LinkArg(o.Name) + " up"
 	case LinkDown:
-		return "ip link set " + o.Name + " down"
+		return "ip link set " + model.LinkArg(o.Name) + " down"
 	case LinkDel:
-		return "ip link del " + o.Link.Name
+		return "ip link del " + model.LinkArg(o.Link.Name)
 	case AddrAdd:
 		return "ip address add " + addrArgs(*o.Addr)
 	case AddrDel:
@@ -103,7 +103,7 @@ func restoreCmd(s model.Sysctl, from string) string {
 }
 
 func linkArgs(l model.Link) string {
-	a := []string{l.Name, "mtu", fmt.Sprint(l.MTU), "type", l.Mode.Kind()}
+	a := []string{model.LinkArg(l.Name), "mtu", fmt.Sprint(l.MTU), "type", l.Mode.Kind()}
 	switch l.Mode {
 	case model.ModeIPIP6:
 		a = append(a, "mode", "ipip6")

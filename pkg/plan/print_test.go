@@ -151,7 +151,7 @@ func TestLinkChangeUndoesOthers(t *testing.T) {
 		TTL: 64, MTU: 1476}
 	const (
 		dsChange  = "ip link change ds mtu 1460 type ip6tnl mode ipip6 local 2001:db8::1 remote 2001:db8::2 hoplimit 64 encaplimit none"
-		greChange = "ip link change g mtu 1476 type gre local 192.0.2.1 remote 192.0.2.2 ttl 64 nopmtudisc"
+		greChange = "ip link change dev g mtu 1476 type gre local 192.0.2.1 remote 192.0.2.2 ttl 64 nopmtudisc"
 	)
 	for _, tt := range []struct {
 		name string

@@ -358,7 +358,7 @@ func (b *builder) nameTaken(t *config.Tunnel) string {
 			alias = fmt.Sprintf("with the alias %q, not tunneld's", d.Alias)
 		}
 		return fmt.Sprintf("the name %s is taken by %s %s, which tunneld does not own: give the tunnel another name, or delete that device (ip link del %s); "+
-			"if it is tunneld's own and someone changed its alias, give it back: ip link set %s alias %s (busybox ip: echo %s > /sys/class/net/%s/ifalias)", t.Name, what, alias, t.Name, t.Name, model.LinkAlias, model.LinkAlias, t.Name)
+			"if it is tunneld's own and someone changed its alias, give it back: ip link set %s alias %s (busybox ip: echo %s > /sys/class/net/%s/ifalias)", t.Name, what, alias, model.LinkArg(t.Name), model.LinkArg(t.Name), model.LinkAlias, model.LinkAlias, t.Name)
 	}
 	return fmt.Sprintf("the name %s is taken by %s tunneld does not own: give the tunnel another name", t.Name, what)
 }

@@ -506,7 +506,7 @@ func unmarkedLeft(c *config.Config, in model.Inputs) []string {
 		if !ok || d.Tunnel == nil {
 			continue
 		}
-		out = append(out, fmt.Sprintf("tunnel %q: the %s device %s, without tunneld's alias, is left as it is: if tunneld made it (a crash of an older version left it unmarked, or someone changed its alias), delete it: ip link del %s", t.Name, d.Kind, t.Name, t.Name))
+		out = append(out, fmt.Sprintf("tunnel %q: the %s device %s, without tunneld's alias, is left as it is: if tunneld made it (a crash of an older version left it unmarked, or someone changed its alias), delete it: ip link del %s", t.Name, d.Kind, t.Name, model.LinkArg(t.Name)))
 	}
 	return out
 }

@@ -107,7 +107,7 @@ func sameEndpoints(l model.Link, kind plan.Kind, tunnels map[string]model.Link, 
 	}
 	if len(same) > 0 {
 		slices.Sort(same)
-		s := fmt.Sprintf("the %s tunnel %s, which tunneld does not own, has the same endpoints (%s), and the kernel keeps one tunnel per endpoint pair: delete it (ip link del %s, or remove the OpenWrt interface that made it) or give this tunnel other endpoints", k, same[0], endpoints(l), same[0])
+		s := fmt.Sprintf("the %s tunnel %s, which tunneld does not own, has the same endpoints (%s), and the kernel keeps one tunnel per endpoint pair: delete it (ip link del %s, or remove the OpenWrt interface that made it) or give this tunnel other endpoints", k, same[0], endpoints(l), model.LinkArg(same[0]))
 		if l.Mode == model.ModeGRE {
 			s += " (or another key)"
 		}

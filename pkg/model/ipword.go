@@ -4,9 +4,9 @@ import "strings"
 
 // ipLinkWords are the words `ip link` (iproute2's, and busybox's) reads
 // as keywords where it takes a device's name (iproute2's iplink_parse),
-// each also by any prefix of it: a device named "t" is read as txqueuelen, "d" as dynamic (a
-// tester's pasted plan failed so). Each follows a space: one string
-// searched, not a slice made at every start.
+// each also by any prefix of it: a device named "t" is read as
+// txqueuelen, "d" as dynamic (a tester's pasted plan failed so). Each
+// follows a space: one string searched, not a slice made at every start.
 const ipLinkWords = " address addrgenmode alias allmulticast arp brd broadcast carrier" +
 	" dev down dynamic gro_ipv4_max_size gro_max_size group" +
 	" gso_ipv4_max_size gso_max_segs gso_max_size help index inet link" +

@@ -108,6 +108,7 @@ func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 	for _, t := range c.Tunnels {
 		b.tunnel(t)
 	}
+	b.boundToDown()
 	b.routes()
 	b.standing()
 	b.foreignKeys()
@@ -397,6 +398,31 @@ func (b *builder) underlayDown(t *config.Tunnel) string {
 		return fmt.Sprintf("device %s (dev) has no carrier", t.Dev)
 	}
 	return ""
+}
+
+// boundToDown sets down each up tunnel bound to a configured tunnel
+// (its dev) that is not up, as underlayDown does one bound to a device
+// that is down, and so on down a chain of them: a tester's gre tunnel
+// bound to an ipip tunnel that lost its WAN's carrier stayed up, the
+// route through it too, and the failover never took over. The tunnels
+// are looked at again until none changes, as one may be bound to a
+// tunnel listed after it.
+func (b *builder) boundToDown() {
+	for changed := true; changed; {
+		changed = false
+		for _, t := range b.c.Tunnels {
+			if t.Dev == "" || b.c.TunnelByName(t.Dev) == nil || !b.up(t.Name) || b.up(t.Dev) {
+				continue
+			}
+			b.res.State.Links[b.links[t.Name]].Up = false
+			if i := slices.IndexFunc(b.res.Tunnels, func(s TunnelStatus) bool { return s.Name == t.Name }); i >= 0 {
+				st := &b.res.Tunnels[i]
+				st.Up, st.Reason, st.Dropping = false, fmt.Sprintf("tunnel %s (dev) is not up", t.Dev), ""
+			}
+			b.res.State.Addrs = slices.DeleteFunc(b.res.State.Addrs, func(a model.Addr) bool { return a.Link == t.Name && a.Peer.Is6() })
+			changed = true
+		}
+	}
 }
 
 // addrs puts the tunnel's addresses into the desired state; on a tunnel

@@ -191,3 +191,77 @@ metric = 100
 		})
 	}
 }
+
+// TestBoundToDownTunnel: a tunnel bound to a configured tunnel that is
+// not up is down too, listed before it or after, and the route through
+// it gives way to the failover: a tester's gre tunnel bound to an ipip
+// tunnel whose WAN lost its carrier stayed up, and the LAN's packets
+// died in it.
+func TestBoundToDownTunnel(t *testing.T) {
+	c := parse(t, `
+[tunnel.inner]
+mode = "gre"
+local = "10.255.0.1"
+remote = "10.255.0.2"
+dev = "outer"
+address = ["10.254.0.1/30", "fd07::1 peer fd07::2"]
+[tunnel.outer]
+mode = "ipip"
+local = "wan0"
+dev = "wan0"
+remote = "203.0.113.2"
+address = "10.255.0.1 peer 10.255.0.2"
+[tunnel.tun1]
+mode = "gre"
+local = "wan1"
+dev = "wan1"
+remote = "203.0.113.3"
+address = "10.255.1.1 peer 10.255.1.2"
+[[route]]
+to = "10.9.0.0/24"
+dev = "inner"
+[[route]]
+to = "10.9.0.0/24"
+dev = "tun1"
+metric = 100
+`)
+	for _, tt := range []struct {
+		name    string
+		carrier bool
+		routes  []string
+		inner   TunnelStatus
+	}{
+		{"wan0 up", true, []string{"unicast inner metric 0", "unicast tun1 metric 100"}, TunnelStatus{Up: true}},
+		{"wan0 without carrier", false, []string{"unicast tun1 metric 100"}, TunnelStatus{Reason: "tunnel outer (dev) is not up"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := twoWANs
+			in.Devices = maps.Clone(twoWANs.Devices)
+			d := in.Devices["wan0"]
+			d.Running = tt.carrier
+			in.Devices["wan0"] = d
+			r := Build(c, in, model.State{})
+			var routes []string
+			for _, rt := range r.State.Routes {
+				if rt.Dst == pfx("10.9.0.0/24") {
+					routes = append(routes, fmt.Sprintf("%s %s metric %d", rt.Type, rt.Dev, rt.Metric))
+				}
+			}
+			if diff := cmp.Diff(tt.routes, routes); diff != "" {
+				t.Errorf("routes to 10.9.0.0/24 (-want +got):\n%s", diff)
+			}
+			i := slices.IndexFunc(r.Tunnels, func(s TunnelStatus) bool { return s.Name == "inner" })
+			if got := r.Tunnels[i]; got.Up != tt.inner.Up || got.Reason != tt.inner.Reason {
+				t.Errorf("inner's status: up %v, reason %q; want up %v, reason %q", got.Up, got.Reason, tt.inner.Up, tt.inner.Reason)
+			}
+			l, _ := model.LinkNamed(r.State.Links, "inner")
+			if r.State.Links[l].Up != tt.inner.Up {
+				t.Errorf("inner's link up %v, want %v", r.State.Links[l].Up, tt.inner.Up)
+			}
+			peer6 := slices.ContainsFunc(r.State.Addrs, func(a model.Addr) bool { return a.Link == "inner" && a.Peer.Is6() })
+			if peer6 != tt.inner.Up {
+				t.Errorf("inner's IPv6 address with a peer in the desired state: %v, want %v", peer6, tt.inner.Up)
+			}
+		})
+	}
+}

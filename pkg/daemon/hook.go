@@ -408,10 +408,14 @@ func (h *hooks) call(calls ...hookCall) {
 		if h.stopping || h.paths[c.Tunnel] == "" {
 			continue
 		}
-		// A move waits for the address to settle; a call that comes
-		// meanwhile joins it (then) and waits with it.
+		// A move waits for the address to settle, and so does a
+		// tunnel coming up that the last converge left down (a bound
+		// tunnel whose WAN's cable flaps: a tester's hook ran at every
+		// flap, a failing one too, past its back-off); a call that
+		// comes meanwhile joins it (then) and waits with it. Going
+		// down again drops the wait (tunnelsDown).
 		old, settling := h.settling[c.Tunnel]
-		if h.settle > 0 && (c.Reason == hookMoved || settling) {
+		if h.settle > 0 && (c.Reason == hookMoved || c.Reason == hookUp && h.down[c.Tunnel] || settling) {
 			if rt, ok := h.retries[c.Tunnel]; ok {
 				// It stands for the failed change, as a call
 				// delivered does: a retry due while it waits

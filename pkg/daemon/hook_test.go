@@ -1242,7 +1242,7 @@ func TestStopLogsHookFirst(t *testing.T) {
 // told the last address once, with the address from before the first
 // move as the old one (a tester's broker was told the modem's address at
 // every renew). A tunnel that goes down meanwhile drops the wait: the up
-// that brings it back runs the hook.
+// that brings it back runs the hook, once it too has waited HookSettle.
 func TestHookSettle(t *testing.T) {
 	dir := t.TempDir()
 	path := script(t, dir, "hook.sh", fmt.Sprintf(envScript, dir))
@@ -1284,11 +1284,36 @@ func TestHookSettle(t *testing.T) {
 	if got := r.armed(); len(got) != 0 {
 		t.Errorf("timers armed %v after the tunnel went down, want none", got)
 	}
-	// An up is not delayed.
+	// Coming up again waits too, and going down again meanwhile drops
+	// the wait: a tester's bound tunnel, its WAN's cable flapping, ran
+	// its hook at every flap.
 	r.h.call(hookCall{Tunnel: "he", Reason: hookUp, Local: wanA, Remote: peerA})
+	if got := r.armed(); !cmp.Equal(got, []time.Duration{HookSettle}) {
+		t.Fatalf("timers armed %v after an up that follows a down, want one of HookSettle", got)
+	}
+	r.h.tunnelsDown([]string{"he"})
+	if got := r.armed(); len(got) != 0 {
+		t.Errorf("timers armed %v after the tunnel went down again, want none", got)
+	}
+	r.h.call(hookCall{Tunnel: "he", Reason: hookUp, Local: wanA, Remote: peerA})
+	r.h.tunnelsDown(nil) // the converge that set it up left it up
+	r.fire()
 	r.next()
 	if got := hookEnv(t, dir, 2); !slices.Contains(got, "TUNNELD_REASON=up") {
 		t.Errorf("the up's run: %v", got)
+	}
+	if runs := r.drain(); len(runs) != 0 {
+		t.Errorf("runs after the one up's: %v", runs)
+	}
+	// An up of a tunnel the last converge did not leave down (made
+	// anew) is not delayed.
+	r.h.call(hookCall{Tunnel: "he", Reason: hookUp, Local: wanB, Remote: peerA})
+	if got := r.armed(); len(got) != 0 {
+		t.Errorf("timers armed %v for an up that follows no down, want none", got)
+	}
+	r.next()
+	if got := hookEnv(t, dir, 3); !slices.Contains(got, "TUNNELD_REASON=up") {
+		t.Errorf("the second up's run: %v", got)
 	}
 }
 

@@ -27,6 +27,25 @@ var twoWANs = model.Inputs{
 	},
 }
 
+// overWAN1 is a gre tunnel bound to wan1, the failover's.
+const overWAN1 = `[tunnel.tun1]
+mode = "gre"
+local = "wan1"
+dev = "wan1"
+remote = "203.0.113.3"
+address = "10.255.1.1 peer 10.255.1.2"
+`
+
+// wan0As is twoWANs with wan0 changed by f.
+func wan0As(f func(*model.Device)) model.Inputs {
+	in := twoWANs
+	in.Devices = maps.Clone(twoWANs.Devices)
+	d := in.Devices["wan0"]
+	f(&d)
+	in.Devices["wan0"] = d
+	return in
+}
+
 // TestFollowsTheOtherWAN: a tunnel that follows wan1's address with two
 // WANs' default routes in main. A tester's host route went by wan0's
 // default (main's best), and without one the tunnel's packets left by
@@ -138,13 +157,7 @@ local = "wan0"
 dev = "wan0"
 remote = "203.0.113.2"
 address = "10.255.0.1 peer 10.255.0.2"
-[tunnel.tun1]
-mode = "gre"
-local = "wan1"
-dev = "wan1"
-remote = "203.0.113.3"
-address = "10.255.1.1 peer 10.255.1.2"
-[[route]]
+`+overWAN1+`[[route]]
 to = "default"
 via = "peer"
 dev = "tun0"
@@ -176,12 +189,7 @@ metric = 100
 		{"wan0 without carrier", func(d *model.Device) { d.Running = false }, []string{"unicast tun1 metric 100"}, "device wan0 (dev) has no carrier"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			in := twoWANs
-			in.Devices = maps.Clone(twoWANs.Devices)
-			d := in.Devices["wan0"]
-			tt.wan0(&d)
-			in.Devices["wan0"] = d
-			r := Build(c, in, model.State{})
+			r := Build(c, wan0As(tt.wan0), model.State{})
 			if diff := cmp.Diff(tt.want, defaults(r)); diff != "" {
 				t.Errorf("table t0 (-want +got):\n%s", diff)
 			}
@@ -211,13 +219,7 @@ local = "wan0"
 dev = "wan0"
 remote = "203.0.113.2"
 address = "10.255.0.1 peer 10.255.0.2"
-[tunnel.tun1]
-mode = "gre"
-local = "wan1"
-dev = "wan1"
-remote = "203.0.113.3"
-address = "10.255.1.1 peer 10.255.1.2"
-[[route]]
+`+overWAN1+`[[route]]
 to = "10.9.0.0/24"
 dev = "inner"
 [[route]]
@@ -235,12 +237,7 @@ metric = 100
 		{"wan0 without carrier", false, []string{"unicast tun1 metric 100"}, TunnelStatus{Reason: "tunnel outer (dev) is not up"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			in := twoWANs
-			in.Devices = maps.Clone(twoWANs.Devices)
-			d := in.Devices["wan0"]
-			d.Running = tt.carrier
-			in.Devices["wan0"] = d
-			r := Build(c, in, model.State{})
+			r := Build(c, wan0As(func(d *model.Device) { d.Running = tt.carrier }), model.State{})
 			var routes []string
 			for _, rt := range r.State.Routes {
 				if rt.Dst == pfx("10.9.0.0/24") {

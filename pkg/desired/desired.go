@@ -109,6 +109,7 @@ func Build(c *config.Config, in model.Inputs, cur model.State) Result {
 		b.tunnel(t)
 	}
 	b.boundToDown()
+	b.addrs()
 	b.routes()
 	b.standing()
 	b.foreignKeys()
@@ -250,7 +251,6 @@ func (b *builder) tunnel(t *config.Tunnel) {
 		if l, ok := b.current(t.Name); ok && l.Mode == t.Mode {
 			l.Up = false
 			b.addLink(l)
-			b.addrs(t, false)
 		}
 		return
 	}
@@ -292,7 +292,6 @@ func (b *builder) tunnel(t *config.Tunnel) {
 	}
 	b.res.Tunnels = append(b.res.Tunnels, st)
 	b.addLink(l)
-	b.addrs(t, l.Up)
 }
 
 // holder is the device that has the address a, or whose IPv4 subnet's
@@ -406,7 +405,7 @@ func (b *builder) underlayDown(t *config.Tunnel) string {
 // bound to an ipip tunnel that lost its WAN's carrier stayed up, the
 // route through it too, and the failover never took over. The tunnels
 // are looked at again until none changes, as one may be bound to a
-// tunnel listed after it.
+// tunnel listed after it. Their addresses come after (addrs).
 func (b *builder) boundToDown() {
 	for changed := true; changed; {
 		changed = false
@@ -419,22 +418,28 @@ func (b *builder) boundToDown() {
 				st := &b.res.Tunnels[i]
 				st.Up, st.Reason, st.Dropping = false, fmt.Sprintf("tunnel %s (dev) is not up", t.Dev), ""
 			}
-			b.res.State.Addrs = slices.DeleteFunc(b.res.State.Addrs, func(a model.Addr) bool { return a.Link == t.Name && a.Peer.Is6() })
 			changed = true
 		}
 	}
 }
 
-// addrs puts the tunnel's addresses into the desired state; on a tunnel
-// that is down (up false), not its IPv6 addresses with a peer: added to a
-// down device, such an address never gets its route to the peer (see
-// plan's upFirst), and setting a tunnel down deletes its IPv6 addresses
+// addrs puts the addresses of each tunnel in the desired state there,
+// once every tunnel's up state is settled (boundToDown); on a tunnel that
+// is down, not its IPv6 addresses with a peer: added to a down device,
+// such an address never gets its route to the peer (see plan's upFirst),
+// and setting a tunnel down deletes its IPv6 addresses
 // (net.ipv6.conf.*.keep_addr_on_down, off by default), which the plan
 // would add again while it is down. They come when it is up.
-func (b *builder) addrs(t *config.Tunnel, up bool) {
-	for _, a := range t.Addresses {
-		if up || !a.Peer.Is6() {
-			b.res.State.Addrs = append(b.res.State.Addrs, a)
+func (b *builder) addrs() {
+	for _, t := range b.c.Tunnels {
+		l, ok := b.present(t.Name)
+		if !ok {
+			continue
+		}
+		for _, a := range t.Addresses {
+			if l.Up || !a.Peer.Is6() {
+				b.res.State.Addrs = append(b.res.State.Addrs, a)
+			}
 		}
 	}
 }
